@@ -1,0 +1,141 @@
+# Makefile - memwatch, non-recursive. Build output goes to .output/.
+#   make            build everything
+#   make demo       install missing packages, build, run the demo
+#   make check      install missing packages, build, run every test
+#   make V=1 ...    show full commands
+
+OUT := .output
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+
+# Debian packages the build and tests need; `make deps` installs missing ones.
+DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes
+ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
+	-Ilib -I$(OUT) -Ibpf
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+# --- portable library: engine, names, store -------------------------------
+LIB_SRCS := lib/engine.c lib/names.c lib/hash.c
+STORE_SRCS := lib/store.c $(OUT)/schema.c
+LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(notdir $(LIB_SRCS)))
+STORE_OBJS := $(OUT)/store.o $(OUT)/schema.o
+
+DAEMON_SRCS := $(wildcard daemon/*.c)
+DAEMON_OBJS := $(patsubst daemon/%.c,$(OUT)/daemon/%.o,$(DAEMON_SRCS))
+CTL_SRCS := $(wildcard ctl/*.c)
+CTL_OBJS := $(patsubst ctl/%.c,$(OUT)/ctl/%.o,$(CTL_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+WORKLOAD_C := $(wildcard tests/workloads/*.c)
+WORKLOAD_CXX := $(wildcard tests/workloads/*.cc)
+WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
+	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX))
+
+BINS := $(OUT)/memwatchd $(OUT)/memwatchctl $(OUT)/mwreplay
+
+.PHONY: all deps demo check test clean bench
+all: $(BINS) $(UNIT_BINS) $(WORKLOADS)
+
+deps:
+	@missing=$$(for p in $(DEPS_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+
+demo: deps
+	$(MAKE) all
+	tests/demo.sh
+
+check: deps
+	$(MAKE) all
+	tests/run.sh
+
+$(OUT) $(OUT)/daemon $(OUT)/ctl $(OUT)/tests $(OUT)/workloads:
+	$(Q)mkdir -p $@
+
+# --- BPF --------------------------------------------------------------------
+$(OUT)/vmlinux.h: | $(OUT)
+	$(call msg,BTF,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(OUT)/memwatch.bpf.o: bpf/memwatch.bpf.c bpf/memwatch.h $(OUT)/vmlinux.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf \
+		-c $< -o $@
+
+$(OUT)/memwatch.skel.h: $(OUT)/memwatch.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name memwatch_bpf > $@.tmp && mv $@.tmp $@
+
+# --- C ----------------------------------------------------------------------
+$(OUT)/schema.c: $(sort $(wildcard schema/*.sql)) schema/embed.sh | $(OUT)
+	$(call msg,GEN,$@)
+	$(Q)schema/embed.sh $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(OUT)/%.o: lib/%.c | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUT)/schema.o: $(OUT)/schema.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUT)/daemon/%.o: daemon/%.c $(OUT)/memwatch.skel.h | $(OUT)/daemon
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUT)/ctl/%.o: ctl/%.c | $(OUT)/ctl
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUT)/memwatchd: $(DAEMON_OBJS) $(LIB_OBJS) $(STORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lbpf -lelf -lz -ldw -lsqlite3
+
+$(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3
+
+# Replays a text event stream through the engine: golden tests and demos.
+$(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@
+
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $< $(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
+
+# Workloads are built without optimisation tricks that would hide call
+# sites, and with frame pointers so stacks are whole.
+$(OUT)/workloads/%: tests/workloads/%.c | $(OUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
+		-Wall -pthread $< -o $@ -ldl
+
+$(OUT)/workloads/%: tests/workloads/%.cc | $(OUT)/workloads
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
+		-Wall -pthread $< -o $@ -ldl
+
+clean:
+	rm -rf $(OUT)
+
+-include $(wildcard $(OUT)/*.d $(OUT)/*/*.d)

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * memwatch.h - the ABI between memwatch.bpf.c and the Linux collector.
+ *
+ * One fixed-size record type travels through the ring buffer. Every field
+ * is fixed-width with explicit padding, so the layout is the same for the
+ * BPF target and for x86_64 user space. The record begins with its type.
+ * Only the collector (daemon/collector.c) reads these records; everything
+ * downstream sees the normalized struct mw_event of lib/event.h.
+ */
+#ifndef MEMWATCH_BPF_ABI_H
+#define MEMWATCH_BPF_ABI_H
+
+#define MW_COMM_LEN 16
+
+enum mw_rec_type {
+	MW_REC_ALLOC = 1,      /* addr = block, size, site */
+	MW_REC_FREE = 2,       /* addr = block, site */
+	MW_REC_REALLOC = 3,    /* addr = new block, old_addr, size, site */
+	MW_REC_THREAD_START = 4, /* comm */
+	MW_REC_THREAD_EXIT = 5,  /* flags: MW_RECF_GROUP_EXIT, comm */
+	MW_REC_PROC_EXIT = 6,    /* code = exit code */
+	MW_REC_EXEC = 7,         /* comm */
+	MW_REC_KEY_CREATE = 8,   /* key, addr = destructor */
+	MW_REC_KEY_DELETE = 9,   /* key */
+	MW_REC_TLS_SET = 10,     /* key, addr = value */
+};
+
+/* The thread died because its whole process is exiting (exit_group, a
+ * fatal signal, or it was the last thread): not a thread-level exit. */
+#define MW_RECF_GROUP_EXIT 0x1
+
+struct mw_record {
+	__u32 type;
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 flags;
+	__u64 ts; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 addr;
+	__u64 size;
+	__u64 old_addr;
+	__u64 site; /* return address of the probed call */
+	__u32 key;
+	__s32 code;
+	char comm[MW_COMM_LEN];
+};
+
+/* Indexes into the per-CPU counters array. */
+enum mw_counter {
+	MW_CNT_EMITTED = 0, /* records submitted to the ring buffer */
+	MW_CNT_DROPPED = 1, /* records that found the ring buffer full */
+	MW_CNT_PENDING_FULL = 2, /* entry state lost: pending map full */
+	MW_CNT_MAX = 4,
+};
+
+#endif

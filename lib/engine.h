@@ -1,0 +1,83 @@
+/*
+ * engine.h - the portable analysis engine: live sets, thread counters,
+ * TLS keys and bindings, and the rules that turn them into findings.
+ *
+ * The engine makes no OS calls and takes no locks: one thread feeds it
+ * events in order and asks it to tick and flush. Its memory is the source
+ * of truth; flushing hands what changed since the last flush to a sink
+ * (the store, in the daemon; a printer, in tests).
+ *
+ * Rules:
+ *  - tls-outlived-thread: a live block bound to a thread's TLS slot is
+ *    still live grace_ns after that thread exited on its own.
+ *  - tls-outlived-key: a live block bound to a key is still live grace_ns
+ *    after pthread_key_delete of that key.
+ * When a process exits, pending candidates are decided at once: a block
+ * never freed after its thread or key died is a finding.
+ */
+#ifndef MEMWATCH_ENGINE_H
+#define MEMWATCH_ENGINE_H
+
+#include <stdint.h>
+
+#include "event.h"
+#include "rows.h"
+
+struct engine;
+
+struct engine_config {
+	uint64_t grace_ns;	 /* let a program free a block just after */
+	uint64_t persist_age_ns; /* blocks younger than this stay in memory */
+};
+
+#define ENGINE_DEFAULT_GRACE_NS (500ull * 1000 * 1000)
+#define ENGINE_DEFAULT_PERSIST_AGE_NS (1000ull * 1000 * 1000)
+
+/*
+ * Where flushed state goes. Every callback returns 0 or a negative errno;
+ * the first error stops the flush, which is retried in full next time
+ * (rows are upserts, so a repeated row is harmless).
+ */
+struct engine_sink {
+	int (*process)(void *ctx, const struct mw_process_row *row);
+	int (*thread)(void *ctx, const struct mw_thread_row *row);
+	int (*key)(void *ctx, const struct mw_key_row *row);
+	int (*binding)(void *ctx, const struct mw_binding_row *row);
+	int (*block_add)(void *ctx, const struct mw_block_row *row);
+	int (*block_del)(void *ctx, uint64_t serial);
+	int (*finding)(void *ctx, const struct mw_finding_row *row);
+	/* A site first referenced by a flushed block or finding. */
+	int (*site)(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip);
+};
+
+struct engine_stats {
+	uint64_t events;
+	uint64_t lost;
+	uint64_t processes;	/* currently traced */
+	uint64_t live_blocks;	/* across traced processes */
+	uint64_t findings;
+	uint64_t pending;	/* candidates waiting out their grace */
+};
+
+struct engine *engine__new(const struct engine_config *cfg,
+			   uint64_t first_serial);
+void engine__free(struct engine *e);
+
+/* Start tracking pid (idempotent). comm may be NULL. Returns proc id. */
+int engine__attach(struct engine *e, uint32_t pid, const char *comm,
+		   uint64_t now, uint64_t *proc_id);
+/* Stop tracking pid: decide nothing, keep what was flushed. */
+int engine__detach(struct engine *e, uint32_t pid, uint64_t now);
+int engine__is_traced(const struct engine *e, uint32_t pid);
+
+/* Events for untracked pids are ignored (returns 0). */
+int engine__feed(struct engine *e, const struct mw_event *ev);
+/* Decide candidates whose grace ran out by now. */
+void engine__tick(struct engine *e, uint64_t now);
+/* Hand everything changed since the last flush to sink. */
+int engine__flush(struct engine *e, uint64_t now,
+		  const struct engine_sink *sink, void *ctx);
+
+void engine__stats(const struct engine *e, struct engine_stats *st);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * event.h - the normalized event: the one type every collector produces
+ * (eBPF on Linux, ETW on Windows) and the engine consumes.
+ *
+ * Nothing downstream of a collector knows which collector produced an
+ * event. Timestamps are nanoseconds on one monotonic clock that the
+ * collector maps to wall time (ns since the Unix epoch), so that they can
+ * be stored and compared with times taken by other tools.
+ */
+#ifndef MEMWATCH_EVENT_H
+#define MEMWATCH_EVENT_H
+
+#include <stdint.h>
+
+#define MW_COMM_MAX 16
+
+enum mw_event_type {
+	MW_EV_ALLOC = 1,	/* addr = block, size, site */
+	MW_EV_FREE,		/* addr = block (never 0), site */
+	MW_EV_REALLOC,		/* addr = new block or 0, old_addr, size, site */
+	MW_EV_THREAD_START,	/* comm */
+	MW_EV_THREAD_EXIT,	/* flags may hold MW_EVF_GROUP_EXIT */
+	MW_EV_PROC_EXIT,	/* code = exit code or signal */
+	MW_EV_EXEC,		/* the address space was replaced; comm */
+	MW_EV_KEY_CREATE,	/* key, addr = destructor or 0 */
+	MW_EV_KEY_DELETE,	/* key */
+	MW_EV_TLS_SET,		/* key, addr = value (0 clears the slot) */
+	MW_EV_LOST,		/* count events were lost; pid 0 = unknown pid */
+	MW_EV_TYPE_MAX,
+};
+
+/* The thread exited as part of its whole process exiting. */
+#define MW_EVF_GROUP_EXIT 0x1u
+
+struct mw_event {
+	uint32_t type;
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t flags;
+	uint64_t ts;
+	uint64_t addr;
+	uint64_t size;
+	uint64_t old_addr;
+	uint64_t site;
+	uint64_t count;
+	uint32_t key;
+	int32_t code;
+	char comm[MW_COMM_MAX]; /* NUL-terminated, may be empty */
+};
+
+const char *mw_event_type_name(uint32_t type);
+
+#endif

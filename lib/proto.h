@@ -1,0 +1,53 @@
+/*
+ * proto.h - the control-socket protocol between memwatchctl and memwatchd.
+ *
+ * Every message, request or reply, is a fixed header followed by exactly
+ * hdr.len bytes of payload; a receiver that gets a different length, an
+ * unknown type or a bad magic rejects the message. Replies carry status 0
+ * or a negative errno; an error reply's payload is a one-line message
+ * (not NUL-terminated).
+ */
+#ifndef MEMWATCH_PROTO_H
+#define MEMWATCH_PROTO_H
+
+#include <stdint.h>
+
+#define MW_PROTO_MAGIC 0x4d574354u /* "MWCT" */
+#define MW_PROTO_VERSION 1
+#define MW_PROTO_MAX_PAYLOAD 4096
+#define MW_DEFAULT_SOCKET "/run/memwatch/memwatchd.sock"
+#define MW_DEFAULT_DB "/var/lib/memwatch/memwatch.db"
+
+enum mw_msg_type {
+	MW_MSG_STATUS = 1,	/* request: no payload; reply: mw_msg_status */
+	MW_MSG_ATTACH = 2,	/* request: mw_msg_pid; reply: none */
+	MW_MSG_DETACH = 3,	/* request: mw_msg_pid; reply: none */
+};
+
+struct mw_msg_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t len;
+	int32_t status;
+};
+
+struct mw_msg_pid {
+	uint32_t pid;
+	uint32_t pad;
+};
+
+#define MW_STATUS_MAX_TARGETS 128
+
+struct mw_msg_status {
+	uint64_t started_ts;
+	uint64_t events;
+	uint64_t lost;
+	uint64_t live_blocks;
+	uint64_t findings;
+	uint32_t daemon_pid;
+	uint32_t ntargets;
+	uint32_t targets[MW_STATUS_MAX_TARGETS];
+};
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * rows.h - the records the engine hands to its sink and the store
+ * persists: one struct per table of schema/.
+ *
+ * Identity: every process, block and finding gets a serial from the
+ * engine's counter, which the daemon seeds from the store
+ * (store__next_serial), so serials are unique within one database across
+ * daemon restarts. OS pids are reused; serials are not.
+ * Times are ns since the Unix epoch; 0 means "not yet".
+ */
+#ifndef MEMWATCH_ROWS_H
+#define MEMWATCH_ROWS_H
+
+#include <stdint.h>
+
+#include "event.h"
+
+enum mw_proc_state {
+	MW_PROC_TRACING = 1,	/* the daemon is attached */
+	MW_PROC_EXITED = 2,	/* the process exited while traced */
+	MW_PROC_DETACHED = 3,	/* tracing stopped, the process may live on */
+};
+
+enum mw_thread_state {
+	MW_THREAD_ALIVE = 1,
+	MW_THREAD_EXITED = 2,	/* exited on its own (pthread_exit, return) */
+	MW_THREAD_GONE = 3,	/* died with its process (exit_group, signal) */
+};
+
+enum mw_key_state {
+	MW_KEY_LIVE = 1,
+	MW_KEY_DELETED = 2,
+};
+
+enum mw_finding_kind {
+	MW_FIND_TLS_OUTLIVED_THREAD = 1,
+	MW_FIND_TLS_OUTLIVED_KEY = 2,
+	MW_FIND_KIND_MAX,
+};
+
+struct mw_process_row {
+	uint64_t id;
+	uint32_t pid;
+	uint32_t state;		/* enum mw_proc_state */
+	char comm[MW_COMM_MAX];
+	uint64_t start_ts;	/* tracing started */
+	uint64_t end_ts;	/* exit or detach */
+	int32_t exit_code;
+	uint32_t threads;	/* threads seen */
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t live_blocks;
+	uint64_t live_bytes;
+	uint64_t unknown_frees;	/* frees of blocks never seen allocated */
+	uint64_t lost;		/* events lost while this process was traced */
+	uint64_t findings;
+};
+
+struct mw_thread_row {
+	uint64_t proc_id;
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t state;		/* enum mw_thread_state */
+	uint32_t pad;
+	char comm[MW_COMM_MAX];
+	uint64_t start_ts;	/* first seen */
+	uint64_t exit_ts;
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t alloc_bytes;
+	uint64_t free_bytes;
+	uint64_t cross_frees;	/* frees of blocks another thread allocated */
+	uint64_t unknown_frees;
+	uint64_t live_blocks;	/* blocks this thread allocated, still live */
+	uint64_t live_bytes;
+};
+
+struct mw_key_row {
+	uint64_t proc_id;
+	uint32_t pid;
+	uint32_t key;
+	uint32_t generation;	/* 1 for the first create of this key id */
+	uint32_t state;		/* enum mw_key_state */
+	uint32_t create_tid;	/* 0 when the key predates tracing */
+	uint32_t pad;
+	uint64_t destructor;
+	uint64_t create_ts;
+	uint64_t delete_ts;
+	uint64_t bindings;	/* threads holding a non-NULL value */
+};
+
+/* One thread's value for one key. value 0 means the slot was cleared. */
+struct mw_binding_row {
+	uint64_t proc_id;
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t key;
+	uint32_t generation;
+	uint64_t value;
+	uint64_t block;		/* serial of the live block value points to, or 0 */
+	uint64_t size;		/* that block's size */
+	uint64_t set_ts;
+};
+
+/* A block that lived past the persist age, or was live at process exit. */
+struct mw_block_row {
+	uint64_t serial;
+	uint64_t proc_id;
+	uint32_t pid;
+	uint32_t tid;
+	uint64_t addr;
+	uint64_t size;
+	uint64_t ts;
+	uint64_t site;
+};
+
+struct mw_finding_row {
+	uint64_t id;
+	uint32_t kind;		/* enum mw_finding_kind */
+	uint32_t pid;
+	uint64_t proc_id;
+	uint32_t tid;		/* thread whose slot held the block */
+	uint32_t key;
+	uint32_t generation;
+	uint32_t alloc_tid;	/* thread that allocated the block */
+	uint64_t block;		/* block serial */
+	uint64_t addr;
+	uint64_t size;
+	uint64_t site;
+	uint64_t alloc_ts;
+	uint64_t trigger_ts;	/* thread exit or key delete */
+	uint64_t found_ts;
+};
+
+#define MW_SITE_STR 256
+
+/* A call site, symbolized by the daemon. Empty strings: unknown. */
+struct mw_site_row {
+	uint64_t proc_id;
+	uint64_t ip;
+	uint64_t offset;	/* ip - function start, when function is known */
+	uint32_t line;
+	uint32_t pad;
+	char module[MW_SITE_STR];
+	char function[MW_SITE_STR];
+	char file[MW_SITE_STR];
+};
+
+const char *mw_finding_kind_name(uint32_t kind);
+int mw_finding_kind_parse(const char *name); /* -EINVAL if unknown */
+const char *mw_proc_state_name(uint32_t state);
+const char *mw_thread_state_name(uint32_t state);
+const char *mw_key_state_name(uint32_t state);
+
+#endif

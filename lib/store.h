@@ -1,0 +1,80 @@
+/*
+ * store.h - the SQLite store: the only code that includes sqlite3.h.
+ *
+ * The daemon writes through it in batched transactions (WAL mode);
+ * memwatchctl reads through it read-only. The schema lives in schema/ as
+ * numbered migrations applied in order under PRAGMA user_version.
+ *
+ * Errors are negative errnos. store__open returns NULL and sets errno:
+ *   ENOENT   the database does not exist (read-only open)
+ *   EBADMSG  not a memwatch database, or corrupt
+ *   EBUSY    locked by another writer
+ *   EPROTO   written by a newer memwatch (user_version too high)
+ *   EACCES, EROFS, ENOSPC, ... as the OS said
+ * store__strerror() gives the wording for those codes.
+ */
+#ifndef MEMWATCH_STORE_H
+#define MEMWATCH_STORE_H
+
+#include <stdint.h>
+
+#include "rows.h"
+
+struct store;
+
+enum store_flags {
+	STORE_RDONLY = 0x1,	/* memwatchctl: never writes, never creates */
+};
+
+struct store *store__open(const char *path, unsigned flags);
+void store__close(struct store *s);
+const char *store__strerror(int err);
+int store__schema_version(struct store *s);
+
+/* Writer side (daemon). */
+int store__begin(struct store *s);
+int store__commit(struct store *s);
+int store__rollback(struct store *s);
+/* First serial not yet used by any row: the engine's counter seed. */
+int store__next_serial(struct store *s, uint64_t *serial);
+/* Processes a previous daemon left TRACING are DETACHED as of now. */
+int store__close_stale(struct store *s, uint64_t now);
+int store__put_process(struct store *s, const struct mw_process_row *r);
+int store__put_thread(struct store *s, const struct mw_thread_row *r);
+int store__put_key(struct store *s, const struct mw_key_row *r);
+int store__put_binding(struct store *s, const struct mw_binding_row *r);
+int store__add_block(struct store *s, const struct mw_block_row *r);
+int store__del_block(struct store *s, uint64_t serial);
+int store__put_finding(struct store *s, const struct mw_finding_row *r);
+int store__put_site(struct store *s, const struct mw_site_row *r);
+int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip);
+
+/* Reader side (memwatchctl). pid 0 = all processes. Callbacks return 0
+ * to go on, non-zero to stop (that value is returned). site is NULL when
+ * the site was never symbolized. */
+struct store_filter {
+	uint32_t pid;
+	uint32_t kind;		/* findings: 0 = all kinds */
+	uint64_t since;		/* findings: found_ts >= since, 0 = all */
+	uint64_t limit;		/* 0 = no limit */
+};
+
+int store__each_process(struct store *s, const struct store_filter *f,
+			int (*cb)(void *ctx, const struct mw_process_row *r),
+			void *ctx);
+int store__each_thread(struct store *s, const struct store_filter *f,
+		       int (*cb)(void *ctx, const struct mw_thread_row *r),
+		       void *ctx);
+int store__each_key(struct store *s, const struct store_filter *f,
+		    int (*cb)(void *ctx, const struct mw_key_row *r),
+		    void *ctx);
+int store__each_block(struct store *s, const struct store_filter *f,
+		      int (*cb)(void *ctx, const struct mw_block_row *r,
+				const struct mw_site_row *site),
+		      void *ctx);
+int store__each_finding(struct store *s, const struct store_filter *f,
+			int (*cb)(void *ctx, const struct mw_finding_row *r,
+				  const struct mw_site_row *site),
+			void *ctx);
+
+#endif
