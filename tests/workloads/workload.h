@@ -1,0 +1,95 @@
+/*
+ * workload.h - small helpers shared by the test workloads in this
+ * directory: argument parsing, fatal errors, sleeping, and the start gate.
+ *
+ * The start gate: when the environment variable MW_WAIT_FILE names a path,
+ * a workload calls wl_wait_for_start() before it creates its TLS keys and
+ * threads; that polls every 10 ms, for up to 30 s, until the path exists.
+ * The --pid end-to-end tests use it to start a workload, attach memwatchd
+ * to the idle process, and only then let it do the work being observed.
+ * Every workload honours the gate in the same place, so a test can rely on
+ * nothing interesting having happened before the file appears.
+ *
+ * Everything here is static inline so that each workload stays a single
+ * translation unit (the Makefile compiles tests/workloads/X.c on its own).
+ */
+#ifndef MW_WORKLOAD_H
+#define MW_WORKLOAD_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WL_GATE_POLL_MS 10
+#define WL_GATE_TIMEOUT_MS 30000
+
+/* Print "PROG: message" on stderr and exit 1: workloads never limp on. */
+static inline void wl_die(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* A pthread_* call returned err (they return errors, not -1/errno). */
+static inline void wl_check(const char *prog, int err, const char *what)
+{
+	if (err)
+		wl_die(prog, "%s: %s", what, strerror(err));
+}
+
+/*
+ * argv[idx] as a number in [min, max], or def when absent. A bad value is
+ * a usage error (exit 2), so a typo in a test never silently runs the
+ * default workload.
+ */
+static inline long wl_arg(int argc, char **argv, int idx, long def, long min,
+			  long max, const char *usage)
+{
+	char *end;
+	long v;
+
+	if (idx >= argc)
+		return def;
+	errno = 0;
+	v = strtol(argv[idx], &end, 10);
+	if (errno || end == argv[idx] || *end || v < min || v > max) {
+		fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+		exit(2);
+	}
+	return v;
+}
+
+static inline void wl_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* The start gate described at the top of this file. */
+static inline void wl_wait_for_start(const char *prog)
+{
+	const char *path = getenv("MW_WAIT_FILE");
+	long waited;
+
+	if (!path || !*path)
+		return;
+	for (waited = 0; access(path, F_OK) != 0; waited += WL_GATE_POLL_MS) {
+		if (waited >= WL_GATE_TIMEOUT_MS)
+			wl_die(prog, "gave up waiting for %s", path);
+		wl_sleep_ms(WL_GATE_POLL_MS);
+	}
+}
+
+#endif
