@@ -34,11 +34,17 @@ struct engine_config {
 #define ENGINE_DEFAULT_PERSIST_AGE_NS (1000ull * 1000 * 1000)
 
 /*
- * Where flushed state goes. Every callback returns 0 or a negative errno;
- * the first error stops the flush, which is retried in full next time
- * (rows are upserts, so a repeated row is harmless).
+ * Where flushed state goes. Every callback returns 0 or a negative errno.
+ * A flush is one transaction: begin, rows, commit. The engine marks its
+ * state clean only after commit succeeds; on any error it calls rollback
+ * and the same changes are handed over again at the next flush (rows are
+ * upserts, so a repeated row is harmless). begin, commit and rollback may
+ * be NULL.
  */
 struct engine_sink {
+	int (*begin)(void *ctx);
+	int (*commit)(void *ctx);
+	void (*rollback)(void *ctx);
 	int (*process)(void *ctx, const struct mw_process_row *row);
 	int (*thread)(void *ctx, const struct mw_thread_row *row);
 	int (*key)(void *ctx, const struct mw_key_row *row);

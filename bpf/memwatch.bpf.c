@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * memwatch.bpf.c - the probes: malloc family, TLS keys, thread and process
+ * lifecycle, for the processes in the targets map only.
+ *
+ * Uprobes are attached per traced pid by user space; the targets check
+ * keeps the scheduler tracepoints (which fire for every task) cheap.
+ *
+ * Entry/return pairing: an entry probe stores what the return probe needs
+ * in pending[tid], with the stack pointer at entry. A probed function that
+ * calls another probed function (glibc's realloc(NULL, n) calls malloc,
+ * realloc(p, 0) calls free) runs on a deeper stack, so a pending entry
+ * with a higher sp than ours means "we are nested: the outer call
+ * reports". The return probe of the outer call sees sp above the stored
+ * one (the return address has been popped); inner returns never do.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "memwatch.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);  /* tgid */
+	__type(value, __u8);
+} targets SEC(".maps");
+
+struct pending {
+	__u64 sp;
+	__u64 size;
+	__u64 arg; /* old pointer, out-pointer or destructor */
+	__u64 site;
+	__u32 type;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tid */
+	__type(value, struct pending);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Entry kinds stored in pending.type. */
+enum {
+	P_ALLOC = 1,	/* size; return value is the block */
+	P_MEMALIGN,	/* arg = void **memptr; 0 return means success */
+	P_REALLOC,	/* arg = old pointer */
+	P_KEY_CREATE,	/* arg = pthread_key_t *, size = destructor */
+};
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int traced(__u32 pid)
+{
+	return bpf_map_lookup_elem(&targets, &pid) != NULL;
+}
+
+static __always_inline void emit(const struct mw_record *tmpl)
+{
+	struct mw_record *r;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count(MW_CNT_DROPPED);
+		return;
+	}
+	__builtin_memcpy(r, tmpl, sizeof(*r));
+	bpf_ringbuf_submit(r, 0);
+	count(MW_CNT_EMITTED);
+}
+
+static __always_inline __u64 return_address(struct pt_regs *ctx)
+{
+	__u64 ra = 0;
+
+#if defined(__TARGET_ARCH_x86)
+	/* At the first instruction the return address is on top of the
+	 * stack. */
+	bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ctx));
+#else
+	ra = PT_REGS_RET(ctx);
+#endif
+	return ra;
+}
+
+static __always_inline void rec_init(struct mw_record *r, __u32 type,
+				     __u64 id)
+{
+	__builtin_memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->pid = id >> 32;
+	r->tid = (__u32)id;
+	r->ts = bpf_ktime_get_ns();
+}
+
+static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
+				 __u64 arg)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	__u64 sp = PT_REGS_SP(ctx);
+	struct pending *old, p = {};
+
+	if (!traced(id >> 32))
+		return 0;
+	old = bpf_map_lookup_elem(&pending, &tid);
+	if (old && old->sp > sp)
+		return 0; /* nested in a probed call that will report */
+	p.sp = sp;
+	p.size = size;
+	p.arg = arg;
+	p.type = type;
+	p.site = return_address(ctx);
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
+		count(MW_CNT_PENDING_FULL);
+	return 0;
+}
+
+/* Take the pending entry this return belongs to, if it is the outer one. */
+static __always_inline int leave(struct pt_regs *ctx, __u32 type,
+				 struct pending *out)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (!p || p->type != type || PT_REGS_SP(ctx) <= p->sp)
+		return 0;
+	__builtin_memcpy(out, p, sizeof(*out));
+	bpf_map_delete_elem(&pending, &tid);
+	return 1;
+}
+
+static __always_inline int alloc_ret(struct pt_regs *ctx, __u64 ret)
+{
+	struct mw_record r;
+	struct pending p;
+
+	if (!leave(ctx, P_ALLOC, &p))
+		return 0;
+	rec_init(&r, MW_REC_ALLOC, bpf_get_current_pid_tgid());
+	r.addr = ret;
+	r.size = p.size;
+	r.site = p.site;
+	emit(&r);
+	return 0;
+}
+
+static __always_inline __u64 mul_size(__u64 n, __u64 size)
+{
+	__u64 prod = n * size;
+
+	/* calloc-style overflow fails in the allocator; report 0 then. The
+	 * barrier stops clang from turning the check into a 128-bit multiply,
+	 * which BPF lacks. */
+	asm volatile("" : "+r"(prod));
+	if (n && prod / n != size)
+		return 0;
+	return prod;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, __u64 size)
+{
+	return enter(ctx, P_ALLOC, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
+{
+	return enter(ctx, P_ALLOC, mul_size(n, size), 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(aligned_enter, __u64 align, __u64 size)
+{
+	/* aligned_alloc(align, size) and memalign(align, size) */
+	return enter(ctx, P_ALLOC, size, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_exit, __u64 ret)
+{
+	return alloc_ret(ctx, ret);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
+{
+	return enter(ctx, P_MEMALIGN, size, memptr);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(posix_memalign_exit, int ret)
+{
+	struct mw_record r;
+	struct pending p;
+	__u64 addr = 0;
+
+	if (!leave(ctx, P_MEMALIGN, &p) || ret != 0)
+		return 0;
+	if (bpf_probe_read_user(&addr, sizeof(addr), (void *)p.arg))
+		return 0;
+	rec_init(&r, MW_REC_ALLOC, bpf_get_current_pid_tgid());
+	r.addr = addr;
+	r.size = p.size;
+	r.site = p.site;
+	emit(&r);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
+{
+	return enter(ctx, P_REALLOC, size, ptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 size)
+{
+	return enter(ctx, P_REALLOC, mul_size(n, size), ptr);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(realloc_exit, __u64 ret)
+{
+	struct mw_record r;
+	struct pending p;
+
+	if (!leave(ctx, P_REALLOC, &p))
+		return 0;
+	rec_init(&r, MW_REC_REALLOC, bpf_get_current_pid_tgid());
+	r.addr = ret;
+	r.old_addr = p.arg;
+	r.size = p.size;
+	r.site = p.site;
+	emit(&r);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct pending *p;
+	struct mw_record r;
+
+	if (!ptr || !traced(id >> 32))
+		return 0;
+	p = bpf_map_lookup_elem(&pending, &tid);
+	if (p && p->sp > PT_REGS_SP(ctx))
+		return 0; /* realloc(p, 0) freeing: realloc reports it */
+	rec_init(&r, MW_REC_FREE, id);
+	r.addr = ptr;
+	r.site = return_address(ctx);
+	emit(&r);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(key_create_enter, __u64 keyp, __u64 destructor)
+{
+	return enter(ctx, P_KEY_CREATE, destructor, keyp);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(key_create_exit, int ret)
+{
+	struct mw_record r;
+	struct pending p;
+	__u32 key;
+
+	if (!leave(ctx, P_KEY_CREATE, &p) || ret != 0)
+		return 0;
+	/* The key exists only once pthread_key_create returned 0. */
+	if (bpf_probe_read_user(&key, sizeof(key), (void *)p.arg))
+		return 0;
+	rec_init(&r, MW_REC_KEY_CREATE, bpf_get_current_pid_tgid());
+	r.key = key;
+	r.addr = p.size;
+	r.site = p.site;
+	emit(&r);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(key_delete_enter, __u32 key)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mw_record r;
+
+	if (!traced(id >> 32))
+		return 0;
+	rec_init(&r, MW_REC_KEY_DELETE, id);
+	r.key = key;
+	r.site = return_address(ctx);
+	emit(&r);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(setspecific_enter, __u32 key, __u64 value)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mw_record r;
+
+	if (!traced(id >> 32))
+		return 0;
+	rec_init(&r, MW_REC_TLS_SET, id);
+	r.key = key;
+	r.addr = value;
+	r.site = return_address(ctx);
+	emit(&r);
+	return 0;
+}
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 tgid = BPF_CORE_READ(child, tgid);
+	struct mw_record r;
+
+	/* New threads only: a new process is not followed (yet). */
+	if (tgid != BPF_CORE_READ(parent, tgid) || !traced(tgid))
+		return 0;
+	rec_init(&r, MW_REC_THREAD_START, 0);
+	r.pid = tgid;
+	r.tid = BPF_CORE_READ(child, pid);
+	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), child->comm);
+	emit(&r);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct signal_struct *sig;
+	struct mw_record r;
+	int live;
+
+	if (!traced(tgid))
+		return 0;
+	sig = BPF_CORE_READ(task, signal);
+	/* signal->live was decremented before this tracepoint: zero means
+	 * this is the last thread of the group. */
+	live = BPF_CORE_READ(sig, live.counter);
+	rec_init(&r, MW_REC_THREAD_EXIT, 0);
+	r.pid = tgid;
+	r.tid = BPF_CORE_READ(task, pid);
+	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
+	if (live == 0 || (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT))
+		r.flags |= MW_RECF_GROUP_EXIT;
+	/* exec kills the other threads too; they die with the old image. */
+	if (bpf_core_field_exists(sig->group_exec_task) &&
+	    BPF_CORE_READ(sig, group_exec_task))
+		r.flags |= MW_RECF_GROUP_EXIT;
+	emit(&r);
+	if (live == 0) {
+		rec_init(&r, MW_REC_PROC_EXIT, 0);
+		r.pid = tgid;
+		r.tid = BPF_CORE_READ(task, pid);
+		r.code = BPF_CORE_READ(task, exit_code);
+		bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
+		emit(&r);
+		/* The pid may be reused by an untraced process. */
+		bpf_map_delete_elem(&targets, &tgid);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct mw_record r;
+
+	if (!traced(tgid))
+		return 0;
+	rec_init(&r, MW_REC_EXEC, 0);
+	r.pid = tgid;
+	r.tid = BPF_CORE_READ(p, pid);
+	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), p->comm);
+	emit(&r);
+	return 0;
+}

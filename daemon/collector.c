@@ -1,0 +1,430 @@
+/*
+ * collector.c - the eBPF collector; see collector.h.
+ *
+ * Load order: open -> size maps -> load -> attach. The scheduler
+ * tracepoints are attached once for all processes (they filter on the
+ * targets map); uprobes are attached per traced pid, so untraced
+ * processes never pay a trap.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "collector.h"
+#include "elfsym.h"
+#include "memwatch.h"
+#include "memwatch.skel.h"
+
+/* One probed function: entry program, optional return program. */
+struct probe {
+	const char *func;
+	int required;
+	size_t enter_off; /* offsetof struct memwatch_bpf progs */
+	size_t exit_off;
+};
+
+#define PROG(name) (offsetof(struct memwatch_bpf, progs.name) + 1)
+
+/* Offsets are stored +1 so that 0 means "no program". */
+static const struct probe probes[] = {
+	{"malloc", 1, PROG(malloc_enter), PROG(alloc_exit)},
+	{"calloc", 1, PROG(calloc_enter), PROG(alloc_exit)},
+	{"realloc", 1, PROG(realloc_enter), PROG(realloc_exit)},
+	{"free", 1, PROG(free_enter), 0},
+	{"reallocarray", 0, PROG(reallocarray_enter), PROG(realloc_exit)},
+	{"posix_memalign", 0, PROG(posix_memalign_enter),
+	 PROG(posix_memalign_exit)},
+	{"aligned_alloc", 0, PROG(aligned_enter), PROG(alloc_exit)},
+	{"memalign", 0, PROG(aligned_enter), PROG(alloc_exit)},
+	{"valloc", 0, PROG(malloc_enter), PROG(alloc_exit)},
+	{"pvalloc", 0, PROG(malloc_enter), PROG(alloc_exit)},
+	{"pthread_key_create", 1, PROG(key_create_enter),
+	 PROG(key_create_exit)},
+	{"pthread_key_delete", 1, PROG(key_delete_enter), 0},
+	{"pthread_setspecific", 1, PROG(setspecific_enter), 0},
+};
+
+#define NPROBES (sizeof(probes) / sizeof(probes[0]))
+#define MAX_LINKS (2 * NPROBES)
+
+struct target {
+	uint32_t pid;
+	int nlinks;
+	struct bpf_link *links[MAX_LINKS];
+};
+
+/* Offsets of probes[] in the last libc resolved, by file identity: every
+ * process on a host usually maps the same one. */
+struct libc_cache {
+	dev_t dev;
+	ino_t ino;
+	uint64_t offsets[NPROBES];
+};
+
+struct collector {
+	struct memwatch_bpf *skel;
+	struct libc_cache libc;
+	struct ring_buffer *rb;
+	collector_cb cb;
+	void *ctx;
+	struct target *targets;
+	int ntargets;
+	int max_targets;
+	uint64_t wall_offset;
+	uint64_t lost_seen;
+	int ncpus;
+	char why[PATH_MAX + 128];
+};
+
+static struct bpf_program *prog_at(struct memwatch_bpf *skel, size_t off)
+{
+	return *(struct bpf_program **)((char *)skel + off - 1);
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t collector__wall(const struct collector *c, uint64_t mono_ns)
+{
+	return mono_ns + c->wall_offset;
+}
+
+uint64_t collector__now(const struct collector *c)
+{
+	return collector__wall(c, clock_ns(CLOCK_MONOTONIC));
+}
+
+static void copy_comm(char *dst, const char *src)
+{
+	memcpy(dst, src, MW_COMM_MAX);
+	dst[MW_COMM_MAX - 1] = '\0';
+}
+
+/* Record types map one to one onto event types; keep the table here so
+ * the BPF ABI can change without touching lib/. */
+static const uint32_t rec_to_event[] = {
+	[MW_REC_ALLOC] = MW_EV_ALLOC,
+	[MW_REC_FREE] = MW_EV_FREE,
+	[MW_REC_REALLOC] = MW_EV_REALLOC,
+	[MW_REC_THREAD_START] = MW_EV_THREAD_START,
+	[MW_REC_THREAD_EXIT] = MW_EV_THREAD_EXIT,
+	[MW_REC_PROC_EXIT] = MW_EV_PROC_EXIT,
+	[MW_REC_EXEC] = MW_EV_EXEC,
+	[MW_REC_KEY_CREATE] = MW_EV_KEY_CREATE,
+	[MW_REC_KEY_DELETE] = MW_EV_KEY_DELETE,
+	[MW_REC_TLS_SET] = MW_EV_TLS_SET,
+};
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct collector *c = ctx;
+	const struct mw_record *r = data;
+	struct mw_event ev;
+
+	if (size < sizeof(*r) || !r->type ||
+	    r->type >= sizeof(rec_to_event) / sizeof(rec_to_event[0]))
+		return 0; /* not ours to interpret: skip, never crash */
+	memset(&ev, 0, sizeof(ev));
+	ev.type = rec_to_event[r->type];
+	ev.pid = r->pid;
+	ev.tid = r->tid;
+	ev.flags = (r->flags & MW_RECF_GROUP_EXIT) ? MW_EVF_GROUP_EXIT : 0;
+	ev.ts = collector__wall(c, r->ts);
+	ev.addr = r->addr;
+	ev.size = r->size;
+	ev.old_addr = r->old_addr;
+	ev.site = r->site;
+	ev.key = r->key;
+	ev.code = r->code;
+	copy_comm(ev.comm, r->comm);
+	c->cb(c->ctx, &ev);
+	return 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	return 0;
+}
+
+static int libbpf_debug(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	return vfprintf(stderr, fmt, ap);
+}
+
+struct collector *collector__new(const struct collector_opts *opts,
+				 collector_cb cb, void *ctx)
+{
+	struct collector *c = calloc(1, sizeof(*c));
+	int err;
+
+	if (!c)
+		return NULL;
+	/* libbpf reports failures we handle and log ourselves. */
+	libbpf_set_print(opts->debug ? libbpf_debug : libbpf_quiet);
+	c->cb = cb;
+	c->ctx = ctx;
+	c->max_targets = opts->max_targets;
+	c->ncpus = libbpf_num_possible_cpus();
+	c->targets = calloc(opts->max_targets, sizeof(*c->targets));
+	c->wall_offset = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+	if (!c->targets || c->ncpus <= 0) {
+		err = c->ncpus < 0 ? c->ncpus : -ENOMEM;
+		goto fail;
+	}
+	c->skel = memwatch_bpf__open();
+	if (!c->skel) {
+		err = -errno;
+		goto fail;
+	}
+	bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
+	bpf_map__set_max_entries(c->skel->maps.targets, opts->max_targets);
+	bpf_map__set_max_entries(c->skel->maps.pending, opts->max_pending);
+	err = memwatch_bpf__load(c->skel);
+	if (err)
+		goto fail;
+	c->skel->links.on_fork =
+		bpf_program__attach(c->skel->progs.on_fork);
+	c->skel->links.on_exit = bpf_program__attach(c->skel->progs.on_exit);
+	c->skel->links.on_exec = bpf_program__attach(c->skel->progs.on_exec);
+	if (!c->skel->links.on_fork || !c->skel->links.on_exit ||
+	    !c->skel->links.on_exec) {
+		err = -errno;
+		goto fail;
+	}
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record,
+				 c, NULL);
+	if (!c->rb) {
+		err = -errno;
+		goto fail;
+	}
+	return c;
+fail:
+	collector__free(c);
+	errno = -err;
+	return NULL;
+}
+
+static void target_unlink(struct target *t)
+{
+	for (int i = 0; i < t->nlinks; i++)
+		bpf_link__destroy(t->links[i]);
+	t->nlinks = 0;
+}
+
+void collector__free(struct collector *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->ntargets; i++)
+		target_unlink(&c->targets[i]);
+	ring_buffer__free(c->rb);
+	memwatch_bpf__destroy(c->skel);
+	free(c->targets);
+	free(c);
+}
+
+/* The libc a process runs, from its maps: where malloc and the pthread
+ * functions live for a dynamically linked glibc program. */
+static int find_libc(uint32_t pid, char *path, size_t len)
+{
+	char maps[64], line[PATH_MAX + 256];
+	FILE *f;
+	int found = 0;
+
+	snprintf(maps, sizeof(maps), "/proc/%u/maps", pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		char *base;
+
+		if (!p)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		base = strrchr(p, '/') + 1;
+		if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5)) {
+			snprintf(path, len, "/proc/%u/root%s", pid, p);
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found ? 0 : -ENOENT;
+}
+
+static struct target *target_find(struct collector *c, uint32_t pid)
+{
+	for (int i = 0; i < c->ntargets; i++)
+		if (c->targets[i].pid == pid)
+			return &c->targets[i];
+	return NULL;
+}
+
+static int attach_one(struct collector *c, struct target *t,
+		      const char *path, uint64_t file_off, size_t prog_off,
+		      int retprobe)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = retprobe);
+	struct bpf_link *l;
+
+	l = bpf_program__attach_uprobe_opts(prog_at(c->skel, prog_off),
+					    (int)t->pid, path, file_off, &uo);
+	if (!l)
+		return -errno;
+	t->links[t->nlinks++] = l;
+	return 0;
+}
+
+static int resolve_libc(struct collector *c, const char *path)
+{
+	const char *names[NPROBES];
+	struct stat st;
+	int err;
+
+	if (stat(path, &st))
+		return -errno;
+	if (c->libc.ino && c->libc.dev == st.st_dev &&
+	    c->libc.ino == st.st_ino)
+		return 0;
+	for (size_t i = 0; i < NPROBES; i++)
+		names[i] = probes[i].func;
+	err = elfsym__resolve(path, names, NPROBES, c->libc.offsets);
+	if (err)
+		return err;
+	c->libc.dev = st.st_dev;
+	c->libc.ino = st.st_ino;
+	return 0;
+}
+
+int collector__attach(struct collector *c, uint32_t pid, const char **why)
+{
+	char path[PATH_MAX];
+	struct target *t;
+	uint8_t one = 1;
+	int err;
+
+	*why = NULL;
+	if (target_find(c, pid))
+		return 0;
+	if (c->ntargets == c->max_targets) {
+		*why = "too many targets";
+		return -ENOSPC;
+	}
+	err = find_libc(pid, path, sizeof(path));
+	if (err) {
+		*why = err == -ENOENT ? "no glibc mapped in the process"
+				      : "cannot read its memory map";
+		return err;
+	}
+	err = resolve_libc(c, path);
+	if (err) {
+		*why = "cannot read the symbols of its libc";
+		return err;
+	}
+	t = &c->targets[c->ntargets];
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	/* Filter first: probes that fire before the last attach are
+	 * accounted like any event of a process we joined mid-run. */
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.targets), &pid, &one,
+				BPF_ANY)) {
+		*why = "cannot add it to the targets map";
+		return -errno;
+	}
+	for (size_t i = 0; i < NPROBES; i++) {
+		const struct probe *p = &probes[i];
+		uint64_t off = c->libc.offsets[i];
+		int dup = 0;
+
+		/* Aliases share an entry: probe it once or it reports
+		 * every call twice. */
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = off && c->libc.offsets[j] == off;
+		if (dup)
+			continue;
+		err = off ? attach_one(c, t, path, off, p->enter_off, 0)
+			  : -ENOENT;
+		if (!err && p->exit_off)
+			err = attach_one(c, t, path, off, p->exit_off, 1);
+		if (err && p->required) {
+			snprintf(c->why, sizeof(c->why),
+				 "cannot attach to %s in '%s'", p->func, path);
+			*why = c->why;
+			goto fail;
+		}
+	}
+	c->ntargets++;
+	return 0;
+fail:
+	target_unlink(t);
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
+	return err;
+}
+
+int collector__detach(struct collector *c, uint32_t pid)
+{
+	struct target *t = target_find(c, pid);
+
+	if (!t)
+		return -ESRCH;
+	/* Stop the filter first so a half-detached process emits nothing. */
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
+	target_unlink(t);
+	*t = c->targets[--c->ntargets];
+	return 0;
+}
+
+int collector__ntargets(const struct collector *c)
+{
+	return c->ntargets;
+}
+
+uint32_t collector__target(const struct collector *c, int i)
+{
+	return c->targets[i].pid;
+}
+
+int collector__fd(const struct collector *c)
+{
+	return ring_buffer__epoll_fd(c->rb);
+}
+
+int collector__drain(struct collector *c)
+{
+	int n = ring_buffer__consume(c->rb);
+
+	return n < 0 ? n : 0;
+}
+
+uint64_t collector__take_lost(struct collector *c)
+{
+	uint64_t vals[c->ncpus], total = 0, delta;
+	uint32_t idx;
+
+	for (idx = MW_CNT_DROPPED; idx <= MW_CNT_PENDING_FULL; idx++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.counters),
+					&idx, vals))
+			continue;
+		for (int i = 0; i < c->ncpus; i++)
+			total += vals[i];
+	}
+	delta = total - c->lost_seen;
+	c->lost_seen = total;
+	return delta;
+}

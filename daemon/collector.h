@@ -1,0 +1,48 @@
+/*
+ * collector.h - the Linux eBPF collector: loads memwatch.bpf.c, attaches
+ * its uprobes to traced processes, and turns ring-buffer records into
+ * normalized events (lib/event.h). Nothing downstream sees BPF records.
+ */
+#ifndef MEMWATCH_COLLECTOR_H
+#define MEMWATCH_COLLECTOR_H
+
+#include <stdint.h>
+
+#include "event.h"
+
+struct collector;
+
+typedef void (*collector_cb)(void *ctx, const struct mw_event *ev);
+
+struct collector_opts {
+	uint32_t ringbuf_bytes; /* power of two, >= page size */
+	uint32_t max_targets;
+	uint32_t max_pending;	/* threads inside a probed call at once */
+	int debug;		/* pass libbpf's own messages to stderr */
+};
+
+/* NULL and errno set on failure. */
+struct collector *collector__new(const struct collector_opts *opts,
+				 collector_cb cb, void *ctx);
+void collector__free(struct collector *c);
+
+/* Attach to pid: its allocator and TLS functions. Returns 0 or -errno;
+ * on error *why names the problem (static string or buffer in c). */
+int collector__attach(struct collector *c, uint32_t pid, const char **why);
+int collector__detach(struct collector *c, uint32_t pid);
+int collector__ntargets(const struct collector *c);
+uint32_t collector__target(const struct collector *c, int i);
+
+int collector__fd(const struct collector *c);
+/* Deliver every record waiting in the ring buffer. */
+int collector__drain(struct collector *c);
+/* Records the kernel side could not deliver since the last call; the
+ * caller turns them into MW_EV_LOST. */
+uint64_t collector__take_lost(struct collector *c);
+
+/* Wall-clock ns for a CLOCK_MONOTONIC ns value, on the collector's one
+ * fixed offset, so event times and "now" compare. */
+uint64_t collector__wall(const struct collector *c, uint64_t mono_ns);
+uint64_t collector__now(const struct collector *c);
+
+#endif

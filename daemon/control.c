@@ -1,0 +1,202 @@
+/*
+ * control.c - see control.h.
+ *
+ * Clients get 1 s to send a request; the loop is never blocked longer.
+ * A stale socket file left by a dead daemon is replaced, but only if it
+ * is a socket nobody answers on: never another daemon's live socket, and
+ * never a file that is not a socket.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "proto.h"
+
+struct control {
+	int fd;
+	char *path;
+};
+
+static int fill_addr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static int remove_stale(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, err;
+
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	close(fd);
+	if (!err)
+		return -EADDRINUSE;
+	return unlink(path) ? -errno : 0;
+}
+
+struct control *control__open(const char *path)
+{
+	struct control *c = calloc(1, sizeof(*c));
+	struct sockaddr_un sa;
+	int err;
+
+	if (!c)
+		return NULL;
+	c->fd = -1;
+	if ((err = fill_addr(&sa, path)) || (err = remove_stale(path, &sa)))
+		goto fail;
+	c->path = strdup(path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (!c->path || c->fd < 0) {
+		err = c->path ? -errno : -ENOMEM;
+		goto fail;
+	}
+	if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(path, 0660) || listen(c->fd, 16)) {
+		err = -errno;
+		goto fail;
+	}
+	return c;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->path);
+	free(c);
+	errno = -err;
+	return NULL;
+}
+
+void control__close(struct control *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}
+
+int control__fd(const struct control *c)
+{
+	return c->fd;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPROTO;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+	size_t put = 0;
+
+	while (put < len) {
+		ssize_t n = send(fd, (const char *)buf + put, len - put,
+				 MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		put += (size_t)n;
+	}
+	return 0;
+}
+
+static int reply(int fd, uint16_t type, int32_t status, const void *payload,
+		 uint32_t len)
+{
+	struct mw_msg_hdr h = {
+		.magic = MW_PROTO_MAGIC,
+		.version = MW_PROTO_VERSION,
+		.type = type,
+		.len = len,
+		.status = status,
+	};
+	int err = write_full(fd, &h, sizeof(h));
+
+	return err ? err : write_full(fd, payload, len);
+}
+
+static uint32_t expected_len(uint16_t type)
+{
+	switch (type) {
+	case MW_MSG_STATUS:
+		return 0;
+	case MW_MSG_ATTACH:
+	case MW_MSG_DETACH:
+		return sizeof(struct mw_msg_pid);
+	}
+	return UINT32_MAX;
+}
+
+int control__serve(struct control *c, control_handler h, void *ctx)
+{
+	static char req[MW_PROTO_MAX_PAYLOAD], out[MW_PROTO_MAX_PAYLOAD];
+	struct timeval tv = {.tv_sec = 1};
+	struct mw_msg_hdr hdr;
+	char msg[256] = "";
+	uint32_t out_len = 0;
+	int fd, err, status;
+
+	fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	err = read_full(fd, &hdr, sizeof(hdr));
+	if (err)
+		goto out;
+	if (hdr.magic != MW_PROTO_MAGIC || hdr.version != MW_PROTO_VERSION) {
+		snprintf(msg, sizeof(msg), "bad magic or protocol version");
+		status = -EPROTO;
+	} else if (hdr.len != expected_len(hdr.type)) {
+		snprintf(msg, sizeof(msg),
+			 "bad length %u for message type %u", hdr.len,
+			 hdr.type);
+		status = expected_len(hdr.type) == UINT32_MAX ? -EOPNOTSUPP
+							      : -EPROTO;
+	} else if ((err = read_full(fd, req, hdr.len))) {
+		goto out;
+	} else {
+		status = h(ctx, hdr.type, req, hdr.len, out, &out_len, msg,
+			   sizeof(msg));
+	}
+	if (status)
+		err = reply(fd, hdr.type, status, msg, (uint32_t)strlen(msg));
+	else
+		err = reply(fd, hdr.type, 0, out, out_len);
+out:
+	close(fd);
+	return err;
+}

@@ -1,0 +1,85 @@
+/* elfsym.c - see elfsym.h. Reads .symtab and .dynsym with libelf. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elfsym.h"
+
+/* A symbol's address to a file offset through the PT_LOAD holding it. */
+static uint64_t vaddr_to_offset(Elf *elf, uint64_t vaddr)
+{
+	size_t nph;
+
+	if (elf_getphdrnum(elf, &nph))
+		return 0;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz)
+			return vaddr - ph.p_vaddr + ph.p_offset;
+	}
+	return 0;
+}
+
+static void scan_section(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
+			 const char *const *names, int n, uint64_t *offsets)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t count;
+
+	if (!data || !sh->sh_entsize)
+		return;
+	count = sh->sh_size / sh->sh_entsize;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym sym;
+		const char *name;
+
+		if (!gelf_getsym(data, (int)i, &sym) ||
+		    GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+		    sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			continue;
+		name = elf_strptr(elf, sh->sh_link, sym.st_name);
+		if (!name)
+			continue;
+		for (int j = 0; j < n; j++)
+			if (!offsets[j] && !strcmp(name, names[j]))
+				offsets[j] = vaddr_to_offset(elf, sym.st_value);
+	}
+}
+
+int elfsym__resolve(const char *path, const char *const *names, int n,
+		    uint64_t *offsets)
+{
+	Elf_Scn *scn = NULL;
+	Elf *elf = NULL;
+	int fd, err = 0;
+
+	memset(offsets, 0, sizeof(*offsets) * (size_t)n);
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) &&
+		    (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM))
+			scan_section(elf, scn, &sh, names, n, offsets);
+	}
+cleanup:
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return err;
+}

@@ -1,0 +1,19 @@
+/*
+ * elfsym.h - function symbols to file offsets, for placing uprobes.
+ *
+ * Uprobes are placed by file offset. glibc exports several versions of a
+ * symbol at one address (pthread_key_create@GLIBC_2.2.5 and @@GLIBC_2.34)
+ * and aliases (aligned_alloc and memalign), so callers must attach once
+ * per distinct offset, not once per name.
+ */
+#ifndef MEMWATCH_ELFSYM_H
+#define MEMWATCH_ELFSYM_H
+
+#include <stdint.h>
+
+/* For each of names[0..n), the file offset of that function's entry in
+ * the ELF file at path, or 0 when absent. Returns 0 or -errno. */
+int elfsym__resolve(const char *path, const char *const *names, int n,
+		    uint64_t *offsets);
+
+#endif

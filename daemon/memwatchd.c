@@ -1,0 +1,716 @@
+/*
+ * memwatchd.c - the memwatch daemon: collector -> engine -> store.
+ *
+ * One epoll loop serves the ring buffer, a signalfd, a timerfd and the
+ * control socket, so the engine is only ever touched from this thread and
+ * needs no locks. Every 100 ms the loop counts kernel-side losses, lets
+ * the engine decide candidates whose grace ran out, and every
+ * FLUSH_EVERY_NS it flushes what changed to SQLite in one transaction.
+ *
+ * `memwatchd -- CMD` forks CMD, holds it before exec until every probe
+ * is attached (so its first allocation is seen), and exits with CMD's
+ * status once CMD exited and everything was decided and flushed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "control.h"
+#include "engine.h"
+#include "log.h"
+#include "proto.h"
+#include "store.h"
+#include "symbolizer.h"
+
+#define VERSION "0.1.0"
+#define TICK_NS (100ull * 1000 * 1000)
+#define FLUSH_EVERY_NS (500ull * 1000 * 1000)
+#define MAX_PIDS 64
+
+struct daemon {
+	struct engine *engine;
+	struct store *store;
+	struct collector *col;
+	struct symbolizer *sym;
+	struct control *ctl;
+	int epfd, sigfd, timerfd;
+	pid_t child;
+	int child_status;
+	bool child_done;
+	bool stop;
+	uint64_t started;
+	uint64_t last_flush;
+	int flush_err; /* last flush error logged, so it is logged once */
+	uint32_t gone[MAX_PIDS]; /* exited pids to forget after a flush */
+	int ngone;
+};
+
+struct options {
+	const char *db;
+	const char *socket;
+	uint32_t pids[MAX_PIDS];
+	int npids;
+	uint64_t grace_ns;
+	uint64_t persist_age_ns;
+	int verbose;
+	char **cmd;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: memwatchd [OPTIONS] [--pid PID]... [-- CMD [ARGS...]]\n"
+		"\n"
+		"Trace allocations and TLS keys of processes with eBPF and "
+		"report TLS\nblocks that outlive their thread or key.\n"
+		"\n"
+		"  --pid PID          attach to a running process (repeatable)\n"
+		"  -- CMD ARGS...     run CMD traced from its first allocation;"
+		"\n                     exit with its status when it exits\n"
+		"  --db PATH          database (default %s)\n"
+		"  --socket PATH      control socket (default %s)\n"
+		"  --grace MS         time a program has to free a TLS block "
+		"after\n                     its thread or key died (default "
+		"%llu)\n"
+		"  --persist-age MS   write blocks to the database once they "
+		"lived\n                     this long (default %llu)\n"
+		"  -v, --verbose      more log output (twice for debug)\n"
+		"  -V, --version      print the version\n"
+		"  -h, --help         this help\n",
+		MW_DEFAULT_DB, MW_DEFAULT_SOCKET,
+		ENGINE_DEFAULT_GRACE_NS / 1000000,
+		ENGINE_DEFAULT_PERSIST_AGE_NS / 1000000);
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_GRACE, OPT_AGE };
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, OPT_DB},
+		{"socket", required_argument, NULL, OPT_SOCKET},
+		{"pid", required_argument, NULL, OPT_PID},
+		{"grace", required_argument, NULL, OPT_GRACE},
+		{"persist-age", required_argument, NULL, OPT_AGE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	uint64_t v;
+	int c;
+
+	o->db = MW_DEFAULT_DB;
+	o->socket = MW_DEFAULT_SOCKET;
+	o->grace_ns = ENGINE_DEFAULT_GRACE_NS;
+	o->persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+vVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DB:
+			o->db = optarg;
+			break;
+		case OPT_SOCKET:
+			o->socket = optarg;
+			break;
+		case OPT_PID:
+			if (parse_u64(optarg, INT32_MAX, &v) || !v)
+				fatalx("--pid: invalid pid '%s'", optarg);
+			if (o->npids == MAX_PIDS)
+				fatalx("--pid: at most %d pids", MAX_PIDS);
+			o->pids[o->npids++] = (uint32_t)v;
+			break;
+		case OPT_GRACE:
+			if (parse_u64(optarg, 3600000, &v))
+				fatalx("--grace: invalid milliseconds '%s'",
+				       optarg);
+			o->grace_ns = v * 1000000;
+			break;
+		case OPT_AGE:
+			if (parse_u64(optarg, 3600000, &v))
+				fatalx("--persist-age: invalid milliseconds "
+				       "'%s'",
+				       optarg);
+			o->persist_age_ns = v * 1000000;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'V':
+			printf("memwatchd %s\n", VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			if (optopt)
+				fatalx("unknown or incomplete option '-%c' "
+				       "(try 'memwatchd --help')",
+				       optopt);
+			fatalx("unknown or incomplete option '%s' (try "
+			       "'memwatchd --help')",
+			       argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		o->cmd = &argv[optind];
+	if (optind > 1 && !strcmp(argv[optind - 1], "--") && !o->cmd)
+		fatalx("'--' must be followed by a command");
+}
+
+/* --- the store sink -------------------------------------------------- */
+
+static int sink_begin(void *ctx)
+{
+	return store__begin(((struct daemon *)ctx)->store);
+}
+
+static int sink_commit(void *ctx)
+{
+	return store__commit(((struct daemon *)ctx)->store);
+}
+
+static void sink_rollback(void *ctx)
+{
+	store__rollback(((struct daemon *)ctx)->store);
+}
+
+static int sink_process(void *ctx, const struct mw_process_row *r)
+{
+	return store__put_process(((struct daemon *)ctx)->store, r);
+}
+
+static int sink_thread(void *ctx, const struct mw_thread_row *r)
+{
+	return store__put_thread(((struct daemon *)ctx)->store, r);
+}
+
+static int sink_key(void *ctx, const struct mw_key_row *r)
+{
+	return store__put_key(((struct daemon *)ctx)->store, r);
+}
+
+static int sink_binding(void *ctx, const struct mw_binding_row *r)
+{
+	return store__put_binding(((struct daemon *)ctx)->store, r);
+}
+
+static int sink_block_add(void *ctx, const struct mw_block_row *r)
+{
+	return store__add_block(((struct daemon *)ctx)->store, r);
+}
+
+static int sink_block_del(void *ctx, uint64_t serial)
+{
+	return store__del_block(((struct daemon *)ctx)->store, serial);
+}
+
+static int sink_finding(void *ctx, const struct mw_finding_row *r)
+{
+	return store__put_finding(((struct daemon *)ctx)->store, r);
+}
+
+static int sink_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
+{
+	struct daemon *d = ctx;
+	struct mw_site_row row;
+	int have = store__has_site(d->store, proc_id, ip);
+
+	if (have)
+		return have < 0 ? have : 0;
+	memset(&row, 0, sizeof(row));
+	row.proc_id = proc_id;
+	symbolizer__resolve(d->sym, pid, ip, &row);
+	return store__put_site(d->store, &row);
+}
+
+static const struct engine_sink store_sink = {
+	.begin = sink_begin,
+	.commit = sink_commit,
+	.rollback = sink_rollback,
+	.process = sink_process,
+	.thread = sink_thread,
+	.key = sink_key,
+	.binding = sink_binding,
+	.block_add = sink_block_add,
+	.block_del = sink_block_del,
+	.finding = sink_finding,
+	.site = sink_site,
+};
+
+static int flush(struct daemon *d, uint64_t now)
+{
+	int err = engine__flush(d->engine, now, &store_sink, d);
+
+	d->last_flush = now;
+	if (err) {
+		/* Log a failure once until it changes or clears; the engine
+		 * keeps everything and the next flush tries again. */
+		if (err != d->flush_err)
+			log_warnx("cannot write to the database: %s",
+				  store__strerror(err));
+		d->flush_err = err;
+		return err;
+	}
+	if (d->flush_err)
+		log_warnx("writing to the database again");
+	d->flush_err = 0;
+	for (int i = 0; i < d->ngone; i++)
+		symbolizer__forget(d->sym, d->gone[i]);
+	d->ngone = 0;
+	return 0;
+}
+
+/* --- events ---------------------------------------------------------- */
+
+static void on_event(void *ctx, const struct mw_event *ev)
+{
+	struct daemon *d = ctx;
+
+	if (ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC)
+		symbolizer__note(d->sym, ev->pid, ev->site);
+	engine__feed(d->engine, ev);
+	if (ev->type == MW_EV_PROC_EXIT) {
+		/* The kernel already dropped its uprobes with its mm; free
+		 * the links and remember to forget its maps once flushed. */
+		if (!collector__detach(d->col, ev->pid))
+			log_info("pid %u exited", ev->pid);
+		if (d->ngone < MAX_PIDS)
+			d->gone[d->ngone++] = ev->pid;
+	}
+}
+
+static void read_comm(uint32_t pid, char *comm, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	comm[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(comm, (int)len, f))
+		comm[strcspn(comm, "\n")] = '\0';
+	fclose(f);
+}
+
+static int process_exists(uint32_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%u", pid);
+	return access(path, F_OK) == 0;
+}
+
+/* Attach to pid; on failure fill msg with a one-line reason. */
+static int attach(struct daemon *d, uint32_t pid, char *msg, size_t len)
+{
+	char comm[MW_COMM_MAX];
+	const char *why;
+	int err;
+
+	if (!process_exists(pid)) {
+		snprintf(msg, len, "no such process: '%u'", pid);
+		return -ESRCH;
+	}
+	read_comm(pid, comm, sizeof(comm));
+	err = collector__attach(d->col, pid, &why);
+	if (err) {
+		snprintf(msg, len, "cannot attach to pid %u: %s (%s)", pid,
+			 why ? why : "error", strerror(-err));
+		return err;
+	}
+	err = engine__attach(d->engine, pid, comm, collector__now(d->col),
+			     NULL);
+	if (err) {
+		collector__detach(d->col, pid);
+		snprintf(msg, len, "cannot track pid %u: %s", pid,
+			 strerror(-err));
+		return err;
+	}
+	log_info("attached to pid %u ('%s')", pid, comm);
+	return 0;
+}
+
+static int detach(struct daemon *d, uint32_t pid, char *msg, size_t len)
+{
+	int err = collector__detach(d->col, pid);
+
+	if (err) {
+		snprintf(msg, len, "pid %u is not traced", pid);
+		return err;
+	}
+	/* Events already in the ring buffer belong to the traced period. */
+	collector__drain(d->col);
+	engine__detach(d->engine, pid, collector__now(d->col));
+	log_info("detached from pid %u", pid);
+	return 0;
+}
+
+/* --- control socket -------------------------------------------------- */
+
+static int on_request(void *ctx, uint16_t type, const void *req,
+		      uint32_t req_len, void *reply, uint32_t *reply_len,
+		      char *msg, size_t msglen)
+{
+	struct daemon *d = ctx;
+	const struct mw_msg_pid *mp = req;
+	struct mw_msg_status *st = reply;
+	struct engine_stats es;
+
+	switch (type) {
+	case MW_MSG_STATUS:
+		engine__stats(d->engine, &es);
+		memset(st, 0, sizeof(*st));
+		st->started_ts = d->started;
+		st->events = es.events;
+		st->lost = es.lost;
+		st->live_blocks = es.live_blocks;
+		st->findings = es.findings;
+		st->daemon_pid = (uint32_t)getpid();
+		for (int i = 0; i < collector__ntargets(d->col) &&
+				i < MW_STATUS_MAX_TARGETS;
+		     i++)
+			st->targets[st->ntargets++] = collector__target(d->col, i);
+		*reply_len = sizeof(*st);
+		return 0;
+	case MW_MSG_ATTACH:
+		if (!mp->pid || mp->pid > INT32_MAX) {
+			snprintf(msg, msglen, "invalid pid '%u'", mp->pid);
+			return -EINVAL;
+		}
+		return attach(d, mp->pid, msg, msglen);
+	case MW_MSG_DETACH:
+		return detach(d, mp->pid, msg, msglen);
+	}
+	snprintf(msg, msglen, "unknown request type %u", type);
+	return -EOPNOTSUPP;
+}
+
+/* --- running a command ----------------------------------------------- */
+
+/*
+ * Fork CMD stopped before exec: it waits on `go` until the probes are in
+ * place, then execs; an exec failure comes back as errno over `status`,
+ * which exec closes on success.
+ */
+static pid_t spawn(struct daemon *d, char **cmd)
+{
+	int go[2], status[2], e = 0;
+	char msg[512];
+	sigset_t none;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(go, O_CLOEXEC) || pipe2(status, O_CLOEXEC))
+		fatal("pipe");
+	pid = fork();
+	if (pid < 0)
+		fatal("fork");
+	if (pid == 0) {
+		char c;
+
+		close(go[1]);
+		close(status[0]);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);
+		execvp(cmd[0], cmd);
+		e = errno;
+		if (write(status[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(status[1]);
+	if (attach(d, (uint32_t)pid, msg, sizeof(msg))) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fatalx("%s", msg);
+	}
+	if (write(go[1], "g", 1) != 1)
+		fatal("cannot start '%s'", cmd[0]);
+	close(go[1]);
+	n = read(status[0], &e, sizeof(e));
+	close(status[0]);
+	if (n == sizeof(e)) {
+		waitpid(pid, NULL, 0);
+		errno = e;
+		fprintf(stderr, "memwatchd: cannot execute '%s': %s\n", cmd[0],
+			strerror(e));
+		exit(127);
+	}
+	log_info("started '%s' as pid %d", cmd[0], pid);
+	return pid;
+}
+
+/* --- the loop -------------------------------------------------------- */
+
+static void on_timer(struct daemon *d)
+{
+	uint64_t expirations, lost, now;
+
+	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0)
+		return;
+	lost = collector__take_lost(d->col);
+	if (lost) {
+		struct mw_event ev = {.type = MW_EV_LOST, .count = lost};
+
+		ev.ts = collector__now(d->col);
+		engine__feed(d->engine, &ev);
+		log_warnx("%llu events lost (ring buffer full)",
+			  (unsigned long long)lost);
+	}
+	now = collector__now(d->col);
+	engine__tick(d->engine, now);
+	if (now - d->last_flush >= FLUSH_EVERY_NS)
+		flush(d, now);
+}
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	int status;
+
+	if (read(d->sigfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	switch (si.ssi_signo) {
+	case SIGCHLD:
+		if (d->child > 0 && waitpid(d->child, &status, WNOHANG) ==
+					    d->child) {
+			d->child_status = status;
+			d->child_done = true;
+		}
+		break;
+	case SIGINT:
+	case SIGTERM:
+		log_info("stopping on signal %u", si.ssi_signo);
+		d->stop = true;
+		break;
+	}
+}
+
+static int child_exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 1;
+}
+
+/* Decide and write everything, detach from whatever still runs. */
+static int finish(struct daemon *d)
+{
+	uint64_t now;
+	int err;
+
+	collector__drain(d->col);
+	now = collector__now(d->col);
+	if (d->child_done && engine__is_traced(d->engine, (uint32_t)d->child)) {
+		/* Its exit record was lost: it exited all the same. */
+		struct mw_event ev = {
+			.type = MW_EV_PROC_EXIT,
+			.pid = (uint32_t)d->child,
+			.tid = (uint32_t)d->child,
+			.ts = now,
+			.code = d->child_status,
+		};
+
+		engine__feed(d->engine, &ev);
+	}
+	while (collector__ntargets(d->col)) {
+		uint32_t pid = collector__target(d->col, 0);
+
+		collector__detach(d->col, pid);
+		engine__detach(d->engine, pid, now);
+	}
+	engine__tick(d->engine, now);
+	err = flush(d, now);
+	if (err)
+		log_warnx("final write to the database failed; rows "
+			  "committed before are intact");
+	return err;
+}
+
+static void loop(struct daemon *d)
+{
+	struct epoll_event evs[8];
+
+	while (!d->stop && !d->child_done) {
+		int n = epoll_wait(d->epfd, evs, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("epoll_wait");
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == collector__fd(d->col))
+				collector__drain(d->col);
+			else if (fd == d->sigfd)
+				on_signal(d);
+			else if (fd == d->timerfd)
+				on_timer(d);
+			else if (fd == control__fd(d->ctl)) {
+				int err = control__serve(d->ctl, on_request, d);
+
+				if (err)
+					log_debug("control client: %s",
+						  strerror(-err));
+			}
+		}
+	}
+}
+
+static void epoll_add(struct daemon *d, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev))
+		fatal("epoll_ctl");
+}
+
+/* Create the parent directory of a default path; user-given paths must
+ * already have theirs. */
+static void make_default_dir(const char *path, const char *deflt, mode_t mode)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (strcmp(path, deflt))
+		return;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	if (mkdir(dir, mode) && errno != EEXIST)
+		fatal("cannot create '%s'", dir);
+}
+
+int main(int argc, char **argv)
+{
+	struct collector_opts copts = {
+		.ringbuf_bytes = 16u << 20,
+		.max_targets = 1024,
+		.max_pending = 65536,
+	};
+
+	struct engine_config ecfg;
+	struct itimerspec its = {
+		.it_interval.tv_nsec = TICK_NS,
+		.it_value.tv_nsec = TICK_NS,
+	};
+	struct daemon d = {.epfd = -1, .sigfd = -1, .timerfd = -1};
+	struct options o = {0};
+	uint64_t serial;
+	sigset_t mask;
+	char msg[512];
+	int err, code = 0;
+
+	parse_options(argc, argv, &o);
+	log_init(o.verbose);
+	copts.debug = o.verbose >= 2;
+	if (geteuid() != 0)
+		fatalx("must run as root: it loads eBPF programs");
+	/* Check targets before touching anything. */
+	for (int i = 0; i < o.npids; i++)
+		if (!process_exists(o.pids[i]))
+			fatalx("no such process: '%u'", o.pids[i]);
+
+	make_default_dir(o.db, MW_DEFAULT_DB, 0700);
+	make_default_dir(o.socket, MW_DEFAULT_SOCKET, 0755);
+	d.store = store__open(o.db, 0);
+	if (!d.store)
+		fatalx("database '%s': %s", o.db, store__strerror(errno));
+	d.started = 0;
+	if ((err = store__next_serial(d.store, &serial)))
+		fatalx("database '%s': %s", o.db, store__strerror(err));
+	ecfg.grace_ns = o.grace_ns;
+	ecfg.persist_age_ns = o.persist_age_ns;
+	d.engine = engine__new(&ecfg, serial);
+	d.sym = symbolizer__new();
+	if (!d.engine || !d.sym)
+		fatal("out of memory");
+	d.col = collector__new(&copts, on_event, &d);
+	if (!d.col)
+		fatal("cannot load the eBPF programs");
+	d.started = collector__now(d.col);
+	if ((err = store__close_stale(d.store, d.started)))
+		fatalx("database '%s': %s", o.db, store__strerror(err));
+	d.ctl = control__open(o.socket);
+	if (!d.ctl)
+		fatal("control socket '%s'", o.socket);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	d.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d.sigfd < 0 || d.timerfd < 0 || d.epfd < 0 ||
+	    timerfd_settime(d.timerfd, 0, &its, NULL))
+		fatal("cannot set up the event loop");
+	epoll_add(&d, collector__fd(d.col));
+	epoll_add(&d, d.sigfd);
+	epoll_add(&d, d.timerfd);
+	epoll_add(&d, control__fd(d.ctl));
+
+	for (int i = 0; i < o.npids; i++)
+		if (attach(&d, o.pids[i], msg, sizeof(msg)))
+			fatalx("%s", msg);
+	if (o.cmd)
+		d.child = spawn(&d, o.cmd);
+	/* The first rows (processes) are visible at once. */
+	flush(&d, d.started);
+
+	loop(&d);
+	err = finish(&d);
+	if (d.child_done)
+		code = child_exit_code(d.child_status);
+	else if (err)
+		code = 1;
+	control__close(d.ctl);
+	collector__free(d.col);
+	engine__free(d.engine);
+	symbolizer__free(d.sym);
+	store__close(d.store);
+	return code;
+}

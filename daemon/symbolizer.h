@@ -1,0 +1,28 @@
+/*
+ * symbolizer.h - call sites to module, function+offset and file:line.
+ *
+ * Sites are symbolized when first flushed, which may be after the process
+ * exited. So the symbolizer keeps each traced process's executable
+ * mappings, refreshed whenever an address outside them turns up while the
+ * process lives (symbolizer__note, on the event path), and resolves later
+ * from those files with libdwfl.
+ */
+#ifndef MEMWATCH_SYMBOLIZER_H
+#define MEMWATCH_SYMBOLIZER_H
+
+#include <stdint.h>
+
+#include "rows.h"
+
+struct symbolizer;
+
+struct symbolizer *symbolizer__new(void);
+void symbolizer__free(struct symbolizer *s);
+/* Make sure ip's mapping is known; cheap when it is. */
+void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip);
+/* Fill row's strings for ip; fields stay empty where unknown. */
+void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
+			 struct mw_site_row *row);
+void symbolizer__forget(struct symbolizer *s, uint32_t pid);
+
+#endif

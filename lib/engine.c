@@ -1,0 +1,1089 @@
+/*
+ * engine.c - live sets, thread counters, TLS state and the TLS rules.
+ *
+ * Per traced process the engine keeps:
+ *  - blocks: address -> block (size, owner thread, time, site, serial);
+ *  - threads: tid -> thread, whose row holds exact counters;
+ *  - keys: key id -> the current generation of that key;
+ *  - bindings: (tid, key) -> the value that thread set for that key.
+ *
+ * Invariants:
+ *  - a thread's live_blocks/live_bytes are the sum over blocks it owns;
+ *  - a thread struct lives while it is in the tid map, owns live blocks,
+ *    or waits to be flushed; all of them are on the process's thread list;
+ *  - a binding is in the bindings map and on its thread's list, or is
+ *    dead and waits on the dirty list to be flushed as a delete;
+ *  - a block is on the persist FIFO (in allocation order) until it is
+ *    persisted; once persisted its free is queued as a delete.
+ * A binding remembers the serial of the block it pointed to, so a freed
+ * and reused address never passes for the bound block.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "hash.h"
+
+struct proc;
+
+struct thread {
+	struct mw_thread_row row;
+	struct proc *proc;
+	struct binding *bindings; /* this thread's live bindings */
+	struct thread *all_prev, *all_next;
+	bool in_map;
+	bool dirty;
+};
+
+struct block {
+	uint64_t addr;
+	uint64_t size;
+	uint64_t ts;
+	uint64_t site;
+	uint64_t serial;
+	struct thread *owner;
+	struct block *prev, *next; /* persist FIFO, while !persisted */
+	bool persisted;
+	bool reported;
+};
+
+struct key {
+	struct mw_key_row row;
+	bool in_map;
+	bool dirty;
+};
+
+struct binding {
+	struct mw_binding_row row;
+	struct thread *thread;
+	struct binding *tprev, *tnext;
+	bool dead;
+	bool dirty;
+};
+
+struct cand {
+	uint64_t addr;
+	uint64_t serial;
+	uint64_t deadline;
+	uint64_t trigger_ts;
+	uint32_t kind;
+	uint32_t tid;
+	uint32_t key;
+	uint32_t generation;
+};
+
+/* Site map values: emitted in the flush under way, or committed. */
+#define SITE_PENDING ((void *)1)
+#define SITE_DONE ((void *)2)
+
+struct proc {
+	struct mw_process_row row;
+	struct hmap blocks;
+	struct hmap threads;
+	struct hmap keys;
+	struct hmap bindings;
+	struct hmap sites;
+	struct thread *all_threads;
+	struct block *fifo_head, *fifo_tail;
+	struct vec dirty_threads;
+	struct vec dirty_keys;
+	struct vec dirty_bindings;
+	struct vec findings; /* struct mw_finding_row *, not yet flushed */
+	uint64_t *dels;	     /* serials of persisted blocks since freed */
+	size_t ndels, cap_dels;
+	struct cand *cands; /* FIFO by deadline, from cand_head */
+	size_t cand_head, ncands, cap_cands;
+	struct proc *ended_next;
+	bool dirty;
+	bool ended; /* exited or detached: flush everything, then free */
+};
+
+struct engine {
+	struct engine_config cfg;
+	uint64_t serial;
+	struct hmap procs; /* pid -> traced proc */
+	struct proc *ended;
+	struct engine_stats st;
+};
+
+static uint64_t binding_id(uint32_t tid, uint32_t key)
+{
+	return (uint64_t)tid << 32 | key;
+}
+
+struct engine *engine__new(const struct engine_config *cfg,
+			   uint64_t first_serial)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->cfg = *cfg;
+	e->serial = first_serial ? first_serial : 1;
+	hmap__init(&e->procs);
+	return e;
+}
+
+static void proc_free(struct proc *p)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	if (!p)
+		return;
+	while (hmap__next(&p->blocks, &pos, &k, &v))
+		free(v);
+	pos = 0;
+	while (hmap__next(&p->keys, &pos, &k, &v))
+		free(v);
+	pos = 0;
+	while (hmap__next(&p->bindings, &pos, &k, &v))
+		free(v);
+	/* Keys and bindings off their maps wait only on the dirty lists. */
+	for (size_t i = 0; i < p->dirty_keys.len; i++) {
+		struct key *key = p->dirty_keys.items[i];
+
+		if (!key->in_map)
+			free(key);
+	}
+	for (size_t i = 0; i < p->dirty_bindings.len; i++) {
+		struct binding *b = p->dirty_bindings.items[i];
+
+		if (b->dead)
+			free(b);
+	}
+	for (size_t i = 0; i < p->findings.len; i++)
+		free(p->findings.items[i]);
+	while (p->all_threads) {
+		struct thread *t = p->all_threads;
+
+		p->all_threads = t->all_next;
+		free(t);
+	}
+	hmap__fini(&p->blocks);
+	hmap__fini(&p->threads);
+	hmap__fini(&p->keys);
+	hmap__fini(&p->bindings);
+	hmap__fini(&p->sites);
+	vec__fini(&p->dirty_threads);
+	vec__fini(&p->dirty_keys);
+	vec__fini(&p->dirty_bindings);
+	vec__fini(&p->findings);
+	free(p->dels);
+	free(p->cands);
+	free(p);
+}
+
+void engine__free(struct engine *e)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	if (!e)
+		return;
+	while (hmap__next(&e->procs, &pos, &k, &v))
+		proc_free(v);
+	hmap__fini(&e->procs);
+	while (e->ended) {
+		struct proc *p = e->ended;
+
+		e->ended = p->ended_next;
+		proc_free(p);
+	}
+	free(e);
+}
+
+static void copy_comm(char *dst, const char *src)
+{
+	size_t n = 0;
+
+	if (src)
+		for (; n < MW_COMM_MAX - 1 && src[n]; n++)
+			dst[n] = src[n];
+	dst[n] = '\0';
+}
+
+int engine__attach(struct engine *e, uint32_t pid, const char *comm,
+		   uint64_t now, uint64_t *proc_id)
+{
+	struct proc *p = hmap__get(&e->procs, pid);
+	int err;
+
+	if (p) {
+		if (proc_id)
+			*proc_id = p->row.id;
+		return 0;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->row.id = e->serial++;
+	p->row.pid = pid;
+	p->row.state = MW_PROC_TRACING;
+	p->row.start_ts = now;
+	copy_comm(p->row.comm, comm);
+	p->dirty = true;
+	err = hmap__put(&e->procs, pid, p);
+	if (err) {
+		free(p);
+		return err;
+	}
+	e->st.processes++;
+	if (proc_id)
+		*proc_id = p->row.id;
+	return 0;
+}
+
+int engine__is_traced(const struct engine *e, uint32_t pid)
+{
+	return hmap__get(&e->procs, pid) != NULL;
+}
+
+/* --- dirty tracking ------------------------------------------------------ */
+
+static void thread_touch(struct thread *t)
+{
+	if (!t->dirty && !vec__push(&t->proc->dirty_threads, t))
+		t->dirty = true;
+}
+
+static void key_touch(struct proc *p, struct key *k)
+{
+	if (!k->dirty && !vec__push(&p->dirty_keys, k))
+		k->dirty = true;
+}
+
+static void binding_touch(struct proc *p, struct binding *b)
+{
+	if (!b->dirty && !vec__push(&p->dirty_bindings, b))
+		b->dirty = true;
+}
+
+/* --- threads ------------------------------------------------------------- */
+
+static struct thread *thread_new(struct proc *p, uint32_t tid, uint64_t ts,
+				 const char *comm)
+{
+	struct thread *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	if (hmap__put(&p->threads, tid, t)) {
+		free(t);
+		return NULL;
+	}
+	t->proc = p;
+	t->in_map = true;
+	t->row.proc_id = p->row.id;
+	t->row.pid = p->row.pid;
+	t->row.tid = tid;
+	t->row.state = MW_THREAD_ALIVE;
+	t->row.start_ts = ts;
+	copy_comm(t->row.comm, comm);
+	t->all_next = p->all_threads;
+	if (p->all_threads)
+		p->all_threads->all_prev = t;
+	p->all_threads = t;
+	p->row.threads++;
+	thread_touch(t);
+	return t;
+}
+
+static struct thread *thread_get(struct proc *p, uint32_t tid, uint64_t ts)
+{
+	struct thread *t = hmap__get(&p->threads, tid);
+
+	return t ? t : thread_new(p, tid, ts, NULL);
+}
+
+/* Unlink a thread that is off the map, owns nothing and was flushed. */
+static void thread_release(struct thread *t)
+{
+	struct proc *p = t->proc;
+
+	if (t->all_prev)
+		t->all_prev->all_next = t->all_next;
+	else
+		p->all_threads = t->all_next;
+	if (t->all_next)
+		t->all_next->all_prev = t->all_prev;
+	free(t);
+}
+
+/* --- blocks -------------------------------------------------------------- */
+
+static void fifo_unlink(struct proc *p, struct block *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		p->fifo_head = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	else
+		p->fifo_tail = b->prev;
+	b->prev = b->next = NULL;
+}
+
+static void fifo_append(struct proc *p, struct block *b)
+{
+	b->next = NULL;
+	b->prev = p->fifo_tail;
+	if (p->fifo_tail)
+		p->fifo_tail->next = b;
+	else
+		p->fifo_head = b;
+	p->fifo_tail = b;
+}
+
+static int queue_del(struct proc *p, uint64_t serial)
+{
+	if (p->ndels == p->cap_dels) {
+		size_t ncap = p->cap_dels ? p->cap_dels * 2 : 64;
+		uint64_t *n = realloc(p->dels, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		p->dels = n;
+		p->cap_dels = ncap;
+	}
+	p->dels[p->ndels++] = serial;
+	return 0;
+}
+
+/* Take a block out of the live set, keeping every counter exact. */
+static void block_remove(struct engine *e, struct proc *p, struct block *b)
+{
+	struct thread *owner = b->owner;
+
+	hmap__del(&p->blocks, b->addr);
+	if (b->persisted)
+		queue_del(p, b->serial);
+	else
+		fifo_unlink(p, b);
+	owner->row.live_blocks--;
+	owner->row.live_bytes -= b->size;
+	thread_touch(owner);
+	p->row.live_blocks--;
+	p->row.live_bytes -= b->size;
+	e->st.live_blocks--;
+	free(b);
+}
+
+static int block_add(struct engine *e, struct proc *p, struct thread *t,
+		     uint64_t addr, uint64_t size, uint64_t ts, uint64_t site,
+		     uint64_t serial)
+{
+	struct block *old = hmap__get(&p->blocks, addr);
+	struct block *b;
+
+	/* The same address handed out twice means its free was lost. */
+	if (old)
+		block_remove(e, p, old);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->addr = addr;
+	b->size = size;
+	b->ts = ts;
+	b->site = site;
+	b->serial = serial ? serial : e->serial++;
+	b->owner = t;
+	if (hmap__put(&p->blocks, addr, b)) {
+		free(b);
+		return -ENOMEM;
+	}
+	fifo_append(p, b);
+	t->row.live_blocks++;
+	t->row.live_bytes += size;
+	p->row.live_blocks++;
+	p->row.live_bytes += size;
+	e->st.live_blocks++;
+	return 0;
+}
+
+static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
+		     const struct mw_event *ev)
+{
+	if (!ev->addr)
+		return; /* a failed allocation */
+	t->row.allocs++;
+	t->row.alloc_bytes += ev->size;
+	p->row.allocs++;
+	block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site, 0);
+	thread_touch(t);
+}
+
+static void on_free(struct engine *e, struct proc *p, struct thread *t,
+		    uint64_t addr)
+{
+	struct block *b = hmap__get(&p->blocks, addr);
+
+	t->row.frees++;
+	p->row.frees++;
+	thread_touch(t);
+	if (!b) {
+		t->row.unknown_frees++;
+		p->row.unknown_frees++;
+		return;
+	}
+	t->row.free_bytes += b->size;
+	if (b->owner != t)
+		t->row.cross_frees++;
+	block_remove(e, p, b);
+}
+
+static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
+		       const struct mw_event *ev)
+{
+	struct block *b;
+
+	if (!ev->old_addr) {
+		on_alloc(e, p, t, ev);
+		return;
+	}
+	if (!ev->addr) {
+		/* realloc(p, 0) frees p; any other NULL is a failure that
+		 * leaves p untouched. */
+		if (!ev->size)
+			on_free(e, p, t, ev->old_addr);
+		return;
+	}
+	b = hmap__get(&p->blocks, ev->old_addr);
+	if (b && ev->addr == ev->old_addr) {
+		/* Resized in place: the same block, so its serial (and any
+		 * TLS binding to it) stays; the row is written again. */
+		uint64_t serial = b->serial, ts = b->ts, site = b->site;
+		struct thread *owner = b->owner;
+		bool reported = b->reported;
+
+		block_remove(e, p, b);
+		block_add(e, p, owner, ev->addr, ev->size, ts, site, serial);
+		b = hmap__get(&p->blocks, ev->addr);
+		if (b)
+			b->reported = reported;
+		return;
+	}
+	on_free(e, p, t, ev->old_addr);
+	on_alloc(e, p, t, ev);
+}
+
+/* --- TLS ----------------------------------------------------------------- */
+
+static struct key *key_create(struct proc *p, uint32_t id, uint64_t ts,
+			      uint32_t tid, uint64_t destructor)
+{
+	struct key *old = hmap__get(&p->keys, id);
+	struct key *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	if (hmap__put(&p->keys, id, k)) {
+		free(k);
+		return NULL;
+	}
+	k->in_map = true;
+	k->row.proc_id = p->row.id;
+	k->row.pid = p->row.pid;
+	k->row.key = id;
+	k->row.generation = old ? old->row.generation + 1 : 1;
+	k->row.state = MW_KEY_LIVE;
+	k->row.create_tid = tid;
+	k->row.destructor = destructor;
+	k->row.create_ts = ts;
+	if (old) {
+		/* A key id is reused after delete: the old generation keeps
+		 * its row; free it now unless a flush still needs it. */
+		old->in_map = false;
+		if (!old->dirty)
+			free(old);
+	}
+	key_touch(p, k);
+	return k;
+}
+
+static void binding_kill(struct proc *p, struct binding *b)
+{
+	struct thread *t = b->thread;
+	struct key *k = hmap__get(&p->keys, b->row.key);
+
+	hmap__del(&p->bindings, binding_id(b->row.tid, b->row.key));
+	if (b->tprev)
+		b->tprev->tnext = b->tnext;
+	else
+		t->bindings = b->tnext;
+	if (b->tnext)
+		b->tnext->tprev = b->tprev;
+	b->tprev = b->tnext = NULL;
+	if (k && k->row.generation == b->row.generation && k->row.bindings) {
+		k->row.bindings--;
+		key_touch(p, k);
+	}
+	b->dead = true;
+	b->row.value = 0;
+	binding_touch(p, b);
+	if (!b->dirty)
+		free(b); /* out of memory for the dirty list: drop quietly */
+}
+
+static void cand_push(struct engine *e, struct proc *p, struct binding *b,
+		      uint32_t kind, uint64_t ts)
+{
+	struct block *blk = hmap__get(&p->blocks, b->row.value);
+	struct cand *c;
+
+	if (!blk || !b->row.block || blk->serial != b->row.block ||
+	    blk->reported)
+		return;
+	if (p->ncands == p->cap_cands) {
+		size_t live = p->ncands - p->cand_head;
+
+		if (p->cand_head > live) {
+			/* Reuse the decided prefix before growing. */
+			memmove(p->cands, p->cands + p->cand_head,
+				live * sizeof(*c));
+			p->ncands = live;
+			p->cand_head = 0;
+		} else {
+			size_t ncap = p->cap_cands ? p->cap_cands * 2 : 64;
+			struct cand *n = realloc(p->cands, ncap * sizeof(*n));
+
+			if (!n)
+				return;
+			p->cands = n;
+			p->cap_cands = ncap;
+		}
+	}
+	c = &p->cands[p->ncands++];
+	c->addr = blk->addr;
+	c->serial = blk->serial;
+	c->trigger_ts = ts;
+	c->deadline = ts + e->cfg.grace_ns;
+	c->kind = kind;
+	c->tid = b->row.tid;
+	c->key = b->row.key;
+	c->generation = b->row.generation;
+	e->st.pending++;
+}
+
+static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
+			uint64_t now)
+{
+	struct block *b = hmap__get(&p->blocks, c->addr);
+	struct mw_finding_row *f;
+
+	e->st.pending--;
+	if (!b || b->serial != c->serial || b->reported)
+		return; /* freed in time */
+	f = calloc(1, sizeof(*f));
+	if (!f || vec__push(&p->findings, f)) {
+		free(f);
+		return;
+	}
+	b->reported = true;
+	f->id = e->serial++;
+	f->kind = c->kind;
+	f->pid = p->row.pid;
+	f->proc_id = p->row.id;
+	f->tid = c->tid;
+	f->key = c->key;
+	f->generation = c->generation;
+	f->alloc_tid = b->owner->row.tid;
+	f->block = b->serial;
+	f->addr = b->addr;
+	f->size = b->size;
+	f->site = b->site;
+	f->alloc_ts = b->ts;
+	f->trigger_ts = c->trigger_ts;
+	f->found_ts = now;
+	p->row.findings++;
+	p->dirty = true;
+	e->st.findings++;
+}
+
+/* Decide candidates due by now; all of them when the process ended. */
+static void proc_decide(struct engine *e, struct proc *p, uint64_t now,
+			bool all)
+{
+	while (p->cand_head < p->ncands) {
+		struct cand *c = &p->cands[p->cand_head];
+
+		if (!all && c->deadline > now)
+			break;
+		p->cand_head++;
+		cand_decide(e, p, c, now);
+	}
+	if (p->cand_head == p->ncands)
+		p->cand_head = p->ncands = 0;
+}
+
+static void on_tls_set(struct proc *p, struct thread *t,
+		       const struct mw_event *ev)
+{
+	uint64_t id = binding_id(t->row.tid, ev->key);
+	struct binding *b = hmap__get(&p->bindings, id);
+	struct key *k = hmap__get(&p->keys, ev->key);
+	struct block *blk;
+
+	if (k && k->row.state == MW_KEY_DELETED)
+		return; /* glibc refuses to set a deleted key */
+	if (!k) {
+		/* A key created before we attached. */
+		k = key_create(p, ev->key, 0, 0, 0);
+		if (!k)
+			return;
+	}
+	if (!ev->addr) {
+		if (b)
+			binding_kill(p, b);
+		return;
+	}
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b || hmap__put(&p->bindings, id, b)) {
+			free(b);
+			return;
+		}
+		b->thread = t;
+		b->row.proc_id = p->row.id;
+		b->row.pid = p->row.pid;
+		b->row.tid = t->row.tid;
+		b->row.key = ev->key;
+		b->tnext = t->bindings;
+		if (t->bindings)
+			t->bindings->tprev = b;
+		t->bindings = b;
+		k->row.bindings++;
+		key_touch(p, k);
+	}
+	blk = hmap__get(&p->blocks, ev->addr);
+	b->row.generation = k->row.generation;
+	b->row.value = ev->addr;
+	b->row.block = blk ? blk->serial : 0;
+	b->row.size = blk ? blk->size : 0;
+	b->row.set_ts = ev->ts;
+	binding_touch(p, b);
+}
+
+static void on_key_delete(struct engine *e, struct proc *p,
+			  const struct mw_event *ev)
+{
+	struct key *k = hmap__get(&p->keys, ev->key);
+	struct vec doomed = {0};
+	size_t pos = 0;
+	uint64_t id;
+	void *v;
+
+	if (!k) {
+		k = key_create(p, ev->key, 0, 0, 0);
+		if (!k)
+			return;
+	}
+	k->row.state = MW_KEY_DELETED;
+	k->row.delete_ts = ev->ts;
+	key_touch(p, k);
+	while (hmap__next(&p->bindings, &pos, &id, &v)) {
+		struct binding *b = v;
+
+		if (b->row.key == ev->key)
+			vec__push(&doomed, b);
+	}
+	for (size_t i = 0; i < doomed.len; i++) {
+		cand_push(e, p, doomed.items[i], MW_FIND_TLS_OUTLIVED_KEY,
+			  ev->ts);
+		binding_kill(p, doomed.items[i]);
+	}
+	vec__fini(&doomed);
+}
+
+static void thread_end(struct engine *e, struct proc *p, struct thread *t,
+		       uint64_t ts, bool group, const char *comm)
+{
+	/* A thread that dies with its process takes its TLS with it: that
+	 * is process exit, not a thread-level leak. */
+	while (t->bindings) {
+		struct binding *b = t->bindings;
+
+		if (!group)
+			cand_push(e, p, b, MW_FIND_TLS_OUTLIVED_THREAD, ts);
+		binding_kill(p, b);
+	}
+	t->row.state = group ? MW_THREAD_GONE : MW_THREAD_EXITED;
+	t->row.exit_ts = ts;
+	if (comm && comm[0])
+		copy_comm(t->row.comm, comm);
+	if (t->in_map) {
+		hmap__del(&p->threads, t->row.tid);
+		t->in_map = false;
+	}
+	thread_touch(t);
+}
+
+/* --- processes ----------------------------------------------------------- */
+
+static void proc_end(struct engine *e, struct proc *p, uint32_t state,
+		     uint64_t ts)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+	struct vec alive = {0};
+
+	p->row.state = state;
+	p->row.end_ts = ts;
+	if (state == MW_PROC_EXITED) {
+		proc_decide(e, p, ts, true);
+		while (hmap__next(&p->threads, &pos, &k, &v))
+			vec__push(&alive, v);
+		for (size_t i = 0; i < alive.len; i++)
+			thread_end(e, p, alive.items[i], ts, true, NULL);
+		vec__fini(&alive);
+	} else {
+		e->st.pending -= p->ncands - p->cand_head;
+		p->cand_head = p->ncands = 0;
+	}
+	p->dirty = true;
+	p->ended = true;
+	hmap__del(&e->procs, p->row.pid);
+	p->ended_next = e->ended;
+	e->ended = p;
+	e->st.processes--;
+}
+
+static void proc_exec(struct engine *e, struct proc *p,
+		      const struct mw_event *ev)
+{
+	/* The old image is gone with everything it allocated: none of it
+	 * leaked, so drop it without findings. */
+	struct vec all = {0};
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	while (hmap__next(&p->blocks, &pos, &k, &v))
+		vec__push(&all, v);
+	for (size_t i = 0; i < all.len; i++)
+		block_remove(e, p, all.items[i]);
+	all.len = 0;
+	pos = 0;
+	while (hmap__next(&p->bindings, &pos, &k, &v))
+		vec__push(&all, v);
+	for (size_t i = 0; i < all.len; i++)
+		binding_kill(p, all.items[i]);
+	all.len = 0;
+	pos = 0;
+	while (hmap__next(&p->keys, &pos, &k, &v))
+		vec__push(&all, v);
+	for (size_t i = 0; i < all.len; i++) {
+		struct key *key = all.items[i];
+
+		hmap__del(&p->keys, key->row.key);
+		key->in_map = false;
+		if (!key->dirty)
+			free(key);
+	}
+	vec__fini(&all);
+	e->st.pending -= p->ncands - p->cand_head;
+	p->cand_head = p->ncands = 0;
+	if (ev->comm[0])
+		copy_comm(p->row.comm, ev->comm);
+	p->dirty = true;
+}
+
+int engine__detach(struct engine *e, uint32_t pid, uint64_t now)
+{
+	struct proc *p = hmap__get(&e->procs, pid);
+
+	if (!p)
+		return -ESRCH;
+	proc_end(e, p, MW_PROC_DETACHED, now);
+	return 0;
+}
+
+int engine__feed(struct engine *e, const struct mw_event *ev)
+{
+	struct proc *p;
+	struct thread *t;
+
+	e->st.events++;
+	if (ev->type == MW_EV_LOST) {
+		size_t pos = 0;
+		uint64_t k;
+		void *v;
+
+		e->st.lost += ev->count;
+		if (ev->pid) {
+			p = hmap__get(&e->procs, ev->pid);
+			if (p) {
+				p->row.lost += ev->count;
+				p->dirty = true;
+			}
+			return 0;
+		}
+		/* Unknown owner: every traced process may be missing it. */
+		while (hmap__next(&e->procs, &pos, &k, &v)) {
+			p = v;
+			p->row.lost += ev->count;
+			p->dirty = true;
+		}
+		return 0;
+	}
+	p = hmap__get(&e->procs, ev->pid);
+	if (!p)
+		return 0;
+	p->dirty = true;
+	switch (ev->type) {
+	case MW_EV_PROC_EXIT:
+		p->row.exit_code = ev->code;
+		proc_end(e, p, MW_PROC_EXITED, ev->ts);
+		return 0;
+	case MW_EV_EXEC:
+		proc_exec(e, p, ev);
+		return 0;
+	case MW_EV_THREAD_START:
+		t = hmap__get(&p->threads, ev->tid);
+		if (t) /* its exit was lost: the tid was reused */
+			thread_end(e, p, t, ev->ts, true, NULL);
+		return thread_new(p, ev->tid, ev->ts, ev->comm) ? 0 : -ENOMEM;
+	case MW_EV_THREAD_EXIT:
+		t = hmap__get(&p->threads, ev->tid);
+		if (!t)
+			t = thread_new(p, ev->tid, ev->ts, ev->comm);
+		if (!t)
+			return -ENOMEM;
+		thread_end(e, p, t, ev->ts, ev->flags & MW_EVF_GROUP_EXIT,
+			   ev->comm);
+		return 0;
+	default:
+		break;
+	}
+	t = thread_get(p, ev->tid, ev->ts);
+	if (!t)
+		return -ENOMEM;
+	switch (ev->type) {
+	case MW_EV_ALLOC:
+		on_alloc(e, p, t, ev);
+		break;
+	case MW_EV_FREE:
+		on_free(e, p, t, ev->addr);
+		break;
+	case MW_EV_REALLOC:
+		on_realloc(e, p, t, ev);
+		break;
+	case MW_EV_KEY_CREATE:
+		if (!key_create(p, ev->key, ev->ts, ev->tid, ev->addr))
+			return -ENOMEM;
+		break;
+	case MW_EV_KEY_DELETE:
+		on_key_delete(e, p, ev);
+		break;
+	case MW_EV_TLS_SET:
+		on_tls_set(p, t, ev);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void engine__tick(struct engine *e, uint64_t now)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	while (hmap__next(&e->procs, &pos, &k, &v))
+		proc_decide(e, v, now, false);
+}
+
+/* --- flush --------------------------------------------------------------- */
+
+static int emit_site(struct proc *p, const struct engine_sink *sink,
+		     void *ctx, uint64_t ip)
+{
+	int err;
+
+	if (!sink->site || hmap__get(&p->sites, ip))
+		return 0;
+	err = sink->site(ctx, p->row.id, p->row.pid, ip);
+	if (err)
+		return err;
+	return hmap__put(&p->sites, ip, SITE_PENDING);
+}
+
+static bool block_due(const struct engine *e, const struct proc *p,
+		      const struct block *b, uint64_t now)
+{
+	return p->ended || b->ts + e->cfg.persist_age_ns <= now;
+}
+
+/* Hand p's changes to the sink without changing any engine state but the
+ * pending site marks, which flush_abort takes back. */
+static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
+		      const struct engine_sink *sink, void *ctx)
+{
+	int err = 0;
+
+	if (p->dirty && (err = sink->process(ctx, &p->row)))
+		return err;
+	for (size_t i = 0; i < p->dirty_threads.len; i++) {
+		struct thread *t = p->dirty_threads.items[i];
+
+		if ((err = sink->thread(ctx, &t->row)))
+			return err;
+	}
+	for (size_t i = 0; i < p->dirty_keys.len; i++) {
+		struct key *k = p->dirty_keys.items[i];
+
+		if ((err = sink->key(ctx, &k->row)))
+			return err;
+	}
+	for (size_t i = 0; i < p->dirty_bindings.len; i++) {
+		struct binding *b = p->dirty_bindings.items[i];
+
+		if ((err = sink->binding(ctx, &b->row)))
+			return err;
+	}
+	/* Deletes first: a block resized in place keeps its serial and may
+	 * be deleted and added again within one flush. */
+	for (size_t i = 0; i < p->ndels; i++)
+		if ((err = sink->block_del(ctx, p->dels[i])))
+			return err;
+	for (struct block *b = p->fifo_head; b && block_due(e, p, b, now);
+	     b = b->next) {
+		struct mw_block_row r = {
+			.serial = b->serial,
+			.proc_id = p->row.id,
+			.pid = p->row.pid,
+			.tid = b->owner->row.tid,
+			.addr = b->addr,
+			.size = b->size,
+			.ts = b->ts,
+			.site = b->site,
+		};
+
+		if ((err = sink->block_add(ctx, &r)) ||
+		    (err = emit_site(p, sink, ctx, b->site)))
+			return err;
+	}
+	for (size_t i = 0; i < p->findings.len; i++) {
+		struct mw_finding_row *f = p->findings.items[i];
+
+		if ((err = sink->finding(ctx, f)) ||
+		    (err = emit_site(p, sink, ctx, f->site)))
+			return err;
+	}
+	return 0;
+}
+
+static void sites_settle(struct proc *p, bool committed)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+	struct vec undo = {0};
+
+	while (hmap__next(&p->sites, &pos, &k, &v)) {
+		if (v != SITE_PENDING)
+			continue;
+		if (committed)
+			p->sites.slots[pos - 1].val = SITE_DONE;
+		else
+			vec__push(&undo, (void *)(uintptr_t)k);
+	}
+	for (size_t i = 0; i < undo.len; i++)
+		hmap__del(&p->sites, (uint64_t)(uintptr_t)undo.items[i]);
+	vec__fini(&undo);
+}
+
+/* The sink committed: mark everything handed over as clean. */
+static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
+{
+	p->dirty = false;
+	for (size_t i = 0; i < p->dirty_threads.len; i++) {
+		struct thread *t = p->dirty_threads.items[i];
+
+		t->dirty = false;
+		if (!t->in_map && !t->row.live_blocks && !p->ended)
+			thread_release(t);
+	}
+	p->dirty_threads.len = 0;
+	for (size_t i = 0; i < p->dirty_keys.len; i++) {
+		struct key *k = p->dirty_keys.items[i];
+
+		k->dirty = false;
+		if (!k->in_map)
+			free(k);
+	}
+	p->dirty_keys.len = 0;
+	for (size_t i = 0; i < p->dirty_bindings.len; i++) {
+		struct binding *b = p->dirty_bindings.items[i];
+
+		b->dirty = false;
+		if (b->dead)
+			free(b);
+	}
+	p->dirty_bindings.len = 0;
+	while (p->fifo_head && block_due(e, p, p->fifo_head, now)) {
+		struct block *b = p->fifo_head;
+
+		fifo_unlink(p, b);
+		b->persisted = true;
+	}
+	p->ndels = 0;
+	for (size_t i = 0; i < p->findings.len; i++)
+		free(p->findings.items[i]);
+	p->findings.len = 0;
+	sites_settle(p, true);
+}
+
+int engine__flush(struct engine *e, uint64_t now,
+		  const struct engine_sink *sink, void *ctx)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+	int err;
+
+	if (sink->begin && (err = sink->begin(ctx)))
+		return err;
+	while (hmap__next(&e->procs, &pos, &k, &v))
+		if ((err = flush_emit(e, v, now, sink, ctx)))
+			goto abort;
+	for (struct proc *p = e->ended; p; p = p->ended_next)
+		if ((err = flush_emit(e, p, now, sink, ctx)))
+			goto abort;
+	if (sink->commit && (err = sink->commit(ctx)))
+		goto abort;
+
+	pos = 0;
+	while (hmap__next(&e->procs, &pos, &k, &v))
+		flush_commit(e, v, now);
+	while (e->ended) {
+		struct proc *p = e->ended;
+
+		flush_commit(e, p, now);
+		e->ended = p->ended_next;
+		proc_free(p);
+	}
+	return 0;
+
+abort:
+	if (sink->rollback)
+		sink->rollback(ctx);
+	pos = 0;
+	while (hmap__next(&e->procs, &pos, &k, &v))
+		sites_settle(v, false);
+	for (struct proc *p = e->ended; p; p = p->ended_next)
+		sites_settle(p, false);
+	return err;
+}
+
+void engine__stats(const struct engine *e, struct engine_stats *st)
+{
+	*st = e->st;
+}

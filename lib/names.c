@@ -1,0 +1,84 @@
+/* names.c - names of event types, finding kinds and states, for output. */
+#include <errno.h>
+#include <string.h>
+
+#include "event.h"
+#include "rows.h"
+
+static const char *const event_names[MW_EV_TYPE_MAX] = {
+	[MW_EV_ALLOC] = "alloc",
+	[MW_EV_FREE] = "free",
+	[MW_EV_REALLOC] = "realloc",
+	[MW_EV_THREAD_START] = "thread_start",
+	[MW_EV_THREAD_EXIT] = "thread_exit",
+	[MW_EV_PROC_EXIT] = "proc_exit",
+	[MW_EV_EXEC] = "exec",
+	[MW_EV_KEY_CREATE] = "key_create",
+	[MW_EV_KEY_DELETE] = "key_delete",
+	[MW_EV_TLS_SET] = "tls_set",
+	[MW_EV_LOST] = "lost",
+};
+
+static const char *const kind_names[MW_FIND_KIND_MAX] = {
+	[MW_FIND_TLS_OUTLIVED_THREAD] = "tls-outlived-thread",
+	[MW_FIND_TLS_OUTLIVED_KEY] = "tls-outlived-key",
+};
+
+const char *mw_event_type_name(uint32_t type)
+{
+	if (type < MW_EV_TYPE_MAX && event_names[type])
+		return event_names[type];
+	return "unknown";
+}
+
+const char *mw_finding_kind_name(uint32_t kind)
+{
+	if (kind < MW_FIND_KIND_MAX && kind_names[kind])
+		return kind_names[kind];
+	return "unknown";
+}
+
+int mw_finding_kind_parse(const char *name)
+{
+	for (int i = 1; i < MW_FIND_KIND_MAX; i++)
+		if (kind_names[i] && !strcmp(kind_names[i], name))
+			return i;
+	return -EINVAL;
+}
+
+const char *mw_proc_state_name(uint32_t state)
+{
+	switch (state) {
+	case MW_PROC_TRACING:
+		return "tracing";
+	case MW_PROC_EXITED:
+		return "exited";
+	case MW_PROC_DETACHED:
+		return "detached";
+	}
+	return "unknown";
+}
+
+const char *mw_thread_state_name(uint32_t state)
+{
+	switch (state) {
+	case MW_THREAD_ALIVE:
+		return "alive";
+	case MW_THREAD_EXITED:
+		return "exited";
+	case MW_THREAD_GONE:
+		return "gone";
+	}
+	return "unknown";
+}
+
+const char *mw_key_state_name(uint32_t state)
+{
+	switch (state) {
+	case MW_KEY_LIVE:
+		return "live";
+	case MW_KEY_DELETED:
+		return "deleted";
+	}
+	return "unknown";
+}
