@@ -423,14 +423,17 @@ static void on_free(struct engine *e, struct proc *p, struct thread *t,
 {
 	struct block *b = hmap__get(&p->blocks, addr);
 
-	t->row.frees++;
-	p->row.frees++;
 	thread_touch(t);
+	/* Unknown frees are counted apart, so that allocs - frees ==
+	 * live_blocks holds for every thread we saw allocate. glibc frees
+	 * its per-thread tcache this way at every thread exit. */
 	if (!b) {
 		t->row.unknown_frees++;
 		p->row.unknown_frees++;
 		return;
 	}
+	t->row.frees++;
+	p->row.frees++;
 	t->row.free_bytes += b->size;
 	if (b->owner != t)
 		t->row.cross_frees++;

@@ -66,7 +66,7 @@ struct mw_thread_row {
 	uint64_t start_ts;	/* first seen */
 	uint64_t exit_ts;
 	uint64_t allocs;
-	uint64_t frees;
+	uint64_t frees;		/* of blocks seen allocated */
 	uint64_t alloc_bytes;
 	uint64_t free_bytes;
 	uint64_t cross_frees;	/* frees of blocks another thread allocated */
