@@ -34,12 +34,17 @@ struct probe {
 
 #define PROG(name) (offsetof(struct memwatch_bpf, progs.name) + 1)
 
-/* Offsets are stored +1 so that 0 means "no program". */
+/*
+ * Offsets are stored +1 so that 0 means "no program".
+ * Attach order matters on a running process: free goes first, so every
+ * block we see allocated is also seen freed; otherwise tcache's LIFO reuse
+ * hands out addresses we still believe live.
+ */
 static const struct probe probes[] = {
+	{"free", 1, PROG(free_enter), 0},
 	{"malloc", 1, PROG(malloc_enter), PROG(alloc_exit)},
 	{"calloc", 1, PROG(calloc_enter), PROG(alloc_exit)},
 	{"realloc", 1, PROG(realloc_enter), PROG(realloc_exit)},
-	{"free", 1, PROG(free_enter), 0},
 	{"reallocarray", 0, PROG(reallocarray_enter), PROG(realloc_exit)},
 	{"posix_memalign", 0, PROG(posix_memalign_enter),
 	 PROG(posix_memalign_exit)},
@@ -358,10 +363,13 @@ int collector__attach(struct collector *c, uint32_t pid, const char **why)
 			dup = off && c->libc.offsets[j] == off;
 		if (dup)
 			continue;
-		err = off ? attach_one(c, t, path, off, p->enter_off, 0)
-			  : -ENOENT;
+		/* Return probe first: an entry without its return would
+		 * leave a stale pending entry. */
+		err = off ? 0 : -ENOENT;
 		if (!err && p->exit_off)
 			err = attach_one(c, t, path, off, p->exit_off, 1);
+		if (!err)
+			err = attach_one(c, t, path, off, p->enter_off, 0);
 		if (err && p->required) {
 			snprintf(c->why, sizeof(c->why),
 				 "cannot attach to %s in '%s'", p->func, path);

@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,20 @@ static void usage(FILE *f)
 		ENGINE_DEFAULT_PERSIST_AGE_NS / 1000000);
 }
 
+/* A bad command line: one line, exit 2 as usage errors do. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("memwatchd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
 	char *end;
@@ -142,20 +157,20 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_PID:
 			if (parse_u64(optarg, INT32_MAX, &v) || !v)
-				fatalx("--pid: invalid pid '%s'", optarg);
+				usage_error("--pid: invalid pid '%s'", optarg);
 			if (o->npids == MAX_PIDS)
-				fatalx("--pid: at most %d pids", MAX_PIDS);
+				usage_error("--pid: at most %d pids", MAX_PIDS);
 			o->pids[o->npids++] = (uint32_t)v;
 			break;
 		case OPT_GRACE:
 			if (parse_u64(optarg, 3600000, &v))
-				fatalx("--grace: invalid milliseconds '%s'",
+				usage_error("--grace: invalid milliseconds '%s'",
 				       optarg);
 			o->grace_ns = v * 1000000;
 			break;
 		case OPT_AGE:
 			if (parse_u64(optarg, 3600000, &v))
-				fatalx("--persist-age: invalid milliseconds "
+				usage_error("--persist-age: invalid milliseconds "
 				       "'%s'",
 				       optarg);
 			o->persist_age_ns = v * 1000000;
@@ -171,10 +186,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 			exit(0);
 		default:
 			if (optopt)
-				fatalx("unknown or incomplete option '-%c' "
+				usage_error("unknown or incomplete option '-%c' "
 				       "(try 'memwatchd --help')",
 				       optopt);
-			fatalx("unknown or incomplete option '%s' (try "
+			usage_error("unknown or incomplete option '%s' (try "
 			       "'memwatchd --help')",
 			       argv[optind - 1]);
 		}
@@ -182,7 +197,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc)
 		o->cmd = &argv[optind];
 	if (optind > 1 && !strcmp(argv[optind - 1], "--") && !o->cmd)
-		fatalx("'--' must be followed by a command");
+		usage_error("'--' must be followed by a command");
 }
 
 /* --- the store sink -------------------------------------------------- */
