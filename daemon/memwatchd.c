@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -345,6 +347,40 @@ static int process_exists(uint32_t pid)
 	return access(path, F_OK) == 0;
 }
 
+/* Threads that predate the attach, with their names, as if just seen
+ * starting: "which thread" must be answerable for them too. */
+static void seed_threads(struct daemon *d, uint32_t pid, uint64_t now)
+{
+	char path[64], comm_path[64 + 256 + 8];
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%u/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		struct mw_event ev = {.type = MW_EV_THREAD_START, .pid = pid};
+		uint64_t tid;
+		FILE *f;
+
+		if (parse_u64(de->d_name, UINT32_MAX, &tid))
+			continue;
+		ev.tid = (uint32_t)tid;
+		ev.ts = now;
+		snprintf(comm_path, sizeof(comm_path), "%s/%s/comm", path,
+			 de->d_name);
+		f = fopen(comm_path, "re");
+		if (f) {
+			if (fgets(ev.comm, sizeof(ev.comm), f))
+				ev.comm[strcspn(ev.comm, "\n")] = '\0';
+			fclose(f);
+		}
+		engine__feed(d->engine, &ev);
+	}
+	closedir(dir);
+}
+
 /* Attach to pid; on failure fill msg with a one-line reason. */
 static int attach(struct daemon *d, uint32_t pid, char *msg, size_t len)
 {
@@ -371,6 +407,7 @@ static int attach(struct daemon *d, uint32_t pid, char *msg, size_t len)
 			 strerror(-err));
 		return err;
 	}
+	seed_threads(d, pid, collector__now(d->col));
 	log_info("attached to pid %u ('%s')", pid, comm);
 	return 0;
 }
@@ -618,6 +655,27 @@ static void epoll_add(struct daemon *d, int fd)
 		fatal("epoll_ctl");
 }
 
+/*
+ * One daemon per database: serials are seeded from the rows present, so
+ * two writers would hand out the same ids. flock is independent of
+ * SQLite's fcntl locks on Linux, and the fd stays open (never closed
+ * before exit, which would also drop SQLite's own locks).
+ */
+static int lock_db(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 /* Create the parent directory of a default path; user-given paths must
  * already have theirs. */
 static void make_default_dir(const char *path, const char *deflt, mode_t mode)
@@ -671,7 +729,11 @@ int main(int argc, char **argv)
 	d.store = store__open(o.db, 0);
 	if (!d.store)
 		fatalx("database '%s': %s", o.db, store__strerror(errno));
-	d.started = 0;
+	err = lock_db(o.db);
+	if (err == -EBUSY)
+		fatalx("database '%s' is in use by another memwatchd", o.db);
+	if (err < 0)
+		fatalx("database '%s': %s", o.db, strerror(-err));
 	if ((err = store__next_serial(d.store, &serial)))
 		fatalx("database '%s': %s", o.db, store__strerror(err));
 	ecfg.grace_ns = o.grace_ns;
