@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# tests/run.sh - the test runner `make check` calls once everything is
+# built. Runs, in order, every unit test binary (.output/tests/test_*),
+# the golden suite (tests/golden/run.sh) if there is one, and every
+# end-to-end suite (tests/e2e/*.sh but lib.sh). Each suite runs under a
+# timeout with its output echoed and kept in .output/test-logs/SUITE.log.
+#
+# Every suite prints "PASS: name" or "FAIL: name: reason" per case; this
+# script adds one "FAIL: SUITE: ..." line for a suite that times out, or
+# exits non-zero without having printed a FAIL line (it crashed), or
+# prints no result at all (it tested nothing). The very last line is
+# "N passed, N failed"; the exit status is 1 if anything failed.
+#
+# The e2e suites need root and eBPF; they report a FAIL, never a skip,
+# when run without them. Each makes its own temp dir, --db and --socket.
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+LOGS=.output/test-logs
+rm -rf "$LOGS"
+mkdir -p "$LOGS" || exit 1
+
+passed=0
+failed=0
+
+# run_suite NAME SECONDS COMMAND...: run one suite, echo and log its
+# output, add its PASS/FAIL lines to the totals.
+run_suite() {
+	local name=$1 secs=$2 log rc npass nfail extra=
+	shift 2
+	log=$LOGS/$(echo "$name" | tr '/' '_').log
+	echo "=== $name"
+	# timeout signals its whole process group, so whatever the suite
+	# started goes too; stdin is closed so nothing waits on a tty.
+	timeout -k 10 "$secs" "$@" </dev/null 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	npass=$(grep -c '^PASS: ' "$log")
+	nfail=$(grep -c '^FAIL: ' "$log")
+	if [[ $rc == 124 || $rc == 137 ]]; then
+		extra="FAIL: $name: timed out after ${secs}s"
+	elif [[ $rc != 0 && $nfail == 0 ]]; then
+		extra="FAIL: $name: exited $rc"
+	elif [[ $npass == 0 && $nfail == 0 ]]; then
+		extra="FAIL: $name: printed no PASS or FAIL line"
+	fi
+	if [[ -n $extra ]]; then
+		echo "$extra" | tee -a "$log"
+		nfail=$((nfail + 1))
+	fi
+	passed=$((passed + npass))
+	failed=$((failed + nfail))
+}
+
+if [[ $EUID -ne 0 ]]; then
+	echo "note: not root; the end-to-end suites will fail (they need eBPF)"
+fi
+
+shopt -s nullglob
+for t in .output/tests/test_*; do
+	[[ -f $t && -x $t ]] || continue
+	run_suite "unit/${t##*/}" 120 "$t"
+done
+
+if [[ -x tests/golden/run.sh ]]; then
+	run_suite golden 600 tests/golden/run.sh
+elif [[ -f tests/golden/run.sh ]]; then
+	run_suite golden 600 bash tests/golden/run.sh
+fi
+
+for s in tests/e2e/*.sh; do
+	[[ ${s##*/} == lib.sh ]] && continue
+	run_suite "e2e/$(basename "$s" .sh)" 300 bash "$s"
+done
+
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]
