@@ -1,0 +1,352 @@
+# shellcheck shell=bash disable=SC2034  # globals the suites read
+# tests/e2e/lib.sh - shared helpers for the end-to-end suites in this
+# directory. A suite sources this file first thing; it then has:
+#   - a private temp dir $TMP with its own $DB and $SOCK (never the
+#     defaults), removed at exit along with anything the suite started;
+#   - pass NAME / fail NAME REASON, printing "PASS: suite/NAME" or
+#     "FAIL: suite/NAME: reason", the lines tests/run.sh counts;
+#   - trace (memwatchd -- CMD in the foreground), start_daemon /
+#     stop_daemon (memwatchd --pid in the background), wait_for_target;
+#   - ctl / query to run memwatchctl, and expect / check_tls_findings to
+#     assert on its JSON with jq.
+# A suite ends with `finish`, which exits 1 if any case failed. If a suite
+# dies half-way (set -e), the exit trap prints a FAIL line saying where.
+# Set MW_KEEP_TMP=1 to keep the temp dir for a post-mortem.
+
+set -Eeuo pipefail
+
+SUITE=$(basename "${BASH_SOURCE[1]:-e2e}" .sh)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OUT=$ROOT/.output
+MEMWATCHD=$OUT/memwatchd
+MEMWATCHCTL=$OUT/memwatchctl
+WL=$OUT/workloads
+
+NFAIL=0
+NPASS=0
+DAEMON_PID=
+DAEMON_LOG=
+DAEMON_N=0
+TRACE_RC=
+TRACE_LOG=
+TRACE_N=0
+WL_PID=
+WL_GATE=
+WL_OUT=
+GATE_N=0
+BG_PIDS=()
+ERR_AT=
+# Why the last helper that returned non-zero failed, for the FAIL line.
+WHY=
+
+# --- results ----------------------------------------------------------------
+
+# Squash a text to one line: a reason must never break the one-line format.
+oneline() {
+	local s=${1//$'\n'/ | }
+	printf '%s' "${s:0:400}"
+}
+
+pass() {
+	NPASS=$((NPASS + 1))
+	printf 'PASS: %s/%s\n' "$SUITE" "$1"
+}
+
+fail() {
+	NFAIL=$((NFAIL + 1))
+	printf 'FAIL: %s/%s: %s\n' "$SUITE" "$1" "$(oneline "${2:-failed}")"
+}
+
+# ok NAME REASON COMMAND...: one case that passes when COMMAND succeeds;
+# the FAIL line gives REASON and, if the command set it, WHY.
+ok() {
+	local name=$1 reason=$2
+	shift 2
+	WHY=
+	if "$@"; then
+		pass "$name"
+	else
+		fail "$name" "$reason${WHY:+ ($WHY)}"
+	fi
+}
+
+finish() {
+	exit $((NFAIL > 0))
+}
+
+# --- cleanup ----------------------------------------------------------------
+
+# Print a file into the test log, each line prefixed so that nothing in it
+# can pass for a PASS/FAIL line.
+dump() {
+	local f
+	for f in "$@"; do
+		[[ -s $f ]] || continue
+		printf '# ==> %s <==\n' "${f#"$TMP"/}"
+		tail -n 40 "$f" | sed 's/^/#   /'
+	done
+}
+
+on_exit() {
+	local rc=$? pid
+	set +e
+	if [[ $rc -ne 0 && $NFAIL -eq 0 ]]; then
+		fail script "aborted with status $rc${ERR_AT:+ at $ERR_AT}"
+	fi
+	# Only what this suite started, each by its own pid.
+	if [[ -n $DAEMON_PID ]]; then
+		kill -TERM "$DAEMON_PID" 2>/dev/null
+		wait_exit "$DAEMON_PID" 10 || kill -KILL "$DAEMON_PID" 2>/dev/null
+	fi
+	for pid in "${BG_PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [[ -n ${TMP:-} && -d $TMP ]]; then
+		if ((NFAIL > 0)); then
+			dump "$TMP"/*.err "$TMP"/*.out
+		fi
+		if [[ ${MW_KEEP_TMP:-0} == 1 ]]; then
+			echo "# kept $TMP"
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+	exit "$rc"
+}
+
+trap 'ERR_AT="line $LINENO: $BASH_COMMAND"' ERR
+trap on_exit EXIT
+
+# --- preconditions ----------------------------------------------------------
+
+# The suites must run, never skip: missing root or binaries is a failure.
+if [[ $EUID -ne 0 ]]; then
+	fail setup "must run as root: memwatchd loads eBPF uprobes (run make check as root)"
+	exit 1
+fi
+for bin in "$MEMWATCHD" "$MEMWATCHCTL"; do
+	if [[ ! -x $bin ]]; then
+		fail setup "$bin is missing: build with make first"
+		exit 1
+	fi
+done
+if ! command -v jq >/dev/null; then
+	fail setup "jq is not installed (apt-get install jq)"
+	exit 1
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mw-$SUITE.XXXXXX")
+DB=$TMP/memwatch.db
+SOCK=$TMP/memwatchd.sock
+
+# --- processes --------------------------------------------------------------
+
+# True once pid is gone or a zombie: kill -0 alone says a zombie lives.
+exited() {
+	local stat
+	if ! { read -r stat <"/proc/$1/stat"; } 2>/dev/null; then
+		return 0
+	fi
+	stat=${stat##*) }
+	[[ ${stat%% *} == Z ]]
+}
+
+# wait_exit PID SECONDS: poll until PID has exited; 1 on timeout.
+wait_exit() {
+	local pid=$1 i
+	for ((i = 0; i < $2 * 20; i++)); do
+		exited "$pid" && return 0
+		sleep 0.05
+	done
+	exited "$pid"
+}
+
+# wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
+wait_until() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+# start_gated WORKLOAD ARGS...: start a workload held at its start gate
+# (MW_WAIT_FILE, see tests/workloads/workload.h). Sets WL_PID, WL_GATE
+# (touch it to let the workload go) and WL_OUT (its stdout; stderr is
+# WL_OUT with .err instead of .out).
+start_gated() {
+	local name=$1
+	shift
+	GATE_N=$((GATE_N + 1))
+	WL_GATE=$TMP/gate.$GATE_N
+	WL_OUT=$TMP/$name.$GATE_N.out
+	MW_WAIT_FILE=$WL_GATE "$WL/$name" "$@" >"$WL_OUT" \
+		2>"${WL_OUT%.out}.err" &
+	WL_PID=$!
+	BG_PIDS+=("$WL_PID")
+}
+
+# reap PID: wait for a child of this shell (up to 60 s) and print its exit
+# status; prints "timeout" if it did not exit.
+reap() {
+	local rc=0
+	if ! wait_exit "$1" 60; then
+		echo timeout
+		return
+	fi
+	wait "$1" || rc=$?
+	echo "$rc"
+}
+
+# --- memwatchd --------------------------------------------------------------
+
+# trace [DAEMON-ARGS] -- CMD ARGS...: run memwatchd in the foreground on
+# this suite's DB and socket. Sets TRACE_RC and TRACE_LOG (.out/.err).
+trace() {
+	TRACE_N=$((TRACE_N + 1))
+	TRACE_LOG=$TMP/trace$TRACE_N
+	TRACE_RC=0
+	timeout -k 5 120 "$MEMWATCHD" --db "$DB" --socket "$SOCK" "$@" \
+		>"$TRACE_LOG.out" 2>"$TRACE_LOG.err" || TRACE_RC=$?
+}
+
+# start_daemon ARGS...: memwatchd in the background on this suite's DB and
+# socket. Sets DAEMON_PID and DAEMON_LOG (.out/.err).
+start_daemon() {
+	DAEMON_N=$((DAEMON_N + 1))
+	DAEMON_LOG=$TMP/daemon$DAEMON_N
+	"$MEMWATCHD" --db "$DB" --socket "$SOCK" "$@" \
+		>"$DAEMON_LOG.out" 2>"$DAEMON_LOG.err" &
+	DAEMON_PID=$!
+}
+
+# stop_daemon: SIGTERM the daemon and wait (20 s at most). Returns its exit
+# status; 124 (after a SIGKILL) if it ignored SIGTERM.
+stop_daemon() {
+	local rc=0 pid=$DAEMON_PID
+	DAEMON_PID=
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	if ! wait_exit "$pid" 20; then
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		WHY="memwatchd ignored SIGTERM for 20 s"
+		return 124
+	fi
+	wait "$pid" || rc=$?
+	WHY="memwatchd exited $rc: $(tail -n 1 "$DAEMON_LOG.err" 2>/dev/null)"
+	return "$rc"
+}
+
+daemon_alive() {
+	[[ -n $DAEMON_PID ]] && ! exited "$DAEMON_PID"
+}
+
+target_listed() {
+	ctl --json status 2>/dev/null |
+		jq -e --argjson p "$1" '(.daemon.targets // []) | index($p) != null' \
+			>/dev/null
+}
+
+# wait_for_target PID: poll status until the daemon lists PID as a target
+# (20 s at most). Sets WHY when it gives up.
+wait_for_target() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		if ! daemon_alive; then
+			WHY="memwatchd died: $(tail -n 1 "$DAEMON_LOG.err" 2>/dev/null)"
+			return 1
+		fi
+		target_listed "$1" && return 0
+		sleep 0.1
+	done
+	WHY="pid $1 not in .daemon.targets after 20 s: $(ctl --json status 2>&1 | head -c 300)"
+	return 1
+}
+
+# --- memwatchctl and assertions --------------------------------------------
+
+# ctl ARGS...: memwatchctl on this suite's DB and socket.
+ctl() {
+	"$MEMWATCHCTL" --db "$DB" --socket "$SOCK" "$@"
+}
+
+# query NAME FILE ARGS...: save `memwatchctl --json ARGS` in FILE. On
+# failure prints a FAIL line for NAME and returns 1.
+query() {
+	local name=$1 file=$2
+	shift 2
+	if ! ctl --json "$@" >"$file" 2>"$file.err"; then
+		fail "$name" "memwatchctl --json $* failed: $(cat "$file.err")"
+		return 1
+	fi
+	if ! jq -e . "$file" >/dev/null 2>&1; then
+		fail "$name" "memwatchctl --json $* printed no JSON: $(head -c 200 "$file")"
+		return 1
+	fi
+}
+
+# findings_at_least N ARGS...: `findings --json ARGS` lists N or more; for
+# polling with wait_until while the daemon flushes.
+findings_at_least() {
+	local n=$1
+	shift
+	ctl --json findings "$@" 2>/dev/null |
+		jq -e --argjson n "$n" 'length >= $n' >/dev/null
+}
+
+# jqv FILE FILTER [JQ-ARGS...]: the filter's result, compact, strings raw.
+jqv() {
+	local file=$1 filter=$2
+	shift 2
+	jq -rc "$@" "$filter" "$file" 2>&1
+}
+
+# expect NAME FILE FILTER WANT [JQ-ARGS...]: PASS if jq prints exactly WANT.
+expect() {
+	local name=$1 file=$2 filter=$3 want=$4 got
+	shift 4
+	got=$(jqv "$file" "$filter" "$@") || true
+	if [[ $got == "$want" ]]; then
+		pass "$name"
+		return 0
+	fi
+	fail "$name" "$filter gave '$got', want '$want'"
+	return 1
+}
+
+# check_tls_findings PREFIX FILE COUNT KIND SIZE FUNCTION: the assertions
+# every TLS-leak suite makes on `findings --json`: COUNT findings, all of
+# KIND, all of SIZE bytes, all allocated in FUNCTION, by COUNT distinct
+# threads other than the main thread, each thread leaking what it
+# allocated itself; well-formed addresses; decided no sooner than the
+# default 0.5 s grace after their trigger.
+check_tls_findings() {
+	local p=$1 f=$2 n=$3 kind=$4 size=$5 func=$6
+	expect "$p/count" "$f" 'length' "$n" || return 0
+	expect "$p/kind" "$f" '[.[].kind] | unique' "[\"$kind\"]"
+	expect "$p/size" "$f" '[.[].size] | unique' "[$size]"
+	expect "$p/site_function" "$f" '[.[].site.function] | unique' "[\"$func\"]"
+	expect "$p/distinct_tids" "$f" '[.[].tid] | unique | length' "$n"
+	expect "$p/not_main_thread" "$f" '[.[] | select(.tid == .pid)] | length' 0
+	expect "$p/alloc_tid" "$f" '[.[] | select(.alloc_tid != .tid)] | length' 0
+	expect "$p/address" "$f" \
+		'[.[].address | select(test("^0x[0-9a-f]+$"))] | unique | length' "$n"
+	expect "$p/grace" "$f" \
+		'[.[] | select(.found_ts - .trigger_ts < 490000000)] | length' 0
+}
+
+# count_in_text NAME FILE WORD N: the plain (table) output names WORD on
+# exactly N lines.
+count_in_text() {
+	local got
+	got=$(grep -c -- "$3" "$2" || true)
+	if [[ $got == "$4" ]]; then
+		pass "$1"
+	else
+		fail "$1" "'$3' on $got lines of the table, want $4"
+	fi
+}
