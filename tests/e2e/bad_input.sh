@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2016  # jq filters use $vars
+# tests/e2e/bad_input.sh - what a user sees when things are wrong: every
+# bad invocation of memwatchd or memwatchctl fails with a non-zero status
+# and exactly one line on stderr naming the program, damages nothing, and
+# a traced process that simply exits does not take the daemon down.
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+# expect_error NAME RC PROG COMMAND...: COMMAND must exit with status RC
+# ("nonzero": any failure) within 20 s, printing exactly one line on
+# stderr, which starts with "PROG: ". Its stdout stays in $TMP/NAME.out.
+expect_error() {
+	local name=$1 want=$2 prog=$3 rc=0 out=$TMP/$1.out err=$TMP/$1.err
+	local lines first
+	shift 3
+	timeout -k 5 20 "$@" >"$out" 2>"$err" </dev/null || rc=$?
+	lines=$(grep -c '' "$err" || true)
+	first=$(head -n 1 "$err")
+	if [[ $rc == 124 || $rc == 137 ]]; then
+		fail "$name" "still running after 20 s"
+	elif [[ $rc == 0 || ($want != nonzero && $rc != "$want") ]]; then
+		fail "$name" "exit status $rc, want $want; stderr: $(cat "$err")"
+	elif [[ $lines != 1 ]]; then
+		fail "$name" "$lines lines on stderr, want 1: $(cat "$err")"
+	elif [[ $first != "$prog: "* ]]; then
+		fail "$name" "stderr does not start with '$prog: ': $first"
+	else
+		pass "$name"
+	fi
+}
+
+# unchanged NAME FILE: FILE is byte-identical to the FILE.orig copy.
+unchanged() {
+	if cmp -s "$2" "$2.orig"; then
+		pass "$1"
+	else
+		fail "$1" "$2 was modified"
+	fi
+}
+
+# A file that is not an SQLite database, and a pristine copy of it.
+garbage=$TMP/garbage.db
+for ((i = 0; i < 256; i++)); do
+	printf 'this is not a database, line %03d\n' "$i"
+done >"$garbage"
+cp "$garbage" "$garbage.orig"
+
+d=("$MEMWATCHD" --db "$DB" --socket "$SOCK")
+c=("$MEMWATCHCTL" --db "$DB" --socket "$SOCK")
+
+# --- memwatchd --------------------------------------------------------------
+
+# A pid above pid_max cannot exist.
+nopid=$(($(cat /proc/sys/kernel/pid_max) + 1))
+expect_error memwatchd_unknown_pid nonzero memwatchd "${d[@]}" --pid "$nopid"
+expect_error memwatchd_no_such_cmd 127 memwatchd "${d[@]}" -- /nonexistent/cmd
+expect_error memwatchd_garbage_db 1 memwatchd \
+	"$MEMWATCHD" --db "$garbage" --socket "$SOCK" -- true
+unchanged memwatchd_garbage_db_untouched "$garbage"
+expect_error memwatchd_socket_dir_missing 1 memwatchd \
+	"$MEMWATCHD" --db "$DB" --socket "$TMP/missing-dir/x.sock" -- true
+expect_error memwatchd_bogus_option nonzero memwatchd "${d[@]}" --bogus-option
+
+# --- memwatchctl ------------------------------------------------------------
+
+expect_error ctl_missing_db 1 memwatchctl \
+	"$MEMWATCHCTL" --db "$TMP/nonexistent.db" --socket "$SOCK" findings
+if [[ -e $TMP/nonexistent.db ]]; then
+	fail ctl_missing_db_not_created "memwatchctl created $TMP/nonexistent.db"
+else
+	pass ctl_missing_db_not_created
+fi
+expect_error ctl_garbage_db 1 memwatchctl \
+	"$MEMWATCHCTL" --db "$garbage" --socket "$SOCK" findings
+unchanged ctl_garbage_db_untouched "$garbage"
+expect_error ctl_no_daemon 1 memwatchctl \
+	"$MEMWATCHCTL" --db "$DB" --socket "$TMP/nonexistent.sock" attach 1
+expect_error ctl_unknown_command 2 memwatchctl "${c[@]}" frobnicate
+expect_error ctl_unknown_command_json 2 memwatchctl "${c[@]}" --json frobnicate
+expect ctl_unknown_command_json/error_object "$TMP/ctl_unknown_command_json.out" \
+	'if type == "object" then (.error | type) else type end' string
+
+# --- a traced process exits on its own --------------------------------------
+
+sleep 3 &
+sleeper=$!
+BG_PIDS+=("$sleeper")
+start_daemon --pid "$sleeper"
+if wait_for_target "$sleeper"; then
+	pass target_exit/attached
+else
+	fail target_exit/attached "$WHY"
+fi
+rc=$(reap "$sleeper")
+if [[ $rc == 0 ]]; then
+	pass target_exit/sleep_unharmed
+else
+	fail target_exit/sleep_unharmed "sleep exited $rc"
+fi
+sleep 0.5
+ok target_exit/daemon_running "memwatchd exited with its target" daemon_alive
+query target_exit/status "$TMP/status.json" status &&
+	expect target_exit/status "$TMP/status.json" \
+		'[(.daemon != null), (.processes[] | select(.pid == $p) | .state)]' \
+		'[true,"exited"]' --argjson p "$sleeper"
+ok target_exit/sigterm "SIGTERM did not stop memwatchd with status 0" \
+	stop_daemon
+
+finish
