@@ -1,0 +1,2626 @@
+/*
+ * test_engine.c - unit tests of the analysis engine (lib/engine.c).
+ *
+ * The engine is fed hand-made events and flushed into a recording sink:
+ * the rows of the transaction under way (cur), the rows of the last
+ * committed flush (last), and a model of what a store keyed like
+ * schema/001_init.sql would hold after every committed flush (st_*).
+ * Failures are injected per callback to check that a failed flush rolls
+ * back and hands the same rows over again.
+ *
+ * Times in the helpers are milliseconds; the engine sees nanoseconds.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "hash.h"
+#include "unit.h"
+
+#define MS(x) ((uint64_t)(x) * 1000000ull)
+#define PID 100u
+#define SITE1 0x4005d0ull
+#define SITE2 0x4007a0ull
+#define SITE3 0x400900ull
+#define TOO_BIG (1ull << 62)
+
+/* --- growable arrays ------------------------------------------------------ */
+
+#define ARR(T)                                                               \
+	struct {                                                             \
+		T *v;                                                        \
+		size_t n, cap;                                               \
+	}
+
+#define PUSH(a, x)                                                           \
+	do {                                                                 \
+		if ((a).n == (a).cap) {                                      \
+			size_t ncap_ = (a).cap ? (a).cap * 2 : 16;           \
+			void *nv_ = realloc((a).v, ncap_ * sizeof(*(a).v));  \
+			if (!nv_)                                            \
+				abort();                                     \
+			(a).v = nv_;                                         \
+			(a).cap = ncap_;                                     \
+		}                                                            \
+		(a).v[(a).n++] = (x);                                        \
+	} while (0)
+
+struct site_call {
+	uint64_t proc_id;
+	uint32_t pid;
+	uint64_t ip;
+};
+
+struct rows {
+	ARR(struct mw_process_row) procs;
+	ARR(struct mw_thread_row) threads;
+	ARR(struct mw_key_row) keys;
+	ARR(struct mw_binding_row) bindings;
+	ARR(struct mw_block_row) adds;
+	ARR(uint64_t) dels;
+	ARR(struct mw_finding_row) findings;
+	ARR(struct site_call) sites;
+};
+
+static void rows_clear(struct rows *r)
+{
+	r->procs.n = r->threads.n = r->keys.n = r->bindings.n = 0;
+	r->adds.n = r->dels.n = r->findings.n = r->sites.n = 0;
+}
+
+static void rows_free(struct rows *r)
+{
+	free(r->procs.v);
+	free(r->threads.v);
+	free(r->keys.v);
+	free(r->bindings.v);
+	free(r->adds.v);
+	free(r->dels.v);
+	free(r->findings.v);
+	free(r->sites.v);
+	memset(r, 0, sizeof(*r));
+}
+
+/* --- the recording sink ---------------------------------------------------- */
+
+struct rec {
+	struct rows cur;  /* the flush under way (kept after a rollback) */
+	struct rows last; /* the last committed flush */
+	int begins, commits, rollbacks;
+	uint64_t site_calls;
+	/* Fail the next N calls of a callback with -EIO. */
+	int fail_begin, fail_commit, fail_finding, fail_block_add, fail_thread,
+		fail_site;
+	/* The store model: committed state, keyed like the schema. */
+	ARR(struct mw_process_row) st_procs;	  /* by id */
+	ARR(struct mw_key_row) st_keys;		  /* by proc, key, gen */
+	ARR(struct mw_binding_row) st_bindings;	  /* by proc, tid, key */
+	struct hmap st_threads;			  /* proc << 32 | tid */
+	struct hmap st_blocks;			  /* serial */
+	struct hmap st_findings;		  /* id */
+	struct hmap st_sites;			  /* proc << 44 ^ ip -> count */
+};
+
+static struct rec R;
+
+static bool take(int *n)
+{
+	if (*n <= 0)
+		return false;
+	(*n)--;
+	return true;
+}
+
+static void *dup_mem(const void *p, size_t n)
+{
+	void *d = malloc(n);
+
+	if (!d)
+		abort();
+	memcpy(d, p, n);
+	return d;
+}
+
+static void hmap_put_owned(struct hmap *m, uint64_t k, void *v)
+{
+	free(hmap__del(m, k));
+	if (hmap__put(m, k, v))
+		abort();
+}
+
+static void hmap_free_all(struct hmap *m)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	while (hmap__next(m, &pos, &k, &v))
+		free(v);
+	hmap__fini(m);
+}
+
+static uint64_t site_key(uint64_t proc_id, uint64_t ip)
+{
+	return proc_id << 44 ^ ip;
+}
+
+static void store_apply(struct rec *r, const struct rows *w)
+{
+	for (size_t i = 0; i < w->procs.n; i++) {
+		size_t j;
+
+		for (j = 0; j < r->st_procs.n; j++)
+			if (r->st_procs.v[j].id == w->procs.v[i].id)
+				break;
+		if (j < r->st_procs.n)
+			r->st_procs.v[j] = w->procs.v[i];
+		else
+			PUSH(r->st_procs, w->procs.v[i]);
+	}
+	for (size_t i = 0; i < w->threads.n; i++) {
+		const struct mw_thread_row *t = &w->threads.v[i];
+
+		hmap_put_owned(&r->st_threads, t->proc_id << 32 | t->tid,
+			       dup_mem(t, sizeof(*t)));
+	}
+	for (size_t i = 0; i < w->keys.n; i++) {
+		const struct mw_key_row *k = &w->keys.v[i];
+		size_t j;
+
+		for (j = 0; j < r->st_keys.n; j++)
+			if (r->st_keys.v[j].proc_id == k->proc_id &&
+			    r->st_keys.v[j].key == k->key &&
+			    r->st_keys.v[j].generation == k->generation)
+				break;
+		if (j < r->st_keys.n)
+			r->st_keys.v[j] = *k;
+		else
+			PUSH(r->st_keys, *k);
+	}
+	for (size_t i = 0; i < w->bindings.n; i++) {
+		const struct mw_binding_row *b = &w->bindings.v[i];
+		size_t j;
+
+		for (j = 0; j < r->st_bindings.n; j++)
+			if (r->st_bindings.v[j].proc_id == b->proc_id &&
+			    r->st_bindings.v[j].tid == b->tid &&
+			    r->st_bindings.v[j].key == b->key)
+				break;
+		if (j < r->st_bindings.n)
+			r->st_bindings.v[j] = *b;
+		else
+			PUSH(r->st_bindings, *b);
+	}
+	/* The engine hands deletes before adds within one flush. */
+	for (size_t i = 0; i < w->dels.n; i++)
+		free(hmap__del(&r->st_blocks, w->dels.v[i]));
+	for (size_t i = 0; i < w->adds.n; i++)
+		hmap_put_owned(&r->st_blocks, w->adds.v[i].serial,
+			       dup_mem(&w->adds.v[i], sizeof(w->adds.v[i])));
+	for (size_t i = 0; i < w->findings.n; i++)
+		hmap_put_owned(&r->st_findings, w->findings.v[i].id,
+			       dup_mem(&w->findings.v[i],
+				       sizeof(w->findings.v[i])));
+	for (size_t i = 0; i < w->sites.n; i++) {
+		uint64_t k = site_key(w->sites.v[i].proc_id, w->sites.v[i].ip);
+		uint64_t *cnt = hmap__get(&r->st_sites, k);
+
+		if (cnt) {
+			(*cnt)++;
+		} else {
+			uint64_t one = 1;
+
+			hmap_put_owned(&r->st_sites, k,
+				       dup_mem(&one, sizeof(one)));
+		}
+	}
+}
+
+static int s_begin(void *ctx)
+{
+	struct rec *r = ctx;
+
+	if (take(&r->fail_begin))
+		return -EIO;
+	r->begins++;
+	rows_clear(&r->cur);
+	return 0;
+}
+
+static int s_commit(void *ctx)
+{
+	struct rec *r = ctx;
+	struct rows tmp;
+
+	if (take(&r->fail_commit))
+		return -EIO;
+	r->commits++;
+	tmp = r->last;
+	r->last = r->cur;
+	r->cur = tmp;
+	rows_clear(&r->cur);
+	store_apply(r, &r->last);
+	return 0;
+}
+
+static void s_rollback(void *ctx)
+{
+	struct rec *r = ctx;
+
+	r->rollbacks++;
+}
+
+static int s_process(void *ctx, const struct mw_process_row *row)
+{
+	struct rec *r = ctx;
+
+	PUSH(r->cur.procs, *row);
+	return 0;
+}
+
+static int s_thread(void *ctx, const struct mw_thread_row *row)
+{
+	struct rec *r = ctx;
+
+	if (take(&r->fail_thread))
+		return -EIO;
+	PUSH(r->cur.threads, *row);
+	return 0;
+}
+
+static int s_key(void *ctx, const struct mw_key_row *row)
+{
+	struct rec *r = ctx;
+
+	PUSH(r->cur.keys, *row);
+	return 0;
+}
+
+static int s_binding(void *ctx, const struct mw_binding_row *row)
+{
+	struct rec *r = ctx;
+
+	PUSH(r->cur.bindings, *row);
+	return 0;
+}
+
+static int s_block_add(void *ctx, const struct mw_block_row *row)
+{
+	struct rec *r = ctx;
+
+	if (take(&r->fail_block_add))
+		return -EIO;
+	PUSH(r->cur.adds, *row);
+	return 0;
+}
+
+static int s_block_del(void *ctx, uint64_t serial)
+{
+	struct rec *r = ctx;
+
+	PUSH(r->cur.dels, serial);
+	return 0;
+}
+
+static int s_finding(void *ctx, const struct mw_finding_row *row)
+{
+	struct rec *r = ctx;
+
+	if (take(&r->fail_finding))
+		return -EIO;
+	PUSH(r->cur.findings, *row);
+	return 0;
+}
+
+static int s_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
+{
+	struct rec *r = ctx;
+	struct site_call c = {proc_id, pid, ip};
+
+	r->site_calls++;
+	if (take(&r->fail_site))
+		return -EIO;
+	PUSH(r->cur.sites, c);
+	return 0;
+}
+
+static const struct engine_sink SINK = {
+	.begin = s_begin,
+	.commit = s_commit,
+	.rollback = s_rollback,
+	.process = s_process,
+	.thread = s_thread,
+	.key = s_key,
+	.binding = s_binding,
+	.block_add = s_block_add,
+	.block_del = s_block_del,
+	.finding = s_finding,
+	.site = s_site,
+};
+
+static void rec_reset(void)
+{
+	rows_free(&R.cur);
+	rows_free(&R.last);
+	free(R.st_procs.v);
+	free(R.st_keys.v);
+	free(R.st_bindings.v);
+	hmap_free_all(&R.st_threads);
+	hmap_free_all(&R.st_blocks);
+	hmap_free_all(&R.st_findings);
+	hmap_free_all(&R.st_sites);
+	memset(&R, 0, sizeof(R));
+}
+
+/* --- the engine under test and event helpers ------------------------------ */
+
+static struct engine *E;
+static uint64_t P; /* proc id of PID */
+
+static void setup(uint64_t grace_ms, uint64_t persist_ms)
+{
+	struct engine_config cfg = {
+		.grace_ns = MS(grace_ms),
+		.persist_age_ns = MS(persist_ms),
+	};
+
+	rec_reset();
+	E = engine__new(&cfg, 1000);
+	if (!E)
+		abort();
+	P = 0;
+}
+
+static void teardown(void)
+{
+	engine__free(E);
+	E = NULL;
+	rec_reset();
+}
+
+static uint64_t attach(uint32_t pid, uint64_t t)
+{
+	uint64_t id = 0;
+
+	CHECK(engine__attach(E, pid, "prog", MS(t), &id) == 0);
+	if (pid == PID)
+		P = id;
+	return id;
+}
+
+static int feed(struct mw_event ev)
+{
+	return engine__feed(E, &ev);
+}
+
+#define FEED(...) CHECK(feed((struct mw_event){__VA_ARGS__}) == 0)
+
+static void al(uint32_t tid, uint64_t t, uint64_t addr, uint64_t size,
+	       uint64_t site)
+{
+	FEED(.type = MW_EV_ALLOC, .pid = PID, .tid = tid, .ts = MS(t),
+	     .addr = addr, .size = size, .site = site);
+}
+
+static void fr(uint32_t tid, uint64_t t, uint64_t addr)
+{
+	FEED(.type = MW_EV_FREE, .pid = PID, .tid = tid, .ts = MS(t),
+	     .addr = addr, .site = SITE3);
+}
+
+static void re(uint32_t tid, uint64_t t, uint64_t old, uint64_t addr,
+	       uint64_t size)
+{
+	FEED(.type = MW_EV_REALLOC, .pid = PID, .tid = tid, .ts = MS(t),
+	     .old_addr = old, .addr = addr, .size = size, .site = SITE2);
+}
+
+static void tstart(uint32_t tid, uint64_t t)
+{
+	FEED(.type = MW_EV_THREAD_START, .pid = PID, .tid = tid, .ts = MS(t),
+	     .comm = "worker");
+}
+
+static void texit(uint32_t tid, uint64_t t)
+{
+	FEED(.type = MW_EV_THREAD_EXIT, .pid = PID, .tid = tid, .ts = MS(t));
+}
+
+static void texit_group(uint32_t tid, uint64_t t)
+{
+	FEED(.type = MW_EV_THREAD_EXIT, .pid = PID, .tid = tid, .ts = MS(t),
+	     .flags = MW_EVF_GROUP_EXIT);
+}
+
+static void kcreate(uint32_t tid, uint64_t t, uint32_t key, uint64_t dtor)
+{
+	FEED(.type = MW_EV_KEY_CREATE, .pid = PID, .tid = tid, .ts = MS(t),
+	     .key = key, .addr = dtor);
+}
+
+static void kdelete(uint32_t tid, uint64_t t, uint32_t key)
+{
+	FEED(.type = MW_EV_KEY_DELETE, .pid = PID, .tid = tid, .ts = MS(t),
+	     .key = key);
+}
+
+static void tset(uint32_t tid, uint64_t t, uint32_t key, uint64_t value)
+{
+	FEED(.type = MW_EV_TLS_SET, .pid = PID, .tid = tid, .ts = MS(t),
+	     .key = key, .addr = value);
+}
+
+static void pexit(uint64_t t, int32_t code)
+{
+	FEED(.type = MW_EV_PROC_EXIT, .pid = PID, .tid = PID, .ts = MS(t),
+	     .code = code);
+}
+
+static int flush_at(uint64_t t)
+{
+	return engine__flush(E, MS(t), &SINK, &R);
+}
+
+/* The daemon's loop: decide what is due, then flush. */
+static int tick_flush(uint64_t t)
+{
+	engine__tick(E, MS(t));
+	return flush_at(t);
+}
+
+/* --- lookups in recorded rows ------------------------------------------- */
+
+/* The last row handed for (pid, tid) in rows w; start_ts 0 = any. */
+static const struct mw_thread_row *thread_in(const struct rows *w,
+					     uint32_t pid, uint32_t tid,
+					     uint64_t start_ts)
+{
+	for (size_t i = w->threads.n; i-- > 0;) {
+		const struct mw_thread_row *t = &w->threads.v[i];
+
+		if (t->pid == pid && t->tid == tid &&
+		    (!start_ts || t->start_ts == start_ts))
+			return t;
+	}
+	return NULL;
+}
+
+static const struct mw_thread_row *last_thread(uint32_t tid)
+{
+	return thread_in(&R.last, PID, tid, 0);
+}
+
+static const struct mw_process_row *last_proc(uint32_t pid)
+{
+	for (size_t i = R.last.procs.n; i-- > 0;)
+		if (R.last.procs.v[i].pid == pid)
+			return &R.last.procs.v[i];
+	return NULL;
+}
+
+static const struct mw_key_row *last_key(uint32_t key, uint32_t gen)
+{
+	for (size_t i = R.last.keys.n; i-- > 0;)
+		if (R.last.keys.v[i].pid == PID && R.last.keys.v[i].key == key &&
+		    R.last.keys.v[i].generation == gen)
+			return &R.last.keys.v[i];
+	return NULL;
+}
+
+static const struct mw_binding_row *last_binding(uint32_t tid, uint32_t key)
+{
+	for (size_t i = R.last.bindings.n; i-- > 0;)
+		if (R.last.bindings.v[i].pid == PID &&
+		    R.last.bindings.v[i].tid == tid &&
+		    R.last.bindings.v[i].key == key)
+			return &R.last.bindings.v[i];
+	return NULL;
+}
+
+static const struct mw_block_row *add_in(const struct rows *w, uint64_t addr)
+{
+	for (size_t i = 0; i < w->adds.n; i++)
+		if (w->adds.v[i].addr == addr)
+			return &w->adds.v[i];
+	return NULL;
+}
+
+static bool del_in(const struct rows *w, uint64_t serial)
+{
+	for (size_t i = 0; i < w->dels.n; i++)
+		if (w->dels.v[i] == serial)
+			return true;
+	return false;
+}
+
+static const struct mw_finding_row *finding_in(const struct rows *w,
+					       uint64_t addr)
+{
+	for (size_t i = 0; i < w->findings.n; i++)
+		if (w->findings.v[i].addr == addr)
+			return &w->findings.v[i];
+	return NULL;
+}
+
+static const struct mw_block_row *st_block_at(uint32_t pid, uint64_t addr)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	while (hmap__next(&R.st_blocks, &pos, &k, &v)) {
+		const struct mw_block_row *b = v;
+
+		if (b->pid == pid && b->addr == addr)
+			return b;
+	}
+	return NULL;
+}
+
+static const struct mw_thread_row *st_thread(uint64_t proc_id, uint32_t tid)
+{
+	return hmap__get(&R.st_threads, proc_id << 32 | tid);
+}
+
+static uint64_t st_site_count(uint64_t proc_id, uint64_t ip)
+{
+	uint64_t *c = hmap__get(&R.st_sites, site_key(proc_id, ip));
+
+	return c ? *c : 0;
+}
+
+static struct engine_stats stats(void)
+{
+	struct engine_stats st;
+
+	engine__stats(E, &st);
+	return st;
+}
+
+/* --- alloc / free counters ----------------------------------------------- */
+
+static void test_counters_one_thread(void)
+{
+	const struct mw_thread_row *t;
+	const struct mw_process_row *p;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	tstart(101, 0);
+	al(101, 1, 0x1000, 10, SITE1);
+	al(101, 2, 0x2000, 20, SITE1);
+	al(101, 3, 0x3000, 30, SITE2);
+	al(101, 4, 0, 50, SITE2); /* a failed malloc: not counted */
+	fr(101, 5, 0x2000);
+	CHECK(flush_at(10) == 0);
+
+	t = last_thread(101);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_U64(t->proc_id, P);
+		CHECK_U64(t->state, MW_THREAD_ALIVE);
+		CHECK_STR(t->comm, "worker");
+		CHECK_U64(t->start_ts, MS(0));
+		CHECK_U64(t->allocs, 3);
+		CHECK_U64(t->frees, 1);
+		CHECK_U64(t->alloc_bytes, 60);
+		CHECK_U64(t->free_bytes, 20);
+		CHECK_U64(t->cross_frees, 0);
+		CHECK_U64(t->unknown_frees, 0);
+		CHECK_U64(t->live_blocks, 2);
+		CHECK_U64(t->live_bytes, 40);
+	}
+	p = last_proc(PID);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_U64(p->id, P);
+		CHECK_U64(p->state, MW_PROC_TRACING);
+		CHECK_STR(p->comm, "prog");
+		CHECK_U64(p->threads, 1);
+		CHECK_U64(p->allocs, 3);
+		CHECK_U64(p->frees, 1);
+		CHECK_U64(p->live_blocks, 2);
+		CHECK_U64(p->live_bytes, 40);
+		CHECK_U64(p->unknown_frees, 0);
+		CHECK_U64(p->findings, 0);
+	}
+	/* Nothing changed: the next flush hands nothing over. */
+	CHECK(flush_at(20) == 0);
+	CHECK_U64(R.last.procs.n, 0);
+	CHECK_U64(R.last.threads.n, 0);
+	teardown();
+}
+
+static void test_counters_per_thread(void)
+{
+	const struct mw_thread_row *a, *b;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	al(101, 1, 0x1000, 100, SITE1);
+	al(102, 2, 0x2000, 7, SITE1);
+	al(102, 3, 0x3000, 9, SITE1);
+	al(101, 4, 0x4000, 1, SITE1);
+	fr(102, 5, 0x3000);
+	CHECK(flush_at(10) == 0);
+	a = last_thread(101);
+	b = last_thread(102);
+	CHECK(a && b);
+	if (a && b) {
+		CHECK_U64(a->allocs, 2);
+		CHECK_U64(a->alloc_bytes, 101);
+		CHECK_U64(a->frees, 0);
+		CHECK_U64(a->live_blocks, 2);
+		CHECK_U64(a->live_bytes, 101);
+		CHECK_U64(b->allocs, 2);
+		CHECK_U64(b->alloc_bytes, 16);
+		CHECK_U64(b->frees, 1);
+		CHECK_U64(b->free_bytes, 9);
+		CHECK_U64(b->live_blocks, 1);
+		CHECK_U64(b->live_bytes, 7);
+	}
+	CHECK(last_proc(PID) && last_proc(PID)->threads == 2);
+	CHECK(last_proc(PID) && last_proc(PID)->live_bytes == 108);
+	teardown();
+}
+
+static void test_cross_thread_free(void)
+{
+	const struct mw_thread_row *a, *b;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	al(101, 1, 0x1000, 100, SITE1);
+	al(101, 2, 0x2000, 50, SITE1);
+	fr(102, 3, 0x1000);
+	CHECK(flush_at(4) == 0);
+	a = last_thread(101);
+	b = last_thread(102);
+	CHECK(a && b);
+	if (a && b) {
+		/* The freeing thread counts the free ... */
+		CHECK_U64(b->frees, 1);
+		CHECK_U64(b->free_bytes, 100);
+		CHECK_U64(b->cross_frees, 1);
+		CHECK_U64(b->allocs, 0);
+		CHECK_U64(b->live_blocks, 0);
+		CHECK_U64(b->live_bytes, 0);
+		/* ... the allocating thread loses the live block. */
+		CHECK_U64(a->frees, 0);
+		CHECK_U64(a->free_bytes, 0);
+		CHECK_U64(a->cross_frees, 0);
+		CHECK_U64(a->live_blocks, 1);
+		CHECK_U64(a->live_bytes, 50);
+	}
+	/* The allocating thread exits; a later cross free still updates
+	 * its row. */
+	texit(101, 5);
+	CHECK(flush_at(6) == 0);
+	fr(102, 7, 0x2000);
+	CHECK(flush_at(8) == 0);
+	a = last_thread(101);
+	b = last_thread(102);
+	CHECK(a && b);
+	if (a && b) {
+		CHECK_U64(a->state, MW_THREAD_EXITED);
+		CHECK_U64(a->exit_ts, MS(5));
+		CHECK_U64(a->live_blocks, 0);
+		CHECK_U64(a->live_bytes, 0);
+		CHECK_U64(b->frees, 2);
+		CHECK_U64(b->cross_frees, 2);
+		CHECK_U64(b->free_bytes, 150);
+	}
+	CHECK(last_proc(PID) && last_proc(PID)->live_blocks == 0);
+	teardown();
+}
+
+static void test_unknown_free(void)
+{
+	const struct mw_thread_row *t;
+	const struct mw_process_row *p;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	fr(101, 1, 0x9990);	/* never seen */
+	al(101, 2, 0x1000, 8, SITE1);
+	fr(101, 3, 0x1000);
+	fr(101, 4, 0x1000);	/* double free: unknown by now */
+	CHECK(flush_at(5) == 0);
+	t = last_thread(101);
+	CHECK(t != NULL);
+	if (t) {
+		/* frees counts blocks seen allocated; the rest are unknown. */
+		CHECK_U64(t->frees, 1);
+		CHECK_U64(t->unknown_frees, 2);
+		CHECK_U64(t->free_bytes, 8);
+		CHECK_U64(t->cross_frees, 0);
+		CHECK_U64(t->live_blocks, 0);
+	}
+	p = last_proc(PID);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_U64(p->frees, 1);
+		CHECK_U64(p->unknown_frees, 2);
+		CHECK_U64(p->live_blocks, 0);
+	}
+	teardown();
+}
+
+/* --- realloc --------------------------------------------------------------- */
+
+static void test_realloc_null_old_is_malloc(void)
+{
+	const struct mw_thread_row *t;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	re(101, 1, 0, 0x1000, 32);
+	re(101, 2, 0, 0, 64); /* realloc(NULL, 64) failed */
+	CHECK(flush_at(3) == 0);
+	t = last_thread(101);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_U64(t->allocs, 1);
+		CHECK_U64(t->alloc_bytes, 32);
+		CHECK_U64(t->frees, 0);
+		CHECK_U64(t->live_blocks, 1);
+		CHECK_U64(t->live_bytes, 32);
+	}
+	teardown();
+}
+
+static void test_realloc_zero_frees(void)
+{
+	const struct mw_thread_row *t;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	al(101, 1, 0x1000, 40, SITE1);
+	re(101, 2, 0x1000, 0, 0); /* realloc(p, 0) freed p */
+	CHECK(flush_at(3) == 0);
+	t = last_thread(101);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_U64(t->allocs, 1);
+		CHECK_U64(t->frees, 1);
+		CHECK_U64(t->free_bytes, 40);
+		CHECK_U64(t->unknown_frees, 0);
+		CHECK_U64(t->live_blocks, 0);
+		CHECK_U64(t->live_bytes, 0);
+	}
+	CHECK_U64(stats().live_blocks, 0);
+	teardown();
+}
+
+static void test_realloc_failure_keeps_block(void)
+{
+	const struct mw_thread_row *t;
+	const struct mw_finding_row *f;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 40, SITE1);
+	tset(101, 3, 1, 0x1000);
+	re(101, 4, 0x1000, 0, 1u << 30); /* failed: p untouched */
+	CHECK(flush_at(5) == 0);
+	t = last_thread(101);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_U64(t->allocs, 1);
+		CHECK_U64(t->frees, 0);
+		CHECK_U64(t->live_blocks, 1);
+		CHECK_U64(t->live_bytes, 40);
+	}
+	/* The binding still holds the block. */
+	texit(101, 10);
+	CHECK(tick_flush(600) == 0);
+	f = finding_in(&R.last, 0x1000);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_U64(f->size, 40);
+		CHECK_U64(f->kind, MW_FIND_TLS_OUTLIVED_THREAD);
+	}
+	teardown();
+}
+
+static void test_realloc_moved(void)
+{
+	const struct mw_thread_row *a, *b;
+	const struct mw_finding_row *f;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 40, SITE1);
+	tset(101, 3, 1, 0x1000);
+	re(102, 4, 0x1000, 0x2000, 80); /* moved, by another thread */
+	CHECK(flush_at(5) == 0);
+	a = last_thread(101);
+	b = last_thread(102);
+	CHECK(a && b);
+	if (a && b) {
+		CHECK_U64(a->live_blocks, 0);
+		CHECK_U64(a->live_bytes, 0);
+		CHECK_U64(b->frees, 1);
+		CHECK_U64(b->free_bytes, 40);
+		CHECK_U64(b->cross_frees, 1);
+		CHECK_U64(b->allocs, 1);
+		CHECK_U64(b->alloc_bytes, 80);
+		CHECK_U64(b->live_blocks, 1);
+		CHECK_U64(b->live_bytes, 80);
+	}
+	/* 101's slot still names the old address, which is no block any
+	 * more: nothing leaked through it. */
+	texit(101, 10);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	/* Bound after the move, the new block counts. */
+	tset(102, 1001, 1, 0x2000);
+	texit(102, 1002);
+	CHECK(tick_flush(2000) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	f = finding_in(&R.last, 0x2000);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_U64(f->size, 80);
+		CHECK_U64(f->alloc_tid, 102);
+		CHECK_U64(f->tid, 102);
+		CHECK_U64(f->alloc_ts, MS(4));
+	}
+	teardown();
+}
+
+static void test_realloc_in_place_keeps_serial(void)
+{
+	const struct mw_block_row *b;
+	const struct mw_thread_row *t;
+	const struct mw_finding_row *f;
+	uint64_t serial = 0;
+
+	setup(500, 0); /* persist at once, to learn the serial */
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 40, SITE1);
+	tset(101, 3, 1, 0x1000);
+	CHECK(flush_at(4) == 0);
+	b = add_in(&R.last, 0x1000);
+	CHECK(b != NULL);
+	if (b)
+		serial = b->serial;
+	CHECK(last_binding(101, 1) && last_binding(101, 1)->block == serial);
+
+	re(102, 5, 0x1000, 0x1000, 200); /* grown in place */
+	CHECK(flush_at(6) == 0);
+	/* Same serial: deleted and added again, with the new size. */
+	CHECK(del_in(&R.last, serial));
+	b = add_in(&R.last, 0x1000);
+	CHECK(b != NULL);
+	if (b) {
+		CHECK_U64(b->serial, serial);
+		CHECK_U64(b->size, 200);
+		CHECK_U64(b->tid, 101);
+		CHECK_U64(b->ts, MS(2));
+	}
+	CHECK(st_block_at(PID, 0x1000) && st_block_at(PID, 0x1000)->size == 200);
+	t = last_thread(101);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_U64(t->allocs, 1);
+		CHECK_U64(t->frees, 0);
+		CHECK_U64(t->live_blocks, 1);
+		CHECK_U64(t->live_bytes, 200);
+	}
+	/* The binding still counts. */
+	texit(101, 10);
+	CHECK(tick_flush(510) == 0);
+	f = finding_in(&R.last, 0x1000);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_U64(f->block, serial);
+		CHECK_U64(f->size, 200);
+		CHECK_U64(f->alloc_tid, 101);
+		CHECK_U64(f->alloc_ts, MS(2));
+	}
+	teardown();
+}
+
+/*
+ * A persisted block resized in place is deleted from the store and put
+ * back on the persist FIFO at its tail, behind younger blocks: the store
+ * lacks a long-lived, live block until those younger blocks age.
+ */
+static void test_realloc_in_place_persisted_stays_stored(void)
+{
+	const struct mw_block_row *b;
+	uint64_t serial = 0;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	al(101, 0, 0x1000, 64, SITE1);
+	CHECK(flush_at(1000) == 0);
+	b = add_in(&R.last, 0x1000);
+	CHECK(b != NULL);
+	if (b)
+		serial = b->serial;
+	al(101, 1500, 0x2000, 16, SITE1); /* young */
+	re(101, 1600, 0x1000, 0x1000, 128);
+	CHECK(flush_at(1700) == 0);
+	/* The block is 1.7 s old and live: the store must hold it. */
+	b = st_block_at(PID, 0x1000);
+	CHECK(b != NULL);
+	if (b) {
+		CHECK_U64(b->serial, serial);
+		CHECK_U64(b->size, 128);
+	}
+	teardown();
+}
+
+/* --- tls-outlived-thread ------------------------------------------------- */
+
+static void test_thread_rule_fires_after_grace_only(void)
+{
+	const struct mw_finding_row *f;
+	const struct mw_thread_row *t;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 3, 0);
+	tstart(101, 1);
+	al(101, 2, 0x1000, 64, SITE1);
+	tset(101, 3, 3, 0x1000);
+	texit(101, 1000);
+	CHECK(flush_at(1000) == 0);
+	t = last_thread(101);
+	CHECK(t && t->state == MW_THREAD_EXITED && t->exit_ts == MS(1000));
+	/* The thread's slot is gone: its binding row is cleared. */
+	CHECK(last_binding(101, 3) && last_binding(101, 3)->value == 0);
+	CHECK_U64(stats().pending, 1);
+
+	/* One ns short of the grace: nothing. */
+	engine__tick(E, MS(1500) - 1);
+	CHECK(flush_at(1500) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().pending, 1);
+	/* Flushing alone never decides. */
+	CHECK(flush_at(9000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+
+	CHECK(tick_flush(1500) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	f = finding_in(&R.last, 0x1000);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_U64(f->kind, MW_FIND_TLS_OUTLIVED_THREAD);
+		CHECK_U64(f->pid, PID);
+		CHECK_U64(f->proc_id, P);
+		CHECK_U64(f->tid, 101);
+		CHECK_U64(f->key, 3);
+		CHECK_U64(f->generation, 1);
+		CHECK_U64(f->alloc_tid, 101);
+		CHECK_U64(f->size, 64);
+		CHECK_U64(f->site, SITE1);
+		CHECK_U64(f->alloc_ts, MS(2));
+		CHECK_U64(f->trigger_ts, MS(1000));
+		CHECK_U64(f->found_ts, MS(1500));
+		CHECK(f->id != 0 && f->id != P);
+	}
+	CHECK(last_proc(PID) && last_proc(PID)->findings == 1);
+	CHECK_U64(stats().pending, 0);
+	CHECK_U64(stats().findings, 1);
+	/* Decided once. */
+	CHECK(tick_flush(5000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().findings, 1);
+	teardown();
+}
+
+static void test_thread_rule_freed_within_grace(void)
+{
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 64, SITE1);
+	tset(101, 3, 1, 0x1000);
+	texit(101, 1000);
+	fr(PID, 1499, 0x1000); /* main frees it just after */
+	CHECK(tick_flush(1500) == 0);
+	CHECK(tick_flush(9000) == 0);
+	CHECK_U64(stats().findings, 0);
+	CHECK_U64(stats().pending, 0);
+	CHECK_U64(R.st_findings.len, 0);
+	teardown();
+}
+
+static void test_thread_rule_destructor_frees(void)
+{
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0x401136); /* pthread_key_create(&k, free) */
+	tstart(101, 2);
+	al(101, 3, 0x1000, 64, SITE1);
+	tset(101, 4, 1, 0x1000);
+	/* glibc runs the destructor in the exiting thread. */
+	fr(101, 999, 0x1000);
+	texit(101, 1000);
+	CHECK(tick_flush(2000) == 0);
+	CHECK_U64(R.st_findings.len, 0);
+	CHECK(last_key(1, 1) != NULL);
+	CHECK(last_key(1, 1) && last_key(1, 1)->destructor == 0x401136);
+	CHECK(last_key(1, 1) && last_key(1, 1)->create_tid == PID);
+	CHECK(last_key(1, 1) && last_key(1, 1)->create_ts == MS(1));
+	teardown();
+}
+
+static void test_thread_rule_not_on_group_exit(void)
+{
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 64, SITE1);
+	al(102, 2, 0x2000, 64, SITE1);
+	tset(101, 3, 1, 0x1000);
+	tset(102, 3, 1, 0x2000);
+	texit_group(101, 1000);
+	texit_group(102, 1000);
+	CHECK_U64(stats().pending, 0);
+	CHECK(tick_flush(5000) == 0);
+	CHECK(last_thread(101) && last_thread(101)->state == MW_THREAD_GONE);
+	pexit(5001, 0);
+	CHECK(flush_at(5002) == 0);
+	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(stats().findings, 0);
+	teardown();
+}
+
+static void test_proc_exit_decides_pending(void)
+{
+	const struct mw_finding_row *f;
+	const struct mw_process_row *p;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	kcreate(PID, 1, 2, 0);
+	al(101, 2, 0x1000, 64, SITE1);
+	al(102, 2, 0x2000, 32, SITE2);
+	tset(101, 3, 1, 0x1000);
+	tset(102, 3, 2, 0x2000);
+	texit(101, 1000);
+	kdelete(PID, 1001, 2);
+	CHECK_U64(stats().pending, 2);
+	pexit(1002, 3); /* well within the grace */
+	CHECK_U64(stats().pending, 0);
+	CHECK(flush_at(1002) == 0);
+	CHECK_U64(R.last.findings.n, 2);
+	f = finding_in(&R.last, 0x1000);
+	CHECK(f && f->kind == MW_FIND_TLS_OUTLIVED_THREAD);
+	CHECK(f && f->found_ts == MS(1002) && f->trigger_ts == MS(1000));
+	f = finding_in(&R.last, 0x2000);
+	CHECK(f && f->kind == MW_FIND_TLS_OUTLIVED_KEY);
+	CHECK(f && f->found_ts == MS(1002) && f->tid == 102 && f->key == 2);
+	p = last_proc(PID);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_U64(p->state, MW_PROC_EXITED);
+		CHECK_U64(p->exit_code, 3);
+		CHECK_U64(p->end_ts, MS(1002));
+		CHECK_U64(p->findings, 2);
+	}
+	/* 102 was still alive: it died with the process. */
+	CHECK(last_thread(102) && last_thread(102)->state == MW_THREAD_GONE);
+	CHECK(last_thread(101) && last_thread(101)->state == MW_THREAD_EXITED);
+	CHECK_U64(stats().processes, 0);
+	teardown();
+}
+
+/* --- tls-outlived-key, key reuse, setspecific --------------------------- */
+
+static void test_key_rule_live_threads(void)
+{
+	const struct mw_finding_row *f;
+	const struct mw_key_row *k;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 5, 0x401136);
+	al(101, 2, 0x1000, 1024, SITE1);
+	al(102, 2, 0x2000, 1024, SITE1);
+	al(103, 2, 0x3000, 1024, SITE1);
+	tset(101, 3, 5, 0x1000);
+	tset(102, 3, 5, 0x2000);
+	tset(103, 3, 5, 0x3000);
+	CHECK(flush_at(4) == 0);
+	CHECK(last_key(5, 1) && last_key(5, 1)->bindings == 3);
+	kdelete(PID, 1000, 5);
+	fr(103, 1200, 0x3000); /* 103 cleans up in time */
+	CHECK(tick_flush(1499) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	k = last_key(5, 1);
+	CHECK(k != NULL);
+	if (k) {
+		CHECK_U64(k->state, MW_KEY_DELETED);
+		CHECK_U64(k->delete_ts, MS(1000));
+		CHECK_U64(k->bindings, 0);
+	}
+	CHECK(tick_flush(1500) == 0);
+	CHECK_U64(R.last.findings.n, 2);
+	for (uint32_t tid = 101; tid <= 102; tid++) {
+		f = finding_in(&R.last, 0x1000 * (tid - 100));
+		CHECK(f != NULL);
+		if (!f)
+			continue;
+		CHECK_U64(f->kind, MW_FIND_TLS_OUTLIVED_KEY);
+		CHECK_U64(f->tid, tid);
+		CHECK_U64(f->alloc_tid, tid);
+		CHECK_U64(f->key, 5);
+		CHECK_U64(f->generation, 1);
+		CHECK_U64(f->size, 1024);
+		CHECK_U64(f->trigger_ts, MS(1000));
+	}
+	/* The threads live on, then exit: no second finding. */
+	CHECK(last_thread(101) == NULL ||
+	      last_thread(101)->state == MW_THREAD_ALIVE);
+	texit(101, 2000);
+	texit(102, 2000);
+	CHECK(tick_flush(9000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().findings, 2);
+	teardown();
+}
+
+static void test_key_reuse_generations(void)
+{
+	const struct mw_key_row *k;
+	const struct mw_binding_row *b;
+	const struct mw_finding_row *f;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 7, 0);
+	al(101, 2, 0xa000, 10, SITE1);
+	al(102, 2, 0xc000, 30, SITE1);
+	tset(101, 2, 7, 0xa000);
+	tset(102, 2, 7, 0xc000); /* never freed: a key finding, gen 1 */
+	kdelete(PID, 10, 7);
+	fr(101, 11, 0xa000);
+	tset(101, 11, 7, 0xd000); /* on a deleted key: refused */
+	kcreate(PID, 12, 7, 0);	  /* the same id again */
+	al(101, 13, 0xb000, 20, SITE2);
+	tset(101, 13, 7, 0xb000);
+	CHECK(flush_at(14) == 0);
+	k = last_key(7, 1);
+	CHECK(k && k->state == MW_KEY_DELETED && k->bindings == 0);
+	k = last_key(7, 2);
+	CHECK(k != NULL);
+	if (k) {
+		CHECK_U64(k->state, MW_KEY_LIVE);
+		CHECK_U64(k->create_ts, MS(12));
+		CHECK_U64(k->bindings, 1);
+	}
+	b = last_binding(101, 7);
+	CHECK(b != NULL);
+	if (b) {
+		CHECK_U64(b->generation, 2);
+		CHECK_U64(b->value, 0xb000);
+		CHECK_U64(b->size, 20);
+		CHECK_U64(b->set_ts, MS(13));
+	}
+	/* Both threads exit: only 101 holds a gen-2 value. */
+	texit(101, 100);
+	texit(102, 100);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(R.st_findings.len, 2);
+	f = finding_in(&R.last, 0xc000);
+	CHECK(f && f->kind == MW_FIND_TLS_OUTLIVED_KEY);
+	CHECK(f && f->generation == 1 && f->tid == 102);
+	f = finding_in(&R.last, 0xb000);
+	CHECK(f && f->kind == MW_FIND_TLS_OUTLIVED_THREAD);
+	CHECK(f && f->generation == 2 && f->key == 7 && f->tid == 101);
+	CHECK(finding_in(&R.last, 0xa000) == NULL);
+	teardown();
+}
+
+static void test_setspecific_overwrite(void)
+{
+	const struct mw_binding_row *b;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 10, SITE1);
+	al(101, 2, 0x2000, 20, SITE1);
+	tset(101, 3, 1, 0x1000);
+	tset(101, 4, 1, 0x2000); /* replaces; 0x1000 stays live */
+	CHECK(flush_at(5) == 0);
+	b = last_binding(101, 1);
+	CHECK(b && b->value == 0x2000 && b->size == 20);
+	CHECK(last_key(1, 1) && last_key(1, 1)->bindings == 1);
+	texit(101, 10);
+	CHECK(tick_flush(600) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK(finding_in(&R.last, 0x2000) != NULL);
+	CHECK(finding_in(&R.last, 0x1000) == NULL);
+	teardown();
+}
+
+static void test_setspecific_null_clears(void)
+{
+	const struct mw_binding_row *b;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 10, SITE1);
+	tset(101, 3, 1, 0x1000);
+	CHECK(flush_at(4) == 0);
+	tset(101, 5, 1, 0);
+	CHECK(flush_at(6) == 0);
+	b = last_binding(101, 1);
+	CHECK(b && b->value == 0);
+	CHECK(last_key(1, 1) && last_key(1, 1)->bindings == 0);
+	texit(101, 10);
+	CHECK(tick_flush(9000) == 0);
+	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(stats().pending, 0);
+	teardown();
+}
+
+static void test_address_reuse_unbound(void)
+{
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 10, SITE1);
+	tset(101, 3, 1, 0x1000);
+	fr(101, 4, 0x1000);
+	al(101, 5, 0x1000, 99, SITE2); /* same address, a new block */
+	al(102, 5, 0x2000, 10, SITE1);
+	tset(102, 6, 1, 0x2000);
+	fr(102, 7, 0x2000);
+	al(103, 8, 0x2000, 10, SITE1); /* reused by another thread */
+	texit(101, 10);
+	texit(102, 10);
+	CHECK(tick_flush(9000) == 0);
+	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(stats().pending, 0);
+	teardown();
+}
+
+static void test_report_once(void)
+{
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	kcreate(PID, 1, 2, 0);
+	kcreate(PID, 1, 3, 0);
+	/* One block under two keys of one thread; key 1 deleted, then the
+	 * thread exits. */
+	al(101, 2, 0x1000, 10, SITE1);
+	tset(101, 3, 1, 0x1000);
+	tset(101, 3, 2, 0x1000);
+	/* One block shared by two threads' slots. */
+	al(102, 2, 0x2000, 20, SITE1);
+	tset(102, 3, 3, 0x2000);
+	tset(103, 3, 3, 0x2000);
+	texit(102, 1000);
+	kdelete(PID, 1000, 1);
+	texit(101, 1100);
+	texit(103, 1100);
+	CHECK(tick_flush(1550) == 0);
+	CHECK_U64(R.last.findings.n, 2);
+	CHECK(finding_in(&R.last, 0x1000) &&
+	      finding_in(&R.last, 0x1000)->kind == MW_FIND_TLS_OUTLIVED_KEY);
+	CHECK(finding_in(&R.last, 0x2000) &&
+	      finding_in(&R.last, 0x2000)->tid == 102);
+	CHECK(tick_flush(9000) == 0);
+	pexit(9001, 0);
+	CHECK(flush_at(9002) == 0);
+	CHECK_U64(R.st_findings.len, 2);
+	CHECK_U64(stats().findings, 2);
+	CHECK_U64(stats().pending, 0);
+	teardown();
+}
+
+/* A finding's block resized in place is the same block: not reported
+ * again when another slot holding it dies. */
+static void test_report_once_after_realloc_in_place(void)
+{
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 10, SITE1);
+	tset(101, 3, 1, 0x1000);
+	tset(102, 3, 1, 0x1000);
+	texit(101, 10);
+	CHECK(tick_flush(510) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	re(102, 600, 0x1000, 0x1000, 20);
+	texit(102, 700);
+	CHECK(tick_flush(5000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().findings, 1);
+	teardown();
+}
+
+static void test_key_predates_tracing(void)
+{
+	const struct mw_key_row *k;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	al(101, 2, 0x1000, 10, SITE1);
+	tset(101, 3, 9, 0x1000); /* key 9 was created before attach */
+	CHECK(flush_at(4) == 0);
+	k = last_key(9, 1);
+	CHECK(k != NULL);
+	if (k) {
+		CHECK_U64(k->state, MW_KEY_LIVE);
+		CHECK_U64(k->create_tid, 0);
+		CHECK_U64(k->create_ts, 0);
+		CHECK_U64(k->bindings, 1);
+	}
+	kdelete(PID, 10, 9);
+	CHECK(tick_flush(510) == 0);
+	CHECK(finding_in(&R.last, 0x1000) &&
+	      finding_in(&R.last, 0x1000)->kind == MW_FIND_TLS_OUTLIVED_KEY);
+	teardown();
+}
+
+static void test_binding_row(void)
+{
+	const struct mw_binding_row *b;
+	const struct mw_block_row *blk;
+
+	setup(500, 0);
+	attach(PID, 0);
+	kcreate(PID, 1, 4, 0);
+	al(101, 2, 0x1000, 48, SITE1);
+	tset(101, 3, 4, 0x1000);
+	tset(102, 3, 4, 0x5555); /* not a block we know */
+	CHECK(flush_at(4) == 0);
+	blk = add_in(&R.last, 0x1000);
+	b = last_binding(101, 4);
+	CHECK(b && blk);
+	if (b && blk) {
+		CHECK_U64(b->proc_id, P);
+		CHECK_U64(b->generation, 1);
+		CHECK_U64(b->value, 0x1000);
+		CHECK_U64(b->block, blk->serial);
+		CHECK_U64(b->size, 48);
+		CHECK_U64(b->set_ts, MS(3));
+	}
+	b = last_binding(102, 4);
+	CHECK(b && b->value == 0x5555 && b->block == 0 && b->size == 0);
+	CHECK(last_key(4, 1) && last_key(4, 1)->bindings == 2);
+	texit(102, 5);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	teardown();
+}
+
+/* --- tids, processes, lost events --------------------------------------- */
+
+static void test_tid_reuse(void)
+{
+	const struct mw_thread_row *old, *cur;
+	const struct mw_process_row *p;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	tstart(101, 1);
+	al(101, 2, 0x1000, 64, SITE1);
+	texit(101, 3);	 /* leaves 0x1000 live */
+	tstart(101, 4);	 /* the tid is reused */
+	al(101, 5, 0x2000, 32, SITE1);
+	CHECK(flush_at(6) == 0);
+	old = thread_in(&R.last, PID, 101, MS(1));
+	cur = thread_in(&R.last, PID, 101, MS(4));
+	CHECK(old && cur);
+	if (old && cur) {
+		CHECK_U64(old->state, MW_THREAD_EXITED);
+		CHECK_U64(old->allocs, 1);
+		CHECK_U64(old->live_blocks, 1);
+		CHECK_U64(old->live_bytes, 64);
+		CHECK_U64(cur->state, MW_THREAD_ALIVE);
+		CHECK_U64(cur->allocs, 1);
+		CHECK_U64(cur->live_blocks, 1);
+		CHECK_U64(cur->live_bytes, 32);
+	}
+	fr(101, 7, 0x1000); /* the new 101 frees the old one's block */
+	CHECK(flush_at(8) == 0);
+	old = thread_in(&R.last, PID, 101, MS(1));
+	cur = thread_in(&R.last, PID, 101, MS(4));
+	CHECK(old && cur);
+	if (old && cur) {
+		CHECK_U64(old->allocs, 1);
+		CHECK_U64(old->frees, 0);
+		CHECK_U64(old->live_blocks, 0);
+		CHECK_U64(old->live_bytes, 0);
+		CHECK_U64(cur->allocs, 1);
+		CHECK_U64(cur->frees, 1);
+		CHECK_U64(cur->cross_frees, 1);
+		CHECK_U64(cur->free_bytes, 64);
+		CHECK_U64(cur->live_blocks, 1);
+		CHECK_U64(cur->live_bytes, 32);
+	}
+	p = last_proc(PID);
+	CHECK(p && p->threads == 2 && p->live_blocks == 1 && p->live_bytes == 32);
+	teardown();
+}
+
+/*
+ * The threads table is keyed (proc_id, tid). After a tid is reused, a
+ * change to the dead thread's row (a cross free of a block it left) is
+ * handed over after the live thread's row, and the upsert overwrites the
+ * live thread with the dead one.
+ */
+static void test_tid_reuse_store_keeps_live_thread(void)
+{
+	const struct mw_thread_row *t;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	tstart(101, 1);
+	al(101, 2, 0x1000, 64, SITE1);
+	texit(101, 3);
+	tstart(101, 4);
+	al(101, 5, 0x2000, 32, SITE1);
+	CHECK(flush_at(6) == 0);
+	fr(101, 7, 0x1000);
+	CHECK(flush_at(8) == 0);
+	t = st_thread(P, 101);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_U64(t->start_ts, MS(4));
+		CHECK_U64(t->state, MW_THREAD_ALIVE);
+		CHECK_U64(t->live_bytes, 32);
+	}
+	teardown();
+}
+
+static void test_thread_start_with_lost_exit(void)
+{
+	const struct mw_thread_row *old;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	tstart(101, 1);
+	al(101, 2, 0x1000, 64, SITE1);
+	tset(101, 3, 1, 0x1000);
+	tstart(101, 10); /* the exit of the first 101 was lost */
+	CHECK_U64(stats().pending, 0);
+	CHECK(tick_flush(2000) == 0);
+	old = thread_in(&R.last, PID, 101, MS(1));
+	CHECK(old && old->state == MW_THREAD_GONE && old->exit_ts == MS(10));
+	CHECK(thread_in(&R.last, PID, 101, MS(10)) != NULL);
+	CHECK_U64(R.st_findings.len, 0);
+	teardown();
+}
+
+static void test_untraced_ignored(void)
+{
+	struct engine_stats st;
+
+	setup(500, 0);
+	attach(PID, 0);
+	CHECK(flush_at(1) == 0);
+	CHECK(feed((struct mw_event){.type = MW_EV_ALLOC, .pid = 200,
+				     .tid = 201, .ts = MS(2), .addr = 0x1000,
+				     .size = 8}) == 0);
+	CHECK(feed((struct mw_event){.type = MW_EV_KEY_CREATE, .pid = 200,
+				     .tid = 201, .ts = MS(2), .key = 1}) == 0);
+	CHECK(feed((struct mw_event){.type = MW_EV_TLS_SET, .pid = 200,
+				     .tid = 201, .ts = MS(2), .key = 1,
+				     .addr = 0x1000}) == 0);
+	CHECK(feed((struct mw_event){.type = MW_EV_THREAD_EXIT, .pid = 200,
+				     .tid = 201, .ts = MS(3)}) == 0);
+	CHECK(feed((struct mw_event){.type = MW_EV_PROC_EXIT, .pid = 200,
+				     .tid = 200, .ts = MS(3)}) == 0);
+	CHECK(!engine__is_traced(E, 200));
+	CHECK(engine__is_traced(E, PID));
+	CHECK(tick_flush(9000) == 0);
+	CHECK_U64(R.last.procs.n, 0);
+	CHECK_U64(R.last.threads.n, 0);
+	CHECK_U64(R.last.keys.n, 0);
+	CHECK_U64(R.last.adds.n, 0);
+	CHECK_U64(R.last.findings.n, 0);
+	st = stats();
+	CHECK_U64(st.events, 5);
+	CHECK_U64(st.processes, 1);
+	CHECK_U64(st.live_blocks, 0);
+	CHECK_U64(st.pending, 0);
+	teardown();
+}
+
+static void test_exec_drops_live_set(void)
+{
+	const struct mw_process_row *p;
+	uint64_t serial = 0;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 1, 0x1000, 64, SITE1);
+	CHECK(flush_at(1001) == 0);
+	CHECK(add_in(&R.last, 0x1000) != NULL);
+	if (add_in(&R.last, 0x1000))
+		serial = add_in(&R.last, 0x1000)->serial;
+	al(102, 1500, 0x2000, 32, SITE1);
+	tset(102, 1501, 1, 0x2000);
+	al(101, 1502, 0x3000, 16, SITE1);
+	tset(101, 1503, 1, 0x3000);
+	texit(101, 1600); /* a candidate waiting out its grace */
+	CHECK_U64(stats().pending, 1);
+	FEED(.type = MW_EV_EXEC, .pid = PID, .tid = 102, .ts = MS(1700),
+	     .comm = "newimage");
+	CHECK_U64(stats().pending, 0);
+	CHECK_U64(stats().live_blocks, 0);
+	CHECK(flush_at(1800) == 0);
+	CHECK(del_in(&R.last, serial));
+	CHECK_U64(R.last.adds.n, 0);
+	p = last_proc(PID);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_STR(p->comm, "newimage");
+		CHECK_U64(p->live_blocks, 0);
+		CHECK_U64(p->live_bytes, 0);
+		CHECK_U64(p->state, MW_PROC_TRACING);
+	}
+	CHECK(last_thread(102) && last_thread(102)->live_blocks == 0);
+	CHECK(last_thread(101) && last_thread(101)->live_bytes == 0);
+	CHECK(last_binding(102, 1) && last_binding(102, 1)->value == 0);
+	CHECK_U64(R.st_blocks.len, 0);
+	/* Nothing of the old image is ever a finding. */
+	CHECK(tick_flush(5000) == 0);
+	texit(102, 5001);
+	pexit(5002, 0);
+	CHECK(flush_at(5003) == 0);
+	CHECK_U64(R.st_findings.len, 0);
+	teardown();
+}
+
+static void test_detach(void)
+{
+	const struct mw_process_row *p;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 64, SITE1);
+	tset(101, 3, 1, 0x1000);
+	texit(101, 1000);
+	CHECK(engine__detach(E, PID, MS(1100)) == 0);
+	CHECK(engine__detach(E, PID, MS(1100)) == -ESRCH);
+	CHECK(!engine__is_traced(E, PID));
+	CHECK_U64(stats().processes, 0);
+	CHECK_U64(stats().pending, 0);
+	CHECK(tick_flush(5000) == 0);
+	p = last_proc(PID);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_U64(p->state, MW_PROC_DETACHED);
+		CHECK_U64(p->end_ts, MS(1100));
+		CHECK_U64(p->findings, 0);
+	}
+	CHECK_U64(R.last.findings.n, 0);
+	/* Events after detach are ignored. */
+	al(101, 5001, 0x2000, 8, SITE1);
+	CHECK(tick_flush(9000) == 0);
+	CHECK_U64(R.last.procs.n, 0);
+	CHECK_U64(R.st_findings.len, 0);
+	teardown();
+}
+
+static void test_lost_events(void)
+{
+	const struct mw_process_row *a, *b;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	attach(200, 0);
+	FEED(.type = MW_EV_LOST, .pid = PID, .count = 5, .ts = MS(1));
+	FEED(.type = MW_EV_LOST, .pid = 0, .count = 7, .ts = MS(2));
+	FEED(.type = MW_EV_LOST, .pid = 300, .count = 11, .ts = MS(3));
+	CHECK(flush_at(4) == 0);
+	a = last_proc(PID);
+	b = last_proc(200);
+	CHECK(a && b);
+	if (a && b) {
+		CHECK_U64(a->lost, 12);
+		CHECK_U64(b->lost, 7);
+	}
+	CHECK_U64(stats().lost, 23);
+	CHECK_U64(stats().events, 3);
+	teardown();
+}
+
+static void test_attach_idempotent(void)
+{
+	uint64_t a, b = 0;
+
+	setup(500, 1000);
+	a = attach(PID, 0);
+	CHECK(engine__attach(E, PID, "other", MS(5), &b) == 0);
+	CHECK_U64(a, b);
+	CHECK_U64(stats().processes, 1);
+	CHECK(flush_at(6) == 0);
+	CHECK(last_proc(PID) && !strcmp(last_proc(PID)->comm, "prog"));
+	CHECK(last_proc(PID) && last_proc(PID)->start_ts == 0);
+	CHECK(engine__detach(E, 999, MS(7)) == -ESRCH);
+	teardown();
+}
+
+/* --- persistence ------------------------------------------------------- */
+
+static void test_persist_age(void)
+{
+	const struct mw_block_row *b;
+	uint64_t sa = 0;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	al(101, 0, 0xa000, 10, SITE1);
+	al(102, 600, 0xb000, 20, SITE1);
+	al(101, 700, 0xc000, 30, SITE2);
+	al(101, 1500, 0xd000, 40, SITE2);
+	CHECK(flush_at(999) == 0);
+	CHECK_U64(R.last.adds.n, 0);
+	CHECK(flush_at(1000) == 0);
+	CHECK_U64(R.last.adds.n, 1);
+	b = add_in(&R.last, 0xa000);
+	CHECK(b != NULL);
+	if (b) {
+		sa = b->serial;
+		CHECK_U64(b->proc_id, P);
+		CHECK_U64(b->pid, PID);
+		CHECK_U64(b->tid, 101);
+		CHECK_U64(b->size, 10);
+		CHECK_U64(b->ts, 0);
+		CHECK_U64(b->site, SITE1);
+	}
+	CHECK(flush_at(1650) == 0);
+	CHECK_U64(R.last.adds.n, 1);
+	CHECK(add_in(&R.last, 0xb000) != NULL);
+	fr(101, 1660, 0xa000); /* persisted: deleted */
+	fr(101, 1670, 0xd000); /* young: never stored */
+	CHECK(flush_at(1680) == 0);
+	CHECK_U64(R.last.dels.n, 1);
+	CHECK(del_in(&R.last, sa));
+	CHECK_U64(R.last.adds.n, 0);
+	al(101, 1685, 0xe000, 50, SITE3);
+	pexit(1690, 0); /* the rest goes, young or not */
+	CHECK(flush_at(1690) == 0);
+	CHECK_U64(R.last.adds.n, 2);
+	CHECK(add_in(&R.last, 0xc000) != NULL);
+	CHECK(add_in(&R.last, 0xe000) != NULL);
+	CHECK_U64(R.last.dels.n, 0);
+	CHECK_U64(R.st_blocks.len, 3);
+	CHECK(st_block_at(PID, 0xb000) && st_block_at(PID, 0xc000) &&
+	      st_block_at(PID, 0xe000));
+	teardown();
+}
+
+/* --- failing sinks ----------------------------------------------------- */
+
+static void finding_setup(void)
+{
+	setup(500, 0);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 64, SITE1);
+	tset(101, 3, 1, 0x1000);
+	texit(101, 4);
+	engine__tick(E, MS(600));
+}
+
+static void test_flush_finding_fails_once(void)
+{
+	uint64_t id = 0;
+
+	finding_setup();
+	R.fail_finding = 1;
+	CHECK(flush_at(600) == -EIO);
+	CHECK_U64(R.rollbacks, 1);
+	CHECK_U64(R.commits, 0);
+	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(R.st_blocks.len, 0);
+	CHECK(flush_at(601) == 0);
+	CHECK_U64(R.commits, 1);
+	CHECK_U64(R.last.findings.n, 1);
+	if (R.last.findings.n)
+		id = R.last.findings.v[0].id;
+	CHECK(finding_in(&R.last, 0x1000) != NULL);
+	CHECK(add_in(&R.last, 0x1000) != NULL);
+	CHECK(last_thread(101) && last_thread(101)->allocs == 1);
+	CHECK(last_proc(PID) && last_proc(PID)->findings == 1);
+	CHECK_U64(R.st_findings.len, 1);
+	CHECK(hmap__get(&R.st_findings, id) != NULL);
+	CHECK_U64(st_site_count(P, SITE1), 1);
+	/* Handed over: gone. */
+	CHECK(flush_at(602) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(R.last.adds.n, 0);
+	teardown();
+}
+
+static void test_flush_commit_fails_once(void)
+{
+	struct rows first = {0};
+	uint64_t id = 0;
+
+	finding_setup();
+	R.fail_commit = 1;
+	CHECK(flush_at(600) == -EIO);
+	CHECK_U64(R.rollbacks, 1);
+	first = R.cur;
+	memset(&R.cur, 0, sizeof(R.cur));
+	CHECK_U64(first.findings.n, 1);
+	CHECK(first.adds.n == 1 && first.sites.n == 1);
+	if (first.findings.n)
+		id = first.findings.v[0].id;
+	CHECK_U64(R.st_findings.len, 0);
+	CHECK(flush_at(601) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK(R.last.findings.n && R.last.findings.v[0].id == id);
+	CHECK(R.last.adds.n == 1 && first.adds.n == 1 &&
+	      R.last.adds.v[0].serial == first.adds.v[0].serial);
+	/* The site announced in the rolled-back flush is announced again. */
+	CHECK_U64(R.last.sites.n, 1);
+	CHECK_U64(st_site_count(P, SITE1), 1);
+	CHECK_U64(R.last.threads.n, first.threads.n);
+	CHECK_U64(R.last.keys.n, first.keys.n);
+	CHECK_U64(R.last.bindings.n, first.bindings.n);
+	CHECK_U64(R.last.procs.n, first.procs.n);
+	rows_free(&first);
+	teardown();
+}
+
+static void test_flush_fails_midway(void)
+{
+	finding_setup();
+	R.fail_block_add = 1;
+	CHECK(flush_at(600) == -EIO);
+	R.fail_thread = 1;
+	CHECK(flush_at(601) == -EIO);
+	R.fail_site = 1;
+	CHECK(flush_at(602) == -EIO);
+	R.fail_begin = 1;
+	CHECK(flush_at(603) == -EIO);
+	CHECK_U64(R.rollbacks, 3);
+	CHECK_U64(R.commits, 0);
+	CHECK(flush_at(604) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK_U64(R.last.adds.n, 1);
+	CHECK_U64(R.last.sites.n, 1);
+	CHECK(last_thread(101) != NULL);
+	CHECK_U64(R.st_findings.len, 1);
+	teardown();
+}
+
+static void test_flush_fail_at_proc_exit(void)
+{
+	/* An exited process waits for a successful flush before it goes. */
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 64, SITE1);
+	tset(101, 3, 1, 0x1000);
+	texit(101, 4);
+	pexit(5, 0);
+	R.fail_finding = 1;
+	CHECK(flush_at(6) == -EIO);
+	CHECK(flush_at(7) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK_U64(R.last.adds.n, 1);
+	CHECK(last_proc(PID) && last_proc(PID)->state == MW_PROC_EXITED);
+	CHECK(flush_at(8) == 0);
+	CHECK_U64(R.last.procs.n, 0);
+	teardown();
+}
+
+/* --- sites ------------------------------------------------------------- */
+
+static void test_site_once_per_process(void)
+{
+	uint64_t q;
+
+	setup(500, 0);
+	attach(PID, 0);
+	q = attach(200, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 1, 0x1000, 8, SITE1);
+	al(101, 1, 0x2000, 8, SITE1);
+	al(101, 1, 0x3000, 8, SITE2);
+	CHECK(flush_at(2) == 0);
+	CHECK_U64(R.site_calls, 2);
+	al(101, 3, 0x4000, 8, SITE1);
+	al(101, 3, 0x5000, 8, SITE3);
+	tset(101, 3, 1, 0x1000);
+	texit(101, 4);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK_U64(R.last.sites.n, 1); /* SITE3 only */
+	CHECK(R.last.sites.n && R.last.sites.v[0].ip == SITE3);
+	CHECK(feed((struct mw_event){.type = MW_EV_ALLOC, .pid = 200,
+				     .tid = 200, .ts = MS(1001),
+				     .addr = 0x1000, .size = 8,
+				     .site = SITE1}) == 0);
+	CHECK(flush_at(1002) == 0);
+	CHECK_U64(R.last.sites.n, 1);
+	CHECK(R.last.sites.n && R.last.sites.v[0].proc_id == q &&
+	      R.last.sites.v[0].pid == 200);
+	CHECK_U64(st_site_count(P, SITE1), 1);
+	CHECK_U64(st_site_count(P, SITE2), 1);
+	CHECK_U64(st_site_count(P, SITE3), 1);
+	CHECK_U64(st_site_count(q, SITE1), 1);
+	CHECK_U64(R.site_calls, 4);
+	teardown();
+}
+
+static void test_site_of_young_finding(void)
+{
+	setup(500, 60000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 1, 0x1000, 8, 0x401234);
+	tset(101, 2, 1, 0x1000);
+	texit(101, 3);
+	CHECK(flush_at(4) == 0);
+	CHECK_U64(R.last.sites.n, 0); /* a young block: not announced */
+	CHECK(tick_flush(600) == 0);
+	CHECK_U64(R.last.adds.n, 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK_U64(R.last.sites.n, 1);
+	CHECK(R.last.sites.n && R.last.sites.v[0].ip == 0x401234);
+	teardown();
+}
+
+/* --- stats ----------------------------------------------------------------- */
+
+static void test_stats_lifecycle(void)
+{
+	struct engine_stats st;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	attach(200, 0);
+	kcreate(PID, 1, 1, 0);			/* 1 */
+	al(101, 2, 0x1000, 8, SITE1);		/* 2 */
+	al(101, 2, 0x2000, 8, SITE1);		/* 3 */
+	al(101, 2, 0x3000, 8, SITE1);		/* 4 */
+	fr(101, 3, 0x3000);			/* 5 */
+	tset(101, 3, 1, 0x1000);		/* 6 */
+	texit(101, 4);				/* 7 */
+	FEED(.type = MW_EV_ALLOC, .pid = 200, .tid = 200, .ts = MS(4),
+	     .addr = 0x1000, .size = 8);	/* 8 */
+	FEED(.type = MW_EV_LOST, .pid = 0, .count = 3); /* 9 */
+	st = stats();
+	CHECK_U64(st.events, 9);
+	CHECK_U64(st.lost, 3);
+	CHECK_U64(st.processes, 2);
+	CHECK_U64(st.live_blocks, 3);
+	CHECK_U64(st.pending, 1);
+	CHECK_U64(st.findings, 0);
+	engine__tick(E, MS(504));
+	st = stats();
+	CHECK_U64(st.pending, 0);
+	CHECK_U64(st.findings, 1);
+	pexit(600, 0);				/* 10 */
+	CHECK(flush_at(601) == 0);
+	st = stats();
+	CHECK_U64(st.events, 10);
+	CHECK_U64(st.processes, 1);
+	/* Only pid 200 is traced now, with its one block. */
+	CHECK_U64(st.live_blocks, 1);
+	CHECK(engine__detach(E, 200, MS(700)) == 0);
+	CHECK(flush_at(701) == 0);
+	st = stats();
+	CHECK_U64(st.processes, 0);
+	CHECK_U64(st.live_blocks, 0);
+	CHECK_U64(st.findings, 1);
+	CHECK_U64(st.pending, 0);
+	teardown();
+}
+
+/* --- randomized consistency -------------------------------------------- */
+
+/*
+ * A shadow model written from the rules, not from the engine: live
+ * blocks, thread instances (a tid may be reused), bindings, keys and
+ * candidates. Events are random but well-formed, with timestamps that only
+ * grow. After every flush each handed thread row must match the model's
+ * instance exactly, the process row and stats must match the model, the
+ * findings of the flush must be the model's, and no counter may come near
+ * wrapping.
+ */
+#define RT_PID 100u
+#define RT_SLOTS 6
+#define RT_KEYS 4
+#define RT_POOL 1024
+#define RT_EVENTS 100000
+#define RT_GRACE MS(20)
+#define RT_PERSIST MS(50)
+
+struct rt_block {
+	uint64_t id, addr, size, ts;
+	size_t owner;
+	bool reported;
+};
+
+struct rt_inst {
+	uint32_t tid, state;
+	uint64_t start_ts;
+	uint64_t allocs, frees, alloc_bytes, free_bytes, cross, unknown;
+	uint64_t live_blocks, live_bytes;
+};
+
+struct rt_bind {
+	bool set;
+	uint64_t value, block;
+};
+
+struct rt_cand {
+	uint64_t addr, block, deadline;
+	uint32_t kind;
+};
+
+struct rt_find {
+	uint64_t addr, size, found;
+	uint32_t kind, alloc_tid;
+};
+
+struct rt {
+	struct hmap blocks; /* addr -> struct rt_block */
+	ARR(struct rt_inst) inst;
+	long slot[RT_SLOTS]; /* instance index, -1 if none alive */
+	struct rt_bind bind[RT_SLOTS][RT_KEYS + 1];
+	int kstate[RT_KEYS + 1]; /* 0 unknown, 1 live, 2 deleted */
+	uint32_t kgen[RT_KEYS + 1];
+	ARR(struct rt_cand) cands;
+	ARR(struct rt_find) found; /* since the last flush */
+	uint64_t next_id, rng, now;
+	uint64_t allocs, frees, unknown, live_blocks, live_bytes;
+	uint64_t lost, all_lost, findings, events;
+	int bad; /* mismatches seen, to stop printing after a few */
+};
+
+static uint64_t rt_rand(struct rt *m, uint64_t n)
+{
+	/* xorshift64* */
+	m->rng ^= m->rng >> 12;
+	m->rng ^= m->rng << 25;
+	m->rng ^= m->rng >> 27;
+	return (m->rng * 0x2545f4914f6cdd1dull >> 11) % n;
+}
+
+static uint64_t rt_pool_addr(uint64_t i)
+{
+	return 0x10000 + i * 0x100;
+}
+
+static void rt_feed(struct rt *m, struct mw_event ev)
+{
+	ev.ts = m->now;
+	m->events++;
+	if (engine__feed(E, &ev)) {
+		unit_failed_now = 1;
+		if (m->bad++ < 5)
+			printf("  random: feed of %s failed\n",
+			       mw_event_type_name(ev.type));
+	}
+}
+
+static void rt_remove(struct rt *m, struct rt_block *b)
+{
+	struct rt_inst *o = &m->inst.v[b->owner];
+
+	o->live_blocks--;
+	o->live_bytes -= b->size;
+	m->live_blocks--;
+	m->live_bytes -= b->size;
+	hmap__del(&m->blocks, b->addr);
+	free(b);
+}
+
+static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size)
+{
+	struct rt_inst *t = &m->inst.v[m->slot[s]];
+	struct rt_block *b, *old;
+
+	if (!addr)
+		return;
+	t->allocs++;
+	t->alloc_bytes += size;
+	m->allocs++;
+	old = hmap__get(&m->blocks, addr);
+	if (old) /* its free was lost */
+		rt_remove(m, old);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		abort();
+	b->id = ++m->next_id;
+	b->addr = addr;
+	b->size = size;
+	b->ts = m->now;
+	b->owner = (size_t)m->slot[s];
+	if (hmap__put(&m->blocks, addr, b))
+		abort();
+	t->live_blocks++;
+	t->live_bytes += size;
+	m->live_blocks++;
+	m->live_bytes += size;
+}
+
+static void rt_free(struct rt *m, int s, uint64_t addr)
+{
+	struct rt_inst *t = &m->inst.v[m->slot[s]];
+	struct rt_block *b = hmap__get(&m->blocks, addr);
+
+	if (!b) {
+		t->unknown++;
+		m->unknown++;
+		return;
+	}
+	t->frees++;
+	m->frees++;
+	t->free_bytes += b->size;
+	if (b->owner != (size_t)m->slot[s])
+		t->cross++;
+	rt_remove(m, b);
+}
+
+static void rt_realloc(struct rt *m, int s, uint64_t old, uint64_t addr,
+		       uint64_t size)
+{
+	struct rt_block *b;
+
+	if (!old) {
+		rt_alloc(m, s, addr, size);
+		return;
+	}
+	if (!addr) {
+		if (!size)
+			rt_free(m, s, old);
+		return;
+	}
+	b = hmap__get(&m->blocks, old);
+	if (b && addr == old) {
+		struct rt_inst *o = &m->inst.v[b->owner];
+
+		o->live_bytes = o->live_bytes - b->size + size;
+		m->live_bytes = m->live_bytes - b->size + size;
+		b->size = size;
+		return;
+	}
+	rt_free(m, s, old);
+	rt_alloc(m, s, addr, size);
+}
+
+static void rt_cand(struct rt *m, const struct rt_bind *bd, uint32_t kind)
+{
+	struct rt_block *b = hmap__get(&m->blocks, bd->value);
+	struct rt_cand c;
+
+	if (!b || !bd->block || b->id != bd->block || b->reported)
+		return;
+	c.addr = b->addr;
+	c.block = b->id;
+	c.deadline = m->now + RT_GRACE;
+	c.kind = kind;
+	PUSH(m->cands, c);
+}
+
+static void rt_decide(struct rt *m, uint64_t now, bool all)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < m->cands.n; i++) {
+		struct rt_cand c = m->cands.v[i];
+		struct rt_block *b;
+		struct rt_find f;
+
+		if (!all && c.deadline > now) {
+			m->cands.v[keep++] = c;
+			continue;
+		}
+		b = hmap__get(&m->blocks, c.addr);
+		if (!b || b->id != c.block || b->reported)
+			continue;
+		b->reported = true;
+		f.addr = b->addr;
+		f.size = b->size;
+		f.found = now;
+		f.kind = c.kind;
+		f.alloc_tid = m->inst.v[b->owner].tid;
+		PUSH(m->found, f);
+		m->findings++;
+	}
+	m->cands.n = keep;
+}
+
+static void rt_thread_end(struct rt *m, int s, bool group)
+{
+	for (int k = 1; k <= RT_KEYS; k++) {
+		if (m->bind[s][k].set && !group)
+			rt_cand(m, &m->bind[s][k], MW_FIND_TLS_OUTLIVED_THREAD);
+		m->bind[s][k].set = false;
+	}
+	m->inst.v[m->slot[s]].state = group ? MW_THREAD_GONE : MW_THREAD_EXITED;
+	m->slot[s] = -1;
+}
+
+static void rt_thread_start(struct rt *m, int s)
+{
+	struct rt_inst t = {0};
+
+	if (m->slot[s] >= 0)
+		rt_thread_end(m, s, true);
+	t.tid = RT_PID + 1 + (uint32_t)s;
+	t.state = MW_THREAD_ALIVE;
+	t.start_ts = m->now;
+	PUSH(m->inst, t);
+	m->slot[s] = (long)m->inst.n - 1;
+}
+
+static void rt_key_delete(struct rt *m, int k)
+{
+	if (m->kstate[k] == 0) {
+		m->kstate[k] = 1;
+		m->kgen[k] = 1;
+	}
+	m->kstate[k] = 2;
+	for (int s = 0; s < RT_SLOTS; s++) {
+		if (m->bind[s][k].set)
+			rt_cand(m, &m->bind[s][k], MW_FIND_TLS_OUTLIVED_KEY);
+		m->bind[s][k].set = false;
+	}
+}
+
+static void rt_exec(struct rt *m)
+{
+	struct vec all = {0};
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	while (hmap__next(&m->blocks, &pos, &k, &v))
+		vec__push(&all, v);
+	for (size_t i = 0; i < all.len; i++)
+		rt_remove(m, all.items[i]);
+	vec__fini(&all);
+	memset(m->bind, 0, sizeof(m->bind));
+	memset(m->kstate, 0, sizeof(m->kstate));
+	memset(m->kgen, 0, sizeof(m->kgen));
+	m->cands.n = 0;
+}
+
+/* A random live block's address, or 0 after a few misses. */
+static uint64_t rt_live_addr(struct rt *m)
+{
+	for (int i = 0; i < 8; i++) {
+		uint64_t a = rt_pool_addr(rt_rand(m, RT_POOL));
+
+		if (hmap__get(&m->blocks, a))
+			return a;
+	}
+	return 0;
+}
+
+static uint64_t rt_free_addr(struct rt *m)
+{
+	for (int i = 0; i < 8; i++) {
+		uint64_t a = rt_pool_addr(rt_rand(m, RT_POOL));
+
+		if (!hmap__get(&m->blocks, a))
+			return a;
+	}
+	return 0;
+}
+
+static bool rt_row_ok(const uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] > TOO_BIG)
+			return false;
+	return true;
+}
+
+#define RT_EXPECT(cond, ...)                                                 \
+	do {                                                                 \
+		if (!(cond)) {                                               \
+			unit_failed_now = 1;                                 \
+			if (m->bad++ < 10) {                                 \
+				printf("  random @%" PRIu64 "ms: ",          \
+				       m->now / 1000000);                    \
+				printf(__VA_ARGS__);                         \
+				printf("\n");                                \
+			}                                                    \
+		}                                                            \
+	} while (0)
+
+static int rt_find_cmp(const void *a, const void *b)
+{
+	const struct rt_find *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return 0;
+}
+
+static void rt_check(struct rt *m, bool traced)
+{
+	struct engine_stats st;
+	ARR(struct rt_find) got = {0};
+
+	for (size_t i = 0; i < R.last.threads.n; i++) {
+		const struct mw_thread_row *t = &R.last.threads.v[i];
+		const struct rt_inst *w = NULL;
+		uint64_t v[] = {t->allocs, t->frees, t->alloc_bytes,
+				t->free_bytes, t->cross_frees,
+				t->unknown_frees, t->live_blocks,
+				t->live_bytes, t->start_ts, t->exit_ts};
+
+		RT_EXPECT(rt_row_ok(v, sizeof(v) / sizeof(v[0])),
+			  "thread %u: a counter near wrapping", t->tid);
+		for (size_t j = m->inst.n; j-- > 0;)
+			if (m->inst.v[j].tid == t->tid &&
+			    m->inst.v[j].start_ts == t->start_ts) {
+				w = &m->inst.v[j];
+				break;
+			}
+		RT_EXPECT(w != NULL, "thread %u start %" PRIu64 ": unknown",
+			  t->tid, t->start_ts);
+		if (!w)
+			continue;
+		RT_EXPECT(t->live_bytes == w->live_bytes &&
+				  t->live_blocks == w->live_blocks,
+			  "thread %u: live %" PRIu64 "/%" PRIu64
+			  ", model %" PRIu64 "/%" PRIu64,
+			  t->tid, t->live_blocks, t->live_bytes,
+			  w->live_blocks, w->live_bytes);
+		RT_EXPECT(t->allocs == w->allocs && t->frees == w->frees &&
+				  t->alloc_bytes == w->alloc_bytes &&
+				  t->free_bytes == w->free_bytes &&
+				  t->cross_frees == w->cross &&
+				  t->unknown_frees == w->unknown,
+			  "thread %u: counters differ from the model", t->tid);
+		RT_EXPECT(t->state == w->state, "thread %u: state %u, model %u",
+			  t->tid, t->state, w->state);
+	}
+	for (size_t i = 0; i < R.last.procs.n; i++) {
+		const struct mw_process_row *p = &R.last.procs.v[i];
+		uint64_t v[] = {p->allocs, p->frees, p->live_blocks,
+				p->live_bytes, p->unknown_frees, p->lost,
+				p->findings, p->threads};
+
+		RT_EXPECT(rt_row_ok(v, sizeof(v) / sizeof(v[0])),
+			  "process: a counter near wrapping");
+		RT_EXPECT(p->allocs == m->allocs && p->frees == m->frees &&
+				  p->unknown_frees == m->unknown,
+			  "process: allocs/frees differ from the model");
+		RT_EXPECT(p->live_blocks == m->live_blocks &&
+				  p->live_bytes == m->live_bytes,
+			  "process: live %" PRIu64 "/%" PRIu64
+			  ", model %" PRIu64 "/%" PRIu64,
+			  p->live_blocks, p->live_bytes, m->live_blocks,
+			  m->live_bytes);
+		RT_EXPECT(p->lost == m->lost, "process: lost %" PRIu64
+			  ", model %" PRIu64, p->lost, m->lost);
+		RT_EXPECT(p->findings == m->findings,
+			  "process: findings %" PRIu64 ", model %" PRIu64,
+			  p->findings, m->findings);
+		RT_EXPECT(p->threads == m->inst.n, "process: threads %u, "
+			  "model %zu", p->threads, m->inst.n);
+	}
+	for (size_t i = 0; i < R.last.keys.n; i++)
+		RT_EXPECT(R.last.keys.v[i].bindings <= RT_SLOTS,
+			  "key %u: %" PRIu64 " bindings", R.last.keys.v[i].key,
+			  R.last.keys.v[i].bindings);
+	/* Findings of this flush, against the model's. */
+	for (size_t i = 0; i < R.last.findings.n; i++) {
+		const struct mw_finding_row *f = &R.last.findings.v[i];
+		struct rt_find g = {f->addr, f->size, f->found_ts, f->kind,
+				    f->alloc_tid};
+
+		RT_EXPECT(f->pid == RT_PID && f->tid > RT_PID &&
+				  f->tid <= RT_PID + RT_SLOTS && f->key >= 1 &&
+				  f->key <= RT_KEYS,
+			  "finding: bad tid %u or key %u", f->tid, f->key);
+		PUSH(got, g);
+	}
+	qsort(got.v, got.n, sizeof(*got.v), rt_find_cmp);
+	qsort(m->found.v, m->found.n, sizeof(*m->found.v), rt_find_cmp);
+	RT_EXPECT(got.n == m->found.n, "%zu findings, model %zu", got.n,
+		  m->found.n);
+	for (size_t i = 0; i < got.n && i < m->found.n; i++) {
+		const struct rt_find *g = &got.v[i], *w = &m->found.v[i];
+
+		RT_EXPECT(g->addr == w->addr && g->size == w->size &&
+				  g->found == w->found && g->kind == w->kind &&
+				  g->alloc_tid == w->alloc_tid,
+			  "finding 0x%" PRIx64 " size %" PRIu64 " kind %u "
+			  "found %" PRIu64 ", model 0x%" PRIx64 " %" PRIu64
+			  " %u %" PRIu64,
+			  g->addr, g->size, g->kind, g->found, w->addr,
+			  w->size, w->kind, w->found);
+	}
+	free(got.v);
+	m->found.n = 0;
+	/* Every block the store holds is live, as the model has it. */
+	{
+		size_t pos = 0;
+		uint64_t k;
+		void *v;
+
+		while (hmap__next(&R.st_blocks, &pos, &k, &v)) {
+			const struct mw_block_row *b = v;
+			const struct rt_block *w =
+				hmap__get(&m->blocks, b->addr);
+
+			RT_EXPECT(w && w->ts == b->ts && w->size == b->size &&
+					  m->inst.v[w->owner].tid == b->tid,
+				  "stored block 0x%" PRIx64 " (serial %" PRIu64
+				  ") is not live", b->addr, b->serial);
+		}
+	}
+	st = stats();
+	RT_EXPECT(st.events == m->events, "stats: events %" PRIu64
+		  ", model %" PRIu64, st.events, m->events);
+	RT_EXPECT(st.lost == m->all_lost, "stats: lost");
+	RT_EXPECT(st.findings == m->findings, "stats: findings %" PRIu64
+		  ", model %" PRIu64, st.findings, m->findings);
+	if (traced) {
+		RT_EXPECT(st.processes == 1, "stats: processes");
+		RT_EXPECT(st.live_blocks == m->live_blocks,
+			  "stats: live_blocks %" PRIu64 ", model %" PRIu64,
+			  st.live_blocks, m->live_blocks);
+		RT_EXPECT(st.pending == m->cands.n,
+			  "stats: pending %" PRIu64 ", model %zu", st.pending,
+			  m->cands.n);
+	}
+}
+
+static void rt_step(struct rt *m)
+{
+	int s = (int)rt_rand(m, RT_SLOTS);
+	uint32_t tid = RT_PID + 1 + (uint32_t)s;
+	uint64_t r = rt_rand(m, 1000), a, b, size;
+	int k = 1 + (int)rt_rand(m, RT_KEYS);
+
+	m->now += 1000 + rt_rand(m, 199000);
+	if (m->slot[s] < 0) {
+		rt_thread_start(m, s);
+		rt_feed(m, (struct mw_event){.type = MW_EV_THREAD_START,
+					     .pid = RT_PID, .tid = tid});
+		return;
+	}
+	if (r < 20) { /* an allocation over a live block: a lost free */
+		a = rt_pool_addr(rt_rand(m, RT_POOL));
+		size = 1 + rt_rand(m, 4096);
+		rt_alloc(m, s, a, size);
+		rt_feed(m, (struct mw_event){.type = MW_EV_ALLOC,
+					     .pid = RT_PID, .tid = tid,
+					     .addr = a, .size = size,
+					     .site = 0x400000 + r});
+	} else if (r < 40) { /* unknown free */
+		a = 0x900000 + rt_rand(m, 64) * 16;
+		rt_free(m, s, a);
+		rt_feed(m, (struct mw_event){.type = MW_EV_FREE, .pid = RT_PID,
+					     .tid = tid, .addr = a});
+	} else if (r < 140) { /* realloc, five ways */
+		int how = (int)rt_rand(m, 5);
+
+		a = how ? rt_live_addr(m) : 0;
+		b = rt_free_addr(m);
+		size = 1 + rt_rand(m, 8192);
+		if (how && !a)
+			return;
+		if (how == 1) { /* realloc(p, 0) */
+			b = 0;
+			size = 0;
+		} else if (how == 2) { /* failed */
+			b = 0;
+		} else if (how == 3) { /* in place */
+			b = a;
+		} else if (!b) {
+			return;
+		}
+		rt_realloc(m, s, a, b, size);
+		rt_feed(m, (struct mw_event){.type = MW_EV_REALLOC,
+					     .pid = RT_PID, .tid = tid,
+					     .addr = b, .old_addr = a,
+					     .size = size, .site = 0x400400});
+	} else if (r < 300) { /* setspecific */
+		uint64_t pick = rt_rand(m, 10);
+		struct rt_block *blk;
+
+		if (pick < 7)
+			a = rt_live_addr(m);
+		else if (pick < 8)
+			a = 0;
+		else
+			a = 0xdead0000 + rt_rand(m, 64) * 16;
+		if (m->kstate[k] != 2) {
+			if (m->kstate[k] == 0) {
+				m->kstate[k] = 1;
+				m->kgen[k] = 1;
+			}
+			blk = a ? hmap__get(&m->blocks, a) : NULL;
+			m->bind[s][k].set = a != 0;
+			m->bind[s][k].value = a;
+			m->bind[s][k].block = blk ? blk->id : 0;
+		}
+		rt_feed(m, (struct mw_event){.type = MW_EV_TLS_SET,
+					     .pid = RT_PID, .tid = tid,
+					     .key = (uint32_t)k, .addr = a});
+	} else if (r < 330) { /* create when not live, else delete */
+		if (m->kstate[k] == 1) {
+			rt_key_delete(m, k);
+			rt_feed(m, (struct mw_event){.type = MW_EV_KEY_DELETE,
+						     .pid = RT_PID, .tid = tid,
+						     .key = (uint32_t)k});
+		} else {
+			m->kgen[k] = m->kstate[k] ? m->kgen[k] + 1 : 1;
+			m->kstate[k] = 1;
+			rt_feed(m, (struct mw_event){.type = MW_EV_KEY_CREATE,
+						     .pid = RT_PID, .tid = tid,
+						     .key = (uint32_t)k});
+		}
+	} else if (r < 345) { /* delete, whatever the key's state */
+		rt_key_delete(m, k);
+		rt_feed(m, (struct mw_event){.type = MW_EV_KEY_DELETE,
+					     .pid = RT_PID, .tid = tid,
+					     .key = (uint32_t)k});
+	} else if (r < 385) { /* thread exit, now and then a group exit */
+		bool group = rt_rand(m, 10) == 0;
+
+		rt_thread_end(m, s, group);
+		rt_feed(m, (struct mw_event){.type = MW_EV_THREAD_EXIT,
+					     .pid = RT_PID, .tid = tid,
+					     .flags = group ? MW_EVF_GROUP_EXIT
+							    : 0});
+	} else if (r < 390) { /* a start whose exit was lost */
+		rt_thread_start(m, s);
+		rt_feed(m, (struct mw_event){.type = MW_EV_THREAD_START,
+					     .pid = RT_PID, .tid = tid});
+	} else if (r < 395) { /* lost events */
+		static const uint32_t pids[] = {RT_PID, 0, 300};
+		uint32_t pid = pids[rt_rand(m, 3)];
+		uint64_t n = 1 + rt_rand(m, 100);
+
+		m->all_lost += n;
+		if (pid != 300)
+			m->lost += n;
+		rt_feed(m, (struct mw_event){.type = MW_EV_LOST, .pid = pid,
+					     .count = n});
+	} else if (r < 410) { /* an untraced process */
+		rt_feed(m, (struct mw_event){.type = r & 1 ? MW_EV_ALLOC
+							   : MW_EV_FREE,
+					     .pid = 300, .tid = 301,
+					     .addr = rt_pool_addr(r),
+					     .size = 16});
+	} else { /* churn: free a live block, or fill a free slot */
+		a = rt_pool_addr(rt_rand(m, RT_POOL));
+		if (hmap__get(&m->blocks, a)) {
+			rt_free(m, s, a);
+			rt_feed(m, (struct mw_event){.type = MW_EV_FREE,
+						     .pid = RT_PID, .tid = tid,
+						     .addr = a});
+		} else {
+			size = 1 + rt_rand(m, 4096);
+			rt_alloc(m, s, a, size);
+			rt_feed(m, (struct mw_event){.type = MW_EV_ALLOC,
+						     .pid = RT_PID, .tid = tid,
+						     .addr = a, .size = size,
+						     .site = 0x400000 +
+							     (r & 7)});
+		}
+	}
+}
+
+static void test_random_consistency(void)
+{
+	struct rt *m = calloc(1, sizeof(*m));
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	if (!m)
+		abort();
+	setup(RT_GRACE / MS(1), RT_PERSIST / MS(1));
+	m->rng = 0x6d656d7761746368ull; /* fixed seed */
+	m->now = MS(1);
+	for (int s = 0; s < RT_SLOTS; s++)
+		m->slot[s] = -1;
+	CHECK(engine__attach(E, RT_PID, "random", m->now, NULL) == 0);
+	for (int i = 1; i <= RT_EVENTS; i++) {
+		rt_step(m);
+		if (i == RT_EVENTS * 3 / 5) {
+			rt_exec(m);
+			rt_feed(m, (struct mw_event){.type = MW_EV_EXEC,
+						     .pid = RT_PID,
+						     .tid = RT_PID + 1});
+		}
+		if (i % 250 == 0) {
+			engine__tick(E, m->now);
+			rt_decide(m, m->now, false);
+		}
+		if (i % 997 == 0) {
+			CHECK(engine__flush(E, m->now, &SINK, &R) == 0);
+			rt_check(m, true);
+		}
+	}
+	m->now += MS(1);
+	for (int s = 0; s < RT_SLOTS; s++)
+		if (m->slot[s] >= 0)
+			rt_thread_end(m, s, true);
+	rt_decide(m, m->now, true);
+	rt_feed(m, (struct mw_event){.type = MW_EV_PROC_EXIT, .pid = RT_PID,
+				     .tid = RT_PID});
+	CHECK(engine__flush(E, m->now, &SINK, &R) == 0);
+	rt_check(m, false);
+	/* At exit every live block is in the store. */
+	CHECK_U64(R.st_blocks.len, m->live_blocks);
+	printf("  random: %" PRIu64 " events, %zu threads, %" PRIu64
+	       " findings, %" PRIu64 " live at exit\n",
+	       m->events, m->inst.n, m->findings, m->live_blocks);
+	while (hmap__next(&m->blocks, &pos, &k, &v))
+		free(v);
+	hmap__fini(&m->blocks);
+	free(m->inst.v);
+	free(m->cands.v);
+	free(m->found.v);
+	free(m);
+	teardown();
+}
+
+int main(void)
+{
+	RUN(test_counters_one_thread);
+	RUN(test_counters_per_thread);
+	RUN(test_cross_thread_free);
+	RUN(test_unknown_free);
+	RUN(test_realloc_null_old_is_malloc);
+	RUN(test_realloc_zero_frees);
+	RUN(test_realloc_failure_keeps_block);
+	RUN(test_realloc_moved);
+	RUN(test_realloc_in_place_keeps_serial);
+	RUN(test_realloc_in_place_persisted_stays_stored);
+	RUN(test_thread_rule_fires_after_grace_only);
+	RUN(test_thread_rule_freed_within_grace);
+	RUN(test_thread_rule_destructor_frees);
+	RUN(test_thread_rule_not_on_group_exit);
+	RUN(test_proc_exit_decides_pending);
+	RUN(test_key_rule_live_threads);
+	RUN(test_key_reuse_generations);
+	RUN(test_setspecific_overwrite);
+	RUN(test_setspecific_null_clears);
+	RUN(test_address_reuse_unbound);
+	RUN(test_report_once);
+	RUN(test_report_once_after_realloc_in_place);
+	RUN(test_key_predates_tracing);
+	RUN(test_binding_row);
+	RUN(test_tid_reuse);
+	RUN(test_tid_reuse_store_keeps_live_thread);
+	RUN(test_thread_start_with_lost_exit);
+	RUN(test_untraced_ignored);
+	RUN(test_exec_drops_live_set);
+	RUN(test_detach);
+	RUN(test_lost_events);
+	RUN(test_attach_idempotent);
+	RUN(test_persist_age);
+	RUN(test_flush_finding_fails_once);
+	RUN(test_flush_commit_fails_once);
+	RUN(test_flush_fails_midway);
+	RUN(test_flush_fail_at_proc_exit);
+	RUN(test_site_once_per_process);
+	RUN(test_site_of_young_finding);
+	RUN(test_stats_lifecycle);
+	RUN(test_random_consistency);
+	UNIT_EXIT();
+}
