@@ -1,0 +1,654 @@
+/*
+ * mwreplay.c - replay a text event stream through the engine and print
+ * what it found: golden tests and demos, no eBPF, no store, no root.
+ *
+ *   mwreplay [--grace MS] [--persist-age MS] [FILE]
+ *
+ * FILE (default stdin) has one item per line; '#' starts a comment and
+ * blank lines are ignored. T is a time in milliseconds (a fraction of up
+ * to 6 digits is allowed), turned into nanoseconds for the engine.
+ *
+ *   attach T pid=N [comm=NAME]     start tracing pid
+ *   detach T pid=N                 stop tracing pid
+ *   tick T                         decide candidates due by T
+ *   flush T                        flush; print the findings it handed over
+ *   end T                          tick and flush at T, then print the
+ *                                  thread rows and a summary
+ *   T TYPE pid=N [tid=N] [addr=0xHEX] [size=N] [old=0xHEX] [site=0xHEX]
+ *          [key=N] [code=N] [count=N] [comm=NAME] [group]
+ *
+ * TYPE is an event type as mw_event_type_name() spells it: alloc free
+ * realloc thread_start thread_exit proc_exit exec key_create key_delete
+ * tls_set lost. tid defaults to pid; "group" sets MW_EVF_GROUP_EXIT.
+ * Required: alloc addr+size, free addr, realloc addr+size (old 0 means
+ * malloc), key_create/key_delete key, tls_set key+addr, lost count (pid 0
+ * is "unknown pid"). Events may come in any time order.
+ *
+ * Output, at each flush, its findings sorted by (pid, tid, addr):
+ *   finding kind=K pid=N tid=N key=N gen=N addr=0xH size=N site=0xH
+ *           alloc_tid=N found=MS
+ * and at end, the last row handed for each thread sorted by (pid, tid),
+ * then the number of findings so far and the live blocks of the last
+ * process rows:
+ *   thread pid=N tid=N state=S allocs=N frees=N cross_frees=N
+ *          unknown_frees=N live_blocks=N live_bytes=N
+ *   summary findings=N live_blocks=N
+ *
+ * Malformed input: "mwreplay: FILE:LINE: problem" on stderr, exit 1.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "hash.h"
+
+#define NS_PER_MS ((uint64_t)1000000)
+
+struct rproc {
+	struct mw_process_row row;
+	bool seen;
+	struct hmap threads; /* tid -> struct mw_thread_row, last handed */
+};
+
+struct replay {
+	const char *file;
+	unsigned long line;
+	struct engine *e;
+	struct hmap procs; /* proc_id -> struct rproc */
+	struct vec found;  /* struct mw_finding_row *, the flush under way */
+	uint64_t findings;
+};
+
+static void die(struct replay *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+static void die(struct replay *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mwreplay: %s:%lu: ", r->file, r->line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p) {
+		fprintf(stderr, "mwreplay: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* --- the sink: keeps the last row per process and thread --------------- */
+
+static struct rproc *rproc_get(struct replay *r, uint64_t proc_id)
+{
+	struct rproc *p = hmap__get(&r->procs, proc_id);
+
+	if (p)
+		return p;
+	p = xcalloc(1, sizeof(*p));
+	hmap__init(&p->threads);
+	if (hmap__put(&r->procs, proc_id, p)) {
+		fprintf(stderr, "mwreplay: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static int s_process(void *ctx, const struct mw_process_row *row)
+{
+	struct rproc *p = rproc_get(ctx, row->id);
+
+	p->row = *row;
+	p->seen = true;
+	return 0;
+}
+
+static int s_thread(void *ctx, const struct mw_thread_row *row)
+{
+	struct rproc *p = rproc_get(ctx, row->proc_id);
+	struct mw_thread_row *t = hmap__get(&p->threads, row->tid);
+
+	if (!t) {
+		t = xcalloc(1, sizeof(*t));
+		if (hmap__put(&p->threads, row->tid, t)) {
+			free(t);
+			return -ENOMEM;
+		}
+	}
+	*t = *row;
+	return 0;
+}
+
+static int s_key(void *ctx, const struct mw_key_row *row)
+{
+	return 0;
+}
+
+static int s_binding(void *ctx, const struct mw_binding_row *row)
+{
+	return 0;
+}
+
+static int s_block_add(void *ctx, const struct mw_block_row *row)
+{
+	return 0;
+}
+
+static int s_block_del(void *ctx, uint64_t serial)
+{
+	return 0;
+}
+
+static int s_finding(void *ctx, const struct mw_finding_row *row)
+{
+	struct replay *r = ctx;
+	struct mw_finding_row *f = xcalloc(1, sizeof(*f));
+
+	*f = *row;
+	if (vec__push(&r->found, f)) {
+		free(f);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void found_clear(struct replay *r)
+{
+	for (size_t i = 0; i < r->found.len; i++)
+		free(r->found.items[i]);
+	r->found.len = 0;
+}
+
+static int s_begin(void *ctx)
+{
+	found_clear(ctx);
+	return 0;
+}
+
+static void s_rollback(void *ctx)
+{
+	found_clear(ctx);
+}
+
+static const struct engine_sink sink = {
+	.begin = s_begin,
+	.rollback = s_rollback,
+	.process = s_process,
+	.thread = s_thread,
+	.key = s_key,
+	.binding = s_binding,
+	.block_add = s_block_add,
+	.block_del = s_block_del,
+	.finding = s_finding,
+};
+
+/* --- output ------------------------------------------------------------- */
+
+static void print_ms(uint64_t ns)
+{
+	uint64_t frac = ns % NS_PER_MS;
+	char buf[8];
+	int n;
+
+	printf("%" PRIu64, ns / NS_PER_MS);
+	if (!frac)
+		return;
+	n = snprintf(buf, sizeof(buf), "%06" PRIu64, frac);
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	printf(".%s", buf);
+}
+
+static int finding_cmp(const void *a, const void *b)
+{
+	const struct mw_finding_row *x = *(void *const *)a;
+	const struct mw_finding_row *y = *(void *const *)b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return 0;
+}
+
+static void do_flush(struct replay *r, uint64_t now)
+{
+	int err = engine__flush(r->e, now, &sink, r);
+
+	if (err)
+		die(r, "flush: %s", strerror(-err));
+	qsort(r->found.items, r->found.len, sizeof(void *), finding_cmp);
+	for (size_t i = 0; i < r->found.len; i++) {
+		const struct mw_finding_row *f = r->found.items[i];
+
+		printf("finding kind=%s pid=%u tid=%u key=%u gen=%u "
+		       "addr=0x%" PRIx64 " size=%" PRIu64 " site=0x%" PRIx64
+		       " alloc_tid=%u found=",
+		       mw_finding_kind_name(f->kind), f->pid, f->tid, f->key,
+		       f->generation, f->addr, f->size, f->site, f->alloc_tid);
+		print_ms(f->found_ts);
+		putchar('\n');
+	}
+	r->findings += r->found.len;
+	found_clear(r);
+}
+
+static int thread_cmp(const void *a, const void *b)
+{
+	const struct mw_thread_row *x = *(void *const *)a;
+	const struct mw_thread_row *y = *(void *const *)b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	if (x->proc_id != y->proc_id)
+		return x->proc_id < y->proc_id ? -1 : 1;
+	return 0;
+}
+
+static void do_end(struct replay *r, uint64_t now)
+{
+	struct vec rows = {0};
+	uint64_t live = 0, k, tk;
+	size_t pos = 0, tpos;
+	void *v, *tv;
+
+	engine__tick(r->e, now);
+	do_flush(r, now);
+	while (hmap__next(&r->procs, &pos, &k, &v)) {
+		struct rproc *p = v;
+
+		if (p->seen)
+			live += p->row.live_blocks;
+		tpos = 0;
+		while (hmap__next(&p->threads, &tpos, &tk, &tv))
+			if (vec__push(&rows, tv))
+				die(r, "out of memory");
+	}
+	qsort(rows.items, rows.len, sizeof(void *), thread_cmp);
+	for (size_t i = 0; i < rows.len; i++) {
+		const struct mw_thread_row *t = rows.items[i];
+
+		printf("thread pid=%u tid=%u state=%s allocs=%" PRIu64
+		       " frees=%" PRIu64 " cross_frees=%" PRIu64
+		       " unknown_frees=%" PRIu64 " live_blocks=%" PRIu64
+		       " live_bytes=%" PRIu64 "\n",
+		       t->pid, t->tid, mw_thread_state_name(t->state),
+		       t->allocs, t->frees, t->cross_frees, t->unknown_frees,
+		       t->live_blocks, t->live_bytes);
+	}
+	printf("summary findings=%" PRIu64 " live_blocks=%" PRIu64 "\n",
+	       r->findings, live);
+	vec__fini(&rows);
+}
+
+/* --- parsing -------------------------------------------------------------- */
+
+/* Milliseconds, with up to 6 decimals, to nanoseconds. */
+static uint64_t parse_time(struct replay *r, const char *s)
+{
+	uint64_t ms = 0, frac = 0, scale = NS_PER_MS;
+	const char *c = s;
+
+	if (*c < '0' || *c > '9')
+		die(r, "bad time '%s'", s);
+	for (; *c >= '0' && *c <= '9'; c++) {
+		if (ms > (UINT64_MAX / NS_PER_MS - 9) / 10)
+			die(r, "time '%s' out of range", s);
+		ms = ms * 10 + (uint64_t)(*c - '0');
+	}
+	if (*c == '.') {
+		c++;
+		if (*c < '0' || *c > '9')
+			die(r, "bad time '%s'", s);
+		for (; *c >= '0' && *c <= '9'; c++) {
+			if (scale == 1)
+				die(r, "time '%s' finer than a nanosecond", s);
+			scale /= 10;
+			frac += (uint64_t)(*c - '0') * scale;
+		}
+	}
+	if (*c)
+		die(r, "bad time '%s'", s);
+	return ms * NS_PER_MS + frac;
+}
+
+static uint64_t parse_u64(struct replay *r, const char *name, const char *s,
+			  int base, uint64_t max)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		die(r, "bad number '%s' for %s", s, name);
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end || end == s)
+		die(r, "bad number '%s' for %s", s, name);
+	if (v > max)
+		die(r, "%s=%s out of range", name, s);
+	return v;
+}
+
+static int32_t parse_i32(struct replay *r, const char *name, const char *s)
+{
+	long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || end == s || v < INT32_MIN || v > INT32_MAX)
+		die(r, "bad number '%s' for %s", s, name);
+	return (int32_t)v;
+}
+
+static uint32_t event_type(struct replay *r, const char *name)
+{
+	for (uint32_t t = 1; t < MW_EV_TYPE_MAX; t++)
+		if (!strcmp(mw_event_type_name(t), name))
+			return t;
+	die(r, "unknown event type '%s'", name);
+}
+
+enum {
+	F_PID = 1 << 0,
+	F_TID = 1 << 1,
+	F_ADDR = 1 << 2,
+	F_SIZE = 1 << 3,
+	F_OLD = 1 << 4,
+	F_SITE = 1 << 5,
+	F_KEY = 1 << 6,
+	F_CODE = 1 << 7,
+	F_COUNT = 1 << 8,
+	F_COMM = 1 << 9,
+	F_GROUP = 1 << 10,
+};
+
+/* Parse name=value fields into ev; return the set of fields present. */
+static unsigned parse_fields(struct replay *r, char **tok, int ntok,
+			     struct mw_event *ev)
+{
+	unsigned have = 0;
+
+	for (int i = 0; i < ntok; i++) {
+		char *name = tok[i], *val = strchr(tok[i], '=');
+		unsigned f;
+
+		if (!strcmp(name, "group")) {
+			f = F_GROUP;
+			ev->flags |= MW_EVF_GROUP_EXIT;
+			goto seen;
+		}
+		if (!val)
+			die(r, "expected name=value, got '%s'", name);
+		*val++ = '\0';
+		if (!strcmp(name, "pid")) {
+			f = F_PID;
+			ev->pid = (uint32_t)parse_u64(r, name, val, 10,
+						      UINT32_MAX);
+		} else if (!strcmp(name, "tid")) {
+			f = F_TID;
+			ev->tid = (uint32_t)parse_u64(r, name, val, 10,
+						      UINT32_MAX);
+		} else if (!strcmp(name, "addr")) {
+			f = F_ADDR;
+			ev->addr = parse_u64(r, name, val, 0, UINT64_MAX);
+		} else if (!strcmp(name, "size")) {
+			f = F_SIZE;
+			ev->size = parse_u64(r, name, val, 10, UINT64_MAX);
+		} else if (!strcmp(name, "old")) {
+			f = F_OLD;
+			ev->old_addr = parse_u64(r, name, val, 0, UINT64_MAX);
+		} else if (!strcmp(name, "site")) {
+			f = F_SITE;
+			ev->site = parse_u64(r, name, val, 0, UINT64_MAX);
+		} else if (!strcmp(name, "key")) {
+			f = F_KEY;
+			ev->key = (uint32_t)parse_u64(r, name, val, 10,
+						      UINT32_MAX);
+		} else if (!strcmp(name, "code")) {
+			f = F_CODE;
+			ev->code = parse_i32(r, name, val);
+		} else if (!strcmp(name, "count")) {
+			f = F_COUNT;
+			ev->count = parse_u64(r, name, val, 10, UINT64_MAX);
+		} else if (!strcmp(name, "comm")) {
+			f = F_COMM;
+			if (strlen(val) >= MW_COMM_MAX)
+				die(r, "comm '%s' longer than %d characters",
+				    val, MW_COMM_MAX - 1);
+			strcpy(ev->comm, val);
+		} else {
+			die(r, "unknown field '%s'", name);
+		}
+	seen:
+		if (have & f)
+			die(r, "field '%s' given twice", name);
+		have |= f;
+	}
+	return have;
+}
+
+static void require(struct replay *r, unsigned have, unsigned need,
+		    const char *what)
+{
+	static const char *const names[] = {"pid",  "tid",   "addr", "size",
+					    "old",  "site",  "key",  "code",
+					    "count", "comm", "group"};
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((need & (1u << i)) && !(have & (1u << i)))
+			die(r, "%s needs %s=", what, names[i]);
+}
+
+static void do_event(struct replay *r, uint64_t ts, const char *type,
+		     char **tok, int ntok)
+{
+	struct mw_event ev = {0};
+	unsigned have, need = F_PID;
+	int err;
+
+	ev.type = event_type(r, type);
+	ev.ts = ts;
+	have = parse_fields(r, tok, ntok, &ev);
+	switch (ev.type) {
+	case MW_EV_ALLOC:
+	case MW_EV_REALLOC:
+		need |= F_ADDR | F_SIZE;
+		break;
+	case MW_EV_FREE:
+		need |= F_ADDR;
+		break;
+	case MW_EV_KEY_CREATE:
+	case MW_EV_KEY_DELETE:
+		need |= F_KEY;
+		break;
+	case MW_EV_TLS_SET:
+		need |= F_KEY | F_ADDR;
+		break;
+	case MW_EV_LOST:
+		need |= F_COUNT;
+		break;
+	}
+	require(r, have, need, type);
+	if (ev.type == MW_EV_FREE && !ev.addr)
+		die(r, "free of address 0");
+	if (!(have & F_TID))
+		ev.tid = ev.pid;
+	err = engine__feed(r->e, &ev);
+	if (err)
+		die(r, "engine refused the event: %s", strerror(-err));
+}
+
+static void do_line(struct replay *r, char *line)
+{
+	char *tok[32], *save = NULL, *t, *hash = strchr(line, '#');
+	int n = 0;
+	uint64_t ts;
+
+	if (hash)
+		*hash = '\0';
+	for (t = strtok_r(line, " \t\r\n", &save); t;
+	     t = strtok_r(NULL, " \t\r\n", &save)) {
+		if (n == (int)(sizeof(tok) / sizeof(tok[0])))
+			die(r, "too many fields");
+		tok[n++] = t;
+	}
+	if (!n)
+		return;
+	if (!strcmp(tok[0], "attach") || !strcmp(tok[0], "detach")) {
+		struct mw_event ev = {0};
+		unsigned have;
+		int err;
+
+		if (n < 2)
+			die(r, "%s needs a time", tok[0]);
+		ts = parse_time(r, tok[1]);
+		have = parse_fields(r, tok + 2, n - 2, &ev);
+		require(r, have, F_PID, tok[0]);
+		if (have & ~(F_PID | F_COMM))
+			die(r, "%s takes only pid= and comm=", tok[0]);
+		if (tok[0][0] == 'a')
+			err = engine__attach(r->e, ev.pid,
+					     (have & F_COMM) ? ev.comm : NULL,
+					     ts, NULL);
+		else
+			err = engine__detach(r->e, ev.pid, ts);
+		if (err)
+			die(r, "%s pid=%u: %s", tok[0], ev.pid, strerror(-err));
+		return;
+	}
+	if (!strcmp(tok[0], "tick") || !strcmp(tok[0], "flush") ||
+	    !strcmp(tok[0], "end")) {
+		if (n != 2)
+			die(r, "%s takes exactly one time", tok[0]);
+		ts = parse_time(r, tok[1]);
+		if (tok[0][0] == 't')
+			engine__tick(r->e, ts);
+		else if (tok[0][0] == 'f')
+			do_flush(r, ts);
+		else
+			do_end(r, ts);
+		return;
+	}
+	if (n < 2)
+		die(r, "expected 'T TYPE field=value...'");
+	ts = parse_time(r, tok[0]);
+	do_event(r, ts, tok[1], tok + 2, n - 2);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: mwreplay [--grace MS] [--persist-age MS] [FILE]\n");
+	exit(2);
+}
+
+static uint64_t option_ms(const char *opt, const char *val)
+{
+	struct replay r = {.file = "(options)"};
+
+	if (!val)
+		usage();
+	(void)opt;
+	return parse_time(&r, val);
+}
+
+int main(int argc, char **argv)
+{
+	struct engine_config cfg = {
+		.grace_ns = ENGINE_DEFAULT_GRACE_NS,
+		.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS,
+	};
+	struct replay r = {0};
+	const char *path = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *in = stdin;
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--grace")) {
+			cfg.grace_ns = option_ms(argv[i], argv[i + 1]);
+			i++;
+		} else if (!strcmp(argv[i], "--persist-age")) {
+			cfg.persist_age_ns = option_ms(argv[i], argv[i + 1]);
+			i++;
+		} else if (!strcmp(argv[i], "-h") ||
+			   !strcmp(argv[i], "--help")) {
+			usage();
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			usage();
+		} else if (!path) {
+			path = argv[i];
+		} else {
+			usage();
+		}
+	}
+	if (path && strcmp(path, "-")) {
+		in = fopen(path, "r");
+		if (!in) {
+			fprintf(stderr, "mwreplay: %s: %s\n", path,
+				strerror(errno));
+			return 1;
+		}
+		r.file = path;
+	} else {
+		r.file = "<stdin>";
+	}
+	r.e = engine__new(&cfg, 1);
+	if (!r.e) {
+		fprintf(stderr, "mwreplay: out of memory\n");
+		return 1;
+	}
+	hmap__init(&r.procs);
+	while (getline(&line, &cap, in) >= 0) {
+		r.line++;
+		do_line(&r, line);
+	}
+	if (ferror(in)) {
+		fprintf(stderr, "mwreplay: %s: read error\n", r.file);
+		return 1;
+	}
+	free(line);
+	if (in != stdin)
+		fclose(in);
+
+	while (hmap__next(&r.procs, &pos, &k, &v)) {
+		struct rproc *p = v;
+		size_t tpos = 0;
+		uint64_t tk;
+		void *tv;
+
+		while (hmap__next(&p->threads, &tpos, &tk, &tv))
+			free(tv);
+		hmap__fini(&p->threads);
+		free(p);
+	}
+	hmap__fini(&r.procs);
+	found_clear(&r);
+	vec__fini(&r.found);
+	engine__free(r.e);
+	return fflush(stdout) ? 1 : 0;
+}
