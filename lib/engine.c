@@ -13,8 +13,10 @@
  *    or waits to be flushed; all of them are on the process's thread list;
  *  - a binding is in the bindings map and on its thread's list, or is
  *    dead and waits on the dirty list to be flushed as a delete;
- *  - a block is on the persist FIFO (in allocation order) until it is
- *    persisted; once persisted its free is queued as a delete.
+ *  - a block is on the persist FIFO (queued, in time order) until its
+ *    row is written; once stored, its free is queued as a delete. A
+ *    block resized in place after it was stored is queued again (and
+ *    still stored).
  * A binding remembers the serial of the block it pointed to, so a freed
  * and reused address never passes for the bound block.
  */
@@ -44,8 +46,9 @@ struct block {
 	uint64_t site;
 	uint64_t serial;
 	struct thread *owner;
-	struct block *prev, *next; /* persist FIFO, while !persisted */
-	bool persisted;
+	struct block *prev, *next; /* persist FIFO, while queued */
+	bool queued;	/* its row must be (re)written */
+	bool stored;	/* its row is in the store */
 	bool reported;
 };
 
@@ -340,6 +343,17 @@ static void fifo_append(struct proc *p, struct block *b)
 	p->fifo_tail = b;
 }
 
+static void fifo_prepend(struct proc *p, struct block *b)
+{
+	b->prev = NULL;
+	b->next = p->fifo_head;
+	if (p->fifo_head)
+		p->fifo_head->prev = b;
+	else
+		p->fifo_tail = b;
+	p->fifo_head = b;
+}
+
 static int queue_del(struct proc *p, uint64_t serial)
 {
 	if (p->ndels == p->cap_dels) {
@@ -361,10 +375,10 @@ static void block_remove(struct engine *e, struct proc *p, struct block *b)
 	struct thread *owner = b->owner;
 
 	hmap__del(&p->blocks, b->addr);
-	if (b->persisted)
-		queue_del(p, b->serial);
-	else
+	if (b->queued)
 		fifo_unlink(p, b);
+	if (b->stored)
+		queue_del(p, b->serial);
 	owner->row.live_blocks--;
 	owner->row.live_bytes -= b->size;
 	thread_touch(owner);
@@ -398,6 +412,7 @@ static int block_add(struct engine *e, struct proc *p, struct thread *t,
 		return -ENOMEM;
 	}
 	fifo_append(p, b);
+	b->queued = true;
 	t->row.live_blocks++;
 	t->row.live_bytes += size;
 	p->row.live_blocks++;
@@ -424,8 +439,8 @@ static void on_free(struct engine *e, struct proc *p, struct thread *t,
 	struct block *b = hmap__get(&p->blocks, addr);
 
 	thread_touch(t);
-	/* Unknown frees are counted apart, so that allocs - frees ==
-	 * live_blocks holds for every thread we saw allocate. glibc frees
+	/* Unknown frees are counted apart, so that a process's allocs -
+	 * frees == live_blocks (less blocks resized in place). glibc frees
 	 * its per-thread tcache this way at every thread exit. */
 	if (!b) {
 		t->row.unknown_frees++;
@@ -459,16 +474,18 @@ static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
 	b = hmap__get(&p->blocks, ev->old_addr);
 	if (b && ev->addr == ev->old_addr) {
 		/* Resized in place: the same block, so its serial (and any
-		 * TLS binding to it) stays; the row is written again. */
-		uint64_t serial = b->serial, ts = b->ts, site = b->site;
-		struct thread *owner = b->owner;
-		bool reported = b->reported;
-
-		block_remove(e, p, b);
-		block_add(e, p, owner, ev->addr, ev->size, ts, site, serial);
-		b = hmap__get(&p->blocks, ev->addr);
-		if (b)
-			b->reported = reported;
+		 * TLS binding to it) stays, and no alloc or free is counted. */
+		b->owner->row.live_bytes += ev->size - b->size;
+		p->row.live_bytes += ev->size - b->size;
+		b->size = ev->size;
+		thread_touch(b->owner);
+		if (!b->queued) {
+			/* Write the new size again. It is older than every
+			 * block still queued, so the head keeps the FIFO in
+			 * time order; the upsert replaces the old row. */
+			b->queued = true;
+			fifo_prepend(p, b);
+		}
 		return;
 	}
 	on_free(e, p, t, ev->old_addr);
@@ -751,6 +768,8 @@ static void proc_end(struct engine *e, struct proc *p, uint32_t state,
 	}
 	p->dirty = true;
 	p->ended = true;
+	/* Its blocks are no longer in any traced process's live set. */
+	e->st.live_blocks -= p->row.live_blocks;
 	hmap__del(&e->procs, p->row.pid);
 	p->ended_next = e->ended;
 	e->ended = p;
@@ -861,8 +880,15 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		thread_end(e, p, t, ev->ts, ev->flags & MW_EVF_GROUP_EXIT,
 			   ev->comm);
 		return 0;
-	default:
+	case MW_EV_ALLOC:
+	case MW_EV_FREE:
+	case MW_EV_REALLOC:
+	case MW_EV_KEY_CREATE:
+	case MW_EV_KEY_DELETE:
+	case MW_EV_TLS_SET:
 		break;
+	default:
+		return -EINVAL;
 	}
 	t = thread_get(p, ev->tid, ev->ts);
 	if (!t)
@@ -921,7 +947,12 @@ static int emit_site(struct proc *p, const struct engine_sink *sink,
 static bool block_due(const struct engine *e, const struct proc *p,
 		      const struct block *b, uint64_t now)
 {
-	return p->ended || b->ts + e->cfg.persist_age_ns <= now;
+	/* At exit every block still live is written: it is what the
+	 * process ended with. A detached process lives on, so its blocks
+	 * follow the age rule like any other. */
+	if (p->ended && p->row.state == MW_PROC_EXITED)
+		return true;
+	return b->ts + e->cfg.persist_age_ns <= now;
 }
 
 /* Hand p's changes to the sink without changing any engine state but the
@@ -1035,7 +1066,8 @@ static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
 		struct block *b = p->fifo_head;
 
 		fifo_unlink(p, b);
-		b->persisted = true;
+		b->queued = false;
+		b->stored = true;
 	}
 	p->ndels = 0;
 	for (size_t i = 0; i < p->findings.len; i++)
