@@ -63,7 +63,7 @@ struct mw_thread_row {
 	uint32_t state;		/* enum mw_thread_state */
 	uint32_t pad;
 	char comm[MW_COMM_MAX];
-	uint64_t start_ts;	/* first seen */
+	uint64_t start_ts;	/* first seen; with tid, the thread's identity */
 	uint64_t exit_ts;
 	uint64_t allocs;
 	uint64_t frees;		/* of blocks seen allocated */

@@ -38,7 +38,8 @@ CREATE TABLE threads (
 	unknown_frees INTEGER NOT NULL DEFAULT 0,
 	live_blocks   INTEGER NOT NULL DEFAULT 0,
 	live_bytes    INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (proc_id, tid)
+	-- tids are reused within a process: a thread is a tid and its start
+	PRIMARY KEY (proc_id, tid, start_ts)
 ) WITHOUT ROWID;
 
 CREATE TABLE keys (

@@ -98,7 +98,7 @@ struct rec {
 	ARR(struct mw_process_row) st_procs;	  /* by id */
 	ARR(struct mw_key_row) st_keys;		  /* by proc, key, gen */
 	ARR(struct mw_binding_row) st_bindings;	  /* by proc, tid, key */
-	struct hmap st_threads;			  /* proc << 32 | tid */
+	struct hmap st_threads;			  /* proc << 32 | tid, newest */
 	struct hmap st_blocks;			  /* serial */
 	struct hmap st_findings;		  /* id */
 	struct hmap st_sites;			  /* proc << 44 ^ ip -> count */
@@ -163,6 +163,14 @@ static void store_apply(struct rec *r, const struct rows *w)
 	for (size_t i = 0; i < w->threads.n; i++) {
 		const struct mw_thread_row *t = &w->threads.v[i];
 
+		const struct mw_thread_row *had =
+			hmap__get(&r->st_threads, t->proc_id << 32 | t->tid);
+
+		/* The table is keyed (proc_id, tid, start_ts): a reused
+		 * tid's older thread has a row of its own, and never
+		 * replaces the newer one this model keeps per tid. */
+		if (had && had->start_ts > t->start_ts)
+			continue;
 		hmap_put_owned(&r->st_threads, t->proc_id << 32 | t->tid,
 			       dup_mem(t, sizeof(*t)));
 	}
@@ -1454,10 +1462,10 @@ static void test_tid_reuse(void)
 }
 
 /*
- * The threads table is keyed (proc_id, tid). After a tid is reused, a
- * change to the dead thread's row (a cross free of a block it left) is
- * handed over after the live thread's row, and the upsert overwrites the
- * live thread with the dead one.
+ * After a tid is reused, a change to the dead thread's row (a cross free
+ * of a block it left) is handed over after the live thread's row. The
+ * threads table is keyed (proc_id, tid, start_ts) so that it cannot
+ * overwrite the live thread's row.
  */
 static void test_tid_reuse_store_keeps_live_thread(void)
 {
