@@ -35,22 +35,25 @@ query live "$TMP/live.json" findings --pid "$pid" &&
 	check_tls_findings live "$TMP/live.json" 8 \
 		tls-outlived-thread 4096 tls_nodtor_alloc
 
-query live_status "$TMP/live_status.json" status
-expect live_status/daemon "$TMP/live_status.json" '.daemon != null' true
-expect live_status/process "$TMP/live_status.json" \
-	'.processes[] | select(.pid == $p) | "\(.state) \(.findings)"' \
-	"exited 8" --argjson p "$pid"
+if query live_status "$TMP/live_status.json" status; then
+	expect live_status/daemon "$TMP/live_status.json" '.daemon != null' true
+	expect live_status/process "$TMP/live_status.json" \
+		'.processes[] | select(.pid == $p) | "\(.state) \(.findings)"' \
+		"exited 8" --argjson p "$pid"
+fi
 
 ok daemon_sigterm "SIGTERM did not stop memwatchd with status 0" stop_daemon
 
 # Post-mortem, from the database alone: the same findings.
-query post "$TMP/post.json" findings --pid "$pid" &&
+if query post "$TMP/post.json" findings --pid "$pid"; then
 	check_tls_findings post "$TMP/post.json" 8 \
 		tls-outlived-thread 4096 tls_nodtor_alloc
-expect post/same_as_live "$TMP/post.json" \
-	'(map(.id) | sort) == ($live[0] | map(.id) | sort)' true \
-	--slurpfile live "$TMP/live.json"
-query post_status "$TMP/post_status.json" status
-expect post_status/no_daemon "$TMP/post_status.json" '.daemon' null
+	[[ -s $TMP/live.json ]] || echo '[]' >"$TMP/live.json"
+	expect post/same_as_live "$TMP/post.json" \
+		'(map(.id) | sort) == ($live[0] | map(.id) | sort)' true \
+		--slurpfile live "$TMP/live.json"
+fi
+query post_status "$TMP/post_status.json" status &&
+	expect post_status/no_daemon "$TMP/post_status.json" '.daemon' null
 
 finish
