@@ -1,0 +1,774 @@
+/*
+ * store.c - the SQLite store; see store.h. The only file that includes
+ * sqlite3.h.
+ *
+ * Writers: every statement is prepared once at open and bound for each
+ * row (no SQL is ever built from values). Rows are upserts, so the
+ * engine may hand the same row over again after a failed flush.
+ * Readers: memwatchctl opens read-only and never creates or migrates; a
+ * corrupt or foreign file is reported and left byte for byte as it was.
+ * Unsigned 64-bit values are stored as SQLite's signed integers and cast
+ * back on reading.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+extern const char *const mw_migrations[];
+extern const size_t mw_migrations_count;
+
+enum {
+	ST_PROCESS,
+	ST_THREAD,
+	ST_KEY,
+	ST_BINDING_PUT,
+	ST_BINDING_DEL,
+	ST_BLOCK_ADD,
+	ST_BLOCK_DEL,
+	ST_FINDING,
+	ST_SITE,
+	ST_HAS_SITE,
+	ST_MAX,
+};
+
+static const char *const write_sql[ST_MAX] = {
+	[ST_PROCESS] =
+		"INSERT INTO processes (id, pid, state, comm, start_ts, end_ts,"
+		" exit_code, threads, allocs, frees, live_blocks, live_bytes,"
+		" unknown_frees, lost, findings)"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+		" ON CONFLICT(id) DO UPDATE SET state=?3, comm=?4, end_ts=?6,"
+		" exit_code=?7, threads=?8, allocs=?9, frees=?10,"
+		" live_blocks=?11, live_bytes=?12, unknown_frees=?13, lost=?14,"
+		" findings=?15",
+	[ST_THREAD] =
+		"INSERT INTO threads (proc_id, tid, pid, state, comm, start_ts,"
+		" exit_ts, allocs, frees, alloc_bytes, free_bytes, cross_frees,"
+		" unknown_frees, live_blocks, live_bytes)"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+		" ON CONFLICT(proc_id, tid, start_ts) DO UPDATE SET state=?4,"
+		" comm=?5, exit_ts=?7, allocs=?8, frees=?9, alloc_bytes=?10,"
+		" free_bytes=?11, cross_frees=?12, unknown_frees=?13,"
+		" live_blocks=?14, live_bytes=?15",
+	[ST_KEY] = "INSERT INTO keys (proc_id, key, generation, pid, state,"
+		   " create_tid, destructor, create_ts, delete_ts, bindings)"
+		   " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		   " ON CONFLICT(proc_id, key, generation) DO UPDATE SET"
+		   " state=?5, create_tid=?6, destructor=?7, create_ts=?8,"
+		   " delete_ts=?9, bindings=?10",
+	[ST_BINDING_PUT] =
+		"INSERT INTO tls_bindings (proc_id, tid, key, generation, pid,"
+		" value, block, size, set_ts)"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+		" ON CONFLICT(proc_id, tid, key) DO UPDATE SET generation=?4,"
+		" value=?6, block=?7, size=?8, set_ts=?9",
+	[ST_BINDING_DEL] = "DELETE FROM tls_bindings WHERE proc_id=?1 AND"
+			   " tid=?2 AND key=?3",
+	[ST_BLOCK_ADD] = "INSERT OR REPLACE INTO live_blocks (serial, proc_id,"
+			 " pid, tid, addr, size, ts, site)"
+			 " VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+	[ST_BLOCK_DEL] = "DELETE FROM live_blocks WHERE serial=?1",
+	[ST_FINDING] =
+		"INSERT INTO findings (id, kind, proc_id, pid, tid, key,"
+		" generation, alloc_tid, block, addr, size, site, alloc_ts,"
+		" trigger_ts, found_ts)"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+		" ON CONFLICT(id) DO UPDATE SET kind=?2, size=?11,"
+		" found_ts=?15",
+	[ST_SITE] = "INSERT INTO sites (proc_id, ip, module, function, offset,"
+		    " file, line) VALUES (?1,?2,?3,?4,?5,?6,?7)"
+		    " ON CONFLICT(proc_id, ip) DO UPDATE SET module=?3,"
+		    " function=?4, offset=?5, file=?6, line=?7",
+	[ST_HAS_SITE] = "SELECT 1 FROM sites WHERE proc_id=?1 AND ip=?2",
+};
+
+struct store {
+	sqlite3 *db;
+	int rdonly;
+	sqlite3_stmt *st[ST_MAX];
+};
+
+/* SQLite result codes to the errnos store.h promises. */
+static int errno_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT:
+	case SQLITE_FORMAT:
+		return -EBADMSG;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_ERROR:
+		/* "no such table": a SQLite file, but not ours. */
+		return -EBADMSG;
+	}
+	return -EIO;
+}
+
+const char *store__strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case ENOENT:
+		return "no such database";
+	case EBADMSG:
+		return "not a memwatch database, or corrupt";
+	case EBUSY:
+		return "database is locked by another writer";
+	case EPROTO:
+		return "database written by a newer memwatch";
+	}
+	return strerror(err);
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+	return errno_of(sqlite3_exec(db, sql, NULL, NULL, NULL));
+}
+
+/* A pragma or query that returns one integer. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		*out = 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : errno_of(rc);
+}
+
+int store__schema_version(struct store *s)
+{
+	int64_t v = 0;
+	int err = query_int(s->db, "PRAGMA user_version", &v);
+
+	return err ? err : (int)v;
+}
+
+/* Bring the schema up to date, one migration per transaction. */
+static int migrate(struct store *s)
+{
+	int64_t version, tables;
+	int err;
+
+	/* Reading the header is where a foreign file first shows. */
+	if ((err = query_int(s->db, "PRAGMA user_version", &version)) ||
+	    (err = query_int(s->db, "SELECT count(*) FROM sqlite_master",
+			     &tables)))
+		return err;
+	if (version > (int64_t)mw_migrations_count)
+		return -EPROTO;
+	/* A database with tables but no version is someone else's. */
+	if (version == 0 && tables > 0)
+		return -EBADMSG;
+	for (size_t i = (size_t)version; i < mw_migrations_count; i++) {
+		char pragma[64];
+
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu",
+			 i + 1);
+		if ((err = exec_sql(s->db, "BEGIN IMMEDIATE")))
+			return err;
+		if ((err = exec_sql(s->db, mw_migrations[i])) ||
+		    (err = exec_sql(s->db, pragma)) ||
+		    (err = exec_sql(s->db, "COMMIT"))) {
+			exec_sql(s->db, "ROLLBACK");
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int check_readable(struct store *s)
+{
+	int64_t version, n;
+	int err;
+
+	if ((err = query_int(s->db, "PRAGMA user_version", &version)))
+		return err;
+	if (version > (int64_t)mw_migrations_count)
+		return -EPROTO;
+	if (version < 1)
+		return -EBADMSG;
+	/* Touch a table: a truncated or damaged file fails here. */
+	return query_int(s->db, "SELECT count(*) FROM processes", &n);
+}
+
+/* Create the file ourselves, 0600 and not through a symlink, so the
+ * database is never readable by others however the umask is set. */
+static int create_file(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		      0600);
+
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	close(fd);
+	return 0;
+}
+
+struct store *store__open(const char *path, unsigned flags)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	struct stat st;
+	int rc, err;
+
+	if (!s)
+		return NULL;
+	s->rdonly = !!(flags & STORE_RDONLY);
+	if (stat(path, &st)) {
+		if (errno != ENOENT || s->rdonly) {
+			err = -errno;
+			goto fail;
+		}
+		if ((err = create_file(path)))
+			goto fail;
+	} else if (!S_ISREG(st.st_mode)) {
+		err = -EBADMSG;
+		goto fail;
+	} else if (access(path, s->rdonly ? R_OK : R_OK | W_OK)) {
+		err = -errno;
+		goto fail;
+	}
+	rc = sqlite3_open_v2(path, &s->db,
+			     s->rdonly ? SQLITE_OPEN_READONLY
+				       : SQLITE_OPEN_READWRITE,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		err = errno_of(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 2000);
+	if (s->rdonly) {
+		if ((err = check_readable(s)))
+			goto fail;
+		return s;
+	}
+	/* Check before the first write: WAL mode would change the header
+	 * of a file that is not ours. */
+	if ((err = migrate(s)) ||
+	    (err = exec_sql(s->db, "PRAGMA journal_mode=WAL")) ||
+	    (err = exec_sql(s->db, "PRAGMA synchronous=NORMAL")))
+		goto fail;
+	for (int i = 0; i < ST_MAX; i++) {
+		rc = sqlite3_prepare_v3(s->db, write_sql[i], -1,
+					SQLITE_PREPARE_PERSISTENT, &s->st[i],
+					NULL);
+		if (rc != SQLITE_OK) {
+			err = errno_of(rc);
+			goto fail;
+		}
+	}
+	return s;
+fail:
+	store__close(s);
+	errno = -err;
+	return NULL;
+}
+
+void store__close(struct store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < ST_MAX; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+int store__begin(struct store *s)
+{
+	return exec_sql(s->db, "BEGIN IMMEDIATE");
+}
+
+int store__commit(struct store *s)
+{
+	return exec_sql(s->db, "COMMIT");
+}
+
+int store__rollback(struct store *s)
+{
+	return exec_sql(s->db, "ROLLBACK");
+}
+
+int store__next_serial(struct store *s, uint64_t *serial)
+{
+	int64_t max = 0;
+	int err = query_int(s->db,
+			    "SELECT max(coalesce((SELECT max(id) FROM processes),0),"
+			    " coalesce((SELECT max(serial) FROM live_blocks),0),"
+			    " coalesce((SELECT max(id) FROM findings),0))",
+			    &max);
+
+	if (err)
+		return err;
+	*serial = (uint64_t)max + 1;
+	return 0;
+}
+
+int store__close_stale(struct store *s, uint64_t now)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "UPDATE processes SET state=?1, end_ts=?2"
+				    " WHERE state=?3",
+				    -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	sqlite3_bind_int(st, 1, MW_PROC_DETACHED);
+	sqlite3_bind_int64(st, 2, (int64_t)now);
+	sqlite3_bind_int(st, 3, MW_PROC_TRACING);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return errno_of(rc);
+}
+
+/* Bind 64-bit values in order from ?1; run a prepared write. */
+static void bind_u64s(sqlite3_stmt *st, const uint64_t *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_int64(st, i + 1, (int64_t)v[i]);
+}
+
+static int run(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return errno_of(rc);
+}
+
+int store__put_process(struct store *s, const struct mw_process_row *r)
+{
+	sqlite3_stmt *st = s->st[ST_PROCESS];
+	const uint64_t v[] = {r->id, r->pid, r->state};
+	const uint64_t w[] = {r->start_ts, r->end_ts, (uint64_t)(int64_t)r->exit_code,
+			      r->threads, r->allocs, r->frees,
+			      r->live_blocks, r->live_bytes, r->unknown_frees,
+			      r->lost, r->findings};
+
+	bind_u64s(st, v, 3);
+	sqlite3_bind_text(st, 4, r->comm, -1, SQLITE_TRANSIENT);
+	for (int i = 0; i < 11; i++)
+		sqlite3_bind_int64(st, 5 + i, (int64_t)w[i]);
+	return run(st);
+}
+
+int store__put_thread(struct store *s, const struct mw_thread_row *r)
+{
+	sqlite3_stmt *st = s->st[ST_THREAD];
+	const uint64_t v[] = {r->proc_id, r->tid, r->pid, r->state};
+	const uint64_t w[] = {r->start_ts, r->exit_ts, r->allocs, r->frees,
+			      r->alloc_bytes, r->free_bytes, r->cross_frees,
+			      r->unknown_frees, r->live_blocks, r->live_bytes};
+
+	bind_u64s(st, v, 4);
+	sqlite3_bind_text(st, 5, r->comm, -1, SQLITE_TRANSIENT);
+	for (int i = 0; i < 10; i++)
+		sqlite3_bind_int64(st, 6 + i, (int64_t)w[i]);
+	return run(st);
+}
+
+int store__put_key(struct store *s, const struct mw_key_row *r)
+{
+	const uint64_t v[] = {r->proc_id,   r->key,	   r->generation,
+			      r->pid,	    r->state,	   r->create_tid,
+			      r->destructor, r->create_ts, r->delete_ts,
+			      r->bindings};
+
+	bind_u64s(s->st[ST_KEY], v, 10);
+	return run(s->st[ST_KEY]);
+}
+
+int store__put_binding(struct store *s, const struct mw_binding_row *r)
+{
+	if (!r->value) {
+		const uint64_t v[] = {r->proc_id, r->tid, r->key};
+
+		bind_u64s(s->st[ST_BINDING_DEL], v, 3);
+		return run(s->st[ST_BINDING_DEL]);
+	}
+	const uint64_t v[] = {r->proc_id, r->tid,   r->key,
+			      r->generation, r->pid, r->value,
+			      r->block,	     r->size, r->set_ts};
+
+	bind_u64s(s->st[ST_BINDING_PUT], v, 9);
+	return run(s->st[ST_BINDING_PUT]);
+}
+
+int store__add_block(struct store *s, const struct mw_block_row *r)
+{
+	const uint64_t v[] = {r->serial, r->proc_id, r->pid, r->tid,
+			      r->addr,	 r->size,    r->ts,  r->site};
+
+	bind_u64s(s->st[ST_BLOCK_ADD], v, 8);
+	return run(s->st[ST_BLOCK_ADD]);
+}
+
+int store__del_block(struct store *s, uint64_t serial)
+{
+	bind_u64s(s->st[ST_BLOCK_DEL], &serial, 1);
+	return run(s->st[ST_BLOCK_DEL]);
+}
+
+int store__put_finding(struct store *s, const struct mw_finding_row *r)
+{
+	const uint64_t v[] = {r->id,	    r->kind,	   r->proc_id,
+			      r->pid,	    r->tid,	   r->key,
+			      r->generation, r->alloc_tid, r->block,
+			      r->addr,	    r->size,	   r->site,
+			      r->alloc_ts,  r->trigger_ts, r->found_ts};
+
+	bind_u64s(s->st[ST_FINDING], v, 15);
+	return run(s->st[ST_FINDING]);
+}
+
+int store__put_site(struct store *s, const struct mw_site_row *r)
+{
+	sqlite3_stmt *st = s->st[ST_SITE];
+
+	sqlite3_bind_int64(st, 1, (int64_t)r->proc_id);
+	sqlite3_bind_int64(st, 2, (int64_t)r->ip);
+	sqlite3_bind_text(st, 3, r->module, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, r->function, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, (int64_t)r->offset);
+	sqlite3_bind_text(st, 6, r->file, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 7, r->line);
+	return run(st);
+}
+
+int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip)
+{
+	sqlite3_stmt *st = s->st[ST_HAS_SITE];
+	const uint64_t v[] = {proc_id, ip};
+	int rc;
+
+	bind_u64s(st, v, 2);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : errno_of(rc);
+}
+
+/* --- readers -------------------------------------------------------- */
+
+static uint64_t col_u64(sqlite3_stmt *st, int i)
+{
+	return (uint64_t)sqlite3_column_int64(st, i);
+}
+
+static void col_str(sqlite3_stmt *st, int i, char *dst, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+/*
+ * Prepare a reader. Filters are bound by name (:pid, :kind, :since,
+ * :limit) so each query writes "(:pid = 0 OR pid = :pid)" once.
+ */
+static int prepare_read(struct store *s, const char *sql,
+			const struct store_filter *f, sqlite3_stmt **out)
+{
+	static const struct store_filter none;
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	int i;
+
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	if (!f)
+		f = &none;
+	if ((i = sqlite3_bind_parameter_index(st, ":pid")))
+		sqlite3_bind_int64(st, i, f->pid);
+	if ((i = sqlite3_bind_parameter_index(st, ":kind")))
+		sqlite3_bind_int64(st, i, f->kind);
+	if ((i = sqlite3_bind_parameter_index(st, ":since")))
+		sqlite3_bind_int64(st, i, (int64_t)f->since);
+	if ((i = sqlite3_bind_parameter_index(st, ":limit")))
+		sqlite3_bind_int64(st, i, f->limit ? (int64_t)f->limit : -1);
+	*out = st;
+	return 0;
+}
+
+/* Step a reader to its end; row_cb turns the current row into a
+ * callback. A callback's non-zero return stops the walk and is
+ * returned. */
+static int walk(sqlite3_stmt *st, int (*row_cb)(sqlite3_stmt *, void *),
+		void *arg)
+{
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((ret = row_cb(st, arg)))
+			break;
+	if (!ret && rc != SQLITE_DONE)
+		ret = errno_of(rc);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+struct walk_ctx {
+	void *cb;
+	void *ctx;
+};
+
+static int process_row(sqlite3_stmt *st, void *arg)
+{
+	struct walk_ctx *w = arg;
+	int (*cb)(void *, const struct mw_process_row *) = w->cb;
+	struct mw_process_row r = {0};
+
+	r.id = col_u64(st, 0);
+	r.pid = (uint32_t)col_u64(st, 1);
+	r.state = (uint32_t)col_u64(st, 2);
+	col_str(st, 3, r.comm, sizeof(r.comm));
+	r.start_ts = col_u64(st, 4);
+	r.end_ts = col_u64(st, 5);
+	r.exit_code = (int32_t)sqlite3_column_int64(st, 6);
+	r.threads = (uint32_t)col_u64(st, 7);
+	r.allocs = col_u64(st, 8);
+	r.frees = col_u64(st, 9);
+	r.live_blocks = col_u64(st, 10);
+	r.live_bytes = col_u64(st, 11);
+	r.unknown_frees = col_u64(st, 12);
+	r.lost = col_u64(st, 13);
+	r.findings = col_u64(st, 14);
+	return cb(w->ctx, &r);
+}
+
+int store__each_process(struct store *s, const struct store_filter *f,
+			int (*cb)(void *ctx, const struct mw_process_row *r),
+			void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT id, pid, state, comm, start_ts, end_ts, exit_code,"
+		" threads, allocs, frees, live_blocks, live_bytes,"
+		" unknown_frees, lost, findings FROM processes"
+		" WHERE (:pid = 0 OR pid = :pid) ORDER BY id LIMIT :limit",
+		f, &st);
+
+	return err ? err : walk(st, process_row, &w);
+}
+
+static int thread_row(sqlite3_stmt *st, void *arg)
+{
+	struct walk_ctx *w = arg;
+	int (*cb)(void *, const struct mw_thread_row *) = w->cb;
+	struct mw_thread_row r = {0};
+
+	r.proc_id = col_u64(st, 0);
+	r.tid = (uint32_t)col_u64(st, 1);
+	r.pid = (uint32_t)col_u64(st, 2);
+	r.state = (uint32_t)col_u64(st, 3);
+	col_str(st, 4, r.comm, sizeof(r.comm));
+	r.start_ts = col_u64(st, 5);
+	r.exit_ts = col_u64(st, 6);
+	r.allocs = col_u64(st, 7);
+	r.frees = col_u64(st, 8);
+	r.alloc_bytes = col_u64(st, 9);
+	r.free_bytes = col_u64(st, 10);
+	r.cross_frees = col_u64(st, 11);
+	r.unknown_frees = col_u64(st, 12);
+	r.live_blocks = col_u64(st, 13);
+	r.live_bytes = col_u64(st, 14);
+	return cb(w->ctx, &r);
+}
+
+int store__each_thread(struct store *s, const struct store_filter *f,
+		       int (*cb)(void *ctx, const struct mw_thread_row *r),
+		       void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT proc_id, tid, pid, state, comm, start_ts, exit_ts,"
+		" allocs, frees, alloc_bytes, free_bytes, cross_frees,"
+		" unknown_frees, live_blocks, live_bytes FROM threads"
+		" WHERE (:pid = 0 OR pid = :pid)"
+		" ORDER BY proc_id, tid, start_ts LIMIT :limit",
+		f, &st);
+
+	return err ? err : walk(st, thread_row, &w);
+}
+
+static int key_row(sqlite3_stmt *st, void *arg)
+{
+	struct walk_ctx *w = arg;
+	int (*cb)(void *, const struct mw_key_row *) = w->cb;
+	struct mw_key_row r = {0};
+
+	r.proc_id = col_u64(st, 0);
+	r.key = (uint32_t)col_u64(st, 1);
+	r.generation = (uint32_t)col_u64(st, 2);
+	r.pid = (uint32_t)col_u64(st, 3);
+	r.state = (uint32_t)col_u64(st, 4);
+	r.create_tid = (uint32_t)col_u64(st, 5);
+	r.destructor = col_u64(st, 6);
+	r.create_ts = col_u64(st, 7);
+	r.delete_ts = col_u64(st, 8);
+	r.bindings = col_u64(st, 9);
+	return cb(w->ctx, &r);
+}
+
+int store__each_key(struct store *s, const struct store_filter *f,
+		    int (*cb)(void *ctx, const struct mw_key_row *r),
+		    void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT proc_id, key, generation, pid, state, create_tid,"
+		" destructor, create_ts, delete_ts, bindings FROM keys"
+		" WHERE (:pid = 0 OR pid = :pid)"
+		" ORDER BY proc_id, key, generation LIMIT :limit",
+		f, &st);
+
+	return err ? err : walk(st, key_row, &w);
+}
+
+/* Columns SITE_COLS of a LEFT JOIN on sites, at index i. */
+#define SITE_COLS                                                              \
+	" s.ip IS NOT NULL, s.module, s.function, s.offset, s.file, s.line"
+
+static const struct mw_site_row *site_cols(sqlite3_stmt *st, int i,
+					   uint64_t proc_id, uint64_t ip,
+					   struct mw_site_row *site)
+{
+	if (!sqlite3_column_int(st, i))
+		return NULL;
+	memset(site, 0, sizeof(*site));
+	site->proc_id = proc_id;
+	site->ip = ip;
+	col_str(st, i + 1, site->module, sizeof(site->module));
+	col_str(st, i + 2, site->function, sizeof(site->function));
+	site->offset = col_u64(st, i + 3);
+	col_str(st, i + 4, site->file, sizeof(site->file));
+	site->line = (uint32_t)col_u64(st, i + 5);
+	return site;
+}
+
+static int block_row(sqlite3_stmt *st, void *arg)
+{
+	struct walk_ctx *w = arg;
+	int (*cb)(void *, const struct mw_block_row *,
+		  const struct mw_site_row *) = w->cb;
+	struct mw_block_row r = {0};
+	struct mw_site_row site;
+
+	r.serial = col_u64(st, 0);
+	r.proc_id = col_u64(st, 1);
+	r.pid = (uint32_t)col_u64(st, 2);
+	r.tid = (uint32_t)col_u64(st, 3);
+	r.addr = col_u64(st, 4);
+	r.size = col_u64(st, 5);
+	r.ts = col_u64(st, 6);
+	r.site = col_u64(st, 7);
+	return cb(w->ctx, &r, site_cols(st, 8, r.proc_id, r.site, &site));
+}
+
+int store__each_block(struct store *s, const struct store_filter *f,
+		      int (*cb)(void *ctx, const struct mw_block_row *r,
+				const struct mw_site_row *site),
+		      void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT b.serial, b.proc_id, b.pid, b.tid, b.addr, b.size,"
+		" b.ts, b.site," SITE_COLS " FROM live_blocks b"
+		" LEFT JOIN sites s ON s.proc_id = b.proc_id AND s.ip = b.site"
+		" WHERE (:pid = 0 OR b.pid = :pid)"
+		" ORDER BY b.size DESC, b.serial LIMIT :limit",
+		f, &st);
+
+	return err ? err : walk(st, block_row, &w);
+}
+
+static int finding_row(sqlite3_stmt *st, void *arg)
+{
+	struct walk_ctx *w = arg;
+	int (*cb)(void *, const struct mw_finding_row *,
+		  const struct mw_site_row *) = w->cb;
+	struct mw_finding_row r = {0};
+	struct mw_site_row site;
+
+	r.id = col_u64(st, 0);
+	r.kind = (uint32_t)col_u64(st, 1);
+	r.proc_id = col_u64(st, 2);
+	r.pid = (uint32_t)col_u64(st, 3);
+	r.tid = (uint32_t)col_u64(st, 4);
+	r.key = (uint32_t)col_u64(st, 5);
+	r.generation = (uint32_t)col_u64(st, 6);
+	r.alloc_tid = (uint32_t)col_u64(st, 7);
+	r.block = col_u64(st, 8);
+	r.addr = col_u64(st, 9);
+	r.size = col_u64(st, 10);
+	r.site = col_u64(st, 11);
+	r.alloc_ts = col_u64(st, 12);
+	r.trigger_ts = col_u64(st, 13);
+	r.found_ts = col_u64(st, 14);
+	return cb(w->ctx, &r, site_cols(st, 15, r.proc_id, r.site, &site));
+}
+
+int store__each_finding(struct store *s, const struct store_filter *f,
+			int (*cb)(void *ctx, const struct mw_finding_row *r,
+				  const struct mw_site_row *site),
+			void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT f.id, f.kind, f.proc_id, f.pid, f.tid, f.key,"
+		" f.generation, f.alloc_tid, f.block, f.addr, f.size, f.site,"
+		" f.alloc_ts, f.trigger_ts, f.found_ts," SITE_COLS
+		" FROM findings f"
+		" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"
+		" WHERE (:pid = 0 OR f.pid = :pid)"
+		" AND (:kind = 0 OR f.kind = :kind) AND f.found_ts >= :since"
+		" ORDER BY f.id LIMIT :limit",
+		f, &st);
+
+	return err ? err : walk(st, finding_row, &w);
+}
