@@ -1,0 +1,987 @@
+/*
+ * memwatchctl.c - query memwatch's database and control memwatchd.
+ *
+ *   memwatchctl [OPTIONS] COMMAND [ARGS]
+ *
+ * Queries (status, threads, live, keys, findings) read the database
+ * read-only, so they work while the daemon runs and after it stopped.
+ * attach, detach and the daemon part of status go through the control
+ * socket. Tables for people; -j/--json for machines, errors included:
+ * with --json an error is also printed as {"error": "..."} on stdout.
+ * Exit status: 0 ok, 1 runtime error, 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "proto.h"
+#include "rows.h"
+#include "store.h"
+
+#define VERSION "0.1.0"
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static struct {
+	const char *db;
+	const char *socket;
+	bool json;
+	bool pretty;
+	struct store_filter filter;
+} opt;
+
+static struct json J;
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+die(int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "memwatchctl: %s\n", msg);
+	if (opt.json) {
+		struct json j;
+
+		json__init(&j, stdout, false);
+		json__open(&j, '{');
+		json__key(&j, "error");
+		json__str(&j, msg);
+		json__close(&j, '}');
+		json__end(&j);
+	}
+	exit(code);
+}
+
+/* --- text helpers ------------------------------------------------------ */
+
+/* Copy s for a terminal: control bytes and invalid UTF-8 become '?', so
+ * a hostile thread name cannot move the cursor or change colours. */
+static void safe_text(char *dst, size_t len, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0;
+
+	while (*s && o + 5 < len) {
+		int n = utf8_seq_len(s);
+
+		if (n == 0 || *s < 0x20 || *s == 0x7f) {
+			dst[o++] = '?';
+			s++;
+			continue;
+		}
+		memcpy(dst + o, s, (size_t)n);
+		o += (size_t)n;
+		s += n;
+	}
+	dst[o] = '\0';
+}
+
+static void fmt_time(char *buf, size_t len, uint64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+
+	if (!ns) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+static void fmt_site(char *buf, size_t len, uint64_t ip,
+		     const struct mw_site_row *site)
+{
+	char raw[3 * MW_SITE_STR];
+
+	if (site && site->function[0] && site->file[0])
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s:%u)",
+			 site->function, site->offset, base_name(site->file),
+			 site->line);
+	else if (site && site->function[0])
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s)",
+			 site->function, site->offset,
+			 base_name(site->module));
+	else if (site && site->module[0])
+		snprintf(raw, sizeof(raw), "0x%" PRIx64 " (%s)", ip,
+			 base_name(site->module));
+	else
+		snprintf(raw, sizeof(raw), "0x%" PRIx64, ip);
+	safe_text(buf, len, raw);
+}
+
+/* --- tables ------------------------------------------------------------ */
+
+#define TABLE_MAX_COLS 12
+
+struct table {
+	int ncols;
+	const char *head[TABLE_MAX_COLS];
+	char **cells;
+	size_t nrows, cap;
+};
+
+static void table_row(struct table *t, ...)
+{
+	va_list ap;
+
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->cells = realloc(t->cells,
+				   t->cap * (size_t)t->ncols * sizeof(char *));
+		if (!t->cells)
+			die(EXIT_RUNTIME, "out of memory");
+	}
+	va_start(ap, t);
+	for (int i = 0; i < t->ncols; i++) {
+		char *c = strdup(va_arg(ap, const char *));
+
+		if (!c)
+			die(EXIT_RUNTIME, "out of memory");
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = c;
+	}
+	va_end(ap);
+	t->nrows++;
+}
+
+/* Print with aligned columns; the last column is not padded. */
+static void table_print(struct table *t)
+{
+	size_t w[TABLE_MAX_COLS];
+
+	for (int c = 0; c < t->ncols; c++) {
+		w[c] = strlen(t->head[c]);
+		for (size_t r = 0; r < t->nrows; r++) {
+			size_t l = strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
+
+			if (l > w[c])
+				w[c] = l;
+		}
+	}
+	for (size_t r = 0; r <= t->nrows; r++) {
+		for (int c = 0; c < t->ncols; c++) {
+			const char *s = r ? t->cells[(r - 1) * (size_t)t->ncols +
+						     (size_t)c]
+					  : t->head[c];
+
+			if (c == t->ncols - 1)
+				printf("%s\n", s);
+			else
+				printf("%-*s  ", (int)w[c], s);
+		}
+	}
+	for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+}
+
+/* --- database ---------------------------------------------------------- */
+
+static struct store *open_db(void)
+{
+	struct store *s = store__open(opt.db, STORE_RDONLY);
+
+	if (!s)
+		die(EXIT_RUNTIME, "database '%s': %s", opt.db,
+		    store__strerror(errno));
+	return s;
+}
+
+static void query_failed(int err)
+{
+	die(EXIT_RUNTIME, "database '%s': %s", opt.db, store__strerror(err));
+}
+
+/* --- control socket ---------------------------------------------------- */
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPROTO;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * One request, one reply. Returns the reply status (0 or -errno from the
+ * daemon), with an error message in msg; or dies on transport errors
+ * unless quiet_connect and the daemon is simply not there (-ENOENT,
+ * -ECONNREFUSED returned as -EHOSTDOWN).
+ */
+static int request(uint16_t type, const void *payload, uint32_t len,
+		   void *reply, uint32_t reply_len, char *msg, size_t msglen,
+		   bool quiet_connect)
+{
+	struct mw_msg_hdr h = {MW_PROTO_MAGIC, MW_PROTO_VERSION, type, len, 0};
+	struct timeval tv = {.tv_sec = 5};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char buf[MW_PROTO_MAX_PAYLOAD];
+	int fd, err;
+
+	if (strlen(opt.socket) >= sizeof(sa.sun_path))
+		die(EXIT_USAGE, "--socket: path too long '%s'", opt.socket);
+	strcpy(sa.sun_path, opt.socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die(EXIT_RUNTIME, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = errno;
+		close(fd);
+		if (quiet_connect && (err == ENOENT || err == ECONNREFUSED))
+			return -EHOSTDOWN;
+		die(EXIT_RUNTIME, "cannot connect to memwatchd at '%s': %s",
+		    opt.socket, strerror(err));
+	}
+	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
+	    (len && write(fd, payload, len) != (ssize_t)len))
+		die(EXIT_RUNTIME, "cannot send to memwatchd at '%s': %s",
+		    opt.socket, strerror(errno));
+	err = read_full(fd, &h, sizeof(h));
+	if (!err && (h.magic != MW_PROTO_MAGIC ||
+		     h.version != MW_PROTO_VERSION || h.type != type ||
+		     h.len > MW_PROTO_MAX_PAYLOAD))
+		err = -EPROTO;
+	if (!err)
+		err = read_full(fd, buf, h.len);
+	close(fd);
+	if (err)
+		die(EXIT_RUNTIME, "bad reply from memwatchd at '%s': %s",
+		    opt.socket, strerror(-err));
+	if (h.status < 0) {
+		snprintf(msg, msglen, "%.*s", (int)h.len, buf);
+		return h.status;
+	}
+	if (h.len != reply_len)
+		die(EXIT_RUNTIME,
+		    "bad reply from memwatchd at '%s': %u bytes, expected %u",
+		    opt.socket, h.len, reply_len);
+	memcpy(reply, buf, reply_len);
+	return 0;
+}
+
+/* --- commands ---------------------------------------------------------- */
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static uint32_t parse_pid(const char *what, const char *s)
+{
+	uint64_t v;
+
+	if (parse_u64(s, INT32_MAX, &v) || !v)
+		die(EXIT_USAGE, "%s: invalid pid '%s'", what, s);
+	return (uint32_t)v;
+}
+
+static void no_args(const char *cmd, int argc)
+{
+	if (argc)
+		die(EXIT_USAGE, "%s: unexpected argument (try 'memwatchctl "
+				"--help')",
+		    cmd);
+}
+
+struct status_ctx {
+	struct table t;
+};
+
+static int status_process(void *ctx, const struct mw_process_row *r)
+{
+	struct status_ctx *c = ctx;
+
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "id");
+		json__u64(&J, r->id);
+		json__key(&J, "pid");
+		json__u64(&J, r->pid);
+		json__key(&J, "comm");
+		json__str(&J, r->comm);
+		json__key(&J, "state");
+		json__str(&J, mw_proc_state_name(r->state));
+		json__key(&J, "threads");
+		json__u64(&J, r->threads);
+		json__key(&J, "allocs");
+		json__u64(&J, r->allocs);
+		json__key(&J, "frees");
+		json__u64(&J, r->frees);
+		json__key(&J, "unknown_frees");
+		json__u64(&J, r->unknown_frees);
+		json__key(&J, "live_blocks");
+		json__u64(&J, r->live_blocks);
+		json__key(&J, "live_bytes");
+		json__u64(&J, r->live_bytes);
+		json__key(&J, "findings");
+		json__u64(&J, r->findings);
+		json__key(&J, "lost");
+		json__u64(&J, r->lost);
+		json__key(&J, "exit_code");
+		json__i64(&J, r->exit_code);
+		json__key(&J, "start_ts");
+		json__u64(&J, r->start_ts);
+		json__key(&J, "end_ts");
+		json__u64(&J, r->end_ts);
+		json__close(&J, '}');
+	} else {
+		char pid[16], comm[64], thr[16], blocks[24], bytes[24],
+			find[24], lost[24], start[32];
+
+		snprintf(pid, sizeof(pid), "%u", r->pid);
+		safe_text(comm, sizeof(comm), r->comm);
+		snprintf(thr, sizeof(thr), "%u", r->threads);
+		snprintf(blocks, sizeof(blocks), "%" PRIu64, r->live_blocks);
+		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->live_bytes);
+		snprintf(find, sizeof(find), "%" PRIu64, r->findings);
+		snprintf(lost, sizeof(lost), "%" PRIu64, r->lost);
+		fmt_time(start, sizeof(start), r->start_ts);
+		table_row(&c->t, pid, comm, mw_proc_state_name(r->state), thr,
+			  blocks, bytes, find, lost, start);
+	}
+	return 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct status_ctx c = {
+		.t = {.ncols = 9,
+		      .head = {"PID", "COMM", "STATE", "THREADS", "LIVE_BLOCKS",
+		       "LIVE_BYTES", "FINDINGS", "LOST", "STARTED"}},
+	};
+	struct mw_msg_status st;
+	char msg[256];
+	struct store *s;
+	int rc, err;
+
+	no_args("status", argc);
+	rc = request(MW_MSG_STATUS, NULL, 0, &st, sizeof(st), msg,
+		     sizeof(msg), true);
+	if (rc && rc != -EHOSTDOWN)
+		die(EXIT_RUNTIME, "memwatchd: %s", msg);
+	s = open_db();
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "daemon");
+		if (rc) {
+			json__null(&J);
+		} else {
+			json__open(&J, '{');
+			json__key(&J, "pid");
+			json__u64(&J, st.daemon_pid);
+			json__key(&J, "started_ts");
+			json__u64(&J, st.started_ts);
+			json__key(&J, "events");
+			json__u64(&J, st.events);
+			json__key(&J, "lost");
+			json__u64(&J, st.lost);
+			json__key(&J, "live_blocks");
+			json__u64(&J, st.live_blocks);
+			json__key(&J, "findings");
+			json__u64(&J, st.findings);
+			json__key(&J, "targets");
+			json__open(&J, '[');
+			for (uint32_t i = 0;
+			     i < st.ntargets && i < MW_STATUS_MAX_TARGETS; i++)
+				json__u64(&J, st.targets[i]);
+			json__close(&J, ']');
+			json__close(&J, '}');
+		}
+		json__key(&J, "processes");
+		json__open(&J, '[');
+	} else if (rc) {
+		printf("daemon: not running (socket %s)\n", opt.socket);
+	} else {
+		char started[32];
+
+		fmt_time(started, sizeof(started), st.started_ts);
+		printf("daemon: pid %u, running since %s, %" PRIu64
+		       " events, %" PRIu64 " lost, %" PRIu64
+		       " live blocks, %" PRIu64 " findings\n",
+		       st.daemon_pid, started, st.events, st.lost,
+		       st.live_blocks, st.findings);
+		printf("targets:");
+		for (uint32_t i = 0; i < st.ntargets && i < MW_STATUS_MAX_TARGETS;
+		     i++)
+			printf(" %u", st.targets[i]);
+		printf("%s\n", st.ntargets ? "" : " none");
+	}
+	err = store__each_process(s, &opt.filter, status_process, &c);
+	store__close(s);
+	if (err)
+		query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__close(&J, '}');
+		json__end(&J);
+	} else {
+		printf("database: %s\n\n", opt.db);
+		table_print(&c.t);
+	}
+	return 0;
+}
+
+static int thread_cb(void *ctx, const struct mw_thread_row *r)
+{
+	struct table *t = ctx;
+
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "pid");
+		json__u64(&J, r->pid);
+		json__key(&J, "tid");
+		json__u64(&J, r->tid);
+		json__key(&J, "comm");
+		json__str(&J, r->comm);
+		json__key(&J, "state");
+		json__str(&J, mw_thread_state_name(r->state));
+		json__key(&J, "allocs");
+		json__u64(&J, r->allocs);
+		json__key(&J, "frees");
+		json__u64(&J, r->frees);
+		json__key(&J, "alloc_bytes");
+		json__u64(&J, r->alloc_bytes);
+		json__key(&J, "free_bytes");
+		json__u64(&J, r->free_bytes);
+		json__key(&J, "cross_frees");
+		json__u64(&J, r->cross_frees);
+		json__key(&J, "unknown_frees");
+		json__u64(&J, r->unknown_frees);
+		json__key(&J, "live_blocks");
+		json__u64(&J, r->live_blocks);
+		json__key(&J, "live_bytes");
+		json__u64(&J, r->live_bytes);
+		json__key(&J, "start_ts");
+		json__u64(&J, r->start_ts);
+		json__key(&J, "exit_ts");
+		json__u64(&J, r->exit_ts);
+		json__close(&J, '}');
+	} else {
+		char pid[16], tid[16], comm[64], a[24], f[24], x[24], u[24],
+			lb[24], lby[24];
+
+		snprintf(pid, sizeof(pid), "%u", r->pid);
+		snprintf(tid, sizeof(tid), "%u", r->tid);
+		safe_text(comm, sizeof(comm), r->comm);
+		snprintf(a, sizeof(a), "%" PRIu64, r->allocs);
+		snprintf(f, sizeof(f), "%" PRIu64, r->frees);
+		snprintf(x, sizeof(x), "%" PRIu64, r->cross_frees);
+		snprintf(u, sizeof(u), "%" PRIu64, r->unknown_frees);
+		snprintf(lb, sizeof(lb), "%" PRIu64, r->live_blocks);
+		snprintf(lby, sizeof(lby), "%" PRIu64, r->live_bytes);
+		table_row(t, pid, tid, comm, mw_thread_state_name(r->state), a,
+			  f, x, u, lb, lby);
+	}
+	return 0;
+}
+
+static int cmd_threads(int argc, char **argv)
+{
+	struct table t = {.ncols = 10,
+			  .head = {"PID", "TID", "COMM", "STATE", "ALLOCS", "FREES",
+			   "CROSS_FREES", "UNKNOWN_FREES", "LIVE_BLOCKS",
+			   "LIVE_BYTES"}};
+	struct store *s;
+	int err;
+
+	no_args("threads", argc);
+	s = open_db();
+	if (opt.json)
+		json__open(&J, '[');
+	err = store__each_thread(s, &opt.filter, thread_cb, &t);
+	store__close(s);
+	if (err)
+		query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__end(&J);
+	} else {
+		table_print(&t);
+	}
+	return 0;
+}
+
+static void json_site(uint64_t ip, const struct mw_site_row *site)
+{
+	json__open(&J, '{');
+	json__key(&J, "ip");
+	json__hex(&J, ip);
+	json__key(&J, "function");
+	json__str(&J, site ? site->function : "");
+	json__key(&J, "offset");
+	json__u64(&J, site ? site->offset : 0);
+	json__key(&J, "module");
+	json__str(&J, site ? site->module : "");
+	json__key(&J, "file");
+	json__str(&J, site ? site->file : "");
+	json__key(&J, "line");
+	json__u64(&J, site ? site->line : 0);
+	json__close(&J, '}');
+}
+
+static int block_cb(void *ctx, const struct mw_block_row *r,
+		    const struct mw_site_row *site)
+{
+	struct table *t = ctx;
+
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "serial");
+		json__u64(&J, r->serial);
+		json__key(&J, "pid");
+		json__u64(&J, r->pid);
+		json__key(&J, "tid");
+		json__u64(&J, r->tid);
+		json__key(&J, "address");
+		json__hex(&J, r->addr);
+		json__key(&J, "size");
+		json__u64(&J, r->size);
+		json__key(&J, "ts");
+		json__u64(&J, r->ts);
+		json__key(&J, "site");
+		json_site(r->site, site);
+		json__close(&J, '}');
+	} else {
+		char pid[16], tid[16], addr[24], size[24], ts[32],
+			where[3 * MW_SITE_STR];
+
+		snprintf(pid, sizeof(pid), "%u", r->pid);
+		snprintf(tid, sizeof(tid), "%u", r->tid);
+		snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
+		snprintf(size, sizeof(size), "%" PRIu64, r->size);
+		fmt_time(ts, sizeof(ts), r->ts);
+		fmt_site(where, sizeof(where), r->site, site);
+		table_row(t, pid, tid, addr, size, ts, where);
+	}
+	return 0;
+}
+
+static int cmd_live(int argc, char **argv)
+{
+	struct table t = {.ncols = 6,
+			  .head = {"PID", "TID", "ADDRESS", "SIZE", "ALLOCATED",
+			   "SITE"}};
+	struct store *s;
+	int err;
+
+	no_args("live", argc);
+	s = open_db();
+	if (opt.json)
+		json__open(&J, '[');
+	err = store__each_block(s, &opt.filter, block_cb, &t);
+	store__close(s);
+	if (err)
+		query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__end(&J);
+	} else {
+		table_print(&t);
+	}
+	return 0;
+}
+
+static int key_cb(void *ctx, const struct mw_key_row *r)
+{
+	struct table *t = ctx;
+
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "pid");
+		json__u64(&J, r->pid);
+		json__key(&J, "key");
+		json__u64(&J, r->key);
+		json__key(&J, "generation");
+		json__u64(&J, r->generation);
+		json__key(&J, "state");
+		json__str(&J, mw_key_state_name(r->state));
+		json__key(&J, "destructor");
+		if (r->destructor)
+			json__hex(&J, r->destructor);
+		else
+			json__null(&J);
+		json__key(&J, "create_tid");
+		json__u64(&J, r->create_tid);
+		json__key(&J, "bindings");
+		json__u64(&J, r->bindings);
+		json__key(&J, "create_ts");
+		json__u64(&J, r->create_ts);
+		json__key(&J, "delete_ts");
+		json__u64(&J, r->delete_ts);
+		json__close(&J, '}');
+	} else {
+		char pid[16], key[16], gen[16], dtor[24], b[24], cts[32],
+			dts[32];
+
+		snprintf(pid, sizeof(pid), "%u", r->pid);
+		snprintf(key, sizeof(key), "%u", r->key);
+		snprintf(gen, sizeof(gen), "%u", r->generation);
+		if (r->destructor)
+			snprintf(dtor, sizeof(dtor), "0x%" PRIx64,
+				 r->destructor);
+		else
+			snprintf(dtor, sizeof(dtor), "-");
+		snprintf(b, sizeof(b), "%" PRIu64, r->bindings);
+		fmt_time(cts, sizeof(cts), r->create_ts);
+		fmt_time(dts, sizeof(dts), r->delete_ts);
+		table_row(t, pid, key, gen, mw_key_state_name(r->state), dtor,
+			  b, cts, dts);
+	}
+	return 0;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+	struct table t = {.ncols = 8,
+			  .head = {"PID", "KEY", "GEN", "STATE", "DESTRUCTOR",
+			   "BINDINGS", "CREATED", "DELETED"}};
+	struct store *s;
+	int err;
+
+	no_args("keys", argc);
+	s = open_db();
+	if (opt.json)
+		json__open(&J, '[');
+	err = store__each_key(s, &opt.filter, key_cb, &t);
+	store__close(s);
+	if (err)
+		query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__end(&J);
+	} else {
+		table_print(&t);
+	}
+	return 0;
+}
+
+static int finding_cb(void *ctx, const struct mw_finding_row *r,
+		      const struct mw_site_row *site)
+{
+	struct table *t = ctx;
+
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "id");
+		json__u64(&J, r->id);
+		json__key(&J, "kind");
+		json__str(&J, mw_finding_kind_name(r->kind));
+		json__key(&J, "pid");
+		json__u64(&J, r->pid);
+		json__key(&J, "tid");
+		json__u64(&J, r->tid);
+		json__key(&J, "key");
+		json__u64(&J, r->key);
+		json__key(&J, "generation");
+		json__u64(&J, r->generation);
+		json__key(&J, "address");
+		json__hex(&J, r->addr);
+		json__key(&J, "size");
+		json__u64(&J, r->size);
+		json__key(&J, "site");
+		json_site(r->site, site);
+		json__key(&J, "alloc_tid");
+		json__u64(&J, r->alloc_tid);
+		json__key(&J, "alloc_ts");
+		json__u64(&J, r->alloc_ts);
+		json__key(&J, "trigger_ts");
+		json__u64(&J, r->trigger_ts);
+		json__key(&J, "found_ts");
+		json__u64(&J, r->found_ts);
+		json__close(&J, '}');
+	} else {
+		char id[24], pid[16], tid[16], key[24], addr[24], size[24],
+			when[32], where[3 * MW_SITE_STR];
+
+		snprintf(id, sizeof(id), "%" PRIu64, r->id);
+		snprintf(pid, sizeof(pid), "%u", r->pid);
+		snprintf(tid, sizeof(tid), "%u", r->tid);
+		snprintf(key, sizeof(key), "%u/%u", r->key, r->generation);
+		snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
+		snprintf(size, sizeof(size), "%" PRIu64, r->size);
+		fmt_time(when, sizeof(when), r->found_ts);
+		fmt_site(where, sizeof(where), r->site, site);
+		table_row(t, id, mw_finding_kind_name(r->kind), pid, tid, key,
+			  addr, size, when, where);
+	}
+	return 0;
+}
+
+static int cmd_findings(int argc, char **argv)
+{
+	struct table t = {.ncols = 9,
+			  .head = {"ID", "KIND", "PID", "TID", "KEY/GEN", "ADDRESS",
+			   "SIZE", "FOUND", "SITE"}};
+	struct store *s;
+	int err;
+
+	no_args("findings", argc);
+	s = open_db();
+	if (opt.json)
+		json__open(&J, '[');
+	err = store__each_finding(s, &opt.filter, finding_cb, &t);
+	store__close(s);
+	if (err)
+		query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__end(&J);
+	} else {
+		table_print(&t);
+	}
+	return 0;
+}
+
+static int pid_request(const char *cmd, uint16_t type, int argc,
+		       char **argv)
+{
+	struct mw_msg_pid mp = {0};
+	char msg[256];
+	int rc;
+
+	if (argc != 1)
+		die(EXIT_USAGE, "usage: memwatchctl %s PID", cmd);
+	mp.pid = parse_pid(cmd, argv[0]);
+	rc = request(type, &mp, sizeof(mp), NULL, 0, msg, sizeof(msg), false);
+	if (rc)
+		die(EXIT_RUNTIME, "%s", msg);
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "pid");
+		json__u64(&J, mp.pid);
+		json__key(&J, "result");
+		json__str(&J, type == MW_MSG_ATTACH ? "attached" : "detached");
+		json__close(&J, '}');
+		json__end(&J);
+	} else {
+		printf("%s pid %u\n",
+		       type == MW_MSG_ATTACH ? "attached to" : "detached from",
+		       mp.pid);
+	}
+	return 0;
+}
+
+static int cmd_attach(int argc, char **argv)
+{
+	return pid_request("attach", MW_MSG_ATTACH, argc, argv);
+}
+
+static int cmd_detach(int argc, char **argv)
+{
+	return pid_request("detach", MW_MSG_DETACH, argc, argv);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: memwatchctl [OPTIONS] COMMAND [ARGS]\n"
+		"\n"
+		"Commands (read the database; work while memwatchd runs and "
+		"after):\n"
+		"  status           the daemon (if running) and traced "
+		"processes\n"
+		"  threads          per-thread counters\n"
+		"  live             live blocks older than the persist age\n"
+		"  keys             pthread keys and their bindings\n"
+		"  findings         TLS blocks that outlived their thread or "
+		"key\n"
+		"Commands (talk to memwatchd):\n"
+		"  attach PID       start tracing a running process\n"
+		"  detach PID       stop tracing it\n"
+		"\n"
+		"Options:\n"
+		"  --db PATH        database (default %s)\n"
+		"  --socket PATH    control socket (default %s)\n"
+		"  -j, --json       JSON output, errors included\n"
+		"  -p, --pretty     indented JSON (implies --json)\n"
+		"  --pid PID        only this process\n"
+		"  --kind KIND      findings of this kind (tls-outlived-thread,"
+		"\n                   tls-outlived-key)\n"
+		"  --since WHEN     findings found since a Unix time in "
+		"seconds,\n                   or a duration ago: 30s, 5m, 2h, "
+		"1d\n"
+		"  --limit N        at most N rows\n"
+		"  -V, --version    print the version\n"
+		"  -h, --help       this help\n",
+		MW_DEFAULT_DB, MW_DEFAULT_SOCKET);
+}
+
+static uint64_t parse_since(const char *s)
+{
+	static const struct {
+		char unit;
+		uint64_t secs;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	size_t len = strlen(s);
+	char num[32];
+	uint64_t v;
+
+	if (len && len < sizeof(num)) {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (s[len - 1] != units[i].unit)
+				continue;
+			memcpy(num, s, len - 1);
+			num[len - 1] = '\0';
+			if (parse_u64(num, UINT32_MAX, &v))
+				break;
+			return ((uint64_t)time(NULL) - v * units[i].secs) *
+			       1000000000ull;
+		}
+		if (!parse_u64(s, UINT32_MAX, &v))
+			return v * 1000000000ull;
+	}
+	die(EXIT_USAGE, "--since: invalid time '%s' (seconds since the "
+			"epoch, or 30s, 5m, 2h, 1d)",
+	    s);
+}
+
+struct cmd {
+	const char *name;
+	int (*func)(int argc, char **argv);
+};
+
+static const struct cmd cmds[] = {
+	{"status", cmd_status}, {"threads", cmd_threads},
+	{"live", cmd_live},	{"keys", cmd_keys},
+	{"findings", cmd_findings}, {"attach", cmd_attach},
+	{"detach", cmd_detach},
+};
+
+int main(int argc, char **argv)
+{
+	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_KIND, OPT_SINCE,
+	       OPT_LIMIT };
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, OPT_DB},
+		{"socket", required_argument, NULL, OPT_SOCKET},
+		{"json", no_argument, NULL, 'j'},
+		{"pretty", no_argument, NULL, 'p'},
+		{"pid", required_argument, NULL, OPT_PID},
+		{"kind", required_argument, NULL, OPT_KIND},
+		{"since", required_argument, NULL, OPT_SINCE},
+		{"limit", required_argument, NULL, OPT_LIMIT},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *kind = NULL, *since = NULL;
+	uint64_t v;
+	int c;
+
+	opt.db = MW_DEFAULT_DB;
+	opt.socket = MW_DEFAULT_SOCKET;
+	/* --json is honoured for errors even in the option parsing below. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j") ||
+		    !strcmp(argv[i], "--pretty") || !strcmp(argv[i], "-p"))
+			opt.json = true;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "jpVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DB:
+			opt.db = optarg;
+			break;
+		case OPT_SOCKET:
+			opt.socket = optarg;
+			break;
+		case 'j':
+			opt.json = true;
+			break;
+		case 'p':
+			opt.json = opt.pretty = true;
+			break;
+		case OPT_PID:
+			opt.filter.pid = parse_pid("--pid", optarg);
+			break;
+		case OPT_KIND:
+			kind = optarg;
+			break;
+		case OPT_SINCE:
+			since = optarg;
+			break;
+		case OPT_LIMIT:
+			if (parse_u64(optarg, UINT32_MAX, &v) || !v)
+				die(EXIT_USAGE, "--limit: invalid count '%s'",
+				    optarg);
+			opt.filter.limit = v;
+			break;
+		case 'V':
+			printf("memwatchctl %s\n", VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			if (optopt)
+				die(EXIT_USAGE,
+				    "unknown or incomplete option '-%c' (try "
+				    "'memwatchctl --help')",
+				    optopt);
+			die(EXIT_USAGE,
+			    "unknown or incomplete option '%s' (try "
+			    "'memwatchctl --help')",
+			    argv[optind - 1]);
+		}
+	}
+	if (kind) {
+		int k = mw_finding_kind_parse(kind);
+
+		if (k < 0)
+			die(EXIT_USAGE,
+			    "--kind: unknown kind '%s' (tls-outlived-thread, "
+			    "tls-outlived-key)",
+			    kind);
+		opt.filter.kind = (uint32_t)k;
+	}
+	if (since)
+		opt.filter.since = parse_since(since);
+	json__init(&J, stdout, opt.pretty);
+	if (optind >= argc)
+		die(EXIT_USAGE, "no command given (try 'memwatchctl --help')");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[optind], cmds[i].name))
+			return cmds[i].func(argc - optind - 1,
+					    argv + optind + 1);
+	die(EXIT_USAGE, "unknown command '%s' (try 'memwatchctl --help')",
+	    argv[optind]);
+}
