@@ -1,0 +1,357 @@
+/*
+ * test_store.c - unit tests of the SQLite store (lib/store.c) on real
+ * database files in a temp dir: migrations, upserts, readers, and that
+ * bad files are refused and left exactly as they were. Foreign and locked
+ * databases are made with the sqlite3 shell, so that lib/store.c stays
+ * the only code that includes sqlite3.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "unit.h"
+
+extern const size_t mw_migrations_count;
+
+static char dir[64];
+static char path[128];
+
+static void fresh(const char *name)
+{
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+static int count_cb(void *ctx, const void *r)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int count_proc(void *ctx, const struct mw_process_row *r)
+{
+	return count_cb(ctx, r);
+}
+
+static int count_thread(void *ctx, const struct mw_thread_row *r)
+{
+	return count_cb(ctx, r);
+}
+
+static int count_key(void *ctx, const struct mw_key_row *r)
+{
+	return count_cb(ctx, r);
+}
+
+static int count_block(void *ctx, const struct mw_block_row *r,
+		       const struct mw_site_row *site)
+{
+	return count_cb(ctx, r);
+}
+
+static struct mw_finding_row last_finding;
+static struct mw_site_row last_site;
+static int last_had_site;
+
+static int keep_finding(void *ctx, const struct mw_finding_row *r,
+			const struct mw_site_row *site)
+{
+	(*(int *)ctx)++;
+	last_finding = *r;
+	last_had_site = site != NULL;
+	if (site)
+		last_site = *site;
+	return 0;
+}
+
+static struct mw_thread_row last_thread;
+
+static int keep_thread(void *ctx, const struct mw_thread_row *r)
+{
+	(*(int *)ctx)++;
+	last_thread = *r;
+	return 0;
+}
+
+/* Run SQL on path with the sqlite3 shell. */
+static int sqlite_shell(const char *sql)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' '%s'", path, sql);
+	return system(cmd);
+}
+
+static void write_file(const char *p, const char *text, int times)
+{
+	FILE *f = fopen(p, "w");
+
+	for (int i = 0; i < times; i++)
+		fputs(text, f);
+	fclose(f);
+}
+
+static int same_file(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+	int ca, cb, same = fa && fb;
+
+	while (same && (ca = fgetc(fa)) == (cb = fgetc(fb)) && ca != EOF)
+		;
+	if (same)
+		same = ca == cb;
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return same;
+}
+
+static void test_create_and_migrate(void)
+{
+	struct stat st;
+	struct store *s;
+
+	fresh("new.db");
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_U64(store__schema_version(s), mw_migrations_count);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	store__close(s);
+	/* Opening again migrates nothing and keeps the version. */
+	s = store__open(path, 0);
+	CHECK(s && store__schema_version(s) == (int)mw_migrations_count);
+	store__close(s);
+}
+
+static void test_rows_roundtrip(void)
+{
+	struct mw_process_row p = {.id = 1, .pid = 100, .state = MW_PROC_TRACING,
+				   .comm = "srv", .start_ts = 5,
+				   .allocs = 10, .frees = 4, .live_blocks = 6,
+				   .live_bytes = 600, .findings = 1};
+	struct mw_thread_row t = {.proc_id = 1, .pid = 100, .tid = 101,
+				  .state = MW_THREAD_EXITED, .comm = "w",
+				  .start_ts = 6, .exit_ts = 9, .allocs = 3,
+				  .live_blocks = 1, .live_bytes = 64};
+	struct mw_key_row k = {.proc_id = 1, .pid = 100, .key = 0,
+			       .generation = 1, .state = MW_KEY_LIVE,
+			       .destructor = 0x401000};
+	struct mw_block_row b = {.serial = 2, .proc_id = 1, .pid = 100,
+				 .tid = 101, .addr = 0x7fffdeadb000ull,
+				 .size = 64, .ts = 7, .site = 0x401234};
+	struct mw_finding_row f = {.id = 3, .kind = MW_FIND_TLS_OUTLIVED_THREAD,
+				   .pid = 100, .proc_id = 1, .tid = 101,
+				   .alloc_tid = 101, .block = 2,
+				   .addr = 0x7fffdeadb000ull, .size = 64,
+				   .site = 0x401234, .found_ts = 11};
+	struct mw_site_row site = {.proc_id = 1, .ip = 0x401234, .offset = 15,
+				   .line = 40, .module = "/bin/srv",
+				   .function = "make_buf", .file = "srv.c"};
+	struct store_filter all = {0}, other = {.pid = 999};
+	struct store *s;
+	uint64_t serial = 0;
+	int n;
+
+	fresh("rows.db");
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(store__begin(s) == 0);
+	CHECK(store__put_process(s, &p) == 0);
+	CHECK(store__put_thread(s, &t) == 0);
+	CHECK(store__put_key(s, &k) == 0);
+	CHECK(store__add_block(s, &b) == 0);
+	CHECK(store__put_finding(s, &f) == 0);
+	CHECK(store__has_site(s, 1, 0x401234) == 0);
+	CHECK(store__put_site(s, &site) == 0);
+	CHECK(store__has_site(s, 1, 0x401234) == 1);
+	CHECK(store__commit(s) == 0);
+
+	/* Upserts update in place. */
+	p.live_blocks = 7;
+	t.live_bytes = 128;
+	CHECK(store__put_process(s, &p) == 0);
+	CHECK(store__put_thread(s, &t) == 0);
+	n = 0;
+	CHECK(store__each_thread(s, &all, keep_thread, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(last_thread.live_bytes, 128);
+	/* A reused tid is a second thread, not an overwrite. */
+	t.start_ts = 20;
+	CHECK(store__put_thread(s, &t) == 0);
+	n = 0;
+	CHECK(store__each_thread(s, &all, count_thread, &n) == 0);
+	CHECK_U64(n, 2);
+
+	n = 0;
+	CHECK(store__each_process(s, &all, count_proc, &n) == 0);
+	CHECK_U64(n, 1);
+	n = 0;
+	CHECK(store__each_process(s, &other, count_proc, &n) == 0);
+	CHECK_U64(n, 0);
+	n = 0;
+	CHECK(store__each_key(s, &all, count_key, &n) == 0);
+	CHECK_U64(n, 1);
+	n = 0;
+	CHECK(store__each_finding(s, &all, keep_finding, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(last_finding.addr, 0x7fffdeadb000ull);
+	CHECK_U64(last_finding.kind, MW_FIND_TLS_OUTLIVED_THREAD);
+	CHECK(last_had_site);
+	CHECK_STR(last_site.function, "make_buf");
+	CHECK_U64(last_site.line, 40);
+	/* Filters: kind and since. */
+	{
+		struct store_filter fk = {.kind = MW_FIND_TLS_OUTLIVED_KEY};
+		struct store_filter fs = {.since = 12};
+
+		n = 0;
+		CHECK(store__each_finding(s, &fk, keep_finding, &n) == 0);
+		CHECK_U64(n, 0);
+		n = 0;
+		CHECK(store__each_finding(s, &fs, keep_finding, &n) == 0);
+		CHECK_U64(n, 0);
+	}
+
+	CHECK(store__next_serial(s, &serial) == 0);
+	CHECK_U64(serial, 4);
+	CHECK(store__del_block(s, 2) == 0);
+	n = 0;
+	CHECK(store__each_block(s, &all, count_block, &n) == 0);
+	CHECK_U64(n, 0);
+	CHECK(store__close_stale(s, 99) == 0);
+	store__close(s);
+
+	/* Committed rows survive a close and a read-only reopen. */
+	s = store__open(path, STORE_RDONLY);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	n = 0;
+	CHECK(store__each_finding(s, &all, keep_finding, &n) == 0);
+	CHECK_U64(n, 1);
+	store__close(s);
+}
+
+static void test_rdonly_missing(void)
+{
+	struct store *s;
+
+	fresh("missing.db");
+	errno = 0;
+	s = store__open(path, STORE_RDONLY);
+	CHECK(s == NULL);
+	CHECK_U64(errno, ENOENT);
+	CHECK(access(path, F_OK) != 0); /* never created */
+}
+
+static void test_garbage_untouched(void)
+{
+	char copy[160];
+	struct store *s;
+
+	fresh("garbage.db");
+	write_file(path, "hello, this is not sqlite\n", 100);
+	snprintf(copy, sizeof(copy), "%s.orig", path);
+	write_file(copy, "hello, this is not sqlite\n", 100);
+	errno = 0;
+	s = store__open(path, STORE_RDONLY);
+	CHECK(s == NULL);
+	CHECK_U64(errno, EBADMSG);
+	errno = 0;
+	s = store__open(path, 0);
+	CHECK(s == NULL);
+	CHECK_U64(errno, EBADMSG);
+	CHECK(same_file(path, copy));
+}
+
+static void test_foreign_sqlite(void)
+{
+	struct store *s;
+
+	fresh("foreign.db");
+	CHECK(sqlite_shell("CREATE TABLE t(x);") == 0);
+	errno = 0;
+	s = store__open(path, 0);
+	CHECK(s == NULL);
+	CHECK_U64(errno, EBADMSG);
+}
+
+static void test_newer_version(void)
+{
+	struct store *s;
+
+	fresh("newer.db");
+	s = store__open(path, 0);
+	store__close(s);
+	CHECK(sqlite_shell("PRAGMA user_version = 999;") == 0);
+	errno = 0;
+	s = store__open(path, 0);
+	CHECK(s == NULL);
+	CHECK_U64(errno, EPROTO);
+	errno = 0;
+	s = store__open(path, STORE_RDONLY);
+	CHECK(s == NULL);
+	CHECK_U64(errno, EPROTO);
+}
+
+static void test_locked_writer(void)
+{
+	char cmd[512];
+	struct store *s;
+	FILE *holder;
+
+	fresh("locked.db");
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	/* Another writer holds the write lock for 4 s. */
+	snprintf(cmd, sizeof(cmd),
+		 "sqlite3 '%s' 'BEGIN IMMEDIATE; SELECT 1;' "
+		 "'.shell sleep 4' 'ROLLBACK;' >/dev/null",
+		 path);
+	holder = popen(cmd, "r");
+	CHECK(holder != NULL);
+	usleep(500 * 1000);
+	/* Waits out the 2 s busy timeout, then says who is in the way. */
+	CHECK_U64(store__begin(s), (uint64_t)-EBUSY);
+	if (holder)
+		pclose(holder);
+	CHECK(store__begin(s) == 0);
+	CHECK(store__commit(s) == 0);
+	store__close(s);
+	CHECK_STR(store__strerror(-EBUSY),
+		  "database is locked by another writer");
+}
+
+int main(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/mw-store-XXXXXX");
+	if (!mkdtemp(dir)) {
+		printf("FAIL: setup: mkdtemp\n");
+		return 1;
+	}
+	RUN(test_create_and_migrate);
+	RUN(test_rows_roundtrip);
+	RUN(test_rdonly_missing);
+	RUN(test_garbage_untouched);
+	RUN(test_foreign_sqlite);
+	RUN(test_newer_version);
+	RUN(test_locked_writer);
+	{
+		char cmd[96];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd))
+			printf("  note: could not remove %s\n", dir);
+	}
+	UNIT_EXIT();
+}
