@@ -92,11 +92,11 @@ if wait_for_target "$sleeper"; then
 else
 	fail target_exit/attached "$WHY"
 fi
-rc=$(reap "$sleeper")
-if [[ $rc == 0 ]]; then
+reap "$sleeper"
+if [[ $REAP_RC == 0 ]]; then
 	pass target_exit/sleep_unharmed
 else
-	fail target_exit/sleep_unharmed "sleep exited $rc"
+	fail target_exit/sleep_unharmed "sleep exited $REAP_RC"
 fi
 sleep 0.5
 ok target_exit/daemon_running "memwatchd exited with its target" daemon_alive

@@ -40,11 +40,11 @@ else
 	pass survives_detach
 fi
 
-rc=$(reap "$pid")
-if [[ $rc == "$want_rc" ]]; then
+reap "$pid"
+if [[ $REAP_RC == "$want_rc" ]]; then
 	pass exit_status
 else
-	fail exit_status "churn exited $rc, untraced $want_rc: $(cat "${WL_OUT%.out}.err")"
+	fail exit_status "churn exited $REAP_RC, untraced $want_rc: $(cat "${WL_OUT%.out}.err")"
 fi
 got=$(cat "$WL_OUT")
 if [[ $got == "$want" ]]; then

@@ -189,16 +189,17 @@ start_gated() {
 	BG_PIDS+=("$WL_PID")
 }
 
-# reap PID: wait for a child of this shell (up to 60 s) and print its exit
-# status; prints "timeout" if it did not exit.
+# reap PID: wait for a child of this shell (60 s at most) and set REAP_RC
+# to its exit status, or to "timeout". Not for $(...): a subshell cannot
+# wait for its parent's children.
+REAP_RC=
 reap() {
-	local rc=0
+	REAP_RC=0
 	if ! wait_exit "$1" 60; then
-		echo timeout
-		return
+		REAP_RC=timeout
+		return 0
 	fi
-	wait "$1" || rc=$?
-	echo "$rc"
+	wait "$1" || REAP_RC=$?
 }
 
 # --- memwatchd --------------------------------------------------------------

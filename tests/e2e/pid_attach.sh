@@ -19,11 +19,11 @@ else
 fi
 
 touch "$WL_GATE"
-rc=$(reap "$pid")
-if [[ $rc == 0 ]]; then
+reap "$pid"
+if [[ $REAP_RC == 0 ]]; then
 	pass workload_exit
 else
-	fail workload_exit "tls_nodtor exited $rc: $(cat "${WL_OUT%.out}.err")"
+	fail workload_exit "tls_nodtor exited $REAP_RC: $(cat "${WL_OUT%.out}.err")"
 fi
 
 # The daemon outlives its target; give it a moment to flush, then ask.
