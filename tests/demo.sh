@@ -42,9 +42,10 @@ echo "==> Threads: the 20 handler threads have exited, yet each still owns"
 echo "    one live 16 KiB block (live_blocks, live_bytes): the leaked buffer."
 "$mwctl" --db "$db" threads
 echo
-echo "==> Ask again, or as JSON (add --json), with:"
+echo "==> Ask again with:"
 echo "    $mwctl --db $db findings"
 echo "    $mwctl --db $db threads"
+echo "    $mwctl --db $db --json findings      # the same, as JSON"
 echo "    (rm -rf $tmp when done)"
 
 n=$("$mwctl" --db "$db" --json findings | jq length)

@@ -83,27 +83,29 @@ expect ctl_unknown_command_json/error_object "$TMP/ctl_unknown_command_json.out"
 
 # --- a traced process exits on its own --------------------------------------
 
-sleep 3 &
-sleeper=$!
-BG_PIDS+=("$sleeper")
-start_daemon --pid "$sleeper"
-if wait_for_target "$sleeper"; then
+# A workload held at its start gate (so the daemon surely attaches before
+# it can exit), then let go: it runs and exits on its own.
+start_gated tls_dtor 2 64
+target=$WL_PID
+start_daemon --pid "$target"
+if wait_for_target "$target"; then
 	pass target_exit/attached
 else
 	fail target_exit/attached "$WHY"
 fi
-reap "$sleeper"
+touch "$WL_GATE"
+reap "$target"
 if [[ $REAP_RC == 0 ]]; then
-	pass target_exit/sleep_unharmed
+	pass target_exit/target_unharmed
 else
-	fail target_exit/sleep_unharmed "sleep exited $REAP_RC"
+	fail target_exit/target_unharmed "tls_dtor exited $REAP_RC"
 fi
-sleep 0.5
+wait_until 10 proc_state_is "$target" exited || true
 ok target_exit/daemon_running "memwatchd exited with its target" daemon_alive
 query target_exit/status "$TMP/status.json" status &&
 	expect target_exit/status "$TMP/status.json" \
 		'[(.daemon != null), (.processes[] | select(.pid == $p) | .state)]' \
-		'[true,"exited"]' --argjson p "$sleeper"
+		'[true,"exited"]' --argjson p "$target"
 ok target_exit/sigterm "SIGTERM did not stop memwatchd with status 0" \
 	stop_daemon
 

@@ -301,6 +301,14 @@ findings_at_least() {
 		jq -e --argjson n "$n" 'length >= $n' >/dev/null
 }
 
+# proc_state_is PID STATE: status lists process PID in STATE; for polling
+# with wait_until while the daemon flushes.
+proc_state_is() {
+	ctl --json status 2>/dev/null |
+		jq -e --argjson p "$1" --arg s "$2" \
+			'any(.processes[]; .pid == $p and .state == $s)' >/dev/null
+}
+
 # jqv FILE FILTER [JQ-ARGS...]: the filter's result, compact, strings raw;
 # jq's error message instead if it fails. Never fails itself, so that
 # `x=$(jqv ...)` cannot stop a suite under set -e.

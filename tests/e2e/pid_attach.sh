@@ -31,6 +31,7 @@ sleep 1
 ok daemon_running "memwatchd exited after its target" daemon_alive
 
 wait_until 10 findings_at_least 8 --pid "$pid" || true
+wait_until 10 proc_state_is "$pid" exited || true
 query live "$TMP/live.json" findings --pid "$pid" &&
 	check_tls_findings live "$TMP/live.json" 8 \
 		tls-outlived-thread 4096 tls_nodtor_alloc
