@@ -22,6 +22,10 @@ mkdir -p "$LOGS" || exit 1
 
 passed=0
 failed=0
+# Results are counted from a private copy of each suite's output, not from
+# the log: another checkout's run could be rewriting .output/test-logs.
+CAPTURE=$(mktemp) || exit 1
+trap 'rm -f "$CAPTURE"' EXIT
 
 # run_suite NAME SECONDS COMMAND...: run one suite, echo and log its
 # output, add its PASS/FAIL lines to the totals.
@@ -32,10 +36,10 @@ run_suite() {
 	echo "=== $name"
 	# timeout signals its whole process group, so whatever the suite
 	# started goes too; stdin is closed so nothing waits on a tty.
-	timeout -k 10 "$secs" "$@" </dev/null 2>&1 | tee "$log"
+	timeout -k 10 "$secs" "$@" </dev/null 2>&1 | tee "$log" "$CAPTURE"
 	rc=${PIPESTATUS[0]}
-	npass=$(grep -c '^PASS: ' "$log")
-	nfail=$(grep -c '^FAIL: ' "$log")
+	npass=$(grep -c '^PASS: ' "$CAPTURE")
+	nfail=$(grep -c '^FAIL: ' "$CAPTURE")
 	if [[ $rc == 124 || $rc == 137 ]]; then
 		extra="FAIL: $name: timed out after ${secs}s"
 	elif [[ $rc != 0 && $nfail == 0 ]]; then
@@ -44,9 +48,10 @@ run_suite() {
 		extra="FAIL: $name: printed no PASS or FAIL line"
 	fi
 	if [[ -n $extra ]]; then
-		echo "$extra" | tee -a "$log"
+		echo "$extra" | tee -a "$log" 2>/dev/null
 		nfail=$((nfail + 1))
 	fi
+	echo "--- $name: $npass passed, $nfail failed"
 	passed=$((passed + npass))
 	failed=$((failed + nfail))
 }
