@@ -173,10 +173,21 @@ wait_until() {
 	"$@"
 }
 
+# at_gate PID PROGRAM: PID runs PROGRAM with glibc loaded, so it is past
+# exec and the dynamic loader: sitting at its start gate, attachable.
+at_gate() {
+	local exe
+	exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+	[[ $exe == "$(readlink -f "$2")" ]] && grep -q '/libc\.so' "/proc/$1/maps" 2>/dev/null
+}
+
 # start_gated WORKLOAD ARGS...: start a workload held at its start gate
 # (MW_WAIT_FILE, see tests/workloads/workload.h). Sets WL_PID, WL_GATE
 # (touch it to let the workload go) and WL_OUT (its stdout; stderr is
-# WL_OUT with .err instead of .out).
+# WL_OUT with .err instead of .out). Returns once the workload is at its
+# gate (10 s at most): right after `&` the pid may still be a shell
+# between fork and exec, or a program whose libc is not mapped yet, and
+# attaching to that would test nothing (or fail).
 start_gated() {
 	local name=$1
 	shift
@@ -187,6 +198,7 @@ start_gated() {
 		2>"${WL_OUT%.out}.err" &
 	WL_PID=$!
 	BG_PIDS+=("$WL_PID")
+	wait_until 10 at_gate "$WL_PID" "$WL/$name" || true
 }
 
 # reap PID: wait for a child of this shell (60 s at most) and set REAP_RC
