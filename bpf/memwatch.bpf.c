@@ -60,6 +60,10 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Set by the collector before load: user frames per allocation, 0 for
+ * none (the call site alone). At most MW_MAX_FRAMES. */
+const volatile __u32 stack_frames = MW_MAX_FRAMES;
+
 /* Entry kinds stored in pending.type. */
 enum {
 	P_ALLOC = 1,	/* size; return value is the block */
@@ -156,18 +160,51 @@ static __always_inline int leave(struct pt_regs *ctx, __u32 type,
 	return 1;
 }
 
+/*
+ * An allocation record with its user stack, from a return probe. There the
+ * registers are those of the caller just after the call returned, so the
+ * kernel's frame-pointer walk starts at the call site itself: frames[0] is
+ * the site, and it is there even when the caller keeps no frame pointer.
+ */
+static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
+				       __u64 addr, __u64 old_addr,
+				       const struct pending *p)
+{
+	struct mw_stack_record *s;
+	__u32 bytes = stack_frames * sizeof(__u64);
+	long n = 0;
+
+	s = bpf_ringbuf_reserve(&events, sizeof(*s), 0);
+	if (!s) {
+		count(MW_CNT_DROPPED);
+		return;
+	}
+	rec_init(&s->r, type, bpf_get_current_pid_tgid());
+	s->r.addr = addr;
+	s->r.old_addr = old_addr;
+	s->r.size = p->size;
+	s->r.site = p->site;
+	if (bytes > sizeof(s->frames))
+		bytes = sizeof(s->frames);
+	if (bytes) {
+		n = bpf_get_stack(ctx, s->frames, bytes, BPF_F_USER_STACK);
+		if (n < 0) {
+			count(MW_CNT_NO_STACK);
+			n = 0;
+		}
+	}
+	s->r.nframes = n / sizeof(__u64);
+	bpf_ringbuf_submit(s, 0);
+	count(MW_CNT_EMITTED);
+}
+
 static __always_inline int alloc_ret(struct pt_regs *ctx, __u64 ret)
 {
-	struct mw_record r;
 	struct pending p;
 
 	if (!leave(ctx, P_ALLOC, &p))
 		return 0;
-	rec_init(&r, MW_REC_ALLOC, bpf_get_current_pid_tgid());
-	r.addr = ret;
-	r.size = p.size;
-	r.site = p.site;
-	emit(&r);
+	emit_alloc(ctx, MW_REC_ALLOC, ret, 0, &p);
 	return 0;
 }
 
@@ -218,7 +255,6 @@ int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
 SEC("uretprobe")
 int BPF_KRETPROBE(posix_memalign_exit, int ret)
 {
-	struct mw_record r;
 	struct pending p;
 	__u64 addr = 0;
 
@@ -226,11 +262,7 @@ int BPF_KRETPROBE(posix_memalign_exit, int ret)
 		return 0;
 	if (bpf_probe_read_user(&addr, sizeof(addr), (void *)p.arg))
 		return 0;
-	rec_init(&r, MW_REC_ALLOC, bpf_get_current_pid_tgid());
-	r.addr = addr;
-	r.size = p.size;
-	r.site = p.site;
-	emit(&r);
+	emit_alloc(ctx, MW_REC_ALLOC, addr, 0, &p);
 	return 0;
 }
 
@@ -249,17 +281,11 @@ int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 size)
 SEC("uretprobe")
 int BPF_KRETPROBE(realloc_exit, __u64 ret)
 {
-	struct mw_record r;
 	struct pending p;
 
 	if (!leave(ctx, P_REALLOC, &p))
 		return 0;
-	rec_init(&r, MW_REC_REALLOC, bpf_get_current_pid_tgid());
-	r.addr = ret;
-	r.old_addr = p.arg;
-	r.size = p.size;
-	r.site = p.site;
-	emit(&r);
+	emit_alloc(ctx, MW_REC_REALLOC, ret, p.arg, &p);
 	return 0;
 }
 

@@ -12,6 +12,8 @@
 #define MEMWATCH_BPF_ABI_H
 
 #define MW_COMM_LEN 16
+/* User stack frames an allocation record carries at most. */
+#define MW_MAX_FRAMES 32
 
 enum mw_rec_type {
 	MW_REC_ALLOC = 1,      /* addr = block, size, site */
@@ -43,6 +45,18 @@ struct mw_record {
 	__u32 key;
 	__s32 code;
 	char comm[MW_COMM_LEN];
+	__u32 nframes; /* frames[] entries that follow, alloc records only */
+	__u32 pad;
+};
+
+/*
+ * MW_REC_ALLOC and MW_REC_REALLOC records carry the allocating user stack
+ * after the fixed part, taken at the return probe: frames[0] is the
+ * allocation's call site, then its callers by frame-pointer walk.
+ */
+struct mw_stack_record {
+	struct mw_record r;
+	__u64 frames[MW_MAX_FRAMES];
 };
 
 /* Indexes into the per-CPU counters array. */
@@ -50,6 +64,7 @@ enum mw_counter {
 	MW_CNT_EMITTED = 0, /* records submitted to the ring buffer */
 	MW_CNT_DROPPED = 1, /* records that found the ring buffer full */
 	MW_CNT_PENDING_FULL = 2, /* entry state lost: pending map full */
+	MW_CNT_NO_STACK = 3, /* allocations whose stack walk failed */
 	MW_CNT_MAX = 4,
 };
 

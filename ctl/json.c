@@ -150,6 +150,12 @@ void json__null(struct json *j)
 	fputs("null", j->f);
 }
 
+void json__bool(struct json *j, bool v)
+{
+	before_item(j);
+	fputs(v ? "true" : "false", j->f);
+}
+
 void json__end(struct json *j)
 {
 	fputc('\n', j->f);

@@ -31,6 +31,7 @@ void json__u64(struct json *j, uint64_t v);
 void json__i64(struct json *j, int64_t v);
 void json__hex(struct json *j, uint64_t v); /* "0x..." as a string */
 void json__null(struct json *j);
+void json__bool(struct json *j, bool v);
 /* End the document with a newline. */
 void json__end(struct json *j);
 

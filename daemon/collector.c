@@ -119,6 +119,9 @@ static void copy_comm(char *dst, const char *src)
 	dst[MW_COMM_MAX - 1] = '\0';
 }
 
+_Static_assert(MW_MAX_FRAMES == MW_EV_MAX_FRAMES,
+	       "the BPF ABI and the normalized event agree on stack depth");
+
 /* Record types map one to one onto event types; keep the table here so
  * the BPF ABI can change without touching lib/. */
 static const uint32_t rec_to_event[] = {
@@ -156,6 +159,15 @@ static int on_record(void *ctx, void *data, size_t size)
 	ev.key = r->key;
 	ev.code = r->code;
 	copy_comm(ev.comm, r->comm);
+	if ((r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC) &&
+	    size >= sizeof(struct mw_stack_record)) {
+		const struct mw_stack_record *s = data;
+
+		ev.nframes = r->nframes < MW_MAX_FRAMES ? r->nframes
+							: MW_MAX_FRAMES;
+		/* __u64 and uint64_t are the same width, other types. */
+		ev.frames = (const uint64_t *)s->frames;
+	}
 	c->cb(c->ctx, &ev);
 	return 0;
 }

@@ -268,6 +268,47 @@ static int sink_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
 	return store__put_site(d->store, &row);
 }
 
+static int sink_stack(void *ctx, const struct mw_stack_row *r)
+{
+	return store__put_stack(((struct daemon *)ctx)->store, r);
+}
+
+/* Does a name say "C++ thread_local initialization or registration"?
+ * _ZTH/_ZTW are the Itanium ABI's TLS init and wrapper functions, and
+ * GCC's __tls_init is what _ZTH aliases. */
+static bool tls_init_name(const char *f)
+{
+	return !strncmp(f, "_ZTH", 4) || !strncmp(f, "_ZTW", 4) ||
+	       !strcmp(f, "__tls_init") ||
+	       !strncmp(f, "__cxa_thread_atexit", 19);
+}
+
+/*
+ * The engine's stack classifier: symbolize the frames of a stack seen for
+ * the first time. Dynamic TLS is allocated by ld.so itself (frames[0] is
+ * in the loader) when a thread first touches a module's __thread data.
+ */
+static uint32_t classify_stack(void *ctx, uint32_t pid, const uint64_t *frames,
+			       uint32_t n)
+{
+	struct daemon *d = ctx;
+	uint32_t flags = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const char *f = symbolizer__function(d->sym, pid, frames[i]);
+
+		if (!f)
+			continue;
+		if (tls_init_name(f))
+			flags |= MW_STACK_TLS_INIT;
+		if (!strcmp(f, "__tls_get_addr") || !strcmp(f, "___tls_get_addr"))
+			flags |= MW_STACK_TLS_DYNAMIC;
+	}
+	if (n && symbolizer__is_loader(d->sym, pid, frames[0]))
+		flags |= MW_STACK_TLS_DYNAMIC;
+	return flags;
+}
+
 static const struct engine_sink store_sink = {
 	.begin = sink_begin,
 	.commit = sink_commit,
@@ -280,6 +321,7 @@ static const struct engine_sink store_sink = {
 	.block_del = sink_block_del,
 	.finding = sink_finding,
 	.site = sink_site,
+	.stack = sink_stack,
 };
 
 static int flush(struct daemon *d, uint64_t now)
@@ -311,8 +353,16 @@ static void on_event(void *ctx, const struct mw_event *ev)
 {
 	struct daemon *d = ctx;
 
+	struct mw_event fixed;
+
 	if (ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC)
 		symbolizer__note(d->sym, ev->pid, ev->site);
+	if (ev->type == MW_EV_FREE &&
+	    symbolizer__in_runtime(d->sym, ev->pid, ev->site)) {
+		fixed = *ev;
+		fixed.flags |= MW_EVF_INTERNAL;
+		ev = &fixed;
+	}
 	engine__feed(d->engine, ev);
 	if (ev->type == MW_EV_PROC_EXIT) {
 		/* The kernel already dropped its uprobes with its mm; free
@@ -702,7 +752,7 @@ int main(int argc, char **argv)
 		.max_pending = 65536,
 	};
 
-	struct engine_config ecfg;
+	struct engine_config ecfg = {0};
 	struct itimerspec its = {
 		.it_interval.tv_nsec = TICK_NS,
 		.it_value.tv_nsec = TICK_NS,
@@ -738,8 +788,10 @@ int main(int argc, char **argv)
 		fatalx("database '%s': %s", o.db, store__strerror(err));
 	ecfg.grace_ns = o.grace_ns;
 	ecfg.persist_age_ns = o.persist_age_ns;
-	d.engine = engine__new(&ecfg, serial);
+	ecfg.classify = classify_stack;
+	ecfg.classify_ctx = &d;
 	d.sym = symbolizer__new();
+	d.engine = engine__new(&ecfg, serial);
 	if (!d.engine || !d.sym)
 		fatal("out of memory");
 	d.col = collector__new(&copts, on_event, &d);

@@ -7,6 +7,7 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 struct range {
 	uint64_t start, end, pgoff;
 	char *path;
+	bool runtime; /* the C library or the dynamic loader */
+	bool loader;  /* the dynamic loader */
 };
 
 struct pmap {
@@ -119,6 +122,29 @@ static const struct range *range_find(const struct pmap *m, uint64_t ip)
 	return NULL;
 }
 
+/* glibc's own files: libc proper, the dynamic loader, and the stubs that
+ * older glibc split out. */
+static bool is_runtime(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	static const char *const prefixes[] = {"libc.so", "libc-", "ld-linux",
+					       "ld-", "libpthread"};
+
+	base = base ? base + 1 : path;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(base, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+static bool is_loader(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "ld-", 3);
+}
+
 /* Read the file-backed mappings of pid; keep the old ones on failure
  * (the process may be gone, and they are still right for its past). */
 static void pmap_reload(struct pmap *m)
@@ -154,6 +180,8 @@ static void pmap_reload(struct pmap *m)
 		nr[n].end = end;
 		nr[n].pgoff = pgoff;
 		nr[n].path = strdup(path);
+		nr[n].runtime = is_runtime(path);
+		nr[n].loader = is_loader(path);
 		if (nr[n].path)
 			n++;
 	}
@@ -228,6 +256,46 @@ static Dwfl *pmap_dwfl(struct pmap *m)
 static void copy_str(char *dst, const char *src)
 {
 	snprintf(dst, MW_SITE_STR, "%s", src ? src : "");
+}
+
+static const struct range *range_of(struct symbolizer *s, uint32_t pid,
+				    uint64_t ip)
+{
+	struct pmap *m;
+
+	symbolizer__note(s, pid, ip);
+	m = pmap_get(s, pid, 0);
+	return m ? range_find(m, ip ? ip - 1 : 0) : NULL;
+}
+
+bool symbolizer__in_runtime(struct symbolizer *s, uint32_t pid, uint64_t ip)
+{
+	const struct range *r = range_of(s, pid, ip);
+
+	return r && r->runtime;
+}
+
+bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip)
+{
+	const struct range *r = range_of(s, pid, ip);
+
+	return r && r->loader;
+}
+
+const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
+				 uint64_t ip)
+{
+	struct pmap *m;
+	Dwfl_Module *mod;
+	Dwfl *d;
+	uint64_t pc = ip ? ip - 1 : 0;
+
+	symbolizer__note(s, pid, ip);
+	m = pmap_get(s, pid, 0);
+	if (!m || !range_find(m, pc) || !(d = pmap_dwfl(m)) ||
+	    !(mod = dwfl_addrmodule(d, pc)))
+		return NULL;
+	return dwfl_module_addrname(mod, pc);
 }
 
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,

@@ -10,6 +10,7 @@
 #ifndef MEMWATCH_SYMBOLIZER_H
 #define MEMWATCH_SYMBOLIZER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rows.h"
@@ -23,6 +24,14 @@ void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip);
 /* Fill row's strings for ip; fields stay empty where unknown. */
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 			 struct mw_site_row *row);
+/* ip (a return address) is inside glibc itself: libc or ld.so. */
+bool symbolizer__in_runtime(struct symbolizer *s, uint32_t pid, uint64_t ip);
+/* ip is inside the dynamic loader. */
+bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip);
+/* The name of the function that made the call returning to ip, or NULL;
+ * valid until the next call into the symbolizer. */
+const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
+				 uint64_t ip);
 void symbolizer__forget(struct symbolizer *s, uint32_t pid);
 
 #endif

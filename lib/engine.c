@@ -27,6 +27,7 @@
 
 #include "engine.h"
 #include "hash.h"
+#include "stacktab.h"
 
 struct proc;
 
@@ -45,6 +46,7 @@ struct block {
 	uint64_t ts;
 	uint64_t site;
 	uint64_t serial;
+	struct mw_stack *stack; /* NULL when the event had none */
 	struct thread *owner;
 	struct block *prev, *next; /* persist FIFO, while queued */
 	bool queued;	/* its row must be (re)written */
@@ -64,6 +66,12 @@ struct binding {
 	struct binding *tprev, *tnext;
 	bool dead;
 	bool dirty;
+};
+
+/* A finding waiting to be flushed, with the stack its row names. */
+struct finding {
+	struct mw_finding_row row;
+	struct mw_stack *stack;
 };
 
 struct cand {
@@ -88,12 +96,14 @@ struct proc {
 	struct hmap keys;
 	struct hmap bindings;
 	struct hmap sites;
+	struct stacktab stacks;
+	struct vec stacks_pending; /* handed in the flush under way */
 	struct thread *all_threads;
 	struct block *fifo_head, *fifo_tail;
 	struct vec dirty_threads;
 	struct vec dirty_keys;
 	struct vec dirty_bindings;
-	struct vec findings; /* struct mw_finding_row *, not yet flushed */
+	struct vec findings; /* struct finding *, not yet flushed */
 	uint64_t *dels;	     /* serials of persisted blocks since freed */
 	size_t ndels, cap_dels;
 	struct cand *cands; /* FIFO by deadline, from cand_head */
@@ -171,6 +181,8 @@ static void proc_free(struct proc *p)
 	hmap__fini(&p->keys);
 	hmap__fini(&p->bindings);
 	hmap__fini(&p->sites);
+	stacktab__fini(&p->stacks);
+	vec__fini(&p->stacks_pending);
 	vec__fini(&p->dirty_threads);
 	vec__fini(&p->dirty_keys);
 	vec__fini(&p->dirty_bindings);
@@ -228,6 +240,7 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	p->row.pid = pid;
 	p->row.state = MW_PROC_TRACING;
 	p->row.start_ts = now;
+	stacktab__init(&p->stacks);
 	copy_comm(p->row.comm, comm);
 	p->dirty = true;
 	err = hmap__put(&e->procs, pid, p);
@@ -390,7 +403,7 @@ static void block_remove(struct engine *e, struct proc *p, struct block *b)
 
 static int block_add(struct engine *e, struct proc *p, struct thread *t,
 		     uint64_t addr, uint64_t size, uint64_t ts, uint64_t site,
-		     uint64_t serial)
+		     struct mw_stack *stack)
 {
 	struct block *old = hmap__get(&p->blocks, addr);
 	struct block *b;
@@ -405,7 +418,8 @@ static int block_add(struct engine *e, struct proc *p, struct thread *t,
 	b->size = size;
 	b->ts = ts;
 	b->site = site;
-	b->serial = serial ? serial : e->serial++;
+	b->stack = stack;
+	b->serial = e->serial++;
 	b->owner = t;
 	if (hmap__put(&p->blocks, addr, b)) {
 		free(b);
@@ -421,6 +435,29 @@ static int block_add(struct engine *e, struct proc *p, struct thread *t,
 	return 0;
 }
 
+/* The process's copy of ev's stack, classified when first seen. */
+static struct mw_stack *stack_of(struct engine *e, struct proc *p,
+				 const struct mw_event *ev)
+{
+	uint32_t n = ev->nframes;
+	struct mw_stack *s;
+	bool created;
+
+	if (!n || !ev->frames)
+		return NULL;
+	if (n > MW_EV_MAX_FRAMES)
+		n = MW_EV_MAX_FRAMES;
+	s = stacktab__intern(&p->stacks, ev->frames, n, &created);
+	if (s && created) {
+		s->id = e->serial++;
+		if (e->cfg.classify)
+			s->flags = e->cfg.classify(e->cfg.classify_ctx,
+						   p->row.pid, s->frames, n);
+		e->st.stacks++;
+	}
+	return s;
+}
+
 static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
 		     const struct mw_event *ev)
 {
@@ -429,7 +466,8 @@ static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
 	t->row.allocs++;
 	t->row.alloc_bytes += ev->size;
 	p->row.allocs++;
-	block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site, 0);
+	block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
+		  stack_of(e, p, ev));
 	thread_touch(t);
 }
 
@@ -594,17 +632,20 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 			uint64_t now)
 {
 	struct block *b = hmap__get(&p->blocks, c->addr);
+	struct finding *fd;
 	struct mw_finding_row *f;
 
 	e->st.pending--;
 	if (!b || b->serial != c->serial || b->reported)
 		return; /* freed in time */
-	f = calloc(1, sizeof(*f));
-	if (!f || vec__push(&p->findings, f)) {
-		free(f);
+	fd = calloc(1, sizeof(*fd));
+	if (!fd || vec__push(&p->findings, fd)) {
+		free(fd);
 		return;
 	}
 	b->reported = true;
+	fd->stack = b->stack;
+	f = &fd->row;
 	f->id = e->serial++;
 	f->kind = c->kind;
 	f->pid = p->row.pid;
@@ -617,9 +658,15 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 	f->addr = b->addr;
 	f->size = b->size;
 	f->site = b->site;
+	f->stack_id = b->stack ? b->stack->id : 0;
 	f->alloc_ts = b->ts;
 	f->trigger_ts = c->trigger_ts;
 	f->found_ts = now;
+	f->severity = MW_SEV_HIGH;
+	f->threads = 1;
+	f->count = 1;
+	f->bytes = b->size;
+	f->first_ts = f->last_ts = now;
 	p->row.findings++;
 	p->dirty = true;
 	e->st.findings++;
@@ -944,6 +991,34 @@ static int emit_site(struct proc *p, const struct engine_sink *sink,
 	return hmap__put(&p->sites, ip, SITE_PENDING);
 }
 
+/* Hand st to the sink unless it was already: the stack row, then the
+ * sites of its frames. */
+static int emit_stack(struct proc *p, const struct engine_sink *sink,
+		      void *ctx, struct mw_stack *st)
+{
+	struct mw_stack_row r;
+	int err;
+
+	if (!st || st->state != MW_STACK_NEW || !sink->stack)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.proc_id = p->row.id;
+	r.id = st->id;
+	r.pid = p->row.pid;
+	r.flags = st->flags;
+	r.nframes = st->nframes;
+	memcpy(r.frames, st->frames, st->nframes * sizeof(r.frames[0]));
+	if ((err = sink->stack(ctx, &r)))
+		return err;
+	if ((err = vec__push(&p->stacks_pending, st)))
+		return err;
+	st->state = MW_STACK_PENDING;
+	for (uint32_t i = 0; i < st->nframes; i++)
+		if ((err = emit_site(p, sink, ctx, st->frames[i])))
+			return err;
+	return 0;
+}
+
 static bool block_due(const struct engine *e, const struct proc *p,
 		      const struct block *b, uint64_t now)
 {
@@ -998,17 +1073,20 @@ static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
 			.size = b->size,
 			.ts = b->ts,
 			.site = b->site,
+			.stack_id = b->stack ? b->stack->id : 0,
 		};
 
-		if ((err = sink->block_add(ctx, &r)) ||
+		if ((err = emit_stack(p, sink, ctx, b->stack)) ||
+		    (err = sink->block_add(ctx, &r)) ||
 		    (err = emit_site(p, sink, ctx, b->site)))
 			return err;
 	}
 	for (size_t i = 0; i < p->findings.len; i++) {
-		struct mw_finding_row *f = p->findings.items[i];
+		struct finding *f = p->findings.items[i];
 
-		if ((err = sink->finding(ctx, f)) ||
-		    (err = emit_site(p, sink, ctx, f->site)))
+		if ((err = emit_stack(p, sink, ctx, f->stack)) ||
+		    (err = sink->finding(ctx, &f->row)) ||
+		    (err = emit_site(p, sink, ctx, f->row.site)))
 			return err;
 	}
 	return 0;
@@ -1032,6 +1110,12 @@ static void sites_settle(struct proc *p, bool committed)
 	for (size_t i = 0; i < undo.len; i++)
 		hmap__del(&p->sites, (uint64_t)(uintptr_t)undo.items[i]);
 	vec__fini(&undo);
+	for (size_t i = 0; i < p->stacks_pending.len; i++) {
+		struct mw_stack *st = p->stacks_pending.items[i];
+
+		st->state = committed ? MW_STACK_STORED : MW_STACK_NEW;
+	}
+	p->stacks_pending.len = 0;
 }
 
 /* The sink committed: mark everything handed over as clean. */
@@ -1103,6 +1187,7 @@ int engine__flush(struct engine *e, uint64_t now,
 
 		flush_commit(e, p, now);
 		e->ended = p->ended_next;
+		e->st.stacks -= p->stacks.count;
 		proc_free(p);
 	}
 	return 0;

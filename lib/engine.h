@@ -25,9 +25,20 @@
 
 struct engine;
 
+/*
+ * Says what an allocating stack passes through (enum mw_stack_flags). The
+ * engine calls it once per distinct stack of a process, when first seen,
+ * while the process lives: the daemon symbolizes, a test looks up a table.
+ */
+typedef uint32_t (*engine_classify_fn)(void *ctx, uint32_t pid,
+				       const uint64_t *frames,
+				       uint32_t nframes);
+
 struct engine_config {
 	uint64_t grace_ns;	 /* let a program free a block just after */
 	uint64_t persist_age_ns; /* blocks younger than this stay in memory */
+	engine_classify_fn classify; /* may be NULL: no flags */
+	void *classify_ctx;
 };
 
 #define ENGINE_DEFAULT_GRACE_NS (500ull * 1000 * 1000)
@@ -52,8 +63,12 @@ struct engine_sink {
 	int (*block_add)(void *ctx, const struct mw_block_row *row);
 	int (*block_del)(void *ctx, uint64_t serial);
 	int (*finding)(void *ctx, const struct mw_finding_row *row);
-	/* A site first referenced by a flushed block or finding. */
+	/* A site first referenced by a flushed block, finding or stack. */
 	int (*site)(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip);
+	/* A stack first referenced by a flushed block or finding; handed
+	 * before that row, and before the sites of its frames. May be
+	 * NULL. */
+	int (*stack)(void *ctx, const struct mw_stack_row *row);
 };
 
 struct engine_stats {
@@ -63,6 +78,7 @@ struct engine_stats {
 	uint64_t live_blocks;	/* across traced processes */
 	uint64_t findings;
 	uint64_t pending;	/* candidates waiting out their grace */
+	uint64_t stacks;	/* distinct stacks held */
 };
 
 struct engine *engine__new(const struct engine_config *cfg,

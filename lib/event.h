@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #define MW_COMM_MAX 16
+/* User stack frames an allocation event carries at most. */
+#define MW_EV_MAX_FRAMES 32
 
 enum mw_event_type {
 	MW_EV_ALLOC = 1,	/* addr = block, size, site */
@@ -31,6 +33,11 @@ enum mw_event_type {
 
 /* The thread exited as part of its whole process exiting. */
 #define MW_EVF_GROUP_EXIT 0x1u
+/* The call came from inside the C library or the dynamic loader (their
+ * own bookkeeping, such as glibc emptying a thread's tcache at exit), not
+ * from the program: a free of an unknown block there is not the
+ * program's mistake. */
+#define MW_EVF_INTERNAL 0x2u
 
 struct mw_event {
 	uint32_t type;
@@ -46,6 +53,12 @@ struct mw_event {
 	uint32_t key;
 	int32_t code;
 	char comm[MW_COMM_MAX]; /* NUL-terminated, may be empty */
+	/* alloc and realloc: the allocating user stack, innermost first, so
+	 * frames[0] is the call site; nframes 0 when the collector has none.
+	 * Points into the collector's buffer: valid during engine__feed. */
+	uint32_t nframes;
+	uint32_t pad;
+	const uint64_t *frames;
 };
 
 const char *mw_event_type_name(uint32_t type);

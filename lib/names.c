@@ -82,3 +82,26 @@ const char *mw_key_state_name(uint32_t state)
 	}
 	return "unknown";
 }
+
+static const char *const severity_names[] = {
+	[MW_SEV_LOW] = "low",
+	[MW_SEV_MEDIUM] = "medium",
+	[MW_SEV_HIGH] = "high",
+};
+
+#define NSEV (sizeof(severity_names) / sizeof(severity_names[0]))
+
+const char *mw_severity_name(uint32_t sev)
+{
+	if (sev < NSEV && severity_names[sev])
+		return severity_names[sev];
+	return "unknown";
+}
+
+int mw_severity_parse(const char *name)
+{
+	for (size_t i = 1; i < NSEV; i++)
+		if (!strcmp(severity_names[i], name))
+			return (int)i;
+	return -EINVAL;
+}

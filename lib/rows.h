@@ -112,7 +112,16 @@ struct mw_block_row {
 	uint64_t size;
 	uint64_t ts;
 	uint64_t site;
+	uint64_t stack_id;	/* 0: no stack */
 };
+
+enum mw_severity {
+	MW_SEV_LOW = 1,		/* worth a look; may be by design */
+	MW_SEV_MEDIUM = 2,	/* memory grows or is lost; not TLS-proven */
+	MW_SEV_HIGH = 3,	/* proven: the block is unreachable by design */
+};
+
+#define MW_DETAIL_MAX 160
 
 struct mw_finding_row {
 	uint64_t id;
@@ -130,6 +139,38 @@ struct mw_finding_row {
 	uint64_t alloc_ts;
 	uint64_t trigger_ts;	/* thread exit or key delete */
 	uint64_t found_ts;
+	uint64_t stack_id;	/* allocating stack, 0 when unknown */
+	/* Evidence. A one-block finding has count 1, bytes = size, one
+	 * thread and first_ts = last_ts = found_ts; a finding about a site
+	 * or thread over time keeps its id and grows these. */
+	uint32_t severity;	/* enum mw_severity */
+	uint32_t threads;	/* distinct threads involved */
+	uint64_t count;		/* blocks (or frees) involved */
+	uint64_t bytes;
+	uint64_t first_ts;
+	uint64_t last_ts;
+	char detail[MW_DETAIL_MAX]; /* one line for people, may be empty */
+};
+
+/* What the stack classifier saw in an allocating stack. */
+enum mw_stack_flags {
+	/* Through a C++ thread_local initializer or wrapper, or the
+	 * registration of a thread_local destructor. */
+	MW_STACK_TLS_INIT = 0x1,
+	/* Through the dynamic loader's allocation of a module's TLS block
+	 * (__tls_get_addr). */
+	MW_STACK_TLS_DYNAMIC = 0x2,
+};
+
+/* A deduplicated allocating stack: frames[0] is the call site. */
+struct mw_stack_row {
+	uint64_t proc_id;
+	uint64_t id;
+	uint32_t pid;
+	uint32_t flags;		/* enum mw_stack_flags */
+	uint32_t nframes;
+	uint32_t pad;
+	uint64_t frames[MW_EV_MAX_FRAMES];
 };
 
 #define MW_SITE_STR 256
@@ -151,5 +192,7 @@ int mw_finding_kind_parse(const char *name); /* -EINVAL if unknown */
 const char *mw_proc_state_name(uint32_t state);
 const char *mw_thread_state_name(uint32_t state);
 const char *mw_key_state_name(uint32_t state);
+const char *mw_severity_name(uint32_t sev);
+int mw_severity_parse(const char *name); /* -EINVAL if unknown */
 
 #endif

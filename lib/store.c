@@ -35,6 +35,7 @@ enum {
 	ST_FINDING,
 	ST_SITE,
 	ST_HAS_SITE,
+	ST_STACK,
 	ST_MAX,
 };
 
@@ -72,21 +73,28 @@ static const char *const write_sql[ST_MAX] = {
 	[ST_BINDING_DEL] = "DELETE FROM tls_bindings WHERE proc_id=?1 AND"
 			   " tid=?2 AND key=?3",
 	[ST_BLOCK_ADD] = "INSERT OR REPLACE INTO live_blocks (serial, proc_id,"
-			 " pid, tid, addr, size, ts, site)"
-			 " VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+			 " pid, tid, addr, size, ts, site, stack_id)"
+			 " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
 	[ST_BLOCK_DEL] = "DELETE FROM live_blocks WHERE serial=?1",
 	[ST_FINDING] =
 		"INSERT INTO findings (id, kind, proc_id, pid, tid, key,"
 		" generation, alloc_tid, block, addr, size, site, alloc_ts,"
-		" trigger_ts, found_ts)"
-		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
-		" ON CONFLICT(id) DO UPDATE SET kind=?2, size=?11,"
-		" found_ts=?15",
+		" trigger_ts, found_ts, stack_id, severity, count, bytes,"
+		" threads, first_ts, last_ts, detail)"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
+		" ?16,?17,?18,?19,?20,?21,?22,?23)"
+		" ON CONFLICT(id) DO UPDATE SET kind=?2, tid=?5, alloc_tid=?8,"
+		" block=?9, addr=?10, size=?11, site=?12, alloc_ts=?13,"
+		" trigger_ts=?14, found_ts=?15, stack_id=?16, severity=?17,"
+		" count=?18, bytes=?19, threads=?20, first_ts=?21, last_ts=?22,"
+		" detail=?23",
 	[ST_SITE] = "INSERT INTO sites (proc_id, ip, module, function, offset,"
 		    " file, line) VALUES (?1,?2,?3,?4,?5,?6,?7)"
 		    " ON CONFLICT(proc_id, ip) DO UPDATE SET module=?3,"
 		    " function=?4, offset=?5, file=?6, line=?7",
 	[ST_HAS_SITE] = "SELECT 1 FROM sites WHERE proc_id=?1 AND ip=?2",
+	[ST_STACK] = "INSERT OR REPLACE INTO stacks (id, proc_id, pid, flags,"
+		     " nframes, frames) VALUES (?1,?2,?3,?4,?5,?6)",
 };
 
 struct store {
@@ -326,7 +334,8 @@ int store__next_serial(struct store *s, uint64_t *serial)
 	int err = query_int(s->db,
 			    "SELECT max(coalesce((SELECT max(id) FROM processes),0),"
 			    " coalesce((SELECT max(serial) FROM live_blocks),0),"
-			    " coalesce((SELECT max(id) FROM findings),0))",
+			    " coalesce((SELECT max(id) FROM findings),0),"
+			    " coalesce((SELECT max(id) FROM stacks),0))",
 			    &max);
 
 	if (err)
@@ -429,10 +438,11 @@ int store__put_binding(struct store *s, const struct mw_binding_row *r)
 
 int store__add_block(struct store *s, const struct mw_block_row *r)
 {
-	const uint64_t v[] = {r->serial, r->proc_id, r->pid, r->tid,
-			      r->addr,	 r->size,    r->ts,  r->site};
+	const uint64_t v[] = {r->serial, r->proc_id, r->pid,
+			      r->tid,	 r->addr,    r->size,
+			      r->ts,	 r->site,    r->stack_id};
 
-	bind_u64s(s->st[ST_BLOCK_ADD], v, 8);
+	bind_u64s(s->st[ST_BLOCK_ADD], v, 9);
 	return run(s->st[ST_BLOCK_ADD]);
 }
 
@@ -448,10 +458,41 @@ int store__put_finding(struct store *s, const struct mw_finding_row *r)
 			      r->pid,	    r->tid,	   r->key,
 			      r->generation, r->alloc_tid, r->block,
 			      r->addr,	    r->size,	   r->site,
-			      r->alloc_ts,  r->trigger_ts, r->found_ts};
+			      r->alloc_ts,  r->trigger_ts, r->found_ts,
+			      r->stack_id,  r->severity,   r->count,
+			      r->bytes,	    r->threads,	   r->first_ts,
+			      r->last_ts};
+	sqlite3_stmt *st = s->st[ST_FINDING];
 
-	bind_u64s(s->st[ST_FINDING], v, 15);
-	return run(s->st[ST_FINDING]);
+	bind_u64s(st, v, 22);
+	sqlite3_bind_text(st, 23, r->detail, -1, SQLITE_TRANSIENT);
+	return run(st);
+}
+
+/* frames as stored: lower-case hex, space-separated. */
+static void frames_text(char *buf, size_t len, const uint64_t *frames,
+			uint32_t n)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%llx", i ? " " : "",
+				      (unsigned long long)frames[i]);
+}
+
+int store__put_stack(struct store *s, const struct mw_stack_row *r)
+{
+	char text[MW_EV_MAX_FRAMES * 17 + 1];
+	uint32_t n = r->nframes < MW_EV_MAX_FRAMES ? r->nframes
+						   : MW_EV_MAX_FRAMES;
+	const uint64_t v[] = {r->id, r->proc_id, r->pid, r->flags, n};
+	sqlite3_stmt *st = s->st[ST_STACK];
+
+	frames_text(text, sizeof(text), r->frames, n);
+	bind_u64s(st, v, 5);
+	sqlite3_bind_text(st, 6, text, -1, SQLITE_TRANSIENT);
+	return run(st);
 }
 
 int store__put_site(struct store *s, const struct mw_site_row *r)
@@ -519,6 +560,10 @@ static int prepare_read(struct store *s, const char *sql,
 		sqlite3_bind_int64(st, i, f->kind);
 	if ((i = sqlite3_bind_parameter_index(st, ":since")))
 		sqlite3_bind_int64(st, i, (int64_t)f->since);
+	if ((i = sqlite3_bind_parameter_index(st, ":severity")))
+		sqlite3_bind_int64(st, i, f->severity);
+	if ((i = sqlite3_bind_parameter_index(st, ":id")))
+		sqlite3_bind_int64(st, i, (int64_t)f->id);
 	if ((i = sqlite3_bind_parameter_index(st, ":limit")))
 		sqlite3_bind_int64(st, i, f->limit ? (int64_t)f->limit : -1);
 	*out = st;
@@ -703,7 +748,8 @@ static int block_row(sqlite3_stmt *st, void *arg)
 	r.size = col_u64(st, 5);
 	r.ts = col_u64(st, 6);
 	r.site = col_u64(st, 7);
-	return cb(w->ctx, &r, site_cols(st, 8, r.proc_id, r.site, &site));
+	r.stack_id = col_u64(st, 8);
+	return cb(w->ctx, &r, site_cols(st, 9, r.proc_id, r.site, &site));
 }
 
 int store__each_block(struct store *s, const struct store_filter *f,
@@ -716,7 +762,7 @@ int store__each_block(struct store *s, const struct store_filter *f,
 	int err = prepare_read(
 		s,
 		"SELECT b.serial, b.proc_id, b.pid, b.tid, b.addr, b.size,"
-		" b.ts, b.site," SITE_COLS " FROM live_blocks b"
+		" b.ts, b.site, b.stack_id," SITE_COLS " FROM live_blocks b"
 		" LEFT JOIN sites s ON s.proc_id = b.proc_id AND s.ip = b.site"
 		" WHERE (:pid = 0 OR b.pid = :pid)"
 		" ORDER BY b.size DESC, b.serial LIMIT :limit",
@@ -748,7 +794,15 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 	r.alloc_ts = col_u64(st, 12);
 	r.trigger_ts = col_u64(st, 13);
 	r.found_ts = col_u64(st, 14);
-	return cb(w->ctx, &r, site_cols(st, 15, r.proc_id, r.site, &site));
+	r.stack_id = col_u64(st, 15);
+	r.severity = (uint32_t)col_u64(st, 16);
+	r.count = col_u64(st, 17);
+	r.bytes = col_u64(st, 18);
+	r.threads = (uint32_t)col_u64(st, 19);
+	r.first_ts = col_u64(st, 20);
+	r.last_ts = col_u64(st, 21);
+	col_str(st, 22, r.detail, sizeof(r.detail));
+	return cb(w->ctx, &r, site_cols(st, 23, r.proc_id, r.site, &site));
 }
 
 int store__each_finding(struct store *s, const struct store_filter *f,
@@ -762,13 +816,74 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 		s,
 		"SELECT f.id, f.kind, f.proc_id, f.pid, f.tid, f.key,"
 		" f.generation, f.alloc_tid, f.block, f.addr, f.size, f.site,"
-		" f.alloc_ts, f.trigger_ts, f.found_ts," SITE_COLS
+		" f.alloc_ts, f.trigger_ts, f.found_ts, f.stack_id,"
+		" f.severity, f.count, f.bytes, f.threads, f.first_ts,"
+		" f.last_ts, f.detail," SITE_COLS
 		" FROM findings f"
 		" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"
 		" WHERE (:pid = 0 OR f.pid = :pid)"
-		" AND (:kind = 0 OR f.kind = :kind) AND f.found_ts >= :since"
+		" AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"
+		" AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
 		" ORDER BY f.id LIMIT :limit",
 		f, &st);
 
 	return err ? err : walk(st, finding_row, &w);
+}
+
+int store__get_stack(struct store *s, uint64_t id, struct mw_stack_row *r)
+{
+	sqlite3_stmt *st;
+	const char *p;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT proc_id, pid, flags, frames FROM"
+				    " stacks WHERE id = ?1",
+				    -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
+	}
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->proc_id = col_u64(st, 0);
+	r->pid = (uint32_t)col_u64(st, 1);
+	r->flags = (uint32_t)col_u64(st, 2);
+	p = (const char *)sqlite3_column_text(st, 3);
+	while (p && *p && r->nframes < MW_EV_MAX_FRAMES) {
+		char *end;
+		unsigned long long v = strtoull(p, &end, 16);
+
+		if (end == p)
+			break;
+		r->frames[r->nframes++] = v;
+		p = end;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int store__get_site(struct store *s, uint64_t proc_id, uint64_t ip,
+		    struct mw_site_row *r)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT 1," SITE_COLS " FROM sites s"
+				    " WHERE s.proc_id = ?1 AND s.ip = ?2",
+				    -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	sqlite3_bind_int64(st, 1, (int64_t)proc_id);
+	sqlite3_bind_int64(st, 2, (int64_t)ip);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		site_cols(st, 1, proc_id, ip, r);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
 }

@@ -48,6 +48,7 @@ int store__del_block(struct store *s, uint64_t serial);
 int store__put_finding(struct store *s, const struct mw_finding_row *r);
 int store__put_site(struct store *s, const struct mw_site_row *r);
 int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip);
+int store__put_stack(struct store *s, const struct mw_stack_row *r);
 
 /* Reader side (memwatchctl). pid 0 = all processes. Callbacks return 0
  * to go on, non-zero to stop (that value is returned). site is NULL when
@@ -55,8 +56,10 @@ int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip);
 struct store_filter {
 	uint32_t pid;
 	uint32_t kind;		/* findings: 0 = all kinds */
-	uint64_t since;		/* findings: found_ts >= since, 0 = all */
+	uint64_t since;		/* findings: last seen >= since, 0 = all */
 	uint64_t limit;		/* 0 = no limit */
+	uint64_t id;		/* findings: this one only, 0 = all */
+	uint32_t severity;	/* findings: at least this, 0 = all */
 };
 
 int store__each_process(struct store *s, const struct store_filter *f,
@@ -76,5 +79,10 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 			int (*cb)(void *ctx, const struct mw_finding_row *r,
 				  const struct mw_site_row *site),
 			void *ctx);
+
+/* One stack or site by identity; -ENOENT when not stored. */
+int store__get_stack(struct store *s, uint64_t id, struct mw_stack_row *r);
+int store__get_site(struct store *s, uint64_t proc_id, uint64_t ip,
+		    struct mw_site_row *r);
 
 #endif

@@ -63,12 +63,14 @@ struct rows {
 	ARR(uint64_t) dels;
 	ARR(struct mw_finding_row) findings;
 	ARR(struct site_call) sites;
+	ARR(struct mw_stack_row) stacks;
 };
 
 static void rows_clear(struct rows *r)
 {
 	r->procs.n = r->threads.n = r->keys.n = r->bindings.n = 0;
 	r->adds.n = r->dels.n = r->findings.n = r->sites.n = 0;
+	r->stacks.n = 0;
 }
 
 static void rows_free(struct rows *r)
@@ -81,6 +83,7 @@ static void rows_free(struct rows *r)
 	free(r->dels.v);
 	free(r->findings.v);
 	free(r->sites.v);
+	free(r->stacks.v);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -93,7 +96,7 @@ struct rec {
 	uint64_t site_calls;
 	/* Fail the next N calls of a callback with -EIO. */
 	int fail_begin, fail_commit, fail_finding, fail_block_add, fail_thread,
-		fail_site;
+		fail_site, fail_stack;
 	/* The store model: committed state, keyed like the schema. */
 	ARR(struct mw_process_row) st_procs;	  /* by id */
 	ARR(struct mw_key_row) st_keys;		  /* by proc, key, gen */
@@ -335,6 +338,16 @@ static int s_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
 	return 0;
 }
 
+static int s_stack(void *ctx, const struct mw_stack_row *row)
+{
+	struct rec *r = ctx;
+
+	if (take(&r->fail_stack))
+		return -EIO;
+	PUSH(r->cur.stacks, *row);
+	return 0;
+}
+
 static const struct engine_sink SINK = {
 	.begin = s_begin,
 	.commit = s_commit,
@@ -347,6 +360,7 @@ static const struct engine_sink SINK = {
 	.block_del = s_block_del,
 	.finding = s_finding,
 	.site = s_site,
+	.stack = s_stack,
 };
 
 static void rec_reset(void)
@@ -2532,6 +2546,100 @@ static void rt_step(struct rt *m)
 	}
 }
 
+
+/* --- stacks ---------------------------------------------------------------- */
+
+static unsigned classify_calls;
+
+static uint32_t classify_tls(void *ctx, uint32_t pid, const uint64_t *frames,
+			     uint32_t n)
+{
+	classify_calls++;
+	for (uint32_t i = 0; i < n; i++)
+		if (frames[i] == SITE3)
+			return MW_STACK_TLS_INIT;
+	return 0;
+}
+
+static void al_stack(uint32_t tid, uint64_t t, uint64_t addr, uint64_t size,
+		     const uint64_t *frames, uint32_t n)
+{
+	FEED(.type = MW_EV_ALLOC, .pid = PID, .tid = tid, .ts = MS(t),
+	     .addr = addr, .size = size, .site = frames[0], .nframes = n,
+	     .frames = frames);
+}
+
+static void test_stacks_dedup_and_flush(void)
+{
+	static const uint64_t a[] = {SITE1, 0x401000, 0x402000};
+	static const uint64_t b[] = {SITE1, 0x401000, SITE3};
+	struct engine_config cfg = {
+		.grace_ns = MS(500),
+		.persist_age_ns = 0,
+		.classify = classify_tls,
+	};
+	const struct mw_block_row *r1, *r2, *r3;
+	const struct mw_finding_row *f;
+	size_t site_before = 0;
+
+	rec_reset();
+	classify_calls = 0;
+	E = engine__new(&cfg, 1000);
+	attach(PID, 0);
+	tstart(101, 0);
+	al_stack(101, 1, 0x1000, 16, a, 3);
+	al_stack(101, 2, 0x2000, 16, a, 3);
+	al_stack(101, 3, 0x3000, 32, b, 3);
+	CHECK_U64(classify_calls, 2);
+	CHECK_U64(stats().stacks, 2);
+	/* A failed flush hands the stacks over again. */
+	R.fail_stack = 1;
+	CHECK(flush_at(10) == -EIO);
+	CHECK(flush_at(10) == 0);
+	CHECK_U64(R.last.stacks.n, 2);
+	r1 = add_in(&R.last, 0x1000);
+	r2 = add_in(&R.last, 0x2000);
+	r3 = add_in(&R.last, 0x3000);
+	CHECK(r1 && r2 && r3);
+	if (r1 && r2 && r3) {
+		CHECK(r1->stack_id != 0);
+		CHECK_U64(r1->stack_id, r2->stack_id);
+		CHECK(r3->stack_id != r1->stack_id);
+	}
+	for (size_t i = 0; i < R.last.stacks.n; i++) {
+		const struct mw_stack_row *st = &R.last.stacks.v[i];
+
+		CHECK_U64(st->nframes, 3);
+		CHECK_U64(st->proc_id, P);
+		CHECK_U64(st->flags, st->frames[2] == SITE3 ? MW_STACK_TLS_INIT
+							     : 0);
+	}
+	/* Every frame is a site the store gets to symbolize. */
+	for (size_t i = 0; i < R.last.sites.n; i++)
+		site_before += R.last.sites.v[i].ip == 0x402000;
+	CHECK_U64(site_before, 1);
+	/* A later finding names its stack, which is not handed again. */
+	kcreate(101, 20, 1, 0);
+	tset(101, 21, 1, 0x3000);
+	texit(101, 30);
+	CHECK(tick_flush(600) == 0);
+	CHECK_U64(R.last.stacks.n, 0);
+	f = finding_in(&R.last, 0x3000);
+	CHECK(f != NULL);
+	if (f && r3) {
+		CHECK_U64(f->stack_id, r3->stack_id);
+		CHECK_U64(f->severity, MW_SEV_HIGH);
+		CHECK_U64(f->count, 1);
+		CHECK_U64(f->bytes, 32);
+	}
+	/* Allocations without a stack still work. */
+	al(101, 40, 0x4000, 8, SITE2);
+	CHECK(flush_at(2000) == 0);
+	r1 = add_in(&R.last, 0x4000);
+	CHECK(r1 && r1->stack_id == 0);
+	teardown();
+}
+
 static void test_random_consistency(void)
 {
 	struct rt *m = calloc(1, sizeof(*m));
@@ -2628,6 +2736,7 @@ int main(void)
 	RUN(test_flush_fails_midway);
 	RUN(test_flush_fail_at_proc_exit);
 	RUN(test_site_once_per_process);
+	RUN(test_stacks_dedup_and_flush);
 	RUN(test_site_of_young_finding);
 	RUN(test_stats_lifecycle);
 	RUN(test_random_consistency);

@@ -240,6 +240,108 @@ static void test_rows_roundtrip(void)
 	store__close(s);
 }
 
+
+static void test_stacks_and_evidence(void)
+{
+	struct mw_stack_row st = {.proc_id = 1, .id = 7, .pid = 100,
+				  .flags = MW_STACK_TLS_INIT, .nframes = 3,
+				  .frames = {0x401234, 0x7f0000001000ull,
+					     0xffffffffffffff00ull}};
+	struct mw_finding_row f = {.id = 8, .kind = MW_FIND_TLS_OUTLIVED_THREAD,
+				   .pid = 100, .proc_id = 1, .tid = 101,
+				   .size = 64, .site = 0x401234, .found_ts = 11,
+				   .stack_id = 7, .severity = MW_SEV_MEDIUM,
+				   .threads = 5, .count = 12, .bytes = 768,
+				   .first_ts = 3, .last_ts = 11,
+				   .detail = "left by 5 of 6 exited threads"};
+	struct mw_site_row site = {.proc_id = 1, .ip = 0x7f0000001000ull,
+				   .function = "worker"};
+	struct store_filter high = {.severity = MW_SEV_HIGH};
+	struct store_filter by_id = {.id = 8}, other_id = {.id = 9};
+	struct mw_stack_row got;
+	struct mw_site_row gs;
+	struct store *s;
+	int n;
+
+	fresh("stacks.db");
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(store__begin(s) == 0);
+	CHECK(store__put_stack(s, &st) == 0);
+	CHECK(store__put_finding(s, &f) == 0);
+	CHECK(store__put_site(s, &site) == 0);
+	CHECK(store__commit(s) == 0);
+	store__close(s);
+
+	s = store__open(path, STORE_RDONLY);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(store__get_stack(s, 7, &got) == 0);
+	CHECK_U64(got.nframes, 3);
+	CHECK_U64(got.frames[0], 0x401234);
+	CHECK_U64(got.frames[2], 0xffffffffffffff00ull);
+	CHECK_U64(got.flags, MW_STACK_TLS_INIT);
+	CHECK_U64(got.proc_id, 1);
+	CHECK(store__get_stack(s, 99, &got) == -ENOENT);
+	CHECK(store__get_site(s, 1, 0x7f0000001000ull, &gs) == 0);
+	CHECK_STR(gs.function, "worker");
+	CHECK(store__get_site(s, 1, 0x1, &gs) == -ENOENT);
+	n = 0;
+	CHECK(store__each_finding(s, &by_id, keep_finding, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(last_finding.stack_id, 7);
+	CHECK_U64(last_finding.severity, MW_SEV_MEDIUM);
+	CHECK_U64(last_finding.threads, 5);
+	CHECK_U64(last_finding.count, 12);
+	CHECK_U64(last_finding.bytes, 768);
+	CHECK_U64(last_finding.first_ts, 3);
+	CHECK_STR(last_finding.detail, "left by 5 of 6 exited threads");
+	n = 0;
+	CHECK(store__each_finding(s, &other_id, keep_finding, &n) == 0);
+	CHECK_U64(n, 0);
+	n = 0;
+	CHECK(store__each_finding(s, &high, keep_finding, &n) == 0);
+	CHECK_U64(n, 0);
+	store__close(s);
+}
+
+/* A database a previous memwatch wrote at version 1 is migrated in place
+ * and its findings read with their evidence filled in. */
+static void test_migrate_from_v1(void)
+{
+	struct store_filter all = {0};
+	struct store *s;
+	int n = 0;
+	char cmd[512];
+
+	fresh("v1.db");
+	snprintf(cmd, sizeof(cmd),
+		 "sqlite3 '%s' < schema/001_init.sql && sqlite3 '%s' "
+		 "'PRAGMA user_version=1; INSERT INTO processes (id, pid,"
+		 " state, start_ts) VALUES (1, 100, 2, 1); INSERT INTO findings"
+		 " VALUES (2, 1, 1, 100, 101, 0, 1, 101, 3, 4096, 64, 4660, 5,"
+		 " 6, 7);'",
+		 path, path);
+	CHECK(system(cmd) == 0);
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_U64(store__schema_version(s), mw_migrations_count);
+	CHECK(store__each_finding(s, &all, keep_finding, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(last_finding.size, 64);
+	CHECK_U64(last_finding.bytes, 64);
+	CHECK_U64(last_finding.count, 1);
+	CHECK_U64(last_finding.severity, MW_SEV_HIGH);
+	CHECK_U64(last_finding.last_ts, 7);
+	CHECK_U64(last_finding.stack_id, 0);
+	store__close(s);
+}
+
 static void test_rdonly_missing(void)
 {
 	struct store *s;
@@ -341,6 +443,8 @@ int main(void)
 	}
 	RUN(test_create_and_migrate);
 	RUN(test_rows_roundtrip);
+	RUN(test_stacks_and_evidence);
+	RUN(test_migrate_from_v1);
 	RUN(test_rdonly_missing);
 	RUN(test_garbage_untouched);
 	RUN(test_foreign_sqlite);
