@@ -28,7 +28,7 @@ ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # --- portable library: engine, names, store -------------------------------
-LIB_SRCS := lib/engine.c lib/names.c lib/hash.c lib/stacktab.c
+LIB_SRCS := lib/engine.c lib/rules.c lib/names.c lib/hash.c lib/stacktab.c
 STORE_SRCS := lib/store.c $(OUT)/schema.c
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(notdir $(LIB_SRCS)))
 STORE_OBJS := $(OUT)/store.o $(OUT)/schema.o
@@ -40,7 +40,7 @@ CTL_OBJS := $(patsubst ctl/%.c,$(OUT)/ctl/%.o,$(CTL_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
-WORKLOAD_C := $(wildcard tests/workloads/*.c)
+WORKLOAD_C := $(filter-out tests/workloads/tls_module.c,$(wildcard tests/workloads/*.c))
 WORKLOAD_CXX := $(wildcard tests/workloads/*.cc)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
 	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX))
@@ -134,6 +134,17 @@ $(OUT)/workloads/%: tests/workloads/%.cc | $(OUT)/workloads
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
 		-Wall -pthread $< -o $@ -ldl
+
+# tls_module.c is no program (WORKLOAD_C leaves it out) but the plugin
+# that dlclose_tls and dlclose_tls_clean dlopen from their own directory.
+$(OUT)/workloads/libmwtlsmod.so: tests/workloads/tls_module.c \
+		tests/workloads/workload.h | $(OUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
+		-Wall -fPIC -shared -pthread $< -o $@
+
+$(OUT)/workloads/dlclose_tls $(OUT)/workloads/dlclose_tls_clean: | \
+	$(OUT)/workloads/libmwtlsmod.so
 
 clean:
 	rm -rf $(OUT)

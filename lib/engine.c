@@ -25,101 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "hash.h"
-#include "stacktab.h"
-
-struct proc;
-
-struct thread {
-	struct mw_thread_row row;
-	struct proc *proc;
-	struct binding *bindings; /* this thread's live bindings */
-	struct thread *all_prev, *all_next;
-	bool in_map;
-	bool dirty;
-};
-
-struct block {
-	uint64_t addr;
-	uint64_t size;
-	uint64_t ts;
-	uint64_t site;
-	uint64_t serial;
-	struct mw_stack *stack; /* NULL when the event had none */
-	struct thread *owner;
-	struct block *prev, *next; /* persist FIFO, while queued */
-	bool queued;	/* its row must be (re)written */
-	bool stored;	/* its row is in the store */
-	bool reported;
-};
-
-struct key {
-	struct mw_key_row row;
-	bool in_map;
-	bool dirty;
-};
-
-struct binding {
-	struct mw_binding_row row;
-	struct thread *thread;
-	struct binding *tprev, *tnext;
-	bool dead;
-	bool dirty;
-};
-
-/* A finding waiting to be flushed, with the stack its row names. */
-struct finding {
-	struct mw_finding_row row;
-	struct mw_stack *stack;
-};
-
-struct cand {
-	uint64_t addr;
-	uint64_t serial;
-	uint64_t deadline;
-	uint64_t trigger_ts;
-	uint32_t kind;
-	uint32_t tid;
-	uint32_t key;
-	uint32_t generation;
-};
-
-/* Site map values: emitted in the flush under way, or committed. */
-#define SITE_PENDING ((void *)1)
-#define SITE_DONE ((void *)2)
-
-struct proc {
-	struct mw_process_row row;
-	struct hmap blocks;
-	struct hmap threads;
-	struct hmap keys;
-	struct hmap bindings;
-	struct hmap sites;
-	struct stacktab stacks;
-	struct vec stacks_pending; /* handed in the flush under way */
-	struct thread *all_threads;
-	struct block *fifo_head, *fifo_tail;
-	struct vec dirty_threads;
-	struct vec dirty_keys;
-	struct vec dirty_bindings;
-	struct vec findings; /* struct finding *, not yet flushed */
-	uint64_t *dels;	     /* serials of persisted blocks since freed */
-	size_t ndels, cap_dels;
-	struct cand *cands; /* FIFO by deadline, from cand_head */
-	size_t cand_head, ncands, cap_cands;
-	struct proc *ended_next;
-	bool dirty;
-	bool ended; /* exited or detached: flush everything, then free */
-};
-
-struct engine {
-	struct engine_config cfg;
-	uint64_t serial;
-	struct hmap procs; /* pid -> traced proc */
-	struct proc *ended;
-	struct engine_stats st;
-};
+#include "engine_int.h"
 
 static uint64_t binding_id(uint32_t tid, uint32_t key)
 {
@@ -134,6 +40,19 @@ struct engine *engine__new(const struct engine_config *cfg,
 	if (!e)
 		return NULL;
 	e->cfg = *cfg;
+	if (!e->cfg.orphan_age_ns)
+		e->cfg.orphan_age_ns = ENGINE_DEFAULT_ORPHAN_AGE_NS;
+	if (!e->cfg.orphan_min_threads)
+		e->cfg.orphan_min_threads = ENGINE_DEFAULT_ORPHAN_MIN_THREADS;
+	if (e->cfg.growth_samples < 2 ||
+	    e->cfg.growth_samples > ENGINE_MAX_SAMPLES)
+		e->cfg.growth_samples = ENGINE_DEFAULT_GROWTH_SAMPLES;
+	if (!e->cfg.sample_ns)
+		e->cfg.sample_ns = ENGINE_DEFAULT_SAMPLE_NS;
+	if (!e->cfg.growth_min_bytes)
+		e->cfg.growth_min_bytes = ENGINE_DEFAULT_GROWTH_MIN_BYTES;
+	if (!e->cfg.recent_frees)
+		e->cfg.recent_frees = ENGINE_DEFAULT_RECENT_FREES;
 	e->serial = first_serial ? first_serial : 1;
 	hmap__init(&e->procs);
 	return e;
@@ -181,6 +100,7 @@ static void proc_free(struct proc *p)
 	hmap__fini(&p->keys);
 	hmap__fini(&p->bindings);
 	hmap__fini(&p->sites);
+	rules__proc_fini(p);
 	stacktab__fini(&p->stacks);
 	vec__fini(&p->stacks_pending);
 	vec__fini(&p->dirty_threads);
@@ -241,6 +161,7 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	p->row.state = MW_PROC_TRACING;
 	p->row.start_ts = now;
 	stacktab__init(&p->stacks);
+	rules__proc_init(e, p);
 	copy_comm(p->row.comm, comm);
 	p->dirty = true;
 	err = hmap__put(&e->procs, pid, p);
@@ -261,7 +182,7 @@ int engine__is_traced(const struct engine *e, uint32_t pid)
 
 /* --- dirty tracking ------------------------------------------------------ */
 
-static void thread_touch(struct thread *t)
+void thread_touch(struct thread *t)
 {
 	if (!t->dirty && !vec__push(&t->proc->dirty_threads, t))
 		t->dirty = true;
@@ -382,12 +303,21 @@ static int queue_del(struct proc *p, uint64_t serial)
 	return 0;
 }
 
-/* Take a block out of the live set, keeping every counter exact. */
-static void block_remove(struct engine *e, struct proc *p, struct block *b)
+/* Take a block out of the live set, keeping every counter exact. freer is
+ * the thread that freed it, NULL when it just drops out. */
+static void block_remove(struct engine *e, struct proc *p, struct block *b,
+			 struct thread *freer)
 {
 	struct thread *owner = b->owner;
 
+	rules__block_removed(p, b, freer);
 	hmap__del(&p->blocks, b->addr);
+	if (b->tprev)
+		b->tprev->tnext = b->tnext;
+	else
+		owner->blocks = b->tnext;
+	if (b->tnext)
+		b->tnext->tprev = b->tprev;
 	if (b->queued)
 		fifo_unlink(p, b);
 	if (b->stored)
@@ -410,7 +340,7 @@ static int block_add(struct engine *e, struct proc *p, struct thread *t,
 
 	/* The same address handed out twice means its free was lost. */
 	if (old)
-		block_remove(e, p, old);
+		block_remove(e, p, old, NULL);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -427,6 +357,11 @@ static int block_add(struct engine *e, struct proc *p, struct thread *t,
 	}
 	fifo_append(p, b);
 	b->queued = true;
+	b->tnext = t->blocks;
+	if (t->blocks)
+		t->blocks->tprev = b;
+	t->blocks = b;
+	rules__block_added(e, p, b);
 	t->row.live_blocks++;
 	t->row.live_bytes += size;
 	p->row.live_blocks++;
@@ -472,7 +407,7 @@ static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
 }
 
 static void on_free(struct engine *e, struct proc *p, struct thread *t,
-		    uint64_t addr)
+		    uint64_t addr, const struct mw_event *ev)
 {
 	struct block *b = hmap__get(&p->blocks, addr);
 
@@ -483,6 +418,8 @@ static void on_free(struct engine *e, struct proc *p, struct thread *t,
 	if (!b) {
 		t->row.unknown_frees++;
 		p->row.unknown_frees++;
+		if (!(ev->flags & MW_EVF_INTERNAL))
+			rules__unknown_free(e, p, t, ev);
 		return;
 	}
 	t->row.frees++;
@@ -490,7 +427,8 @@ static void on_free(struct engine *e, struct proc *p, struct thread *t,
 	t->row.free_bytes += b->size;
 	if (b->owner != t)
 		t->row.cross_frees++;
-	block_remove(e, p, b);
+	rules__free(e, p, t, b, ev->site, ev->ts);
+	block_remove(e, p, b, t);
 }
 
 static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
@@ -506,7 +444,7 @@ static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
 		/* realloc(p, 0) frees p; any other NULL is a failure that
 		 * leaves p untouched. */
 		if (!ev->size)
-			on_free(e, p, t, ev->old_addr);
+			on_free(e, p, t, ev->old_addr, ev);
 		return;
 	}
 	b = hmap__get(&p->blocks, ev->old_addr);
@@ -526,7 +464,7 @@ static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
 		}
 		return;
 	}
-	on_free(e, p, t, ev->old_addr);
+	on_free(e, p, t, ev->old_addr, ev);
 	on_alloc(e, p, t, ev);
 }
 
@@ -662,7 +600,10 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 	f->alloc_ts = b->ts;
 	f->trigger_ts = c->trigger_ts;
 	f->found_ts = now;
-	f->severity = MW_SEV_HIGH;
+	/* An overwritten value may still be referenced elsewhere; a value
+	 * whose thread or key is gone cannot be reached through TLS. */
+	f->severity = c->kind == MW_FIND_TLS_OVERWRITTEN ? MW_SEV_MEDIUM
+						       : MW_SEV_HIGH;
 	f->threads = 1;
 	f->count = 1;
 	f->bytes = b->size;
@@ -688,7 +629,7 @@ static void proc_decide(struct engine *e, struct proc *p, uint64_t now,
 		p->cand_head = p->ncands = 0;
 }
 
-static void on_tls_set(struct proc *p, struct thread *t,
+static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 		       const struct mw_event *ev)
 {
 	uint64_t id = binding_id(t->row.tid, ev->key);
@@ -704,6 +645,11 @@ static void on_tls_set(struct proc *p, struct thread *t,
 		if (!k)
 			return;
 	}
+	/* Replacing a live block (not clearing the slot: freeing the old
+	 * value first and then clearing is the usual order) starts its
+	 * grace period; a new value that is the same block does not. */
+	if (b && ev->addr && b->row.value != ev->addr)
+		cand_push(e, p, b, MW_FIND_TLS_OVERWRITTEN, ev->ts);
 	if (!ev->addr) {
 		if (b)
 			binding_kill(p, b);
@@ -781,6 +727,8 @@ static void thread_end(struct engine *e, struct proc *p, struct thread *t,
 	}
 	t->row.state = group ? MW_THREAD_GONE : MW_THREAD_EXITED;
 	t->row.exit_ts = ts;
+	if (!group)
+		rules__thread_exit(e, p, t, ts);
 	if (comm && comm[0])
 		copy_comm(t->row.comm, comm);
 	if (t->in_map) {
@@ -809,6 +757,7 @@ static void proc_end(struct engine *e, struct proc *p, uint32_t state,
 		for (size_t i = 0; i < alive.len; i++)
 			thread_end(e, p, alive.items[i], ts, true, NULL);
 		vec__fini(&alive);
+		rules__tick(e, p, ts, true);
 	} else {
 		e->st.pending -= p->ncands - p->cand_head;
 		p->cand_head = p->ncands = 0;
@@ -836,7 +785,7 @@ static void proc_exec(struct engine *e, struct proc *p,
 	while (hmap__next(&p->blocks, &pos, &k, &v))
 		vec__push(&all, v);
 	for (size_t i = 0; i < all.len; i++)
-		block_remove(e, p, all.items[i]);
+		block_remove(e, p, all.items[i], NULL);
 	all.len = 0;
 	pos = 0;
 	while (hmap__next(&p->bindings, &pos, &k, &v))
@@ -945,7 +894,7 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		on_alloc(e, p, t, ev);
 		break;
 	case MW_EV_FREE:
-		on_free(e, p, t, ev->addr);
+		on_free(e, p, t, ev->addr, ev);
 		break;
 	case MW_EV_REALLOC:
 		on_realloc(e, p, t, ev);
@@ -958,7 +907,7 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		on_key_delete(e, p, ev);
 		break;
 	case MW_EV_TLS_SET:
-		on_tls_set(p, t, ev);
+		on_tls_set(e, p, t, ev);
 		break;
 	default:
 		return -EINVAL;
@@ -972,14 +921,16 @@ void engine__tick(struct engine *e, uint64_t now)
 	uint64_t k;
 	void *v;
 
-	while (hmap__next(&e->procs, &pos, &k, &v))
+	while (hmap__next(&e->procs, &pos, &k, &v)) {
 		proc_decide(e, v, now, false);
+		rules__tick(e, v, now, false);
+	}
 }
 
 /* --- flush --------------------------------------------------------------- */
 
-static int emit_site(struct proc *p, const struct engine_sink *sink,
-		     void *ctx, uint64_t ip)
+int proc_emit_site(struct proc *p, const struct engine_sink *sink, void *ctx,
+		   uint64_t ip)
 {
 	int err;
 
@@ -993,8 +944,8 @@ static int emit_site(struct proc *p, const struct engine_sink *sink,
 
 /* Hand st to the sink unless it was already: the stack row, then the
  * sites of its frames. */
-static int emit_stack(struct proc *p, const struct engine_sink *sink,
-		      void *ctx, struct mw_stack *st)
+int proc_emit_stack(struct proc *p, const struct engine_sink *sink,
+		    void *ctx, struct mw_stack *st)
 {
 	struct mw_stack_row r;
 	int err;
@@ -1014,7 +965,7 @@ static int emit_stack(struct proc *p, const struct engine_sink *sink,
 		return err;
 	st->state = MW_STACK_PENDING;
 	for (uint32_t i = 0; i < st->nframes; i++)
-		if ((err = emit_site(p, sink, ctx, st->frames[i])))
+		if ((err = proc_emit_site(p, sink, ctx, st->frames[i])))
 			return err;
 	return 0;
 }
@@ -1076,20 +1027,20 @@ static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
 			.stack_id = b->stack ? b->stack->id : 0,
 		};
 
-		if ((err = emit_stack(p, sink, ctx, b->stack)) ||
+		if ((err = proc_emit_stack(p, sink, ctx, b->stack)) ||
 		    (err = sink->block_add(ctx, &r)) ||
-		    (err = emit_site(p, sink, ctx, b->site)))
+		    (err = proc_emit_site(p, sink, ctx, b->site)))
 			return err;
 	}
 	for (size_t i = 0; i < p->findings.len; i++) {
 		struct finding *f = p->findings.items[i];
 
-		if ((err = emit_stack(p, sink, ctx, f->stack)) ||
+		if ((err = proc_emit_stack(p, sink, ctx, f->stack)) ||
 		    (err = sink->finding(ctx, &f->row)) ||
-		    (err = emit_site(p, sink, ctx, f->row.site)))
+		    (err = proc_emit_site(p, sink, ctx, f->row.site)))
 			return err;
 	}
-	return 0;
+	return rules__flush_emit(p, sink, ctx);
 }
 
 static void sites_settle(struct proc *p, bool committed)
@@ -1126,7 +1077,8 @@ static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
 		struct thread *t = p->dirty_threads.items[i];
 
 		t->dirty = false;
-		if (!t->in_map && !t->row.live_blocks && !p->ended)
+		if (!t->in_map && !t->row.live_blocks && !t->orphan_pending &&
+		    !p->ended)
 			thread_release(t);
 	}
 	p->dirty_threads.len = 0;
@@ -1157,6 +1109,7 @@ static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
 	for (size_t i = 0; i < p->findings.len; i++)
 		free(p->findings.items[i]);
 	p->findings.len = 0;
+	rules__flush_commit(p);
 	sites_settle(p, true);
 }
 

@@ -7,11 +7,18 @@
  * of truth; flushing hands what changed since the last flush to a sink
  * (the store, in the daemon; a printer, in tests).
  *
- * Rules:
+ * Rules (one block each, decided grace_ns after their trigger):
  *  - tls-outlived-thread: a live block bound to a thread's TLS slot is
- *    still live grace_ns after that thread exited on its own.
- *  - tls-outlived-key: a live block bound to a key is still live grace_ns
- *    after pthread_key_delete of that key.
+ *    still live after that thread exited on its own.
+ *  - tls-outlived-key: a live block bound to a key is still live after
+ *    pthread_key_delete of that key.
+ *  - tls-overwritten: pthread_setspecific replaced a value that was a
+ *    live block, and that block is still live.
+ * Rules over time (one row per site or thread, updated; see rules.c):
+ *  - thread-orphan: a site leaves live blocks behind in exited threads.
+ *  - thread-growth: a long-lived thread's live set keeps growing.
+ *  - site-growth: one site's live bytes keep growing.
+ *  - bad-free: a free site frees blocks twice.
  * When a process exits, pending candidates are decided at once: a block
  * never freed after its thread or key died is a finding.
  */
@@ -34,15 +41,39 @@ typedef uint32_t (*engine_classify_fn)(void *ctx, uint32_t pid,
 				       const uint64_t *frames,
 				       uint32_t nframes);
 
+/* Live-byte samples a site or thread keeps for the growth rules. */
+#define ENGINE_MAX_SAMPLES 16
+
+/* Zero fields take the defaults below. */
 struct engine_config {
 	uint64_t grace_ns;	 /* let a program free a block just after */
 	uint64_t persist_age_ns; /* blocks younger than this stay in memory */
 	engine_classify_fn classify; /* may be NULL: no flags */
 	void *classify_ctx;
+	/* thread-orphan: blocks still live this long after their thread
+	 * exited are left behind; a site is flagged once it has left
+	 * blocks behind in this many threads. */
+	uint64_t orphan_age_ns;
+	uint32_t orphan_min_threads;
+	/* thread-growth and site-growth: live bytes sampled every
+	 * sample_ns; growing at each of growth_samples - 1 steps in a row,
+	 * by growth_min_bytes at least in all, is growth. */
+	uint32_t growth_samples; /* 2 .. ENGINE_MAX_SAMPLES */
+	uint64_t sample_ns;
+	uint64_t growth_min_bytes;
+	/* bad-free: freed addresses remembered to tell a double free from
+	 * a free of something never seen. */
+	uint32_t recent_frees;
 };
 
 #define ENGINE_DEFAULT_GRACE_NS (500ull * 1000 * 1000)
 #define ENGINE_DEFAULT_PERSIST_AGE_NS (1000ull * 1000 * 1000)
+#define ENGINE_DEFAULT_ORPHAN_AGE_NS (2000ull * 1000 * 1000)
+#define ENGINE_DEFAULT_ORPHAN_MIN_THREADS 3
+#define ENGINE_DEFAULT_GROWTH_SAMPLES 6
+#define ENGINE_DEFAULT_SAMPLE_NS (500ull * 1000 * 1000)
+#define ENGINE_DEFAULT_GROWTH_MIN_BYTES (256ull * 1024)
+#define ENGINE_DEFAULT_RECENT_FREES 65536
 
 /*
  * Where flushed state goes. Every callback returns 0 or a negative errno.

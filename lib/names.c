@@ -22,6 +22,13 @@ static const char *const event_names[MW_EV_TYPE_MAX] = {
 static const char *const kind_names[MW_FIND_KIND_MAX] = {
 	[MW_FIND_TLS_OUTLIVED_THREAD] = "tls-outlived-thread",
 	[MW_FIND_TLS_OUTLIVED_KEY] = "tls-outlived-key",
+	[MW_FIND_TLS_OVERWRITTEN] = "tls-overwritten",
+	[MW_FIND_THREAD_ORPHAN] = "thread-orphan",
+	[MW_FIND_TLS_OUTLIVED_MODULE] = "tls-outlived-module",
+	[MW_FIND_THREAD_GROWTH] = "thread-growth",
+	[MW_FIND_SITE_GROWTH] = "site-growth",
+	[MW_FIND_ALLOCATOR_RETENTION] = "allocator-retention",
+	[MW_FIND_BAD_FREE] = "bad-free",
 };
 
 const char *mw_event_type_name(uint32_t type)

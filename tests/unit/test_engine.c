@@ -382,11 +382,15 @@ static void rec_reset(void)
 static struct engine *E;
 static uint64_t P; /* proc id of PID */
 
+/* The rules over time (rules.c) have their own tests (test_rules.c);
+ * here they are kept quiet so that findings are the one-block rules'. */
 static void setup(uint64_t grace_ms, uint64_t persist_ms)
 {
 	struct engine_config cfg = {
 		.grace_ns = MS(grace_ms),
 		.persist_age_ns = MS(persist_ms),
+		.orphan_min_threads = UINT32_MAX,
+		.growth_min_bytes = UINT64_MAX,
 	};
 
 	rec_reset();
@@ -1263,10 +1267,39 @@ static void test_setspecific_overwrite(void)
 	CHECK(b && b->value == 0x2000 && b->size == 20);
 	CHECK(last_key(1, 1) && last_key(1, 1)->bindings == 1);
 	texit(101, 10);
+	/* The overwritten block, after its grace; then the last value. */
+	CHECK(tick_flush(503) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK(tick_flush(504) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK(finding_in(&R.last, 0x1000) != NULL &&
+	      finding_in(&R.last, 0x1000)->kind == MW_FIND_TLS_OVERWRITTEN &&
+	      finding_in(&R.last, 0x1000)->severity == MW_SEV_MEDIUM);
 	CHECK(tick_flush(600) == 0);
 	CHECK_U64(R.last.findings.n, 1);
-	CHECK(finding_in(&R.last, 0x2000) != NULL);
-	CHECK(finding_in(&R.last, 0x1000) == NULL);
+	CHECK(finding_in(&R.last, 0x2000) != NULL &&
+	      finding_in(&R.last, 0x2000)->kind == MW_FIND_TLS_OUTLIVED_THREAD);
+	teardown();
+}
+
+/* Freeing the old value right after replacing it is the usual order: no
+ * finding. Setting the same value again is no overwrite. */
+static void test_setspecific_overwrite_freed(void)
+{
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 10, SITE1);
+	al(101, 2, 0x2000, 20, SITE1);
+	tset(101, 3, 1, 0x1000);
+	tset(101, 3, 1, 0x1000);
+	tset(101, 4, 1, 0x2000);
+	fr(101, 5, 0x1000);
+	tset(101, 6, 1, 0);
+	fr(101, 6, 0x2000);
+	CHECK(tick_flush(2000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().findings, 0);
 	teardown();
 }
 
@@ -2473,6 +2506,9 @@ static void rt_step(struct rt *m)
 				m->kstate[k] = 1;
 				m->kgen[k] = 1;
 			}
+			if (m->bind[s][k].set && a && m->bind[s][k].value != a)
+				rt_cand(m, &m->bind[s][k],
+					MW_FIND_TLS_OVERWRITTEN);
 			blk = a ? hmap__get(&m->blocks, a) : NULL;
 			m->bind[s][k].set = a != 0;
 			m->bind[s][k].value = a;
@@ -2716,6 +2752,7 @@ int main(void)
 	RUN(test_key_rule_live_threads);
 	RUN(test_key_reuse_generations);
 	RUN(test_setspecific_overwrite);
+	RUN(test_setspecific_overwrite_freed);
 	RUN(test_setspecific_null_clears);
 	RUN(test_address_reuse_unbound);
 	RUN(test_report_once);

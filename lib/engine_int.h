@@ -1,0 +1,177 @@
+/*
+ * engine_int.h - the engine's inside, shared by its two halves:
+ * engine.c (live sets, counters, TLS bindings, the grace-period TLS rules,
+ * flushing) and rules.c (per-site statistics and the rules that judge
+ * sites and threads over time). Nothing outside lib/engine*.c and
+ * lib/rules.c includes this.
+ */
+#ifndef MEMWATCH_ENGINE_INT_H
+#define MEMWATCH_ENGINE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "hash.h"
+#include "stacktab.h"
+
+struct proc;
+struct site_stat;
+
+struct thread {
+	struct mw_thread_row row;
+	struct proc *proc;
+	struct binding *bindings; /* this thread's live bindings */
+	struct block *blocks;	  /* blocks it allocated, still live */
+	struct thread *all_prev, *all_next;
+	/* Exited on its own: its leftovers are judged at orphan_deadline
+	 * (rules.c); until then the struct must stay. */
+	struct thread *orphan_next;
+	uint64_t orphan_deadline;
+	/* Live bytes at the last samples (rules.c), oldest first. */
+	uint64_t samples[ENGINE_MAX_SAMPLES];
+	uint32_t nsamples;
+	bool orphan_pending;
+	bool in_map;
+	bool dirty;
+};
+
+struct block {
+	uint64_t addr;
+	uint64_t size;
+	uint64_t ts;
+	uint64_t site;
+	uint64_t serial;
+	struct mw_stack *stack; /* NULL when the event had none */
+	struct site_stat *ss;	/* its allocation site's statistics */
+	struct thread *owner;
+	struct block *prev, *next;   /* persist FIFO, while queued */
+	struct block *tprev, *tnext; /* owner->blocks */
+	bool queued;	/* its row must be (re)written */
+	bool stored;	/* its row is in the store */
+	bool reported;	/* a one-block finding names it */
+	bool orphan;	/* counted as left behind by its exited owner */
+};
+
+struct key {
+	struct mw_key_row row;
+	bool in_map;
+	bool dirty;
+};
+
+struct binding {
+	struct mw_binding_row row;
+	struct thread *thread;
+	struct binding *tprev, *tnext;
+	bool dead;
+	bool dirty;
+};
+
+/* A one-block finding waiting to be flushed, with the stack its row
+ * names. */
+struct finding {
+	struct mw_finding_row row;
+	struct mw_stack *stack;
+};
+
+/*
+ * A finding about a site or a thread over time (rules.c): one row whose
+ * evidence grows. It lives as long as its process; dirty when its row
+ * must be written again.
+ */
+struct agg {
+	struct mw_finding_row row;
+	struct mw_stack *stack;
+	struct hmap tids; /* distinct threads involved */
+	bool dirty;
+};
+
+struct cand {
+	uint64_t addr;
+	uint64_t serial;
+	uint64_t deadline;
+	uint64_t trigger_ts;
+	uint32_t kind;
+	uint32_t tid;
+	uint32_t key;
+	uint32_t generation;
+};
+
+/* Site map values: emitted in the flush under way, or committed. */
+#define SITE_PENDING ((void *)1)
+#define SITE_DONE ((void *)2)
+
+struct proc {
+	struct mw_process_row row;
+	struct hmap blocks;
+	struct hmap threads;
+	struct hmap keys;
+	struct hmap bindings;
+	struct hmap sites;
+	struct stacktab stacks;
+	struct vec stacks_pending; /* handed in the flush under way */
+	struct thread *all_threads;
+	struct block *fifo_head, *fifo_tail;
+	struct vec dirty_threads;
+	struct vec dirty_keys;
+	struct vec dirty_bindings;
+	struct vec findings; /* struct finding *, not yet flushed */
+	uint64_t *dels;	     /* serials of persisted blocks since freed */
+	size_t ndels, cap_dels;
+	struct cand *cands; /* FIFO by deadline, from cand_head */
+	size_t cand_head, ncands, cap_cands;
+	/* rules.c */
+	struct hmap site_stats;	 /* stack id or call site -> site_stat */
+	struct hmap free_stats;	 /* free call site -> free_stat */
+	struct hmap recent;	 /* recently freed address -> seq + 1 */
+	uint64_t *recent_ring;	 /* seq % cfg.recent_frees -> address */
+	uint64_t recent_seq;
+	struct thread *orphan_head, *orphan_tail; /* by deadline */
+	struct vec aggs;	 /* struct agg *, all of them */
+	struct vec dirty_aggs;
+	uint64_t next_sample;
+	struct proc *ended_next;
+	bool dirty;
+	bool ended; /* exited or detached: flush everything, then free */
+};
+
+struct engine {
+	struct engine_config cfg;
+	uint64_t serial;
+	struct hmap procs; /* pid -> traced proc */
+	struct proc *ended;
+	struct engine_stats st;
+};
+
+/* engine.c, for rules.c */
+void thread_touch(struct thread *t);
+int proc_emit_stack(struct proc *p, const struct engine_sink *sink,
+		    void *ctx, struct mw_stack *st);
+int proc_emit_site(struct proc *p, const struct engine_sink *sink,
+		   void *ctx, uint64_t ip);
+
+/* rules.c, for engine.c. */
+void rules__proc_init(struct engine *e, struct proc *p);
+void rules__proc_fini(struct proc *p);
+/* A block was added: account it to its site. */
+void rules__block_added(struct engine *e, struct proc *p, struct block *b);
+/* A block leaves the live set; freer is the freeing thread, or NULL when
+ * the block just drops out (exec, a lost free). */
+void rules__block_removed(struct proc *p, struct block *b,
+			  struct thread *freer);
+/* A free of a known block, at call site ip. */
+void rules__free(struct engine *e, struct proc *p, struct thread *t,
+		 const struct block *b, uint64_t ip, uint64_t ts);
+/* A free of an address not in the live set. */
+void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
+			 const struct mw_event *ev);
+/* A thread exited on its own / the thread struct is about to go. */
+void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
+			uint64_t ts);
+/* Judge what is due by now; everything pending when all. */
+void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
+int rules__flush_emit(struct proc *p, const struct engine_sink *sink,
+		      void *ctx);
+void rules__flush_commit(struct proc *p);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * test_rules.c - unit tests of the rules over time (lib/rules.c):
+ * thread-orphan, site-growth, thread-growth and bad-free, fed through the
+ * engine like the daemon feeds it. The sink keeps the newest row of each
+ * finding id, as the store's upsert does.
+ *
+ * Times in the helpers are milliseconds; the engine sees nanoseconds.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "unit.h"
+
+#define MS(x) ((uint64_t)(x) * 1000000ull)
+#define PID 200u
+#define MAXF 64
+
+static struct mw_finding_row found[MAXF];
+static int nfound;
+static unsigned writes; /* finding rows handed, updates included */
+
+static int s_ok(void *ctx)
+{
+	return 0;
+}
+
+static int s_process(void *ctx, const struct mw_process_row *r)
+{
+	return 0;
+}
+
+static int s_thread(void *ctx, const struct mw_thread_row *r)
+{
+	return 0;
+}
+
+static int s_key(void *ctx, const struct mw_key_row *r)
+{
+	return 0;
+}
+
+static int s_binding(void *ctx, const struct mw_binding_row *r)
+{
+	return 0;
+}
+
+static int s_block_add(void *ctx, const struct mw_block_row *r)
+{
+	return 0;
+}
+
+static int s_block_del(void *ctx, uint64_t serial)
+{
+	return 0;
+}
+
+static int s_finding(void *ctx, const struct mw_finding_row *r)
+{
+	writes++;
+	for (int i = 0; i < nfound; i++)
+		if (found[i].id == r->id) {
+			found[i] = *r;
+			return 0;
+		}
+	if (nfound == MAXF)
+		return -ENOSPC;
+	found[nfound++] = *r;
+	return 0;
+}
+
+static int s_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
+{
+	return 0;
+}
+
+static const struct engine_sink SINK = {
+	.begin = s_ok,
+	.commit = s_ok,
+	.process = s_process,
+	.thread = s_thread,
+	.key = s_key,
+	.binding = s_binding,
+	.block_add = s_block_add,
+	.block_del = s_block_del,
+	.finding = s_finding,
+	.site = s_site,
+};
+
+static struct engine *E;
+
+/* Stacks whose third frame is TLS_FRAME run through a TLS initializer. */
+#define TLS_FRAME 0x4444ull
+
+static uint32_t classify(void *ctx, uint32_t pid, const uint64_t *frames,
+			 uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (frames[i] == TLS_FRAME)
+			return MW_STACK_TLS_INIT;
+	return 0;
+}
+
+static void setup(void)
+{
+	struct engine_config cfg = {
+		.grace_ns = MS(500),
+		.persist_age_ns = MS(1000),
+		.classify = classify,
+		.orphan_age_ns = MS(2000),
+		.orphan_min_threads = 3,
+		.growth_samples = 4,
+		.sample_ns = MS(500),
+		.growth_min_bytes = 64 * 1024,
+		.recent_frees = 4,
+	};
+
+	memset(found, 0, sizeof(found));
+	nfound = 0;
+	writes = 0;
+	E = engine__new(&cfg, 1);
+	if (!E)
+		abort();
+	CHECK(engine__attach(E, PID, "rules", 0, NULL) == 0);
+}
+
+static void teardown(void)
+{
+	engine__free(E);
+	E = NULL;
+}
+
+static void feed(struct mw_event ev)
+{
+	CHECK(engine__feed(E, &ev) == 0);
+}
+
+/* An allocation from a two- or three-frame stack: site, caller[, tls]. */
+static void al(uint32_t tid, uint64_t t, uint64_t addr, uint64_t size,
+	       uint64_t site, bool tls)
+{
+	uint64_t frames[3] = {site, 0x3333, TLS_FRAME};
+
+	feed((struct mw_event){.type = MW_EV_ALLOC, .pid = PID, .tid = tid,
+			       .ts = MS(t), .addr = addr, .size = size,
+			       .site = site, .nframes = tls ? 3 : 2,
+			       .frames = frames});
+}
+
+static void fr(uint32_t tid, uint64_t t, uint64_t addr, uint64_t site,
+	       uint32_t flags)
+{
+	feed((struct mw_event){.type = MW_EV_FREE, .pid = PID, .tid = tid,
+			       .ts = MS(t), .addr = addr, .site = site,
+			       .flags = flags});
+}
+
+static void tstart(uint32_t tid, uint64_t t)
+{
+	feed((struct mw_event){.type = MW_EV_THREAD_START, .pid = PID,
+			       .tid = tid, .ts = MS(t)});
+}
+
+static void texit(uint32_t tid, uint64_t t, uint32_t flags)
+{
+	feed((struct mw_event){.type = MW_EV_THREAD_EXIT, .pid = PID,
+			       .tid = tid, .ts = MS(t), .flags = flags});
+}
+
+static void tick(uint64_t t)
+{
+	engine__tick(E, MS(t));
+	CHECK(engine__flush(E, MS(t), &SINK, NULL) == 0);
+}
+
+static const struct mw_finding_row *of_kind(uint32_t kind, int nth)
+{
+	for (int i = 0; i < nfound; i++)
+		if (found[i].kind == kind && nth-- == 0)
+			return &found[i];
+	return NULL;
+}
+
+/* --- thread-orphan -------------------------------------------------------- */
+
+/* Four threads each leave one block from a TLS-initializer stack: flagged
+ * once the third thread's leftovers are judged, then updated. */
+static void test_orphan_tls_site(void)
+{
+	const struct mw_finding_row *f;
+	uint64_t id;
+
+	setup();
+	for (uint32_t i = 0; i < 4; i++) {
+		tstart(201 + i, 10 * i);
+		al(201 + i, 10 * i + 1, 0x1000 * (i + 1), 128, 0x401000, true);
+		/* A block it frees itself is no leftover. */
+		al(201 + i, 10 * i + 2, 0x9000 + i * 0x10, 16, 0x402000,
+		   false);
+		fr(201 + i, 10 * i + 3, 0x9000 + i * 0x10, 0x405000, 0);
+		texit(201 + i, 100 * i + 100, 0);
+	}
+	tick(2199); /* only the first thread is due */
+	CHECK(of_kind(MW_FIND_THREAD_ORPHAN, 0) == NULL);
+	tick(2300);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f != NULL);
+	if (!f)
+		goto out;
+	id = f->id;
+	CHECK_U64(f->severity, MW_SEV_HIGH);
+	CHECK_U64(f->count, 3);
+	CHECK_U64(f->bytes, 384);
+	CHECK_U64(f->threads, 3);
+	CHECK_U64(f->site, 0x401000);
+	CHECK(f->stack_id != 0);
+	CHECK(strstr(f->detail, "thread_local") != NULL);
+	tick(2400);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && f->id == id && f->count == 4 && f->threads == 4);
+	CHECK(of_kind(MW_FIND_THREAD_ORPHAN, 1) == NULL);
+	CHECK_U64(nfound, 1);
+out:
+	teardown();
+}
+
+/* Blocks handed to a long-lived consumer that frees some of them are
+ * hand-offs, not leftovers; a thread that died with its process leaves
+ * nothing behind. */
+static void test_orphan_handoff_and_group_exit(void)
+{
+	setup();
+	for (uint32_t i = 0; i < 5; i++) {
+		tstart(201 + i, i);
+		al(201 + i, i + 1, 0x1000 * (i + 1), 64, 0x401000, false);
+		al(201 + i, i + 1, 0x800000 + 0x1000 * i, 64, 0x401000,
+		   false);
+		texit(201 + i, i + 2, 0);
+	}
+	/* The consumer (the main thread) frees half of what it got. */
+	for (uint32_t i = 0; i < 5; i++)
+		fr(PID, 50, 0x800000 + 0x1000 * i, 0x405000, 0);
+	tstart(300, 60);
+	al(300, 61, 0x500000, 64, 0x406000, false);
+	texit(300, 62, MW_EVF_GROUP_EXIT);
+	tick(5000);
+	CHECK_U64(nfound, 0);
+	teardown();
+}
+
+/* Without a TLS stack and without hand-offs, leftovers in enough threads
+ * are flagged, medium; at process exit everything pending is judged. */
+static void test_orphan_plain_at_exit(void)
+{
+	const struct mw_finding_row *f;
+
+	setup();
+	for (uint32_t i = 0; i < 3; i++) {
+		tstart(201 + i, i);
+		al(201 + i, i + 1, 0x1000 * (i + 1), 100, 0x401000, false);
+		texit(201 + i, i + 2, 0);
+	}
+	tick(100);
+	CHECK_U64(nfound, 0);
+	feed((struct mw_event){.type = MW_EV_PROC_EXIT, .pid = PID,
+			       .tid = PID, .ts = MS(200)});
+	CHECK(engine__flush(E, MS(200), &SINK, NULL) == 0);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && f->severity == MW_SEV_MEDIUM && f->count == 3 &&
+	      f->bytes == 300);
+	teardown();
+}
+
+/* --- growth ---------------------------------------------------------------- */
+
+/* One site gains 64 KiB per half second in a long-lived thread: both the
+ * site and the thread grow; a flat site next to it does not. */
+static void test_growth(void)
+{
+	const struct mw_finding_row *s, *t;
+	uint64_t t0 = 0;
+	uint64_t sid;
+
+	setup();
+	tstart(201, 0);
+	for (int i = 0; i < 5; i++) {
+		/* flat: one block allocated and freed each round */
+		al(201, t0 + 1, 0x100000, 4096, 0x402000, false);
+		fr(201, t0 + 2, 0x100000, 0x405000, 0);
+		al(201, t0 + 3, 0x200000 + (uint64_t)i * 0x10000, 64 * 1024,
+		   0x401000, false);
+		tick(t0 + 10); /* first tick only arms the sampler */
+		t0 += 500;
+	}
+	/* The tick at 10 arms the sampler; samples at 510, 1010, 1510 and
+	 * 2010 see 128, 192, 256 and 320 KiB: growth at each step. */
+	s = of_kind(MW_FIND_SITE_GROWTH, 0);
+	t = of_kind(MW_FIND_THREAD_GROWTH, 0);
+	CHECK(s != NULL && t != NULL);
+	if (!s || !t)
+		goto out;
+	CHECK_U64(s->site, 0x401000);
+	CHECK_U64(s->bytes, 320 * 1024);
+	CHECK_U64(s->count, 5);
+	CHECK(strstr(s->detail, "grew from 131072 to 327680") != NULL);
+	CHECK_U64(t->tid, 201);
+	CHECK_U64(t->site, 0x401000);
+	CHECK_U64(nfound, 2);
+	sid = s->id;
+	/* It goes on growing: the same finding, updated. */
+	al(201, t0 + 1, 0x300000, 64 * 1024, 0x401000, false);
+	tick(t0 + 10);
+	s = of_kind(MW_FIND_SITE_GROWTH, 0);
+	CHECK(s && s->id == sid && s->bytes == 384 * 1024);
+	CHECK_U64(nfound, 2);
+out:
+	teardown();
+}
+
+/* Growth that stops, or stays under the minimum, is no finding. */
+static void test_no_growth(void)
+{
+	uint64_t t0 = 0;
+
+	setup();
+	tstart(201, 0);
+	for (int i = 0; i < 8; i++) {
+		/* 16 KiB a step: 48 KiB over three steps, under 64 KiB */
+		al(201, t0 + 1, 0x200000 + (uint64_t)i * 0x10000, 16 * 1024,
+		   0x401000, false);
+		tick(t0 + 10);
+		t0 += 500;
+	}
+	CHECK_U64(nfound, 0);
+	teardown();
+}
+
+/* --- bad-free ---------------------------------------------------------------- */
+
+static void test_bad_free(void)
+{
+	const struct mw_finding_row *f;
+
+	setup();
+	tstart(201, 0);
+	tstart(202, 0);
+	/* Allocated by 201, freed by 202, then freed again by 201. */
+	al(201, 1, 0x1000, 32, 0x401000, false);
+	fr(202, 2, 0x1000, 0x407000, 0);
+	fr(201, 3, 0x1000, 0x407000, 0);
+	/* Unknown frees alone are not flagged (blocks from before the
+	 * attach), nor are the C library's own. */
+	fr(201, 4, 0x7000, 0x408000, 0);
+	al(201, 5, 0x2000, 32, 0x401000, false);
+	fr(201, 6, 0x2000, 0x409000, 0);
+	fr(201, 7, 0x2000, 0x409000, MW_EVF_INTERNAL);
+	/* Freed, allocated again, freed: no double free. */
+	al(201, 8, 0x3000, 32, 0x401000, false);
+	fr(201, 9, 0x3000, 0x40a000, 0);
+	al(201, 10, 0x3000, 32, 0x401000, false);
+	fr(201, 11, 0x3000, 0x40a000, 0);
+	tick(20);
+	CHECK_U64(nfound, 1);
+	f = of_kind(MW_FIND_BAD_FREE, 0);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_U64(f->site, 0x407000);
+		CHECK_U64(f->severity, MW_SEV_HIGH);
+		CHECK_U64(f->count, 1);
+		CHECK_U64(f->addr, 0x1000);
+		CHECK_U64(f->tid, 201);
+		CHECK(strstr(f->detail, "1 double free(s)") != NULL);
+		CHECK(strstr(f->detail, "1 of 1 frees") != NULL);
+	}
+	teardown();
+}
+
+/* The memory of freed addresses is bounded: past recent_frees (4 here)
+ * the oldest is forgotten, and freeing it again is an unknown free. */
+static void test_bad_free_bounded(void)
+{
+	setup();
+	tstart(201, 0);
+	for (int i = 0; i < 6; i++) {
+		al(201, 1, 0x1000 + (uint64_t)i * 0x100, 8, 0x401000, false);
+		fr(201, 2, 0x1000 + (uint64_t)i * 0x100, 0x407000, 0);
+	}
+	fr(201, 3, 0x1000, 0x407000, 0); /* forgotten: unknown */
+	tick(10);
+	CHECK_U64(nfound, 0);
+	fr(201, 4, 0x1500, 0x407000, 0); /* remembered: double */
+	tick(20);
+	CHECK_U64(nfound, 1);
+	teardown();
+}
+
+int main(void)
+{
+	RUN(test_orphan_tls_site);
+	RUN(test_orphan_handoff_and_group_exit);
+	RUN(test_orphan_plain_at_exit);
+	RUN(test_growth);
+	RUN(test_no_growth);
+	RUN(test_bad_free);
+	RUN(test_bad_free_bounded);
+	UNIT_EXIT();
+}
