@@ -759,7 +759,11 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		snprintf(id, sizeof(id), "%" PRIu64, r->id);
 		snprintf(pid, sizeof(pid), "%u", r->pid);
 		snprintf(tid, sizeof(tid), "%u", r->tid);
-		snprintf(key, sizeof(key), "%u/%u", r->key, r->generation);
+		if (r->generation)
+			snprintf(key, sizeof(key), "%u/%u", r->key,
+				 r->generation);
+		else
+			snprintf(key, sizeof(key), "-");
 		snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
 		snprintf(size, sizeof(size), "%" PRIu64, r->size);
 		snprintf(count, sizeof(count), "%" PRIu64, r->count);
@@ -843,8 +847,7 @@ static void explain_text(const struct explain *x, struct store *s)
 	       mw_finding_kind_name(f->kind), mw_severity_name(f->severity));
 	printf("  process   pid %u\n", f->pid);
 	printf("  thread    %u (allocated by %u)\n", f->tid, f->alloc_tid);
-	if (f->kind == MW_FIND_TLS_OUTLIVED_THREAD ||
-	    f->kind == MW_FIND_TLS_OUTLIVED_KEY)
+	if (f->generation)
 		printf("  key       %u, generation %u\n", f->key,
 		       f->generation);
 	fmt_time(t1, sizeof(t1), f->alloc_ts);
@@ -1000,8 +1003,11 @@ static void usage(FILE *f)
 		"  -j, --json       JSON output, errors included\n"
 		"  -p, --pretty     indented JSON (implies --json)\n"
 		"  --pid PID        only this process\n"
-		"  --kind KIND      findings of this kind (tls-outlived-thread,"
-		"\n                   tls-outlived-key)\n"
+		"  --kind KIND      findings of this kind: tls-outlived-thread,"
+		"\n                   tls-outlived-key, tls-overwritten, "
+		"thread-orphan,\n                   tls-outlived-module, "
+		"thread-growth, site-growth,\n                   "
+		"allocator-retention, bad-free\n"
 		"  --severity SEV   findings at least this severe (low, "
 		"medium, high)\n"
 		"  --since WHEN     findings found since a Unix time in "
@@ -1147,7 +1153,9 @@ int main(int argc, char **argv)
 		if (k < 0)
 			die(EXIT_USAGE,
 			    "--kind: unknown kind '%s' (tls-outlived-thread, "
-			    "tls-outlived-key)",
+			    "tls-outlived-key, tls-overwritten, thread-orphan, "
+			    "tls-outlived-module, thread-growth, site-growth, "
+			    "allocator-retention, bad-free)",
 			    kind);
 		opt.filter.kind = (uint32_t)k;
 	}

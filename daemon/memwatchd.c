@@ -42,6 +42,7 @@
 #define TICK_NS (100ull * 1000 * 1000)
 #define FLUSH_EVERY_NS (500ull * 1000 * 1000)
 #define MAX_PIDS 64
+#define MS 1000000ull
 
 struct daemon {
 	struct engine *engine;
@@ -66,8 +67,7 @@ struct options {
 	const char *socket;
 	uint32_t pids[MAX_PIDS];
 	int npids;
-	uint64_t grace_ns;
-	uint64_t persist_age_ns;
+	struct engine_config ecfg; /* rule settings; 0 = engine default */
 	int verbose;
 	char **cmd;
 };
@@ -90,12 +90,26 @@ static void usage(FILE *f)
 		"%llu)\n"
 		"  --persist-age MS   write blocks to the database once they "
 		"lived\n                     this long (default %llu)\n"
+		"  --orphan-age MS    a block still live this long after its "
+		"thread\n                     exited was left behind "
+		"(default %llu)\n"
+		"  --orphan-threads N flag a site once it left blocks behind "
+		"in N\n                     exited threads (default %u)\n"
+		"  --sample MS        live bytes sampled this often for the "
+		"growth\n                     rules (default %llu)\n"
+		"  --growth-samples N growth is N samples in a row growing "
+		"(default %u)\n"
+		"  --growth-min KB    ... by at least this much (default "
+		"%llu)\n"
 		"  -v, --verbose      more log output (twice for debug)\n"
 		"  -V, --version      print the version\n"
 		"  -h, --help         this help\n",
 		MW_DEFAULT_DB, MW_DEFAULT_SOCKET,
-		ENGINE_DEFAULT_GRACE_NS / 1000000,
-		ENGINE_DEFAULT_PERSIST_AGE_NS / 1000000);
+		ENGINE_DEFAULT_GRACE_NS / MS, ENGINE_DEFAULT_PERSIST_AGE_NS / MS,
+		ENGINE_DEFAULT_ORPHAN_AGE_NS / MS,
+		ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_SAMPLE_NS / MS,
+		ENGINE_DEFAULT_GROWTH_SAMPLES,
+		ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024);
 }
 
 /* A bad command line: one line, exit 2 as usage errors do. */
@@ -127,15 +141,34 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* The number optarg gives for --name, in [min, max], or a usage error. */
+static uint64_t num_opt(const char *name, uint64_t min, uint64_t max)
+{
+	uint64_t v;
+
+	if (parse_u64(optarg, max, &v) || v < min)
+		usage_error("--%s: invalid value '%s' (%llu to %llu)", name,
+			    optarg, (unsigned long long)min,
+			    (unsigned long long)max);
+	return v;
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_GRACE, OPT_AGE };
+	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_GRACE, OPT_AGE,
+	       OPT_ORPHAN_AGE, OPT_ORPHAN_THREADS, OPT_SAMPLE,
+	       OPT_GROWTH_SAMPLES, OPT_GROWTH_MIN };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
 		{"pid", required_argument, NULL, OPT_PID},
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"persist-age", required_argument, NULL, OPT_AGE},
+		{"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
+		{"orphan-threads", required_argument, NULL, OPT_ORPHAN_THREADS},
+		{"sample", required_argument, NULL, OPT_SAMPLE},
+		{"growth-samples", required_argument, NULL, OPT_GROWTH_SAMPLES},
+		{"growth-min", required_argument, NULL, OPT_GROWTH_MIN},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -146,8 +179,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 	o->db = MW_DEFAULT_DB;
 	o->socket = MW_DEFAULT_SOCKET;
-	o->grace_ns = ENGINE_DEFAULT_GRACE_NS;
-	o->persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
+	o->ecfg.grace_ns = ENGINE_DEFAULT_GRACE_NS;
+	o->ecfg.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+vVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -165,17 +198,30 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->pids[o->npids++] = (uint32_t)v;
 			break;
 		case OPT_GRACE:
-			if (parse_u64(optarg, 3600000, &v))
-				usage_error("--grace: invalid milliseconds '%s'",
-				       optarg);
-			o->grace_ns = v * 1000000;
+			o->ecfg.grace_ns = num_opt("grace", 0, 3600000) * MS;
 			break;
 		case OPT_AGE:
-			if (parse_u64(optarg, 3600000, &v))
-				usage_error("--persist-age: invalid milliseconds "
-				       "'%s'",
-				       optarg);
-			o->persist_age_ns = v * 1000000;
+			o->ecfg.persist_age_ns =
+				num_opt("persist-age", 0, 3600000) * MS;
+			break;
+		case OPT_ORPHAN_AGE:
+			o->ecfg.orphan_age_ns =
+				num_opt("orphan-age", 1, 3600000) * MS;
+			break;
+		case OPT_ORPHAN_THREADS:
+			o->ecfg.orphan_min_threads =
+				(uint32_t)num_opt("orphan-threads", 1, 1000000);
+			break;
+		case OPT_SAMPLE:
+			o->ecfg.sample_ns = num_opt("sample", 10, 3600000) * MS;
+			break;
+		case OPT_GROWTH_SAMPLES:
+			o->ecfg.growth_samples = (uint32_t)num_opt(
+				"growth-samples", 2, ENGINE_MAX_SAMPLES);
+			break;
+		case OPT_GROWTH_MIN:
+			o->ecfg.growth_min_bytes =
+				num_opt("growth-min", 1, 1ull << 30) * 1024;
 			break;
 		case 'v':
 			o->verbose++;
@@ -752,7 +798,7 @@ int main(int argc, char **argv)
 		.max_pending = 65536,
 	};
 
-	struct engine_config ecfg = {0};
+	struct engine_config ecfg;
 	struct itimerspec its = {
 		.it_interval.tv_nsec = TICK_NS,
 		.it_value.tv_nsec = TICK_NS,
@@ -786,8 +832,7 @@ int main(int argc, char **argv)
 		fatalx("database '%s': %s", o.db, strerror(-err));
 	if ((err = store__next_serial(d.store, &serial)))
 		fatalx("database '%s': %s", o.db, store__strerror(err));
-	ecfg.grace_ns = o.grace_ns;
-	ecfg.persist_age_ns = o.persist_age_ns;
+	ecfg = o.ecfg;
 	ecfg.classify = classify_stack;
 	ecfg.classify_ctx = &d;
 	d.sym = symbolizer__new();
