@@ -48,6 +48,21 @@ struct {
 	__type(value, struct pending);
 } pending SEC(".maps");
 
+/* dlopen and dlclose allocate and free on their way: their entries live
+ * apart from pending so that those calls are not taken as nested. */
+struct pending_dl {
+	__u64 handle; /* dlclose's argument; 0 for dlopen */
+	__u64 base;   /* the module's l_addr */
+	__u64 file;   /* struct file * mapped at base on entry, or 0 */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct pending_dl);
+} pending_dl SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
@@ -366,6 +381,118 @@ int BPF_KPROBE(setspecific_enter, __u32 key, __u64 value)
 	return 0;
 }
 
+/* --- modules ---------------------------------------------------------------- */
+
+/*
+ * A dlopen handle is the module's struct link_map, whose first members
+ * are public ABI (<link.h>): l_addr, the load bias, then l_name.
+ */
+static __always_inline void emit_module(__u32 type, __u64 handle)
+{
+	struct mw_path_record *m;
+	__u64 name = 0;
+
+	m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
+	if (!m) {
+		count(MW_CNT_DROPPED);
+		return;
+	}
+	rec_init(&m->r, type, bpf_get_current_pid_tgid());
+	m->r.old_addr = handle;
+	m->path[0] = '\0';
+	if (bpf_probe_read_user(&m->r.addr, sizeof(m->r.addr),
+				(void *)handle) ||
+	    bpf_probe_read_user(&name, sizeof(name), (void *)(handle + 8)) ||
+	    bpf_probe_read_user_str(m->path, sizeof(m->path), (void *)name) < 0)
+		m->path[0] = '\0';
+	bpf_ringbuf_submit(m, 0);
+	count(MW_CNT_EMITTED);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(dlopen_enter)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct pending_dl p = {};
+
+	if (!traced(id >> 32))
+		return 0;
+	bpf_map_update_elem(&pending_dl, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+static long vma_file(struct task_struct *task, struct vm_area_struct *vma,
+		     void *data)
+{
+	*(__u64 *)data = (__u64)BPF_CORE_READ(vma, vm_file);
+	return 0;
+}
+
+/* The file mapped at addr in the current process, 0 if none (or the
+ * address space was busy: then we do not know, and say nothing). */
+static __always_inline __u64 file_at(__u64 addr)
+{
+	__u64 file = 0;
+
+	bpf_find_vma(bpf_get_current_task_btf(), addr, vma_file, &file, 0);
+	return file;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(dlopen_exit, __u64 handle)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_dl *p = bpf_map_lookup_elem(&pending_dl, &tid);
+
+	if (!p || p->handle)
+		return 0;
+	bpf_map_delete_elem(&pending_dl, &tid);
+	if (handle)
+		emit_module(MW_REC_MODULE_LOAD, handle);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(dlclose_enter, __u64 handle)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct pending_dl p = {.handle = handle};
+
+	if (!traced(id >> 32) || !handle)
+		return 0;
+	/* Read the link_map now: it is freed by the time dlclose returns. */
+	emit_module(MW_REC_MODULE_UNLOAD, handle);
+	if (!bpf_probe_read_user(&p.base, sizeof(p.base), (void *)handle))
+		p.file = file_at(p.base);
+	bpf_map_update_elem(&pending_dl, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(dlclose_exit, int ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct pending_dl *p = bpf_map_lookup_elem(&pending_dl, &tid);
+	struct mw_record r;
+
+	if (!p || !p->handle)
+		return 0;
+	rec_init(&r, MW_REC_MODULE_UNLOADED, id);
+	r.old_addr = p->handle;
+	r.code = ret;
+	/* glibc keeps a module whose thread_local destructors are still
+	 * registered, or that others depend on: unloaded means its first
+	 * mapping is gone now, in this thread, race-free. */
+	if (p->file && file_at(p->base) != p->file)
+		r.flags |= MW_RECF_UNMAPPED;
+	bpf_map_delete_elem(&pending_dl, &tid);
+	emit(&r);
+	return 0;
+}
+
 /* --- lifecycle ------------------------------------------------------------ */
 
 SEC("tp_btf/sched_process_fork")
@@ -402,6 +529,9 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	rec_init(&r, MW_REC_THREAD_EXIT, 0);
 	r.pid = tgid;
 	r.tid = BPF_CORE_READ(task, pid);
+	/* A thread that dies inside a probed call leaves its entry. */
+	bpf_map_delete_elem(&pending, &r.tid);
+	bpf_map_delete_elem(&pending_dl, &r.tid);
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
 	if (live == 0 || (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT))
 		r.flags |= MW_RECF_GROUP_EXIT;

@@ -26,11 +26,20 @@ enum mw_rec_type {
 	MW_REC_KEY_CREATE = 8,   /* key, addr = destructor */
 	MW_REC_KEY_DELETE = 9,   /* key */
 	MW_REC_TLS_SET = 10,     /* key, addr = value */
+	/* dlopen returned handle old_addr; addr = its l_addr (load bias);
+	 * a struct mw_path_record with l_name. */
+	MW_REC_MODULE_LOAD = 11,
+	/* dlclose(old_addr) entered; addr = l_addr; a mw_path_record. */
+	MW_REC_MODULE_UNLOAD = 12,
+	/* that dlclose returned code. */
+	MW_REC_MODULE_UNLOADED = 13,
 };
 
 /* The thread died because its whole process is exiting (exit_group, a
  * fatal signal, or it was the last thread): not a thread-level exit. */
 #define MW_RECF_GROUP_EXIT 0x1
+/* MW_REC_MODULE_UNLOADED: the module's file is no longer mapped. */
+#define MW_RECF_UNMAPPED 0x2
 
 struct mw_record {
 	__u32 type;
@@ -47,6 +56,14 @@ struct mw_record {
 	char comm[MW_COMM_LEN];
 	__u32 nframes; /* frames[] entries that follow, alloc records only */
 	__u32 pad;
+};
+
+#define MW_PATH_LEN 256
+
+/* Module records carry the module's path (l_name), NUL-terminated. */
+struct mw_path_record {
+	struct mw_record r;
+	char path[MW_PATH_LEN];
 };
 
 /*

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,10 @@ static const struct probe probes[] = {
 	 PROG(key_create_exit)},
 	{"pthread_key_delete", 1, PROG(key_delete_enter), 0},
 	{"pthread_setspecific", 1, PROG(setspecific_enter), 0},
+	/* In libc since glibc 2.34; older programs get them from libdl,
+	 * which is not probed (yet): no module events there. */
+	{"dlopen", 0, PROG(dlopen_enter), PROG(dlopen_exit)},
+	{"dlclose", 0, PROG(dlclose_enter), PROG(dlclose_exit)},
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
@@ -135,7 +140,30 @@ static const uint32_t rec_to_event[] = {
 	[MW_REC_KEY_CREATE] = MW_EV_KEY_CREATE,
 	[MW_REC_KEY_DELETE] = MW_EV_KEY_DELETE,
 	[MW_REC_TLS_SET] = MW_EV_TLS_SET,
+	[MW_REC_MODULE_LOAD] = MW_EV_MODULE_LOAD,
+	[MW_REC_MODULE_UNLOAD] = MW_EV_MODULE_UNLOAD,
+	[MW_REC_MODULE_UNLOADED] = MW_EV_MODULE_UNLOADED,
 };
+
+/* Fill a module event from its record: the span of its mappings from the
+ * ELF file itself, as the program may have unmapped it by now. */
+static void module_event(struct collector *c, const struct mw_path_record *m,
+			 struct mw_event *ev)
+{
+	char file[PATH_MAX];
+	uint64_t lo, hi, tls;
+	ev->path = m->path;
+	if (m->path[0] != '/')
+		return;
+	snprintf(file, sizeof(file), "/proc/%u/root%s", m->r.pid, m->path);
+	if (elfsym__layout(file, &lo, &hi, &tls) &&
+	    elfsym__layout(m->path, &lo, &hi, &tls))
+		return;
+	ev->base = m->r.addr;
+	ev->addr = m->r.addr + lo;
+	ev->size = hi - lo;
+	ev->tls_size = tls;
+}
 
 static int on_record(void *ctx, void *data, size_t size)
 {
@@ -159,6 +187,21 @@ static int on_record(void *ctx, void *data, size_t size)
 	ev.key = r->key;
 	ev.code = r->code;
 	copy_comm(ev.comm, r->comm);
+	if ((r->type == MW_REC_MODULE_LOAD ||
+	     r->type == MW_REC_MODULE_UNLOAD) &&
+	    size >= sizeof(struct mw_path_record)) {
+		struct mw_path_record m;
+
+		/* A private copy: the path must end inside it. */
+		memcpy(&m, data, sizeof(m));
+		m.path[MW_PATH_LEN - 1] = '\0';
+		ev.addr = 0;
+		module_event(c, &m, &ev);
+		c->cb(c->ctx, &ev);
+		return 0;
+	}
+	if (r->type == MW_REC_MODULE_UNLOADED && (r->flags & MW_RECF_UNMAPPED))
+		ev.flags |= MW_EVF_UNMAPPED;
 	if ((r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC) &&
 	    size >= sizeof(struct mw_stack_record)) {
 		const struct mw_stack_record *s = data;

@@ -52,24 +52,66 @@ static void scan_section(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
 	}
 }
 
+static int elf_open(const char *path, int *fd, Elf **elf)
+{
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	*elf = elf_begin(*fd, ELF_C_READ, NULL);
+	if (!*elf || elf_kind(*elf) != ELF_K_ELF) {
+		if (*elf)
+			elf_end(*elf);
+		close(*fd);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi,
+		   uint64_t *tls_size)
+{
+	size_t nph;
+	Elf *elf;
+	int fd, err;
+
+	*lo = UINT64_MAX;
+	*hi = 0;
+	*tls_size = 0;
+	if ((err = elf_open(path, &fd, &elf)))
+		return err;
+	if (elf_getphdrnum(elf, &nph))
+		nph = 0;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph))
+			continue;
+		if (ph.p_type == PT_TLS)
+			*tls_size = ph.p_memsz;
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (ph.p_vaddr < *lo)
+			*lo = ph.p_vaddr & ~0xfffull;
+		if (ph.p_vaddr + ph.p_memsz > *hi)
+			*hi = ph.p_vaddr + ph.p_memsz;
+	}
+	elf_end(elf);
+	close(fd);
+	return *hi > *lo ? 0 : -ENOEXEC;
+}
+
 int elfsym__resolve(const char *path, const char *const *names, int n,
 		    uint64_t *offsets)
 {
 	Elf_Scn *scn = NULL;
-	Elf *elf = NULL;
-	int fd, err = 0;
+	Elf *elf;
+	int fd, err;
 
 	memset(offsets, 0, sizeof(*offsets) * (size_t)n);
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF) {
-		err = -ENOEXEC;
-		goto cleanup;
-	}
+	if ((err = elf_open(path, &fd, &elf)))
+		return err;
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
 
@@ -77,9 +119,7 @@ int elfsym__resolve(const char *path, const char *const *names, int n,
 		    (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM))
 			scan_section(elf, scn, &sh, names, n, offsets);
 	}
-cleanup:
-	if (elf)
-		elf_end(elf);
+	elf_end(elf);
 	close(fd);
-	return err;
+	return 0;
 }

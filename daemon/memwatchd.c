@@ -403,6 +403,10 @@ static void on_event(void *ctx, const struct mw_event *ev)
 
 	if (ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC)
 		symbolizer__note(d->sym, ev->pid, ev->site);
+	if ((ev->type == MW_EV_MODULE_LOAD || ev->type == MW_EV_MODULE_UNLOAD) &&
+	    ev->path && ev->size)
+		symbolizer__add_module(d->sym, ev->pid, ev->path, ev->base,
+				       ev->addr, ev->addr + ev->size);
 	if (ev->type == MW_EV_FREE &&
 	    symbolizer__in_runtime(d->sym, ev->pid, ev->site)) {
 		fixed = *ev;

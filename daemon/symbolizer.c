@@ -20,6 +20,7 @@ struct range {
 	char *path;
 	bool runtime; /* the C library or the dynamic loader */
 	bool loader;  /* the dynamic loader */
+	bool from_dlopen; /* start - pgoff is the load bias, whatever pgoff */
 };
 
 struct pmap {
@@ -145,6 +146,50 @@ static bool is_loader(const char *path)
 	return !strncmp(base, "ld-", 3);
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+#define MAX_RANGES 4096
+
+/*
+ * Carry over the old ranges nothing new overlaps: modules unloaded since
+ * (dlclose) whose blocks are still to be symbolized. The old array gives
+ * up their paths. Returns the new count; the array stays sorted.
+ */
+static int keep_history(struct pmap *m, struct range **nrp, int n, int *cap)
+{
+	struct range *nr = *nrp;
+	int nnew = n;
+
+	for (int i = 0; i < m->nranges && n < MAX_RANGES; i++) {
+		struct range *o = &m->ranges[i];
+		bool overlap = false;
+
+		for (int j = 0; j < nnew && !overlap; j++)
+			overlap = o->start < nr[j].end && nr[j].start < o->end;
+		if (overlap)
+			continue;
+		if (n == *cap) {
+			int ncap = *cap * 2;
+			struct range *t = realloc(nr, ncap * sizeof(*t));
+
+			if (!t)
+				break;
+			nr = t;
+			*cap = ncap;
+		}
+		nr[n++] = *o;
+		o->path = NULL;
+	}
+	qsort(nr, (size_t)n, sizeof(*nr), range_cmp);
+	*nrp = nr;
+	return n;
+}
+
 /* Read the file-backed mappings of pid; keep the old ones on failure
  * (the process may be gone, and they are still right for its past). */
 static void pmap_reload(struct pmap *m)
@@ -190,7 +235,51 @@ static void pmap_reload(struct pmap *m)
 		free(nr);
 		return;
 	}
+	n = keep_history(m, &nr, n, &cap);
 	pmap_clear(m);
+	m->ranges = nr;
+	m->nranges = n;
+	m->gen++;
+}
+
+void symbolizer__add_module(struct symbolizer *s, uint32_t pid,
+			    const char *path, uint64_t base, uint64_t start,
+			    uint64_t end)
+{
+	struct pmap *m = pmap_get(s, pid, 1);
+	struct range r = {.start = start, .end = end, .pgoff = start - base};
+	struct range *nr;
+	int n = 0;
+
+	if (!m || start >= end || start < base || m->nranges >= MAX_RANGES)
+		return;
+	for (int i = 0; i < m->nranges; i++)
+		if (m->ranges[i].start == start && m->ranges[i].end == end &&
+		    !strcmp(m->ranges[i].path, path))
+			return; /* known already */
+	r.path = strdup(path);
+	nr = malloc((size_t)(m->nranges + 1) * sizeof(*nr));
+	if (!r.path || !nr) {
+		free(r.path);
+		free(nr);
+		return;
+	}
+	/* What it overlaps was unmapped to make room for it. */
+	for (int i = 0; i < m->nranges; i++) {
+		struct range *o = &m->ranges[i];
+
+		if (o->start < end && start < o->end) {
+			free(o->path);
+			continue;
+		}
+		nr[n++] = *o;
+	}
+	r.runtime = is_runtime(path);
+	r.loader = is_loader(path);
+	r.from_dlopen = true;
+	nr[n++] = r;
+	qsort(nr, (size_t)n, sizeof(*nr), range_cmp);
+	free(m->ranges);
 	m->ranges = nr;
 	m->nranges = n;
 	m->gen++;
@@ -238,8 +327,15 @@ static Dwfl *pmap_dwfl(struct pmap *m)
 		const struct range *r = &m->ranges[i];
 		int seen = 0;
 
+		/* A file is reported once per load, at its bias: the
+		 * start of its mapping of offset 0 (the later segments of a
+		 * load map other offsets, some at other distances). */
+		if (r->pgoff && !r->from_dlopen)
+			continue;
 		for (int j = 0; j < i && !seen; j++)
-			seen = !strcmp(m->ranges[j].path, r->path);
+			seen = !strcmp(m->ranges[j].path, r->path) &&
+			       m->ranges[j].start - m->ranges[j].pgoff ==
+				       r->start - r->pgoff;
 		if (seen)
 			continue;
 		/* Failures (deleted files, non-ELF mappings) just leave

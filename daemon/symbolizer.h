@@ -24,6 +24,12 @@ void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip);
 /* Fill row's strings for ip; fields stay empty where unknown. */
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 			 struct mw_site_row *row);
+/* The program loaded the ELF file path at load bias base, spanning
+ * [start, end): known from dlopen, so that it symbolizes even when the
+ * module was unloaded before its maps could be read. */
+void symbolizer__add_module(struct symbolizer *s, uint32_t pid,
+			    const char *path, uint64_t base, uint64_t start,
+			    uint64_t end);
 /* ip (a return address) is inside glibc itself: libc or ld.so. */
 bool symbolizer__in_runtime(struct symbolizer *s, uint32_t pid, uint64_t ip);
 /* ip is inside the dynamic loader. */

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,10 @@ static void proc_free(struct proc *p)
 	hmap__fini(&p->keys);
 	hmap__fini(&p->bindings);
 	hmap__fini(&p->sites);
+	pos = 0;
+	while (hmap__next(&p->modules, &pos, &k, &v))
+		free(v);
+	hmap__fini(&p->modules);
 	rules__proc_fini(p);
 	stacktab__fini(&p->stacks);
 	vec__fini(&p->stacks_pending);
@@ -161,6 +166,7 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	p->row.state = MW_PROC_TRACING;
 	p->row.start_ts = now;
 	stacktab__init(&p->stacks);
+	hmap__init(&p->modules);
 	rules__proc_init(e, p);
 	copy_comm(p->row.comm, comm);
 	p->dirty = true;
@@ -471,7 +477,7 @@ static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
 /* --- TLS ----------------------------------------------------------------- */
 
 static struct key *key_create(struct proc *p, uint32_t id, uint64_t ts,
-			      uint32_t tid, uint64_t destructor)
+			      uint32_t tid, uint64_t destructor, uint64_t site)
 {
 	struct key *old = hmap__get(&p->keys, id);
 	struct key *k = calloc(1, sizeof(*k));
@@ -491,6 +497,7 @@ static struct key *key_create(struct proc *p, uint32_t id, uint64_t ts,
 	k->row.create_tid = tid;
 	k->row.destructor = destructor;
 	k->row.create_ts = ts;
+	k->create_site = site;
 	if (old) {
 		/* A key id is reused after delete: the old generation keeps
 		 * its row; free it now unless a flush still needs it. */
@@ -526,14 +533,16 @@ static void binding_kill(struct proc *p, struct binding *b)
 		free(b); /* out of memory for the dirty list: drop quietly */
 }
 
-static void cand_push(struct engine *e, struct proc *p, struct binding *b,
-		      uint32_t kind, uint64_t ts)
+/* Block blk, held through (tid, key, generation), is a candidate of kind:
+ * a finding if still live grace_ns after ts. */
+static void cand_push_block(struct engine *e, struct proc *p,
+			    const struct block *blk, uint32_t kind,
+			    uint32_t tid, uint32_t key, uint32_t generation,
+			    uint64_t ts)
 {
-	struct block *blk = hmap__get(&p->blocks, b->row.value);
 	struct cand *c;
 
-	if (!blk || !b->row.block || blk->serial != b->row.block ||
-	    blk->reported)
+	if (blk->reported)
 		return;
 	if (p->ncands == p->cap_cands) {
 		size_t live = p->ncands - p->cand_head;
@@ -560,10 +569,22 @@ static void cand_push(struct engine *e, struct proc *p, struct binding *b,
 	c->trigger_ts = ts;
 	c->deadline = ts + e->cfg.grace_ns;
 	c->kind = kind;
-	c->tid = b->row.tid;
-	c->key = b->row.key;
-	c->generation = b->row.generation;
+	c->tid = tid;
+	c->key = key;
+	c->generation = generation;
 	e->st.pending++;
+}
+
+/* The block a binding holds, if it is still that live block. */
+static void cand_push(struct engine *e, struct proc *p, struct binding *b,
+		      uint32_t kind, uint64_t ts)
+{
+	struct block *blk = hmap__get(&p->blocks, b->row.value);
+
+	if (!blk || !b->row.block || blk->serial != b->row.block)
+		return;
+	cand_push_block(e, p, blk, kind, b->row.tid, b->row.key,
+			b->row.generation, ts);
 }
 
 static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
@@ -604,6 +625,11 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 	 * whose thread or key is gone cannot be reached through TLS. */
 	f->severity = c->kind == MW_FIND_TLS_OVERWRITTEN ? MW_SEV_MEDIUM
 						       : MW_SEV_HIGH;
+	if (c->kind == MW_FIND_TLS_OUTLIVED_MODULE && !c->generation)
+		snprintf(f->detail, sizeof(f->detail),
+			 "thread_local block of an unloaded module, held by "
+			 "live thread %u",
+			 c->tid);
 	f->threads = 1;
 	f->count = 1;
 	f->bytes = b->size;
@@ -641,7 +667,7 @@ static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 		return; /* glibc refuses to set a deleted key */
 	if (!k) {
 		/* A key created before we attached. */
-		k = key_create(p, ev->key, 0, 0, 0);
+		k = key_create(p, ev->key, 0, 0, 0, 0);
 		if (!k)
 			return;
 	}
@@ -682,17 +708,149 @@ static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 	binding_touch(p, b);
 }
 
+/* --- modules ------------------------------------------------------------- */
+
+static bool in_module(const struct module *m, uint64_t addr)
+{
+	return addr >= m->start && addr < m->end;
+}
+
+/* Key k belongs to the module being unloaded by thread tid: its
+ * destructor, or the code that created it, lives there. */
+static bool key_of_unloading(const struct proc *p, const struct key *k,
+			     uint32_t tid)
+{
+	const struct module *m = p->unloading;
+
+	return m && p->unloading_tid == tid &&
+	       ((k->row.destructor && in_module(m, k->row.destructor)) ||
+		(k->create_site && in_module(m, k->create_site)));
+}
+
+static struct module *module_get(struct proc *p, const struct mw_event *ev)
+{
+	struct module *m = hmap__get(&p->modules, ev->old_addr);
+
+	if (!m) {
+		m = calloc(1, sizeof(*m));
+		if (!m || hmap__put(&p->modules, ev->old_addr, m)) {
+			free(m);
+			return NULL;
+		}
+		m->handle = ev->old_addr;
+	}
+	/* The collector may not have read the file (a deleted library):
+	 * keep what an earlier event said. */
+	if (ev->size) {
+		m->start = ev->addr;
+		m->end = ev->addr + ev->size;
+		m->tls_size = ev->tls_size;
+	}
+	return m;
+}
+
+/* A block of a C++ thread_local of module m: allocated under a TLS
+ * initializer, from m's code. (The loader's own dynamic TLS blocks are
+ * not counted: glibc frees them at the thread's next __tls_get_addr or
+ * exit.) */
+static bool module_tls_block(const struct module *m, const struct block *b)
+{
+	if (!b->stack || !(b->stack->flags & MW_STACK_TLS_INIT))
+		return false;
+	for (uint32_t i = 0; i < b->stack->nframes; i++)
+		if (in_module(m, b->stack->frames[i]))
+			return true;
+	return false;
+}
+
+/* Module m is gone while threads live: what they hold for it is left
+ * behind. */
+static void module_unloaded(struct engine *e, struct proc *p, struct module *m,
+			    uint64_t ts)
+{
+	struct vec doomed = {0};
+	size_t pos = 0;
+	uint64_t id;
+	void *v;
+
+	/* Values of keys the module owns and did not delete. */
+	while (hmap__next(&p->bindings, &pos, &id, &v)) {
+		struct binding *b = v;
+		struct key *k = hmap__get(&p->keys, b->row.key);
+
+		if (k && k->row.generation == b->row.generation &&
+		    k->row.destructor && in_module(m, k->row.destructor))
+			vec__push(&doomed, b);
+	}
+	for (size_t i = 0; i < doomed.len; i++)
+		cand_push(e, p, doomed.items[i], MW_FIND_TLS_OUTLIVED_MODULE,
+			  ts);
+	/* Its thread_local objects' blocks in threads that still live. */
+	doomed.len = 0;
+	pos = 0;
+	while (hmap__next(&p->blocks, &pos, &id, &v)) {
+		struct block *b = v;
+
+		if (b->owner->in_map && module_tls_block(m, b))
+			vec__push(&doomed, b);
+	}
+	for (size_t i = 0; i < doomed.len; i++) {
+		struct block *b = doomed.items[i];
+
+		cand_push_block(e, p, b, MW_FIND_TLS_OUTLIVED_MODULE,
+				b->owner->row.tid, 0, 0, ts);
+	}
+	vec__fini(&doomed);
+	hmap__del(&p->modules, m->handle);
+	free(m);
+}
+
+static void on_module(struct engine *e, struct proc *p, struct thread *t,
+		      const struct mw_event *ev)
+{
+	struct module *m;
+
+	switch (ev->type) {
+	case MW_EV_MODULE_LOAD:
+		m = module_get(p, ev);
+		if (m) {
+			if (!m->refs && !m->load_ts)
+				m->load_ts = ev->ts;
+			m->refs++;
+		}
+		break;
+	case MW_EV_MODULE_UNLOAD:
+		p->unloading = module_get(p, ev);
+		p->unloading_tid = t->row.tid;
+		break;
+	case MW_EV_MODULE_UNLOADED:
+		m = p->unloading;
+		p->unloading = NULL;
+		if (!m || m->handle != ev->old_addr || ev->code)
+			break;
+		if (m->refs)
+			m->refs--;
+		/* Not our count but the mappings say whether it went:
+		 * glibc keeps a module others depend on, or whose
+		 * thread_local destructors are still registered. */
+		if (ev->flags & MW_EVF_UNMAPPED)
+			module_unloaded(e, p, m, ev->ts);
+		break;
+	}
+}
+
 static void on_key_delete(struct engine *e, struct proc *p,
 			  const struct mw_event *ev)
 {
 	struct key *k = hmap__get(&p->keys, ev->key);
 	struct vec doomed = {0};
 	size_t pos = 0;
+	uint32_t kind;
 	uint64_t id;
 	void *v;
 
 	if (!k) {
-		k = key_create(p, ev->key, 0, 0, 0);
+		k = key_create(p, ev->key, 0, 0, 0, 0);
 		if (!k)
 			return;
 	}
@@ -705,9 +863,12 @@ static void on_key_delete(struct engine *e, struct proc *p,
 		if (b->row.key == ev->key)
 			vec__push(&doomed, b);
 	}
+	/* A library deleting its key as it is unloaded leaves the values of
+	 * live threads behind with the library: that is the module's leak. */
+	kind = key_of_unloading(p, k, ev->tid) ? MW_FIND_TLS_OUTLIVED_MODULE
+					       : MW_FIND_TLS_OUTLIVED_KEY;
 	for (size_t i = 0; i < doomed.len; i++) {
-		cand_push(e, p, doomed.items[i], MW_FIND_TLS_OUTLIVED_KEY,
-			  ev->ts);
+		cand_push(e, p, doomed.items[i], kind, ev->ts);
 		binding_kill(p, doomed.items[i]);
 	}
 	vec__fini(&doomed);
@@ -807,6 +968,11 @@ static void proc_exec(struct engine *e, struct proc *p,
 	vec__fini(&all);
 	e->st.pending -= p->ncands - p->cand_head;
 	p->cand_head = p->ncands = 0;
+	pos = 0;
+	while (hmap__next(&p->modules, &pos, &k, &v))
+		free(v);
+	hmap__fini(&p->modules);
+	p->unloading = NULL;
 	if (ev->comm[0])
 		copy_comm(p->row.comm, ev->comm);
 	p->dirty = true;
@@ -882,6 +1048,9 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 	case MW_EV_KEY_CREATE:
 	case MW_EV_KEY_DELETE:
 	case MW_EV_TLS_SET:
+	case MW_EV_MODULE_LOAD:
+	case MW_EV_MODULE_UNLOAD:
+	case MW_EV_MODULE_UNLOADED:
 		break;
 	default:
 		return -EINVAL;
@@ -900,7 +1069,8 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		on_realloc(e, p, t, ev);
 		break;
 	case MW_EV_KEY_CREATE:
-		if (!key_create(p, ev->key, ev->ts, ev->tid, ev->addr))
+		if (!key_create(p, ev->key, ev->ts, ev->tid, ev->addr,
+				ev->site))
 			return -ENOMEM;
 		break;
 	case MW_EV_KEY_DELETE:
@@ -908,6 +1078,11 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		break;
 	case MW_EV_TLS_SET:
 		on_tls_set(e, p, t, ev);
+		break;
+	case MW_EV_MODULE_LOAD:
+	case MW_EV_MODULE_UNLOAD:
+	case MW_EV_MODULE_UNLOADED:
+		on_module(e, p, t, ev);
 		break;
 	default:
 		return -EINVAL;

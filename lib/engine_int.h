@@ -55,8 +55,18 @@ struct block {
 
 struct key {
 	struct mw_key_row row;
+	uint64_t create_site; /* return address of pthread_key_create */
 	bool in_map;
 	bool dirty;
+};
+
+/* A module the program dlopen'ed: handle -> where it is mapped. */
+struct module {
+	uint64_t handle;
+	uint64_t start, end; /* [start, end) */
+	uint64_t tls_size;   /* its PT_TLS block, 0 if none */
+	uint64_t load_ts;    /* 0: loaded before we attached */
+	uint32_t refs;	     /* dlopen calls seen less dlclose calls */
 };
 
 struct binding {
@@ -120,6 +130,9 @@ struct proc {
 	size_t ndels, cap_dels;
 	struct cand *cands; /* FIFO by deadline, from cand_head */
 	size_t cand_head, ncands, cap_cands;
+	struct hmap modules;	  /* handle -> struct module */
+	struct module *unloading; /* between dlclose's entry and return */
+	uint32_t unloading_tid;
 	/* rules.c */
 	struct hmap site_stats;	 /* stack id or call site -> site_stat */
 	struct hmap free_stats;	 /* free call site -> free_stat */

@@ -28,6 +28,14 @@ enum mw_event_type {
 	MW_EV_KEY_DELETE,	/* key */
 	MW_EV_TLS_SET,		/* key, addr = value (0 clears the slot) */
 	MW_EV_LOST,		/* count events were lost; pid 0 = unknown pid */
+	/* dlopen returned: old_addr = handle, addr = start, size = extent of
+	 * the module's mappings, tls_size = its PT_TLS block (0: none),
+	 * path. */
+	MW_EV_MODULE_LOAD,
+	/* dlclose(old_addr) entered; the module's fields as for load. */
+	MW_EV_MODULE_UNLOAD,
+	/* that dlclose(old_addr) returned code; flags: MW_EVF_UNMAPPED. */
+	MW_EV_MODULE_UNLOADED,
 	MW_EV_TYPE_MAX,
 };
 
@@ -38,6 +46,9 @@ enum mw_event_type {
  * from the program: a free of an unknown block there is not the
  * program's mistake. */
 #define MW_EVF_INTERNAL 0x2u
+/* module_unloaded: the module's file is no longer mapped (glibc keeps a
+ * module others use, or whose thread_local destructors are pending). */
+#define MW_EVF_UNMAPPED 0x4u
 
 struct mw_event {
 	uint32_t type;
@@ -59,6 +70,9 @@ struct mw_event {
 	uint32_t nframes;
 	uint32_t pad;
 	const uint64_t *frames;
+	uint64_t tls_size;	/* module events */
+	uint64_t base;		/* module events: load bias (l_addr) */
+	const char *path;	/* module events; NULL or "" when unknown */
 };
 
 const char *mw_event_type_name(uint32_t type);

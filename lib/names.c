@@ -17,6 +17,9 @@ static const char *const event_names[MW_EV_TYPE_MAX] = {
 	[MW_EV_KEY_DELETE] = "key_delete",
 	[MW_EV_TLS_SET] = "tls_set",
 	[MW_EV_LOST] = "lost",
+	[MW_EV_MODULE_LOAD] = "module_load",
+	[MW_EV_MODULE_UNLOAD] = "module_unload",
+	[MW_EV_MODULE_UNLOADED] = "module_unloaded",
 };
 
 static const char *const kind_names[MW_FIND_KIND_MAX] = {

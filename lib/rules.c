@@ -384,8 +384,11 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 	for (struct block *b = t->blocks; b; b = b->tnext) {
 		struct site_stat *ss = b->ss;
 
-		/* One-block TLS findings already name it. */
-		if (!ss || b->reported || b->orphan)
+		/* One-block TLS findings already name it. The loader's
+		 * dynamic TLS blocks belong to glibc, which keeps them with
+		 * the thread's cached stack for the next thread. */
+		if (!ss || b->reported || b->orphan ||
+		    (ss->stack && (ss->stack->flags & MW_STACK_TLS_DYNAMIC)))
 			continue;
 		b->orphan = true;
 		ss->orphan_blocks++;
