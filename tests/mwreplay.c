@@ -14,19 +14,34 @@
  *   flush T                        flush; print the findings it handed over
  *   end T                          tick and flush at T, then print the
  *                                  thread rows and a summary
+ *   classify 0xHEX FLAG[,FLAG]     a stack with that frame has those
+ *                                  flags: tls_init, tls_dynamic
  *   T TYPE pid=N [tid=N] [addr=0xHEX] [size=N] [old=0xHEX] [site=0xHEX]
  *          [key=N] [code=N] [count=N] [comm=NAME] [group]
+ *          [stack=0xHEX,0xHEX...] [tls=N] [base=0xHEX] [path=P]
+ *          [internal] [unmapped]
  *
  * TYPE is an event type as mw_event_type_name() spells it: alloc free
  * realloc thread_start thread_exit proc_exit exec key_create key_delete
- * tls_set lost. tid defaults to pid; "group" sets MW_EVF_GROUP_EXIT.
+ * tls_set lost module_load module_unload module_unloaded. tid defaults to
+ * pid; "group" sets MW_EVF_GROUP_EXIT, "internal" MW_EVF_INTERNAL,
+ * "unmapped" MW_EVF_UNMAPPED. stack= gives the allocating frames, site=
+ * defaulting to the first. Module events take old= (the handle), addr=
+ * and size= (the span), tls= (the PT_TLS size).
  * Required: alloc addr+size, free addr, realloc addr+size (old 0 means
  * malloc), key_create/key_delete key, tls_set key+addr, lost count (pid 0
  * is "unknown pid"). Events may come in any time order.
  *
+ * Options --orphan-age MS, --orphan-threads N, --sample MS,
+ * --growth-samples N and --growth-min KB set the rules over time, as
+ * memwatchd's options of the same names do.
+ *
  * Output, at each flush, its findings sorted by (pid, tid, addr):
  *   finding kind=K pid=N tid=N key=N gen=N addr=0xH size=N site=0xH
- *           alloc_tid=N found=MS
+ *           alloc_tid=N found=MS [count=N bytes=N threads=N sev=S]
+ * the bracketed part for findings about a site or thread over time
+ * (thread-orphan, thread-growth, site-growth, bad-free), each printed
+ * again whenever its evidence changed.
  * and at end, the last row handed for each thread sorted by (pid, tid),
  * then the number of findings so far and the live blocks of the last
  * process rows:
@@ -56,9 +71,14 @@ struct rproc {
 	struct hmap threads; /* tid -> struct mw_thread_row, last handed */
 };
 
+#define MAX_CLASSES 64
+
 struct replay {
 	const char *file;
 	unsigned long line;
+	uint64_t class_ip[MAX_CLASSES];
+	uint32_t class_flags[MAX_CLASSES];
+	int nclasses;
 	struct engine *e;
 	struct hmap procs; /* proc_id -> struct rproc */
 	struct vec found;  /* struct mw_finding_row *, the flush under way */
@@ -229,6 +249,12 @@ static int finding_cmp(const void *a, const void *b)
 	return 0;
 }
 
+static bool over_time(uint32_t kind)
+{
+	return kind == MW_FIND_THREAD_ORPHAN || kind == MW_FIND_THREAD_GROWTH ||
+	       kind == MW_FIND_SITE_GROWTH || kind == MW_FIND_BAD_FREE;
+}
+
 static void do_flush(struct replay *r, uint64_t now)
 {
 	int err = engine__flush(r->e, now, &sink, r);
@@ -245,6 +271,11 @@ static void do_flush(struct replay *r, uint64_t now)
 		       mw_finding_kind_name(f->kind), f->pid, f->tid, f->key,
 		       f->generation, f->addr, f->size, f->site, f->alloc_tid);
 		print_ms(f->found_ts);
+		if (over_time(f->kind))
+			printf(" count=%" PRIu64 " bytes=%" PRIu64
+			       " threads=%u sev=%s",
+			       f->count, f->bytes, f->threads,
+			       mw_severity_name(f->severity));
 		putchar('\n');
 	}
 	r->findings += r->found.len;
@@ -381,7 +412,17 @@ enum {
 	F_COUNT = 1 << 8,
 	F_COMM = 1 << 9,
 	F_GROUP = 1 << 10,
+	F_STACK = 1 << 11,
+	F_TLS = 1 << 12,
+	F_BASE = 1 << 13,
+	F_PATH = 1 << 14,
+	F_INTERNAL = 1 << 15,
+	F_UNMAPPED = 1 << 16,
 };
+
+/* Frames of the event being parsed; the engine copies them. */
+static uint64_t frames[MW_EV_MAX_FRAMES];
+static char path_buf[256];
 
 /* Parse name=value fields into ev; return the set of fields present. */
 static unsigned parse_fields(struct replay *r, char **tok, int ntok,
@@ -396,6 +437,16 @@ static unsigned parse_fields(struct replay *r, char **tok, int ntok,
 		if (!strcmp(name, "group")) {
 			f = F_GROUP;
 			ev->flags |= MW_EVF_GROUP_EXIT;
+			goto seen;
+		}
+		if (!strcmp(name, "internal")) {
+			f = F_INTERNAL;
+			ev->flags |= MW_EVF_INTERNAL;
+			goto seen;
+		}
+		if (!strcmp(name, "unmapped")) {
+			f = F_UNMAPPED;
+			ev->flags |= MW_EVF_UNMAPPED;
 			goto seen;
 		}
 		if (!val)
@@ -431,6 +482,32 @@ static unsigned parse_fields(struct replay *r, char **tok, int ntok,
 		} else if (!strcmp(name, "count")) {
 			f = F_COUNT;
 			ev->count = parse_u64(r, name, val, 10, UINT64_MAX);
+		} else if (!strcmp(name, "stack")) {
+			char *save = NULL, *fr;
+
+			f = F_STACK;
+			ev->nframes = 0;
+			for (fr = strtok_r(val, ",", &save); fr;
+			     fr = strtok_r(NULL, ",", &save)) {
+				if (ev->nframes == MW_EV_MAX_FRAMES)
+					die(r, "more than %d frames",
+					    MW_EV_MAX_FRAMES);
+				frames[ev->nframes++] =
+					parse_u64(r, name, fr, 0, UINT64_MAX);
+			}
+			if (!ev->nframes)
+				die(r, "stack= needs frames");
+			ev->frames = frames;
+		} else if (!strcmp(name, "tls")) {
+			f = F_TLS;
+			ev->tls_size = parse_u64(r, name, val, 10, UINT64_MAX);
+		} else if (!strcmp(name, "base")) {
+			f = F_BASE;
+			ev->base = parse_u64(r, name, val, 0, UINT64_MAX);
+		} else if (!strcmp(name, "path")) {
+			f = F_PATH;
+			snprintf(path_buf, sizeof(path_buf), "%s", val);
+			ev->path = path_buf;
 		} else if (!strcmp(name, "comm")) {
 			f = F_COMM;
 			if (strlen(val) >= MW_COMM_MAX)
@@ -451,9 +528,10 @@ static unsigned parse_fields(struct replay *r, char **tok, int ntok,
 static void require(struct replay *r, unsigned have, unsigned need,
 		    const char *what)
 {
-	static const char *const names[] = {"pid",  "tid",   "addr", "size",
-					    "old",  "site",  "key",  "code",
-					    "count", "comm", "group"};
+	static const char *const names[] = {
+		"pid",	 "tid",	 "addr", "size", "old",	 "site",
+		"key",	 "code", "count", "comm", "group", "stack",
+		"tls",	 "base", "path", "internal", "unmapped"};
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if ((need & (1u << i)) && !(have & (1u << i)))
@@ -488,8 +566,17 @@ static void do_event(struct replay *r, uint64_t ts, const char *type,
 	case MW_EV_LOST:
 		need |= F_COUNT;
 		break;
+	case MW_EV_MODULE_LOAD:
+	case MW_EV_MODULE_UNLOAD:
+		need |= F_OLD | F_ADDR | F_SIZE;
+		break;
+	case MW_EV_MODULE_UNLOADED:
+		need |= F_OLD;
+		break;
 	}
 	require(r, have, need, type);
+	if ((have & F_STACK) && !(have & F_SITE))
+		ev.site = frames[0];
 	if (ev.type == MW_EV_FREE && !ev.addr)
 		die(r, "free of address 0");
 	if (!(have & F_TID))
@@ -537,6 +624,28 @@ static void do_line(struct replay *r, char *line)
 			die(r, "%s pid=%u: %s", tok[0], ev.pid, strerror(-err));
 		return;
 	}
+	if (!strcmp(tok[0], "classify")) {
+		char *save = NULL, *fl;
+		uint32_t flags = 0;
+
+		if (n != 3)
+			die(r, "classify takes an address and flags");
+		if (r->nclasses == MAX_CLASSES)
+			die(r, "more than %d classify lines", MAX_CLASSES);
+		for (fl = strtok_r(tok[2], ",", &save); fl;
+		     fl = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(fl, "tls_init"))
+				flags |= MW_STACK_TLS_INIT;
+			else if (!strcmp(fl, "tls_dynamic"))
+				flags |= MW_STACK_TLS_DYNAMIC;
+			else
+				die(r, "unknown stack flag '%s'", fl);
+		}
+		r->class_ip[r->nclasses] =
+			parse_u64(r, "classify", tok[1], 0, UINT64_MAX);
+		r->class_flags[r->nclasses++] = flags;
+		return;
+	}
 	if (!strcmp(tok[0], "tick") || !strcmp(tok[0], "flush") ||
 	    !strcmp(tok[0], "end")) {
 		if (n != 2)
@@ -559,8 +668,34 @@ static void do_line(struct replay *r, char *line)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: mwreplay [--grace MS] [--persist-age MS] [FILE]\n");
+		"usage: mwreplay [--grace MS] [--persist-age MS] "
+		"[--orphan-age MS]\n"
+		"                [--orphan-threads N] [--sample MS] "
+		"[--growth-samples N]\n"
+		"                [--growth-min KB] [FILE]\n");
 	exit(2);
+}
+
+static uint32_t classify(void *ctx, uint32_t pid, const uint64_t *fr,
+			 uint32_t n)
+{
+	struct replay *r = ctx;
+	uint32_t flags = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		for (int c = 0; c < r->nclasses; c++)
+			if (r->class_ip[c] == fr[i])
+				flags |= r->class_flags[c];
+	return flags;
+}
+
+static uint64_t option_num(const char *val, uint64_t max)
+{
+	struct replay r = {.file = "(options)"};
+
+	if (!val)
+		usage();
+	return parse_u64(&r, "option", val, 10, max);
 }
 
 static uint64_t option_ms(const char *opt, const char *val)
@@ -595,6 +730,24 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--persist-age")) {
 			cfg.persist_age_ns = option_ms(argv[i], argv[i + 1]);
 			i++;
+		} else if (!strcmp(argv[i], "--orphan-age")) {
+			cfg.orphan_age_ns = option_ms(argv[i], argv[i + 1]);
+			i++;
+		} else if (!strcmp(argv[i], "--orphan-threads")) {
+			cfg.orphan_min_threads =
+				(uint32_t)option_num(argv[i + 1], UINT32_MAX);
+			i++;
+		} else if (!strcmp(argv[i], "--sample")) {
+			cfg.sample_ns = option_ms(argv[i], argv[i + 1]);
+			i++;
+		} else if (!strcmp(argv[i], "--growth-samples")) {
+			cfg.growth_samples = (uint32_t)option_num(
+				argv[i + 1], ENGINE_MAX_SAMPLES);
+			i++;
+		} else if (!strcmp(argv[i], "--growth-min")) {
+			cfg.growth_min_bytes =
+				option_num(argv[i + 1], 1ull << 40) * 1024;
+			i++;
 		} else if (!strcmp(argv[i], "-h") ||
 			   !strcmp(argv[i], "--help")) {
 			usage();
@@ -617,6 +770,8 @@ int main(int argc, char **argv)
 	} else {
 		r.file = "<stdin>";
 	}
+	cfg.classify = classify;
+	cfg.classify_ctx = &r;
 	r.e = engine__new(&cfg, 1);
 	if (!r.e) {
 		fprintf(stderr, "mwreplay: out of memory\n");
