@@ -44,6 +44,8 @@ struct site_stat {
 	uint64_t orphan_blocks, orphan_bytes; /* left behind, ever */
 	uint64_t orphan_live_bytes;	      /* of those, still live */
 	uint32_t orphan_threads;
+	uint32_t last_tid;	/* the newest block's, for the finding */
+	uint64_t last_addr, last_size, last_ts, last_serial;
 	uint32_t nsamples;
 	uint64_t samples[ENGINE_MAX_SAMPLES];
 	struct agg *orphan, *growth;
@@ -186,6 +188,11 @@ void rules__block_added(struct engine *e, struct proc *p, struct block *b)
 	if (ss) {
 		ss->live_blocks++;
 		ss->live_bytes += b->size;
+		ss->last_tid = b->owner->row.tid;
+		ss->last_addr = b->addr;
+		ss->last_size = b->size;
+		ss->last_ts = b->ts;
+		ss->last_serial = b->serial;
 	}
 	/* The address is in use again: a later free of it is no double
 	 * free. */
@@ -462,6 +469,12 @@ static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 			return;
 		ss->growth = a;
 	}
+	a->row.tid = a->row.alloc_tid = ss->last_tid;
+	a->row.addr = ss->last_addr;
+	a->row.size = ss->last_size;
+	a->row.alloc_ts = ss->last_ts;
+	a->row.block = ss->last_serial;
+	agg_thread(a, ss->last_tid);
 	a->row.count = ss->live_blocks;
 	a->row.bytes = ss->live_bytes;
 	a->row.last_ts = now;

@@ -43,8 +43,8 @@
  * (thread-orphan, thread-growth, site-growth, bad-free), each printed
  * again whenever its evidence changed.
  * and at end, the last row handed for each thread sorted by (pid, tid),
- * then the number of findings so far and the live blocks of the last
- * process rows:
+ * then the number of distinct findings so far and the live blocks of the
+ * last process rows:
  *   thread pid=N tid=N state=S allocs=N frees=N cross_frees=N
  *          unknown_frees=N live_blocks=N live_bytes=N
  *   summary findings=N live_blocks=N
@@ -82,6 +82,7 @@ struct replay {
 	struct engine *e;
 	struct hmap procs; /* proc_id -> struct rproc */
 	struct vec found;  /* struct mw_finding_row *, the flush under way */
+	struct hmap ids;   /* finding ids printed so far */
 	uint64_t findings;
 };
 
@@ -278,7 +279,17 @@ static void do_flush(struct replay *r, uint64_t now)
 			       mw_severity_name(f->severity));
 		putchar('\n');
 	}
-	r->findings += r->found.len;
+	for (size_t i = 0; i < r->found.len; i++) {
+		const struct mw_finding_row *f = r->found.items[i];
+
+		/* A finding over time is printed at each update; count it
+		 * once. */
+		if (!hmap__get(&r->ids, f->id)) {
+			if (hmap__put(&r->ids, f->id, (void *)1))
+				die(r, "out of memory");
+			r->findings++;
+		}
+	}
 	found_clear(r);
 }
 
@@ -778,6 +789,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	hmap__init(&r.procs);
+	hmap__init(&r.ids);
 	while (getline(&line, &cap, in) >= 0) {
 		r.line++;
 		do_line(&r, line);
@@ -802,6 +814,7 @@ int main(int argc, char **argv)
 		free(p);
 	}
 	hmap__fini(&r.procs);
+	hmap__fini(&r.ids);
 	found_clear(&r);
 	vec__fini(&r.found);
 	engine__free(r.e);
