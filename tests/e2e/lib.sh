@@ -371,6 +371,21 @@ check_tls_findings() {
 		'[.[] | select(.found_ts - .trigger_ts < 490000000)] | length' 0
 }
 
+# run_case NAME CMD...: trace CMD into a fresh database, check its exit
+# status, and leave its findings in $TMP/NAME.json.
+run_case() {
+	local name=$1
+	shift
+	DB=$TMP/$name.db
+	trace -- "$@"
+	if [[ $TRACE_RC == 0 ]]; then
+		pass "$name/exit_status"
+	else
+		fail "$name/exit_status" "memwatchd exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")"
+	fi
+	query "$name/query" "$TMP/$name.json" findings
+}
+
 # count_in_text NAME FILE WORD N: the plain (table) output names WORD on
 # exactly N lines.
 count_in_text() {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2016  # jq filters use $vars
+# tests/e2e/rules_tls.sh - the TLS leak patterns beyond a key without
+# destructor, each under the real daemon with its clean twin:
+#   - C++ thread_local objects that own a heap block and lack a destructor,
+#     under thread churn: one thread-orphan finding for the site, high,
+#     counting every thread, with the stack through the TLS initializer;
+#   - pthread_setspecific replacing live values: tls-overwritten;
+#   - a plugin dlclose'd under live threads: tls-outlived-module, with the
+#     plugin's (unmapped) code symbolized.
+# The twins do the same work correctly: no finding at all.
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+# C++ thread_local churn: 60 rounds of 5 threads, 512-byte buffers.
+if run_case cxx_leak "$WL/tls_cxx_leak" 60 5 512; then
+	f=$TMP/cxx_leak.json
+	expect cxx_leak/one_finding "$f" 'length' 1
+	expect cxx_leak/kind "$f" '.[0].kind' thread-orphan
+	expect cxx_leak/severity "$f" '.[0].severity' high
+	expect cxx_leak/site "$f" '.[0].site.function' cxx_tls_buffer_alloc
+	expect cxx_leak/count "$f" '.[0].count' 300
+	expect cxx_leak/threads "$f" '.[0].threads' 300
+	expect cxx_leak/bytes "$f" '.[0].bytes' 153600
+	expect cxx_leak/size "$f" '.[0].size' 512
+	id=$(jqv "$f" '.[0].id // 0')
+	if query cxx_leak/explain "$TMP/cxx_explain.json" explain "$id"; then
+		expect cxx_leak/tls_init "$TMP/cxx_explain.json" '.stack.tls_init' true
+		expect cxx_leak/stack_through_init "$TMP/cxx_explain.json" \
+			'[.stack.frames[].function | select(startswith("_ZTH"))] | length' 1
+	fi
+fi
+run_case cxx_clean "$WL/tls_cxx_clean" 60 5 512 &&
+	expect cxx_clean/no_findings "$TMP/cxx_clean.json" 'length' 0
+
+# setspecific overwrites: 4 threads, 5 values each, 4 overwritten.
+if run_case overwrite "$WL/tls_overwrite" 4 5 256; then
+	f=$TMP/overwrite.json
+	expect overwrite/count "$f" 'length' 16
+	expect overwrite/kind "$f" '[.[].kind] | unique' '["tls-overwritten"]'
+	expect overwrite/size "$f" '[.[].size] | unique' '[256]'
+	expect overwrite/site "$f" '[.[].site.function] | unique' '["tls_overwrite_alloc"]'
+	expect overwrite/per_thread "$f" '[group_by(.tid)[] | length] | unique' '[4]'
+	expect overwrite/own_blocks "$f" '[.[] | select(.alloc_tid != .tid)] | length' 0
+fi
+run_case overwrite_clean "$WL/tls_overwrite_clean" 4 5 256 &&
+	expect overwrite_clean/no_findings "$TMP/overwrite_clean.json" 'length' 0
+
+# A plugin unloaded under 4 live workers, 3 rounds, 2 KiB per worker.
+if run_case dlclose "$WL/dlclose_tls" 4 3 2048; then
+	f=$TMP/dlclose.json
+	expect dlclose/count "$f" 'length' 12
+	expect dlclose/kind "$f" '[.[].kind] | unique' '["tls-outlived-module"]'
+	expect dlclose/size "$f" '[.[].size] | unique' '[2048]'
+	expect dlclose/site "$f" '[.[].site.function] | unique' '["tlsmod_buffer_alloc"]'
+	expect dlclose/module "$f" '[.[].site.module | endswith("libmwtlsmod.so")] | unique' '[true]'
+	expect dlclose/workers "$f" '[.[].tid] | unique | length' 4
+	expect dlclose/keys "$f" '[.[].generation] | unique' '[1,2,3]'
+fi
+run_case dlclose_clean "$WL/dlclose_tls_clean" 4 3 2048 &&
+	expect dlclose_clean/no_findings "$TMP/dlclose_clean.json" 'length' 0
+
+finish
