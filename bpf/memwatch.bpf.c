@@ -175,25 +175,34 @@ static __always_inline int leave(struct pt_regs *ctx, __u32 type,
 	return 1;
 }
 
+/* Where an allocation record is built before it is copied, at its real
+ * length, into the ring buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_stack_record);
+} scratch SEC(".maps");
+
 /*
  * An allocation record with its user stack, from a return probe. There the
  * registers are those of the caller just after the call returned, so the
  * kernel's frame-pointer walk starts at the call site itself: frames[0] is
  * the site, and it is there even when the caller keeps no frame pointer.
+ * Only the frames walked travel: most stacks are short (code without frame
+ * pointers ends the walk), and the ring buffer holds that many more.
  */
 static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 				       __u64 addr, __u64 old_addr,
 				       const struct pending *p)
 {
-	struct mw_stack_record *s;
-	__u32 bytes = stack_frames * sizeof(__u64);
+	__u32 zero = 0, bytes = stack_frames * sizeof(__u64);
+	struct mw_stack_record *s = bpf_map_lookup_elem(&scratch, &zero);
 	long n = 0;
+	__u64 len;
 
-	s = bpf_ringbuf_reserve(&events, sizeof(*s), 0);
-	if (!s) {
-		count(MW_CNT_DROPPED);
+	if (!s)
 		return;
-	}
 	rec_init(&s->r, type, bpf_get_current_pid_tgid());
 	s->r.addr = addr;
 	s->r.old_addr = old_addr;
@@ -209,7 +218,13 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 		}
 	}
 	s->r.nframes = n / sizeof(__u64);
-	bpf_ringbuf_submit(s, 0);
+	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
+	if (len > sizeof(*s))
+		len = sizeof(*s);
+	if (bpf_ringbuf_output(&events, s, len, 0)) {
+		count(MW_CNT_DROPPED);
+		return;
+	}
 	count(MW_CNT_EMITTED);
 }
 

@@ -69,7 +69,8 @@ struct mw_path_record {
 /*
  * MW_REC_ALLOC and MW_REC_REALLOC records carry the allocating user stack
  * after the fixed part, taken at the return probe: frames[0] is the
- * allocation's call site, then its callers by frame-pointer walk.
+ * allocation's call site, then its callers by frame-pointer walk. Only
+ * r.nframes frames travel: the record is sizeof(r) + 8 * nframes long.
  */
 struct mw_stack_record {
 	struct mw_record r;

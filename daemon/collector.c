@@ -202,12 +202,14 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	if (r->type == MW_REC_MODULE_UNLOADED && (r->flags & MW_RECF_UNMAPPED))
 		ev.flags |= MW_EVF_UNMAPPED;
-	if ((r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC) &&
-	    size >= sizeof(struct mw_stack_record)) {
+	if (r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC) {
 		const struct mw_stack_record *s = data;
+		size_t n = (size - sizeof(*r)) / sizeof(uint64_t);
 
-		ev.nframes = r->nframes < MW_MAX_FRAMES ? r->nframes
-							: MW_MAX_FRAMES;
+		/* Trust the length we got, not the count it claims. */
+		if (n > r->nframes)
+			n = r->nframes;
+		ev.nframes = (uint32_t)(n < MW_MAX_FRAMES ? n : MW_MAX_FRAMES);
 		/* __u64 and uint64_t are the same width, other types. */
 		ev.frames = (const uint64_t *)s->frames;
 	}

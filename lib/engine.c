@@ -391,12 +391,23 @@ static struct mw_stack *stack_of(struct engine *e, struct proc *p,
 	s = stacktab__intern(&p->stacks, ev->frames, n, &created);
 	if (s && created) {
 		s->id = e->serial++;
-		if (e->cfg.classify)
-			s->flags = e->cfg.classify(e->cfg.classify_ctx,
-						   p->row.pid, s->frames, n);
 		e->st.stacks++;
 	}
 	return s;
+}
+
+uint32_t stack_flags(struct engine *e, struct proc *p, struct mw_stack *st)
+{
+	if (!st)
+		return 0;
+	if (!st->classified) {
+		st->classified = true;
+		if (e->cfg.classify)
+			st->flags = e->cfg.classify(e->cfg.classify_ctx,
+						    p->row.pid, st->frames,
+						    st->nframes);
+	}
+	return st->flags;
 }
 
 static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
@@ -753,9 +764,10 @@ static struct module *module_get(struct proc *p, const struct mw_event *ev)
  * initializer, from m's code. (The loader's own dynamic TLS blocks are
  * not counted: glibc frees them at the thread's next __tls_get_addr or
  * exit.) */
-static bool module_tls_block(const struct module *m, const struct block *b)
+static bool module_tls_block(struct engine *e, struct proc *p,
+			     const struct module *m, const struct block *b)
 {
-	if (!b->stack || !(b->stack->flags & MW_STACK_TLS_INIT))
+	if (!(stack_flags(e, p, b->stack) & MW_STACK_TLS_INIT))
 		return false;
 	for (uint32_t i = 0; i < b->stack->nframes; i++)
 		if (in_module(m, b->stack->frames[i]))
@@ -791,7 +803,7 @@ static void module_unloaded(struct engine *e, struct proc *p, struct module *m,
 	while (hmap__next(&p->blocks, &pos, &id, &v)) {
 		struct block *b = v;
 
-		if (b->owner->in_map && module_tls_block(m, b))
+		if (b->owner->in_map && module_tls_block(e, p, m, b))
 			vec__push(&doomed, b);
 	}
 	for (size_t i = 0; i < doomed.len; i++) {
@@ -1119,8 +1131,9 @@ int proc_emit_site(struct proc *p, const struct engine_sink *sink, void *ctx,
 
 /* Hand st to the sink unless it was already: the stack row, then the
  * sites of its frames. */
-int proc_emit_stack(struct proc *p, const struct engine_sink *sink,
-		    void *ctx, struct mw_stack *st)
+int proc_emit_stack(struct engine *e, struct proc *p,
+		    const struct engine_sink *sink, void *ctx,
+		    struct mw_stack *st)
 {
 	struct mw_stack_row r;
 	int err;
@@ -1131,7 +1144,7 @@ int proc_emit_stack(struct proc *p, const struct engine_sink *sink,
 	r.proc_id = p->row.id;
 	r.id = st->id;
 	r.pid = p->row.pid;
-	r.flags = st->flags;
+	r.flags = stack_flags(e, p, st);
 	r.nframes = st->nframes;
 	memcpy(r.frames, st->frames, st->nframes * sizeof(r.frames[0]));
 	if ((err = sink->stack(ctx, &r)))
@@ -1202,7 +1215,7 @@ static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
 			.stack_id = b->stack ? b->stack->id : 0,
 		};
 
-		if ((err = proc_emit_stack(p, sink, ctx, b->stack)) ||
+		if ((err = proc_emit_stack(e, p, sink, ctx, b->stack)) ||
 		    (err = sink->block_add(ctx, &r)) ||
 		    (err = proc_emit_site(p, sink, ctx, b->site)))
 			return err;
@@ -1210,12 +1223,12 @@ static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
 	for (size_t i = 0; i < p->findings.len; i++) {
 		struct finding *f = p->findings.items[i];
 
-		if ((err = proc_emit_stack(p, sink, ctx, f->stack)) ||
+		if ((err = proc_emit_stack(e, p, sink, ctx, f->stack)) ||
 		    (err = sink->finding(ctx, &f->row)) ||
 		    (err = proc_emit_site(p, sink, ctx, f->row.site)))
 			return err;
 	}
-	return rules__flush_emit(p, sink, ctx);
+	return rules__flush_emit(e, p, sink, ctx);
 }
 
 static void sites_settle(struct proc *p, bool committed)

@@ -158,8 +158,12 @@ struct engine {
 
 /* engine.c, for rules.c */
 void thread_touch(struct thread *t);
-int proc_emit_stack(struct proc *p, const struct engine_sink *sink,
-		    void *ctx, struct mw_stack *st);
+/* st's flags (enum mw_stack_flags), asking the classifier the first time:
+ * lazily, as symbolizing is costly and most stacks never need it. */
+uint32_t stack_flags(struct engine *e, struct proc *p, struct mw_stack *st);
+int proc_emit_stack(struct engine *e, struct proc *p,
+		    const struct engine_sink *sink, void *ctx,
+		    struct mw_stack *st);
 int proc_emit_site(struct proc *p, const struct engine_sink *sink,
 		   void *ctx, uint64_t ip);
 
@@ -183,8 +187,8 @@ void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 			uint64_t ts);
 /* Judge what is due by now; everything pending when all. */
 void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
-int rules__flush_emit(struct proc *p, const struct engine_sink *sink,
-		      void *ctx);
+int rules__flush_emit(struct engine *e, struct proc *p,
+		      const struct engine_sink *sink, void *ctx);
 void rules__flush_commit(struct proc *p);
 
 #endif

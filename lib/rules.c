@@ -20,7 +20,8 @@
  *    blocks other threads allocated are counted as evidence.
  *
  * Each such finding is one row (struct agg) whose evidence is updated as
- * it grows; its id never changes. Invariants: every block in the live set
+ * it grows; its id never changes. A process that lost events gets no new
+ * ones (see agg_new). Invariants: every block in the live set
  * has its site_stat (b->ss), and a site_stat's live counters are the sums
  * over its live blocks; a thread with orphan_pending is on the orphan
  * queue exactly once.
@@ -108,12 +109,22 @@ static void agg_touch(struct proc *p, struct agg *a)
 		a->dirty = true;
 }
 
+/*
+ * A new finding over time, or NULL. None for a process that lost events:
+ * a lost free makes a block look live forever, a lost allocation makes
+ * its free look unknown or double, so such evidence would accuse the
+ * program of what the trace missed. Findings made before a loss are still
+ * updated.
+ */
 static struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
 			   uint32_t severity, struct mw_stack *st,
 			   uint64_t site, uint64_t now)
 {
-	struct agg *a = calloc(1, sizeof(*a));
+	struct agg *a;
 
+	if (p->row.lost)
+		return NULL;
+	a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
 	if (vec__push(&p->aggs, a)) {
@@ -336,16 +347,17 @@ void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 	p->orphan_tail = t;
 }
 
-static bool ss_tls_init(const struct site_stat *ss)
+static bool ss_tls_init(struct engine *e, struct proc *p,
+			struct site_stat *ss)
 {
-	return ss->stack && (ss->stack->flags & MW_STACK_TLS_INIT);
+	return stack_flags(e, p, ss->stack) & MW_STACK_TLS_INIT;
 }
 
 static void orphan_update(struct engine *e, struct proc *p,
 			  struct site_stat *ss, const struct block *last,
 			  uint64_t now)
 {
-	bool tls = ss_tls_init(ss);
+	bool tls = ss_tls_init(e, p, ss);
 	struct agg *a = ss->orphan;
 
 	if (!a) {
@@ -395,7 +407,7 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 		 * dynamic TLS blocks belong to glibc, which keeps them with
 		 * the thread's cached stack for the next thread. */
 		if (!ss || b->reported || b->orphan ||
-		    (ss->stack && (ss->stack->flags & MW_STACK_TLS_DYNAMIC)))
+		    (stack_flags(e, p, ss->stack) & MW_STACK_TLS_DYNAMIC))
 			continue;
 		b->orphan = true;
 		ss->orphan_blocks++;
@@ -597,15 +609,15 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 
 /* --- flush ------------------------------------------------------------------ */
 
-int rules__flush_emit(struct proc *p, const struct engine_sink *sink,
-		      void *ctx)
+int rules__flush_emit(struct engine *e, struct proc *p,
+		      const struct engine_sink *sink, void *ctx)
 {
 	int err;
 
 	for (size_t i = 0; i < p->dirty_aggs.len; i++) {
 		struct agg *a = p->dirty_aggs.items[i];
 
-		if ((err = proc_emit_stack(p, sink, ctx, a->stack)) ||
+		if ((err = proc_emit_stack(e, p, sink, ctx, a->stack)) ||
 		    (err = sink->finding(ctx, &a->row)) ||
 		    (err = proc_emit_site(p, sink, ctx, a->row.site)))
 			return err;

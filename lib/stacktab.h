@@ -27,6 +27,7 @@ struct mw_stack {
 	uint32_t flags;		/* enum mw_stack_flags, set by the caller */
 	uint32_t nframes;
 	uint8_t state;		/* enum mw_stack_state */
+	bool classified;	/* flags are set */
 	uint64_t frames[];
 };
 

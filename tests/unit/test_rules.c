@@ -397,6 +397,22 @@ static void test_bad_free_bounded(void)
 	teardown();
 }
 
+/* Once events were lost, evidence over time cannot be trusted: a lost
+ * allocation of a freed address would make its next free look double. */
+static void test_no_new_findings_after_loss(void)
+{
+	setup();
+	tstart(201, 0);
+	al(201, 1, 0x1000, 32, 0x401000, false);
+	fr(201, 2, 0x1000, 0x407000, 0);
+	feed((struct mw_event){.type = MW_EV_LOST, .pid = PID, .count = 3,
+			       .ts = MS(3)});
+	fr(201, 4, 0x1000, 0x407000, 0);
+	tick(10);
+	CHECK_U64(nfound, 0);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(test_orphan_tls_site);
@@ -406,5 +422,6 @@ int main(void)
 	RUN(test_no_growth);
 	RUN(test_bad_free);
 	RUN(test_bad_free_bounded);
+	RUN(test_no_new_findings_after_loss);
 	UNIT_EXIT();
 }
