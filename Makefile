@@ -11,7 +11,8 @@ BPFTOOL ?= bpftool
 
 # Debian packages the build and tests need; `make deps` installs missing ones.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
-	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps jq
+	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps jq python3 memcached \
+	libmimalloc-dev
 
 ifeq ($(V),1)
 Q :=

@@ -28,7 +28,8 @@
 /* One probed function: entry program, optional return program. */
 struct probe {
 	const char *func;
-	int required;
+	int required;	  /* in libc: attaching fails without it */
+	int alloc;	  /* the malloc family: also probed in allocators */
 	size_t enter_off; /* offsetof struct memwatch_bpf progs */
 	size_t exit_off;
 };
@@ -42,29 +43,56 @@ struct probe {
  * hands out addresses we still believe live.
  */
 static const struct probe probes[] = {
-	{"free", 1, PROG(free_enter), 0},
-	{"malloc", 1, PROG(malloc_enter), PROG(alloc_exit)},
-	{"calloc", 1, PROG(calloc_enter), PROG(alloc_exit)},
-	{"realloc", 1, PROG(realloc_enter), PROG(realloc_exit)},
-	{"reallocarray", 0, PROG(reallocarray_enter), PROG(realloc_exit)},
-	{"posix_memalign", 0, PROG(posix_memalign_enter),
+	{"free", 1, 1, PROG(free_enter), 0},
+	{"malloc", 1, 1, PROG(malloc_enter), PROG(alloc_exit)},
+	{"calloc", 1, 1, PROG(calloc_enter), PROG(alloc_exit)},
+	{"realloc", 1, 1, PROG(realloc_enter), PROG(realloc_exit)},
+	{"reallocarray", 0, 1, PROG(reallocarray_enter), PROG(realloc_exit)},
+	{"posix_memalign", 0, 1, PROG(posix_memalign_enter),
 	 PROG(posix_memalign_exit)},
-	{"aligned_alloc", 0, PROG(aligned_enter), PROG(alloc_exit)},
-	{"memalign", 0, PROG(aligned_enter), PROG(alloc_exit)},
-	{"valloc", 0, PROG(malloc_enter), PROG(alloc_exit)},
-	{"pvalloc", 0, PROG(malloc_enter), PROG(alloc_exit)},
-	{"pthread_key_create", 1, PROG(key_create_enter),
+	{"aligned_alloc", 0, 1, PROG(aligned_enter), PROG(alloc_exit)},
+	{"memalign", 0, 1, PROG(aligned_enter), PROG(alloc_exit)},
+	{"valloc", 0, 1, PROG(malloc_enter), PROG(alloc_exit)},
+	{"pvalloc", 0, 1, PROG(malloc_enter), PROG(alloc_exit)},
+	{"pthread_key_create", 1, 0, PROG(key_create_enter),
 	 PROG(key_create_exit)},
-	{"pthread_key_delete", 1, PROG(key_delete_enter), 0},
-	{"pthread_setspecific", 1, PROG(setspecific_enter), 0},
+	{"pthread_key_delete", 1, 0, PROG(key_delete_enter), 0},
+	{"pthread_setspecific", 1, 0, PROG(setspecific_enter), 0},
 	/* In libc since glibc 2.34; older programs get them from libdl,
 	 * which is not probed (yet): no module events there. */
-	{"dlopen", 0, PROG(dlopen_enter), PROG(dlopen_exit)},
-	{"dlclose", 0, PROG(dlclose_enter), PROG(dlclose_exit)},
+	{"dlopen", 0, 0, PROG(dlopen_enter), PROG(dlopen_exit)},
+	{"dlclose", 0, 0, PROG(dlclose_enter), PROG(dlclose_exit)},
 };
 
+/*
+ * Allocators that replace glibc's malloc by exporting malloc, free and
+ * the rest (LD_PRELOAD, or linked in). Each found is probed next to libc,
+ * for the malloc family only: a call is reported by whichever
+ * implementation runs it, so nothing is counted twice. They are looked
+ * for in the target's maps and, for a program not started yet (-- CMD),
+ * in its LD_PRELOAD and its executable's DT_NEEDED. Probing every
+ * allocator installed would cost each target a dozen uprobes more, and
+ * each costs time to remove.
+ */
+static const struct {
+	const char *prefix; /* file name prefix */
+	const char *name;   /* for people */
+	const char *soname; /* as Debian installs it */
+} allocators[] = {
+	{"libmimalloc.so", "mimalloc", "libmimalloc.so.2"},
+	{"libjemalloc.so", "jemalloc", "libjemalloc.so.2"},
+	{"libtcmalloc_minimal.so", "tcmalloc", "libtcmalloc_minimal.so.4"},
+	{"libtcmalloc.so", "tcmalloc", "libtcmalloc.so.4"},
+	{"libtcmalloc_and_profiler.so", "tcmalloc",
+	 "libtcmalloc_and_profiler.so.4"},
+};
+
+#define NALLOCATORS (sizeof(allocators) / sizeof(allocators[0]))
+#define MAX_MODULES 8 /* libc and allocators probed per target */
+#define LIB_DIR "/usr/lib/x86_64-linux-gnu/"
+
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
-#define MAX_LINKS (2 * NPROBES)
+#define MAX_LINKS (2 * NPROBES * MAX_MODULES)
 
 struct target {
 	uint32_t pid;
@@ -72,9 +100,9 @@ struct target {
 	struct bpf_link *links[MAX_LINKS];
 };
 
-/* Offsets of probes[] in the last libc resolved, by file identity: every
- * process on a host usually maps the same one. */
-struct libc_cache {
+/* Offsets of probes[] in a file, by its identity: every process on a
+ * host usually maps the same libc and allocators. */
+struct sym_cache {
 	dev_t dev;
 	ino_t ino;
 	uint64_t offsets[NPROBES];
@@ -82,7 +110,8 @@ struct libc_cache {
 
 struct collector {
 	struct memwatch_bpf *skel;
-	struct libc_cache libc;
+	struct sym_cache cache[MAX_MODULES];
+	unsigned cache_next; /* the slot to replace next */
 	struct ring_buffer *rb;
 	collector_cb cb;
 	void *ctx;
@@ -301,19 +330,53 @@ void collector__free(struct collector *c)
 	free(c);
 }
 
-/* The libc a process runs, from its maps: where malloc and the pthread
- * functions live for a dynamically linked glibc program. */
-static int find_libc(uint32_t pid, char *path, size_t len)
+/* A module to probe in a process: its libc, or an allocator. */
+struct module_path {
+	char path[PATH_MAX];
+	int alloc_only;
+};
+
+static int allocator_of(const char *base)
 {
-	char maps[64], line[PATH_MAX + 256];
+	for (size_t i = 0; i < NALLOCATORS; i++)
+		if (!strncmp(base, allocators[i].prefix,
+			     strlen(allocators[i].prefix)))
+			return (int)i;
+	return -1;
+}
+
+static int add_module(struct module_path *mods, int n, const char *path,
+		      int alloc_only)
+{
+	struct stat a, b;
+
+	if (n == MAX_MODULES || stat(path, &a))
+		return n;
+	for (int i = 0; i < n; i++)
+		if (!stat(mods[i].path, &b) && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
+			return n;
+	snprintf(mods[n].path, sizeof(mods[n].path), "%s", path);
+	mods[n].alloc_only = alloc_only;
+	return n + 1;
+}
+
+/*
+ * The modules to probe in pid, libc first, from its maps (through
+ * /proc/PID/root, for processes in other mount namespaces). Returns how
+ * many, or -errno; -ENOENT without a glibc.
+ */
+static int find_modules(uint32_t pid, struct module_path *mods)
+{
+	char maps[64], line[PATH_MAX + 256], path[PATH_MAX];
+	int n = 1, have_libc = 0;
 	FILE *f;
-	int found = 0;
 
 	snprintf(maps, sizeof(maps), "/proc/%u/maps", pid);
 	f = fopen(maps, "re");
 	if (!f)
 		return -errno;
-	while (!found && fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), f)) {
 		char *p = strchr(line, '/');
 		char *base;
 
@@ -321,13 +384,43 @@ static int find_libc(uint32_t pid, char *path, size_t len)
 			continue;
 		p[strcspn(p, "\n")] = '\0';
 		base = strrchr(p, '/') + 1;
-		if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5)) {
-			snprintf(path, len, "/proc/%u/root%s", pid, p);
-			found = 1;
+		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, p);
+		if (!have_libc &&
+		    (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5))) {
+			snprintf(mods[0].path, sizeof(mods[0].path), "%s", path);
+			mods[0].alloc_only = 0;
+			have_libc = 1;
+		} else if (allocator_of(base) >= 0) {
+			n = add_module(mods, n, path, 1);
 		}
 	}
 	fclose(f);
-	return found ? 0 : -ENOENT;
+	if (!have_libc)
+		return -ENOENT;
+	return n;
+}
+
+const char *collector__allocator(uint32_t pid)
+{
+	char maps[64], line[PATH_MAX + 256];
+	const char *name = "glibc";
+	FILE *f;
+
+	snprintf(maps, sizeof(maps), "/proc/%u/maps", pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strrchr(line, '/');
+		int a;
+
+		if (p && (a = allocator_of(p + 1)) >= 0) {
+			name = allocators[a].name;
+			break;
+		}
+	}
+	fclose(f);
+	return name;
 }
 
 static struct target *target_find(struct collector *c, uint32_t pid)
@@ -345,6 +438,8 @@ static int attach_one(struct collector *c, struct target *t,
 	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = retprobe);
 	struct bpf_link *l;
 
+	if (t->nlinks == MAX_LINKS)
+		return -ENOSPC;
 	l = bpf_program__attach_uprobe_opts(prog_at(c->skel, prog_off),
 					    (int)t->pid, path, file_off, &uo);
 	if (!l)
@@ -353,33 +448,85 @@ static int attach_one(struct collector *c, struct target *t,
 	return 0;
 }
 
-static int resolve_libc(struct collector *c, const char *path)
+/* The offsets of probes[] in the ELF file at path, cached. */
+static const uint64_t *resolve(struct collector *c, const char *path)
 {
 	const char *names[NPROBES];
+	struct sym_cache *e;
 	struct stat st;
-	int err;
 
 	if (stat(path, &st))
-		return -errno;
-	if (c->libc.ino && c->libc.dev == st.st_dev &&
-	    c->libc.ino == st.st_ino)
-		return 0;
+		return NULL;
+	for (int i = 0; i < MAX_MODULES; i++)
+		if (c->cache[i].ino && c->cache[i].dev == st.st_dev &&
+		    c->cache[i].ino == st.st_ino)
+			return c->cache[i].offsets;
+	e = &c->cache[c->cache_next++ % MAX_MODULES];
 	for (size_t i = 0; i < NPROBES; i++)
 		names[i] = probes[i].func;
-	err = elfsym__resolve(path, names, NPROBES, c->libc.offsets);
-	if (err)
-		return err;
-	c->libc.dev = st.st_dev;
-	c->libc.ino = st.st_ino;
+	if (elfsym__resolve(path, names, NPROBES, e->offsets)) {
+		e->ino = 0;
+		return NULL;
+	}
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	return e->offsets;
+}
+
+/*
+ * Attach the probes of one module: all of them in libc, the malloc family
+ * in an allocator (which must at least export malloc and free, or it is
+ * not replacing anything). A required probe missing in libc fails.
+ */
+static int attach_module(struct collector *c, struct target *t,
+			 const struct module_path *m)
+{
+	uint64_t offs[NPROBES];
+	const uint64_t *o = resolve(c, m->path);
+	int err;
+
+	if (!o)
+		return m->alloc_only ? 0 : -ENOEXEC;
+	/* A copy: resolving another file may reuse the cache slot. */
+	memcpy(offs, o, sizeof(offs));
+	if (m->alloc_only && (!offs[0] || !offs[1]))
+		return 0;
+	for (size_t i = 0; i < NPROBES; i++) {
+		const struct probe *p = &probes[i];
+		uint64_t off = offs[i];
+		int dup = 0;
+
+		if (m->alloc_only && !p->alloc)
+			continue;
+		/* Aliases share an entry: probe it once or it reports
+		 * every call twice. */
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = off && offs[j] == off;
+		if (dup)
+			continue;
+		/* Return probe first: an entry without its return would
+		 * leave a stale pending entry. */
+		err = off ? 0 : -ENOENT;
+		if (!err && p->exit_off)
+			err = attach_one(c, t, m->path, off, p->exit_off, 1);
+		if (!err)
+			err = attach_one(c, t, m->path, off, p->enter_off, 0);
+		if (err && p->required && !m->alloc_only) {
+			snprintf(c->why, sizeof(c->why),
+				 "cannot attach to %s in '%s'", p->func,
+				 m->path);
+			return err;
+		}
+	}
 	return 0;
 }
 
 int collector__attach(struct collector *c, uint32_t pid, const char **why)
 {
-	char path[PATH_MAX];
+	struct module_path mods[MAX_MODULES];
 	struct target *t;
 	uint8_t one = 1;
-	int err;
+	int n, err;
 
 	*why = NULL;
 	if (target_find(c, pid))
@@ -388,16 +535,15 @@ int collector__attach(struct collector *c, uint32_t pid, const char **why)
 		*why = "too many targets";
 		return -ENOSPC;
 	}
-	err = find_libc(pid, path, sizeof(path));
-	if (err) {
-		*why = err == -ENOENT ? "no glibc mapped in the process"
-				      : "cannot read its memory map";
-		return err;
+	n = find_modules(pid, mods);
+	if (n < 0) {
+		*why = n == -ENOENT ? "no glibc mapped in the process"
+				    : "cannot read its memory map";
+		return n;
 	}
-	err = resolve_libc(c, path);
-	if (err) {
+	if (!resolve(c, mods[0].path)) {
 		*why = "cannot read the symbols of its libc";
-		return err;
+		return -ENOEXEC;
 	}
 	t = &c->targets[c->ntargets];
 	memset(t, 0, sizeof(*t));
@@ -409,27 +555,11 @@ int collector__attach(struct collector *c, uint32_t pid, const char **why)
 		*why = "cannot add it to the targets map";
 		return -errno;
 	}
-	for (size_t i = 0; i < NPROBES; i++) {
-		const struct probe *p = &probes[i];
-		uint64_t off = c->libc.offsets[i];
-		int dup = 0;
-
-		/* Aliases share an entry: probe it once or it reports
-		 * every call twice. */
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = off && c->libc.offsets[j] == off;
-		if (dup)
-			continue;
-		/* Return probe first: an entry without its return would
-		 * leave a stale pending entry. */
-		err = off ? 0 : -ENOENT;
-		if (!err && p->exit_off)
-			err = attach_one(c, t, path, off, p->exit_off, 1);
-		if (!err)
-			err = attach_one(c, t, path, off, p->enter_off, 0);
-		if (err && p->required) {
-			snprintf(c->why, sizeof(c->why),
-				 "cannot attach to %s in '%s'", p->func, path);
+	/* Allocators before libc: free goes first in each (see probes[]),
+	 * and a replacing allocator's free is the one that runs. */
+	for (int i = n - 1; i >= 0; i--) {
+		err = attach_module(c, t, &mods[i]);
+		if (err) {
 			*why = c->why;
 			goto fail;
 		}
@@ -492,4 +622,90 @@ uint64_t collector__take_lost(struct collector *c)
 	delta = total - c->lost_seen;
 	c->lost_seen = total;
 	return delta;
+}
+
+/* --- allocators of a program about to start --------------------------- */
+
+struct cmd_scan {
+	struct collector *c;
+	struct target *t;
+	int err;
+};
+
+/* name is a preloaded or needed library: probe it if it is an
+ * allocator. Bare names are looked up where Debian installs libraries. */
+static int scan_lib(void *ctx, const char *name)
+{
+	struct cmd_scan *cs = ctx;
+	struct module_path m = {.alloc_only = 1};
+	const char *base = strrchr(name, '/');
+
+	base = base ? base + 1 : name;
+	if (allocator_of(base) < 0)
+		return 0;
+	if (name[0] == '/')
+		snprintf(m.path, sizeof(m.path), "%s", name);
+	else
+		snprintf(m.path, sizeof(m.path), LIB_DIR "%s", name);
+	if (access(m.path, R_OK))
+		return 0;
+	cs->err = attach_module(cs->c, cs->t, &m);
+	return cs->err;
+}
+
+static void scan_preload(struct cmd_scan *cs, const char *list)
+{
+	char buf[4096], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *tok = strtok_r(buf, " :", &save); tok && !cs->err;
+	     tok = strtok_r(NULL, " :", &save))
+		scan_lib(cs, tok);
+}
+
+/* The executable execvp would run for name. */
+static int find_exe(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	char buf[4096], *save = NULL;
+
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK) ? -errno : 0;
+	}
+	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/bin:/bin");
+	for (char *dir = strtok_r(buf, ":", &save); dir;
+	     dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, len, "%s/%s", dir, name);
+		if (!access(out, X_OK))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd)
+{
+	struct cmd_scan cs = {.c = c, .t = target_find(c, pid)};
+	const char *preload = getenv("LD_PRELOAD");
+	char exe[PATH_MAX];
+	int i = 0;
+
+	if (!cs.t)
+		return -ESRCH;
+	/* `env [-i] [NAME=VALUE]... PROG`: its assignments reach PROG. */
+	if (cmd[0] && !strcmp(strrchr(cmd[0], '/') ? strrchr(cmd[0], '/') + 1
+						    : cmd[0], "env")) {
+		for (i = 1; cmd[i] && (cmd[i][0] == '-' || strchr(cmd[i], '='));
+		     i++) {
+			if (!strcmp(cmd[i], "-i"))
+				preload = NULL;
+			else if (!strncmp(cmd[i], "LD_PRELOAD=", 11))
+				preload = cmd[i] + 11;
+		}
+	}
+	if (preload)
+		scan_preload(&cs, preload);
+	if (!cs.err && cmd[i] && !find_exe(cmd[i], exe, sizeof(exe)))
+		elfsym__each_needed(exe, scan_lib, &cs);
+	return cs.err;
 }

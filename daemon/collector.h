@@ -30,6 +30,13 @@ void collector__free(struct collector *c);
  * on error *why names the problem (static string or buffer in c). */
 int collector__attach(struct collector *c, uint32_t pid, const char **why);
 int collector__detach(struct collector *c, uint32_t pid);
+/* pid, attached and not yet past exec, is about to run cmd: also probe
+ * the allocators cmd will load (LD_PRELOAD, its executable's DT_NEEDED),
+ * which its maps cannot show yet. */
+int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd);
+/* The malloc a process runs, by name: "glibc", "mimalloc", "jemalloc",
+ * "tcmalloc"; NULL when its maps cannot be read. */
+const char *collector__allocator(uint32_t pid);
 int collector__ntargets(const struct collector *c);
 uint32_t collector__target(const struct collector *c, int i);
 

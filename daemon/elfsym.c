@@ -123,3 +123,36 @@ int elfsym__resolve(const char *path, const char *const *names, int n,
 	close(fd);
 	return 0;
 }
+
+int elfsym__each_needed(const char *path, int (*cb)(void *ctx, const char *name),
+			void *ctx)
+{
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+	int fd, err, stop = 0;
+
+	if ((err = elf_open(path, &fd, &elf)))
+		return err;
+	while (!stop && (scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC ||
+		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; !stop && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Dyn dyn;
+			const char *name;
+
+			if (!gelf_getdyn(data, (int)i, &dyn) ||
+			    dyn.d_tag != DT_NEEDED)
+				continue;
+			name = elf_strptr(elf, sh.sh_link, dyn.d_un.d_val);
+			if (name)
+				stop = cb(ctx, name);
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return 0;
+}

@@ -22,4 +22,9 @@ int elfsym__resolve(const char *path, const char *const *names, int n,
 int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi,
 		   uint64_t *tls_size);
 
+/* Call cb for each DT_NEEDED name of the ELF file at path; stops when cb
+ * returns non-zero. Returns 0 or -errno. */
+int elfsym__each_needed(const char *path, int (*cb)(void *ctx, const char *name),
+			void *ctx);
+
 #endif

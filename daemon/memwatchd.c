@@ -403,6 +403,9 @@ static void on_event(void *ctx, const struct mw_event *ev)
 
 	if (ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC)
 		symbolizer__note(d->sym, ev->pid, ev->site);
+	/* A new image: the old one's mappings would only shadow it. */
+	if (ev->type == MW_EV_EXEC)
+		symbolizer__forget(d->sym, ev->pid);
 	if ((ev->type == MW_EV_MODULE_LOAD || ev->type == MW_EV_MODULE_UNLOAD) &&
 	    ev->path && ev->size)
 		symbolizer__add_module(d->sym, ev->pid, ev->path, ev->base,
@@ -577,7 +580,7 @@ static int on_request(void *ctx, uint16_t type, const void *req,
 static pid_t spawn(struct daemon *d, char **cmd)
 {
 	int go[2], status[2], e = 0;
-	char msg[512];
+	char msg[512] = "";
 	sigset_t none;
 	ssize_t n;
 	pid_t pid;
@@ -605,10 +608,11 @@ static pid_t spawn(struct daemon *d, char **cmd)
 	}
 	close(go[0]);
 	close(status[1]);
-	if (attach(d, (uint32_t)pid, msg, sizeof(msg))) {
+	if (attach(d, (uint32_t)pid, msg, sizeof(msg)) ||
+	    collector__attach_cmd(d->col, (uint32_t)pid, cmd)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		fatalx("%s", msg);
+		fatalx("%s", msg[0] ? msg : "cannot attach to its allocator");
 	}
 	if (write(go[1], "g", 1) != 1)
 		fatal("cannot start '%s'", cmd[0]);

@@ -227,6 +227,7 @@ static void pmap_reload(struct pmap *m)
 		nr[n].path = strdup(path);
 		nr[n].runtime = is_runtime(path);
 		nr[n].loader = is_loader(path);
+		nr[n].from_dlopen = false;
 		if (nr[n].path)
 			n++;
 	}
