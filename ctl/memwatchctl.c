@@ -3,8 +3,9 @@
  *
  *   memwatchctl [OPTIONS] COMMAND [ARGS]
  *
- * Queries (status, threads, live, keys, findings) read the database
- * read-only, so they work while the daemon runs and after it stopped.
+ * Queries (status, threads, live, keys, findings, explain, top, thread)
+ * read the database read-only, so they work while the daemon runs and
+ * after it stopped.
  * attach, detach and the daemon part of status go through the control
  * socket. Tables for people; -j/--json for machines, errors included:
  * with --json an error is also printed as {"error": "..."} on stdout.
@@ -39,6 +40,7 @@ static struct {
 	bool json;
 	bool pretty;
 	struct store_filter filter;
+	struct store_top top;	/* top: --by, --per */
 } opt;
 
 static struct json J;
@@ -461,41 +463,46 @@ static int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+static void json_thread(const struct mw_thread_row *r)
+{
+	json__open(&J, '{');
+	json__key(&J, "pid");
+	json__u64(&J, r->pid);
+	json__key(&J, "tid");
+	json__u64(&J, r->tid);
+	json__key(&J, "comm");
+	json__str(&J, r->comm);
+	json__key(&J, "state");
+	json__str(&J, mw_thread_state_name(r->state));
+	json__key(&J, "allocs");
+	json__u64(&J, r->allocs);
+	json__key(&J, "frees");
+	json__u64(&J, r->frees);
+	json__key(&J, "alloc_bytes");
+	json__u64(&J, r->alloc_bytes);
+	json__key(&J, "free_bytes");
+	json__u64(&J, r->free_bytes);
+	json__key(&J, "cross_frees");
+	json__u64(&J, r->cross_frees);
+	json__key(&J, "unknown_frees");
+	json__u64(&J, r->unknown_frees);
+	json__key(&J, "live_blocks");
+	json__u64(&J, r->live_blocks);
+	json__key(&J, "live_bytes");
+	json__u64(&J, r->live_bytes);
+	json__key(&J, "start_ts");
+	json__u64(&J, r->start_ts);
+	json__key(&J, "exit_ts");
+	json__u64(&J, r->exit_ts);
+	json__close(&J, '}');
+}
+
 static int thread_cb(void *ctx, const struct mw_thread_row *r)
 {
 	struct table *t = ctx;
 
 	if (opt.json) {
-		json__open(&J, '{');
-		json__key(&J, "pid");
-		json__u64(&J, r->pid);
-		json__key(&J, "tid");
-		json__u64(&J, r->tid);
-		json__key(&J, "comm");
-		json__str(&J, r->comm);
-		json__key(&J, "state");
-		json__str(&J, mw_thread_state_name(r->state));
-		json__key(&J, "allocs");
-		json__u64(&J, r->allocs);
-		json__key(&J, "frees");
-		json__u64(&J, r->frees);
-		json__key(&J, "alloc_bytes");
-		json__u64(&J, r->alloc_bytes);
-		json__key(&J, "free_bytes");
-		json__u64(&J, r->free_bytes);
-		json__key(&J, "cross_frees");
-		json__u64(&J, r->cross_frees);
-		json__key(&J, "unknown_frees");
-		json__u64(&J, r->unknown_frees);
-		json__key(&J, "live_blocks");
-		json__u64(&J, r->live_blocks);
-		json__key(&J, "live_bytes");
-		json__u64(&J, r->live_bytes);
-		json__key(&J, "start_ts");
-		json__u64(&J, r->start_ts);
-		json__key(&J, "exit_ts");
-		json__u64(&J, r->exit_ts);
-		json__close(&J, '}');
+		json_thread(r);
 	} else {
 		char pid[16], tid[16], comm[64], a[24], f[24], x[24], u[24],
 			lb[24], lby[24];
@@ -559,28 +566,34 @@ static void json_site(uint64_t ip, const struct mw_site_row *site)
 	json__close(&J, '}');
 }
 
+static void json_block(const struct mw_block_row *r,
+		       const struct mw_site_row *site)
+{
+	json__open(&J, '{');
+	json__key(&J, "serial");
+	json__u64(&J, r->serial);
+	json__key(&J, "pid");
+	json__u64(&J, r->pid);
+	json__key(&J, "tid");
+	json__u64(&J, r->tid);
+	json__key(&J, "address");
+	json__hex(&J, r->addr);
+	json__key(&J, "size");
+	json__u64(&J, r->size);
+	json__key(&J, "ts");
+	json__u64(&J, r->ts);
+	json__key(&J, "site");
+	json_site(r->site, site);
+	json__close(&J, '}');
+}
+
 static int block_cb(void *ctx, const struct mw_block_row *r,
 		    const struct mw_site_row *site)
 {
 	struct table *t = ctx;
 
 	if (opt.json) {
-		json__open(&J, '{');
-		json__key(&J, "serial");
-		json__u64(&J, r->serial);
-		json__key(&J, "pid");
-		json__u64(&J, r->pid);
-		json__key(&J, "tid");
-		json__u64(&J, r->tid);
-		json__key(&J, "address");
-		json__hex(&J, r->addr);
-		json__key(&J, "size");
-		json__u64(&J, r->size);
-		json__key(&J, "ts");
-		json__u64(&J, r->ts);
-		json__key(&J, "site");
-		json_site(r->site, site);
-		json__close(&J, '}');
+		json_block(r, site);
 	} else {
 		char pid[16], tid[16], addr[24], size[24], ts[32],
 			where[3 * MW_SITE_STR];
@@ -939,6 +952,352 @@ static int cmd_explain(int argc, char **argv)
 	return 0;
 }
 
+/* --- top and thread ---------------------------------------------------- */
+
+/* The growth window of top: NEW_10S and PREV_10S. */
+#define TOP_WINDOW_NS (10 * 1000000000ull)
+#define TOP_DEFAULT_LIMIT 20
+#define THREAD_DEFAULT_LIMIT 20
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* How long before ref ts was: 850ms, 12.3s, 5m03s, 2h01m, 3d04h. */
+static void fmt_age(char *buf, size_t len, uint64_t ref, uint64_t ts)
+{
+	const uint64_t ms = 1000000, ds = 100000000, sec = 1000000000;
+	uint64_t ns = ref > ts ? ref - ts : 0, s = ns / sec;
+
+	if (!ts)
+		snprintf(buf, len, "-");
+	else if (s < 1)
+		snprintf(buf, len, "%" PRIu64 "ms", ns / ms);
+	else if (s < 60)
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "s", s, ns / ds % 10);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60,
+			 s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
+			 s / 60 % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400,
+			 s / 3600 % 24);
+}
+
+static int top_cb(void *ctx, const struct store_site_usage *u,
+		  const struct mw_site_row *site)
+{
+	struct table *t = ctx;
+
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "pid");
+		json__u64(&J, u->pid);
+		if (opt.top.flags & STORE_TOP_PER_THREAD) {
+			json__key(&J, "tid");
+			json__u64(&J, u->tid);
+		}
+		json__key(&J, "site");
+		json_site(u->site, site);
+		json__key(&J, "blocks");
+		json__u64(&J, u->blocks);
+		json__key(&J, "bytes");
+		json__u64(&J, u->bytes);
+		json__key(&J, "oldest_ts");
+		json__u64(&J, u->oldest_ts);
+		json__key(&J, "threads");
+		json__u64(&J, u->threads);
+		json__key(&J, "new_10s");
+		json__u64(&J, u->new_bytes);
+		json__key(&J, "prev_10s");
+		json__u64(&J, u->prev_bytes);
+		json__close(&J, '}');
+	} else {
+		char pid[16], tid[16], blocks[24], bytes[24], age[24], thr[24],
+			nw[24], prev[24], where[3 * MW_SITE_STR];
+
+		snprintf(pid, sizeof(pid), "%u", u->pid);
+		snprintf(tid, sizeof(tid), "%u", u->tid);
+		snprintf(blocks, sizeof(blocks), "%" PRIu64, u->blocks);
+		snprintf(bytes, sizeof(bytes), "%" PRIu64, u->bytes);
+		fmt_age(age, sizeof(age), u->ref_ts, u->oldest_ts);
+		snprintf(thr, sizeof(thr), "%" PRIu64, u->threads);
+		snprintf(nw, sizeof(nw), "%" PRIu64, u->new_bytes);
+		snprintf(prev, sizeof(prev), "%" PRIu64, u->prev_bytes);
+		fmt_site(where, sizeof(where), u->site, site);
+		if (opt.top.flags & STORE_TOP_PER_THREAD)
+			table_row(t, pid, tid, where, blocks, bytes, age, thr,
+				  nw, prev);
+		else
+			table_row(t, pid, where, blocks, bytes, age, thr, nw,
+				  prev);
+	}
+	return 0;
+}
+
+static int cmd_top(int argc, char **argv)
+{
+	bool per_thread = opt.top.flags & STORE_TOP_PER_THREAD;
+	struct table t = {.ncols = per_thread ? 9 : 8,
+			  .head = {"PID", "SITE", "BLOCKS", "BYTES", "OLDEST",
+				   "THREADS", "NEW_10S", "PREV_10S"}};
+	struct store_filter f = opt.filter;
+	struct store *s;
+	int err;
+
+	no_args("top", argc);
+	if (per_thread) {
+		static const char *const head[] = {
+			"PID", "TID", "SITE", "BLOCKS", "BYTES", "OLDEST",
+			"THREADS", "NEW_10S", "PREV_10S"};
+
+		memcpy(t.head, head, sizeof(head));
+	}
+	if (!f.limit)
+		f.limit = TOP_DEFAULT_LIMIT;
+	opt.top.now = now_ns();
+	opt.top.window = TOP_WINDOW_NS;
+	s = open_db();
+	if (opt.json)
+		json__open(&J, '[');
+	err = store__each_site_usage(s, &f, &opt.top, top_cb, &t);
+	store__close(s);
+	if (err)
+		query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__end(&J);
+	} else {
+		table_print(&t);
+	}
+	return 0;
+}
+
+struct thread_list {
+	struct mw_thread_row *v;
+	size_t n, cap;
+};
+
+static int thread_keep(void *ctx, const struct mw_thread_row *r)
+{
+	struct thread_list *l = ctx;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 8;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (!l->v)
+			die(EXIT_RUNTIME, "out of memory");
+	}
+	l->v[l->n++] = *r;
+	return 0;
+}
+
+static int binding_cb(void *ctx, const struct mw_binding_row *r)
+{
+	struct table *t = ctx;
+
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "key");
+		json__u64(&J, r->key);
+		json__key(&J, "generation");
+		json__u64(&J, r->generation);
+		json__key(&J, "value");
+		json__hex(&J, r->value);
+		json__key(&J, "block");
+		json__u64(&J, r->block);
+		json__key(&J, "size");
+		json__u64(&J, r->size);
+		json__key(&J, "set_ts");
+		json__u64(&J, r->set_ts);
+		json__close(&J, '}');
+	} else {
+		char key[16], gen[16], value[24], block[24], size[24], set[32];
+
+		snprintf(key, sizeof(key), "%u", r->key);
+		snprintf(gen, sizeof(gen), "%u", r->generation);
+		snprintf(value, sizeof(value), "0x%" PRIx64, r->value);
+		/* Block 0: the value points to no block memwatch saw live. */
+		if (r->block) {
+			snprintf(block, sizeof(block), "%" PRIu64, r->block);
+			snprintf(size, sizeof(size), "%" PRIu64, r->size);
+		} else {
+			snprintf(block, sizeof(block), "-");
+			snprintf(size, sizeof(size), "-");
+		}
+		fmt_time(set, sizeof(set), r->set_ts);
+		table_row(t, key, gen, value, block, size, set);
+	}
+	return 0;
+}
+
+struct thread_blocks {
+	struct table t;
+	uint64_t ref;		/* ages are measured up to here */
+};
+
+static int thread_block_cb(void *ctx, const struct mw_block_row *r,
+			   const struct mw_site_row *site)
+{
+	struct thread_blocks *b = ctx;
+	char addr[24], size[24], age[24], where[3 * MW_SITE_STR];
+
+	if (opt.json) {
+		json_block(r, site);
+		return 0;
+	}
+	snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
+	snprintf(size, sizeof(size), "%" PRIu64, r->size);
+	fmt_age(age, sizeof(age), b->ref, r->ts);
+	fmt_site(where, sizeof(where), r->site, site);
+	table_row(&b->t, addr, size, age, where);
+	return 0;
+}
+
+static void thread_text_head(const struct mw_thread_row *r)
+{
+	char comm[64], t1[32], t2[32];
+
+	safe_text(comm, sizeof(comm), r->comm);
+	printf("thread %u of pid %u%s%s%s: %s\n", r->tid, r->pid,
+	       comm[0] ? " (" : "", comm, comm[0] ? ")" : "",
+	       mw_thread_state_name(r->state));
+	fmt_time(t1, sizeof(t1), r->start_ts);
+	fmt_time(t2, sizeof(t2), r->exit_ts);
+	printf("  started   %s\n", t1);
+	printf("  exited    %s\n", t2);
+	printf("  allocs    %" PRIu64 " (%" PRIu64 " bytes)\n", r->allocs,
+	       r->alloc_bytes);
+	printf("  frees     %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
+	       " cross-thread, %" PRIu64 " of unknown blocks\n",
+	       r->frees, r->free_bytes, r->cross_frees, r->unknown_frees);
+	printf("  live      %" PRIu64 " block(s), %" PRIu64 " bytes\n",
+	       r->live_blocks, r->live_bytes);
+}
+
+/* One thread: its row, its TLS bindings, its largest live blocks. */
+static int thread_show(struct store *s, const struct mw_thread_row *r,
+		       const struct store_filter *f)
+{
+	struct table bt = {.ncols = 6,
+			   .head = {"KEY", "GEN", "VALUE", "BLOCK", "SIZE",
+				    "SET"}};
+	struct thread_blocks b = {
+		.t = {.ncols = 4, .head = {"ADDRESS", "SIZE", "AGE", "SITE"}},
+	};
+	struct mw_process_row p;
+	int err;
+
+	/* A block's age: up to the end of tracing, or now if it goes on. */
+	err = store__get_process(s, r->proc_id, &p);
+	if (err && err != -ENOENT)
+		return err;
+	b.ref = !err && p.end_ts ? p.end_ts : now_ns();
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "thread");
+		json_thread(r);
+		json__key(&J, "bindings");
+		json__open(&J, '[');
+	} else {
+		thread_text_head(r);
+	}
+	if ((err = store__each_thread_binding(s, r, binding_cb, &bt)))
+		return err;
+	if (opt.json) {
+		json__close(&J, ']');
+		json__key(&J, "blocks");
+		json__open(&J, '[');
+	} else if (bt.nrows) {
+		printf("\nTLS bindings:\n");
+		table_print(&bt);
+	} else {
+		printf("\nTLS bindings: none\n");
+	}
+	if ((err = store__each_thread_block(s, f, r, thread_block_cb, &b)))
+		return err;
+	if (opt.json) {
+		json__close(&J, ']');
+		json__close(&J, '}');
+	} else if (b.t.nrows) {
+		printf("\nlive blocks, largest first (at most %" PRIu64 "):\n",
+		       f->limit);
+		table_print(&b.t);
+	} else if (r->live_blocks) {
+		/* The counters are exact; the table only has blocks old
+		 * enough to be written. */
+		printf("\nlive blocks: none stored yet (a block is stored "
+		       "once older than\nthe persist age, or at process "
+		       "exit)\n");
+	} else {
+		printf("\nlive blocks: none\n");
+	}
+	return 0;
+}
+
+static int cmd_thread(int argc, char **argv)
+{
+	struct thread_list l = {0};
+	struct store_filter f = opt.filter;
+	struct store *s;
+	uint64_t tid;
+	int err;
+
+	if (argc != 1)
+		die(EXIT_USAGE, "usage: memwatchctl thread TID");
+	if (parse_u64(argv[0], INT32_MAX, &tid) || !tid)
+		die(EXIT_USAGE, "thread: invalid tid '%s'", argv[0]);
+	if (!f.limit)
+		f.limit = THREAD_DEFAULT_LIMIT;
+	s = open_db();
+	/* All of them before printing anything: an unknown tid must leave
+	 * only the error on stdout with --json. */
+	err = store__each_thread_tid(s, &opt.filter, (uint32_t)tid,
+				     thread_keep, &l);
+	if (err) {
+		store__close(s);
+		query_failed(err);
+	}
+	if (!l.n) {
+		store__close(s);
+		if (opt.filter.pid)
+			die(EXIT_RUNTIME,
+			    "no thread '%s' of pid %u in the database",
+			    argv[0], opt.filter.pid);
+		die(EXIT_RUNTIME, "no thread '%s' in the database", argv[0]);
+	}
+	if (opt.json) {
+		json__open(&J, '[');
+	} else if (l.n > 1) {
+		bool pids = false;
+
+		for (size_t i = 1; i < l.n; i++)
+			pids |= l.v[i].pid != l.v[0].pid;
+		printf("tid %s names %zu threads, newest first%s\n\n", argv[0],
+		       l.n, pids ? " (--pid PID shows one process's)" : "");
+	}
+	for (size_t i = 0; i < l.n && !err; i++) {
+		if (i && !opt.json)
+			printf("\n\n");
+		err = thread_show(s, &l.v[i], &f);
+	}
+	store__close(s);
+	free(l.v);
+	if (err)
+		query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__end(&J);
+	}
+	return 0;
+}
+
 static int pid_request(const char *cmd, uint16_t type, int argc,
 		       char **argv)
 {
@@ -993,6 +1352,16 @@ static void usage(FILE *f)
 		"  findings         leaks found, newest evidence last\n"
 		"  explain ID       one finding: its evidence and symbolized "
 		"stack\n"
+		"  top              allocation sites by the live bytes or "
+		"blocks they hold\n                   (20 unless --limit); "
+		"OLDEST: age of the oldest block;\n                   "
+		"NEW_10S, PREV_10S: bytes allocated in the last 10 s\n"
+		"                   of tracing and in the 10 s before, "
+		"counting only\n                   blocks still live\n"
+		"  thread TID       one thread: counters, TLS bindings, its "
+		"largest live\n                   blocks (20 unless --limit); "
+		"every thread with that\n                   tid, newest "
+		"first, unless --pid narrows it\n"
 		"Commands (talk to memwatchd):\n"
 		"  attach PID       start tracing a running process\n"
 		"  detach PID       stop tracing it\n"
@@ -1014,6 +1383,11 @@ static void usage(FILE *f)
 		"seconds,\n                   or a duration ago: 30s, 5m, 2h, "
 		"1d\n"
 		"  --limit N        at most N rows\n"
+		"  --by WHAT        top: rank sites by live bytes or blocks "
+		"(bytes,\n                   blocks; default bytes)\n"
+		"  --per WHAT       top: one row per site of each process or "
+		"of each\n                   thread (process, thread; "
+		"default process)\n"
 		"  -V, --version    print the version\n"
 		"  -h, --help       this help\n",
 		MW_DEFAULT_DB, MW_DEFAULT_SOCKET);
@@ -1057,6 +1431,7 @@ static const struct cmd cmds[] = {
 	{"status", cmd_status}, {"threads", cmd_threads},
 	{"live", cmd_live},	{"keys", cmd_keys},
 	{"findings", cmd_findings}, {"explain", cmd_explain},
+	{"top", cmd_top},	{"thread", cmd_thread},
 	{"attach", cmd_attach},
 	{"detach", cmd_detach},
 };
@@ -1064,7 +1439,7 @@ static const struct cmd cmds[] = {
 int main(int argc, char **argv)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_KIND, OPT_SINCE,
-	       OPT_LIMIT, OPT_SEVERITY };
+	       OPT_LIMIT, OPT_SEVERITY, OPT_BY, OPT_PER };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
@@ -1075,6 +1450,8 @@ int main(int argc, char **argv)
 		{"since", required_argument, NULL, OPT_SINCE},
 		{"limit", required_argument, NULL, OPT_LIMIT},
 		{"severity", required_argument, NULL, OPT_SEVERITY},
+		{"by", required_argument, NULL, OPT_BY},
+		{"per", required_argument, NULL, OPT_PER},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -1128,6 +1505,27 @@ int main(int argc, char **argv)
 				die(EXIT_USAGE, "--limit: invalid count '%s'",
 				    optarg);
 			opt.filter.limit = v;
+			break;
+		case OPT_BY:
+			if (!strcmp(optarg, "blocks"))
+				opt.top.flags |= STORE_TOP_BLOCKS;
+			else if (!strcmp(optarg, "bytes"))
+				opt.top.flags &= ~STORE_TOP_BLOCKS;
+			else
+				die(EXIT_USAGE,
+				    "--by: unknown value '%s' (bytes, blocks)",
+				    optarg);
+			break;
+		case OPT_PER:
+			if (!strcmp(optarg, "thread"))
+				opt.top.flags |= STORE_TOP_PER_THREAD;
+			else if (!strcmp(optarg, "process"))
+				opt.top.flags &= ~STORE_TOP_PER_THREAD;
+			else
+				die(EXIT_USAGE,
+				    "--per: unknown value '%s' (thread, "
+				    "process)",
+				    optarg);
 			break;
 		case 'V':
 			printf("memwatchctl %s\n", VERSION);

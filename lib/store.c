@@ -887,3 +887,216 @@ int store__get_site(struct store *s, uint64_t proc_id, uint64_t ip,
 		return 0;
 	return rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
 }
+
+
+/* --- queries for memwatchctl top and thread ------------------------------ */
+
+static int copy_process(void *ctx, const struct mw_process_row *r)
+{
+	*(struct mw_process_row *)ctx = *r;
+	return 1;
+}
+
+int store__get_process(struct store *s, uint64_t proc_id,
+		       struct mw_process_row *r)
+{
+	struct walk_ctx w = {(void *)copy_process, r};
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(
+		s->db,
+		"SELECT id, pid, state, comm, start_ts, end_ts, exit_code,"
+		" threads, allocs, frees, live_blocks, live_bytes,"
+		" unknown_frees, lost, findings FROM processes WHERE id = ?1",
+		-1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	sqlite3_bind_int64(st, 1, (int64_t)proc_id);
+	rc = walk(st, process_row, &w);
+	if (rc == 1)
+		return 0;
+	return rc ? rc : -ENOENT;
+}
+
+static void bind_named(sqlite3_stmt *st, const char *name, int64_t v)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+
+	if (i)
+		sqlite3_bind_int64(st, i, v);
+}
+
+static int site_usage_row(sqlite3_stmt *st, void *arg)
+{
+	struct walk_ctx *w = arg;
+	int (*cb)(void *, const struct store_site_usage *,
+		  const struct mw_site_row *) = w->cb;
+	struct store_site_usage u = {0};
+	struct mw_site_row site;
+
+	u.proc_id = col_u64(st, 0);
+	u.site = col_u64(st, 1);
+	u.pid = (uint32_t)col_u64(st, 2);
+	u.tid = (uint32_t)col_u64(st, 3);
+	u.blocks = col_u64(st, 4);
+	u.bytes = col_u64(st, 5);
+	u.oldest_ts = col_u64(st, 6);
+	u.ref_ts = col_u64(st, 7);
+	u.threads = col_u64(st, 8);
+	u.new_bytes = col_u64(st, 9);
+	u.prev_bytes = col_u64(st, 10);
+	return cb(w->ctx, &u, site_cols(st, 11, u.proc_id, u.site, &site));
+}
+
+/*
+ * One statement for both rankings and both groupings: the group key and
+ * the sort key are CASE expressions on bound flags, so no SQL is built
+ * from options. The inner select gives each block the reference time of
+ * its process: its end once tracing stopped (a post-mortem "last 10 s"
+ * means the last 10 s it was traced), else :now.
+ */
+int store__each_site_usage(struct store *s, const struct store_filter *f,
+			   const struct store_top *q,
+			   int (*cb)(void *ctx,
+				     const struct store_site_usage *u,
+				     const struct mw_site_row *site),
+			   void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT b.proc_id, b.site, min(b.pid),"
+		" CASE WHEN :per_thread THEN b.tid ELSE 0 END AS gtid,"
+		" count(*) AS nblocks, sum(b.size) AS nbytes, min(b.ts),"
+		" max(b.ref), count(DISTINCT b.tid),"
+		" sum(CASE WHEN b.ts > b.ref - :window THEN b.size ELSE 0 END),"
+		" sum(CASE WHEN b.ts > b.ref - 2 * :window"
+		" AND b.ts <= b.ref - :window THEN b.size ELSE 0 END),"
+		SITE_COLS
+		" FROM (SELECT lb.proc_id, lb.pid, lb.tid, lb.size, lb.ts,"
+		" lb.site, CASE WHEN coalesce(p.end_ts, 0) > 0 THEN p.end_ts"
+		" ELSE :now END AS ref FROM live_blocks lb"
+		" LEFT JOIN processes p ON p.id = lb.proc_id"
+		" WHERE (:pid = 0 OR lb.pid = :pid)) b"
+		" LEFT JOIN sites s ON s.proc_id = b.proc_id AND s.ip = b.site"
+		" GROUP BY b.proc_id, b.site, gtid"
+		" ORDER BY CASE WHEN :by_blocks THEN nblocks ELSE nbytes END"
+		" DESC, nbytes DESC, nblocks DESC, b.proc_id, gtid, b.site"
+		" LIMIT :limit",
+		f, &st);
+
+	if (err)
+		return err;
+	bind_named(st, ":per_thread", !!(q->flags & STORE_TOP_PER_THREAD));
+	bind_named(st, ":by_blocks", !!(q->flags & STORE_TOP_BLOCKS));
+	bind_named(st, ":now", (int64_t)q->now);
+	bind_named(st, ":window", (int64_t)q->window);
+	return walk(st, site_usage_row, &w);
+}
+
+int store__each_thread_tid(struct store *s, const struct store_filter *f,
+			   uint32_t tid,
+			   int (*cb)(void *ctx, const struct mw_thread_row *r),
+			   void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT proc_id, tid, pid, state, comm, start_ts, exit_ts,"
+		" allocs, frees, alloc_bytes, free_bytes, cross_frees,"
+		" unknown_frees, live_blocks, live_bytes FROM threads"
+		" WHERE tid = :tid AND (:pid = 0 OR pid = :pid)"
+		" ORDER BY start_ts DESC, proc_id DESC",
+		f, &st);
+
+	if (err)
+		return err;
+	bind_named(st, ":tid", tid);
+	return walk(st, thread_row, &w);
+}
+
+/*
+ * Bindings and blocks carry (proc_id, tid) but not the thread's start, so
+ * when a process reused the tid they belong to the thread of that tid
+ * that started last at or before their time. The first thread of a tid
+ * also takes anything earlier than its start, so that a block is never
+ * lost to none of them. ts_col is the time column; :proc, :tid, :start
+ * are the thread's identity.
+ */
+#define SAME_THREAD(ts_col)                                                    \
+	" proc_id = :proc AND tid = :tid AND " ts_col " >= (CASE WHEN EXISTS"  \
+	" (SELECT 1 FROM threads t WHERE t.proc_id = :proc AND t.tid = :tid"   \
+	" AND t.start_ts < :start) THEN :start ELSE 0 END) AND " ts_col " <"  \
+	" coalesce((SELECT min(t.start_ts) FROM threads t WHERE"               \
+	" t.proc_id = :proc AND t.tid = :tid AND t.start_ts > :start),"        \
+	" 9223372036854775807)"
+
+static void bind_thread(sqlite3_stmt *st, const struct mw_thread_row *t)
+{
+	bind_named(st, ":proc", (int64_t)t->proc_id);
+	bind_named(st, ":tid", t->tid);
+	bind_named(st, ":start", (int64_t)t->start_ts);
+}
+
+static int binding_row(sqlite3_stmt *st, void *arg)
+{
+	struct walk_ctx *w = arg;
+	int (*cb)(void *, const struct mw_binding_row *) = w->cb;
+	struct mw_binding_row r = {0};
+
+	r.proc_id = col_u64(st, 0);
+	r.tid = (uint32_t)col_u64(st, 1);
+	r.key = (uint32_t)col_u64(st, 2);
+	r.generation = (uint32_t)col_u64(st, 3);
+	r.pid = (uint32_t)col_u64(st, 4);
+	r.value = col_u64(st, 5);
+	r.block = col_u64(st, 6);
+	r.size = col_u64(st, 7);
+	r.set_ts = col_u64(st, 8);
+	return cb(w->ctx, &r);
+}
+
+int store__each_thread_binding(struct store *s, const struct mw_thread_row *t,
+			       int (*cb)(void *ctx,
+					 const struct mw_binding_row *r),
+			       void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT proc_id, tid, key, generation, pid, value, block, size,"
+		" set_ts FROM tls_bindings WHERE" SAME_THREAD("set_ts")
+		" ORDER BY key",
+		NULL, &st);
+
+	if (err)
+		return err;
+	bind_thread(st, t);
+	return walk(st, binding_row, &w);
+}
+
+int store__each_thread_block(struct store *s, const struct store_filter *f,
+			     const struct mw_thread_row *t,
+			     int (*cb)(void *ctx, const struct mw_block_row *r,
+				       const struct mw_site_row *site),
+			     void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		"SELECT b.serial, b.proc_id, b.pid, b.tid, b.addr, b.size,"
+		" b.ts, b.site, b.stack_id," SITE_COLS
+		" FROM (SELECT * FROM live_blocks WHERE" SAME_THREAD("ts") ") b"
+		" LEFT JOIN sites s ON s.proc_id = b.proc_id AND s.ip = b.site"
+		" ORDER BY b.size DESC, b.serial LIMIT :limit",
+		f, &st);
+
+	if (err)
+		return err;
+	bind_thread(st, t);
+	return walk(st, block_row, &w);
+}

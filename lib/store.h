@@ -85,4 +85,71 @@ int store__get_stack(struct store *s, uint64_t id, struct mw_stack_row *r);
 int store__get_site(struct store *s, uint64_t proc_id, uint64_t ip,
 		    struct mw_site_row *r);
 
+/* --- queries for memwatchctl top and thread ---------------------------- */
+
+/* One process by id (a serial, not a pid); -ENOENT when not stored. */
+int store__get_process(struct store *s, uint64_t proc_id,
+		       struct mw_process_row *r);
+
+enum store_top_flags {
+	STORE_TOP_BLOCKS = 0x1,		/* rank by blocks, not bytes */
+	STORE_TOP_PER_THREAD = 0x2,	/* one row per (thread, site) */
+};
+
+struct store_top {
+	unsigned flags;		/* enum store_top_flags */
+	uint64_t now;		/* reference time of processes still traced */
+	uint64_t window;	/* growth window in ns; 0: no growth sums */
+};
+
+/*
+ * What one allocation site holds, summed over the blocks live_blocks
+ * stores: blocks older than the persist age, and every block live at
+ * process exit. Blocks freed before that are gone from the table, so the
+ * growth sums count only blocks that are still live. ref_ts is the
+ * moment ages and windows are measured from: the process's end (exit or
+ * detach) once tracing stopped, else store_top.now.
+ */
+struct store_site_usage {
+	uint64_t proc_id;
+	uint64_t site;
+	uint32_t pid;
+	uint32_t tid;		/* STORE_TOP_PER_THREAD only, else 0 */
+	uint64_t blocks;
+	uint64_t bytes;
+	uint64_t oldest_ts;	/* ts of the site's oldest live block */
+	uint64_t ref_ts;
+	uint64_t threads;	/* distinct allocating threads */
+	uint64_t new_bytes;	/* allocated in (ref_ts - window, ref_ts] */
+	uint64_t prev_bytes;	/* in (ref_ts - 2 window, ref_ts - window] */
+};
+
+/* Sites by live bytes (or blocks), most first; f: pid and limit. */
+int store__each_site_usage(struct store *s, const struct store_filter *f,
+			   const struct store_top *q,
+			   int (*cb)(void *ctx,
+				     const struct store_site_usage *u,
+				     const struct mw_site_row *site),
+			   void *ctx);
+
+/* Every thread with this tid, newest first: a tid may name threads of
+ * several processes, and several threads of one process as tids are
+ * reused. f: pid only. */
+int store__each_thread_tid(struct store *s, const struct store_filter *f,
+			   uint32_t tid,
+			   int (*cb)(void *ctx, const struct mw_thread_row *r),
+			   void *ctx);
+
+/* The TLS bindings and the live blocks (largest first; f: limit) of one
+ * thread: t as a thread reader gave it. */
+int store__each_thread_binding(struct store *s, const struct mw_thread_row *t,
+			       int (*cb)(void *ctx,
+					 const struct mw_binding_row *r),
+			       void *ctx);
+int store__each_thread_block(struct store *s, const struct store_filter *f,
+			     const struct mw_thread_row *t,
+			     int (*cb)(void *ctx, const struct mw_block_row *r,
+				       const struct mw_site_row *site),
+			     void *ctx);
+
 #endif

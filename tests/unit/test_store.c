@@ -434,6 +434,364 @@ static void test_locked_writer(void)
 		  "database is locked by another writer");
 }
 
+/* --- queries for memwatchctl top and thread ------------------------------ */
+
+#define MAX_KEPT 16
+
+static struct store_site_usage kept_usage[MAX_KEPT];
+static int kept_usage_site[MAX_KEPT];	/* 1: came with a site row */
+static char kept_usage_fn[MAX_KEPT][MW_SITE_STR];
+
+static int keep_usage(void *ctx, const struct store_site_usage *u,
+		      const struct mw_site_row *site)
+{
+	int *n = ctx;
+
+	if (*n < MAX_KEPT) {
+		kept_usage[*n] = *u;
+		kept_usage_site[*n] = site != NULL;
+		snprintf(kept_usage_fn[*n], MW_SITE_STR, "%s",
+			 site ? site->function : "");
+	}
+	(*n)++;
+	return 0;
+}
+
+static struct mw_thread_row kept_threads[MAX_KEPT];
+
+static int keep_threads(void *ctx, const struct mw_thread_row *r)
+{
+	int *n = ctx;
+
+	if (*n < MAX_KEPT)
+		kept_threads[*n] = *r;
+	(*n)++;
+	return 0;
+}
+
+static struct mw_block_row kept_blocks[MAX_KEPT];
+
+static int keep_blocks(void *ctx, const struct mw_block_row *r,
+		       const struct mw_site_row *site)
+{
+	int *n = ctx;
+
+	if (*n < MAX_KEPT)
+		kept_blocks[*n] = *r;
+	(*n)++;
+	return 0;
+}
+
+static struct mw_binding_row kept_binding;
+
+static int keep_binding(void *ctx, const struct mw_binding_row *r)
+{
+	(*(int *)ctx)++;
+	kept_binding = *r;
+	return 0;
+}
+
+static int stop_at_first(void *ctx, const struct store_site_usage *u,
+			 const struct mw_site_row *site)
+{
+	(*(int *)ctx)++;
+	return 7;
+}
+
+/*
+ * Two processes: pid 100 ended at t=100, pid 200 still traced (its ages
+ * and windows run to q.now). Window 10: "new" is (90, 100], "prev" is
+ * (80, 90], so the block at exactly 90 is prev and the one at 70 neither.
+ */
+static void test_site_usage(void)
+{
+	struct mw_process_row p1 = {.id = 1, .pid = 100,
+				    .state = MW_PROC_EXITED, .start_ts = 1,
+				    .end_ts = 100};
+	struct mw_process_row p2 = {.id = 2, .pid = 200,
+				    .state = MW_PROC_TRACING, .start_ts = 1};
+	const struct mw_block_row blocks[] = {
+		/* site 0x10 of pid 100: 3 blocks, 250 bytes, 2 threads */
+		{.serial = 10, .proc_id = 1, .pid = 100, .tid = 101,
+		 .size = 100, .ts = 95, .site = 0x10},
+		{.serial = 11, .proc_id = 1, .pid = 100, .tid = 102,
+		 .size = 100, .ts = 85, .site = 0x10},
+		{.serial = 12, .proc_id = 1, .pid = 100, .tid = 102,
+		 .size = 50, .ts = 70, .site = 0x10},
+		/* site 0x20 of pid 100: 5 blocks, 41 bytes, 1 thread */
+		{.serial = 13, .proc_id = 1, .pid = 100, .tid = 101,
+		 .size = 10, .ts = 91, .site = 0x20},
+		{.serial = 14, .proc_id = 1, .pid = 100, .tid = 101,
+		 .size = 10, .ts = 92, .site = 0x20},
+		{.serial = 15, .proc_id = 1, .pid = 100, .tid = 101,
+		 .size = 10, .ts = 93, .site = 0x20},
+		{.serial = 16, .proc_id = 1, .pid = 100, .tid = 101,
+		 .size = 10, .ts = 100, .site = 0x20},
+		{.serial = 17, .proc_id = 1, .pid = 100, .tid = 101,
+		 .size = 1, .ts = 90, .site = 0x20},
+		/* the same ip in pid 200 is another site */
+		{.serial = 18, .proc_id = 2, .pid = 200, .tid = 201,
+		 .size = 1000, .ts = 1000, .site = 0x10},
+	};
+	struct mw_site_row site = {.proc_id = 1, .ip = 0x10, .offset = 4,
+				   .function = "make_buf", .file = "srv.c",
+				   .line = 12};
+	struct store_top q = {.now = 1005, .window = 10};
+	struct store_filter all = {0}, p100 = {.pid = 100},
+			    top1 = {.limit = 1}, nobody = {.pid = 999};
+	struct store *s;
+	int n;
+
+	fresh("top.db");
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(store__begin(s) == 0);
+	CHECK(store__put_process(s, &p1) == 0);
+	CHECK(store__put_process(s, &p2) == 0);
+	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
+		CHECK(store__add_block(s, &blocks[i]) == 0);
+	CHECK(store__put_site(s, &site) == 0);
+	CHECK(store__commit(s) == 0);
+	store__close(s);
+
+	s = store__open(path, STORE_RDONLY);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+
+	/* By bytes: pid 200's site first, then 0x10 and 0x20 of pid 100. */
+	n = 0;
+	CHECK(store__each_site_usage(s, &all, &q, keep_usage, &n) == 0);
+	CHECK_U64(n, 3);
+	CHECK_U64(kept_usage[0].pid, 200);
+	CHECK_U64(kept_usage[0].bytes, 1000);
+	CHECK_U64(kept_usage[0].ref_ts, 1005);
+	CHECK_U64(kept_usage[0].new_bytes, 1000);
+	CHECK(!kept_usage_site[0]);	/* pid 200's 0x10 is not symbolized */
+	CHECK_U64(kept_usage[1].pid, 100);
+	CHECK_U64(kept_usage[1].site, 0x10);
+	CHECK_U64(kept_usage[1].tid, 0);
+	CHECK_U64(kept_usage[1].blocks, 3);
+	CHECK_U64(kept_usage[1].bytes, 250);
+	CHECK_U64(kept_usage[1].threads, 2);
+	CHECK_U64(kept_usage[1].oldest_ts, 70);
+	CHECK_U64(kept_usage[1].ref_ts, 100);
+	CHECK_U64(kept_usage[1].new_bytes, 100);
+	CHECK_U64(kept_usage[1].prev_bytes, 100);
+	CHECK(kept_usage_site[1]);
+	CHECK_STR(kept_usage_fn[1], "make_buf");
+	CHECK_U64(kept_usage[2].site, 0x20);
+	CHECK_U64(kept_usage[2].blocks, 5);
+	CHECK_U64(kept_usage[2].bytes, 41);
+	CHECK_U64(kept_usage[2].threads, 1);
+	CHECK_U64(kept_usage[2].oldest_ts, 90);
+	/* ts 100 = the end itself is new; ts 90 is the window's edge. */
+	CHECK_U64(kept_usage[2].new_bytes, 40);
+	CHECK_U64(kept_usage[2].prev_bytes, 1);
+	CHECK(!kept_usage_site[2]);
+
+	/* By blocks the order turns over. */
+	q.flags = STORE_TOP_BLOCKS;
+	n = 0;
+	CHECK(store__each_site_usage(s, &all, &q, keep_usage, &n) == 0);
+	CHECK_U64(n, 3);
+	CHECK_U64(kept_usage[0].site, 0x20);
+	CHECK_U64(kept_usage[1].site, 0x10);
+	CHECK_U64(kept_usage[1].pid, 100);
+	CHECK_U64(kept_usage[2].pid, 200);
+
+	/* Filters: pid and limit; the limit keeps the top row. */
+	q.flags = 0;
+	n = 0;
+	CHECK(store__each_site_usage(s, &p100, &q, keep_usage, &n) == 0);
+	CHECK_U64(n, 2);
+	CHECK_U64(kept_usage[0].bytes, 250);
+	n = 0;
+	CHECK(store__each_site_usage(s, &top1, &q, keep_usage, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(kept_usage[0].pid, 200);
+	n = 0;
+	CHECK(store__each_site_usage(s, &nobody, &q, keep_usage, &n) == 0);
+	CHECK_U64(n, 0);
+
+	/* Per thread: (thread, site) rows, each of one thread. */
+	q.flags = STORE_TOP_PER_THREAD;
+	n = 0;
+	CHECK(store__each_site_usage(s, &p100, &q, keep_usage, &n) == 0);
+	CHECK_U64(n, 3);
+	CHECK_U64(kept_usage[0].tid, 102);
+	CHECK_U64(kept_usage[0].site, 0x10);
+	CHECK_U64(kept_usage[0].blocks, 2);
+	CHECK_U64(kept_usage[0].bytes, 150);
+	CHECK_U64(kept_usage[0].threads, 1);
+	CHECK_U64(kept_usage[0].prev_bytes, 100);
+	CHECK_U64(kept_usage[0].new_bytes, 0);
+	CHECK_U64(kept_usage[1].tid, 101);
+	CHECK_U64(kept_usage[1].site, 0x10);
+	CHECK_U64(kept_usage[1].bytes, 100);
+	CHECK_U64(kept_usage[2].tid, 101);
+	CHECK_U64(kept_usage[2].site, 0x20);
+	CHECK_U64(kept_usage[2].bytes, 41);
+
+	/* Window 0: no growth sums at all. */
+	q.flags = 0;
+	q.window = 0;
+	n = 0;
+	CHECK(store__each_site_usage(s, &p100, &q, keep_usage, &n) == 0);
+	CHECK_U64(n, 2);
+	CHECK_U64(kept_usage[0].new_bytes + kept_usage[0].prev_bytes +
+			  kept_usage[1].new_bytes + kept_usage[1].prev_bytes,
+		  0);
+
+	/* A callback's non-zero return stops the walk and comes back. */
+	n = 0;
+	CHECK_U64(store__each_site_usage(s, &all, &q, stop_at_first, &n), 7);
+	CHECK_U64(n, 1);
+	store__close(s);
+}
+
+/*
+ * tid 101 names three threads: one of pid 200, and two of pid 100 (the
+ * tid was reused at t=30). Blocks and bindings go to the thread of their
+ * time; the first thread of a tid also takes what predates its start.
+ */
+static void test_thread_queries(void)
+{
+	struct mw_process_row p1 = {.id = 1, .pid = 100,
+				    .state = MW_PROC_TRACING, .start_ts = 1,
+				    .comm = "srv"};
+	struct mw_process_row p2 = {.id = 2, .pid = 200,
+				    .state = MW_PROC_EXITED, .start_ts = 1,
+				    .end_ts = 9};
+	const struct mw_thread_row threads[] = {
+		{.proc_id = 1, .pid = 100, .tid = 101,
+		 .state = MW_THREAD_EXITED, .start_ts = 10, .exit_ts = 20,
+		 .live_blocks = 3, .live_bytes = 200},
+		{.proc_id = 1, .pid = 100, .tid = 101, .state = MW_THREAD_ALIVE,
+		 .start_ts = 30, .live_blocks = 1, .live_bytes = 32},
+		{.proc_id = 2, .pid = 200, .tid = 101,
+		 .state = MW_THREAD_GONE, .start_ts = 5, .exit_ts = 8},
+		{.proc_id = 1, .pid = 100, .tid = 102, .state = MW_THREAD_ALIVE,
+		 .start_ts = 11},
+	};
+	const struct mw_block_row blocks[] = {
+		{.serial = 20, .proc_id = 1, .pid = 100, .tid = 101,
+		 .addr = 0x1000, .size = 64, .ts = 12, .site = 0x10},
+		{.serial = 21, .proc_id = 1, .pid = 100, .tid = 101,
+		 .addr = 0x2000, .size = 128, .ts = 15, .site = 0x10},
+		{.serial = 22, .proc_id = 1, .pid = 100, .tid = 101,
+		 .addr = 0x3000, .size = 8, .ts = 5, .site = 0x10},
+		{.serial = 23, .proc_id = 1, .pid = 100, .tid = 101,
+		 .addr = 0x4000, .size = 32, .ts = 35, .site = 0x10},
+		{.serial = 24, .proc_id = 2, .pid = 200, .tid = 101,
+		 .addr = 0x5000, .size = 16, .ts = 6, .site = 0x10},
+		{.serial = 25, .proc_id = 1, .pid = 100, .tid = 102,
+		 .addr = 0x6000, .size = 4096, .ts = 12, .site = 0x10},
+	};
+	struct mw_binding_row b = {.proc_id = 1, .pid = 100, .tid = 101,
+				   .key = 3, .generation = 2, .value = 0x4000,
+				   .block = 23, .size = 32, .set_ts = 36};
+	struct store_filter all = {0}, p200 = {.pid = 200}, two = {.limit = 2};
+	struct mw_thread_row newest, first, other;
+	struct mw_process_row got;
+	struct store *s;
+	int n;
+
+	fresh("thread.db");
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(store__begin(s) == 0);
+	CHECK(store__put_process(s, &p1) == 0);
+	CHECK(store__put_process(s, &p2) == 0);
+	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++)
+		CHECK(store__put_thread(s, &threads[i]) == 0);
+	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
+		CHECK(store__add_block(s, &blocks[i]) == 0);
+	CHECK(store__put_binding(s, &b) == 0);
+	CHECK(store__commit(s) == 0);
+	store__close(s);
+
+	s = store__open(path, STORE_RDONLY);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(store__get_process(s, 1, &got) == 0);
+	CHECK_U64(got.pid, 100);
+	CHECK_STR(got.comm, "srv");
+	CHECK(store__get_process(s, 2, &got) == 0);
+	CHECK_U64(got.end_ts, 9);
+	CHECK(store__get_process(s, 99, &got) == -ENOENT);
+
+	/* Every thread of the tid, newest first. */
+	n = 0;
+	CHECK(store__each_thread_tid(s, &all, 101, keep_threads, &n) == 0);
+	CHECK_U64(n, 3);
+	if (n != 3) {
+		store__close(s);
+		return;
+	}
+	newest = kept_threads[0];
+	first = kept_threads[1];
+	other = kept_threads[2];
+	CHECK_U64(newest.start_ts, 30);
+	CHECK_U64(newest.state, MW_THREAD_ALIVE);
+	CHECK_U64(first.start_ts, 10);
+	CHECK_U64(first.live_bytes, 200);
+	CHECK_U64(other.pid, 200);
+	n = 0;
+	CHECK(store__each_thread_tid(s, &p200, 101, keep_threads, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(kept_threads[0].pid, 200);
+	n = 0;
+	CHECK(store__each_thread_tid(s, &all, 999, keep_threads, &n) == 0);
+	CHECK_U64(n, 0);
+
+	/* The first thread: its own blocks and the one before its start,
+	 * largest first; not the reused tid's, not pid 200's. */
+	n = 0;
+	CHECK(store__each_thread_block(s, &all, &first, keep_blocks, &n) == 0);
+	CHECK_U64(n, 3);
+	CHECK_U64(kept_blocks[0].size, 128);
+	CHECK_U64(kept_blocks[0].addr, 0x2000);
+	CHECK_U64(kept_blocks[1].size, 64);
+	CHECK_U64(kept_blocks[2].size, 8);
+	n = 0;
+	CHECK(store__each_thread_block(s, &two, &first, keep_blocks, &n) == 0);
+	CHECK_U64(n, 2);
+	CHECK_U64(kept_blocks[1].size, 64);
+	n = 0;
+	CHECK(store__each_thread_block(s, &all, &newest, keep_blocks, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(kept_blocks[0].serial, 23);
+	n = 0;
+	CHECK(store__each_thread_block(s, &all, &other, keep_blocks, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(kept_blocks[0].serial, 24);
+
+	/* The binding set at t=36 is the reused tid's, not the first's. */
+	n = 0;
+	CHECK(store__each_thread_binding(s, &newest, keep_binding, &n) == 0);
+	CHECK_U64(n, 1);
+	CHECK_U64(kept_binding.key, 3);
+	CHECK_U64(kept_binding.generation, 2);
+	CHECK_U64(kept_binding.value, 0x4000);
+	CHECK_U64(kept_binding.block, 23);
+	CHECK_U64(kept_binding.size, 32);
+	CHECK_U64(kept_binding.set_ts, 36);
+	CHECK_U64(kept_binding.pid, 100);
+	n = 0;
+	CHECK(store__each_thread_binding(s, &first, keep_binding, &n) == 0);
+	CHECK_U64(n, 0);
+	n = 0;
+	CHECK(store__each_thread_binding(s, &other, keep_binding, &n) == 0);
+	CHECK_U64(n, 0);
+	store__close(s);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/mw-store-XXXXXX");
@@ -450,6 +808,8 @@ int main(void)
 	RUN(test_foreign_sqlite);
 	RUN(test_newer_version);
 	RUN(test_locked_writer);
+	RUN(test_site_usage);
+	RUN(test_thread_queries);
 	{
 		char cmd[96];
 
