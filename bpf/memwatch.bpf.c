@@ -29,7 +29,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);  /* tgid */
-	__type(value, __u8);
+	__type(value, __u8); /* MW_TARGET_* */
 } targets SEC(".maps");
 
 struct pending {
@@ -380,14 +380,82 @@ int BPF_KPROBE(key_delete_enter, __u32 key)
 	return 0;
 }
 
+/*
+ * The usable size of a glibc malloc block from its chunk header, the word
+ * before it: chunk size in the high bits, IS_MMAPPED in bit 1. Anything
+ * implausible (another allocator, not a heap block) gives 0.
+ */
+static __always_inline __u64 glibc_usable_size(__u64 p)
+{
+	__u64 head = 0, size;
+
+	if (p < 4096 || (p & 0xf) ||
+	    bpf_probe_read_user(&head, sizeof(head), (void *)(p - 8)))
+		return 0;
+	size = head & ~7ull;
+	if (size < 32 || size > (1ull << 40) || (size & 0xf))
+		return 0;
+	return size - ((head & 2) ? 16 : 8);
+}
+
+/*
+ * A TLS-only target's pthread_setspecific: the value's size from the
+ * allocator's metadata, and the stack that set it (from the entry, where
+ * the frame-pointer walk begins with our caller's caller, so frames[0] is
+ * put back from the return address).
+ */
+static __always_inline void emit_tls_set_sized(struct pt_regs *ctx, __u64 id,
+					       __u32 key, __u64 value)
+{
+	__u32 zero = 0, bytes = stack_frames * sizeof(__u64);
+	struct mw_stack_record *s = bpf_map_lookup_elem(&scratch, &zero);
+	long n = 0;
+	__u64 len;
+
+	if (!s)
+		return;
+	rec_init(&s->r, MW_REC_TLS_SET, id);
+	s->r.key = key;
+	s->r.addr = value;
+	s->r.site = return_address(ctx);
+	s->r.flags = MW_RECF_SIZED;
+	s->r.size = value ? glibc_usable_size(value) : 0;
+	if (bytes > sizeof(s->frames))
+		bytes = sizeof(s->frames);
+	if (value && bytes) {
+		n = bpf_get_stack(ctx, s->frames, bytes, BPF_F_USER_STACK);
+		if (n < 0) {
+			count(MW_CNT_NO_STACK);
+			n = 0;
+		}
+	}
+	if (n > 0)
+		s->frames[0] = s->r.site;
+	s->r.nframes = n / sizeof(__u64);
+	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
+	if (len > sizeof(*s))
+		len = sizeof(*s);
+	if (bpf_ringbuf_output(&events, s, len, 0)) {
+		count(MW_CNT_DROPPED);
+		return;
+	}
+	count(MW_CNT_EMITTED);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(setspecific_enter, __u32 key, __u64 value)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+	__u8 *mode = bpf_map_lookup_elem(&targets, &pid);
 	struct mw_record r;
 
-	if (!traced(id >> 32))
+	if (!mode)
 		return 0;
+	if (*mode == MW_TARGET_TLS) {
+		emit_tls_set_sized(ctx, id, key, value);
+		return 0;
+	}
 	rec_init(&r, MW_REC_TLS_SET, id);
 	r.key = key;
 	r.addr = value;

@@ -77,6 +77,15 @@ struct mw_stack_record {
 	__u64 frames[MW_MAX_FRAMES];
 };
 
+/* Values of the targets map: how a process is traced. */
+#define MW_TARGET_FULL 1 /* allocations and TLS */
+#define MW_TARGET_TLS 2	 /* TLS only: malloc and free are not probed */
+
+/* MW_REC_TLS_SET of a TLS-only target: size is the value's usable size,
+ * read from glibc's chunk header (0 when it does not look like one), and
+ * the record is a mw_stack_record with the setting stack. */
+#define MW_RECF_SIZED 0x4
+
 /* Indexes into the per-CPU counters array. */
 enum mw_counter {
 	MW_CNT_EMITTED = 0, /* records submitted to the ring buffer */

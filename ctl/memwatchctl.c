@@ -39,6 +39,7 @@ static struct {
 	const char *socket;
 	bool json;
 	bool pretty;
+	bool tls; /* attach: TLS only */
 	struct store_filter filter;
 	struct store_top top;	/* top: --by, --per */
 } opt;
@@ -343,6 +344,10 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 		json__str(&J, r->comm);
 		json__key(&J, "state");
 		json__str(&J, mw_proc_state_name(r->state));
+		json__key(&J, "mode");
+		json__str(&J, mw_mode_name(r->mode));
+		json__key(&J, "allocator");
+		json__str(&J, r->allocator);
 		json__key(&J, "threads");
 		json__u64(&J, r->threads);
 		json__key(&J, "allocs");
@@ -368,18 +373,21 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 		json__close(&J, '}');
 	} else {
 		char pid[16], comm[64], thr[16], blocks[24], bytes[24],
-			find[24], lost[24], start[32];
+			find[24], lost[24], start[32], alloc[64];
 
 		snprintf(pid, sizeof(pid), "%u", r->pid);
 		safe_text(comm, sizeof(comm), r->comm);
+		safe_text(alloc, sizeof(alloc),
+			  r->allocator[0] ? r->allocator : "-");
 		snprintf(thr, sizeof(thr), "%u", r->threads);
 		snprintf(blocks, sizeof(blocks), "%" PRIu64, r->live_blocks);
 		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->live_bytes);
 		snprintf(find, sizeof(find), "%" PRIu64, r->findings);
 		snprintf(lost, sizeof(lost), "%" PRIu64, r->lost);
 		fmt_time(start, sizeof(start), r->start_ts);
-		table_row(&c->t, pid, comm, mw_proc_state_name(r->state), thr,
-			  blocks, bytes, find, lost, start);
+		table_row(&c->t, pid, comm, mw_proc_state_name(r->state),
+			  mw_mode_name(r->mode), alloc, thr, blocks, bytes,
+			  find, lost, start);
 	}
 	return 0;
 }
@@ -387,9 +395,10 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 static int cmd_status(int argc, char **argv)
 {
 	struct status_ctx c = {
-		.t = {.ncols = 9,
-		      .head = {"PID", "COMM", "STATE", "THREADS", "LIVE_BLOCKS",
-		       "LIVE_BYTES", "FINDINGS", "LOST", "STARTED"}},
+		.t = {.ncols = 11,
+		      .head = {"PID", "COMM", "STATE", "MODE", "MALLOC",
+			       "THREADS", "LIVE_BLOCKS", "LIVE_BYTES",
+			       "FINDINGS", "LOST", "STARTED"}},
 	};
 	struct mw_msg_status st;
 	char msg[256];
@@ -1308,6 +1317,9 @@ static int pid_request(const char *cmd, uint16_t type, int argc,
 	if (argc != 1)
 		die(EXIT_USAGE, "usage: memwatchctl %s PID", cmd);
 	mp.pid = parse_pid(cmd, argv[0]);
+	if (opt.tls && type != MW_MSG_ATTACH)
+		die(EXIT_USAGE, "--tls: only for attach");
+	mp.mode = opt.tls ? MW_MODE_TLS : MW_MODE_FULL;
 	rc = request(type, &mp, sizeof(mp), NULL, 0, msg, sizeof(msg), false);
 	if (rc)
 		die(EXIT_RUNTIME, "%s", msg);
@@ -1363,7 +1375,8 @@ static void usage(FILE *f)
 		"every thread with that\n                   tid, newest "
 		"first, unless --pid narrows it\n"
 		"Commands (talk to memwatchd):\n"
-		"  attach PID       start tracing a running process\n"
+		"  attach PID       start tracing a running process (with "
+		"--tls:\n                   its TLS only, malloc untouched)\n"
 		"  detach PID       stop tracing it\n"
 		"\n"
 		"Options:\n"
@@ -1439,7 +1452,7 @@ static const struct cmd cmds[] = {
 int main(int argc, char **argv)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_KIND, OPT_SINCE,
-	       OPT_LIMIT, OPT_SEVERITY, OPT_BY, OPT_PER };
+	       OPT_LIMIT, OPT_SEVERITY, OPT_BY, OPT_PER, OPT_TLS };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
@@ -1450,6 +1463,7 @@ int main(int argc, char **argv)
 		{"since", required_argument, NULL, OPT_SINCE},
 		{"limit", required_argument, NULL, OPT_LIMIT},
 		{"severity", required_argument, NULL, OPT_SEVERITY},
+		{"tls", no_argument, NULL, OPT_TLS},
 		{"by", required_argument, NULL, OPT_BY},
 		{"per", required_argument, NULL, OPT_PER},
 		{"version", no_argument, NULL, 'V'},
@@ -1490,6 +1504,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SINCE:
 			since = optarg;
+			break;
+		case OPT_TLS:
+			opt.tls = true;
 			break;
 		case OPT_SEVERITY:
 			c = mw_severity_parse(optarg);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -96,6 +97,7 @@ static const struct {
 
 struct target {
 	uint32_t pid;
+	bool tls_only;
 	int nlinks;
 	struct bpf_link *links[MAX_LINKS];
 };
@@ -231,7 +233,10 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	if (r->type == MW_REC_MODULE_UNLOADED && (r->flags & MW_RECF_UNMAPPED))
 		ev.flags |= MW_EVF_UNMAPPED;
-	if (r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC) {
+	if (r->flags & MW_RECF_SIZED)
+		ev.flags |= MW_EVF_SIZED;
+	if (r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC ||
+	    (r->type == MW_REC_TLS_SET && (r->flags & MW_RECF_SIZED))) {
 		const struct mw_stack_record *s = data;
 		size_t n = (size - sizeof(*r)) / sizeof(uint64_t);
 
@@ -496,7 +501,7 @@ static int attach_module(struct collector *c, struct target *t,
 		uint64_t off = offs[i];
 		int dup = 0;
 
-		if (m->alloc_only && !p->alloc)
+		if ((m->alloc_only && !p->alloc) || (t->tls_only && p->alloc))
 			continue;
 		/* Aliases share an entry: probe it once or it reports
 		 * every call twice. */
@@ -521,11 +526,12 @@ static int attach_module(struct collector *c, struct target *t,
 	return 0;
 }
 
-int collector__attach(struct collector *c, uint32_t pid, const char **why)
+int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
+		      const char **why)
 {
 	struct module_path mods[MAX_MODULES];
 	struct target *t;
-	uint8_t one = 1;
+	uint8_t mode = tls_only ? MW_TARGET_TLS : MW_TARGET_FULL;
 	int n, err;
 
 	*why = NULL;
@@ -548,9 +554,13 @@ int collector__attach(struct collector *c, uint32_t pid, const char **why)
 	t = &c->targets[c->ntargets];
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
+	t->tls_only = tls_only;
+	/* TLS only: libc's TLS and module functions, no allocator at all. */
+	if (tls_only)
+		n = 1;
 	/* Filter first: probes that fire before the last attach are
 	 * accounted like any event of a process we joined mid-run. */
-	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.targets), &pid, &one,
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.targets), &pid, &mode,
 				BPF_ANY)) {
 		*why = "cannot add it to the targets map";
 		return -errno;
@@ -692,6 +702,8 @@ int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd)
 
 	if (!cs.t)
 		return -ESRCH;
+	if (cs.t->tls_only)
+		return 0;
 	/* `env [-i] [NAME=VALUE]... PROG`: its assignments reach PROG. */
 	if (cmd[0] && !strcmp(strrchr(cmd[0], '/') ? strrchr(cmd[0], '/') + 1
 						    : cmd[0], "env")) {
@@ -708,4 +720,64 @@ int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd)
 	if (!cs.err && cmd[i] && !find_exe(cmd[i], exe, sizeof(exe)))
 		elfsym__each_needed(exe, scan_lib, &cs);
 	return cs.err;
+}
+
+/* --- keys created before we attached ------------------------------------- */
+
+/* glibc's table of keys, exported to libthread_db as __pthread_keys:
+ * PTHREAD_KEYS_MAX of { uintptr_t seq; void (*destr)(void *); }, a key in
+ * use while its seq is odd. */
+#define GLIBC_KEYS_MAX 1024
+
+struct glibc_key {
+	uint64_t seq;
+	uint64_t destr;
+};
+
+int collector__each_key(uint32_t pid,
+			void (*cb)(void *ctx, uint32_t key, uint64_t destr),
+			void *ctx)
+{
+	static struct glibc_key keys[GLIBC_KEYS_MAX];
+	char maps[64], line[PATH_MAX + 256], path[PATH_MAX] = "";
+	unsigned long long start, pgoff;
+	uint64_t base = 0, vaddr;
+	struct iovec local, remote;
+	FILE *f;
+	int err;
+
+	snprintf(maps, sizeof(maps), "/proc/%u/maps", pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return -errno;
+	while (!path[0] && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		const char *b;
+
+		if (!p || sscanf(line, "%llx-%*x %*s %llx", &start, &pgoff) != 2)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		b = strrchr(p, '/') + 1;
+		if (pgoff || (strncmp(b, "libc.so", 7) && strncmp(b, "libc-", 5)))
+			continue;
+		/* libc's first segment is at link-time address 0. */
+		base = start;
+		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, p);
+	}
+	fclose(f);
+	if (!path[0])
+		return -ENOENT;
+	if ((err = elfsym__object(path, "__pthread_keys", &vaddr)))
+		return err;
+	local.iov_base = keys;
+	local.iov_len = sizeof(keys);
+	remote.iov_base = (void *)(uintptr_t)(base + vaddr);
+	remote.iov_len = sizeof(keys);
+	if (process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0) !=
+	    (ssize_t)sizeof(keys))
+		return -errno;
+	for (uint32_t k = 0; k < GLIBC_KEYS_MAX; k++)
+		if (keys[k].seq & 1)
+			cb(ctx, k, keys[k].destr);
+	return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef MEMWATCH_COLLECTOR_H
 #define MEMWATCH_COLLECTOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "event.h"
@@ -26,14 +27,23 @@ struct collector *collector__new(const struct collector_opts *opts,
 				 collector_cb cb, void *ctx);
 void collector__free(struct collector *c);
 
-/* Attach to pid: its allocator and TLS functions. Returns 0 or -errno;
- * on error *why names the problem (static string or buffer in c). */
-int collector__attach(struct collector *c, uint32_t pid, const char **why);
+/* Attach to pid: its allocator and TLS functions, or with tls_only its
+ * TLS and module functions alone (malloc and free untouched). Returns 0
+ * or -errno; on error *why names the problem (static string or buffer in
+ * c). */
+int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
+		      const char **why);
 int collector__detach(struct collector *c, uint32_t pid);
 /* pid, attached and not yet past exec, is about to run cmd: also probe
  * the allocators cmd will load (LD_PRELOAD, its executable's DT_NEEDED),
  * which its maps cannot show yet. */
 int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd);
+/* Call cb for each pthread key in use in pid, with its destructor (0:
+ * none), read from glibc's own table: keys created before we attached.
+ * Returns 0 or -errno. */
+int collector__each_key(uint32_t pid,
+			void (*cb)(void *ctx, uint32_t key, uint64_t destr),
+			void *ctx);
 /* The malloc a process runs, by name: "glibc", "mimalloc", "jemalloc",
  * "tcmalloc"; NULL when its maps cannot be read. */
 const char *collector__allocator(uint32_t pid);

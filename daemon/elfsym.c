@@ -156,3 +156,40 @@ int elfsym__each_needed(const char *path, int (*cb)(void *ctx, const char *name)
 	close(fd);
 	return 0;
 }
+
+int elfsym__object(const char *path, const char *name, uint64_t *vaddr)
+{
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+	int fd, err;
+
+	*vaddr = 0;
+	if ((err = elf_open(path, &fd, &elf)))
+		return err;
+	while (!*vaddr && (scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) ||
+		    (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *n;
+
+			if (!gelf_getsym(data, (int)i, &sym) ||
+			    GELF_ST_TYPE(sym.st_info) != STT_OBJECT ||
+			    sym.st_shndx == SHN_UNDEF)
+				continue;
+			n = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (n && !strcmp(n, name)) {
+				*vaddr = sym.st_value;
+				break;
+			}
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return *vaddr ? 0 : -ENOENT;
+}

@@ -22,6 +22,10 @@ int elfsym__resolve(const char *path, const char *const *names, int n,
 int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi,
 		   uint64_t *tls_size);
 
+/* The link-time address of the data object name in the ELF file at path.
+ * Returns 0, -ENOENT when absent, or -errno. */
+int elfsym__object(const char *path, const char *name, uint64_t *vaddr);
+
 /* Call cb for each DT_NEEDED name of the ELF file at path; stops when cb
  * returns non-zero. Returns 0 or -errno. */
 int elfsym__each_needed(const char *path, int (*cb)(void *ctx, const char *name),

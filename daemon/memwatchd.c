@@ -60,13 +60,19 @@ struct daemon {
 	int flush_err; /* last flush error logged, so it is logged once */
 	uint32_t gone[MAX_PIDS]; /* exited pids to forget after a flush */
 	int ngone;
+	/* pids that exec'ed: name their allocator at the next tick, once the
+	 * loader has mapped it. */
+	uint32_t execed[MAX_PIDS];
+	int nexeced;
 };
 
 struct options {
 	const char *db;
 	const char *socket;
 	uint32_t pids[MAX_PIDS];
+	bool tls_pids[MAX_PIDS]; /* attach pids[i] in TLS-only mode */
 	int npids;
+	bool tls_cmd;		 /* run CMD in TLS-only mode */
 	struct engine_config ecfg; /* rule settings; 0 = engine default */
 	int verbose;
 	char **cmd;
@@ -81,6 +87,9 @@ static void usage(FILE *f)
 		"report TLS\nblocks that outlive their thread or key.\n"
 		"\n"
 		"  --pid PID          attach to a running process (repeatable)\n"
+		"  --tls-pid PID      the same, watching TLS only: malloc and "
+		"free\n                     stay untouched (repeatable)\n"
+		"  --tls              run CMD watching TLS only\n"
 		"  -- CMD ARGS...     run CMD traced from its first allocation;"
 		"\n                     exit with its status when it exits\n"
 		"  --db PATH          database (default %s)\n"
@@ -155,13 +164,16 @@ static uint64_t num_opt(const char *name, uint64_t min, uint64_t max)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_GRACE, OPT_AGE,
+	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_TLS_PID, OPT_TLS,
+	       OPT_GRACE, OPT_AGE,
 	       OPT_ORPHAN_AGE, OPT_ORPHAN_THREADS, OPT_SAMPLE,
 	       OPT_GROWTH_SAMPLES, OPT_GROWTH_MIN };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
 		{"pid", required_argument, NULL, OPT_PID},
+		{"tls-pid", required_argument, NULL, OPT_TLS_PID},
+		{"tls", no_argument, NULL, OPT_TLS},
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"persist-age", required_argument, NULL, OPT_AGE},
 		{"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
@@ -191,11 +203,18 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->socket = optarg;
 			break;
 		case OPT_PID:
+		case OPT_TLS_PID:
 			if (parse_u64(optarg, INT32_MAX, &v) || !v)
-				usage_error("--pid: invalid pid '%s'", optarg);
+				usage_error("--%s: invalid pid '%s'",
+					    c == OPT_PID ? "pid" : "tls-pid",
+					    optarg);
 			if (o->npids == MAX_PIDS)
 				usage_error("--pid: at most %d pids", MAX_PIDS);
+			o->tls_pids[o->npids] = c == OPT_TLS_PID;
 			o->pids[o->npids++] = (uint32_t)v;
+			break;
+		case OPT_TLS:
+			o->tls_cmd = true;
 			break;
 		case OPT_GRACE:
 			o->ecfg.grace_ns = num_opt("grace", 0, 3600000) * MS;
@@ -404,8 +423,11 @@ static void on_event(void *ctx, const struct mw_event *ev)
 	if (ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC)
 		symbolizer__note(d->sym, ev->pid, ev->site);
 	/* A new image: the old one's mappings would only shadow it. */
-	if (ev->type == MW_EV_EXEC)
+	if (ev->type == MW_EV_EXEC) {
 		symbolizer__forget(d->sym, ev->pid);
+		if (d->nexeced < MAX_PIDS)
+			d->execed[d->nexeced++] = ev->pid;
+	}
 	if ((ev->type == MW_EV_MODULE_LOAD || ev->type == MW_EV_MODULE_UNLOAD) &&
 	    ev->path && ev->size)
 		symbolizer__add_module(d->sym, ev->pid, ev->path, ev->base,
@@ -452,6 +474,34 @@ static int process_exists(uint32_t pid)
 
 /* Threads that predate the attach, with their names, as if just seen
  * starting: "which thread" must be answerable for them too. */
+struct key_seed {
+	struct daemon *d;
+	uint32_t pid;
+	uint64_t now;
+};
+
+static void seed_key(void *ctx, uint32_t key, uint64_t destr)
+{
+	struct key_seed *ks = ctx;
+	struct mw_event ev = {.type = MW_EV_KEY_CREATE, .pid = ks->pid,
+			      .tid = ks->pid, .ts = ks->now, .key = key,
+			      .addr = destr};
+
+	engine__feed(ks->d->engine, &ev);
+}
+
+/* Keys the process created before we came: their destructors decide,
+ * for a TLS-only trace, what happens to values at thread exit. */
+static void seed_keys(struct daemon *d, uint32_t pid, uint64_t now)
+{
+	struct key_seed ks = {d, pid, now};
+	int err = collector__each_key(pid, seed_key, &ks);
+
+	if (err)
+		log_debug("pid %u: cannot read its pthread keys: %s", pid,
+			  strerror(-err));
+}
+
 static void seed_threads(struct daemon *d, uint32_t pid, uint64_t now)
 {
 	char path[64], comm_path[64 + 256 + 8];
@@ -485,7 +535,8 @@ static void seed_threads(struct daemon *d, uint32_t pid, uint64_t now)
 }
 
 /* Attach to pid; on failure fill msg with a one-line reason. */
-static int attach(struct daemon *d, uint32_t pid, char *msg, size_t len)
+static int attach(struct daemon *d, uint32_t pid, bool tls_only, char *msg,
+		  size_t len)
 {
 	char comm[MW_COMM_MAX];
 	const char *why;
@@ -496,7 +547,7 @@ static int attach(struct daemon *d, uint32_t pid, char *msg, size_t len)
 		return -ESRCH;
 	}
 	read_comm(pid, comm, sizeof(comm));
-	err = collector__attach(d->col, pid, &why);
+	err = collector__attach(d->col, pid, tls_only, &why);
 	if (err) {
 		snprintf(msg, len, "cannot attach to pid %u: %s (%s)", pid,
 			 why ? why : "error", strerror(-err));
@@ -510,8 +561,12 @@ static int attach(struct daemon *d, uint32_t pid, char *msg, size_t len)
 			 strerror(-err));
 		return err;
 	}
+	engine__set_mode(d->engine, pid, tls_only ? MW_MODE_TLS : MW_MODE_FULL);
+	engine__set_allocator(d->engine, pid, collector__allocator(pid));
 	seed_threads(d, pid, collector__now(d->col));
-	log_info("attached to pid %u ('%s')", pid, comm);
+	seed_keys(d, pid, collector__now(d->col));
+	log_info("attached to pid %u ('%s')%s", pid, comm,
+		 tls_only ? " for TLS only" : "");
 	return 0;
 }
 
@@ -562,7 +617,7 @@ static int on_request(void *ctx, uint16_t type, const void *req,
 			snprintf(msg, msglen, "invalid pid '%u'", mp->pid);
 			return -EINVAL;
 		}
-		return attach(d, mp->pid, msg, msglen);
+		return attach(d, mp->pid, mp->mode == MW_MODE_TLS, msg, msglen);
 	case MW_MSG_DETACH:
 		return detach(d, mp->pid, msg, msglen);
 	}
@@ -577,7 +632,7 @@ static int on_request(void *ctx, uint16_t type, const void *req,
  * place, then execs; an exec failure comes back as errno over `status`,
  * which exec closes on success.
  */
-static pid_t spawn(struct daemon *d, char **cmd)
+static pid_t spawn(struct daemon *d, char **cmd, bool tls_cmd)
 {
 	int go[2], status[2], e = 0;
 	char msg[512] = "";
@@ -608,7 +663,7 @@ static pid_t spawn(struct daemon *d, char **cmd)
 	}
 	close(go[0]);
 	close(status[1]);
-	if (attach(d, (uint32_t)pid, msg, sizeof(msg)) ||
+	if (attach(d, (uint32_t)pid, tls_cmd, msg, sizeof(msg)) ||
 	    collector__attach_cmd(d->col, (uint32_t)pid, cmd)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -647,6 +702,10 @@ static void on_timer(struct daemon *d)
 		log_warnx("%llu events lost (ring buffer full)",
 			  (unsigned long long)lost);
 	}
+	for (int i = 0; i < d->nexeced; i++)
+		engine__set_allocator(d->engine, d->execed[i],
+				      collector__allocator(d->execed[i]));
+	d->nexeced = 0;
 	now = collector__now(d->col);
 	engine__tick(d->engine, now);
 	if (now - d->last_flush >= FLUSH_EVERY_NS)
@@ -876,10 +935,10 @@ int main(int argc, char **argv)
 	epoll_add(&d, control__fd(d.ctl));
 
 	for (int i = 0; i < o.npids; i++)
-		if (attach(&d, o.pids[i], msg, sizeof(msg)))
+		if (attach(&d, o.pids[i], o.tls_pids[i], msg, sizeof(msg)))
 			fatalx("%s", msg);
 	if (o.cmd)
-		d.child = spawn(&d, o.cmd);
+		d.child = spawn(&d, o.cmd, o.tls_cmd);
 	/* The first rows (processes) are visible at once. */
 	flush(&d, d.started);
 

@@ -164,6 +164,7 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	p->row.id = e->serial++;
 	p->row.pid = pid;
 	p->row.state = MW_PROC_TRACING;
+	p->row.mode = MW_MODE_FULL;
 	p->row.start_ts = now;
 	stacktab__init(&p->stacks);
 	hmap__init(&p->modules);
@@ -178,6 +179,33 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	e->st.processes++;
 	if (proc_id)
 		*proc_id = p->row.id;
+	return 0;
+}
+
+int engine__set_mode(struct engine *e, uint32_t pid, uint32_t mode)
+{
+	struct proc *p = hmap__get(&e->procs, pid);
+
+	if (!p)
+		return -ESRCH;
+	if (mode != MW_MODE_FULL && mode != MW_MODE_TLS)
+		return -EINVAL;
+	p->row.mode = mode;
+	p->dirty = true;
+	return 0;
+}
+
+int engine__set_allocator(struct engine *e, uint32_t pid, const char *name)
+{
+	struct proc *p = hmap__get(&e->procs, pid);
+	size_t n = 0;
+
+	if (!p)
+		return -ESRCH;
+	for (; name && n < sizeof(p->row.allocator) - 1 && name[n]; n++)
+		p->row.allocator[n] = name[n];
+	p->row.allocator[n] = '\0';
+	p->dirty = true;
 	return 0;
 }
 
@@ -666,6 +694,20 @@ static void proc_decide(struct engine *e, struct proc *p, uint64_t now,
 		p->cand_head = p->ncands = 0;
 }
 
+/*
+ * TLS only: a value leaves its slot and was, as far as this trace can
+ * tell, released; forget its block (it was only ever known through the
+ * slot).
+ */
+static void tls_value_released(struct engine *e, struct proc *p,
+			       const struct binding *b)
+{
+	struct block *blk = hmap__get(&p->blocks, b->row.value);
+
+	if (blk && blk->serial == b->row.block && !blk->reported)
+		block_remove(e, p, blk, NULL);
+}
+
 static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 		       const struct mw_event *ev)
 {
@@ -684,14 +726,25 @@ static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 	}
 	/* Replacing a live block (not clearing the slot: freeing the old
 	 * value first and then clearing is the usual order) starts its
-	 * grace period; a new value that is the same block does not. */
-	if (b && ev->addr && b->row.value != ev->addr)
-		cand_push(e, p, b, MW_FIND_TLS_OVERWRITTEN, ev->ts);
+	 * grace period; a new value that is the same block does not. A
+	 * TLS-only trace sees no free, so it cannot tell and assumes the
+	 * old value was released. */
+	if (b && b->row.value != ev->addr) {
+		if (p->row.mode == MW_MODE_TLS)
+			tls_value_released(e, p, b);
+		else if (ev->addr)
+			cand_push(e, p, b, MW_FIND_TLS_OVERWRITTEN, ev->ts);
+	}
 	if (!ev->addr) {
 		if (b)
 			binding_kill(p, b);
 		return;
 	}
+	/* TLS only: the value is known from here on, sized from the
+	 * allocator's metadata, allocated where it was set. */
+	if (p->row.mode == MW_MODE_TLS && !hmap__get(&p->blocks, ev->addr))
+		block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
+			  stack_of(e, p, ev));
 	if (!b) {
 		b = calloc(1, sizeof(*b));
 		if (!b || hmap__put(&p->bindings, id, b)) {
@@ -893,8 +946,15 @@ static void thread_end(struct engine *e, struct proc *p, struct thread *t,
 	 * is process exit, not a thread-level leak. */
 	while (t->bindings) {
 		struct binding *b = t->bindings;
+		struct key *k = hmap__get(&p->keys, b->row.key);
 
-		if (!group)
+		/* TLS only: glibc calls the key's destructor on a non-NULL
+		 * value at thread exit, and a destructor releases it. */
+		if (p->row.mode == MW_MODE_TLS && k &&
+		    k->row.generation == b->row.generation &&
+		    k->row.destructor)
+			tls_value_released(e, p, b);
+		else if (!group)
 			cand_push(e, p, b, MW_FIND_TLS_OUTLIVED_THREAD, ts);
 		binding_kill(p, b);
 	}

@@ -122,6 +122,16 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 /* Stop tracking pid: decide nothing, keep what was flushed. */
 int engine__detach(struct engine *e, uint32_t pid, uint64_t now);
 int engine__is_traced(const struct engine *e, uint32_t pid);
+/*
+ * How pid is traced (enum mw_trace_mode); MW_MODE_FULL after attach. In
+ * MW_MODE_TLS no allocation or free is seen: a TLS value is known when it
+ * is set (sized by the collector), is taken as released when its slot is
+ * cleared or overwritten, or by its key's destructor at thread exit, and
+ * the rules over time and tls-overwritten do not run.
+ */
+int engine__set_mode(struct engine *e, uint32_t pid, uint32_t mode);
+/* The allocator pid runs, for people ("glibc", "mimalloc", ...). */
+int engine__set_allocator(struct engine *e, uint32_t pid, const char *name);
 
 /* Events for untracked pids are ignored (returns 0). */
 int engine__feed(struct engine *e, const struct mw_event *ev);

@@ -46,6 +46,9 @@ enum mw_event_type {
  * from the program: a free of an unknown block there is not the
  * program's mistake. */
 #define MW_EVF_INTERNAL 0x2u
+/* tls_set of a TLS-only target: size is the value's usable size from the
+ * allocator's metadata (0: unknown), frames the setting stack. */
+#define MW_EVF_SIZED 0x8u
 /* module_unloaded: the module's file is no longer mapped (glibc keeps a
  * module others use, or whose thread_local destructors are pending). */
 #define MW_EVF_UNMAPPED 0x4u

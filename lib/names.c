@@ -115,3 +115,14 @@ int mw_severity_parse(const char *name)
 			return (int)i;
 	return -EINVAL;
 }
+
+const char *mw_mode_name(uint32_t mode)
+{
+	switch (mode) {
+	case MW_MODE_FULL:
+		return "full";
+	case MW_MODE_TLS:
+		return "tls";
+	}
+	return "unknown";
+}

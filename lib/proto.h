@@ -34,7 +34,7 @@ struct mw_msg_hdr {
 
 struct mw_msg_pid {
 	uint32_t pid;
-	uint32_t pad;
+	uint32_t mode; /* attach: enum mw_trace_mode, 0 = full */
 };
 
 #define MW_STATUS_MAX_TARGETS 128

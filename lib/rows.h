@@ -21,6 +21,11 @@ enum mw_proc_state {
 	MW_PROC_DETACHED = 3,	/* tracing stopped, the process may live on */
 };
 
+enum mw_trace_mode {
+	MW_MODE_FULL = 1,	/* allocations, frees and TLS */
+	MW_MODE_TLS = 2,	/* TLS functions only: malloc untouched */
+};
+
 enum mw_thread_state {
 	MW_THREAD_ALIVE = 1,
 	MW_THREAD_EXITED = 2,	/* exited on its own (pthread_exit, return) */
@@ -61,6 +66,9 @@ struct mw_process_row {
 	uint64_t unknown_frees;	/* frees of blocks never seen allocated */
 	uint64_t lost;		/* events lost while this process was traced */
 	uint64_t findings;
+	uint32_t mode;		/* enum mw_trace_mode */
+	uint32_t pad;
+	char allocator[MW_COMM_MAX]; /* "glibc", "mimalloc", ...; may be "" */
 };
 
 struct mw_thread_row {
@@ -200,6 +208,7 @@ const char *mw_proc_state_name(uint32_t state);
 const char *mw_thread_state_name(uint32_t state);
 const char *mw_key_state_name(uint32_t state);
 const char *mw_severity_name(uint32_t sev);
+const char *mw_mode_name(uint32_t mode);
 int mw_severity_parse(const char *name); /* -EINVAL if unknown */
 
 #endif

@@ -335,7 +335,9 @@ void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 			uint64_t ts)
 {
-	if (t->orphan_pending || !t->blocks)
+	/* A TLS-only trace sees no free: leftovers and growth are beyond
+	 * it. */
+	if (t->orphan_pending || !t->blocks || p->row.mode == MW_MODE_TLS)
 		return;
 	t->orphan_pending = true;
 	t->orphan_deadline = ts + e->cfg.orphan_age_ns;
@@ -596,7 +598,7 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 			p->orphan_tail = NULL;
 		orphan_check(e, p, t, now);
 	}
-	if (all)
+	if (all || p->row.mode == MW_MODE_TLS)
 		return;
 	if (!p->next_sample)
 		p->next_sample = now + e->cfg.sample_ns;

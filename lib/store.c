@@ -43,12 +43,13 @@ static const char *const write_sql[ST_MAX] = {
 	[ST_PROCESS] =
 		"INSERT INTO processes (id, pid, state, comm, start_ts, end_ts,"
 		" exit_code, threads, allocs, frees, live_blocks, live_bytes,"
-		" unknown_frees, lost, findings)"
-		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+		" unknown_frees, lost, findings, mode, allocator)"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
+		" ?16,?17)"
 		" ON CONFLICT(id) DO UPDATE SET state=?3, comm=?4, end_ts=?6,"
 		" exit_code=?7, threads=?8, allocs=?9, frees=?10,"
 		" live_blocks=?11, live_bytes=?12, unknown_frees=?13, lost=?14,"
-		" findings=?15",
+		" findings=?15, mode=?16, allocator=?17",
 	[ST_THREAD] =
 		"INSERT INTO threads (proc_id, tid, pid, state, comm, start_ts,"
 		" exit_ts, allocs, frees, alloc_bytes, free_bytes, cross_frees,"
@@ -385,12 +386,13 @@ int store__put_process(struct store *s, const struct mw_process_row *r)
 	const uint64_t w[] = {r->start_ts, r->end_ts, (uint64_t)(int64_t)r->exit_code,
 			      r->threads, r->allocs, r->frees,
 			      r->live_blocks, r->live_bytes, r->unknown_frees,
-			      r->lost, r->findings};
+			      r->lost, r->findings, r->mode};
 
 	bind_u64s(st, v, 3);
 	sqlite3_bind_text(st, 4, r->comm, -1, SQLITE_TRANSIENT);
-	for (int i = 0; i < 11; i++)
+	for (int i = 0; i < 12; i++)
 		sqlite3_bind_int64(st, 5 + i, (int64_t)w[i]);
+	sqlite3_bind_text(st, 17, r->allocator, -1, SQLITE_TRANSIENT);
 	return run(st);
 }
 
@@ -592,6 +594,12 @@ struct walk_ctx {
 	void *ctx;
 };
 
+/* The columns process_row reads, in its order. */
+#define PROCESS_COLS                                                           \
+	" id, pid, state, comm, start_ts, end_ts, exit_code, threads,"       \
+	" allocs, frees, live_blocks, live_bytes, unknown_frees, lost,"      \
+	" findings, mode, allocator "
+
 static int process_row(sqlite3_stmt *st, void *arg)
 {
 	struct walk_ctx *w = arg;
@@ -613,6 +621,8 @@ static int process_row(sqlite3_stmt *st, void *arg)
 	r.unknown_frees = col_u64(st, 12);
 	r.lost = col_u64(st, 13);
 	r.findings = col_u64(st, 14);
+	r.mode = (uint32_t)col_u64(st, 15);
+	col_str(st, 16, r.allocator, sizeof(r.allocator));
 	return cb(w->ctx, &r);
 }
 
@@ -624,9 +634,7 @@ int store__each_process(struct store *s, const struct store_filter *f,
 	sqlite3_stmt *st;
 	int err = prepare_read(
 		s,
-		"SELECT id, pid, state, comm, start_ts, end_ts, exit_code,"
-		" threads, allocs, frees, live_blocks, live_bytes,"
-		" unknown_frees, lost, findings FROM processes"
+		"SELECT" PROCESS_COLS "FROM processes"
 		" WHERE (:pid = 0 OR pid = :pid) ORDER BY id LIMIT :limit",
 		f, &st);
 
@@ -904,9 +912,7 @@ int store__get_process(struct store *s, uint64_t proc_id,
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(
 		s->db,
-		"SELECT id, pid, state, comm, start_ts, end_ts, exit_code,"
-		" threads, allocs, frees, live_blocks, live_bytes,"
-		" unknown_frees, lost, findings FROM processes WHERE id = ?1",
+		"SELECT" PROCESS_COLS "FROM processes WHERE id = ?1",
 		-1, &st, NULL);
 
 	if (rc != SQLITE_OK)

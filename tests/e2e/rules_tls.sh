@@ -33,6 +33,28 @@ fi
 run_case cxx_clean "$WL/tls_cxx_clean" 60 5 512 &&
 	expect cxx_clean/no_findings "$TMP/cxx_clean.json" 'length' 0
 
+# The same under mimalloc (Debian's libmimalloc, preloaded): memwatchd
+# probes the allocator the program will load, and names it.
+MIMALLOC=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
+if [[ ! -r $MIMALLOC ]]; then
+	fail mimalloc/setup "$MIMALLOC is missing: run make deps (libmimalloc-dev)"
+else
+	if run_case mi_leak env LD_PRELOAD=$MIMALLOC "$WL/tls_cxx_leak" 20 5 512; then
+		f=$TMP/mi_leak.json
+		expect mi_leak/one_finding "$f" 'length' 1
+		expect mi_leak/kind "$f" '.[0].kind' thread-orphan
+		expect mi_leak/severity "$f" '.[0].severity' high
+		expect mi_leak/site "$f" '.[0].site.function' cxx_tls_buffer_alloc
+		expect mi_leak/count "$f" '.[0].count' 100
+		query mi_leak/status "$TMP/mi_status.json" status &&
+			expect mi_leak/allocator "$TMP/mi_status.json" \
+				'[.processes[] | select(.comm == "tls_cxx_leak") | .allocator] | unique' \
+				'["mimalloc"]'
+	fi
+	run_case mi_clean env LD_PRELOAD=$MIMALLOC "$WL/tls_cxx_clean" 20 5 512 &&
+		expect mi_clean/no_findings "$TMP/mi_clean.json" 'length' 0
+fi
+
 # setspecific overwrites: 4 threads, 5 values each, 4 overwritten.
 if run_case overwrite "$WL/tls_overwrite" 4 5 256; then
 	f=$TMP/overwrite.json
