@@ -576,6 +576,115 @@ int BPF_KRETPROBE(dlclose_exit, int ret)
 	return 0;
 }
 
+/* --- anonymous memory ---------------------------------------------------------- */
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_MMAP 9
+#define NR_MUNMAP 11
+#define NR_BRK 12
+#define NR_MREMAP 25
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_MMAP 222
+#define NR_MUNMAP 215
+#define NR_BRK 214
+#define NR_MREMAP 216
+#endif
+
+#define MAP_ANONYMOUS_ 0x20
+#define MAP_SHARED_ 0x01
+#define MAP_STACK_ 0x20000
+
+struct pending_mm {
+	__u64 nr;
+	__u64 args[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct pending_mm);
+} pending_mm SEC(".maps");
+
+/*
+ * Every syscall passes here, so the first test is the cheapest: is it one
+ * of ours. Then, for traced processes, the arguments wait for the result.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	struct pending_mm p = {.nr = id};
+	__u64 pid_tgid;
+	__u32 tid;
+
+	if (id != NR_MMAP && id != NR_MUNMAP && id != NR_BRK &&
+	    id != NR_MREMAP)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (!traced(pid_tgid >> 32))
+		return 0;
+	if (id == NR_MMAP) {
+		__u64 flags = PT_REGS_PARM4_CORE_SYSCALL(regs);
+
+		/* Private anonymous memory only: files and shared memory are
+		 * not the allocator's, and thread stacks are glibc's. */
+		if (!(flags & MAP_ANONYMOUS_) || (flags & MAP_SHARED_) ||
+		    (flags & MAP_STACK_))
+			return 0;
+	}
+	p.args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	p.args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	p.args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	tid = (__u32)pid_tgid;
+	bpf_map_update_elem(&pending_mm, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct pending_mm *p = bpf_map_lookup_elem(&pending_mm, &tid);
+	struct mw_record r;
+
+	if (!p)
+		return 0;
+	rec_init(&r, 0, pid_tgid);
+	/* Errors are small negative numbers; any address is above. */
+	if (ret < 0 && ret > -4096)
+		goto out;
+	switch (p->nr) {
+	case NR_MMAP:
+		r.type = MW_REC_MMAP;
+		r.addr = ret;
+		r.size = p->args[1];
+		break;
+	case NR_MUNMAP:
+		r.type = MW_REC_MUNMAP;
+		r.addr = p->args[0];
+		r.size = p->args[1];
+		break;
+	case NR_BRK:
+		r.type = MW_REC_BRK;
+		r.addr = ret;
+		break;
+	case NR_MREMAP:
+		r.type = MW_REC_MREMAP;
+		r.old_addr = p->args[0];
+		r.site = p->args[1];
+		r.addr = ret;
+		r.size = p->args[2];
+		break;
+	default:
+		goto out;
+	}
+	emit(&r);
+out:
+	bpf_map_delete_elem(&pending_mm, &tid);
+	return 0;
+}
+
 /* --- lifecycle ------------------------------------------------------------ */
 
 SEC("tp_btf/sched_process_fork")
@@ -615,6 +724,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	/* A thread that dies inside a probed call leaves its entry. */
 	bpf_map_delete_elem(&pending, &r.tid);
 	bpf_map_delete_elem(&pending_dl, &r.tid);
+	bpf_map_delete_elem(&pending_mm, &r.tid);
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
 	if (live == 0 || (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT))
 		r.flags |= MW_RECF_GROUP_EXIT;

@@ -33,6 +33,12 @@ enum mw_rec_type {
 	MW_REC_MODULE_UNLOAD = 12,
 	/* that dlclose returned code. */
 	MW_REC_MODULE_UNLOADED = 13,
+	/* The kernel's view of anonymous memory (private, not a stack). */
+	MW_REC_MMAP = 14,	/* addr, size */
+	MW_REC_MUNMAP = 15,	/* addr, size */
+	MW_REC_BRK = 16,	/* addr = the new break */
+	/* old_addr, site = old length; addr, size = the new mapping */
+	MW_REC_MREMAP = 17,
 };
 
 /* The thread died because its whole process is exiting (exit_group, a

@@ -174,6 +174,10 @@ static const uint32_t rec_to_event[] = {
 	[MW_REC_MODULE_LOAD] = MW_EV_MODULE_LOAD,
 	[MW_REC_MODULE_UNLOAD] = MW_EV_MODULE_UNLOAD,
 	[MW_REC_MODULE_UNLOADED] = MW_EV_MODULE_UNLOADED,
+	[MW_REC_MMAP] = MW_EV_MMAP,
+	[MW_REC_MUNMAP] = MW_EV_MUNMAP,
+	[MW_REC_BRK] = MW_EV_BRK,
+	[MW_REC_MREMAP] = MW_EV_MREMAP,
 };
 
 /* Fill a module event from its record: the span of its mappings from the
@@ -230,6 +234,11 @@ static int on_record(void *ctx, void *data, size_t size)
 		module_event(c, &m, &ev);
 		c->cb(c->ctx, &ev);
 		return 0;
+	}
+	if (r->type == MW_REC_MREMAP) {
+		/* The ABI carries the old length in site. */
+		ev.count = r->site;
+		ev.site = 0;
 	}
 	if (r->type == MW_REC_MODULE_UNLOADED && (r->flags & MW_RECF_UNMAPPED))
 		ev.flags |= MW_EVF_UNMAPPED;
@@ -298,8 +307,12 @@ struct collector *collector__new(const struct collector_opts *opts,
 		bpf_program__attach(c->skel->progs.on_fork);
 	c->skel->links.on_exit = bpf_program__attach(c->skel->progs.on_exit);
 	c->skel->links.on_exec = bpf_program__attach(c->skel->progs.on_exec);
+	c->skel->links.sys_enter =
+		bpf_program__attach(c->skel->progs.sys_enter);
+	c->skel->links.sys_exit = bpf_program__attach(c->skel->progs.sys_exit);
 	if (!c->skel->links.on_fork || !c->skel->links.on_exit ||
-	    !c->skel->links.on_exec) {
+	    !c->skel->links.on_exec || !c->skel->links.sys_enter ||
+	    !c->skel->links.sys_exit) {
 		err = -errno;
 		goto fail;
 	}

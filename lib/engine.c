@@ -54,6 +54,9 @@ struct engine *engine__new(const struct engine_config *cfg,
 		e->cfg.growth_min_bytes = ENGINE_DEFAULT_GROWTH_MIN_BYTES;
 	if (!e->cfg.recent_frees)
 		e->cfg.recent_frees = ENGINE_DEFAULT_RECENT_FREES;
+	if (!e->cfg.retention_min_bytes)
+		e->cfg.retention_min_bytes =
+			ENGINE_DEFAULT_RETENTION_MIN_BYTES;
 	e->serial = first_serial ? first_serial : 1;
 	hmap__init(&e->procs);
 	return e;
@@ -105,6 +108,7 @@ static void proc_free(struct proc *p)
 	while (hmap__next(&p->modules, &pos, &k, &v))
 		free(v);
 	hmap__fini(&p->modules);
+	anonmap__fini(&p->anon);
 	rules__proc_fini(p);
 	stacktab__fini(&p->stacks);
 	vec__fini(&p->stacks_pending);
@@ -168,6 +172,7 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	p->row.start_ts = now;
 	stacktab__init(&p->stacks);
 	hmap__init(&p->modules);
+	anonmap__init(&p->anon);
 	rules__proc_init(e, p);
 	copy_comm(p->row.comm, comm);
 	p->dirty = true;
@@ -960,8 +965,10 @@ static void thread_end(struct engine *e, struct proc *p, struct thread *t,
 	}
 	t->row.state = group ? MW_THREAD_GONE : MW_THREAD_EXITED;
 	t->row.exit_ts = ts;
-	if (!group)
+	if (!group) {
+		p->exits++;
 		rules__thread_exit(e, p, t, ts);
+	}
 	if (comm && comm[0])
 		copy_comm(t->row.comm, comm);
 	if (t->in_map) {
@@ -1045,6 +1052,7 @@ static void proc_exec(struct engine *e, struct proc *p,
 		free(v);
 	hmap__fini(&p->modules);
 	p->unloading = NULL;
+	anonmap__fini(&p->anon);
 	if (ev->comm[0])
 		copy_comm(p->row.comm, ev->comm);
 	p->dirty = true;
@@ -1124,6 +1132,20 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 	case MW_EV_MODULE_UNLOAD:
 	case MW_EV_MODULE_UNLOADED:
 		break;
+	case MW_EV_MMAP:
+		anonmap__add(&p->anon, ev->addr, ev->size);
+		return 0;
+	case MW_EV_MUNMAP:
+		anonmap__remove(&p->anon, ev->addr, ev->size);
+		return 0;
+	case MW_EV_BRK:
+		anonmap__brk(&p->anon, ev->addr);
+		return 0;
+	case MW_EV_MREMAP:
+		/* Only a move of memory we count as anonymous stays so. */
+		if (anonmap__remove(&p->anon, ev->old_addr, ev->count))
+			anonmap__add(&p->anon, ev->addr, ev->size);
+		return 0;
 	default:
 		return -EINVAL;
 	}

@@ -19,6 +19,8 @@
  *  - thread-growth: a long-lived thread's live set keeps growing.
  *  - site-growth: one site's live bytes keep growing.
  *  - bad-free: a free site frees blocks twice.
+ *  - allocator-retention: the process's anonymous memory grows while
+ *    threads exit and its live set does not.
  * When a process exits, pending candidates are decided at once: a block
  * never freed after its thread or key died is a finding.
  */
@@ -64,6 +66,10 @@ struct engine_config {
 	/* bad-free: freed addresses remembered to tell a double free from
 	 * a free of something never seen. */
 	uint32_t recent_frees;
+	/* allocator-retention: anonymous memory grown by this much over
+	 * the growth window while threads exited and the live set did
+	 * not. */
+	uint64_t retention_min_bytes;
 };
 
 #define ENGINE_DEFAULT_GRACE_NS (500ull * 1000 * 1000)
@@ -74,6 +80,7 @@ struct engine_config {
 #define ENGINE_DEFAULT_SAMPLE_NS (500ull * 1000 * 1000)
 #define ENGINE_DEFAULT_GROWTH_MIN_BYTES (256ull * 1024)
 #define ENGINE_DEFAULT_RECENT_FREES 65536
+#define ENGINE_DEFAULT_RETENTION_MIN_BYTES (32ull << 20)
 
 /*
  * Where flushed state goes. Every callback returns 0 or a negative errno.

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "anonmap.h"
 #include "engine.h"
 #include "hash.h"
 #include "stacktab.h"
@@ -131,6 +132,8 @@ struct proc {
 	struct cand *cands; /* FIFO by deadline, from cand_head */
 	size_t cand_head, ncands, cap_cands;
 	struct hmap modules;	  /* handle -> struct module */
+	struct anonmap anon;	  /* what the kernel mapped for it */
+	uint64_t exits;		  /* threads that exited on their own */
 	struct module *unloading; /* between dlclose's entry and return */
 	uint32_t unloading_tid;
 	/* rules.c */
@@ -143,6 +146,12 @@ struct proc {
 	struct vec aggs;	 /* struct agg *, all of them */
 	struct vec dirty_aggs;
 	uint64_t next_sample;
+	/* allocator-retention: anonymous bytes, live bytes, exits at each
+	 * sample, oldest first */
+	uint64_t s_anon[ENGINE_MAX_SAMPLES], s_live[ENGINE_MAX_SAMPLES],
+		s_exits[ENGINE_MAX_SAMPLES];
+	uint32_t nsamples;
+	struct agg *retention;
 	struct proc *ended_next;
 	bool dirty;
 	bool ended; /* exited or detached: flush everything, then free */

@@ -36,6 +36,11 @@ enum mw_event_type {
 	MW_EV_MODULE_UNLOAD,
 	/* that dlclose(old_addr) returned code; flags: MW_EVF_UNMAPPED. */
 	MW_EV_MODULE_UNLOADED,
+	/* Private anonymous memory, not stacks, as the kernel mapped it. */
+	MW_EV_MMAP,		/* addr, size */
+	MW_EV_MUNMAP,		/* addr, size */
+	MW_EV_BRK,		/* addr = the program break now */
+	MW_EV_MREMAP,		/* old_addr, count = old size; addr, size */
 	MW_EV_TYPE_MAX,
 };
 

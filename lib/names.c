@@ -20,6 +20,10 @@ static const char *const event_names[MW_EV_TYPE_MAX] = {
 	[MW_EV_MODULE_LOAD] = "module_load",
 	[MW_EV_MODULE_UNLOAD] = "module_unload",
 	[MW_EV_MODULE_UNLOADED] = "module_unloaded",
+	[MW_EV_MMAP] = "mmap",
+	[MW_EV_MUNMAP] = "munmap",
+	[MW_EV_BRK] = "brk",
+	[MW_EV_MREMAP] = "mremap",
 };
 
 static const char *const kind_names[MW_FIND_KIND_MAX] = {

@@ -14,6 +14,9 @@
  *    The finding names the site holding most of that thread's live bytes.
  *  - site-growth: the same test on one site's live bytes, across threads
  *    (a queue that keeps finished tasks' payloads).
+ *  - allocator-retention: the process's anonymous mappings (kernel-side
+ *    mmap/munmap/mremap/brk) grew over the growth window while threads
+ *    exited and the live set did not: see retention_sample.
  *  - bad-free: a free call site that freed an address twice (freed,
  *    not allocated again, freed), the signature of a custom allocator
  *    raced by several threads. Its frees of unknown addresses and of
@@ -574,11 +577,97 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 	agg_touch(p, a);
 }
 
+static void push3(struct proc *p, uint64_t anon, uint64_t live,
+		  uint64_t exits)
+{
+	if (p->nsamples == ENGINE_MAX_SAMPLES) {
+		size_t n = (ENGINE_MAX_SAMPLES - 1) * sizeof(uint64_t);
+
+		memmove(p->s_anon, p->s_anon + 1, n);
+		memmove(p->s_live, p->s_live + 1, n);
+		memmove(p->s_exits, p->s_exits + 1, n);
+		p->nsamples--;
+	}
+	p->s_anon[p->nsamples] = anon;
+	p->s_live[p->nsamples] = live;
+	p->s_exits[p->nsamples++] = exits;
+}
+
+/* One window of allocator-retention evidence, the growth_samples samples
+ * ending at sample end: anonymous memory grew by retention_min_bytes at
+ * least, threads exited, and the live set grew by less than a quarter of
+ * that (a TLS-only trace has no live set to compare). */
+static bool retained(const struct engine *e, const struct proc *p,
+		     uint32_t end, uint64_t *grew, uint64_t *exits,
+		     int64_t *live)
+{
+	uint32_t first = end + 1 - e->cfg.growth_samples;
+
+	if (p->s_anon[end] < p->s_anon[first])
+		return false;
+	*grew = p->s_anon[end] - p->s_anon[first];
+	*exits = p->s_exits[end] - p->s_exits[first];
+	*live = (int64_t)(p->s_live[end] - p->s_live[first]);
+	return *grew >= e->cfg.retention_min_bytes && *exits &&
+	       (p->row.mode == MW_MODE_TLS || *live <= (int64_t)(*grew / 4));
+}
+
+/*
+ * allocator-retention: the allocator keeps what dead threads used
+ * (glibc's arenas, mimalloc's abandoned segments) when the evidence holds
+ * for two growth windows in a row. One window is not enough: a program
+ * that starts a few threads at once makes glibc create their arenas
+ * once, and that is a fixed cost, not memory growing with thread churn.
+ */
+static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
+{
+	uint32_t want = e->cfg.growth_samples, n;
+	uint64_t grew, exits, g0, x0;
+	int64_t live, l0;
+	struct agg *a;
+
+	push3(p, anonmap__bytes(&p->anon), p->row.live_bytes, p->exits);
+	n = p->nsamples;
+	if (n < 2 * want - 1 ||
+	    !retained(e, p, n - 1, &grew, &exits, &live) ||
+	    !retained(e, p, n - want, &g0, &x0, &l0))
+		return;
+	grew += g0;
+	exits += x0;
+	live += l0;
+	a = p->retention;
+	if (!a) {
+		a = agg_new(e, p, MW_FIND_ALLOCATOR_RETENTION, MW_SEV_MEDIUM,
+			    NULL, 0, now);
+		if (!a)
+			return;
+		p->retention = a;
+	}
+	a->row.count = exits;
+	a->row.bytes = p->s_anon[n - 1];
+	a->row.size = grew;
+	a->row.threads = (uint32_t)exits;
+	a->row.last_ts = now;
+	snprintf(a->row.detail, sizeof(a->row.detail),
+		 "%.16s: anon memory +%" PRIu64 " MiB (%" PRIu64
+		 " MiB) in %" PRIu64 " ms, %" PRIu64
+		 " threads exited, live set %+" PRId64 " KiB",
+		 p->row.allocator[0] ? p->row.allocator : "allocator",
+		 grew >> 20, p->s_anon[n - 1] >> 20,
+		 (uint64_t)(2 * (want - 1) * e->cfg.sample_ns / NS_PER_MS),
+		 exits, live / 1024);
+	agg_touch(p, a);
+}
+
 static void sample_all(struct engine *e, struct proc *p, uint64_t now)
 {
 	size_t pos = 0;
 	uint64_t k;
 	void *v;
+
+	retention_sample(e, p, now);
+	if (p->row.mode == MW_MODE_TLS)
+		return;
 
 	while (hmap__next(&p->site_stats, &pos, &k, &v))
 		site_sample(e, p, v, now);
@@ -598,7 +687,7 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 			p->orphan_tail = NULL;
 		orphan_check(e, p, t, now);
 	}
-	if (all || p->row.mode == MW_MODE_TLS)
+	if (all)
 		return;
 	if (!p->next_sample)
 		p->next_sample = now + e->cfg.sample_ns;

@@ -7,8 +7,12 @@
 #     pool_cache_grow;
 #   - a worker queue that keeps finished tasks' payloads: site-growth for
 #     queue_payload_alloc and thread-growth for the producer.
-# Their clean twins (a bounded cache, payloads freed when done) do the
-# same work: no finding.
+#   - threads that come and go, more of them at once each round, under
+#     glibc and under mimalloc: the allocator keeps their arenas or
+#     segments, so anonymous memory grows while the live set does not:
+#     allocator-retention, naming the allocator.
+# Their clean twins (a bounded cache, payloads freed when done, one
+# shared arena) do the same work: no finding.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -40,5 +44,25 @@ if run_case queue "$WL/queue_retain" 3 4000 4 1024; then
 fi
 run_case queue_clean "$WL/queue_retain_clean" 3 4000 4 1024 &&
 	expect queue_clean/no_findings "$TMP/queue_clean.json" 'length' 0
+
+if run_case arenas "$WL/arena_retention"; then
+	f=$TMP/arenas.json
+	expect arenas/count "$f" 'length' 1
+	expect arenas/kind "$f" '.[0].kind' allocator-retention
+	expect arenas/allocator "$f" '.[0].detail | startswith("glibc:")' true
+	# Eight arenas of 64 MiB reserved at least, their threads gone.
+	expect arenas/bytes "$f" '.[0].bytes >= 536870912' true
+	expect arenas/exits "$f" '.[0].threads >= 10' true
+fi
+run_case arenas_clean "$WL/arena_retention" 7 2 1048576 1 &&
+	expect arenas_clean/no_findings "$TMP/arenas_clean.json" 'length' 0
+
+MIMALLOC=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
+if run_case mi_arenas env LD_PRELOAD=$MIMALLOC "$WL/arena_retention"; then
+	f=$TMP/mi_arenas.json
+	expect mi_arenas/count "$f" 'length' 1
+	expect mi_arenas/kind "$f" '.[0].kind' allocator-retention
+	expect mi_arenas/allocator "$f" '.[0].detail | startswith("mimalloc:")' true
+fi
 
 finish

@@ -413,6 +413,71 @@ static void test_no_new_findings_after_loss(void)
 	teardown();
 }
 
+/* --- allocator-retention ------------------------------------------------ */
+
+static void mmap_ev(uint32_t tid, uint64_t t, uint64_t addr, uint64_t len)
+{
+	feed((struct mw_event){.type = MW_EV_MMAP, .pid = PID, .tid = tid,
+			       .ts = MS(t), .addr = addr, .size = len});
+}
+
+/* Each half second a thread exits and the process maps 16 MiB more that
+ * nobody allocates from: kept for two windows in a row, it is retention,
+ * named after the allocator. */
+static void test_retention(void)
+{
+	const struct mw_finding_row *f;
+
+	setup();
+	CHECK(engine__set_allocator(E, PID, "glibc") == 0);
+	tick(10);
+	for (uint32_t i = 0; i < 8; i++) {
+		uint64_t t0 = 500 * (i + 1);
+
+		tstart(300 + i, t0 - 400);
+		mmap_ev(300 + i, t0 - 300, 0x7f0000000000ull + (i << 24),
+			16ull << 20);
+		texit(300 + i, t0 - 200, 0);
+		tick(t0 + 10);
+	}
+	f = of_kind(MW_FIND_ALLOCATOR_RETENTION, 0);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_U64(f->severity, MW_SEV_MEDIUM);
+		CHECK_U64(f->bytes, 128ull << 20);
+		CHECK(strstr(f->detail, "glibc:") != NULL);
+	}
+	teardown();
+}
+
+/* One burst of mappings (a few threads started at once, their arenas
+ * made once) is a fixed cost; unmapped memory is no retention either. */
+static void test_no_retention(void)
+{
+	setup();
+	tick(10);
+	for (uint32_t i = 0; i < 4; i++) {
+		tstart(300 + i, 100);
+		mmap_ev(300 + i, 101, 0x7f0000000000ull + (i << 26),
+			64ull << 20);
+		texit(300 + i, 200, 0);
+	}
+	for (uint32_t i = 0; i < 10; i++) {
+		uint64_t t0 = 500 * (i + 1);
+
+		tstart(400 + i, t0 - 400);
+		mmap_ev(400 + i, t0 - 300, 0x7e0000000000ull, 32ull << 20);
+		feed((struct mw_event){.type = MW_EV_MUNMAP, .pid = PID,
+				       .tid = 400 + i, .ts = MS(t0 - 250),
+				       .addr = 0x7e0000000000ull,
+				       .size = 32ull << 20});
+		texit(400 + i, t0 - 200, 0);
+		tick(t0 + 10);
+	}
+	CHECK_U64(nfound, 0);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(test_orphan_tls_site);
@@ -423,5 +488,7 @@ int main(void)
 	RUN(test_bad_free);
 	RUN(test_bad_free_bounded);
 	RUN(test_no_new_findings_after_loss);
+	RUN(test_retention);
+	RUN(test_no_retention);
 	UNIT_EXIT();
 }
