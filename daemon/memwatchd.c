@@ -83,8 +83,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: memwatchd [OPTIONS] [--pid PID]... [-- CMD [ARGS...]]\n"
 		"\n"
-		"Trace allocations and TLS keys of processes with eBPF and "
-		"report TLS\nblocks that outlive their thread or key.\n"
+		"Trace allocations, TLS keys and modules of processes with "
+		"eBPF and report\nmemory that outlives its thread, key or "
+		"module, grows, or is freed twice.\n"
 		"\n"
 		"  --pid PID          attach to a running process (repeatable)\n"
 		"  --tls-pid PID      the same, watching TLS only: malloc and "
@@ -110,6 +111,9 @@ static void usage(FILE *f)
 		"(default %u)\n"
 		"  --growth-min KB    ... by at least this much (default "
 		"%llu)\n"
+		"  --retention-min MB allocator-retention: anonymous memory "
+		"grown\n                     this much per growth window, "
+		"twice in a row\n                     (default %llu)\n"
 		"  -v, --verbose      more log output (twice for debug)\n"
 		"  -V, --version      print the version\n"
 		"  -h, --help         this help\n",
@@ -118,7 +122,8 @@ static void usage(FILE *f)
 		ENGINE_DEFAULT_ORPHAN_AGE_NS / MS,
 		ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_SAMPLE_NS / MS,
 		ENGINE_DEFAULT_GROWTH_SAMPLES,
-		ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024);
+		ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
+		ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20);
 }
 
 /* A bad command line: one line, exit 2 as usage errors do. */
@@ -167,7 +172,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_TLS_PID, OPT_TLS,
 	       OPT_GRACE, OPT_AGE,
 	       OPT_ORPHAN_AGE, OPT_ORPHAN_THREADS, OPT_SAMPLE,
-	       OPT_GROWTH_SAMPLES, OPT_GROWTH_MIN };
+	       OPT_GROWTH_SAMPLES, OPT_GROWTH_MIN, OPT_RETENTION_MIN };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
@@ -181,6 +186,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{"sample", required_argument, NULL, OPT_SAMPLE},
 		{"growth-samples", required_argument, NULL, OPT_GROWTH_SAMPLES},
 		{"growth-min", required_argument, NULL, OPT_GROWTH_MIN},
+		{"retention-min", required_argument, NULL, OPT_RETENTION_MIN},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -241,6 +247,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_GROWTH_MIN:
 			o->ecfg.growth_min_bytes =
 				num_opt("growth-min", 1, 1ull << 30) * 1024;
+			break;
+		case OPT_RETENTION_MIN:
+			o->ecfg.retention_min_bytes =
+				num_opt("retention-min", 1, 1ull << 20) << 20;
 			break;
 		case 'v':
 			o->verbose++;
