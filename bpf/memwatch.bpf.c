@@ -192,31 +192,28 @@ struct {
  * Only the frames walked travel: most stacks are short (code without frame
  * pointers ends the walk), and the ring buffer holds that many more.
  */
-static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
-				       __u64 addr, __u64 old_addr,
-				       const struct pending *p)
+/* Walk the user stack into s (from_entry: at a function's first
+ * instruction, where the walk misses our caller: put it back from the
+ * return address in r.site), then send the record at its real length. */
+static __always_inline void submit_with_stack(struct pt_regs *ctx,
+					      struct mw_stack_record *s,
+					      bool walk, bool from_entry)
 {
-	__u32 zero = 0, bytes = stack_frames * sizeof(__u64);
-	struct mw_stack_record *s = bpf_map_lookup_elem(&scratch, &zero);
+	__u32 bytes = stack_frames * sizeof(__u64);
 	long n = 0;
 	__u64 len;
 
-	if (!s)
-		return;
-	rec_init(&s->r, type, bpf_get_current_pid_tgid());
-	s->r.addr = addr;
-	s->r.old_addr = old_addr;
-	s->r.size = p->size;
-	s->r.site = p->site;
 	if (bytes > sizeof(s->frames))
 		bytes = sizeof(s->frames);
-	if (bytes) {
+	if (walk && bytes) {
 		n = bpf_get_stack(ctx, s->frames, bytes, BPF_F_USER_STACK);
 		if (n < 0) {
 			count(MW_CNT_NO_STACK);
 			n = 0;
 		}
 	}
+	if (from_entry && n > 0)
+		s->frames[0] = s->r.site;
 	s->r.nframes = n / sizeof(__u64);
 	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
 	if (len > sizeof(*s))
@@ -226,6 +223,23 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 		return;
 	}
 	count(MW_CNT_EMITTED);
+}
+
+static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
+				       __u64 addr, __u64 old_addr,
+				       const struct pending *p)
+{
+	__u32 zero = 0;
+	struct mw_stack_record *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!s)
+		return;
+	rec_init(&s->r, type, bpf_get_current_pid_tgid());
+	s->r.addr = addr;
+	s->r.old_addr = old_addr;
+	s->r.size = p->size;
+	s->r.site = p->site;
+	submit_with_stack(ctx, s, true, false);
 }
 
 static __always_inline int alloc_ret(struct pt_regs *ctx, __u64 ret)
@@ -407,10 +421,8 @@ static __always_inline __u64 glibc_usable_size(__u64 p)
 static __always_inline void emit_tls_set_sized(struct pt_regs *ctx, __u64 id,
 					       __u32 key, __u64 value)
 {
-	__u32 zero = 0, bytes = stack_frames * sizeof(__u64);
+	__u32 zero = 0;
 	struct mw_stack_record *s = bpf_map_lookup_elem(&scratch, &zero);
-	long n = 0;
-	__u64 len;
 
 	if (!s)
 		return;
@@ -420,26 +432,7 @@ static __always_inline void emit_tls_set_sized(struct pt_regs *ctx, __u64 id,
 	s->r.site = return_address(ctx);
 	s->r.flags = MW_RECF_SIZED;
 	s->r.size = value ? glibc_usable_size(value) : 0;
-	if (bytes > sizeof(s->frames))
-		bytes = sizeof(s->frames);
-	if (value && bytes) {
-		n = bpf_get_stack(ctx, s->frames, bytes, BPF_F_USER_STACK);
-		if (n < 0) {
-			count(MW_CNT_NO_STACK);
-			n = 0;
-		}
-	}
-	if (n > 0)
-		s->frames[0] = s->r.site;
-	s->r.nframes = n / sizeof(__u64);
-	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
-	if (len > sizeof(*s))
-		len = sizeof(*s);
-	if (bpf_ringbuf_output(&events, s, len, 0)) {
-		count(MW_CNT_DROPPED);
-		return;
-	}
-	count(MW_CNT_EMITTED);
+	submit_with_stack(ctx, s, value != 0, true);
 }
 
 SEC("uprobe")

@@ -1,10 +1,21 @@
 /*
  * symbolizer.c - see symbolizer.h.
  *
- * Invariant: a pmap's ranges are sorted by start and do not overlap; its
- * Dwfl, when built, reflects exactly those ranges (dwfl_gen == gen).
+ * Two levels: per process, its file-backed mappings (struct pmap), each
+ * knowing where its file's offset 0 sits in that process (map0); per
+ * file, one Dwfl holding just that file at its link-time addresses
+ * (struct fsym), shared by every process that maps it and kept by
+ * build-id, so that the same library is read once for all, and a process
+ * that exited still symbolizes from it.
+ *
+ * Invariant: a pmap's ranges are sorted by start and do not overlap.
  */
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -15,20 +26,33 @@
 
 #include "symbolizer.h"
 
+/* One ELF file: its build-id (or, without one, its inode) and a Dwfl
+ * with just it, at its link-time addresses. */
+struct fsym {
+	unsigned char id[64];
+	size_t idlen;	  /* 0: no build-id, identified by dev/ino */
+	dev_t dev;
+	ino_t ino;
+	Dwfl *dwfl;	  /* NULL: not an ELF file we can read */
+	Dwfl_Module *mod;
+	uint64_t vaddr0;  /* link-time address of file offset 0 */
+};
+
+#define MAX_FILES 1024
+
 struct range {
 	uint64_t start, end, pgoff;
+	uint64_t map0;	  /* where its file's offset 0 is in this load */
 	char *path;
+	struct fsym *file; /* looked up at first use */
 	bool runtime; /* the C library or the dynamic loader */
 	bool loader;  /* the dynamic loader */
-	bool from_dlopen; /* start - pgoff is the load bias, whatever pgoff */
 };
 
 struct pmap {
 	uint32_t pid;
 	struct range *ranges;
 	int nranges;
-	unsigned gen, dwfl_gen;
-	Dwfl *dwfl;
 	uint64_t last_reload_ns;
 };
 
@@ -36,6 +60,8 @@ struct symbolizer {
 	struct pmap *maps;
 	int nmaps, cap;
 	struct pmap *last;
+	struct fsym *files[MAX_FILES];
+	int nfiles;
 };
 
 static const Dwfl_Callbacks dwfl_callbacks = {
@@ -55,9 +81,6 @@ static void pmap_clear(struct pmap *m)
 	free(m->ranges);
 	m->ranges = NULL;
 	m->nranges = 0;
-	if (m->dwfl)
-		dwfl_end(m->dwfl);
-	m->dwfl = NULL;
 }
 
 void symbolizer__free(struct symbolizer *s)
@@ -67,6 +90,11 @@ void symbolizer__free(struct symbolizer *s)
 	for (int i = 0; i < s->nmaps; i++)
 		pmap_clear(&s->maps[i]);
 	free(s->maps);
+	for (int i = 0; i < s->nfiles; i++) {
+		if (s->files[i]->dwfl)
+			dwfl_end(s->files[i]->dwfl);
+		free(s->files[i]);
+	}
 	free(s);
 }
 
@@ -105,13 +133,13 @@ void symbolizer__forget(struct symbolizer *s, uint32_t pid)
 	s->last = NULL;
 }
 
-static const struct range *range_find(const struct pmap *m, uint64_t ip)
+static struct range *range_find(const struct pmap *m, uint64_t ip)
 {
 	int lo = 0, hi = m->nranges - 1;
 
 	while (lo <= hi) {
 		int mid = (lo + hi) / 2;
-		const struct range *r = &m->ranges[mid];
+		struct range *r = &m->ranges[mid];
 
 		if (ip < r->start)
 			hi = mid - 1;
@@ -190,6 +218,26 @@ static int keep_history(struct pmap *m, struct range **nrp, int n, int *cap)
 	return n;
 }
 
+/*
+ * Where each range's file has its offset 0 in this load: the mapping of
+ * offset 0 itself, or for a later segment the last offset-0 mapping of
+ * the same file below it (ranges are in address order, a load's segments
+ * ascending).
+ */
+static void set_map0(struct range *r, int n)
+{
+	for (int i = 0; i < n; i++) {
+		r[i].map0 = r[i].start - r[i].pgoff;
+		if (!r[i].pgoff)
+			continue;
+		for (int j = i - 1; j >= 0; j--)
+			if (!strcmp(r[j].path, r[i].path) && !r[j].pgoff) {
+				r[i].map0 = r[j].start;
+				break;
+			}
+	}
+}
+
 /* Read the file-backed mappings of pid; keep the old ones on failure
  * (the process may be gone, and they are still right for its past). */
 static void pmap_reload(struct pmap *m)
@@ -227,7 +275,7 @@ static void pmap_reload(struct pmap *m)
 		nr[n].path = strdup(path);
 		nr[n].runtime = is_runtime(path);
 		nr[n].loader = is_loader(path);
-		nr[n].from_dlopen = false;
+		nr[n].file = NULL;
 		if (nr[n].path)
 			n++;
 	}
@@ -236,11 +284,11 @@ static void pmap_reload(struct pmap *m)
 		free(nr);
 		return;
 	}
+	set_map0(nr, n);
 	n = keep_history(m, &nr, n, &cap);
 	pmap_clear(m);
 	m->ranges = nr;
 	m->nranges = n;
-	m->gen++;
 }
 
 void symbolizer__add_module(struct symbolizer *s, uint32_t pid,
@@ -248,7 +296,9 @@ void symbolizer__add_module(struct symbolizer *s, uint32_t pid,
 			    uint64_t end)
 {
 	struct pmap *m = pmap_get(s, pid, 1);
-	struct range r = {.start = start, .end = end, .pgoff = start - base};
+	/* The first segment starts the span: offset 0, in the usual layout
+	 * of a shared library. */
+	struct range r = {.start = start, .end = end, .map0 = start};
 	struct range *nr;
 	int n = 0;
 
@@ -277,13 +327,11 @@ void symbolizer__add_module(struct symbolizer *s, uint32_t pid,
 	}
 	r.runtime = is_runtime(path);
 	r.loader = is_loader(path);
-	r.from_dlopen = true;
 	nr[n++] = r;
 	qsort(nr, (size_t)n, sizeof(*nr), range_cmp);
 	free(m->ranges);
 	m->ranges = nr;
 	m->nranges = n;
-	m->gen++;
 }
 
 static uint64_t mono_coarse_ns(void)
@@ -310,44 +358,109 @@ void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip)
 	pmap_reload(m);
 }
 
-/* Report each file once, placed where its offset 0 was mapped. */
-static Dwfl *pmap_dwfl(struct pmap *m)
+/* The build-id of the ELF file open as fd; 0 when it has none. */
+static size_t read_build_id(int fd, unsigned char *id, size_t max,
+			    uint64_t *vaddr0)
 {
-	Dwfl *d;
+	Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+	const void *bid = NULL;
+	ssize_t n = 0;
+	size_t nph = 0;
 
-	if (m->dwfl && m->dwfl_gen == m->gen)
-		return m->dwfl;
-	if (m->dwfl)
-		dwfl_end(m->dwfl);
-	m->dwfl = NULL;
-	d = dwfl_begin(&dwfl_callbacks);
-	if (!d)
-		return NULL;
-	dwfl_report_begin(d);
-	for (int i = 0; i < m->nranges; i++) {
-		const struct range *r = &m->ranges[i];
-		int seen = 0;
+	*vaddr0 = 0;
+	if (!elf)
+		return 0;
+	if (elf_kind(elf) == ELF_K_ELF) {
+		n = dwelf_elf_gnu_build_id(elf, &bid);
+		if (elf_getphdrnum(elf, &nph))
+			nph = 0;
+		for (size_t i = 0; i < nph; i++) {
+			GElf_Phdr ph;
 
-		/* A file is reported once per load, at its bias: the
-		 * start of its mapping of offset 0 (the later segments of a
-		 * load map other offsets, some at other distances). */
-		if (r->pgoff && !r->from_dlopen)
-			continue;
-		for (int j = 0; j < i && !seen; j++)
-			seen = !strcmp(m->ranges[j].path, r->path) &&
-			       m->ranges[j].start - m->ranges[j].pgoff ==
-				       r->start - r->pgoff;
-		if (seen)
-			continue;
-		/* Failures (deleted files, non-ELF mappings) just leave
-		 * that module unknown. */
-		dwfl_report_elf(d, r->path, r->path, -1, r->start - r->pgoff,
-				false);
+			if (gelf_getphdr(elf, (int)i, &ph) &&
+			    ph.p_type == PT_LOAD) {
+				*vaddr0 = ph.p_vaddr - ph.p_offset;
+				break;
+			}
+		}
 	}
-	dwfl_report_end(d, NULL, NULL);
-	m->dwfl = d;
-	m->dwfl_gen = m->gen;
-	return d;
+	if (n > 0 && (size_t)n <= max)
+		memcpy(id, bid, (size_t)n);
+	else
+		n = 0;
+	elf_end(elf);
+	return (size_t)n;
+}
+
+/* The cached file for path, read the first time: by build-id, so the same
+ * library seen at other paths (containers) or inodes is read once. NULL
+ * when the file cannot be opened now. */
+static struct fsym *fsym_get(struct symbolizer *s, const char *path)
+{
+	unsigned char id[64];
+	struct stat st;
+	struct fsym *f;
+	uint64_t vaddr0;
+	size_t idlen;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	for (int i = 0; i < s->nfiles; i++)
+		if (s->files[i]->dev == st.st_dev &&
+		    s->files[i]->ino == st.st_ino) {
+			close(fd);
+			return s->files[i];
+		}
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		close(fd);
+		return NULL;
+	}
+	idlen = read_build_id(fd, id, sizeof(id), &vaddr0);
+	close(fd);
+	for (int i = 0; idlen && i < s->nfiles; i++)
+		if (s->files[i]->idlen == idlen &&
+		    !memcmp(s->files[i]->id, id, idlen))
+			return s->files[i];
+	if (s->nfiles == MAX_FILES)
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	memcpy(f->id, id, idlen);
+	f->idlen = idlen;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->vaddr0 = vaddr0;
+	f->dwfl = dwfl_begin(&dwfl_callbacks);
+	if (f->dwfl) {
+		dwfl_report_begin(f->dwfl);
+		/* At bias 0: addresses asked are link-time addresses. */
+		f->mod = dwfl_report_elf(f->dwfl, path, path, -1, 0, false);
+		dwfl_report_end(f->dwfl, NULL, NULL);
+		if (!f->mod) {
+			dwfl_end(f->dwfl);
+			f->dwfl = NULL;
+		}
+	}
+	s->files[s->nfiles++] = f;
+	return f;
+}
+
+/* pc in range r to the file's link-time address, with its file. */
+static struct fsym *range_file(struct symbolizer *s, struct range *r,
+			       uint64_t pc, uint64_t *addr)
+{
+	if (!r->file)
+		r->file = fsym_get(s, r->path);
+	if (!r->file || !r->file->mod)
+		return NULL;
+	*addr = pc - r->map0 + r->file->vaddr0;
+	return r->file;
 }
 
 static void copy_str(char *dst, const char *src)
@@ -355,8 +468,8 @@ static void copy_str(char *dst, const char *src)
 	snprintf(dst, MW_SITE_STR, "%s", src ? src : "");
 }
 
-static const struct range *range_of(struct symbolizer *s, uint32_t pid,
-				    uint64_t ip)
+static struct range *range_of(struct symbolizer *s, uint32_t pid,
+			      uint64_t ip)
 {
 	struct pmap *m;
 
@@ -382,32 +495,27 @@ bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip)
 const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
 				 uint64_t ip)
 {
-	struct pmap *m;
-	Dwfl_Module *mod;
-	Dwfl *d;
-	uint64_t pc = ip ? ip - 1 : 0;
+	uint64_t pc = ip ? ip - 1 : 0, addr;
+	struct range *r = range_of(s, pid, ip);
+	struct fsym *f;
 
-	symbolizer__note(s, pid, ip);
-	m = pmap_get(s, pid, 0);
-	if (!m || !range_find(m, pc) || !(d = pmap_dwfl(m)) ||
-	    !(mod = dwfl_addrmodule(d, pc)))
+	if (!r || !(f = range_file(s, r, pc, &addr)))
 		return NULL;
-	return dwfl_module_addrname(mod, pc);
+	return dwfl_module_addrname(f->mod, addr);
 }
 
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 			 struct mw_site_row *row)
 {
 	struct pmap *m = pmap_get(s, pid, 1);
-	const struct range *r;
-	Dwfl_Module *mod;
+	struct range *r;
+	struct fsym *f;
 	Dwfl_Line *line;
 	GElf_Off off = 0;
 	GElf_Sym sym;
 	const char *name;
-	Dwfl *d;
 	/* ip is a return address: the call is just before it. */
-	uint64_t pc = ip ? ip - 1 : 0;
+	uint64_t pc = ip ? ip - 1 : 0, addr;
 
 	row->ip = ip;
 	if (!m)
@@ -419,15 +527,15 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 	if (!r)
 		return;
 	copy_str(row->module, r->path);
-	d = pmap_dwfl(m);
-	if (!d || !(mod = dwfl_addrmodule(d, pc)))
+	if (!(f = range_file(s, r, pc, &addr)))
 		return;
-	name = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
+	name = dwfl_module_addrinfo(f->mod, addr, &off, &sym, NULL, NULL,
+				    NULL);
 	if (name) {
 		copy_str(row->function, name);
 		row->offset = off + 1; /* relative to ip, not pc */
 	}
-	line = dwfl_module_getsrc(mod, pc);
+	line = dwfl_module_getsrc(f->mod, addr);
 	if (line) {
 		int lineno = 0;
 		const char *file =
