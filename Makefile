@@ -70,6 +70,11 @@ check: deps
 	$(MAKE) all
 	tests/run.sh
 
+# Ratios measured in one run, never pass/fail: see tests/bench/.
+bench: deps
+	$(MAKE) all
+	tests/bench/overhead.sh
+
 $(OUT) $(OUT)/daemon $(OUT)/ctl $(OUT)/tests $(OUT)/workloads:
 	$(Q)mkdir -p $@
 
