@@ -44,8 +44,15 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 WORKLOAD_C := $(filter-out tests/workloads/tls_module.c,$(wildcard tests/workloads/*.c))
 WORKLOAD_CXX := $(wildcard tests/workloads/*.cc)
+# Leak/clean twins: tests/workloads/X.c builds X and, with -DMW_CLEAN, X_clean;
+# tests/workloads/X_leak.cc builds X_leak and, with -DMW_CLEAN, X_clean.
+TWINS_C := queue_retain pool_cache dlclose_tls tls_overwrite custom_pool
+TWINS_CXX := tls_cxx
+TWIN_C_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_C))
+TWIN_CXX_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_CXX))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
-	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX))
+	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX)) \
+	$(TWIN_C_BINS) $(TWIN_CXX_BINS)
 
 BINS := $(OUT)/memwatchd $(OUT)/memwatchctl $(OUT)/mwreplay
 
@@ -132,15 +139,25 @@ $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(O
 
 # Workloads are built without optimisation tricks that would hide call
 # sites, and with frame pointers so stacks are whole.
+WL_FLAGS := -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
+	-Wall -pthread -MMD -MP
+
 $(OUT)/workloads/%: tests/workloads/%.c | $(OUT)/workloads
 	$(call msg,CC,$@)
-	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
-		-Wall -pthread $< -o $@ -ldl
+	$(Q)$(CC) $(WL_FLAGS) $< -o $@ -ldl
 
 $(OUT)/workloads/%: tests/workloads/%.cc | $(OUT)/workloads
 	$(call msg,CXX,$@)
-	$(Q)$(CXX) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
-		-Wall -pthread $< -o $@ -ldl
+	$(Q)$(CXX) $(WL_FLAGS) $< -o $@ -ldl
+
+# The clean twins (TWINS_C, TWINS_CXX above): the same source, -DMW_CLEAN.
+$(TWIN_C_BINS): $(OUT)/workloads/%_clean: tests/workloads/%.c | $(OUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(WL_FLAGS) -DMW_CLEAN $< -o $@ -ldl
+
+$(TWIN_CXX_BINS): $(OUT)/workloads/%_clean: tests/workloads/%_leak.cc | $(OUT)/workloads
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(WL_FLAGS) -DMW_CLEAN $< -o $@ -ldl
 
 # tls_module.c is no program (WORKLOAD_C leaves it out) but the plugin
 # that dlclose_tls and dlclose_tls_clean dlopen from their own directory.

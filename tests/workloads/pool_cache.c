@@ -1,21 +1,28 @@
 /*
  * pool_cache.c - a thread pool whose per-thread cache grows without bound:
  * nothing outlives its owner, but each thread's live set grows steadily
- * for as long as it works.
+ * for as long as it works. Compiled with -DMW_CLEAN it is
+ * pool_cache_clean, the correct version: the same pool and the same
+ * tasks, but each thread's cache is bounded and evicts (and frees) its
+ * oldest entries, so the live set stays flat.
  *
  *   pool_cache [THREADS=4] [TASKS=4000] [SECONDS=4] [SIZE=1024]
+ *   pool_cache_clean [THREADS=4] [TASKS=4000] [SECONDS=4] [SIZE=1024]
  *
- * THREADS pool threads are created once and do not exit before the end of
- * the observed window. TASKS tasks are spread evenly over SECONDS: task i
- * is due at start + i*SECONDS/TASKS and belongs to thread i % THREADS,
- * which sleeps until it is due and then runs it. Running a task adds its
- * result to the thread's cache (a linked list whose head is a __thread
- * variable, not a pthread key, so no key binding changes per task): one
- * malloc of SIZE bytes in pool_cache_grow. The cache is never trimmed
- * (the bug). When the window ends (start + SECONDS) the pool shuts down:
- * each thread frees its whole cache and returns, main joins them and
- * sleeps 0.8 s before exiting (no thread dies holding a block, so there
- * is no grace to wait for: this is only so the last flush sees the drop).
+ * Both builds: THREADS pool threads are created once and do not exit
+ * before the end of the observed window. TASKS tasks are spread evenly
+ * over SECONDS: task i is due at start + i*SECONDS/TASKS and belongs to
+ * thread i % THREADS, which sleeps until it is due and then runs it.
+ * Running a task adds its result to the thread's cache (a linked list
+ * whose head is a __thread variable, not a pthread key, so no key binding
+ * changes per task): one malloc of SIZE bytes in pool_cache_grow
+ * (pool_cache_clean_grow in pool_cache_clean). When the window ends
+ * (start + SECONDS) the pool shuts down: each thread frees its whole
+ * cache and returns, main joins them and sleeps 0.8 s before exiting (no
+ * thread dies holding a block, so there is no grace to wait for: this is
+ * only so the last flush sees the drop).
+ *
+ * pool_cache: the cache is never trimmed (the bug).
  *
  * So during the window each thread's live set grows linearly, by
  * TASKS*SIZE/(THREADS*SECONDS) bytes a second (250 KiB/s by default), all
@@ -36,6 +43,18 @@
  * sample) and by 256 KiB in all; SECONDS=4 leaves a margin, and each
  * thread gains 625 KiB over those 2.5 s.
  *
+ * pool_cache_clean (-DMW_CLEAN): pool_cache_clean_grow, after adding the
+ * new entry, frees the entries beyond the newest CACHE_CAP (16). Each
+ * thread reaches the cap after its first 16 tasks (64 ms by default) and
+ * from then on frees one block per block it allocates.
+ *
+ * memwatch must report no finding at all: no thread-growth, no
+ * site-growth (each thread's live set stays at min(tasks run, 16) blocks
+ * of SIZE bytes, 17 for an instant between a malloc and its eviction:
+ * flat once every thread is past its 16th task), no TLS kind, no
+ * thread-orphan, no bad-free. Every pool thread ends with zero live
+ * blocks.
+ *
  * Honours MW_WAIT_FILE (see workload.h) before allocating anything. Prints
  * nothing and exits 0 on success.
  */
@@ -47,7 +66,16 @@
 
 #include "workload.h"
 
+#ifdef MW_CLEAN
+#define PROG "pool_cache_clean"
+#define CACHE_CAP 16
+/* The clean twin's site has a name of its own. */
+#define pool_cache_grow pool_cache_clean_grow
+#define FILL_BYTE 0x71
+#else
 #define PROG "pool_cache"
+#define FILL_BYTE 0x70
+#endif
 
 struct entry {
 	struct entry *next;
@@ -85,21 +113,37 @@ static void sleep_until_ns(uint64_t t)
 		;
 }
 
-/* The growing allocation: its name is the site the tests assert. */
+/* The (growing) allocation: its name is the site the tests assert. */
 __attribute__((noinline)) struct entry *pool_cache_grow(long task,
 							 uint64_t result)
 {
 	struct entry *e = malloc(block_size);
+#ifdef MW_CLEAN
+	struct entry *last, *old;
+	long n;
+#endif
 
 	if (!e)
 		wl_die(PROG, "malloc(%zu) failed", block_size);
-	memset(e, 0x70, block_size);
+	memset(e, FILL_BYTE, block_size);
 	e->task = task;
 	e->result = result;
-	/* BUG: nothing ever evicts an entry. */
+	/* BUG in pool_cache: nothing ever evicts an entry (see MW_CLEAN). */
 	e->next = cache_head;
 	cache_head = e;
 	cache_len++;
+#ifdef MW_CLEAN
+	if (cache_len <= CACHE_CAP)
+		return e;
+	/* Evict everything past the newest CACHE_CAP entries. */
+	for (last = cache_head, n = 1; n < CACHE_CAP; n++)
+		last = last->next;
+	while ((old = last->next)) {
+		last->next = old->next;
+		free(old);
+		cache_len--;
+	}
+#endif
 	return e;
 }
 
@@ -133,7 +177,12 @@ static void *pool_thread(void *arg)
 	for (i = t; i < ntasks; i += nthreads) {
 		sleep_until_ns(start_ns + (uint64_t)i * period_ns);
 		pool_cache_grow(i, run_task(i));
+#ifdef MW_CLEAN
+		if (want < CACHE_CAP)
+			want++;
+#else
 		want++;
+#endif
 	}
 	pthread_barrier_wait(&window_end);
 	if (cache_len != want)

@@ -1,21 +1,30 @@
 /*
  * queue_retain.c - a work queue that keeps every finished task: one
- * allocation site's live bytes grow steadily, across threads.
+ * allocation site's live bytes grow steadily, across threads. Compiled
+ * with -DMW_CLEAN it is queue_retain_clean, the correct version: the same
+ * producer, workers and tasks, but a worker frees each task once it is
+ * done, so the live set stays flat.
  *
  *   queue_retain [WORKERS=3] [TASKS=4000] [SECONDS=4] [SIZE=1024]
+ *   queue_retain_clean [WORKERS=3] [TASKS=4000] [SECONDS=4] [SIZE=1024]
  *
- * One producer thread and WORKERS worker threads are created once and do
- * not exit before the end of the observed window. The producer enqueues
- * TASKS tasks spread evenly over SECONDS (task i at start +
- * i*SECONDS/TASKS); each task is one malloc of SIZE bytes in
- * queue_payload_alloc, the queue link and the payload in the same block.
- * The workers dequeue tasks, checksum the payload, and append the finished
- * task to a global "done" list that nothing ever trims (the bug): no
- * block is freed during the window. When the window ends (start +
- * SECONDS, every task done), main checks the done list holds TASKS tasks
- * and frees them all (shutdown), and only then do the producer and the
- * workers return; main joins them and sleeps 0.8 s before exiting (no
- * thread dies holding a block, so there is no grace to wait for).
+ * Both builds: one producer thread and WORKERS worker threads are created
+ * once and do not exit before the end of the observed window. The
+ * producer enqueues TASKS tasks spread evenly over SECONDS (task i at
+ * start + i*SECONDS/TASKS); each task is one malloc of SIZE bytes in
+ * queue_payload_alloc (queue_payload_clean_alloc in queue_retain_clean),
+ * the queue link and the payload in the same block. The workers dequeue
+ * tasks and checksum the payload. When the window ends (start + SECONDS,
+ * every task done), main checks TASKS tasks were done, then lets the
+ * producer and the workers return, joins them and sleeps 0.8 s before
+ * exiting (no thread dies holding a block, so there is no grace to wait
+ * for).
+ *
+ * queue_retain: the workers append each finished task to a global "done"
+ * list that nothing ever trims (the bug): no block is freed during the
+ * window. When the window ends, main checks the done list holds TASKS
+ * tasks and frees them all (shutdown), and only then do the producer and
+ * the workers return.
  *
  * So during the window the live bytes of queue_payload_alloc grow
  * linearly, by TASKS*SIZE/SECONDS bytes a second (1000 KiB/s by
@@ -36,6 +45,15 @@
  * of growth, 3 s counting the phase of the first sample) and by 256 KiB
  * in all; SECONDS=4 leaves a margin.
  *
+ * queue_retain_clean (-DMW_CLEAN): a worker counts each finished task and
+ * frees it: every block is allocated by the producer and freed by a
+ * worker (TASKS cross-thread frees, which are normal).
+ *
+ * memwatch must report no finding at all: no site-growth, no
+ * thread-growth (at any time only the few queued or in-process tasks are
+ * live), no TLS kind, no thread-orphan, no bad-free. Every thread ends
+ * with zero live blocks.
+ *
  * Honours MW_WAIT_FILE (see workload.h) before allocating anything. Prints
  * nothing and exits 0 on success.
  */
@@ -47,7 +65,13 @@
 
 #include "workload.h"
 
+#ifdef MW_CLEAN
+#define PROG "queue_retain_clean"
+/* The clean twin's site has a name of its own. */
+#define queue_payload_alloc queue_payload_clean_alloc
+#else
 #define PROG "queue_retain"
+#endif
 
 struct task {
 	struct task *next;
@@ -68,7 +92,9 @@ static struct task *queue_head, *queue_tail;
 static int producer_done;
 
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+#ifndef MW_CLEAN
 static struct task *done_list;
+#endif
 static long done_count;
 
 /* Producer, workers and main: "the window is over", "all freed". */
@@ -92,7 +118,7 @@ static void sleep_until_ns(uint64_t t)
 		;
 }
 
-/* The growing allocation: its name is the site the tests assert. */
+/* The (growing) allocation: its name is the site the tests assert. */
 __attribute__((noinline)) struct task *queue_payload_alloc(long id)
 {
 	struct task *t = malloc(block_size);
@@ -160,12 +186,19 @@ static void *worker(void *arg)
 		for (i = 0; i < n; i++)
 			t->sum = t->sum * 31 + t->payload[i];
 
+#ifdef MW_CLEAN
+		pthread_mutex_lock(&done_lock);
+		done_count++;
+		pthread_mutex_unlock(&done_lock);
+		free(t);
+#else
 		/* BUG: finished tasks are kept forever. */
 		pthread_mutex_lock(&done_lock);
 		t->next = done_list;
 		done_list = t;
 		done_count++;
 		pthread_mutex_unlock(&done_lock);
+#endif
 	}
 	pthread_barrier_wait(&window_end);
 	pthread_barrier_wait(&torn_down);
@@ -178,7 +211,9 @@ int main(int argc, char **argv)
 	unsigned parties;
 	long seconds;
 	pthread_t *tids;
+#ifndef MW_CLEAN
 	struct task *t;
+#endif
 	long i;
 
 	nworkers = wl_arg(argc, argv, 1, 3, 1, 1000, usage);
@@ -209,11 +244,13 @@ int main(int argc, char **argv)
 	pthread_barrier_wait(&window_end);
 	if (done_count != ntasks)
 		wl_die(PROG, "%ld tasks done, want %ld", done_count, ntasks);
+#ifndef MW_CLEAN
 	/* Shutdown: only now is the done list emptied. */
 	while ((t = done_list)) {
 		done_list = t->next;
 		free(t);
 	}
+#endif
 	pthread_barrier_wait(&torn_down);
 
 	for (i = 0; i <= nworkers; i++)

@@ -1,34 +1,41 @@
 /*
  * tls_cxx_leak.cc - a C++ thread_local object that owns a heap buffer and
- * has no destructor, under thread churn.
+ * has no destructor, under thread churn. Compiled with -DMW_CLEAN it is
+ * tls_cxx_clean, the correct version: the same thread_local object
+ * owning a heap buffer, with a destructor that frees it, under the same
+ * thread churn.
  *
  *   tls_cxx_leak [ROUNDS=50] [THREADS=4] [SIZE=512]
+ *   tls_cxx_clean [ROUNDS=50] [THREADS=4] [SIZE=512]
  *
- * One namespace-scope `thread_local TlsBuffer tls_buffer`. Its constructor
- * calls cxx_tls_buffer_alloc(SIZE), which mallocs SIZE bytes and fills
- * them; the class has no destructor (the bug: the author forgot it), so
- * the compiler registers nothing with __cxa_thread_atexit and the buffer
- * is simply forgotten when the thread exits. Because the variable needs
- * dynamic initialisation, g++ emits a TLS init function for it:
- * _ZTH10tls_buffer, a global alias of the TU-local __tls_init at the same
- * address (gdb names the frame __tls_init). Every access goes through the
- * wrapper _ZTW10tls_buffer, which g++ inlines at -O1, so the allocation
- * stack is cxx_tls_buffer_alloc <- TlsBuffer::TlsBuffer <- __tls_init
- * (_ZTH10tls_buffer) <- touch_tls_buffer <- worker <- start_thread. The
- * main thread never touches tls_buffer.
+ * Both builds: one namespace-scope `thread_local TlsBuffer tls_buffer`.
+ * Its constructor calls cxx_tls_buffer_alloc(SIZE) (cxx_tls_clean_alloc
+ * in tls_cxx_clean), which mallocs SIZE bytes and fills them. Because the
+ * variable needs dynamic initialisation, g++ emits a TLS init function
+ * for it: _ZTH10tls_buffer, a global alias of the TU-local __tls_init at
+ * the same address (gdb names the frame __tls_init). Every access goes
+ * through the wrapper _ZTW10tls_buffer, which g++ inlines at -O1, so the
+ * allocation stack is cxx_tls_buffer_alloc <- TlsBuffer::TlsBuffer <-
+ * __tls_init (_ZTH10tls_buffer) <- touch_tls_buffer <- worker <-
+ * start_thread. The main thread never touches tls_buffer. The site
+ * function is extern "C", so its symbol is exactly cxx_tls_buffer_alloc
+ * (cxx_tls_clean_alloc), and it calls malloc itself (operator new would
+ * make the first frame libstdc++'s).
  *
  * ROUNDS times: create THREADS threads; each touches tls_buffer once (so
  * it is constructed exactly once per thread: one malloc of SIZE bytes),
  * waits on a barrier so the batch is alive at once, and returns; main
  * joins the batch. 10000 threads in all: `tls_cxx_leak 2500 4` or
- * `tls_cxx_leak 100 100`.
+ * `tls_cxx_leak 100 100` (`tls_cxx_clean 2500 4`). Main sleeps 3 s after
+ * the last join.
+ *
+ * tls_cxx_leak: the class has no destructor (the bug: the author forgot
+ * it), so the compiler registers nothing with __cxa_thread_atexit and the
+ * buffer is simply forgotten when the thread exits.
  *
  * So exactly ROUNDS*THREADS blocks leak (200 by default), one per worker
  * thread, each of SIZE bytes, allocated in cxx_tls_buffer_alloc, none of
- * them ever passed to pthread_setspecific and none freed by anyone. The
- * site function is extern "C", so its symbol is exactly
- * cxx_tls_buffer_alloc, and it calls malloc itself (operator new would
- * make the first frame libstdc++'s).
+ * them ever passed to pthread_setspecific and none freed by anyone.
  *
  * memwatch must report exactly one finding: kind thread-orphan, severity
  * high (the allocating stack runs through a C++ thread_local initializer,
@@ -42,6 +49,24 @@
  * 3 s after the last join so that every worker is judged while the
  * process is alive.
  *
+ * tls_cxx_clean (-DMW_CLEAN): the destructor frees the buffer. Because
+ * the class has a non-trivial destructor, the TLS init function
+ * (_ZTH10tls_buffer, alias of __tls_init) registers it with
+ * __cxa_thread_atexit, which libstdc++ forwards to glibc's
+ * __cxa_thread_atexit_impl: glibc callocs one small dtor_list node per
+ * thread for that (site __cxa_thread_atexit_impl, in libc) and, at thread
+ * exit, __call_tls_dtors runs ~TlsBuffer on the exiting thread and then
+ * frees the node. So each worker thread makes two allocations and frees
+ * both before it is gone.
+ *
+ * memwatch must report no finding at all (no thread-orphan although both
+ * blocks of every worker were allocated under a C++ thread_local
+ * initializer: they are freed before the thread is gone), and every
+ * worker thread must end with zero live blocks. Main sleeps 3 s after the
+ * last join, like tls_cxx_leak (longer than the 2 s default orphan age
+ * plus a tick), so a wrongly decided finding would have the time to
+ * appear.
+ *
  * Honours MW_WAIT_FILE (see workload.h) before allocating anything. Prints
  * nothing and exits 0 on success.
  */
@@ -51,21 +76,29 @@
 
 #include "workload.h"
 
+#ifdef MW_CLEAN
+#define PROG "tls_cxx_clean"
+/* The clean twin's site has a name of its own. */
+#define cxx_tls_buffer_alloc cxx_tls_clean_alloc
+#define FILL_BYTE 0xc2
+#else
 #define PROG "tls_cxx_leak"
+#define FILL_BYTE 0xc1
+#endif
 
 extern "C" void *cxx_tls_buffer_alloc(size_t size);
 
 static size_t block_size;
 static pthread_barrier_t batch_alive;
 
-/* The leaking allocation: its name is the site the tests assert. */
+/* The (leaking) allocation: its name is the site the tests assert. */
 extern "C" __attribute__((noinline)) void *cxx_tls_buffer_alloc(size_t size)
 {
 	void *p = malloc(size);
 
 	if (!p)
 		wl_die(PROG, "malloc(%zu) failed", size);
-	memset(p, 0xc1, size);
+	memset(p, FILL_BYTE, size);
 	return p;
 }
 
@@ -79,7 +112,15 @@ struct TlsBuffer {
 		  size(block_size)
 	{
 	}
+#ifdef MW_CLEAN
+	/* Run by glibc's __call_tls_dtors on the exiting thread. */
+	__attribute__((noinline)) ~TlsBuffer()
+	{
+		free(buf);
+	}
+#else
 	/* BUG: no ~TlsBuffer() { free(buf); } - buf leaks at thread exit. */
+#endif
 };
 
 /* Not static: keeps the _ZTH/_ZTW symbols the header talks about. */
@@ -94,7 +135,7 @@ __attribute__((noinline)) static unsigned touch_tls_buffer(void)
 
 static void *worker(void *arg)
 {
-	if (touch_tls_buffer() != 0xc1)
+	if (touch_tls_buffer() != FILL_BYTE)
 		wl_die(PROG, "thread_local buffer not initialised");
 	pthread_barrier_wait(&batch_alive);
 	return arg;

@@ -1,18 +1,27 @@
 /*
  * tls_overwrite.c - per-thread blocks lost by overwriting a pthread key's
  * value: the key has a destructor, but it only ever sees the last value.
+ * Compiled with -DMW_CLEAN it is tls_overwrite_clean, the correct
+ * version: each worker replaces its key's value SETS times, freeing the
+ * old value before storing the new one.
  *
  *   tls_overwrite [THREADS=4] [SETS=5] [SIZE=256]
+ *   tls_overwrite_clean [THREADS=4] [SETS=5] [SIZE=256]
  *
- * One key is created with pthread_key_create(&key, free_value), so the
- * program looks correct. THREADS threads are created in one batch; each
- * calls tls_overwrite_alloc(SIZE) SETS times in a row, which mallocs SIZE
- * bytes, fills them and stores the pointer with pthread_setspecific
- * WITHOUT freeing the value it replaces (the bug). Then the workers wait
- * on a barrier with main, so that all of them are alive at once, and main
- * sleeps 1 s while they stay alive holding their last value; then main
- * releases them and they return. At each thread's exit glibc runs
- * free_value on the last value only.
+ * Both builds: one key is created with pthread_key_create(&key,
+ * free_value), so the program looks correct. THREADS threads are created
+ * in one batch; each calls tls_overwrite_alloc(SIZE)
+ * (tls_overwrite_clean_alloc in tls_overwrite_clean) SETS times in a
+ * row, which mallocs SIZE bytes, fills them and stores the pointer with
+ * pthread_setspecific. Then the workers wait on a barrier with main, so
+ * that all of them are alive at once, and main sleeps 1 s while they stay
+ * alive holding their last value; then main releases them and they
+ * return. At each thread's exit glibc runs free_value on the last value.
+ * Main sleeps 1.5 s after joining them.
+ *
+ * tls_overwrite: tls_overwrite_alloc stores the new pointer WITHOUT
+ * freeing the value it replaces (the bug), so glibc's free_value at
+ * thread exit only ever sees the last value.
  *
  * So every worker leaks its first SETS-1 blocks; its last block is freed
  * by the destructor. memwatch must report exactly THREADS*(SETS-1)
@@ -29,6 +38,20 @@
  * decided then) and after it exited (main sleeps 1.5 s after joining).
  * With SETS=1 nothing leaks and memwatch must report nothing.
  *
+ * tls_overwrite_clean (-DMW_CLEAN): tls_overwrite_clean_alloc first frees
+ * the current value (from pthread_getspecific; NULL the first time), then
+ * mallocs, fills and stores the new one. malloc usually hands back the
+ * address it was just given to free (glibc's tcache), so the new value
+ * often has the old value's address: a binding must be told apart by
+ * block, not by address.
+ *
+ * memwatch must report no finding at all (in particular no
+ * tls-overwritten: every replaced value was freed before the
+ * pthread_setspecific that replaced it), and every worker thread must end
+ * with zero live blocks. Main sleeps 1.5 s after joining, like
+ * tls_overwrite, so a wrongly decided finding would have the time to
+ * appear.
+ *
  * Honours MW_WAIT_FILE (see workload.h) before allocating anything. Prints
  * nothing and exits 0 on success.
  */
@@ -38,7 +61,15 @@
 
 #include "workload.h"
 
+#ifdef MW_CLEAN
+#define PROG "tls_overwrite_clean"
+/* The clean twin's site has a name of its own. */
+#define tls_overwrite_alloc tls_overwrite_clean_alloc
+#define FILL_BYTE 0x4c
+#else
 #define PROG "tls_overwrite"
+#define FILL_BYTE 0x4b
+#endif
 
 void *tls_overwrite_alloc(size_t size);
 
@@ -54,15 +85,20 @@ static void free_value(void *p)
 	free(p);
 }
 
-/* The leaking allocation: its name is the site the tests assert. */
+/* The (leaking) allocation: its name is the site the tests assert. */
 __attribute__((noinline)) void *tls_overwrite_alloc(size_t size)
 {
-	void *p = malloc(size);
+	void *p;
 
+#ifdef MW_CLEAN
+	free(pthread_getspecific(key));
+#else
+	/* BUG: the previous value, if any, is dropped here, not freed. */
+#endif
+	p = malloc(size);
 	if (!p)
 		wl_die(PROG, "malloc(%zu) failed", size);
-	memset(p, 0x4b, size);
-	/* BUG: the previous value, if any, is dropped here, not freed. */
+	memset(p, FILL_BYTE, size);
 	wl_check(PROG, pthread_setspecific(key, p), "pthread_setspecific");
 	return p;
 }
