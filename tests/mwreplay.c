@@ -262,7 +262,9 @@ static void do_flush(struct replay *r, uint64_t now)
 
 	if (err)
 		die(r, "flush: %s", strerror(-err));
-	qsort(r->found.items, r->found.len, sizeof(void *), finding_cmp);
+	if (r->found.len)
+		qsort(r->found.items, r->found.len, sizeof(void *),
+		      finding_cmp);
 	for (size_t i = 0; i < r->found.len; i++) {
 		const struct mw_finding_row *f = r->found.items[i];
 
