@@ -739,14 +739,58 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	return 0;
 }
 
+/* Executables and command names whose new processes are traced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct mw_watch_exe);
+	__type(value, __u8);
+} watch_exe SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[MW_COMM_LEN]);
+	__type(value, __u8);
+} watch_comm SEC(".maps");
+
+#define SIGSTOP_ 19
+
+/*
+ * A process that just exec'ed a watched program is stopped before its
+ * first instruction, so that not one allocation passes before the probes
+ * are in place; user space attaches, then sends SIGCONT.
+ */
+static __always_inline void watch_exec(struct task_struct *p, __u32 tgid)
+{
+	struct mw_watch_exe key = {};
+	char comm[MW_COMM_LEN] = {};
+	struct mw_record r;
+
+	key.ino = BPF_CORE_READ(p, mm, exe_file, f_inode, i_ino);
+	key.dev = BPF_CORE_READ(p, mm, exe_file, f_inode, i_sb, s_dev);
+	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
+	if (!bpf_map_lookup_elem(&watch_exe, &key) &&
+	    !bpf_map_lookup_elem(&watch_comm, comm))
+		return;
+	rec_init(&r, MW_REC_SPAWN, 0);
+	r.pid = tgid;
+	r.tid = BPF_CORE_READ(p, pid);
+	__builtin_memcpy(r.comm, comm, sizeof(comm));
+	bpf_send_signal(SIGSTOP_);
+	emit(&r);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	struct mw_record r;
 
-	if (!traced(tgid))
+	if (!traced(tgid)) {
+		watch_exec(p, tgid);
 		return 0;
+	}
 	rec_init(&r, MW_REC_EXEC, 0);
 	r.pid = tgid;
 	r.tid = BPF_CORE_READ(p, pid);

@@ -39,6 +39,16 @@ enum mw_rec_type {
 	MW_REC_BRK = 16,	/* addr = the new break */
 	/* old_addr, site = old length; addr, size = the new mapping */
 	MW_REC_MREMAP = 17,
+	/* An untraced process exec'ed a watched executable or comm; it is
+	 * stopped (SIGSTOP) until user space attached and resumed it. */
+	MW_REC_SPAWN = 18,	/* comm */
+};
+
+/* Key of the watch_exe map: an executable by its inode. dev is the
+ * kernel's encoding (major << 20 | minor). */
+struct mw_watch_exe {
+	__u64 dev;
+	__u64 ino;
 };
 
 /* The thread died because its whole process is exiting (exit_group, a

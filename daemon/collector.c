@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -178,6 +179,7 @@ static const uint32_t rec_to_event[] = {
 	[MW_REC_MUNMAP] = MW_EV_MUNMAP,
 	[MW_REC_BRK] = MW_EV_BRK,
 	[MW_REC_MREMAP] = MW_EV_MREMAP,
+	[MW_REC_SPAWN] = MW_EV_SPAWN,
 };
 
 /* Fill a module event from its record: the span of its mappings from the
@@ -539,6 +541,9 @@ static int attach_module(struct collector *c, struct target *t,
 	return 0;
 }
 
+static int find_exe(const char *name, char *out, size_t len);
+static int plan_modules(uint32_t pid, struct module_path *mods);
+
 int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 		      const char **why)
 {
@@ -555,6 +560,8 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 		return -ENOSPC;
 	}
 	n = find_modules(pid, mods);
+	if (n == -ENOENT)
+		n = plan_modules(pid, mods);
 	if (n < 0) {
 		*why = n == -ENOENT ? "no glibc mapped in the process"
 				    : "cannot read its memory map";
@@ -792,5 +799,123 @@ int collector__each_key(uint32_t pid,
 	for (uint32_t k = 0; k < GLIBC_KEYS_MAX; k++)
 		if (keys[k].seq & 1)
 			cb(ctx, k, keys[k].destr);
+	return 0;
+}
+
+/* --- programs just exec'ed: their libraries are not mapped yet ----------- */
+
+struct plan {
+	uint32_t pid;
+	struct module_path *mods;
+	int n;
+	int have_libc;
+};
+
+/* Where a needed library would be found, inside the process's root. */
+static int lib_in_root(uint32_t pid, const char *name, char *out, size_t len)
+{
+	static const char *const dirs[] = {
+		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+		"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+		"/lib64", "/usr/lib64", "/lib", "/usr/lib",
+	};
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(out, len, "/proc/%u/root%s/%s", pid, dirs[i], name);
+		if (!access(out, R_OK))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+static int plan_lib(void *ctx, const char *name)
+{
+	struct plan *pl = ctx;
+	const char *base = strrchr(name, '/');
+	char path[PATH_MAX];
+
+	base = base ? base + 1 : name;
+	if (!strcmp(base, "libc.so.6") && !pl->have_libc) {
+		if (lib_in_root(pl->pid, base, path, sizeof(path)))
+			return 0;
+		snprintf(pl->mods[0].path, sizeof(pl->mods[0].path), "%s", path);
+		pl->mods[0].alloc_only = 0;
+		pl->have_libc = 1;
+	} else if (allocator_of(base) >= 0) {
+		if (name[0] == '/')
+			snprintf(path, sizeof(path), "/proc/%u/root%s", pl->pid,
+				 name);
+		else if (lib_in_root(pl->pid, base, path, sizeof(path)))
+			return 0;
+		pl->n = add_module(pl->mods, pl->n, path, 1);
+	}
+	return 0;
+}
+
+/*
+ * The modules a process that just exec'ed will map, before the loader has
+ * mapped them: libc and allocators from its executable's DT_NEEDED and its
+ * LD_PRELOAD. Uprobes on a file apply to the mappings made later.
+ */
+static int plan_modules(uint32_t pid, struct module_path *mods)
+{
+	struct plan pl = {.pid = pid, .mods = mods, .n = 1};
+	char exe[PATH_MAX], env[64], buf[32768];
+	ssize_t len;
+	FILE *f;
+
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	if (elfsym__each_needed(exe, plan_lib, &pl))
+		return -ENOENT;
+	snprintf(env, sizeof(env), "/proc/%u/environ", pid);
+	f = fopen(env, "re");
+	if (f) {
+		len = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[len > 0 ? len : 0] = '\0';
+		for (char *v = buf; v < buf + len; v += strlen(v) + 1) {
+			char *save = NULL;
+
+			if (strncmp(v, "LD_PRELOAD=", 11))
+				continue;
+			for (char *t = strtok_r(v + 11, " :", &save); t;
+			     t = strtok_r(NULL, " :", &save))
+				plan_lib(&pl, t);
+			break;
+		}
+	}
+	return pl.have_libc ? pl.n : -ENOENT;
+}
+
+int collector__watch_exe(struct collector *c, const char *path)
+{
+	struct mw_watch_exe key = {0};
+	struct stat st;
+	uint8_t one = 1;
+
+	if (stat(path, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	/* The kernel's own dev_t encoding, as the BPF side reads it. */
+	key.dev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
+	key.ino = st.st_ino;
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.watch_exe), &key,
+				&one, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int collector__watch_comm(struct collector *c, const char *comm)
+{
+	char key[MW_COMM_LEN] = {0};
+	uint8_t one = 1;
+
+	if (!comm[0] || strlen(comm) >= MW_COMM_LEN)
+		return -EINVAL;
+	memcpy(key, comm, strlen(comm));
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.watch_comm), key,
+				&one, BPF_ANY))
+		return -errno;
 	return 0;
 }

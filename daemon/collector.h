@@ -44,6 +44,13 @@ int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd);
 int collector__each_key(uint32_t pid,
 			void (*cb)(void *ctx, uint32_t key, uint64_t destr),
 			void *ctx);
+/* Trace every process that execs the executable at path from now on
+ * (by its inode), or whose command name becomes comm: such a process is
+ * stopped at exec and reported as MW_EV_SPAWN; attach it, then resume it
+ * with SIGCONT. Returns 0 or -errno (-EINVAL: not a regular file, or a
+ * name longer than 15 bytes). */
+int collector__watch_exe(struct collector *c, const char *path);
+int collector__watch_comm(struct collector *c, const char *comm);
 /* The malloc a process runs, by name: "glibc", "mimalloc", "jemalloc",
  * "tcmalloc"; NULL when its maps cannot be read. */
 const char *collector__allocator(uint32_t pid);

@@ -42,6 +42,7 @@
 #define TICK_NS (100ull * 1000 * 1000)
 #define FLUSH_EVERY_NS (500ull * 1000 * 1000)
 #define MAX_PIDS 64
+#define MAX_WATCH 16
 #define MS 1000000ull
 
 struct daemon {
@@ -62,8 +63,12 @@ struct daemon {
 	int ngone;
 	/* pids that exec'ed: name their allocator at the next tick, once the
 	 * loader has mapped it. */
-	uint32_t execed[MAX_PIDS];
+	struct {
+		uint32_t pid;
+		uint64_t until; /* name it at every tick until then */
+	} execed[MAX_PIDS];
 	int nexeced;
+	bool tls_watch; /* --exe and --comm targets: TLS only */
 };
 
 struct options {
@@ -72,7 +77,11 @@ struct options {
 	uint32_t pids[MAX_PIDS];
 	bool tls_pids[MAX_PIDS]; /* attach pids[i] in TLS-only mode */
 	int npids;
-	bool tls_cmd;		 /* run CMD in TLS-only mode */
+	bool tls_cmd;		 /* CMD, --exe and --comm: TLS only */
+	const char *exes[MAX_WATCH];	/* --exe */
+	int nexes;
+	const char *comms[MAX_WATCH];	/* --comm */
+	int ncomms;
 	struct engine_config ecfg; /* rule settings; 0 = engine default */
 	int verbose;
 	char **cmd;
@@ -90,7 +99,11 @@ static void usage(FILE *f)
 		"  --pid PID          attach to a running process (repeatable)\n"
 		"  --tls-pid PID      the same, watching TLS only: malloc and "
 		"free\n                     stay untouched (repeatable)\n"
-		"  --tls              run CMD watching TLS only\n"
+		"  --exe PATH         trace every process running PATH, now "
+		"or\n                     started later (repeatable)\n"
+		"  --comm NAME        the same by command name (repeatable)\n"
+		"  --tls              watch TLS only in CMD, --exe and --comm "
+		"targets\n"
 		"  -- CMD ARGS...     run CMD traced from its first allocation;"
 		"\n                     exit with its status when it exits\n"
 		"  --db PATH          database (default %s)\n"
@@ -170,6 +183,7 @@ static uint64_t num_opt(const char *name, uint64_t min, uint64_t max)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_TLS_PID, OPT_TLS,
+	       OPT_EXE, OPT_COMM,
 	       OPT_GRACE, OPT_AGE,
 	       OPT_ORPHAN_AGE, OPT_ORPHAN_THREADS, OPT_SAMPLE,
 	       OPT_GROWTH_SAMPLES, OPT_GROWTH_MIN, OPT_RETENTION_MIN };
@@ -179,6 +193,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{"pid", required_argument, NULL, OPT_PID},
 		{"tls-pid", required_argument, NULL, OPT_TLS_PID},
 		{"tls", no_argument, NULL, OPT_TLS},
+		{"exe", required_argument, NULL, OPT_EXE},
+		{"comm", required_argument, NULL, OPT_COMM},
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"persist-age", required_argument, NULL, OPT_AGE},
 		{"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
@@ -221,6 +237,20 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_TLS:
 			o->tls_cmd = true;
+			break;
+		case OPT_EXE:
+			if (o->nexes == MAX_WATCH)
+				usage_error("--exe: at most %d", MAX_WATCH);
+			o->exes[o->nexes++] = optarg;
+			break;
+		case OPT_COMM:
+			if (!optarg[0] || strlen(optarg) > 15)
+				usage_error("--comm: invalid name '%s' (1 to 15 "
+					    "bytes, as the kernel keeps it)",
+					    optarg);
+			if (o->ncomms == MAX_WATCH)
+				usage_error("--comm: at most %d", MAX_WATCH);
+			o->comms[o->ncomms++] = optarg;
 			break;
 		case OPT_GRACE:
 			o->ecfg.grace_ns = num_opt("grace", 0, 3600000) * MS;
@@ -424,19 +454,118 @@ static int flush(struct daemon *d, uint64_t now)
 
 /* --- events ---------------------------------------------------------- */
 
+static int attach(struct daemon *d, uint32_t pid, bool tls_only, char *msg,
+		  size_t len);
+static void read_comm(uint32_t pid, char *comm, size_t len);
+
+/* pid runs a new image: its loader maps its allocator in the first
+ * moments, so name it at every tick for a second. */
+static void name_allocator_later(struct daemon *d, uint32_t pid)
+{
+	if (d->nexeced == MAX_PIDS)
+		return;
+	d->execed[d->nexeced].pid = pid;
+	d->execed[d->nexeced++].until =
+		collector__now(d->col) + 1000 * MS;
+}
+
+/* Does running process pid match a --exe (by inode) or --comm target? */
+static bool matches(uint32_t pid, const struct stat *exes, int nexes,
+		    const struct options *o)
+{
+	char path[64], comm[MW_COMM_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	if (!stat(path, &st))
+		for (int i = 0; i < nexes; i++)
+			if (st.st_dev == exes[i].st_dev &&
+			    st.st_ino == exes[i].st_ino)
+				return true;
+	read_comm(pid, comm, sizeof(comm));
+	for (int i = 0; i < o->ncomms; i++)
+		if (!strcmp(comm, o->comms[i]))
+			return true;
+	return false;
+}
+
+/*
+ * --exe and --comm: from now on the kernel stops each new match at exec
+ * (see on_spawn); those already running are attached here. Watching
+ * starts first, so a process started during the scan is not missed; one
+ * found both ways is attached once.
+ */
+static void watch_programs(struct daemon *d, const struct options *o)
+{
+	struct stat exes[MAX_WATCH];
+	struct dirent *de;
+	char msg[512];
+	DIR *dir;
+	int err;
+
+	d->tls_watch = o->tls_cmd;
+	for (int i = 0; i < o->nexes; i++) {
+		if (stat(o->exes[i], &exes[i]))
+			fatal("--exe '%s'", o->exes[i]);
+		if ((err = collector__watch_exe(d->col, o->exes[i])))
+			fatalx("--exe '%s': %s", o->exes[i],
+			       err == -EINVAL ? "not a regular file"
+					      : strerror(-err));
+	}
+	for (int i = 0; i < o->ncomms; i++)
+		if ((err = collector__watch_comm(d->col, o->comms[i])))
+			fatalx("--comm '%s': %s", o->comms[i], strerror(-err));
+	if (!o->nexes && !o->ncomms)
+		return;
+	dir = opendir("/proc");
+	if (!dir)
+		fatal("/proc");
+	while ((de = readdir(dir))) {
+		uint64_t pid;
+
+		if (parse_u64(de->d_name, UINT32_MAX, &pid) ||
+		    pid == (uint64_t)getpid() ||
+		    engine__is_traced(d->engine, (uint32_t)pid) ||
+		    !matches((uint32_t)pid, exes, o->nexes, o))
+			continue;
+		if (attach(d, (uint32_t)pid, d->tls_watch, msg, sizeof(msg)))
+			log_warnx("%s", msg);
+	}
+	closedir(dir);
+}
+
+/* A watched program started and waits, stopped at exec: attach, then let
+ * it run, whatever happened (it must never stay stopped because of us). */
+static void on_spawn(struct daemon *d, uint32_t pid)
+{
+	char msg[512];
+
+	if (!engine__is_traced(d->engine, pid) &&
+	    attach(d, pid, d->tls_watch, msg, sizeof(msg)))
+		log_warnx("%s", msg);
+	/* Its allocator is named once the loader has mapped it. */
+	else
+		name_allocator_later(d, pid);
+	if (kill((pid_t)pid, SIGCONT) && errno != ESRCH)
+		log_warn("cannot resume pid %u", pid);
+}
+
 static void on_event(void *ctx, const struct mw_event *ev)
 {
 	struct daemon *d = ctx;
 
 	struct mw_event fixed;
 
+	if (ev->type == MW_EV_SPAWN) {
+		on_spawn(d, ev->pid);
+		return;
+	}
 	if (ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC)
 		symbolizer__note(d->sym, ev->pid, ev->site);
 	/* A new image: the old one's mappings would only shadow it. */
 	if (ev->type == MW_EV_EXEC) {
 		symbolizer__forget(d->sym, ev->pid);
-		if (d->nexeced < MAX_PIDS)
-			d->execed[d->nexeced++] = ev->pid;
+		name_allocator_later(d, ev->pid);
 	}
 	if ((ev->type == MW_EV_MODULE_LOAD || ev->type == MW_EV_MODULE_UNLOAD) &&
 	    ev->path && ev->size)
@@ -712,11 +841,18 @@ static void on_timer(struct daemon *d)
 		log_warnx("%llu events lost (ring buffer full)",
 			  (unsigned long long)lost);
 	}
-	for (int i = 0; i < d->nexeced; i++)
-		engine__set_allocator(d->engine, d->execed[i],
-				      collector__allocator(d->execed[i]));
-	d->nexeced = 0;
 	now = collector__now(d->col);
+	for (int i = 0; i < d->nexeced;) {
+		const char *name = collector__allocator(d->execed[i].pid);
+
+		if (name)
+			engine__set_allocator(d->engine, d->execed[i].pid,
+					      name);
+		if (!name || now >= d->execed[i].until)
+			d->execed[i] = d->execed[--d->nexeced];
+		else
+			i++;
+	}
 	engine__tick(d->engine, now);
 	if (now - d->last_flush >= FLUSH_EVERY_NS)
 		flush(d, now);
@@ -947,6 +1083,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < o.npids; i++)
 		if (attach(&d, o.pids[i], o.tls_pids[i], msg, sizeof(msg)))
 			fatalx("%s", msg);
+	watch_programs(&d, &o);
 	if (o.cmd)
 		d.child = spawn(&d, o.cmd, o.tls_cmd);
 	/* The first rows (processes) are visible at once. */

@@ -41,6 +41,9 @@ enum mw_event_type {
 	MW_EV_MUNMAP,		/* addr, size */
 	MW_EV_BRK,		/* addr = the program break now */
 	MW_EV_MREMAP,		/* old_addr, count = old size; addr, size */
+	/* An untraced process exec'ed a watched program and waits, stopped,
+	 * to be attached and resumed; comm. Not for the engine. */
+	MW_EV_SPAWN,
 	MW_EV_TYPE_MAX,
 };
 

@@ -24,6 +24,7 @@ static const char *const event_names[MW_EV_TYPE_MAX] = {
 	[MW_EV_MUNMAP] = "munmap",
 	[MW_EV_BRK] = "brk",
 	[MW_EV_MREMAP] = "mremap",
+	[MW_EV_SPAWN] = "spawn",
 };
 
 static const char *const kind_names[MW_FIND_KIND_MAX] = {

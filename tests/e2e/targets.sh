@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2016  # jq filters use $vars
+# tests/e2e/targets.sh - targets nobody knows the pid of in advance:
+#   - memwatchd --exe PATH: a process started after the daemon is stopped
+#     by the kernel at exec and attached before its first instruction, so
+#     its counters are exactly those of `memwatchd -- CMD` (no allocation
+#     lost), and its planted TLS leak is found; the same program preloading
+#     mimalloc is probed in mimalloc, which is named;
+#   - a process already running that program when the daemon starts;
+#   - memwatchd --comm NAME;
+#   - bad --exe and --comm values are one-line usage errors.
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+MIMALLOC=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
+
+# The reference: the same run under memwatchd -- CMD.
+DB=$TMP/ref.db
+trace -- "$WL/tls_nodtor" 8 4096
+query ref/status "$TMP/ref.json" status || true
+ref=$(jqv "$TMP/ref.json" '.processes[0] | [.allocs, .frees, .unknown_frees, .live_blocks, .live_bytes, .threads]')
+
+# A process already at its gate when the daemon starts, and two started
+# after it.
+DB=$TMP/exe.db
+start_gated tls_nodtor 8 4096
+early=$WL_PID
+early_gate=$WL_GATE
+start_daemon --exe "$WL/tls_nodtor"
+if wait_for_target "$early"; then
+	pass exe/running_attached
+else
+	fail exe/running_attached "$WHY"
+fi
+touch "$early_gate"
+reap "$early"
+"$WL/tls_nodtor" 8 4096 >"$TMP/late.out" 2>&1 &
+late=$!
+BG_PIDS+=("$late")
+reap "$late"
+if [[ $REAP_RC == 0 ]]; then pass exe/late_exit; else fail exe/late_exit "exited $REAP_RC"; fi
+env LD_PRELOAD=$MIMALLOC "$WL/tls_nodtor" 8 4096 >"$TMP/mi.out" 2>&1 &
+mi=$!
+BG_PIDS+=("$mi")
+reap "$mi"
+if [[ $REAP_RC == 0 ]]; then pass exe/mi_exit; else fail exe/mi_exit "exited $REAP_RC"; fi
+wait_until 10 findings_at_least 24 || true
+ok exe/stop "memwatchd did not stop cleanly" stop_daemon
+if query exe/status "$TMP/exe_status.json" status; then
+	f=$TMP/exe_status.json
+	expect exe/three_processes "$f" '[.processes[] | select(.comm == "tls_nodtor")] | length' 3
+	expect exe/late_exact "$f" \
+		'.processes[] | select(.pid == $p) | [.allocs, .frees, .unknown_frees, .live_blocks, .live_bytes, .threads]' \
+		"$ref" --argjson p "$late"
+	expect exe/mi_allocator "$f" '.processes[] | select(.pid == $p) | .allocator' mimalloc --argjson p "$mi"
+	expect exe/mi_allocs "$f" '.processes[] | select(.pid == $p) | .allocs' \
+		"$(jqv "$TMP/ref.json" '.processes[0].allocs')" --argjson p "$mi"
+fi
+if query exe/findings "$TMP/exe.json" findings; then
+	f=$TMP/exe.json
+	for p in "$early" "$late" "$mi"; do
+		expect "exe/leak_$p" "$f" \
+			'[.[] | select(.pid == $p and .kind == "tls-outlived-thread" and .size == 4096 and .site.function == "tls_nodtor_alloc")] | length' \
+			8 --argjson p "$p"
+	done
+fi
+
+# By command name.
+DB=$TMP/comm.db
+start_daemon --comm tls_keydelete
+sleep 0.5
+"$WL/tls_keydelete" >"$TMP/kd.out" 2>&1 &
+kd=$!
+BG_PIDS+=("$kd")
+reap "$kd"
+wait_until 10 findings_at_least 4 || true
+ok comm/stop "memwatchd did not stop cleanly" stop_daemon
+query comm/findings "$TMP/comm.json" findings &&
+	expect comm/leak "$TMP/comm.json" \
+		'[.[] | select(.pid == $p and .kind == "tls-outlived-key")] | length' 4 --argjson p "$kd"
+
+# Bad input: one line, exit 2.
+for bad in "--exe /nonexistent/prog" "--exe /tmp" "--comm abcdefghijklmnopq"; do
+	rc=0
+	# shellcheck disable=SC2086  # the option and its value, split
+	"$MEMWATCHD" --db "$TMP/bad.db" --socket "$TMP/bad.sock" $bad \
+		>/dev/null 2>"$TMP/bad.err" || rc=$?
+	name=bad/${bad%% *}_${bad##*/}
+	if [[ $rc -ne 0 && $(wc -l <"$TMP/bad.err") == 1 ]]; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc, want non-zero and one line: $(cat "$TMP/bad.err")"
+	fi
+done
+
+finish
