@@ -754,7 +754,31 @@ struct {
 	__type(value, __u8);
 } watch_comm SEC(".maps");
 
+/* cgroup v2 ids (the group directory's inode) whose processes, and their
+ * descendants', are traced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u8);
+} watch_cgroup SEC(".maps");
+
 #define SIGSTOP_ 19
+#define CGROUP_DEPTH 16
+
+/* Is the current task in a watched cgroup, or below one? */
+static __always_inline bool in_watched_cgroup(void)
+{
+	for (int i = 0; i < CGROUP_DEPTH; i++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(i);
+
+		if (!id)
+			break;
+		if (bpf_map_lookup_elem(&watch_cgroup, &id))
+			return true;
+	}
+	return false;
+}
 
 /*
  * A process that just exec'ed a watched program is stopped before its
@@ -771,7 +795,7 @@ static __always_inline void watch_exec(struct task_struct *p, __u32 tgid)
 	key.dev = BPF_CORE_READ(p, mm, exe_file, f_inode, i_sb, s_dev);
 	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
 	if (!bpf_map_lookup_elem(&watch_exe, &key) &&
-	    !bpf_map_lookup_elem(&watch_comm, comm))
+	    !bpf_map_lookup_elem(&watch_comm, comm) && !in_watched_cgroup())
 		return;
 	rec_init(&r, MW_REC_SPAWN, 0);
 	r.pid = tgid;

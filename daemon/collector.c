@@ -919,3 +919,13 @@ int collector__watch_comm(struct collector *c, const char *comm)
 		return -errno;
 	return 0;
 }
+
+int collector__watch_cgroup(struct collector *c, uint64_t id)
+{
+	uint8_t one = 1;
+
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.watch_cgroup), &id,
+				&one, BPF_ANY))
+		return -errno;
+	return 0;
+}

@@ -51,6 +51,9 @@ int collector__each_key(uint32_t pid,
  * name longer than 15 bytes). */
 int collector__watch_exe(struct collector *c, const char *path);
 int collector__watch_comm(struct collector *c, const char *comm);
+/* The same for processes that exec inside cgroup v2 group id (its
+ * directory's inode) or below it. */
+int collector__watch_cgroup(struct collector *c, uint64_t id);
 /* The malloc a process runs, by name: "glibc", "mimalloc", "jemalloc",
  * "tcmalloc"; NULL when its maps cannot be read. */
 const char *collector__allocator(uint32_t pid);

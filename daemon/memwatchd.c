@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "collector.h"
 #include "control.h"
 #include "engine.h"
@@ -82,6 +83,9 @@ struct options {
 	int nexes;
 	const char *comms[MAX_WATCH];	/* --comm */
 	int ncomms;
+	const char *cgroups[MAX_WATCH]; /* --cgroup, --unit */
+	bool units[MAX_WATCH];		/* cgroups[i] is a unit name */
+	int ncgroups;
 	struct engine_config ecfg; /* rule settings; 0 = engine default */
 	int verbose;
 	char **cmd;
@@ -102,6 +106,10 @@ static void usage(FILE *f)
 		"  --exe PATH         trace every process running PATH, now "
 		"or\n                     started later (repeatable)\n"
 		"  --comm NAME        the same by command name (repeatable)\n"
+		"  --cgroup PATH      the same for a cgroup v2 group and "
+		"below it\n                     (path, or relative to the "
+		"cgroup2 mount)\n"
+		"  --unit NAME        the same for a systemd unit's group\n"
 		"  --tls              watch TLS only in CMD, --exe and --comm "
 		"targets\n"
 		"  -- CMD ARGS...     run CMD traced from its first allocation;"
@@ -183,7 +191,7 @@ static uint64_t num_opt(const char *name, uint64_t min, uint64_t max)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_TLS_PID, OPT_TLS,
-	       OPT_EXE, OPT_COMM,
+	       OPT_EXE, OPT_COMM, OPT_CGROUP, OPT_UNIT,
 	       OPT_GRACE, OPT_AGE,
 	       OPT_ORPHAN_AGE, OPT_ORPHAN_THREADS, OPT_SAMPLE,
 	       OPT_GROWTH_SAMPLES, OPT_GROWTH_MIN, OPT_RETENTION_MIN };
@@ -195,6 +203,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{"tls", no_argument, NULL, OPT_TLS},
 		{"exe", required_argument, NULL, OPT_EXE},
 		{"comm", required_argument, NULL, OPT_COMM},
+		{"cgroup", required_argument, NULL, OPT_CGROUP},
+		{"unit", required_argument, NULL, OPT_UNIT},
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"persist-age", required_argument, NULL, OPT_AGE},
 		{"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
@@ -242,6 +252,15 @@ static void parse_options(int argc, char **argv, struct options *o)
 			if (o->nexes == MAX_WATCH)
 				usage_error("--exe: at most %d", MAX_WATCH);
 			o->exes[o->nexes++] = optarg;
+			break;
+		case OPT_CGROUP:
+		case OPT_UNIT:
+			if (o->ncgroups == MAX_WATCH)
+				usage_error("--%s: at most %d",
+					    c == OPT_UNIT ? "unit" : "cgroup",
+					    MAX_WATCH);
+			o->units[o->ncgroups] = c == OPT_UNIT;
+			o->cgroups[o->ncgroups++] = optarg;
 			break;
 		case OPT_COMM:
 			if (!optarg[0] || strlen(optarg) > 15)
@@ -489,8 +508,21 @@ static bool matches(uint32_t pid, const struct stat *exes, int nexes,
 	return false;
 }
 
+/* A process found in a watched group at start. */
+static void attach_found(void *ctx, uint32_t pid)
+{
+	struct daemon *d = ctx;
+	char msg[512];
+
+	if (pid == (uint32_t)getpid() || engine__is_traced(d->engine, pid))
+		return;
+	if (attach(d, pid, d->tls_watch, msg, sizeof(msg)))
+		log_warnx("%s", msg);
+}
+
 /*
- * --exe and --comm: from now on the kernel stops each new match at exec
+ * --exe, --comm, --cgroup, --unit: from now on the kernel stops each new
+ * match at exec
  * (see on_spawn); those already running are attached here. Watching
  * starts first, so a process started during the scan is not missed; one
  * found both ways is attached once.
@@ -515,6 +547,23 @@ static void watch_programs(struct daemon *d, const struct options *o)
 	for (int i = 0; i < o->ncomms; i++)
 		if ((err = collector__watch_comm(d->col, o->comms[i])))
 			fatalx("--comm '%s': %s", o->comms[i], strerror(-err));
+	for (int i = 0; i < o->ncgroups; i++) {
+		char path[PATH_MAX];
+		uint64_t id;
+
+		err = cgroup__resolve(o->cgroups[i], o->units[i], path,
+				      sizeof(path), &id);
+		if (err)
+			fatalx("--%s '%s': %s",
+			       o->units[i] ? "unit" : "cgroup", o->cgroups[i],
+			       err == -ENOENT	? "no such cgroup"
+			       : err == -ENODEV ? "no cgroup2 file system"
+						: strerror(-err));
+		if ((err = collector__watch_cgroup(d->col, id)))
+			fatalx("--cgroup '%s': %s", o->cgroups[i],
+			       strerror(-err));
+		cgroup__each_pid(path, attach_found, d);
+	}
 	if (!o->nexes && !o->ncomms)
 		return;
 	dir = opendir("/proc");

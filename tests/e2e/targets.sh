@@ -8,7 +8,10 @@
 #     mimalloc is probed in mimalloc, which is named;
 #   - a process already running that program when the daemon starts;
 #   - memwatchd --comm NAME;
-#   - bad --exe and --comm values are one-line usage errors.
+#   - memwatchd --cgroup PATH and --unit NAME.service, on cgroup v2 groups
+#     the test makes (a unit's group is system.slice/NAME, as systemd
+#     makes it): a process that enters the group and execs is traced;
+#   - bad --exe, --comm, --cgroup values are one-line usage errors.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -87,6 +90,60 @@ for bad in "--exe /nonexistent/prog" "--exe /tmp" "--comm abcdefghijklmnopq"; do
 		>/dev/null 2>"$TMP/bad.err" || rc=$?
 	name=bad/${bad%% *}_${bad##*/}
 	if [[ $rc -ne 0 && $(wc -l <"$TMP/bad.err") == 1 ]]; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc, want non-zero and one line: $(cat "$TMP/bad.err")"
+	fi
+done
+
+# cgroup v2: a group of our own, and one named like a systemd unit.
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+if [[ -z $CG2 ]]; then
+	fail cgroup/setup "no cgroup2 file system mounted"
+else
+	grp=$CG2/mw-e2e-$$
+	unit=mw-e2e-$$.service
+	mkdir -p "$grp" "$CG2/system.slice/$unit"
+	# run_in GROUP CMD...: start CMD inside GROUP (it moves itself, then
+	# execs), in the background; sets RUN_PID.
+	run_in() {
+		local g=$1
+		shift
+		sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$g" "$@" \
+			>/dev/null 2>&1 &
+		RUN_PID=$!
+		BG_PIDS+=("$RUN_PID")
+	}
+	for kind in cgroup unit; do
+		DB=$TMP/$kind.db
+		if [[ $kind == cgroup ]]; then
+			start_daemon --cgroup "$grp"
+			g=$grp
+		else
+			start_daemon --unit "$unit"
+			g=$CG2/system.slice/$unit
+		fi
+		sleep 0.5
+		run_in "$g" "$WL/tls_nodtor" 4 2048
+		p=$RUN_PID
+		reap "$p"
+		wait_until 10 findings_at_least 4 || true
+		ok "$kind/stop" "memwatchd did not stop cleanly" stop_daemon
+		query "$kind/findings" "$TMP/$kind.json" findings &&
+			expect "$kind/leak" "$TMP/$kind.json" \
+				'[.[] | select(.pid == $p and .size == 2048 and .site.function == "tls_nodtor_alloc")] | length' \
+				4 --argjson p "$p"
+	done
+	rmdir "$grp" "$CG2/system.slice/$unit" 2>/dev/null || true
+fi
+for bad in "--cgroup /nonexistent-group" "--unit no-such-unit-$$.service"; do
+	rc=0
+	# shellcheck disable=SC2086  # the option and its value, split
+	"$MEMWATCHD" --db "$TMP/bad.db" --socket "$TMP/bad.sock" $bad \
+		>/dev/null 2>"$TMP/bad.err" || rc=$?
+	name=bad/${bad%% *}
+	if [[ $rc -ne 0 && $(wc -l <"$TMP/bad.err") == 1 ]] &&
+		grep -q "no such cgroup" "$TMP/bad.err"; then
 		pass "$name"
 	else
 		fail "$name" "exit $rc, want non-zero and one line: $(cat "$TMP/bad.err")"

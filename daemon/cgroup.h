@@ -1,0 +1,27 @@
+/*
+ * cgroup.h - cgroup v2 targets: a group given by path or by systemd unit,
+ * its id as the kernel reports it to BPF, and the processes in it now.
+ */
+#ifndef MEMWATCH_CGROUP_H
+#define MEMWATCH_CGROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Resolve arg to a cgroup v2 directory: with unit, a systemd unit name
+ * (its group is system.slice/NAME under the cgroup2 mount, or
+ * user.slice/... when given with a slice: "user.slice/x.service");
+ * otherwise a path, absolute in the file system or relative to the
+ * cgroup2 mount. Fills path and id (the directory's inode, which BPF's
+ * cgroup ids are). Returns 0, -ENOENT (no such group), -ENODEV (no cgroup2
+ * mount) or -errno.
+ */
+int cgroup__resolve(const char *arg, bool unit, char *path, size_t len,
+		    uint64_t *id);
+/* Call cb for every process in the group at path and below it. */
+int cgroup__each_pid(const char *path, void (*cb)(void *ctx, uint32_t pid),
+		     void *ctx);
+
+#endif
