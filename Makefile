@@ -52,7 +52,7 @@ TWIN_C_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_C))
 TWIN_CXX_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_CXX))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
 	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX)) \
-	$(TWIN_C_BINS) $(TWIN_CXX_BINS)
+	$(TWIN_C_BINS) $(TWIN_CXX_BINS) $(OUT)/workloads/tls_nodtor_static
 
 BINS := $(OUT)/memwatchd $(OUT)/memwatchctl $(OUT)/mwreplay
 
@@ -169,6 +169,11 @@ $(OUT)/workloads/libmwtlsmod.so: tests/workloads/tls_module.c \
 
 $(OUT)/workloads/dlclose_tls $(OUT)/workloads/dlclose_tls_clean: | \
 	$(OUT)/workloads/libmwtlsmod.so
+
+# A static binary: malloc, free and the TLS functions are in it.
+$(OUT)/workloads/tls_nodtor_static: tests/workloads/tls_nodtor.c | $(OUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(WL_FLAGS) -static $< -o $@
 
 clean:
 	rm -rf $(OUT)

@@ -354,6 +354,7 @@ void collector__free(struct collector *c)
 struct module_path {
 	char path[PATH_MAX];
 	int alloc_only;
+	int lenient; /* a program, not libc: it has what it links, no more */
 };
 
 static int allocator_of(const char *base)
@@ -378,6 +379,7 @@ static int add_module(struct module_path *mods, int n, const char *path,
 			return n;
 	snprintf(mods[n].path, sizeof(mods[n].path), "%s", path);
 	mods[n].alloc_only = alloc_only;
+	mods[n].lenient = 0;
 	return n + 1;
 }
 
@@ -531,7 +533,7 @@ static int attach_module(struct collector *c, struct target *t,
 			err = attach_one(c, t, m->path, off, p->exit_off, 1);
 		if (!err)
 			err = attach_one(c, t, m->path, off, p->enter_off, 0);
-		if (err && p->required && !m->alloc_only) {
+		if (err && p->required && !m->alloc_only && !m->lenient) {
 			snprintf(c->why, sizeof(c->why),
 				 "cannot attach to %s in '%s'", p->func,
 				 m->path);
@@ -544,6 +546,29 @@ static int attach_module(struct collector *c, struct target *t,
 static int find_exe(const char *name, char *out, size_t len);
 static int plan_modules(uint32_t pid, struct module_path *mods);
 
+/*
+ * An executable that carries its own malloc and free: a static binary
+ * (glibc's malloc, TLS and all: probed like libc), or a dynamic one with
+ * an allocator linked in (probed for the malloc family, next to libc).
+ * Returns 1 and fills m when path is one, else 0.
+ */
+static int exe_module(const char *path, struct module_path *m)
+{
+	static const char *const names[] = {"malloc", "free"};
+	uint64_t offs[2];
+	int dyn;
+
+	if (elfsym__resolve(path, names, 2, offs) || !offs[0] || !offs[1])
+		return 0;
+	dyn = elfsym__dynamic(path);
+	if (dyn < 0)
+		return 0;
+	snprintf(m->path, sizeof(m->path), "%s", path);
+	m->alloc_only = dyn;
+	m->lenient = 1;
+	return 1;
+}
+
 int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 		      const char **why)
 {
@@ -553,6 +578,7 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 	int n, err;
 
 	*why = NULL;
+	memset(mods, 0, sizeof(mods));
 	if (target_find(c, pid))
 		return 0;
 	if (c->ntargets == c->max_targets) {
@@ -562,6 +588,19 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 	n = find_modules(pid, mods);
 	if (n == -ENOENT)
 		n = plan_modules(pid, mods);
+	if (n == -ENOENT) {
+		/* No glibc to come either: a static binary? */
+		char exe[64];
+
+		snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+		if (exe_module(exe, &mods[0]) && !mods[0].alloc_only)
+			n = 1;
+	} else if (n > 0 && n < MAX_MODULES) {
+		char exe[64];
+
+		snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+		n += exe_module(exe, &mods[n]);
+	}
 	if (n < 0) {
 		*why = n == -ENOENT ? "no glibc mapped in the process"
 				    : "cannot read its memory map";
@@ -737,8 +776,15 @@ int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd)
 	}
 	if (preload)
 		scan_preload(&cs, preload);
-	if (!cs.err && cmd[i] && !find_exe(cmd[i], exe, sizeof(exe)))
+	if (!cs.err && cmd[i] && !find_exe(cmd[i], exe, sizeof(exe))) {
+		struct module_path m;
+
 		elfsym__each_needed(exe, scan_lib, &cs);
+		/* Its own malloc: all our probes in it if it is static, the
+		 * malloc family if it is dynamic. */
+		if (!cs.err && exe_module(exe, &m))
+			cs.err = attach_module(c, cs.t, &m);
+	}
 	return cs.err;
 }
 

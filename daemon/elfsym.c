@@ -193,3 +193,23 @@ int elfsym__object(const char *path, const char *name, uint64_t *vaddr)
 	close(fd);
 	return *vaddr ? 0 : -ENOENT;
 }
+
+int elfsym__dynamic(const char *path)
+{
+	size_t nph = 0;
+	int fd, err, dyn = 0;
+	Elf *elf;
+
+	if ((err = elf_open(path, &fd, &elf)))
+		return err;
+	if (elf_getphdrnum(elf, &nph))
+		nph = 0;
+	for (size_t i = 0; i < nph && !dyn; i++) {
+		GElf_Phdr ph;
+
+		dyn = gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_INTERP;
+	}
+	elf_end(elf);
+	close(fd);
+	return dyn;
+}

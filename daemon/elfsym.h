@@ -22,6 +22,10 @@ int elfsym__resolve(const char *path, const char *const *names, int n,
 int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi,
 		   uint64_t *tls_size);
 
+/* 1 if the ELF file at path names a program interpreter (it is linked
+ * dynamically), 0 if not, -errno. */
+int elfsym__dynamic(const char *path);
+
 /* The link-time address of the data object name in the ELF file at path.
  * Returns 0, -ENOENT when absent, or -errno. */
 int elfsym__object(const char *path, const char *name, uint64_t *vaddr);

@@ -11,6 +11,8 @@
 #   - memwatchd --cgroup PATH and --unit NAME.service, on cgroup v2 groups
 #     the test makes (a unit's group is system.slice/NAME, as systemd
 #     makes it): a process that enters the group and execs is traced;
+#   - a static binary (glibc linked in): probed in the executable itself,
+#     under -- CMD and under --exe, with the same exact counts;
 #   - bad --exe, --comm, --cgroup values are one-line usage errors.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -149,5 +151,32 @@ for bad in "--cgroup /nonexistent-group" "--unit no-such-unit-$$.service"; do
 		fail "$name" "exit $rc, want non-zero and one line: $(cat "$TMP/bad.err")"
 	fi
 done
+
+# A static binary, under -- CMD and under --exe: the same counts.
+DB=$TMP/static_cmd.db
+trace -- "$WL/tls_nodtor_static" 8 4096
+if [[ $TRACE_RC == 0 ]]; then pass static/cmd_exit; else fail static/cmd_exit "exited $TRACE_RC"; fi
+query static/cmd_status "$TMP/static_cmd.json" status || true
+sref=$(jqv "$TMP/static_cmd.json" '.processes[0] | [.allocs, .frees, .live_blocks, .live_bytes, .threads]')
+query static/cmd_findings "$TMP/static_cmd_f.json" findings &&
+	check_tls_findings static/cmd "$TMP/static_cmd_f.json" 8 \
+		tls-outlived-thread 4096 tls_nodtor_alloc
+DB=$TMP/static_exe.db
+start_daemon --exe "$WL/tls_nodtor_static"
+sleep 0.5
+"$WL/tls_nodtor_static" 8 4096 >/dev/null 2>&1 &
+sp=$!
+BG_PIDS+=("$sp")
+reap "$sp"
+wait_until 10 findings_at_least 8 || true
+ok static/stop "memwatchd did not stop cleanly" stop_daemon
+if query static/exe_status "$TMP/static_exe.json" status; then
+	expect static/exe_exact "$TMP/static_exe.json" \
+		'.processes[] | select(.pid == $p) | [.allocs, .frees, .live_blocks, .live_bytes, .threads]' \
+		"$sref" --argjson p "$sp"
+fi
+query static/exe_findings "$TMP/static_exe_f.json" findings &&
+	check_tls_findings static/exe "$TMP/static_exe_f.json" 8 \
+		tls-outlived-thread 4096 tls_nodtor_alloc
 
 finish
