@@ -12,7 +12,7 @@ BPFTOOL ?= bpftool
 # Debian packages the build and tests need; `make deps` installs missing ones.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps jq python3 memcached \
-	libmimalloc-dev
+	libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev
 
 ifeq ($(V),1)
 Q :=
@@ -50,9 +50,14 @@ TWINS_C := queue_retain pool_cache dlclose_tls tls_overwrite custom_pool
 TWINS_CXX := tls_cxx
 TWIN_C_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_C))
 TWIN_CXX_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_CXX))
+# The same program linked with each allocator Debian packages.
+ALLOC_LINKED := jemalloc:-ljemalloc tcmalloc:-ltcmalloc_minimal \
+	mimalloc:-lmimalloc
+ALLOC_BINS := $(foreach a,$(ALLOC_LINKED),$(OUT)/workloads/tls_nodtor_$(firstword $(subst :, ,$(a))))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
 	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX)) \
-	$(TWIN_C_BINS) $(TWIN_CXX_BINS) $(OUT)/workloads/tls_nodtor_static
+	$(TWIN_C_BINS) $(TWIN_CXX_BINS) $(OUT)/workloads/tls_nodtor_static \
+	$(ALLOC_BINS)
 
 BINS := $(OUT)/memwatchd $(OUT)/memwatchctl $(OUT)/mwreplay
 
@@ -169,6 +174,11 @@ $(OUT)/workloads/libmwtlsmod.so: tests/workloads/tls_module.c \
 
 $(OUT)/workloads/dlclose_tls $(OUT)/workloads/dlclose_tls_clean: | \
 	$(OUT)/workloads/libmwtlsmod.so
+
+$(ALLOC_BINS): $(OUT)/workloads/tls_nodtor_%: tests/workloads/tls_nodtor.c | $(OUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(WL_FLAGS) $< -o $@ \
+		$(lastword $(subst :, ,$(filter $*:%,$(ALLOC_LINKED))))
 
 # A static binary: malloc, free and the TLS functions are in it.
 $(OUT)/workloads/tls_nodtor_static: tests/workloads/tls_nodtor.c | $(OUT)/workloads
