@@ -95,23 +95,6 @@ static pthread_barrier_t window_end;
 static __thread struct entry *cache_head;
 static __thread long cache_len;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_until_ns(uint64_t t)
-{
-	struct timespec ts = { (time_t)(t / 1000000000ULL),
-			       (long)(t % 1000000000ULL) };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-	       EINTR)
-		;
-}
 
 /* The (growing) allocation: its name is the site the tests assert. */
 __attribute__((noinline)) struct entry *pool_cache_grow(long task,
@@ -175,7 +158,7 @@ static void *pool_thread(void *arg)
 	long t = (long)(intptr_t)arg, i, want = 0;
 
 	for (i = t; i < ntasks; i += nthreads) {
-		sleep_until_ns(start_ns + (uint64_t)i * period_ns);
+		wl_sleep_until_ns(start_ns + (uint64_t)i * period_ns);
 		pool_cache_grow(i, run_task(i));
 #ifdef MW_CLEAN
 		if (want < CACHE_CAP)
@@ -216,14 +199,14 @@ int main(int argc, char **argv)
 		 pthread_barrier_init(&window_end, NULL,
 				      (unsigned)nthreads + 1),
 		 "pthread_barrier_init");
-	start_ns = now_ns();
+	start_ns = wl_now_ns();
 	for (i = 0; i < nthreads; i++)
 		wl_check(PROG,
 			 pthread_create(&tids[i], NULL, pool_thread,
 					(void *)(intptr_t)i),
 			 "pthread_create");
 
-	sleep_until_ns(start_ns + window_ns);
+	wl_sleep_until_ns(start_ns + window_ns);
 	pthread_barrier_wait(&window_end);
 	for (i = 0; i < nthreads; i++)
 		wl_check(PROG, pthread_join(tids[i], NULL), "pthread_join");

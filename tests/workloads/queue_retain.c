@@ -100,23 +100,6 @@ static long done_count;
 /* Producer, workers and main: "the window is over", "all freed". */
 static pthread_barrier_t window_end, torn_down;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_until_ns(uint64_t t)
-{
-	struct timespec ts = { (time_t)(t / 1000000000ULL),
-			       (long)(t % 1000000000ULL) };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-	       EINTR)
-		;
-}
 
 /* The (growing) allocation: its name is the site the tests assert. */
 __attribute__((noinline)) struct task *queue_payload_alloc(long id)
@@ -142,7 +125,7 @@ static void *producer(void *arg)
 	for (i = 0; i < ntasks; i++) {
 		struct task *t;
 
-		sleep_until_ns(start_ns + (uint64_t)i * period_ns);
+		wl_sleep_until_ns(start_ns + (uint64_t)i * period_ns);
 		t = queue_payload_alloc(i);
 		pthread_mutex_lock(&queue_lock);
 		if (queue_tail)
@@ -233,14 +216,14 @@ int main(int argc, char **argv)
 		 "pthread_barrier_init");
 	wl_check(PROG, pthread_barrier_init(&torn_down, NULL, parties),
 		 "pthread_barrier_init");
-	start_ns = now_ns();
+	start_ns = wl_now_ns();
 	for (i = 0; i < nworkers; i++)
 		wl_check(PROG, pthread_create(&tids[i], NULL, worker, NULL),
 			 "pthread_create");
 	wl_check(PROG, pthread_create(&tids[nworkers], NULL, producer, NULL),
 		 "pthread_create");
 
-	sleep_until_ns(start_ns + window_ns);
+	wl_sleep_until_ns(start_ns + window_ns);
 	pthread_barrier_wait(&window_end);
 	if (done_count != ntasks)
 		wl_die(PROG, "%ld tasks done, want %ld", done_count, ntasks);
