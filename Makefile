@@ -129,9 +129,10 @@ $(OUT)/memwatchd: $(DAEMON_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lbpf -lelf -lz -ldw -lsqlite3
 
+# libstdc++ for its C++ demangler, to show C++ sites as people write them.
 $(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3 -lstdc++
 
 # Replays a text event stream through the engine: golden tests and demos.
 $(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)

@@ -113,19 +113,40 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+/* The C++ runtime's demangler (libstdc++, Itanium ABI). */
+char *__cxa_demangle(const char *mangled, char *buf, size_t *len,
+		     int *status);
+
+/* A function name for people: C++ names demangled into buf, others as
+ * they are. JSON keeps the symbol as the binary has it. */
+static const char *pretty_function(const char *name, char *buf, size_t len)
+{
+	int status = -1;
+	char *d;
+
+	if (strncmp(name, "_Z", 2))
+		return name;
+	d = __cxa_demangle(name, NULL, NULL, &status);
+	if (!d || status)
+		return name;
+	snprintf(buf, len, "%s", d);
+	free(d);
+	return buf;
+}
+
 static void fmt_site(char *buf, size_t len, uint64_t ip,
 		     const struct mw_site_row *site)
 {
-	char raw[3 * MW_SITE_STR];
+	char raw[4 * MW_SITE_STR], fn[2 * MW_SITE_STR];
+	const char *f = site ? pretty_function(site->function, fn, sizeof(fn))
+			     : "";
 
 	if (site && site->function[0] && site->file[0])
-		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s:%u)",
-			 site->function, site->offset, base_name(site->file),
-			 site->line);
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s:%u)", f,
+			 site->offset, base_name(site->file), site->line);
 	else if (site && site->function[0])
-		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s)",
-			 site->function, site->offset,
-			 base_name(site->module));
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s)", f,
+			 site->offset, base_name(site->module));
 	else if (site && site->module[0])
 		snprintf(raw, sizeof(raw), "0x%" PRIx64 " (%s)", ip,
 			 base_name(site->module));
