@@ -587,6 +587,56 @@ int BPF_KRETPROBE(dlclose_exit, int ret)
 #define MAP_SHARED_ 0x01
 #define MAP_STACK_ 0x20000
 
+/* Children of followed targets, between fork and their first run. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);  /* child tgid */
+	__type(value, __u8); /* the parent's MW_TARGET_* mode */
+} forked SEC(".maps");
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_CLONE 56
+#define NR_FORK 57
+#define NR_VFORK 58
+#define NR_CLONE3 435
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_CLONE 220
+#define NR_FORK (-1)
+#define NR_VFORK (-1)
+#define NR_CLONE3 435
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#endif
+
+#define SIGSTOP_ 19
+
+/*
+ * A followed child's first return to user space is its return from the
+ * fork, in its own context: it is stopped there, before its first user
+ * instruction, and reported. The stop is queued before the report, so
+ * the daemon's SIGCONT always comes after it.
+ */
+static __always_inline void child_start(struct pt_regs *regs)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	long nr = SYSCALL_NR(regs);
+	struct mw_record r;
+
+	if ((__u32)id != tgid ||
+	    (nr != NR_CLONE && nr != NR_FORK && nr != NR_VFORK &&
+	     nr != NR_CLONE3) ||
+	    !bpf_map_lookup_elem(&forked, &tgid))
+		return;
+	bpf_map_delete_elem(&forked, &tgid);
+	bpf_send_signal(SIGSTOP_);
+	rec_init(&r, MW_REC_SPAWN, id);
+	r.flags = MW_RECF_FORKED;
+	bpf_get_current_comm(r.comm, sizeof(r.comm));
+	emit(&r);
+}
+
 struct pending_mm {
 	__u64 nr;
 	__u64 args[3];
@@ -638,9 +688,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct pending_mm *p = bpf_map_lookup_elem(&pending_mm, &tid);
+	struct pending_mm *p;
 	struct mw_record r;
 
+	/* A child returns 0 from its fork: maybe one to follow. */
+	if (ret == 0 && bpf_map_lookup_elem(&forked, &(__u32){pid_tgid >> 32}))
+		child_start(regs);
+	p = bpf_map_lookup_elem(&pending_mm, &tid);
 	if (!p)
 		return 0;
 	rec_init(&r, 0, pid_tgid);
@@ -684,10 +738,19 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 tgid = BPF_CORE_READ(child, tgid);
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	struct mw_record r;
 
-	/* New threads only: a new process is not followed (yet). */
-	if (tgid != BPF_CORE_READ(parent, tgid) || !traced(tgid))
+	if (tgid != ptgid) {
+		/* A new process: followed if its parent's target says so;
+		 * it is stopped as it first runs (on_child_start). */
+		__u8 *mode = bpf_map_lookup_elem(&targets, &ptgid);
+
+		if (mode && (*mode & MW_TARGET_FOLLOW))
+			bpf_map_update_elem(&forked, &tgid, mode, BPF_ANY);
+		return 0;
+	}
+	if (!traced(tgid))
 		return 0;
 	rec_init(&r, MW_REC_THREAD_START, 0);
 	r.pid = tgid;
@@ -763,7 +826,6 @@ struct {
 	__type(value, __u8);
 } watch_cgroup SEC(".maps");
 
-#define SIGSTOP_ 19
 #define CGROUP_DEPTH 16
 
 /* Is the current task in a watched cgroup, or below one? */

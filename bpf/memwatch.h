@@ -96,11 +96,14 @@ struct mw_stack_record {
 /* Values of the targets map: how a process is traced. */
 #define MW_TARGET_FULL 1 /* allocations and TLS */
 #define MW_TARGET_TLS 2	 /* TLS only: malloc and free are not probed */
+#define MW_TARGET_FOLLOW 0x10 /* flag: its forked children are targets too */
 
 /* MW_REC_TLS_SET of a TLS-only target: size is the value's usable size,
  * read from glibc's chunk header (0 when it does not look like one), and
  * the record is a mw_stack_record with the setting stack. */
 #define MW_RECF_SIZED 0x4
+/* MW_REC_SPAWN of a child forked by a followed target (no exec). */
+#define MW_RECF_FORKED 0x8
 
 /* Indexes into the per-CPU counters array. */
 enum mw_counter {

@@ -312,6 +312,7 @@ struct collector *collector__new(const struct collector_opts *opts,
 	c->skel->links.sys_enter =
 		bpf_program__attach(c->skel->progs.sys_enter);
 	c->skel->links.sys_exit = bpf_program__attach(c->skel->progs.sys_exit);
+
 	if (!c->skel->links.on_fork || !c->skel->links.on_exit ||
 	    !c->skel->links.on_exec || !c->skel->links.sys_enter ||
 	    !c->skel->links.sys_exit) {
@@ -972,6 +973,19 @@ int collector__watch_cgroup(struct collector *c, uint64_t id)
 
 	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.watch_cgroup), &id,
 				&one, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int collector__follow(struct collector *c, uint32_t pid)
+{
+	int fd = bpf_map__fd(c->skel->maps.targets);
+	uint8_t mode;
+
+	if (bpf_map_lookup_elem(fd, &pid, &mode))
+		return -errno;
+	mode |= MW_TARGET_FOLLOW;
+	if (bpf_map_update_elem(fd, &pid, &mode, BPF_EXIST))
 		return -errno;
 	return 0;
 }

@@ -54,6 +54,9 @@ int collector__watch_comm(struct collector *c, const char *comm);
 /* The same for processes that exec inside cgroup v2 group id (its
  * directory's inode) or below it. */
 int collector__watch_cgroup(struct collector *c, uint64_t id);
+/* Follow pid's forks: each new child process is stopped as it first runs
+ * and reported as MW_EV_SPAWN, like a watched exec. */
+int collector__follow(struct collector *c, uint32_t pid);
 /* The malloc a process runs, by name: "glibc", "mimalloc", "jemalloc",
  * "tcmalloc"; NULL when its maps cannot be read. */
 const char *collector__allocator(uint32_t pid);

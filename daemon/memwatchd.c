@@ -518,6 +518,8 @@ static void attach_found(void *ctx, uint32_t pid)
 		return;
 	if (attach(d, pid, d->tls_watch, msg, sizeof(msg)))
 		log_warnx("%s", msg);
+	else
+		collector__follow(d->col, pid);
 }
 
 /*
@@ -531,7 +533,6 @@ static void watch_programs(struct daemon *d, const struct options *o)
 {
 	struct stat exes[MAX_WATCH];
 	struct dirent *de;
-	char msg[512];
 	DIR *dir;
 	int err;
 
@@ -577,8 +578,7 @@ static void watch_programs(struct daemon *d, const struct options *o)
 		    engine__is_traced(d->engine, (uint32_t)pid) ||
 		    !matches((uint32_t)pid, exes, o->nexes, o))
 			continue;
-		if (attach(d, (uint32_t)pid, d->tls_watch, msg, sizeof(msg)))
-			log_warnx("%s", msg);
+		attach_found(d, (uint32_t)pid);
 	}
 	closedir(dir);
 }
@@ -590,11 +590,14 @@ static void on_spawn(struct daemon *d, uint32_t pid)
 	char msg[512];
 
 	if (!engine__is_traced(d->engine, pid) &&
-	    attach(d, pid, d->tls_watch, msg, sizeof(msg)))
+	    attach(d, pid, d->tls_watch, msg, sizeof(msg))) {
 		log_warnx("%s", msg);
-	/* Its allocator is named once the loader has mapped it. */
-	else
+	} else {
+		/* Its allocator is named once the loader has mapped it;
+		 * its own children are followed like it. */
 		name_allocator_later(d, pid);
+		collector__follow(d->col, pid);
+	}
 	if (kill((pid_t)pid, SIGCONT) && errno != ESRCH)
 		log_warn("cannot resume pid %u", pid);
 }

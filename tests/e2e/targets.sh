@@ -11,6 +11,8 @@
 #   - memwatchd --cgroup PATH and --unit NAME.service, on cgroup v2 groups
 #     the test makes (a unit's group is system.slice/NAME, as systemd
 #     makes it): a process that enters the group and execs is traced;
+#   - a watched program's forked children (no exec) are followed: each is
+#     stopped as it returns from fork, attached, resumed;
 #   - a static binary (glibc linked in): probed in the executable itself,
 #     under -- CMD and under --exe, with the same exact counts;
 #   - bad --exe, --comm, --cgroup values are one-line usage errors.
@@ -178,5 +180,25 @@ fi
 query static/exe_findings "$TMP/static_exe_f.json" findings &&
 	check_tls_findings static/exe "$TMP/static_exe_f.json" 8 \
 		tls-outlived-thread 4096 tls_nodtor_alloc
+
+# Forks without exec: 3 children of a watched program, 4 leaks each.
+DB=$TMP/fork.db
+start_daemon --exe "$WL/fork_nodtor"
+sleep 0.5
+"$WL/fork_nodtor" 3 4 4096 >"$TMP/fork.out" 2>&1 &
+fp=$!
+BG_PIDS+=("$fp")
+reap "$fp"
+if [[ $REAP_RC == 0 ]]; then pass fork/exit; else fail fork/exit "exited $REAP_RC: $(cat "$TMP/fork.out")"; fi
+wait_until 10 findings_at_least 12 || true
+ok fork/stop "memwatchd did not stop cleanly" stop_daemon
+if query fork/findings "$TMP/fork.json" findings; then
+	f=$TMP/fork.json
+	expect fork/count "$f" 'length' 12
+	expect fork/children "$f" '[.[].pid] | unique | length' 3
+	expect fork/not_parent "$f" '[.[] | select(.pid == $p)] | length' 0 --argjson p "$fp"
+	expect fork/per_child "$f" '[group_by(.pid)[] | length] | unique' '[4]'
+	expect fork/site "$f" '[.[].site.function] | unique' '["fork_nodtor_alloc"]'
+fi
 
 finish
