@@ -11,6 +11,7 @@
  * with --json an error is also printed as {"error": "..."} on stdout.
  * Exit status: 0 ok, 1 runtime error, 2 usage error.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -351,9 +352,30 @@ struct status_ctx {
 	struct table t;
 };
 
+/*
+ * A container's id from its cgroup path: the 64-hex-digit name docker,
+ * containerd and podman give its group (docker-ID.scope, cri-containerd-
+ * ID.scope, libpod-ID.scope, /docker/ID). "" when there is none.
+ */
+static const char *container_id(const char *cgroup, char *buf, size_t len)
+{
+	for (const char *p = cgroup; *p; p++) {
+		size_t n = strspn(p, "0123456789abcdef");
+
+		if (n == 64 && (p == cgroup || !isxdigit((unsigned char)p[-1]))) {
+			snprintf(buf, len, "%.64s", p);
+			return buf;
+		}
+		if (n)
+			p += n - 1;
+	}
+	return "";
+}
+
 static int status_process(void *ctx, const struct mw_process_row *r)
 {
 	struct status_ctx *c = ctx;
+	char cid[72];
 
 	if (opt.json) {
 		json__open(&J, '{');
@@ -369,6 +391,12 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 		json__str(&J, mw_mode_name(r->mode));
 		json__key(&J, "allocator");
 		json__str(&J, r->allocator);
+		json__key(&J, "nspid");
+		json__u64(&J, r->nspid);
+		json__key(&J, "cgroup");
+		json__str(&J, r->cgroup);
+		json__key(&J, "container");
+		json__str(&J, container_id(r->cgroup, cid, sizeof(cid)));
 		json__key(&J, "threads");
 		json__u64(&J, r->threads);
 		json__key(&J, "allocs");

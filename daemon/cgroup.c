@@ -93,3 +93,48 @@ int cgroup__each_pid(const char *path, void (*cb)(void *ctx, uint32_t pid),
 	closedir(dir);
 	return 0;
 }
+
+int cgroup__of(uint32_t pid, char *buf, size_t len)
+{
+	char path[64], line[4096];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(buf, len, "%s", line + 3);
+			found = 1;
+		}
+	fclose(f);
+	return found ? 0 : -ENOENT;
+}
+
+uint32_t cgroup__nspid(uint32_t pid)
+{
+	char path[64], line[512];
+	uint32_t nspid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *save = NULL;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		/* The last column is the innermost namespace's pid. */
+		for (p = strtok_r(line + 6, " \t\n", &save); p;
+		     p = strtok_r(NULL, " \t\n", &save))
+			nspid = (uint32_t)strtoul(p, NULL, 10);
+		break;
+	}
+	fclose(f);
+	return nspid;
+}

@@ -24,4 +24,10 @@ int cgroup__resolve(const char *arg, bool unit, char *path, size_t len,
 int cgroup__each_pid(const char *path, void (*cb)(void *ctx, uint32_t pid),
 		     void *ctx);
 
+/* The cgroup v2 path pid is in (as /proc/PID/cgroup says, "/..."). */
+int cgroup__of(uint32_t pid, char *buf, size_t len);
+/* pid as its own pid namespace numbers it (its pid inside a container);
+ * 0 when unknown. */
+uint32_t cgroup__nspid(uint32_t pid);
+
 #endif

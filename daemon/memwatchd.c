@@ -754,6 +754,12 @@ static int attach(struct daemon *d, uint32_t pid, bool tls_only, char *msg,
 	}
 	engine__set_mode(d->engine, pid, tls_only ? MW_MODE_TLS : MW_MODE_FULL);
 	engine__set_allocator(d->engine, pid, collector__allocator(pid));
+	{
+		char cg[MW_CGROUP_MAX] = "";
+
+		cgroup__of(pid, cg, sizeof(cg));
+		engine__set_identity(d->engine, pid, cgroup__nspid(pid), cg);
+	}
 	seed_threads(d, pid, collector__now(d->col));
 	seed_keys(d, pid, collector__now(d->col));
 	log_info("attached to pid %u ('%s')%s", pid, comm,

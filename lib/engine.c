@@ -200,6 +200,22 @@ int engine__set_mode(struct engine *e, uint32_t pid, uint32_t mode)
 	return 0;
 }
 
+int engine__set_identity(struct engine *e, uint32_t pid, uint32_t nspid,
+			 const char *cgroup)
+{
+	struct proc *p = hmap__get(&e->procs, pid);
+	size_t n = 0;
+
+	if (!p)
+		return -ESRCH;
+	p->row.nspid = nspid;
+	for (; cgroup && n < sizeof(p->row.cgroup) - 1 && cgroup[n]; n++)
+		p->row.cgroup[n] = cgroup[n];
+	p->row.cgroup[n] = '\0';
+	p->dirty = true;
+	return 0;
+}
+
 int engine__set_allocator(struct engine *e, uint32_t pid, const char *name)
 {
 	struct proc *p = hmap__get(&e->procs, pid);

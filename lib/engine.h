@@ -137,6 +137,9 @@ int engine__is_traced(const struct engine *e, uint32_t pid);
  * the rules over time and tls-overwritten do not run.
  */
 int engine__set_mode(struct engine *e, uint32_t pid, uint32_t mode);
+/* Where pid lives: its pid in its own namespace, its cgroup v2 path. */
+int engine__set_identity(struct engine *e, uint32_t pid, uint32_t nspid,
+			 const char *cgroup);
 /* The allocator pid runs, for people ("glibc", "mimalloc", ...). */
 int engine__set_allocator(struct engine *e, uint32_t pid, const char *name);
 

@@ -50,6 +50,8 @@ enum mw_finding_kind {
 	MW_FIND_KIND_MAX,
 };
 
+#define MW_CGROUP_MAX 192
+
 struct mw_process_row {
 	uint64_t id;
 	uint32_t pid;
@@ -69,6 +71,9 @@ struct mw_process_row {
 	uint32_t mode;		/* enum mw_trace_mode */
 	uint32_t pad;
 	char allocator[MW_COMM_MAX]; /* "glibc", "mimalloc", ...; may be "" */
+	uint32_t nspid;		/* pid in its own pid namespace; 0: unknown */
+	uint32_t pad2;
+	char cgroup[MW_CGROUP_MAX]; /* cgroup v2 path; "" when unknown */
 };
 
 struct mw_thread_row {

@@ -43,13 +43,13 @@ static const char *const write_sql[ST_MAX] = {
 	[ST_PROCESS] =
 		"INSERT INTO processes (id, pid, state, comm, start_ts, end_ts,"
 		" exit_code, threads, allocs, frees, live_blocks, live_bytes,"
-		" unknown_frees, lost, findings, mode, allocator)"
+		" unknown_frees, lost, findings, mode, allocator, nspid, cgroup)"
 		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-		" ?16,?17)"
+		" ?16,?17,?18,?19)"
 		" ON CONFLICT(id) DO UPDATE SET state=?3, comm=?4, end_ts=?6,"
 		" exit_code=?7, threads=?8, allocs=?9, frees=?10,"
 		" live_blocks=?11, live_bytes=?12, unknown_frees=?13, lost=?14,"
-		" findings=?15, mode=?16, allocator=?17",
+		" findings=?15, mode=?16, allocator=?17, nspid=?18, cgroup=?19",
 	[ST_THREAD] =
 		"INSERT INTO threads (proc_id, tid, pid, state, comm, start_ts,"
 		" exit_ts, allocs, frees, alloc_bytes, free_bytes, cross_frees,"
@@ -393,6 +393,8 @@ int store__put_process(struct store *s, const struct mw_process_row *r)
 	for (int i = 0; i < 12; i++)
 		sqlite3_bind_int64(st, 5 + i, (int64_t)w[i]);
 	sqlite3_bind_text(st, 17, r->allocator, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 18, r->nspid);
+	sqlite3_bind_text(st, 19, r->cgroup, -1, SQLITE_TRANSIENT);
 	return run(st);
 }
 
@@ -598,7 +600,7 @@ struct walk_ctx {
 #define PROCESS_COLS                                                           \
 	" id, pid, state, comm, start_ts, end_ts, exit_code, threads,"       \
 	" allocs, frees, live_blocks, live_bytes, unknown_frees, lost,"      \
-	" findings, mode, allocator "
+	" findings, mode, allocator, nspid, cgroup "
 
 static int process_row(sqlite3_stmt *st, void *arg)
 {
@@ -623,6 +625,8 @@ static int process_row(sqlite3_stmt *st, void *arg)
 	r.findings = col_u64(st, 14);
 	r.mode = (uint32_t)col_u64(st, 15);
 	col_str(st, 16, r.allocator, sizeof(r.allocator));
+	r.nspid = (uint32_t)col_u64(st, 17);
+	col_str(st, 18, r.cgroup, sizeof(r.cgroup));
 	return cb(w->ctx, &r);
 }
 

@@ -15,6 +15,8 @@
 #     stopped as it returns from fork, attached, resumed;
 #   - a static binary (glibc linked in): probed in the executable itself,
 #     under -- CMD and under --exe, with the same exact counts;
+#   - a process in its own pid and mount namespaces (unshare): traced,
+#     reported with its host pid and its namespace pid (1), exact counts;
 #   - bad --exe, --comm, --cgroup values are one-line usage errors.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -107,7 +109,10 @@ if [[ -z $CG2 ]]; then
 else
 	grp=$CG2/mw-e2e-$$
 	unit=mw-e2e-$$.service
-	mkdir -p "$grp" "$CG2/system.slice/$unit"
+	# A group named as docker names a container's.
+	cid=$(printf '%064x' $$)
+	ctr=$CG2/system.slice/docker-$cid.scope
+	mkdir -p "$grp" "$CG2/system.slice/$unit" "$ctr"
 	# run_in GROUP CMD...: start CMD inside GROUP (it moves itself, then
 	# execs), in the background; sets RUN_PID.
 	run_in() {
@@ -118,14 +123,17 @@ else
 		RUN_PID=$!
 		BG_PIDS+=("$RUN_PID")
 	}
-	for kind in cgroup unit; do
+	for kind in cgroup unit container; do
 		DB=$TMP/$kind.db
 		if [[ $kind == cgroup ]]; then
 			start_daemon --cgroup "$grp"
 			g=$grp
-		else
+		elif [[ $kind == unit ]]; then
 			start_daemon --unit "$unit"
 			g=$CG2/system.slice/$unit
+		else
+			start_daemon --cgroup "$ctr"
+			g=$ctr
 		fi
 		sleep 0.5
 		run_in "$g" "$WL/tls_nodtor" 4 2048
@@ -137,8 +145,18 @@ else
 			expect "$kind/leak" "$TMP/$kind.json" \
 				'[.[] | select(.pid == $p and .size == 2048 and .site.function == "tls_nodtor_alloc")] | length' \
 				4 --argjson p "$p"
+		# Attributed to its group, as the kernel names it.
+		query "$kind/status" "$TMP/$kind.status.json" status &&
+			expect "$kind/cgroup_path" "$TMP/$kind.status.json" \
+				'.processes[] | select(.pid == $p) | .cgroup' \
+				"${g#"$CG2"}" --argjson p "$p"
+		if [[ $kind == container ]]; then
+			expect container/id "$TMP/$kind.status.json" \
+				'.processes[] | select(.pid == $p) | .container' \
+				"$cid" --argjson p "$p"
+		fi
 	done
-	rmdir "$grp" "$CG2/system.slice/$unit" 2>/dev/null || true
+	rmdir "$grp" "$CG2/system.slice/$unit" "$ctr" 2>/dev/null || true
 fi
 for bad in "--cgroup /nonexistent-group" "--unit no-such-unit-$$.service"; do
 	rc=0
@@ -200,5 +218,30 @@ if query fork/findings "$TMP/fork.json" findings; then
 	expect fork/per_child "$f" '[group_by(.pid)[] | length] | unique' '[4]'
 	expect fork/site "$f" '[.[].site.function] | unique' '["fork_nodtor_alloc"]'
 fi
+
+# A container's view: new pid and mount namespaces.
+DB=$TMP/ns.db
+start_daemon --exe "$WL/tls_nodtor"
+sleep 0.5
+unshare --pid --mount --fork --mount-proc "$WL/tls_nodtor" 8 4096 \
+	>"$TMP/ns.out" 2>&1 &
+up=$!
+BG_PIDS+=("$up")
+reap "$up"
+if [[ $REAP_RC == 0 ]]; then pass ns/exit; else fail ns/exit "exited $REAP_RC: $(cat "$TMP/ns.out")"; fi
+wait_until 10 findings_at_least 8 || true
+ok ns/stop "memwatchd did not stop cleanly" stop_daemon
+if query ns/status "$TMP/ns_status.json" status; then
+	f=$TMP/ns_status.json
+	expect ns/one_process "$f" '[.processes[] | select(.comm == "tls_nodtor")] | length' 1
+	expect ns/nspid "$f" '.processes[] | select(.comm == "tls_nodtor") | .nspid' 1
+	expect ns/host_pid "$f" '.processes[] | select(.comm == "tls_nodtor") | .pid > 1' true
+	expect ns/exact "$f" \
+		'.processes[] | select(.comm == "tls_nodtor") | [.allocs, .frees, .unknown_frees, .live_blocks, .live_bytes, .threads]' \
+		"$ref"
+fi
+query ns/findings "$TMP/ns.json" findings &&
+	check_tls_findings ns "$TMP/ns.json" 8 tls-outlived-thread 4096 \
+		tls_nodtor_alloc
 
 finish
