@@ -188,18 +188,16 @@ static void module_event(struct collector *c, const struct mw_path_record *m,
 			 struct mw_event *ev)
 {
 	char file[PATH_MAX];
-	uint64_t lo, hi, tls;
+	uint64_t lo, hi;
 	ev->path = m->path;
 	if (m->path[0] != '/')
 		return;
 	snprintf(file, sizeof(file), "/proc/%u/root%s", m->r.pid, m->path);
-	if (elfsym__layout(file, &lo, &hi, &tls) &&
-	    elfsym__layout(m->path, &lo, &hi, &tls))
+	if (elfsym__layout(file, &lo, &hi) && elfsym__layout(m->path, &lo, &hi))
 		return;
 	ev->base = m->r.addr;
 	ev->addr = m->r.addr + lo;
 	ev->size = hi - lo;
-	ev->tls_size = tls;
 }
 
 static int on_record(void *ctx, void *data, size_t size)

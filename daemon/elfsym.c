@@ -69,8 +69,7 @@ static int elf_open(const char *path, int *fd, Elf **elf)
 	return 0;
 }
 
-int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi,
-		   uint64_t *tls_size)
+int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi)
 {
 	size_t nph;
 	Elf *elf;
@@ -78,7 +77,6 @@ int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi,
 
 	*lo = UINT64_MAX;
 	*hi = 0;
-	*tls_size = 0;
 	if ((err = elf_open(path, &fd, &elf)))
 		return err;
 	if (elf_getphdrnum(elf, &nph))
@@ -88,8 +86,6 @@ int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi,
 
 		if (!gelf_getphdr(elf, (int)i, &ph))
 			continue;
-		if (ph.p_type == PT_TLS)
-			*tls_size = ph.p_memsz;
 		if (ph.p_type != PT_LOAD)
 			continue;
 		if (ph.p_vaddr < *lo)

@@ -17,10 +17,8 @@ int elfsym__resolve(const char *path, const char *const *names, int n,
 		    uint64_t *offsets);
 
 /* The span of the ELF file's PT_LOAD segments, as virtual addresses
- * before relocation (page-aligned), and its PT_TLS block size (0 when it
- * has none). Returns 0 or -errno. */
-int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi,
-		   uint64_t *tls_size);
+ * before relocation (page-aligned). Returns 0 or -errno. */
+int elfsym__layout(const char *path, uint64_t *lo, uint64_t *hi);
 
 /* 1 if the ELF file at path names a program interpreter (it is linked
  * dynamically), 0 if not, -errno. */

@@ -433,6 +433,11 @@ static uint32_t classify_stack(void *ctx, uint32_t pid, const uint64_t *frames,
 	return flags;
 }
 
+static bool internal_site(void *ctx, uint32_t pid, uint64_t ip)
+{
+	return symbolizer__in_runtime(((struct daemon *)ctx)->sym, pid, ip);
+}
+
 static const struct engine_sink store_sink = {
 	.begin = sink_begin,
 	.commit = sink_commit,
@@ -606,8 +611,6 @@ static void on_event(void *ctx, const struct mw_event *ev)
 {
 	struct daemon *d = ctx;
 
-	struct mw_event fixed;
-
 	if (ev->type == MW_EV_SPAWN) {
 		on_spawn(d, ev->pid);
 		return;
@@ -623,12 +626,6 @@ static void on_event(void *ctx, const struct mw_event *ev)
 	    ev->path && ev->size)
 		symbolizer__add_module(d->sym, ev->pid, ev->path, ev->base,
 				       ev->addr, ev->addr + ev->size);
-	if (ev->type == MW_EV_FREE &&
-	    symbolizer__in_runtime(d->sym, ev->pid, ev->site)) {
-		fixed = *ev;
-		fixed.flags |= MW_EVF_INTERNAL;
-		ev = &fixed;
-	}
 	engine__feed(d->engine, ev);
 	if (ev->type == MW_EV_PROC_EXIT) {
 		/* The kernel already dropped its uprobes with its mm; free
@@ -1105,6 +1102,7 @@ int main(int argc, char **argv)
 		fatalx("database '%s': %s", o.db, store__strerror(err));
 	ecfg = o.ecfg;
 	ecfg.classify = classify_stack;
+	ecfg.internal = internal_site;
 	ecfg.classify_ctx = &d;
 	d.sym = symbolizer__new();
 	d.engine = engine__new(&ecfg, serial);

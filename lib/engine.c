@@ -484,7 +484,10 @@ static void on_free(struct engine *e, struct proc *p, struct thread *t,
 	if (!b) {
 		t->row.unknown_frees++;
 		p->row.unknown_frees++;
-		if (!(ev->flags & MW_EVF_INTERNAL))
+		if (!(ev->flags & MW_EVF_INTERNAL) &&
+		    !(e->cfg.internal &&
+		      e->cfg.internal(e->cfg.classify_ctx, p->row.pid,
+				      ev->site)))
 			rules__unknown_free(e, p, t, ev);
 		return;
 	}
@@ -829,7 +832,6 @@ static struct module *module_get(struct proc *p, const struct mw_event *ev)
 	if (ev->size) {
 		m->start = ev->addr;
 		m->end = ev->addr + ev->size;
-		m->tls_size = ev->tls_size;
 	}
 	return m;
 }
@@ -898,12 +900,7 @@ static void on_module(struct engine *e, struct proc *p, struct thread *t,
 
 	switch (ev->type) {
 	case MW_EV_MODULE_LOAD:
-		m = module_get(p, ev);
-		if (m) {
-			if (!m->refs && !m->load_ts)
-				m->load_ts = ev->ts;
-			m->refs++;
-		}
+		module_get(p, ev);
 		break;
 	case MW_EV_MODULE_UNLOAD:
 		p->unloading = module_get(p, ev);
@@ -914,9 +911,7 @@ static void on_module(struct engine *e, struct proc *p, struct thread *t,
 		p->unloading = NULL;
 		if (!m || m->handle != ev->old_addr || ev->code)
 			break;
-		if (m->refs)
-			m->refs--;
-		/* Not our count but the mappings say whether it went:
+		/* The mappings say whether it went, not a count of opens:
 		 * glibc keeps a module others depend on, or whose
 		 * thread_local destructors are still registered. */
 		if (ev->flags & MW_EVF_UNMAPPED)

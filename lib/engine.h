@@ -27,6 +27,7 @@
 #ifndef MEMWATCH_ENGINE_H
 #define MEMWATCH_ENGINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "event.h"
@@ -42,6 +43,12 @@ struct engine;
 typedef uint32_t (*engine_classify_fn)(void *ctx, uint32_t pid,
 				       const uint64_t *frames,
 				       uint32_t nframes);
+/*
+ * Is ip inside the C library or the dynamic loader? Asked only for a free
+ * of an unknown block whose event does not say MW_EVF_INTERNAL already:
+ * glibc's own bookkeeping is not the program's bad free.
+ */
+typedef bool (*engine_internal_fn)(void *ctx, uint32_t pid, uint64_t ip);
 
 /* Live-byte samples a site or thread keeps for the growth rules. */
 #define ENGINE_MAX_SAMPLES 16
@@ -51,7 +58,8 @@ struct engine_config {
 	uint64_t grace_ns;	 /* let a program free a block just after */
 	uint64_t persist_age_ns; /* blocks younger than this stay in memory */
 	engine_classify_fn classify; /* may be NULL: no flags */
-	void *classify_ctx;
+	engine_internal_fn internal; /* may be NULL: none is */
+	void *classify_ctx;	     /* for both */
 	/* thread-orphan: blocks still live this long after their thread
 	 * exited are left behind; a site is flagged once it has left
 	 * blocks behind in this many threads. */

@@ -32,6 +32,7 @@ struct thread {
 	/* Live bytes at the last samples (rules.c), oldest first. */
 	uint64_t samples[ENGINE_MAX_SAMPLES];
 	uint32_t nsamples;
+	struct agg *growth;	/* its thread-growth finding, once made */
 	bool orphan_pending;
 	bool in_map;
 	bool dirty;
@@ -65,9 +66,6 @@ struct key {
 struct module {
 	uint64_t handle;
 	uint64_t start, end; /* [start, end) */
-	uint64_t tls_size;   /* its PT_TLS block, 0 if none */
-	uint64_t load_ts;    /* 0: loaded before we attached */
-	uint32_t refs;	     /* dlopen calls seen less dlclose calls */
 };
 
 struct binding {

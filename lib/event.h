@@ -29,7 +29,7 @@ enum mw_event_type {
 	MW_EV_TLS_SET,		/* key, addr = value (0 clears the slot) */
 	MW_EV_LOST,		/* count events were lost; pid 0 = unknown pid */
 	/* dlopen returned: old_addr = handle, addr = start, size = extent of
-	 * the module's mappings, tls_size = its PT_TLS block (0: none),
+	 * the module's mappings,
 	 * path. */
 	MW_EV_MODULE_LOAD,
 	/* dlclose(old_addr) entered; the module's fields as for load. */
@@ -81,7 +81,6 @@ struct mw_event {
 	uint32_t nframes;
 	uint32_t pad;
 	const uint64_t *frames;
-	uint64_t tls_size;	/* module events */
 	uint64_t base;		/* module events: load bias (l_addr) */
 	const char *path;	/* module events; NULL or "" when unknown */
 };

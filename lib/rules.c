@@ -544,26 +544,19 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 			  uint64_t now)
 {
 	struct block *top;
-	struct agg *a = NULL;
+	struct agg *a = t->growth;
 
 	sample_push(t->samples, &t->nsamples, t->row.live_bytes);
 	if (!growing(t->samples, t->nsamples, e->cfg.growth_samples,
 		     e->cfg.growth_min_bytes) ||
 	    !(top = thread_top_site(t)))
 		return;
-	/* One finding per thread: find it among the process's. */
-	for (size_t i = 0; i < p->aggs.len && !a; i++) {
-		struct agg *x = p->aggs.items[i];
-
-		if (x->row.kind == MW_FIND_THREAD_GROWTH &&
-		    x->row.tid == t->row.tid && x->row.first_ts >= t->row.start_ts)
-			a = x;
-	}
 	if (!a) {
 		a = agg_new(e, p, MW_FIND_THREAD_GROWTH, MW_SEV_MEDIUM,
 			    top->stack, top->site, now);
 		if (!a)
 			return;
+		t->growth = a;
 	}
 	agg_block(a, top);
 	agg_thread(a, t->row.tid);

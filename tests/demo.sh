@@ -42,8 +42,20 @@ echo "==> Threads: the 20 handler threads have exited, yet each still owns"
 echo "    one live 16 KiB block (live_blocks, live_bytes): the leaked buffer."
 "$mwctl" --db "$db" threads
 echo
+first=$("$mwctl" --db "$db" --json findings | jq -r '.[0].id // empty')
+if [[ -n $first ]]; then
+	echo "==> One finding explained: its evidence and the stack that"
+	echo "    allocated the buffer, down to the request handler."
+	echo "    \$ $mwctl --db $db explain $first"
+	"$mwctl" --db "$db" explain "$first"
+	echo
+fi
+echo "==> Sites holding the most live memory:"
+"$mwctl" --db "$db" top --limit 3
+echo
 echo "==> Ask again with:"
 echo "    $mwctl --db $db findings"
+echo "    $mwctl --db $db explain ID"
 echo "    $mwctl --db $db threads"
 echo "    $mwctl --db $db --json findings      # the same, as JSON"
 echo "    (rm -rf $tmp when done)"

@@ -18,7 +18,7 @@
  *                                  flags: tls_init, tls_dynamic
  *   T TYPE pid=N [tid=N] [addr=0xHEX] [size=N] [old=0xHEX] [site=0xHEX]
  *          [key=N] [code=N] [count=N] [comm=NAME] [group]
- *          [stack=0xHEX,0xHEX...] [tls=N] [base=0xHEX] [path=P]
+ *          [stack=0xHEX,0xHEX...] [base=0xHEX] [path=P]
  *          [internal] [unmapped]
  *
  * TYPE is an event type as mw_event_type_name() spells it: alloc free
@@ -27,7 +27,7 @@
  * pid; "group" sets MW_EVF_GROUP_EXIT, "internal" MW_EVF_INTERNAL,
  * "unmapped" MW_EVF_UNMAPPED. stack= gives the allocating frames, site=
  * defaulting to the first. Module events take old= (the handle), addr=
- * and size= (the span), tls= (the PT_TLS size).
+ * and size= (the span).
  * Required: alloc addr+size, free addr, realloc addr+size (old 0 means
  * malloc), key_create/key_delete key, tls_set key+addr, lost count (pid 0
  * is "unknown pid"). Events may come in any time order.
@@ -426,11 +426,10 @@ enum {
 	F_COMM = 1 << 9,
 	F_GROUP = 1 << 10,
 	F_STACK = 1 << 11,
-	F_TLS = 1 << 12,
-	F_BASE = 1 << 13,
-	F_PATH = 1 << 14,
-	F_INTERNAL = 1 << 15,
-	F_UNMAPPED = 1 << 16,
+	F_BASE = 1 << 12,
+	F_PATH = 1 << 13,
+	F_INTERNAL = 1 << 14,
+	F_UNMAPPED = 1 << 15,
 };
 
 /* Frames of the event being parsed; the engine copies them. */
@@ -511,9 +510,6 @@ static unsigned parse_fields(struct replay *r, char **tok, int ntok,
 			if (!ev->nframes)
 				die(r, "stack= needs frames");
 			ev->frames = frames;
-		} else if (!strcmp(name, "tls")) {
-			f = F_TLS;
-			ev->tls_size = parse_u64(r, name, val, 10, UINT64_MAX);
 		} else if (!strcmp(name, "base")) {
 			f = F_BASE;
 			ev->base = parse_u64(r, name, val, 0, UINT64_MAX);
@@ -544,7 +540,7 @@ static void require(struct replay *r, unsigned have, unsigned need,
 	static const char *const names[] = {
 		"pid",	 "tid",	 "addr", "size", "old",	 "site",
 		"key",	 "code", "count", "comm", "group", "stack",
-		"tls",	 "base", "path", "internal", "unmapped"};
+		"base",	 "path", "internal", "unmapped"};
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if ((need & (1u << i)) && !(have & (1u << i)))

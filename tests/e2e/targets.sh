@@ -23,6 +23,42 @@ source "$(dirname "$0")/lib.sh"
 
 MIMALLOC=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
 
+# watch NAME DAEMON-ARGS...: start memwatchd watching these targets and
+# wait until it answers on its socket: it serves requests only once its
+# watches are in place, so a program started after that is caught.
+watch() {
+	local name=$1
+	shift
+	start_daemon "$@"
+	if wait_until 20 daemon_answers; then
+		pass "$name/watching"
+	else
+		fail "$name/watching" "memwatchd never answered: $(tail -n 1 "$DAEMON_LOG.err")"
+	fi
+}
+
+# shellcheck disable=SC2317  # called through wait_until
+daemon_answers() {
+	ctl --json status 2>/dev/null | jq -e '.daemon != null' >/dev/null 2>&1
+}
+
+# run_bg NAME CMD...: run CMD in the background to its end, as a program
+# nobody told memwatchd about; its exit status is the case NAME/exit.
+# Sets RUN_PID.
+run_bg() {
+	local name=$1
+	shift
+	"$@" >"$TMP/$name.out" 2>&1 &
+	RUN_PID=$!
+	BG_PIDS+=("$RUN_PID")
+	reap "$RUN_PID"
+	if [[ $REAP_RC == 0 ]]; then
+		pass "$name/exit"
+	else
+		fail "$name/exit" "exited $REAP_RC: $(head -c 300 "$TMP/$name.out")"
+	fi
+}
+
 # The reference: the same run under memwatchd -- CMD.
 DB=$TMP/ref.db
 trace -- "$WL/tls_nodtor" 8 4096
@@ -43,16 +79,10 @@ else
 fi
 touch "$early_gate"
 reap "$early"
-"$WL/tls_nodtor" 8 4096 >"$TMP/late.out" 2>&1 &
-late=$!
-BG_PIDS+=("$late")
-reap "$late"
-if [[ $REAP_RC == 0 ]]; then pass exe/late_exit; else fail exe/late_exit "exited $REAP_RC"; fi
-env LD_PRELOAD=$MIMALLOC "$WL/tls_nodtor" 8 4096 >"$TMP/mi.out" 2>&1 &
-mi=$!
-BG_PIDS+=("$mi")
-reap "$mi"
-if [[ $REAP_RC == 0 ]]; then pass exe/mi_exit; else fail exe/mi_exit "exited $REAP_RC"; fi
+run_bg exe_late "$WL/tls_nodtor" 8 4096
+late=$RUN_PID
+run_bg exe_mi env LD_PRELOAD=$MIMALLOC "$WL/tls_nodtor" 8 4096
+mi=$RUN_PID
 wait_until 10 findings_at_least 24 || true
 ok exe/stop "memwatchd did not stop cleanly" stop_daemon
 if query exe/status "$TMP/exe_status.json" status; then
@@ -76,12 +106,9 @@ fi
 
 # By command name.
 DB=$TMP/comm.db
-start_daemon --comm tls_keydelete
-sleep 0.5
-"$WL/tls_keydelete" >"$TMP/kd.out" 2>&1 &
-kd=$!
-BG_PIDS+=("$kd")
-reap "$kd"
+watch comm --comm tls_keydelete
+run_bg comm "$WL/tls_keydelete"
+kd=$RUN_PID
 wait_until 10 findings_at_least 4 || true
 ok comm/stop "memwatchd did not stop cleanly" stop_daemon
 query comm/findings "$TMP/comm.json" findings &&
@@ -126,16 +153,15 @@ else
 	for kind in cgroup unit container; do
 		DB=$TMP/$kind.db
 		if [[ $kind == cgroup ]]; then
-			start_daemon --cgroup "$grp"
+			watch "$kind" --cgroup "$grp"
 			g=$grp
 		elif [[ $kind == unit ]]; then
-			start_daemon --unit "$unit"
+			watch "$kind" --unit "$unit"
 			g=$CG2/system.slice/$unit
 		else
-			start_daemon --cgroup "$ctr"
+			watch "$kind" --cgroup "$ctr"
 			g=$ctr
 		fi
-		sleep 0.5
 		run_in "$g" "$WL/tls_nodtor" 4 2048
 		p=$RUN_PID
 		reap "$p"
@@ -182,12 +208,9 @@ query static/cmd_findings "$TMP/static_cmd_f.json" findings &&
 	check_tls_findings static/cmd "$TMP/static_cmd_f.json" 8 \
 		tls-outlived-thread 4096 tls_nodtor_alloc
 DB=$TMP/static_exe.db
-start_daemon --exe "$WL/tls_nodtor_static"
-sleep 0.5
-"$WL/tls_nodtor_static" 8 4096 >/dev/null 2>&1 &
-sp=$!
-BG_PIDS+=("$sp")
-reap "$sp"
+watch static --exe "$WL/tls_nodtor_static"
+run_bg static_exe "$WL/tls_nodtor_static" 8 4096
+sp=$RUN_PID
 wait_until 10 findings_at_least 8 || true
 ok static/stop "memwatchd did not stop cleanly" stop_daemon
 if query static/exe_status "$TMP/static_exe.json" status; then
@@ -201,13 +224,9 @@ query static/exe_findings "$TMP/static_exe_f.json" findings &&
 
 # Forks without exec: 3 children of a watched program, 4 leaks each.
 DB=$TMP/fork.db
-start_daemon --exe "$WL/fork_nodtor"
-sleep 0.5
-"$WL/fork_nodtor" 3 4 4096 >"$TMP/fork.out" 2>&1 &
-fp=$!
-BG_PIDS+=("$fp")
-reap "$fp"
-if [[ $REAP_RC == 0 ]]; then pass fork/exit; else fail fork/exit "exited $REAP_RC: $(cat "$TMP/fork.out")"; fi
+watch fork --exe "$WL/fork_nodtor"
+run_bg fork "$WL/fork_nodtor" 3 4 4096
+fp=$RUN_PID
 wait_until 10 findings_at_least 12 || true
 ok fork/stop "memwatchd did not stop cleanly" stop_daemon
 if query fork/findings "$TMP/fork.json" findings; then
@@ -221,14 +240,8 @@ fi
 
 # A container's view: new pid and mount namespaces.
 DB=$TMP/ns.db
-start_daemon --exe "$WL/tls_nodtor"
-sleep 0.5
-unshare --pid --mount --fork --mount-proc "$WL/tls_nodtor" 8 4096 \
-	>"$TMP/ns.out" 2>&1 &
-up=$!
-BG_PIDS+=("$up")
-reap "$up"
-if [[ $REAP_RC == 0 ]]; then pass ns/exit; else fail ns/exit "exited $REAP_RC: $(cat "$TMP/ns.out")"; fi
+watch ns --exe "$WL/tls_nodtor"
+run_bg ns unshare --pid --mount --fork --mount-proc "$WL/tls_nodtor" 8 4096
 wait_until 10 findings_at_least 8 || true
 ok ns/stop "memwatchd did not stop cleanly" stop_daemon
 if query ns/status "$TMP/ns_status.json" status; then

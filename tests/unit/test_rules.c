@@ -104,12 +104,24 @@ static uint32_t classify(void *ctx, uint32_t pid, const uint64_t *frames,
 	return 0;
 }
 
+/* Frees from this call site are the C library's own. */
+#define LIBC_FREE_SITE 0x7f00000f000ull
+
+static unsigned internal_calls;
+
+static bool internal(void *ctx, uint32_t pid, uint64_t ip)
+{
+	internal_calls++;
+	return ip == LIBC_FREE_SITE;
+}
+
 static void setup(void)
 {
 	struct engine_config cfg = {
 		.grace_ns = MS(500),
 		.persist_age_ns = MS(1000),
 		.classify = classify,
+		.internal = internal,
 		.orphan_age_ns = MS(2000),
 		.orphan_min_threads = 3,
 		.growth_samples = 4,
@@ -378,6 +390,24 @@ static void test_bad_free(void)
 	teardown();
 }
 
+/* The C library freeing an address again (its tcache at thread exit) is
+ * not the program's double free; the engine asks only about frees of
+ * unknown blocks. */
+static void test_bad_free_internal_site(void)
+{
+	setup();
+	internal_calls = 0;
+	tstart(201, 0);
+	al(201, 1, 0x1000, 32, 0x401000, false);
+	fr(201, 2, 0x1000, 0x407000, 0);
+	CHECK_U64(internal_calls, 0);
+	fr(201, 3, 0x1000, LIBC_FREE_SITE, 0);
+	CHECK_U64(internal_calls, 1);
+	tick(10);
+	CHECK_U64(nfound, 0);
+	teardown();
+}
+
 /* The memory of freed addresses is bounded: past recent_frees (4 here)
  * the oldest is forgotten, and freeing it again is an unknown free. */
 static void test_bad_free_bounded(void)
@@ -487,6 +517,7 @@ int main(void)
 	RUN(test_no_growth);
 	RUN(test_bad_free);
 	RUN(test_bad_free_bounded);
+	RUN(test_bad_free_internal_site);
 	RUN(test_no_new_findings_after_loss);
 	RUN(test_retention);
 	RUN(test_no_retention);
