@@ -85,6 +85,7 @@ enum {
 	P_MEMALIGN,	/* arg = void **memptr; 0 return means success */
 	P_REALLOC,	/* arg = old pointer */
 	P_KEY_CREATE,	/* arg = pthread_key_t *, size = destructor */
+	P_FREE,		/* arg = the block: a free-like call in flight */
 };
 
 static __always_inline void count(__u32 idx)
@@ -214,6 +215,11 @@ static __always_inline void submit_with_stack(struct pt_regs *ctx,
 	}
 	if (from_entry && n > 0)
 		s->frames[0] = s->r.site;
+	/* At a return the walk starts at the real call site; the return
+	 * address seen at entry is the uretprobe trampoline when the call
+	 * was tail-called from another probed function. */
+	if (!from_entry && n > 0)
+		s->r.site = s->frames[0];
 	s->r.nframes = n / sizeof(__u64);
 	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
 	if (len > sizeof(*s))
@@ -333,23 +339,134 @@ int BPF_KRETPROBE(realloc_exit, __u64 ret)
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 ptr)
+/*
+ * Is a free of ptr at stack pointer sp part of a probed call in flight
+ * that reports it? Deeper calls are (realloc(p, 0) freeing, operator
+ * delete calling free). A free-like call tail-calling the next one
+ * (mimalloc's sized delete jumps to mi_free) runs at the same sp, so for
+ * those the block itself must match too.
+ */
+static __always_inline bool free_nested(__u32 tid, __u64 sp, __u64 ptr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct pending *p;
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (!p)
+		return false;
+	return p->sp > sp ||
+	       (p->type == P_FREE && p->sp == sp && p->arg == ptr);
+}
+
+static __always_inline void emit_free(struct pt_regs *ctx, __u64 id,
+				      __u64 ptr)
+{
 	struct mw_record r;
 
-	if (!ptr || !traced(id >> 32))
-		return 0;
-	p = bpf_map_lookup_elem(&pending, &tid);
-	if (p && p->sp > PT_REGS_SP(ctx))
-		return 0; /* realloc(p, 0) freeing: realloc reports it */
 	rec_init(&r, MW_REC_FREE, id);
 	r.addr = ptr;
 	r.site = return_address(ctx);
 	emit(&r);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!ptr || !traced(id >> 32) ||
+	    free_nested((__u32)id, PT_REGS_SP(ctx), ptr))
+		return 0;
+	emit_free(ctx, id, ptr);
+	return 0;
+}
+
+/* Argument n (1-based, as in MW_COOKIE) of a probed function. Each
+ * case reads its register through a barrier: merged into one load at a
+ * computed offset, the verifier would refuse the context access. */
+#define ARG_CASE(i, reg)                                                     \
+	case i:                                                              \
+		v = reg;                                                     \
+		asm volatile("" : "+r"(v));                                  \
+		break
+static __always_inline __u64 arg_n(struct pt_regs *ctx, __u32 n)
+{
+	__u64 v = 0;
+
+	switch (n) {
+		ARG_CASE(1, PT_REGS_PARM1(ctx));
+		ARG_CASE(2, PT_REGS_PARM2(ctx));
+		ARG_CASE(3, PT_REGS_PARM3(ctx));
+		ARG_CASE(4, PT_REGS_PARM4(ctx));
+		ARG_CASE(5, PT_REGS_PARM5(ctx));
+#if defined(PT_REGS_PARM6)
+		ARG_CASE(6, PT_REGS_PARM6(ctx));
+#elif defined(__TARGET_ARCH_x86)
+		ARG_CASE(6, ctx->r9); /* libbpf 1.1 stops at the fifth */
+#endif
+	}
+	return v;
+}
+
+static __always_inline __u64 cookie_size(struct pt_regs *ctx, __u64 cookie)
+{
+	__u64 size = arg_n(ctx, MW_COOKIE_SIZE(cookie));
+
+	if (MW_COOKIE_COUNT(cookie))
+		size = mul_size(arg_n(ctx, MW_COOKIE_COUNT(cookie)), size);
+	return size;
+}
+
+/*
+ * The generic allocator programs: any function that returns a new block
+ * (xalloc), moves one (xrealloc) or releases one (xfree), with its
+ * arguments where the attach cookie says. A call that reaches another
+ * probed function (jemalloc's operator new falling back to malloc, a
+ * user's xmalloc calling malloc) is reported once, by the outer call: see
+ * the pending comment at the top.
+ */
+SEC("uprobe")
+int BPF_KPROBE(xalloc_enter)
+{
+	return enter(ctx, P_ALLOC, cookie_size(ctx, bpf_get_attach_cookie(ctx)),
+		     0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(xrealloc_enter)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+
+	return enter(ctx, P_REALLOC, cookie_size(ctx, cookie),
+		     arg_n(ctx, MW_COOKIE_PTR(cookie)));
+}
+
+/* A free-like call reports at entry, like free, and stays pending until
+ * it returns, so the free it may reach inside is not reported again. */
+SEC("uprobe")
+int BPF_KPROBE(xfree_enter)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ptr = arg_n(ctx, MW_COOKIE_PTR(bpf_get_attach_cookie(ctx)));
+	__u64 sp = PT_REGS_SP(ctx);
+	__u32 tid = (__u32)id;
+	struct pending p = {};
+
+	if (!ptr || !traced(id >> 32) || free_nested(tid, sp, ptr))
+		return 0;
+	emit_free(ctx, id, ptr);
+	p.sp = sp;
+	p.arg = ptr;
+	p.type = P_FREE;
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
+		count(MW_CNT_PENDING_FULL);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(xfree_exit)
+{
+	struct pending p;
+
+	leave(ctx, P_FREE, &p);
 	return 0;
 }
 

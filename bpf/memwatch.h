@@ -105,6 +105,21 @@ struct mw_stack_record {
 /* MW_REC_SPAWN of a child forked by a followed target (no exec). */
 #define MW_RECF_FORKED 0x8
 
+/*
+ * Attach cookie of the generic allocator programs (xalloc_enter,
+ * xrealloc_enter, xfree_enter): where a function keeps its arguments, so
+ * one program serves every allocator API (C++ operators, je_ and mi_
+ * names, a user's --alloc/--free pair). Argument numbers are 1-based
+ * (1 = first integer argument register), 0 = none. The block's size is
+ * arg[size] times arg[count] when count is set.
+ */
+#define MW_COOKIE(ptr, size, count)                                          \
+	((__u64)(ptr) | (__u64)(size) << 8 | (__u64)(count) << 16)
+#define MW_COOKIE_PTR(c) ((__u32)(c)&0xff)
+#define MW_COOKIE_SIZE(c) ((__u32)((c) >> 8) & 0xff)
+#define MW_COOKIE_COUNT(c) ((__u32)((c) >> 16) & 0xff)
+#define MW_MAX_ARG 6
+
 /* Indexes into the per-CPU counters array. */
 enum mw_counter {
 	MW_CNT_EMITTED = 0, /* records submitted to the ring buffer */

@@ -26,44 +26,160 @@
 #include "elfsym.h"
 #include "memwatch.h"
 #include "memwatch.skel.h"
+#include "uprobe.h"
 
-/* One probed function: entry program, optional return program. */
+/* Which modules a probe is looked for in. */
+enum probe_class {
+	PC_LIBC,   /* libc (or a static program): TLS keys, modules */
+	PC_MALLOC, /* the malloc family: libc and every allocator */
+	PC_API,	   /* an allocator's own API and C++ operators: allocators */
+};
+
+/* One probed function: entry program, optional return program, and the
+ * attach cookie of the generic programs (where its arguments are). */
 struct probe {
 	const char *func;
-	int required;	  /* in libc: attaching fails without it */
-	int alloc;	  /* the malloc family: also probed in allocators */
+	uint8_t required; /* in libc: attaching fails without it */
+	uint8_t cls;	  /* enum probe_class */
+	uint64_t cookie;
 	size_t enter_off; /* offsetof struct memwatch_bpf progs */
 	size_t exit_off;
 };
 
 #define PROG(name) (offsetof(struct memwatch_bpf, progs.name) + 1)
 
+/* The generic programs (memwatch.bpf.c): arguments by number, 1-based;
+ * size is arg[size] * arg[count] when count is not 0. */
+#define XALLOC(f, size, count)                                               \
+	{f, 0, PC_API, MW_COOKIE(0, size, count), PROG(xalloc_enter),        \
+	 PROG(alloc_exit)}
+#define XREALLOC(f, ptr, size, count)                                        \
+	{f, 0, PC_API, MW_COOKIE(ptr, size, count), PROG(xrealloc_enter),    \
+	 PROG(realloc_exit)}
+#define XFREE(f, ptr)                                                        \
+	{f, 0, PC_API, MW_COOKIE(ptr, 0, 0), PROG(xfree_enter),              \
+	 PROG(xfree_exit)}
+
 /*
  * Offsets are stored +1 so that 0 means "no program".
- * Attach order matters on a running process: free goes first, so every
- * block we see allocated is also seen freed; otherwise tcache's LIFO reuse
- * hands out addresses we still believe live.
+ * Attach order matters on a running process: return probes go first, then
+ * the free-like entries, then the rest (see attach_reqs()): every block we
+ * see allocated is also seen freed; otherwise tcache's LIFO reuse hands
+ * out addresses we still believe live.
+ * Functions at one address (aliases: mimalloc's mi_malloc is malloc) are
+ * probed once, as the first entry naming them: malloc and free first.
  */
 static const struct probe probes[] = {
-	{"free", 1, 1, PROG(free_enter), 0},
-	{"malloc", 1, 1, PROG(malloc_enter), PROG(alloc_exit)},
-	{"calloc", 1, 1, PROG(calloc_enter), PROG(alloc_exit)},
-	{"realloc", 1, 1, PROG(realloc_enter), PROG(realloc_exit)},
-	{"reallocarray", 0, 1, PROG(reallocarray_enter), PROG(realloc_exit)},
-	{"posix_memalign", 0, 1, PROG(posix_memalign_enter),
+	{"free", 1, PC_MALLOC, 0, PROG(free_enter), 0},
+	{"malloc", 1, PC_MALLOC, 0, PROG(malloc_enter), PROG(alloc_exit)},
+	{"calloc", 1, PC_MALLOC, 0, PROG(calloc_enter), PROG(alloc_exit)},
+	{"realloc", 1, PC_MALLOC, 0, PROG(realloc_enter), PROG(realloc_exit)},
+	{"reallocarray", 0, PC_MALLOC, 0, PROG(reallocarray_enter),
+	 PROG(realloc_exit)},
+	{"posix_memalign", 0, PC_MALLOC, 0, PROG(posix_memalign_enter),
 	 PROG(posix_memalign_exit)},
-	{"aligned_alloc", 0, 1, PROG(aligned_enter), PROG(alloc_exit)},
-	{"memalign", 0, 1, PROG(aligned_enter), PROG(alloc_exit)},
-	{"valloc", 0, 1, PROG(malloc_enter), PROG(alloc_exit)},
-	{"pvalloc", 0, 1, PROG(malloc_enter), PROG(alloc_exit)},
-	{"pthread_key_create", 1, 0, PROG(key_create_enter),
+	{"aligned_alloc", 0, PC_MALLOC, 0, PROG(aligned_enter),
+	 PROG(alloc_exit)},
+	{"memalign", 0, PC_MALLOC, 0, PROG(aligned_enter), PROG(alloc_exit)},
+	{"valloc", 0, PC_MALLOC, 0, PROG(malloc_enter), PROG(alloc_exit)},
+	{"pvalloc", 0, PC_MALLOC, 0, PROG(malloc_enter), PROG(alloc_exit)},
+	{"pthread_key_create", 1, PC_LIBC, 0, PROG(key_create_enter),
 	 PROG(key_create_exit)},
-	{"pthread_key_delete", 1, 0, PROG(key_delete_enter), 0},
-	{"pthread_setspecific", 1, 0, PROG(setspecific_enter), 0},
+	{"pthread_key_delete", 1, PC_LIBC, 0, PROG(key_delete_enter), 0},
+	{"pthread_setspecific", 1, PC_LIBC, 0, PROG(setspecific_enter), 0},
 	/* In libc since glibc 2.34; older programs get them from libdl,
 	 * which is not probed (yet): no module events there. */
-	{"dlopen", 0, 0, PROG(dlopen_enter), PROG(dlopen_exit)},
-	{"dlclose", 0, 0, PROG(dlclose_enter), PROG(dlclose_exit)},
+	{"dlopen", 0, PC_LIBC, 0, PROG(dlopen_enter), PROG(dlopen_exit)},
+	{"dlclose", 0, PC_LIBC, 0, PROG(dlclose_enter), PROG(dlclose_exit)},
+	/*
+	 * C++ operators, where an allocator defines them: jemalloc, tcmalloc
+	 * and mimalloc inline their fast path into operator new and delete,
+	 * which then never reach malloc. libstdc++'s own operators call
+	 * malloc and free, so they are not probed. Sized delete takes the
+	 * size second: the block is the first argument of every delete.
+	 */
+	XALLOC("_Znwm", 1, 0),
+	XALLOC("_Znam", 1, 0),
+	XALLOC("_ZnwmRKSt9nothrow_t", 1, 0),
+	XALLOC("_ZnamRKSt9nothrow_t", 1, 0),
+	XALLOC("_ZnwmSt11align_val_t", 1, 0),
+	XALLOC("_ZnamSt11align_val_t", 1, 0),
+	XALLOC("_ZnwmSt11align_val_tRKSt9nothrow_t", 1, 0),
+	XALLOC("_ZnamSt11align_val_tRKSt9nothrow_t", 1, 0),
+	XFREE("_ZdlPv", 1),
+	XFREE("_ZdaPv", 1),
+	XFREE("_ZdlPvm", 1),
+	XFREE("_ZdaPvm", 1),
+	XFREE("_ZdlPvRKSt9nothrow_t", 1),
+	XFREE("_ZdaPvRKSt9nothrow_t", 1),
+	XFREE("_ZdlPvSt11align_val_t", 1),
+	XFREE("_ZdaPvSt11align_val_t", 1),
+	XFREE("_ZdlPvmSt11align_val_t", 1),
+	XFREE("_ZdaPvmSt11align_val_t", 1),
+	XFREE("_ZdlPvSt11align_val_tRKSt9nothrow_t", 1),
+	XFREE("_ZdaPvSt11align_val_tRKSt9nothrow_t", 1),
+	/* jemalloc's own API, unprefixed (Debian) and with the je_ prefix a
+	 * program embedding jemalloc gives it (Redis). */
+	XALLOC("mallocx", 1, 0),
+	XREALLOC("rallocx", 1, 2, 0),
+	XFREE("dallocx", 1),
+	XFREE("sdallocx", 1),
+	XALLOC("je_malloc", 1, 0),
+	XALLOC("je_calloc", 2, 1),
+	XREALLOC("je_realloc", 1, 2, 0),
+	XFREE("je_free", 1),
+	{"je_posix_memalign", 0, PC_API, 0, PROG(posix_memalign_enter),
+	 PROG(posix_memalign_exit)},
+	XALLOC("je_aligned_alloc", 2, 0),
+	XALLOC("je_memalign", 2, 0),
+	XALLOC("je_valloc", 1, 0),
+	XALLOC("je_mallocx", 1, 0),
+	XREALLOC("je_rallocx", 1, 2, 0),
+	XFREE("je_dallocx", 1),
+	XFREE("je_sdallocx", 1),
+	/* mimalloc's API: most of it are aliases or thin wrappers of the
+	 * above; the heap variants take the heap first. */
+	XALLOC("mi_malloc", 1, 0),
+	XALLOC("mi_zalloc", 1, 0),
+	XALLOC("mi_calloc", 2, 1),
+	XALLOC("mi_mallocn", 2, 1),
+	XALLOC("mi_malloc_small", 1, 0),
+	XALLOC("mi_zalloc_small", 1, 0),
+	XALLOC("mi_malloc_aligned", 1, 0),
+	XALLOC("mi_malloc_aligned_at", 1, 0),
+	XALLOC("mi_zalloc_aligned", 1, 0),
+	XALLOC("mi_zalloc_aligned_at", 1, 0),
+	XALLOC("mi_calloc_aligned", 2, 1),
+	XALLOC("mi_calloc_aligned_at", 2, 1),
+	XALLOC("mi_new", 1, 0),
+	XALLOC("mi_new_aligned", 1, 0),
+	XALLOC("mi_new_nothrow", 1, 0),
+	XALLOC("mi_new_aligned_nothrow", 1, 0),
+	XALLOC("mi_new_n", 2, 1),
+	XALLOC("mi_heap_malloc", 2, 0),
+	XALLOC("mi_heap_zalloc", 2, 0),
+	XALLOC("mi_heap_calloc", 3, 2),
+	XALLOC("mi_heap_mallocn", 3, 2),
+	XALLOC("mi_heap_malloc_small", 2, 0),
+	XALLOC("mi_heap_malloc_aligned", 2, 0),
+	XALLOC("mi_heap_zalloc_aligned", 2, 0),
+	XREALLOC("mi_realloc", 1, 2, 0),
+	XREALLOC("mi_reallocf", 1, 2, 0),
+	XREALLOC("mi_rezalloc", 1, 2, 0),
+	XREALLOC("mi_reallocn", 1, 3, 2),
+	XREALLOC("mi_recalloc", 1, 3, 2),
+	XREALLOC("mi_realloc_aligned", 1, 2, 0),
+	XREALLOC("mi_rezalloc_aligned", 1, 2, 0),
+	XREALLOC("mi_heap_realloc", 2, 3, 0),
+	XREALLOC("mi_heap_reallocf", 2, 3, 0),
+	XREALLOC("mi_heap_rezalloc", 2, 3, 0),
+	XREALLOC("mi_new_realloc", 1, 2, 0),
+	XREALLOC("mi_new_reallocn", 1, 3, 2),
+	XFREE("mi_free", 1),
+	XFREE("mi_free_size", 1),
+	XFREE("mi_free_aligned", 1),
+	XFREE("mi_free_size_aligned", 1),
+	XFREE("mi_cfree", 1),
 };
 
 /*
@@ -94,13 +210,20 @@ static const struct {
 #define LIB_DIR "/usr/lib/x86_64-linux-gnu/"
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
-#define MAX_LINKS (2 * NPROBES * MAX_MODULES)
+#define MAX_CUSTOM 32 /* --alloc, --realloc and --free functions */
 
 struct target {
 	uint32_t pid;
 	bool tls_only;
 	int nlinks;
-	struct bpf_link *links[MAX_LINKS];
+	int cap;
+	struct uplink **links;
+};
+
+/* A function named by the user (--alloc, --realloc, --free). */
+struct custom {
+	char func[128];
+	struct probe p;
 };
 
 /* Offsets of probes[] in a file, by its identity: every process on a
@@ -121,6 +244,9 @@ struct collector {
 	struct target *targets;
 	int ntargets;
 	int max_targets;
+	struct custom custom[MAX_CUSTOM];
+	int ncustom;
+	bool multi; /* uprobe_multi links (uprobe.h) */
 	uint64_t wall_offset;
 	uint64_t lost_seen;
 	int ncpus;
@@ -300,6 +426,7 @@ struct collector *collector__new(const struct collector_opts *opts,
 	bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
 	bpf_map__set_max_entries(c->skel->maps.targets, opts->max_targets);
 	bpf_map__set_max_entries(c->skel->maps.pending, opts->max_pending);
+	c->multi = uprobe__prepare(c->skel->obj) > 0;
 	err = memwatch_bpf__load(c->skel);
 	if (err)
 		goto fail;
@@ -333,8 +460,10 @@ fail:
 static void target_unlink(struct target *t)
 {
 	for (int i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
-	t->nlinks = 0;
+		uprobe__detach(t->links[i]);
+	free(t->links);
+	t->links = NULL;
+	t->nlinks = t->cap = 0;
 }
 
 void collector__free(struct collector *c)
@@ -452,20 +581,104 @@ static struct target *target_find(struct collector *c, uint32_t pid)
 	return NULL;
 }
 
-static int attach_one(struct collector *c, struct target *t,
-		      const char *path, uint64_t file_off, size_t prog_off,
-		      int retprobe)
-{
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = retprobe);
-	struct bpf_link *l;
+static int lib_in_root(uint32_t pid, const char *name, char *out, size_t len);
 
-	if (t->nlinks == MAX_LINKS)
-		return -ENOSPC;
-	l = bpf_program__attach_uprobe_opts(prog_at(c->skel, prog_off),
-					    (int)t->pid, path, file_off, &uo);
-	if (!l)
-		return -errno;
+/* One uprobe to place: a program at an offset of the module at hand. */
+struct req {
+	size_t prog_off;
+	uint64_t off;
+	uint64_t cookie;
+	const char *func;
+	uint8_t ret;	  /* a return probe */
+	uint8_t phase;	  /* attach order: returns, frees, the rest */
+	uint8_t required; /* failing to attach it fails the module */
+};
+
+static int add_req(struct req *reqs, int n, const struct probe *p,
+		   uint64_t off)
+{
+	/* Return probe first: an entry without its return would leave a
+	 * stale pending entry. */
+	if (p->exit_off)
+		reqs[n++] = (struct req){p->exit_off, off, p->cookie, p->func,
+					 1, 0, p->required};
+	reqs[n++] = (struct req){
+		p->enter_off, off, p->cookie, p->func, 0,
+		p->enter_off == PROG(free_enter) ||
+				p->enter_off == PROG(xfree_enter)
+			? 1
+			: 2,
+		p->required};
+	return n;
+}
+
+static int req_cmp(const void *a, const void *b)
+{
+	const struct req *x = a, *y = b;
+
+	if (x->phase != y->phase)
+		return x->phase - y->phase;
+	if (x->prog_off != y->prog_off)
+		return x->prog_off < y->prog_off ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int target_add_link(struct target *t, struct uplink *l)
+{
+	if (t->nlinks == t->cap) {
+		int cap = t->cap ? 2 * t->cap : 16;
+		struct uplink **links =
+			realloc(t->links, (size_t)cap * sizeof(*links));
+
+		if (!links)
+			return -ENOMEM;
+		t->links = links;
+		t->cap = cap;
+	}
 	t->links[t->nlinks++] = l;
+	return 0;
+}
+
+/*
+ * Attach reqs[0..n) in the file at path: one link per program, in phase
+ * order. A program that fails to attach fails the whole call when one of
+ * its functions is required, and is skipped otherwise.
+ */
+static int attach_reqs(struct collector *c, struct target *t,
+		       const char *path, struct req *reqs, int n)
+{
+	uint64_t offs[n > 0 ? n : 1], cookies[n > 0 ? n : 1];
+
+	qsort(reqs, (size_t)n, sizeof(*reqs), req_cmp);
+	for (int i = 0, j; i < n; i = j) {
+		const char *required = NULL;
+		struct uplink *l;
+		int k = 0, err;
+
+		for (j = i; j < n && reqs[j].prog_off == reqs[i].prog_off &&
+			    reqs[j].ret == reqs[i].ret;
+		     j++) {
+			offs[k] = reqs[j].off;
+			cookies[k++] = reqs[j].cookie;
+			if (reqs[j].required && !required)
+				required = reqs[j].func;
+		}
+		l = uprobe__attach(prog_at(c->skel, reqs[i].prog_off), c->multi,
+				   t->pid, path, offs, cookies, k, reqs[i].ret);
+		if (!l) {
+			err = -errno;
+			if (!required)
+				continue;
+			snprintf(c->why, sizeof(c->why),
+				 "cannot attach to %s in '%s': %s", required,
+				 path, strerror(-err));
+			return err;
+		}
+		if ((err = target_add_link(t, l))) {
+			uprobe__detach(l);
+			return err;
+		}
+	}
 	return 0;
 }
 
@@ -494,52 +707,232 @@ static const uint64_t *resolve(struct collector *c, const char *path)
 	return e->offsets;
 }
 
+/* probes[] indexes of the malloc/free pairs an allocator exports: it
+ * must have one, or it is not allocating anything. */
+static bool has_pair(const uint64_t *offs)
+{
+	static const char *const pairs[][2] = {
+		{"malloc", "free"},
+		{"je_malloc", "je_free"},
+		{"mi_malloc", "mi_free"},
+	};
+	int found = 0;
+
+	for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+		found = 0;
+		for (size_t i = 0; i < NPROBES; i++)
+			if (offs[i] && (!strcmp(probes[i].func, pairs[k][0]) ||
+					!strcmp(probes[i].func, pairs[k][1])))
+				found++;
+		if (found == 2)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Attach the probes of one module: all of them in libc, the malloc family
- * in an allocator (which must at least export malloc and free, or it is
- * not replacing anything). A required probe missing in libc fails.
+ * and the allocator API in an allocator (which must export a malloc/free
+ * pair, or it is not replacing anything). A required probe missing in
+ * libc fails.
  */
 static int attach_module(struct collector *c, struct target *t,
 			 const struct module_path *m)
 {
 	uint64_t offs[NPROBES];
+	struct req reqs[2 * NPROBES];
 	const uint64_t *o = resolve(c, m->path);
-	int err;
+	int n = 0;
 
 	if (!o)
 		return m->alloc_only ? 0 : -ENOEXEC;
 	/* A copy: resolving another file may reuse the cache slot. */
 	memcpy(offs, o, sizeof(offs));
-	if (m->alloc_only && (!offs[0] || !offs[1]))
+	if (m->alloc_only && !has_pair(offs))
 		return 0;
 	for (size_t i = 0; i < NPROBES; i++) {
 		const struct probe *p = &probes[i];
 		uint64_t off = offs[i];
 		int dup = 0;
 
-		if ((m->alloc_only && !p->alloc) || (t->tls_only && p->alloc))
+		if (m->alloc_only ? p->cls == PC_LIBC : p->cls == PC_API)
 			continue;
+		if (t->tls_only && p->cls != PC_LIBC)
+			continue;
+		if (!off) {
+			if (p->required && !m->alloc_only && !m->lenient) {
+				snprintf(c->why, sizeof(c->why),
+					 "no %s in '%s'", p->func, m->path);
+				return -ENOENT;
+			}
+			continue;
+		}
 		/* Aliases share an entry: probe it once or it reports
 		 * every call twice. */
 		for (size_t j = 0; j < i && !dup; j++)
-			dup = off && offs[j] == off;
-		if (dup)
-			continue;
-		/* Return probe first: an entry without its return would
-		 * leave a stale pending entry. */
-		err = off ? 0 : -ENOENT;
-		if (!err && p->exit_off)
-			err = attach_one(c, t, m->path, off, p->exit_off, 1);
-		if (!err)
-			err = attach_one(c, t, m->path, off, p->enter_off, 0);
-		if (err && p->required && !m->alloc_only && !m->lenient) {
-			snprintf(c->why, sizeof(c->why),
-				 "cannot attach to %s in '%s'", p->func,
-				 m->path);
-			return err;
-		}
+			dup = offs[j] == off &&
+			      (m->alloc_only ? probes[j].cls != PC_LIBC
+					     : probes[j].cls != PC_API) &&
+			      !(t->tls_only && probes[j].cls != PC_LIBC);
+		if (!dup)
+			n = add_req(reqs, n, p, off);
+	}
+	if (m->lenient)
+		for (int i = 0; i < n; i++)
+			reqs[i].required = 0;
+	return attach_reqs(c, t, m->path, reqs, n);
+}
+
+/* --- functions the user named (--alloc, --realloc, --free) -------------- */
+
+int collector__add_function(struct collector *c, enum collector_fn kind,
+			    const char *func, unsigned ptr_arg,
+			    unsigned size_arg, unsigned count_arg)
+{
+	struct custom *u;
+
+	if (ptr_arg > MW_MAX_ARG || size_arg > MW_MAX_ARG ||
+	    count_arg > MW_MAX_ARG || !func[0] ||
+	    strlen(func) >= sizeof(u->func) ||
+	    (kind != COLLECTOR_FREE && !size_arg) ||
+	    (kind != COLLECTOR_ALLOC && !ptr_arg))
+		return -EINVAL;
+	if (c->ncustom == MAX_CUSTOM)
+		return -E2BIG;
+	u = &c->custom[c->ncustom++];
+	snprintf(u->func, sizeof(u->func), "%s", func);
+	u->p.func = u->func;
+	u->p.cls = PC_API;
+	u->p.cookie = MW_COOKIE(ptr_arg, size_arg, count_arg);
+	switch (kind) {
+	case COLLECTOR_ALLOC:
+		u->p.enter_off = PROG(xalloc_enter);
+		u->p.exit_off = PROG(alloc_exit);
+		break;
+	case COLLECTOR_REALLOC:
+		u->p.enter_off = PROG(xrealloc_enter);
+		u->p.exit_off = PROG(realloc_exit);
+		break;
+	case COLLECTOR_FREE:
+		u->p.enter_off = PROG(xfree_enter);
+		u->p.exit_off = PROG(xfree_exit);
+		break;
 	}
 	return 0;
+}
+
+/* Files already looked at for one target, by identity. */
+struct seen {
+	int n;
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} f[256];
+};
+
+static bool seen_before(struct seen *s, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return true;
+	for (int i = 0; i < s->n; i++)
+		if (s->f[i].dev == st.st_dev && s->f[i].ino == st.st_ino)
+			return true;
+	if (s->n < (int)(sizeof(s->f) / sizeof(s->f[0]))) {
+		s->f[s->n].dev = st.st_dev;
+		s->f[s->n++].ino = st.st_ino;
+	}
+	return false;
+}
+
+/* Probe the user's functions that the ELF file at path defines. */
+static int attach_custom_file(struct collector *c, struct target *t,
+			      struct seen *s, const char *path)
+{
+	const char *names[MAX_CUSTOM];
+	uint64_t offs[MAX_CUSTOM];
+	struct req reqs[2 * MAX_CUSTOM];
+	int n = 0;
+
+	if (seen_before(s, path))
+		return 0;
+	for (int i = 0; i < c->ncustom; i++)
+		names[i] = c->custom[i].func;
+	if (elfsym__resolve(path, names, c->ncustom, offs))
+		return 0; /* not an ELF file we can read: nothing to probe */
+	for (int i = 0; i < c->ncustom; i++)
+		if (offs[i])
+			n = add_req(reqs, n, &c->custom[i].p, offs[i]);
+	return attach_reqs(c, t, path, reqs, n);
+}
+
+struct custom_scan {
+	struct collector *c;
+	struct target *t;
+	struct seen seen;
+	int err;
+};
+
+static int custom_needed(void *ctx, const char *name)
+{
+	struct custom_scan *cs = ctx;
+	const char *base = strrchr(name, '/');
+	char path[PATH_MAX];
+
+	base = base ? base + 1 : name;
+	if (name[0] == '/')
+		snprintf(path, sizeof(path), "/proc/%u/root%s", cs->t->pid,
+			 name);
+	else if (lib_in_root(cs->t->pid, base, path, sizeof(path)))
+		return 0;
+	cs->err = attach_custom_file(cs->c, cs->t, &cs->seen, path);
+	return cs->err;
+}
+
+/*
+ * Probe the user's functions wherever pid has them: its executable and
+ * every file it maps; for a program the loader has not run yet (exe set),
+ * that executable and the libraries it needs.
+ */
+static int attach_custom(struct collector *c, struct target *t,
+			 const char *exe)
+{
+	struct custom_scan *cs;
+	char maps[64], line[PATH_MAX + 256], path[PATH_MAX];
+	FILE *f;
+	int err;
+
+	if (!c->ncustom || t->tls_only)
+		return 0;
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	cs->c = c;
+	cs->t = t;
+	if (!exe) {
+		snprintf(path, sizeof(path), "/proc/%u/exe", t->pid);
+		exe = path;
+	}
+	cs->err = attach_custom_file(c, t, &cs->seen, exe);
+	if (!cs->err)
+		elfsym__each_needed(exe, custom_needed, cs);
+	snprintf(maps, sizeof(maps), "/proc/%u/maps", t->pid);
+	f = fopen(maps, "re");
+	while (f && !cs->err && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+
+		if (!p)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		snprintf(path, sizeof(path), "/proc/%u/root%s", t->pid, p);
+		cs->err = attach_custom_file(c, t, &cs->seen, path);
+	}
+	if (f)
+		fclose(f);
+	err = cs->err;
+	free(cs);
+	return err;
 }
 
 static int find_exe(const char *name, char *out, size_t len);
@@ -553,14 +946,20 @@ static int plan_modules(uint32_t pid, struct module_path *mods);
  */
 static int exe_module(const char *path, struct module_path *m)
 {
-	static const char *const names[] = {"malloc", "free"};
-	uint64_t offs[2];
-	int dyn;
+	static const char *const names[] = {"malloc", "free", "je_malloc",
+					    "je_free", "mi_malloc", "mi_free"};
+	uint64_t offs[6];
+	int dyn, pair = 0;
 
-	if (elfsym__resolve(path, names, 2, offs) || !offs[0] || !offs[1])
+	if (elfsym__resolve(path, names, 6, offs))
 		return 0;
-	dyn = elfsym__dynamic(path);
+	for (int i = 0; i < 6; i += 2)
+		pair |= offs[i] && offs[i + 1];
+	dyn = pair ? elfsym__dynamic(path) : -1;
 	if (dyn < 0)
+		return 0;
+	/* A static program has glibc's malloc, or none we know. */
+	if (!dyn && !(offs[0] && offs[1]))
 		return 0;
 	snprintf(m->path, sizeof(m->path), "%s", path);
 	m->alloc_only = dyn;
@@ -625,12 +1024,18 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 	}
 	/* Allocators before libc: free goes first in each (see probes[]),
 	 * and a replacing allocator's free is the one that runs. */
+	snprintf(c->why, sizeof(c->why), "cannot attach its probes");
 	for (int i = n - 1; i >= 0; i--) {
 		err = attach_module(c, t, &mods[i]);
 		if (err) {
 			*why = c->why;
 			goto fail;
 		}
+	}
+	err = attach_custom(c, t, NULL);
+	if (err) {
+		*why = c->why;
+		goto fail;
 	}
 	c->ntargets++;
 	return 0;
@@ -783,6 +1188,8 @@ int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd)
 		 * malloc family if it is dynamic. */
 		if (!cs.err && exe_module(exe, &m))
 			cs.err = attach_module(c, cs.t, &m);
+		if (!cs.err)
+			cs.err = attach_custom(c, cs.t, exe);
 	}
 	return cs.err;
 }

@@ -60,6 +60,18 @@ int collector__follow(struct collector *c, uint32_t pid);
 /* The malloc a process runs, by name: "glibc", "mimalloc", "jemalloc",
  * "tcmalloc"; NULL when its maps cannot be read. */
 const char *collector__allocator(uint32_t pid);
+/* Also probe a function of the traced programs' own, in every target
+ * traced in full mode from now on, wherever its executable or a library
+ * it maps defines it: an allocator (returns a new block), a realloc
+ * (moves ptr to a new block) or a free (releases ptr). Arguments by
+ * number, 1 to 6 (0: none); a block's size is arg size_arg, times arg
+ * count_arg when that is set. A call that reaches malloc or another
+ * probed function is reported once, as this function's. Returns 0 or
+ * -errno (-EINVAL: a bad argument number, -E2BIG: too many). */
+enum collector_fn { COLLECTOR_ALLOC, COLLECTOR_REALLOC, COLLECTOR_FREE };
+int collector__add_function(struct collector *c, enum collector_fn kind,
+			    const char *func, unsigned ptr_arg,
+			    unsigned size_arg, unsigned count_arg);
 int collector__ntargets(const struct collector *c);
 uint32_t collector__target(const struct collector *c, int i);
 
