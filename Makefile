@@ -42,7 +42,11 @@ CTL_OBJS := $(patsubst ctl/%.c,$(OUT)/ctl/%.o,$(CTL_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
-WORKLOAD_C := $(filter-out tests/workloads/tls_module.c,$(wildcard tests/workloads/*.c))
+# tls_module.c is a plugin; mi_api.c and je_api.c need their allocator
+# libraries (API_BINS below), so none of them is a plain program.
+WORKLOAD_C := $(filter-out tests/workloads/tls_module.c \
+	tests/workloads/mi_api.c tests/workloads/je_api.c, \
+	$(wildcard tests/workloads/*.c))
 WORKLOAD_CXX := $(wildcard tests/workloads/*.cc)
 # Leak/clean twins: tests/workloads/X.c builds X and, with -DMW_CLEAN, X_clean;
 # tests/workloads/X_leak.cc builds X_leak and, with -DMW_CLEAN, X_clean.
@@ -54,10 +58,23 @@ TWIN_CXX_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_CXX))
 ALLOC_LINKED := jemalloc:-ljemalloc tcmalloc:-ltcmalloc_minimal \
 	mimalloc:-lmimalloc
 ALLOC_BINS := $(foreach a,$(ALLOC_LINKED),$(OUT)/workloads/tls_nodtor_$(firstword $(subst :, ,$(a))))
+# Allocator APIs (the plain cxx_new and custom_alloc are in WORKLOAD_*):
+# cxx_new.cc linked with each allocator too, so operator new/delete are
+# the allocator's; mi_api.c with mimalloc; je_api.c twice: je_api_so with
+# Debian's libjemalloc.so, je_api (-DMW_JE_PREFIX) with JE_ARCHIVE, a copy
+# of Debian's libjemalloc_pic.a whose public symbols have a je_ prefix
+# (tests/workloads/je_prefix.syms) and without its C++ operators.
+OBJCOPY ?= objcopy
+NM ?= nm
+CXX_NEW_BINS := $(foreach a,$(ALLOC_LINKED),$(OUT)/workloads/cxx_new_$(firstword $(subst :, ,$(a))))
+JE_PIC := $(shell $(CC) -print-file-name=libjemalloc_pic.a)
+JE_ARCHIVE := $(OUT)/workloads/libjemalloc_je.a
+API_BINS := $(CXX_NEW_BINS) $(OUT)/workloads/mi_api \
+	$(OUT)/workloads/je_api_so $(OUT)/workloads/je_api
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
 	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX)) \
 	$(TWIN_C_BINS) $(TWIN_CXX_BINS) $(OUT)/workloads/tls_nodtor_static \
-	$(ALLOC_BINS)
+	$(ALLOC_BINS) $(API_BINS)
 
 BINS := $(OUT)/memwatchd $(OUT)/memwatchctl $(OUT)/mwreplay
 
@@ -180,6 +197,43 @@ $(ALLOC_BINS): $(OUT)/workloads/tls_nodtor_%: tests/workloads/tls_nodtor.c | $(O
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) $< -o $@ \
 		$(lastword $(subst :, ,$(filter $*:%,$(ALLOC_LINKED))))
+
+# The allocator APIs (API_BINS above). cxx_new.cc wants C++17 (aligned
+# new) whatever the compiler's default; the allocator's library comes
+# before libstdc++, so its operator new/delete are the ones bound.
+$(OUT)/workloads/cxx_new: tests/workloads/cxx_new.cc | $(OUT)/workloads
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(WL_FLAGS) -std=gnu++17 $< -o $@ -ldl
+
+$(CXX_NEW_BINS): $(OUT)/workloads/cxx_new_%: tests/workloads/cxx_new.cc | $(OUT)/workloads
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(WL_FLAGS) -std=gnu++17 $< -o $@ -ldl \
+		$(lastword $(subst :, ,$(filter $*:%,$(ALLOC_LINKED))))
+
+$(OUT)/workloads/mi_api: tests/workloads/mi_api.c | $(OUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(WL_FLAGS) $< -o $@ -lmimalloc
+
+$(OUT)/workloads/je_api_so: tests/workloads/je_api.c | $(OUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(WL_FLAGS) $< -o $@ -ljemalloc
+
+# Fails if the archive keeps a public symbol je_prefix.syms does not rename.
+$(JE_ARCHIVE): $(JE_PIC) tests/workloads/je_prefix.syms | $(OUT)/workloads
+	$(call msg,OBJCOPY,$@)
+	$(Q)$(OBJCOPY) --redefine-syms=tests/workloads/je_prefix.syms $< $@.tmp && \
+		$(AR) d $@.tmp jemalloc_cpp.pic.o && \
+		left=$$($(NM) -g --defined-only $@.tmp | \
+			awk 'NF == 3 && $$3 !~ /^je_/ { print $$3 }') && \
+		if [ -n "$$left" ]; then \
+			echo "$@: public symbols without je_:" $$left >&2; \
+			rm -f $@.tmp; exit 1; \
+		fi && mv $@.tmp $@
+
+# jemalloc inside the executable: -lm for its exp/log/round.
+$(OUT)/workloads/je_api: tests/workloads/je_api.c $(JE_ARCHIVE) | $(OUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(WL_FLAGS) -DMW_JE_PREFIX $< $(JE_ARCHIVE) -o $@ -lm -ldl
 
 # A static binary: malloc, free and the TLS functions are in it.
 $(OUT)/workloads/tls_nodtor_static: tests/workloads/tls_nodtor.c | $(OUT)/workloads

@@ -370,6 +370,11 @@ static int on_record(void *ctx, void *data, size_t size)
 		ev.flags |= MW_EVF_UNMAPPED;
 	if (r->flags & MW_RECF_SIZED)
 		ev.flags |= MW_EVF_SIZED;
+	if (r->type == MW_REC_SPAWN) {
+		ev.code = 0;
+		if ((r->code & MW_TARGET_MODE) == MW_TARGET_TLS)
+			ev.flags |= MW_EVF_TLS_ONLY;
+	}
 	if (r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC ||
 	    (r->type == MW_REC_TLS_SET && (r->flags & MW_RECF_SIZED))) {
 		const struct mw_stack_record *s = data;
@@ -550,6 +555,41 @@ static int find_modules(uint32_t pid, struct module_path *mods)
 	return n;
 }
 
+/*
+ * An allocator linked into the executable at path (Redis embeds jemalloc
+ * with its je_ prefix), by the API it defines; dflt when none. The last
+ * answer is kept: this is asked at every tick for a while after exec.
+ */
+static const char *exe_allocator(const char *path, const char *dflt)
+{
+	static const char *const names[] = {"je_malloc", "mallocx",
+					    "mi_malloc", "tc_malloc"};
+	static const char *const which[] = {"jemalloc", "jemalloc",
+					    "mimalloc", "tcmalloc"};
+	static struct {
+		dev_t dev;
+		ino_t ino;
+		const char *name;
+	} last;
+	uint64_t offs[4];
+	struct stat st;
+
+	if (stat(path, &st))
+		return dflt;
+	if (last.name && last.dev == st.st_dev && last.ino == st.st_ino)
+		return last.name;
+	last.dev = st.st_dev;
+	last.ino = st.st_ino;
+	last.name = dflt;
+	if (!elfsym__resolve(path, names, 4, offs))
+		for (int i = 0; i < 4; i++)
+			if (offs[i]) {
+				last.name = which[i];
+				break;
+			}
+	return last.name;
+}
+
 const char *collector__allocator(uint32_t pid)
 {
 	char maps[64], line[PATH_MAX + 256];
@@ -565,12 +605,13 @@ const char *collector__allocator(uint32_t pid)
 		int a;
 
 		if (p && (a = allocator_of(p + 1)) >= 0) {
-			name = allocators[a].name;
-			break;
+			fclose(f);
+			return allocators[a].name;
 		}
 	}
 	fclose(f);
-	return name;
+	snprintf(maps, sizeof(maps), "/proc/%u/exe", pid);
+	return exe_allocator(maps, name);
 }
 
 static struct target *target_find(struct collector *c, uint32_t pid)
@@ -1339,11 +1380,28 @@ static int plan_modules(uint32_t pid, struct module_path *mods)
 	return pl.have_libc ? pl.n : -ENOENT;
 }
 
-int collector__watch_exe(struct collector *c, const char *path)
+/* Add (mode set) or remove (mode 0) a key of a watch map. */
+static int watch_update(struct bpf_map *map, const void *key, uint8_t mode)
+{
+	int fd = bpf_map__fd(map);
+
+	if (!mode)
+		return bpf_map_delete_elem(fd, key) ? -errno : 0;
+	return bpf_map_update_elem(fd, key, &mode, BPF_ANY) ? -errno : 0;
+}
+
+static uint8_t watch_mode(enum collector_watch how)
+{
+	return how == COLLECTOR_UNWATCH ? 0
+	       : how == COLLECTOR_WATCH_TLS ? MW_TARGET_TLS
+					     : MW_TARGET_FULL;
+}
+
+int collector__watch_exe(struct collector *c, const char *path,
+			 enum collector_watch how)
 {
 	struct mw_watch_exe key = {0};
 	struct stat st;
-	uint8_t one = 1;
 
 	if (stat(path, &st))
 		return -errno;
@@ -1352,34 +1410,24 @@ int collector__watch_exe(struct collector *c, const char *path)
 	/* The kernel's own dev_t encoding, as the BPF side reads it. */
 	key.dev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
 	key.ino = st.st_ino;
-	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.watch_exe), &key,
-				&one, BPF_ANY))
-		return -errno;
-	return 0;
+	return watch_update(c->skel->maps.watch_exe, &key, watch_mode(how));
 }
 
-int collector__watch_comm(struct collector *c, const char *comm)
+int collector__watch_comm(struct collector *c, const char *comm,
+			  enum collector_watch how)
 {
 	char key[MW_COMM_LEN] = {0};
-	uint8_t one = 1;
 
 	if (!comm[0] || strlen(comm) >= MW_COMM_LEN)
 		return -EINVAL;
 	memcpy(key, comm, strlen(comm));
-	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.watch_comm), key,
-				&one, BPF_ANY))
-		return -errno;
-	return 0;
+	return watch_update(c->skel->maps.watch_comm, key, watch_mode(how));
 }
 
-int collector__watch_cgroup(struct collector *c, uint64_t id)
+int collector__watch_cgroup(struct collector *c, uint64_t id,
+			    enum collector_watch how)
 {
-	uint8_t one = 1;
-
-	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.watch_cgroup), &id,
-				&one, BPF_ANY))
-		return -errno;
-	return 0;
+	return watch_update(c->skel->maps.watch_cgroup, &id, watch_mode(how));
 }
 
 int collector__follow(struct collector *c, uint32_t pid)
