@@ -35,15 +35,13 @@
 #include "control.h"
 #include "engine.h"
 #include "log.h"
+#include "options.h"
 #include "proto.h"
 #include "store.h"
 #include "symbolizer.h"
 
-#define VERSION "0.1.0"
 #define TICK_NS (100ull * 1000 * 1000)
 #define FLUSH_EVERY_NS (500ull * 1000 * 1000)
-#define MAX_PIDS 64
-#define MAX_WATCH 16
 #define MS 1000000ull
 
 struct daemon {
@@ -69,262 +67,7 @@ struct daemon {
 		uint64_t until; /* name it at every tick until then */
 	} execed[MAX_PIDS];
 	int nexeced;
-	bool tls_watch; /* --exe and --comm targets: TLS only */
 };
-
-struct options {
-	const char *db;
-	const char *socket;
-	uint32_t pids[MAX_PIDS];
-	bool tls_pids[MAX_PIDS]; /* attach pids[i] in TLS-only mode */
-	int npids;
-	bool tls_cmd;		 /* CMD, --exe and --comm: TLS only */
-	const char *exes[MAX_WATCH];	/* --exe */
-	int nexes;
-	const char *comms[MAX_WATCH];	/* --comm */
-	int ncomms;
-	const char *cgroups[MAX_WATCH]; /* --cgroup, --unit */
-	bool units[MAX_WATCH];		/* cgroups[i] is a unit name */
-	int ncgroups;
-	struct engine_config ecfg; /* rule settings; 0 = engine default */
-	int verbose;
-	char **cmd;
-};
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: memwatchd [OPTIONS] [--pid PID]... [-- CMD [ARGS...]]\n"
-		"\n"
-		"Trace allocations, TLS keys and modules of processes with "
-		"eBPF and report\nmemory that outlives its thread, key or "
-		"module, grows, or is freed twice.\n"
-		"\n"
-		"  --pid PID          attach to a running process (repeatable)\n"
-		"  --tls-pid PID      the same, watching TLS only: malloc and "
-		"free\n                     stay untouched (repeatable)\n"
-		"  --exe PATH         trace every process running PATH, now "
-		"or\n                     started later (repeatable)\n"
-		"  --comm NAME        the same by command name (repeatable)\n"
-		"  --cgroup PATH      the same for a cgroup v2 group and "
-		"below it\n                     (path, or relative to the "
-		"cgroup2 mount)\n"
-		"  --unit NAME        the same for a systemd unit's group\n"
-		"  --tls              watch TLS only in CMD, --exe and --comm "
-		"targets\n"
-		"  -- CMD ARGS...     run CMD traced from its first allocation;"
-		"\n                     exit with its status when it exits\n"
-		"  --db PATH          database (default %s)\n"
-		"  --socket PATH      control socket (default %s)\n"
-		"  --grace MS         time a program has to free a TLS block "
-		"after\n                     its thread or key died (default "
-		"%llu)\n"
-		"  --persist-age MS   write blocks to the database once they "
-		"lived\n                     this long (default %llu)\n"
-		"  --orphan-age MS    a block still live this long after its "
-		"thread\n                     exited was left behind "
-		"(default %llu)\n"
-		"  --orphan-threads N flag a site once it left blocks behind "
-		"in N\n                     exited threads (default %u)\n"
-		"  --sample MS        live bytes sampled this often for the "
-		"growth\n                     rules (default %llu)\n"
-		"  --growth-samples N growth is N samples in a row growing "
-		"(default %u)\n"
-		"  --growth-min KB    ... by at least this much (default "
-		"%llu)\n"
-		"  --retention-min MB allocator-retention: anonymous memory "
-		"grown\n                     this much per growth window, "
-		"twice in a row\n                     (default %llu)\n"
-		"  -v, --verbose      more log output (twice for debug)\n"
-		"  -V, --version      print the version\n"
-		"  -h, --help         this help\n",
-		MW_DEFAULT_DB, MW_DEFAULT_SOCKET,
-		ENGINE_DEFAULT_GRACE_NS / MS, ENGINE_DEFAULT_PERSIST_AGE_NS / MS,
-		ENGINE_DEFAULT_ORPHAN_AGE_NS / MS,
-		ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_SAMPLE_NS / MS,
-		ENGINE_DEFAULT_GROWTH_SAMPLES,
-		ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
-		ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20);
-}
-
-/* A bad command line: one line, exit 2 as usage errors do. */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("memwatchd: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* The number optarg gives for --name, in [min, max], or a usage error. */
-static uint64_t num_opt(const char *name, uint64_t min, uint64_t max)
-{
-	uint64_t v;
-
-	if (parse_u64(optarg, max, &v) || v < min)
-		usage_error("--%s: invalid value '%s' (%llu to %llu)", name,
-			    optarg, (unsigned long long)min,
-			    (unsigned long long)max);
-	return v;
-}
-
-static void parse_options(int argc, char **argv, struct options *o)
-{
-	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_TLS_PID, OPT_TLS,
-	       OPT_EXE, OPT_COMM, OPT_CGROUP, OPT_UNIT,
-	       OPT_GRACE, OPT_AGE,
-	       OPT_ORPHAN_AGE, OPT_ORPHAN_THREADS, OPT_SAMPLE,
-	       OPT_GROWTH_SAMPLES, OPT_GROWTH_MIN, OPT_RETENTION_MIN };
-	static const struct option longopts[] = {
-		{"db", required_argument, NULL, OPT_DB},
-		{"socket", required_argument, NULL, OPT_SOCKET},
-		{"pid", required_argument, NULL, OPT_PID},
-		{"tls-pid", required_argument, NULL, OPT_TLS_PID},
-		{"tls", no_argument, NULL, OPT_TLS},
-		{"exe", required_argument, NULL, OPT_EXE},
-		{"comm", required_argument, NULL, OPT_COMM},
-		{"cgroup", required_argument, NULL, OPT_CGROUP},
-		{"unit", required_argument, NULL, OPT_UNIT},
-		{"grace", required_argument, NULL, OPT_GRACE},
-		{"persist-age", required_argument, NULL, OPT_AGE},
-		{"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
-		{"orphan-threads", required_argument, NULL, OPT_ORPHAN_THREADS},
-		{"sample", required_argument, NULL, OPT_SAMPLE},
-		{"growth-samples", required_argument, NULL, OPT_GROWTH_SAMPLES},
-		{"growth-min", required_argument, NULL, OPT_GROWTH_MIN},
-		{"retention-min", required_argument, NULL, OPT_RETENTION_MIN},
-		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
-	uint64_t v;
-	int c;
-
-	o->db = MW_DEFAULT_DB;
-	o->socket = MW_DEFAULT_SOCKET;
-	o->ecfg.grace_ns = ENGINE_DEFAULT_GRACE_NS;
-	o->ecfg.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+vVh", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_DB:
-			o->db = optarg;
-			break;
-		case OPT_SOCKET:
-			o->socket = optarg;
-			break;
-		case OPT_PID:
-		case OPT_TLS_PID:
-			if (parse_u64(optarg, INT32_MAX, &v) || !v)
-				usage_error("--%s: invalid pid '%s'",
-					    c == OPT_PID ? "pid" : "tls-pid",
-					    optarg);
-			if (o->npids == MAX_PIDS)
-				usage_error("--pid: at most %d pids", MAX_PIDS);
-			o->tls_pids[o->npids] = c == OPT_TLS_PID;
-			o->pids[o->npids++] = (uint32_t)v;
-			break;
-		case OPT_TLS:
-			o->tls_cmd = true;
-			break;
-		case OPT_EXE:
-			if (o->nexes == MAX_WATCH)
-				usage_error("--exe: at most %d", MAX_WATCH);
-			o->exes[o->nexes++] = optarg;
-			break;
-		case OPT_CGROUP:
-		case OPT_UNIT:
-			if (o->ncgroups == MAX_WATCH)
-				usage_error("--%s: at most %d",
-					    c == OPT_UNIT ? "unit" : "cgroup",
-					    MAX_WATCH);
-			o->units[o->ncgroups] = c == OPT_UNIT;
-			o->cgroups[o->ncgroups++] = optarg;
-			break;
-		case OPT_COMM:
-			if (!optarg[0] || strlen(optarg) > 15)
-				usage_error("--comm: invalid name '%s' (1 to 15 "
-					    "bytes, as the kernel keeps it)",
-					    optarg);
-			if (o->ncomms == MAX_WATCH)
-				usage_error("--comm: at most %d", MAX_WATCH);
-			o->comms[o->ncomms++] = optarg;
-			break;
-		case OPT_GRACE:
-			o->ecfg.grace_ns = num_opt("grace", 0, 3600000) * MS;
-			break;
-		case OPT_AGE:
-			o->ecfg.persist_age_ns =
-				num_opt("persist-age", 0, 3600000) * MS;
-			break;
-		case OPT_ORPHAN_AGE:
-			o->ecfg.orphan_age_ns =
-				num_opt("orphan-age", 1, 3600000) * MS;
-			break;
-		case OPT_ORPHAN_THREADS:
-			o->ecfg.orphan_min_threads =
-				(uint32_t)num_opt("orphan-threads", 1, 1000000);
-			break;
-		case OPT_SAMPLE:
-			o->ecfg.sample_ns = num_opt("sample", 10, 3600000) * MS;
-			break;
-		case OPT_GROWTH_SAMPLES:
-			o->ecfg.growth_samples = (uint32_t)num_opt(
-				"growth-samples", 2, ENGINE_MAX_SAMPLES);
-			break;
-		case OPT_GROWTH_MIN:
-			o->ecfg.growth_min_bytes =
-				num_opt("growth-min", 1, 1ull << 30) * 1024;
-			break;
-		case OPT_RETENTION_MIN:
-			o->ecfg.retention_min_bytes =
-				num_opt("retention-min", 1, 1ull << 20) << 20;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'V':
-			printf("memwatchd %s\n", VERSION);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			if (optopt)
-				usage_error("unknown or incomplete option '-%c' "
-				       "(try 'memwatchd --help')",
-				       optopt);
-			usage_error("unknown or incomplete option '%s' (try "
-			       "'memwatchd --help')",
-			       argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		o->cmd = &argv[optind];
-	if (optind > 1 && !strcmp(argv[optind - 1], "--") && !o->cmd)
-		usage_error("'--' must be followed by a command");
-}
 
 /* --- the store sink -------------------------------------------------- */
 
@@ -493,109 +236,168 @@ static void name_allocator_later(struct daemon *d, uint32_t pid)
 		collector__now(d->col) + 1000 * MS;
 }
 
-/* Does running process pid match a --exe (by inode) or --comm target? */
-static bool matches(uint32_t pid, const struct stat *exes, int nexes,
-		    const struct options *o)
-{
-	char path[64], comm[MW_COMM_MAX];
-	struct stat st;
+static int detach(struct daemon *d, uint32_t pid, char *msg, size_t len);
 
-	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-	if (!stat(path, &st))
-		for (int i = 0; i < nexes; i++)
-			if (st.st_dev == exes[i].st_dev &&
-			    st.st_ino == exes[i].st_ino)
-				return true;
-	read_comm(pid, comm, sizeof(comm));
-	for (int i = 0; i < o->ncomms; i++)
-		if (!strcmp(comm, o->comms[i]))
-			return true;
-	return false;
-}
+/* What a watch does to the processes it names that already run. */
+struct found {
+	struct daemon *d;
+	enum collector_watch how;
+};
 
-/* A process found in a watched group at start. */
-static void attach_found(void *ctx, uint32_t pid)
+static void found_one(void *ctx, uint32_t pid)
 {
-	struct daemon *d = ctx;
+	struct found *f = ctx;
+	struct daemon *d = f->d;
 	char msg[512];
 
-	if (pid == (uint32_t)getpid() || engine__is_traced(d->engine, pid))
+	if (pid == (uint32_t)getpid())
 		return;
-	if (attach(d, pid, d->tls_watch, msg, sizeof(msg)))
+	if (f->how == COLLECTOR_UNWATCH) {
+		if (engine__is_traced(d->engine, pid) &&
+		    detach(d, pid, msg, sizeof(msg)))
+			log_warnx("%s", msg);
+		return;
+	}
+	if (engine__is_traced(d->engine, pid))
+		return;
+	if (attach(d, pid, f->how == COLLECTOR_WATCH_TLS, msg, sizeof(msg)))
 		log_warnx("%s", msg);
 	else
 		collector__follow(d->col, pid);
 }
 
-/*
- * --exe, --comm, --cgroup, --unit: from now on the kernel stops each new
- * match at exec
- * (see on_spawn); those already running are attached here. Watching
- * starts first, so a process started during the scan is not missed; one
- * found both ways is attached once.
- */
-static void watch_programs(struct daemon *d, const struct options *o)
+/* Call found_one for each running process whose executable is exe (by
+ * inode), or whose command name is comm. */
+static void each_running(struct found *f, const struct stat *exe,
+			 const char *comm)
 {
-	struct stat exes[MAX_WATCH];
+	char path[64], c[MW_COMM_MAX];
 	struct dirent *de;
-	DIR *dir;
-	int err;
+	struct stat st;
+	DIR *dir = opendir("/proc");
 
-	d->tls_watch = o->tls_cmd;
-	for (int i = 0; i < o->nexes; i++) {
-		if (stat(o->exes[i], &exes[i]))
-			fatal("--exe '%s'", o->exes[i]);
-		if ((err = collector__watch_exe(d->col, o->exes[i])))
-			fatalx("--exe '%s': %s", o->exes[i],
-			       err == -EINVAL ? "not a regular file"
-					      : strerror(-err));
-	}
-	for (int i = 0; i < o->ncomms; i++)
-		if ((err = collector__watch_comm(d->col, o->comms[i])))
-			fatalx("--comm '%s': %s", o->comms[i], strerror(-err));
-	for (int i = 0; i < o->ncgroups; i++) {
-		char path[PATH_MAX];
-		uint64_t id;
-
-		err = cgroup__resolve(o->cgroups[i], o->units[i], path,
-				      sizeof(path), &id);
-		if (err)
-			fatalx("--%s '%s': %s",
-			       o->units[i] ? "unit" : "cgroup", o->cgroups[i],
-			       err == -ENOENT	? "no such cgroup"
-			       : err == -ENODEV ? "no cgroup2 file system"
-						: strerror(-err));
-		if ((err = collector__watch_cgroup(d->col, id)))
-			fatalx("--cgroup '%s': %s", o->cgroups[i],
-			       strerror(-err));
-		cgroup__each_pid(path, attach_found, d);
-	}
-	if (!o->nexes && !o->ncomms)
+	if (!dir) {
+		log_warn("/proc");
 		return;
-	dir = opendir("/proc");
-	if (!dir)
-		fatal("/proc");
+	}
 	while ((de = readdir(dir))) {
 		uint64_t pid;
 
-		if (parse_u64(de->d_name, UINT32_MAX, &pid) ||
-		    pid == (uint64_t)getpid() ||
-		    engine__is_traced(d->engine, (uint32_t)pid) ||
-		    !matches((uint32_t)pid, exes, o->nexes, o))
+		if (options__parse_u64(de->d_name, UINT32_MAX, &pid))
 			continue;
-		attach_found(d, (uint32_t)pid);
+		if (exe) {
+			snprintf(path, sizeof(path), "/proc/%u/exe",
+				 (uint32_t)pid);
+			if (stat(path, &st) || st.st_dev != exe->st_dev ||
+			    st.st_ino != exe->st_ino)
+				continue;
+		} else {
+			read_comm((uint32_t)pid, c, sizeof(c));
+			if (strcmp(c, comm))
+				continue;
+		}
+		found_one(f, (uint32_t)pid);
 	}
 	closedir(dir);
 }
 
+static const char *const watch_names[] = {
+	[MW_WATCH_EXE] = "exe",
+	[MW_WATCH_COMM] = "comm",
+	[MW_WATCH_CGROUP] = "cgroup",
+	[MW_WATCH_UNIT] = "unit",
+};
+
+/*
+ * Watch a target by name (--exe, --comm, --cgroup, --unit, memwatchctl
+ * attach exe|comm|cgroup|unit): from now on the kernel stops each new
+ * match at exec (see on_spawn), and those already running are attached
+ * here. Watching starts first, so a process started during the scan is
+ * not missed; one found both ways is attached once. With
+ * COLLECTOR_UNWATCH, stop watching and detach the processes it names.
+ * Returns 0 or -errno and a one-line message.
+ */
+static int watch(struct daemon *d, uint32_t kind, const char *name,
+		 enum collector_watch how, char *msg, size_t len)
+{
+	struct found f = {.d = d, .how = how};
+	const char *what = watch_names[kind];
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t id;
+	int err;
+
+	switch (kind) {
+	case MW_WATCH_EXE:
+		if (stat(name, &st)) {
+			err = -errno;
+			break;
+		}
+		if ((err = collector__watch_exe(d->col, name, how)))
+			break;
+		each_running(&f, &st, NULL);
+		break;
+	case MW_WATCH_COMM:
+		if ((err = collector__watch_comm(d->col, name, how)))
+			break;
+		each_running(&f, NULL, name);
+		break;
+	default:
+		err = cgroup__resolve(name, kind == MW_WATCH_UNIT, path,
+				      sizeof(path), &id);
+		if (err)
+			break;
+		if ((err = collector__watch_cgroup(d->col, id, how)))
+			break;
+		cgroup__each_pid(path, found_one, &f);
+		break;
+	}
+	if (err) {
+		snprintf(msg, len, "%s '%s': %s", what, name,
+			 err == -ENOENT && how == COLLECTOR_UNWATCH
+				 ? "not watched"
+			 : err == -ENOENT && kind >= MW_WATCH_CGROUP
+				 ? "no such cgroup"
+			 : err == -ENODEV ? "no cgroup2 file system"
+			 : err == -EINVAL && kind == MW_WATCH_EXE
+				 ? "not a regular file"
+			 : err == -EINVAL ? "invalid name"
+					  : strerror(-err));
+		return err;
+	}
+	log_info("%s %s '%s'", how == COLLECTOR_UNWATCH ? "stopped watching"
+							: "watching",
+		 what, name);
+	return 0;
+}
+
+/* The targets the options name by name. */
+static void watch_programs(struct daemon *d, const struct options *o)
+{
+	enum collector_watch how =
+		o->tls_cmd ? COLLECTOR_WATCH_TLS : COLLECTOR_WATCH;
+	char msg[PATH_MAX + 128];
+
+	for (int i = 0; i < o->nexes; i++)
+		if (watch(d, MW_WATCH_EXE, o->exes[i], how, msg, sizeof(msg)))
+			fatalx("%s", msg);
+	for (int i = 0; i < o->ncomms; i++)
+		if (watch(d, MW_WATCH_COMM, o->comms[i], how, msg, sizeof(msg)))
+			fatalx("%s", msg);
+	for (int i = 0; i < o->ncgroups; i++)
+		if (watch(d, o->units[i] ? MW_WATCH_UNIT : MW_WATCH_CGROUP,
+			  o->cgroups[i], how, msg, sizeof(msg)))
+			fatalx("%s", msg);
+}
+
 /* A watched program started and waits, stopped at exec: attach, then let
  * it run, whatever happened (it must never stay stopped because of us). */
-static void on_spawn(struct daemon *d, uint32_t pid)
+static void on_spawn(struct daemon *d, uint32_t pid, bool tls_only)
 {
 	char msg[512];
 
 	if (!engine__is_traced(d->engine, pid) &&
-	    attach(d, pid, d->tls_watch, msg, sizeof(msg))) {
+	    attach(d, pid, tls_only, msg, sizeof(msg))) {
 		log_warnx("%s", msg);
 	} else {
 		/* Its allocator is named once the loader has mapped it;
@@ -612,7 +414,7 @@ static void on_event(void *ctx, const struct mw_event *ev)
 	struct daemon *d = ctx;
 
 	if (ev->type == MW_EV_SPAWN) {
-		on_spawn(d, ev->pid);
+		on_spawn(d, ev->pid, ev->flags & MW_EVF_TLS_ONLY);
 		return;
 	}
 	if (ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC)
@@ -705,7 +507,7 @@ static void seed_threads(struct daemon *d, uint32_t pid, uint64_t now)
 		uint64_t tid;
 		FILE *f;
 
-		if (parse_u64(de->d_name, UINT32_MAX, &tid))
+		if (options__parse_u64(de->d_name, UINT32_MAX, &tid))
 			continue;
 		ev.tid = (uint32_t)tid;
 		ev.ts = now;
@@ -781,6 +583,29 @@ static int detach(struct daemon *d, uint32_t pid, char *msg, size_t len)
 
 /* --- control socket -------------------------------------------------- */
 
+static int on_watch_request(struct daemon *d, uint16_t type,
+			    const struct mw_msg_watch *w, char *msg,
+			    size_t len)
+{
+	if (w->kind < MW_WATCH_EXE || w->kind > MW_WATCH_UNIT) {
+		snprintf(msg, len, "invalid target kind %u", w->kind);
+		return -EINVAL;
+	}
+	if (w->mode != MW_MODE_FULL && w->mode != MW_MODE_TLS) {
+		snprintf(msg, len, "invalid mode %u", w->mode);
+		return -EINVAL;
+	}
+	if (!memchr(w->name, '\0', sizeof(w->name)) || !w->name[0]) {
+		snprintf(msg, len, "invalid %s name", watch_names[w->kind]);
+		return -EINVAL;
+	}
+	return watch(d, w->kind, w->name,
+		     type == MW_MSG_UNWATCH	? COLLECTOR_UNWATCH
+		     : w->mode == MW_MODE_TLS ? COLLECTOR_WATCH_TLS
+					      : COLLECTOR_WATCH,
+		     msg, len);
+}
+
 static int on_request(void *ctx, uint16_t type, const void *req,
 		      uint32_t req_len, void *reply, uint32_t *reply_len,
 		      char *msg, size_t msglen)
@@ -814,6 +639,9 @@ static int on_request(void *ctx, uint16_t type, const void *req,
 		return attach(d, mp->pid, mp->mode == MW_MODE_TLS, msg, msglen);
 	case MW_MSG_DETACH:
 		return detach(d, mp->pid, msg, msglen);
+	case MW_MSG_WATCH:
+	case MW_MSG_UNWATCH:
+		return on_watch_request(d, type, req, msg, msglen);
 	}
 	snprintf(msg, msglen, "unknown request type %u", type);
 	return -EOPNOTSUPP;
@@ -1058,6 +886,39 @@ static void make_default_dir(const char *path, const char *deflt, mode_t mode)
 		fatal("cannot create '%s'", dir);
 }
 
+/*
+ * What the settings name must exist: pids, executables, groups and
+ * units. Exits with one line naming the first that does not, before
+ * anything is loaded (and for --check-config).
+ */
+static void check_targets(const struct options *o)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t id;
+	int err;
+
+	for (int i = 0; i < o->npids; i++)
+		if (!process_exists(o->pids[i]))
+			fatalx("no such process: '%u'", o->pids[i]);
+	for (int i = 0; i < o->nexes; i++) {
+		if (stat(o->exes[i], &st))
+			fatal("--exe '%s'", o->exes[i]);
+		if (!S_ISREG(st.st_mode))
+			fatalx("--exe '%s': not a regular file", o->exes[i]);
+	}
+	for (int i = 0; i < o->ncgroups; i++) {
+		err = cgroup__resolve(o->cgroups[i], o->units[i], path,
+				      sizeof(path), &id);
+		if (err)
+			fatalx("%s '%s': %s", o->units[i] ? "unit" : "cgroup",
+			       o->cgroups[i],
+			       err == -ENOENT	? "no such cgroup"
+			       : err == -ENODEV ? "no cgroup2 file system"
+						: strerror(-err));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct collector_opts copts = {
@@ -1078,15 +939,17 @@ int main(int argc, char **argv)
 	char msg[512];
 	int err, code = 0;
 
-	parse_options(argc, argv, &o);
+	options__parse(&o, argc, argv);
 	log_init(o.verbose);
 	copts.debug = o.verbose >= 2;
+	/* Check targets before touching anything. */
+	check_targets(&o);
+	if (o.check_config) {
+		printf("configuration OK\n");
+		return 0;
+	}
 	if (geteuid() != 0)
 		fatalx("must run as root: it loads eBPF programs");
-	/* Check targets before touching anything. */
-	for (int i = 0; i < o.npids; i++)
-		if (!process_exists(o.pids[i]))
-			fatalx("no such process: '%u'", o.pids[i]);
 
 	make_default_dir(o.db, MW_DEFAULT_DB, 0700);
 	make_default_dir(o.socket, MW_DEFAULT_SOCKET, 0755);
@@ -1111,6 +974,14 @@ int main(int argc, char **argv)
 	d.col = collector__new(&copts, on_event, &d);
 	if (!d.col)
 		fatal("cannot load the eBPF programs");
+	for (int i = 0; i < o.nfunctions; i++) {
+		const struct opt_function *f = &o.functions[i];
+
+		if ((err = collector__add_function(d.col, f->kind, f->func,
+						   f->ptr_arg, f->size_arg,
+						   f->count_arg)))
+			fatalx("function '%s': %s", f->func, strerror(-err));
+	}
 	d.started = collector__now(d.col);
 	if ((err = store__close_stale(d.store, d.started)))
 		fatalx("database '%s': %s", o.db, store__strerror(err));

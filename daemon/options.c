@@ -1,0 +1,481 @@
+/*
+ * options.c - memwatchd's command line and configuration file; see
+ * options.h.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+#include "proto.h"
+
+#define MS 1000000ull
+#define MAX_LINE 4096
+
+enum {
+	OPT_DB = 256,
+	OPT_SOCKET,
+	OPT_PID,
+	OPT_TLS_PID,
+	OPT_TLS,
+	OPT_EXE,
+	OPT_COMM,
+	OPT_CGROUP,
+	OPT_UNIT,
+	OPT_GRACE,
+	OPT_AGE,
+	OPT_ORPHAN_AGE,
+	OPT_ORPHAN_THREADS,
+	OPT_SAMPLE,
+	OPT_GROWTH_SAMPLES,
+	OPT_GROWTH_MIN,
+	OPT_RETENTION_MIN,
+	OPT_ALLOC,
+	OPT_REALLOC,
+	OPT_FREE,
+	OPT_CONFIG,
+	OPT_CHECK_CONFIG,
+};
+
+static const struct option longopts[] = {
+    {"db", required_argument, NULL, OPT_DB},
+    {"socket", required_argument, NULL, OPT_SOCKET},
+    {"pid", required_argument, NULL, OPT_PID},
+    {"tls-pid", required_argument, NULL, OPT_TLS_PID},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"exe", required_argument, NULL, OPT_EXE},
+    {"comm", required_argument, NULL, OPT_COMM},
+    {"cgroup", required_argument, NULL, OPT_CGROUP},
+    {"unit", required_argument, NULL, OPT_UNIT},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"persist-age", required_argument, NULL, OPT_AGE},
+    {"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
+    {"orphan-threads", required_argument, NULL, OPT_ORPHAN_THREADS},
+    {"sample", required_argument, NULL, OPT_SAMPLE},
+    {"growth-samples", required_argument, NULL, OPT_GROWTH_SAMPLES},
+    {"growth-min", required_argument, NULL, OPT_GROWTH_MIN},
+    {"retention-min", required_argument, NULL, OPT_RETENTION_MIN},
+    {"alloc", required_argument, NULL, OPT_ALLOC},
+    {"realloc", required_argument, NULL, OPT_REALLOC},
+    {"free", required_argument, NULL, OPT_FREE},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+    {"verbose", no_argument, NULL, 'v'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* Where the setting being applied comes from: "FILE:LINE: " in a file,
+ * empty on the command line. */
+static char where[PATH_MAX + 32];
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: memwatchd [OPTIONS] [--pid PID]... [-- CMD [ARGS...]]\n"
+	    "\n"
+	    "Trace allocations, TLS keys and modules of processes with "
+	    "eBPF and report\nmemory that outlives its thread, key or "
+	    "module, grows, or is freed twice.\n"
+	    "\n"
+	    "  --pid PID          attach to a running process (repeatable)\n"
+	    "  --tls-pid PID      the same, watching TLS only: malloc and "
+	    "free\n                     stay untouched (repeatable)\n"
+	    "  --exe PATH         trace every process running PATH, now "
+	    "or\n                     started later (repeatable)\n"
+	    "  --comm NAME        the same by command name (repeatable)\n"
+	    "  --cgroup PATH      the same for a cgroup v2 group and "
+	    "below it\n                     (path, or relative to the "
+	    "cgroup2 mount)\n"
+	    "  --unit NAME        the same for a systemd unit's group\n"
+	    "  --tls              watch TLS only in CMD, --exe and --comm "
+	    "targets\n"
+	    "  -- CMD ARGS...     run CMD traced from its first allocation;"
+	    "\n                     exit with its status when it exits\n"
+	    "  --db PATH          database (default %s)\n"
+	    "  --socket PATH      control socket (default %s)\n"
+	    "  --grace MS         time a program has to free a TLS block "
+	    "after\n                     its thread or key died (default "
+	    "%llu)\n"
+	    "  --persist-age MS   write blocks to the database once they "
+	    "lived\n                     this long (default %llu)\n"
+	    "  --orphan-age MS    a block still live this long after its "
+	    "thread\n                     exited was left behind "
+	    "(default %llu)\n"
+	    "  --orphan-threads N flag a site once it left blocks behind "
+	    "in N\n                     exited threads (default %u)\n"
+	    "  --sample MS        live bytes sampled this often for the "
+	    "growth\n                     rules (default %llu)\n"
+	    "  --growth-samples N growth is N samples in a row growing "
+	    "(default %u)\n"
+	    "  --growth-min KB    ... by at least this much (default "
+	    "%llu)\n"
+	    "  --retention-min MB allocator-retention: anonymous memory "
+	    "grown\n                     this much per growth window, "
+	    "twice in a row\n                     (default %llu)\n"
+	    "  --alloc FUNC[:SIZE[*COUNT]]\n"
+	    "                     also trace FUNC, a function of the "
+	    "program that\n                     returns a new block of "
+	    "argument SIZE's bytes\n                     (times argument "
+	    "COUNT's); arguments by number,\n                     1 to "
+	    "6 (default 1) (repeatable)\n"
+	    "  --realloc FUNC[:PTR:SIZE[*COUNT]]\n"
+	    "                     the same for a function moving block "
+	    "PTR to a\n                     new one (default 1:2)\n"
+	    "  --free FUNC[:PTR]  the same for a function freeing block "
+	    "PTR\n                     (default 1)\n"
+	    "  --config FILE      read settings from FILE: one per line, "
+	    "named as\n                     the long options without "
+	    "their dashes\n"
+	    "  --check-config     check the settings and targets, then "
+	    "exit\n"
+	    "  -v, --verbose      more log output (twice for debug)\n"
+	    "  -V, --version      print the version\n"
+	    "  -h, --help         this help\n",
+	    MW_DEFAULT_DB, MW_DEFAULT_SOCKET, ENGINE_DEFAULT_GRACE_NS / MS,
+	    ENGINE_DEFAULT_PERSIST_AGE_NS / MS,
+	    ENGINE_DEFAULT_ORPHAN_AGE_NS / MS,
+	    ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_SAMPLE_NS / MS,
+	    ENGINE_DEFAULT_GROWTH_SAMPLES,
+	    ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
+	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20);
+}
+
+/* A bad setting: one line naming it, exit 2 as usage errors do. In a
+ * file the line reads "FILE:LINE: name: problem", as compilers say it. */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+opt_error(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (where[0])
+		fprintf(stderr, "%s%s%s", where, name ? name : "",
+			name ? ": " : "");
+	else
+		fprintf(stderr, "memwatchd: %s%s%s", name ? "--" : "",
+			name ? name : "", name ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+int options__parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* The number arg gives for setting name, in [min, max]. */
+static uint64_t num_opt(const char *name, const char *arg, uint64_t min,
+			uint64_t max)
+{
+	uint64_t v;
+
+	if (options__parse_u64(arg, max, &v) || v < min)
+		opt_error(name, "invalid value '%s' (%llu to %llu)", arg,
+			  (unsigned long long)min, (unsigned long long)max);
+	return v;
+}
+
+/* An argument number of a --alloc/--realloc/--free spec: "1" to "6". */
+static unsigned arg_number(const char *name, const char *spec, const char **p)
+{
+	if (**p < '1' || **p > '0' + COLLECTOR_MAX_ARG)
+		opt_error(name, "invalid argument number in '%s' (1 to %d)",
+			  spec, COLLECTOR_MAX_ARG);
+	return (unsigned)(*(*p)++ - '0');
+}
+
+/*
+ * FUNC[:SIZE[*COUNT]] (alloc), FUNC[:PTR:SIZE[*COUNT]] (realloc),
+ * FUNC[:PTR] (free): a function of the traced program and where its
+ * arguments are.
+ */
+static void parse_function(struct options *o, int id, const char *name,
+			   const char *spec)
+{
+	struct opt_function *f;
+	const char *colon = strchr(spec, ':'), *p;
+	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+	char *func;
+
+	if (o->nfunctions == MAX_FUNCTIONS)
+		opt_error(name, "at most %d functions", MAX_FUNCTIONS);
+	if (!len || len > 127 || strcspn(spec, " \t") < len)
+		opt_error(name, "invalid function name in '%s'", spec);
+	func = strndup(spec, len);
+	if (!func)
+		opt_error(name, "out of memory");
+	f = &o->functions[o->nfunctions];
+	f->func = func;
+	f->ptr_arg = f->size_arg = f->count_arg = 0;
+	switch (id) {
+	case OPT_ALLOC:
+		f->kind = COLLECTOR_ALLOC;
+		f->size_arg = 1;
+		break;
+	case OPT_REALLOC:
+		f->kind = COLLECTOR_REALLOC;
+		f->ptr_arg = 1;
+		f->size_arg = 2;
+		break;
+	default:
+		f->kind = COLLECTOR_FREE;
+		f->ptr_arg = 1;
+		break;
+	}
+	if (colon) {
+		p = colon + 1;
+		if (id == OPT_REALLOC) {
+			f->ptr_arg = arg_number(name, spec, &p);
+			if (*p++ != ':')
+				opt_error(name,
+					  "expected FUNC:PTR:SIZE in '%s'",
+					  spec);
+		}
+		if (id == OPT_FREE) {
+			f->ptr_arg = arg_number(name, spec, &p);
+		} else {
+			f->size_arg = arg_number(name, spec, &p);
+			if (*p == '*') {
+				p++;
+				f->count_arg = arg_number(name, spec, &p);
+			}
+		}
+		if (*p)
+			opt_error(name, "unexpected '%s' in '%s'", p, spec);
+		if (f->ptr_arg &&
+		    (f->ptr_arg == f->size_arg || f->ptr_arg == f->count_arg))
+			opt_error(name, "one argument used twice in '%s'",
+				  spec);
+	}
+	o->nfunctions++;
+}
+
+static void read_config(struct options *o, const char *path);
+
+/* Apply one setting, from the command line or a file. */
+static void apply(struct options *o, int id, const char *name, const char *arg)
+{
+	uint64_t v;
+
+	switch (id) {
+	case OPT_DB:
+		o->db = arg;
+		break;
+	case OPT_SOCKET:
+		o->socket = arg;
+		break;
+	case OPT_PID:
+	case OPT_TLS_PID:
+		if (options__parse_u64(arg, INT32_MAX, &v) || !v)
+			opt_error(name, "invalid pid '%s'", arg);
+		if (o->npids == MAX_PIDS)
+			opt_error(name, "at most %d pids", MAX_PIDS);
+		o->tls_pids[o->npids] = id == OPT_TLS_PID;
+		o->pids[o->npids++] = (uint32_t)v;
+		break;
+	case OPT_TLS:
+		o->tls_cmd = true;
+		break;
+	case OPT_EXE:
+		if (!arg[0])
+			opt_error(name, "empty path");
+		if (o->nexes == MAX_WATCH)
+			opt_error(name, "at most %d", MAX_WATCH);
+		o->exes[o->nexes++] = arg;
+		break;
+	case OPT_CGROUP:
+	case OPT_UNIT:
+		if (!arg[0])
+			opt_error(name, "empty name");
+		if (o->ncgroups == MAX_WATCH)
+			opt_error(name, "at most %d", MAX_WATCH);
+		o->units[o->ncgroups] = id == OPT_UNIT;
+		o->cgroups[o->ncgroups++] = arg;
+		break;
+	case OPT_COMM:
+		if (!arg[0] || strlen(arg) > 15)
+			opt_error(name,
+				  "invalid name '%s' (1 to 15 bytes, as the "
+				  "kernel keeps it)",
+				  arg);
+		if (o->ncomms == MAX_WATCH)
+			opt_error(name, "at most %d", MAX_WATCH);
+		o->comms[o->ncomms++] = arg;
+		break;
+	case OPT_GRACE:
+		o->ecfg.grace_ns = num_opt(name, arg, 0, 3600000) * MS;
+		break;
+	case OPT_AGE:
+		o->ecfg.persist_age_ns = num_opt(name, arg, 0, 3600000) * MS;
+		break;
+	case OPT_ORPHAN_AGE:
+		o->ecfg.orphan_age_ns = num_opt(name, arg, 1, 3600000) * MS;
+		break;
+	case OPT_ORPHAN_THREADS:
+		o->ecfg.orphan_min_threads =
+		    (uint32_t)num_opt(name, arg, 1, 1000000);
+		break;
+	case OPT_SAMPLE:
+		o->ecfg.sample_ns = num_opt(name, arg, 10, 3600000) * MS;
+		break;
+	case OPT_GROWTH_SAMPLES:
+		o->ecfg.growth_samples =
+		    (uint32_t)num_opt(name, arg, 2, ENGINE_MAX_SAMPLES);
+		break;
+	case OPT_GROWTH_MIN:
+		o->ecfg.growth_min_bytes =
+		    num_opt(name, arg, 1, 1ull << 30) * 1024;
+		break;
+	case OPT_RETENTION_MIN:
+		o->ecfg.retention_min_bytes = num_opt(name, arg, 1, 1ull << 20)
+					      << 20;
+		break;
+	case OPT_ALLOC:
+	case OPT_REALLOC:
+	case OPT_FREE:
+		parse_function(o, id, name, arg);
+		break;
+	case OPT_CONFIG:
+		read_config(o, arg);
+		break;
+	case OPT_CHECK_CONFIG:
+		o->check_config = true;
+		break;
+	case 'v':
+		o->verbose++;
+		break;
+	}
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * One setting per line: NAME [VALUE], NAME a long option without its
+ * dashes. Blank lines and lines starting with '#' are skipped; a value
+ * runs to the end of its line. A file cannot name another file, run a
+ * command, or ask for help.
+ */
+static void read_config(struct options *o, const char *path)
+{
+	char saved[sizeof(where)], *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	FILE *f;
+
+	if (where[0])
+		opt_error(NULL, "'config' is not allowed in a file");
+	f = fopen(path, "re");
+	if (!f)
+		opt_error("config", "cannot read '%s': %s", path,
+			  strerror(errno));
+	memcpy(saved, where, sizeof(where));
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		const struct option *opt;
+		char *name, *value;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u: ", path, lineno);
+		if (len > MAX_LINE)
+			opt_error(NULL, "line longer than %d bytes", MAX_LINE);
+		if ((size_t)len != strlen(line))
+			opt_error(NULL, "NUL byte in the line");
+		line[strcspn(line, "\n")] = '\0';
+		name = trim(line);
+		if (!*name || *name == '#')
+			continue;
+		value = name + strcspn(name, " \t");
+		if (*value)
+			*value++ = '\0';
+		value = trim(value);
+		for (opt = longopts; opt->name; opt++)
+			if (!strcmp(opt->name, name))
+				break;
+		if (!opt->name || opt->val == 'h' || opt->val == 'V' ||
+		    opt->val == OPT_CONFIG || opt->val == OPT_CHECK_CONFIG)
+			opt_error(NULL, "unknown setting '%s'", name);
+		if (opt->has_arg == required_argument && !*value)
+			opt_error(name, "needs a value");
+		if (opt->has_arg == no_argument && *value)
+			opt_error(name, "takes no value, got '%s'", value);
+		value = strdup(value);
+		if (!value)
+			opt_error(name, "out of memory");
+		apply(o, opt->val, name, value);
+	}
+	free(line);
+	if (ferror(f))
+		opt_error(NULL, "cannot read '%s'", path);
+	fclose(f);
+	memcpy(where, saved, sizeof(where));
+}
+
+void options__parse(struct options *o, int argc, char **argv)
+{
+	int c, idx;
+
+	o->db = MW_DEFAULT_DB;
+	o->socket = MW_DEFAULT_SOCKET;
+	o->ecfg.grace_ns = ENGINE_DEFAULT_GRACE_NS;
+	o->ecfg.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+vVh", longopts, &idx)) != -1) {
+		switch (c) {
+		case 'V':
+			printf("memwatchd %s\n", VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'v':
+			apply(o, c, "verbose", NULL);
+			break;
+		case '?':
+		case ':':
+			if (optopt)
+				opt_error(NULL,
+					  "unknown or incomplete option '-%c' "
+					  "(try 'memwatchd --help')",
+					  optopt);
+			opt_error(NULL,
+				  "unknown or incomplete option '%s' (try "
+				  "'memwatchd --help')",
+				  argv[optind - 1]);
+		default:
+			apply(o, c, longopts[idx].name, optarg);
+		}
+	}
+	if (optind < argc)
+		o->cmd = &argv[optind];
+	if (optind > 1 && !strcmp(argv[optind - 1], "--") && !o->cmd)
+		opt_error(NULL, "'--' must be followed by a command");
+}

@@ -1,0 +1,68 @@
+/*
+ * options.h - memwatchd's settings, from its command line and its
+ * configuration file.
+ *
+ * The configuration file holds the same settings as the command line, one
+ * per line, named as the long option without its dashes:
+ *
+ *     # memwatchd.conf
+ *     exe /usr/sbin/nginx
+ *     unit redis.service
+ *     alloc app_xmalloc:1
+ *     grace 500
+ *
+ * `--config FILE` reads FILE where it stands on the command line, so the
+ * options after it override it. Every error names its place: "FILE:LINE:
+ * problem" in the file, "--option: problem" on the command line.
+ */
+#ifndef MEMWATCH_OPTIONS_H
+#define MEMWATCH_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "collector.h"
+#include "engine.h"
+
+#define VERSION "0.1.0"
+#define MAX_PIDS 64
+#define MAX_WATCH 16
+#define MAX_FUNCTIONS 32
+
+/* --alloc, --realloc, --free: a function of the traced programs. */
+struct opt_function {
+	enum collector_fn kind;
+	const char *func;
+	unsigned ptr_arg, size_arg, count_arg; /* 1-based; 0 = none */
+};
+
+struct options {
+	const char *db;
+	const char *socket;
+	uint32_t pids[MAX_PIDS];
+	bool tls_pids[MAX_PIDS]; /* attach pids[i] in TLS-only mode */
+	int npids;
+	bool tls_cmd;		     /* CMD, --exe and --comm: TLS only */
+	const char *exes[MAX_WATCH]; /* --exe */
+	int nexes;
+	const char *comms[MAX_WATCH]; /* --comm */
+	int ncomms;
+	const char *cgroups[MAX_WATCH]; /* --cgroup, --unit */
+	bool units[MAX_WATCH];		/* cgroups[i] is a unit name */
+	int ncgroups;
+	struct opt_function functions[MAX_FUNCTIONS];
+	int nfunctions;
+	struct engine_config ecfg; /* rule settings; 0 = engine default */
+	int verbose;
+	bool check_config; /* --check-config: validate, then exit */
+	char **cmd;
+};
+
+/* Fill o from the command line (and the files it names with --config).
+ * A bad setting prints one line naming it and exits 2. */
+void options__parse(struct options *o, int argc, char **argv);
+
+/* A decimal number in [0, max]: 0 or -EINVAL. */
+int options__parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+#endif
