@@ -740,15 +740,19 @@ static __always_inline void child_start(struct pt_regs *regs)
 	__u32 tgid = id >> 32;
 	long nr = SYSCALL_NR(regs);
 	struct mw_record r;
+	__u8 *mode;
 
 	if ((__u32)id != tgid ||
 	    (nr != NR_CLONE && nr != NR_FORK && nr != NR_VFORK &&
-	     nr != NR_CLONE3) ||
-	    !bpf_map_lookup_elem(&forked, &tgid))
+	     nr != NR_CLONE3))
 		return;
+	mode = bpf_map_lookup_elem(&forked, &tgid);
+	if (!mode)
+		return;
+	rec_init(&r, MW_REC_SPAWN, id);
+	r.code = *mode & MW_TARGET_MODE;
 	bpf_map_delete_elem(&forked, &tgid);
 	bpf_send_signal(SIGSTOP_);
-	rec_init(&r, MW_REC_SPAWN, id);
 	r.flags = MW_RECF_FORKED;
 	bpf_get_current_comm(r.comm, sizeof(r.comm));
 	emit(&r);
@@ -946,17 +950,20 @@ struct {
 #define CGROUP_DEPTH 16
 
 /* Is the current task in a watched cgroup, or below one? */
-static __always_inline bool in_watched_cgroup(void)
+/* The mode of the watched group the current task is in, or NULL. */
+static __always_inline __u8 *watched_cgroup(void)
 {
 	for (int i = 0; i < CGROUP_DEPTH; i++) {
 		__u64 id = bpf_get_current_ancestor_cgroup_id(i);
+		__u8 *mode;
 
 		if (!id)
 			break;
-		if (bpf_map_lookup_elem(&watch_cgroup, &id))
-			return true;
+		mode = bpf_map_lookup_elem(&watch_cgroup, &id);
+		if (mode)
+			return mode;
 	}
-	return false;
+	return NULL;
 }
 
 /*
@@ -970,13 +977,20 @@ static __always_inline void watch_exec(struct task_struct *p, __u32 tgid)
 	char comm[MW_COMM_LEN] = {};
 	struct mw_record r;
 
+	__u8 *mode;
+
 	key.ino = BPF_CORE_READ(p, mm, exe_file, f_inode, i_ino);
 	key.dev = BPF_CORE_READ(p, mm, exe_file, f_inode, i_sb, s_dev);
 	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
-	if (!bpf_map_lookup_elem(&watch_exe, &key) &&
-	    !bpf_map_lookup_elem(&watch_comm, comm) && !in_watched_cgroup())
+	mode = bpf_map_lookup_elem(&watch_exe, &key);
+	if (!mode)
+		mode = bpf_map_lookup_elem(&watch_comm, comm);
+	if (!mode)
+		mode = watched_cgroup();
+	if (!mode)
 		return;
 	rec_init(&r, MW_REC_SPAWN, 0);
+	r.code = *mode;
 	r.pid = tgid;
 	r.tid = BPF_CORE_READ(p, pid);
 	__builtin_memcpy(r.comm, comm, sizeof(comm));

@@ -41,11 +41,12 @@ enum mw_rec_type {
 	MW_REC_MREMAP = 17,
 	/* An untraced process exec'ed a watched executable or comm; it is
 	 * stopped (SIGSTOP) until user space attached and resumed it. */
-	MW_REC_SPAWN = 18,	/* comm */
+	MW_REC_SPAWN = 18,	/* comm, code = MW_TARGET_* mode to trace it in */
 };
 
 /* Key of the watch_exe map: an executable by its inode. dev is the
- * kernel's encoding (major << 20 | minor). */
+ * kernel's encoding (major << 20 | minor). The watch maps' values are
+ * the MW_TARGET_* mode to trace a match in. */
 struct mw_watch_exe {
 	__u64 dev;
 	__u64 ino;
@@ -96,6 +97,7 @@ struct mw_stack_record {
 /* Values of the targets map: how a process is traced. */
 #define MW_TARGET_FULL 1 /* allocations and TLS */
 #define MW_TARGET_TLS 2	 /* TLS only: malloc and free are not probed */
+#define MW_TARGET_MODE 0x0f	 /* the mode bits */
 #define MW_TARGET_FOLLOW 0x10 /* flag: its forked children are targets too */
 
 /* MW_REC_TLS_SET of a TLS-only target: size is the value's usable size,

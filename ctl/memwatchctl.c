@@ -13,6 +13,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -1356,18 +1357,86 @@ static int cmd_thread(int argc, char **argv)
 	return 0;
 }
 
-static int pid_request(const char *cmd, uint16_t type, int argc,
-		       char **argv)
+/* memwatchctl attach|detach exe|comm|cgroup|unit NAME */
+static int watch_request(const char *cmd, uint16_t type, uint32_t kind,
+			 const char *noun, const char *name)
 {
+	struct mw_msg_watch w;
+	char msg[256], path[PATH_MAX];
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	w.kind = kind;
+	w.mode = opt.tls ? MW_MODE_TLS : MW_MODE_FULL;
+	/* memwatchd's working directory is not ours. */
+	if (kind == MW_WATCH_EXE && name[0] != '/') {
+		if (!realpath(name, path))
+			die(EXIT_USAGE, "exe '%s': %s", name, strerror(errno));
+		name = path;
+	}
+	if (!name[0] || strlen(name) >= sizeof(w.name))
+		die(EXIT_USAGE, "%s: invalid %s name '%s'", cmd, noun, name);
+	memcpy(w.name, name, strlen(name));
+	rc = request(type, &w, sizeof(w), NULL, 0, msg, sizeof(msg), false);
+	if (rc)
+		die(EXIT_RUNTIME, "%s", msg);
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, noun);
+		json__str(&J, name);
+		json__key(&J, "result");
+		json__str(&J, type == MW_MSG_WATCH ? "watching" : "unwatched");
+		json__close(&J, '}');
+		json__end(&J);
+	} else {
+		printf("%s %s '%s'\n",
+		       type == MW_MSG_WATCH ? "watching" : "stopped watching",
+		       noun, name);
+	}
+	return 0;
+}
+
+/* memwatchctl attach|detach PID, or a target by name. */
+static int target_request(const char *cmd, uint16_t type, int argc,
+			  char **argv)
+{
+	static const struct {
+		const char *noun;
+		uint32_t kind;
+	} nouns[] = {
+		{"exe", MW_WATCH_EXE},
+		{"comm", MW_WATCH_COMM},
+		{"cgroup", MW_WATCH_CGROUP},
+		{"unit", MW_WATCH_UNIT},
+	};
 	struct mw_msg_pid mp = {0};
 	char msg[256];
 	int rc;
 
-	if (argc != 1)
-		die(EXIT_USAGE, "usage: memwatchctl %s PID", cmd);
-	mp.pid = parse_pid(cmd, argv[0]);
 	if (opt.tls && type != MW_MSG_ATTACH)
 		die(EXIT_USAGE, "--tls: only for attach");
+	if (argc == 2) {
+		for (size_t i = 0; i < sizeof(nouns) / sizeof(nouns[0]); i++)
+			if (!strcmp(argv[0], nouns[i].noun))
+				return watch_request(
+					cmd,
+					type == MW_MSG_ATTACH ? MW_MSG_WATCH
+							      : MW_MSG_UNWATCH,
+					nouns[i].kind, nouns[i].noun, argv[1]);
+		if (strcmp(argv[0], "pid"))
+			die(EXIT_USAGE,
+			    "%s: unknown target '%s' (pid, exe, comm, cgroup, "
+			    "unit)",
+			    cmd, argv[0]);
+		argv++;
+		argc--;
+	}
+	if (argc != 1)
+		die(EXIT_USAGE,
+		    "usage: memwatchctl %s [pid] PID | exe PATH | comm NAME | "
+		    "cgroup PATH | unit NAME",
+		    cmd);
+	mp.pid = parse_pid(cmd, argv[0]);
 	mp.mode = opt.tls ? MW_MODE_TLS : MW_MODE_FULL;
 	rc = request(type, &mp, sizeof(mp), NULL, 0, msg, sizeof(msg), false);
 	if (rc)
@@ -1390,12 +1459,12 @@ static int pid_request(const char *cmd, uint16_t type, int argc,
 
 static int cmd_attach(int argc, char **argv)
 {
-	return pid_request("attach", MW_MSG_ATTACH, argc, argv);
+	return target_request("attach", MW_MSG_ATTACH, argc, argv);
 }
 
 static int cmd_detach(int argc, char **argv)
 {
-	return pid_request("detach", MW_MSG_DETACH, argc, argv);
+	return target_request("detach", MW_MSG_DETACH, argc, argv);
 }
 
 static void usage(FILE *f)
@@ -1426,7 +1495,14 @@ static void usage(FILE *f)
 		"Commands (talk to memwatchd):\n"
 		"  attach PID       start tracing a running process (with "
 		"--tls:\n                   its TLS only, malloc untouched)\n"
+		"  attach exe PATH | comm NAME | cgroup PATH | unit NAME\n"
+		"                   the same for every process running PATH,"
+		"\n                   named NAME, or in a group, now and "
+		"started later\n"
 		"  detach PID       stop tracing it\n"
+		"  detach exe PATH | comm NAME | cgroup PATH | unit NAME\n"
+		"                   stop watching that target and tracing "
+		"its processes\n"
 		"\n"
 		"Options:\n"
 		"  --db PATH        database (default %s)\n"

@@ -46,14 +46,23 @@ int collector__each_key(uint32_t pid,
 			void *ctx);
 /* Trace every process that execs the executable at path from now on
  * (by its inode), or whose command name becomes comm: such a process is
- * stopped at exec and reported as MW_EV_SPAWN; attach it, then resume it
- * with SIGCONT. Returns 0 or -errno (-EINVAL: not a regular file, or a
- * name longer than 15 bytes). */
-int collector__watch_exe(struct collector *c, const char *path);
-int collector__watch_comm(struct collector *c, const char *comm);
+ * stopped at exec and reported as MW_EV_SPAWN (with MW_EVF_TLS_ONLY when
+ * watched for TLS only); attach it, then resume it with SIGCONT.
+ * COLLECTOR_UNWATCH stops watching. Returns 0 or -errno (-EINVAL: not a
+ * regular file, or a name longer than 15 bytes; -ENOENT: not watched). */
+enum collector_watch {
+	COLLECTOR_WATCH,
+	COLLECTOR_WATCH_TLS,
+	COLLECTOR_UNWATCH,
+};
+int collector__watch_exe(struct collector *c, const char *path,
+			 enum collector_watch how);
+int collector__watch_comm(struct collector *c, const char *comm,
+			  enum collector_watch how);
 /* The same for processes that exec inside cgroup v2 group id (its
  * directory's inode) or below it. */
-int collector__watch_cgroup(struct collector *c, uint64_t id);
+int collector__watch_cgroup(struct collector *c, uint64_t id,
+			    enum collector_watch how);
 /* Follow pid's forks: each new child process is stopped as it first runs
  * and reported as MW_EV_SPAWN, like a watched exec. */
 int collector__follow(struct collector *c, uint32_t pid);
@@ -69,6 +78,7 @@ const char *collector__allocator(uint32_t pid);
  * probed function is reported once, as this function's. Returns 0 or
  * -errno (-EINVAL: a bad argument number, -E2BIG: too many). */
 enum collector_fn { COLLECTOR_ALLOC, COLLECTOR_REALLOC, COLLECTOR_FREE };
+#define COLLECTOR_MAX_ARG 6
 int collector__add_function(struct collector *c, enum collector_fn kind,
 			    const char *func, unsigned ptr_arg,
 			    unsigned size_arg, unsigned count_arg);

@@ -156,6 +156,9 @@ static uint32_t expected_len(uint16_t type)
 	case MW_MSG_ATTACH:
 	case MW_MSG_DETACH:
 		return sizeof(struct mw_msg_pid);
+	case MW_MSG_WATCH:
+	case MW_MSG_UNWATCH:
+		return sizeof(struct mw_msg_watch);
 	}
 	return UINT32_MAX;
 }

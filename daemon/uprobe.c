@@ -36,8 +36,8 @@ struct link_create_uprobe_multi {
 };
 
 struct uplink {
-	int fd;			/* the multi link, or -1 */
-	int n;			/* legacy: one libbpf link per offset */
+	int fd; /* the multi link, or -1 */
+	int n;	/* legacy: one libbpf link per offset */
 	struct bpf_link *links[];
 };
 
@@ -62,10 +62,11 @@ int uprobe__prepare(struct bpf_object *obj)
 	btf__free(vmlinux);
 	if (!multi)
 		return 0;
-	bpf_object__for_each_program(prog, obj) {
+	bpf_object__for_each_program(prog, obj)
+	{
 		if (is_uprobe(prog) &&
 		    bpf_program__set_expected_attach_type(
-			    prog, (enum bpf_attach_type)MW_BPF_TRACE_UPROBE_MULTI))
+			prog, (enum bpf_attach_type)MW_BPF_TRACE_UPROBE_MULTI))
 			return 0;
 	}
 	return 1;
@@ -126,7 +127,7 @@ struct uplink *uprobe__attach(struct bpf_program *prog, bool multi,
 			    .bpf_cookie = cookies[i]);
 
 		l->links[i] = bpf_program__attach_uprobe_opts(
-			prog, (int)pid, path, offs[i], &uo);
+		    prog, (int)pid, path, offs[i], &uo);
 		if (!l->links[i]) {
 			int err = errno;
 

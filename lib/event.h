@@ -60,6 +60,8 @@ enum mw_event_type {
 /* module_unloaded: the module's file is no longer mapped (glibc keeps a
  * module others use, or whose thread_local destructors are pending). */
 #define MW_EVF_UNMAPPED 0x4u
+/* spawn: the process was watched for TLS only (malloc left unprobed). */
+#define MW_EVF_TLS_ONLY 0x10u
 
 struct mw_event {
 	uint32_t type;

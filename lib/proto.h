@@ -22,6 +22,26 @@ enum mw_msg_type {
 	MW_MSG_STATUS = 1,	/* request: no payload; reply: mw_msg_status */
 	MW_MSG_ATTACH = 2,	/* request: mw_msg_pid; reply: none */
 	MW_MSG_DETACH = 3,	/* request: mw_msg_pid; reply: none */
+	/* Start watching a target by name: processes running it now are
+	 * attached, those starting later are caught at exec. */
+	MW_MSG_WATCH = 4,	/* request: mw_msg_watch; reply: none */
+	/* Stop watching it and detach the processes it names. */
+	MW_MSG_UNWATCH = 5,	/* request: mw_msg_watch; reply: none */
+};
+
+enum mw_watch_kind {
+	MW_WATCH_EXE = 1,    /* an executable's path */
+	MW_WATCH_COMM = 2,   /* a command name */
+	MW_WATCH_CGROUP = 3, /* a cgroup v2 group */
+	MW_WATCH_UNIT = 4,   /* a systemd unit's group */
+};
+
+#define MW_WATCH_NAME_MAX 1016
+
+struct mw_msg_watch {
+	uint32_t kind; /* enum mw_watch_kind */
+	uint32_t mode; /* watch: enum mw_trace_mode, 0 = full */
+	char name[MW_WATCH_NAME_MAX]; /* NUL-terminated, not empty */
 };
 
 struct mw_msg_hdr {

@@ -173,6 +173,42 @@ wait_until() {
 	"$@"
 }
 
+# watch NAME DAEMON-ARGS...: start memwatchd watching these targets and
+# wait until it answers on its socket: it serves requests only once its
+# watches are in place, so a program started after that is caught.
+watch() {
+	local name=$1
+	shift
+	start_daemon "$@"
+	if wait_until 20 daemon_answers; then
+		pass "$name/watching"
+	else
+		fail "$name/watching" "memwatchd never answered: $(tail -n 1 "$DAEMON_LOG.err")"
+	fi
+}
+
+# shellcheck disable=SC2317  # called through wait_until
+daemon_answers() {
+	ctl --json status 2>/dev/null | jq -e '.daemon != null' >/dev/null 2>&1
+}
+
+# run_bg NAME CMD...: run CMD in the background to its end, as a program
+# nobody told memwatchd about; its exit status is the case NAME/exit.
+# Sets RUN_PID.
+run_bg() {
+	local name=$1
+	shift
+	"$@" >"$TMP/$name.out" 2>&1 &
+	RUN_PID=$!
+	BG_PIDS+=("$RUN_PID")
+	reap "$RUN_PID"
+	if [[ $REAP_RC == 0 ]]; then
+		pass "$name/exit"
+	else
+		fail "$name/exit" "exited $REAP_RC: $(head -c 300 "$TMP/$name.out")"
+	fi
+}
+
 # at_gate PID PROGRAM: PID runs PROGRAM with glibc loaded, so it is past
 # exec and the dynamic loader: sitting at its start gate, attachable.
 at_gate() {

@@ -17,47 +17,13 @@
 #     under -- CMD and under --exe, with the same exact counts;
 #   - a process in its own pid and mount namespaces (unshare): traced,
 #     reported with its host pid and its namespace pid (1), exact counts;
+#   - memwatchctl attach/detach exe|comm at run time: running and later
+#     processes attached, in the mode asked, and dropped by detach;
 #   - bad --exe, --comm, --cgroup values are one-line usage errors.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 MIMALLOC=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
-
-# watch NAME DAEMON-ARGS...: start memwatchd watching these targets and
-# wait until it answers on its socket: it serves requests only once its
-# watches are in place, so a program started after that is caught.
-watch() {
-	local name=$1
-	shift
-	start_daemon "$@"
-	if wait_until 20 daemon_answers; then
-		pass "$name/watching"
-	else
-		fail "$name/watching" "memwatchd never answered: $(tail -n 1 "$DAEMON_LOG.err")"
-	fi
-}
-
-# shellcheck disable=SC2317  # called through wait_until
-daemon_answers() {
-	ctl --json status 2>/dev/null | jq -e '.daemon != null' >/dev/null 2>&1
-}
-
-# run_bg NAME CMD...: run CMD in the background to its end, as a program
-# nobody told memwatchd about; its exit status is the case NAME/exit.
-# Sets RUN_PID.
-run_bg() {
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.out" 2>&1 &
-	RUN_PID=$!
-	BG_PIDS+=("$RUN_PID")
-	reap "$RUN_PID"
-	if [[ $REAP_RC == 0 ]]; then
-		pass "$name/exit"
-	else
-		fail "$name/exit" "exited $REAP_RC: $(head -c 300 "$TMP/$name.out")"
-	fi
-}
 
 # The reference: the same run under memwatchd -- CMD.
 DB=$TMP/ref.db
@@ -114,6 +80,71 @@ ok comm/stop "memwatchd did not stop cleanly" stop_daemon
 query comm/findings "$TMP/comm.json" findings &&
 	expect comm/leak "$TMP/comm.json" \
 		'[.[] | select(.pid == $p and .kind == "tls-outlived-key")] | length' 4 --argjson p "$kd"
+
+# memwatchctl attach/detach by name, at run time: a daemon with no
+# targets is told to watch an executable; a process already running it
+# is attached at once, one started later is caught at exec; detach stops
+# both, and a process started after that is not traced.
+DB=$TMP/ctl.db
+# ctl, its output kept for a failure's report.
+# shellcheck disable=SC2317  # called through ok
+ctlq() {
+	ctl "$@" >>"$TMP/ctlq.out"
+}
+watch ctl
+start_gated tls_nodtor 8 4096
+running=$WL_PID
+running_gate=$WL_GATE
+if ctl attach exe "$WL/tls_nodtor" >"$TMP/ctl_attach.out" 2>&1 &&
+	grep -q "^watching exe '$WL/tls_nodtor'" "$TMP/ctl_attach.out"; then
+	pass ctl/attach_exe
+else
+	fail ctl/attach_exe "$(cat "$TMP/ctl_attach.out")"
+fi
+if wait_until 10 target_listed "$running"; then
+	pass ctl/running_attached
+else
+	fail ctl/running_attached "pid $running not traced"
+fi
+touch "$running_gate"
+reap "$running"
+run_bg ctl_late "$WL/tls_nodtor" 8 4096
+late=$RUN_PID
+# TLS mode by name: a comm target whose processes keep malloc unprobed.
+ok ctl/attach_comm_tls "attach --tls comm failed" ctlq --tls attach comm tls_keydelete
+run_bg ctl_comm "$WL/tls_keydelete"
+kd=$RUN_PID
+wait_until 10 findings_at_least 20 || true
+ok ctl/detach_exe "detach exe failed" ctlq detach exe "$WL/tls_nodtor"
+ok ctl/detach_comm "detach comm failed" ctlq detach comm tls_keydelete
+run_bg ctl_after "$WL/tls_nodtor" 1 64
+after=$RUN_PID
+# Detaching what is not watched: one line, non-zero.
+rc=0
+ctl detach exe "$WL/tls_nodtor" >/dev/null 2>"$TMP/ctl_bad.err" || rc=$?
+if [[ $rc != 0 && $(cat "$TMP/ctl_bad.err") == *"not watched"* ]]; then
+	pass ctl/detach_unwatched
+else
+	fail ctl/detach_unwatched "exit $rc: $(cat "$TMP/ctl_bad.err")"
+fi
+ok ctl/stop "memwatchd did not stop cleanly" stop_daemon
+if query ctl/status "$TMP/ctl_status.json" status; then
+	f=$TMP/ctl_status.json
+	expect ctl/late_exact "$f" \
+		'.processes[] | select(.pid == $p) | [.allocs, .frees, .unknown_frees, .live_blocks, .live_bytes, .threads]' \
+		"$ref" --argjson p "$late"
+	expect ctl/comm_mode "$f" '.processes[] | select(.pid == $p) | .mode' tls --argjson p "$kd"
+	expect ctl/after_untraced "$f" '[.processes[] | select(.pid == $p)] | length' 0 --argjson p "$after"
+fi
+if query ctl/findings "$TMP/ctl.json" findings; then
+	for p in "$running" "$late"; do
+		expect "ctl/leak_$p" "$TMP/ctl.json" \
+			'[.[] | select(.pid == $p and .kind == "tls-outlived-thread" and .size == 4096)] | length' \
+			8 --argjson p "$p"
+	done
+	expect ctl/comm_leak "$TMP/ctl.json" \
+		'[.[] | select(.pid == $p and .kind == "tls-outlived-key")] | length' 4 --argjson p "$kd"
+fi
 
 # Bad input: one line, exit 2.
 for bad in "--exe /nonexistent/prog" "--exe /tmp" "--comm abcdefghijklmnopq"; do
