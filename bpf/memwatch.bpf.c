@@ -38,7 +38,7 @@ struct pending {
 	__u64 arg; /* old pointer, out-pointer or destructor */
 	__u64 site;
 	__u32 type;
-	__u32 pad;
+	__u32 wrapped; /* called by a wrapper: site is the wrapper's caller */
 };
 
 struct {
@@ -86,7 +86,12 @@ enum {
 	P_REALLOC,	/* arg = old pointer */
 	P_KEY_CREATE,	/* arg = pthread_key_t *, size = destructor */
 	P_FREE,		/* arg = the block: a free-like call in flight */
+	P_WRAP,		/* site: a wrapper's caller (see wrap_enter) */
 };
+
+/* How far below a wrapper's entry its own malloc call runs, at most: a
+ * pending P_WRAP further away is stale (the wrapper never got there). */
+#define WRAP_MAX_DEPTH 512
 
 static __always_inline void count(__u32 idx)
 {
@@ -150,13 +155,21 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
 	if (!traced(id >> 32))
 		return 0;
 	old = bpf_map_lookup_elem(&pending, &tid);
-	if (old && old->sp > sp)
-		return 0; /* nested in a probed call that will report */
+	p.site = return_address(ctx);
+	if (old && old->sp > sp) {
+		if (old->type != P_WRAP)
+			return 0; /* nested in a probed call that will report */
+		/* Called by a wrapper: reported as its caller's (a P_WRAP
+		 * far above is stale: replaced). */
+		if (old->sp - sp <= WRAP_MAX_DEPTH) {
+			p.site = old->site;
+			p.wrapped = 1;
+		}
+	}
 	p.sp = sp;
 	p.size = size;
 	p.arg = arg;
 	p.type = type;
-	p.site = return_address(ctx);
 	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
 		count(MW_CNT_PENDING_FULL);
 	return 0;
@@ -218,7 +231,7 @@ static __always_inline void submit_with_stack(struct pt_regs *ctx,
 	/* At a return the walk starts at the real call site; the return
 	 * address seen at entry is the uretprobe trampoline when the call
 	 * was tail-called from another probed function. */
-	if (!from_entry && n > 0)
+	if (!from_entry && n > 0 && !(s->r.flags & MW_RECF_WRAPPED))
 		s->r.site = s->frames[0];
 	s->r.nframes = n / sizeof(__u64);
 	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
@@ -245,6 +258,8 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 	s->r.old_addr = old_addr;
 	s->r.size = p->size;
 	s->r.site = p->site;
+	if (p->wrapped)
+		s->r.flags |= MW_RECF_WRAPPED;
 	submit_with_stack(ctx, s, true, false);
 }
 
@@ -350,7 +365,7 @@ static __always_inline bool free_nested(__u32 tid, __u64 sp, __u64 ptr)
 {
 	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
 
-	if (!p)
+	if (!p || p->type == P_WRAP)
 		return false;
 	return p->sp > sp ||
 	       (p->type == P_FREE && p->sp == sp && p->arg == ptr);
@@ -437,6 +452,35 @@ int BPF_KPROBE(xrealloc_enter)
 
 	return enter(ctx, P_REALLOC, cookie_size(ctx, cookie),
 		     arg_n(ctx, MW_COOKIE_PTR(cookie)));
+}
+
+/*
+ * A wrapper that allocates for its caller: libstdc++'s operator new, which
+ * calls malloc, and glibc's strdup. Neither keeps a frame pointer, so the
+ * stack walked at malloc's return skips the wrapper's caller, the site
+ * that matters. Its entry leaves the caller's call site pending; the
+ * malloc it makes takes it (see enter()) and reports the block as the
+ * caller's. No return probe: the malloc's own return reports.
+ */
+SEC("uprobe")
+int BPF_KPROBE(wrap_enter)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 sp = PT_REGS_SP(ctx);
+	__u32 tid = (__u32)id;
+	struct pending *old, p = {};
+
+	if (!traced(id >> 32))
+		return 0;
+	old = bpf_map_lookup_elem(&pending, &tid);
+	if (old && old->sp > sp)
+		return 0; /* operator new[] calling operator new: the outer */
+	p.sp = sp;
+	p.type = P_WRAP;
+	p.site = return_address(ctx);
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
+		count(MW_CNT_PENDING_FULL);
+	return 0;
 }
 
 /* A free-like call reports at entry, like free, and stays pending until

@@ -106,6 +106,10 @@ struct mw_stack_record {
 #define MW_RECF_SIZED 0x4
 /* MW_REC_SPAWN of a child forked by a followed target (no exec). */
 #define MW_RECF_FORKED 0x8
+/* MW_REC_ALLOC/REALLOC made by a wrapper (operator new, strdup) for its
+ * caller: site is the caller's call site, frames[0] is inside the
+ * wrapper and frames[1] on are the walk above the caller's frame. */
+#define MW_RECF_WRAPPED 0x10
 
 /*
  * Attach cookie of the generic allocator programs (xalloc_enter,

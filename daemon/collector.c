@@ -33,6 +33,7 @@ enum probe_class {
 	PC_LIBC,   /* libc (or a static program): TLS keys, modules */
 	PC_MALLOC, /* the malloc family: libc and every allocator */
 	PC_API,	   /* an allocator's own API and C++ operators: allocators */
+	PC_WRAP,   /* wrappers that malloc for their caller: libc, runtimes */
 };
 
 /* One probed function: entry program, optional return program, and the
@@ -56,6 +57,7 @@ struct probe {
 #define XREALLOC(f, ptr, size, count)                                        \
 	{f, 0, PC_API, MW_COOKIE(ptr, size, count), PROG(xrealloc_enter),    \
 	 PROG(realloc_exit)}
+#define WRAP(f) {f, 0, PC_WRAP, 0, PROG(wrap_enter), 0}
 #define XFREE(f, ptr)                                                        \
 	{f, 0, PC_API, MW_COOKIE(ptr, 0, 0), PROG(xfree_enter),              \
 	 PROG(xfree_exit)}
@@ -180,6 +182,21 @@ static const struct probe probes[] = {
 	XFREE("mi_free_aligned", 1),
 	XFREE("mi_free_size_aligned", 1),
 	XFREE("mi_cfree", 1),
+	/* Wrappers that call malloc for their caller and keep no frame
+	 * pointer, so that a stack walk from malloc skips the caller (see
+	 * wrap_enter): libstdc++'s and libc++'s global operator new, which
+	 * an allocator that defines its own replaces (PC_API above), and
+	 * glibc's strdup. */
+	WRAP("_Znwm"),
+	WRAP("_Znam"),
+	WRAP("_ZnwmRKSt9nothrow_t"),
+	WRAP("_ZnamRKSt9nothrow_t"),
+	WRAP("_ZnwmSt11align_val_t"),
+	WRAP("_ZnamSt11align_val_t"),
+	WRAP("_ZnwmSt11align_val_tRKSt9nothrow_t"),
+	WRAP("_ZnamSt11align_val_tRKSt9nothrow_t"),
+	WRAP("strdup"),
+	WRAP("strndup"),
 };
 
 /*
@@ -247,6 +264,7 @@ struct collector {
 	struct custom custom[MAX_CUSTOM];
 	int ncustom;
 	bool multi; /* uprobe_multi links (uprobe.h) */
+	uint64_t frames[MW_MAX_FRAMES]; /* a stack rewritten by unwrap() */
 	uint64_t wall_offset;
 	uint64_t lost_seen;
 	int ncpus;
@@ -326,6 +344,23 @@ static void module_event(struct collector *c, const struct mw_path_record *m,
 	ev->size = hi - lo;
 }
 
+/*
+ * The stack of an allocation a wrapper made for its caller, into
+ * c->frames: frames[0] is inside the wrapper; the caller's call site
+ * (site) takes its place. A wrapper that keeps a frame pointer has the
+ * walk find that site itself as frames[1]: then it is not repeated.
+ */
+static uint32_t unwrap(struct collector *c, uint64_t site,
+		       const uint64_t *frames, uint32_t n)
+{
+	uint32_t from = n > 1 && frames[1] == site ? 2 : 1, k = 0;
+
+	c->frames[k++] = site;
+	for (uint32_t i = from; i < n; i++)
+		c->frames[k++] = frames[i];
+	return k;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct collector *c = ctx;
@@ -386,6 +421,10 @@ static int on_record(void *ctx, void *data, size_t size)
 		ev.nframes = (uint32_t)(n < MW_MAX_FRAMES ? n : MW_MAX_FRAMES);
 		/* __u64 and uint64_t are the same width, other types. */
 		ev.frames = (const uint64_t *)s->frames;
+		if ((r->flags & MW_RECF_WRAPPED) && ev.nframes)
+			ev.nframes = unwrap(c, r->site, ev.frames, ev.nframes);
+		if ((r->flags & MW_RECF_WRAPPED) && ev.nframes)
+			ev.frames = c->frames;
 	}
 	c->cb(c->ctx, &ev);
 	return 0;
@@ -483,12 +522,31 @@ void collector__free(struct collector *c)
 	free(c);
 }
 
-/* A module to probe in a process: its libc, or an allocator. */
+/* What a module is to the process, and so which probes go in it. */
+enum module_kind {
+	MOD_LIBC,      /* the TLS and module functions, malloc, wrappers */
+	MOD_ALLOCATOR, /* malloc and the allocator's own API */
+	MOD_RUNTIME,   /* a C++ runtime: its operator new wrappers */
+};
+
+/* A module to probe in a process. */
 struct module_path {
 	char path[PATH_MAX];
-	int alloc_only;
+	int kind;    /* enum module_kind */
 	int lenient; /* a program, not libc: it has what it links, no more */
 };
+
+static bool class_in(int kind, int cls)
+{
+	switch (kind) {
+	case MOD_LIBC:
+		return cls == PC_LIBC || cls == PC_MALLOC || cls == PC_WRAP;
+	case MOD_ALLOCATOR:
+		return cls == PC_MALLOC || cls == PC_API;
+	default:
+		return cls == PC_WRAP;
+	}
+}
 
 static int allocator_of(const char *base)
 {
@@ -499,8 +557,18 @@ static int allocator_of(const char *base)
 	return -1;
 }
 
+/* The kind of module a library is by its file name, -1 if none. */
+static int module_kind(const char *base)
+{
+	if (allocator_of(base) >= 0)
+		return MOD_ALLOCATOR;
+	if (!strncmp(base, "libstdc++.so", 12) || !strncmp(base, "libc++.so", 9))
+		return MOD_RUNTIME;
+	return -1;
+}
+
 static int add_module(struct module_path *mods, int n, const char *path,
-		      int alloc_only)
+		      int kind)
 {
 	struct stat a, b;
 
@@ -511,7 +579,7 @@ static int add_module(struct module_path *mods, int n, const char *path,
 		    a.st_ino == b.st_ino)
 			return n;
 	snprintf(mods[n].path, sizeof(mods[n].path), "%s", path);
-	mods[n].alloc_only = alloc_only;
+	mods[n].kind = kind;
 	mods[n].lenient = 0;
 	return n + 1;
 }
@@ -543,10 +611,10 @@ static int find_modules(uint32_t pid, struct module_path *mods)
 		if (!have_libc &&
 		    (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5))) {
 			snprintf(mods[0].path, sizeof(mods[0].path), "%s", path);
-			mods[0].alloc_only = 0;
+			mods[0].kind = MOD_LIBC;
 			have_libc = 1;
-		} else if (allocator_of(base) >= 0) {
-			n = add_module(mods, n, path, 1);
+		} else if (module_kind(base) >= 0) {
+			n = add_module(mods, n, path, module_kind(base));
 		}
 	}
 	fclose(f);
@@ -786,22 +854,22 @@ static int attach_module(struct collector *c, struct target *t,
 	int n = 0;
 
 	if (!o)
-		return m->alloc_only ? 0 : -ENOEXEC;
+		return m->kind != MOD_LIBC ? 0 : -ENOEXEC;
 	/* A copy: resolving another file may reuse the cache slot. */
 	memcpy(offs, o, sizeof(offs));
-	if (m->alloc_only && !has_pair(offs))
+	if (m->kind == MOD_ALLOCATOR && !has_pair(offs))
 		return 0;
 	for (size_t i = 0; i < NPROBES; i++) {
 		const struct probe *p = &probes[i];
 		uint64_t off = offs[i];
 		int dup = 0;
 
-		if (m->alloc_only ? p->cls == PC_LIBC : p->cls == PC_API)
+		if (!class_in(m->kind, p->cls))
 			continue;
 		if (t->tls_only && p->cls != PC_LIBC)
 			continue;
 		if (!off) {
-			if (p->required && !m->alloc_only && !m->lenient) {
+			if (p->required && m->kind == MOD_LIBC && !m->lenient) {
 				snprintf(c->why, sizeof(c->why),
 					 "no %s in '%s'", p->func, m->path);
 				return -ENOENT;
@@ -811,9 +879,7 @@ static int attach_module(struct collector *c, struct target *t,
 		/* Aliases share an entry: probe it once or it reports
 		 * every call twice. */
 		for (size_t j = 0; j < i && !dup; j++)
-			dup = offs[j] == off &&
-			      (m->alloc_only ? probes[j].cls != PC_LIBC
-					     : probes[j].cls != PC_API) &&
+			dup = offs[j] == off && class_in(m->kind, probes[j].cls) &&
 			      !(t->tls_only && probes[j].cls != PC_LIBC);
 		if (!dup)
 			n = add_req(reqs, n, p, off);
@@ -1003,7 +1069,7 @@ static int exe_module(const char *path, struct module_path *m)
 	if (!dyn && !(offs[0] && offs[1]))
 		return 0;
 	snprintf(m->path, sizeof(m->path), "%s", path);
-	m->alloc_only = dyn;
+	m->kind = dyn ? MOD_ALLOCATOR : MOD_LIBC;
 	m->lenient = 1;
 	return 1;
 }
@@ -1032,7 +1098,7 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 		char exe[64];
 
 		snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
-		if (exe_module(exe, &mods[0]) && !mods[0].alloc_only)
+		if (exe_module(exe, &mods[0]) && mods[0].kind == MOD_LIBC)
 			n = 1;
 	} else if (n > 0 && n < MAX_MODULES) {
 		char exe[64];
@@ -1151,11 +1217,12 @@ struct cmd_scan {
 static int scan_lib(void *ctx, const char *name)
 {
 	struct cmd_scan *cs = ctx;
-	struct module_path m = {.alloc_only = 1};
+	struct module_path m = {0};
 	const char *base = strrchr(name, '/');
 
 	base = base ? base + 1 : name;
-	if (allocator_of(base) < 0)
+	m.kind = module_kind(base);
+	if (m.kind < 0)
 		return 0;
 	if (name[0] == '/')
 		snprintf(m.path, sizeof(m.path), "%s", name);
@@ -1332,15 +1399,15 @@ static int plan_lib(void *ctx, const char *name)
 		if (lib_in_root(pl->pid, base, path, sizeof(path)))
 			return 0;
 		snprintf(pl->mods[0].path, sizeof(pl->mods[0].path), "%s", path);
-		pl->mods[0].alloc_only = 0;
+		pl->mods[0].kind = MOD_LIBC;
 		pl->have_libc = 1;
-	} else if (allocator_of(base) >= 0) {
+	} else if (module_kind(base) >= 0) {
 		if (name[0] == '/')
 			snprintf(path, sizeof(path), "/proc/%u/root%s", pl->pid,
 				 name);
 		else if (lib_in_root(pl->pid, base, path, sizeof(path)))
 			return 0;
-		pl->n = add_module(pl->mods, pl->n, path, 1);
+		pl->n = add_module(pl->mods, pl->n, path, module_kind(base));
 	}
 	return 0;
 }

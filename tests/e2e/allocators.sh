@@ -103,9 +103,10 @@ check_api() {
 # C++ operator new and delete, every variant (tests/workloads/cxx_new.cc):
 # 36 pairs and the leak per worker. jemalloc, tcmalloc and mimalloc
 # define the operators themselves (probed there); with glibc, libstdc++'s
-# operators call malloc and free. libstdc++'s operator new keeps no frame
-# pointer, so with glibc the site is its frame, _Znwm.
-check_api cxx_glibc glibc _Znwm 37 36 -- "$WL/cxx_new"
+# operators call malloc and free, and its operator new (which keeps no
+# frame pointer) hands its caller's site to the malloc it makes: the
+# site is the program's, not libstdc++'s.
+check_api cxx_glibc glibc cxx_new_alloc 37 36 -- "$WL/cxx_new"
 for a in jemalloc tcmalloc mimalloc; do
 	check_api "cxx_${a}_linked" "$a" cxx_new_alloc 37 36 -- "$WL/cxx_new_$a"
 done
@@ -115,6 +116,9 @@ check_api cxx_tcmalloc_preload tcmalloc cxx_new_alloc 37 36 -- \
 	env LD_PRELOAD=$LIB/libtcmalloc_minimal.so.4 "$WL/cxx_new"
 check_api cxx_mimalloc_preload mimalloc cxx_new_alloc 37 36 -- \
 	env LD_PRELOAD=$LIB/libmimalloc.so.2 "$WL/cxx_new"
+
+# glibc's strdup and strndup: wrappers that malloc for their caller.
+check_api strdup glibc strdup_leak_alloc 5 4 -- "$WL/strdup_leak"
 
 # mimalloc's own API (mi_malloc, mi_zalloc, mi_calloc, mi_mallocn,
 # mi_*_aligned, mi_realloc, mi_reallocn, mi_free*): 36 allocations and 8
