@@ -158,7 +158,12 @@ $(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)
 
 $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $< $(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -Idaemon $< $(LIB_OBJS) $(STORE_OBJS) \
+		$(UNIT_EXTRA) -o $@ -lsqlite3
+
+# Daemon pieces with no OS calls, tested alone.
+$(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
+$(OUT)/tests/test_insn: $(OUT)/daemon/insn.o
 
 # Workloads are built without optimisation tricks that would hide call
 # sites, and with frame pointers so stacks are whole.

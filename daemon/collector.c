@@ -7,6 +7,7 @@
  * processes never pay a trap.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,6 +25,7 @@
 
 #include "collector.h"
 #include "elfsym.h"
+#include "insn.h"
 #include "memwatch.h"
 #include "memwatch.skel.h"
 #include "uprobe.h"
@@ -816,6 +818,42 @@ static const uint64_t *resolve(struct collector *c, const char *path)
 	return e->offsets;
 }
 
+/*
+ * The registers an entry-only program reads at its probe (see insn.h),
+ * or -1 when it must stay at the entry: programs with a return probe
+ * share its breakpoint there, and a second one elsewhere would cost a
+ * second trap. setspecific_enter walks the stack by frame pointer.
+ */
+static int64_t entry_keep(size_t enter_off)
+{
+	if (enter_off == PROG(free_enter) || enter_off == PROG(key_delete_enter))
+		return INSN_REG(INSN_RDI);
+	if (enter_off == PROG(setspecific_enter))
+		return INSN_REG(INSN_RDI) | INSN_REG(INSN_RSI) | INSN_REG(5);
+	if (enter_off == PROG(wrap_enter))
+		return 0;
+	return -1;
+}
+
+/* Where in the function at file offset off of path an entry-only probe
+ * costs least: its first emulated instruction that keeps what the
+ * program reads, or its entry. */
+static uint64_t place_entry(const char *path, uint64_t off, size_t enter_off)
+{
+	int64_t keep = entry_keep(enter_off);
+	uint8_t code[64];
+	ssize_t n;
+	int fd;
+
+	if (keep < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return off;
+	n = pread(fd, code, sizeof(code), (off_t)off);
+	close(fd);
+	if (n <= 0)
+		return off;
+	return off + insn__place(code, (size_t)n, (uint32_t)keep);
+}
+
 /* probes[] indexes of the malloc/free pairs an allocator exports: it
  * must have one, or it is not allocating anything. */
 static bool has_pair(const uint64_t *offs)
@@ -882,7 +920,10 @@ static int attach_module(struct collector *c, struct target *t,
 			dup = offs[j] == off && class_in(m->kind, probes[j].cls) &&
 			      !(t->tls_only && probes[j].cls != PC_LIBC);
 		if (!dup)
-			n = add_req(reqs, n, p, off);
+			n = add_req(reqs, n, p,
+				    p->exit_off ? off
+						: place_entry(m->path, off,
+							      p->enter_off));
 	}
 	if (m->lenient)
 		for (int i = 0; i < n; i++)
