@@ -79,6 +79,20 @@ struct {
  * none (the call site alone). At most MW_MAX_FRAMES. */
 const volatile __u32 stack_frames = MW_MAX_FRAMES;
 
+/* Set by the collector before load: the reader is woken once this much
+ * waits in the ring buffer. Waking it for every record would cost the
+ * traced thread more than the record itself; the daemon also drains the
+ * buffer on its 100 ms timer. Records somebody waits for (a process
+ * stopped at exec) always wake it. */
+const volatile __u32 wakeup_bytes = 1 << 20;
+
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
+
 /* Entry kinds stored in pending.type. */
 enum {
 	P_ALLOC = 1,	/* size; return value is the block */
@@ -116,7 +130,8 @@ static __always_inline void emit(const struct mw_record *tmpl)
 		return;
 	}
 	__builtin_memcpy(r, tmpl, sizeof(*r));
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tmpl->type == MW_REC_SPAWN ? BPF_RB_FORCE_WAKEUP
+							 : rb_flags());
 	count(MW_CNT_EMITTED);
 }
 
@@ -144,6 +159,22 @@ static __always_inline void rec_init(struct mw_record *r, __u32 type,
 	r->ts = bpf_ktime_get_ns();
 }
 
+/*
+ * Store p as tid's pending entry. A thread's entry is written in place
+ * once it exists (only that thread touches it; sched_process_exit
+ * deletes it): a hash update per call would cost more than the lookup.
+ */
+static __always_inline void pending_set(__u32 tid, struct pending *slot,
+					const struct pending *p)
+{
+	if (slot) {
+		__builtin_memcpy(slot, p, sizeof(*p));
+		return;
+	}
+	if (bpf_map_update_elem(&pending, &tid, p, BPF_NOEXIST))
+		count(MW_CNT_PENDING_FULL);
+}
+
 static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
 				 __u64 arg)
 {
@@ -155,7 +186,10 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
 	if (!traced(id >> 32))
 		return 0;
 	old = bpf_map_lookup_elem(&pending, &tid);
-	p.site = return_address(ctx);
+	/* With stacks, an allocation's return probe walks from its call
+	 * site: reading it here would be one more read of user memory. */
+	if (!stack_frames || type == P_KEY_CREATE)
+		p.site = return_address(ctx);
 	if (old && old->sp > sp) {
 		if (old->type != P_WRAP)
 			return 0; /* nested in a probed call that will report */
@@ -170,8 +204,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
 	p.size = size;
 	p.arg = arg;
 	p.type = type;
-	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
-		count(MW_CNT_PENDING_FULL);
+	pending_set(tid, old, &p);
 	return 0;
 }
 
@@ -185,7 +218,9 @@ static __always_inline int leave(struct pt_regs *ctx, __u32 type,
 	if (!p || p->type != type || PT_REGS_SP(ctx) <= p->sp)
 		return 0;
 	__builtin_memcpy(out, p, sizeof(*out));
-	bpf_map_delete_elem(&pending, &tid);
+	/* Consumed: an entry of no type, below every stack. */
+	p->type = 0;
+	p->sp = 0;
 	return 1;
 }
 
@@ -237,7 +272,7 @@ static __always_inline void submit_with_stack(struct pt_regs *ctx,
 	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
 	if (len > sizeof(*s))
 		len = sizeof(*s);
-	if (bpf_ringbuf_output(&events, s, len, 0)) {
+	if (bpf_ringbuf_output(&events, s, len, rb_flags())) {
 		count(MW_CNT_DROPPED);
 		return;
 	}
@@ -361,10 +396,9 @@ int BPF_KRETPROBE(realloc_exit, __u64 ret)
  * (mimalloc's sized delete jumps to mi_free) runs at the same sp, so for
  * those the block itself must match too.
  */
-static __always_inline bool free_nested(__u32 tid, __u64 sp, __u64 ptr)
+static __always_inline bool free_nested(const struct pending *p, __u64 sp,
+					__u64 ptr)
 {
-	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
-
 	if (!p || p->type == P_WRAP)
 		return false;
 	return p->sp > sp ||
@@ -387,8 +421,11 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
+	__u32 tid = (__u32)id;
+
 	if (!ptr || !traced(id >> 32) ||
-	    free_nested((__u32)id, PT_REGS_SP(ctx), ptr))
+	    free_nested(bpf_map_lookup_elem(&pending, &tid), PT_REGS_SP(ctx),
+			ptr))
 		return 0;
 	emit_free(ctx, id, ptr);
 	return 0;
@@ -478,8 +515,7 @@ int BPF_KPROBE(wrap_enter)
 	p.sp = sp;
 	p.type = P_WRAP;
 	p.site = return_address(ctx);
-	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
-		count(MW_CNT_PENDING_FULL);
+	pending_set(tid, old, &p);
 	return 0;
 }
 
@@ -492,16 +528,18 @@ int BPF_KPROBE(xfree_enter)
 	__u64 ptr = arg_n(ctx, MW_COOKIE_PTR(bpf_get_attach_cookie(ctx)));
 	__u64 sp = PT_REGS_SP(ctx);
 	__u32 tid = (__u32)id;
-	struct pending p = {};
+	struct pending *old, p = {};
 
-	if (!ptr || !traced(id >> 32) || free_nested(tid, sp, ptr))
+	if (!ptr || !traced(id >> 32))
+		return 0;
+	old = bpf_map_lookup_elem(&pending, &tid);
+	if (free_nested(old, sp, ptr))
 		return 0;
 	emit_free(ctx, id, ptr);
 	p.sp = sp;
 	p.arg = ptr;
 	p.type = P_FREE;
-	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
-		count(MW_CNT_PENDING_FULL);
+	pending_set(tid, old, &p);
 	return 0;
 }
 
@@ -1057,5 +1095,19 @@ int BPF_PROG(on_exec, struct task_struct *p)
 	r.tid = BPF_CORE_READ(p, pid);
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), p->comm);
 	emit(&r);
+	return 0;
+}
+
+/* For `make bench` only (memwatchd --bench-floor): attached where the
+ * real programs would be, they measure the cost of the traps alone. */
+SEC("uprobe")
+int BPF_KPROBE(empty_enter)
+{
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(empty_exit)
+{
 	return 0;
 }

@@ -266,6 +266,7 @@ struct collector {
 	struct custom custom[MAX_CUSTOM];
 	int ncustom;
 	bool multi; /* uprobe_multi links (uprobe.h) */
+	bool floor, at_entry; /* collector_opts.bench_* */
 	uint64_t frames[MW_MAX_FRAMES]; /* a stack rewritten by unwrap() */
 	uint64_t wall_offset;
 	uint64_t lost_seen;
@@ -457,6 +458,8 @@ struct collector *collector__new(const struct collector_opts *opts,
 	c->cb = cb;
 	c->ctx = ctx;
 	c->max_targets = opts->max_targets;
+	c->floor = opts->bench_floor;
+	c->at_entry = opts->bench_at_entry;
 	c->ncpus = libbpf_num_possible_cpus();
 	c->targets = calloc(opts->max_targets, sizeof(*c->targets));
 	c->wall_offset = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
@@ -472,6 +475,7 @@ struct collector *collector__new(const struct collector_opts *opts,
 	bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
 	bpf_map__set_max_entries(c->skel->maps.targets, opts->max_targets);
 	bpf_map__set_max_entries(c->skel->maps.pending, opts->max_pending);
+	c->skel->rodata->wakeup_bytes = opts->ringbuf_bytes / 16;
 	c->multi = uprobe__prepare(c->skel->obj) > 0;
 	err = memwatch_bpf__load(c->skel);
 	if (err)
@@ -774,8 +778,11 @@ static int attach_reqs(struct collector *c, struct target *t,
 			if (reqs[j].required && !required)
 				required = reqs[j].func;
 		}
-		l = uprobe__attach(prog_at(c->skel, reqs[i].prog_off), c->multi,
-				   t->pid, path, offs, cookies, k, reqs[i].ret);
+		l = uprobe__attach(
+			c->floor ? (reqs[i].ret ? c->skel->progs.empty_exit
+						: c->skel->progs.empty_enter)
+				 : prog_at(c->skel, reqs[i].prog_off),
+			c->multi, t->pid, path, offs, cookies, k, reqs[i].ret);
 		if (!l) {
 			err = -errno;
 			if (!required)
@@ -921,9 +928,10 @@ static int attach_module(struct collector *c, struct target *t,
 			      !(t->tls_only && probes[j].cls != PC_LIBC);
 		if (!dup)
 			n = add_req(reqs, n, p,
-				    p->exit_off ? off
-						: place_entry(m->path, off,
-							      p->enter_off));
+				    p->exit_off || c->at_entry
+					    ? off
+					    : place_entry(m->path, off,
+							  p->enter_off));
 	}
 	if (m->lenient)
 		for (int i = 0; i < n; i++)

@@ -20,6 +20,11 @@ struct collector_opts {
 	uint32_t max_targets;
 	uint32_t max_pending;	/* threads inside a probed call at once */
 	int debug;		/* pass libbpf's own messages to stderr */
+	/* Benchmarks only: run empty programs at every uprobe (the cost of
+	 * the traps alone), and keep entry probes at function entries (the
+	 * cost without insn__place). */
+	bool bench_floor;
+	bool bench_at_entry;
 };
 
 /* NULL and errno set on failure. */

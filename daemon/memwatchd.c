@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -715,6 +716,8 @@ static void on_timer(struct daemon *d)
 
 	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0)
 		return;
+	/* Records below the ring buffer's wakeup mark wait for us here. */
+	collector__drain(d->col);
 	lost = collector__take_lost(d->col);
 	if (lost) {
 		struct mw_event ev = {.type = MW_EV_LOST, .count = lost};
@@ -919,6 +922,26 @@ static void check_targets(const struct options *o)
 	}
 }
 
+/* What the daemon itself cost, for -v and `make bench`: its own CPU
+ * (not its child's), per event, and its peak memory. */
+static void report_usage(struct daemon *d)
+{
+	struct engine_stats es;
+	struct rusage ru;
+	double cpu;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return;
+	engine__stats(d->engine, &es);
+	cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	      (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	log_info("usage: %llu events, %llu lost, cpu %.3f s (%.3f us per "
+		 "event), peak rss %ld kB",
+		 (unsigned long long)es.events, (unsigned long long)es.lost,
+		 cpu, es.events ? cpu * 1e6 / (double)es.events : 0.0,
+		 ru.ru_maxrss);
+}
+
 int main(int argc, char **argv)
 {
 	struct collector_opts copts = {
@@ -942,6 +965,8 @@ int main(int argc, char **argv)
 	options__parse(&o, argc, argv);
 	log_init(o.verbose);
 	copts.debug = o.verbose >= 2;
+	copts.bench_floor = o.bench_floor;
+	copts.bench_at_entry = o.bench_at_entry;
 	/* Check targets before touching anything. */
 	check_targets(&o);
 	if (o.check_config) {
@@ -1022,6 +1047,7 @@ int main(int argc, char **argv)
 		code = child_exit_code(d.child_status);
 	else if (err)
 		code = 1;
+	report_usage(&d);
 	control__close(d.ctl);
 	collector__free(d.col);
 	engine__free(d.engine);

@@ -39,6 +39,8 @@ enum {
 	OPT_FREE,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
+	OPT_BENCH_FLOOR,
+	OPT_BENCH_AT_ENTRY,
 };
 
 static const struct option longopts[] = {
@@ -64,6 +66,8 @@ static const struct option longopts[] = {
     {"free", required_argument, NULL, OPT_FREE},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+    {"bench-floor", no_argument, NULL, OPT_BENCH_FLOOR},
+    {"bench-at-entry", no_argument, NULL, OPT_BENCH_AT_ENTRY},
     {"verbose", no_argument, NULL, 'v'},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
@@ -135,7 +139,11 @@ static void usage(FILE *f)
 	    "their dashes\n"
 	    "  --check-config     check the settings and targets, then "
 	    "exit\n"
-	    "  -v, --verbose      more log output (twice for debug)\n"
+	    "  --bench-floor      benchmarks only: empty programs at every "
+	"probe, to\n                     measure the cost of the traps alone\n"
+	"  --bench-at-entry   benchmarks only: entry probes at function "
+	"entries\n"
+	"  -v, --verbose      more log output (twice for debug)\n"
 	    "  -V, --version      print the version\n"
 	    "  -h, --help         this help\n",
 	    MW_DEFAULT_DB, MW_DEFAULT_SOCKET, ENGINE_DEFAULT_GRACE_NS / MS,
@@ -357,6 +365,12 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_CONFIG:
 		read_config(o, arg);
 		break;
+	case OPT_BENCH_FLOOR:
+		o->bench_floor = true;
+		break;
+	case OPT_BENCH_AT_ENTRY:
+		o->bench_at_entry = true;
+		break;
 	case OPT_CHECK_CONFIG:
 		o->check_config = true;
 		break;
@@ -421,7 +435,8 @@ static void read_config(struct options *o, const char *path)
 			if (!strcmp(opt->name, name))
 				break;
 		if (!opt->name || opt->val == 'h' || opt->val == 'V' ||
-		    opt->val == OPT_CONFIG || opt->val == OPT_CHECK_CONFIG)
+		    opt->val == OPT_CONFIG || opt->val == OPT_CHECK_CONFIG ||
+		    opt->val == OPT_BENCH_FLOOR || opt->val == OPT_BENCH_AT_ENTRY)
 			opt_error(NULL, "unknown setting '%s'", name);
 		if (opt->has_arg == required_argument && !*value)
 			opt_error(name, "needs a value");

@@ -55,6 +55,7 @@ struct options {
 	struct engine_config ecfg; /* rule settings; 0 = engine default */
 	int verbose;
 	bool check_config; /* --check-config: validate, then exit */
+	bool bench_floor, bench_at_entry; /* collector_opts.bench_* */
 	char **cmd;
 };
 
