@@ -825,40 +825,63 @@ static const uint64_t *resolve(struct collector *c, const char *path)
 	return e->offsets;
 }
 
-/*
- * The registers an entry-only program reads at its probe (see insn.h),
- * or -1 when it must stay at the entry: programs with a return probe
- * share its breakpoint there, and a second one elsewhere would cost a
- * second trap. setspecific_enter walks the stack by frame pointer.
- */
-static int64_t entry_keep(size_t enter_off)
+/* The register that holds argument n (1-based) on x86-64. */
+static uint32_t arg_reg(unsigned n)
 {
-	if (enter_off == PROG(free_enter) || enter_off == PROG(key_delete_enter))
-		return INSN_REG(INSN_RDI);
-	if (enter_off == PROG(setspecific_enter))
-		return INSN_REG(INSN_RDI) | INSN_REG(INSN_RSI) | INSN_REG(5);
-	if (enter_off == PROG(wrap_enter))
-		return 0;
-	return -1;
+	static const uint8_t regs[] = {INSN_RDI, INSN_RSI, INSN_RDX,
+				       INSN_RCX, INSN_R8,  INSN_R9};
+
+	return n >= 1 && n <= 6 ? INSN_REG(regs[n - 1]) : 0;
 }
 
-/* Where in the function at file offset off of path an entry-only probe
- * costs least: its first emulated instruction that keeps what the
- * program reads, or its entry. */
-static uint64_t place_entry(const char *path, uint64_t off, size_t enter_off)
+/*
+ * The registers p's entry program reads at its probe (see insn.h). A
+ * return probe shares the entry's breakpoint and needs the return
+ * address at [rsp], which insn__place always keeps.
+ */
+static uint32_t probe_keep(const struct probe *p)
 {
-	int64_t keep = entry_keep(enter_off);
+	const uint32_t args = arg_reg(1) | arg_reg(2) | arg_reg(3) |
+			      arg_reg(4) | arg_reg(5) | arg_reg(6);
+	size_t e = p->enter_off;
+
+	if (e == PROG(free_enter) || e == PROG(malloc_enter) ||
+	    e == PROG(key_delete_enter) || e == PROG(dlclose_enter))
+		return arg_reg(1);
+	if (e == PROG(calloc_enter) || e == PROG(aligned_enter) ||
+	    e == PROG(realloc_enter) || e == PROG(key_create_enter))
+		return arg_reg(1) | arg_reg(2);
+	if (e == PROG(reallocarray_enter) || e == PROG(posix_memalign_enter))
+		return arg_reg(1) | arg_reg(2) | arg_reg(3);
+	/* setspecific_enter walks the stack by frame pointer (%rbp). */
+	if (e == PROG(setspecific_enter))
+		return arg_reg(1) | arg_reg(2) | INSN_REG(5);
+	if (e == PROG(wrap_enter) || e == PROG(dlopen_enter))
+		return 0;
+	if (e == PROG(xalloc_enter) || e == PROG(xrealloc_enter) ||
+	    e == PROG(xfree_enter))
+		return arg_reg(MW_COOKIE_PTR(p->cookie)) |
+		       arg_reg(MW_COOKIE_SIZE(p->cookie)) |
+		       arg_reg(MW_COOKIE_COUNT(p->cookie));
+	return args;
+}
+
+/* Where in the function at file offset off of path p's probes cost
+ * least: its first emulated instruction that keeps what p reads, or its
+ * entry. */
+static uint64_t place(const char *path, uint64_t off, const struct probe *p)
+{
 	uint8_t code[64];
 	ssize_t n;
-	int fd;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (keep < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (fd < 0)
 		return off;
 	n = pread(fd, code, sizeof(code), (off_t)off);
 	close(fd);
 	if (n <= 0)
 		return off;
-	return off + insn__place(code, (size_t)n, (uint32_t)keep);
+	return off + insn__place(code, (size_t)n, probe_keep(p));
 }
 
 /* probes[] indexes of the malloc/free pairs an allocator exports: it
@@ -928,10 +951,7 @@ static int attach_module(struct collector *c, struct target *t,
 			      !(t->tls_only && probes[j].cls != PC_LIBC);
 		if (!dup)
 			n = add_req(reqs, n, p,
-				    p->exit_off || c->at_entry
-					    ? off
-					    : place_entry(m->path, off,
-							  p->enter_off));
+				    c->at_entry ? off : place(m->path, off, p));
 	}
 	if (m->lenient)
 		for (int i = 0; i < n; i++)
@@ -1019,7 +1039,10 @@ static int attach_custom_file(struct collector *c, struct target *t,
 		return 0; /* not an ELF file we can read: nothing to probe */
 	for (int i = 0; i < c->ncustom; i++)
 		if (offs[i])
-			n = add_req(reqs, n, &c->custom[i].p, offs[i]);
+			n = add_req(reqs, n, &c->custom[i].p,
+				    c->at_entry ? offs[i]
+						: place(path, offs[i],
+							&c->custom[i].p));
 	return attach_reqs(c, t, path, reqs, n);
 }
 

@@ -8,7 +8,8 @@
  * THREADS threads in batches of BATCH (created, then joined). Each sets
  * a malloc'ed 64-byte value in a key whose destructor frees it; with
  * LEAK=1 the key has no destructor, so each thread leaks its value (a
- * tls-outlived-thread finding per thread). Prints nothing, exits 0.
+ * tls-outlived-thread finding per thread). Prints nothing, exits 0;
+ * MW_ELAPSED_FILE: see workload.h.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -37,8 +38,10 @@ int main(int argc, char **argv)
 	long batch = wl_arg(argc, argv, 2, 8, 1, 256, usage);
 	long leak = wl_arg(argc, argv, 3, 0, 0, 1, usage);
 	pthread_t tids[256];
+	uint64_t start;
 
 	wl_wait_for_start(PROG);
+	start = wl_now_ns();
 	wl_check(PROG, pthread_key_create(&key, leak ? NULL : free),
 		 "pthread_key_create");
 	for (long done = 0; done < n;) {
@@ -53,5 +56,6 @@ int main(int argc, char **argv)
 				 "pthread_join");
 		done += k;
 	}
+	wl_elapsed_report(start);
 	return 0;
 }

@@ -98,6 +98,31 @@ static inline void wl_sleep_until_ns(uint64_t t)
 		;
 }
 
+/*
+ * Benchmarks: the time a workload spent on its work, measured from inside
+ * so that no tracer's start or stop is in it. With MW_ELAPSED_FILE set,
+ * wl_elapsed_write(ns) writes a duration to that file;
+ * wl_elapsed_report(start) writes the time since start.
+ */
+static inline void wl_elapsed_write(uint64_t ns)
+{
+	const char *path = getenv("MW_ELAPSED_FILE");
+	FILE *f;
+
+	if (!path || !*path)
+		return;
+	f = fopen(path, "w");
+	if (!f)
+		wl_die("workload", "cannot write %s", path);
+	fprintf(f, "%llu\n", (unsigned long long)ns);
+	fclose(f);
+}
+
+static inline void wl_elapsed_report(uint64_t start)
+{
+	wl_elapsed_write(wl_now_ns() - start);
+}
+
 /* The start gate described at the top of this file. */
 static inline void wl_wait_for_start(const char *prog)
 {
