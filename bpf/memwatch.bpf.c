@@ -770,169 +770,143 @@ int BPF_KRETPROBE(dlclose_exit, int ret)
 
 /* --- anonymous memory ---------------------------------------------------------- */
 
-#if defined(__TARGET_ARCH_x86)
-#define NR_MMAP 9
-#define NR_MUNMAP 11
-#define NR_BRK 12
-#define NR_MREMAP 25
-#elif defined(__TARGET_ARCH_arm64)
-#define NR_MMAP 222
-#define NR_MUNMAP 215
-#define NR_BRK 214
-#define NR_MREMAP 216
-#endif
-
+/*
+ * The exit tracepoints of the four system calls that change a process's
+ * anonymous memory (kprobes and fexit are not available everywhere). The
+ * collector attaches them only while a process is traced in full mode:
+ * any syscall tracepoint sends every system call on the host through the
+ * kernel's slow path. The arguments are read from the task's saved user
+ * registers, which the system call leaves as they were.
+ */
 #define MAP_ANONYMOUS_ 0x20
 #define MAP_SHARED_ 0x01
 #define MAP_STACK_ 0x20000
 
-/* Children of followed targets, between fork and their first run. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);  /* child tgid */
-	__type(value, __u8); /* the parent's MW_TARGET_* mode */
-} forked SEC(".maps");
+/* The result of a system call that failed: errors are small negative
+ * numbers; any address is above. */
+static __always_inline bool sys_failed(long ret)
+{
+	return ret < 0 && ret > -4096;
+}
 
-#if defined(__TARGET_ARCH_x86)
-#define NR_CLONE 56
-#define NR_FORK 57
-#define NR_VFORK 58
-#define NR_CLONE3 435
-#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
-#elif defined(__TARGET_ARCH_arm64)
-#define NR_CLONE 220
-#define NR_FORK (-1)
-#define NR_VFORK (-1)
-#define NR_CLONE3 435
-#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
-#endif
+/* Argument n (1-based) of the current system call, from the user
+ * registers the kernel saved at its entry (x86-64: the fourth is r10). */
+static __always_inline __u64 sys_arg(struct pt_regs *u, int n)
+{
+	switch (n) {
+	case 1:
+		return BPF_CORE_READ(u, di);
+	case 2:
+		return BPF_CORE_READ(u, si);
+	case 3:
+		return BPF_CORE_READ(u, dx);
+	}
+	return BPF_CORE_READ(u, r10);
+}
 
-#define SIGSTOP_ 19
+static __always_inline struct pt_regs *user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
 
-/*
- * A followed child's first return to user space is its return from the
- * fork, in its own context: it is stopped there, before its first user
- * instruction, and reported. The stop is queued before the report, so
- * the daemon's SIGCONT always comes after it.
- */
-static __always_inline void child_start(struct pt_regs *regs)
+static __always_inline int mm_emit(__u32 type, __u64 addr, __u64 size,
+				   __u64 old_addr, __u64 old_size)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	long nr = SYSCALL_NR(regs);
 	struct mw_record r;
-	__u8 *mode;
 
-	if ((__u32)id != tgid ||
-	    (nr != NR_CLONE && nr != NR_FORK && nr != NR_VFORK &&
-	     nr != NR_CLONE3))
-		return;
-	mode = bpf_map_lookup_elem(&forked, &tgid);
-	if (!mode)
-		return;
-	rec_init(&r, MW_REC_SPAWN, id);
-	r.code = *mode & MW_TARGET_MODE;
-	bpf_map_delete_elem(&forked, &tgid);
-	bpf_send_signal(SIGSTOP_);
-	r.flags = MW_RECF_FORKED;
-	bpf_get_current_comm(r.comm, sizeof(r.comm));
+	rec_init(&r, type, id);
+	r.addr = addr;
+	r.size = size;
+	r.old_addr = old_addr;
+	r.site = old_size; /* MW_REC_MREMAP keeps the old length there */
 	emit(&r);
+	return 0;
 }
 
-struct pending_mm {
-	__u64 nr;
-	__u64 args[3];
-};
+static __always_inline bool mm_traced(long ret)
+{
+	return !sys_failed(ret) && traced(bpf_get_current_pid_tgid() >> 32);
+}
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32); /* tid */
-	__type(value, struct pending_mm);
-} pending_mm SEC(".maps");
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int mmap_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct pt_regs *u;
+	__u64 flags;
+
+	if (!mm_traced(ret))
+		return 0;
+	u = user_regs();
+	flags = sys_arg(u, 4);
+	/* Private anonymous memory only: files and shared memory are not
+	 * the allocator's, and thread stacks are glibc's. */
+	if (!(flags & MAP_ANONYMOUS_) || (flags & MAP_SHARED_) ||
+	    (flags & MAP_STACK_))
+		return 0;
+	return mm_emit(MW_REC_MMAP, ret, sys_arg(u, 2), 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int munmap_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *u;
+
+	if (!mm_traced(ctx->ret))
+		return 0;
+	u = user_regs();
+	return mm_emit(MW_REC_MUNMAP, sys_arg(u, 1), sys_arg(u, 2), 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_brk")
+int brk_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (!mm_traced(ctx->ret))
+		return 0;
+	return mm_emit(MW_REC_BRK, ctx->ret, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int mremap_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *u;
+
+	if (!mm_traced(ctx->ret))
+		return 0;
+	u = user_regs();
+	return mm_emit(MW_REC_MREMAP, ctx->ret, sys_arg(u, 3), sys_arg(u, 1),
+		       sys_arg(u, 2));
+}
+
+#define SIGSTOP_ 19
+#define PIDTYPE_TGID_ 1
+
+/* Linux 6.13: a signal to another task, here the child of a fork. */
+extern int bpf_send_signal_task(struct task_struct *task, int sig,
+				enum pid_type type, __u64 value) __ksym;
 
 /*
- * Every syscall passes here, so the first test is the cheapest: is it one
- * of ours. Then, for traced processes, the arguments wait for the result.
+ * A followed target forked: its child is stopped before its first user
+ * instruction (the SIGSTOP is queued now, before the child first runs,
+ * and taken on its return from the fork) and reported, to be attached
+ * and resumed. The stop is queued before the report, so the daemon's
+ * SIGCONT always comes after it.
  */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+static __always_inline void follow_child(struct task_struct *child,
+					 __u32 tgid, __u8 mode)
 {
-	struct pending_mm p = {.nr = id};
-	__u64 pid_tgid;
-	__u32 tid;
-
-	if (id != NR_MMAP && id != NR_MUNMAP && id != NR_BRK &&
-	    id != NR_MREMAP)
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	if (!traced(pid_tgid >> 32))
-		return 0;
-	if (id == NR_MMAP) {
-		__u64 flags = PT_REGS_PARM4_CORE_SYSCALL(regs);
-
-		/* Private anonymous memory only: files and shared memory are
-		 * not the allocator's, and thread stacks are glibc's. */
-		if (!(flags & MAP_ANONYMOUS_) || (flags & MAP_SHARED_) ||
-		    (flags & MAP_STACK_))
-			return 0;
-	}
-	p.args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	p.args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	p.args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	tid = (__u32)pid_tgid;
-	bpf_map_update_elem(&pending_mm, &tid, &p, BPF_ANY);
-	return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct pending_mm *p;
 	struct mw_record r;
 
-	/* A child returns 0 from its fork: maybe one to follow. */
-	if (ret == 0 && bpf_map_lookup_elem(&forked, &(__u32){pid_tgid >> 32}))
-		child_start(regs);
-	p = bpf_map_lookup_elem(&pending_mm, &tid);
-	if (!p)
-		return 0;
-	rec_init(&r, 0, pid_tgid);
-	/* Errors are small negative numbers; any address is above. */
-	if (ret < 0 && ret > -4096)
-		goto out;
-	switch (p->nr) {
-	case NR_MMAP:
-		r.type = MW_REC_MMAP;
-		r.addr = ret;
-		r.size = p->args[1];
-		break;
-	case NR_MUNMAP:
-		r.type = MW_REC_MUNMAP;
-		r.addr = p->args[0];
-		r.size = p->args[1];
-		break;
-	case NR_BRK:
-		r.type = MW_REC_BRK;
-		r.addr = ret;
-		break;
-	case NR_MREMAP:
-		r.type = MW_REC_MREMAP;
-		r.old_addr = p->args[0];
-		r.site = p->args[1];
-		r.addr = ret;
-		r.size = p->args[2];
-		break;
-	default:
-		goto out;
-	}
+	if (bpf_send_signal_task(child, SIGSTOP_, PIDTYPE_TGID_, 0))
+		return;
+	rec_init(&r, MW_REC_SPAWN, 0);
+	r.pid = tgid;
+	r.tid = tgid;
+	r.code = mode & MW_TARGET_MODE;
+	r.flags = MW_RECF_FORKED;
+	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), child->comm);
 	emit(&r);
-out:
-	bpf_map_delete_elem(&pending_mm, &tid);
-	return 0;
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
@@ -945,12 +919,11 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	struct mw_record r;
 
 	if (tgid != ptgid) {
-		/* A new process: followed if its parent's target says so;
-		 * it is stopped as it first runs (on_child_start). */
+		/* A new process: followed if its parent's target says so. */
 		__u8 *mode = bpf_map_lookup_elem(&targets, &ptgid);
 
 		if (mode && (*mode & MW_TARGET_FOLLOW))
-			bpf_map_update_elem(&forked, &tgid, mode, BPF_ANY);
+			follow_child(child, tgid, *mode);
 		return 0;
 	}
 	if (!traced(tgid))
@@ -983,7 +956,6 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	/* A thread that dies inside a probed call leaves its entry. */
 	bpf_map_delete_elem(&pending, &r.tid);
 	bpf_map_delete_elem(&pending_dl, &r.tid);
-	bpf_map_delete_elem(&pending_mm, &r.tid);
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
 	if (live == 0 || (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT))
 		r.flags |= MW_RECF_GROUP_EXIT;

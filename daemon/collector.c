@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -484,13 +485,9 @@ struct collector *collector__new(const struct collector_opts *opts,
 		bpf_program__attach(c->skel->progs.on_fork);
 	c->skel->links.on_exit = bpf_program__attach(c->skel->progs.on_exit);
 	c->skel->links.on_exec = bpf_program__attach(c->skel->progs.on_exec);
-	c->skel->links.sys_enter =
-		bpf_program__attach(c->skel->progs.sys_enter);
-	c->skel->links.sys_exit = bpf_program__attach(c->skel->progs.sys_exit);
 
 	if (!c->skel->links.on_fork || !c->skel->links.on_exit ||
-	    !c->skel->links.on_exec || !c->skel->links.sys_enter ||
-	    !c->skel->links.sys_exit) {
+	    !c->skel->links.on_exec) {
 		err = -errno;
 		goto fail;
 	}
@@ -697,6 +694,67 @@ static struct target *target_find(struct collector *c, uint32_t pid)
 }
 
 static int lib_in_root(uint32_t pid, const char *name, char *out, size_t len);
+
+/* The anonymous-memory programs' links, in skeleton order. */
+static struct bpf_link **mm_link(struct collector *c, int i)
+{
+	struct bpf_link **links[] = {
+		&c->skel->links.mmap_exit, &c->skel->links.munmap_exit,
+		&c->skel->links.brk_exit, &c->skel->links.mremap_exit};
+
+	return links[i];
+}
+
+static struct bpf_program *mm_prog(struct collector *c, int i)
+{
+	struct bpf_program *progs[] = {
+		c->skel->progs.mmap_exit, c->skel->progs.munmap_exit,
+		c->skel->progs.brk_exit, c->skel->progs.mremap_exit};
+
+	return progs[i];
+}
+
+#define NMM 4
+#define TRACEFS "/sys/kernel/tracing"
+
+/*
+ * The anonymous-memory tracepoints are attached while some process is
+ * traced in full mode (they feed the allocator-retention rule, which TLS
+ * mode does not run), and removed with the last: while any syscall
+ * tracepoint is on, every system call on the host takes the kernel's
+ * slow path. tracefs is mounted if it is not: the tracepoints' ids are
+ * read there.
+ */
+static int mm_update(struct collector *c)
+{
+	bool want = false;
+
+	for (int i = 0; i < c->ntargets; i++)
+		want |= !c->targets[i].tls_only;
+	if (want == (*mm_link(c, 0) != NULL))
+		return 0;
+	for (int i = 0; i < NMM; i++) {
+		bpf_link__destroy(*mm_link(c, i));
+		*mm_link(c, i) = NULL;
+	}
+	if (!want)
+		return 0;
+	if (access(TRACEFS "/events", F_OK))
+		mount("nodev", TRACEFS, "tracefs", 0, NULL);
+	for (int i = 0; i < NMM; i++) {
+		*mm_link(c, i) = bpf_program__attach(mm_prog(c, i));
+		if (!*mm_link(c, i)) {
+			int err = -errno;
+
+			for (int j = 0; j < i; j++) {
+				bpf_link__destroy(*mm_link(c, j));
+				*mm_link(c, j) = NULL;
+			}
+			return err;
+		}
+	}
+	return 0;
+}
 
 /* One uprobe to place: a program at an offset of the module at hand. */
 struct req {
@@ -1217,6 +1275,9 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 		goto fail;
 	}
 	c->ntargets++;
+	/* Without them the allocator-retention rule sees nothing: not a
+	 * reason to refuse the target. */
+	mm_update(c);
 	return 0;
 fail:
 	target_unlink(t);
@@ -1234,6 +1295,7 @@ int collector__detach(struct collector *c, uint32_t pid)
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
 	target_unlink(t);
 	*t = c->targets[--c->ntargets];
+	mm_update(c);
 	return 0;
 }
 
