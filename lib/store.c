@@ -24,6 +24,9 @@
 extern const char *const mw_migrations[];
 extern const size_t mw_migrations_count;
 
+/* The schema version that brought site_usage (schema/005). */
+#define SCHEMA_SITE_USAGE 5
+
 enum {
 	ST_PROCESS,
 	ST_THREAD,
@@ -73,9 +76,15 @@ static const char *const write_sql[ST_MAX] = {
 		" value=?6, block=?7, size=?8, set_ts=?9",
 	[ST_BINDING_DEL] = "DELETE FROM tls_bindings WHERE proc_id=?1 AND"
 			   " tid=?2 AND key=?3",
-	[ST_BLOCK_ADD] = "INSERT OR REPLACE INTO live_blocks (serial, proc_id,"
-			 " pid, tid, addr, size, ts, site, stack_id)"
-			 " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+	/* An upsert, not INSERT OR REPLACE: the update fires the trigger
+	 * that keeps site_usage right (schema/005), a replace's delete
+	 * would not. */
+	[ST_BLOCK_ADD] = "INSERT INTO live_blocks (serial, proc_id, pid, tid,"
+			 " addr, size, ts, site, stack_id)"
+			 " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+			 " ON CONFLICT(serial) DO UPDATE SET proc_id=?2, pid=?3,"
+			 " tid=?4, addr=?5, size=?6, ts=?7, site=?8,"
+			 " stack_id=?9",
 	[ST_BLOCK_DEL] = "DELETE FROM live_blocks WHERE serial=?1",
 	[ST_FINDING] =
 		"INSERT INTO findings (id, kind, proc_id, pid, tid, key,"
@@ -101,6 +110,7 @@ static const char *const write_sql[ST_MAX] = {
 struct store {
 	sqlite3 *db;
 	int rdonly;
+	int64_t version;	/* user_version once open */
 	sqlite3_stmt *st[ST_MAX];
 };
 
@@ -228,6 +238,7 @@ static int check_readable(struct store *s)
 		return -EPROTO;
 	if (version < 1)
 		return -EBADMSG;
+	s->version = version;
 	/* Touch a table: a truncated or damaged file fails here. */
 	return query_int(s->db, "SELECT count(*) FROM processes", &n);
 }
@@ -288,6 +299,7 @@ struct store *store__open(const char *path, unsigned flags)
 	    (err = exec_sql(s->db, "PRAGMA journal_mode=WAL")) ||
 	    (err = exec_sql(s->db, "PRAGMA synchronous=NORMAL")))
 		goto fail;
+	s->version = (int64_t)mw_migrations_count;
 	for (int i = 0; i < ST_MAX; i++) {
 		rc = sqlite3_prepare_v3(s->db, write_sql[i], -1,
 					SQLITE_PREPARE_PERSISTENT, &s->st[i],
@@ -764,6 +776,15 @@ static int block_row(sqlite3_stmt *st, void *arg)
 	return cb(w->ctx, &r, site_cols(st, 9, r.proc_id, r.site, &site));
 }
 
+#define BLOCK_COLS                                                             \
+	" b.serial, b.proc_id, b.pid, b.tid, b.addr, b.size, b.ts, b.site,"    \
+	" b.stack_id,"
+
+/*
+ * Every block in the order of live_blocks_size (schema/005), no sort;
+ * or one pid's, found through its processes' ids: a block carries its
+ * process's pid (rows.h), so those hold every block of that pid.
+ */
 int store__each_block(struct store *s, const struct store_filter *f,
 		      int (*cb)(void *ctx, const struct mw_block_row *r,
 				const struct mw_site_row *site),
@@ -773,11 +794,17 @@ int store__each_block(struct store *s, const struct store_filter *f,
 	sqlite3_stmt *st;
 	int err = prepare_read(
 		s,
-		"SELECT b.serial, b.proc_id, b.pid, b.tid, b.addr, b.size,"
-		" b.ts, b.site, b.stack_id," SITE_COLS " FROM live_blocks b"
-		" LEFT JOIN sites s ON s.proc_id = b.proc_id AND s.ip = b.site"
-		" WHERE (:pid = 0 OR b.pid = :pid)"
-		" ORDER BY b.size DESC, b.serial LIMIT :limit",
+		f && f->pid
+			? "SELECT" BLOCK_COLS SITE_COLS " FROM live_blocks b"
+			  " LEFT JOIN sites s ON s.proc_id = b.proc_id"
+			  " AND s.ip = b.site"
+			  " WHERE b.proc_id IN (SELECT id FROM processes"
+			  " WHERE pid = :pid) AND b.pid = :pid"
+			  " ORDER BY b.size DESC, b.serial LIMIT :limit"
+			: "SELECT" BLOCK_COLS SITE_COLS " FROM live_blocks b"
+			  " LEFT JOIN sites s ON s.proc_id = b.proc_id"
+			  " AND s.ip = b.site"
+			  " ORDER BY b.size DESC, b.serial LIMIT :limit",
 		f, &st);
 
 	return err ? err : walk(st, block_row, &w);
@@ -959,12 +986,100 @@ static int site_usage_row(sqlite3_stmt *st, void *arg)
 }
 
 /*
- * One statement for both rankings and both groupings: the group key and
- * the sort key are CASE expressions on bound flags, so no SQL is built
- * from options. The inner select gives each block the reference time of
- * its process: its end once tracing stopped (a post-mortem "last 10 s"
- * means the last 10 s it was traced), else :now.
+ * top. The ranking reads site_usage, or site_thread_usage per thread:
+ * what the triggers of schema/005 keep equal to live_blocks summed by
+ * (proc_id, site, pid) and (proc_id, site, tid, pid), a few thousand
+ * rows instead of every block. Only the rows the limit keeps then read
+ * live_blocks, through live_blocks_site: their oldest block, and their
+ * bytes of the last two windows (the blocks of the last 2 windows only).
+ * ref is the moment ages and windows are measured from: the process's
+ * end once tracing stopped (a post-mortem "last 10 s" means the last
+ * 10 s it was traced), else :now. npids is how many pids the group's
+ * blocks carry, whatever --pid: 1 but for a (proc_id, site) whose blocks
+ * disagree on their pid, which memwatchd never writes (a block has its
+ * process's pid); such a group is still counted exactly, its threads
+ * counted again and its blocks filtered by pid. Sort keys and filters
+ * are bound, no SQL is built from options.
  */
+#define TOP_ORDER(r)                                                           \
+	" ORDER BY CASE WHEN :by_blocks THEN " r "nblocks ELSE " r "nbytes"    \
+	" END DESC, " r "nbytes DESC, " r "nblocks DESC, " r "proc_id, " r     \
+	"gtid, " r "site"
+
+/* The blocks of the group r; and of its thread r.gtid per thread. */
+#define TOP_BLOCKS(per_thread)                                                 \
+	" FROM live_blocks b WHERE b.proc_id = r.proc_id AND b.site = r.site" \
+	" AND (r.npids = 1 OR :pid = 0 OR b.pid = :pid)"                       \
+	per_thread
+
+#define TOP_DETAIL(per_thread, threads)                                        \
+	" SELECT r.proc_id, r.site, r.pid, r.gtid, r.nblocks, r.nbytes,"       \
+	" (SELECT min(b.ts)" TOP_BLOCKS(per_thread) "), r.ref, " threads ","   \
+	" (SELECT coalesce(sum(b.size), 0)" TOP_BLOCKS(per_thread)             \
+	" AND b.ts > r.ref - :window),"                                        \
+	" (SELECT coalesce(sum(b.size), 0)" TOP_BLOCKS(per_thread)             \
+	" AND b.ts > r.ref - 2 * :window AND b.ts <= r.ref - :window),"        \
+	SITE_COLS " FROM (SELECT u.*, coalesce((SELECT CASE WHEN"              \
+	" coalesce(p.end_ts, 0) > 0 THEN p.end_ts ELSE :now END FROM"          \
+	" processes p WHERE p.id = u.proc_id), :now) AS ref FROM u) r"         \
+	" LEFT JOIN sites s ON s.proc_id = r.proc_id AND s.ip = r.site"
+
+/*
+ * The same from the blocks alone, for a database older than schema 005
+ * that memwatchd has not migrated yet (memwatchctl never writes): one
+ * statement for both rankings and both groupings, the group key and the
+ * sort key CASE expressions on bound flags. It reads and sorts every
+ * block: seconds on millions of them.
+ */
+static const char top_sql_v4[] =
+	"SELECT b.proc_id, b.site, min(b.pid),"
+	" CASE WHEN :per_thread THEN b.tid ELSE 0 END AS gtid,"
+	" count(*) AS nblocks, sum(b.size) AS nbytes, min(b.ts),"
+	" max(b.ref), count(DISTINCT b.tid),"
+	" sum(CASE WHEN b.ts > b.ref - :window THEN b.size ELSE 0 END),"
+	" sum(CASE WHEN b.ts > b.ref - 2 * :window"
+	" AND b.ts <= b.ref - :window THEN b.size ELSE 0 END),"
+	SITE_COLS
+	" FROM (SELECT lb.proc_id, lb.pid, lb.tid, lb.size, lb.ts,"
+	" lb.site, CASE WHEN coalesce(p.end_ts, 0) > 0 THEN p.end_ts"
+	" ELSE :now END AS ref FROM live_blocks lb"
+	" LEFT JOIN processes p ON p.id = lb.proc_id"
+	" WHERE (:pid = 0 OR lb.pid = :pid)) b"
+	" LEFT JOIN sites s ON s.proc_id = b.proc_id AND s.ip = b.site"
+	" GROUP BY b.proc_id, b.site, gtid"
+	" ORDER BY CASE WHEN :by_blocks THEN nblocks ELSE nbytes END"
+	" DESC, nbytes DESC, nblocks DESC, b.proc_id, gtid, b.site"
+	" LIMIT :limit";
+
+static const char *const top_sql[2] = {
+	/* One row per site of each process. */
+	"WITH u AS (SELECT proc_id, site, min(pid) AS pid, 0 AS gtid,"
+	" CASE WHEN :pid = 0 THEN count(*) ELSE (SELECT count(*) FROM"
+	" site_usage x WHERE x.proc_id = site_usage.proc_id"
+	" AND x.site = site_usage.site) END AS npids,"
+	" sum(blocks) AS nblocks, sum(bytes) AS nbytes,"
+	" sum(threads) AS nthreads FROM site_usage"
+	" WHERE (:pid = 0 OR pid = :pid) GROUP BY proc_id, site"
+	TOP_ORDER("") " LIMIT :limit)"
+	TOP_DETAIL("", "CASE WHEN r.npids = 1 THEN r.nthreads ELSE"
+		       " (SELECT count(DISTINCT t.tid) FROM site_thread_usage t"
+		       " WHERE t.proc_id = r.proc_id AND t.site = r.site"
+		       " AND (:pid = 0 OR t.pid = :pid)) END")
+	TOP_ORDER("r."),
+	/* One row per (thread, site): one thread each. */
+	"WITH u AS (SELECT proc_id, site, min(pid) AS pid, tid AS gtid,"
+	" CASE WHEN :pid = 0 THEN count(*) ELSE (SELECT count(*) FROM"
+	" site_thread_usage x WHERE x.proc_id = site_thread_usage.proc_id"
+	" AND x.site = site_thread_usage.site"
+	" AND x.tid = site_thread_usage.tid) END AS npids,"
+	" sum(blocks) AS nblocks, sum(bytes) AS nbytes"
+	" FROM site_thread_usage WHERE (:pid = 0 OR pid = :pid)"
+	" GROUP BY proc_id, site, tid"
+	TOP_ORDER("") " LIMIT :limit)"
+	TOP_DETAIL(" AND b.tid = r.gtid", "1")
+	TOP_ORDER("r."),
+};
+
 int store__each_site_usage(struct store *s, const struct store_filter *f,
 			   const struct store_top *q,
 			   int (*cb)(void *ctx,
@@ -976,24 +1091,8 @@ int store__each_site_usage(struct store *s, const struct store_filter *f,
 	sqlite3_stmt *st;
 	int err = prepare_read(
 		s,
-		"SELECT b.proc_id, b.site, min(b.pid),"
-		" CASE WHEN :per_thread THEN b.tid ELSE 0 END AS gtid,"
-		" count(*) AS nblocks, sum(b.size) AS nbytes, min(b.ts),"
-		" max(b.ref), count(DISTINCT b.tid),"
-		" sum(CASE WHEN b.ts > b.ref - :window THEN b.size ELSE 0 END),"
-		" sum(CASE WHEN b.ts > b.ref - 2 * :window"
-		" AND b.ts <= b.ref - :window THEN b.size ELSE 0 END),"
-		SITE_COLS
-		" FROM (SELECT lb.proc_id, lb.pid, lb.tid, lb.size, lb.ts,"
-		" lb.site, CASE WHEN coalesce(p.end_ts, 0) > 0 THEN p.end_ts"
-		" ELSE :now END AS ref FROM live_blocks lb"
-		" LEFT JOIN processes p ON p.id = lb.proc_id"
-		" WHERE (:pid = 0 OR lb.pid = :pid)) b"
-		" LEFT JOIN sites s ON s.proc_id = b.proc_id AND s.ip = b.site"
-		" GROUP BY b.proc_id, b.site, gtid"
-		" ORDER BY CASE WHEN :by_blocks THEN nblocks ELSE nbytes END"
-		" DESC, nbytes DESC, nblocks DESC, b.proc_id, gtid, b.site"
-		" LIMIT :limit",
+		s->version < SCHEMA_SITE_USAGE ? top_sql_v4
+			       : top_sql[!!(q->flags & STORE_TOP_PER_THREAD)],
 		f, &st);
 
 	if (err)

@@ -25,6 +25,17 @@ static void fresh(const char *name)
 	unlink(path);
 }
 
+/* A new database at name, open; NULL (and a failed check) if not. */
+static struct store *open_fresh(const char *name)
+{
+	struct store *s;
+
+	fresh(name);
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	return s;
+}
+
 static int count_cb(void *ctx, const void *r)
 {
 	(*(int *)ctx)++;
@@ -115,9 +126,7 @@ static void test_create_and_migrate(void)
 	struct stat st;
 	struct store *s;
 
-	fresh("new.db");
-	s = store__open(path, 0);
-	CHECK(s != NULL);
+	s = open_fresh("new.db");
 	if (!s)
 		return;
 	CHECK_U64(store__schema_version(s), mw_migrations_count);
@@ -158,9 +167,7 @@ static void test_rows_roundtrip(void)
 	uint64_t serial = 0;
 	int n;
 
-	fresh("rows.db");
-	s = store__open(path, 0);
-	CHECK(s != NULL);
+	s = open_fresh("rows.db");
 	if (!s)
 		return;
 	CHECK(store__begin(s) == 0);
@@ -263,9 +270,7 @@ static void test_stacks_and_evidence(void)
 	struct store *s;
 	int n;
 
-	fresh("stacks.db");
-	s = store__open(path, 0);
-	CHECK(s != NULL);
+	s = open_fresh("stacks.db");
 	if (!s)
 		return;
 	CHECK(store__begin(s) == 0);
@@ -410,9 +415,7 @@ static void test_locked_writer(void)
 	struct store *s;
 	FILE *holder;
 
-	fresh("locked.db");
-	s = store__open(path, 0);
-	CHECK(s != NULL);
+	s = open_fresh("locked.db");
 	if (!s)
 		return;
 	/* Another writer holds the write lock for 4 s. */
@@ -542,9 +545,7 @@ static void test_site_usage(void)
 	struct store *s;
 	int n;
 
-	fresh("top.db");
-	s = store__open(path, 0);
-	CHECK(s != NULL);
+	s = open_fresh("top.db");
 	if (!s)
 		return;
 	CHECK(store__begin(s) == 0);
@@ -652,6 +653,158 @@ static void test_site_usage(void)
 	store__close(s);
 }
 
+/* Run top on s with flags and filter into kept_usage; the row count. */
+static int top_rows(struct store *s, const struct store_filter *f,
+		    unsigned flags)
+{
+	struct store_top q = {.flags = flags, .now = 1000, .window = 10};
+	int n = 0;
+
+	CHECK(store__each_site_usage(s, f, &q, keep_usage, &n) == 0);
+	return n;
+}
+
+/*
+ * What top ranks by is kept by triggers as blocks come and go (schema
+ * 005): a delete takes a block out, a block written again with another
+ * site or size moves, a site or (site, thread) left with no block is
+ * gone. A site whose blocks carry two pids (memwatchd never writes one)
+ * counts a tid once, and --pid sees only its own pid's blocks.
+ */
+static void test_site_usage_upkeep(void)
+{
+	struct mw_process_row p = {.id = 1, .pid = 100, .state = MW_PROC_EXITED,
+				   .start_ts = 1, .end_ts = 100};
+	struct mw_block_row b10 = {.serial = 10, .proc_id = 1, .pid = 100,
+				   .tid = 101, .size = 100, .ts = 90,
+				   .site = 0x10};
+	struct mw_block_row b11 = {.serial = 11, .proc_id = 1, .pid = 100,
+				   .tid = 102, .size = 50, .ts = 95,
+				   .site = 0x10};
+	struct mw_block_row b12 = {.serial = 12, .proc_id = 1, .pid = 100,
+				   .tid = 101, .size = 10, .ts = 50,
+				   .site = 0x20};
+	struct mw_block_row b20 = {.serial = 20, .proc_id = 1, .pid = 100,
+				   .tid = 101, .size = 5, .ts = 60,
+				   .site = 0x30};
+	struct mw_block_row b21 = {.serial = 21, .proc_id = 1, .pid = 300,
+				   .tid = 101, .size = 7, .ts = 99,
+				   .site = 0x30};
+	struct store_filter all = {0}, p300 = {.pid = 300};
+	struct store *s;
+
+	s = open_fresh("upkeep.db");
+	if (!s)
+		return;
+	CHECK(store__begin(s) == 0);
+	CHECK(store__put_process(s, &p) == 0);
+	CHECK(store__add_block(s, &b10) == 0);
+	CHECK(store__add_block(s, &b11) == 0);
+	CHECK(store__add_block(s, &b12) == 0);
+	CHECK(store__commit(s) == 0);
+	CHECK_U64(top_rows(s, &all, 0), 2);
+	CHECK_U64(kept_usage[0].site, 0x10);
+	CHECK_U64(kept_usage[0].blocks, 2);
+	CHECK_U64(kept_usage[0].bytes, 150);
+	CHECK_U64(kept_usage[0].threads, 2);
+	CHECK_U64(kept_usage[0].oldest_ts, 90);
+	CHECK_U64(kept_usage[0].new_bytes, 50);
+	CHECK_U64(kept_usage[0].prev_bytes, 100);
+	CHECK_U64(kept_usage[1].site, 0x20);
+	CHECK_U64(kept_usage[1].bytes, 10);
+
+	/* Freed: one block and one thread less. */
+	CHECK(store__del_block(s, 11) == 0);
+	CHECK_U64(top_rows(s, &all, 0), 2);
+	CHECK_U64(kept_usage[0].blocks, 1);
+	CHECK_U64(kept_usage[0].bytes, 100);
+	CHECK_U64(kept_usage[0].threads, 1);
+	CHECK_U64(top_rows(s, &all, STORE_TOP_PER_THREAD), 2);
+
+	/* Written again under its serial, with another site and size:
+	 * site 0x10 has no block left. */
+	b10.site = 0x20;
+	b10.size = 30;
+	CHECK(store__add_block(s, &b10) == 0);
+	CHECK_U64(top_rows(s, &all, 0), 1);
+	CHECK_U64(kept_usage[0].site, 0x20);
+	CHECK_U64(kept_usage[0].blocks, 2);
+	CHECK_U64(kept_usage[0].bytes, 40);
+	CHECK_U64(kept_usage[0].threads, 1);
+	CHECK_U64(kept_usage[0].oldest_ts, 50);
+	CHECK_U64(top_rows(s, &all, STORE_TOP_PER_THREAD), 1);
+	CHECK_U64(kept_usage[0].tid, 101);
+	CHECK_U64(kept_usage[0].blocks, 2);
+	/* The same row again changes nothing. */
+	CHECK(store__add_block(s, &b10) == 0);
+	CHECK_U64(top_rows(s, &all, 0), 1);
+	CHECK_U64(kept_usage[0].blocks, 2);
+	CHECK_U64(kept_usage[0].bytes, 40);
+
+	CHECK(store__del_block(s, 10) == 0);
+	CHECK(store__del_block(s, 12) == 0);
+	CHECK_U64(top_rows(s, &all, 0), 0);
+	CHECK_U64(top_rows(s, &all, STORE_TOP_PER_THREAD), 0);
+
+	/* Two pids on one site: tid 101 is one thread, not two. */
+	CHECK(store__add_block(s, &b20) == 0);
+	CHECK(store__add_block(s, &b21) == 0);
+	CHECK_U64(top_rows(s, &all, 0), 1);
+	CHECK_U64(kept_usage[0].pid, 100);
+	CHECK_U64(kept_usage[0].blocks, 2);
+	CHECK_U64(kept_usage[0].bytes, 12);
+	CHECK_U64(kept_usage[0].threads, 1);
+	CHECK_U64(kept_usage[0].oldest_ts, 60);
+	CHECK_U64(top_rows(s, &p300, 0), 1);
+	CHECK_U64(kept_usage[0].pid, 300);
+	CHECK_U64(kept_usage[0].blocks, 1);
+	CHECK_U64(kept_usage[0].bytes, 7);
+	CHECK_U64(kept_usage[0].oldest_ts, 99);
+	CHECK_U64(kept_usage[0].new_bytes, 7);
+	CHECK_U64(top_rows(s, &p300, STORE_TOP_PER_THREAD), 1);
+	CHECK_U64(kept_usage[0].bytes, 7);
+	store__close(s);
+}
+
+/* memwatchctl never migrates: a database memwatchd left at version 4
+ * (no site_usage) still answers top, from its blocks. */
+static void test_site_usage_v4(void)
+{
+	struct store_filter all = {0};
+	struct store *s;
+	char cmd[768];
+
+	fresh("v4.db");
+	snprintf(cmd, sizeof(cmd),
+		 "cat schema/001_init.sql schema/002_stacks_evidence.sql"
+		 " schema/003_process_mode.sql schema/004_process_identity.sql"
+		 " | sqlite3 '%s' && sqlite3 '%s' 'PRAGMA user_version=4;"
+		 " INSERT INTO processes (id, pid, state, start_ts, end_ts)"
+		 " VALUES (1, 100, 2, 1, 100); INSERT INTO live_blocks (serial,"
+		 " proc_id, pid, tid, addr, size, ts, site) VALUES"
+		 " (10, 1, 100, 101, 0, 100, 95, 16), (11, 1, 100, 102, 0, 50,"
+		 " 85, 16), (12, 1, 100, 101, 0, 10, 50, 32);'",
+		 path, path);
+	CHECK(system(cmd) == 0);
+	s = store__open(path, STORE_RDONLY);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_U64(store__schema_version(s), 4);
+	CHECK_U64(top_rows(s, &all, 0), 2);
+	CHECK_U64(kept_usage[0].site, 16);
+	CHECK_U64(kept_usage[0].blocks, 2);
+	CHECK_U64(kept_usage[0].bytes, 150);
+	CHECK_U64(kept_usage[0].threads, 2);
+	CHECK_U64(kept_usage[0].oldest_ts, 85);
+	CHECK_U64(kept_usage[0].new_bytes, 100);
+	CHECK_U64(kept_usage[0].prev_bytes, 50);
+	CHECK_U64(top_rows(s, &all, STORE_TOP_PER_THREAD), 3);
+	CHECK_U64(kept_usage[0].tid, 101);
+	CHECK_U64(kept_usage[0].bytes, 100);
+	store__close(s);
+}
+
 /*
  * tid 101 names three threads: one of pid 200, and two of pid 100 (the
  * tid was reused at t=30). Blocks and bindings go to the thread of their
@@ -699,9 +852,7 @@ static void test_thread_queries(void)
 	struct store *s;
 	int n;
 
-	fresh("thread.db");
-	s = store__open(path, 0);
-	CHECK(s != NULL);
+	s = open_fresh("thread.db");
 	if (!s)
 		return;
 	CHECK(store__begin(s) == 0);
@@ -809,6 +960,8 @@ int main(void)
 	RUN(test_newer_version);
 	RUN(test_locked_writer);
 	RUN(test_site_usage);
+	RUN(test_site_usage_upkeep);
+	RUN(test_site_usage_v4);
 	RUN(test_thread_queries);
 	{
 		char cmd[96];
