@@ -12,7 +12,8 @@ BPFTOOL ?= bpftool
 # Debian packages the build and tests need; `make deps` installs missing ones.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps jq python3 memcached \
-	libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev
+	libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev \
+	bpftrace heaptrack
 
 ifeq ($(V),1)
 Q :=
@@ -79,7 +80,7 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
 BINS := $(OUT)/memwatchd $(OUT)/memwatchctl $(OUT)/mwreplay
 
 .PHONY: all deps demo check test clean bench
-all: $(BINS) $(UNIT_BINS) $(WORKLOADS)
+all: $(BINS) $(UNIT_BINS) $(WORKLOADS) $(OUT)/gen_db
 
 deps:
 	@missing=$$(for p in $(DEPS_PKGS); do \
@@ -99,10 +100,11 @@ check: deps
 	$(MAKE) all
 	tests/run.sh
 
-# Ratios measured in one run, never pass/fail: see tests/bench/.
+# Ratios measured in one run, never pass/fail: see tests/bench/ and
+# docs/PERFORMANCE.md.
 bench: deps
 	$(MAKE) all
-	tests/bench/overhead.sh
+	tests/bench/run.sh
 
 $(OUT) $(OUT)/daemon $(OUT)/ctl $(OUT)/tests $(OUT)/workloads:
 	$(Q)mkdir -p $@
@@ -160,6 +162,11 @@ $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(O
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -Idaemon $< $(LIB_OBJS) $(STORE_OBJS) \
 		$(UNIT_EXTRA) -o $@ -lsqlite3
+
+# A synthetic database for timing memwatchctl's queries (tests/bench/query.sh).
+$(OUT)/gen_db: tests/bench/gen_db.c $(STORE_OBJS) | $(OUT)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $< $(STORE_OBJS) -o $@ -lsqlite3 -lm
 
 # Daemon pieces with no OS calls, tested alone.
 $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o

@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh - `make bench`: what memwatch costs, as ratios and
+# figures taken in one run on this machine, next to the floor (the same
+# uprobes running empty programs) and to peers (bpftrace, heaptrack).
+# Never pass/fail: machines are noisy. Prints one table; each figure says
+# how it was measured in docs/PERFORMANCE.md.
+#
+#   tests/bench/run.sh            full size (a few minutes)
+#   BENCH_SHORT=1 tests/bench/run.sh   small sizes, one repetition: what
+#                                 CI runs, for crashes and sanity
+#
+# Timing: each configuration runs REPS times, configurations interleaved,
+# and the median is kept. The time is the workload's own, measured inside
+# it around its work (MW_ELAPSED_FILE, tests/workloads/workload.h): no
+# tracer's start, attach, detach or stop is in it.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+OUT=.output
+WL=$OUT/workloads
+MEMWATCHD=$OUT/memwatchd
+MEMWATCHCTL=$OUT/memwatchctl
+LIBC=/lib/x86_64-linux-gnu/libc.so.6
+LIB=/usr/lib/x86_64-linux-gnu
+
+if [[ ${BENCH_SHORT:-0} == 1 ]]; then
+	PAIRS=20000 REPS=1 ROUNDS=4 CHURN_THREADS=1000 BIG_THREADS=5000
+	LIVE=100000
+else
+	PAIRS=200000 REPS=3 ROUNDS=20 CHURN_THREADS=10000 BIG_THREADS=100000
+	LIVE=1000000
+fi
+
+if [[ $EUID -ne 0 ]]; then
+	echo "bench: must run as root (memwatchd loads eBPF)" >&2
+	exit 1
+fi
+for tool in bpftrace heaptrack sqlite3 jq; do
+	command -v "$tool" >/dev/null || {
+		echo "bench: $tool is missing (make deps installs it)" >&2
+		exit 1
+	}
+done
+
+TMP=$(mktemp -d)
+DAEMON_PID=
+cleanup() {
+	[[ -n $DAEMON_PID ]] && kill -KILL "$DAEMON_PID" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+N=0
+
+now() { date +%s%N; }
+
+# run_ns CMD...: the ns the workload in CMD reports it worked; CMD's
+# stderr is kept in $TMP/last.err.
+run_ns() {
+	rm -f "$TMP/elapsed"
+	MW_ELAPSED_FILE=$TMP/elapsed "$@" >/dev/null 2>"$TMP/last.err" || {
+		echo "bench: failed: $* ($(tail -n 1 "$TMP/last.err"))" >&2
+		exit 1
+	}
+	if [[ ! -s $TMP/elapsed ]]; then
+		echo "bench: $* reported no elapsed time" >&2
+		exit 1
+	fi
+	cat "$TMP/elapsed"
+}
+
+# mw ARGS...: memwatchd on a database of its own.
+mw() {
+	N=$((N + 1))
+	"$MEMWATCHD" --db "$TMP/mw$N.db" --socket "$TMP/mw.sock" "$@"
+}
+
+BT_SCRIPT='
+uprobe:'$LIBC':malloc /pid == cpid/ { @size[tid] = arg0; }
+uretprobe:'$LIBC':malloc /pid == cpid/ {
+	@blocks[retval] = @size[tid]; @stacks[retval] = ustack;
+	delete(@size[tid]);
+}
+uprobe:'$LIBC':free /pid == cpid/ { delete(@blocks[arg0]); delete(@stacks[arg0]); }
+END { clear(@blocks); clear(@stacks); clear(@size); }'
+
+bt() { bpftrace -e "$BT_SCRIPT" -c "$*"; }
+
+declare -A T
+# sample NAME CMD...: time CMD once more under NAME.
+sample() {
+	local name=$1
+	shift
+	T[$name]+="$(run_ns "$@") "
+}
+
+median() {
+	tr ' ' '\n' <<<"${T[$1]}" | grep . | sort -n |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# --- A. one malloc+free pair, glibc, one thread ------------------------------
+for ((i = 0; i < REPS; i++)); do
+	sample plain "$WL/alloc_pairs" "$PAIRS"
+	sample floor mw --bench-floor -- "$WL/alloc_pairs" "$PAIRS"
+	sample floor_entry mw --bench-floor --bench-at-entry -- "$WL/alloc_pairs" "$PAIRS"
+	sample full mw -- "$WL/alloc_pairs" "$PAIRS"
+	sample full_entry mw --bench-at-entry -- "$WL/alloc_pairs" "$PAIRS"
+	sample bt bt "$WL/alloc_pairs $PAIRS"
+	sample ht heaptrack -o "$TMP/ht.$i" "$WL/alloc_pairs" "$PAIRS"
+done
+plain=$(median plain)
+# per_pair NAME: us per pair of configuration NAME, beyond untraced.
+per_pair() {
+	awk -v t="$(median "$1")" -v p="$plain" -v n="$PAIRS" \
+		'BEGIN { printf "%.2f", (t - p) / n / 1000 }'
+}
+pair_floor=$(per_pair floor)
+pair_floor_entry=$(per_pair floor_entry)
+pair_full=$(per_pair full)
+pair_full_entry=$(per_pair full_entry)
+pair_bt=$(per_pair bt)
+pair_ht=$(per_pair ht)
+pair_plain=$(awk -v p="$plain" -v n="$PAIRS" 'BEGIN { printf "%.3f", p / n / 1000 }')
+
+# --- B. probe placement per allocator ------------------------------------------
+declare -A PRE=([glibc]="" [jemalloc]=$LIB/libjemalloc.so.2
+	[tcmalloc]=$LIB/libtcmalloc_minimal.so.4 [mimalloc]=$LIB/libmimalloc.so.2)
+for a in glibc jemalloc tcmalloc mimalloc; do
+	cmd=(env "LD_PRELOAD=${PRE[$a]}" "$WL/alloc_pairs" "$PAIRS")
+	for ((i = 0; i < REPS; i++)); do
+		sample "plain_$a" "${cmd[@]}"
+		sample "entry_$a" mw --bench-at-entry -- "${cmd[@]}"
+		sample "placed_$a" mw -- "${cmd[@]}"
+		sample "floor_$a" mw --bench-floor -- "${cmd[@]}"
+	done
+done
+alloc_pair() {
+	awk -v t="$(median "$1_$2")" -v p="$(median "plain_$2")" \
+		-v n="$PAIRS" 'BEGIN { printf "%.2f", (t - p) / n / 1000 }'
+}
+
+# --- C. a realistic multi-threaded workload (churn), 1 and 2 threads ---------
+for th in 1 2; do
+	for ((i = 0; i < REPS; i++)); do
+		sample "churn_plain_$th" "$WL/churn" "$ROUNDS" "$th"
+		sample "churn_floor_$th" mw --bench-floor -- "$WL/churn" "$ROUNDS" "$th"
+		sample "churn_full_$th" mw -- "$WL/churn" "$ROUNDS" "$th"
+		sample "churn_tls_$th" mw --tls -- "$WL/churn" "$ROUNDS" "$th"
+	done
+done
+# ratio A B: A's time over B's.
+ratio() {
+	awk -v a="$(median "$1")" -v b="$(median "$2")" \
+		'BEGIN { printf "%.2f", a / b }'
+}
+
+# --- D. thread churn: create and exit threads, TLS value each ---------------
+for ((i = 0; i < REPS; i++)); do
+	sample tc_plain "$WL/thread_churn" "$CHURN_THREADS"
+	sample tc_tls mw --tls -- "$WL/thread_churn" "$CHURN_THREADS"
+	sample tc_full mw -- "$WL/thread_churn" "$CHURN_THREADS"
+done
+
+# --- E. the daemon --------------------------------------------------------------
+# What every process on the host pays per system call while memwatchd
+# traces something in full mode (its anonymous-memory tracepoints on).
+SYSCALLS=$((PAIRS * 10))
+for ((i = 0; i < REPS; i++)); do
+	sample sc_plain "$WL/syscalls" "$SYSCALLS"
+	sample sc_traced mw -- "$WL/syscalls" "$SYSCALLS"
+done
+per_call() {
+	awk -v t="$(median "$1")" -v n="$SYSCALLS" 'BEGIN { printf "%.0f", t / n }'
+}
+
+# usage FIELD: from memwatchd -v's last "usage:" line in $TMP/last.err.
+usage() {
+	sed -n 's/.*usage: \([0-9]*\) events, \([0-9]*\) lost, cpu \([0-9.]*\) s (\([0-9.]*\) us per event), peak rss \([0-9]*\) kB.*/\1 \2 \3 \4 \5/p' \
+		"$TMP/last.err" | tail -n 1 | awk -v f="$1" '{ print $f }'
+}
+# The highest rate: two threads doing nothing but malloc and free.
+rate_ns=$(run_ns mw -v -- "$WL/alloc_pairs" $((PAIRS * 2)) 2)
+rate_events=$(usage 1)
+rate_lost=$(usage 2)
+rate_us_event=$(usage 4)
+rate=$(awk -v e="$rate_events" -v t="$rate_ns" 'BEGIN { printf "%.0f", e / (t / 1e9) }')
+# Memory per live block: peak RSS holding LIVE blocks, less holding none.
+quiet() { "$@" >/dev/null 2>"$TMP/last.err"; }
+quiet mw -v -- "$WL/live_hold" 0 32 1500
+rss0=$(usage 5)
+quiet mw -v -- "$WL/live_hold" "$LIVE" 32 1500
+rss1=$(usage 5)
+per_block=$(awk -v a="$rss1" -v b="$rss0" -v n="$LIVE" \
+	'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+# Many threads: memwatchd watching thread_churn's executable; each of
+# BIG_THREADS threads leaks its TLS value. How long after the program's
+# exit memwatchctl shows every finding, and the daemon's peak RSS.
+"$MEMWATCHD" -v --db "$TMP/big.db" --socket "$TMP/big.sock" \
+	--exe "$WL/thread_churn" >/dev/null 2>"$TMP/big.err" &
+DAEMON_PID=$!
+for ((i = 0; i < 100; i++)); do
+	"$MEMWATCHCTL" --socket "$TMP/big.sock" --db "$TMP/big.db" status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+"$WL/thread_churn" "$BIG_THREADS" 8 1
+t_exit=$(now)
+seen=0
+for ((i = 0; i < 600; i++)); do
+	# Read as memwatchctl reads it; a count, as 100,000 rows would take
+	# longer to print than to find.
+	seen=$(sqlite3 "$TMP/big.db" "select count(*) from findings" 2>/dev/null || echo 0)
+	[[ $seen -ge $BIG_THREADS ]] && break
+	sleep 0.05
+done
+t_seen=$(now)
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID" || true
+DAEMON_PID=
+cp "$TMP/big.err" "$TMP/last.err"
+big_rss=$(usage 5)
+big_latency=$(awk -v a="$t_seen" -v b="$t_exit" 'BEGIN { printf "%.2f", (a - b) / 1e9 }')
+
+# --- the table ---------------------------------------------------------------------
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+printf 'memwatch bench: %s, %s CPUs, Linux %s; median of %s (BENCH_SHORT=%s)\n' \
+	"$cpu" "$(nproc)" "$(uname -r)" "$REPS" "${BENCH_SHORT:-0}"
+row() { printf '  %-52s %12s%s\n' "$1" "$2" "${3:+  $3}"; }
+verdict() { # verdict VALUE OP LIMIT
+	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+		ok = op == "<=" ? v <= l : v >= l
+		printf "target %s %s: %s", op, l, ok ? "met" : "MISSED" }'
+}
+echo "A. one malloc(64)+free pair, glibc ($PAIRS pairs), us per pair"
+row "untraced" "$pair_plain"
+row "floor: empty programs at the same probes" "$pair_floor"
+row "floor with free probed at its entry" "$pair_floor_entry"
+row "memwatch full mode" "$pair_full"
+row "memwatch, free probed at its entry" "$pair_full_entry"
+row "bpftrace: malloc+uretprobe+free with ustack" "$pair_bt"
+row "heaptrack (LD_PRELOAD)" "$pair_ht"
+r=$(awk -v a="$pair_full" -v b="$pair_floor" 'BEGIN { printf "%.2f", a / b }')
+row "ratio full / floor" "$r" "$(verdict "$r" "<=" 1.15)"
+r=$(awk -v a="$pair_full" -v b="$pair_bt" 'BEGIN { printf "%.2f", a / b }')
+row "ratio full / bpftrace" "$r" "$(verdict "$r" "<=" 0.5)"
+echo "B. probe placement per allocator (LD_PRELOAD), us per pair"
+for a in glibc jemalloc tcmalloc mimalloc; do
+	row "$a: at entry / placed / floor" \
+		"$(alloc_pair entry $a) / $(alloc_pair placed $a) / $(alloc_pair floor $a)"
+done
+echo "C. churn ($ROUNDS rounds: malloc/realloc/free, TLS, threads), whole run"
+for th in 1 2; do
+	r=$(ratio "churn_full_$th" "churn_floor_$th")
+	row "$th thread(s): full / floor" "$r" "$(verdict "$r" "<=" 1.15)"
+	row "$th thread(s): full / untraced" "$(ratio "churn_full_$th" "churn_plain_$th")"
+	r=$(ratio "churn_tls_$th" "churn_plain_$th")
+	row "$th thread(s): TLS mode / untraced" "$r" "$(verdict "$r" "<=" 1.02)"
+done
+echo "D. thread churn ($CHURN_THREADS threads created and exited)"
+r=$(ratio tc_tls tc_plain)
+row "TLS mode / untraced" "$r" "$(verdict "$r" "<=" 1.5)"
+row "full mode / untraced" "$(ratio tc_full tc_plain)"
+echo "E. the daemon"
+row "a system call (getppid), ns: untraced / full-mode target" \
+	"$(per_call sc_plain) / $(per_call sc_traced)"
+row "events per second at the highest rate (2 threads)" "$rate"
+row "events lost at that rate" "$rate_lost" "$(verdict "$rate_lost" "<=" 0)"
+row "daemon CPU per event, us (SQLite included)" "$rate_us_event" "$(verdict "$rate_us_event" "<=" 1)"
+row "daemon memory per live block, bytes ($LIVE blocks)" "$per_block" "$(verdict "$per_block" "<=" 64)"
+row "$BIG_THREADS threads: daemon peak RSS, MB" "$((big_rss / 1024))"
+row "$BIG_THREADS threads: findings shown after exit, s" "$big_latency" "$(verdict "$big_latency" "<=" 2)"
+row "$BIG_THREADS threads: findings shown" "$seen"
+if [[ ${BENCH_SKIP_QUERIES:-0} != 1 ]]; then
+	echo "F. memwatchctl queries on a synthetic database (tests/bench/query.sh)"
+	if [[ ${BENCH_SHORT:-0} == 1 ]]; then
+		tests/bench/query.sh -- --blocks 20000 --threads 2000
+	else
+		tests/bench/query.sh
+	fi | sed 's/^/    /'
+fi
