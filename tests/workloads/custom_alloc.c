@@ -226,8 +226,6 @@ int main(int argc, char **argv)
 {
 	const char *usage = "[THREADS=8] [SIZE=4096]";
 	long nthreads = wl_arg(argc, argv, 1, 8, 1, 1000, usage);
-	pthread_t *tids;
-	long i;
 
 	block_size = (size_t)wl_arg(argc, argv, 2, 4096, 1, 1L << 30, usage);
 
@@ -235,19 +233,7 @@ int main(int argc, char **argv)
 	/* Each worker holds at most BATCH slots, then its leaked one. */
 	arena_init(&arena, block_size > ARENA_SIZE ? block_size : ARENA_SIZE,
 		   (size_t)nthreads * (BATCH + 1));
-	tids = calloc((size_t)nthreads, sizeof(*tids));
-	if (!tids)
-		wl_die(PROG, "out of memory");
-	wl_check(PROG, pthread_key_create(&key, NULL), "pthread_key_create");
-	wl_check(PROG, pthread_barrier_init(&all_set, NULL, (unsigned)nthreads),
-		 "pthread_barrier_init");
-	for (i = 0; i < nthreads; i++)
-		wl_check(PROG, pthread_create(&tids[i], NULL, worker, NULL),
-			 "pthread_create");
-	for (i = 0; i < nthreads; i++)
-		wl_check(PROG, pthread_join(tids[i], NULL), "pthread_join");
-	pthread_barrier_destroy(&all_set);
-	free(tids);
+	wl_run_batch(PROG, nthreads, &key, &all_set, worker);
 
 	/* Stay alive past the grace period (0.5 s by default). */
 	wl_sleep_ms(1500);

@@ -18,8 +18,9 @@
  * tests/workloads/je_prefix.syms) and without its C++ operators
  * (jemalloc_cpp.pic.o): jemalloc embedded in the executable the way Redis
  * embeds it. malloc and free stay glibc's, for libc and for nobody else
- * here: every block the program allocates itself, main's included, is
- * jemalloc's (je_*), from the executable's own text. JE(name) names a
+ * here: every block the workers allocate is jemalloc's (je_*), from the
+ * executable's own text (main's thread-id array, from workload.h, is
+ * glibc's). JE(name) names a
  * function in either build: name, or je_name.
  *
  * One key is created with pthread_key_create(&key, NULL). THREADS threads
@@ -47,7 +48,7 @@
  * fills the block and stores it with pthread_setspecific; nobody frees
  * it. The threads then wait on a barrier, so that all of them are alive
  * at once, and return. Main joins them, frees its own thread-id array
- * (one JE(calloc), one JE(free)), sleeps 1.5 s and exits 0.
+ * (wl_run_batch: one calloc, one free), sleeps 1.5 s and exits 0.
  *
  * So at exit every worker thread has exactly 1 live block of SIZE bytes,
  * allocated by mallocx (je_mallocx) in je_api_alloc (29 allocations: 17
@@ -165,25 +166,11 @@ int main(int argc, char **argv)
 {
 	const char *usage = "[THREADS=8] [SIZE=4096]";
 	long nthreads = wl_arg(argc, argv, 1, 8, 1, 1000, usage);
-	pthread_t *tids;
-	long i;
 
 	block_size = (size_t)wl_arg(argc, argv, 2, 4096, 1, 1L << 30, usage);
 
 	wl_wait_for_start(PROG);
-	tids = JE(calloc)((size_t)nthreads, sizeof(*tids));
-	if (!tids)
-		wl_die(PROG, "out of memory");
-	wl_check(PROG, pthread_key_create(&key, NULL), "pthread_key_create");
-	wl_check(PROG, pthread_barrier_init(&all_set, NULL, (unsigned)nthreads),
-		 "pthread_barrier_init");
-	for (i = 0; i < nthreads; i++)
-		wl_check(PROG, pthread_create(&tids[i], NULL, worker, NULL),
-			 "pthread_create");
-	for (i = 0; i < nthreads; i++)
-		wl_check(PROG, pthread_join(tids[i], NULL), "pthread_join");
-	pthread_barrier_destroy(&all_set);
-	JE(free)(tids);
+	wl_run_batch(PROG, nthreads, &key, &all_set, worker);
 
 	/* Stay alive past the grace period (0.5 s by default). */
 	wl_sleep_ms(1500);

@@ -64,26 +64,14 @@ int main(int argc, char **argv)
 	const char *usage = "[THREADS=8] [SIZE=4096]";
 	long nthreads = wl_arg(argc, argv, 1, 8, 1, 1000, usage);
 	long size = wl_arg(argc, argv, 2, 4096, 2, 1L << 20, usage);
-	pthread_t *tids;
-	long i;
 
 	wl_wait_for_start(PROG);
-	tids = calloc((size_t)nthreads, sizeof(*tids));
 	text = malloc((size_t)size);
-	if (!tids || !text)
+	if (!text)
 		wl_die(PROG, "out of memory");
 	memset(text, 'x', (size_t)size - 1);
 	text[size - 1] = '\0';
-	wl_check(PROG, pthread_key_create(&key, NULL), "pthread_key_create");
-	wl_check(PROG, pthread_barrier_init(&all_set, NULL, (unsigned)nthreads),
-		 "pthread_barrier_init");
-	for (i = 0; i < nthreads; i++)
-		wl_check(PROG, pthread_create(&tids[i], NULL, worker, NULL),
-			 "pthread_create");
-	for (i = 0; i < nthreads; i++)
-		wl_check(PROG, pthread_join(tids[i], NULL), "pthread_join");
-	pthread_barrier_destroy(&all_set);
-	free(tids);
+	wl_run_batch(PROG, nthreads, &key, &all_set, worker);
 	free(text);
 
 	/* Stay alive past the grace period: see the comment at the top. */

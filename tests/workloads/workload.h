@@ -17,6 +17,7 @@
 #define MW_WORKLOAD_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +122,33 @@ static inline void wl_elapsed_write(uint64_t ns)
 static inline void wl_elapsed_report(uint64_t start)
 {
 	wl_elapsed_write(wl_now_ns() - start);
+}
+
+/*
+ * The shape of the TLS-leak workloads: a key without destructor in *key,
+ * then nthreads threads running fn, created in one batch (*all_set lets
+ * them wait until all are alive) and joined. Their thread ids take one
+ * calloc and one free on the calling thread.
+ */
+static inline void wl_run_batch(const char *prog, long nthreads,
+				pthread_key_t *key, pthread_barrier_t *all_set,
+				void *(*fn)(void *))
+{
+	pthread_t *tids = (pthread_t *)calloc((size_t)nthreads, sizeof(*tids));
+	long i;
+
+	if (!tids)
+		wl_die(prog, "out of memory");
+	wl_check(prog, pthread_key_create(key, NULL), "pthread_key_create");
+	wl_check(prog, pthread_barrier_init(all_set, NULL, (unsigned)nthreads),
+		 "pthread_barrier_init");
+	for (i = 0; i < nthreads; i++)
+		wl_check(prog, pthread_create(&tids[i], NULL, fn, NULL),
+			 "pthread_create");
+	for (i = 0; i < nthreads; i++)
+		wl_check(prog, pthread_join(tids[i], NULL), "pthread_join");
+	pthread_barrier_destroy(all_set);
+	free(tids);
 }
 
 /* The start gate described at the top of this file. */
