@@ -30,7 +30,7 @@ ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # --- portable library: engine, names, store -------------------------------
-LIB_SRCS := lib/engine.c lib/rules.c lib/names.c lib/hash.c lib/stacktab.c \
+LIB_SRCS := lib/engine.c lib/rules.c lib/names.c lib/hash.c lib/stacktab.c lib/parse.c \
 	lib/anonmap.c
 STORE_SRCS := lib/store.c $(OUT)/schema.c
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(notdir $(LIB_SRCS)))

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "parse.h"
 #include "proto.h"
 #include "rows.h"
 #include "store.h"
@@ -317,26 +318,11 @@ static int request(uint16_t type, const void *payload, uint32_t len,
 
 /* --- commands ---------------------------------------------------------- */
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static uint32_t parse_pid(const char *what, const char *s)
 {
 	uint64_t v;
 
-	if (parse_u64(s, INT32_MAX, &v) || !v)
+	if (parse__u64(s, INT32_MAX, &v) || !v)
 		die(EXIT_USAGE, "%s: invalid pid '%s'", what, s);
 	return (uint32_t)v;
 }
@@ -990,7 +976,7 @@ static int cmd_explain(int argc, char **argv)
 
 	if (argc != 1)
 		die(EXIT_USAGE, "usage: memwatchctl explain ID");
-	if (parse_u64(argv[0], INT64_MAX, &id) || !id)
+	if (parse__u64(argv[0], INT64_MAX, &id) || !id)
 		die(EXIT_USAGE, "explain: invalid finding id '%s'", argv[0]);
 	f.id = id;
 	s = open_db();
@@ -1310,7 +1296,7 @@ static int cmd_thread(int argc, char **argv)
 
 	if (argc != 1)
 		die(EXIT_USAGE, "usage: memwatchctl thread TID");
-	if (parse_u64(argv[0], INT32_MAX, &tid) || !tid)
+	if (parse__u64(argv[0], INT32_MAX, &tid) || !tid)
 		die(EXIT_USAGE, "thread: invalid tid '%s'", argv[0]);
 	if (!f.limit)
 		f.limit = THREAD_DEFAULT_LIMIT;
@@ -1547,12 +1533,12 @@ static uint64_t parse_since(const char *s)
 				continue;
 			memcpy(num, s, len - 1);
 			num[len - 1] = '\0';
-			if (parse_u64(num, UINT32_MAX, &v))
+			if (parse__u64(num, UINT32_MAX, &v))
 				break;
 			return ((uint64_t)time(NULL) - v * units[i].secs) *
 			       1000000000ull;
 		}
-		if (!parse_u64(s, UINT32_MAX, &v))
+		if (!parse__u64(s, UINT32_MAX, &v))
 			return v * 1000000000ull;
 	}
 	die(EXIT_USAGE, "--since: invalid time '%s' (seconds since the "
@@ -1643,7 +1629,7 @@ int main(int argc, char **argv)
 			opt.filter.severity = (uint32_t)c;
 			break;
 		case OPT_LIMIT:
-			if (parse_u64(optarg, UINT32_MAX, &v) || !v)
+			if (parse__u64(optarg, UINT32_MAX, &v) || !v)
 				die(EXIT_USAGE, "--limit: invalid count '%s'",
 				    optarg);
 			opt.filter.limit = v;

@@ -37,6 +37,7 @@
 #include "engine.h"
 #include "log.h"
 #include "options.h"
+#include "parse.h"
 #include "proto.h"
 #include "store.h"
 #include "symbolizer.h"
@@ -284,7 +285,7 @@ static void each_running(struct found *f, const struct stat *exe,
 	while ((de = readdir(dir))) {
 		uint64_t pid;
 
-		if (options__parse_u64(de->d_name, UINT32_MAX, &pid))
+		if (parse__u64(de->d_name, UINT32_MAX, &pid))
 			continue;
 		if (exe) {
 			snprintf(path, sizeof(path), "/proc/%u/exe",
@@ -508,7 +509,7 @@ static void seed_threads(struct daemon *d, uint32_t pid, uint64_t now)
 		uint64_t tid;
 		FILE *f;
 
-		if (options__parse_u64(de->d_name, UINT32_MAX, &tid))
+		if (parse__u64(de->d_name, UINT32_MAX, &tid))
 			continue;
 		ev.tid = (uint32_t)tid;
 		ev.ts = now;

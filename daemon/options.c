@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "parse.h"
 #include "proto.h"
 
 #define MS 1000000ull
@@ -175,28 +176,13 @@ opt_error(const char *name, const char *fmt, ...)
 	exit(2);
 }
 
-int options__parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* The number arg gives for setting name, in [min, max]. */
 static uint64_t num_opt(const char *name, const char *arg, uint64_t min,
 			uint64_t max)
 {
 	uint64_t v;
 
-	if (options__parse_u64(arg, max, &v) || v < min)
+	if (parse__u64(arg, max, &v) || v < min)
 		opt_error(name, "invalid value '%s' (%llu to %llu)", arg,
 			  (unsigned long long)min, (unsigned long long)max);
 	return v;
@@ -293,7 +279,7 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		break;
 	case OPT_PID:
 	case OPT_TLS_PID:
-		if (options__parse_u64(arg, INT32_MAX, &v) || !v)
+		if (parse__u64(arg, INT32_MAX, &v) || !v)
 			opt_error(name, "invalid pid '%s'", arg);
 		if (o->npids == MAX_PIDS)
 			opt_error(name, "at most %d pids", MAX_PIDS);

@@ -63,7 +63,4 @@ struct options {
  * A bad setting prints one line naming it and exits 2. */
 void options__parse(struct options *o, int argc, char **argv);
 
-/* A decimal number in [0, max]: 0 or -EINVAL. */
-int options__parse_u64(const char *s, uint64_t max, uint64_t *out);
-
 #endif
