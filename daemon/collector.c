@@ -924,12 +924,67 @@ static uint32_t probe_keep(const struct probe *p)
 	return args;
 }
 
-/* Where in the function at file offset off of path p's probes cost
- * least: its first emulated instruction that keeps what p reads, or its
- * entry. */
-static uint64_t place(const char *path, uint64_t off, const struct probe *p)
+/* The argument number register r passes (1-6), or 0. */
+static unsigned reg_arg(unsigned r)
 {
-	uint8_t code[64];
+	static const uint8_t regs[] = {INSN_RDI, INSN_RSI, INSN_RDX,
+				       INSN_RCX, INSN_R8,  INSN_R9};
+
+	for (unsigned i = 0; i < 6; i++)
+		if (regs[i] == r)
+			return i + 1;
+	return 0;
+}
+
+/*
+ * p as a generic program (xalloc_enter, xrealloc_enter, xfree_enter)
+ * whose cookie names where its arguments are: the fixed malloc-family
+ * programs read fixed registers. Returns false for those that cannot be.
+ */
+static bool as_generic(struct probe *p)
+{
+	size_t e = p->enter_off;
+
+	if (e == PROG(xalloc_enter) || e == PROG(xrealloc_enter) ||
+	    e == PROG(xfree_enter))
+		return true;
+	if (e == PROG(malloc_enter))
+		p->cookie = MW_COOKIE(0, 1, 0);
+	else if (e == PROG(calloc_enter))
+		p->cookie = MW_COOKIE(0, 2, 1);
+	else if (e == PROG(aligned_enter))
+		p->cookie = MW_COOKIE(0, 2, 0);
+	else if (e == PROG(realloc_enter))
+		p->cookie = MW_COOKIE(1, 2, 0);
+	else if (e == PROG(reallocarray_enter))
+		p->cookie = MW_COOKIE(1, 3, 2);
+	else
+		return false;
+	p->enter_off = e == PROG(realloc_enter) || e == PROG(reallocarray_enter)
+			       ? PROG(xrealloc_enter)
+			       : PROG(xalloc_enter);
+	return true;
+}
+
+/* Argument number n (0: none) of a probe whose registers moved. */
+static unsigned moved_arg(unsigned n, const uint8_t at[16])
+{
+	return n ? reg_arg(at[(arg_reg(n) ? __builtin_ctz(arg_reg(n)) : 0)])
+		 : 0;
+}
+
+/*
+ * Where in the function at file offset off of path p's probes cost
+ * least: its first emulated instruction that keeps what p reads, or its
+ * entry. Where an argument register is overwritten first but a copy of
+ * it survives in another argument register (mimalloc's malloc moves its
+ * size to %rsi), p becomes a generic program reading it there.
+ */
+static uint64_t place(const char *path, uint64_t off, struct probe *p)
+{
+	struct probe g = *p;
+	uint8_t code[64], at[16];
+	size_t to;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -939,7 +994,26 @@ static uint64_t place(const char *path, uint64_t off, const struct probe *p)
 	close(fd);
 	if (n <= 0)
 		return off;
-	return off + insn__place(code, (size_t)n, probe_keep(p));
+	to = insn__place(code, (size_t)n, probe_keep(p));
+	if (to || !as_generic(&g))
+		return off + to;
+	to = insn__place_moved(code, (size_t)n, probe_keep(p), at);
+	if (!to)
+		return off;
+	{
+		unsigned ptr = moved_arg(MW_COOKIE_PTR(g.cookie), at);
+		unsigned size = moved_arg(MW_COOKIE_SIZE(g.cookie), at);
+		unsigned count = moved_arg(MW_COOKIE_COUNT(g.cookie), at);
+
+		/* Every argument it reads must be in an argument register. */
+		if ((MW_COOKIE_PTR(g.cookie) && !ptr) ||
+		    (MW_COOKIE_SIZE(g.cookie) && !size) ||
+		    (MW_COOKIE_COUNT(g.cookie) && !count))
+			return off;
+		g.cookie = MW_COOKIE(ptr, size, count);
+	}
+	*p = g;
+	return off + to;
 }
 
 /* probes[] indexes of the malloc/free pairs an allocator exports: it
@@ -1007,9 +1081,13 @@ static int attach_module(struct collector *c, struct target *t,
 		for (size_t j = 0; j < i && !dup; j++)
 			dup = offs[j] == off && class_in(m->kind, probes[j].cls) &&
 			      !(t->tls_only && probes[j].cls != PC_LIBC);
-		if (!dup)
-			n = add_req(reqs, n, p,
-				    c->at_entry ? off : place(m->path, off, p));
+		if (!dup) {
+			struct probe q = *p;
+
+			if (!c->at_entry)
+				off = place(m->path, off, &q);
+			n = add_req(reqs, n, &q, off);
+		}
 	}
 	if (m->lenient)
 		for (int i = 0; i < n; i++)
@@ -1095,12 +1173,14 @@ static int attach_custom_file(struct collector *c, struct target *t,
 		names[i] = c->custom[i].func;
 	if (elfsym__resolve(path, names, c->ncustom, offs))
 		return 0; /* not an ELF file we can read: nothing to probe */
-	for (int i = 0; i < c->ncustom; i++)
-		if (offs[i])
-			n = add_req(reqs, n, &c->custom[i].p,
-				    c->at_entry ? offs[i]
-						: place(path, offs[i],
-							&c->custom[i].p));
+	for (int i = 0; i < c->ncustom; i++) {
+		struct probe q = c->custom[i].p;
+
+		if (!offs[i])
+			continue;
+		n = add_req(reqs, n, &q,
+			    c->at_entry ? offs[i] : place(path, offs[i], &q));
+	}
 	return attach_reqs(c, t, path, reqs, n);
 }
 

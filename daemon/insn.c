@@ -23,6 +23,7 @@ struct insn {
 	size_t len;
 	int kind;
 	int dest; /* general register written, -1 none */
+	int src;  /* dest is a 64-bit copy of this register, -1 none */
 };
 
 struct cursor {
@@ -128,6 +129,7 @@ static void decode(const uint8_t *code, size_t len, struct insn *in)
 
 	in->kind = I_STOP;
 	in->dest = -1;
+	in->src = -1;
 	for (; k.i < len; k.i++) {
 		uint8_t b = code[k.i];
 
@@ -190,6 +192,8 @@ static void decode(const uint8_t *code, size_t len, struct insn *in)
 		if (modrm(&k, &reg, &rm)) {
 			in->kind = I_PLAIN;
 			in->dest = op == 0x8a ? byte_reg(&k, reg) : reg;
+			if (op == 0x8b && rm >= 0 && (k.rex & 8))
+				in->src = rm;
 		}
 	} else if (op == 0x69 || op == 0x6b) { /* imul r, r/m, imm */
 		if (modrm(&k, &reg, &rm) &&
@@ -212,6 +216,8 @@ static void decode(const uint8_t *code, size_t len, struct insn *in)
 			in->kind = I_PLAIN;
 			if (rm >= 0)
 				in->dest = op == 0x88 ? byte_reg(&k, rm) : rm;
+			if (op == 0x89 && rm >= 0 && (k.rex & 8))
+				in->src = reg;
 		}
 	} else if (op == 0x90 && !(k.rex & 1)) { /* nop, not xchg r8 */
 		in->kind = I_PLAIN;
@@ -248,21 +254,73 @@ static void decode(const uint8_t *code, size_t len, struct insn *in)
 		in->kind = I_STOP; /* the return address moves away */
 }
 
-size_t insn__place(const uint8_t *code, size_t len, uint32_t keep)
+/*
+ * The search of insn__place and insn__place_moved. holds[r]: the
+ * registers that hold what r held at the entry; a write empties its
+ * destination from every set, a 64-bit register copy adds it to its
+ * source's sets. Without moves, each kept register must still hold its
+ * own value; with them, some register must.
+ */
+static size_t place(const uint8_t *code, size_t len, uint32_t keep,
+		    uint8_t at[16], bool moves)
 {
+	uint32_t holds[16];
 	size_t off = 0;
+	bool found = false;
 
 	keep |= INSN_REG(INSN_RSP);
+	for (int r = 0; r < 16; r++) {
+		holds[r] = INSN_REG(r);
+		if (at)
+			at[r] = (uint8_t)r;
+	}
 	for (int n = 0; n < MAX_INSNS && off < len; n++) {
 		struct insn in;
 
 		decode(code + off, len - off, &in);
-		if (in.kind == I_EMULATED)
-			return off;
-		if (in.kind == I_STOP ||
-		    (in.dest >= 0 && (keep & INSN_REG(in.dest))))
+		if (in.kind == I_EMULATED) {
+			found = true;
+			break;
+		}
+		if (in.kind == I_STOP)
 			return 0;
+		if (in.dest >= 0) {
+			for (int r = 0; r < 16; r++) {
+				bool had = in.src >= 0 &&
+					   (holds[r] & INSN_REG(in.src));
+
+				holds[r] &= ~INSN_REG(in.dest);
+				if (had)
+					holds[r] |= INSN_REG(in.dest);
+			}
+			for (int r = 0; r < 16; r++)
+				if ((keep & INSN_REG(r)) &&
+				    !(holds[r] & (moves && r != INSN_RSP
+							  ? ~0u
+							  : INSN_REG(r))))
+					return 0;
+		}
 		off += in.len;
 	}
-	return 0;
+	if (!found || !off)
+		return 0;
+	for (int r = 0; r < 16 && at; r++)
+		if (!(holds[r] & INSN_REG(r)))
+			for (int h = 0; h < 16; h++)
+				if (holds[r] & INSN_REG(h)) {
+					at[r] = (uint8_t)h;
+					break;
+				}
+	return off;
+}
+
+size_t insn__place(const uint8_t *code, size_t len, uint32_t keep)
+{
+	return place(code, len, keep, NULL, false);
+}
+
+size_t insn__place_moved(const uint8_t *code, size_t len, uint32_t keep,
+			 uint8_t at[16])
+{
+	return place(code, len, keep, at, true);
 }

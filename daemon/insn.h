@@ -39,4 +39,11 @@ enum insn_reg {
  * written and no branch taken; 0 (the entry) when there is none. */
 size_t insn__place(const uint8_t *code, size_t len, uint32_t keep);
 
+/* The same for a program that can read its arguments from other
+ * registers: a kept register may have been overwritten if a 64-bit copy
+ * of it survives; at[r] says where r's value is at the offset returned
+ * (at[r] == r when it did not move). */
+size_t insn__place_moved(const uint8_t *code, size_t len, uint32_t keep,
+			 uint8_t at[16]);
+
 #endif

@@ -69,6 +69,35 @@ static void test_mimalloc_free(void)
 	CHECK_U64(PLACE(code, INSN_REG(INSN_RDI)), 6);
 }
 
+/* mimalloc 2.0 malloc: mov rip,%rax; mov %rdi,%rsi; mov %fs:(%rax),%rdi;
+ * cmp $0x400,%rsi; ja at 0x15. %rdi is overwritten first: without moves
+ * the entry; with them the ja, the size in %rsi. */
+static void test_mimalloc_malloc(void)
+{
+	static const uint8_t code[] = {
+		0x48, 0x8b, 0x05, 0x49, 0xb4, 0x00, 0x00,	  /* mov rip */
+		0x48, 0x89, 0xfe,				  /* mov %rdi,%rsi */
+		0x64, 0x48, 0x8b, 0x38,				  /* mov %fs:(%rax),%rdi */
+		0x48, 0x81, 0xfe, 0x00, 0x04, 0x00, 0x00,	  /* cmp */
+		0x77, 0x29,					  /* ja */
+	};
+	uint8_t at[16];
+
+	CHECK_U64(PLACE(code, INSN_REG(INSN_RDI)), 0);
+	CHECK_U64(insn__place_moved(code, sizeof(code), INSN_REG(INSN_RDI), at),
+		  0x15);
+	CHECK_U64(at[INSN_RDI], INSN_RSI);
+	/* A 32-bit copy is no copy of the pointer-sized value. */
+	{
+		static const uint8_t narrow[] = {0x89, 0xfe, 0x31, 0xff, 0x77,
+						 0x00};
+
+		CHECK_U64(insn__place_moved(narrow, sizeof(narrow),
+					    INSN_REG(INSN_RDI), at),
+			  0);
+	}
+}
+
 /* libstdc++ operator new: endbr64; test; mov $1,%eax; push %rbx at 12
  * (wrap_enter reads no argument, only the stack). */
 static void test_libstdcxx_new(void)
@@ -117,6 +146,7 @@ int main(void)
 	RUN(test_jemalloc_free);
 	RUN(test_tcmalloc_free);
 	RUN(test_mimalloc_free);
+	RUN(test_mimalloc_malloc);
 	RUN(test_libstdcxx_new);
 	RUN(test_stays_at_entry);
 	UNIT_EXIT();
