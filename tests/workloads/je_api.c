@@ -164,15 +164,6 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	const char *usage = "[THREADS=8] [SIZE=4096]";
-	long nthreads = wl_arg(argc, argv, 1, 8, 1, 1000, usage);
-
-	block_size = (size_t)wl_arg(argc, argv, 2, 4096, 1, 1L << 30, usage);
-
-	wl_wait_for_start(PROG);
-	wl_run_batch(PROG, nthreads, &key, &all_set, worker);
-
-	/* Stay alive past the grace period (0.5 s by default). */
-	wl_sleep_ms(1500);
-	return 0;
+	return wl_tls_leak_main(PROG, argc, argv, &block_size, &key, &all_set,
+				worker);
 }

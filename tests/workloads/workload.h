@@ -152,6 +152,29 @@ static inline void wl_run_batch(const char *prog, long nthreads,
 }
 
 /* The start gate described at the top of this file. */
+static inline void wl_wait_for_start(const char *prog);
+
+/*
+ * The whole main of the simplest TLS-leak workloads: `prog [THREADS=8]
+ * [SIZE=4096]`, SIZE stored in *size, the start gate, wl_run_batch, then
+ * 1.5 s alive, past the daemon's grace period (0.5 s by default), so
+ * that leaks are decided while the process lives. Returns main's status.
+ */
+static inline int wl_tls_leak_main(const char *prog, int argc, char **argv,
+				   size_t *size, pthread_key_t *key,
+				   pthread_barrier_t *all_set,
+				   void *(*fn)(void *))
+{
+	const char *usage = "[THREADS=8] [SIZE=4096]";
+	long nthreads = wl_arg(argc, argv, 1, 8, 1, 1000, usage);
+
+	*size = (size_t)wl_arg(argc, argv, 2, 4096, 1, 1L << 30, usage);
+	wl_wait_for_start(prog);
+	wl_run_batch(prog, nthreads, key, all_set, fn);
+	wl_sleep_ms(1500);
+	return 0;
+}
+
 static inline void wl_wait_for_start(const char *prog)
 {
 	const char *path = getenv("MW_WAIT_FILE");
