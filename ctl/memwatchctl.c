@@ -162,6 +162,9 @@ static void fmt_site(char *buf, size_t len, uint64_t ip,
 
 #define TABLE_MAX_COLS 12
 
+/* --limit all: no limit, for the commands that have a default one. */
+#define LIMIT_ALL UINT32_MAX
+
 struct table {
 	int ncols;
 	const char *head[TABLE_MAX_COLS];
@@ -654,19 +657,29 @@ static int block_cb(void *ctx, const struct mw_block_row *r,
 	return 0;
 }
 
+/* A live set can hold millions of blocks; printing them all takes
+ * minutes and helps nobody, so live shows the largest LIVE_DEFAULT_LIMIT
+ * unless --limit says otherwise (--limit all: every one). */
+#define LIVE_DEFAULT_LIMIT 100
+
 static int cmd_live(int argc, char **argv)
 {
 	struct table t = {.ncols = 6,
 			  .head = {"PID", "TID", "ADDRESS", "SIZE", "ALLOCATED",
 			   "SITE"}};
+	struct store_filter f = opt.filter;
 	struct store *s;
 	int err;
 
 	no_args("live", argc);
+	if (!f.limit)
+		f.limit = LIVE_DEFAULT_LIMIT;
+	else if (f.limit == LIMIT_ALL)
+		f.limit = 0;
 	s = open_db();
 	if (opt.json)
 		json__open(&J, '[');
-	err = store__each_block(s, &opt.filter, block_cb, &t);
+	err = store__each_block(s, &f, block_cb, &t);
 	store__close(s);
 	if (err)
 		query_failed(err);
@@ -675,6 +688,10 @@ static int cmd_live(int argc, char **argv)
 		json__end(&J);
 	} else {
 		table_print(&t);
+		if (!opt.filter.limit && t.nrows == LIVE_DEFAULT_LIMIT)
+			printf("(the %d largest; --limit N or --limit all for "
+			       "more)\n",
+			       LIVE_DEFAULT_LIMIT);
 	}
 	return 0;
 }
@@ -1463,7 +1480,8 @@ static void usage(FILE *f)
 		"  status           the daemon (if running) and traced "
 		"processes\n"
 		"  threads          per-thread counters\n"
-		"  live             live blocks older than the persist age\n"
+		"  live             live blocks older than the persist age,"
+		"\n                   largest first (100 unless --limit)\n"
 		"  keys             pthread keys and their bindings\n"
 		"  findings         leaks found, newest evidence last\n"
 		"  explain ID       one finding: its evidence and symbolized "
@@ -1506,7 +1524,8 @@ static void usage(FILE *f)
 		"  --since WHEN     findings found since a Unix time in "
 		"seconds,\n                   or a duration ago: 30s, 5m, 2h, "
 		"1d\n"
-		"  --limit N        at most N rows\n"
+		"  --limit N|all    at most N rows (live: 100 unless "
+		"--limit)\n"
 		"  --by WHAT        top: rank sites by live bytes or blocks "
 		"(bytes,\n                   blocks; default bytes)\n"
 		"  --per WHAT       top: one row per site of each process or "
@@ -1629,7 +1648,9 @@ int main(int argc, char **argv)
 			opt.filter.severity = (uint32_t)c;
 			break;
 		case OPT_LIMIT:
-			if (parse__u64(optarg, UINT32_MAX, &v) || !v)
+			if (!strcmp(optarg, "all"))
+				v = LIMIT_ALL;
+			else if (parse__u64(optarg, UINT32_MAX - 1, &v) || !v)
 				die(EXIT_USAGE, "--limit: invalid count '%s'",
 				    optarg);
 			opt.filter.limit = v;

@@ -239,4 +239,34 @@ if [[ $wtid != 0 ]] && query overwrite/thread "$TMP/after.json" thread "$wtid"; 
 		expect overwrite/limit "$TMP/limit.json" '.[0].blocks | length' 2
 fi
 
+# live: the 100 largest blocks unless --limit N or --limit all, on a
+# synthetic database of 1000 live blocks (gen_db writes what memwatchd
+# writes).
+big=$TMP/big.db
+if "$OUT/gen_db" --blocks 1000 --threads 50 --procs 2 --sites 20 \
+	--findings 2 "$big" >"$TMP/gen_db.out" 2>&1; then
+	for l in default:100:"" five:5:"--limit 5" all:1000:"--limit all"; do
+		IFS=: read -r name want lim <<<"$l"
+		# shellcheck disable=SC2086  # lim is zero or two words
+		if "$MEMWATCHCTL" --db "$big" --json live $lim >"$TMP/l.json" \
+			2>"$TMP/l.err"; then
+			expect "live_limit/$name" "$TMP/l.json" 'length' "$want"
+		else
+			fail "live_limit/$name" "$(cat "$TMP/l.err")"
+		fi
+	done
+	# Largest first, and the table says more rows exist.
+	"$MEMWATCHCTL" --db "$big" --json live --limit all |
+		jq '[.[].size] | . == (sort | reverse)' >"$TMP/l.sorted"
+	if [[ $(cat "$TMP/l.sorted") == true ]]; then
+		pass live_limit/largest_first
+	else
+		fail live_limit/largest_first "live is not ordered by size"
+	fi
+	count_in_text live_limit/footer <("$MEMWATCHCTL" --db "$big" live) \
+		'--limit all for more' 1
+else
+	fail live_limit "gen_db: $(tail -n 1 "$TMP/gen_db.out")"
+fi
+
 finish
