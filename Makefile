@@ -14,6 +14,30 @@ DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps jq python3 memcached \
 	libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev \
 	bpftrace heaptrack
+# libmicrohttpd: memwatchd's /metrics; prometheus: the real Prometheus and
+# promtool tests/e2e/prometheus.sh runs the dashboards and alert rules on.
+DEPS_PKGS += libmicrohttpd-dev prometheus
+# golang-go: go tool pprof reads memwatchctl's pprof export in tests/e2e/export.sh.
+DEPS_PKGS += golang-go
+# libsystemd: sd_notify, memwatchd's Type=notify readiness, reload, watchdog.
+DEPS_PKGS += libsystemd-dev
+# curl: tests/e2e/prometheus.sh reads /metrics and Prometheus' HTTP API.
+DEPS_PKGS += curl
+# valgrind: callgrind counts the engine's instructions per event (make bench).
+DEPS_PKGS += valgrind
+# groff-base, man-db: tests/e2e/docs.sh renders the man pages with groff -ww
+# and reads their NAME lines with lexgrog.
+DEPS_PKGS += groff-base man-db
+# debhelper (dpkg-buildpackage is dpkg-dev's), rpm (rpmbuild): make deb and
+# make rpm, which tests/e2e/packaging.sh builds, installs and removes;
+# lintian checks the .deb there.
+DEPS_PKGS += debhelper dpkg-dev rpm lintian
+# mingw-w64 and wine: make windows cross-compiles the Windows collector,
+# tests/e2e/windows.sh runs its tests under wine.
+DEPS_PKGS += gcc-mingw-w64-x86-64 wine64
+# debootstrap, systemd-container (systemd-nspawn): tests/e2e/systemd.sh boots
+# a Debian with systemd in a container and runs the package's unit there.
+DEPS_PKGS += debootstrap systemd-container
 
 ifeq ($(V),1)
 Q :=
@@ -30,8 +54,10 @@ ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # --- portable library: engine, names, store -------------------------------
-LIB_SRCS := lib/engine.c lib/rules.c lib/names.c lib/hash.c lib/stacktab.c lib/parse.c \
+LIB_SRCS := lib/engine.c lib/rules.c lib/names.c lib/hash.c lib/blockset.c lib/stacktab.c lib/parse.c \
 	lib/anonmap.c
+LIB_SRCS += lib/engine_export.c
+LIB_SRCS += lib/engine_config.c
 STORE_SRCS := lib/store.c $(OUT)/schema.c
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(notdir $(LIB_SRCS)))
 STORE_OBJS := $(OUT)/store.o $(OUT)/schema.o
@@ -146,12 +172,13 @@ $(OUT)/ctl/%.o: ctl/%.c | $(OUT)/ctl
 
 $(OUT)/memwatchd: $(DAEMON_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lbpf -lelf -lz -ldw -lsqlite3
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lbpf -lelf -lz -ldw -lsqlite3 -lmicrohttpd -lsystemd
 
-# libstdc++ for its C++ demangler, to show C++ sites as people write them.
+# libstdc++ for its C++ demangler, to show C++ sites as people write them;
+# zlib to gzip the pprof export.
 $(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3 -lstdc++
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3 -lstdc++ -lz
 
 # Replays a text event stream through the engine: golden tests and demos.
 $(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)
@@ -251,6 +278,113 @@ $(OUT)/workloads/je_api: tests/workloads/je_api.c $(JE_ARCHIVE) | $(OUT)/workloa
 $(OUT)/workloads/tls_nodtor_static: tests/workloads/tls_nodtor.c | $(OUT)/workloads
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) -static $< -o $@
+
+# --- packages ---------------------------------------------------------------
+# make deb: .output/deb/memwatch_VERSION_ARCH.deb; make rpm:
+# .output/rpm/memwatch-VERSION-1.ARCH.rpm (Release 1, packaging/memwatch.spec).
+# Each compiles its own copy of the sources listed here, from scratch
+# (packaging/build-package.sh), and is rebuilt when one of them changes.
+# The version is the one memwatchd --version prints. Nothing here runs a
+# command unless a package is asked for.
+.PHONY: deb rpm
+PKG_TREE := Makefile README.md LICENSE bpf ctl daemon lib schema docs packaging dashboards
+ifneq ($(filter deb rpm %.deb %.rpm,$(MAKECMDGOALS)),)
+MW_VERSION := $(shell sed -n 's/^.define VERSION "\(.*\)"$$/\1/p' lib/version.h)
+# The tree's files but what .gitignore leaves out (databases), with the
+# new ones not yet committed; all of them outside a git work tree.
+PKG_FILES := $(wildcard $(shell git ls-files -co --exclude-standard -- $(PKG_TREE) 2>/dev/null))
+ifeq ($(PKG_FILES),)
+PKG_FILES := $(shell find $(PKG_TREE) -type f)
+endif
+DEB := $(OUT)/deb/memwatch_$(MW_VERSION)_$(shell dpkg --print-architecture).deb
+RPM := $(OUT)/rpm/memwatch-$(MW_VERSION)-1.$(shell uname -m).rpm
+
+$(DEB): $(PKG_FILES)
+	$(call msg,DEB,$@)
+	$(Q)packaging/build-package.sh deb $@ $(MW_VERSION) $(PKG_FILES)
+
+$(RPM): $(PKG_FILES)
+	$(call msg,RPM,$@)
+	$(Q)packaging/build-package.sh rpm $@ $(MW_VERSION) $(PKG_FILES)
+endif
+
+deb: $(DEB)
+rpm: $(RPM)
+
+# --- windows: the ETW collector, cross-compiled (docs/WINDOWS.md) -----------
+# win/etw_decode.c and win/wintls.c are portable: built natively too, for
+# .output/tests/test_etw. Everything else in win/ is Windows-only. SQLite
+# comes from the host: winsqlite3.dll (Windows 10 and later), through an
+# import library made from win/winsqlite3.def, delay-loaded so that
+# memwatchw can say it is missing instead of failing to start.
+WIN_CC ?= x86_64-w64-mingw32-gcc
+WIN_DLLTOOL ?= x86_64-w64-mingw32-dlltool
+WIN_OUT := $(OUT)/win
+WIN_PORT_SRCS := win/etw_decode.c win/wintls.c
+WIN_PORT_OBJS := $(patsubst win/%.c,$(OUT)/winport/%.o,$(WIN_PORT_SRCS))
+WIN_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D__USE_MINGW_ANSI_STDIO=1 \
+	-D_WIN32_WINNT=0x0A00 -DUNICODE -D_UNICODE -MMD -MP \
+	-Ilib -Iwin -I$(WIN_OUT)/inc
+WIN_LIB_OBJS := $(patsubst %.c,$(WIN_OUT)/%.o,$(notdir $(LIB_SRCS)))
+WIN_STORE_OBJS := $(WIN_OUT)/store.o $(WIN_OUT)/schema.o
+WIN_OBJS := $(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) \
+	$(WIN_OUT)/etw_session.o $(WIN_OUT)/winsym.o
+WIN_BINS := $(WIN_OUT)/test_etw.exe $(WIN_OUT)/memwatchw.exe
+
+.PHONY: windows
+windows: $(WIN_BINS)
+
+all: $(OUT)/tests/test_etw
+
+$(OUT)/winport $(WIN_OUT) $(WIN_OUT)/inc:
+	$(Q)mkdir -p $@
+
+$(OUT)/winport/%.o: win/%.c | $(OUT)/winport
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Iwin -c $< -o $@
+
+$(OUT)/tests/test_etw: tests/win/test_etw.c tests/unit/unit.h $(WIN_PORT_OBJS) \
+		$(LIB_OBJS) | $(OUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -Iwin $< $(WIN_PORT_OBJS) \
+		$(LIB_OBJS) -o $@
+
+# Debian's sqlite3.h (libsqlite3-dev) declares the same API on Windows.
+$(WIN_OUT)/inc/sqlite3.h: /usr/include/sqlite3.h | $(WIN_OUT)/inc
+	$(Q)cp $< $@
+
+$(WIN_OUT)/%.o: lib/%.c | $(WIN_OUT)
+	$(call msg,WINCC,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
+
+# store.c is POSIX: win/posix_compat.h fills what mingw lacks.
+$(WIN_OUT)/store.o: lib/store.c win/posix_compat.h $(WIN_OUT)/inc/sqlite3.h | $(WIN_OUT)
+	$(call msg,WINCC,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -include win/posix_compat.h -c $< -o $@
+
+$(WIN_OUT)/schema.o: $(OUT)/schema.c | $(WIN_OUT)
+	$(call msg,WINCC,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
+
+$(WIN_OUT)/%.o: win/%.c | $(WIN_OUT)
+	$(call msg,WINCC,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
+
+$(WIN_OUT)/libwinsqlite3.a: win/winsqlite3.def | $(WIN_OUT)
+	$(call msg,DLLTOOL,$@)
+	$(Q)$(WIN_DLLTOOL) -d $< -D winsqlite3.dll -y $@
+
+$(WIN_OUT)/test_etw.exe: tests/win/test_etw.c tests/unit/unit.h \
+		$(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) $(WIN_LIB_OBJS)
+	$(call msg,WINLINK,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/unit $< \
+		$(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) \
+		$(WIN_LIB_OBJS) -o $@
+
+$(WIN_OUT)/memwatchw.exe: $(WIN_OUT)/memwatchw.o $(WIN_OBJS) $(WIN_LIB_OBJS) \
+		$(WIN_STORE_OBJS) $(WIN_OUT)/libwinsqlite3.a
+	$(call msg,WINLINK,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) $^ -o $@ -ladvapi32 -ldbghelp -lpsapi
 
 clean:
 	rm -rf $(OUT)

@@ -4,11 +4,12 @@
  *   memwatchctl [OPTIONS] COMMAND [ARGS]
  *
  * Queries (status, threads, live, keys, findings, explain, top, thread)
- * read the database read-only, so they work while the daemon runs and
- * after it stopped.
- * attach, detach and the daemon part of status go through the control
- * socket. Tables for people; -j/--json for machines, errors included:
- * with --json an error is also printed as {"error": "..."} on stdout.
+ * and export read the database read-only, so they work while the daemon
+ * runs and after it stopped.
+ * attach, detach, reload and the daemon part of status go through the
+ * control socket. Tables for people; -j/--json for machines, errors
+ * included: with --json an error is also printed as {"error": "..."} on
+ * stdout.
  * Exit status: 0 ok, 1 runtime error, 2 usage error.
  */
 #include <ctype.h>
@@ -27,13 +28,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "export.h"
 #include "json.h"
 #include "parse.h"
+#include "pprof.h"
 #include "proto.h"
 #include "rows.h"
 #include "store.h"
 
-#define VERSION "0.1.0"
+#include "version.h"
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
@@ -41,8 +44,10 @@ static struct {
 	const char *db;
 	const char *socket;
 	bool json;
+	bool json_errors; /* --json: errors as JSON on stdout too */
 	bool pretty;
 	bool tls; /* attach: TLS only */
+	const char *output; /* export: -o FILE, NULL for stdout */
 	struct store_filter filter;
 	struct store_top top;	/* top: --by, --per */
 } opt;
@@ -59,7 +64,7 @@ die(int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "memwatchctl: %s\n", msg);
-	if (opt.json) {
+	if (opt.json_errors) {
 		struct json j;
 
 		json__init(&j, stdout, false);
@@ -475,6 +480,14 @@ static int cmd_status(int argc, char **argv)
 			     i < st.ntargets && i < MW_STATUS_MAX_TARGETS; i++)
 				json__u64(&J, st.targets[i]);
 			json__close(&J, ']');
+			json__key(&J, "pruned_rows");
+			json__u64(&J, st.pruned_rows);
+			json__key(&J, "pruned_raw_processes");
+			json__u64(&J, st.pruned_raw_processes);
+			json__key(&J, "pruned_processes");
+			json__u64(&J, st.pruned_processes);
+			json__key(&J, "prune_step_max_ns");
+			json__u64(&J, st.prune_step_max_ns);
 			json__close(&J, '}');
 		}
 		json__key(&J, "processes");
@@ -495,6 +508,11 @@ static int cmd_status(int argc, char **argv)
 		     i++)
 			printf(" %u", st.targets[i]);
 		printf("%s\n", st.ntargets ? "" : " none");
+		printf("retention: %" PRIu64 " rows removed: raw rows of %" PRIu64
+		       " processes, everything of %" PRIu64
+		       "; longest step %.1f ms\n",
+		       st.pruned_rows, st.pruned_raw_processes,
+		       st.pruned_processes, (double)st.prune_step_max_ns / 1e6);
 	}
 	err = store__each_process(s, &opt.filter, status_process, &c);
 	store__close(s);
@@ -614,6 +632,7 @@ static void json_site(uint64_t ip, const struct mw_site_row *site)
 	json__close(&J, '}');
 }
 
+/* A live block; export.c writes the same fields as CSV. */
 static void json_block(const struct mw_block_row *r,
 		       const struct mw_site_row *site)
 {
@@ -770,7 +789,9 @@ static int cmd_keys(int argc, char **argv)
 	return 0;
 }
 
-/* The fields of a finding, inside an open JSON object. */
+/* The fields of a finding, inside an open JSON object. export.c writes
+ * the same as CSV, in this order: change both (tests/e2e/export.sh
+ * compares them). */
 static void json_finding_fields(const struct mw_finding_row *r,
 				const struct mw_site_row *site)
 {
@@ -1470,6 +1491,176 @@ static int cmd_detach(int argc, char **argv)
 	return target_request("detach", MW_MSG_DETACH, argc, argv);
 }
 
+/* memwatchctl reload: memwatchd reads its configuration again, as on
+ * SIGHUP, but a bad file comes back here as its one-line error. */
+static int cmd_reload(int argc, char **argv)
+{
+	char msg[256];
+	int rc;
+
+	no_args("reload", argc);
+	rc = request(MW_MSG_RELOAD, NULL, 0, NULL, 0, msg, sizeof(msg), false);
+	if (rc)
+		die(EXIT_RUNTIME, "%s", msg);
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "result");
+		json__str(&J, "reloaded");
+		json__close(&J, '}');
+		json__end(&J);
+	} else {
+		printf("configuration reloaded\n");
+	}
+	return 0;
+}
+
+/* --- export ----------------------------------------------------------- */
+
+static const char *output_name(void)
+{
+	return opt.output && strcmp(opt.output, "-") ? opt.output : "stdout";
+}
+
+static void __attribute__((noreturn)) write_failed(int err)
+{
+	die(EXIT_RUNTIME, "cannot write '%s': %s", output_name(),
+	    strerror(-err));
+}
+
+/* The output, -o FILE or stdout, or die. */
+static FILE *export_open(void)
+{
+	FILE *f;
+	int err = export__open(opt.output, &f);
+
+	if (err)
+		write_failed(err);
+	return f;
+}
+
+/* Complete the output: FILE takes its place only now. */
+static void export_close(void)
+{
+	int err = export__commit();
+
+	if (err)
+		write_failed(err);
+}
+
+/* pprof and folded: live blocks by stack, all read before the output is
+ * opened, so that a failed query leaves no file. */
+static int export_stacks(const char *fmt)
+{
+	struct pprof *p = pprof__new(now_ns());
+	struct store *s;
+	FILE *f;
+	int err;
+
+	if (!p)
+		die(EXIT_RUNTIME, "out of memory");
+	s = open_db();
+	err = export__profile(s, &opt.filter, p);
+	store__close(s);
+	if (err == -ENOMEM)
+		die(EXIT_RUNTIME, "out of memory");
+	if (err)
+		query_failed(err);
+	f = export_open();
+	if (!strcmp(fmt, "pprof"))
+		err = pprof__write(p, f);
+	else
+		err = pprof__write_folded(p, f, pretty_function);
+	pprof__free(p);
+	if (err == -ENOMEM)
+		die(EXIT_RUNTIME, "out of memory");
+	if (err)
+		write_failed(err);
+	export_close();
+	return 0;
+}
+
+/* csv and json of findings or live blocks: every row unless --limit. The
+ * JSON is what --json findings and --json live print, by their code. */
+static int export_table(const char *fmt, const char *what)
+{
+	bool findings = !strcmp(what, "findings");
+	struct store_filter f;
+	struct store *s;
+	FILE *out;
+	int err;
+
+	if (!findings && strcmp(what, "live"))
+		die(EXIT_USAGE,
+		    "export %s: unknown table '%s' (findings, live)", fmt,
+		    what);
+	if (!opt.filter.limit)
+		opt.filter.limit = LIMIT_ALL;
+	/* The database first: if it cannot be read, no file is made. */
+	s = open_db();
+	out = export_open();
+	if (!strcmp(fmt, "json")) {
+		store__close(s);
+		/* Their callbacks write JSON; errors stay as the user
+		 * asked (on stdout as JSON only with --json). */
+		opt.json = true;
+		json__init(&J, out, opt.pretty);
+		if (findings)
+			cmd_findings(0, NULL);
+		else
+			cmd_live(0, NULL);
+		export_close();
+		return 0;
+	}
+	f = opt.filter;
+	if (f.limit == LIMIT_ALL)
+		f.limit = 0;
+	err = findings ? export__csv_findings(s, &f, out)
+		       : export__csv_live(s, &f, out);
+	store__close(s);
+	if (err && export__write_error())
+		write_failed(export__write_error());
+	if (err)
+		query_failed(err);
+	export_close();
+	return 0;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	const char *fmt = argc ? argv[0] : "";
+
+	if (!strcmp(fmt, "pprof") || !strcmp(fmt, "folded")) {
+		if (argc > 1)
+			die(EXIT_USAGE, "export %s: unexpected argument '%s'",
+			    fmt, argv[1]);
+		if (opt.filter.kind || opt.filter.since ||
+		    opt.filter.severity || opt.filter.limit)
+			die(EXIT_USAGE,
+			    "export %s: only --pid selects what it exports",
+			    fmt);
+		/* A terminal would get binary garbage. */
+		if (!strcmp(fmt, "pprof") && !strcmp(output_name(), "stdout") &&
+		    isatty(STDOUT_FILENO))
+			die(EXIT_USAGE, "export pprof: stdout is a terminal; "
+					"write the profile to a file with -o "
+					"FILE");
+		return export_stacks(fmt);
+	}
+	if (!strcmp(fmt, "csv") || !strcmp(fmt, "json")) {
+		if (argc != 2)
+			die(EXIT_USAGE,
+			    "usage: memwatchctl export %s findings|live "
+			    "[-o FILE]",
+			    fmt);
+		return export_table(fmt, argv[1]);
+	}
+	if (!argc)
+		die(EXIT_USAGE, "usage: memwatchctl export pprof|folded|"
+				"csv|json [findings|live] [-o FILE]");
+	die(EXIT_USAGE,
+	    "export: unknown format '%s' (pprof, folded, csv, json)", fmt);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1496,6 +1687,15 @@ static void usage(FILE *f)
 		"largest live\n                   blocks (20 unless --limit); "
 		"every thread with that\n                   tid, newest "
 		"first, unless --pid narrows it\n"
+		"  export pprof     live bytes and blocks by stack, as gzipped "
+		"pprof\n                   (go tool pprof -top FILE); to "
+		"stdout unless a terminal\n"
+		"  export folded    the same as folded stacks, for "
+		"flamegraph.pl, speedscope\n"
+		"  export csv|json findings|live\n"
+		"                   findings or every live block (unless "
+		"--limit), as CSV\n                   or as --json prints "
+		"them\n"
 		"Commands (talk to memwatchd):\n"
 		"  attach PID       start tracing a running process (with "
 		"--tls:\n                   its TLS only, malloc untouched)\n"
@@ -1507,6 +1707,8 @@ static void usage(FILE *f)
 		"  detach exe PATH | comm NAME | cgroup PATH | unit NAME\n"
 		"                   stop watching that target and tracing "
 		"its processes\n"
+		"  reload           memwatchd reads its configuration again "
+		"(as on SIGHUP)\n"
 		"\n"
 		"Options:\n"
 		"  --db PATH        database (default %s)\n"
@@ -1514,6 +1716,8 @@ static void usage(FILE *f)
 		"  -j, --json       JSON output, errors included\n"
 		"  -p, --pretty     indented JSON (implies --json)\n"
 		"  --pid PID        only this process\n"
+		"  -o FILE          export: write FILE (complete or not at "
+		"all), not stdout\n"
 		"  --kind KIND      findings of this kind: tls-outlived-thread,"
 		"\n                   tls-outlived-key, tls-overwritten, "
 		"thread-orphan,\n                   tls-outlived-module, "
@@ -1575,8 +1779,10 @@ static const struct cmd cmds[] = {
 	{"live", cmd_live},	{"keys", cmd_keys},
 	{"findings", cmd_findings}, {"explain", cmd_explain},
 	{"top", cmd_top},	{"thread", cmd_thread},
+	{"export", cmd_export},
 	{"attach", cmd_attach},
 	{"detach", cmd_detach},
+	{"reload", cmd_reload},
 };
 
 int main(int argc, char **argv)
@@ -1596,6 +1802,7 @@ int main(int argc, char **argv)
 		{"tls", no_argument, NULL, OPT_TLS},
 		{"by", required_argument, NULL, OPT_BY},
 		{"per", required_argument, NULL, OPT_PER},
+		{"output", required_argument, NULL, 'o'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -1610,9 +1817,10 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j") ||
 		    !strcmp(argv[i], "--pretty") || !strcmp(argv[i], "-p"))
-			opt.json = true;
+			opt.json = opt.json_errors = true;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jpVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jpVho:", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case OPT_DB:
 			opt.db = optarg;
@@ -1621,10 +1829,13 @@ int main(int argc, char **argv)
 			opt.socket = optarg;
 			break;
 		case 'j':
-			opt.json = true;
+			opt.json = opt.json_errors = true;
 			break;
 		case 'p':
-			opt.json = opt.pretty = true;
+			opt.json = opt.json_errors = opt.pretty = true;
+			break;
+		case 'o':
+			opt.output = optarg;
 			break;
 		case OPT_PID:
 			opt.filter.pid = parse_pid("--pid", optarg);
@@ -1711,6 +1922,8 @@ int main(int argc, char **argv)
 	json__init(&J, stdout, opt.pretty);
 	if (optind >= argc)
 		die(EXIT_USAGE, "no command given (try 'memwatchctl --help')");
+	if (opt.output && strcmp(argv[optind], "export"))
+		die(EXIT_USAGE, "-o: only for export");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[optind], cmds[i].name))
 			return cmds[i].func(argc - optind - 1,

@@ -271,6 +271,7 @@ struct collector {
 	uint64_t frames[MW_MAX_FRAMES]; /* a stack rewritten by unwrap() */
 	uint64_t wall_offset;
 	uint64_t lost_seen;
+	int mm_err; /* attaching the mm tracepoints, last time */
 	int ncpus;
 	char why[PATH_MAX + 128];
 };
@@ -291,6 +292,11 @@ static uint64_t clock_ns(clockid_t id)
 uint64_t collector__wall(const struct collector *c, uint64_t mono_ns)
 {
 	return mono_ns + c->wall_offset;
+}
+
+int collector__mm_error(const struct collector *c)
+{
+	return c->mm_err;
 }
 
 uint64_t collector__now(const struct collector *c)
@@ -477,6 +483,7 @@ struct collector *collector__new(const struct collector_opts *opts,
 	bpf_map__set_max_entries(c->skel->maps.targets, opts->max_targets);
 	bpf_map__set_max_entries(c->skel->maps.pending, opts->max_pending);
 	c->skel->rodata->wakeup_bytes = opts->ringbuf_bytes / 16;
+	c->skel->rodata->stack_frames = opts->stack_frames;
 	c->multi = uprobe__prepare(c->skel->obj) > 0;
 	err = memwatch_bpf__load(c->skel);
 	if (err)
@@ -1357,7 +1364,7 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 	c->ntargets++;
 	/* Without them the allocator-retention rule sees nothing: not a
 	 * reason to refuse the target. */
-	mm_update(c);
+	c->mm_err = mm_update(c);
 	return 0;
 fail:
 	target_unlink(t);
@@ -1375,7 +1382,7 @@ int collector__detach(struct collector *c, uint32_t pid)
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
 	target_unlink(t);
 	*t = c->targets[--c->ntargets];
-	mm_update(c);
+	c->mm_err = mm_update(c);
 	return 0;
 }
 

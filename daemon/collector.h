@@ -25,6 +25,9 @@ struct collector_opts {
 	 * cost without insn__place). */
 	bool bench_floor;
 	bool bench_at_entry;
+	/* User stack frames an allocation record carries, 0 to
+	 * MW_EV_MAX_FRAMES; 0 keeps the call site alone (cheaper). */
+	uint32_t stack_frames;
 };
 
 /* NULL and errno set on failure. */
@@ -38,6 +41,11 @@ void collector__free(struct collector *c);
  * c). */
 int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 		      const char **why);
+/* 0, or why the kernel-side mmap/munmap/mremap/brk tracepoints (the
+ * allocator-retention rule's input, attached while a full-mode target
+ * exists) could not be attached the last time they were needed: the
+ * targets are traced all the same, without that rule. */
+int collector__mm_error(const struct collector *c);
 int collector__detach(struct collector *c, uint32_t pid);
 /* pid, attached and not yet past exec, is about to run cmd: also probe
  * the allocators cmd will load (LD_PRELOAD, its executable's DT_NEEDED),

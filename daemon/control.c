@@ -5,6 +5,14 @@
  * A stale socket file left by a dead daemon is replaced, but only if it
  * is a socket nobody answers on: never another daemon's live socket, and
  * never a file that is not a socket.
+ *
+ * Who may ask what (access.h): the socket is root's and group MW_GROUP's
+ * (0660), or root's alone (0600) when there is no such group, and each
+ * request is checked again against the credentials the kernel recorded
+ * for the client: status for root and the group, everything else for
+ * root. The file mode alone would not do: a mode widened by hand, or a
+ * connection made by root and handed to someone else, must not widen who
+ * is served (the credentials are those of whoever called connect).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,12 +24,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "control.h"
 #include "proto.h"
 
 struct control {
 	int fd;
 	char *path;
+	bool have_group; /* MW_GROUP exists: its members may query */
+	gid_t gid;
 };
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
@@ -62,6 +73,7 @@ struct control *control__open(const char *path)
 	if (!c)
 		return NULL;
 	c->fd = -1;
+	c->have_group = !access__group(&c->gid);
 	if ((err = fill_addr(&sa, path)) || (err = remove_stale(path, &sa)))
 		goto fail;
 	c->path = strdup(path);
@@ -70,9 +82,16 @@ struct control *control__open(const char *path)
 		err = c->path ? -errno : -ENOMEM;
 		goto fail;
 	}
-	if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    chmod(path, 0660) || listen(c->fd, 16)) {
+	/* Nobody connects before the mode is set: listen comes last. */
+	if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		err = -errno;
+		goto fail;
+	}
+	err = access__restrict(path, c->have_group, c->gid, 0660);
+	if (!err && listen(c->fd, 16))
+		err = -errno;
+	if (err) {
+		unlink(path);
 		goto fail;
 	}
 	return c;
@@ -152,6 +171,7 @@ static uint32_t expected_len(uint16_t type)
 {
 	switch (type) {
 	case MW_MSG_STATUS:
+	case MW_MSG_RELOAD:
 		return 0;
 	case MW_MSG_ATTACH:
 	case MW_MSG_DETACH:
@@ -161,6 +181,42 @@ static uint32_t expected_len(uint16_t type)
 		return sizeof(struct mw_msg_watch);
 	}
 	return UINT32_MAX;
+}
+
+static const char *const type_names[] = {
+	[MW_MSG_ATTACH] = "attach",
+	[MW_MSG_DETACH] = "detach",
+	[MW_MSG_WATCH] = "attach",
+	[MW_MSG_UNWATCH] = "detach",
+	[MW_MSG_RELOAD] = "reload",
+};
+
+/*
+ * May the client ask for type? Queries (status) need root or the group,
+ * everything else root. Returns 0, or -EACCES and the reason in msg.
+ */
+static int allowed(const struct control *c, int fd, uint16_t type, char *msg,
+		   size_t len)
+{
+	uid_t uid;
+	enum access_level have = access__peer(fd, c->have_group, c->gid, &uid);
+	enum access_level need =
+	    type == MW_MSG_STATUS ? ACCESS_QUERY : ACCESS_ADMIN;
+
+	if (have >= need)
+		return 0;
+	if (need == ACCESS_ADMIN)
+		snprintf(msg, len, "permission denied: %s needs root",
+			 type < sizeof(type_names) / sizeof(type_names[0]) &&
+				 type_names[type]
+			     ? type_names[type]
+			     : "this request");
+	else
+		snprintf(msg, len,
+			 "permission denied: uid %u is neither root nor in "
+			 "group '%s'",
+			 (unsigned)uid, MW_GROUP);
+	return -EACCES;
 }
 
 int control__serve(struct control *c, control_handler h, void *ctx)
@@ -192,8 +248,10 @@ int control__serve(struct control *c, control_handler h, void *ctx)
 	} else if ((err = read_full(fd, req, hdr.len))) {
 		goto out;
 	} else {
-		status = h(ctx, hdr.type, req, hdr.len, out, &out_len, msg,
-			   sizeof(msg));
+		status = allowed(c, fd, hdr.type, msg, sizeof(msg));
+		if (!status)
+			status = h(ctx, hdr.type, req, hdr.len, out, &out_len,
+				   msg, sizeof(msg));
 	}
 	if (status)
 		err = reply(fd, hdr.type, status, msg, (uint32_t)strlen(msg));

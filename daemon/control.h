@@ -19,12 +19,16 @@ typedef int (*control_handler)(void *ctx, uint16_t type, const void *req,
 			       uint32_t req_len, void *reply,
 			       uint32_t *reply_len, char *msg, size_t msglen);
 
-/* NULL and errno set on failure. */
+/* Listen on path, a socket for root and group MW_GROUP (0660), or root
+ * alone (0600) when the group does not exist. NULL and errno set on
+ * failure. */
 struct control *control__open(const char *path);
 void control__close(struct control *c);
 int control__fd(const struct control *c);
-/* Accept and answer one pending client. Errors concern that client
- * only and are returned for the caller to log. */
+/* Accept and answer one pending client: h sees only requests that are
+ * well-formed and that this client may make (status: root and the
+ * group; the rest: root); the others get an error reply. Errors concern
+ * that client only and are returned for the caller to log. */
 int control__serve(struct control *c, control_handler h, void *ctx);
 
 #endif

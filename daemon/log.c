@@ -1,28 +1,89 @@
-/* log.c - stderr logging for memwatchd (journald captures stderr). */
+/* log.c - stderr logging for memwatchd, journald-aware; see log.h. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "log.h"
 
-static int log_verbose;
+static int log_level = LOG_WARNING;
+static int journal = -1; /* stderr is the journal; -1: not known yet */
 
-void log_init(int verbose)
+static const struct {
+	const char *name;
+	int level;
+	const char *prefix; /* sd-daemon.h's, for journald */
+} levels[] = {
+    {"error", LOG_ERR, SD_ERR},
+    {"warning", LOG_WARNING, SD_WARNING},
+    {"info", LOG_INFO, SD_INFO},
+    {"debug", LOG_DEBUG, SD_DEBUG},
+};
+
+/*
+ * systemd sets JOURNAL_STREAM to "DEV:INO" of the stream it connected to
+ * stderr. A child inherits the variable but maybe not the stream (a
+ * shell redirecting stderr to a file), so it counts only if it names the
+ * stderr we have.
+ */
+static bool stderr_is_journal(void)
 {
-	log_verbose = verbose;
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	if (!env || sscanf(env, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(STDERR_FILENO, &st))
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
 }
 
-static void vlog(const char *fmt, va_list ap, int err)
+void log_init(int level)
 {
+	log_level = level;
+}
+
+int log_level_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (!strcmp(levels[i].name, name))
+			return levels[i].level;
+	return -1;
+}
+
+const char *log_priority(int level)
+{
+	if (journal < 0)
+		journal = stderr_is_journal();
+	if (!journal)
+		return "";
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (levels[i].level >= level)
+			return levels[i].prefix;
+	return SD_DEBUG;
+}
+
+static void vlog(int level, const char *fmt, va_list ap, int err)
+{
+	const char *prio = log_priority(level);
 	char msg[1024];
 
+	if (level > log_level)
+		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (err)
-		fprintf(stderr, "memwatchd: %s: %s\n", msg, strerror(err));
-	else
-		fprintf(stderr, "memwatchd: %s\n", msg);
+	/* One line each: a newline in a message (a file name) would make
+	 * the rest pass for a line of its own, at the default priority. */
+	for (char *p = msg; (p = strchr(p, '\n'));)
+		*p = ' ';
+	fprintf(stderr, "%s%s%s%s%s\n", prio, prio[0] ? "" : "memwatchd: ", msg,
+		err ? ": " : "", err ? strerror(err) : "");
 }
 
 void log_warn(const char *fmt, ...)
@@ -31,7 +92,7 @@ void log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(fmt, ap, err);
+	vlog(LOG_WARNING, fmt, ap, err);
 	va_end(ap);
 }
 
@@ -40,7 +101,7 @@ void log_warnx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(fmt, ap, 0);
+	vlog(LOG_WARNING, fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -48,10 +109,8 @@ void log_info(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (log_verbose < 1)
-		return;
 	va_start(ap, fmt);
-	vlog(fmt, ap, 0);
+	vlog(LOG_INFO, fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -59,10 +118,8 @@ void log_debug(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (log_verbose < 2)
-		return;
 	va_start(ap, fmt);
-	vlog(fmt, ap, 0);
+	vlog(LOG_DEBUG, fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -72,7 +129,7 @@ void fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(fmt, ap, err);
+	vlog(LOG_ERR, fmt, ap, err);
 	va_end(ap);
 	exit(1);
 }
@@ -82,7 +139,7 @@ void fatalx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(fmt, ap, 0);
+	vlog(LOG_ERR, fmt, ap, 0);
 	va_end(ap);
 	exit(1);
 }

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,14 +32,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "cgroup.h"
 #include "collector.h"
 #include "control.h"
 #include "engine.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "options.h"
 #include "parse.h"
 #include "proto.h"
+#include "retention.h"
 #include "store.h"
 #include "symbolizer.h"
 
@@ -46,12 +51,17 @@
 #define FLUSH_EVERY_NS (500ull * 1000 * 1000)
 #define MS 1000000ull
 
+#define MAX_CGWATCH 64
+
 struct daemon {
 	struct engine *engine;
 	struct store *store;
 	struct collector *col;
 	struct symbolizer *sym;
 	struct control *ctl;
+	struct metrics *metrics; /* Prometheus export */
+	struct retention *retention; /* pruning by age and size */
+	struct options *opts;	 /* the settings in force */
 	int epfd, sigfd, timerfd;
 	pid_t child;
 	int child_status;
@@ -60,6 +70,18 @@ struct daemon {
 	uint64_t started;
 	uint64_t last_flush;
 	int flush_err; /* last flush error logged, so it is logged once */
+	int mm_err;    /* likewise for the mm tracepoints */
+	/* Groups watched by name (--cgroup, --unit): systemd makes a unit's
+	 * group anew at each start, with a new id, so each tick resolves
+	 * the names again and moves a watch to its group's new id (0: the
+	 * unit is not running, watched for when it starts). */
+	struct cgwatch {
+		char *name;
+		uint32_t kind; /* MW_WATCH_CGROUP or MW_WATCH_UNIT */
+		enum collector_watch how;
+		uint64_t id;
+	} cgw[MAX_CGWATCH];
+	int ncgw;
 	uint32_t gone[MAX_PIDS]; /* exited pids to forget after a flush */
 	int ngone;
 	/* pids that exec'ed: name their allocator at the next tick, once the
@@ -120,6 +142,7 @@ static int sink_block_del(void *ctx, uint64_t serial)
 
 static int sink_finding(void *ctx, const struct mw_finding_row *r)
 {
+	metrics__finding(((struct daemon *)ctx)->metrics, r);
 	return store__put_finding(((struct daemon *)ctx)->store, r);
 }
 
@@ -200,8 +223,11 @@ static const struct engine_sink store_sink = {
 
 static int flush(struct daemon *d, uint64_t now)
 {
-	int err = engine__flush(d->engine, now, &store_sink, d);
+	int err;
 
+	metrics__flush_begin(d->metrics);
+	err = engine__flush(d->engine, now, &store_sink, d);
+	metrics__flush_end(d->metrics, err);
 	d->last_flush = now;
 	if (err) {
 		/* Log a failure once until it changes or clears; the engine
@@ -310,6 +336,109 @@ static const char *const watch_names[] = {
 	[MW_WATCH_UNIT] = "unit",
 };
 
+static struct cgwatch *cgwatch_find(struct daemon *d, uint32_t kind,
+				    const char *name)
+{
+	for (int i = 0; i < d->ncgw; i++)
+		if (d->cgw[i].kind == kind && !strcmp(d->cgw[i].name, name))
+			return &d->cgw[i];
+	return NULL;
+}
+
+/* Point w's watch at its group's id now (0: none), attaching what runs
+ * in a group it moved to. Returns 0, or -errno from the collector. */
+static int cgwatch_move(struct daemon *d, struct cgwatch *w, uint64_t id,
+			const char *path)
+{
+	struct found f = {.d = d, .how = w->how};
+	int err;
+
+	if (id == w->id)
+		return 0;
+	if (id && (err = collector__watch_cgroup(d->col, id, w->how)))
+		return err;
+	if (w->id)
+		collector__watch_cgroup(d->col, w->id, COLLECTOR_UNWATCH);
+	w->id = id;
+	if (id)
+		cgroup__each_pid(path, found_one, &f);
+	return 0;
+}
+
+/* watch() for a cgroup or unit. A unit that is not running is watched
+ * for: it is attached when it starts (cgwatch_refresh). */
+static int watch_group(struct daemon *d, uint32_t kind, const char *name,
+		       enum collector_watch how, struct found *f)
+{
+	struct cgwatch *w = cgwatch_find(d, kind, name);
+	char path[PATH_MAX];
+	uint64_t id = 0;
+	int err;
+
+	err = cgroup__resolve(name, kind == MW_WATCH_UNIT, path, sizeof(path),
+			      &id);
+	if (how == COLLECTOR_UNWATCH) {
+		if (!w)
+			return -ENOENT;
+		if (w->id)
+			collector__watch_cgroup(d->col, w->id, how);
+		if (!err)
+			cgroup__each_pid(path, found_one, f);
+		free(w->name);
+		*w = d->cgw[--d->ncgw];
+		return 0;
+	}
+	if (err && !(err == -ENOENT && kind == MW_WATCH_UNIT))
+		return err;
+	if (!w) {
+		if (d->ncgw == MAX_CGWATCH)
+			return -ENOSPC;
+		w = &d->cgw[d->ncgw];
+		*w = (struct cgwatch){.name = strdup(name), .kind = kind};
+		if (!w->name)
+			return -ENOMEM;
+		d->ncgw++;
+	}
+	if (w->how != how && w->id) {
+		/* A new mode: the same group, watched again. */
+		w->how = how;
+		if ((err = collector__watch_cgroup(d->col, w->id, how)))
+			return err;
+	}
+	w->how = how;
+	if (!id)
+		log_warnx("unit '%s' is not running: watching for it to start",
+			  name);
+	return cgwatch_move(d, w, id, path);
+}
+
+/* At each tick: follow the watched units and groups to their groups of
+ * now. A unit restarted gets a new group; a process it starts before the
+ * next tick is attached then, not stopped at exec. */
+static void cgwatch_refresh(struct daemon *d)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < d->ncgw; i++) {
+		struct cgwatch *w = &d->cgw[i];
+		uint64_t id = 0;
+		int err;
+
+		if (cgroup__resolve(w->name, w->kind == MW_WATCH_UNIT, path,
+				    sizeof(path), &id))
+			id = 0;
+		if (id == w->id || (!id && w->kind == MW_WATCH_CGROUP))
+			continue;
+		if ((err = cgwatch_move(d, w, id, path)))
+			log_warnx("%s '%s': cannot watch its new group: %s",
+				  watch_names[w->kind], w->name,
+				  strerror(-err));
+		else if (id)
+			log_info("watching %s '%s' in its new group",
+				 watch_names[w->kind], w->name);
+	}
+}
+
 /*
  * Watch a target by name (--exe, --comm, --cgroup, --unit, memwatchctl
  * attach exe|comm|cgroup|unit): from now on the kernel stops each new
@@ -324,9 +453,7 @@ static int watch(struct daemon *d, uint32_t kind, const char *name,
 {
 	struct found f = {.d = d, .how = how};
 	const char *what = watch_names[kind];
-	char path[PATH_MAX];
 	struct stat st;
-	uint64_t id;
 	int err;
 
 	switch (kind) {
@@ -345,13 +472,7 @@ static int watch(struct daemon *d, uint32_t kind, const char *name,
 		each_running(&f, NULL, name);
 		break;
 	default:
-		err = cgroup__resolve(name, kind == MW_WATCH_UNIT, path,
-				      sizeof(path), &id);
-		if (err)
-			break;
-		if ((err = collector__watch_cgroup(d->col, id, how)))
-			break;
-		cgroup__each_pid(path, found_one, &f);
+		err = watch_group(d, kind, name, how, &f);
 		break;
 	}
 	if (err) {
@@ -370,6 +491,7 @@ static int watch(struct daemon *d, uint32_t kind, const char *name,
 	log_info("%s %s '%s'", how == COLLECTOR_UNWATCH ? "stopped watching"
 							: "watching",
 		 what, name);
+	metrics__watch(d->metrics, what, name, how);
 	return 0;
 }
 
@@ -565,6 +687,12 @@ static int attach(struct daemon *d, uint32_t pid, bool tls_only, char *msg,
 	seed_keys(d, pid, collector__now(d->col));
 	log_info("attached to pid %u ('%s')%s", pid, comm,
 		 tls_only ? " for TLS only" : "");
+	err = collector__mm_error(d->col);
+	if (err && err != d->mm_err)
+		log_warnx("cannot attach the mmap/munmap/brk tracepoints: %s; "
+			  "allocator-retention is off",
+			  strerror(-err));
+	d->mm_err = err;
 	return 0;
 }
 
@@ -580,6 +708,178 @@ static int detach(struct daemon *d, uint32_t pid, char *msg, size_t len)
 	collector__drain(d->col);
 	engine__detach(d->engine, pid, collector__now(d->col));
 	log_info("detached from pid %u", pid);
+	return 0;
+}
+
+/* --- settings and reload --------------------------------------------- */
+
+/*
+ * What the settings name must exist: pids, executables, groups and
+ * units. Returns 0, or -errno and one line naming the first that does
+ * not. On a reload (old set), pids the old settings named already are
+ * not checked: one of them exiting must not make the file unreloadable.
+ */
+static int targets_ok(const struct options *o, const struct options *old,
+		      char *msg, size_t len)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t id;
+	int err;
+
+	for (int i = 0; i < o->npids; i++) {
+		bool known = false;
+
+		for (int j = 0; old && j < old->npids; j++)
+			known |= old->pids[j] == o->pids[i];
+		if (!known && !process_exists(o->pids[i])) {
+			snprintf(msg, len, "no such process: '%u'", o->pids[i]);
+			return -ESRCH;
+		}
+	}
+	for (int i = 0; i < o->nexes; i++) {
+		if (stat(o->exes[i], &st)) {
+			err = -errno;
+			snprintf(msg, len, "--exe '%s': %s", o->exes[i],
+				 strerror(-err));
+			return err;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(msg, len, "--exe '%s': not a regular file",
+				 o->exes[i]);
+			return -EINVAL;
+		}
+	}
+	for (int i = 0; i < o->ncgroups; i++) {
+		err = cgroup__resolve(o->cgroups[i], o->units[i], path,
+				      sizeof(path), &id);
+		/* A unit that is not running yet is watched for. */
+		if (err == -ENOENT && o->units[i])
+			continue;
+		if (err) {
+			snprintf(msg, len, "%s '%s': %s",
+				 o->units[i] ? "unit" : "cgroup", o->cgroups[i],
+				 err == -ENOENT	  ? "no such cgroup"
+				 : err == -ENODEV ? "no cgroup2 file system"
+						  : strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* The targets by name the settings hold, as (kind, name) pairs. */
+struct named {
+	uint32_t kind; /* enum mw_watch_kind */
+	const char *name;
+};
+
+static int named_targets(const struct options *o, struct named *t)
+{
+	int n = 0;
+
+	for (int i = 0; i < o->nexes; i++)
+		t[n++] = (struct named){MW_WATCH_EXE, o->exes[i]};
+	for (int i = 0; i < o->ncomms; i++)
+		t[n++] = (struct named){MW_WATCH_COMM, o->comms[i]};
+	for (int i = 0; i < o->ncgroups; i++)
+		t[n++] = (struct named){o->units[i] ? MW_WATCH_UNIT
+						    : MW_WATCH_CGROUP,
+					o->cgroups[i]};
+	return n;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Settings a reload cannot change, named when they did. */
+static void warn_restart(const struct options *o, const struct options *n)
+{
+	bool fns = o->nfunctions != n->nfunctions;
+
+	for (int i = 0; !fns && i < o->nfunctions; i++)
+		fns = o->functions[i].kind != n->functions[i].kind ||
+		      strcmp(o->functions[i].func, n->functions[i].func) ||
+		      o->functions[i].ptr_arg != n->functions[i].ptr_arg ||
+		      o->functions[i].size_arg != n->functions[i].size_arg ||
+		      o->functions[i].count_arg != n->functions[i].count_arg;
+	if (!same_str(o->db, n->db) || !same_str(o->socket, n->socket) || fns ||
+	    o->stack_frames != n->stack_frames ||
+	    !same_str(o->metrics.listen, n->metrics.listen) ||
+	    !same_str(o->metrics.textfile, n->metrics.textfile) ||
+	    o->metrics.top_threads != n->metrics.top_threads)
+		log_warnx("reload: 'db', 'socket', 'alloc', 'realloc', 'free', "
+			  "'stack-frames' and 'metrics-*' changes take effect "
+			  "at restart");
+}
+
+/*
+ * Read the settings again (SIGHUP, memwatchctl reload) and apply what can
+ * change while tracing: targets, rule thresholds, log level. Everything
+ * is checked before anything changes, so a bad file leaves the running
+ * settings whole: returns -errno and one line in msg. Nothing traced or
+ * held is lost: targets no longer named are unwatched (their processes
+ * detached, their rows kept), and every target named is watched again,
+ * which applies a new --tls to processes started from now on and
+ * follows an executable replaced since (watches go by inode).
+ */
+static int reload(struct daemon *d, char *msg, size_t len)
+{
+	struct named was[3 * MAX_WATCH], now[3 * MAX_WATCH];
+	struct options next;
+	struct options *o = d->opts;
+	enum collector_watch how;
+	char why[PATH_MAX + 128];
+	int nwas, nnow, err;
+
+	msg[0] = '\0';
+	notify__reloading();
+	if ((err = options__reload(o, &next, msg, len)) ||
+	    (err = targets_ok(&next, o, msg, len)) ||
+	    (err = engine__set_config(d->engine, &next.ecfg))) {
+		if (err == -EINVAL && !msg[0])
+			snprintf(msg, len, "invalid rule settings");
+		options__free(&next);
+		notify__ready("%s", "reload failed: running on as before");
+		return err;
+	}
+	log_init(next.log_level);
+	warn_restart(o, &next);
+	nwas = named_targets(o, was);
+	nnow = named_targets(&next, now);
+	for (int i = 0; i < nwas; i++) {
+		bool kept = false;
+
+		for (int j = 0; j < nnow && !kept; j++)
+			kept = was[i].kind == now[j].kind &&
+			       !strcmp(was[i].name, now[j].name);
+		if (!kept && watch(d, was[i].kind, was[i].name,
+				   COLLECTOR_UNWATCH, why, sizeof(why)))
+			log_warnx("reload: %s", why);
+	}
+	how = next.tls_cmd ? COLLECTOR_WATCH_TLS : COLLECTOR_WATCH;
+	for (int i = 0; i < nnow; i++)
+		if (watch(d, now[i].kind, now[i].name, how, why, sizeof(why)))
+			log_warnx("reload: %s", why);
+	for (int i = 0; i < o->npids; i++) {
+		bool kept = false;
+
+		for (int j = 0; j < next.npids && !kept; j++)
+			kept = o->pids[i] == next.pids[j];
+		if (!kept && engine__is_traced(d->engine, o->pids[i]) &&
+		    detach(d, o->pids[i], why, sizeof(why)))
+			log_warnx("reload: %s", why);
+	}
+	for (int i = 0; i < next.npids; i++)
+		if (!engine__is_traced(d->engine, next.pids[i]) &&
+		    attach(d, next.pids[i], next.tls_pids[i], why, sizeof(why)))
+			log_warnx("reload: %s", why);
+	options__replace(o, &next);
+	retention__configure(d->retention, &o->retention);
+	log_info("configuration reloaded");
+	notify__ready("%s", "configuration reloaded");
 	return 0;
 }
 
@@ -615,7 +915,9 @@ static int on_request(void *ctx, uint16_t type, const void *req,
 	struct daemon *d = ctx;
 	const struct mw_msg_pid *mp = req;
 	struct mw_msg_status *st = reply;
+	const struct retention_stats *rs;
 	struct engine_stats es;
+	int err;
 
 	switch (type) {
 	case MW_MSG_STATUS:
@@ -627,6 +929,11 @@ static int on_request(void *ctx, uint16_t type, const void *req,
 		st->live_blocks = es.live_blocks;
 		st->findings = es.findings;
 		st->daemon_pid = (uint32_t)getpid();
+		rs = retention__stats(d->retention);
+		st->pruned_rows = store_pruned__sum(&rs->rows);
+		st->pruned_raw_processes = rs->raw_processes;
+		st->pruned_processes = rs->rows.processes;
+		st->prune_step_max_ns = rs->step_max_ns;
 		for (int i = 0; i < collector__ntargets(d->col) &&
 				i < MW_STATUS_MAX_TARGETS;
 		     i++)
@@ -644,6 +951,11 @@ static int on_request(void *ctx, uint16_t type, const void *req,
 	case MW_MSG_WATCH:
 	case MW_MSG_UNWATCH:
 		return on_watch_request(d, type, req, msg, msglen);
+	case MW_MSG_RELOAD:
+		err = reload(d, msg, msglen);
+		if (err)
+			log_warnx("cannot reload: %s", msg);
+		return err;
 	}
 	snprintf(msg, msglen, "unknown request type %u", type);
 	return -EOPNOTSUPP;
@@ -677,6 +989,7 @@ static pid_t spawn(struct daemon *d, char **cmd, bool tls_cmd)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		notify__forget();
 		if (read(go[0], &c, 1) != 1)
 			_exit(127);
 		execvp(cmd[0], cmd);
@@ -711,14 +1024,28 @@ static pid_t spawn(struct daemon *d, char **cmd, bool tls_cmd)
 
 /* --- the loop -------------------------------------------------------- */
 
+/* systemctl status shows it; sent only when it changed. */
+static void notify_status(struct daemon *d)
+{
+	struct engine_stats es;
+
+	engine__stats(d->engine, &es);
+	notify__status("%d processes traced, %llu findings, %llu events lost",
+		       collector__ntargets(d->col),
+		       (unsigned long long)es.findings,
+		       (unsigned long long)es.lost);
+}
+
 static void on_timer(struct daemon *d)
 {
 	uint64_t expirations, lost, now;
+	bool flushed = false;
 
 	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0)
 		return;
 	/* Records below the ring buffer's wakeup mark wait for us here. */
 	collector__drain(d->col);
+	cgwatch_refresh(d);
 	lost = collector__take_lost(d->col);
 	if (lost) {
 		struct mw_event ev = {.type = MW_EV_LOST, .count = lost};
@@ -741,13 +1068,25 @@ static void on_timer(struct daemon *d)
 			i++;
 	}
 	engine__tick(d->engine, now);
-	if (now - d->last_flush >= FLUSH_EVERY_NS)
+	/* A flush cut short by --flush-rows goes on at the next tick, once
+	 * the events that came meanwhile are in. */
+	if (now - d->last_flush >= FLUSH_EVERY_NS ||
+	    engine__flush_more(d->engine)) {
 		flush(d, now);
+		flushed = true;
+	}
+	/* Pruning steps go between flushes, never adding to one. */
+	if (!flushed)
+		retention__tick(d->retention, now);
+	metrics__serve(d->metrics); /* its connection timeouts */
+	notify_status(d);
+	notify__watchdog();
 }
 
 static void on_signal(struct daemon *d)
 {
 	struct signalfd_siginfo si;
+	char msg[PATH_MAX + 1024];
 	int status;
 
 	if (read(d->sigfd, &si, sizeof(si)) != sizeof(si))
@@ -764,6 +1103,10 @@ static void on_signal(struct daemon *d)
 	case SIGTERM:
 		log_info("stopping on signal %u", si.ssi_signo);
 		d->stop = true;
+		break;
+	case SIGHUP:
+		if (reload(d, msg, sizeof(msg)))
+			log_warnx("cannot reload: %s", msg);
 		break;
 	}
 }
@@ -804,7 +1147,9 @@ static int finish(struct daemon *d)
 		engine__detach(d->engine, pid, now);
 	}
 	engine__tick(d->engine, now);
-	err = flush(d, now);
+	do
+		err = flush(d, now);
+	while (!err && engine__flush_more(d->engine));
 	if (err)
 		log_warnx("final write to the database failed; rows "
 			  "committed before are intact");
@@ -832,6 +1177,8 @@ static void loop(struct daemon *d)
 				on_signal(d);
 			else if (fd == d->timerfd)
 				on_timer(d);
+			else if (fd == metrics__fd(d->metrics))
+				metrics__serve(d->metrics);
 			else if (fd == control__fd(d->ctl)) {
 				int err = control__serve(d->ctl, on_request, d);
 
@@ -872,6 +1219,30 @@ static int lock_db(const char *path)
 	return fd;
 }
 
+/*
+ * The database and its WAL files are root's and group MW_GROUP's (0640),
+ * so that the group's members can query it with memwatchctl, or root's
+ * alone (0600). SQLite gives the WAL files it makes later the mode and
+ * owner of the database file.
+ */
+static int restrict_db(const char *db)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	bool have_group;
+	char path[PATH_MAX];
+	gid_t gid;
+	int err;
+
+	have_group = !access__group(&gid);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+		err = access__restrict(path, have_group, gid, 0640);
+		if (err && !(err == -ENOENT && i))
+			return err;
+	}
+	return 0;
+}
+
 /* Create the parent directory of a default path; user-given paths must
  * already have theirs. */
 static void make_default_dir(const char *path, const char *deflt, mode_t mode)
@@ -890,41 +1261,30 @@ static void make_default_dir(const char *path, const char *deflt, mode_t mode)
 		fatal("cannot create '%s'", dir);
 }
 
-/*
- * What the settings name must exist: pids, executables, groups and
- * units. Exits with one line naming the first that does not, before
- * anything is loaded (and for --check-config).
- */
-static void check_targets(const struct options *o)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	uint64_t id;
-	int err;
-
-	for (int i = 0; i < o->npids; i++)
-		if (!process_exists(o->pids[i]))
-			fatalx("no such process: '%u'", o->pids[i]);
-	for (int i = 0; i < o->nexes; i++) {
-		if (stat(o->exes[i], &st))
-			fatal("--exe '%s'", o->exes[i]);
-		if (!S_ISREG(st.st_mode))
-			fatalx("--exe '%s': not a regular file", o->exes[i]);
-	}
-	for (int i = 0; i < o->ncgroups; i++) {
-		err = cgroup__resolve(o->cgroups[i], o->units[i], path,
-				      sizeof(path), &id);
-		if (err)
-			fatalx("%s '%s': %s", o->units[i] ? "unit" : "cgroup",
-			       o->cgroups[i],
-			       err == -ENOENT	? "no such cgroup"
-			       : err == -ENODEV ? "no cgroup2 file system"
-						: strerror(-err));
-	}
-}
-
 /* What the daemon itself cost, for -v and `make bench`: its own CPU
  * (not its child's), per event, and its peak memory. */
+/*
+ * The eBPF programs name processes by their pids in the host's (the
+ * initial) pid namespace. A daemon in another one (a container) finds
+ * its targets by the pids it sees, which are not those: it would attach
+ * and trace nothing. Say so rather than show empty results. The initial
+ * namespace's inode is fixed (PROC_PID_INIT_INO).
+ */
+static void check_pid_namespace(void)
+{
+	char ns[64];
+	ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+
+	if (n <= 0)
+		return;
+	ns[n] = '\0';
+	if (strcmp(ns, "pid:[4026531836]"))
+		log_warnx("memwatchd runs in a pid namespace of its own (%s): "
+			  "it cannot match the pids its probes report, so it "
+			  "traces nothing; run it in the host's pid namespace",
+			  ns);
+}
+
 static void report_usage(struct daemon *d)
 {
 	struct engine_stats es;
@@ -963,13 +1323,25 @@ int main(int argc, char **argv)
 	char msg[512];
 	int err, code = 0;
 
+	/* A traced process's blocks, their index and its persist FIFO are
+	 * big arrays that double and halve. From mmap they grow by mremap,
+	 * without a copy, and go back to the kernel when freed. A fixed
+	 * threshold stops glibc from raising it after the first such free
+	 * and carving them from the heap, where freed ones stay resident
+	 * (about 10 bytes a block more, measured with live_hold). */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	options__parse(&o, argc, argv);
-	log_init(o.verbose);
-	copts.debug = o.verbose >= 2;
+	log_init(o.log_level);
+	check_pid_namespace();
+	notify__init();
+	d.opts = &o;
+	copts.debug = o.log_level >= LOG_DEBUG;
 	copts.bench_floor = o.bench_floor;
 	copts.bench_at_entry = o.bench_at_entry;
+	copts.stack_frames = o.stack_frames;
 	/* Check targets before touching anything. */
-	check_targets(&o);
+	if (targets_ok(&o, NULL, msg, sizeof(msg)))
+		fatalx("%s", msg);
 	if (o.check_config) {
 		printf("configuration OK\n");
 		return 0;
@@ -977,7 +1349,8 @@ int main(int argc, char **argv)
 	if (geteuid() != 0)
 		fatalx("must run as root: it loads eBPF programs");
 
-	make_default_dir(o.db, MW_DEFAULT_DB, 0700);
+	/* The database itself is root's and the group's (restrict_db). */
+	make_default_dir(o.db, MW_DEFAULT_DB, 0755);
 	make_default_dir(o.socket, MW_DEFAULT_SOCKET, 0755);
 	d.store = store__open(o.db, 0);
 	if (!d.store)
@@ -987,6 +1360,10 @@ int main(int argc, char **argv)
 		fatalx("database '%s' is in use by another memwatchd", o.db);
 	if (err < 0)
 		fatalx("database '%s': %s", o.db, strerror(-err));
+	if ((err = restrict_db(o.db)))
+		fatalx("database '%s': cannot give it to root and group '%s': "
+		       "%s",
+		       o.db, MW_GROUP, strerror(-err));
 	if ((err = store__next_serial(d.store, &serial)))
 		fatalx("database '%s': %s", o.db, store__strerror(err));
 	ecfg = o.ecfg;
@@ -1014,6 +1391,13 @@ int main(int argc, char **argv)
 	d.ctl = control__open(o.socket);
 	if (!d.ctl)
 		fatal("control socket '%s'", o.socket);
+	d.metrics = metrics__new(&o.metrics, d.engine);
+	if (!d.metrics)
+		fatal("cannot serve metrics on '%s'", o.metrics.listen);
+	d.retention = retention__new(d.store, d.engine, o.db, &o.retention);
+	if (!d.retention)
+		fatal("out of memory");
+	metrics__retention(d.metrics, retention__stats(d.retention));
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -1032,6 +1416,8 @@ int main(int argc, char **argv)
 	epoll_add(&d, d.sigfd);
 	epoll_add(&d, d.timerfd);
 	epoll_add(&d, control__fd(d.ctl));
+	if (metrics__fd(d.metrics) >= 0)
+		epoll_add(&d, metrics__fd(d.metrics));
 
 	for (int i = 0; i < o.npids; i++)
 		if (attach(&d, o.pids[i], o.tls_pids[i], msg, sizeof(msg)))
@@ -1041,8 +1427,10 @@ int main(int argc, char **argv)
 		d.child = spawn(&d, o.cmd, o.tls_cmd);
 	/* The first rows (processes) are visible at once. */
 	flush(&d, d.started);
+	notify__ready("%d processes traced", collector__ntargets(d.col));
 
 	loop(&d);
+	notify__stopping();
 	err = finish(&d);
 	if (d.child_done)
 		code = child_exit_code(d.child_status);
@@ -1050,9 +1438,14 @@ int main(int argc, char **argv)
 		code = 1;
 	report_usage(&d);
 	control__close(d.ctl);
+	metrics__free(d.metrics);
+	retention__free(d.retention);
 	collector__free(d.col);
 	engine__free(d.engine);
 	symbolizer__free(d.sym);
 	store__close(d.store);
+	for (int i = 0; i < d.ncgw; i++)
+		free(d.cgw[i].name);
+	options__free(&o);
 	return code;
 }

@@ -5,11 +5,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "log.h"
 #include "options.h"
 #include "parse.h"
 #include "proto.h"
@@ -29,6 +32,8 @@ enum {
 	OPT_UNIT,
 	OPT_GRACE,
 	OPT_AGE,
+	OPT_FLUSH_ROWS,
+	OPT_STACK_FRAMES,
 	OPT_ORPHAN_AGE,
 	OPT_ORPHAN_THREADS,
 	OPT_SAMPLE,
@@ -42,6 +47,13 @@ enum {
 	OPT_CHECK_CONFIG,
 	OPT_BENCH_FLOOR,
 	OPT_BENCH_AT_ENTRY,
+	OPT_LOG_LEVEL,
+	OPT_METRICS_LISTEN,
+	OPT_METRICS_TEXTFILE,
+	OPT_METRICS_THREADS,
+	OPT_KEEP_DAYS,
+	OPT_KEEP_FINDINGS_DAYS,
+	OPT_MAX_DB_MB,
 };
 
 static const struct option longopts[] = {
@@ -56,6 +68,8 @@ static const struct option longopts[] = {
     {"unit", required_argument, NULL, OPT_UNIT},
     {"grace", required_argument, NULL, OPT_GRACE},
     {"persist-age", required_argument, NULL, OPT_AGE},
+    {"flush-rows", required_argument, NULL, OPT_FLUSH_ROWS},
+    {"stack-frames", required_argument, NULL, OPT_STACK_FRAMES},
     {"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
     {"orphan-threads", required_argument, NULL, OPT_ORPHAN_THREADS},
     {"sample", required_argument, NULL, OPT_SAMPLE},
@@ -69,6 +83,13 @@ static const struct option longopts[] = {
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"bench-floor", no_argument, NULL, OPT_BENCH_FLOOR},
     {"bench-at-entry", no_argument, NULL, OPT_BENCH_AT_ENTRY},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+    {"metrics-textfile", required_argument, NULL, OPT_METRICS_TEXTFILE},
+    {"metrics-threads", required_argument, NULL, OPT_METRICS_THREADS},
+    {"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
+    {"keep-findings-days", required_argument, NULL, OPT_KEEP_FINDINGS_DAYS},
+    {"max-db-mb", required_argument, NULL, OPT_MAX_DB_MB},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verbose", no_argument, NULL, 'v'},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
@@ -110,6 +131,13 @@ static void usage(FILE *f)
 	    "%llu)\n"
 	    "  --persist-age MS   write blocks to the database once they "
 	    "lived\n                     this long (default %llu)\n"
+	    "  --stack-frames N   user stack frames kept per allocation, "
+	    "0 to %u;\n                     0: the call site alone, "
+	    "cheaper (default %u)\n"
+	    "  --flush-rows N     block rows written per flush at most, "
+	    "so a burst\n                     of long-lived blocks never "
+	    "stalls tracing\n                     (default %u; 0: no "
+	    "limit)\n"
 	    "  --orphan-age MS    a block still live this long after its "
 	    "thread\n                     exited was left behind "
 	    "(default %llu)\n"
@@ -140,40 +168,104 @@ static void usage(FILE *f)
 	    "their dashes\n"
 	    "  --check-config     check the settings and targets, then "
 	    "exit\n"
+	    "  --keep-days N      remove the raw rows (threads, keys, "
+	    "blocks) of\n                     processes that ended N "
+	    "days ago (default %u;\n                     0: keep them)\n"
+	    "  --keep-findings-days N\n"
+	    "                     remove their findings and everything "
+	    "else N\n                     days after they ended "
+	    "(default %u; 0: keep)\n"
+	    "  --max-db-mb N      keep the database file and its log "
+	    "under N MiB,\n                     %u or more, removing "
+	    "rows of ended processes,\n                     oldest "
+	    "first (default 0: no limit)\n"
+	    "  --metrics-listen ADDR:PORT\n"
+	    "                     serve Prometheus metrics on "
+	    "http://ADDR:PORT/metrics\n                     (default %s; "
+	    "none: do not)\n"
+	    "  --metrics-textfile PATH\n"
+	    "                     also write them to PATH at every flush, "
+	    "for\n                     node_exporter's textfile collector\n"
+	    "  --metrics-threads N per-thread series for the N threads "
+	    "holding the\n                     most live bytes (default "
+	    "%u)\n"
 	    "  --bench-floor      benchmarks only: empty programs at every "
 	"probe, to\n                     measure the cost of the traps alone\n"
 	"  --bench-at-entry   benchmarks only: entry probes at function "
 	"entries\n"
-	"  -v, --verbose      more log output (twice for debug)\n"
+	    "  --log-level LEVEL  error, warning (default), info or debug\n"
+	    "  -v, --verbose      log one level more (twice: two more)\n"
 	    "  -V, --version      print the version\n"
 	    "  -h, --help         this help\n",
 	    MW_DEFAULT_DB, MW_DEFAULT_SOCKET, ENGINE_DEFAULT_GRACE_NS / MS,
-	    ENGINE_DEFAULT_PERSIST_AGE_NS / MS,
+	    ENGINE_DEFAULT_PERSIST_AGE_NS / MS, MW_EV_MAX_FRAMES, MW_EV_MAX_FRAMES,
+	    ENGINE_DEFAULT_FLUSH_ROWS,
 	    ENGINE_DEFAULT_ORPHAN_AGE_NS / MS,
 	    ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_SAMPLE_NS / MS,
 	    ENGINE_DEFAULT_GROWTH_SAMPLES,
 	    ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
-	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20);
+	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20,
+	    RETENTION_DEFAULT_KEEP_DAYS, RETENTION_DEFAULT_KEEP_FINDINGS_DAYS,
+	    RETENTION_MIN_DB_MB, METRICS_DEFAULT_LISTEN,
+	    METRICS_DEFAULT_THREADS);
 }
+
+/*
+ * While options__reload runs, a bad setting must not end the daemon:
+ * opt_error writes its line into reload_msg and jumps back there, which
+ * closes the file being read and frees what the new settings hold.
+ */
+static jmp_buf *reload_jmp;
+static char *reload_msg;
+static size_t reload_len;
+static FILE *config_file;  /* the file read_config reads, or NULL */
+static char **config_line; /* and its line buffer, in its frame */
 
 /* A bad setting: one line naming it, exit 2 as usage errors do. In a
  * file the line reads "FILE:LINE: name: problem", as compilers say it. */
 static void __attribute__((noreturn, format(printf, 2, 3)))
 opt_error(const char *name, const char *fmt, ...)
 {
+	char msg[PATH_MAX + 1024];
 	va_list ap;
+	int n;
 
 	if (where[0])
-		fprintf(stderr, "%s%s%s", where, name ? name : "",
-			name ? ": " : "");
+		n = snprintf(msg, sizeof(msg), "%s%s%s", where,
+			     name ? name : "", name ? ": " : "");
 	else
-		fprintf(stderr, "memwatchd: %s%s%s", name ? "--" : "",
-			name ? name : "", name ? ": " : "");
+		n = snprintf(msg, sizeof(msg), "memwatchd: %s%s%s",
+			     name ? "--" : "", name ? name : "",
+			     name ? ": " : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (reload_jmp) {
+		snprintf(reload_msg, reload_len, "%s", msg);
+		if (config_file) {
+			fclose(config_file);
+			free(*config_line);
+			config_file = NULL;
+		}
+		where[0] = '\0';
+		longjmp(*reload_jmp, 1);
+	}
+	fprintf(stderr, "%s%s\n", log_priority(LOG_ERR), msg);
 	exit(2);
+}
+
+/* A copy of s that o owns: options__free frees it. */
+static char *own(struct options *o, const char *s, size_t len)
+{
+	struct opt_str *c = malloc(sizeof(*c) + len + 1);
+
+	if (!c)
+		return NULL;
+	memcpy(c->s, s, len);
+	c->s[len] = '\0';
+	c->next = o->strs;
+	o->strs = c;
+	return c->s;
 }
 
 /* The number arg gives for setting name, in [min, max]. */
@@ -214,7 +306,7 @@ static void parse_function(struct options *o, int id, const char *name,
 		opt_error(name, "at most %d functions", MAX_FUNCTIONS);
 	if (!len || len > 127 || strcspn(spec, " \t") < len)
 		opt_error(name, "invalid function name in '%s'", spec);
-	func = strndup(spec, len);
+	func = own(o, spec, len);
 	if (!func)
 		opt_error(name, "out of memory");
 	f = &o->functions[o->nfunctions];
@@ -321,6 +413,13 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_AGE:
 		o->ecfg.persist_age_ns = num_opt(name, arg, 0, 3600000) * MS;
 		break;
+	case OPT_STACK_FRAMES:
+		o->stack_frames = (uint32_t)num_opt(name, arg, 0, MW_EV_MAX_FRAMES);
+		break;
+	case OPT_FLUSH_ROWS:
+		o->ecfg.flush_max_rows =
+		    (uint32_t)num_opt(name, arg, 0, 100000000);
+		break;
 	case OPT_ORPHAN_AGE:
 		o->ecfg.orphan_age_ns = num_opt(name, arg, 1, 3600000) * MS;
 		break;
@@ -360,6 +459,68 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_CHECK_CONFIG:
 		o->check_config = true;
 		break;
+	case OPT_METRICS_LISTEN: {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		o->metrics.listen_explicit = true;
+		if (!strcmp(arg, "none")) {
+			o->metrics.listen = NULL;
+			break;
+		}
+		if (metrics__parse_listen(arg, &ss, &len))
+			opt_error(name,
+				  "invalid address '%s' (ADDR:PORT, ADDR an "
+				  "IPv4 address, [IPv6] or localhost; or "
+				  "none)",
+				  arg);
+		o->metrics.listen = arg;
+		break;
+	}
+	case OPT_METRICS_TEXTFILE: {
+		const char *slash = strrchr(arg, '/');
+		char dir[PATH_MAX];
+		struct stat st;
+
+		if (!arg[0] || (slash && !slash[1]))
+			opt_error(name, "invalid file name '%s'", arg);
+		/* Written at every flush: a wrong directory is a mistake to
+		 * report now, not a warning in the log later. */
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash ? (int)(slash - arg) + 1 : 1, slash ? arg : ".");
+		if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+			opt_error(name, "no directory '%s'", dir);
+		o->metrics.textfile = arg;
+		break;
+	}
+	case OPT_METRICS_THREADS:
+		o->metrics.top_threads =
+		    (unsigned)num_opt(name, arg, 0, METRICS_MAX_THREADS);
+		break;
+	case OPT_KEEP_DAYS:
+		o->retention.keep_days =
+		    (uint32_t)num_opt(name, arg, 0, RETENTION_MAX_DAYS);
+		break;
+	case OPT_KEEP_FINDINGS_DAYS:
+		o->retention.keep_findings_days =
+		    (uint32_t)num_opt(name, arg, 0, RETENTION_MAX_DAYS);
+		break;
+	case OPT_MAX_DB_MB:
+		if (parse__u64(arg, RETENTION_MAX_DB_MB, &v) ||
+		    (v && v < RETENTION_MIN_DB_MB))
+			opt_error(name, "invalid value '%s' (0, or %u to %u)",
+				  arg, RETENTION_MIN_DB_MB,
+				  RETENTION_MAX_DB_MB);
+		o->retention.max_db_mb = (uint32_t)v;
+		break;
+	case OPT_LOG_LEVEL:
+		o->log_level = log_level_parse(arg);
+		if (o->log_level < 0)
+			opt_error(name,
+				  "invalid level '%s' (error, warning, info, "
+				  "debug)",
+				  arg);
+		break;
 	case 'v':
 		o->verbose++;
 		break;
@@ -398,6 +559,8 @@ static void read_config(struct options *o, const char *path)
 	if (!f)
 		opt_error("config", "cannot read '%s': %s", path,
 			  strerror(errno));
+	config_file = f;
+	config_line = &line;
 	memcpy(saved, where, sizeof(where));
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		const struct option *opt;
@@ -428,26 +591,36 @@ static void read_config(struct options *o, const char *path)
 			opt_error(name, "needs a value");
 		if (opt->has_arg == no_argument && *value)
 			opt_error(name, "takes no value, got '%s'", value);
-		value = strdup(value);
+		value = own(o, value, strlen(value));
 		if (!value)
 			opt_error(name, "out of memory");
 		apply(o, opt->val, name, value);
 	}
-	free(line);
 	if (ferror(f))
 		opt_error(NULL, "cannot read '%s'", path);
+	free(line);
 	fclose(f);
+	config_file = NULL;
 	memcpy(where, saved, sizeof(where));
 }
 
 void options__parse(struct options *o, int argc, char **argv)
 {
-	int c, idx;
+	int c, idx, level, v;
 
+	o->argc = argc;
+	o->argv = argv;
+	o->log_level = LOG_WARNING;
 	o->db = MW_DEFAULT_DB;
 	o->socket = MW_DEFAULT_SOCKET;
 	o->ecfg.grace_ns = ENGINE_DEFAULT_GRACE_NS;
 	o->ecfg.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
+	o->ecfg.flush_max_rows = ENGINE_DEFAULT_FLUSH_ROWS;
+	o->stack_frames = MW_EV_MAX_FRAMES;
+	o->metrics.listen = METRICS_DEFAULT_LISTEN;
+	o->metrics.top_threads = METRICS_DEFAULT_THREADS;
+	o->retention.keep_days = RETENTION_DEFAULT_KEEP_DAYS;
+	o->retention.keep_findings_days = RETENTION_DEFAULT_KEEP_FINDINGS_DAYS;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+vVh", longopts, &idx)) != -1) {
 		switch (c) {
@@ -475,8 +648,58 @@ void options__parse(struct options *o, int argc, char **argv)
 			apply(o, c, longopts[idx].name, optarg);
 		}
 	}
+	o->metrics.db = o->db;
 	if (optind < argc)
 		o->cmd = &argv[optind];
 	if (optind > 1 && !strcmp(argv[optind - 1], "--") && !o->cmd)
 		opt_error(NULL, "'--' must be followed by a command");
+	/* Each -v one level up from --log-level's: error, warning, info,
+	 * debug. */
+	for (level = o->log_level, v = o->verbose; v-- > 0;)
+		level = level < LOG_WARNING ? LOG_WARNING
+			: level < LOG_INFO  ? LOG_INFO
+					    : LOG_DEBUG;
+	o->log_level = level;
+}
+
+int options__reload(const struct options *cur, struct options *next, char *msg,
+		    size_t len)
+{
+	jmp_buf jmp;
+
+	memset(next, 0, sizeof(*next));
+	if (setjmp(jmp)) {
+		reload_jmp = NULL;
+		options__free(next);
+		memset(next, 0, sizeof(*next));
+		return -EINVAL;
+	}
+	reload_jmp = &jmp;
+	reload_msg = msg;
+	reload_len = len;
+	optind = 0; /* glibc: start over, as for a new argv */
+	options__parse(next, cur->argc, cur->argv);
+	reload_jmp = NULL;
+	return 0;
+}
+
+void options__replace(struct options *cur, struct options *next)
+{
+	struct opt_str **tail = &next->strs;
+
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = cur->strs;
+	*cur = *next;
+	memset(next, 0, sizeof(*next));
+}
+
+void options__free(struct options *o)
+{
+	while (o && o->strs) {
+		struct opt_str *c = o->strs;
+
+		o->strs = c->next;
+		free(c);
+	}
 }

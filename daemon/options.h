@@ -19,15 +19,24 @@
 #define MEMWATCH_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "collector.h"
 #include "engine.h"
+#include "metrics.h"
+#include "retention.h"
 
-#define VERSION "0.1.0"
+#include "version.h"
 #define MAX_PIDS 64
 #define MAX_WATCH 16
 #define MAX_FUNCTIONS 32
+
+/* A string the settings own: a value from a file, a function name. */
+struct opt_str {
+	struct opt_str *next;
+	char s[];
+};
 
 /* --alloc, --realloc, --free: a function of the traced programs. */
 struct opt_function {
@@ -54,13 +63,33 @@ struct options {
 	int nfunctions;
 	struct engine_config ecfg; /* rule settings; 0 = engine default */
 	int verbose;
+	int log_level; /* LOG_ERR .. LOG_DEBUG: --log-level, raised by -v */
 	bool check_config; /* --check-config: validate, then exit */
 	bool bench_floor, bench_at_entry; /* collector_opts.bench_* */
+	uint32_t stack_frames;		  /* collector_opts.stack_frames */
+	struct metrics_config metrics; /* --metrics-*; its db is db */
+	struct retention_config retention; /* --keep-*, --max-db-mb */
 	char **cmd;
+	int argc; /* the command line, read again by options__reload */
+	char **argv;
+	struct opt_str *strs; /* what options__free frees */
 };
 
 /* Fill o from the command line (and the files it names with --config).
  * A bad setting prints one line naming it and exits 2. */
 void options__parse(struct options *o, int argc, char **argv);
+/*
+ * Read the settings again as cur was read: its command line, with the
+ * files it names as they are now (memwatchd's reload). Returns 0 and
+ * next, or -EINVAL and the one-line error in msg (next then holds
+ * nothing), never exiting.
+ */
+int options__reload(const struct options *cur, struct options *next, char *msg,
+		    size_t len);
+/* cur takes next's settings. The strings cur held are kept until
+ * options__free(cur): what was set up from them may point at them. */
+void options__replace(struct options *cur, struct options *next);
+/* Free the strings o owns (not o). Accepts NULL. */
+void options__free(struct options *o);
 
 #endif

@@ -41,22 +41,7 @@ struct engine *engine__new(const struct engine_config *cfg,
 	if (!e)
 		return NULL;
 	e->cfg = *cfg;
-	if (!e->cfg.orphan_age_ns)
-		e->cfg.orphan_age_ns = ENGINE_DEFAULT_ORPHAN_AGE_NS;
-	if (!e->cfg.orphan_min_threads)
-		e->cfg.orphan_min_threads = ENGINE_DEFAULT_ORPHAN_MIN_THREADS;
-	if (e->cfg.growth_samples < 2 ||
-	    e->cfg.growth_samples > ENGINE_MAX_SAMPLES)
-		e->cfg.growth_samples = ENGINE_DEFAULT_GROWTH_SAMPLES;
-	if (!e->cfg.sample_ns)
-		e->cfg.sample_ns = ENGINE_DEFAULT_SAMPLE_NS;
-	if (!e->cfg.growth_min_bytes)
-		e->cfg.growth_min_bytes = ENGINE_DEFAULT_GROWTH_MIN_BYTES;
-	if (!e->cfg.recent_frees)
-		e->cfg.recent_frees = ENGINE_DEFAULT_RECENT_FREES;
-	if (!e->cfg.retention_min_bytes)
-		e->cfg.retention_min_bytes =
-			ENGINE_DEFAULT_RETENTION_MIN_BYTES;
+	engine_config__defaults(&e->cfg);
 	e->serial = first_serial ? first_serial : 1;
 	hmap__init(&e->procs);
 	return e;
@@ -70,9 +55,6 @@ static void proc_free(struct proc *p)
 
 	if (!p)
 		return;
-	while (hmap__next(&p->blocks, &pos, &k, &v))
-		free(v);
-	pos = 0;
 	while (hmap__next(&p->keys, &pos, &k, &v))
 		free(v);
 	pos = 0;
@@ -99,7 +81,10 @@ static void proc_free(struct proc *p)
 		p->all_threads = t->all_next;
 		free(t);
 	}
-	hmap__fini(&p->blocks);
+	blockset__fini(&p->blocks);
+	deque__fini(&p->fifo);
+	vec__fini(&p->threads_at);
+	vec__fini(&p->threads_free);
 	hmap__fini(&p->threads);
 	hmap__fini(&p->keys);
 	hmap__fini(&p->bindings);
@@ -257,6 +242,34 @@ static void binding_touch(struct proc *p, struct binding *b)
 
 /* --- threads ------------------------------------------------------------- */
 
+/* Give t an index in p->threads_at, by which its blocks name it. */
+static int thread_index(struct proc *p, struct thread *t)
+{
+	if (p->threads_free.len) {
+		t->idx = (uint32_t)(uintptr_t)
+				 p->threads_free.items[--p->threads_free.len];
+		p->threads_at.items[t->idx] = t;
+		return 0;
+	}
+	/* Index 0 means none. */
+	if (!p->threads_at.len && vec__push(&p->threads_at, NULL))
+		return -ENOMEM;
+	if (p->threads_at.len > UINT32_MAX || vec__push(&p->threads_at, t))
+		return -ENOMEM;
+	t->idx = (uint32_t)(p->threads_at.len - 1);
+	return 0;
+}
+
+static void thread_unindex(struct proc *p, struct thread *t)
+{
+	p->threads_at.items[t->idx] = NULL;
+	/* Cannot fail for want of memory when the last push made room:
+	 * there are never more free indices than indices. On failure the
+	 * index is just not reused. */
+	vec__push(&p->threads_free, (void *)(uintptr_t)t->idx);
+	t->idx = 0;
+}
+
 static struct thread *thread_new(struct proc *p, uint32_t tid, uint64_t ts,
 				 const char *comm)
 {
@@ -264,7 +277,9 @@ static struct thread *thread_new(struct proc *p, uint32_t tid, uint64_t ts,
 
 	if (!t)
 		return NULL;
-	if (hmap__put(&p->threads, tid, t)) {
+	if (thread_index(p, t) || hmap__put(&p->threads, tid, t)) {
+		if (t->idx)
+			thread_unindex(p, t);
 		free(t);
 		return NULL;
 	}
@@ -303,44 +318,44 @@ static void thread_release(struct thread *t)
 		p->all_threads = t->all_next;
 	if (t->all_next)
 		t->all_next->all_prev = t->all_prev;
+	thread_unindex(p, t);
 	free(t);
 }
 
 /* --- blocks -------------------------------------------------------------- */
 
-static void fifo_unlink(struct proc *p, struct block *b)
+static uint64_t fifo_entry(const struct proc *p, const struct block *b)
 {
-	if (b->prev)
-		b->prev->next = b->next;
-	else
-		p->fifo_head = b->next;
-	if (b->next)
-		b->next->prev = b->prev;
-	else
-		p->fifo_tail = b->prev;
-	b->prev = b->next = NULL;
+	return (uint64_t)blockset__idx(&p->blocks, b) << 32 |
+	       (uint32_t)b->serial;
 }
 
-static void fifo_append(struct proc *p, struct block *b)
+/* The block a FIFO entry stands for, or NULL when the entry is stale. */
+static struct block *fifo_block(const struct proc *p, uint64_t entry)
 {
-	b->next = NULL;
-	b->prev = p->fifo_tail;
-	if (p->fifo_tail)
-		p->fifo_tail->next = b;
-	else
-		p->fifo_head = b;
-	p->fifo_tail = b;
+	uint32_t i = (uint32_t)(entry >> 32);
+	struct block *b;
+
+	if (!i || i >= p->blocks.len)
+		return NULL;
+	b = blockset__at(&p->blocks, i);
+	if (!b->used || !b->queued || (uint32_t)b->serial != (uint32_t)entry)
+		return NULL;
+	return b;
 }
 
-static void fifo_prepend(struct proc *p, struct block *b)
+static int fifo_keep(void *ctx, uint64_t entry)
 {
-	b->prev = NULL;
-	b->next = p->fifo_head;
-	if (p->fifo_head)
-		p->fifo_head->prev = b;
-	else
-		p->fifo_tail = b;
-	p->fifo_head = b;
+	return fifo_block(ctx, entry) != NULL;
+}
+
+/* b's entry went stale: drop stale entries once they are half the FIFO,
+ * so it stays within twice the blocks queued. */
+static void fifo_forget(struct proc *p)
+{
+	p->fifo_stale++;
+	if (p->fifo_stale > 1024 && p->fifo_stale * 2 > p->fifo.len)
+		p->fifo_stale -= deque__filter(&p->fifo, fifo_keep, p);
 }
 
 static int queue_del(struct proc *p, uint64_t serial)
@@ -363,18 +378,17 @@ static int queue_del(struct proc *p, uint64_t serial)
 static void block_remove(struct engine *e, struct proc *p, struct block *b,
 			 struct thread *freer)
 {
-	struct thread *owner = b->owner;
+	struct thread *owner = block_owner(p, b);
 
 	rules__block_removed(p, b, freer);
-	hmap__del(&p->blocks, b->addr);
 	if (b->tprev)
-		b->tprev->tnext = b->tnext;
+		blockset__at(&p->blocks, b->tprev)->tnext = b->tnext;
 	else
 		owner->blocks = b->tnext;
 	if (b->tnext)
-		b->tnext->tprev = b->tprev;
+		blockset__at(&p->blocks, b->tnext)->tprev = b->tprev;
 	if (b->queued)
-		fifo_unlink(p, b);
+		fifo_forget(p);
 	if (b->stored)
 		queue_del(p, b->serial);
 	owner->row.live_blocks--;
@@ -383,39 +397,38 @@ static void block_remove(struct engine *e, struct proc *p, struct block *b,
 	p->row.live_blocks--;
 	p->row.live_bytes -= b->size;
 	e->st.live_blocks--;
-	free(b);
+	blockset__del(&p->blocks, b);
 }
 
 static int block_add(struct engine *e, struct proc *p, struct thread *t,
 		     uint64_t addr, uint64_t size, uint64_t ts, uint64_t site,
 		     struct mw_stack *stack)
 {
-	struct block *old = hmap__get(&p->blocks, addr);
+	struct block *old = blockset__get(&p->blocks, addr);
+	struct site_stat *ss = rules__site(p, stack, site);
 	struct block *b;
+	uint32_t idx;
 
 	/* The same address handed out twice means its free was lost. */
 	if (old)
 		block_remove(e, p, old, NULL);
-	b = calloc(1, sizeof(*b));
-	if (!b)
+	if (!ss || !(b = blockset__add(&p->blocks, addr)))
 		return -ENOMEM;
-	b->addr = addr;
 	b->size = size;
 	b->ts = ts;
-	b->site = site;
-	b->stack = stack;
 	b->serial = e->serial++;
-	b->owner = t;
-	if (hmap__put(&p->blocks, addr, b)) {
-		free(b);
+	b->owner = t->idx;
+	b->ss = ss->idx;
+	if (deque__push_back(&p->fifo, fifo_entry(p, b))) {
+		blockset__del(&p->blocks, b);
 		return -ENOMEM;
 	}
-	fifo_append(p, b);
-	b->queued = true;
+	b->queued = 1;
+	idx = blockset__idx(&p->blocks, b);
 	b->tnext = t->blocks;
 	if (t->blocks)
-		t->blocks->tprev = b;
-	t->blocks = b;
+		blockset__at(&p->blocks, t->blocks)->tprev = idx;
+	t->blocks = idx;
 	rules__block_added(e, p, b);
 	t->row.live_blocks++;
 	t->row.live_bytes += size;
@@ -475,7 +488,7 @@ static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
 static void on_free(struct engine *e, struct proc *p, struct thread *t,
 		    uint64_t addr, const struct mw_event *ev)
 {
-	struct block *b = hmap__get(&p->blocks, addr);
+	struct block *b = blockset__get(&p->blocks, addr);
 
 	thread_touch(t);
 	/* Unknown frees are counted apart, so that a process's allocs -
@@ -494,7 +507,7 @@ static void on_free(struct engine *e, struct proc *p, struct thread *t,
 	t->row.frees++;
 	p->row.frees++;
 	t->row.free_bytes += b->size;
-	if (b->owner != t)
+	if (block_owner(p, b) != t)
 		t->row.cross_frees++;
 	rules__free(e, p, t, b, ev->site, ev->ts);
 	block_remove(e, p, b, t);
@@ -516,21 +529,23 @@ static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
 			on_free(e, p, t, ev->old_addr, ev);
 		return;
 	}
-	b = hmap__get(&p->blocks, ev->old_addr);
+	b = blockset__get(&p->blocks, ev->old_addr);
 	if (b && ev->addr == ev->old_addr) {
+		struct thread *owner = block_owner(p, b);
+
 		/* Resized in place: the same block, so its serial (and any
 		 * TLS binding to it) stays, and no alloc or free is counted. */
-		b->owner->row.live_bytes += ev->size - b->size;
+		owner->row.live_bytes += ev->size - b->size;
 		p->row.live_bytes += ev->size - b->size;
 		b->size = ev->size;
-		thread_touch(b->owner);
-		if (!b->queued) {
-			/* Write the new size again. It is older than every
-			 * block still queued, so the head keeps the FIFO in
-			 * time order; the upsert replaces the old row. */
-			b->queued = true;
-			fifo_prepend(p, b);
-		}
+		thread_touch(owner);
+		/* Write the new size again. It is older than every block
+		 * still queued, so the head keeps the FIFO in time order;
+		 * the upsert replaces the old row. (Out of memory, the old
+		 * size stays in the store.) */
+		if (!b->queued &&
+		    !deque__push_front(&p->fifo, fifo_entry(p, b)))
+			b->queued = 1;
 		return;
 	}
 	on_free(e, p, t, ev->old_addr, ev);
@@ -642,7 +657,7 @@ static void cand_push_block(struct engine *e, struct proc *p,
 static void cand_push(struct engine *e, struct proc *p, struct binding *b,
 		      uint32_t kind, uint64_t ts)
 {
-	struct block *blk = hmap__get(&p->blocks, b->row.value);
+	struct block *blk = blockset__get(&p->blocks, b->row.value);
 
 	if (!blk || !b->row.block || blk->serial != b->row.block)
 		return;
@@ -653,7 +668,7 @@ static void cand_push(struct engine *e, struct proc *p, struct binding *b,
 static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 			uint64_t now)
 {
-	struct block *b = hmap__get(&p->blocks, c->addr);
+	struct block *b = blockset__get(&p->blocks, c->addr);
 	struct finding *fd;
 	struct mw_finding_row *f;
 
@@ -666,7 +681,7 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 		return;
 	}
 	b->reported = true;
-	fd->stack = b->stack;
+	fd->stack = block_ss(p, b)->stack;
 	f = &fd->row;
 	f->id = e->serial++;
 	f->kind = c->kind;
@@ -675,12 +690,12 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 	f->tid = c->tid;
 	f->key = c->key;
 	f->generation = c->generation;
-	f->alloc_tid = b->owner->row.tid;
+	f->alloc_tid = block_owner(p, b)->row.tid;
 	f->block = b->serial;
 	f->addr = b->addr;
 	f->size = b->size;
-	f->site = b->site;
-	f->stack_id = b->stack ? b->stack->id : 0;
+	f->site = block_ss(p, b)->site;
+	f->stack_id = fd->stack ? fd->stack->id : 0;
 	f->alloc_ts = b->ts;
 	f->trigger_ts = c->trigger_ts;
 	f->found_ts = now;
@@ -726,7 +741,7 @@ static void proc_decide(struct engine *e, struct proc *p, uint64_t now,
 static void tls_value_released(struct engine *e, struct proc *p,
 			       const struct binding *b)
 {
-	struct block *blk = hmap__get(&p->blocks, b->row.value);
+	struct block *blk = blockset__get(&p->blocks, b->row.value);
 
 	if (blk && blk->serial == b->row.block && !blk->reported)
 		block_remove(e, p, blk, NULL);
@@ -766,7 +781,7 @@ static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 	}
 	/* TLS only: the value is known from here on, sized from the
 	 * allocator's metadata, allocated where it was set. */
-	if (p->row.mode == MW_MODE_TLS && !hmap__get(&p->blocks, ev->addr))
+	if (p->row.mode == MW_MODE_TLS && !blockset__get(&p->blocks, ev->addr))
 		block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
 			  stack_of(e, p, ev));
 	if (!b) {
@@ -787,7 +802,7 @@ static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 		k->row.bindings++;
 		key_touch(p, k);
 	}
-	blk = hmap__get(&p->blocks, ev->addr);
+	blk = blockset__get(&p->blocks, ev->addr);
 	b->row.generation = k->row.generation;
 	b->row.value = ev->addr;
 	b->row.block = blk ? blk->serial : 0;
@@ -843,10 +858,12 @@ static struct module *module_get(struct proc *p, const struct mw_event *ev)
 static bool module_tls_block(struct engine *e, struct proc *p,
 			     const struct module *m, const struct block *b)
 {
-	if (!(stack_flags(e, p, b->stack) & MW_STACK_TLS_INIT))
+	struct mw_stack *st = block_ss(p, b)->stack;
+
+	if (!(stack_flags(e, p, st) & MW_STACK_TLS_INIT))
 		return false;
-	for (uint32_t i = 0; i < b->stack->nframes; i++)
-		if (in_module(m, b->stack->frames[i]))
+	for (uint32_t i = 0; i < st->nframes; i++)
+		if (in_module(m, st->frames[i]))
 			return true;
 	return false;
 }
@@ -857,6 +874,7 @@ static void module_unloaded(struct engine *e, struct proc *p, struct module *m,
 			    uint64_t ts)
 {
 	struct vec doomed = {0};
+	struct block *blk;
 	size_t pos = 0;
 	uint64_t id;
 	void *v;
@@ -875,18 +893,14 @@ static void module_unloaded(struct engine *e, struct proc *p, struct module *m,
 			  ts);
 	/* Its thread_local objects' blocks in threads that still live. */
 	doomed.len = 0;
-	pos = 0;
-	while (hmap__next(&p->blocks, &pos, &id, &v)) {
-		struct block *b = v;
-
-		if (b->owner->in_map && module_tls_block(e, p, m, b))
-			vec__push(&doomed, b);
-	}
+	for (uint32_t i = 0; (blk = blockset__next(&p->blocks, &i));)
+		if (block_owner(p, blk)->in_map &&
+		    module_tls_block(e, p, m, blk))
+			vec__push(&doomed, blk);
 	for (size_t i = 0; i < doomed.len; i++) {
-		struct block *b = doomed.items[i];
-
-		cand_push_block(e, p, b, MW_FIND_TLS_OUTLIVED_MODULE,
-				b->owner->row.tid, 0, 0, ts);
+		blk = doomed.items[i];
+		cand_push_block(e, p, blk, MW_FIND_TLS_OUTLIVED_MODULE,
+				block_owner(p, blk)->row.tid, 0, 0, ts);
 	}
 	vec__fini(&doomed);
 	hmap__del(&p->modules, m->handle);
@@ -1029,16 +1043,13 @@ static void proc_exec(struct engine *e, struct proc *p,
 	/* The old image is gone with everything it allocated: none of it
 	 * leaked, so drop it without findings. */
 	struct vec all = {0};
+	struct block *b;
 	size_t pos = 0;
 	uint64_t k;
 	void *v;
 
-	while (hmap__next(&p->blocks, &pos, &k, &v))
-		vec__push(&all, v);
-	for (size_t i = 0; i < all.len; i++)
-		block_remove(e, p, all.items[i], NULL);
-	all.len = 0;
-	pos = 0;
+	for (uint32_t i = 0; (b = blockset__next(&p->blocks, &i));)
+		block_remove(e, p, b, NULL);
 	while (hmap__next(&p->bindings, &pos, &k, &v))
 		vec__push(&all, v);
 	for (size_t i = 0; i < all.len; i++)
@@ -1289,30 +1300,53 @@ static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
 		if ((err = sink->binding(ctx, &b->row)))
 			return err;
 	}
-	/* Deletes first: a block resized in place keeps its serial and may
-	 * be deleted and added again within one flush. */
-	for (size_t i = 0; i < p->ndels; i++)
-		if ((err = sink->block_del(ctx, p->dels[i])))
+	/* Deletes first, then writes, within the flush's row budget; what
+	 * does not fit waits for the next flush, in the same order. A
+	 * deleted serial is never written again: its block is gone. */
+	p->fifo_walked = p->dels_walked = 0;
+	p->flush_cut = false;
+	for (; p->dels_walked < p->ndels; p->dels_walked++) {
+		if (!e->flush_budget) {
+			p->flush_cut = true;
+			goto rest;
+		}
+		e->flush_budget--;
+		if ((err = sink->block_del(ctx, p->dels[p->dels_walked])))
 			return err;
-	for (struct block *b = p->fifo_head; b && block_due(e, p, b, now);
-	     b = b->next) {
-		struct mw_block_row r = {
+	}
+	for (; p->fifo_walked < p->fifo.len; p->fifo_walked++) {
+		struct block *b =
+			fifo_block(p, deque__at(&p->fifo, p->fifo_walked));
+		struct site_stat *ss;
+		struct mw_block_row r;
+
+		if (!b)
+			continue;
+		if (!block_due(e, p, b, now))
+			break;
+		if (!e->flush_budget) {
+			p->flush_cut = true;
+			break;
+		}
+		e->flush_budget--;
+		ss = block_ss(p, b);
+		r = (struct mw_block_row){
 			.serial = b->serial,
 			.proc_id = p->row.id,
 			.pid = p->row.pid,
-			.tid = b->owner->row.tid,
+			.tid = block_owner(p, b)->row.tid,
 			.addr = b->addr,
 			.size = b->size,
 			.ts = b->ts,
-			.site = b->site,
-			.stack_id = b->stack ? b->stack->id : 0,
+			.site = ss->site,
+			.stack_id = ss->stack ? ss->stack->id : 0,
 		};
-
-		if ((err = proc_emit_stack(e, p, sink, ctx, b->stack)) ||
+		if ((err = proc_emit_stack(e, p, sink, ctx, ss->stack)) ||
 		    (err = sink->block_add(ctx, &r)) ||
-		    (err = proc_emit_site(p, sink, ctx, b->site)))
+		    (err = proc_emit_site(p, sink, ctx, ss->site)))
 			return err;
 	}
+rest:
 	for (size_t i = 0; i < p->findings.len; i++) {
 		struct finding *f = p->findings.items[i];
 
@@ -1353,6 +1387,8 @@ static void sites_settle(struct proc *p, bool committed)
 /* The sink committed: mark everything handed over as clean. */
 static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
 {
+	size_t i;
+
 	p->dirty = false;
 	for (size_t i = 0; i < p->dirty_threads.len; i++) {
 		struct thread *t = p->dirty_threads.items[i];
@@ -1379,19 +1415,34 @@ static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
 			free(b);
 	}
 	p->dirty_bindings.len = 0;
-	while (p->fifo_head && block_due(e, p, p->fifo_head, now)) {
-		struct block *b = p->fifo_head;
+	/* What flush_emit walked was handed over: stale entries, and
+	 * blocks now stored. */
+	for (i = 0; i < p->fifo_walked; i++) {
+		struct block *b = fifo_block(p, deque__at(&p->fifo, i));
 
-		fifo_unlink(p, b);
-		b->queued = false;
-		b->stored = true;
+		if (!b) {
+			p->fifo_stale--;
+			continue;
+		}
+		b->queued = 0;
+		b->stored = 1;
 	}
-	p->ndels = 0;
+	deque__pop_front(&p->fifo, p->fifo_walked);
+	if (p->dels_walked) {
+		memmove(p->dels, p->dels + p->dels_walked,
+			(p->ndels - p->dels_walked) * sizeof(*p->dels));
+		p->ndels -= p->dels_walked;
+	}
 	for (size_t i = 0; i < p->findings.len; i++)
 		free(p->findings.items[i]);
 	p->findings.len = 0;
 	rules__flush_commit(p);
 	sites_settle(p, true);
+}
+
+bool engine__flush_more(const struct engine *e)
+{
+	return e->flush_more;
 }
 
 int engine__flush(struct engine *e, uint64_t now,
@@ -1404,6 +1455,8 @@ int engine__flush(struct engine *e, uint64_t now,
 
 	if (sink->begin && (err = sink->begin(ctx)))
 		return err;
+	e->flush_budget = e->cfg.flush_max_rows ? e->cfg.flush_max_rows
+						: UINT64_MAX;
 	while (hmap__next(&e->procs, &pos, &k, &v))
 		if ((err = flush_emit(e, v, now, sink, ctx)))
 			goto abort;
@@ -1413,14 +1466,23 @@ int engine__flush(struct engine *e, uint64_t now,
 	if (sink->commit && (err = sink->commit(ctx)))
 		goto abort;
 
+	e->flush_more = false;
 	pos = 0;
-	while (hmap__next(&e->procs, &pos, &k, &v))
+	while (hmap__next(&e->procs, &pos, &k, &v)) {
 		flush_commit(e, v, now);
-	while (e->ended) {
-		struct proc *p = e->ended;
+		e->flush_more |= ((struct proc *)v)->flush_cut;
+	}
+	/* An ended process goes once all it had is written. */
+	for (struct proc **pp = &e->ended; *pp;) {
+		struct proc *p = *pp;
 
 		flush_commit(e, p, now);
-		e->ended = p->ended_next;
+		if (p->flush_cut) {
+			e->flush_more = true;
+			pp = &p->ended_next;
+			continue;
+		}
+		*pp = p->ended_next;
 		e->st.stacks -= p->stacks.count;
 		proc_free(p);
 	}

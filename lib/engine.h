@@ -78,10 +78,18 @@ struct engine_config {
 	 * the growth window while threads exited and the live set did
 	 * not. */
 	uint64_t retention_min_bytes;
+	/* Block rows (writes and deletes) one flush hands the sink at most;
+	 * 0: no limit. What is left goes in the next flush (see
+	 * engine__flush_more), so a burst of long-lived blocks never holds
+	 * the caller away from its events for long. */
+	uint32_t flush_max_rows;
 };
 
 #define ENGINE_DEFAULT_GRACE_NS (500ull * 1000 * 1000)
 #define ENGINE_DEFAULT_PERSIST_AGE_NS (1000ull * 1000 * 1000)
+/* At ~30-90 us a block row (docs/PERFORMANCE.md), a flush of this many
+ * takes 0.15-0.45 s, which the ring buffer absorbs. */
+#define ENGINE_DEFAULT_FLUSH_ROWS 5000u
 #define ENGINE_DEFAULT_ORPHAN_AGE_NS (2000ull * 1000 * 1000)
 #define ENGINE_DEFAULT_ORPHAN_MIN_THREADS 3
 #define ENGINE_DEFAULT_GROWTH_SAMPLES 6
@@ -155,10 +163,47 @@ int engine__set_allocator(struct engine *e, uint32_t pid, const char *name);
 int engine__feed(struct engine *e, const struct mw_event *ev);
 /* Decide candidates whose grace ran out by now. */
 void engine__tick(struct engine *e, uint64_t now);
-/* Hand everything changed since the last flush to sink. */
+/* The last engine__flush stopped at flush_max_rows: flush again soon. */
+bool engine__flush_more(const struct engine *e);
+/* Hand everything changed since the last flush to sink (block rows up to
+ * flush_max_rows). */
 int engine__flush(struct engine *e, uint64_t now,
 		  const struct engine_sink *sink, void *ctx);
 
 void engine__stats(const struct engine *e, struct engine_stats *st);
+/*
+ * New rule thresholds, at run time (lib/engine_config.c): every field of
+ * cfg but recent_frees and the callbacks, zero taking the default as in
+ * engine__new. Nothing held is lost; what is already scheduled keeps its
+ * time. Returns 0, or -EINVAL for a growth_samples out of range.
+ */
+int engine__set_config(struct engine *e, const struct engine_config *cfg);
+
+/*
+ * Read-only views for exporters (lib/engine_export.c): what the engine
+ * holds right now, walked in no particular order. The engine must not
+ * change during a walk; callbacks return 0 to go on, non-zero to stop
+ * (that value is returned).
+ */
+
+/* One process: traced (row->state MW_PROC_TRACING), or ended (exited or
+ * detached) and held until its last rows are flushed. */
+struct engine_proc_view {
+	const struct mw_process_row *row;
+	uint64_t anon_bytes;	 /* anonymous memory it maps (full mode) */
+	uint64_t threads_alive;	 /* threads running now */
+	uint64_t threads_exited; /* threads that exited on their own, ever */
+};
+
+int engine__each_process(const struct engine *e,
+			 int (*fn)(void *ctx, const struct engine_proc_view *pv),
+			 void *ctx);
+/* Every thread of the traced processes the engine holds: the running
+ * ones, and exited ones not yet released (those owning live blocks
+ * among them). */
+int engine__each_thread(const struct engine *e,
+			int (*fn)(void *ctx, const struct mw_process_row *proc,
+				  const struct mw_thread_row *t),
+			void *ctx);
 
 #endif

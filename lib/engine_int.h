@@ -12,18 +12,42 @@
 #include <stdint.h>
 
 #include "anonmap.h"
+#include "blockset.h"
 #include "engine.h"
 #include "hash.h"
 #include "stacktab.h"
 
 struct proc;
-struct site_stat;
+struct agg;
+
+/*
+ * What one allocation site (stack, or call site without one) holds and
+ * did, for rules.c. Site stats live as long as their process, each at a
+ * fixed index of proc->site_at, which is how blocks name theirs.
+ */
+struct site_stat {
+	uint64_t key;		/* stack id, or the call site with no stack */
+	uint64_t site;
+	struct mw_stack *stack; /* NULL without a stack */
+	uint64_t live_blocks, live_bytes;
+	uint64_t cross_frees;	/* its blocks freed by another thread */
+	uint64_t orphan_blocks, orphan_bytes; /* left behind, ever */
+	uint64_t orphan_live_bytes;	      /* of those, still live */
+	uint32_t orphan_threads;
+	uint32_t last_tid;	/* the newest block's, for the finding */
+	uint64_t last_addr, last_size, last_ts, last_serial;
+	uint32_t nsamples;
+	uint32_t idx; /* in proc->site_at; never 0 */
+	uint64_t samples[ENGINE_MAX_SAMPLES];
+	struct agg *orphan, *growth;
+};
 
 struct thread {
 	struct mw_thread_row row;
 	struct proc *proc;
 	struct binding *bindings; /* this thread's live bindings */
-	struct block *blocks;	  /* blocks it allocated, still live */
+	uint32_t blocks;	  /* blocks it allocated, still live */
+	uint32_t idx;		  /* in proc->threads_at; never 0 */
 	struct thread *all_prev, *all_next;
 	/* Exited on its own: its leftovers are judged at orphan_deadline
 	 * (rules.c); until then the struct must stay. */
@@ -36,23 +60,6 @@ struct thread {
 	bool orphan_pending;
 	bool in_map;
 	bool dirty;
-};
-
-struct block {
-	uint64_t addr;
-	uint64_t size;
-	uint64_t ts;
-	uint64_t site;
-	uint64_t serial;
-	struct mw_stack *stack; /* NULL when the event had none */
-	struct site_stat *ss;	/* its allocation site's statistics */
-	struct thread *owner;
-	struct block *prev, *next;   /* persist FIFO, while queued */
-	struct block *tprev, *tnext; /* owner->blocks */
-	bool queued;	/* its row must be (re)written */
-	bool stored;	/* its row is in the store */
-	bool reported;	/* a one-block finding names it */
-	bool orphan;	/* counted as left behind by its exited owner */
 };
 
 struct key {
@@ -112,15 +119,29 @@ struct cand {
 
 struct proc {
 	struct mw_process_row row;
-	struct hmap blocks;
+	struct blockset blocks;
+	/* Blocks whose rows are due once persist_age old, oldest first:
+	 * block index << 32 | the low 32 bits of its serial. An entry is
+	 * stale once its block is gone (the serial no longer matches, or the
+	 * block is no longer queued); fifo_stale counts those, and they are
+	 * dropped when they reach the head or outnumber the rest. */
+	struct deque fifo;
+	size_t fifo_stale;
+	/* The flush under way: FIFO entries and dels it walked, and whether
+	 * the row budget cut it short. */
+	size_t fifo_walked, dels_walked;
+	bool flush_cut;
 	struct hmap threads;
+	/* Every thread struct by its idx (NULL where free; [0] is none),
+	 * and the free indices. */
+	struct vec threads_at;
+	struct vec threads_free;
 	struct hmap keys;
 	struct hmap bindings;
 	struct hmap sites;
 	struct stacktab stacks;
 	struct vec stacks_pending; /* handed in the flush under way */
 	struct thread *all_threads;
-	struct block *fifo_head, *fifo_tail;
 	struct vec dirty_threads;
 	struct vec dirty_keys;
 	struct vec dirty_bindings;
@@ -136,6 +157,7 @@ struct proc {
 	uint32_t unloading_tid;
 	/* rules.c */
 	struct hmap site_stats;	 /* stack id or call site -> site_stat */
+	struct vec site_at;	 /* site_stat by idx; [0] is none */
 	struct hmap free_stats;	 /* free call site -> free_stat */
 	struct hmap recent;	 /* recently freed address -> seq + 1 */
 	uint64_t *recent_ring;	 /* seq % cfg.recent_frees -> address */
@@ -158,10 +180,41 @@ struct proc {
 struct engine {
 	struct engine_config cfg;
 	uint64_t serial;
+	uint64_t flush_budget; /* block rows the flush under way may still hand */
+	bool flush_more;       /* the last flush was cut short */
 	struct hmap procs; /* pid -> traced proc */
 	struct proc *ended;
 	struct engine_stats st;
 };
+
+static inline struct thread *block_owner(const struct proc *p,
+					 const struct block *b)
+{
+	return p->threads_at.items[b->owner];
+}
+
+static inline struct site_stat *block_ss(const struct proc *p,
+					 const struct block *b)
+{
+	return p->site_at.items[b->ss];
+}
+
+/* The first of t's live blocks, or the one after b in t's list. */
+static inline struct block *thread_blocks(const struct proc *p,
+					  const struct thread *t)
+{
+	return blockset__at(&p->blocks, t->blocks);
+}
+
+static inline struct block *block_tnext(const struct proc *p,
+					const struct block *b)
+{
+	return blockset__at(&p->blocks, b->tnext);
+}
+
+/* engine_config.c, for engine.c: zero (or out of range) settings take
+ * their defaults. */
+void engine_config__defaults(struct engine_config *c);
 
 /* engine.c, for rules.c */
 void thread_touch(struct thread *t);
@@ -177,7 +230,11 @@ int proc_emit_site(struct proc *p, const struct engine_sink *sink,
 /* rules.c, for engine.c. */
 void rules__proc_init(struct engine *e, struct proc *p);
 void rules__proc_fini(struct proc *p);
-/* A block was added: account it to its site. */
+/* The site_stat of a stack (or of a call site without one), made the
+ * first time; NULL when out of memory. */
+struct site_stat *rules__site(struct proc *p, struct mw_stack *st,
+			      uint64_t site);
+/* A block was added, its ss set: account it to its site. */
 void rules__block_added(struct engine *e, struct proc *p, struct block *b);
 /* A block leaves the live set; freer is the freeing thread, or NULL when
  * the block just drops out (exec, a lost free). */

@@ -6,12 +6,7 @@
 
 static size_t slot_of(uint64_t key, size_t cap)
 {
-	/* Fibonacci hashing: addresses are aligned and tids are dense, so
-	 * mix the bits before masking. */
-	key ^= key >> 29;
-	key *= 0x9e3779b97f4a7c15ull;
-	key ^= key >> 32;
-	return (size_t)key & (cap - 1);
+	return (size_t)hash__mix(key) & (cap - 1);
 }
 
 void hmap__init(struct hmap *m)
@@ -159,4 +154,92 @@ void vec__fini(struct vec *v)
 	free(v->items);
 	v->items = NULL;
 	v->len = v->cap = 0;
+}
+
+/* Move the items to a ring of ncap (>= len) slots, head at 0. */
+static int deque_resize(struct deque *d, size_t ncap)
+{
+	uint64_t *n = malloc(ncap * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->len; i++)
+		n[i] = deque__at(d, i);
+	free(d->items);
+	d->items = n;
+	d->cap = ncap;
+	d->head = 0;
+	return 0;
+}
+
+static int deque_room(struct deque *d)
+{
+	return d->len < d->cap ? 0 : deque_resize(d, d->cap ? d->cap * 2 : 64);
+}
+
+int deque__push_back(struct deque *d, uint64_t item)
+{
+	int err = deque_room(d);
+
+	if (err)
+		return err;
+	d->items[(d->head + d->len++) & (d->cap - 1)] = item;
+	return 0;
+}
+
+int deque__push_front(struct deque *d, uint64_t item)
+{
+	int err = deque_room(d);
+
+	if (err)
+		return err;
+	d->head = (d->head - 1) & (d->cap - 1);
+	d->items[d->head] = item;
+	d->len++;
+	return 0;
+}
+
+/* Give memory back once a burst is over: halve a ring under 1/4 full. A
+ * failed shrink keeps the bigger ring, which is still correct. */
+static void deque_shrink(struct deque *d)
+{
+	size_t ncap = d->cap;
+
+	while (ncap > 64 && d->len * 4 < ncap)
+		ncap /= 2;
+	if (ncap != d->cap)
+		deque_resize(d, ncap);
+}
+
+void deque__pop_front(struct deque *d, size_t n)
+{
+	if (n > d->len)
+		n = d->len;
+	d->head = (d->head + n) & (d->cap ? d->cap - 1 : 0);
+	d->len -= n;
+	deque_shrink(d);
+}
+
+size_t deque__filter(struct deque *d, int (*keep)(void *ctx, uint64_t item),
+		     void *ctx)
+{
+	size_t kept = 0, gone;
+
+	for (size_t i = 0; i < d->len; i++) {
+		uint64_t it = deque__at(d, i);
+
+		if (keep(ctx, it))
+			d->items[(d->head + kept++) & (d->cap - 1)] = it;
+	}
+	gone = d->len - kept;
+	d->len = kept;
+	deque_shrink(d);
+	return gone;
+}
+
+void deque__fini(struct deque *d)
+{
+	free(d->items);
+	d->items = NULL;
+	d->head = d->len = d->cap = 0;
 }

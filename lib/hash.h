@@ -1,6 +1,7 @@
 /*
  * hash.h - an open-addressing hash map from uint64_t keys to non-NULL
- * pointers, and a growable pointer vector: the engine's containers.
+ * pointers, a growable pointer vector and a deque of uint64_t: the
+ * engine's containers.
  *
  * Linear probing with backward-shift deletion, so there are no tombstones
  * and lookups stay short however many blocks come and go. A slot is empty
@@ -12,6 +13,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Fibonacci hashing: addresses are aligned and tids are dense, so mix
+ * the bits before masking. */
+static inline uint64_t hash__mix(uint64_t key)
+{
+	key ^= key >> 29;
+	key *= 0x9e3779b97f4a7c15ull;
+	key ^= key >> 32;
+	return key;
+}
 
 struct hmap_slot {
 	uint64_t key;
@@ -44,5 +55,27 @@ struct vec {
 
 int vec__push(struct vec *v, void *item);
 void vec__fini(struct vec *v);
+
+/* A double-ended queue of uint64_t in a ring: items[(head + i) & (cap -
+ * 1)] is the i-th, cap 0 or a power of two. */
+struct deque {
+	uint64_t *items;
+	size_t head, len, cap;
+};
+
+static inline uint64_t deque__at(const struct deque *d, size_t i)
+{
+	return d->items[(d->head + i) & (d->cap - 1)];
+}
+
+/* Returns 0 or -ENOMEM. */
+int deque__push_back(struct deque *d, uint64_t item);
+int deque__push_front(struct deque *d, uint64_t item);
+void deque__pop_front(struct deque *d, size_t n);
+/* Keep only the items keep() says yes to, in order; returns how many went.
+ * The ring shrinks when it is mostly empty. */
+size_t deque__filter(struct deque *d, int (*keep)(void *ctx, uint64_t item),
+		     void *ctx);
+void deque__fini(struct deque *d);
 
 #endif

@@ -17,6 +17,12 @@
 #define MW_PROTO_MAX_PAYLOAD 4096
 #define MW_DEFAULT_SOCKET "/run/memwatch/memwatchd.sock"
 #define MW_DEFAULT_DB "/var/lib/memwatch/memwatch.db"
+/*
+ * Who may talk to memwatchd: root, and for queries (MW_MSG_STATUS) the
+ * members of this group, when it exists. The socket and the database
+ * belong to it (modes 0660 and 0640); without it both are root's alone.
+ */
+#define MW_GROUP "memwatch"
 
 enum mw_msg_type {
 	MW_MSG_STATUS = 1,	/* request: no payload; reply: mw_msg_status */
@@ -27,6 +33,9 @@ enum mw_msg_type {
 	MW_MSG_WATCH = 4,	/* request: mw_msg_watch; reply: none */
 	/* Stop watching it and detach the processes it names. */
 	MW_MSG_UNWATCH = 5,	/* request: mw_msg_watch; reply: none */
+	/* Read the configuration again, as SIGHUP does; a bad one is
+	 * refused with its one-line error and the old one stays. */
+	MW_MSG_RELOAD = 6,	/* request: no payload; reply: none */
 };
 
 enum mw_watch_kind {
@@ -68,6 +77,11 @@ struct mw_msg_status {
 	uint32_t daemon_pid;
 	uint32_t ntargets;
 	uint32_t targets[MW_STATUS_MAX_TARGETS];
+	/* Retention since the daemon started (daemon/retention.h). */
+	uint64_t pruned_rows;		/* rows removed */
+	uint64_t pruned_raw_processes;	/* processes whose raw rows went */
+	uint64_t pruned_processes;	/* processes removed entirely */
+	uint64_t prune_step_max_ns;	/* the longest time the loop waited */
 };
 
 #endif

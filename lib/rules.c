@@ -25,7 +25,7 @@
  * Each such finding is one row (struct agg) whose evidence is updated as
  * it grows; its id never changes. A process that lost events gets no new
  * ones (see agg_new). Invariants: every block in the live set
- * has its site_stat (b->ss), and a site_stat's live counters are the sums
+ * has its site_stat (block_ss), and a site_stat's live counters are the sums
  * over its live blocks; a thread with orphan_pending is on the orphan
  * queue exactly once.
  */
@@ -38,22 +38,6 @@
 #include "engine_int.h"
 
 #define NS_PER_MS 1000000ull
-
-struct site_stat {
-	uint64_t key;		/* stack id, or the call site with no stack */
-	uint64_t site;
-	struct mw_stack *stack; /* NULL without a stack */
-	uint64_t live_blocks, live_bytes;
-	uint64_t cross_frees;	/* its blocks freed by another thread */
-	uint64_t orphan_blocks, orphan_bytes; /* left behind, ever */
-	uint64_t orphan_live_bytes;	      /* of those, still live */
-	uint32_t orphan_threads;
-	uint32_t last_tid;	/* the newest block's, for the finding */
-	uint64_t last_addr, last_size, last_ts, last_serial;
-	uint32_t nsamples;
-	uint64_t samples[ENGINE_MAX_SAMPLES];
-	struct agg *orphan, *growth;
-};
 
 struct free_stat {
 	uint64_t ip;
@@ -71,6 +55,7 @@ static uint64_t ss_key(const struct mw_stack *st, uint64_t site)
 void rules__proc_init(struct engine *e, struct proc *p)
 {
 	hmap__init(&p->site_stats);
+	p->site_at = (struct vec){0};
 	hmap__init(&p->free_stats);
 	hmap__init(&p->recent);
 	p->next_sample = 0;
@@ -90,6 +75,7 @@ static void free_values(struct hmap *m)
 void rules__proc_fini(struct proc *p)
 {
 	free_values(&p->site_stats);
+	vec__fini(&p->site_at);
 	free_values(&p->free_stats);
 	hmap__fini(&p->recent);
 	free(p->recent_ring);
@@ -161,10 +147,11 @@ static void agg_thread(struct agg *a, uint32_t tid)
 
 /* Name the block a finding points at for people: its thread, address,
  * size and time. */
-static void agg_block(struct agg *a, const struct block *b)
+static void agg_block(const struct proc *p, struct agg *a,
+		      const struct block *b)
 {
-	a->row.tid = b->owner->row.tid;
-	a->row.alloc_tid = b->owner->row.tid;
+	a->row.tid = block_owner(p, b)->row.tid;
+	a->row.alloc_tid = a->row.tid;
 	a->row.block = b->serial;
 	a->row.addr = b->addr;
 	a->row.size = b->size;
@@ -173,21 +160,32 @@ static void agg_block(struct agg *a, const struct block *b)
 
 /* --- site statistics ------------------------------------------------------ */
 
-static struct site_stat *ss_get(struct proc *p, struct mw_stack *st,
-				uint64_t site)
+struct site_stat *rules__site(struct proc *p, struct mw_stack *st,
+			      uint64_t site)
 {
 	uint64_t k = ss_key(st, site);
 	struct site_stat *ss = hmap__get(&p->site_stats, k);
 
 	if (ss)
 		return ss;
+	/* Index 0 means none. */
+	if (!p->site_at.len && vec__push(&p->site_at, NULL))
+		return NULL;
+	if (p->site_at.len > UINT32_MAX)
+		return NULL;
 	ss = calloc(1, sizeof(*ss));
 	if (!ss)
 		return NULL;
-	if (hmap__put(&p->site_stats, k, ss)) {
+	if (vec__push(&p->site_at, ss)) {
 		free(ss);
 		return NULL;
 	}
+	if (hmap__put(&p->site_stats, k, ss)) {
+		p->site_at.len--;
+		free(ss);
+		return NULL;
+	}
+	ss->idx = (uint32_t)(p->site_at.len - 1);
 	ss->key = k;
 	ss->site = site;
 	ss->stack = st;
@@ -196,18 +194,15 @@ static struct site_stat *ss_get(struct proc *p, struct mw_stack *st,
 
 void rules__block_added(struct engine *e, struct proc *p, struct block *b)
 {
-	struct site_stat *ss = ss_get(p, b->stack, b->site);
+	struct site_stat *ss = block_ss(p, b);
 
-	b->ss = ss;
-	if (ss) {
-		ss->live_blocks++;
-		ss->live_bytes += b->size;
-		ss->last_tid = b->owner->row.tid;
-		ss->last_addr = b->addr;
-		ss->last_size = b->size;
-		ss->last_ts = b->ts;
-		ss->last_serial = b->serial;
-	}
+	ss->live_blocks++;
+	ss->live_bytes += b->size;
+	ss->last_tid = block_owner(p, b)->row.tid;
+	ss->last_addr = b->addr;
+	ss->last_size = b->size;
+	ss->last_ts = b->ts;
+	ss->last_serial = b->serial;
 	/* The address is in use again: a later free of it is no double
 	 * free. */
 	if (p->recent.len)
@@ -217,15 +212,13 @@ void rules__block_added(struct engine *e, struct proc *p, struct block *b)
 void rules__block_removed(struct proc *p, struct block *b,
 			  struct thread *freer)
 {
-	struct site_stat *ss = b->ss;
+	struct site_stat *ss = block_ss(p, b);
 
-	if (!ss)
-		return;
 	ss->live_blocks--;
 	ss->live_bytes -= b->size;
 	if (b->orphan)
 		ss->orphan_live_bytes -= b->size;
-	if (freer && freer != b->owner)
+	if (freer && freer != block_owner(p, b))
 		ss->cross_frees++;
 }
 
@@ -278,7 +271,7 @@ void rules__free(struct engine *e, struct proc *p, struct thread *t,
 
 	if (fs) {
 		fs->frees++;
-		if (b->owner != t)
+		if (block_owner(p, b) != t)
 			fs->cross_frees++;
 		if (fs->bad) {
 			fs->bad->row.last_ts = ts;
@@ -378,11 +371,11 @@ static void orphan_update(struct engine *e, struct proc *p,
 			return;
 		ss->orphan = a;
 	}
-	agg_block(a, last);
+	agg_block(p, a, last);
 	a->row.threads = ss->orphan_threads;
 	a->row.count = ss->orphan_blocks;
 	a->row.bytes = ss->orphan_bytes;
-	a->row.trigger_ts = last->owner->row.exit_ts;
+	a->row.trigger_ts = block_owner(p, last)->row.exit_ts;
 	a->row.last_ts = now;
 	snprintf(a->row.detail, sizeof(a->row.detail),
 		 "%" PRIu64 " block(s) left behind by %u exited thread(s)%s; "
@@ -405,13 +398,13 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 	void *v;
 
 	hmap__init(&seen);
-	for (struct block *b = t->blocks; b; b = b->tnext) {
-		struct site_stat *ss = b->ss;
+	for (struct block *b = thread_blocks(p, t); b; b = block_tnext(p, b)) {
+		struct site_stat *ss = block_ss(p, b);
 
 		/* One-block TLS findings already name it. The loader's
 		 * dynamic TLS blocks belong to glibc, which keeps them with
 		 * the thread's cached stack for the next thread. */
-		if (!ss || b->reported || b->orphan ||
+		if (b->reported || b->orphan ||
 		    (stack_flags(e, p, ss->stack) & MW_STACK_TLS_DYNAMIC))
 			continue;
 		b->orphan = true;
@@ -424,8 +417,8 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 	while (hmap__next(&seen, &pos, &k, &v)) {
 		struct block *b = v;
 
-		b->ss->orphan_threads++;
-		orphan_update(e, p, b->ss, b, now);
+		block_ss(p, b)->orphan_threads++;
+		orphan_update(e, p, block_ss(p, b), b, now);
 	}
 	hmap__fini(&seen);
 	t->orphan_pending = false;
@@ -501,7 +494,7 @@ static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 
 /* The thread's newest block from the site that holds most of its live
  * bytes: where its growth comes from. */
-static struct block *thread_top_site(struct thread *t)
+static struct block *thread_top_site(struct proc *p, struct thread *t)
 {
 	struct hmap bytes;
 	struct block *top = NULL;
@@ -511,15 +504,13 @@ static struct block *thread_top_site(struct thread *t)
 	void *v;
 
 	hmap__init(&bytes);
-	for (struct block *b = t->blocks; b; b = b->tnext) {
-		uint64_t *sum;
+	for (struct block *b = thread_blocks(p, t); b; b = block_tnext(p, b)) {
+		uint64_t key = block_ss(p, b)->key, *sum;
 
-		if (!b->ss)
-			continue;
-		sum = hmap__get(&bytes, b->ss->key);
+		sum = hmap__get(&bytes, key);
 		if (!sum) {
 			sum = calloc(1, sizeof(*sum));
-			if (!sum || hmap__put(&bytes, b->ss->key, sum)) {
+			if (!sum || hmap__put(&bytes, key, sum)) {
 				free(sum);
 				continue;
 			}
@@ -533,8 +524,9 @@ static struct block *thread_top_site(struct thread *t)
 		}
 	}
 	free_values(&bytes);
-	for (struct block *b = t->blocks; b && best; b = b->tnext)
-		if (b->ss && b->ss->key == best_key &&
+	for (struct block *b = thread_blocks(p, t); b && best;
+	     b = block_tnext(p, b))
+		if (block_ss(p, b)->key == best_key &&
 		    (!top || b->ts > top->ts))
 			top = b;
 	return top;
@@ -544,25 +536,27 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 			  uint64_t now)
 {
 	struct block *top;
+	struct site_stat *tss;
 	struct agg *a = t->growth;
 
 	sample_push(t->samples, &t->nsamples, t->row.live_bytes);
 	if (!growing(t->samples, t->nsamples, e->cfg.growth_samples,
 		     e->cfg.growth_min_bytes) ||
-	    !(top = thread_top_site(t)))
+	    !(top = thread_top_site(p, t)))
 		return;
+	tss = block_ss(p, top);
 	if (!a) {
 		a = agg_new(e, p, MW_FIND_THREAD_GROWTH, MW_SEV_MEDIUM,
-			    top->stack, top->site, now);
+			    tss->stack, tss->site, now);
 		if (!a)
 			return;
 		t->growth = a;
 	}
-	agg_block(a, top);
+	agg_block(p, a, top);
 	agg_thread(a, t->row.tid);
-	a->stack = top->stack;
-	a->row.site = top->site;
-	a->row.stack_id = top->stack ? top->stack->id : 0;
+	a->stack = tss->stack;
+	a->row.site = tss->site;
+	a->row.stack_id = tss->stack ? tss->stack->id : 0;
 	a->row.count = t->row.live_blocks;
 	a->row.bytes = t->row.live_bytes;
 	a->row.last_ts = now;

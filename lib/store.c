@@ -26,6 +26,9 @@ extern const size_t mw_migrations_count;
 
 /* The schema version that brought site_usage (schema/005). */
 #define SCHEMA_SITE_USAGE 5
+/* How long a writer waits for a lock (readers never block it in WAL
+ * mode; another process opening the file may, briefly). */
+#define BUSY_TIMEOUT_MS 2000
 
 enum {
 	ST_PROCESS,
@@ -107,11 +110,98 @@ static const char *const write_sql[ST_MAX] = {
 		     " nframes, frames) VALUES (?1,?2,?3,?4,?5,?6)",
 };
 
+/* The highest serial the rows hold: the one store__next_serial starts
+ * above, and the floor retention records before it removes rows. */
+#define MAX_SERIAL_SQL                                                         \
+	"max(coalesce((SELECT max(id) FROM processes),0),"                    \
+	" coalesce((SELECT max(serial) FROM live_blocks),0),"                 \
+	" coalesce((SELECT max(id) FROM findings),0),"                        \
+	" coalesce((SELECT max(id) FROM stacks),0))"
+
+/*
+ * Retention's statements (store__prune_process), bound with ?1 the
+ * process and ?2 the rows a statement may still delete. Each deletes
+ * through a LIMITed subquery on an index led by proc_id, so a step costs
+ * what it deletes, however big the tables are. live_blocks rows go by
+ * DELETE, so that the triggers of schema/005 keep site_usage right.
+ */
+enum {
+	PR_FLOOR,
+	PR_BINDINGS,
+	PR_BLOCKS,
+	PR_KEYS,
+	PR_THREADS,
+	PR_STACKS_UNUSED,
+	PR_SITES_UNUSED,
+	PR_FINDINGS,
+	PR_STACKS,
+	PR_SITES,
+	PR_MARK,
+	PR_PROCESS,
+	PR_CANDIDATE,
+	PR_MAX,
+};
+
+static const char *const prune_sql[PR_MAX] = {
+	[PR_FLOOR] = "INSERT INTO meta (name, value) SELECT 'serial_floor',"
+		     MAX_SERIAL_SQL " WHERE true ON CONFLICT(name) DO UPDATE"
+		     " SET value = max(value, excluded.value)",
+	[PR_BINDINGS] = "DELETE FROM tls_bindings WHERE proc_id = ?1 AND"
+			" (tid, key) IN (SELECT tid, key FROM tls_bindings"
+			" WHERE proc_id = ?1 LIMIT ?2)",
+	/* In the order of live_blocks_site, which needs no sort: a site's
+	 * blocks by time, so mostly by serial, the table's own order.
+	 * Deleting in the order of another index (by size, or by thread)
+	 * dirties a table page per row: measured 2 to 3 times slower. */
+	[PR_BLOCKS] = "DELETE FROM live_blocks WHERE serial IN (SELECT serial"
+		      " FROM live_blocks WHERE proc_id = ?1 ORDER BY site, ts"
+		      " LIMIT ?2)",
+	[PR_KEYS] = "DELETE FROM keys WHERE proc_id = ?1 AND (key, generation)"
+		    " IN (SELECT key, generation FROM keys WHERE proc_id = ?1"
+		    " LIMIT ?2)",
+	[PR_THREADS] = "DELETE FROM threads WHERE proc_id = ?1 AND"
+		       " (tid, start_ts) IN (SELECT tid, start_ts FROM threads"
+		       " WHERE proc_id = ?1 LIMIT ?2)",
+	/* The stacks no finding of the process names. */
+	[PR_STACKS_UNUSED] =
+		"DELETE FROM stacks WHERE id IN (SELECT id FROM stacks"
+		" WHERE proc_id = ?1 AND id NOT IN (SELECT stack_id FROM"
+		" findings WHERE proc_id = ?1) LIMIT ?2)",
+	/* The sites neither a finding's site nor a frame of a finding's
+	 * stack: frames are stored as hex text (frames_text), which
+	 * printf('%x') writes the same way. */
+	[PR_SITES_UNUSED] =
+		"WITH RECURSIVE f(rest, hex) AS (SELECT frames || ' ', ''"
+		" FROM stacks WHERE proc_id = ?1 AND id IN (SELECT stack_id"
+		" FROM findings WHERE proc_id = ?1) UNION ALL SELECT"
+		" substr(rest, instr(rest, ' ') + 1), substr(rest, 1,"
+		" instr(rest, ' ') - 1) FROM f WHERE rest != '')"
+		" DELETE FROM sites WHERE proc_id = ?1 AND ip IN (SELECT ip"
+		" FROM sites WHERE proc_id = ?1 AND ip NOT IN (SELECT site"
+		" FROM findings WHERE proc_id = ?1) AND printf('%x', ip)"
+		" NOT IN (SELECT hex FROM f) LIMIT ?2)",
+	[PR_FINDINGS] = "DELETE FROM findings WHERE id IN (SELECT id FROM"
+			" findings WHERE proc_id = ?1 LIMIT ?2)",
+	[PR_STACKS] = "DELETE FROM stacks WHERE id IN (SELECT id FROM stacks"
+		      " WHERE proc_id = ?1 LIMIT ?2)",
+	[PR_SITES] = "DELETE FROM sites WHERE proc_id = ?1 AND ip IN (SELECT"
+		     " ip FROM sites WHERE proc_id = ?1 LIMIT ?2)",
+	[PR_MARK] = "UPDATE processes SET pruned_ts = ?2 WHERE id = ?1",
+	[PR_PROCESS] = "DELETE FROM processes WHERE id = ?1",
+	/* ?1 ended before, ?2 1: raw rows not removed yet, ?3 the state
+	 * of processes still traced, which are never candidates (the
+	 * daemon also skips those it still holds). */
+	[PR_CANDIDATE] = "SELECT id FROM processes WHERE state != ?3 AND"
+			 " end_ts < ?1 AND (?2 = 0 OR pruned_ts = 0)"
+			 " ORDER BY end_ts, id LIMIT 64",
+};
+
 struct store {
 	sqlite3 *db;
 	int rdonly;
 	int64_t version;	/* user_version once open */
 	sqlite3_stmt *st[ST_MAX];
+	sqlite3_stmt *prune[PR_MAX]; /* retention's, prepared on first use */
 };
 
 /* SQLite result codes to the errnos store.h promises. */
@@ -210,6 +300,12 @@ static int migrate(struct store *s)
 	/* A database with tables but no version is someone else's. */
 	if (version == 0 && tables > 0)
 		return -EBADMSG;
+	/* A new file: pages that retention frees can go back to the file
+	 * system (store__vacuum_step). Only possible before the first
+	 * table exists; an older file needs store__make_incremental. */
+	if (version == 0 &&
+	    (err = exec_sql(s->db, "PRAGMA auto_vacuum=INCREMENTAL")))
+		return err;
 	for (size_t i = (size_t)version; i < mw_migrations_count; i++) {
 		char pragma[64];
 
@@ -287,7 +383,7 @@ struct store *store__open(const char *path, unsigned flags)
 		err = errno_of(rc);
 		goto fail;
 	}
-	sqlite3_busy_timeout(s->db, 2000);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 	if (s->rdonly) {
 		if ((err = check_readable(s)))
 			goto fail;
@@ -322,6 +418,8 @@ void store__close(struct store *s)
 		return;
 	for (int i = 0; i < ST_MAX; i++)
 		sqlite3_finalize(s->st[i]);
+	for (int i = 0; i < PR_MAX; i++)
+		sqlite3_finalize(s->prune[i]);
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -344,11 +442,12 @@ int store__rollback(struct store *s)
 int store__next_serial(struct store *s, uint64_t *serial)
 {
 	int64_t max = 0;
+	/* Rows retention removed may have held the highest serials: the
+	 * floor it recorded keeps them from being handed out again. */
 	int err = query_int(s->db,
-			    "SELECT max(coalesce((SELECT max(id) FROM processes),0),"
-			    " coalesce((SELECT max(serial) FROM live_blocks),0),"
-			    " coalesce((SELECT max(id) FROM findings),0),"
-			    " coalesce((SELECT max(id) FROM stacks),0))",
+			    "SELECT max(" MAX_SERIAL_SQL ", coalesce((SELECT"
+			    " value FROM meta WHERE name = 'serial_floor'),"
+			    " 0))",
 			    &max);
 
 	if (err)
@@ -780,34 +879,92 @@ static int block_row(sqlite3_stmt *st, void *arg)
 	" b.serial, b.proc_id, b.pid, b.tid, b.addr, b.size, b.ts, b.site,"    \
 	" b.stack_id,"
 
+/* Counts the rows a walk handed over, for a limit across several. */
+struct count_ctx {
+	struct walk_ctx w;
+	uint64_t n;
+};
+
+static int block_row_counted(sqlite3_stmt *st, void *arg)
+{
+	struct count_ctx *c = arg;
+
+	c->n++;
+	return block_row(st, &c->w);
+}
+
 /*
- * Every block in the order of live_blocks_size (schema/005), no sort;
- * or one pid's, found through its processes' ids: a block carries its
- * process's pid (rows.h), so those hold every block of that pid.
+ * Every block, largest first, in the order of live_blocks_size
+ * (schema/005), no sort. With a pid: its processes (a pid is reused),
+ * newest first, each one's blocks largest first in the order of
+ * live_blocks_proc_size (schema/007): one process at a time, as an IN
+ * over several would sort all their blocks before the first row.
  */
 int store__each_block(struct store *s, const struct store_filter *f,
 		      int (*cb)(void *ctx, const struct mw_block_row *r,
 				const struct mw_site_row *site),
 		      void *ctx)
 {
-	struct walk_ctx w = {(void *)cb, ctx};
+	struct count_ctx c = {{(void *)cb, ctx}, 0};
+	struct store_filter one;
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		f && f->pid
-			? "SELECT" BLOCK_COLS SITE_COLS " FROM live_blocks b"
-			  " LEFT JOIN sites s ON s.proc_id = b.proc_id"
-			  " AND s.ip = b.site"
-			  " WHERE b.proc_id IN (SELECT id FROM processes"
-			  " WHERE pid = :pid) AND b.pid = :pid"
-			  " ORDER BY b.size DESC, b.serial LIMIT :limit"
-			: "SELECT" BLOCK_COLS SITE_COLS " FROM live_blocks b"
-			  " LEFT JOIN sites s ON s.proc_id = b.proc_id"
-			  " AND s.ip = b.site"
-			  " ORDER BY b.size DESC, b.serial LIMIT :limit",
-		f, &st);
+	int err, rc;
 
-	return err ? err : walk(st, block_row, &w);
+	if (!f || !f->pid) {
+		err = prepare_read(s,
+				   "SELECT" BLOCK_COLS SITE_COLS
+				   " FROM live_blocks b"
+				   " LEFT JOIN sites s ON s.proc_id = b.proc_id"
+				   " AND s.ip = b.site"
+				   " ORDER BY b.size DESC, b.serial LIMIT :limit",
+				   f, &st);
+		return err ? err : walk(st, block_row, &c.w);
+	}
+	err = prepare_read(s,
+			   "SELECT id FROM processes WHERE pid = :pid"
+			   " ORDER BY id DESC",
+			   f, &st);
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			uint64_t *nids = realloc(ids, ncap * sizeof(*nids));
+
+			if (!nids) {
+				err = -ENOMEM;
+				break;
+			}
+			ids = nids;
+			cap = ncap;
+		}
+		ids[n++] = col_u64(st, 0);
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = errno_of(rc);
+	sqlite3_finalize(st);
+	for (size_t i = 0; !err && i < n; i++) {
+		one = *f;
+		one.id = ids[i];
+		if (f->limit) {
+			if (c.n >= f->limit)
+				break;
+			one.limit = f->limit - c.n;
+		}
+		err = prepare_read(s,
+				   "SELECT" BLOCK_COLS SITE_COLS
+				   " FROM live_blocks b"
+				   " LEFT JOIN sites s ON s.proc_id = b.proc_id"
+				   " AND s.ip = b.site WHERE b.proc_id = :id"
+				   " ORDER BY b.size DESC, b.serial LIMIT :limit",
+				   &one, &st);
+		if (!err)
+			err = walk(st, block_row_counted, &c);
+	}
+	free(ids);
+	return err;
 }
 
 static int finding_row(sqlite3_stmt *st, void *arg)
@@ -869,10 +1026,23 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 	return err ? err : walk(st, finding_row, &w);
 }
 
+/* Append the frames of stacks.frames (as frames_text wrote them) to r. */
+static void parse_frames(struct mw_stack_row *r, const char *p)
+{
+	while (p && *p && r->nframes < MW_EV_MAX_FRAMES) {
+		char *end;
+		unsigned long long v = strtoull(p, &end, 16);
+
+		if (end == p)
+			break;
+		r->frames[r->nframes++] = v;
+		p = end;
+	}
+}
+
 int store__get_stack(struct store *s, uint64_t id, struct mw_stack_row *r)
 {
 	sqlite3_stmt *st;
-	const char *p;
 	int rc = sqlite3_prepare_v2(s->db,
 				    "SELECT proc_id, pid, flags, frames FROM"
 				    " stacks WHERE id = ?1",
@@ -891,16 +1061,7 @@ int store__get_stack(struct store *s, uint64_t id, struct mw_stack_row *r)
 	r->proc_id = col_u64(st, 0);
 	r->pid = (uint32_t)col_u64(st, 1);
 	r->flags = (uint32_t)col_u64(st, 2);
-	p = (const char *)sqlite3_column_text(st, 3);
-	while (p && *p && r->nframes < MW_EV_MAX_FRAMES) {
-		char *end;
-		unsigned long long v = strtoull(p, &end, 16);
-
-		if (end == p)
-			break;
-		r->frames[r->nframes++] = v;
-		p = end;
-	}
+	parse_frames(r, (const char *)sqlite3_column_text(st, 3));
 	sqlite3_finalize(st);
 	return 0;
 }
@@ -1208,4 +1369,319 @@ int store__each_thread_block(struct store *s, const struct store_filter *f,
 		return err;
 	bind_thread(st, t);
 	return walk(st, block_row, &w);
+}
+
+/* --- queries for memwatchctl export ------------------------------------- */
+
+static int stack_usage_row(sqlite3_stmt *st, void *arg)
+{
+	struct walk_ctx *w = arg;
+	int (*cb)(void *, const struct store_stack_usage *,
+		  const struct mw_stack_row *) = w->cb;
+	struct store_stack_usage u = {0};
+	struct mw_stack_row stack;
+
+	u.proc_id = col_u64(st, 0);
+	u.pid = (uint32_t)col_u64(st, 1);
+	u.stack_id = col_u64(st, 2);
+	u.site = col_u64(st, 3);
+	u.blocks = col_u64(st, 4);
+	u.bytes = col_u64(st, 5);
+	if (!sqlite3_column_int(st, 6))
+		return cb(w->ctx, &u, NULL);
+	memset(&stack, 0, sizeof(stack));
+	stack.id = u.stack_id;
+	stack.proc_id = u.proc_id;
+	stack.pid = u.pid;
+	stack.flags = (uint32_t)col_u64(st, 7);
+	parse_frames(&stack, (const char *)sqlite3_column_text(st, 8));
+	return cb(w->ctx, &u, &stack);
+}
+
+/* The groups of live_blocks by (process, stack, site), then their stack
+ * row if stored. Grouping by site as well keeps a block without a stack
+ * (stack_id 0) with the others of its site only. */
+#define STACK_USAGE_SQL(where)                                                 \
+	"SELECT g.proc_id, g.pid, g.stack_id, g.site, g.blocks, g.bytes,"      \
+	" st.id IS NOT NULL, st.flags, st.frames FROM (SELECT proc_id, pid,"   \
+	" stack_id, site, count(*) AS blocks, sum(size) AS bytes"              \
+	" FROM live_blocks" where " GROUP BY proc_id, pid, stack_id, site) g"  \
+	" LEFT JOIN stacks st ON st.id = g.stack_id"                           \
+	" AND st.proc_id = g.proc_id AND g.stack_id != 0"                      \
+	" ORDER BY g.bytes DESC, g.proc_id, g.stack_id, g.site"
+
+/*
+ * Every block is read once: export wants them all. With a pid, through
+ * its processes' ids as store__each_block does, so that an index on
+ * proc_id serves it.
+ */
+int store__each_stack_usage(struct store *s, const struct store_filter *f,
+			    int (*cb)(void *ctx,
+				      const struct store_stack_usage *u,
+				      const struct mw_stack_row *stack),
+			    void *ctx)
+{
+	struct walk_ctx w = {(void *)cb, ctx};
+	sqlite3_stmt *st;
+	int err = prepare_read(
+		s,
+		f && f->pid
+			? STACK_USAGE_SQL(" WHERE proc_id IN (SELECT id FROM"
+					  " processes WHERE pid = :pid)"
+					  " AND pid = :pid")
+			: STACK_USAGE_SQL(""),
+		f, &st);
+
+	return err ? err : walk(st, stack_usage_row, &w);
+}
+
+/* --- retention ------------------------------------------------------------ */
+
+uint64_t store_pruned__sum(const struct store_pruned *n)
+{
+	return n->bindings + n->blocks + n->keys + n->threads + n->stacks +
+	       n->sites + n->findings + n->processes;
+}
+
+void store_pruned__add(struct store_pruned *to, const struct store_pruned *n)
+{
+	to->bindings += n->bindings;
+	to->blocks += n->blocks;
+	to->keys += n->keys;
+	to->threads += n->threads;
+	to->stacks += n->stacks;
+	to->sites += n->sites;
+	to->findings += n->findings;
+	to->processes += n->processes;
+}
+
+/* Retention's statement i, prepared once and kept. */
+static int prune_stmt(struct store *s, int i, sqlite3_stmt **out)
+{
+	if (!s->prune[i]) {
+		int rc = sqlite3_prepare_v3(s->db, prune_sql[i], -1,
+					    SQLITE_PREPARE_PERSISTENT,
+					    &s->prune[i], NULL);
+
+		if (rc != SQLITE_OK)
+			return errno_of(rc);
+	}
+	*out = s->prune[i];
+	return 0;
+}
+
+int store__prune_candidate(struct store *s, enum store_prune_level level,
+			   uint64_t before,
+			   bool (*held)(void *ctx, uint64_t proc_id),
+			   void *ctx, uint64_t *proc_id)
+{
+	sqlite3_stmt *st;
+	int rc, err = prune_stmt(s, PR_CANDIDATE, &st);
+
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, before > INT64_MAX ? INT64_MAX
+						     : (int64_t)before);
+	sqlite3_bind_int(st, 2, level == STORE_PRUNE_RAW);
+	sqlite3_bind_int(st, 3, MW_PROC_TRACING);
+	err = -ENOENT;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t id = col_u64(st, 0);
+
+		if (held && held(ctx, id))
+			continue;
+		*proc_id = id;
+		err = 0;
+		break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = errno_of(rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+/* Run delete statement i for proc_id, at most *left rows: what it
+ * deleted goes to *count and comes off *left. */
+static int prune_rows(struct store *s, int i, uint64_t proc_id,
+		      uint64_t *left, uint64_t *count)
+{
+	sqlite3_stmt *st;
+	int rc, err = prune_stmt(s, i, &st);
+	uint64_t n;
+
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, (int64_t)proc_id);
+	sqlite3_bind_int64(st, 2, (int64_t)*left);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return errno_of(rc);
+	n = (uint64_t)sqlite3_changes64(s->db);
+	*count += n;
+	*left -= n < *left ? n : *left;
+	return 0;
+}
+
+/* Run statement i, bound with (a, b). */
+static int prune_exec(struct store *s, int i, uint64_t a, uint64_t b)
+{
+	sqlite3_stmt *st = NULL;
+	int err = prune_stmt(s, i, &st);
+
+	if (err)
+		return err;
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, (int64_t)a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, (int64_t)b);
+	return run(st);
+}
+
+int store__prune_process(struct store *s, uint64_t proc_id,
+			 enum store_prune_level level, uint32_t max_rows,
+			 uint64_t now, struct store_pruned *n)
+{
+	/* Tables in the order rows go: none is left pointing at a row
+	 * already removed. */
+	static const int raw[] = {PR_BINDINGS, PR_BLOCKS, PR_KEYS, PR_THREADS,
+				  PR_STACKS_UNUSED, PR_SITES_UNUSED};
+	static const int all[] = {PR_BINDINGS, PR_BLOCKS, PR_KEYS, PR_THREADS,
+				  PR_FINDINGS, PR_STACKS, PR_SITES};
+	const int *order = level == STORE_PRUNE_ALL ? all : raw;
+	size_t norder = level == STORE_PRUNE_ALL ? sizeof(all) / sizeof(all[0])
+						 : sizeof(raw) / sizeof(raw[0]);
+	struct store_pruned got = {0};
+	uint64_t left = max_rows ? max_rows : 1;
+	int err;
+
+	if ((err = store__begin(s)))
+		return err;
+	if ((err = prune_exec(s, PR_FLOOR, 0, 0)))
+		goto fail;
+	for (size_t i = 0; i < norder && left; i++) {
+		uint64_t *count;
+
+		switch (order[i]) {
+		case PR_BINDINGS:
+			count = &got.bindings;
+			break;
+		case PR_BLOCKS:
+			count = &got.blocks;
+			break;
+		case PR_KEYS:
+			count = &got.keys;
+			break;
+		case PR_THREADS:
+			count = &got.threads;
+			break;
+		case PR_FINDINGS:
+			count = &got.findings;
+			break;
+		case PR_STACKS:
+		case PR_STACKS_UNUSED:
+			count = &got.stacks;
+			break;
+		default:
+			count = &got.sites;
+			break;
+		}
+		if ((err = prune_rows(s, order[i], proc_id, &left, count)))
+			goto fail;
+	}
+	/* Each table gave fewer rows than it was asked for: none is
+	 * left. */
+	if (left) {
+		if (level == STORE_PRUNE_ALL) {
+			err = prune_exec(s, PR_PROCESS, proc_id, 0);
+			got.processes = (uint64_t)sqlite3_changes64(s->db);
+		} else {
+			err = prune_exec(s, PR_MARK, proc_id, now);
+		}
+		if (err)
+			goto fail;
+	}
+	if ((err = store__commit(s)))
+		goto fail;
+	store_pruned__add(n, &got);
+	return left ? 1 : 0;
+fail:
+	store__rollback(s);
+	return err;
+}
+
+static uint64_t file_size(const char *path, const char *suffix)
+{
+	char p[4096];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return stat(p, &st) ? 0 : (uint64_t)st.st_size;
+}
+
+int store__size(struct store *s, struct store_size *z)
+{
+	const char *path = sqlite3_db_filename(s->db, "main");
+	int64_t page_size, pages, free_pages, mode;
+	int err;
+
+	if ((err = query_int(s->db, "PRAGMA page_size", &page_size)) ||
+	    (err = query_int(s->db, "PRAGMA page_count", &pages)) ||
+	    (err = query_int(s->db, "PRAGMA freelist_count", &free_pages)) ||
+	    (err = query_int(s->db, "PRAGMA auto_vacuum", &mode)))
+		return err;
+	memset(z, 0, sizeof(*z));
+	if (path && path[0]) {
+		z->file_bytes = file_size(path, "");
+		z->wal_bytes = file_size(path, "-wal");
+	}
+	z->page_size = (uint64_t)page_size;
+	z->pages = (uint64_t)pages;
+	z->free_pages = (uint64_t)free_pages;
+	z->incremental = mode == 2;
+	return 0;
+}
+
+int store__vacuum_step(struct store *s, uint32_t pages)
+{
+	char sql[64];
+
+	/* A pragma takes no bound parameter; pages is a number. */
+	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%u)",
+		 pages ? pages : 1);
+	return exec_sql(s->db, sql);
+}
+
+int store__checkpoint(struct store *s)
+{
+	sqlite3_stmt *st;
+	int rc, busy = 0;
+
+	/* TRUNCATE waits for readers to move to the latest snapshot: never
+	 * here, where the daemon's loop would wait with it. */
+	sqlite3_busy_timeout(s->db, 0);
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1,
+				&st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			busy = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return busy ? -EBUSY : 0;
+	return errno_of(rc);
+}
+
+int store__make_incremental(struct store *s)
+{
+	int64_t mode = 0;
+	int err;
+
+	if ((err = exec_sql(s->db, "PRAGMA auto_vacuum=INCREMENTAL")) ||
+	    (err = exec_sql(s->db, "VACUUM")) ||
+	    (err = query_int(s->db, "PRAGMA auto_vacuum", &mode)))
+		return err;
+	return mode == 2 ? 0 : -EIO;
 }

@@ -16,6 +16,7 @@
 #ifndef MEMWATCH_STORE_H
 #define MEMWATCH_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rows.h"
@@ -49,6 +50,78 @@ int store__put_finding(struct store *s, const struct mw_finding_row *r);
 int store__put_site(struct store *s, const struct mw_site_row *r);
 int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip);
 int store__put_stack(struct store *s, const struct mw_stack_row *r);
+
+/* --- retention (daemon/retention.c) ------------------------------------ */
+
+/*
+ * Retention removes the rows of processes no longer traced, in two
+ * levels. STORE_PRUNE_RAW: their threads, keys, TLS bindings and live
+ * blocks (site_usage follows, by its triggers), and the stacks and sites
+ * none of their findings needs; the process row stays, marked pruned, its
+ * counters as they were at its end. STORE_PRUNE_ALL: everything, the
+ * findings, stacks, sites and the process row last. Rows go in an order
+ * that never leaves one pointing at a removed one (bindings before
+ * blocks, blocks before threads, the process row last), so readers see a
+ * consistent database between steps.
+ */
+enum store_prune_level {
+	STORE_PRUNE_RAW = 1,
+	STORE_PRUNE_ALL = 2,
+};
+
+/* Rows removed, by table (not counting site_usage's, which follow). */
+struct store_pruned {
+	uint64_t bindings, blocks, keys, threads, stacks, sites, findings;
+	uint64_t processes;
+};
+
+uint64_t store_pruned__sum(const struct store_pruned *n);
+void store_pruned__add(struct store_pruned *to, const struct store_pruned *n);
+
+/*
+ * The process that ended first among those that ended before `before`
+ * (ns since the epoch, end_ts) and have rows left at this level, skipping
+ * those held(ctx, id) says are still held (NULL: none is). 0 and its id,
+ * -ENOENT when there is none, or another -errno.
+ */
+int store__prune_candidate(struct store *s, enum store_prune_level level,
+			   uint64_t before,
+			   bool (*held)(void *ctx, uint64_t proc_id),
+			   void *ctx, uint64_t *proc_id);
+/*
+ * One step: remove at most max_rows rows of process proc_id at this level,
+ * in one transaction (which first records the serial floor, so that no id
+ * is handed out again: store__next_serial). Returns 1 once nothing is
+ * left at that level (the row is then marked pruned at now, or removed),
+ * 0 when more is, or -errno (nothing removed). Adds what it removed to n.
+ */
+int store__prune_process(struct store *s, uint64_t proc_id,
+			 enum store_prune_level level, uint32_t max_rows,
+			 uint64_t now, struct store_pruned *n);
+
+/* The size of the database, from the file system and from SQLite. */
+struct store_size {
+	uint64_t file_bytes;	/* the database file, as stat says */
+	uint64_t wal_bytes;	/* its write-ahead log; 0 when none */
+	uint64_t page_size;
+	uint64_t pages;		/* in the database, free ones included */
+	uint64_t free_pages;	/* on the free list: reused before it grows */
+	bool incremental;	/* auto_vacuum=INCREMENTAL: free pages can
+				   go back to the file system */
+};
+
+int store__size(struct store *s, struct store_size *z);
+/* Give up to pages free pages back (the file shrinks at the next
+ * checkpoint). 0 or -errno; a no-op unless incremental. */
+int store__vacuum_step(struct store *s, uint32_t pages);
+/* Copy the write-ahead log into the database and truncate it to 0
+ * bytes, without waiting: -EBUSY when a reader still needs part of it
+ * (try again later). */
+int store__checkpoint(struct store *s);
+/* Turn a database created without incremental vacuum into one with it:
+ * a VACUUM, which rewrites the whole file (and needs as much free space
+ * again). 0 or -errno. */
+int store__make_incremental(struct store *s);
 
 /* Reader side (memwatchctl). pid 0 = all processes. Callbacks return 0
  * to go on, non-zero to stop (that value is returned). site is NULL when
@@ -151,5 +224,27 @@ int store__each_thread_block(struct store *s, const struct store_filter *f,
 			     int (*cb)(void *ctx, const struct mw_block_row *r,
 				       const struct mw_site_row *site),
 			     void *ctx);
+
+/* --- queries for memwatchctl export ------------------------------------ */
+
+/* What the live blocks of one allocating stack hold, in one process. */
+struct store_stack_usage {
+	uint64_t proc_id;
+	uint32_t pid;
+	uint32_t pad;
+	uint64_t stack_id;	/* 0: the blocks have no stack */
+	uint64_t site;		/* the call site: the stack's frames[0] */
+	uint64_t blocks;
+	uint64_t bytes;
+};
+
+/* Live blocks (as live_blocks stores them) summed by stack, most bytes
+ * first; stack is NULL when the blocks have none or it is not stored.
+ * f: pid only. */
+int store__each_stack_usage(struct store *s, const struct store_filter *f,
+			    int (*cb)(void *ctx,
+				      const struct store_stack_usage *u,
+				      const struct mw_stack_row *stack),
+			    void *ctx);
 
 #endif

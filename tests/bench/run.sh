@@ -104,6 +104,7 @@ for ((i = 0; i < REPS; i++)); do
 	sample floor mw --bench-floor -- "$WL/alloc_pairs" "$PAIRS"
 	sample floor_entry mw --bench-floor --bench-at-entry -- "$WL/alloc_pairs" "$PAIRS"
 	sample full mw -- "$WL/alloc_pairs" "$PAIRS"
+	sample full_site mw --stack-frames 0 -- "$WL/alloc_pairs" "$PAIRS"
 	sample full_entry mw --bench-at-entry -- "$WL/alloc_pairs" "$PAIRS"
 	sample bt bt "$WL/alloc_pairs $PAIRS"
 	sample ht heaptrack -o "$TMP/ht.$i" "$WL/alloc_pairs" "$PAIRS"
@@ -117,6 +118,7 @@ per_pair() {
 pair_floor=$(per_pair floor)
 pair_floor_entry=$(per_pair floor_entry)
 pair_full=$(per_pair full)
+pair_full_site=$(per_pair full_site)
 pair_full_entry=$(per_pair full_entry)
 pair_bt=$(per_pair bt)
 pair_ht=$(per_pair ht)
@@ -184,13 +186,45 @@ rate_events=$(usage 1)
 rate_lost=$(usage 2)
 rate_us_event=$(usage 4)
 rate=$(awk -v e="$rate_events" -v t="$rate_ns" 'BEGIN { printf "%.0f", e / (t / 1e9) }')
-# Memory per live block: peak RSS holding LIVE blocks, less holding none.
+# Memory per live block: the daemon's anonymous memory (RssAnon) while
+# live_hold holds LIVE blocks, all of them stored, less the same holding
+# none; and its peak RSS over the run, which adds what waits to be written
+# (the persist FIFO, deletes) and glibc's caches.
 quiet() { "$@" >/dev/null 2>"$TMP/last.err"; }
-quiet mw -v -- "$WL/live_hold" 0 32 1500
+# held N: RssAnon in kB once the database holds N + 1 blocks (live_hold's
+# own array is one), then stop the workload; peak RSS is in last.err.
+held() {
+	local n=$1 db pid i c=0 rss
+	# Its own name: N counts in subshells too, so mw$N may be taken.
+	db=$TMP/held$n.db
+	"$MEMWATCHD" -v --db "$db" --socket "$TMP/mw.sock" -- \
+		"$WL/live_hold" "$n" 32 600000 >/dev/null 2>"$TMP/last.err" &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		sleep 0.5
+		c=$(sqlite3 "$db" \
+			"SELECT count(*) FROM live_blocks" 2>/dev/null) || c=0
+		[[ $c == $((n + 1)) ]] && break
+	done
+	sleep 1
+	rss=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status")
+	pkill -x live_hold
+	wait "$pid"
+	if [[ $c != $((n + 1)) ]]; then
+		echo "run.sh: the database never held $n blocks (it held" \
+			"$c): $(tail -n 3 "$TMP/last.err")" >&2
+		exit 1
+	fi
+	echo "$rss"
+}
+anon0=$(held 0)
 rss0=$(usage 5)
-quiet mw -v -- "$WL/live_hold" "$LIVE" 32 1500
+anon1=$(held "$LIVE")
 rss1=$(usage 5)
-per_block=$(awk -v a="$rss1" -v b="$rss0" -v n="$LIVE" \
+hold_lost=$(usage 2)
+per_block=$(awk -v a="$anon1" -v b="$anon0" -v n="$LIVE" \
+	'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+peak_per_block=$(awk -v a="$rss1" -v b="$rss0" -v n="$LIVE" \
 	'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
 # Many threads: memwatchd watching thread_churn's executable; each of
 # BIG_THREADS threads leaks its TLS value. How long after the program's
@@ -235,11 +269,14 @@ row "untraced" "$pair_plain"
 row "floor: empty programs at the same probes" "$pair_floor"
 row "floor with free probed at its entry" "$pair_floor_entry"
 row "memwatch full mode" "$pair_full"
+row "memwatch full mode, call site only (--stack-frames 0)" "$pair_full_site"
 row "memwatch, free probed at its entry" "$pair_full_entry"
 row "bpftrace: malloc+uretprobe+free with ustack" "$pair_bt"
 row "heaptrack (LD_PRELOAD)" "$pair_ht"
 r=$(awk -v a="$pair_full" -v b="$pair_floor" 'BEGIN { printf "%.2f", a / b }')
 row "ratio full / floor" "$r" "$(verdict "$r" "<=" 1.15)"
+r=$(awk -v a="$pair_full_site" -v b="$pair_floor" 'BEGIN { printf "%.2f", a / b }')
+row "ratio full, call site only / floor" "$r" "$(verdict "$r" "<=" 1.15)"
 r=$(awk -v a="$pair_full" -v b="$pair_bt" 'BEGIN { printf "%.2f", a / b }')
 row "ratio full / bpftrace" "$r" "$(verdict "$r" "<=" 0.5)"
 echo "B. probe placement per allocator (LD_PRELOAD), us per pair"
@@ -266,9 +303,18 @@ row "events per second at the highest rate (2 threads)" "$rate"
 row "events lost at that rate" "$rate_lost" "$(verdict "$rate_lost" "<=" 0)"
 row "daemon CPU per event, us (SQLite included)" "$rate_us_event" "$(verdict "$rate_us_event" "<=" 1)"
 row "daemon memory per live block, bytes ($LIVE blocks)" "$per_block" "$(verdict "$per_block" "<=" 64)"
+row "daemon peak RSS per live block, bytes (with write queue)" "$peak_per_block"
+row "events lost while storing those blocks" "$hold_lost" "$(verdict "$hold_lost" "<=" 0)"
 row "$BIG_THREADS threads: daemon peak RSS, MB" "$((big_rss / 1024))"
 row "$BIG_THREADS threads: findings shown after exit, s" "$big_latency" "$(verdict "$big_latency" "<=" 2)"
 row "$BIG_THREADS threads: findings shown" "$seen"
+echo "G. the engine alone, instructions per event (callgrind; tests/bench/engine_cost.sh)"
+if [[ ${BENCH_SHORT:-0} == 1 ]]; then
+	cost=$(tests/bench/engine_cost.sh 50000 | tail -n 1)
+else
+	cost=$(tests/bench/engine_cost.sh | tail -n 1)
+fi
+row "alloc/free stream, 100k live blocks" "${cost%% *}"
 if [[ ${BENCH_SKIP_QUERIES:-0} != 1 ]]; then
 	echo "F. memwatchctl queries on a synthetic database (tests/bench/query.sh)"
 	if [[ ${BENCH_SHORT:-0} == 1 ]]; then

@@ -46,7 +46,7 @@ for ((i = 0; i < 256; i++)); do
 done >"$garbage"
 cp "$garbage" "$garbage.orig"
 
-d=("$MEMWATCHD" --db "$DB" --socket "$SOCK")
+d=("$MEMWATCHD" --db "$DB" --socket "$SOCK" --metrics-listen none)
 c=("$MEMWATCHCTL" --db "$DB" --socket "$SOCK")
 
 # --- memwatchd --------------------------------------------------------------

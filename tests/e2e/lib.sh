@@ -253,21 +253,25 @@ reap() {
 # --- memwatchd --------------------------------------------------------------
 
 # trace [DAEMON-ARGS] -- CMD ARGS...: run memwatchd in the foreground on
-# this suite's DB and socket. Sets TRACE_RC and TRACE_LOG (.out/.err).
+# this suite's DB and socket, without /metrics (suites run side by side
+# must not race for its port; DAEMON-ARGS may set one). Sets TRACE_RC and
+# TRACE_LOG (.out/.err).
 trace() {
 	TRACE_N=$((TRACE_N + 1))
 	TRACE_LOG=$TMP/trace$TRACE_N
 	TRACE_RC=0
-	timeout -k 5 120 "$MEMWATCHD" --db "$DB" --socket "$SOCK" "$@" \
+	timeout -k 5 120 "$MEMWATCHD" --db "$DB" --socket "$SOCK" \
+		--metrics-listen none "$@" \
 		>"$TRACE_LOG.out" 2>"$TRACE_LOG.err" || TRACE_RC=$?
 }
 
 # start_daemon ARGS...: memwatchd in the background on this suite's DB and
-# socket. Sets DAEMON_PID and DAEMON_LOG (.out/.err).
+# socket, without /metrics unless ARGS say. Sets DAEMON_PID and DAEMON_LOG
+# (.out/.err).
 start_daemon() {
 	DAEMON_N=$((DAEMON_N + 1))
 	DAEMON_LOG=$TMP/daemon$DAEMON_N
-	"$MEMWATCHD" --db "$DB" --socket "$SOCK" "$@" \
+	"$MEMWATCHD" --db "$DB" --socket "$SOCK" --metrics-listen none "$@" \
 		>"$DAEMON_LOG.out" 2>"$DAEMON_LOG.err" &
 	DAEMON_PID=$!
 }

@@ -214,20 +214,53 @@ else
 		fi
 	done
 	rmdir "$grp" "$CG2/system.slice/$unit" "$ctr" 2>/dev/null || true
+
+	# moved_groups N: the daemon moved the unit's watch N times.
+	# shellcheck disable=SC2317  # called through wait_until
+	moved_groups() {
+		[[ $(grep -c "watching unit '$unit' in its new group" \
+			"$DAEMON_LOG.err") -ge $1 ]]
+	}
+	# A unit not running when memwatchd starts is watched for; a unit
+	# restarted gets a new group (a new id), as systemd makes it anew:
+	# each run is traced.
+	DB=$TMP/unit_later.db
+	unit=mw-e2e-later-$$.service
+	g=$CG2/system.slice/$unit
+	watch unit_later -v --unit "$unit"
+	count_in_text unit_later/warned "$DAEMON_LOG.err" \
+		"unit '$unit' is not running: watching for it to start" 1
+	pids=()
+	for run in 1 2; do
+		mkdir "$g"
+		# The daemon looks again at each tick; a process started
+		# before it did would be attached late, not held at exec.
+		wait_until 10 moved_groups "$run" ||
+			fail "unit_later/moved$run" "the watch never moved"
+		run_in "$g" "$WL/tls_nodtor" 4 2048
+		pids+=("$RUN_PID")
+		reap "$RUN_PID"
+		wait_until 10 findings_at_least $((4 * run)) || true
+		rmdir "$g" 2>/dev/null || true
+	done
+	ok unit_later/stop "memwatchd did not stop cleanly" stop_daemon
+	query unit_later/findings "$TMP/unit_later.json" findings &&
+		for run in 1 2; do
+			expect "unit_later/run$run" "$TMP/unit_later.json" \
+				'[.[] | select(.pid == $p and .size == 2048)] | length' \
+				4 --argjson p "${pids[run - 1]}"
+		done
 fi
-for bad in "--cgroup /nonexistent-group" "--unit no-such-unit-$$.service"; do
-	rc=0
-	# shellcheck disable=SC2086  # the option and its value, split
-	"$MEMWATCHD" --db "$TMP/bad.db" --socket "$TMP/bad.sock" $bad \
-		>/dev/null 2>"$TMP/bad.err" || rc=$?
-	name=bad/${bad%% *}
-	if [[ $rc -ne 0 && $(wc -l <"$TMP/bad.err") == 1 ]] &&
-		grep -q "no such cgroup" "$TMP/bad.err"; then
-		pass "$name"
-	else
-		fail "$name" "exit $rc, want non-zero and one line: $(cat "$TMP/bad.err")"
-	fi
-done
+# A group that does not exist is a one-line error (a unit is watched for).
+rc=0
+"$MEMWATCHD" --db "$TMP/bad.db" --socket "$TMP/bad.sock" \
+	--cgroup /nonexistent-group >/dev/null 2>"$TMP/bad.err" || rc=$?
+if [[ $rc -ne 0 && $(wc -l <"$TMP/bad.err") == 1 ]] &&
+	grep -q "no such cgroup" "$TMP/bad.err"; then
+	pass bad/--cgroup
+else
+	fail bad/--cgroup "exit $rc, want non-zero and one line: $(cat "$TMP/bad.err")"
+fi
 
 # A static binary, under -- CMD and under --exe: the same counts.
 DB=$TMP/static_cmd.db

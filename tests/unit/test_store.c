@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -943,6 +944,292 @@ static void test_thread_queries(void)
 	store__close(s);
 }
 
+/* --- retention ------------------------------------------------------------ */
+
+/* One integer from a query, by the sqlite3 shell; -1 on failure. */
+static long long shell_int(const char *sql)
+{
+	char cmd[1024];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"%s\"", path, sql);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	pclose(f);
+	return v;
+}
+
+static bool held_none(void *ctx, uint64_t proc_id)
+{
+	return false;
+}
+
+static bool held_one(void *ctx, uint64_t proc_id)
+{
+	return proc_id == *(uint64_t *)ctx;
+}
+
+/*
+ * Process 100 ended (blocks, threads, keys, a binding, two stacks, sites,
+ * one finding naming one of the stacks); process 5 is still traced. Raw
+ * pruning of 100 in steps of 7 rows keeps the finding, its stack and the
+ * sites it and its stack's frames name, and nothing else; pruning all of
+ * it then leaves process 5 exactly as it was, and no id below the highest
+ * ever used is handed out again.
+ */
+#define NBLOCKS 3000
+
+static void fill_prune_db(struct store *s)
+{
+	struct mw_process_row old = {.id = 100, .pid = 42,
+				     .state = MW_PROC_EXITED, .start_ts = 10,
+				     .end_ts = 1000, .comm = "old"};
+	struct mw_process_row live = {.id = 5, .pid = 43,
+				      .state = MW_PROC_TRACING, .start_ts = 20,
+				      .comm = "live"};
+	struct mw_stack_row kept = {.proc_id = 100, .id = 90000, .pid = 42,
+				    .nframes = 3,
+				    .frames = {0x401000, 0x402000,
+					       0xffffffffffffff00ull}};
+	struct mw_stack_row unused = {.proc_id = 100, .id = 90001, .pid = 42,
+				      .nframes = 2, .frames = {0x403000, 0x404000}};
+	struct mw_finding_row f = {.id = 90002, .kind = MW_FIND_THREAD_ORPHAN,
+				   .pid = 42, .proc_id = 100, .tid = 44,
+				   .size = 64, .site = 0x405000, .found_ts = 900,
+				   .stack_id = 90000, .severity = MW_SEV_MEDIUM,
+				   .count = 1, .first_ts = 900, .last_ts = 900};
+	const uint64_t sites[] = {0x401000, 0x402000, 0xffffffffffffff00ull,
+				  0x403000, 0x404000, 0x405000};
+
+	CHECK(store__begin(s) == 0);
+	CHECK(store__put_process(s, &old) == 0);
+	CHECK(store__put_process(s, &live) == 0);
+	CHECK(store__put_stack(s, &kept) == 0);
+	CHECK(store__put_stack(s, &unused) == 0);
+	CHECK(store__put_finding(s, &f) == 0);
+	for (size_t i = 0; i < sizeof(sites) / sizeof(sites[0]); i++) {
+		struct mw_site_row site = {.proc_id = 100, .ip = sites[i],
+					   .function = "fn"};
+
+		CHECK(store__put_site(s, &site) == 0);
+	}
+	for (uint32_t t = 0; t < 4; t++) {
+		struct mw_thread_row th = {.proc_id = 100, .pid = 42,
+					   .tid = 44 + t,
+					   .state = MW_THREAD_EXITED,
+					   .start_ts = 11, .exit_ts = 999};
+		struct mw_thread_row lt = th;
+
+		lt.proc_id = 5;
+		lt.pid = 43;
+		lt.state = MW_THREAD_ALIVE;
+		CHECK(store__put_thread(s, &th) == 0);
+		CHECK(store__put_thread(s, &lt) == 0);
+	}
+	{
+		struct mw_key_row k = {.proc_id = 100, .pid = 42, .key = 1,
+				       .generation = 1, .state = MW_KEY_LIVE};
+		struct mw_binding_row b = {.proc_id = 100, .pid = 42, .tid = 44,
+					   .key = 1, .generation = 1,
+					   .value = 0x7f0000000010ull,
+					   .block = 1, .size = 64, .set_ts = 12};
+
+		CHECK(store__put_key(s, &k) == 0);
+		CHECK(store__put_binding(s, &b) == 0);
+		k.proc_id = 5;
+		k.pid = 43;
+		b.proc_id = 5;
+		b.pid = 43;
+		CHECK(store__put_key(s, &k) == 0);
+		CHECK(store__put_binding(s, &b) == 0);
+	}
+	for (uint64_t i = 0; i < NBLOCKS; i++) {
+		struct mw_block_row b = {.serial = 1000 + i, .proc_id = 100,
+					 .pid = 42, .tid = 44 + (uint32_t)(i % 4),
+					 .addr = 0x7f0000000000ull + 64 * i,
+					 .size = 64, .ts = 100 + i,
+					 .site = 0x403000, .stack_id = 90001};
+
+		CHECK(store__add_block(s, &b) == 0);
+		if (i < 10) {
+			b.serial = 10 + i;
+			b.proc_id = 5;
+			b.pid = 43;
+			CHECK(store__add_block(s, &b) == 0);
+		}
+	}
+	CHECK(store__commit(s) == 0);
+}
+
+static void test_prune_raw_then_all(void)
+{
+	struct store_filter all = {0};
+	struct store_pruned n = {0};
+	struct mw_stack_row st;
+	struct mw_site_row site;
+	struct mw_process_row pr;
+	uint64_t id = 0, serial = 0, held = 100;
+	struct store *s;
+	int rc, steps = 0, cnt;
+
+	s = open_fresh("prune.db");
+	if (!s)
+		return;
+	fill_prune_db(s);
+
+	/* Only the ended process, ended before the cutoff, not held. */
+	CHECK(store__prune_candidate(s, STORE_PRUNE_RAW, 1000, held_none,
+				     NULL, &id) == -ENOENT);
+	CHECK(store__prune_candidate(s, STORE_PRUNE_RAW, 1001, held_none,
+				     NULL, &id) == 0);
+	CHECK_U64(id, 100);
+	CHECK(store__prune_candidate(s, STORE_PRUNE_RAW, UINT64_MAX, held_one,
+				     &held, &id) == -ENOENT);
+
+	while ((rc = store__prune_process(s, 100, STORE_PRUNE_RAW, 7, 5555,
+					  &n)) == 0 &&
+	       steps < 10000)
+		steps++;
+	CHECK_U64(rc, 1);
+	/* 7 rows a step at most. */
+	CHECK(steps >= NBLOCKS / 7);
+	CHECK_U64(n.blocks, NBLOCKS);
+	CHECK_U64(n.threads, 4);
+	CHECK_U64(n.keys, 1);
+	CHECK_U64(n.bindings, 1);
+	CHECK_U64(n.stacks, 1);
+	CHECK_U64(n.sites, 2);
+	CHECK_U64(n.findings, 0);
+	CHECK_U64(n.processes, 0);
+
+	/* What the finding needs is there for explain. */
+	cnt = 0;
+	CHECK(store__each_finding(s, &all, keep_finding, &cnt) == 0);
+	CHECK_U64(cnt, 1);
+	CHECK(last_had_site);
+	CHECK(store__get_stack(s, 90000, &st) == 0);
+	CHECK(store__get_stack(s, 90001, &st) == -ENOENT);
+	CHECK(store__get_site(s, 100, 0x401000, &site) == 0);
+	CHECK(store__get_site(s, 100, 0x402000, &site) == 0);
+	CHECK(store__get_site(s, 100, 0xffffffffffffff00ull, &site) == 0);
+	CHECK(store__get_site(s, 100, 0x403000, &site) == -ENOENT);
+	CHECK(store__get_site(s, 100, 0x404000, &site) == -ENOENT);
+	CHECK(store__get_process(s, 100, &pr) == 0);
+	CHECK_U64(shell_int("SELECT pruned_ts FROM processes WHERE id = 100"),
+		  5555);
+	/* site_usage followed the blocks; the live process is whole. */
+	CHECK_U64(shell_int("SELECT count(*) FROM site_usage WHERE proc_id = 100"),
+		  0);
+	CHECK_U64(shell_int("SELECT count(*) FROM site_thread_usage WHERE"
+			    " proc_id = 100"),
+		  0);
+	CHECK_U64(shell_int("SELECT blocks FROM site_usage WHERE proc_id = 5"),
+		  10);
+	CHECK_U64(shell_int("SELECT count(*) FROM live_blocks WHERE proc_id = 5"),
+		  10);
+	CHECK_U64(shell_int("SELECT count(*) FROM threads WHERE proc_id = 5"), 4);
+	CHECK_U64(shell_int("SELECT count(*) FROM tls_bindings WHERE"
+			    " proc_id = 5"),
+		  1);
+
+	/* Raw rows are gone: no candidate at that level, one for all. */
+	CHECK(store__prune_candidate(s, STORE_PRUNE_RAW, UINT64_MAX, held_none,
+				     NULL, &id) == -ENOENT);
+	CHECK(store__prune_candidate(s, STORE_PRUNE_ALL, UINT64_MAX, held_none,
+				     NULL, &id) == 0);
+	CHECK_U64(id, 100);
+	memset(&n, 0, sizeof(n));
+	CHECK(store__prune_process(s, 100, STORE_PRUNE_ALL, 1000, 6666, &n) ==
+	      1);
+	CHECK_U64(n.findings, 1);
+	CHECK_U64(n.stacks, 1);
+	CHECK_U64(n.sites, 4);
+	CHECK_U64(n.processes, 1);
+	CHECK_U64(store_pruned__sum(&n), 7);
+	CHECK(store__get_process(s, 100, &pr) == -ENOENT);
+	CHECK(store__prune_candidate(s, STORE_PRUNE_ALL, UINT64_MAX, held_none,
+				     NULL, &id) == -ENOENT);
+	/* The traced process's rows: still there, not a candidate. */
+	CHECK(store__get_process(s, 5, &pr) == 0);
+	CHECK_U64(shell_int("SELECT count(*) FROM live_blocks"), 10);
+	/* The highest serial was the removed process's last block. */
+	CHECK(store__next_serial(s, &serial) == 0);
+	CHECK_U64(serial, 90003);
+	store__close(s);
+}
+
+/* Free pages go back to the file system and the log is emptied: the
+ * file shrinks. A database made without incremental vacuum is converted. */
+static void test_prune_shrinks(void)
+{
+	struct store_size before, after;
+	struct store_pruned n = {0};
+	struct stat st;
+	struct store *s;
+	int rc;
+
+	s = open_fresh("shrink.db");
+	if (!s)
+		return;
+	fill_prune_db(s);
+	CHECK(store__checkpoint(s) == 0);
+	CHECK(store__size(s, &before) == 0);
+	CHECK(before.incremental);
+	CHECK_U64(before.wal_bytes, 0);
+	CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == before.file_bytes);
+	CHECK_U64(before.file_bytes, before.pages * before.page_size);
+	while ((rc = store__prune_process(s, 100, STORE_PRUNE_ALL, 100000, 1,
+					  &n)) == 0)
+		;
+	CHECK_U64(rc, 1);
+	CHECK(store__size(s, &after) == 0);
+	CHECK(after.free_pages > 0);
+	while (after.free_pages) {
+		uint64_t was = after.free_pages;
+
+		CHECK(store__vacuum_step(s, 4) == 0);
+		CHECK(store__size(s, &after) == 0);
+		CHECK(after.free_pages < was);
+		if (after.free_pages >= was)
+			break;
+	}
+	CHECK(store__checkpoint(s) == 0);
+	CHECK(store__size(s, &after) == 0);
+	CHECK_U64(after.wal_bytes, 0);
+	CHECK(after.file_bytes < before.file_bytes);
+	CHECK_U64(after.file_bytes, after.pages * after.page_size);
+	store__close(s);
+
+	/* Version 1 made by the shell: no incremental vacuum until
+	 * converted, its rows kept. */
+	{
+		char cmd[512];
+
+		fresh("old.db");
+		snprintf(cmd, sizeof(cmd),
+			 "sqlite3 '%s' < schema/001_init.sql && sqlite3 '%s' "
+			 "'PRAGMA user_version=1; INSERT INTO processes (id,"
+			 " pid, state, start_ts) VALUES (1, 100, 2, 1);'",
+			 path, path);
+		CHECK(system(cmd) == 0);
+	}
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(store__size(s, &before) == 0);
+	CHECK(!before.incremental);
+	CHECK(store__make_incremental(s) == 0);
+	CHECK(store__size(s, &after) == 0);
+	CHECK(after.incremental);
+	CHECK_U64(shell_int("SELECT count(*) FROM processes"), 1);
+	store__close(s);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/mw-store-XXXXXX");
@@ -963,6 +1250,8 @@ int main(void)
 	RUN(test_site_usage_upkeep);
 	RUN(test_site_usage_v4);
 	RUN(test_thread_queries);
+	RUN(test_prune_raw_then_all);
+	RUN(test_prune_shrinks);
 	{
 		char cmd[96];
 

@@ -1,0 +1,824 @@
+/*
+ * pprof.c - see pprof.h.
+ *
+ * The protobuf encoding is written here by hand: profile.proto needs
+ * only varints (wire type 0) and length-delimited fields (wire type 2:
+ * strings, nested messages and packed repeated integers), so a growable
+ * byte buffer and a few functions cover it. Field numbers are those of
+ * profile.proto (github.com/google/pprof, proto/profile.proto).
+ *
+ * Strings, mappings, functions and locations are deduplicated through
+ * small open-addressing hash tables; ids are 1-based indices into their
+ * arrays, as profile.proto wants non-zero ids, and string index 0 is "".
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "json.h"
+#include "pprof.h"
+
+/* profile.proto field numbers, by message. */
+enum {
+	PROFILE_SAMPLE_TYPE = 1,
+	PROFILE_SAMPLE = 2,
+	PROFILE_MAPPING = 3,
+	PROFILE_LOCATION = 4,
+	PROFILE_FUNCTION = 5,
+	PROFILE_STRING_TABLE = 6,
+	PROFILE_TIME_NANOS = 9,
+	PROFILE_PERIOD_TYPE = 11,
+	PROFILE_PERIOD = 12,
+	PROFILE_DEFAULT_SAMPLE_TYPE = 14,
+};
+enum { VALUE_TYPE_TYPE = 1, VALUE_TYPE_UNIT = 2 };
+enum { SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3 };
+enum { LABEL_KEY = 1, LABEL_NUM = 3 };
+enum {
+	MAPPING_ID = 1,
+	MAPPING_MEMORY_START = 2,
+	MAPPING_MEMORY_LIMIT = 3,
+	MAPPING_FILENAME = 5,
+	MAPPING_HAS_FUNCTIONS = 7,
+	MAPPING_HAS_FILENAMES = 8,
+	MAPPING_HAS_LINE_NUMBERS = 9,
+};
+enum {
+	LOCATION_ID = 1,
+	LOCATION_MAPPING_ID = 2,
+	LOCATION_ADDRESS = 3,
+	LOCATION_LINE = 4,
+};
+enum { LINE_FUNCTION_ID = 1, LINE_LINE = 2 };
+enum {
+	FUNCTION_ID = 1,
+	FUNCTION_NAME = 2,
+	FUNCTION_SYSTEM_NAME = 3,
+	FUNCTION_FILENAME = 4,
+};
+
+enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
+
+/* --- protobuf encoding ------------------------------------------------- */
+
+/* A growable buffer. An allocation failure is sticky: later writes do
+ * nothing and err says so at the end, so that encoding a message is not
+ * a check after every field. */
+struct pb {
+	uint8_t *buf;
+	size_t len, cap;
+	int err;
+};
+
+static bool pb__reserve(struct pb *b, size_t n)
+{
+	size_t cap;
+	uint8_t *nb;
+
+	if (b->err)
+		return false;
+	if (b->len + n <= b->cap)
+		return true;
+	for (cap = b->cap ? b->cap : 256; cap < b->len + n; cap *= 2)
+		;
+	nb = realloc(b->buf, cap);
+	if (!nb) {
+		b->err = -ENOMEM;
+		return false;
+	}
+	b->buf = nb;
+	b->cap = cap;
+	return true;
+}
+
+static void pb__raw(struct pb *b, const void *data, size_t n)
+{
+	if (n && pb__reserve(b, n)) {
+		memcpy(b->buf + b->len, data, n);
+		b->len += n;
+	}
+}
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Base 128, least significant group first, high bit = more follow. */
+static void pb__varint(struct pb *b, uint64_t v)
+{
+	if (!pb__reserve(b, 10))
+		return;
+	while (v >= 0x80) {
+		b->buf[b->len++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b->buf[b->len++] = (uint8_t)v;
+}
+
+static void pb__key(struct pb *b, uint32_t field, uint32_t wire)
+{
+	pb__varint(b, (uint64_t)field << 3 | wire);
+}
+
+/* A uint64, int64 (never negative here) or bool field. Zero is the
+ * default every reader assumes, so it is left out, as proto3 does. */
+static void pb__uint(struct pb *b, uint32_t field, uint64_t v)
+{
+	if (!v)
+		return;
+	pb__key(b, field, WIRE_VARINT);
+	pb__varint(b, v);
+}
+
+/* A string, or a message already encoded; written even when empty: the
+ * string table's "" at index 0 must be there. */
+static void pb__bytes(struct pb *b, uint32_t field, const void *data, size_t n)
+{
+	pb__key(b, field, WIRE_LEN);
+	pb__varint(b, n);
+	pb__raw(b, data, n);
+}
+
+/* Packed repeated integers: one length-delimited field of varints. */
+static void pb__packed(struct pb *b, uint32_t field, const uint64_t *v,
+		       size_t n)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		len += varint_len(v[i]);
+	pb__key(b, field, WIRE_LEN);
+	pb__varint(b, len);
+	for (size_t i = 0; i < n; i++)
+		pb__varint(b, v[i]);
+}
+
+/* The message encoded in m as field `field` of b; m is emptied for the
+ * next one. */
+static void pb__message(struct pb *b, uint32_t field, struct pb *m)
+{
+	if (m->err && !b->err)
+		b->err = m->err;
+	pb__bytes(b, field, m->buf, m->len);
+	m->len = 0;
+}
+
+/* --- the profile ------------------------------------------------------- */
+
+struct mapping {
+	uint64_t space;
+	int64_t file;	       /* string index of the module's path */
+	uint64_t start, limit; /* [lowest, highest + 1) of its locations */
+	bool has_files, has_lines;
+};
+
+struct function {
+	int64_t name; /* string indices */
+	int64_t file;
+};
+
+struct location {
+	uint64_t space;
+	uint64_t addr;
+	uint64_t mapping; /* ids, 0: none */
+	uint64_t function;
+	uint32_t line;
+};
+
+struct sample {
+	uint64_t objects;
+	uint64_t bytes;
+	uint32_t pid;
+	uint32_t nlocs;
+	size_t first; /* its location ids: p->stack[first...] */
+};
+
+/* Open addressing with linear probing, at most half full, so a probe
+ * always ends on a match or an empty slot (id 0). */
+struct slot {
+	uint64_t hash;
+	uint64_t id;
+};
+
+struct htab {
+	struct slot *slot;
+	size_t cap, n; /* cap: 0 or a power of two */
+};
+
+struct pprof {
+	uint64_t time_ns;
+	char **strs;
+	size_t nstrs, cap_strs;
+	struct htab str_idx;
+	struct mapping *maps;
+	size_t nmaps, cap_maps;
+	struct htab map_idx;
+	struct function *funcs;
+	size_t nfuncs, cap_funcs;
+	struct htab func_idx;
+	struct location *locs;
+	size_t nlocs, cap_locs;
+	struct htab loc_idx;
+	struct sample *samples;
+	size_t nsamples, cap_samples;
+	uint64_t *stack;
+	size_t nstack, cap_stack;
+	/* String indices of the fixed names. */
+	int64_t s_inuse_objects, s_count, s_inuse_space, s_bytes, s_space,
+	    s_pid;
+};
+
+/* Room for n + 1 elements of size `size` in *v. */
+static int vec_grow(void *v, size_t *cap, size_t n, size_t size)
+{
+	void **pv = v;
+	size_t c;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 16;
+	nv = reallocarray(*pv, c, size);
+	if (!nv)
+		return -ENOMEM;
+	*pv = nv;
+	*cap = c;
+	return 0;
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t hash2(uint64_t a, uint64_t b)
+{
+	return mix(mix(a) ^ (b + 0x9e3779b97f4a7c15ull));
+}
+
+/* FNV-1a. */
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/* Room for one more entry. */
+static int htab__reserve(struct htab *t)
+{
+	size_t cap;
+	struct slot *s;
+
+	if ((t->n + 1) * 2 <= t->cap)
+		return 0;
+	cap = t->cap ? t->cap * 2 : 64;
+	s = calloc(cap, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->cap; i++) {
+		size_t j;
+
+		if (!t->slot[i].id)
+			continue;
+		for (j = t->slot[i].hash & (cap - 1); s[j].id;
+		     j = (j + 1) & (cap - 1))
+			;
+		s[j] = t->slot[i];
+	}
+	free(t->slot);
+	t->slot = s;
+	t->cap = cap;
+	return 0;
+}
+
+/* The slot of the entry eq() matches, or the empty slot where it would
+ * go; NULL when the table has no slots yet. */
+static struct slot *htab__find(const struct htab *t, uint64_t hash,
+			       bool (*eq)(const struct pprof *p, uint64_t id,
+					  const void *key),
+			       const struct pprof *p, const void *key)
+{
+	if (!t->cap)
+		return NULL;
+	for (size_t i = hash & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		struct slot *s = &t->slot[i];
+
+		if (!s->id || (s->hash == hash && eq(p, s->id, key)))
+			return s;
+	}
+}
+
+static void htab__set(struct htab *t, struct slot *s, uint64_t hash,
+		      uint64_t id)
+{
+	s->hash = hash;
+	s->id = id;
+	t->n++;
+}
+
+static bool str_eq(const struct pprof *p, uint64_t id, const void *key)
+{
+	return !strcmp(p->strs[id - 1], key);
+}
+
+/* The index of s in the string table, added if new. */
+static int intern(struct pprof *p, const char *s, int64_t *idx)
+{
+	uint64_t h = hash_str(s);
+	struct slot *sl;
+	int err;
+
+	if ((err = htab__reserve(&p->str_idx)))
+		return err;
+	sl = htab__find(&p->str_idx, h, str_eq, p, s);
+	if (!sl->id) {
+		char *copy;
+
+		if ((err = vec_grow(&p->strs, &p->cap_strs, p->nstrs,
+				    sizeof(*p->strs))))
+			return err;
+		if (!(copy = strdup(s)))
+			return -ENOMEM;
+		p->strs[p->nstrs++] = copy;
+		htab__set(&p->str_idx, sl, h, p->nstrs);
+	}
+	*idx = (int64_t)sl->id - 1;
+	return 0;
+}
+
+struct pair {
+	uint64_t a, b;
+};
+
+static bool map_eq(const struct pprof *p, uint64_t id, const void *key)
+{
+	const struct pair *k = key;
+	const struct mapping *m = &p->maps[id - 1];
+
+	return m->space == k->a && (uint64_t)m->file == k->b;
+}
+
+/*
+ * The mapping of fr's module in this address space. The store keeps a
+ * module's path but not where it was loaded, so the range is that of
+ * the module's locations in this profile: enough for pprof to show the
+ * module, and has_functions tells it not to symbolize them again (it
+ * would need the real load address).
+ */
+static int add_mapping(struct pprof *p, uint64_t space,
+		       const struct pprof_frame *fr, uint64_t *id)
+{
+	struct pair k = {space, 0};
+	struct mapping *m;
+	struct slot *sl;
+	int64_t file;
+	uint64_t h;
+	int err;
+
+	if ((err = intern(p, fr->module, &file)))
+		return err;
+	k.b = (uint64_t)file;
+	h = hash2(space, k.b);
+	if ((err = htab__reserve(&p->map_idx)))
+		return err;
+	sl = htab__find(&p->map_idx, h, map_eq, p, &k);
+	if (!sl->id) {
+		if ((err = vec_grow(&p->maps, &p->cap_maps, p->nmaps,
+				    sizeof(*p->maps))))
+			return err;
+		p->maps[p->nmaps++] = (struct mapping){
+		    .space = space,
+		    .file = file,
+		    .start = fr->addr,
+		    .limit = fr->addr + 1,
+		};
+		htab__set(&p->map_idx, sl, h, p->nmaps);
+	}
+	m = &p->maps[sl->id - 1];
+	if (fr->addr < m->start)
+		m->start = fr->addr;
+	if (fr->addr >= m->limit)
+		m->limit = fr->addr + 1;
+	m->has_files |= fr->file && fr->file[0];
+	m->has_lines |= fr->line != 0;
+	*id = sl->id;
+	return 0;
+}
+
+static bool func_eq(const struct pprof *p, uint64_t id, const void *key)
+{
+	const struct pair *k = key;
+	const struct function *f = &p->funcs[id - 1];
+
+	return (uint64_t)f->name == k->a && (uint64_t)f->file == k->b;
+}
+
+/* One function per (symbol, source file), whatever the process. */
+static int add_function(struct pprof *p, const struct pprof_frame *fr,
+			uint64_t *id)
+{
+	int64_t name, file;
+	struct pair k;
+	struct slot *sl;
+	uint64_t h;
+	int err;
+
+	if ((err = intern(p, fr->function, &name)) ||
+	    (err = intern(p, fr->file ? fr->file : "", &file)))
+		return err;
+	k = (struct pair){(uint64_t)name, (uint64_t)file};
+	h = hash2(k.a, k.b);
+	if ((err = htab__reserve(&p->func_idx)))
+		return err;
+	sl = htab__find(&p->func_idx, h, func_eq, p, &k);
+	if (!sl->id) {
+		if ((err = vec_grow(&p->funcs, &p->cap_funcs, p->nfuncs,
+				    sizeof(*p->funcs))))
+			return err;
+		p->funcs[p->nfuncs++] = (struct function){name, file};
+		htab__set(&p->func_idx, sl, h, p->nfuncs);
+	}
+	*id = sl->id;
+	return 0;
+}
+
+static bool loc_eq(const struct pprof *p, uint64_t id, const void *key)
+{
+	const struct pair *k = key;
+	const struct location *l = &p->locs[id - 1];
+
+	return l->space == k->a && l->addr == k->b;
+}
+
+uint64_t pprof__find_location(const struct pprof *p, uint64_t space,
+			      uint64_t addr)
+{
+	struct pair k = {space, addr};
+	struct slot *sl =
+	    htab__find(&p->loc_idx, hash2(space, addr), loc_eq, p, &k);
+
+	return sl ? sl->id : 0;
+}
+
+int pprof__add_location(struct pprof *p, uint64_t space,
+			const struct pprof_frame *fr, uint64_t *id)
+{
+	struct pair k = {space, fr->addr};
+	uint64_t h = hash2(space, fr->addr);
+	struct location l = {.space = space, .addr = fr->addr};
+	struct slot *sl;
+	int err;
+
+	if ((err = htab__reserve(&p->loc_idx)))
+		return err;
+	sl = htab__find(&p->loc_idx, h, loc_eq, p, &k);
+	if (sl->id) {
+		*id = sl->id;
+		return 0;
+	}
+	/* The other tables may grow below; loc_idx, and so sl, do not. */
+	if (fr->module && fr->module[0] &&
+	    (err = add_mapping(p, space, fr, &l.mapping)))
+		return err;
+	if (fr->function && fr->function[0]) {
+		if ((err = add_function(p, fr, &l.function)))
+			return err;
+		l.line = fr->line;
+	}
+	if ((err =
+		 vec_grow(&p->locs, &p->cap_locs, p->nlocs, sizeof(*p->locs))))
+		return err;
+	p->locs[p->nlocs++] = l;
+	htab__set(&p->loc_idx, sl, h, p->nlocs);
+	*id = sl->id;
+	return 0;
+}
+
+int pprof__add_sample(struct pprof *p, const uint64_t *locs, uint32_t n,
+		      uint64_t objects, uint64_t bytes, uint32_t pid)
+{
+	int err;
+
+	if (!n)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		if (!locs[i] || locs[i] > p->nlocs)
+			return -EINVAL;
+	if ((err = vec_grow(&p->samples, &p->cap_samples, p->nsamples,
+			    sizeof(*p->samples))))
+		return err;
+	while (p->nstack + n > p->cap_stack)
+		if ((err = vec_grow(&p->stack, &p->cap_stack, p->cap_stack,
+				    sizeof(*p->stack))))
+			return err;
+	memcpy(p->stack + p->nstack, locs, n * sizeof(*locs));
+	p->samples[p->nsamples++] = (struct sample){
+	    .objects = objects,
+	    .bytes = bytes,
+	    .pid = pid,
+	    .nlocs = n,
+	    .first = p->nstack,
+	};
+	p->nstack += n;
+	return 0;
+}
+
+struct pprof *pprof__new(uint64_t time_ns)
+{
+	struct pprof *p = calloc(1, sizeof(*p));
+	int64_t empty;
+
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p->time_ns = time_ns;
+	/* "" first: index 0, as profile.proto requires. */
+	if (intern(p, "", &empty) ||
+	    intern(p, "inuse_objects", &p->s_inuse_objects) ||
+	    intern(p, "count", &p->s_count) ||
+	    intern(p, "inuse_space", &p->s_inuse_space) ||
+	    intern(p, "bytes", &p->s_bytes) ||
+	    intern(p, "space", &p->s_space) || intern(p, "pid", &p->s_pid)) {
+		pprof__free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
+void pprof__free(struct pprof *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nstrs; i++)
+		free(p->strs[i]);
+	free(p->strs);
+	free(p->str_idx.slot);
+	free(p->maps);
+	free(p->map_idx.slot);
+	free(p->funcs);
+	free(p->func_idx.slot);
+	free(p->locs);
+	free(p->loc_idx.slot);
+	free(p->samples);
+	free(p->stack);
+	free(p);
+}
+
+/* --- profile.proto ----------------------------------------------------- */
+
+static void encode_value_type(struct pb *b, uint32_t field, struct pb *m,
+			      int64_t type, int64_t unit)
+{
+	pb__uint(m, VALUE_TYPE_TYPE, (uint64_t)type);
+	pb__uint(m, VALUE_TYPE_UNIT, (uint64_t)unit);
+	pb__message(b, field, m);
+}
+
+/* The whole Profile message into b; m and sub are scratch buffers for
+ * the nested messages. */
+static void encode_profile(const struct pprof *p, struct pb *b, struct pb *m,
+			   struct pb *sub)
+{
+	encode_value_type(b, PROFILE_SAMPLE_TYPE, m, p->s_inuse_objects,
+			  p->s_count);
+	encode_value_type(b, PROFILE_SAMPLE_TYPE, m, p->s_inuse_space,
+			  p->s_bytes);
+	for (size_t i = 0; i < p->nsamples; i++) {
+		const struct sample *s = &p->samples[i];
+		uint64_t values[2] = {s->objects, s->bytes};
+
+		pb__packed(m, SAMPLE_LOCATION_ID, p->stack + s->first,
+			   s->nlocs);
+		pb__packed(m, SAMPLE_VALUE, values, 2);
+		pb__uint(sub, LABEL_KEY, (uint64_t)p->s_pid);
+		pb__uint(sub, LABEL_NUM, s->pid);
+		pb__message(m, SAMPLE_LABEL, sub);
+		pb__message(b, PROFILE_SAMPLE, m);
+	}
+	for (size_t i = 0; i < p->nmaps; i++) {
+		const struct mapping *mp = &p->maps[i];
+
+		pb__uint(m, MAPPING_ID, i + 1);
+		pb__uint(m, MAPPING_MEMORY_START, mp->start);
+		pb__uint(m, MAPPING_MEMORY_LIMIT, mp->limit);
+		pb__uint(m, MAPPING_FILENAME, (uint64_t)mp->file);
+		pb__uint(m, MAPPING_HAS_FUNCTIONS, 1);
+		pb__uint(m, MAPPING_HAS_FILENAMES, mp->has_files);
+		pb__uint(m, MAPPING_HAS_LINE_NUMBERS, mp->has_lines);
+		pb__message(b, PROFILE_MAPPING, m);
+	}
+	for (size_t i = 0; i < p->nlocs; i++) {
+		const struct location *l = &p->locs[i];
+
+		pb__uint(m, LOCATION_ID, i + 1);
+		pb__uint(m, LOCATION_MAPPING_ID, l->mapping);
+		pb__uint(m, LOCATION_ADDRESS, l->addr);
+		if (l->function) {
+			pb__uint(sub, LINE_FUNCTION_ID, l->function);
+			pb__uint(sub, LINE_LINE, l->line);
+			pb__message(m, LOCATION_LINE, sub);
+		}
+		pb__message(b, PROFILE_LOCATION, m);
+	}
+	for (size_t i = 0; i < p->nfuncs; i++) {
+		const struct function *f = &p->funcs[i];
+
+		pb__uint(m, FUNCTION_ID, i + 1);
+		/* pprof demangles system_name into name when they are
+		 * equal: both are the symbol as the binary has it. */
+		pb__uint(m, FUNCTION_NAME, (uint64_t)f->name);
+		pb__uint(m, FUNCTION_SYSTEM_NAME, (uint64_t)f->name);
+		pb__uint(m, FUNCTION_FILENAME, (uint64_t)f->file);
+		pb__message(b, PROFILE_FUNCTION, m);
+	}
+	for (size_t i = 0; i < p->nstrs; i++)
+		pb__bytes(b, PROFILE_STRING_TABLE, p->strs[i],
+			  strlen(p->strs[i]));
+	pb__uint(b, PROFILE_TIME_NANOS, p->time_ns);
+	/* Every live block is in the profile: nothing is sampled. */
+	encode_value_type(b, PROFILE_PERIOD_TYPE, m, p->s_space, p->s_bytes);
+	pb__uint(b, PROFILE_PERIOD, 1);
+	pb__uint(b, PROFILE_DEFAULT_SAMPLE_TYPE, (uint64_t)p->s_inuse_space);
+	if (!b->err)
+		b->err = m->err ? m->err : sub->err;
+}
+
+/* data as one gzip member (zlib's deflate with a gzip header). */
+static int gzip_write(const uint8_t *data, size_t len, FILE *f)
+{
+	/* deflate takes at most UINT_MAX bytes a call. */
+	const size_t chunk = 1u << 30;
+	uint8_t out[1 << 16];
+	z_stream z;
+	int rc, err = 0;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + 15, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	do {
+		size_t n;
+
+		if (!z.avail_in && len) {
+			n = len < chunk ? len : chunk;
+			z.next_in = (Bytef *)data;
+			z.avail_in = (uInt)n;
+			data += n;
+			len -= n;
+		}
+		z.next_out = out;
+		z.avail_out = sizeof(out);
+		rc = deflate(&z, len ? Z_NO_FLUSH : Z_FINISH);
+		if (rc != Z_OK && rc != Z_STREAM_END) {
+			err = -EIO;
+			break;
+		}
+		n = sizeof(out) - z.avail_out;
+		errno = 0;
+		if (n && fwrite(out, 1, n, f) != n) {
+			err = errno ? -errno : -EIO;
+			break;
+		}
+	} while (rc != Z_STREAM_END);
+	deflateEnd(&z);
+	return err;
+}
+
+int pprof__write(const struct pprof *p, FILE *f)
+{
+	struct pb b = {0}, m = {0}, sub = {0};
+	int err;
+
+	encode_profile(p, &b, &m, &sub);
+	err = b.err ? b.err : gzip_write(b.buf, b.len, f);
+	free(b.buf);
+	free(m.buf);
+	free(sub.buf);
+	return err;
+}
+
+/* --- folded stacks ----------------------------------------------------- */
+
+/* s with what would break a folded line or a flame graph's SVG made
+ * harmless: ';' separates frames, a newline ends the line, control bytes
+ * and invalid UTF-8 become '?'. */
+static void put_frame_text(FILE *f, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	while (*u) {
+		int n = utf8_seq_len(u);
+
+		if (!n || *u < 0x20 || *u == 0x7f || *u == ';') {
+			fputc(*u == ';' ? ':' : '?', f);
+			u++;
+			continue;
+		}
+		fwrite(u, 1, (size_t)n, f);
+		u += n;
+	}
+}
+
+static void put_frame(const struct pprof *p, const struct location *l, FILE *f,
+		      const char *(*pretty)(const char *, char *, size_t))
+{
+	char buf[1024];
+
+	if (l->function) {
+		const char *name = p->strs[p->funcs[l->function - 1].name];
+
+		put_frame_text(f,
+			       pretty ? pretty(name, buf, sizeof(buf)) : name);
+		return;
+	}
+	fprintf(f, "0x%" PRIx64, l->addr);
+	if (l->mapping) {
+		const char *path = p->strs[p->maps[l->mapping - 1].file];
+		const char *base = strrchr(path, '/');
+
+		fputs(" (", f);
+		put_frame_text(f, base ? base + 1 : path);
+		fputc(')', f);
+	}
+}
+
+struct folded {
+	char *text;
+	uint64_t bytes;
+};
+
+static int folded_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct folded *)a)->text,
+		      ((const struct folded *)b)->text);
+}
+
+/* Samples whose frames read the same (the same functions at other
+ * addresses, other processes) are one line: sorted, then merged. */
+int pprof__write_folded(const struct pprof *p, FILE *f,
+			const char *(*pretty)(const char *name, char *buf,
+					      size_t len))
+{
+	struct folded *v = calloc(p->nsamples ? p->nsamples : 1, sizeof(*v));
+	int err = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nsamples && !err; i++) {
+		const struct sample *s = &p->samples[i];
+		size_t len;
+		FILE *m = open_memstream(&v[i].text, &len);
+
+		if (!m) {
+			err = -ENOMEM;
+			break;
+		}
+		for (uint32_t j = s->nlocs; j-- > 0;) {
+			put_frame(p, &p->locs[p->stack[s->first + j] - 1], m,
+				  pretty);
+			if (j)
+				fputc(';', m);
+		}
+		if (fclose(m) || !v[i].text)
+			err = -ENOMEM;
+		v[i].bytes = s->bytes;
+	}
+	if (!err)
+		qsort(v, p->nsamples, sizeof(*v), folded_cmp);
+	for (size_t i = 0; i < p->nsamples && !err;) {
+		uint64_t bytes = 0;
+		size_t j;
+
+		for (j = i; j < p->nsamples && !strcmp(v[j].text, v[i].text);
+		     j++)
+			bytes += v[j].bytes;
+		errno = 0;
+		if (fprintf(f, "%s %" PRIu64 "\n", v[i].text, bytes) < 0)
+			err = errno ? -errno : -EIO;
+		i = j;
+	}
+	for (size_t i = 0; i < p->nsamples; i++)
+		free(v[i].text);
+	free(v);
+	return err;
+}

@@ -1,0 +1,79 @@
+/*
+ * metrics.h - memwatchd's Prometheus export: a /metrics HTTP endpoint
+ * (libmicrohttpd) and a node_exporter textfile, both rendered from the
+ * engine's state in the text exposition format.
+ *
+ * The HTTP server has no thread of its own: its epoll fd joins the
+ * daemon's one epoll loop, and metrics__serve runs it there, so a scrape
+ * reads the engine from the thread that feeds it, without locks.
+ *
+ * Label cardinality is bounded: one series per traced process (and per
+ * watched target), and per-thread series for the top_threads threads
+ * holding the most live bytes only.
+ */
+#ifndef MEMWATCH_METRICS_H
+#define MEMWATCH_METRICS_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "collector.h"
+#include "engine.h"
+#include "retention.h"
+#include "rows.h"
+
+#define METRICS_DEFAULT_LISTEN "127.0.0.1:9464"
+#define METRICS_DEFAULT_THREADS 20
+#define METRICS_MAX_THREADS 10000
+
+struct metrics_config {
+	const char *listen;   /* ADDR:PORT; NULL: no HTTP server */
+	bool listen_explicit; /* set by the user: failing to listen is fatal
+				 (the default address only warns) */
+	const char *textfile; /* NULL: none */
+	unsigned top_threads; /* per-thread series, at most */
+	const char *db;	      /* the database, whose size is exported */
+};
+
+struct metrics;
+
+/*
+ * ADDR:PORT, ADDR an IPv4 literal, "localhost" or a bracketed IPv6
+ * literal ("[::1]:9464"), PORT 1 to 65535. Fills ss and len; 0 or
+ * -EINVAL.
+ */
+int metrics__parse_listen(const char *s, struct sockaddr_storage *ss,
+			  socklen_t *len);
+
+/* Start listening (when cfg->listen is set). NULL and errno set on
+ * failure. The engine must outlive the metrics. */
+struct metrics *metrics__new(const struct metrics_config *cfg,
+			     const struct engine *e);
+void metrics__free(struct metrics *m);
+/* The fd to watch for input in the daemon's epoll loop; -1: none. */
+int metrics__fd(const struct metrics *m);
+/* Answer what the HTTP clients sent; call on input on metrics__fd and
+ * at every timer tick (connection timeouts). */
+void metrics__serve(struct metrics *m);
+
+/*
+ * Around every engine__flush: begin before it, end after it with its
+ * result; findings the sink is handed in between go to
+ * metrics__finding. What a flush hands over is counted only once it is
+ * committed (err 0), as the engine hands it over again otherwise. end
+ * also writes the textfile.
+ */
+void metrics__flush_begin(struct metrics *m);
+void metrics__finding(struct metrics *m, const struct mw_finding_row *r);
+void metrics__flush_end(struct metrics *m, int err);
+
+/* What retention did, rendered at each scrape from st (which must outlive
+ * the metrics); NULL: nothing. */
+void metrics__retention(struct metrics *m, const struct retention_stats *st);
+
+/* A target by name is watched (kind "exe", "comm", "cgroup", "unit"),
+ * or no longer with COLLECTOR_UNWATCH. */
+void metrics__watch(struct metrics *m, const char *kind, const char *name,
+		    enum collector_watch how);
+
+#endif

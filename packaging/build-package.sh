@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# packaging/build-package.sh - what `make deb` and `make rpm` run:
+#
+#   packaging/build-package.sh deb|rpm PACKAGE VERSION FILE...
+#
+# builds the Debian or RPM package of memwatch VERSION from FILE... (the
+# tree's sources, as the Makefile lists them) and leaves it at PACKAGE,
+# the path the Makefile expects; the other outputs (the dbgsym package,
+# .buildinfo, .changes) go beside it. The package build compiles its own
+# copy of the tree from scratch with the project's Makefile, into the
+# .output/ of that copy: the developer's .output/ is neither used nor
+# touched, so the package never holds a stale or hand-built object.
+#
+# deb: the copy is PACKAGE's directory/memwatch-VERSION, with
+# packaging/debian/ as its debian/ and a debian/changelog written here
+# for VERSION; dpkg-buildpackage -b puts the packages in its parent.
+# rpm: a tarball of the files, memwatch-VERSION.tar.gz with everything
+# in memwatch-VERSION/, in a private rpmbuild _topdir, built with
+# packaging/memwatch.spec. On Debian the rpm database knows none of the
+# spec's BuildRequires (they are Debian packages here, checked by `make
+# deps`), so rpmbuild runs with --nodeps, which skips that check only.
+# The directory the copy is made in is removed once the package is built,
+# kept if the build fails.
+set -euo pipefail
+
+usage() {
+	echo "usage: $0 deb|rpm PACKAGE VERSION FILE..." >&2
+	exit 2
+}
+
+(($# >= 4)) || usage
+kind=$1 package=$2 version=$3
+shift 3
+[[ $kind == deb || $kind == rpm ]] || usage
+if [[ ! $version =~ ^[0-9][0-9A-Za-z.+~]*$ ]]; then
+	echo "$0: bad version '$version'" >&2
+	exit 1
+fi
+
+# PACKAGE as given, relative to where we were called; FILE... relative to
+# the top of the tree, where the Makefile runs us.
+out=$(dirname "$package")
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+package=$out/$(basename "$package")
+cd "$(dirname "$0")/.."
+# The changelog's date, which dpkg-buildpackage turns into
+# SOURCE_DATE_EPOCH: the last commit's, so that two builds of the same
+# commit are alike; now, outside a git work tree.
+when=$(git log -1 --format=%aD 2>/dev/null || true)
+[[ -n $when ]] || when=$(date -R)
+
+# copy_tree DIR FILE...: the files, and only them, into a new DIR.
+copy_tree() {
+	local dir=$1
+	shift
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	tar -cf - -- "$@" | tar -xf - -C "$dir"
+}
+
+build_deb() {
+	local src=$out/memwatch-$version
+
+	rm -f "$out"/memwatch_"$version"_* "$out"/memwatch-dbgsym_"$version"_*
+	copy_tree "$src" "$@"
+	cp -R "$src/packaging/debian" "$src/debian"
+	cat >"$src/debian/changelog" <<-EOF
+		memwatch ($version) unstable; urgency=medium
+
+		  * memwatch $version.
+
+		 -- memwatch developers <dev@memwatch.invalid>  $when
+	EOF
+	# -J: the make jobs of DEB_BUILD_OPTIONS=parallel=, one a core.
+	(cd "$src" && dpkg-buildpackage -b -us -uc -Jauto)
+	rm -rf "$src"
+}
+
+build_rpm() {
+	local top=$out/rpmbuild name=memwatch-$version
+
+	rm -f "$out"/memwatch-"$version"-*.rpm
+	rm -rf "$top"
+	mkdir -p "$top/SOURCES"
+	tar -czf "$top/SOURCES/$name.tar.gz" --transform "s,^,$name/," -- "$@"
+	# Without --nodeps: "Failed build dependencies: bpftool is needed
+	# by memwatch...", for every BuildRequires. (Debian's rpm makes no
+	# debuginfo package; an RPM distribution's rpmbuild does.)
+	rpmbuild -bb --nodeps --define "_topdir $top" \
+		--define "mw_version $version" packaging/memwatch.spec
+	mv "$top"/RPMS/*/memwatch-"$version"-*.rpm "$out"/
+	rm -rf "$top"
+}
+
+"build_$kind" "$@"
+if [[ ! -f $package ]]; then
+	echo "$0: the build made no '$package':" "$out"/* >&2
+	exit 1
+fi
+echo "$package"
