@@ -58,9 +58,9 @@ LIB_SRCS := lib/engine.c lib/rules.c lib/names.c lib/hash.c lib/blockset.c lib/s
 	lib/anonmap.c
 LIB_SRCS += lib/engine_export.c
 LIB_SRCS += lib/engine_config.c
-STORE_SRCS := lib/store.c $(OUT)/schema.c
+STORE_SRCS := lib/store.c lib/store_sink.c $(OUT)/schema.c
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(notdir $(LIB_SRCS)))
-STORE_OBJS := $(OUT)/store.o $(OUT)/schema.o
+STORE_OBJS := $(OUT)/store.o $(OUT)/store_sink.o $(OUT)/schema.o
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(patsubst daemon/%.c,$(OUT)/daemon/%.o,$(DAEMON_SRCS))
@@ -326,7 +326,7 @@ WIN_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D__USE_MINGW_ANSI_STDIO=1 \
 	-D_WIN32_WINNT=0x0A00 -DUNICODE -D_UNICODE -MMD -MP \
 	-Ilib -Iwin -I$(WIN_OUT)/inc
 WIN_LIB_OBJS := $(patsubst %.c,$(WIN_OUT)/%.o,$(notdir $(LIB_SRCS)))
-WIN_STORE_OBJS := $(WIN_OUT)/store.o $(WIN_OUT)/schema.o
+WIN_STORE_OBJS := $(WIN_OUT)/store.o $(WIN_OUT)/store_sink.o $(WIN_OUT)/schema.o
 WIN_OBJS := $(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) \
 	$(WIN_OUT)/etw_session.o $(WIN_OUT)/winsym.o
 WIN_BINS := $(WIN_OUT)/test_etw.exe $(WIN_OUT)/memwatchw.exe

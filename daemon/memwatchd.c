@@ -45,6 +45,7 @@
 #include "proto.h"
 #include "retention.h"
 #include "store.h"
+#include "store_sink.h"
 #include "symbolizer.h"
 
 #define TICK_NS (100ull * 1000 * 1000)
@@ -95,74 +96,15 @@ struct daemon {
 
 /* --- the store sink -------------------------------------------------- */
 
-static int sink_begin(void *ctx)
+static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
+			 struct mw_site_row *row)
 {
-	return store__begin(((struct daemon *)ctx)->store);
+	symbolizer__resolve(((struct daemon *)ctx)->sym, pid, ip, row);
 }
 
-static int sink_commit(void *ctx)
-{
-	return store__commit(((struct daemon *)ctx)->store);
-}
-
-static void sink_rollback(void *ctx)
-{
-	store__rollback(((struct daemon *)ctx)->store);
-}
-
-static int sink_process(void *ctx, const struct mw_process_row *r)
-{
-	return store__put_process(((struct daemon *)ctx)->store, r);
-}
-
-static int sink_thread(void *ctx, const struct mw_thread_row *r)
-{
-	return store__put_thread(((struct daemon *)ctx)->store, r);
-}
-
-static int sink_key(void *ctx, const struct mw_key_row *r)
-{
-	return store__put_key(((struct daemon *)ctx)->store, r);
-}
-
-static int sink_binding(void *ctx, const struct mw_binding_row *r)
-{
-	return store__put_binding(((struct daemon *)ctx)->store, r);
-}
-
-static int sink_block_add(void *ctx, const struct mw_block_row *r)
-{
-	return store__add_block(((struct daemon *)ctx)->store, r);
-}
-
-static int sink_block_del(void *ctx, uint64_t serial)
-{
-	return store__del_block(((struct daemon *)ctx)->store, serial);
-}
-
-static int sink_finding(void *ctx, const struct mw_finding_row *r)
+static void tell_finding(void *ctx, const struct mw_finding_row *r)
 {
 	metrics__finding(((struct daemon *)ctx)->metrics, r);
-	return store__put_finding(((struct daemon *)ctx)->store, r);
-}
-
-static int sink_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
-{
-	struct daemon *d = ctx;
-	struct mw_site_row row;
-	int have = store__has_site(d->store, proc_id, ip);
-
-	if (have)
-		return have < 0 ? have : 0;
-	memset(&row, 0, sizeof(row));
-	row.proc_id = proc_id;
-	symbolizer__resolve(d->sym, pid, ip, &row);
-	return store__put_site(d->store, &row);
-}
-
-static int sink_stack(void *ctx, const struct mw_stack_row *r)
-{
-	return store__put_stack(((struct daemon *)ctx)->store, r);
 }
 
 /* Does a name say "C++ thread_local initialization or registration"?
@@ -206,27 +148,14 @@ static bool internal_site(void *ctx, uint32_t pid, uint64_t ip)
 	return symbolizer__in_runtime(((struct daemon *)ctx)->sym, pid, ip);
 }
 
-static const struct engine_sink store_sink = {
-	.begin = sink_begin,
-	.commit = sink_commit,
-	.rollback = sink_rollback,
-	.process = sink_process,
-	.thread = sink_thread,
-	.key = sink_key,
-	.binding = sink_binding,
-	.block_add = sink_block_add,
-	.block_del = sink_block_del,
-	.finding = sink_finding,
-	.site = sink_site,
-	.stack = sink_stack,
-};
 
 static int flush(struct daemon *d, uint64_t now)
 {
+	struct store_sink_ctx sc = {d->store, resolve_site, tell_finding, d};
 	int err;
 
 	metrics__flush_begin(d->metrics);
-	err = engine__flush(d->engine, now, &store_sink, d);
+	err = engine__flush(d->engine, now, &store_sink, &sc);
 	metrics__flush_end(d->metrics, err);
 	d->last_flush = now;
 	if (err) {

@@ -29,6 +29,7 @@
 #include "etw_decode.h"
 #include "etw_session.h"
 #include "store.h"
+#include "store_sink.h"
 #include "winsym.h"
 #include "wintls.h"
 
@@ -203,98 +204,21 @@ static uint64_t ticks_now(void)
 
 /* --- the store sink ----------------------------------------------------- */
 
-static int sink_begin(void *ctx)
+static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
+			 struct mw_site_row *row)
 {
-	return store__begin(((struct collector *)ctx)->store);
+	(void)ip; /* row->ip has it */
+	winsym__resolve(((struct collector *)ctx)->sym, pid, row);
 }
-
-static int sink_commit(void *ctx)
-{
-	return store__commit(((struct collector *)ctx)->store);
-}
-
-static void sink_rollback(void *ctx)
-{
-	store__rollback(((struct collector *)ctx)->store);
-}
-
-static int sink_process(void *ctx, const struct mw_process_row *r)
-{
-	return store__put_process(((struct collector *)ctx)->store, r);
-}
-
-static int sink_thread(void *ctx, const struct mw_thread_row *r)
-{
-	return store__put_thread(((struct collector *)ctx)->store, r);
-}
-
-static int sink_key(void *ctx, const struct mw_key_row *r)
-{
-	return store__put_key(((struct collector *)ctx)->store, r);
-}
-
-static int sink_binding(void *ctx, const struct mw_binding_row *r)
-{
-	return store__put_binding(((struct collector *)ctx)->store, r);
-}
-
-static int sink_block_add(void *ctx, const struct mw_block_row *r)
-{
-	return store__add_block(((struct collector *)ctx)->store, r);
-}
-
-static int sink_block_del(void *ctx, uint64_t serial)
-{
-	return store__del_block(((struct collector *)ctx)->store, serial);
-}
-
-static int sink_finding(void *ctx, const struct mw_finding_row *r)
-{
-	return store__put_finding(((struct collector *)ctx)->store, r);
-}
-
-static int sink_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
-{
-	struct collector *c = ctx;
-	struct mw_site_row row;
-	int have = store__has_site(c->store, proc_id, ip);
-
-	if (have)
-		return have < 0 ? have : 0;
-	memset(&row, 0, sizeof(row));
-	row.proc_id = proc_id;
-	row.ip = ip;
-	winsym__resolve(c->sym, pid, &row);
-	return store__put_site(c->store, &row);
-}
-
-static int sink_stack(void *ctx, const struct mw_stack_row *r)
-{
-	return store__put_stack(((struct collector *)ctx)->store, r);
-}
-
-static const struct engine_sink store_sink = {
-    .begin = sink_begin,
-    .commit = sink_commit,
-    .rollback = sink_rollback,
-    .process = sink_process,
-    .thread = sink_thread,
-    .key = sink_key,
-    .binding = sink_binding,
-    .block_add = sink_block_add,
-    .block_del = sink_block_del,
-    .finding = sink_finding,
-    .site = sink_site,
-    .stack = sink_stack,
-};
 
 static void flush(struct collector *c, uint64_t now)
 {
+	struct store_sink_ctx sc = {c->store, resolve_site, NULL, c};
 	int err;
 
 	engine__tick(c->engine, now);
 	do
-		err = engine__flush(c->engine, now, &store_sink, c);
+		err = engine__flush(c->engine, now, &store_sink, &sc);
 	while (!err && engine__flush_more(c->engine));
 	if (err && err != c->flush_err)
 		say("cannot write to the database: %s", store__strerror(err));
