@@ -22,25 +22,25 @@ struct block {
 	uint64_t addr;
 	uint64_t size;
 	uint64_t ts;
-	uint64_t serial : 56;	/* its row's id in the store */
-	uint64_t used : 1;	/* a live block, not a free record */
-	uint64_t queued : 1;	/* its row must be (re)written */
-	uint64_t stored : 1;	/* its row is in the store */
-	uint64_t reported : 1;	/* a one-block finding names it */
-	uint64_t orphan : 1;	/* counted as left behind by its owner */
-	uint32_t owner;		/* thread index (engine_int.h) */
-	uint32_t ss;		/* site_stat index (engine_int.h) */
-	uint32_t tprev, tnext;	/* the owner's blocks; free list when !used */
+	uint64_t serial : 56;  /* its row's id in the store */
+	uint64_t used : 1;     /* a live block, not a free record */
+	uint64_t queued : 1;   /* its row must be (re)written */
+	uint64_t stored : 1;   /* its row is in the store */
+	uint64_t reported : 1; /* a one-block finding names it */
+	uint64_t orphan : 1;   /* counted as left behind by its owner */
+	uint32_t owner;	       /* thread index (engine_int.h) */
+	uint32_t ss;	       /* site_stat index (engine_int.h) */
+	uint32_t tprev, tnext; /* the owner's blocks; free list when !used */
 };
 
 struct blockset {
-	struct block *v;	/* v[0] unused */
-	uint32_t len;		/* records in use or on the free list, + 1 */
+	struct block *v; /* v[0] unused */
+	uint32_t len;	 /* records in use or on the free list, + 1 */
 	uint32_t cap;
-	uint32_t free;		/* first free record, 0 = none */
-	uint32_t n;		/* live blocks */
-	uint32_t *slots;	/* block index, 0 = empty; linear probing */
-	uint32_t mask;		/* slots - 1; slots is 0 or a power of two */
+	uint32_t free;	 /* first free record, 0 = none */
+	uint32_t n;	 /* live blocks */
+	uint32_t *slots; /* block index, 0 = empty; linear probing */
+	uint32_t mask;	 /* slots - 1; slots is 0 or a power of two */
 };
 
 void blockset__init(struct blockset *s);

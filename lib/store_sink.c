@@ -85,16 +85,16 @@ static int sink_stack(void *ctx, const struct mw_stack_row *r)
 }
 
 const struct engine_sink store_sink = {
-	.begin = sink_begin,
-	.commit = sink_commit,
-	.rollback = sink_rollback,
-	.process = sink_process,
-	.thread = sink_thread,
-	.key = sink_key,
-	.binding = sink_binding,
-	.block_add = sink_block_add,
-	.block_del = sink_block_del,
-	.finding = sink_finding,
-	.site = sink_site,
-	.stack = sink_stack,
+    .begin = sink_begin,
+    .commit = sink_commit,
+    .rollback = sink_rollback,
+    .process = sink_process,
+    .thread = sink_thread,
+    .key = sink_key,
+    .binding = sink_binding,
+    .block_add = sink_block_add,
+    .block_del = sink_block_del,
+    .finding = sink_finding,
+    .site = sink_site,
+    .stack = sink_stack,
 };

@@ -96,8 +96,8 @@ static void test_random_vs_array(void)
 		/* Now and then, every address agrees with the array. */
 		if (step % 20000 == 0)
 			for (uint32_t j = 0; j < SLOTS; j++) {
-				uint64_t a = 0x7f0000000000ull +
-					     (uint64_t)j * 4096 * 16;
+				uint64_t a =
+				    0x7f0000000000ull + (uint64_t)j * 4096 * 16;
 
 				b = blockset__get(&s, a);
 				if (!!b != !!live[j] ||
