@@ -86,6 +86,58 @@ const volatile __u32 stack_frames = MW_MAX_FRAMES;
  * stopped at exec) always wake it. */
 const volatile __u32 wakeup_bytes = 1 << 20;
 
+/*
+ * Set by the collector before load when memwatchd runs in a pid namespace
+ * other than the initial one (a container): that namespace's nsfs device
+ * and inode. Every pid then reaches user space, and is looked up in the
+ * targets map, as that namespace numbers it; a task it cannot see gets 0,
+ * never a target. 0 (the host): the kernel's own numbers, at no cost.
+ */
+const volatile __u64 pidns_dev = 0;
+const volatile __u64 pidns_ino = 0;
+
+#define PIDNS_MAX_LEVEL 8
+
+/* The current task's tgid << 32 | pid, as memwatchd's namespace sees it. */
+static __always_inline __u64 cur_ids(void)
+{
+	struct bpf_pidns_info ns;
+
+	if (!pidns_ino)
+		return bpf_get_current_pid_tgid();
+	if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)))
+		return 0;
+	return (__u64)ns.tgid << 32 | ns.pid;
+}
+
+/* The number of pid p in memwatchd's namespace, 0 if it has none. */
+static __always_inline __u32 ns_nr(struct pid *p)
+{
+	unsigned int level = BPF_CORE_READ(p, level);
+
+	for (unsigned int i = 0; i < PIDNS_MAX_LEVEL; i++) {
+		struct upid up;
+
+		if (i > level)
+			break;
+		if (bpf_core_read(&up, sizeof(up), &p->numbers[i]))
+			break;
+		if (BPF_CORE_READ(up.ns, ns.inum) == pidns_ino)
+			return up.nr;
+	}
+	return 0;
+}
+
+/* Task t's tgid << 32 | pid, as memwatchd's namespace sees it. */
+static __always_inline __u64 task_ids(struct task_struct *t)
+{
+	if (!pidns_ino)
+		return (__u64)BPF_CORE_READ(t, tgid) << 32 |
+		       (__u32)BPF_CORE_READ(t, pid);
+	return (__u64)ns_nr(BPF_CORE_READ(t, group_leader, thread_pid)) << 32 |
+	       ns_nr(BPF_CORE_READ(t, thread_pid));
+}
+
 static __always_inline __u64 rb_flags(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
@@ -178,7 +230,7 @@ static __always_inline void pending_set(__u32 tid, struct pending *slot,
 static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
 				 __u64 arg)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	__u32 tid = (__u32)id;
 	__u64 sp = PT_REGS_SP(ctx);
 	struct pending *old, p = {};
@@ -212,7 +264,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
 static __always_inline int leave(struct pt_regs *ctx, __u32 type,
 				 struct pending *out)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)cur_ids();
 	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
 
 	if (!p || p->type != type || PT_REGS_SP(ctx) <= p->sp)
@@ -288,7 +340,7 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 
 	if (!s)
 		return;
-	rec_init(&s->r, type, bpf_get_current_pid_tgid());
+	rec_init(&s->r, type, cur_ids());
 	s->r.addr = addr;
 	s->r.old_addr = old_addr;
 	s->r.size = p->size;
@@ -419,7 +471,7 @@ static __always_inline void emit_free(struct pt_regs *ctx, __u64 id,
 SEC("uprobe")
 int BPF_KPROBE(free_enter, __u64 ptr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 
 	__u32 tid = (__u32)id;
 
@@ -502,7 +554,7 @@ int BPF_KPROBE(xrealloc_enter)
 SEC("uprobe")
 int BPF_KPROBE(wrap_enter)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	__u64 sp = PT_REGS_SP(ctx);
 	__u32 tid = (__u32)id;
 	struct pending *old, p = {};
@@ -524,7 +576,7 @@ int BPF_KPROBE(wrap_enter)
 SEC("uprobe")
 int BPF_KPROBE(xfree_enter)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	__u64 ptr = arg_n(ctx, MW_COOKIE_PTR(bpf_get_attach_cookie(ctx)));
 	__u64 sp = PT_REGS_SP(ctx);
 	__u32 tid = (__u32)id;
@@ -570,7 +622,7 @@ int BPF_KRETPROBE(key_create_exit, int ret)
 	/* The key exists only once pthread_key_create returned 0. */
 	if (bpf_probe_read_user(&key, sizeof(key), (void *)p.arg))
 		return 0;
-	rec_init(&r, MW_REC_KEY_CREATE, bpf_get_current_pid_tgid());
+	rec_init(&r, MW_REC_KEY_CREATE, cur_ids());
 	r.key = key;
 	r.addr = p.size;
 	r.site = p.site;
@@ -581,7 +633,7 @@ int BPF_KRETPROBE(key_create_exit, int ret)
 SEC("uprobe")
 int BPF_KPROBE(key_delete_enter, __u32 key)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	struct mw_record r;
 
 	if (!traced(id >> 32))
@@ -637,7 +689,7 @@ static __always_inline void emit_tls_set_sized(struct pt_regs *ctx, __u64 id,
 SEC("uprobe")
 int BPF_KPROBE(setspecific_enter, __u32 key, __u64 value)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	__u32 pid = id >> 32;
 	__u8 *mode = bpf_map_lookup_elem(&targets, &pid);
 	struct mw_record r;
@@ -672,7 +724,7 @@ static __always_inline void emit_module(__u32 type, __u64 handle)
 		count(MW_CNT_DROPPED);
 		return;
 	}
-	rec_init(&m->r, type, bpf_get_current_pid_tgid());
+	rec_init(&m->r, type, cur_ids());
 	m->r.old_addr = handle;
 	m->path[0] = '\0';
 	if (bpf_probe_read_user(&m->r.addr, sizeof(m->r.addr),
@@ -687,7 +739,7 @@ static __always_inline void emit_module(__u32 type, __u64 handle)
 SEC("uprobe")
 int BPF_KPROBE(dlopen_enter)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	__u32 tid = (__u32)id;
 	struct pending_dl p = {};
 
@@ -717,7 +769,7 @@ static __always_inline __u64 file_at(__u64 addr)
 SEC("uretprobe")
 int BPF_KRETPROBE(dlopen_exit, __u64 handle)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)cur_ids();
 	struct pending_dl *p = bpf_map_lookup_elem(&pending_dl, &tid);
 
 	if (!p || p->handle)
@@ -731,7 +783,7 @@ int BPF_KRETPROBE(dlopen_exit, __u64 handle)
 SEC("uprobe")
 int BPF_KPROBE(dlclose_enter, __u64 handle)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	__u32 tid = (__u32)id;
 	struct pending_dl p = {.handle = handle};
 
@@ -748,7 +800,7 @@ int BPF_KPROBE(dlclose_enter, __u64 handle)
 SEC("uretprobe")
 int BPF_KRETPROBE(dlclose_exit, int ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	__u32 tid = (__u32)id;
 	struct pending_dl *p = bpf_map_lookup_elem(&pending_dl, &tid);
 	struct mw_record r;
@@ -812,7 +864,7 @@ static __always_inline struct pt_regs *user_regs(void)
 static __always_inline int mm_emit(__u32 type, __u64 addr, __u64 size,
 				   __u64 old_addr, __u64 old_size)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = cur_ids();
 	struct mw_record r;
 
 	rec_init(&r, type, id);
@@ -826,7 +878,7 @@ static __always_inline int mm_emit(__u32 type, __u64 addr, __u64 size,
 
 static __always_inline bool mm_traced(long ret)
 {
-	return !sys_failed(ret) && traced(bpf_get_current_pid_tgid() >> 32);
+	return !sys_failed(ret) && traced(cur_ids() >> 32);
 }
 
 SEC("tracepoint/syscalls/sys_exit_mmap")
@@ -914,8 +966,9 @@ static __always_inline void follow_child(struct task_struct *child,
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 tgid = BPF_CORE_READ(child, tgid);
-	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u64 ids = task_ids(child);
+	__u32 tgid = ids >> 32;
+	__u32 ptgid = task_ids(parent) >> 32;
 	struct mw_record r;
 
 	if (tgid != ptgid) {
@@ -930,7 +983,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	rec_init(&r, MW_REC_THREAD_START, 0);
 	r.pid = tgid;
-	r.tid = BPF_CORE_READ(child, pid);
+	r.tid = (__u32)ids;
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), child->comm);
 	emit(&r);
 	return 0;
@@ -939,7 +992,8 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u64 ids = task_ids(task);
+	__u32 tgid = ids >> 32;
 	struct signal_struct *sig;
 	struct mw_record r;
 	int live;
@@ -952,7 +1006,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	live = BPF_CORE_READ(sig, live.counter);
 	rec_init(&r, MW_REC_THREAD_EXIT, 0);
 	r.pid = tgid;
-	r.tid = BPF_CORE_READ(task, pid);
+	r.tid = (__u32)ids;
 	/* A thread that dies inside a probed call leaves its entry. */
 	bpf_map_delete_elem(&pending, &r.tid);
 	bpf_map_delete_elem(&pending_dl, &r.tid);
@@ -967,7 +1021,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	if (live == 0) {
 		rec_init(&r, MW_REC_PROC_EXIT, 0);
 		r.pid = tgid;
-		r.tid = BPF_CORE_READ(task, pid);
+		r.tid = (__u32)ids;
 		r.code = BPF_CORE_READ(task, exit_code);
 		bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
 		emit(&r);
@@ -1025,8 +1079,9 @@ static __always_inline __u8 *watched_cgroup(void)
  * first instruction, so that not one allocation passes before the probes
  * are in place; user space attaches, then sends SIGCONT.
  */
-static __always_inline void watch_exec(struct task_struct *p, __u32 tgid)
+static __always_inline void watch_exec(struct task_struct *p, __u64 ids)
 {
+	__u32 tgid = ids >> 32;
 	struct mw_watch_exe key = {};
 	char comm[MW_COMM_LEN] = {};
 	struct mw_record r;
@@ -1043,10 +1098,12 @@ static __always_inline void watch_exec(struct task_struct *p, __u32 tgid)
 		mode = watched_cgroup();
 	if (!mode)
 		return;
+	if (!tgid)
+		return; /* not in memwatchd's pid namespace */
 	rec_init(&r, MW_REC_SPAWN, 0);
 	r.code = *mode;
 	r.pid = tgid;
-	r.tid = BPF_CORE_READ(p, pid);
+	r.tid = (__u32)ids;
 	__builtin_memcpy(r.comm, comm, sizeof(comm));
 	bpf_send_signal(SIGSTOP_);
 	emit(&r);
@@ -1055,16 +1112,17 @@ static __always_inline void watch_exec(struct task_struct *p, __u32 tgid)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p)
 {
-	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u64 ids = task_ids(p);
+	__u32 tgid = ids >> 32;
 	struct mw_record r;
 
 	if (!traced(tgid)) {
-		watch_exec(p, tgid);
+		watch_exec(p, ids);
 		return 0;
 	}
 	rec_init(&r, MW_REC_EXEC, 0);
 	r.pid = tgid;
-	r.tid = BPF_CORE_READ(p, pid);
+	r.tid = (__u32)ids;
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), p->comm);
 	emit(&r);
 	return 0;

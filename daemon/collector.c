@@ -484,6 +484,18 @@ struct collector *collector__new(const struct collector_opts *opts,
 	bpf_map__set_max_entries(c->skel->maps.pending, opts->max_pending);
 	c->skel->rodata->wakeup_bytes = opts->ringbuf_bytes / 16;
 	c->skel->rodata->stack_frames = opts->stack_frames;
+	/* In a pid namespace of its own (a container), memwatchd names
+	 * processes as it sees them: the programs translate (cur_ids). The
+	 * initial namespace's inode is fixed (PROC_PID_INIT_INO). */
+	{
+		struct stat ns;
+
+		if (!stat("/proc/self/ns/pid", &ns) &&
+		    ns.st_ino != 0xEFFFFFFCu) {
+			c->skel->rodata->pidns_dev = ns.st_dev;
+			c->skel->rodata->pidns_ino = ns.st_ino;
+		}
+	}
 	c->multi = uprobe__prepare(c->skel->obj) > 0;
 	err = memwatch_bpf__load(c->skel);
 	if (err)

