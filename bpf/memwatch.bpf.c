@@ -1057,6 +1057,52 @@ struct {
 
 #define CGROUP_DEPTH 16
 
+/* systemd units by name, whose processes are traced: systemd makes a
+ * unit's group anew, with a new id, each time it starts the unit, and
+ * the service's first process execs at once, before memwatchd could
+ * learn the new id. So a process is also matched by the name of its
+ * group, or of the group's parents up to UNIT_DEPTH levels (a unit with
+ * Delegate= makes groups below its own). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[MW_UNIT_LEN]);
+	__type(value, __u8);
+} watch_unit SEC(".maps");
+
+#define UNIT_DEPTH 4
+
+/* kernfs_node's parent is __parent since Linux 6.15 (RCU), parent before. */
+struct kernfs_node___pre615 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
+}
+
+static __always_inline __u8 *watched_unit(struct task_struct *p)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(p, cgroups, dfl_cgrp, kn);
+
+	for (int i = 0; i < UNIT_DEPTH && kn; i++) {
+		char name[MW_UNIT_LEN] = {};
+		const char *s = BPF_CORE_READ(kn, name);
+		__u8 *mode;
+
+		if (bpf_probe_read_kernel_str(name, sizeof(name), s) <= 0)
+			break;
+		mode = bpf_map_lookup_elem(&watch_unit, name);
+		if (mode)
+			return mode;
+		kn = kn_parent(kn);
+	}
+	return NULL;
+}
+
 /* Is the current task in a watched cgroup, or below one? */
 /* The mode of the watched group the current task is in, or NULL. */
 static __always_inline __u8 *watched_cgroup(void)
@@ -1096,6 +1142,8 @@ static __always_inline void watch_exec(struct task_struct *p, __u64 ids)
 		mode = bpf_map_lookup_elem(&watch_comm, comm);
 	if (!mode)
 		mode = watched_cgroup();
+	if (!mode)
+		mode = watched_unit(p);
 	if (!mode)
 		return;
 	if (!tgid)

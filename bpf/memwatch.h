@@ -44,6 +44,10 @@ enum mw_rec_type {
 	MW_REC_SPAWN = 18,	/* comm, code = MW_TARGET_* mode to trace it in */
 };
 
+/* Key of the watch_unit map: a systemd unit's name, as its cgroup's
+ * directory is named (NUL-padded). */
+#define MW_UNIT_LEN 128
+
 /* Key of the watch_exe map: an executable by its inode. dev is the
  * kernel's encoding (major << 20 | minor). The watch maps' values are
  * the MW_TARGET_* mode to trace a match in. */

@@ -1730,6 +1730,19 @@ int collector__watch_cgroup(struct collector *c, uint64_t id,
 	return watch_update(c->skel->maps.watch_cgroup, &id, watch_mode(how));
 }
 
+int collector__watch_unit(struct collector *c, const char *unit,
+			  enum collector_watch how)
+{
+	char key[MW_UNIT_LEN] = {0};
+	const char *base = strrchr(unit, '/');
+
+	base = base ? base + 1 : unit;
+	if (!base[0] || strlen(base) >= MW_UNIT_LEN)
+		return -EINVAL;
+	memcpy(key, base, strlen(base));
+	return watch_update(c->skel->maps.watch_unit, key, watch_mode(how));
+}
+
 int collector__follow(struct collector *c, uint32_t pid)
 {
 	int fd = bpf_map__fd(c->skel->maps.targets);

@@ -76,6 +76,10 @@ int collector__watch_comm(struct collector *c, const char *comm,
  * directory's inode) or below it. */
 int collector__watch_cgroup(struct collector *c, uint64_t id,
 			    enum collector_watch how);
+/* The same for processes that exec in a group named unit (a systemd
+ * unit's, whatever its id: a restarted unit gets a new one) or below. */
+int collector__watch_unit(struct collector *c, const char *unit,
+			  enum collector_watch how);
 /* Follow pid's forks: each new child process is stopped as it first runs
  * and reported as MW_EV_SPAWN, like a watched exec. */
 int collector__follow(struct collector *c, uint32_t pid);

@@ -304,11 +304,17 @@ static int watch_group(struct daemon *d, uint32_t kind, const char *name,
 	uint64_t id = 0;
 	int err;
 
+	if (how == COLLECTOR_UNWATCH && !w)
+		return -ENOENT;
+	/* By name as well: a unit's new group after a restart is caught at
+	 * the first exec in it, before the next tick learns its id. */
+	if (kind == MW_WATCH_UNIT &&
+	    (err = collector__watch_unit(d->col, name, how)) &&
+	    how != COLLECTOR_UNWATCH)
+		return err;
 	err = cgroup__resolve(name, kind == MW_WATCH_UNIT, path, sizeof(path),
 			      &id);
 	if (how == COLLECTOR_UNWATCH) {
-		if (!w)
-			return -ENOENT;
 		if (w->id)
 			collector__watch_cgroup(d->col, w->id, how);
 		if (!err)
@@ -342,8 +348,9 @@ static int watch_group(struct daemon *d, uint32_t kind, const char *name,
 }
 
 /* At each tick: follow the watched units and groups to their groups of
- * now. A unit restarted gets a new group; a process it starts before the
- * next tick is attached then, not stopped at exec. */
+ * now. A unit restarted gets a new group: its processes are held at exec
+ * by the group's name meanwhile (collector__watch_unit); a process that
+ * joins the new group without an exec is attached here. */
 static void cgwatch_refresh(struct daemon *d)
 {
 	char path[PATH_MAX];
