@@ -276,7 +276,10 @@ ok reload/sigterm_exit "SIGTERM did not end it with status 0" stop_daemon
 # with the process still alive: the final flush writes its findings and
 # its detached state, which only the exit path sets.
 DB=$TMP/term.db
+# Alive long after its leak is decided, however slow the machine.
+export MW_HOLD_MS=60000
 start_gated tls_nodtor 4 2048
+unset MW_HOLD_MS
 held=$WL_PID
 start_daemon --pid "$held" --grace 0
 wait_until 20 daemon_answers || true
@@ -297,6 +300,7 @@ query term/findings "$TMP/term.json" findings --pid "$held" &&
 query term/status "$TMP/term_status.json" status &&
 	expect term/detached "$TMP/term_status.json" \
 		'.processes[] | select(.pid == $p) | .state' detached --argjson p "$held"
+kill "$held" 2>/dev/null || true
 
 # --- (e) who may use the control socket -------------------------------------------
 TEST_USER=mwsvc-test

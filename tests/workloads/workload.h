@@ -157,8 +157,8 @@ static inline void wl_wait_for_start(const char *prog);
 /*
  * The whole main of the simplest TLS-leak workloads: `prog [THREADS=8]
  * [SIZE=4096]`, SIZE stored in *size, the start gate, wl_run_batch, then
- * 1.5 s alive, past the daemon's grace period (0.5 s by default), so
- * that leaks are decided while the process lives. Returns main's status.
+ * 1.5 s alive (MW_HOLD_MS ms if set), past the daemon's grace period
+ * (0.5 s by default), so that leaks are decided while the process lives. Returns main's status.
  */
 static inline int wl_tls_leak_main(const char *prog, int argc, char **argv,
 				   size_t *size, pthread_key_t *key,
@@ -171,7 +171,8 @@ static inline int wl_tls_leak_main(const char *prog, int argc, char **argv,
 	*size = (size_t)wl_arg(argc, argv, 2, 4096, 1, 1L << 30, usage);
 	wl_wait_for_start(prog);
 	wl_run_batch(prog, nthreads, key, all_set, fn);
-	wl_sleep_ms(1500);
+	/* MW_HOLD_MS: longer, for a test that must act while it lives. */
+	wl_sleep_ms(getenv("MW_HOLD_MS") ? atol(getenv("MW_HOLD_MS")) : 1500);
 	return 0;
 }
 
