@@ -16,21 +16,9 @@ source "$(dirname "$0")/lib.sh"
 # prints exactly "memwatchctl: MESSAGE" on stderr; with --json as well,
 # plus {"error": MESSAGE} on stdout.
 err_case() {
-	local name=$1 want=$2 msg=$3 f=$TMP/${1//\//_} rc got
+	local name=$1 want=$2 msg=$3 f=$TMP/${1//\//_} rc=0 got
 	shift 3
-	rc=0
-	ctl "$@" >"$f.out" 2>"$f.err" </dev/null || rc=$?
-	got=$(cat "$f.err")
-	if [[ $rc != "$want" ]]; then
-		fail "$name" "exit status $rc, want $want; stderr: $got"
-	elif [[ $got != "memwatchctl: $msg" ]]; then
-		fail "$name" "stderr '$got', want 'memwatchctl: $msg'"
-	elif [[ -s $f.out ]]; then
-		fail "$name" "stdout not empty: $(head -c 200 "$f.out")"
-	else
-		pass "$name"
-	fi
-	rc=0
+	ctl_error "$name" "$want" "$msg" "$@"
 	ctl --json "$@" >"$f.json" 2>"$f.json.err" </dev/null || rc=$?
 	got=$(cat "$f.json.err")
 	if [[ $rc != "$want" ]]; then

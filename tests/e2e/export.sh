@@ -329,29 +329,6 @@ ctl export csv live --limit 3 -o "$TMP/live3.csv" &&
 
 # --- bad input ------------------------------------------------------------------
 
-# err_case NAME RC MESSAGE ARGS... [--ctl FUNC]: `memwatchctl ARGS` (run
-# by FUNC instead of ctl if given) exits with RC, with exactly
-# "memwatchctl: MESSAGE" on stderr and nothing on stdout.
-err_case() {
-	local name=$1 want=$2 msg=$3 f=$TMP/${1//\//_} rc=0 got run=ctl
-	shift 3
-	if [[ $# -ge 2 && ${*: -2:1} == --ctl ]]; then
-		run=${*: -1}
-		set -- "${@:1:$#-2}"
-	fi
-	"$run" "$@" >"$f.out" 2>"$f.err" </dev/null || rc=$?
-	got=$(cat "$f.err")
-	if [[ $rc != "$want" ]]; then
-		fail "$name" "exit status $rc, want $want; stderr: $got"
-	elif [[ $got != "memwatchctl: $msg" ]]; then
-		fail "$name" "stderr '$got', want 'memwatchctl: $msg'"
-	elif [[ -s $f.out ]]; then
-		fail "$name" "stdout not empty: $(head -c 200 "$f.out")"
-	else
-		pass "$name"
-	fi
-}
-
 # no_files NAME DIR: DIR holds nothing (no output, no temporary file).
 no_files() {
 	local left
@@ -365,39 +342,39 @@ no_files() {
 
 out=$TMP/out
 mkdir "$out"
-err_case err/unknown_format 2 \
+ctl_error err/unknown_format 2 \
 	"export: unknown format 'xml' (pprof, folded, csv, json)" \
 	export xml -o "$out/f"
-err_case err/no_format 2 \
+ctl_error err/no_format 2 \
 	"usage: memwatchctl export pprof|folded|csv|json [findings|live] [-o FILE]" \
 	export
-err_case err/unknown_table 2 "export csv: unknown table 'keys' (findings, live)" \
+ctl_error err/unknown_table 2 "export csv: unknown table 'keys' (findings, live)" \
 	export csv keys -o "$out/f"
-err_case err/no_table 2 "usage: memwatchctl export json findings|live [-o FILE]" \
+ctl_error err/no_table 2 "usage: memwatchctl export json findings|live [-o FILE]" \
 	export json -o "$out/f"
-err_case err/pprof_arg 2 "export pprof: unexpected argument 'live'" \
+ctl_error err/pprof_arg 2 "export pprof: unexpected argument 'live'" \
 	export pprof live -o "$out/f"
-err_case err/pprof_limit 2 "export folded: only --pid selects what it exports" \
+ctl_error err/pprof_limit 2 "export folded: only --pid selects what it exports" \
 	export folded --limit 5 -o "$out/f"
-err_case err/o_elsewhere 2 "-o: only for export" top -o "$out/f"
+ctl_error err/o_elsewhere 2 "-o: only for export" top -o "$out/f"
 no_files err/usage_no_file "$out"
 
 for fmt in pprof folded "csv live" "json findings"; do
 	n=${fmt// /_}
 	# shellcheck disable=SC2086  # fmt is one or two words
-	err_case "err/no_dir/$n" 1 \
+	ctl_error "err/no_dir/$n" 1 \
 		"cannot write '$out/nodir/f': No such file or directory" \
 		export $fmt -o "$out/nodir/f"
 	: >"$TMP/plain"
 	# shellcheck disable=SC2086
-	err_case "err/not_dir/$n" 1 \
+	ctl_error "err/not_dir/$n" 1 \
 		"cannot write '$TMP/plain/f': Not a directory" \
 		export $fmt -o "$TMP/plain/f"
 	# shellcheck disable=SC2086
-	err_case "err/is_dir/$n" 1 "cannot write '$out': Is a directory" \
+	ctl_error "err/is_dir/$n" 1 "cannot write '$out': Is a directory" \
 		export $fmt -o "$out"
 	# shellcheck disable=SC2086
-	err_case "err/no_db/$n" 1 \
+	ctl_error "err/no_db/$n" 1 \
 		"database '$TMP/none.db': no such database" \
 		--db "$TMP/none.db" export $fmt -o "$out/f"
 	no_files "err/no_file/$n" "$out"
@@ -420,12 +397,12 @@ sqlite3 "$TMP/rollback.db" 'PRAGMA journal_mode = DELETE' >/dev/null
 for fmt in pprof folded "csv live" "json live"; do
 	n=${fmt// /_}
 	# shellcheck disable=SC2086  # fmt is one or two words
-	err_case "err/efbig/$n" 1 "cannot write '$out/f': File too large" \
+	ctl_error "err/efbig/$n" 1 "cannot write '$out/f': File too large" \
 		export $fmt -o "$out/f" --ctl efbig_ctl
 	no_files "err/efbig_no_file/$n" "$out"
 done
 echo previous >"$out/keep"
-err_case err/efbig_keep 1 "cannot write '$out/keep': File too large" \
+ctl_error err/efbig_keep 1 "cannot write '$out/keep': File too large" \
 	export csv live -o "$out/keep" --ctl efbig_ctl
 if [[ $(cat "$out/keep") == previous && $(ls -A "$out") == keep ]]; then
 	pass err/efbig_keeps_previous

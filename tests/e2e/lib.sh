@@ -250,6 +250,29 @@ reap() {
 	wait "$1" || REAP_RC=$?
 }
 
+# ctl_error NAME RC MESSAGE ARGS... [--ctl FUNC]: `memwatchctl ARGS` (run
+# by FUNC instead of ctl if given) exits with RC, with exactly
+# "memwatchctl: MESSAGE" on stderr and nothing on stdout.
+ctl_error() {
+	local name=$1 want=$2 msg=$3 f=$TMP/${1//\//_} rc=0 got run=ctl
+	shift 3
+	if [[ $# -ge 2 && ${*: -2:1} == --ctl ]]; then
+		run=${*: -1}
+		set -- "${@:1:$#-2}"
+	fi
+	"$run" "$@" >"$f.out" 2>"$f.err" </dev/null || rc=$?
+	got=$(cat "$f.err")
+	if [[ $rc != "$want" ]]; then
+		fail "$name" "exit status $rc, want $want; stderr: $got"
+	elif [[ $got != "memwatchctl: $msg" ]]; then
+		fail "$name" "stderr '$got', want 'memwatchctl: $msg'"
+	elif [[ -s $f.out ]]; then
+		fail "$name" "stdout not empty: $(head -c 200 "$f.out")"
+	else
+		pass "$name"
+	fi
+}
+
 # --- memwatchd --------------------------------------------------------------
 
 # trace [DAEMON-ARGS] -- CMD ARGS...: run memwatchd in the foreground on
