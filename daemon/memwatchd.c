@@ -94,6 +94,8 @@ struct daemon {
 	int nexeced;
 };
 
+static void drain(struct daemon *d);
+
 /* --- the store sink -------------------------------------------------- */
 
 static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
@@ -641,7 +643,7 @@ static int detach(struct daemon *d, uint32_t pid, char *msg, size_t len)
 		return err;
 	}
 	/* Events already in the ring buffer belong to the traced period. */
-	collector__drain(d->col);
+	drain(d);
 	engine__detach(d->engine, pid, collector__now(d->col));
 	log_info("detached from pid %u", pid);
 	return 0;
@@ -972,17 +974,17 @@ static void notify_status(struct daemon *d)
 		       (unsigned long long)es.lost);
 }
 
-static void on_timer(struct daemon *d)
+/*
+ * Read the ring buffer, after counting what the kernel could not put in
+ * it. A record dropped while the buffer was full came before some of
+ * those now in it: the loss is fed first, so that the processes it may
+ * concern are marked incomplete before an event that follows it (a free
+ * whose allocation was dropped, say) can accuse them of anything.
+ */
+static void drain(struct daemon *d)
 {
-	uint64_t expirations, lost, now;
-	bool flushed = false;
+	uint64_t lost = collector__take_lost(d->col);
 
-	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0)
-		return;
-	/* Records below the ring buffer's wakeup mark wait for us here. */
-	collector__drain(d->col);
-	cgwatch_refresh(d);
-	lost = collector__take_lost(d->col);
 	if (lost) {
 		struct mw_event ev = {.type = MW_EV_LOST, .count = lost};
 
@@ -991,6 +993,19 @@ static void on_timer(struct daemon *d)
 		log_warnx("%llu events lost (ring buffer full)",
 			  (unsigned long long)lost);
 	}
+	collector__drain(d->col);
+}
+
+static void on_timer(struct daemon *d)
+{
+	uint64_t expirations, now;
+	bool flushed = false;
+
+	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0)
+		return;
+	/* Records below the ring buffer's wakeup mark wait for us here. */
+	drain(d);
+	cgwatch_refresh(d);
 	now = collector__now(d->col);
 	for (int i = 0; i < d->nexeced;) {
 		const char *name = collector__allocator(d->execed[i].pid);
@@ -1062,7 +1077,7 @@ static int finish(struct daemon *d)
 	uint64_t now;
 	int err;
 
-	collector__drain(d->col);
+	drain(d);
 	now = collector__now(d->col);
 	if (d->child_done && engine__is_traced(d->engine, (uint32_t)d->child)) {
 		/* Its exit record was lost: it exited all the same. */
@@ -1108,7 +1123,7 @@ static void loop(struct daemon *d)
 			int fd = evs[i].data.fd;
 
 			if (fd == collector__fd(d->col))
-				collector__drain(d->col);
+				drain(d);
 			else if (fd == d->sigfd)
 				on_signal(d);
 			else if (fd == d->timerfd)
