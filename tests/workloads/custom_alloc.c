@@ -236,6 +236,6 @@ int main(int argc, char **argv)
 	wl_run_batch(PROG, nthreads, &key, &all_set, worker);
 
 	/* Stay alive past the grace period (0.5 s by default). */
-	wl_sleep_ms(1500);
+	wl_hold();
 	return 0;
 }

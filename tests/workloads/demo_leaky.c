@@ -135,6 +135,6 @@ int main(int argc, char **argv)
 	       total);
 	fflush(stdout);
 	/* Linger like a server would, past memwatchd's grace period. */
-	wl_sleep_ms(1500);
+	wl_hold();
 	return 0;
 }

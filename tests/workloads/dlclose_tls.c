@@ -224,6 +224,6 @@ int main(int argc, char **argv)
 	free(tids);
 
 	/* Stay alive past the grace period: see the comment at the top. */
-	wl_sleep_ms(1500);
+	wl_hold();
 	return 0;
 }

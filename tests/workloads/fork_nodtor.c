@@ -62,7 +62,7 @@ static void child(long nthreads)
 			 "pthread_create");
 	for (long i = 0; i < nthreads; i++)
 		wl_check(PROG, pthread_join(tids[i], NULL), "pthread_join");
-	wl_sleep_ms(1500);
+	wl_hold();
 	_exit(0);
 }
 

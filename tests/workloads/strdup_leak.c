@@ -75,6 +75,6 @@ int main(int argc, char **argv)
 	free(text);
 
 	/* Stay alive past the grace period: see the comment at the top. */
-	wl_sleep_ms(1500);
+	wl_hold();
 	return 0;
 }

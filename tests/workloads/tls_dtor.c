@@ -82,6 +82,6 @@ int main(int argc, char **argv)
 	pthread_barrier_destroy(&all_set);
 	free(tids);
 
-	wl_sleep_ms(1500);
+	wl_hold();
 	return 0;
 }

@@ -89,7 +89,7 @@ int main(int argc, char **argv)
 	pthread_barrier_wait(&bound);
 	wl_check(PROG, pthread_key_delete(key), "pthread_key_delete");
 	/* The threads live on: only the key died. Outlast the grace. */
-	wl_sleep_ms(1500);
+	wl_hold();
 	pthread_barrier_wait(&release);
 
 	for (i = 0; i < nthreads; i++)

@@ -79,6 +79,16 @@ static inline void wl_sleep_ms(long ms)
 		;
 }
 
+/* Stay alive 1.5 s past the work, beyond the daemon's grace period (0.5 s
+ * by default), so that leaks are decided while the process lives; or
+ * MW_HOLD_MS ms, for a test that must act while it still runs. */
+static inline void wl_hold(void)
+{
+	const char *ms = getenv("MW_HOLD_MS");
+
+	wl_sleep_ms(ms && *ms ? atol(ms) : 1500);
+}
+
 /* CLOCK_MONOTONIC in ns, and sleeping until such a time: for workloads
  * that spread their work over a time window. */
 static inline uint64_t wl_now_ns(void)
@@ -171,8 +181,7 @@ static inline int wl_tls_leak_main(const char *prog, int argc, char **argv,
 	*size = (size_t)wl_arg(argc, argv, 2, 4096, 1, 1L << 30, usage);
 	wl_wait_for_start(prog);
 	wl_run_batch(prog, nthreads, key, all_set, fn);
-	/* MW_HOLD_MS: longer, for a test that must act while it lives. */
-	wl_sleep_ms(getenv("MW_HOLD_MS") ? atol(getenv("MW_HOLD_MS")) : 1500);
+	wl_hold();
 	return 0;
 }
 
