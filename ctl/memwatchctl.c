@@ -1862,7 +1862,9 @@ int main(int argc, char **argv)
 			if (!strcmp(optarg, "all"))
 				v = LIMIT_ALL;
 			else if (parse__u64(optarg, UINT32_MAX - 1, &v) || !v)
-				die(EXIT_USAGE, "--limit: invalid count '%s'",
+				die(EXIT_USAGE,
+				    "--limit: invalid count '%s' (1 or more, "
+				    "or all)",
 				    optarg);
 			opt.filter.limit = v;
 			break;
