@@ -386,6 +386,10 @@ $(WIN_OUT)/memwatchw.exe: $(WIN_OUT)/memwatchw.o $(WIN_OBJS) $(WIN_LIB_OBJS) \
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) $^ -o $@ -ladvapi32 -ldbghelp -lpsapi
 
+# Larger parts keep their rules in mk/*.mk (fuzzing, sanitizers, lint,
+# soak), included here so that they see every variable above.
+include $(sort $(wildcard mk/*.mk))
+
 clean:
 	rm -rf $(OUT)
 
