@@ -35,6 +35,10 @@ DEPS_PKGS += debhelper dpkg-dev rpm lintian
 # mingw-w64 and wine: make windows cross-compiles the Windows collector,
 # tests/e2e/windows.sh runs its tests under wine.
 DEPS_PKGS += gcc-mingw-w64-x86-64 wine64
+# g++-mingw-w64 (libstdc++.a: the demangler), libz-mingw-w64-dev (zlib for
+# pprof): memwatchctl.exe. wine64-tools (winegcc, winebuild): the test
+# stand-in for winsqlite3.dll that lets the Windows store run under wine.
+DEPS_PKGS += g++-mingw-w64-x86-64 libz-mingw-w64-dev wine64-tools
 # debootstrap, systemd-container (systemd-nspawn): tests/e2e/systemd.sh boots
 # a Debian with systemd in a container and runs the package's unit there.
 DEPS_PKGS += debootstrap systemd-container
@@ -328,15 +332,20 @@ WIN_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D__USE_MINGW_ANSI_STDIO=1 \
 WIN_LIB_OBJS := $(patsubst %.c,$(WIN_OUT)/%.o,$(notdir $(LIB_SRCS)))
 WIN_STORE_OBJS := $(WIN_OUT)/store.o $(WIN_OUT)/store_sink.o $(WIN_OUT)/schema.o
 WIN_OBJS := $(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) \
-	$(WIN_OUT)/etw_session.o $(WIN_OUT)/winsym.o
-WIN_BINS := $(WIN_OUT)/test_etw.exe $(WIN_OUT)/memwatchw.exe
+	$(WIN_OUT)/etw_session.o $(WIN_OUT)/winsym.o $(WIN_OUT)/winsqlite.o
+# memwatchctl: the same ctl/ sources, win/posix_compat.h filling in what
+# mingw lacks; zlib (pprof), libstdc++ (the demangler) and winpthread
+# (clock_gettime) linked in, so that it needs no DLL Windows does not ship.
+WIN_CTL_OBJS := $(patsubst ctl/%.c,$(WIN_OUT)/ctl/%.o,$(CTL_SRCS))
+WIN_BINS := $(WIN_OUT)/test_etw.exe $(WIN_OUT)/memwatchw.exe \
+	$(WIN_OUT)/memwatchctl.exe
 
 .PHONY: windows
 windows: $(WIN_BINS)
 
 all: $(OUT)/tests/test_etw
 
-$(OUT)/winport $(WIN_OUT) $(WIN_OUT)/inc:
+$(OUT)/winport $(WIN_OUT) $(WIN_OUT)/inc $(WIN_OUT)/ctl:
 	$(Q)mkdir -p $@
 
 $(OUT)/winport/%.o: win/%.c | $(OUT)/winport
@@ -344,10 +353,10 @@ $(OUT)/winport/%.o: win/%.c | $(OUT)/winport
 	$(Q)$(CC) $(ALL_CFLAGS) -Iwin -c $< -o $@
 
 $(OUT)/tests/test_etw: tests/win/test_etw.c tests/unit/unit.h $(WIN_PORT_OBJS) \
-		$(LIB_OBJS) | $(OUT)/tests
+		$(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -Iwin $< $(WIN_PORT_OBJS) \
-		$(LIB_OBJS) -o $@
+		$(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
 
 # Debian's sqlite3.h (libsqlite3-dev) declares the same API on Windows.
 $(WIN_OUT)/inc/sqlite3.h: /usr/include/sqlite3.h | $(WIN_OUT)/inc
@@ -370,27 +379,62 @@ $(WIN_OUT)/%.o: win/%.c | $(WIN_OUT)
 	$(call msg,WINCC,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
 
+$(WIN_OUT)/ctl/%.o: ctl/%.c win/posix_compat.h $(WIN_OUT)/inc/sqlite3.h | $(WIN_OUT)/ctl
+	$(call msg,WINCC,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -include win/posix_compat.h -c $< -o $@
+
 $(WIN_OUT)/libwinsqlite3.a: win/winsqlite3.def | $(WIN_OUT)
 	$(call msg,DLLTOOL,$@)
 	$(Q)$(WIN_DLLTOOL) -d $< -D winsqlite3.dll -y $@
 
 $(WIN_OUT)/test_etw.exe: tests/win/test_etw.c tests/unit/unit.h \
-		$(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) $(WIN_LIB_OBJS)
+		$(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) $(WIN_LIB_OBJS) \
+		$(WIN_STORE_OBJS) $(WIN_OUT)/winsqlite.o $(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/unit $< \
 		$(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) \
-		$(WIN_LIB_OBJS) -o $@
+		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/winsqlite.o \
+		$(WIN_OUT)/libwinsqlite3.a -o $@
 
 $(WIN_OUT)/memwatchw.exe: $(WIN_OUT)/memwatchw.o $(WIN_OBJS) $(WIN_LIB_OBJS) \
 		$(WIN_STORE_OBJS) $(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) $^ -o $@ -ladvapi32 -ldbghelp -lpsapi
 
+$(WIN_OUT)/memwatchctl.exe: $(WIN_CTL_OBJS) $(WIN_OUT)/winsqlite.o \
+		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/libwinsqlite3.a
+	$(call msg,WINLINK,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) $^ -o $@ -static-libgcc \
+		-Wl,-Bstatic -lz -lstdc++ -lwinpthread -Wl,-Bdynamic
+
 # Larger parts keep their rules in mk/*.mk (fuzzing, sanitizers, lint,
 # soak), included here so that they see every variable above.
 include $(sort $(wildcard mk/*.mk))
 
+# Tests only, never shipped: winsqlite3.dll for wine, which has none. A
+# Winelib DLL (tests/win/winsqlite3_shim.c) over Debian's libsqlite3,
+# found through WINEDLLPATH, and the placeholder DLL wine's loader wants
+# in System32 before it loads a builtin one from there.
+WIN_SHIM := $(WIN_OUT)/shim
+WINEGCC ?= winegcc
+WINEBUILD ?= winebuild
+.PHONY: windows-shim
+windows-shim: $(WIN_SHIM)/winsqlite3.dll.so $(WIN_SHIM)/fake/winsqlite3.dll
+
+$(WIN_SHIM) $(WIN_SHIM)/fake:
+	$(Q)mkdir -p $@
+
+$(WIN_SHIM)/winsqlite3.dll.so: tests/win/winsqlite3_shim.c \
+		tests/win/winsqlite3.spec | $(WIN_SHIM)
+	$(call msg,WINEGCC,$@)
+	$(Q)$(WINEGCC) -shared -O2 -Wall -o $(WIN_SHIM)/winsqlite3.dll \
+		tests/win/winsqlite3.spec $< -lsqlite3
+
+$(WIN_SHIM)/fake/winsqlite3.dll: tests/win/winsqlite3.spec | $(WIN_SHIM)/fake
+	$(call msg,WINEBLD,$@)
+	$(Q)$(WINEBUILD) --dll --fake-module -E $< -F winsqlite3.dll -o $@
+
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/*/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/*/*.d $(OUT)/*/*/*.d)

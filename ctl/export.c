@@ -5,6 +5,11 @@
  * descriptor, so that the errno of a failed write (ENOSPC, EFBIG, EIO)
  * is kept for the error message whichever writer hit it (the JSON
  * writer does not check its writes) and however stdio buffered it.
+ *
+ * On Windows (mingw's C runtime has no fopencookie) it is a plain binary
+ * stream, whose failed write says EIO unless the runtime set an errno;
+ * the temporary file replaces the target with MoveFileEx, as rename
+ * does not replace an existing file there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +21,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#endif
 
 #include "export.h"
 #include "json.h"
@@ -53,6 +62,13 @@ static void on_signal(int sig)
 
 static void hook(void)
 {
+#ifdef _WIN32
+	if (out.hooked)
+		return;
+	out.hooked = true;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+#else
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 	struct sigaction sa;
 
@@ -64,8 +80,58 @@ static void hook(void)
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
+#endif
 	atexit(export__abort);
 }
+
+#ifdef _WIN32
+/* A stdio stream over out.fd, in binary mode (pprof is binary, and the
+ * text formats keep the same bytes on both systems); stdout itself for
+ * fd 1, which fclose must not close. */
+static FILE *out_stream(void)
+{
+	FILE *f;
+
+	_setmode(out.fd, _O_BINARY);
+	if (out.is_stdout)
+		return stdout;
+	f = _fdopen(out.fd, "wb");
+	return f;
+}
+
+/* Close the stream; for stdout, flush it only. */
+static int out_close(FILE *f)
+{
+	int rc = out.is_stdout ? fflush(f) : fclose(f);
+
+	out.fd = -1;
+	return rc;
+}
+
+/* A unique file from template tmp (XXXXXX at its end), 0600 where modes
+ * mean something, not inherited by children. */
+static int out_mkstemp(char *tmp)
+{
+	int e = _mktemp_s(tmp, strlen(tmp) + 1);
+
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return _open(tmp, _O_RDWR | _O_CREAT | _O_EXCL | _O_BINARY |
+			      _O_NOINHERIT,
+		     _S_IREAD | _S_IWRITE);
+}
+
+static int out_rename(const char *from, const char *to)
+{
+	if (MoveFileExA(from, to,
+			MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+		return 0;
+	errno = GetLastError() == ERROR_ACCESS_DENIED ? EACCES : EIO;
+	return -1;
+}
+#else
 
 /* fopencookie's write: all of it or an error; 0 on error, as the
  * interface wants, with the errno kept. */
@@ -97,7 +163,7 @@ static int cookie_close(void *cookie)
 }
 
 /* A stdio stream over out.fd that keeps the errno of a failed write. */
-static FILE *cookie_stream(void)
+static FILE *out_stream(void)
 {
 	cookie_io_functions_t io;
 
@@ -105,6 +171,36 @@ static FILE *cookie_stream(void)
 	io.write = cookie_write;
 	io.close = cookie_close;
 	return fopencookie(NULL, "w", io);
+}
+
+static int out_close(FILE *f)
+{
+	return fclose(f);
+}
+
+static int out_mkstemp(char *tmp)
+{
+	return mkostemp(tmp, O_CLOEXEC);
+}
+
+static int out_rename(const char *from, const char *to)
+{
+	return rename(from, to);
+}
+#endif
+
+/* The directory part of path ends after its last separator: '/', and on
+ * Windows '\\' too. */
+static const char *last_sep(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+#ifdef _WIN32
+	const char *back = strrchr(path, '\\');
+
+	if (back && (!slash || back > slash))
+		slash = back;
+#endif
+	return slash;
 }
 
 /* Write fd itself, no temporary file. */
@@ -115,7 +211,7 @@ static int open_direct(int fd, bool is_stdout, FILE **f)
 	out.fd = fd;
 	out.is_stdout = is_stdout;
 	out.direct = true;
-	out.f = cookie_stream();
+	out.f = out_stream();
 	if (!out.f) {
 		err = -errno;
 		if (!is_stdout)
@@ -151,7 +247,7 @@ int export__open(const char *path, FILE **f)
 	} else if (errno != ENOENT) {
 		return -errno;
 	}
-	slash = strrchr(path, '/');
+	slash = last_sep(path);
 	if (slash && !slash[1])
 		return -EISDIR;
 	n = slash ? (int)(slash - path + 1) : 0;
@@ -162,16 +258,22 @@ int export__open(const char *path, FILE **f)
 	/* Next to the target, so that the rename stays in one file
 	 * system; hidden, named after it. */
 	snprintf(out.tmp, sizeof(out.tmp), "%.*s.%s.XXXXXX", n, path, path + n);
-	out.fd = mkostemp(out.tmp, O_CLOEXEC);
+	out.fd = out_mkstemp(out.tmp);
 	if (out.fd < 0) {
 		err = -errno;
 		out.tmp[0] = '\0';
 		return err;
 	}
-	/* mkostemp makes it 0600; a file is created 0666 less the umask. */
+	/* mkostemp makes it 0600; a file is created 0666 less the umask.
+	 * (On Windows, the directory's ACL says who may read it.) */
 	mask = umask(0);
 	umask(mask);
-	if (fchmod(out.fd, 0666 & ~mask) || !(out.f = cookie_stream())) {
+#ifdef _WIN32
+	(void)mask;
+	if (!(out.f = out_stream())) {
+#else
+	if (fchmod(out.fd, 0666 & ~mask) || !(out.f = out_stream())) {
+#endif
 		err = -errno;
 		close(out.fd);
 		out.fd = -1;
@@ -208,12 +310,12 @@ int export__commit(void)
 	/* Durable before it takes the target's name. */
 	if (!err && !out.direct && fsync(out.fd))
 		err = -errno;
-	if (fclose(out.f) && !err)
+	if (out_close(out.f) && !err)
 		err = out.werr ? -out.werr : -errno;
 	out.f = NULL;
 	if (out.direct)
 		return err;
-	if (!err && rename(out.tmp, out.path))
+	if (!err && out_rename(out.tmp, out.path))
 		err = -errno;
 	if (err)
 		remove_tmp();
@@ -228,9 +330,10 @@ void export__abort(void)
 	if (!f)
 		return;
 	out.f = NULL;
+	/* Closed first: Windows does not remove an open file. */
+	out_close(f);
 	remove_tmp();
 	out.tmp[0] = '\0';
-	fclose(f);
 }
 
 /* --- pprof and folded: live blocks by stack ---------------------------- */

@@ -22,9 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,9 @@
 #include "store.h"
 
 #include "version.h"
+#ifdef _WIN32
+#include "winsqlite.h"
+#endif
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
@@ -114,10 +119,13 @@ static void fmt_time(char *buf, size_t len, uint64_t ns)
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* After the last '/' or, in a path recorded on Windows, '\\'. */
 static const char *base_name(const char *path)
 {
 	const char *s = strrchr(path, '/');
 
+	if (!s)
+		s = strrchr(path, '\\');
 	return s ? s + 1 : path;
 }
 
@@ -152,9 +160,11 @@ static void fmt_site(char *buf, size_t len, uint64_t ip,
 	if (site && site->function[0] && site->file[0])
 		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s:%u)", f,
 			 site->offset, base_name(site->file), site->line);
-	else if (site && site->function[0])
+	else if (site && site->function[0] && site->module[0])
 		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s)", f,
 			 site->offset, base_name(site->module));
+	else if (site && site->function[0])
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64, f, site->offset);
 	else if (site && site->module[0])
 		snprintf(raw, sizeof(raw), "0x%" PRIx64 " (%s)", ip,
 			 base_name(site->module));
@@ -235,8 +245,15 @@ static void table_print(struct table *t)
 
 static struct store *open_db(void)
 {
-	struct store *s = store__open(opt.db, STORE_RDONLY);
+	struct store *s;
+#ifdef _WIN32
+	char why[160];
 
+	/* winsqlite3.dll is delay-loaded: a missing function would fault. */
+	if (winsqlite__check(why, sizeof(why)))
+		die(EXIT_RUNTIME, "%s", why);
+#endif
+	s = store__open(opt.db, STORE_RDONLY);
 	if (!s)
 		die(EXIT_RUNTIME, "database '%s': %s", opt.db,
 		    store__strerror(errno));
@@ -250,6 +267,22 @@ static void query_failed(int err)
 
 /* --- control socket ---------------------------------------------------- */
 
+#ifdef _WIN32
+/*
+ * memwatchw, the Windows collector, has no control socket: on Windows
+ * memwatchctl reads databases only. A command that needs the daemon says
+ * so; status, asking quietly, is told the daemon is not there.
+ */
+static int request(uint16_t type, const void *payload, uint32_t len,
+		   void *reply, uint32_t reply_len, char *msg, size_t msglen,
+		   bool quiet_connect)
+{
+	if (quiet_connect)
+		return -EHOSTDOWN;
+	die(EXIT_USAGE, "this command needs memwatchd, and on Windows "
+			"memwatchctl reads a database only (--db)");
+}
+#else
 static int read_full(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
@@ -323,6 +356,7 @@ static int request(uint16_t type, const void *payload, uint32_t len,
 	memcpy(reply, buf, reply_len);
 	return 0;
 }
+#endif
 
 /* --- commands ---------------------------------------------------------- */
 
@@ -1696,7 +1730,12 @@ static void usage(FILE *f)
 		"                   findings or every live block (unless "
 		"--limit), as CSV\n                   or as --json prints "
 		"them\n"
+#ifdef _WIN32
+		"Commands (talk to memwatchd; Linux only, as memwatchw has\n"
+		"no control socket):\n"
+#else
 		"Commands (talk to memwatchd):\n"
+#endif
 		"  attach PID       start tracing a running process (with "
 		"--tls:\n                   its TLS only, malloc untouched)\n"
 		"  attach exe PATH | comm NAME | cgroup PATH | unit NAME\n"
@@ -1811,6 +1850,11 @@ int main(int argc, char **argv)
 	uint64_t v;
 	int c;
 
+#ifdef _WIN32
+	/* The same bytes as on Linux, "\n" not "\r\n" (and pprof is binary):
+	 * what a script reads does not depend on where memwatchctl ran. */
+	_setmode(_fileno(stdout), _O_BINARY);
+#endif
 	opt.db = MW_DEFAULT_DB;
 	opt.socket = MW_DEFAULT_SOCKET;
 	/* --json is honoured for errors even in the option parsing below. */

@@ -719,10 +719,22 @@ int pprof__write(const struct pprof *p, FILE *f)
 
 /* --- folded stacks ----------------------------------------------------- */
 
+/* A folded line is built in a struct pb, the encoder's growing buffer
+ * (raw bytes only here), not a memory stream: Windows has none. */
+static void put_char(struct pb *b, char c)
+{
+	pb__raw(b, &c, 1);
+}
+
+static void put_str(struct pb *b, const char *s)
+{
+	pb__raw(b, s, strlen(s));
+}
+
 /* s with what would break a folded line or a flame graph's SVG made
  * harmless: ';' separates frames, a newline ends the line, control bytes
  * and invalid UTF-8 become '?'. */
-static void put_frame_text(FILE *f, const char *s)
+static void put_frame_text(struct pb *b, const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
@@ -730,16 +742,29 @@ static void put_frame_text(FILE *f, const char *s)
 		int n = utf8_seq_len(u);
 
 		if (!n || *u < 0x20 || *u == 0x7f || *u == ';') {
-			fputc(*u == ';' ? ':' : '?', f);
+			put_char(b, *u == ';' ? ':' : '?');
 			u++;
 			continue;
 		}
-		fwrite(u, 1, (size_t)n, f);
+		pb__raw(b, u, (size_t)n);
 		u += n;
 	}
 }
 
-static void put_frame(const struct pprof *p, const struct location *l, FILE *f,
+/* The file name in a module path, after its last '/' or, for a path
+ * recorded on Windows, '\\'. */
+static const char *path_base(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *back = slash ? NULL : strrchr(path, '\\');
+
+	if (slash)
+		return slash + 1;
+	return back ? back + 1 : path;
+}
+
+static void put_frame(const struct pprof *p, const struct location *l,
+		      struct pb *b,
 		      const char *(*pretty)(const char *, char *, size_t))
 {
 	char buf[1024];
@@ -747,18 +772,18 @@ static void put_frame(const struct pprof *p, const struct location *l, FILE *f,
 	if (l->function) {
 		const char *name = p->strs[p->funcs[l->function - 1].name];
 
-		put_frame_text(f,
+		put_frame_text(b,
 			       pretty ? pretty(name, buf, sizeof(buf)) : name);
 		return;
 	}
-	fprintf(f, "0x%" PRIx64, l->addr);
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, l->addr);
+	put_str(b, buf);
 	if (l->mapping) {
 		const char *path = p->strs[p->maps[l->mapping - 1].file];
-		const char *base = strrchr(path, '/');
 
-		fputs(" (", f);
-		put_frame_text(f, base ? base + 1 : path);
-		fputc(')', f);
+		put_str(b, " (");
+		put_frame_text(b, path_base(path));
+		put_char(b, ')');
 	}
 }
 
@@ -786,21 +811,18 @@ int pprof__write_folded(const struct pprof *p, FILE *f,
 		return -ENOMEM;
 	for (size_t i = 0; i < p->nsamples && !err; i++) {
 		const struct sample *s = &p->samples[i];
-		size_t len;
-		FILE *m = open_memstream(&v[i].text, &len);
+		struct pb m = {0};
 
-		if (!m) {
-			err = -ENOMEM;
-			break;
-		}
 		for (uint32_t j = s->nlocs; j-- > 0;) {
-			put_frame(p, &p->locs[p->stack[s->first + j] - 1], m,
+			put_frame(p, &p->locs[p->stack[s->first + j] - 1], &m,
 				  pretty);
 			if (j)
-				fputc(';', m);
+				put_char(&m, ';');
 		}
-		if (fclose(m) || !v[i].text)
-			err = -ENOMEM;
+		put_char(&m, '\0');
+		v[i].text = (char *)m.buf;
+		if (m.err)
+			err = m.err;
 		v[i].bytes = s->bytes;
 	}
 	if (!err)

@@ -30,6 +30,7 @@
 #include "etw_session.h"
 #include "store.h"
 #include "store_sink.h"
+#include "winsqlite.h"
 #include "winsym.h"
 #include "wintls.h"
 
@@ -225,54 +226,6 @@ static void flush(struct collector *c, uint64_t now)
 	else if (!err && c->flush_err)
 		say("writing to the database again");
 	c->flush_err = err;
-}
-
-/* --- SQLite of the host ------------------------------------------------- */
-
-/* winsqlite3.dll is delay-loaded: check it has every function the store
- * calls (win/winsqlite3.def) before the first call, which would
- * otherwise fault. */
-static bool sqlite_ok(void)
-{
-	static const char *const names[] = {
-	    "sqlite3_bind_int",
-	    "sqlite3_bind_int64",
-	    "sqlite3_bind_parameter_count",
-	    "sqlite3_bind_parameter_index",
-	    "sqlite3_bind_text",
-	    "sqlite3_busy_timeout",
-	    "sqlite3_changes64",
-	    "sqlite3_clear_bindings",
-	    "sqlite3_close",
-	    "sqlite3_column_int",
-	    "sqlite3_column_int64",
-	    "sqlite3_column_text",
-	    "sqlite3_db_filename",
-	    "sqlite3_exec",
-	    "sqlite3_finalize",
-	    "sqlite3_libversion",
-	    "sqlite3_open_v2",
-	    "sqlite3_prepare_v2",
-	    "sqlite3_prepare_v3",
-	    "sqlite3_reset",
-	    "sqlite3_step",
-	};
-	HMODULE h = LoadLibraryExW(L"winsqlite3.dll", NULL,
-				   LOAD_LIBRARY_SEARCH_SYSTEM32);
-
-	if (!h) {
-		say("cannot load 'winsqlite3.dll' (Windows 10 or later has "
-		    "it): error %lu",
-		    GetLastError());
-		return false;
-	}
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!GetProcAddress(h, names[i])) {
-			say("'winsqlite3.dll' has no '%s': too old a SQLite",
-			    names[i]);
-			return false;
-		}
-	return true;
 }
 
 /* --- processes ------------------------------------------------------------ */
@@ -577,13 +530,16 @@ static int run(void)
 	const char *db = O.db;
 	uint64_t serial, start, last_flush, last_loss, deadline;
 	unsigned long winerr = 0;
+	char why[160];
 	int err, rc = 0;
 
 	memset(&c, 0, sizeof(c));
 	for (int i = 0; i < O.npids; i++)
 		c.t[c.nt++].pid = O.pids[i];
-	if (!sqlite_ok())
+	if (winsqlite__check(why, sizeof(why))) {
+		say("%s", why);
 		return 1;
+	}
 	InitializeCriticalSection(&Q.lock);
 	c.clock = clock_now();
 	start = etw_clock__ns(&c.clock, c.clock.ref_ticks);

@@ -11,6 +11,13 @@
  * recorded streams, the heap session's and the kernel-process session's
  * records interleaved by etw_merge, into the unchanged engine and assert
  * its findings.
+ *
+ * With --db PATH it runs the two scenarios the Windows collector exists
+ * for (thread_local blocks left by 10,000 exited threads, a DLL unloaded
+ * under live threads) only, and also writes what the engine flushes to
+ * that SQLite database through the store and store_sink, as memwatchw
+ * does: tests/e2e/windows.sh then reads it with memwatchctl, the Linux
+ * build and the Windows one under wine.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,8 +27,13 @@
 
 #include "engine.h"
 #include "etw_decode.h"
+#include "store.h"
+#include "store_sink.h"
 #include "unit.h"
 #include "wintls.h"
+#ifdef _WIN32
+#include "winsqlite.h"
+#endif
 
 #define FREQ 10000000ull /* a 10 MHz QPC, the common one */
 #define EPOCH_NS 1700000000000000000ull
@@ -945,6 +957,20 @@ struct pipe {
 	int err;
 };
 
+/* --db: the store the scenarios also write to (store NULL: none). */
+static struct store_sink_ctx STORE;
+
+/* The engine's first serial: 1, or with --db the store's next, so that
+ * two scenarios' rows never share an id. */
+static uint64_t pipe_serial(void)
+{
+	uint64_t serial = 1;
+
+	if (STORE.store)
+		CHECK(!store__next_serial(STORE.store, &serial));
+	return serial;
+}
+
 static void pipe_init(struct pipe *p, uint64_t orphan_min)
 {
 	struct etw_decoder_config c = dcfg();
@@ -960,7 +986,7 @@ static void pipe_init(struct pipe *p, uint64_t orphan_min)
 	ec.orphan_min_threads = (uint32_t)orphan_min;
 	p->m = etw_merge__new(MS_TICKS(50)); /* pipe_run's cutoff too */
 	p->d = etw_decoder__new(&c);
-	p->e = engine__new(&ec, 1);
+	p->e = engine__new(&ec, pipe_serial());
 	CHECK(p->m && p->d && p->e);
 	CHECK(!etw_decoder__watch(p->d, PID, true));
 	CHECK(!engine__attach(p->e, PID, "app.exe", ns_of(0), &proc_id));
@@ -1000,27 +1026,112 @@ static void pipe_push(struct pipe *p, const struct etw_record *r)
 		p->last = r->ts;
 }
 
+/* Each row goes to SEEN and, with --db, through store_sink to STORE. */
+static int tee_begin(void *ctx)
+{
+	return STORE.store ? store_sink.begin(&STORE) : 0;
+}
+
+static int tee_commit(void *ctx)
+{
+	return STORE.store ? store_sink.commit(&STORE) : 0;
+}
+
+static void tee_rollback(void *ctx)
+{
+	if (STORE.store)
+		store_sink.rollback(&STORE);
+}
+
+static int tee_process(void *ctx, const struct mw_process_row *row)
+{
+	on_process(ctx, row);
+	return STORE.store ? store_sink.process(&STORE, row) : 0;
+}
+
+static int tee_thread(void *ctx, const struct mw_thread_row *row)
+{
+	on_thread(ctx, row);
+	return STORE.store ? store_sink.thread(&STORE, row) : 0;
+}
+
+static int tee_key(void *ctx, const struct mw_key_row *row)
+{
+	on_key(ctx, row);
+	return STORE.store ? store_sink.key(&STORE, row) : 0;
+}
+
+static int tee_binding(void *ctx, const struct mw_binding_row *row)
+{
+	on_binding(ctx, row);
+	return STORE.store ? store_sink.binding(&STORE, row) : 0;
+}
+
+static int tee_block_add(void *ctx, const struct mw_block_row *row)
+{
+	on_block_add(ctx, row);
+	return STORE.store ? store_sink.block_add(&STORE, row) : 0;
+}
+
+static int tee_block_del(void *ctx, uint64_t serial)
+{
+	on_block_del(ctx, serial);
+	return STORE.store ? store_sink.block_del(&STORE, serial) : 0;
+}
+
+static int tee_finding(void *ctx, const struct mw_finding_row *row)
+{
+	on_finding(ctx, row);
+	return STORE.store ? store_sink.finding(&STORE, row) : 0;
+}
+
+static int tee_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
+{
+	on_site(ctx, proc_id, pid, ip);
+	return STORE.store ? store_sink.site(&STORE, proc_id, pid, ip) : 0;
+}
+
+static int tee_stack(void *ctx, const struct mw_stack_row *row)
+{
+	on_stack_row(ctx, row);
+	return STORE.store ? store_sink.stack(&STORE, row) : 0;
+}
+
+/* The site's symbol, as memwatchw's dbghelp would give it. */
+static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
+			 struct mw_site_row *row)
+{
+	const char *name = sym_name(NULL, pid, ip);
+
+	if (name)
+		snprintf(row->function, sizeof(row->function), "%s", name);
+}
+
+static const struct engine_sink tee_sink = {
+    .begin = tee_begin,
+    .commit = tee_commit,
+    .rollback = tee_rollback,
+    .process = tee_process,
+    .thread = tee_thread,
+    .key = tee_key,
+    .binding = tee_binding,
+    .block_add = tee_block_add,
+    .block_del = tee_block_del,
+    .finding = tee_finding,
+    .site = tee_site,
+    .stack = tee_stack,
+};
+
 /* Run everything out, then let time pass and flush. */
 static void pipe_finish(struct pipe *p, uint64_t later_ms)
 {
-	struct engine_sink sink;
 	uint64_t now;
 
-	memset(&sink, 0, sizeof(sink));
-	sink.process = on_process;
-	sink.thread = on_thread;
-	sink.key = on_key;
-	sink.binding = on_binding;
-	sink.block_add = on_block_add;
-	sink.block_del = on_block_del;
-	sink.finding = on_finding;
-	sink.site = on_site;
-	sink.stack = on_stack_row;
 	pipe_run(p, UINT64_MAX);
 	now = ns_of(p->last + MS_TICKS(later_ms));
 	engine__tick(p->e, now);
 	do
-		CHECK(!engine__flush(p->e, now, &sink, NULL));
+		CHECK(!engine__flush(p->e, now, &tee_sink, NULL));
 	while (engine__flush_more(p->e));
 }
 
@@ -1361,8 +1472,39 @@ static void scenario_exit_before_process(void)
 	scenario_exit(false);
 }
 
-int main(void)
+/* --db PATH: the two scenarios, also written to the database. */
+static int run_to_store(const char *path)
 {
+#ifdef _WIN32
+	char why[160];
+
+	/* winsqlite3.dll is delay-loaded: a missing function would fault. */
+	if (winsqlite__check(why, sizeof(why))) {
+		fprintf(stderr, "test_etw: %s\n", why);
+		return 1;
+	}
+#endif
+	STORE.store = store__open(path, 0);
+	if (!STORE.store) {
+		fprintf(stderr, "test_etw: database '%s': %s\n", path,
+			store__strerror(errno));
+		return 1;
+	}
+	STORE.resolve = resolve_site;
+	RUN(scenario_tls_threads_64);
+	RUN(scenario_dll_unload);
+	store__close(STORE.store);
+	UNIT_EXIT();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--db"))
+		return run_to_store(argv[2]);
+	if (argc != 1) {
+		fprintf(stderr, "usage: test_etw [--db PATH]\n");
+		return 2;
+	}
 	RUN(alloc_layout_literal);
 	RUN(alloc_with_stack_64);
 	RUN(alloc_with_stack_32);
