@@ -62,8 +62,6 @@ static inline char *compat_realpath(const char *path, char *resolved)
 #ifndef ESTALE
 #define ESTALE 116
 #endif
-/* No symbolic links for the C runtime to follow. */
-#define lstat stat
 
 /* memwatchctl's "the daemon is not there"; Winsock's number for it. */
 #ifndef EHOSTDOWN
