@@ -4,7 +4,10 @@
 #   make check      install missing packages, build, run every test
 #   make V=1 ...    show full commands
 
-OUT := .output
+# make SANITIZE=address,undefined builds in a tree of its own (mk/sanitize.mk):
+# sanitized and plain objects must never mix.
+comma := ,
+OUT := .output$(if $(SANITIZE),/san-$(subst $(comma),-,$(SANITIZE)))
 CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= bpftool
@@ -42,6 +45,13 @@ DEPS_PKGS += g++-mingw-w64-x86-64 libz-mingw-w64-dev wine64-tools
 # debootstrap, systemd-container (systemd-nspawn): tests/e2e/systemd.sh boots
 # a Debian with systemd in a container and runs the package's unit there.
 DEPS_PKGS += debootstrap systemd-container
+# libclang-rt-14-dev: libFuzzer and the sanitizer runtimes clang links the
+# fuzz harnesses with (mk/fuzz.mk); clang only recommends it.
+DEPS_PKGS += libclang-rt-14-dev
+# e2fsprogs (mkfs.ext4, chattr): the read-only database of tests/e2e/faults.sh.
+DEPS_PKGS += e2fsprogs
+# cppcheck, clang-tidy: make lint (mk/lint.mk), run by tests/e2e/lint.sh.
+DEPS_PKGS += cppcheck clang-tidy
 
 ifeq ($(V),1)
 Q :=
@@ -62,6 +72,7 @@ LIB_SRCS := lib/engine.c lib/rules.c lib/names.c lib/hash.c lib/blockset.c lib/s
 	lib/anonmap.c
 LIB_SRCS += lib/engine_export.c
 LIB_SRCS += lib/engine_config.c
+LIB_SRCS += lib/text.c
 STORE_SRCS := lib/store.c lib/store_sink.c $(OUT)/schema.c
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(notdir $(LIB_SRCS)))
 STORE_OBJS := $(OUT)/store.o $(OUT)/store_sink.o $(OUT)/schema.o
@@ -185,9 +196,10 @@ $(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3 -lstdc++ -lz
 
 # Replays a text event stream through the engine: golden tests and demos.
+# Its .d (-MMD) adds headers to $^: only sources and objects are linked.
 $(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(filter %.c %.o,$^) -o $@
 
 $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests
 	$(call msg,LINK,$@)

@@ -75,6 +75,18 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Lost records by process (tgid): sized by the collector to its
+ * targets. Never evicted, so that every loss stays counted: one that
+ * finds it full goes to loss.any instead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct mw_lost);
+} lost SEC(".maps");
+
+struct mw_loss loss;
+
 /* Set by the collector before load: user frames per allocation, 0 for
  * none (the call site alone). At most MW_MAX_FRAMES. */
 const volatile __u32 stack_frames = MW_MAX_FRAMES;
@@ -167,6 +179,36 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
+static __always_inline void lost_add(struct mw_lost *l, __u64 now)
+{
+	__sync_fetch_and_add(&l->count, 1);
+	if (!l->first_ts)
+		l->first_ts = now;
+	if (now > l->last_ts)
+		l->last_ts = now;
+}
+
+/*
+ * A record of process pid is lost, for reason idx (enum mw_counter): count
+ * it per CPU, for pid (or for nobody known when the lost map is full),
+ * and only then bump loss.seq, so that a reader that saw the new seq finds
+ * the loss counted. Every record made from now on carries that seq.
+ */
+static __always_inline void lose(__u32 pid, __u32 idx)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct mw_lost *l, zero = {};
+
+	count(idx);
+	l = bpf_map_lookup_elem(&lost, &pid);
+	if (!l) {
+		bpf_map_update_elem(&lost, &pid, &zero, BPF_NOEXIST);
+		l = bpf_map_lookup_elem(&lost, &pid);
+	}
+	lost_add(l ? l : &loss.any, now);
+	__sync_fetch_and_add(&loss.seq, 1);
+}
+
 static __always_inline int traced(__u32 pid)
 {
 	return bpf_map_lookup_elem(&targets, &pid) != NULL;
@@ -178,7 +220,7 @@ static __always_inline void emit(const struct mw_record *tmpl)
 
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
-		count(MW_CNT_DROPPED);
+		lose(tmpl->pid, MW_CNT_DROPPED);
 		return;
 	}
 	__builtin_memcpy(r, tmpl, sizeof(*r));
@@ -209,6 +251,7 @@ static __always_inline void rec_init(struct mw_record *r, __u32 type,
 	r->pid = id >> 32;
 	r->tid = (__u32)id;
 	r->ts = bpf_ktime_get_ns();
+	r->lost_seq = (__u32)loss.seq;
 }
 
 /*
@@ -216,15 +259,16 @@ static __always_inline void rec_init(struct mw_record *r, __u32 type,
  * once it exists (only that thread touches it; sched_process_exit
  * deletes it): a hash update per call would cost more than the lookup.
  */
-static __always_inline void pending_set(__u32 tid, struct pending *slot,
-					const struct pending *p)
+static __always_inline void
+pending_set(__u32 pid, __u32 tid, struct pending *slot, const struct pending *p)
 {
 	if (slot) {
 		__builtin_memcpy(slot, p, sizeof(*p));
 		return;
 	}
+	/* The call will not be reported: a loss like a full ring buffer. */
 	if (bpf_map_update_elem(&pending, &tid, p, BPF_NOEXIST))
-		count(MW_CNT_PENDING_FULL);
+		lose(pid, MW_CNT_PENDING_FULL);
 }
 
 static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
@@ -256,7 +300,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
 	p.size = size;
 	p.arg = arg;
 	p.type = type;
-	pending_set(tid, old, &p);
+	pending_set(id >> 32, tid, old, &p);
 	return 0;
 }
 
@@ -325,7 +369,7 @@ static __always_inline void submit_with_stack(struct pt_regs *ctx,
 	if (len > sizeof(*s))
 		len = sizeof(*s);
 	if (bpf_ringbuf_output(&events, s, len, rb_flags())) {
-		count(MW_CNT_DROPPED);
+		lose(s->r.pid, MW_CNT_DROPPED);
 		return;
 	}
 	count(MW_CNT_EMITTED);
@@ -567,7 +611,7 @@ int BPF_KPROBE(wrap_enter)
 	p.sp = sp;
 	p.type = P_WRAP;
 	p.site = return_address(ctx);
-	pending_set(tid, old, &p);
+	pending_set(id >> 32, tid, old, &p);
 	return 0;
 }
 
@@ -591,7 +635,7 @@ int BPF_KPROBE(xfree_enter)
 	p.sp = sp;
 	p.arg = ptr;
 	p.type = P_FREE;
-	pending_set(tid, old, &p);
+	pending_set(id >> 32, tid, old, &p);
 	return 0;
 }
 
@@ -721,7 +765,7 @@ static __always_inline void emit_module(__u32 type, __u64 handle)
 
 	m = bpf_ringbuf_reserve(&events, sizeof(*m), 0);
 	if (!m) {
-		count(MW_CNT_DROPPED);
+		lose(cur_ids() >> 32, MW_CNT_DROPPED);
 		return;
 	}
 	rec_init(&m->r, type, cur_ids());
@@ -745,7 +789,9 @@ int BPF_KPROBE(dlopen_enter)
 
 	if (!traced(id >> 32))
 		return 0;
-	bpf_map_update_elem(&pending_dl, &tid, &p, BPF_ANY);
+	/* Full: its load goes unreported. */
+	if (bpf_map_update_elem(&pending_dl, &tid, &p, BPF_ANY))
+		lose(id >> 32, MW_CNT_DL_FULL);
 	return 0;
 }
 
@@ -793,7 +839,8 @@ int BPF_KPROBE(dlclose_enter, __u64 handle)
 	emit_module(MW_REC_MODULE_UNLOAD, handle);
 	if (!bpf_probe_read_user(&p.base, sizeof(p.base), (void *)handle))
 		p.file = file_at(p.base);
-	bpf_map_update_elem(&pending_dl, &tid, &p, BPF_ANY);
+	if (bpf_map_update_elem(&pending_dl, &tid, &p, BPF_ANY))
+		lose(id >> 32, MW_CNT_DL_FULL);
 	return 0;
 }
 

@@ -76,7 +76,10 @@ struct mw_record {
 	__s32 code;
 	char comm[MW_COMM_LEN];
 	__u32 nframes; /* frames[] entries that follow, alloc records only */
-	__u32 pad;
+	/* The kernel side's count of lost records (mw_loss.seq, low 32
+	 * bits) when this record was made: the collector reads the loss
+	 * counts before it handles a record made after a loss. */
+	__u32 lost_seq;
 };
 
 #define MW_PATH_LEN 256
@@ -132,11 +135,37 @@ struct mw_stack_record {
 
 /* Indexes into the per-CPU counters array. */
 enum mw_counter {
-	MW_CNT_EMITTED = 0, /* records submitted to the ring buffer */
-	MW_CNT_DROPPED = 1, /* records that found the ring buffer full */
+	MW_CNT_EMITTED = 0,	 /* records submitted to the ring buffer */
+	MW_CNT_DROPPED = 1,	 /* records that found the ring buffer full */
 	MW_CNT_PENDING_FULL = 2, /* entry state lost: pending map full */
-	MW_CNT_NO_STACK = 3, /* allocations whose stack walk failed */
-	MW_CNT_MAX = 4,
+	MW_CNT_NO_STACK = 3,	 /* allocations whose stack walk failed */
+	MW_CNT_DL_FULL = 4, /* dlopen/dlclose state lost: pending_dl full */
+	MW_CNT_MAX = 5,
+};
+
+/* The counters that are losses: each one is also counted in the lost map
+ * (per pid) or, when that map is full, in mw_loss.any. */
+#define MW_CNT_IS_LOSS(i)                                                      \
+	((i) == MW_CNT_DROPPED || (i) == MW_CNT_PENDING_FULL ||                \
+	 (i) == MW_CNT_DL_FULL)
+
+/*
+ * Lost records of one process (value of the lost map, by tgid), or of
+ * nobody known (mw_loss.any): how many, and when the first and the
+ * latest were lost (bpf_ktime_get_ns). The counts only grow; the
+ * collector remembers what it has already taken.
+ */
+struct mw_lost {
+	__u64 count;
+	__u64 first_ts;
+	__u64 last_ts;
+};
+
+/* Global loss state (the BPF object's .bss, read by the collector
+ * through its memory map). */
+struct mw_loss {
+	__u64 seq;	    /* every loss; bumped after it is counted */
+	struct mw_lost any; /* losses the lost map had no room for */
 };
 
 #endif

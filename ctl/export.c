@@ -28,6 +28,7 @@
 
 #include "export.h"
 #include "json.h"
+#include "text.h"
 
 /* --- the output file --------------------------------------------------- */
 
@@ -413,7 +414,8 @@ static void csv_sep(struct csv *c)
 /*
  * A text field, RFC 4180: quoted when it holds a comma, a quote, CR, LF
  * (or any control byte), quotes doubled. Bytes that are not valid UTF-8
- * become U+FFFD, one each, as in the JSON output, so both say the same.
+ * become U+FFFD, one each, as in the JSON output, and so do control
+ * characters other than tab, CR and LF.
  */
 static void csv_str(struct csv *c, const char *s)
 {
@@ -428,9 +430,13 @@ static void csv_str(struct csv *c, const char *s)
 	while (*u) {
 		int n = utf8_seq_len(u);
 
-		if (!n) {
+		/* Line breaks and tabs stay (quoted); a control character a
+		 * terminal acts on (ESC, C1's CSI) must not reach one from
+		 * `cat findings.csv`: U+FFFD as well. */
+		if (!n || (text__is_control(u, (unsigned)n) && *u != '\t' &&
+			   *u != '\r' && *u != '\n')) {
 			fputs("\xef\xbf\xbd", c->f);
-			u++;
+			u += n ? n : 1;
 			continue;
 		}
 		if (*u == '"')

@@ -31,12 +31,14 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "filter.h"
 #include "json.h"
 #include "parse.h"
 #include "pprof.h"
 #include "proto.h"
 #include "rows.h"
 #include "store.h"
+#include "text.h"
 
 #include "version.h"
 #ifdef _WIN32
@@ -84,8 +86,9 @@ die(int code, const char *fmt, ...)
 
 /* --- text helpers ------------------------------------------------------ */
 
-/* Copy s for a terminal: control bytes and invalid UTF-8 become '?', so
- * a hostile thread name cannot move the cursor or change colours. */
+/* Copy s for a terminal: control characters (C1's CSI too) and invalid
+ * UTF-8 become '?', so a hostile thread name cannot move the cursor or
+ * change colours. */
 static void safe_text(char *dst, size_t len, const char *src)
 {
 	const unsigned char *s = (const unsigned char *)src;
@@ -94,9 +97,9 @@ static void safe_text(char *dst, size_t len, const char *src)
 	while (*s && o + 5 < len) {
 		int n = utf8_seq_len(s);
 
-		if (n == 0 || *s < 0x20 || *s == 0x7f) {
+		if (n == 0 || text__is_control(s, (unsigned)n)) {
 			dst[o++] = '?';
-			s++;
+			s += n ? n : 1;
 			continue;
 		}
 		memcpy(dst + o, s, (size_t)n);
@@ -178,7 +181,7 @@ static void fmt_site(char *buf, size_t len, uint64_t ip,
 #define TABLE_MAX_COLS 12
 
 /* --limit all: no limit, for the commands that have a default one. */
-#define LIMIT_ALL UINT32_MAX
+#define LIMIT_ALL FILTER_LIMIT_ALL
 
 struct table {
 	int ncols;
@@ -317,7 +320,7 @@ static int request(uint16_t type, const void *payload, uint32_t len,
 
 	if (strlen(opt.socket) >= sizeof(sa.sun_path))
 		die(EXIT_USAGE, "--socket: path too long '%s'", opt.socket);
-	strcpy(sa.sun_path, opt.socket);
+	memcpy(sa.sun_path, opt.socket, strlen(opt.socket) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die(EXIT_RUNTIME, "socket: %s", strerror(errno));
@@ -353,7 +356,8 @@ static int request(uint16_t type, const void *payload, uint32_t len,
 		die(EXIT_RUNTIME,
 		    "bad reply from memwatchd at '%s': %u bytes, expected %u",
 		    opt.socket, h.len, reply_len);
-	memcpy(reply, buf, reply_len);
+	if (reply_len) /* reply may be NULL then, which memcpy takes not */
+		memcpy(reply, buf, reply_len);
 	return 0;
 }
 #endif
@@ -442,6 +446,14 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 		json__u64(&J, r->findings);
 		json__key(&J, "lost");
 		json__u64(&J, r->lost);
+		json__key(&J, "dropped");
+		json__u64(&J, r->dropped);
+		json__key(&J, "incomplete_from_ts");
+		json__u64(&J, r->incomplete_from);
+		json__key(&J, "incomplete_to_ts");
+		json__u64(&J, r->incomplete_to);
+		json__key(&J, "withheld");
+		json__u64(&J, r->withheld);
 		json__key(&J, "exit_code");
 		json__i64(&J, r->exit_code);
 		json__key(&J, "start_ts");
@@ -451,7 +463,7 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 		json__close(&J, '}');
 	} else {
 		char pid[16], comm[64], thr[16], blocks[24], bytes[24],
-			find[24], lost[24], start[32], alloc[64];
+			find[24], lost[24], held[24], start[32], alloc[64];
 
 		snprintf(pid, sizeof(pid), "%u", r->pid);
 		safe_text(comm, sizeof(comm), r->comm);
@@ -461,11 +473,12 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 		snprintf(blocks, sizeof(blocks), "%" PRIu64, r->live_blocks);
 		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->live_bytes);
 		snprintf(find, sizeof(find), "%" PRIu64, r->findings);
-		snprintf(lost, sizeof(lost), "%" PRIu64, r->lost);
+		snprintf(lost, sizeof(lost), "%" PRIu64, r->lost + r->dropped);
+		snprintf(held, sizeof(held), "%" PRIu64, r->withheld);
 		fmt_time(start, sizeof(start), r->start_ts);
 		table_row(&c->t, pid, comm, mw_proc_state_name(r->state),
 			  mw_mode_name(r->mode), alloc, thr, blocks, bytes,
-			  find, lost, start);
+			  find, lost, held, start);
 	}
 	return 0;
 }
@@ -473,10 +486,10 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 static int cmd_status(int argc, char **argv)
 {
 	struct status_ctx c = {
-		.t = {.ncols = 11,
+		.t = {.ncols = 12,
 		      .head = {"PID", "COMM", "STATE", "MODE", "MALLOC",
 			       "THREADS", "LIVE_BLOCKS", "LIVE_BYTES",
-			       "FINDINGS", "LOST", "STARTED"}},
+			       "FINDINGS", "LOST", "WITHHELD", "STARTED"}},
 	};
 	struct mw_msg_status st;
 	char msg[256];
@@ -1308,7 +1321,7 @@ static int thread_show(struct store *s, const struct mw_thread_row *r,
 	struct thread_blocks b = {
 		.t = {.ncols = 4, .head = {"ADDRESS", "SIZE", "AGE", "SITE"}},
 	};
-	struct mw_process_row p;
+	struct mw_process_row p = {0};
 	int err;
 
 	/* A block's age: up to the end of tracing, or now if it goes on. */
@@ -1779,33 +1792,14 @@ static void usage(FILE *f)
 		MW_DEFAULT_DB, MW_DEFAULT_SOCKET);
 }
 
-static uint64_t parse_since(const char *s)
+/* A query option (filter.h), or exit with its error. */
+static void set_filter(const char *name, const char *arg)
 {
-	static const struct {
-		char unit;
-		uint64_t secs;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-	size_t len = strlen(s);
-	char num[32];
-	uint64_t v;
+	char msg[512];
 
-	if (len && len < sizeof(num)) {
-		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-			if (s[len - 1] != units[i].unit)
-				continue;
-			memcpy(num, s, len - 1);
-			num[len - 1] = '\0';
-			if (parse__u64(num, UINT32_MAX, &v))
-				break;
-			return ((uint64_t)time(NULL) - v * units[i].secs) *
-			       1000000000ull;
-		}
-		if (!parse__u64(s, UINT32_MAX, &v))
-			return v * 1000000000ull;
-	}
-	die(EXIT_USAGE, "--since: invalid time '%s' (seconds since the "
-			"epoch, or 30s, 5m, 2h, 1d)",
-	    s);
+	if (filter__set(&opt.filter, &opt.top, name, arg,
+			(uint64_t)time(NULL), msg, sizeof(msg)))
+		die(EXIT_USAGE, "%s", msg);
 }
 
 struct cmd {
@@ -1847,7 +1841,6 @@ int main(int argc, char **argv)
 		{0},
 	};
 	const char *kind = NULL, *since = NULL;
-	uint64_t v;
 	int c;
 
 #ifdef _WIN32
@@ -1882,7 +1875,7 @@ int main(int argc, char **argv)
 			opt.output = optarg;
 			break;
 		case OPT_PID:
-			opt.filter.pid = parse_pid("--pid", optarg);
+			set_filter("pid", optarg);
 			break;
 		case OPT_KIND:
 			kind = optarg;
@@ -1894,44 +1887,16 @@ int main(int argc, char **argv)
 			opt.tls = true;
 			break;
 		case OPT_SEVERITY:
-			c = mw_severity_parse(optarg);
-			if (c < 0)
-				die(EXIT_USAGE,
-				    "--severity: unknown severity '%s' (low, "
-				    "medium, high)",
-				    optarg);
-			opt.filter.severity = (uint32_t)c;
+			set_filter("severity", optarg);
 			break;
 		case OPT_LIMIT:
-			if (!strcmp(optarg, "all"))
-				v = LIMIT_ALL;
-			else if (parse__u64(optarg, UINT32_MAX - 1, &v) || !v)
-				die(EXIT_USAGE,
-				    "--limit: invalid count '%s' (1 or more, "
-				    "or all)",
-				    optarg);
-			opt.filter.limit = v;
+			set_filter("limit", optarg);
 			break;
 		case OPT_BY:
-			if (!strcmp(optarg, "blocks"))
-				opt.top.flags |= STORE_TOP_BLOCKS;
-			else if (!strcmp(optarg, "bytes"))
-				opt.top.flags &= ~STORE_TOP_BLOCKS;
-			else
-				die(EXIT_USAGE,
-				    "--by: unknown value '%s' (bytes, blocks)",
-				    optarg);
+			set_filter("by", optarg);
 			break;
 		case OPT_PER:
-			if (!strcmp(optarg, "thread"))
-				opt.top.flags |= STORE_TOP_PER_THREAD;
-			else if (!strcmp(optarg, "process"))
-				opt.top.flags &= ~STORE_TOP_PER_THREAD;
-			else
-				die(EXIT_USAGE,
-				    "--per: unknown value '%s' (thread, "
-				    "process)",
-				    optarg);
+			set_filter("per", optarg);
 			break;
 		case 'V':
 			printf("memwatchctl %s\n", VERSION);
@@ -1951,20 +1916,10 @@ int main(int argc, char **argv)
 			    argv[optind - 1]);
 		}
 	}
-	if (kind) {
-		int k = mw_finding_kind_parse(kind);
-
-		if (k < 0)
-			die(EXIT_USAGE,
-			    "--kind: unknown kind '%s' (tls-outlived-thread, "
-			    "tls-outlived-key, tls-overwritten, thread-orphan, "
-			    "tls-outlived-module, thread-growth, site-growth, "
-			    "allocator-retention, bad-free)",
-			    kind);
-		opt.filter.kind = (uint32_t)k;
-	}
+	if (kind)
+		set_filter("kind", kind);
 	if (since)
-		opt.filter.since = parse_since(since);
+		set_filter("since", since);
 	json__init(&J, stdout, opt.pretty);
 	if (optind >= argc)
 		die(EXIT_USAGE, "no command given (try 'memwatchctl --help')");

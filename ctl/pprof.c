@@ -80,7 +80,7 @@ static bool pb__reserve(struct pb *b, size_t n)
 
 	if (b->err)
 		return false;
-	if (b->len + n <= b->cap)
+	if (b->buf && b->len + n <= b->cap)
 		return true;
 	for (cap = b->cap ? b->cap : 256; cap < b->len + n; cap *= 2)
 		;

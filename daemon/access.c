@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,6 +15,9 @@ int access__group(gid_t *gid)
 {
 	/* An error reading the group database counts as no group: the
 	 * safe side, root alone. */
+	/* At start-up only, before any other thread runs: nothing can call
+	 * getgrnam at the same time. */
+	/* cppcheck-suppress getgrnamCalled */
 	struct group *gr = getgrnam(MW_GROUP);
 
 	if (!gr)
@@ -24,15 +28,33 @@ int access__group(gid_t *gid)
 
 int access__restrict(const char *path, bool have_group, gid_t gid, mode_t mode)
 {
+	char self[64];
+	struct stat st;
+	int fd, err = 0;
+
+	/*
+	 * Through a descriptor of the file itself, never through a symbolic
+	 * link: one planted in its place (a directory others may write to)
+	 * would hand the link's target to the group. O_PATH opens a socket
+	 * too; its /proc/self/fd entry is how to chmod what it names.
+	 */
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	/* Each -errno below is a different call's. */
+	if (fstat(fd, &st))
+		err = -errno; /* NOLINT(bugprone-branch-clone) */
+	else if (S_ISLNK(st.st_mode))
+		err = -ELOOP;
 	/* Root's alone first, then the group's: nobody else's between. */
-	if (chmod(path, mode & 0700))
-		return -errno;
-	if (!have_group)
-		return 0;
-	if (fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) ||
-	    chmod(path, mode))
-		return -errno;
-	return 0;
+	else if (chmod(self, mode & 0700) ||
+		 (have_group &&
+		  (fchownat(fd, "", (uid_t)-1, gid, AT_EMPTY_PATH) ||
+		   chmod(self, mode))))
+		err = -errno;
+	close(fd);
+	return err;
 }
 
 /* Is gid among the peer's supplementary groups? */

@@ -19,9 +19,11 @@ enum access_level {
 int access__group(gid_t *gid);
 /*
  * Give a file memwatchd made to root and the group: group gid and mode
- * (0660 for the socket, 0640 for the database), or with no group
- * (have_group false) to root alone, mode & 0700. Returns 0 or -errno;
- * -ENOENT when path does not exist.
+ * (0660 for the socket, 0640 for the database, 0750 for a directory), or
+ * with no group (have_group false) to root alone, mode & 0700. Returns 0
+ * or -errno;
+ * -ENOENT when path does not exist, -ELOOP when it is a symbolic link
+ * (never followed).
  */
 int access__restrict(const char *path, bool have_group, gid_t gid, mode_t mode);
 /*

@@ -25,7 +25,9 @@
 #include <bpf/libbpf.h>
 
 #include "collector.h"
+#include "decode.h"
 #include "elfsym.h"
+#include "hash.h"
 #include "insn.h"
 #include "memwatch.h"
 #include "memwatch.skel.h"
@@ -268,9 +270,16 @@ struct collector {
 	int ncustom;
 	bool multi; /* uprobe_multi links (uprobe.h) */
 	bool floor, at_entry; /* collector_opts.bench_* */
-	uint64_t frames[MW_MAX_FRAMES]; /* a stack rewritten by unwrap() */
+	struct decode_buf dbuf; /* what on_record's events point into */
 	uint64_t wall_offset;
-	uint64_t lost_seen;
+	/* Losses taken from the kernel side: loss.seq then, and the lost
+	 * map's counts by pid (as pointers) and loss.any's count. */
+	uint32_t lost_seq;
+	struct hmap lost_taken;
+	uint64_t any_taken;
+	uint64_t lost_total; /* every loss taken */
+	uint32_t max_lost;   /* the lost map's size */
+	uint32_t *lost_keys; /* max_lost of them, for a walk of the map */
 	int mm_err; /* attaching the mm tracepoints, last time */
 	int ncpus;
 	char why[PATH_MAX + 128];
@@ -304,46 +313,13 @@ uint64_t collector__now(const struct collector *c)
 	return collector__wall(c, clock_ns(CLOCK_MONOTONIC));
 }
 
-static void copy_comm(char *dst, const char *src)
-{
-	memcpy(dst, src, MW_COMM_MAX);
-	dst[MW_COMM_MAX - 1] = '\0';
-}
-
-_Static_assert(MW_MAX_FRAMES == MW_EV_MAX_FRAMES,
-	       "the BPF ABI and the normalized event agree on stack depth");
-
-/* Record types map one to one onto event types; keep the table here so
- * the BPF ABI can change without touching lib/. */
-static const uint32_t rec_to_event[] = {
-	[MW_REC_ALLOC] = MW_EV_ALLOC,
-	[MW_REC_FREE] = MW_EV_FREE,
-	[MW_REC_REALLOC] = MW_EV_REALLOC,
-	[MW_REC_THREAD_START] = MW_EV_THREAD_START,
-	[MW_REC_THREAD_EXIT] = MW_EV_THREAD_EXIT,
-	[MW_REC_PROC_EXIT] = MW_EV_PROC_EXIT,
-	[MW_REC_EXEC] = MW_EV_EXEC,
-	[MW_REC_KEY_CREATE] = MW_EV_KEY_CREATE,
-	[MW_REC_KEY_DELETE] = MW_EV_KEY_DELETE,
-	[MW_REC_TLS_SET] = MW_EV_TLS_SET,
-	[MW_REC_MODULE_LOAD] = MW_EV_MODULE_LOAD,
-	[MW_REC_MODULE_UNLOAD] = MW_EV_MODULE_UNLOAD,
-	[MW_REC_MODULE_UNLOADED] = MW_EV_MODULE_UNLOADED,
-	[MW_REC_MMAP] = MW_EV_MMAP,
-	[MW_REC_MUNMAP] = MW_EV_MUNMAP,
-	[MW_REC_BRK] = MW_EV_BRK,
-	[MW_REC_MREMAP] = MW_EV_MREMAP,
-	[MW_REC_SPAWN] = MW_EV_SPAWN,
-};
-
 /* Fill a module event from its record: the span of its mappings from the
  * ELF file itself, as the program may have unmapped it by now. */
-static void module_event(struct collector *c, const struct mw_path_record *m,
-			 struct mw_event *ev)
+static void module_event(const struct mw_path_record *m, struct mw_event *ev)
 {
 	char file[PATH_MAX];
 	uint64_t lo, hi;
-	ev->path = m->path;
+
 	if (m->path[0] != '/')
 		return;
 	snprintf(file, sizeof(file), "/proc/%u/root%s", m->r.pid, m->path);
@@ -354,88 +330,21 @@ static void module_event(struct collector *c, const struct mw_path_record *m,
 	ev->size = hi - lo;
 }
 
-/*
- * The stack of an allocation a wrapper made for its caller, into
- * c->frames: frames[0] is inside the wrapper; the caller's call site
- * (site) takes its place. A wrapper that keeps a frame pointer has the
- * walk find that site itself as frames[1]: then it is not repeated.
- */
-static uint32_t unwrap(struct collector *c, uint64_t site,
-		       const uint64_t *frames, uint32_t n)
-{
-	uint32_t from = n > 1 && frames[1] == site ? 2 : 1, k = 0;
-
-	c->frames[k++] = site;
-	for (uint32_t i = from; i < n; i++)
-		c->frames[k++] = frames[i];
-	return k;
-}
-
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct collector *c = ctx;
-	const struct mw_record *r = data;
 	struct mw_event ev;
 
-	if (size < sizeof(*r) || !r->type ||
-	    r->type >= sizeof(rec_to_event) / sizeof(rec_to_event[0]))
+	/* Made after a loss not yet taken: the loss goes first, so that
+	 * the process is known incomplete before this event is judged. */
+	if (size >= sizeof(struct mw_record) &&
+	    (int32_t)(((const struct mw_record *)data)->lost_seq -
+		      c->lost_seq) > 0)
+		collector__take_lost(c);
+	if (decode__record(data, size, c->wall_offset, &c->dbuf, &ev))
 		return 0; /* not ours to interpret: skip, never crash */
-	memset(&ev, 0, sizeof(ev));
-	ev.type = rec_to_event[r->type];
-	ev.pid = r->pid;
-	ev.tid = r->tid;
-	ev.flags = (r->flags & MW_RECF_GROUP_EXIT) ? MW_EVF_GROUP_EXIT : 0;
-	ev.ts = collector__wall(c, r->ts);
-	ev.addr = r->addr;
-	ev.size = r->size;
-	ev.old_addr = r->old_addr;
-	ev.site = r->site;
-	ev.key = r->key;
-	ev.code = r->code;
-	copy_comm(ev.comm, r->comm);
-	if ((r->type == MW_REC_MODULE_LOAD ||
-	     r->type == MW_REC_MODULE_UNLOAD) &&
-	    size >= sizeof(struct mw_path_record)) {
-		struct mw_path_record m;
-
-		/* A private copy: the path must end inside it. */
-		memcpy(&m, data, sizeof(m));
-		m.path[MW_PATH_LEN - 1] = '\0';
-		ev.addr = 0;
-		module_event(c, &m, &ev);
-		c->cb(c->ctx, &ev);
-		return 0;
-	}
-	if (r->type == MW_REC_MREMAP) {
-		/* The ABI carries the old length in site. */
-		ev.count = r->site;
-		ev.site = 0;
-	}
-	if (r->type == MW_REC_MODULE_UNLOADED && (r->flags & MW_RECF_UNMAPPED))
-		ev.flags |= MW_EVF_UNMAPPED;
-	if (r->flags & MW_RECF_SIZED)
-		ev.flags |= MW_EVF_SIZED;
-	if (r->type == MW_REC_SPAWN) {
-		ev.code = 0;
-		if ((r->code & MW_TARGET_MODE) == MW_TARGET_TLS)
-			ev.flags |= MW_EVF_TLS_ONLY;
-	}
-	if (r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC ||
-	    (r->type == MW_REC_TLS_SET && (r->flags & MW_RECF_SIZED))) {
-		const struct mw_stack_record *s = data;
-		size_t n = (size - sizeof(*r)) / sizeof(uint64_t);
-
-		/* Trust the length we got, not the count it claims. */
-		if (n > r->nframes)
-			n = r->nframes;
-		ev.nframes = (uint32_t)(n < MW_MAX_FRAMES ? n : MW_MAX_FRAMES);
-		/* __u64 and uint64_t are the same width, other types. */
-		ev.frames = (const uint64_t *)s->frames;
-		if ((r->flags & MW_RECF_WRAPPED) && ev.nframes)
-			ev.nframes = unwrap(c, r->site, ev.frames, ev.nframes);
-		if ((r->flags & MW_RECF_WRAPPED) && ev.nframes)
-			ev.frames = c->frames;
-	}
+	if (ev.path) /* a module's: where it is mapped */
+		module_event(&c->dbuf.module, &ev);
 	c->cb(c->ctx, &ev);
 	return 0;
 }
@@ -464,7 +373,7 @@ struct collector *collector__new(const struct collector_opts *opts,
 	libbpf_set_print(opts->debug ? libbpf_debug : libbpf_quiet);
 	c->cb = cb;
 	c->ctx = ctx;
-	c->max_targets = opts->max_targets;
+	c->max_targets = (int)opts->max_targets; /* 65536 at most: options.c */
 	c->floor = opts->bench_floor;
 	c->at_entry = opts->bench_at_entry;
 	c->ncpus = libbpf_num_possible_cpus();
@@ -482,6 +391,17 @@ struct collector *collector__new(const struct collector_opts *opts,
 	bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
 	bpf_map__set_max_entries(c->skel->maps.targets, opts->max_targets);
 	bpf_map__set_max_entries(c->skel->maps.pending, opts->max_pending);
+	/* One entry per target, and as many again for processes that
+	 * lose records before they are attached (their exec is reported)
+	 * or after: such entries are taken and removed at once. */
+	c->max_lost = opts->max_targets * 2;
+	bpf_map__set_max_entries(c->skel->maps.lost, c->max_lost);
+	hmap__init(&c->lost_taken);
+	c->lost_keys = calloc(c->max_lost, sizeof(*c->lost_keys));
+	if (!c->lost_keys) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	c->skel->rodata->wakeup_bytes = opts->ringbuf_bytes / 16;
 	c->skel->rodata->stack_frames = opts->stack_frames;
 	/* In a pid namespace of its own (a container), memwatchd names
@@ -540,6 +460,8 @@ void collector__free(struct collector *c)
 		target_unlink(&c->targets[i]);
 	ring_buffer__free(c->rb);
 	memwatch_bpf__destroy(c->skel);
+	hmap__fini(&c->lost_taken);
+	free(c->lost_keys);
 	free(c->targets);
 	free(c);
 }
@@ -819,8 +741,11 @@ static int target_add_link(struct target *t, struct uplink *l)
 {
 	if (t->nlinks == t->cap) {
 		int cap = t->cap ? 2 * t->cap : 16;
+		/* An array of pointers: sizeof(*links) is a pointer's size,
+		 * as meant, which clang-tidy 14 takes for a mistake. */
 		struct uplink **links =
-			realloc(t->links, (size_t)cap * sizeof(*links));
+		    /* NOLINTNEXTLINE(bugprone-sizeof-expression) */
+		    realloc(t->links, (size_t)cap * sizeof(*links));
 
 		if (!links)
 			return -ENOMEM;
@@ -1316,7 +1241,7 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 	if (target_find(c, pid))
 		return 0;
 	if (c->ntargets == c->max_targets) {
-		*why = "too many targets";
+		*why = "as many targets as --max-targets allows";
 		return -ENOSPC;
 	}
 	n = find_modules(pid, mods);
@@ -1420,21 +1345,97 @@ int collector__drain(struct collector *c)
 	return n < 0 ? n : 0;
 }
 
+/* Hand the loss of count records of pid (0: of nobody known), the first
+ * and the latest at first_ts and last_ts (CLOCK_MONOTONIC), to the
+ * engine. */
+static void lost_feed(struct collector *c, uint32_t pid, uint64_t count,
+		      uint64_t first_ts, uint64_t last_ts)
+{
+	struct mw_event ev = {
+		.type = MW_EV_LOST,
+		.pid = pid,
+		.count = count,
+		.ts = collector__wall(c, last_ts),
+		.addr = first_ts ? collector__wall(c, first_ts) : 0,
+	};
+
+	c->lost_total += count;
+	c->cb(c->ctx, &ev);
+}
+
+/*
+ * Take the losses the kernel side counted since the last call, and feed
+ * them as MW_EV_LOST, one per process. loss.seq is read first: the
+ * programs bump it after counting, so every loss it stands for is found
+ * in the map or in loss.any. An entry of a process that is not a target
+ * is taken and removed in one step (BPF_MAP_LOOKUP_AND_DELETE_ELEM), so
+ * that a loss counted meanwhile starts a new entry and is never missed.
+ */
 uint64_t collector__take_lost(struct collector *c)
 {
-	uint64_t vals[c->ncpus], total = 0, delta;
-	uint32_t idx;
+	volatile struct mw_loss *g = &c->skel->bss->loss;
+	uint32_t seq = (uint32_t)g->seq, *prev = NULL;
+	uint64_t before = c->lost_total, any;
+	int fd = bpf_map__fd(c->skel->maps.lost);
+	uint32_t n = 0;
 
-	for (idx = MW_CNT_DROPPED; idx <= MW_CNT_PENDING_FULL; idx++) {
+	if (seq == c->lost_seq)
+		return 0;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	c->lost_seq = seq;
+	/* Keys first, then values: removing entries during a walk would
+	 * restart it. The map holds max_lost keys at most. */
+	while (n < c->max_lost &&
+	       !bpf_map_get_next_key(fd, prev, &c->lost_keys[n])) {
+		prev = &c->lost_keys[n];
+		n++;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t pid = c->lost_keys[i];
+		uint64_t taken = (uintptr_t)hmap__get(&c->lost_taken, pid);
+		bool gone = !target_find(c, pid);
+		struct mw_lost l;
+
+		if (gone ? bpf_map_lookup_and_delete_elem(fd, &pid, &l)
+			 : bpf_map_lookup_elem(fd, &pid, &l))
+			continue;
+		if (l.count > taken)
+			lost_feed(c, pid, l.count - taken, l.first_ts,
+				  l.last_ts);
+		if (gone)
+			hmap__del(&c->lost_taken, pid);
+		else if (l.count > taken)
+			hmap__put(&c->lost_taken, pid,
+				  (void *)(uintptr_t)l.count);
+	}
+	any = g->any.count;
+	if (any > c->any_taken) {
+		lost_feed(c, 0, any - c->any_taken, g->any.first_ts,
+			  g->any.last_ts);
+		c->any_taken = any;
+	}
+	return c->lost_total - before;
+}
+
+_Static_assert(MW_COLLECTOR_COUNTERS == MW_CNT_MAX, "collector.h counters");
+
+void collector__counters(const struct collector *c, uint64_t *out)
+{
+	uint64_t vals[c->ncpus];
+
+	for (uint32_t idx = 0; idx < MW_CNT_MAX; idx++) {
+		out[idx] = 0;
 		if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.counters),
 					&idx, vals))
 			continue;
 		for (int i = 0; i < c->ncpus; i++)
-			total += vals[i];
+			out[idx] += vals[i];
 	}
-	delta = total - c->lost_seen;
-	c->lost_seen = total;
-	return delta;
+}
+
+uint64_t collector__lost_taken(const struct collector *c)
+{
+	return c->lost_total;
 }
 
 /* --- allocators of a program about to start --------------------------- */
@@ -1720,7 +1721,7 @@ int collector__watch_comm(struct collector *c, const char *comm,
 
 	if (!comm[0] || strlen(comm) >= MW_COMM_LEN)
 		return -EINVAL;
-	memcpy(key, comm, strlen(comm));
+	memcpy(key, comm, strlen(comm) + 1);
 	return watch_update(c->skel->maps.watch_comm, key, watch_mode(how));
 }
 
@@ -1739,7 +1740,7 @@ int collector__watch_unit(struct collector *c, const char *unit,
 	base = base ? base + 1 : unit;
 	if (!base[0] || strlen(base) >= MW_UNIT_LEN)
 		return -EINVAL;
-	memcpy(key, base, strlen(base));
+	memcpy(key, base, strlen(base) + 1);
 	return watch_update(c->skel->maps.watch_unit, key, watch_mode(how));
 }
 

@@ -105,9 +105,23 @@ uint32_t collector__target(const struct collector *c, int i);
 int collector__fd(const struct collector *c);
 /* Deliver every record waiting in the ring buffer. */
 int collector__drain(struct collector *c);
-/* Records the kernel side could not deliver since the last call; the
- * caller turns them into MW_EV_LOST. */
+/*
+ * Feed the records the kernel side lost since the last call to the
+ * callback, as MW_EV_LOST events: one per process (pid 0: losses the
+ * kernel could not attribute), ts the latest loss, addr the first (wall
+ * time). Returns how many. Draining does it too, before any record made
+ * after a loss; call it before a drain so that losses found no record
+ * behind them are counted as well.
+ */
 uint64_t collector__take_lost(struct collector *c);
+/* Every loss fed so far: equal to the kernel's loss counters (those
+ * collector__counters reports for MW_CNT_IS_LOSS) once both are read
+ * after the last loss. */
+uint64_t collector__lost_taken(const struct collector *c);
+/* The kernel side's counters (enum mw_counter in bpf/memwatch.h), summed
+ * over CPUs: out has MW_COLLECTOR_COUNTERS entries. */
+#define MW_COLLECTOR_COUNTERS 5
+void collector__counters(const struct collector *c, uint64_t *out);
 
 /* Wall-clock ns for a CLOCK_MONOTONIC ns value, on the collector's one
  * fixed offset, so event times and "now" compare. */

@@ -37,11 +37,13 @@ struct control {
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
 {
+	size_t len = strlen(path);
+
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
+	if (len >= sizeof(sa->sun_path))
 		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
+	memcpy(sa->sun_path, path, len + 1);
 	return 0;
 }
 
@@ -239,12 +241,18 @@ int control__serve(struct control *c, control_handler h, void *ctx)
 	if (hdr.magic != MW_PROTO_MAGIC || hdr.version != MW_PROTO_VERSION) {
 		snprintf(msg, sizeof(msg), "bad magic or protocol version");
 		status = -EPROTO;
+	} else if (expected_len(hdr.type) == UINT32_MAX) {
+		/* Before the length: an unknown type's "expected" length
+		 * is no length, and a client announcing UINT32_MAX bytes
+		 * must never have them read into req. */
+		snprintf(msg, sizeof(msg), "unknown message type %u",
+			 hdr.type);
+		status = -EOPNOTSUPP;
 	} else if (hdr.len != expected_len(hdr.type)) {
 		snprintf(msg, sizeof(msg),
 			 "bad length %u for message type %u", hdr.len,
 			 hdr.type);
-		status = expected_len(hdr.type) == UINT32_MAX ? -EOPNOTSUPP
-							      : -EPROTO;
+		status = -EPROTO;
 	} else if ((err = read_full(fd, req, hdr.len))) {
 		goto out;
 	} else {

@@ -54,6 +54,10 @@ static void scan_section(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
 
 static int elf_open(const char *path, int *fd, Elf **elf)
 {
+	/* Set on every path: callers read them only on success, but an
+	 * errno of 0 would make -errno look like one. */
+	*fd = -1;
+	*elf = NULL;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -EINVAL;
 	*fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -124,7 +124,8 @@ static void decode_0f(struct cursor *k, int rep, struct insn *in)
 static void decode(const uint8_t *code, size_t len, struct insn *in)
 {
 	struct cursor k = {.c = code, .len = len};
-	int rep = 0, reg, rm;
+	/* -1: none, if modrm() runs out of bytes before it sets them. */
+	int rep = 0, reg = -1, rm = -1;
 	uint8_t op;
 
 	in->kind = I_STOP;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 static int log_level = LOG_WARNING;
 static int journal = -1; /* stderr is the journal; -1: not known yet */
@@ -73,15 +74,16 @@ const char *log_priority(int level)
 static void vlog(int level, const char *fmt, va_list ap, int err)
 {
 	const char *prio = log_priority(level);
-	char msg[1024];
+	char raw[1024], msg[1024];
 
 	if (level > log_level)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	/* One line each: a newline in a message (a file name) would make
-	 * the rest pass for a line of its own, at the default priority. */
-	for (char *p = msg; (p = strchr(p, '\n'));)
-		*p = ' ';
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	/* One line each, and nothing a terminal acts on: a newline in a
+	 * message (a thread name, a file name) would make the rest pass for
+	 * a line of its own, at the default priority, and an escape
+	 * sequence would reach whoever reads the log on a terminal. */
+	text__safe(msg, sizeof(msg), raw);
 	fprintf(stderr, "%s%s%s%s%s\n", prio, prio[0] ? "" : "memwatchd: ", msg,
 		err ? ": " : "", err ? strerror(err) : "");
 }

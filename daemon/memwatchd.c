@@ -42,6 +42,7 @@
 #include "notify.h"
 #include "options.h"
 #include "parse.h"
+#include "privs.h"
 #include "proto.h"
 #include "retention.h"
 #include "store.h"
@@ -71,6 +72,7 @@ struct daemon {
 	uint64_t started;
 	uint64_t last_flush;
 	int flush_err; /* last flush error logged, so it is logged once */
+	int db_gone;   /* likewise for the database file removed or replaced */
 	int mm_err;    /* likewise for the mm tracepoints */
 	/* Groups watched by name (--cgroup, --unit): systemd makes a unit's
 	 * group anew at each start, with a new id, so each tick resolves
@@ -83,6 +85,7 @@ struct daemon {
 		uint64_t id;
 	} cgw[MAX_CGWATCH];
 	int ncgw;
+	uint64_t shed; /* processes detached at --max-memory-mb */
 	uint32_t gone[MAX_PIDS]; /* exited pids to forget after a flush */
 	int ngone;
 	/* pids that exec'ed: name their allocator at the next tick, once the
@@ -145,11 +148,70 @@ static uint32_t classify_stack(void *ctx, uint32_t pid, const uint64_t *frames,
 	return flags;
 }
 
+/*
+ * A free of an unknown block is the program's bad free only when its call
+ * site is the program's code. Not glibc's: at thread exit it frees each
+ * block left in the thread's tcache once more, and the tcache itself,
+ * which no malloc call returned. Nor code in no file the maps showed: a
+ * library ld.so mapped after the maps were read (at exec), in a process
+ * gone before they could be read again, may well be libc, and whose code
+ * it is cannot be told.
+ */
 static bool internal_site(void *ctx, uint32_t pid, uint64_t ip)
 {
-	return symbolizer__in_runtime(((struct daemon *)ctx)->sym, pid, ip);
+	struct symbolizer *sym = ((struct daemon *)ctx)->sym;
+
+	return !symbolizer__in_file(sym, pid, ip) ||
+	       symbolizer__in_runtime(sym, pid, ip);
 }
 
+
+/*
+ * The database file removed under us (rm, a clean-up script): SQLite
+ * refuses to write to an unlinked file, and no reader can see it. So
+ * before each flush, copy it back to its path and write there from then
+ * on; while that fails (no room, no directory), flushes fail too and the
+ * engine keeps their rows: try again at the next flush. A file put in its
+ * place is left alone. Each state is logged once, and the flush errors it
+ * causes are not logged again.
+ */
+static int restrict_db(const char *db);
+
+static void check_db(struct daemon *d)
+{
+	const char *path = d->opts->db;
+	int gone = store__gone(d->store, path), err;
+
+	if (gone == -ESTALE && d->db_gone != gone)
+		log_warnx("database '%s' was replaced by another file: not "
+			  "writing to it; keeping rows in memory",
+			  path);
+	if (gone != -ENOENT) {
+		d->db_gone = gone;
+		return;
+	}
+	err = store__recreate(d->store, path);
+	if (!err) {
+		log_warnx("database '%s' was removed: written again with "
+			  "every committed row",
+			  path);
+		d->db_gone = 0;
+		/* The new file is root's alone: the group's members read
+		 * it again only if it is theirs again. That takes being in
+		 * the group (the unit's SupplementaryGroups=): CAP_CHOWN is
+		 * dropped by then. */
+		if ((err = restrict_db(path)))
+			log_warnx("database '%s': cannot give it to group "
+				  "'%s' again: %s; only root can read it",
+				  path, MW_GROUP, strerror(-err));
+		return;
+	}
+	if (d->db_gone != err)
+		log_warnx("database '%s' was removed and cannot be written "
+			  "again: %s; keeping its rows in memory, trying again",
+			  path, strerror(-err));
+	d->db_gone = err;
+}
 
 static int flush(struct daemon *d, uint64_t now)
 {
@@ -163,9 +225,10 @@ static int flush(struct daemon *d, uint64_t now)
 	if (err) {
 		/* Log a failure once until it changes or clears; the engine
 		 * keeps everything and the next flush tries again. */
-		if (err != d->flush_err)
-			log_warnx("cannot write to the database: %s",
-				  store__strerror(err));
+		if (err != d->flush_err && !d->db_gone)
+			log_warnx("cannot write to database '%s': %s; keeping "
+				  "its rows in memory, trying again",
+				  d->opts->db, store__strerror(err));
 		d->flush_err = err;
 		return err;
 	}
@@ -196,6 +259,41 @@ static void name_allocator_later(struct daemon *d, uint32_t pid)
 }
 
 static int detach(struct daemon *d, uint32_t pid, char *msg, size_t len);
+static void on_spawn(struct daemon *d, uint32_t pid, bool tls_only);
+
+/*
+ * A daemon killed between a watched program's stop at exec and on_spawn's
+ * SIGCONT leaves the program stopped for good. Such a program is stopped
+ * with its dynamic loader mapped but not libc yet: no other stop happens
+ * there (job control cannot act before the loader ran). So a watch that
+ * finds one attaches and resumes it as on_spawn does. A static program, or a child
+ * stopped at fork (collector__follow), stopped so looks like one stopped
+ * by hand, and is left alone.
+ */
+static bool stopped_at_exec(uint32_t pid)
+{
+	char path[64], line[PATH_MAX + 128];
+	bool loader = false, libc = false;
+	const char *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	if (!p || p[1] != ' ' || p[2] != 'T')
+		return false;
+	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		loader |= strstr(line, "/ld-linux") || strstr(line, "/ld-musl");
+		libc |= strstr(line, "/libc.so") || strstr(line, "/libc-");
+	}
+	fclose(f);
+	return loader && !libc;
+}
 
 /* What a watch does to the processes it names that already run. */
 struct found {
@@ -219,6 +317,11 @@ static void found_one(void *ctx, uint32_t pid)
 	}
 	if (engine__is_traced(d->engine, pid))
 		return;
+	if (stopped_at_exec(pid)) {
+		log_info("pid %u was left stopped at exec: resuming it", pid);
+		on_spawn(d, pid, f->how == COLLECTOR_WATCH_TLS);
+		return;
+	}
 	if (attach(d, pid, f->how == COLLECTOR_WATCH_TLS, msg, sizeof(msg)))
 		log_warnx("%s", msg);
 	else
@@ -346,6 +449,9 @@ static int watch_group(struct daemon *d, uint32_t kind, const char *name,
 	if (!id)
 		log_warnx("unit '%s' is not running: watching for it to start",
 			  name);
+	/* w->name, new above, is kept in d->cgw until exit: the analyzer
+	 * loses it through the compound literal and reports a leak. */
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 	return cgwatch_move(d, w, id, path);
 }
 
@@ -747,9 +853,13 @@ static void warn_restart(const struct options *o, const struct options *n)
 	    o->stack_frames != n->stack_frames ||
 	    !same_str(o->metrics.listen, n->metrics.listen) ||
 	    !same_str(o->metrics.textfile, n->metrics.textfile) ||
-	    o->metrics.top_threads != n->metrics.top_threads)
+	    o->metrics.top_threads != n->metrics.top_threads ||
+	    o->ringbuf_mb != n->ringbuf_mb ||
+	    o->max_targets != n->max_targets ||
+	    o->max_pending != n->max_pending)
 		log_warnx("reload: 'db', 'socket', 'alloc', 'realloc', 'free', "
-			  "'stack-frames' and 'metrics-*' changes take effect "
+			  "'stack-frames', 'metrics-*', 'ringbuf-mb', "
+			  "'max-targets' and 'max-pending' changes take effect "
 			  "at restart");
 }
 
@@ -977,23 +1087,53 @@ static void notify_status(struct daemon *d)
 /*
  * Read the ring buffer, after counting what the kernel could not put in
  * it. A record dropped while the buffer was full came before some of
- * those now in it: the loss is fed first, so that the processes it may
- * concern are marked incomplete before an event that follows it (a free
- * whose allocation was dropped, say) can accuse them of anything.
+ * those now in it: the loss is fed first, so that the processes it
+ * concerns are marked incomplete before an event that follows it (a free
+ * whose allocation was dropped, say) can accuse them of anything. The
+ * collector also takes the losses before any record made after one, and
+ * once more after the read, so that what is judged at the next tick
+ * knows every loss counted until then.
  */
 static void drain(struct daemon *d)
 {
-	uint64_t lost = collector__take_lost(d->col);
+	uint64_t before = collector__lost_taken(d->col), lost;
 
-	if (lost) {
-		struct mw_event ev = {.type = MW_EV_LOST, .count = lost};
-
-		ev.ts = collector__now(d->col);
-		engine__feed(d->engine, &ev);
-		log_warnx("%llu events lost (ring buffer full)",
-			  (unsigned long long)lost);
-	}
+	collector__take_lost(d->col);
 	collector__drain(d->col);
+	collector__take_lost(d->col);
+	lost = collector__lost_taken(d->col) - before;
+	if (lost)
+		log_warnx("%llu events lost (ring buffer or BPF map full)",
+			  (unsigned long long)lost);
+}
+
+/*
+ * --max-memory-mb: past it, the process whose tables take the most is
+ * detached, as `memwatchctl detach` would: what was found stays, nothing
+ * more is judged, so nothing false is reported. Keeping it traced with
+ * parts of its state thrown away would make its frees unknown and its
+ * leaks unprovable. Checked at every tick: it may be passed by what one
+ * tick's events add.
+ */
+static void memory_check(struct daemon *d)
+{
+	uint64_t limit = (uint64_t)d->opts->max_memory_mb << 20, used, bytes;
+	uint32_t pid;
+	char msg[128];
+
+	if (!limit)
+		return;
+	used = engine__memory(d->engine, &pid, &bytes);
+	if (used <= limit || !pid)
+		return;
+	log_warnx("memory estimate %llu MiB passed --max-memory-mb %u: "
+		  "detaching pid %u, which holds %llu MiB of it",
+		  (unsigned long long)(used >> 20), d->opts->max_memory_mb, pid,
+		  (unsigned long long)(bytes >> 20));
+	/* Not the collector's (gone meanwhile): the engine's alone. */
+	if (detach(d, pid, msg, sizeof(msg)))
+		engine__detach(d->engine, pid, collector__now(d->col));
+	d->shed++;
 }
 
 static void on_timer(struct daemon *d)
@@ -1019,10 +1159,12 @@ static void on_timer(struct daemon *d)
 			i++;
 	}
 	engine__tick(d->engine, now);
+	memory_check(d);
 	/* A flush cut short by --flush-rows goes on at the next tick, once
 	 * the events that came meanwhile are in. */
 	if (now - d->last_flush >= FLUSH_EVERY_NS ||
 	    engine__flush_more(d->engine)) {
+		check_db(d);
 		flush(d, now);
 		flushed = true;
 	}
@@ -1195,11 +1337,16 @@ static int restrict_db(const char *db)
 }
 
 /* Create the parent directory of a default path; user-given paths must
- * already have theirs. */
-static void make_default_dir(const char *path, const char *deflt, mode_t mode)
+ * already have theirs. One it creates is root's and the group's (0750),
+ * or root's alone (0700): the group's members reach the socket and the
+ * database through it, nobody else. One that exists is left as it is
+ * (systemd's StateDirectory=, RuntimeDirectory=, or the package's). */
+static void make_default_dir(const char *path, const char *deflt)
 {
 	char dir[PATH_MAX];
 	char *slash;
+	gid_t gid = 0;
+	int err;
 
 	if (strcmp(path, deflt))
 		return;
@@ -1208,8 +1355,32 @@ static void make_default_dir(const char *path, const char *deflt, mode_t mode)
 	if (!slash)
 		return;
 	*slash = '\0';
-	if (mkdir(dir, mode) && errno != EEXIST)
-		fatal("cannot create '%s'", dir);
+	if (mkdir(dir, 0700)) {
+		if (errno != EEXIST)
+			fatal("cannot create '%s'", dir);
+		return;
+	}
+	err = access__restrict(dir, !access__group(&gid), gid, 0750);
+	if (err)
+		fatalx("cannot give '%s' to root and group '%s': %s", dir,
+		       MW_GROUP, strerror(-err));
+}
+
+/*
+ * Start-up is over: the programs are loaded, the socket listens, the
+ * first targets are attached and CMD is forked (with all of root's
+ * capabilities, as it was given). Keep what attaching more needs.
+ */
+static void drop_privileges(void)
+{
+	uint64_t missing;
+	int err;
+
+	if ((err = privs__drop(PRIVS_RUNTIME, &missing)))
+		fatalx("cannot drop capabilities: %s", strerror(-err));
+	if (missing)
+		log_info("capabilities it may need but does not have: %#llx",
+			 (unsigned long long)missing);
 }
 
 /* What the daemon itself cost, for -v and `make bench`: its own CPU
@@ -1249,11 +1420,7 @@ static void report_usage(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct collector_opts copts = {
-		.ringbuf_bytes = 16u << 20,
-		.max_targets = 1024,
-		.max_pending = 65536,
-	};
+	struct collector_opts copts = {0};
 
 	struct engine_config ecfg;
 	struct itimerspec its = {
@@ -1283,19 +1450,23 @@ int main(int argc, char **argv)
 	copts.bench_floor = o.bench_floor;
 	copts.bench_at_entry = o.bench_at_entry;
 	copts.stack_frames = o.stack_frames;
+	copts.ringbuf_bytes = o.ringbuf_mb << 20;
+	copts.max_targets = o.max_targets;
+	copts.max_pending = o.max_pending;
 	/* Check targets before touching anything. */
 	if (targets_ok(&o, NULL, msg, sizeof(msg)))
 		fatalx("%s", msg);
 	if (o.check_config) {
 		printf("configuration OK\n");
+		options__free(&o);
 		return 0;
 	}
 	if (geteuid() != 0)
 		fatalx("must run as root: it loads eBPF programs");
 
 	/* The database itself is root's and the group's (restrict_db). */
-	make_default_dir(o.db, MW_DEFAULT_DB, 0755);
-	make_default_dir(o.socket, MW_DEFAULT_SOCKET, 0755);
+	make_default_dir(o.db, MW_DEFAULT_DB);
+	make_default_dir(o.socket, MW_DEFAULT_SOCKET);
 	d.store = store__open(o.db, 0);
 	if (!d.store)
 		fatalx("database '%s': %s", o.db, store__strerror(errno));
@@ -1342,6 +1513,7 @@ int main(int argc, char **argv)
 	if (!d.retention)
 		fatal("out of memory");
 	metrics__retention(d.metrics, retention__stats(d.retention));
+	metrics__overload(d.metrics, d.col, &d.shed);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -1369,6 +1541,7 @@ int main(int argc, char **argv)
 	watch_programs(&d, &o);
 	if (o.cmd)
 		d.child = spawn(&d, o.cmd, o.tls_cmd);
+	drop_privileges();
 	/* The first rows (processes) are visible at once. */
 	flush(&d, d.started);
 	notify__ready("%d processes traced", collector__ntargets(d.col));

@@ -24,9 +24,11 @@
 
 #include "hash.h"
 #include "log.h"
+#include "memwatch.h"
 #include "metrics.h"
 #include "options.h"
 #include "parse.h"
+#include "text.h"
 
 #define NS 1000000000.0
 /* Scrapers are few; a slow or stuck one is dropped after this. */
@@ -81,6 +83,8 @@ struct metrics {
 	double flush_seconds;
 	int textfile_err; /* last error writing it, so it is logged once */
 	const struct retention_stats *retention; /* NULL: none */
+	const struct collector *col;		 /* NULL: none */
+	const uint64_t *shed; /* processes detached at --max-memory-mb */
 };
 
 static uint64_t mono_ns(void)
@@ -146,32 +150,12 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	}
 }
 
-/* The length of the valid UTF-8 sequence of 2 to 4 bytes at u, or 0:
- * no overlong forms, no surrogates, nothing past U+10FFFF, as Prometheus'
- * parser wants. */
-static unsigned utf8_len(const unsigned char *u)
-{
-	unsigned n = u[0] >= 0xc2 && u[0] <= 0xdf   ? 2
-		     : u[0] >= 0xe0 && u[0] <= 0xef ? 3
-		     : u[0] >= 0xf0 && u[0] <= 0xf4 ? 4
-						    : 0;
-	unsigned char lo = u[0] == 0xe0 ? 0xa0 : u[0] == 0xf0 ? 0x90 : 0x80;
-	unsigned char hi = u[0] == 0xed ? 0x9f : u[0] == 0xf4 ? 0x8f : 0xbf;
-
-	if (!n || u[1] < lo || u[1] > hi)
-		return 0;
-	for (unsigned i = 2; i < n; i++)
-		if ((u[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 /*
  * A label value: backslash, double quote and newline escaped as the
- * exposition format wants; other control bytes and bytes that are not
- * UTF-8 (a comm or a cgroup path is whatever bytes the program chose, and
- * the kernel cuts a comm at 15 bytes, mid-character maybe) become '?', so
- * the page always parses.
+ * exposition format wants; other control characters (C1 too) and bytes
+ * that are not UTF-8 (lib/text.c: a comm or a cgroup path is whatever
+ * bytes the program chose, and the kernel cuts a comm at 15 bytes,
+ * mid-character maybe) become '?', so the page always parses.
  */
 static void buf_label(struct buf *b, const char *s)
 {
@@ -185,10 +169,10 @@ static void buf_label(struct buf *b, const char *s)
 		} else if (*u == '\n') {
 			buf_printf(b, "\\n");
 			u++;
-		} else if (*u < 0x80) {
-			buf_printf(b, "%c", *u < 0x20 || *u == 0x7f ? '?' : *u);
-			u++;
-		} else if ((n = utf8_len(u))) {
+		} else if ((n = text__utf8_len(u)) && text__is_control(u, n)) {
+			buf_printf(b, "?");
+			u += n;
+		} else if (n) {
 			buf_printf(b, "%.*s", (int)n, (const char *)u);
 			u += n;
 		} else {
@@ -262,6 +246,9 @@ enum proc_field {
 	PF_THREADS_STARTED,
 	PF_THREADS_EXITED,
 	PF_LOST,
+	PF_DROPPED,
+	PF_INCOMPLETE,
+	PF_WITHHELD,
 	PF_FINDINGS,
 };
 
@@ -290,6 +277,14 @@ static const struct proc_family {
      "Threads that exited on their own (not with their process)."},
     {PF_LOST, "memwatch_process_events_lost_total", "counter",
      "Events lost while the process was traced."},
+    {PF_DROPPED, "memwatch_process_events_dropped_total", "counter",
+     "Events the daemon refused at --max-blocks, --max-threads or "
+     "--max-keys."},
+    {PF_INCOMPLETE, "memwatch_process_incomplete", "gauge",
+     "1 when events of the process were lost or dropped: findings that "
+     "need them are withheld."},
+    {PF_WITHHELD, "memwatch_process_findings_withheld_total", "counter",
+     "Findings not reported because their evidence is incomplete."},
     {PF_FINDINGS, "memwatch_process_findings_total", "counter",
      "Findings about the process."},
 };
@@ -317,6 +312,12 @@ static uint64_t proc_value(const struct proc_sample *s, enum proc_field f)
 		return s->threads_exited;
 	case PF_LOST:
 		return s->row.lost;
+	case PF_DROPPED:
+		return s->row.dropped;
+	case PF_INCOMPLETE:
+		return s->row.incomplete_to != 0;
+	case PF_WITHHELD:
+		return s->row.withheld;
 	case PF_FINDINGS:
 		return s->row.findings;
 	}
@@ -475,7 +476,9 @@ static void render_threads(struct buf *b, const struct metrics *m)
 		}
 	}
 	engine__each_thread(m->engine, collect_thread, &t);
-	qsort(t.h, t.n, sizeof(*t.h), cmp_thread_desc);
+	/* t.h is NULL with no thread: qsort takes no NULL base. */
+	if (t.n)
+		qsort(t.h, t.n, sizeof(*t.h), cmp_thread_desc);
 	for (int f = 0; f < 2; f++) {
 		family(b, names[f], "gauge", helps[f]);
 		for (size_t i = 0; i < t.n; i++) {
@@ -592,8 +595,8 @@ static void render_daemon(struct buf *b, const struct metrics *m)
 	family(b, "memwatch_database_size_bytes", "gauge",
 	       "Size of the database file and its write-ahead log.");
 	buf_printf(b, "memwatch_database_size_bytes %llu\n",
-		   (unsigned long long)(file_size(m->cfg.db, "") +
-					file_size(m->cfg.db, "-wal")));
+		   (unsigned long long)file_size(m->cfg.db, "") +
+		       file_size(m->cfg.db, "-wal"));
 	family(b, "memwatch_flush_duration_seconds", "histogram",
 	       "Time one flush of the engine's changes to the database "
 	       "took.");
@@ -624,6 +627,60 @@ static void render_daemon(struct buf *b, const struct metrics *m)
 	}
 }
 
+/* Losses as the kernel counted them, and the bounds' counters. */
+static void render_overload(struct buf *b, const struct metrics *m,
+			    const struct engine_stats *st)
+{
+	static const char *const reason[MW_COLLECTOR_COUNTERS] = {
+		[MW_CNT_DROPPED] = "ringbuf_full",
+		[MW_CNT_PENDING_FULL] = "pending_full",
+		[MW_CNT_DL_FULL] = "pending_dl_full",
+	};
+	uint64_t cnt[MW_COLLECTOR_COUNTERS] = {0}, bytes;
+	uint32_t pid;
+
+	if (m->col)
+		collector__counters(m->col, cnt);
+	family(b, "memwatch_bpf_records_total", "counter",
+	       "Records the kernel side put in the ring buffer.");
+	buf_printf(b, "memwatch_bpf_records_total %llu\n",
+		   (unsigned long long)cnt[MW_CNT_EMITTED]);
+	family(b, "memwatch_bpf_records_lost_total", "counter",
+	       "Records the kernel side lost, counted in the kernel, by "
+	       "reason.");
+	for (int i = 0; i < MW_COLLECTOR_COUNTERS; i++)
+		if (reason[i])
+			buf_printf(b,
+				   "memwatch_bpf_records_lost_total{reason="
+				   "\"%s\"} %llu\n",
+				   reason[i], (unsigned long long)cnt[i]);
+	family(b, "memwatch_bpf_stack_walks_failed_total", "counter",
+	       "Allocations reported without their stack (walk failed).");
+	buf_printf(b, "memwatch_bpf_stack_walks_failed_total %llu\n",
+		   (unsigned long long)cnt[MW_CNT_NO_STACK]);
+	family(b, "memwatch_events_dropped_total", "counter",
+	       "Events the daemon refused at --max-blocks, --max-threads or "
+	       "--max-keys.");
+	buf_printf(b, "memwatch_events_dropped_total %llu\n",
+		   (unsigned long long)st->dropped);
+	family(b, "memwatch_findings_withheld_total", "counter",
+	       "Findings not reported because events they need were lost "
+	       "or dropped.");
+	buf_printf(b, "memwatch_findings_withheld_total %llu\n",
+		   (unsigned long long)st->withheld);
+	family(b, "memwatch_engine_memory_bytes", "gauge",
+	       "The daemon's tables for the traced processes, estimated "
+	       "(--max-memory-mb applies to it).");
+	buf_printf(b, "memwatch_engine_memory_bytes %llu\n",
+		   (unsigned long long)engine__memory(m->engine, &pid,
+						      &bytes));
+	family(b, "memwatch_processes_shed_total", "counter",
+	       "Processes detached because the daemon passed "
+	       "--max-memory-mb.");
+	buf_printf(b, "memwatch_processes_shed_total %llu\n",
+		   (unsigned long long)(m->shed ? *m->shed : 0));
+}
+
 /* --- the page ------------------------------------------------------------- */
 
 static void render(struct metrics *m, struct buf *b)
@@ -639,9 +696,12 @@ static void render(struct metrics *m, struct buf *b)
 	buf_printf(b, "memwatch_events_total %llu\n",
 		   (unsigned long long)st.events);
 	family(b, "memwatch_events_lost_total", "counter",
-	       "Events the kernel could not deliver (ring buffer full).");
+	       "Events the kernel could not deliver (ring buffer or BPF map "
+	       "full), as the daemon took them: equal to the sum of "
+	       "memwatch_bpf_records_lost_total once quiet.");
 	buf_printf(b, "memwatch_events_lost_total %llu\n",
 		   (unsigned long long)st.lost);
+	render_overload(b, m, &st);
 	family(b, "memwatch_live_blocks", "gauge",
 	       "Live blocks across the traced processes.");
 	buf_printf(b, "memwatch_live_blocks %llu\n",
@@ -914,6 +974,15 @@ struct metrics *metrics__new(const struct metrics_config *cfg,
 	return m;
 }
 
+void metrics__overload(struct metrics *m, const struct collector *c,
+		       const uint64_t *shed)
+{
+	if (!m)
+		return;
+	m->col = c;
+	m->shed = shed;
+}
+
 void metrics__retention(struct metrics *m, const struct retention_stats *st)
 {
 	m->retention = st;
@@ -1100,7 +1169,15 @@ static int write_textfile(struct metrics *m)
 		free(b.p);
 		return -ENOMEM;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	/* A new file each time, never one found there: in a directory others
+	 * may write to, a file or hard link planted under the temporary name
+	 * would be truncated and made world-readable. A name planted between
+	 * the unlink and the open fails this write, harming nothing. */
+	if (unlink(tmp) && errno != ENOENT) {
+		err = -errno;
+		goto cleanup;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		  0644);
 	if (fd < 0) {
 		err = -errno;

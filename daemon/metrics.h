@@ -71,6 +71,12 @@ void metrics__flush_end(struct metrics *m, int err);
  * the metrics); NULL: nothing. */
 void metrics__retention(struct metrics *m, const struct retention_stats *st);
 
+/* The kernel side's counters to render from c, and the count of
+ * processes detached at --max-memory-mb from *shed (both must outlive
+ * the metrics; NULL: none). */
+void metrics__overload(struct metrics *m, const struct collector *c,
+		       const uint64_t *shed);
+
 /* A target by name is watched (kind "exe", "comm", "cgroup", "unit"),
  * or no longer with COLLECTOR_UNWATCH. */
 void metrics__watch(struct metrics *m, const char *kind, const char *name,

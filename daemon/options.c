@@ -54,6 +54,13 @@ enum {
 	OPT_KEEP_DAYS,
 	OPT_KEEP_FINDINGS_DAYS,
 	OPT_MAX_DB_MB,
+	OPT_RINGBUF_MB,
+	OPT_MAX_TARGETS,
+	OPT_MAX_PENDING,
+	OPT_MAX_BLOCKS,
+	OPT_MAX_THREADS,
+	OPT_MAX_KEYS,
+	OPT_MAX_MEMORY_MB,
 };
 
 static const struct option longopts[] = {
@@ -89,6 +96,13 @@ static const struct option longopts[] = {
     {"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
     {"keep-findings-days", required_argument, NULL, OPT_KEEP_FINDINGS_DAYS},
     {"max-db-mb", required_argument, NULL, OPT_MAX_DB_MB},
+    {"ringbuf-mb", required_argument, NULL, OPT_RINGBUF_MB},
+    {"max-targets", required_argument, NULL, OPT_MAX_TARGETS},
+    {"max-pending", required_argument, NULL, OPT_MAX_PENDING},
+    {"max-blocks", required_argument, NULL, OPT_MAX_BLOCKS},
+    {"max-threads", required_argument, NULL, OPT_MAX_THREADS},
+    {"max-keys", required_argument, NULL, OPT_MAX_KEYS},
+    {"max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY_MB},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verbose", no_argument, NULL, 'v'},
     {"version", no_argument, NULL, 'V'},
@@ -132,8 +146,8 @@ static void usage(FILE *f)
 	    "  --persist-age MS   write blocks to the database once they "
 	    "lived\n                     this long (default %llu)\n"
 	    "  --stack-frames N   user stack frames kept per allocation, "
-	    "0 to %u;\n                     0: the call site alone, "
-	    "cheaper (default %u)\n"
+	    "0 to %d;\n                     0: the call site alone, "
+	    "cheaper (default %d)\n"
 	    "  --flush-rows N     block rows written per flush at most, "
 	    "so a burst\n                     of long-lived blocks never "
 	    "stalls tracing\n                     (default %u; 0: no "
@@ -142,11 +156,11 @@ static void usage(FILE *f)
 	    "thread\n                     exited was left behind "
 	    "(default %llu)\n"
 	    "  --orphan-threads N flag a site once it left blocks behind "
-	    "in N\n                     exited threads (default %u)\n"
+	    "in N\n                     exited threads (default %d)\n"
 	    "  --sample MS        live bytes sampled this often for the "
 	    "growth\n                     rules (default %llu)\n"
 	    "  --growth-samples N growth is N samples in a row growing "
-	    "(default %u)\n"
+	    "(default %d)\n"
 	    "  --growth-min KB    ... by at least this much (default "
 	    "%llu)\n"
 	    "  --retention-min MB allocator-retention: anonymous memory "
@@ -170,15 +184,32 @@ static void usage(FILE *f)
 	    "exit\n"
 	    "  --keep-days N      remove the raw rows (threads, keys, "
 	    "blocks) of\n                     processes that ended N "
-	    "days ago (default %u;\n                     0: keep them)\n"
+	    "days ago (default %d;\n                     0: keep them)\n"
 	    "  --keep-findings-days N\n"
 	    "                     remove their findings and everything "
 	    "else N\n                     days after they ended "
-	    "(default %u; 0: keep)\n"
+	    "(default %d; 0: keep)\n"
 	    "  --max-db-mb N      keep the database file and its log "
-	    "under N MiB,\n                     %u or more, removing "
+	    "under N MiB,\n                     %d or more, removing "
 	    "rows of ended processes,\n                     oldest "
 	    "first (default 0: no limit)\n"
+	    "  --ringbuf-mb N     the ring buffer's size, a power of two "
+	    "(default\n                     %d); a full one loses events, "
+	    "counted\n"
+	    "  --max-targets N    processes traced at once (default %d)\n"
+	    "  --max-pending N    threads inside a probed call at once "
+	    "(default\n                     %d); more lose events, "
+	    "counted\n"
+	    "  --max-blocks N     live blocks kept per process (default "
+	    "%u); more\n                     are dropped, counted, and "
+	    "the process marked\n                     incomplete\n"
+	    "  --max-threads N    threads kept per process (default %u), "
+	    "the same\n"
+	    "  --max-keys N       TLS keys kept per process (default %u), "
+	    "the same\n"
+	    "  --max-memory-mb N  past this estimate of the daemon's "
+	    "tables, detach\n                     the process holding the "
+	    "most (default 0: no\n                     limit)\n"
 	    "  --metrics-listen ADDR:PORT\n"
 	    "                     serve Prometheus metrics on "
 	    "http://ADDR:PORT/metrics\n                     (default %s; "
@@ -188,7 +219,7 @@ static void usage(FILE *f)
 	    "for\n                     node_exporter's textfile collector\n"
 	    "  --metrics-threads N per-thread series for the N threads "
 	    "holding the\n                     most live bytes (default "
-	    "%u)\n"
+	    "%d)\n"
 	    "  --bench-floor      benchmarks only: empty programs at every "
 	"probe, to\n                     measure the cost of the traps alone\n"
 	"  --bench-at-entry   benchmarks only: entry probes at function "
@@ -206,7 +237,10 @@ static void usage(FILE *f)
 	    ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
 	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20,
 	    RETENTION_DEFAULT_KEEP_DAYS, RETENTION_DEFAULT_KEEP_FINDINGS_DAYS,
-	    RETENTION_MIN_DB_MB, METRICS_DEFAULT_LISTEN,
+	    RETENTION_MIN_DB_MB, OPT_DEFAULT_RINGBUF_MB,
+	    OPT_DEFAULT_MAX_TARGETS, OPT_DEFAULT_MAX_PENDING,
+	    ENGINE_DEFAULT_MAX_BLOCKS, ENGINE_DEFAULT_MAX_THREADS,
+	    ENGINE_DEFAULT_MAX_KEYS, METRICS_DEFAULT_LISTEN,
 	    METRICS_DEFAULT_THREADS);
 }
 
@@ -240,6 +274,12 @@ opt_error(const char *name, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
+	/* One line, whatever the setting quoted in it holds (a newline, a
+	 * terminal escape): the message goes to the log or to memwatchctl
+	 * as one line. */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (reload_jmp) {
 		snprintf(reload_msg, reload_len, "%s", msg);
 		if (config_file) {
@@ -513,6 +553,33 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 				  RETENTION_MAX_DB_MB);
 		o->retention.max_db_mb = (uint32_t)v;
 		break;
+	case OPT_RINGBUF_MB:
+		v = num_opt(name, arg, 1, 1024);
+		if (v & (v - 1))
+			opt_error(name,
+				  "invalid value '%s' (a power of two, "
+				  "1 to 1024)",
+				  arg);
+		o->ringbuf_mb = (uint32_t)v;
+		break;
+	case OPT_MAX_TARGETS:
+		o->max_targets = (uint32_t)num_opt(name, arg, 1, 65536);
+		break;
+	case OPT_MAX_PENDING:
+		o->max_pending = (uint32_t)num_opt(name, arg, 1, 4194304);
+		break;
+	case OPT_MAX_BLOCKS:
+		o->ecfg.max_blocks = (uint32_t)num_opt(name, arg, 1, 1u << 31);
+		break;
+	case OPT_MAX_THREADS:
+		o->ecfg.max_threads = (uint32_t)num_opt(name, arg, 1, 1u << 24);
+		break;
+	case OPT_MAX_KEYS:
+		o->ecfg.max_keys = (uint32_t)num_opt(name, arg, 1, 1u << 20);
+		break;
+	case OPT_MAX_MEMORY_MB:
+		o->max_memory_mb = (uint32_t)num_opt(name, arg, 0, 1u << 24);
+		break;
 	case OPT_LOG_LEVEL:
 		o->log_level = log_level_parse(arg);
 		if (o->log_level < 0)
@@ -601,6 +668,7 @@ static void read_config(struct options *o, const char *path)
 	free(line);
 	fclose(f);
 	config_file = NULL;
+	config_line = NULL; /* it pointed into this frame */
 	memcpy(where, saved, sizeof(where));
 }
 
@@ -617,6 +685,12 @@ void options__parse(struct options *o, int argc, char **argv)
 	o->ecfg.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
 	o->ecfg.flush_max_rows = ENGINE_DEFAULT_FLUSH_ROWS;
 	o->stack_frames = MW_EV_MAX_FRAMES;
+	o->ringbuf_mb = OPT_DEFAULT_RINGBUF_MB;
+	o->max_targets = OPT_DEFAULT_MAX_TARGETS;
+	o->max_pending = OPT_DEFAULT_MAX_PENDING;
+	o->ecfg.max_blocks = ENGINE_DEFAULT_MAX_BLOCKS;
+	o->ecfg.max_threads = ENGINE_DEFAULT_MAX_THREADS;
+	o->ecfg.max_keys = ENGINE_DEFAULT_MAX_KEYS;
 	o->metrics.listen = METRICS_DEFAULT_LISTEN;
 	o->metrics.top_threads = METRICS_DEFAULT_THREADS;
 	o->retention.keep_days = RETENTION_DEFAULT_KEEP_DAYS;

@@ -38,6 +38,12 @@ struct opt_str {
 	char s[];
 };
 
+/* The BPF side's bounds by default: --ringbuf-mb, --max-targets,
+ * --max-pending. */
+#define OPT_DEFAULT_RINGBUF_MB 16
+#define OPT_DEFAULT_MAX_TARGETS 1024
+#define OPT_DEFAULT_MAX_PENDING 65536
+
 /* --alloc, --realloc, --free: a function of the traced programs. */
 struct opt_function {
 	enum collector_fn kind;
@@ -67,6 +73,11 @@ struct options {
 	bool check_config; /* --check-config: validate, then exit */
 	bool bench_floor, bench_at_entry; /* collector_opts.bench_* */
 	uint32_t stack_frames;		  /* collector_opts.stack_frames */
+	/* Bounds (docs/RELIABILITY.md): the BPF side's, read at start-up
+	 * only, and the daemon's memory (0: no limit). The engine's are in
+	 * ecfg.max_*. */
+	uint32_t ringbuf_mb, max_targets, max_pending;
+	uint32_t max_memory_mb;
 	struct metrics_config metrics; /* --metrics-*; its db is db */
 	struct retention_config retention; /* --keep-*, --max-db-mb */
 	char **cmd;

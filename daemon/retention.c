@@ -104,7 +104,8 @@ struct retention *retention__new(struct store *store,
 	r->cfg = *cfg;
 	r->rows = 256;
 	r->pages = 256;
-	if (!cfg->max_db_mb || (err = store__size(store, &z)) || z.incremental)
+	/* Without the sizes, nothing to convert: the checks will say why. */
+	if (!cfg->max_db_mb || store__size(store, &z) || z.incremental)
 		return r;
 	if (z.file_bytes + z.wal_bytes <= (uint64_t)RETENTION_CONVERT_MAX_MB
 					      << 20) {
@@ -183,8 +184,10 @@ static bool is_held(void *ctx, uint64_t proc_id)
 {
 	struct retention *r = ctx;
 
-	return bsearch(&proc_id, r->held, r->nheld, sizeof(*r->held),
-		       cmp_u64) != NULL;
+	/* held is NULL until a process is: bsearch and qsort take no NULL
+	 * base, even for 0 elements. */
+	return r->nheld && bsearch(&proc_id, r->held, r->nheld,
+				   sizeof(*r->held), cmp_u64) != NULL;
 }
 
 /* The oldest process with rows left at level that ended before `before`;
@@ -197,7 +200,8 @@ static int pick(struct retention *r, enum store_prune_level level,
 	r->nheld = 0;
 	if ((err = engine__each_process(r->engine, add_held, r)))
 		return err;
-	qsort(r->held, r->nheld, sizeof(*r->held), cmp_u64);
+	if (r->nheld)
+		qsort(r->held, r->nheld, sizeof(*r->held), cmp_u64);
 	err = store__prune_candidate(r->store, level, before, is_held, r,
 				     &r->proc_id);
 	if (!err)

@@ -485,6 +485,11 @@ bool symbolizer__in_runtime(struct symbolizer *s, uint32_t pid, uint64_t ip)
 	return r && r->runtime;
 }
 
+bool symbolizer__in_file(struct symbolizer *s, uint32_t pid, uint64_t ip)
+{
+	return range_of(s, pid, ip) != NULL;
+}
+
 bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip)
 {
 	const struct range *r = range_of(s, pid, ip);

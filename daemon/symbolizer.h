@@ -32,6 +32,9 @@ void symbolizer__add_module(struct symbolizer *s, uint32_t pid,
 			    uint64_t end);
 /* ip (a return address) is inside glibc itself: libc or ld.so. */
 bool symbolizer__in_runtime(struct symbolizer *s, uint32_t pid, uint64_t ip);
+/* ip is inside a file the process has mapped, as far as its maps could
+ * be read (not once it has exited). */
+bool symbolizer__in_file(struct symbolizer *s, uint32_t pid, uint64_t ip);
 /* ip is inside the dynamic loader. */
 bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip);
 /* The name of the function that made the call returning to ip, or NULL;

@@ -118,6 +118,9 @@ struct uplink *uprobe__attach(struct bpf_program *prog, bool multi,
 	if (multi)
 		return attach_multi(prog, pid, path, offs, cookies, n,
 				    retprobe);
+	/* links[] holds pointers: sizeof(l->links[0]) is a pointer's size,
+	 * as meant, which clang-tidy 14 takes for a mistake. */
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 	l = calloc(1, sizeof(*l) + (size_t)n * sizeof(l->links[0]));
 	if (!l)
 		return NULL;

@@ -93,7 +93,8 @@ struct block *blockset__add(struct blockset *s, uint64_t addr)
 	uint32_t i;
 	int err;
 
-	if ((size_t)(s->n + 1) * 4 > (size_t)(s->slots ? s->mask + 1 : 0) * 3 &&
+	if ((!s->slots ||
+	     ((size_t)s->n + 1) * 4 > ((size_t)s->mask + 1) * 3) &&
 	    (err = index_grow(s))) {
 		errno = -err;
 		return NULL;

@@ -228,6 +228,34 @@ void thread_touch(struct thread *t)
 		t->dirty = true;
 }
 
+/* Events of p between first and last (first 0: unknown, since tracing
+ * started) did not reach the engine: p is incomplete (engine_int.h). */
+static void proc_lose(struct proc *p, uint64_t first, uint64_t last)
+{
+	if (!first || first > last)
+		first = p->row.start_ts < last ? p->row.start_ts : last;
+	if (!p->row.incomplete_from || first < p->row.incomplete_from)
+		p->row.incomplete_from = first;
+	if (last > p->row.incomplete_to)
+		p->row.incomplete_to = last;
+	p->dirty = true;
+}
+
+/* An event of p at ts is refused at a bound: it is as good as lost. */
+static void proc_drop(struct engine *e, struct proc *p, uint64_t ts)
+{
+	p->row.dropped++;
+	e->st.dropped++;
+	proc_lose(p, ts, ts);
+}
+
+void proc_withhold(struct engine *e, struct proc *p)
+{
+	p->row.withheld++;
+	p->dirty = true;
+	e->st.withheld++;
+}
+
 static void key_touch(struct proc *p, struct key *k)
 {
 	if (!k->dirty && !vec__push(&p->dirty_keys, k))
@@ -300,11 +328,14 @@ static struct thread *thread_new(struct proc *p, uint32_t tid, uint64_t ts,
 	return t;
 }
 
-static struct thread *thread_get(struct proc *p, uint32_t tid, uint64_t ts)
+/* May p hold one more thread? If not, the event at ts that needs it is
+ * dropped. */
+static bool thread_room(struct engine *e, struct proc *p, uint64_t ts)
 {
-	struct thread *t = hmap__get(&p->threads, tid);
-
-	return t ? t : thread_new(p, tid, ts, NULL);
+	if (!e->cfg.max_threads || p->threads.len < e->cfg.max_threads)
+		return true;
+	proc_drop(e, p, ts);
+	return false;
 }
 
 /* Unlink a thread that is off the map, owns nothing and was flushed. */
@@ -412,6 +443,10 @@ static int block_add(struct engine *e, struct proc *p, struct thread *t,
 	/* The same address handed out twice means its free was lost. */
 	if (old)
 		block_remove(e, p, old, NULL);
+	if (e->cfg.max_blocks && p->blocks.n >= e->cfg.max_blocks) {
+		proc_drop(e, p, ts);
+		return -ENOSPC;
+	}
 	if (!ss || !(b = blockset__add(&p->blocks, addr)))
 		return -ENOMEM;
 	b->size = size;
@@ -532,11 +567,17 @@ static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
 	b = blockset__get(&p->blocks, ev->old_addr);
 	if (b && ev->addr == ev->old_addr) {
 		struct thread *owner = block_owner(p, b);
+		struct site_stat *ss = block_ss(p, b);
 
 		/* Resized in place: the same block, so its serial (and any
-		 * TLS binding to it) stays, and no alloc or free is counted. */
+		 * TLS binding to it) stays, and no alloc or free is counted.
+		 * Its site's sums change too, or its free would take the new
+		 * size from sums that hold the old one (and wrap). */
 		owner->row.live_bytes += ev->size - b->size;
 		p->row.live_bytes += ev->size - b->size;
+		ss->live_bytes += ev->size - b->size;
+		if (b->orphan)
+			ss->orphan_live_bytes += ev->size - b->size;
 		b->size = ev->size;
 		thread_touch(owner);
 		/* Write the new size again. It is older than every block
@@ -554,12 +595,19 @@ static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
 
 /* --- TLS ----------------------------------------------------------------- */
 
-static struct key *key_create(struct proc *p, uint32_t id, uint64_t ts,
-			      uint32_t tid, uint64_t destructor, uint64_t site)
+/* NULL when out of memory, or at max_keys (the event is dropped). */
+static struct key *key_create(struct engine *e, struct proc *p, uint32_t id,
+			      uint64_t ts, uint64_t event_ts, uint32_t tid,
+			      uint64_t destructor, uint64_t site)
 {
 	struct key *old = hmap__get(&p->keys, id);
-	struct key *k = calloc(1, sizeof(*k));
+	struct key *k;
 
+	if (!old && e->cfg.max_keys && p->keys.len >= e->cfg.max_keys) {
+		proc_drop(e, p, event_ts);
+		return NULL;
+	}
+	k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;
 	if (hmap__put(&p->keys, id, k)) {
@@ -675,6 +723,12 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 	e->st.pending--;
 	if (!b || b->serial != c->serial || b->reported)
 		return; /* freed in time */
+	/* Its free, or the slot letting it go, may be among what was
+	 * lost: only a block allocated after the latest loss is judged. */
+	if (!proc_complete_since(p, b->ts)) {
+		proc_withhold(e, p);
+		return;
+	}
 	fd = calloc(1, sizeof(*fd));
 	if (!fd || vec__push(&p->findings, fd)) {
 		free(fd);
@@ -759,7 +813,7 @@ static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 		return; /* glibc refuses to set a deleted key */
 	if (!k) {
 		/* A key created before we attached. */
-		k = key_create(p, ev->key, 0, 0, 0, 0);
+		k = key_create(e, p, ev->key, 0, ev->ts, 0, 0, 0);
 		if (!k)
 			return;
 	}
@@ -945,7 +999,7 @@ static void on_key_delete(struct engine *e, struct proc *p,
 	void *v;
 
 	if (!k) {
-		k = key_create(p, ev->key, 0, 0, 0, 0);
+		k = key_create(e, p, ev->key, 0, ev->ts, 0, 0, 0);
 		if (!k)
 			return;
 	}
@@ -976,6 +1030,10 @@ static void thread_end(struct engine *e, struct proc *p, struct thread *t,
 	 * is process exit, not a thread-level leak. */
 	while (t->bindings) {
 		struct binding *b = t->bindings;
+		/* binding_kill frees b after unlinking it from b->thread's
+		 * list, and b->thread is t for every binding on t's list:
+		 * the analyzer cannot know that invariant. */
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 		struct key *k = hmap__get(&p->keys, b->row.key);
 
 		/* TLS only: glibc calls the key's destructor on a non-NULL
@@ -1098,15 +1156,19 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 	e->st.events++;
 	if (ev->type == MW_EV_LOST) {
 		size_t pos = 0;
+		uint64_t last;
 		uint64_t k;
 		void *v;
 
+		/* A loss of unknown time (a collector that cannot say) may
+		 * be any time from now on: nothing is judged again. */
+		last = ev->ts ? ev->ts : ENGINE_TS_FOREVER;
 		e->st.lost += ev->count;
 		if (ev->pid) {
 			p = hmap__get(&e->procs, ev->pid);
 			if (p) {
 				p->row.lost += ev->count;
-				p->dirty = true;
+				proc_lose(p, ev->addr, last);
 			}
 			return 0;
 		}
@@ -1114,7 +1176,7 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		while (hmap__next(&e->procs, &pos, &k, &v)) {
 			p = v;
 			p->row.lost += ev->count;
-			p->dirty = true;
+			proc_lose(p, ev->addr, last);
 		}
 		return 0;
 	}
@@ -1134,9 +1196,13 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		t = hmap__get(&p->threads, ev->tid);
 		if (t) /* its exit was lost: the tid was reused */
 			thread_end(e, p, t, ev->ts, true, NULL);
+		if (!thread_room(e, p, ev->ts))
+			return 0;
 		return thread_new(p, ev->tid, ev->ts, ev->comm) ? 0 : -ENOMEM;
 	case MW_EV_THREAD_EXIT:
 		t = hmap__get(&p->threads, ev->tid);
+		if (!t && !thread_room(e, p, ev->ts))
+			return 0;
 		if (!t)
 			t = thread_new(p, ev->tid, ev->ts, ev->comm);
 		if (!t)
@@ -1171,7 +1237,10 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 	default:
 		return -EINVAL;
 	}
-	t = thread_get(p, ev->tid, ev->ts);
+	t = hmap__get(&p->threads, ev->tid);
+	if (!t && !thread_room(e, p, ev->ts))
+		return 0;
+	t = t ? t : thread_new(p, ev->tid, ev->ts, NULL);
 	if (!t)
 		return -ENOMEM;
 	switch (ev->type) {
@@ -1185,9 +1254,8 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		on_realloc(e, p, t, ev);
 		break;
 	case MW_EV_KEY_CREATE:
-		if (!key_create(p, ev->key, ev->ts, ev->tid, ev->addr,
-				ev->site))
-			return -ENOMEM;
+		key_create(e, p, ev->key, ev->ts, ev->ts, ev->tid, ev->addr,
+			   ev->site);
 		break;
 	case MW_EV_KEY_DELETE:
 		on_key_delete(e, p, ev);
@@ -1225,7 +1293,8 @@ int proc_emit_site(struct proc *p, const struct engine_sink *sink, void *ctx,
 {
 	int err;
 
-	if (!sink->site || hmap__get(&p->sites, ip))
+	/* 0 is no site (a process-wide finding): nothing to describe. */
+	if (!ip || !sink->site || hmap__get(&p->sites, ip))
 		return 0;
 	err = sink->site(ctx, p->row.id, p->row.pid, ip);
 	if (err)
@@ -1502,4 +1571,60 @@ abort:
 void engine__stats(const struct engine *e, struct engine_stats *st)
 {
 	*st = e->st;
+}
+
+static uint64_t hmap_bytes(const struct hmap *m, size_t each)
+{
+	return m->cap * sizeof(struct hmap_slot) + m->len * each;
+}
+
+/*
+ * What p's tables take: records and indexes by their capacity, the
+ * objects they point to by their size. Stacks count their frames at
+ * MW_EV_MAX_FRAMES / 2 each (not tracked one by one); free-call-site
+ * statistics and the recent-frees ring at 64 bytes an entry.
+ */
+static uint64_t proc_memory(const struct engine *e, const struct proc *p)
+{
+	uint64_t n = sizeof(*p);
+
+	n += blockset__bytes(&p->blocks);
+	n += p->fifo.cap * sizeof(uint64_t) + p->cap_dels * sizeof(uint64_t);
+	n += p->cap_cands * sizeof(struct cand);
+	n += hmap_bytes(&p->threads, sizeof(struct thread));
+	n += p->threads_at.cap * sizeof(void *);
+	n += hmap_bytes(&p->keys, sizeof(struct key));
+	n += hmap_bytes(&p->bindings, sizeof(struct binding));
+	n += hmap_bytes(&p->modules, sizeof(struct module));
+	n += hmap_bytes(&p->site_stats, sizeof(struct site_stat));
+	n += p->site_at.cap * sizeof(void *);
+	n += hmap_bytes(&p->free_stats, 64);
+	n += hmap_bytes(&p->recent, 0);
+	if (p->recent_ring)
+		n += (uint64_t)e->cfg.recent_frees * sizeof(uint64_t);
+	n += p->aggs.len * sizeof(struct agg);
+	n += p->stacks.count * (sizeof(struct mw_stack) +
+				MW_EV_MAX_FRAMES / 2 * sizeof(uint64_t));
+	n += hmap_bytes(&p->stacks.by_hash, 0);
+	return n;
+}
+
+uint64_t engine__memory(const struct engine *e, uint32_t *pid, uint64_t *bytes)
+{
+	uint64_t total = sizeof(*e) + hmap_bytes(&e->procs, 0), m;
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	*pid = 0;
+	*bytes = 0;
+	while (hmap__next(&e->procs, &pos, &k, &v)) {
+		m = proc_memory(e, v);
+		total += m;
+		if (m > *bytes) {
+			*bytes = m;
+			*pid = (uint32_t)k;
+		}
+	}
+	return total;
 }

@@ -28,6 +28,7 @@
 #define MEMWATCH_ENGINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "event.h"
@@ -44,9 +45,10 @@ typedef uint32_t (*engine_classify_fn)(void *ctx, uint32_t pid,
 				       const uint64_t *frames,
 				       uint32_t nframes);
 /*
- * Is ip inside the C library or the dynamic loader? Asked only for a free
- * of an unknown block whose event does not say MW_EVF_INTERNAL already:
- * glibc's own bookkeeping is not the program's bad free.
+ * Is ip inside the C library or the dynamic loader, or in code the caller
+ * cannot place? Asked only for a free of an unknown block whose event does
+ * not say MW_EVF_INTERNAL already: glibc's own bookkeeping is not the
+ * program's bad free, and a free from unplaceable code is no evidence.
  */
 typedef bool (*engine_internal_fn)(void *ctx, uint32_t pid, uint64_t ip);
 
@@ -78,6 +80,13 @@ struct engine_config {
 	 * the growth window while threads exited and the live set did
 	 * not. */
 	uint64_t retention_min_bytes;
+	/* Bounds per process (0: no limit): live blocks, threads held
+	 * (running, or exited and holding blocks), TLS keys. An event that
+	 * would pass one is refused and counted as dropped: its process is
+	 * incomplete from then on, exactly as for a lost event. */
+	uint32_t max_blocks;
+	uint32_t max_threads;
+	uint32_t max_keys;
 	/* Block rows (writes and deletes) one flush hands the sink at most;
 	 * 0: no limit. What is left goes in the next flush (see
 	 * engine__flush_more), so a burst of long-lived blocks never holds
@@ -97,6 +106,11 @@ struct engine_config {
 #define ENGINE_DEFAULT_GROWTH_MIN_BYTES (256ull * 1024)
 #define ENGINE_DEFAULT_RECENT_FREES 65536
 #define ENGINE_DEFAULT_RETENTION_MIN_BYTES (32ull << 20)
+/* A block takes about 56 bytes (its record and index slots): 2.8 GB. */
+#define ENGINE_DEFAULT_MAX_BLOCKS 50000000u
+#define ENGINE_DEFAULT_MAX_THREADS 1000000u
+/* glibc has 1024 keys (PTHREAD_KEYS_MAX): never reached by glibc. */
+#define ENGINE_DEFAULT_MAX_KEYS 4096u
 
 /*
  * Where flushed state goes. Every callback returns 0 or a negative errno.
@@ -127,7 +141,9 @@ struct engine_sink {
 
 struct engine_stats {
 	uint64_t events;
-	uint64_t lost;
+	uint64_t lost;		/* MW_EV_LOST counts: lost by the collector */
+	uint64_t dropped;	/* refused at the bounds of engine_config */
+	uint64_t withheld;	/* findings withheld: incomplete evidence */
 	uint64_t processes;	/* currently traced */
 	uint64_t live_blocks;	/* across traced processes */
 	uint64_t findings;
@@ -171,6 +187,19 @@ int engine__flush(struct engine *e, uint64_t now,
 		  const struct engine_sink *sink, void *ctx);
 
 void engine__stats(const struct engine *e, struct engine_stats *st);
+/*
+ * What the engine's state for the traced processes takes, estimated from
+ * its tables' sizes (not the allocator's overhead; ended processes, freed
+ * at the next flush, are left out): the total, and the process holding
+ * the most (*pid 0 when none) with its share.
+ */
+uint64_t engine__memory(const struct engine *e, uint32_t *pid, uint64_t *bytes);
+/*
+ * Verify the engine's bookkeeping by walking all it holds (lib/
+ * engine_check.c, for tests and fuzzers: it costs a walk of every live
+ * block). Returns 0, or -EINVAL and the first broken invariant in why.
+ */
+int engine__check(const struct engine *e, char *why, size_t len);
 /*
  * New rule thresholds, at run time (lib/engine_config.c): every field of
  * cfg but recent_frees and the callbacks, zero taking the default as in

@@ -170,6 +170,10 @@ struct proc {
 	 * sample, oldest first */
 	uint64_t s_anon[ENGINE_MAX_SAMPLES], s_live[ENGINE_MAX_SAMPLES],
 		s_exits[ENGINE_MAX_SAMPLES];
+	/* When each was taken: sites and threads are sampled at the same
+	 * ticks, so their last n samples were taken at the last n of
+	 * these. */
+	uint64_t s_ts[ENGINE_MAX_SAMPLES];
 	uint32_t nsamples;
 	struct agg *retention;
 	struct proc *ended_next;
@@ -211,6 +215,33 @@ static inline struct block *block_tnext(const struct proc *p,
 {
 	return blockset__at(&p->blocks, b->tnext);
 }
+
+/*
+ * An incomplete trace. Events of p were lost (ring buffer or BPF map
+ * full) or refused (bounds) between row.incomplete_from and
+ * row.incomplete_to. Whatever concerns a block (its free, a realloc, the
+ * TLS slot that holds it or lets it go) happens after its allocation, so
+ * evidence that began after incomplete_to is complete: a block allocated
+ * then can be judged, an older one cannot. Invariant: incomplete_to is 0
+ * exactly when nothing of p was lost or refused.
+ */
+/* incomplete_to of a loss whose time is unknown: judged never again
+ * (INT64_MAX, as the store keeps it). */
+#define ENGINE_TS_FOREVER ((uint64_t)INT64_MAX)
+
+static inline bool proc_incomplete(const struct proc *p)
+{
+	return p->row.incomplete_to != 0;
+}
+
+static inline bool proc_complete_since(const struct proc *p, uint64_t ts)
+{
+	return !p->row.incomplete_to || ts > p->row.incomplete_to;
+}
+
+/* engine.c, for rules.c: a finding was not made because its evidence is
+ * incomplete. */
+void proc_withhold(struct engine *e, struct proc *p);
 
 /* engine_config.c, for engine.c: zero (or out of range) settings take
  * their defaults. */

@@ -27,7 +27,9 @@ enum mw_event_type {
 	MW_EV_KEY_CREATE,	/* key, addr = destructor or 0 */
 	MW_EV_KEY_DELETE,	/* key */
 	MW_EV_TLS_SET,		/* key, addr = value (0 clears the slot) */
-	MW_EV_LOST,		/* count events were lost; pid 0 = unknown pid */
+	/* count events were lost; pid 0 = unknown pid; ts the latest loss,
+	 * addr the first (0: unknown) */
+	MW_EV_LOST,
 	/* dlopen returned: old_addr = handle, addr = start, size = extent of
 	 * the module's mappings,
 	 * path. */

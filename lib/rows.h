@@ -74,6 +74,14 @@ struct mw_process_row {
 	uint32_t nspid;		/* pid in its own pid namespace; 0: unknown */
 	uint32_t pad2;
 	char cgroup[MW_CGROUP_MAX]; /* cgroup v2 path; "" when unknown */
+	/* Incomplete trace: events the engine refused at its bounds
+	 * (--max-blocks, --max-threads, --max-keys), and the window in which
+	 * events were lost or refused, first to latest (0 when none was).
+	 * A finding that needs an event of that window is withheld (counted
+	 * in withheld), never reported; see docs/RELIABILITY.md. */
+	uint64_t dropped;
+	uint64_t incomplete_from, incomplete_to;
+	uint64_t withheld;
 };
 
 struct mw_thread_row {

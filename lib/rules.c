@@ -23,8 +23,9 @@
  *    blocks other threads allocated are counted as evidence.
  *
  * Each such finding is one row (struct agg) whose evidence is updated as
- * it grows; its id never changes. A process that lost events gets no new
- * ones (see agg_new). Invariants: every block in the live set
+ * it grows; its id never changes. A process whose events were lost gets
+ * no new ones from evidence that began before the latest loss (see
+ * agg_new). Invariants: every block in the live set
  * has its site_stat (block_ss), and a site_stat's live counters are the sums
  * over its live blocks; a thread with orphan_pending is on the orphan
  * queue exactly once.
@@ -99,20 +100,23 @@ static void agg_touch(struct proc *p, struct agg *a)
 }
 
 /*
- * A new finding over time, or NULL. None for a process that lost events:
- * a lost free makes a block look live forever, a lost allocation makes
- * its free look unknown or double, so such evidence would accuse the
- * program of what the trace missed. Findings made before a loss are still
- * updated.
+ * A new finding over time whose evidence began at since, or NULL. None
+ * when events of the process were lost or refused at or after since
+ * (engine_int.h): a lost free makes a block look live forever, a lost
+ * allocation makes its free look unknown or double, so such evidence
+ * would accuse the program of what the trace missed. The rule is asked
+ * again at its next trigger; a finding made earlier is still updated.
  */
 static struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
 			   uint32_t severity, struct mw_stack *st,
-			   uint64_t site, uint64_t now)
+			   uint64_t site, uint64_t since, uint64_t now)
 {
 	struct agg *a;
 
-	if (p->row.lost)
+	if (!proc_complete_since(p, since)) {
+		proc_withhold(e, p);
 		return NULL;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
@@ -300,6 +304,10 @@ void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 
 	if (!fs)
 		return;
+	/* Once the trace is incomplete, a free of an unknown address is
+	 * no evidence: its allocation may be what was lost. */
+	if (!twice && proc_incomplete(p))
+		return;
 	if (twice) {
 		fs->double_frees++;
 		/* Once is enough to remember: a third free is a double
@@ -311,8 +319,12 @@ void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 	if (!fs->bad && !fs->double_frees)
 		return;
 	if (!fs->bad) {
-		fs->bad = agg_new(e, p, MW_FIND_BAD_FREE, MW_SEV_HIGH, NULL,
-				  ev->site, ev->ts);
+		/* When the address was first freed is not kept: an
+		 * allocation between the two frees may have been lost at any
+		 * time, so an incomplete trace reports no new bad free. */
+		fs->bad =
+		    agg_new(e, p, MW_FIND_BAD_FREE, MW_SEV_HIGH, NULL, ev->site,
+			    proc_incomplete(p) ? 0 : ev->ts, ev->ts);
 		if (!fs->bad)
 			return;
 	}
@@ -364,9 +376,10 @@ static void orphan_update(struct engine *e, struct proc *p,
 		/* Handed to other threads that free them: not leftovers. */
 		if (!tls && ss->cross_frees)
 			return;
+		/* orphan_check counted complete blocks only. */
 		a = agg_new(e, p, MW_FIND_THREAD_ORPHAN,
 			    tls ? MW_SEV_HIGH : MW_SEV_MEDIUM, ss->stack,
-			    ss->site, now);
+			    ss->site, now, now);
 		if (!a)
 			return;
 		ss->orphan = a;
@@ -406,6 +419,10 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 		 * the thread's cached stack for the next thread. */
 		if (b->reported || b->orphan ||
 		    (stack_flags(e, p, ss->stack) & MW_STACK_TLS_DYNAMIC))
+			continue;
+		/* Allocated before an event was lost: its free may be
+		 * that event. Not evidence, and not counted. */
+		if (!proc_complete_since(p, b->ts))
 			continue;
 		b->orphan = true;
 		ss->orphan_blocks++;
@@ -462,6 +479,15 @@ static void growth_detail(struct agg *a, const struct engine *e,
 		 what, from, to, ms, ms ? (to - from) * 1000 / ms : 0);
 }
 
+/* When the first of the last n samples was taken (sites and threads are
+ * sampled with their process, engine_int.h); 0 if unknown. Growth seen
+ * in samples taken after a loss is complete: a free lost before them
+ * only adds the same bytes to each. */
+static uint64_t window_start(const struct proc *p, uint32_t n)
+{
+	return n && n <= p->nsamples ? p->s_ts[p->nsamples - n] : 0;
+}
+
 static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 			uint64_t now)
 {
@@ -473,8 +499,9 @@ static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 		return;
 	a = ss->growth;
 	if (!a) {
-		a = agg_new(e, p, MW_FIND_SITE_GROWTH, MW_SEV_MEDIUM,
-			    ss->stack, ss->site, now);
+		a = agg_new(e, p, MW_FIND_SITE_GROWTH, MW_SEV_MEDIUM, ss->stack,
+			    ss->site, window_start(p, e->cfg.growth_samples),
+			    now);
 		if (!a)
 			return;
 		ss->growth = a;
@@ -547,7 +574,8 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 	tss = block_ss(p, top);
 	if (!a) {
 		a = agg_new(e, p, MW_FIND_THREAD_GROWTH, MW_SEV_MEDIUM,
-			    tss->stack, tss->site, now);
+			    tss->stack, tss->site,
+			    window_start(p, e->cfg.growth_samples), now);
 		if (!a)
 			return;
 		t->growth = a;
@@ -564,8 +592,8 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 	agg_touch(p, a);
 }
 
-static void push3(struct proc *p, uint64_t anon, uint64_t live,
-		  uint64_t exits)
+static void push3(struct proc *p, uint64_t anon, uint64_t live, uint64_t exits,
+		  uint64_t now)
 {
 	if (p->nsamples == ENGINE_MAX_SAMPLES) {
 		size_t n = (ENGINE_MAX_SAMPLES - 1) * sizeof(uint64_t);
@@ -573,8 +601,10 @@ static void push3(struct proc *p, uint64_t anon, uint64_t live,
 		memmove(p->s_anon, p->s_anon + 1, n);
 		memmove(p->s_live, p->s_live + 1, n);
 		memmove(p->s_exits, p->s_exits + 1, n);
+		memmove(p->s_ts, p->s_ts + 1, n);
 		p->nsamples--;
 	}
+	p->s_ts[p->nsamples] = now;
 	p->s_anon[p->nsamples] = anon;
 	p->s_live[p->nsamples] = live;
 	p->s_exits[p->nsamples++] = exits;
@@ -613,7 +643,7 @@ static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
 	int64_t live, l0;
 	struct agg *a;
 
-	push3(p, anonmap__bytes(&p->anon), p->row.live_bytes, p->exits);
+	push3(p, anonmap__bytes(&p->anon), p->row.live_bytes, p->exits, now);
 	n = p->nsamples;
 	if (n < 2 * want - 1 ||
 	    !retained(e, p, n - 1, &grew, &exits, &live) ||
@@ -625,7 +655,7 @@ static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
 	a = p->retention;
 	if (!a) {
 		a = agg_new(e, p, MW_FIND_ALLOCATOR_RETENTION, MW_SEV_MEDIUM,
-			    NULL, 0, now);
+			    NULL, 0, window_start(p, 2 * want - 1), now);
 		if (!a)
 			return;
 		p->retention = a;
@@ -641,7 +671,7 @@ static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
 		 " threads exited, live set %+" PRId64 " KiB",
 		 p->row.allocator[0] ? p->row.allocator : "allocator",
 		 grew >> 20, p->s_anon[n - 1] >> 20,
-		 (uint64_t)(2 * (want - 1) * e->cfg.sample_ns / NS_PER_MS),
+		 (uint64_t)(2ull * (want - 1) * e->cfg.sample_ns / NS_PER_MS),
 		 exits, live / 1024);
 	agg_touch(p, a);
 }

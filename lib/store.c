@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@ extern const size_t mw_migrations_count;
 
 /* The schema version that brought site_usage (schema/005). */
 #define SCHEMA_SITE_USAGE 5
+/* processes.dropped, incomplete_from, incomplete_to, withheld. */
+#define SCHEMA_INCOMPLETE 8
 /* How long a writer waits for a lock (readers never block it in WAL
  * mode; another process opening the file may, briefly). */
 #define BUSY_TIMEOUT_MS 2000
@@ -49,13 +52,16 @@ static const char *const write_sql[ST_MAX] = {
 	[ST_PROCESS] =
 		"INSERT INTO processes (id, pid, state, comm, start_ts, end_ts,"
 		" exit_code, threads, allocs, frees, live_blocks, live_bytes,"
-		" unknown_frees, lost, findings, mode, allocator, nspid, cgroup)"
+		" unknown_frees, lost, findings, mode, allocator, nspid, cgroup,"
+		" dropped, incomplete_from, incomplete_to, withheld)"
 		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-		" ?16,?17,?18,?19)"
+		" ?16,?17,?18,?19,?20,?21,?22,?23)"
 		" ON CONFLICT(id) DO UPDATE SET state=?3, comm=?4, end_ts=?6,"
 		" exit_code=?7, threads=?8, allocs=?9, frees=?10,"
 		" live_blocks=?11, live_bytes=?12, unknown_frees=?13, lost=?14,"
-		" findings=?15, mode=?16, allocator=?17, nspid=?18, cgroup=?19",
+		" findings=?15, mode=?16, allocator=?17, nspid=?18, cgroup=?19,"
+		" dropped=?20, incomplete_from=?21, incomplete_to=?22,"
+		" withheld=?23",
 	[ST_THREAD] =
 		"INSERT INTO threads (proc_id, tid, pid, state, comm, start_ts,"
 		" exit_ts, allocs, frees, alloc_bytes, free_bytes, cross_frees,"
@@ -202,6 +208,8 @@ struct store {
 	int64_t version;	/* user_version once open */
 	sqlite3_stmt *st[ST_MAX];
 	sqlite3_stmt *prune[PR_MAX]; /* retention's, prepared on first use */
+	dev_t dev;		     /* the writer's file, to notice it gone */
+	ino_t ino;
 };
 
 /* SQLite result codes to the errnos store.h promises. */
@@ -250,9 +258,19 @@ const char *store__strerror(int err)
 		return "database is locked by another writer";
 	case EPROTO:
 		return "database written by a newer memwatch";
+	case ELOOP:
+		return "it, its -wal or its -shm is a symbolic link: refused";
 	}
 	return strerror(err);
 }
+
+/* SQLite refuses a symbolic link as the database (3.31); winsqlite3 may be
+ * older, and Windows has no links a user can plant (win/posix_compat.h). */
+#ifdef _WIN32
+#define OPEN_NOFOLLOW 0
+#else
+#define OPEN_NOFOLLOW SQLITE_OPEN_NOFOLLOW
+#endif
 
 static int exec_sql(sqlite3 *db, const char *sql)
 {
@@ -263,8 +281,11 @@ static int exec_sql(sqlite3 *db, const char *sql)
 static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	int rc;
 
+	/* Written on every path, failures included. */
+	*out = 0;
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return errno_of(rc);
 	rc = sqlite3_step(st);
@@ -352,6 +373,17 @@ static int create_file(const char *path)
 	return 0;
 }
 
+/* -ELOOP when path with suffix is a symbolic link, else 0. */
+static int no_link(const char *path, const char *suffix)
+{
+	char p[4096];
+	struct stat st;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s%s", path, suffix) >= sizeof(p))
+		return -ENAMETOOLONG;
+	return !lstat(p, &st) && S_ISLNK(st.st_mode) ? -ELOOP : 0;
+}
+
 struct store *store__open(const char *path, unsigned flags)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -361,13 +393,20 @@ struct store *store__open(const char *path, unsigned flags)
 	if (!s)
 		return NULL;
 	s->rdonly = !!(flags & STORE_RDONLY);
-	if (stat(path, &st)) {
+	/* The writer (root) never follows a symbolic link: one planted where
+	 * the database goes would make it write, or give to the group
+	 * memwatch, a file of the attacker's choosing. Readers open what
+	 * their user may read anyway. */
+	if (s->rdonly ? stat(path, &st) : lstat(path, &st)) {
 		if (errno != ENOENT || s->rdonly) {
 			err = -errno;
 			goto fail;
 		}
 		if ((err = create_file(path)))
 			goto fail;
+	} else if (S_ISLNK(st.st_mode)) {
+		err = -ELOOP;
+		goto fail;
 	} else if (!S_ISREG(st.st_mode)) {
 		err = -EBADMSG;
 		goto fail;
@@ -375,9 +414,15 @@ struct store *store__open(const char *path, unsigned flags)
 		err = -errno;
 		goto fail;
 	}
+	/* SQLite opens its -wal and -shm without following links and fails
+	 * on one, as "cannot open": say why first. */
+	if (!s->rdonly && (err = no_link(path, "-wal")) < 0)
+		goto fail;
+	if (!s->rdonly && (err = no_link(path, "-shm")) < 0)
+		goto fail;
 	rc = sqlite3_open_v2(path, &s->db,
 			     s->rdonly ? SQLITE_OPEN_READONLY
-				       : SQLITE_OPEN_READWRITE,
+				       : SQLITE_OPEN_READWRITE | OPEN_NOFOLLOW,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		err = errno_of(rc);
@@ -396,6 +441,10 @@ struct store *store__open(const char *path, unsigned flags)
 	    (err = exec_sql(s->db, "PRAGMA synchronous=NORMAL")))
 		goto fail;
 	s->version = (int64_t)mw_migrations_count;
+	if (!stat(path, &st)) {
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
 	for (int i = 0; i < ST_MAX; i++) {
 		rc = sqlite3_prepare_v3(s->db, write_sql[i], -1,
 					SQLITE_PREPARE_PERSISTENT, &s->st[i],
@@ -506,6 +555,10 @@ int store__put_process(struct store *s, const struct mw_process_row *r)
 	sqlite3_bind_text(st, 17, r->allocator, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 18, r->nspid);
 	sqlite3_bind_text(st, 19, r->cgroup, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 20, (int64_t)r->dropped);
+	sqlite3_bind_int64(st, 21, (int64_t)r->incomplete_from);
+	sqlite3_bind_int64(st, 22, (int64_t)r->incomplete_to);
+	sqlite3_bind_int64(st, 23, (int64_t)r->withheld);
 	return run(st);
 }
 
@@ -662,9 +715,12 @@ static int prepare_read(struct store *s, const char *sql,
 {
 	static const struct store_filter none;
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	int i;
+	int rc, i;
 
+	/* Written on every path: NULL, which sqlite3_finalize takes, if
+	 * there is no statement. */
+	*out = NULL;
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return errno_of(rc);
 	if (!f)
@@ -711,7 +767,13 @@ struct walk_ctx {
 #define PROCESS_COLS                                                           \
 	" id, pid, state, comm, start_ts, end_ts, exit_code, threads,"       \
 	" allocs, frees, live_blocks, live_bytes, unknown_frees, lost,"      \
-	" findings, mode, allocator, nspid, cgroup "
+	" findings, mode, allocator, nspid, cgroup, dropped,"                 \
+	" incomplete_from, incomplete_to, withheld "
+/* The same from a database older than 008_incomplete.sql, read-only. */
+#define PROCESS_COLS_V7                                                        \
+	" id, pid, state, comm, start_ts, end_ts, exit_code, threads,"       \
+	" allocs, frees, live_blocks, live_bytes, unknown_frees, lost,"      \
+	" findings, mode, allocator, nspid, cgroup, 0, 0, 0, 0 "
 
 static int process_row(sqlite3_stmt *st, void *arg)
 {
@@ -738,6 +800,10 @@ static int process_row(sqlite3_stmt *st, void *arg)
 	col_str(st, 16, r.allocator, sizeof(r.allocator));
 	r.nspid = (uint32_t)col_u64(st, 17);
 	col_str(st, 18, r.cgroup, sizeof(r.cgroup));
+	r.dropped = col_u64(st, 19);
+	r.incomplete_from = col_u64(st, 20);
+	r.incomplete_to = col_u64(st, 21);
+	r.withheld = col_u64(st, 22);
 	return cb(w->ctx, &r);
 }
 
@@ -749,8 +815,13 @@ int store__each_process(struct store *s, const struct store_filter *f,
 	sqlite3_stmt *st;
 	int err = prepare_read(
 		s,
-		"SELECT" PROCESS_COLS "FROM processes"
-		" WHERE (:pid = 0 OR pid = :pid) ORDER BY id LIMIT :limit",
+		s->version < SCHEMA_INCOMPLETE
+			? "SELECT" PROCESS_COLS_V7 "FROM processes"
+			  " WHERE (:pid = 0 OR pid = :pid) ORDER BY id"
+			  " LIMIT :limit"
+			: "SELECT" PROCESS_COLS "FROM processes"
+			  " WHERE (:pid = 0 OR pid = :pid) ORDER BY id"
+			  " LIMIT :limit",
 		f, &st);
 
 	return err ? err : walk(st, process_row, &w);
@@ -1104,7 +1175,9 @@ int store__get_process(struct store *s, uint64_t proc_id,
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(
 		s->db,
-		"SELECT" PROCESS_COLS "FROM processes WHERE id = ?1",
+		s->version < SCHEMA_INCOMPLETE
+			? "SELECT" PROCESS_COLS_V7 "FROM processes WHERE id = ?1"
+			: "SELECT" PROCESS_COLS "FROM processes WHERE id = ?1",
 		-1, &st, NULL);
 
 	if (rc != SQLITE_OK)
@@ -1458,6 +1531,7 @@ void store_pruned__add(struct store_pruned *to, const struct store_pruned *n)
 /* Retention's statement i, prepared once and kept. */
 static int prune_stmt(struct store *s, int i, sqlite3_stmt **out)
 {
+	*out = NULL; /* written on every path */
 	if (!s->prune[i]) {
 		int rc = sqlite3_prepare_v3(s->db, prune_sql[i], -1,
 					    SQLITE_PREPARE_PERSISTENT,
@@ -1685,3 +1759,88 @@ int store__make_incremental(struct store *s)
 		return err;
 	return mode == 2 ? 0 : -EIO;
 }
+
+/* --- the file removed under the writer --------------------------------- */
+
+int store__gone(struct store *s, const char *path)
+{
+	struct stat st;
+
+	if (s->rdonly || (!s->dev && !s->ino))
+		return 0;
+	if (lstat(path, &st))
+		return errno == ENOENT ? -ENOENT : 0;
+	return st.st_dev == s->dev && st.st_ino == s->ino ? 0 : -ESTALE;
+}
+
+#ifndef _WIN32 /* the backup API is not in winsqlite3.def */
+/*
+ * Copy what the open, unlinked file holds into a new file at path and
+ * write there from now on. SQLite reads an unlinked file but refuses to
+ * write it (SQLITE_READONLY_DBMOVED), so flushes fail until this is done,
+ * the engine keeping their rows. The copy is made under another name and
+ * linked in whole, so no reader sees it half made. The write-ahead log
+ * and its index are named after path: those of the removed file (if left
+ * behind) are removed first, or the new file would read them; and the
+ * old connection closes with them kept (PERSIST_WAL), or it would delete
+ * the new file's by name. On failure the old connection stays in use and
+ * nothing is left at path, so the caller can try again later.
+ */
+int store__recreate(struct store *s, const char *path)
+{
+	char tmp[PATH_MAX], aux[PATH_MAX];
+	struct store *n = NULL, old;
+	sqlite3_backup *b;
+	sqlite3 *dst = NULL;
+	int fd, rc, err, one = 1;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	/* A copy a failed attempt left: ours, made O_EXCL. */
+	unlink(tmp);
+	fd =
+	    open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | OPEN_NOFOLLOW,
+			     NULL);
+	if (rc == SQLITE_OK) {
+		b = sqlite3_backup_init(dst, "main", s->db, "main");
+		if (!b) {
+			rc = sqlite3_errcode(dst);
+		} else {
+			rc = sqlite3_backup_step(b, -1);
+			if (rc == SQLITE_DONE)
+				rc = sqlite3_backup_finish(b);
+			else
+				sqlite3_backup_finish(b);
+		}
+	}
+	err = errno_of(rc);
+	sqlite3_close(dst);
+	if (!err) {
+		snprintf(aux, sizeof(aux), "%s-wal", path);
+		unlink(aux);
+		snprintf(aux, sizeof(aux), "%s-shm", path);
+		unlink(aux);
+		/* Never over a file someone put there meanwhile. */
+		if (link(tmp, path)) {
+			err = -errno;
+		} else if (!(n = store__open(path, 0))) {
+			err = -errno;
+			unlink(path);
+		}
+	}
+	unlink(tmp);
+	/* n too: an error whose errno was 0 must not pass for success. */
+	if (err || !n)
+		return err ? err : -EIO;
+	sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	old = *s;
+	*s = *n;
+	*n = old;
+	store__close(n);
+	return 0;
+}
+#endif

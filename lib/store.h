@@ -50,6 +50,15 @@ int store__put_finding(struct store *s, const struct mw_finding_row *r);
 int store__put_site(struct store *s, const struct mw_site_row *r);
 int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip);
 int store__put_stack(struct store *s, const struct mw_stack_row *r);
+/*
+ * The writer's file is still at path: 0; -ENOENT once it was removed,
+ * -ESTALE when another file took its place. Either way SQLite refuses to
+ * write to the unlinked file: writes fail until store__recreate.
+ */
+int store__gone(struct store *s, const char *path);
+/* After -ENOENT: a new file at path holding everything committed, written
+ * from now on. 0 or -errno (the old file stays in use; try again). */
+int store__recreate(struct store *s, const char *path);
 
 /* --- retention (daemon/retention.c) ------------------------------------ */
 

@@ -22,6 +22,9 @@
 # The directory the copy is made in is removed once the package is built,
 # kept if the build fails.
 set -euo pipefail
+# A package is always the plain build: not the sanitized one that
+# `make check SANITIZE=...` passes down in MAKEFLAGS (mk/sanitize.mk).
+unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL SANITIZE
 
 usage() {
 	echo "usage: $0 deb|rpm PACKAGE VERSION FILE..." >&2

@@ -13,10 +13,17 @@
 #
 # The e2e suites need root and eBPF; they report a FAIL, never a skip,
 # when run without them. Each makes its own temp dir, --db and --socket.
+#
+# MW_OUT (exported by make) is the build tree: .output, or .output/san-*
+# for make check SANITIZE=... (mk/sanitize.mk). There MW_SAN_LOGS is where
+# the sanitizers write their reports: each report a suite leaves is a FAIL
+# of that suite, with the report in its log.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
-LOGS=.output/test-logs
+OUT=${MW_OUT:-.output}
+LOGS=$OUT/test-logs
+SAN_LOGS=${MW_SAN_LOGS:-}
 rm -rf "$LOGS"
 mkdir -p "$LOGS" || exit 1
 
@@ -51,9 +58,28 @@ run_suite() {
 		echo "$extra" | tee -a "$log" 2>/dev/null
 		nfail=$((nfail + 1))
 	fi
+	san_reports "$name" "$log" || nfail=$((nfail + 1))
 	echo "--- $name: $npass passed, $nfail failed"
 	passed=$((passed + npass))
 	failed=$((failed + nfail))
+}
+
+# san_reports NAME LOG: one FAIL line if sanitizer reports appeared while
+# suite NAME ran; they are copied, prefixed with '#', into LOG and moved
+# out of the way so that the next suite starts with none.
+san_reports() {
+	local f files
+	[[ -n $SAN_LOGS && -d $SAN_LOGS ]] || return 0
+	files=$(find "$SAN_LOGS" -maxdepth 1 -type f | sort)
+	[[ -n $files ]] || return 0
+	echo "FAIL: $1: sanitizer report in $(echo "$files" | xargs -n1 basename | tr '\n' ' ')" |
+		tee -a "$2"
+	mkdir -p "$SAN_LOGS/seen"
+	for f in $files; do
+		sed 's/^/# /' "$f" | head -n 60 | tee -a "$2"
+		mv "$f" "$SAN_LOGS/seen/$(echo "$1" | tr '/' '_').${f##*/}"
+	done
+	return 1
 }
 
 if [[ $EUID -ne 0 ]]; then
@@ -61,15 +87,15 @@ if [[ $EUID -ne 0 ]]; then
 fi
 
 shopt -s nullglob
-for t in .output/tests/test_*; do
+for t in "$OUT"/tests/test_*; do
 	[[ -f $t && -x $t ]] || continue
 	run_suite "unit/${t##*/}" 120 "$t"
 done
 
 if [[ -x tests/golden/run.sh ]]; then
-	run_suite golden 600 tests/golden/run.sh
+	MWREPLAY=$OUT/mwreplay run_suite golden 600 tests/golden/run.sh
 elif [[ -f tests/golden/run.sh ]]; then
-	run_suite golden 600 bash tests/golden/run.sh
+	MWREPLAY=$OUT/mwreplay run_suite golden 600 bash tests/golden/run.sh
 fi
 
 for s in tests/e2e/*.sh; do

@@ -960,7 +960,7 @@ static int on_heap(struct etw_decoder *d, const struct etw_record *r)
 		type = MW_EV_REALLOC;
 		break;
 	case MW_ETW_HEAP_FREE:
-		heap = rd_ptr(&rd);
+		rd_ptr(&rd); /* HeapHandle: the block is found by address */
 		a = rd_ptr(&rd);
 		rd_u32(&rd);
 		if (rd.bad)

@@ -17,7 +17,10 @@ set -Eeuo pipefail
 
 SUITE=$(basename "${BASH_SOURCE[1]:-e2e}" .sh)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-OUT=$ROOT/.output
+# The build tree: MW_OUT if make exported it (.output/san-* for make check
+# SANITIZE=..., mk/sanitize.mk), relative to the top of the tree.
+OUT=${MW_OUT:-.output}
+[[ $OUT == /* ]] || OUT=$ROOT/$OUT
 MEMWATCHD=$OUT/memwatchd
 MEMWATCHCTL=$OUT/memwatchctl
 WL=$OUT/workloads
@@ -68,6 +71,16 @@ ok() {
 	else
 		fail "$name" "$reason${WHY:+ ($WHY)}"
 	fi
+}
+
+# integrity: $DB passes SQLite's PRAGMA integrity_check; WHY says what
+# it found otherwise.
+integrity() {
+	local got
+	got=$(sqlite3 "$DB" 'PRAGMA integrity_check' 2>&1)
+	[[ $got == ok ]] && return 0
+	WHY="integrity_check: $got"
+	return 1
 }
 
 finish() {

@@ -1702,6 +1702,249 @@ static void test_lost_events(void)
 	teardown();
 }
 
+/* --- incomplete traces and bounds (docs/RELIABILITY.md) ------------------ */
+
+static void setup_bounds(uint32_t max_blocks, uint32_t max_threads,
+			 uint32_t max_keys)
+{
+	struct engine_config cfg = {
+		.grace_ns = MS(500),
+		.persist_age_ns = MS(1000),
+		.orphan_min_threads = UINT32_MAX,
+		.growth_min_bytes = UINT64_MAX,
+		.max_blocks = max_blocks,
+		.max_threads = max_threads,
+		.max_keys = max_keys,
+	};
+
+	rec_reset();
+	E = engine__new(&cfg, 1000);
+	if (!E)
+		abort();
+	P = 0;
+}
+
+static void lost(uint32_t pid, uint64_t first, uint64_t last, uint64_t n)
+{
+	FEED(.type = MW_EV_LOST, .pid = pid, .count = n, .ts = MS(last),
+	     .addr = first ? MS(first) : 0);
+}
+
+/* A TLS block allocated before a loss may have been freed by a lost
+ * event: its thread's exit decides nothing, the finding is withheld. */
+static void test_loss_withholds_older_block(void)
+{
+	const struct mw_process_row *pr;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 3, 0);
+	al(101, 2, 0x1000, 64, SITE1);
+	tset(101, 3, 3, 0x1000);
+	lost(PID, 4, 5, 2); /* the free and the slot cleared, say */
+	texit(101, 1000);
+	CHECK(tick_flush(2000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().findings, 0);
+	CHECK_U64(stats().withheld, 1);
+	CHECK_U64(stats().pending, 0);
+	pr = last_proc(PID);
+	CHECK(pr != NULL);
+	if (pr) {
+		CHECK_U64(pr->lost, 2);
+		CHECK_U64(pr->incomplete_from, MS(4));
+		CHECK_U64(pr->incomplete_to, MS(5));
+		CHECK_U64(pr->withheld, 1);
+		CHECK_U64(pr->findings, 0);
+	}
+	teardown();
+}
+
+/* Everything about a block comes after its allocation: one allocated
+ * after the latest loss is judged as usual. */
+static void test_loss_keeps_newer_block(void)
+{
+	setup(500, 1000);
+	attach(PID, 0);
+	lost(PID, 1, 5, 9);
+	kcreate(PID, 6, 3, 0);
+	al(101, 6, 0x1000, 64, SITE1);
+	tset(101, 7, 3, 0x1000);
+	texit(101, 1000);
+	CHECK(tick_flush(2000) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK_U64(stats().withheld, 0);
+	/* A loss at the very time of the allocation: withheld. */
+	al(102, 3000, 0x2000, 64, SITE1);
+	tset(102, 3001, 3, 0x2000);
+	lost(PID, 3000, 3000, 1);
+	texit(102, 4000);
+	CHECK(tick_flush(5000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().withheld, 1);
+	teardown();
+}
+
+/* A loss nobody can be named for (pid 0) makes every process incomplete;
+ * the first loss time defaults to the start of tracing. */
+static void test_loss_unattributed(void)
+{
+	const struct mw_process_row *a, *b;
+
+	setup(500, 1000);
+	attach(PID, 10);
+	attach(200, 20);
+	lost(0, 0, 30, 4);
+	CHECK(flush_at(40) == 0);
+	a = last_proc(PID);
+	b = last_proc(200);
+	CHECK(a && b);
+	if (a && b) {
+		CHECK_U64(a->incomplete_from, MS(10));
+		CHECK_U64(a->incomplete_to, MS(30));
+		CHECK_U64(b->incomplete_from, MS(20));
+		CHECK_U64(b->incomplete_to, MS(30));
+		CHECK_U64(a->lost + b->lost, 8);
+	}
+	CHECK_U64(stats().lost, 4);
+	/* A loss whose time the collector cannot tell: from then on,
+	 * nothing of the process is judged. */
+	FEED(.type = MW_EV_LOST, .pid = PID, .count = 1);
+	CHECK(flush_at(50) == 0);
+	a = last_proc(PID);
+	CHECK(a && a->incomplete_to == (uint64_t)INT64_MAX);
+	teardown();
+}
+
+/* --max-blocks: an allocation past it is dropped and counted, the
+ * process incomplete from then on; its free is unknown, never evidence
+ * of a bad free; the blocks kept stay exact. */
+static void test_max_blocks(void)
+{
+	const struct mw_process_row *pr;
+
+	setup_bounds(2, 0, 0);
+	attach(PID, 0);
+	kcreate(PID, 1, 3, 0);
+	al(101, 2, 0x1000, 64, SITE1);
+	tset(101, 3, 3, 0x1000);
+	al(101, 4, 0x2000, 64, SITE1);
+	al(101, 5, 0x3000, 64, SITE1); /* past the bound */
+	CHECK_U64(stats().live_blocks, 2);
+	CHECK_U64(stats().dropped, 1);
+	/* The same address again replaces, it does not count twice. */
+	al(101, 6, 0x2000, 32, SITE1);
+	CHECK_U64(stats().dropped, 1);
+	fr(101, 7, 0x3000);
+	fr(101, 8, 0x3000);
+	texit(101, 1000);
+	CHECK(tick_flush(2000) == 0);
+	/* 0x1000 was allocated before the drop: withheld. */
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().withheld, 1);
+	pr = last_proc(PID);
+	CHECK(pr != NULL);
+	if (pr) {
+		CHECK_U64(pr->dropped, 1);
+		CHECK_U64(pr->lost, 0);
+		CHECK_U64(pr->live_blocks, 2);
+		CHECK_U64(pr->incomplete_from, MS(5));
+		CHECK_U64(pr->incomplete_to, MS(5));
+		CHECK_U64(pr->unknown_frees, 2);
+	}
+	/* Room again: a block allocated after the drop is judged. */
+	fr(101, 2100, 0x2000);
+	al(102, 2200, 0x4000, 64, SITE1);
+	tset(102, 2201, 3, 0x4000);
+	texit(102, 3000);
+	CHECK(tick_flush(4000) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	teardown();
+}
+
+/* --max-threads: a thread past it is not kept; its events are dropped
+ * and counted, the process incomplete. */
+static void test_max_threads(void)
+{
+	const struct mw_process_row *pr;
+
+	setup_bounds(0, 2, 0);
+	attach(PID, 0);
+	tstart(101, 1);
+	tstart(102, 1);
+	tstart(103, 2);			  /* dropped */
+	al(103, 3, 0x1000, 64, SITE1);	  /* dropped */
+	FEED(.type = MW_EV_THREAD_EXIT, .pid = PID, .tid = 104, .ts = MS(4));
+	CHECK_U64(stats().dropped, 3);
+	CHECK_U64(stats().live_blocks, 0);
+	texit(102, 5);
+	CHECK(tick_flush(10) == 0);
+	CHECK(last_thread(103) == NULL);
+	pr = last_proc(PID);
+	CHECK(pr != NULL);
+	if (pr) {
+		CHECK_U64(pr->dropped, 3);
+		CHECK_U64(pr->incomplete_from, MS(2));
+		CHECK_U64(pr->incomplete_to, MS(4));
+	}
+	/* 102 exited: room for one more. */
+	tstart(105, 20);
+	al(105, 21, 0x2000, 64, SITE1);
+	CHECK_U64(stats().live_blocks, 1);
+	CHECK_U64(stats().dropped, 3);
+	teardown();
+}
+
+/* --max-keys: a key past it is not kept; creating or setting it is
+ * dropped and counted; keys kept work as before. */
+static void test_max_keys(void)
+{
+	const struct mw_process_row *pr;
+
+	setup_bounds(0, 0, 1);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	kcreate(PID, 2, 2, 0); /* dropped */
+	al(101, 3, 0x1000, 64, SITE1);
+	tset(101, 4, 2, 0x1000); /* dropped: no such key */
+	CHECK_U64(stats().dropped, 2);
+	kdelete(PID, 5, 1);
+	kcreate(PID, 6, 1, 0); /* the same id again: no new key */
+	CHECK_U64(stats().dropped, 2);
+	CHECK(tick_flush(10) == 0);
+	CHECK(last_key(2, 1) == NULL);
+	CHECK(last_key(1, 2) != NULL);
+	pr = last_proc(PID);
+	CHECK(pr && pr->dropped == 2 && pr->incomplete_to == MS(4));
+	texit(101, 100);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(stats().findings, 0);
+	teardown();
+}
+
+/* The memory estimate grows with what a process holds and names the
+ * process holding the most. */
+static void test_memory_estimate(void)
+{
+	uint64_t m0, m1, bytes;
+	uint32_t pid;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	attach(200, 0);
+	m0 = engine__memory(E, &pid, &bytes);
+	for (uint64_t i = 0; i < 1000; i++)
+		al(101, 1, 0x100000 + i * 64, 64, SITE1);
+	m1 = engine__memory(E, &pid, &bytes);
+	CHECK(m1 >= m0 + 1000 * 48);
+	CHECK_U64(pid, PID);
+	CHECK(bytes >= 1000 * 48 && bytes <= m1);
+	engine__detach(E, PID, MS(2));
+	CHECK(engine__memory(E, &pid, &bytes) < m1);
+	CHECK_U64(pid, 200);
+	teardown();
+}
+
 static void test_attach_idempotent(void)
 {
 	uint64_t a, b = 0;
@@ -1961,7 +2204,8 @@ static void test_stats_lifecycle(void)
 	texit(101, 4);				/* 7 */
 	FEED(.type = MW_EV_ALLOC, .pid = 200, .tid = 200, .ts = MS(4),
 	     .addr = 0x1000, .size = 8);	/* 8 */
-	FEED(.type = MW_EV_LOST, .pid = 0, .count = 3); /* 9 */
+	/* Lost before the blocks were allocated: they are judged. */
+	FEED(.type = MW_EV_LOST, .pid = 0, .count = 3, .ts = MS(1)); /* 9 */
 	st = stats();
 	CHECK_U64(st.events, 9);
 	CHECK_U64(st.lost, 3);
@@ -2049,6 +2293,9 @@ struct rt {
 	uint64_t next_id, rng, now;
 	uint64_t allocs, frees, unknown, live_blocks, live_bytes;
 	uint64_t lost, all_lost, findings, events;
+	/* The latest loss of RT_PID (engine_int.h): blocks allocated until
+	 * then are not judged; withheld counts those decisions. */
+	uint64_t incomplete_to, withheld;
 	int bad; /* mismatches seen, to stop printing after a few */
 };
 
@@ -2194,6 +2441,10 @@ static void rt_decide(struct rt *m, uint64_t now, bool all)
 		b = hmap__get(&m->blocks, c.addr);
 		if (!b || b->id != c.block || b->reported)
 			continue;
+		if (m->incomplete_to && b->ts <= m->incomplete_to) {
+			m->withheld++;
+			continue;
+		}
 		b->reported = true;
 		f.addr = b->addr;
 		f.size = b->size;
@@ -2396,8 +2647,11 @@ static void rt_check(struct rt *m, bool traced)
 			  "finding: bad tid %u or key %u", f->tid, f->key);
 		PUSH(got, g);
 	}
-	qsort(got.v, got.n, sizeof(*got.v), rt_find_cmp);
-	qsort(m->found.v, m->found.n, sizeof(*m->found.v), rt_find_cmp);
+	/* qsort's base must not be NULL, even for 0 elements (UBSan). */
+	if (got.n)
+		qsort(got.v, got.n, sizeof(*got.v), rt_find_cmp);
+	if (m->found.n)
+		qsort(m->found.v, m->found.n, sizeof(*m->found.v), rt_find_cmp);
 	RT_EXPECT(got.n == m->found.n, "%zu findings, model %zu", got.n,
 		  m->found.n);
 	for (size_t i = 0; i < got.n && i < m->found.n; i++) {
@@ -2436,6 +2690,8 @@ static void rt_check(struct rt *m, bool traced)
 	RT_EXPECT(st.events == m->events, "stats: events %" PRIu64
 		  ", model %" PRIu64, st.events, m->events);
 	RT_EXPECT(st.lost == m->all_lost, "stats: lost");
+	RT_EXPECT(st.withheld == m->withheld, "stats: withheld %" PRIu64
+		  ", model %" PRIu64, st.withheld, m->withheld);
 	RT_EXPECT(st.findings == m->findings, "stats: findings %" PRIu64
 		  ", model %" PRIu64, st.findings, m->findings);
 	if (traced) {
@@ -2557,12 +2813,21 @@ static void rt_step(struct rt *m)
 					     .pid = RT_PID, .tid = tid});
 	} else if (r < 395) { /* lost events */
 		static const uint32_t pids[] = {RT_PID, 0, 300};
-		uint32_t pid = pids[rt_rand(m, 3)];
+		/* Mostly another process's: a loss of RT_PID withholds
+		 * the findings of every block older than it, and the
+		 * rules need blocks to judge. */
+		uint32_t pid = pids[rt_rand(m, 20) ? 2 : rt_rand(m, 2)];
 		uint64_t n = 1 + rt_rand(m, 100);
 
 		m->all_lost += n;
-		if (pid != 300)
+		if (pid != 300) {
 			m->lost += n;
+			/* At time 0: a loss of unknown time. */
+			if (!m->now)
+				m->incomplete_to = INT64_MAX;
+			else if (m->now > m->incomplete_to)
+				m->incomplete_to = m->now;
+		}
 		rt_feed(m, (struct mw_event){.type = MW_EV_LOST, .pid = pid,
 					     .count = n});
 	} else if (r < 410) { /* an untraced process */
@@ -2795,6 +3060,13 @@ int main(void)
 	RUN(test_exec_drops_live_set);
 	RUN(test_detach);
 	RUN(test_lost_events);
+	RUN(test_loss_withholds_older_block);
+	RUN(test_loss_keeps_newer_block);
+	RUN(test_loss_unattributed);
+	RUN(test_max_blocks);
+	RUN(test_max_threads);
+	RUN(test_max_keys);
+	RUN(test_memory_estimate);
 	RUN(test_attach_idempotent);
 	RUN(test_persist_age);
 	RUN(test_flush_finding_fails_once);

@@ -443,6 +443,39 @@ static void test_no_new_findings_after_loss(void)
 	teardown();
 }
 
+/* Growth seen in samples that all came after the latest loss is judged;
+ * a window that began before it is withheld. */
+static void test_growth_after_loss(void)
+{
+	struct engine_stats st;
+	uint64_t t0 = 0;
+
+	setup();
+	tstart(201, 0);
+	for (int i = 0; i < 6; i++) {
+		al(201, t0 + 3, 0x200000 + (uint64_t)i * 0x10000, 64 * 1024,
+		   0x401000, false);
+		if (i == 1)
+			feed((struct mw_event){.type = MW_EV_LOST,
+					       .pid = PID,
+					       .count = 1,
+					       .ts = MS(t0 + 90),
+					       .addr = MS(t0 + 80)});
+		tick(t0 + 10);
+		/* Samples at 510 .. 2010: the window of four began at 510,
+		 * before the loss at 590. */
+		if (i == 4)
+			CHECK_U64(nfound, 0);
+		t0 += 500;
+	}
+	/* The window 1010 .. 2510 came after it. */
+	CHECK(of_kind(MW_FIND_SITE_GROWTH, 0) != NULL);
+	CHECK(of_kind(MW_FIND_THREAD_GROWTH, 0) != NULL);
+	engine__stats(E, &st);
+	CHECK_U64(st.withheld, 2);
+	teardown();
+}
+
 /* --- allocator-retention ------------------------------------------------ */
 
 static void mmap_ev(uint32_t tid, uint64_t t, uint64_t addr, uint64_t len)
@@ -519,6 +552,7 @@ int main(void)
 	RUN(test_bad_free_bounded);
 	RUN(test_bad_free_internal_site);
 	RUN(test_no_new_findings_after_loss);
+	RUN(test_growth_after_loss);
 	RUN(test_retention);
 	RUN(test_no_retention);
 	UNIT_EXIT();

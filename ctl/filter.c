@@ -1,0 +1,136 @@
+/*
+ * filter.c - memwatchctl's query options; see filter.h.
+ *
+ * Every value is checked whole: a number is decimal with nothing after
+ * it (lib/parse.c), a name is one of the listed ones, and what a value
+ * is turned into stays in range (a --since far in the past is every
+ * finding, not a time that wrapped into the future).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "filter.h"
+#include "parse.h"
+#include "rows.h"
+
+#define NS 1000000000ull
+
+static int __attribute__((format(printf, 3, 4)))
+refuse(char *msg, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	/* One line, whatever the value quoted in it holds. */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return -EINVAL;
+}
+
+/* Seconds since the epoch, or 30s, 5m, 2h, 1d ago: in ns. */
+static int parse_since(const char *s, uint64_t now, uint64_t *out)
+{
+	static const struct {
+		char unit;
+		uint64_t secs;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	size_t len = strlen(s);
+	char num[32];
+	uint64_t v;
+
+	if (!len || len >= sizeof(num))
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (s[len - 1] != units[i].unit)
+			continue;
+		memcpy(num, s, len - 1);
+		num[len - 1] = '\0';
+		if (parse__u64(num, UINT32_MAX, &v))
+			return -EINVAL;
+		v *= units[i].secs; /* < 2^49: no overflow */
+		/* Before the epoch is every finding: 0, no bound. */
+		*out = v < now ? (now - v) * NS : 0;
+		return 0;
+	}
+	if (parse__u64(s, UINT32_MAX, &v))
+		return -EINVAL;
+	*out = v * NS;
+	return 0;
+}
+
+int filter__set(struct store_filter *f, struct store_top *top, const char *name,
+		const char *arg, uint64_t now, char *msg, size_t len)
+{
+	uint64_t v;
+	int k;
+
+	if (!strcmp(name, "pid")) {
+		if (parse__u64(arg, INT32_MAX, &v) || !v)
+			return refuse(msg, len, "--pid: invalid pid '%s'", arg);
+		f->pid = (uint32_t)v;
+	} else if (!strcmp(name, "kind")) {
+		k = mw_finding_kind_parse(arg);
+		if (k < 0)
+			return refuse(msg, len,
+				      "--kind: unknown kind '%s' "
+				      "(tls-outlived-thread, tls-outlived-key, "
+				      "tls-overwritten, thread-orphan, "
+				      "tls-outlived-module, thread-growth, "
+				      "site-growth, allocator-retention, "
+				      "bad-free)",
+				      arg);
+		f->kind = (uint32_t)k;
+	} else if (!strcmp(name, "severity")) {
+		k = mw_severity_parse(arg);
+		if (k < 0)
+			return refuse(msg, len,
+				      "--severity: unknown severity '%s' "
+				      "(low, medium, high)",
+				      arg);
+		f->severity = (uint32_t)k;
+	} else if (!strcmp(name, "since")) {
+		if (parse_since(arg, now, &v))
+			return refuse(msg, len,
+				      "--since: invalid time '%s' (seconds "
+				      "since the epoch, or 30s, 5m, 2h, 1d)",
+				      arg);
+		f->since = v;
+	} else if (!strcmp(name, "limit")) {
+		if (!strcmp(arg, "all"))
+			v = FILTER_LIMIT_ALL;
+		else if (parse__u64(arg, UINT32_MAX - 1, &v) || !v)
+			return refuse(msg, len,
+				      "--limit: invalid count '%s' (1 or "
+				      "more, or all)",
+				      arg);
+		f->limit = v;
+	} else if (!strcmp(name, "by")) {
+		if (!strcmp(arg, "blocks"))
+			top->flags |= STORE_TOP_BLOCKS;
+		else if (!strcmp(arg, "bytes"))
+			top->flags &= ~STORE_TOP_BLOCKS;
+		else
+			return refuse(msg, len,
+				      "--by: unknown value '%s' (bytes, "
+				      "blocks)",
+				      arg);
+	} else if (!strcmp(name, "per")) {
+		if (!strcmp(arg, "thread"))
+			top->flags |= STORE_TOP_PER_THREAD;
+		else if (!strcmp(arg, "process"))
+			top->flags &= ~STORE_TOP_PER_THREAD;
+		else
+			return refuse(msg, len,
+				      "--per: unknown value '%s' (thread, "
+				      "process)",
+				      arg);
+	} else {
+		return refuse(msg, len, "unknown filter '%s'", name);
+	}
+	return 0;
+}
