@@ -78,6 +78,11 @@ while more && ((bad == 0)); do
 			bad=1
 			break
 		fi
+		# churn works in bursts 100 ms apart: a detach right after
+		# the attach may fall between two, and see no allocation.
+		# Every tenth cycle stays attached over a burst, so that the
+		# probes demonstrably traced it (cycles/traced below).
+		((done_cycles % 10 == 0)) && sleep 0.25
 		if ! ctl detach "$pid" >"$TMP/detach.out" 2>&1; then
 			exited "$pid" && break
 			fail cycles/detach "cycle $done_cycles: $(cat "$TMP/detach.out")"
