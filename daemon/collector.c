@@ -31,6 +31,7 @@
 #include "insn.h"
 #include "memwatch.h"
 #include "memwatch.skel.h"
+#include "parallel.h"
 #include "uprobe.h"
 
 /* Which modules a probe is looked for in. */
@@ -445,8 +446,7 @@ fail:
 
 static void target_unlink(struct target *t)
 {
-	for (int i = 0; i < t->nlinks; i++)
-		uprobe__detach(t->links[i]);
+	uprobe__detach_all(t->links, t->nlinks);
 	free(t->links);
 	t->links = NULL;
 	t->nlinks = t->cap = 0;
@@ -666,6 +666,23 @@ static struct bpf_program *mm_prog(struct collector *c, int i)
  * slow path. tracefs is mounted if it is not: the tracepoints' ids are
  * read there.
  */
+static void link_destroy(void *l)
+{
+	bpf_link__destroy(l);
+}
+
+/* Remove the tracepoints, at once (parallel.h): removing each waits. */
+static void mm_unlink(struct collector *c)
+{
+	struct bpf_link *l[NMM];
+
+	for (int i = 0; i < NMM; i++) {
+		l[i] = *mm_link(c, i);
+		*mm_link(c, i) = NULL;
+	}
+	parallel__each(link_destroy, (void *const *)l, NMM);
+}
+
 static int mm_update(struct collector *c)
 {
 	bool want = false;
@@ -674,10 +691,7 @@ static int mm_update(struct collector *c)
 		want |= !c->targets[i].tls_only;
 	if (want == (*mm_link(c, 0) != NULL))
 		return 0;
-	for (int i = 0; i < NMM; i++) {
-		bpf_link__destroy(*mm_link(c, i));
-		*mm_link(c, i) = NULL;
-	}
+	mm_unlink(c);
 	if (!want)
 		return 0;
 	if (access(TRACEFS "/events", F_OK))
@@ -687,10 +701,7 @@ static int mm_update(struct collector *c)
 		if (!*mm_link(c, i)) {
 			int err = -errno;
 
-			for (int j = 0; j < i; j++) {
-				bpf_link__destroy(*mm_link(c, j));
-				*mm_link(c, j) = NULL;
-			}
+			mm_unlink(c);
 			return err;
 		}
 	}

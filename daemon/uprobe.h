@@ -32,5 +32,7 @@ struct uplink *uprobe__attach(struct bpf_program *prog, bool multi,
 			      int n, bool retprobe);
 /* Remove the probes and free l; accepts NULL. */
 void uprobe__detach(struct uplink *l);
+/* The same for ls[0..n) (NULLs allowed), all at once: see uprobe.c. */
+void uprobe__detach_all(struct uplink **ls, int n);
 
 #endif

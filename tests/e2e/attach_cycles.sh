@@ -7,7 +7,7 @@
 #   and over, as fast as the daemon answers (full mode and --tls in
 #   turn), on churn (4 threads in malloc/realloc/free and TLS calls all
 #   the time). A churn that ends is replaced by a fresh one until
-#   MW_ATTACH_CYCLES cycles (50 by default) are done, or, on a loaded
+#   MW_ATTACH_CYCLES cycles (200 by default) are done, or, on a loaded
 #   machine, MW_ATTACH_SECONDS (60) have passed with 10 cycles or more.
 #   kill9: memwatchd attached with --pid to churn is killed with SIGKILL
 #   a random time into its run, restarted, attached, and killed again,
@@ -16,12 +16,12 @@
 # Every churn must print exactly the line an untraced churn prints (a
 # checksum over all the data its threads wrote and read back) and exit
 # with the same status, within 60 s (no hang). Detach is slow (the kernel
-# waits out a grace period to remove uprobes: about 0.85 s in full mode,
-# 0.35 s with --tls), which bounds the cycles per second.
+# waits out grace periods to remove uprobes and tracepoints: about 0.27 s
+# in full mode, 0.08 s with --tls), which bounds the cycles per second.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-CYCLES=${MW_ATTACH_CYCLES:-50}
+CYCLES=${MW_ATTACH_CYCLES:-200}
 KILLS=${MW_ATTACH_KILLS:-2}
 SECONDS_MAX=${MW_ATTACH_SECONDS:-60}
 # About 10 s of work and sleeps per churn run.
