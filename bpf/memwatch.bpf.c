@@ -85,6 +85,17 @@ struct {
 	__type(value, struct mw_lost);
 } lost SEC(".maps");
 
+/* Processes to attach whose report (MW_REC_SPAWN) found the ring buffer
+ * full: tgid -> its mode. They run on untraced, and user space attaches
+ * them late from here (collector__take_missed). LRU: a flood of them
+ * evicts the oldest, which the loss counters still count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} missed SEC(".maps");
+
 struct mw_loss loss;
 
 /* Set by the collector before load: user frames per allocation, 0 for
@@ -224,8 +235,7 @@ static __always_inline void emit(const struct mw_record *tmpl)
 		return;
 	}
 	__builtin_memcpy(r, tmpl, sizeof(*r));
-	bpf_ringbuf_submit(r, tmpl->type == MW_REC_SPAWN ? BPF_RB_FORCE_WAKEUP
-							 : rb_flags());
+	bpf_ringbuf_submit(r, rb_flags());
 	count(MW_CNT_EMITTED);
 }
 
@@ -986,6 +996,37 @@ extern int bpf_send_signal_task(struct task_struct *task, int sig,
 				enum pid_type type, __u64 value) __ksym;
 
 /*
+ * Report a process to attach (tmpl, an MW_REC_SPAWN record) and stop it
+ * until user space has attached and sends SIGCONT: child, a new child of
+ * a fork, or the current task when NULL. The record is reserved before
+ * the stop, so that a program is never stopped without the report that
+ * resumes it: when the ring buffer is full the program runs on untraced,
+ * the loss is counted on it, and it goes to missed, to be attached late.
+ * A stop that fails leaves it running; it is reported all the same (a
+ * SIGCONT to a running process does nothing).
+ */
+static __always_inline void spawn(const struct mw_record *tmpl,
+				  struct task_struct *child)
+{
+	struct mw_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	__u32 pid = tmpl->pid;
+	__u8 mode = (__u8)tmpl->code;
+
+	if (!r) {
+		bpf_map_update_elem(&missed, &pid, &mode, BPF_ANY);
+		lose(pid, MW_CNT_DROPPED);
+		return;
+	}
+	if (child)
+		bpf_send_signal_task(child, SIGSTOP_, PIDTYPE_TGID_, 0);
+	else
+		bpf_send_signal(SIGSTOP_);
+	__builtin_memcpy(r, tmpl, sizeof(*r));
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	count(MW_CNT_EMITTED);
+}
+
+/*
  * A followed target forked: its child is stopped before its first user
  * instruction (the SIGSTOP is queued now, before the child first runs,
  * and taken on its return from the fork) and reported, to be attached
@@ -997,15 +1038,13 @@ static __always_inline void follow_child(struct task_struct *child,
 {
 	struct mw_record r;
 
-	if (bpf_send_signal_task(child, SIGSTOP_, PIDTYPE_TGID_, 0))
-		return;
 	rec_init(&r, MW_REC_SPAWN, 0);
 	r.pid = tgid;
 	r.tid = tgid;
 	r.code = mode & MW_TARGET_MODE;
 	r.flags = MW_RECF_FORKED;
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), child->comm);
-	emit(&r);
+	spawn(&r, child);
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
@@ -1200,8 +1239,7 @@ static __always_inline void watch_exec(struct task_struct *p, __u64 ids)
 	r.pid = tgid;
 	r.tid = (__u32)ids;
 	__builtin_memcpy(r.comm, comm, sizeof(comm));
-	bpf_send_signal(SIGSTOP_);
-	emit(&r);
+	spawn(&r, NULL);
 }
 
 SEC("tp_btf/sched_process_exec")

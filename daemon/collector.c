@@ -1444,6 +1444,26 @@ void collector__counters(const struct collector *c, uint64_t *out)
 	}
 }
 
+int collector__take_missed(struct collector *c,
+			   void (*cb)(void *ctx, uint32_t pid, bool tls_only),
+			   void *ctx)
+{
+	int fd = bpf_map__fd(c->skel->maps.missed), n = 0;
+	uint32_t pid;
+	uint8_t mode;
+
+	/* Each entry is taken and removed in one step; a walk from the
+	 * start each time, as removal would restart it anyway. The map is
+	 * empty but after a loss: one syscall per tick. */
+	while (!bpf_map_get_next_key(fd, NULL, &pid)) {
+		if (bpf_map_lookup_and_delete_elem(fd, &pid, &mode))
+			break;
+		cb(ctx, pid, (mode & MW_TARGET_MODE) == MW_TARGET_TLS);
+		n++;
+	}
+	return n;
+}
+
 uint64_t collector__lost_taken(const struct collector *c)
 {
 	return c->lost_total;

@@ -114,6 +114,12 @@ int collector__drain(struct collector *c);
  * behind them are counted as well.
  */
 uint64_t collector__take_lost(struct collector *c);
+/* Processes whose report to attach (MW_EV_SPAWN) was lost to a full ring
+ * buffer: they were never stopped and run untraced. Hand each to cb,
+ * once, with the mode it was to be traced in. Returns how many. */
+int collector__take_missed(struct collector *c,
+			   void (*cb)(void *ctx, uint32_t pid, bool tls_only),
+			   void *ctx);
 /* Every loss fed so far: equal to the kernel's loss counters (those
  * collector__counters reports for MW_CNT_IS_LOSS) once both are read
  * after the last loss. */

@@ -246,6 +246,7 @@ static int flush(struct daemon *d, uint64_t now)
 static int attach(struct daemon *d, uint32_t pid, bool tls_only, char *msg,
 		  size_t len);
 static void read_comm(uint32_t pid, char *comm, size_t len);
+static int process_exists(uint32_t pid);
 
 /* pid runs a new image: its loader maps its allocator in the first
  * moments, so name it at every tick for a second. */
@@ -575,6 +576,25 @@ static void on_spawn(struct daemon *d, uint32_t pid, bool tls_only)
 	}
 	if (kill((pid_t)pid, SIGCONT) && errno != ESRCH)
 		log_warn("cannot resume pid %u", pid);
+}
+
+/* A watched program or followed child whose report (on_spawn) was lost
+ * to a full ring buffer: it was not stopped and runs untraced. Attach it
+ * now, late, as `memwatchctl attach PID` would; what it did before is
+ * unknown, as for any process attached while it runs. */
+static void on_missed(void *ctx, uint32_t pid, bool tls_only)
+{
+	struct daemon *d = ctx;
+	char msg[512];
+
+	if (engine__is_traced(d->engine, pid) || !process_exists(pid))
+		return;
+	log_warnx("pid %u started while events were lost: attaching it late",
+		  pid);
+	if (attach(d, pid, tls_only, msg, sizeof(msg)))
+		log_warnx("%s", msg);
+	else
+		collector__follow(d->col, pid);
 }
 
 static void on_event(void *ctx, const struct mw_event *ev)
@@ -1145,6 +1165,7 @@ static void on_timer(struct daemon *d)
 		return;
 	/* Records below the ring buffer's wakeup mark wait for us here. */
 	drain(d);
+	collector__take_missed(d->col, on_missed, d);
 	cgwatch_refresh(d);
 	now = collector__now(d->col);
 	for (int i = 0; i < d->nexeced;) {

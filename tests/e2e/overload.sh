@@ -11,6 +11,9 @@
 #     marked as having lost events; findings the loss would have caused
 #     were withheld (memwatch_findings_withheld_total > 0); both free
 #     everything, and no finding appears;
+#   - spawn_lost: watched programs started while the ring buffer is full
+#     are not stopped at exec (their report would be lost): one ends
+#     while the daemon is stopped, as untraced; one is attached late;
 #   - --max-pending 1: calls of threads that find the pending map full are
 #     lost, counted as pending_full, the same equality, no finding;
 #   - --max-blocks 1000: live_hold's 5000 blocks are held as 1000, the
@@ -143,6 +146,67 @@ fi
 no_findings overflow/no_false_finding_swap "$swap"
 no_findings overflow/no_false_finding_pairs "$pairs"
 ok overflow/stop "memwatchd did not stop cleanly" stop_daemon
+
+# --- a watched program starts while the ring buffer is full ----------------------
+
+# The kernel stops a watched program at exec until the daemon has attached
+# and resumes it. With the ring buffer full, the report that would resume
+# it is lost: it must not be stopped at all. churn (watched with --exe)
+# starts twice while the daemon is stopped and alloc_pairs keeps the
+# buffer full: the first run must end meanwhile, as an untraced run does;
+# the second, still running when the daemon resumes, is attached late.
+want_rc=0
+want=$("$WL/churn" 3 2 200) || want_rc=$?
+start_gated alloc_pairs 3000000 1 64
+pairs=$WL_PID pairs_gate=$WL_GATE
+daemon_with spawn_lost --ringbuf-mb 1 --pid "$pairs" --exe "$WL/churn"
+ok spawn_lost/attached "not traced" wait_for_target "$pairs"
+touch "$pairs_gate"
+sleep 0.3
+kill -STOP "$DAEMON_PID"
+sleep 0.5
+lost_before=$(metric memwatch_events_lost_total)
+"$WL/churn" 3 2 200 >"$TMP/spawn_a.out" 2>&1 &
+spawn_a=$!
+BG_PIDS+=("$spawn_a")
+"$WL/churn" 80 2 200 >"$TMP/spawn_b.out" 2>&1 &
+spawn_b=$!
+BG_PIDS+=("$spawn_b")
+# The daemon stays stopped until the first run has ended (15 s at most).
+wait_exit "$spawn_a" 15 || true
+if exited "$spawn_a"; then
+	reap "$spawn_a"
+	if [[ $REAP_RC == "$want_rc" && $(cat "$TMP/spawn_a.out") == "$want" ]]; then
+		pass spawn_lost/not_stopped
+	else
+		fail spawn_lost/not_stopped "churn exited $REAP_RC: '$(head -c 200 "$TMP/spawn_a.out")', untraced: $want_rc '$want'"
+	fi
+else
+	fail spawn_lost/not_stopped "churn still runs after 15 s: state $(awk '{ print $3 }' "/proc/$spawn_a/stat" 2>/dev/null)"
+fi
+kill -CONT "$DAEMON_PID"
+ok spawn_lost/attached_late "not attached late" wait_for_target "$spawn_b"
+if grep -q "pid $spawn_b started while events were lost: attaching it late" "$DAEMON_LOG.err"; then
+	pass spawn_lost/logged
+else
+	fail spawn_lost/logged "no line for pid $spawn_b in the log: $(tail -n 3 "$DAEMON_LOG.err")"
+fi
+kill "$pairs" 2>/dev/null || true
+reap "$pairs"
+ok spawn_lost/exact_count "losses differ" wait_until 20 quiet_and_agree
+if [[ $KLOST -gt ${lost_before:-0} ]]; then
+	pass spawn_lost/counted
+else
+	fail spawn_lost/counted "no loss counted while stopped: before '$lost_before', after $KLOST"
+fi
+reap "$spawn_b"
+if [[ $REAP_RC == 0 ]] && grep -q '^churn: rounds=80 threads=2 ops=200 checksum=' "$TMP/spawn_b.out"; then
+	pass spawn_lost/late_unharmed
+else
+	fail spawn_lost/late_unharmed "churn exited $REAP_RC: '$(head -c 200 "$TMP/spawn_b.out")'"
+fi
+no_findings spawn_lost/no_false_finding "$spawn_b"
+ok spawn_lost/stop "memwatchd did not stop cleanly" stop_daemon
 
 # --- the pending map is full ----------------------------------------------------
 
