@@ -214,6 +214,8 @@ $(OUT)/gen_db: tests/bench/gen_db.c $(STORE_OBJS) | $(OUT)
 # Daemon pieces with no OS calls, tested alone.
 $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
 $(OUT)/tests/test_insn: $(OUT)/daemon/insn.o
+$(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
+$(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
 
 # Workloads are built without optimisation tricks that would hide call
 # sites, and with frame pointers so stacks are whole.

@@ -32,8 +32,8 @@ void parallel__each(void (*fn)(void *), void *const *items, int n)
 			continue;
 		if (jobs) {
 			jobs[i] = (struct job){.fn = fn, .item = items[i]};
-			jobs[i].started =
-			    !pthread_create(&jobs[i].tid, NULL, job_run, &jobs[i]);
+			jobs[i].started = !pthread_create(&jobs[i].tid, NULL,
+							  job_run, &jobs[i]);
 			if (jobs[i].started)
 				continue;
 		}
