@@ -96,6 +96,17 @@ struct {
 	__type(value, __u8);
 } missed SEC(".maps");
 
+/* Processes held stopped until user space resumes them: tgid -> the
+ * start time of the process (task->start_boottime, ns), so that a pid
+ * used again is told apart. memwatchd's guard (daemon/guard.c) resumes
+ * every one still here if the daemon dies first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} held SEC(".maps");
+
 struct mw_loss loss;
 
 /* Set by the collector before load: user frames per allocation, 0 for
@@ -1003,7 +1014,8 @@ extern int bpf_send_signal_task(struct task_struct *task, int sig,
  * resumes it: when the ring buffer is full the program runs on untraced,
  * the loss is counted on it, and it goes to missed, to be attached late.
  * A stop that fails leaves it running; it is reported all the same (a
- * SIGCONT to a running process does nothing).
+ * SIGCONT to a running process does nothing). A held process is in held
+ * until the daemon has resumed it.
  */
 static __always_inline void spawn(const struct mw_record *tmpl,
 				  struct task_struct *child)
@@ -1011,16 +1023,25 @@ static __always_inline void spawn(const struct mw_record *tmpl,
 	struct mw_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	__u32 pid = tmpl->pid;
 	__u8 mode = (__u8)tmpl->code;
+	__u64 start;
 
 	if (!r) {
 		bpf_map_update_elem(&missed, &pid, &mode, BPF_ANY);
 		lose(pid, MW_CNT_DROPPED);
 		return;
 	}
-	if (child)
-		bpf_send_signal_task(child, SIGSTOP_, PIDTYPE_TGID_, 0);
-	else
-		bpf_send_signal(SIGSTOP_);
+	/* Held only once the guard can find it: a full map means no stop
+	 * (the daemon still attaches, the program running meanwhile). */
+	start = child ? BPF_CORE_READ(child, start_boottime)
+		      : BPF_CORE_READ(bpf_get_current_task_btf(), group_leader,
+				      start_boottime);
+	if (!bpf_map_update_elem(&held, &pid, &start, BPF_ANY)) {
+		if (child)
+			bpf_send_signal_task(child, SIGSTOP_, PIDTYPE_TGID_,
+					     0);
+		else
+			bpf_send_signal(SIGSTOP_);
+	}
 	__builtin_memcpy(r, tmpl, sizeof(*r));
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	count(MW_CNT_EMITTED);

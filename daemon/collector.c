@@ -1444,6 +1444,16 @@ void collector__counters(const struct collector *c, uint64_t *out)
 	}
 }
 
+void collector__resumed(struct collector *c, uint32_t pid)
+{
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.held), &pid);
+}
+
+int collector__held_fd(const struct collector *c)
+{
+	return bpf_map__fd(c->skel->maps.held);
+}
+
 int collector__take_missed(struct collector *c,
 			   void (*cb)(void *ctx, uint32_t pid, bool tls_only),
 			   void *ctx)

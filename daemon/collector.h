@@ -114,6 +114,10 @@ int collector__drain(struct collector *c);
  * behind them are counted as well.
  */
 uint64_t collector__take_lost(struct collector *c);
+/* pid, reported by MW_EV_SPAWN, was resumed: no longer held (guard.h). */
+void collector__resumed(struct collector *c, uint32_t pid);
+/* The map of held processes, for the guard. */
+int collector__held_fd(const struct collector *c);
 /* Processes whose report to attach (MW_EV_SPAWN) was lost to a full ring
  * buffer: they were never stopped and run untraced. Hand each to cb,
  * once, with the mode it was to be traced in. Returns how many. */

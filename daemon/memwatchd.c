@@ -37,6 +37,7 @@
 #include "collector.h"
 #include "control.h"
 #include "engine.h"
+#include "guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -62,6 +63,7 @@ struct daemon {
 	struct symbolizer *sym;
 	struct control *ctl;
 	struct metrics *metrics; /* Prometheus export */
+	struct guard *guard;	 /* resumes held processes if we die */
 	struct retention *retention; /* pruning by age and size */
 	struct options *opts;	 /* the settings in force */
 	int epfd, sigfd, timerfd;
@@ -576,6 +578,7 @@ static void on_spawn(struct daemon *d, uint32_t pid, bool tls_only)
 	}
 	if (kill((pid_t)pid, SIGCONT) && errno != ESRCH)
 		log_warn("cannot resume pid %u", pid);
+	collector__resumed(d->col, pid);
 }
 
 /* A watched program or followed child whose report (on_spawn) was lost
@@ -1513,6 +1516,10 @@ int main(int argc, char **argv)
 	d.col = collector__new(&copts, on_event, &d);
 	if (!d.col)
 		fatal("cannot load the eBPF programs");
+	/* Before any watch can hold a process. */
+	d.guard = guard__start(collector__held_fd(d.col));
+	if (!d.guard)
+		fatal("cannot start the guard process");
 	for (int i = 0; i < o.nfunctions; i++) {
 		const struct opt_function *f = &o.functions[i];
 
@@ -1576,6 +1583,7 @@ int main(int argc, char **argv)
 		code = 1;
 	report_usage(&d);
 	control__close(d.ctl);
+	guard__stop(d.guard);
 	metrics__free(d.metrics);
 	retention__free(d.retention);
 	collector__free(d.col);

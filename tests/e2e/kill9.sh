@@ -19,9 +19,11 @@
 #   - no traced program crashed, and no program caught by the exec watch
 #     stays stopped (a kill between the daemon's SIGSTOP and SIGCONT
 #     would leave it so): each exits 0 on its own.
-# That last window is hit on purpose once (exec_stop): the daemon is
-# frozen (SIGSTOP) while a watched program starts, so the program stays
-# stopped at exec, then killed; the restarted daemon must resume it.
+# That last window is hit on purpose (exec_stop*, fork_stop): the daemon
+# is frozen (SIGSTOP) while a watched program starts, so the program
+# stays stopped at exec, then killed: its guard process must resume it at
+# once; with the guard killed too, the restarted daemon must. Likewise a
+# followed target's child held at fork.
 # MW_KILL9_CYCLES sets the number of cycles (12 by default; make soak
 # runs hundreds); on a loaded machine the suite stops after
 # MW_KILL9_SECONDS (100) once 5 cycles or more are done.
@@ -179,10 +181,6 @@ ok findings_grew "fewer findings than tls_nodtor's and the first spawn's" \
 	wait_until 10 findings_at_least 14
 
 # The kill between the exec stop and SIGCONT, on purpose.
-kill -STOP "$DAEMON_PID"
-"$KD" 4 1024 >"$TMP/stopped.out" 2>&1 &
-stopped=$!
-BG_PIDS+=("$stopped")
 # shellcheck disable=SC2317  # called through wait_until
 is_stopped() {
 	local stat
@@ -190,20 +188,109 @@ is_stopped() {
 	stat=${stat##*) }
 	[[ ${stat%% *} == T ]]
 }
-ok exec_stop/stopped "the exec watch did not stop the new program" \
-	wait_until 10 is_stopped "$stopped"
+# shellcheck disable=SC2317
+runs_on() {
+	exited "$1" || ! is_stopped "$1"
+}
+# guard_of: the daemon's guard process (daemon/guard.c).
+guard_of() {
+	pgrep -P "$DAEMON_PID" -x memwatchd-guard | head -n 1
+}
+# hold NAME ARGS...: freeze the daemon, start a watched tls_keydelete,
+# which the kernel stops at exec. Sets HELD.
+hold() {
+	local name=$1
+	kill -STOP "$DAEMON_PID"
+	"$KD" 4 1024 >"$TMP/$name.out" 2>&1 &
+	HELD=$!
+	BG_PIDS+=("$HELD")
+	ok "$name/stopped" "the exec watch did not stop the new program" \
+		wait_until 10 is_stopped "$HELD"
+}
+# resumed NAME: the held program ran to its end, exit 0.
+resumed() {
+	reap "$HELD"
+	if [[ $REAP_RC == 0 ]]; then
+		pass "$1/resumed"
+	else
+		fail "$1/resumed" "tls_keydelete exited $REAP_RC: $(cat "$TMP/$1.out")"
+	fi
+}
+
+# The daemon alone killed: its guard resumes the program at once, with no
+# daemon to wait for.
+guard=$(guard_of)
+if [[ -n $guard ]]; then
+	pass exec_stop/guard
+else
+	fail exec_stop/guard "no memwatchd-guard child of pid $DAEMON_PID"
+fi
+hold exec_stop
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=
+ok exec_stop/resumed_by_guard "still stopped 5 s after the kill" \
+	wait_until 5 runs_on "$HELD"
+resumed exec_stop
+[[ -n $guard ]] && ok exec_stop/guard_gone "the guard outlived the daemon" \
+	wait_until 5 exited "$guard"
+
+# The guard killed too (a unit's whole cgroup killed, say): the program
+# stays stopped until the restarted daemon finds it so, and resumes it.
 start_daemon "${daemon_args[@]}"
-ok exec_stop/reattached "the stopped program was not attached" \
-	wait_for_target "$stopped"
-reap "$stopped"
-if [[ $REAP_RC == 0 ]]; then
-	pass exec_stop/resumed
-else
-	fail exec_stop/resumed "tls_keydelete exited $REAP_RC: $(cat "$TMP/stopped.out")"
+ok exec_stop_noguard/watching "not restarted" wait_until 20 daemon_answers
+guard=$(guard_of)
+hold exec_stop_noguard
+[[ -n $guard ]] && kill -KILL "$guard"
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+sleep 0.5
+ok exec_stop_noguard/still_stopped "resumed with no daemon or guard" \
+	is_stopped "$HELD"
+start_daemon "${daemon_args[@]}"
+ok exec_stop_noguard/reattached "the stopped program was not attached" \
+	wait_for_target "$HELD"
+resumed exec_stop_noguard
+
+# A followed target's child held at fork, the daemon killed meanwhile: the
+# guard resumes the child, and the parent (waiting for it) ends too. A
+# copy of fork_nodtor of this run's, watched by path.
+FN=$TMP/fn$$
+cp "$WL/fork_nodtor" "$FN"
+stop_daemon || true
+start_daemon "${daemon_args[@]}" --exe "$FN"
+ok fork_stop/watching "not restarted" wait_until 20 daemon_answers
+MW_WAIT_FILE=$TMP/fn.gate "$FN" 2 2 4096 >"$TMP/fn.out" 2>&1 &
+fn=$!
+BG_PIDS+=("$fn")
+ok fork_stop/attached "fork_nodtor not attached at exec" \
+	wait_until 10 at_gate "$fn" "$FN"
+kill -STOP "$DAEMON_PID"
+touch "$TMP/fn.gate"
+child=
+# shellcheck disable=SC2317
+held_child() {
+	child=$(pgrep -P "$fn" | head -n 1)
+	[[ -n $child ]] && is_stopped "$child"
+}
+ok fork_stop/stopped "no child of fork_nodtor stopped at fork" \
+	wait_until 10 held_child
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+if [[ -n $child ]]; then
+	ok fork_stop/resumed_by_guard "the child still stopped 5 s after the kill" \
+		wait_until 5 runs_on "$child"
 fi
+reap "$fn"
+if [[ $REAP_RC == 0 ]]; then
+	pass fork_stop/parent_ended
+else
+	fail fork_stop/parent_ended "fork_nodtor exited $REAP_RC: $(cat "$TMP/fn.out")"
+fi
+start_daemon "${daemon_args[@]}"
+ok final_watching "not restarted" wait_until 20 daemon_answers
 
 ok stop "memwatchd did not stop cleanly after the cycles" stop_daemon
 ok final_integrity "database damaged after the last stop" integrity
