@@ -12,7 +12,7 @@
  *  - read the ELF files and debug info of those processes in directories
  *    of other users, CAP_DAC_READ_SEARCH;
  *  - SIGCONT the processes of other users that a watch held at exec,
- *    CAP_KILL.
+ *    CAP_KILL (the guard process, guard.h, keeps that one alone).
  * Loading programs and creating maps (CAP_BPF) happens at start only.
  * The database, the control socket and the metrics textfile are opened
  * or made by root in root's directories: no capability for them.
