@@ -658,14 +658,6 @@ static struct bpf_program *mm_prog(struct collector *c, int i)
 #define NMM 4
 #define TRACEFS "/sys/kernel/tracing"
 
-/*
- * The anonymous-memory tracepoints are attached while some process is
- * traced in full mode (they feed the allocator-retention rule, which TLS
- * mode does not run), and removed with the last: while any syscall
- * tracepoint is on, every system call on the host takes the kernel's
- * slow path. tracefs is mounted if it is not: the tracepoints' ids are
- * read there.
- */
 static void link_destroy(void *l)
 {
 	bpf_link__destroy(l);
@@ -683,6 +675,14 @@ static void mm_unlink(struct collector *c)
 	parallel__each(link_destroy, (void *const *)l, NMM);
 }
 
+/*
+ * The anonymous-memory tracepoints are attached while some process is
+ * traced in full mode (they feed the allocator-retention rule, which TLS
+ * mode does not run), and removed with the last: while any syscall
+ * tracepoint is on, every system call on the host takes the kernel's
+ * slow path. tracefs is mounted if it is not: the tracepoints' ids are
+ * read there.
+ */
 static int mm_update(struct collector *c)
 {
 	bool want = false;

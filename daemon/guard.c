@@ -78,7 +78,8 @@ _Noreturn static void guard_run(void)
 
 	prctl(PR_SET_NAME, "memwatchd-guard");
 	/* Ctrl-C in a terminal reaches the whole process group, systemd's
-	 * stop the whole cgroup: the guard outlives the daemon anyway. */
+	 * stop the whole cgroup: the guard ignores them, and ends once the
+	 * daemon has. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -135,11 +136,6 @@ struct guard *guard__start(int held_fd)
 	g->pid = pid;
 	g->fd = fds[1];
 	return g;
-}
-
-int guard__pid(const struct guard *g)
-{
-	return g->pid;
 }
 
 void guard__stop(struct guard *g)

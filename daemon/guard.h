@@ -19,8 +19,6 @@ struct guard;
 /* Start the guard over the held map at held_fd (pid -> start time, as
  * bpf/memwatch.bpf.c keeps it). NULL with errno set on failure. */
 struct guard *guard__start(int held_fd);
-/* Its pid, for the logs. */
-int guard__pid(const struct guard *g);
 /* Close the daemon's end, so the guard resumes what is still held, and
  * reap it. Accepts NULL. */
 void guard__stop(struct guard *g);
