@@ -1016,9 +1016,11 @@ static int on_request(void *ctx, uint16_t type, const void *req,
 			snprintf(msg, msglen, "invalid pid '%u'", mp->pid);
 			return -EINVAL;
 		}
-		return attach(d, mp->pid, mp->mode == MW_MODE_TLS, msg, msglen);
+		err = attach(d, mp->pid, mp->mode == MW_MODE_TLS, msg, msglen);
+		break;
 	case MW_MSG_DETACH:
-		return detach(d, mp->pid, msg, msglen);
+		err = detach(d, mp->pid, msg, msglen);
+		break;
 	case MW_MSG_WATCH:
 	case MW_MSG_UNWATCH:
 		return on_watch_request(d, type, req, msg, msglen);
@@ -1027,9 +1029,16 @@ static int on_request(void *ctx, uint16_t type, const void *req,
 		if (err)
 			log_warnx("cannot reload: %s", msg);
 		return err;
+	default:
+		snprintf(msg, msglen, "unknown request type %u", type);
+		return -EOPNOTSUPP;
 	}
-	snprintf(msg, msglen, "unknown request type %u", type);
-	return -EOPNOTSUPP;
+	/* What memwatchctl reads next (status, from the database) shows the
+	 * process as attached or detached: its rows are written now rather
+	 * than at the next flush. */
+	if (!err)
+		flush(d, collector__now(d->col));
+	return err;
 }
 
 /* --- running a command ----------------------------------------------- */
