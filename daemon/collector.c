@@ -1389,11 +1389,11 @@ uint64_t collector__take_lost(struct collector *c)
 	uint64_t before = c->lost_total, any;
 	int fd = bpf_map__fd(c->skel->maps.lost);
 	uint32_t n = 0;
+	bool short_of_memory = false;
 
 	if (seq == c->lost_seq)
 		return 0;
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	c->lost_seq = seq;
 	/* Keys first, then values: removing entries during a walk would
 	 * restart it. The map holds max_lost keys at most. */
 	while (n < c->max_lost &&
@@ -1410,15 +1410,24 @@ uint64_t collector__take_lost(struct collector *c)
 		if (gone ? bpf_map_lookup_and_delete_elem(fd, &pid, &l)
 			 : bpf_map_lookup_elem(fd, &pid, &l))
 			continue;
+		if (gone) {
+			hmap__del(&c->lost_taken, pid);
+		} else if (l.count > taken &&
+			   hmap__put(&c->lost_taken, pid,
+				     (void *)(uintptr_t)l.count)) {
+			/* What is fed is remembered first: fed and then
+			 * forgotten (no memory for the entry), it would be
+			 * fed again. Left for the next call instead, which
+			 * lost_seq left as it was makes happen. */
+			short_of_memory = true;
+			continue;
+		}
 		if (l.count > taken)
 			lost_feed(c, pid, l.count - taken, l.first_ts,
 				  l.last_ts);
-		if (gone)
-			hmap__del(&c->lost_taken, pid);
-		else if (l.count > taken)
-			hmap__put(&c->lost_taken, pid,
-				  (void *)(uintptr_t)l.count);
 	}
+	if (!short_of_memory)
+		c->lost_seq = seq;
 	any = g->any.count;
 	if (any > c->any_taken) {
 		lost_feed(c, 0, any - c->any_taken, g->any.first_ts,
