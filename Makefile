@@ -63,24 +63,36 @@ endif
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes
-ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
-	-Ilib -I$(OUT) -Ibpf
+ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
-# --- portable library: engine, names, store -------------------------------
-LIB_SRCS := lib/engine.c lib/rules.c lib/names.c lib/hash.c lib/blockset.c lib/stacktab.c lib/parse.c \
-	lib/anonmap.c
-LIB_SRCS += lib/engine_export.c
-LIB_SRCS += lib/engine_config.c
-LIB_SRCS += lib/text.c
-STORE_SRCS := lib/store.c lib/store_sink.c $(OUT)/schema.c
-LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(notdir $(LIB_SRCS)))
-STORE_OBJS := $(OUT)/store.o $(OUT)/store_sink.o $(OUT)/schema.o
+# --- the flow, folder by folder ----------------------------------------------
+# common <- engine <- store <- {daemon, ctl, win}: each folder is compiled
+# with the include paths of itself and what it may depend on, and no
+# more, so an include against the flow does not build.
+INC_common := -Icommon
+INC_engine := $(INC_common) -Iengine
+INC_store := $(INC_engine) -Istore
+INC_daemon := $(INC_store) -Idaemon -Ibpf -I$(OUT)/bpf
+INC_ctl := -Icommon -Istore -Ictl
+INC_tests := $(INC_daemon) -Ictl -Itests/unit
 
+COMMON_SRCS := $(wildcard common/*.c)
+ENGINE_SRCS := $(wildcard engine/*.c)
+STORE_SRCS := $(wildcard store/*.c)
 DAEMON_SRCS := $(wildcard daemon/*.c)
-DAEMON_OBJS := $(patsubst daemon/%.c,$(OUT)/daemon/%.o,$(DAEMON_SRCS))
 CTL_SRCS := $(wildcard ctl/*.c)
-CTL_OBJS := $(patsubst ctl/%.c,$(OUT)/ctl/%.o,$(CTL_SRCS))
+# Objects mirror the source tree under $(OUT).
+obj = $(patsubst %.c,$(OUT)/%.o,$(1))
+COMMON_OBJS := $(call obj,$(COMMON_SRCS))
+# engine_check.c is the invariant checker of the tests and the engine
+# fuzzer, never linked into the product.
+ENGINE_OBJS := $(call obj,$(filter-out engine/engine_check.c,$(ENGINE_SRCS)))
+STORE_OBJS := $(call obj,$(STORE_SRCS)) $(OUT)/store/schema.o
+DAEMON_OBJS := $(call obj,$(DAEMON_SRCS))
+CTL_OBJS := $(call obj,$(CTL_SRCS))
+# What the engine's users link: common and the engine.
+LIB_OBJS := $(COMMON_OBJS) $(ENGINE_OBJS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
@@ -118,10 +130,15 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
 	$(TWIN_C_BINS) $(TWIN_CXX_BINS) $(OUT)/workloads/tls_nodtor_static \
 	$(ALLOC_BINS) $(API_BINS)
 
-BINS := $(OUT)/memwatchd $(OUT)/memwatchctl $(OUT)/mwreplay
+# The product: what `make` builds and the packages ship.
+BINS := $(OUT)/memwatchd $(OUT)/memwatchctl
+# Everything the tests run besides the product (`make tests`); other
+# makefiles (mk/*.mk) add theirs.
+TEST_BINS := $(OUT)/mwreplay $(UNIT_BINS) $(WORKLOADS) $(OUT)/gen_db
 
-.PHONY: all deps demo check test clean bench
-all: $(BINS) $(UNIT_BINS) $(WORKLOADS) $(OUT)/gen_db
+.PHONY: all tests deps demo check test clean bench
+all: $(BINS)
+tests: $(TEST_BINS)
 
 deps:
 	@missing=$$(for p in $(DEPS_PKGS); do \
@@ -134,56 +151,68 @@ deps:
 	fi
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) all tests
 	tests/demo.sh
 
+# tests/run.sh takes suite names and -k PATTERN: make check T="unit golden"
+# runs those alone (tests/run.sh --help).
 check: deps
-	$(MAKE) all
-	tests/run.sh
+	$(MAKE) all tests
+	tests/run.sh $(T)
 
 # Ratios measured in one run, never pass/fail: see tests/bench/ and
 # docs/PERFORMANCE.md.
 bench: deps
-	$(MAKE) all
+	$(MAKE) all tests
 	tests/bench/run.sh
 
-$(OUT) $(OUT)/daemon $(OUT)/ctl $(OUT)/tests $(OUT)/workloads:
-	$(Q)mkdir -p $@
+# Every object's directory, made before it is compiled. Nothing built is
+# an intermediate file to delete (the directories' marks, the BPF object).
+.SECONDARY:
+$(OUT)/%/.dir:
+	$(Q)mkdir -p $(@D) && touch $@
 
 # --- BPF --------------------------------------------------------------------
-$(OUT)/vmlinux.h: | $(OUT)
-	$(call msg,BTF,$@)
-	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
-
-$(OUT)/memwatch.bpf.o: bpf/memwatch.bpf.c bpf/memwatch.h $(OUT)/vmlinux.h | $(OUT)
+# CO-RE: the object is compiled against a vmlinux.h checked in per
+# architecture (bpf/vmlinux/ARCH/vmlinux.h), never the build machine's
+# kernel, so one build loads on every supported kernel.
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/memwatch.h bpf/vmlinux/$(ARCH)/vmlinux.h | $(OUT)/bpf/.dir
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf \
-		-c $< -o $@
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) \
+		-Ibpf/vmlinux/$(ARCH) -Ibpf -c $< -o $@
 
-$(OUT)/memwatch.skel.h: $(OUT)/memwatch.bpf.o
+$(OUT)/bpf/%.skel.h: $(OUT)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name memwatch_bpf > $@.tmp && mv $@.tmp $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
 # --- C ----------------------------------------------------------------------
-$(OUT)/schema.c: $(sort $(wildcard schema/*.sql)) schema/embed.sh | $(OUT)
+$(OUT)/store/schema.c: $(sort $(wildcard schema/*.sql)) schema/embed.sh | $(OUT)/store/.dir
 	$(call msg,GEN,$@)
 	$(Q)schema/embed.sh $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
 
-$(OUT)/%.o: lib/%.c | $(OUT)
+$(OUT)/common/%.o: common/%.c | $(OUT)/common/.dir
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_common) -c $< -o $@
 
-$(OUT)/schema.o: $(OUT)/schema.c
+$(OUT)/engine/%.o: engine/%.c | $(OUT)/engine/.dir
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -c $< -o $@
 
-$(OUT)/daemon/%.o: daemon/%.c $(OUT)/memwatch.skel.h | $(OUT)/daemon
+$(OUT)/store/%.o: store/%.c | $(OUT)/store/.dir
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_store) -c $< -o $@
 
-$(OUT)/ctl/%.o: ctl/%.c | $(OUT)/ctl
+$(OUT)/store/schema.o: $(OUT)/store/schema.c
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_store) -c $< -o $@
+
+$(OUT)/daemon/%.o: daemon/%.c $(OUT)/bpf/memwatch.skel.h | $(OUT)/daemon/.dir
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_daemon) -c $< -o $@
+
+$(OUT)/ctl/%.o: ctl/%.c | $(OUT)/ctl/.dir
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_ctl) -c $< -o $@
 
 $(OUT)/memwatchd: $(DAEMON_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
@@ -197,19 +226,19 @@ $(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 
 # Replays a text event stream through the engine: golden tests and demos.
 # Its .d (-MMD) adds headers to $^: only sources and objects are linked.
-$(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)
+$(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(filter %.c %.o,$^) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) $(filter %.c %.o,$^) -o $@
 
-$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -Idaemon $< $(LIB_OBJS) $(STORE_OBJS) \
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) $< $(LIB_OBJS) $(STORE_OBJS) \
 		$(UNIT_EXTRA) -o $@ -lsqlite3
 
 # A synthetic database for timing memwatchctl's queries (tests/bench/query.sh).
-$(OUT)/gen_db: tests/bench/gen_db.c $(STORE_OBJS) | $(OUT)
+$(OUT)/gen_db: tests/bench/gen_db.c $(STORE_OBJS) $(COMMON_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $< $(STORE_OBJS) -o $@ -lsqlite3 -lm
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_store) $< $(STORE_OBJS) $(COMMON_OBJS) -o $@ -lsqlite3 -lm
 
 # Daemon pieces with no OS calls, tested alone.
 $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
@@ -222,27 +251,27 @@ $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
 WL_FLAGS := -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
 	-Wall -pthread -MMD -MP
 
-$(OUT)/workloads/%: tests/workloads/%.c | $(OUT)/workloads
+$(OUT)/workloads/%: tests/workloads/%.c | $(OUT)/workloads/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) $< -o $@ -ldl
 
-$(OUT)/workloads/%: tests/workloads/%.cc | $(OUT)/workloads
+$(OUT)/workloads/%: tests/workloads/%.cc | $(OUT)/workloads/.dir
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(WL_FLAGS) $< -o $@ -ldl
 
 # The clean twins (TWINS_C, TWINS_CXX above): the same source, -DMW_CLEAN.
-$(TWIN_C_BINS): $(OUT)/workloads/%_clean: tests/workloads/%.c | $(OUT)/workloads
+$(TWIN_C_BINS): $(OUT)/workloads/%_clean: tests/workloads/%.c | $(OUT)/workloads/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) -DMW_CLEAN $< -o $@ -ldl
 
-$(TWIN_CXX_BINS): $(OUT)/workloads/%_clean: tests/workloads/%_leak.cc | $(OUT)/workloads
+$(TWIN_CXX_BINS): $(OUT)/workloads/%_clean: tests/workloads/%_leak.cc | $(OUT)/workloads/.dir
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(WL_FLAGS) -DMW_CLEAN $< -o $@ -ldl
 
 # tls_module.c is no program (WORKLOAD_C leaves it out) but the plugin
 # that dlclose_tls and dlclose_tls_clean dlopen from their own directory.
 $(OUT)/workloads/libmwtlsmod.so: tests/workloads/tls_module.c \
-		tests/workloads/workload.h | $(OUT)/workloads
+		tests/workloads/workload.h | $(OUT)/workloads/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
 		-Wall -fPIC -shared -pthread $< -o $@
@@ -250,7 +279,7 @@ $(OUT)/workloads/libmwtlsmod.so: tests/workloads/tls_module.c \
 $(OUT)/workloads/dlclose_tls $(OUT)/workloads/dlclose_tls_clean: | \
 	$(OUT)/workloads/libmwtlsmod.so
 
-$(ALLOC_BINS): $(OUT)/workloads/tls_nodtor_%: tests/workloads/tls_nodtor.c | $(OUT)/workloads
+$(ALLOC_BINS): $(OUT)/workloads/tls_nodtor_%: tests/workloads/tls_nodtor.c | $(OUT)/workloads/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) $< -o $@ \
 		$(lastword $(subst :, ,$(filter $*:%,$(ALLOC_LINKED))))
@@ -258,25 +287,25 @@ $(ALLOC_BINS): $(OUT)/workloads/tls_nodtor_%: tests/workloads/tls_nodtor.c | $(O
 # The allocator APIs (API_BINS above). cxx_new.cc wants C++17 (aligned
 # new) whatever the compiler's default; the allocator's library comes
 # before libstdc++, so its operator new/delete are the ones bound.
-$(OUT)/workloads/cxx_new: tests/workloads/cxx_new.cc | $(OUT)/workloads
+$(OUT)/workloads/cxx_new: tests/workloads/cxx_new.cc | $(OUT)/workloads/.dir
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(WL_FLAGS) -std=gnu++17 $< -o $@ -ldl
 
-$(CXX_NEW_BINS): $(OUT)/workloads/cxx_new_%: tests/workloads/cxx_new.cc | $(OUT)/workloads
+$(CXX_NEW_BINS): $(OUT)/workloads/cxx_new_%: tests/workloads/cxx_new.cc | $(OUT)/workloads/.dir
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(WL_FLAGS) -std=gnu++17 $< -o $@ -ldl \
 		$(lastword $(subst :, ,$(filter $*:%,$(ALLOC_LINKED))))
 
-$(OUT)/workloads/mi_api: tests/workloads/mi_api.c | $(OUT)/workloads
+$(OUT)/workloads/mi_api: tests/workloads/mi_api.c | $(OUT)/workloads/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) $< -o $@ -lmimalloc
 
-$(OUT)/workloads/je_api_so: tests/workloads/je_api.c | $(OUT)/workloads
+$(OUT)/workloads/je_api_so: tests/workloads/je_api.c | $(OUT)/workloads/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) $< -o $@ -ljemalloc
 
 # Fails if the archive keeps a public symbol je_prefix.syms does not rename.
-$(JE_ARCHIVE): $(JE_PIC) tests/workloads/je_prefix.syms | $(OUT)/workloads
+$(JE_ARCHIVE): $(JE_PIC) tests/workloads/je_prefix.syms | $(OUT)/workloads/.dir
 	$(call msg,OBJCOPY,$@)
 	$(Q)$(OBJCOPY) --redefine-syms=tests/workloads/je_prefix.syms $< $@.tmp && \
 		$(AR) d $@.tmp jemalloc_cpp.pic.o && \
@@ -288,12 +317,12 @@ $(JE_ARCHIVE): $(JE_PIC) tests/workloads/je_prefix.syms | $(OUT)/workloads
 		fi && mv $@.tmp $@
 
 # jemalloc inside the executable: -lm for its exp/log/round.
-$(OUT)/workloads/je_api: tests/workloads/je_api.c $(JE_ARCHIVE) | $(OUT)/workloads
+$(OUT)/workloads/je_api: tests/workloads/je_api.c $(JE_ARCHIVE) | $(OUT)/workloads/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) -DMW_JE_PREFIX $< $(JE_ARCHIVE) -o $@ -lm -ldl
 
 # A static binary: malloc, free and the TLS functions are in it.
-$(OUT)/workloads/tls_nodtor_static: tests/workloads/tls_nodtor.c | $(OUT)/workloads
+$(OUT)/workloads/tls_nodtor_static: tests/workloads/tls_nodtor.c | $(OUT)/workloads/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WL_FLAGS) -static $< -o $@
 
@@ -305,9 +334,9 @@ $(OUT)/workloads/tls_nodtor_static: tests/workloads/tls_nodtor.c | $(OUT)/worklo
 # The version is the one memwatchd --version prints. Nothing here runs a
 # command unless a package is asked for.
 .PHONY: deb rpm
-PKG_TREE := Makefile README.md LICENSE bpf ctl daemon lib schema docs packaging dashboards
+PKG_TREE := Makefile README.md LICENSE bpf common engine store ctl daemon schema docs packaging dashboards
 ifneq ($(filter deb rpm %.deb %.rpm,$(MAKECMDGOALS)),)
-MW_VERSION := $(shell sed -n 's/^.define VERSION "\(.*\)"$$/\1/p' lib/version.h)
+MW_VERSION := $(shell sed -n 's/^.define VERSION "\(.*\)"$$/\1/p' common/version.h)
 # The tree's files but what .gitignore leaves out (databases), with the
 # new ones not yet committed; all of them outside a git work tree.
 PKG_FILES := $(wildcard $(shell git ls-files -co --exclude-standard -- $(PKG_TREE) 2>/dev/null))
@@ -337,85 +366,87 @@ rpm: $(RPM)
 # memwatchw can say it is missing instead of failing to start.
 WIN_CC ?= x86_64-w64-mingw32-gcc
 WIN_DLLTOOL ?= x86_64-w64-mingw32-dlltool
-WIN_OUT := $(OUT)/win
+WIN_OUT := $(OUT)/mingw
 WIN_PORT_SRCS := win/etw_decode.c win/wintls.c
-WIN_PORT_OBJS := $(patsubst win/%.c,$(OUT)/winport/%.o,$(WIN_PORT_SRCS))
+WIN_PORT_OBJS := $(call obj,$(WIN_PORT_SRCS))
 WIN_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D__USE_MINGW_ANSI_STDIO=1 \
 	-D_WIN32_WINNT=0x0A00 -DUNICODE -D_UNICODE -MMD -MP \
-	-Ilib -Iwin -I$(WIN_OUT)/inc
-WIN_LIB_OBJS := $(patsubst %.c,$(WIN_OUT)/%.o,$(notdir $(LIB_SRCS)))
-WIN_STORE_OBJS := $(WIN_OUT)/store.o $(WIN_OUT)/store_sink.o $(WIN_OUT)/schema.o
-WIN_OBJS := $(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) \
-	$(WIN_OUT)/etw_session.o $(WIN_OUT)/winsym.o $(WIN_OUT)/winsqlite.o
+	$(INC_store) -Iwin -I$(WIN_OUT)/inc
+wobj = $(patsubst %.c,$(WIN_OUT)/%.o,$(1))
+WIN_LIB_OBJS := $(call wobj,$(COMMON_SRCS) $(filter-out engine/engine_check.c,$(ENGINE_SRCS)))
+WIN_STORE_OBJS := $(call wobj,$(STORE_SRCS)) $(WIN_OUT)/store/schema.o
+WIN_OBJS := $(call wobj,$(WIN_PORT_SRCS)) \
+	$(WIN_OUT)/win/etw_session.o $(WIN_OUT)/win/winsym.o $(WIN_OUT)/win/winsqlite.o
 # memwatchctl: the same ctl/ sources, win/posix_compat.h filling in what
 # mingw lacks; zlib (pprof), libstdc++ (the demangler) and winpthread
 # (clock_gettime) linked in, so that it needs no DLL Windows does not ship.
-WIN_CTL_OBJS := $(patsubst ctl/%.c,$(WIN_OUT)/ctl/%.o,$(CTL_SRCS))
+WIN_CTL_OBJS := $(call wobj,$(CTL_SRCS))
 WIN_BINS := $(WIN_OUT)/test_etw.exe $(WIN_OUT)/memwatchw.exe \
 	$(WIN_OUT)/memwatchctl.exe
 
 .PHONY: windows
 windows: $(WIN_BINS)
 
-all: $(OUT)/tests/test_etw
+tests: $(OUT)/tests/test_etw
 
-$(OUT)/winport $(WIN_OUT) $(WIN_OUT)/inc $(WIN_OUT)/ctl:
-	$(Q)mkdir -p $@
-
-$(OUT)/winport/%.o: win/%.c | $(OUT)/winport
+$(OUT)/win/%.o: win/%.c | $(OUT)/win/.dir
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Iwin -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Iwin -c $< -o $@
 
 $(OUT)/tests/test_etw: tests/win/test_etw.c tests/unit/unit.h $(WIN_PORT_OBJS) \
-		$(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests
+		$(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -Iwin $< $(WIN_PORT_OBJS) \
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) -Iwin $< $(WIN_PORT_OBJS) \
 		$(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
 
 # Debian's sqlite3.h (libsqlite3-dev) declares the same API on Windows.
-$(WIN_OUT)/inc/sqlite3.h: /usr/include/sqlite3.h | $(WIN_OUT)/inc
+$(WIN_OUT)/inc/sqlite3.h: /usr/include/sqlite3.h | $(WIN_OUT)/inc/.dir
 	$(Q)cp $< $@
 
-$(WIN_OUT)/%.o: lib/%.c | $(WIN_OUT)
+$(WIN_OUT)/common/%.o: common/%.c | $(WIN_OUT)/common/.dir
 	$(call msg,WINCC,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
 
-# store.c is POSIX: win/posix_compat.h fills what mingw lacks.
-$(WIN_OUT)/store.o: lib/store.c win/posix_compat.h $(WIN_OUT)/inc/sqlite3.h | $(WIN_OUT)
+$(WIN_OUT)/engine/%.o: engine/%.c | $(WIN_OUT)/engine/.dir
+	$(call msg,WINCC,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
+
+# The store is POSIX: win/posix_compat.h fills what mingw lacks.
+$(WIN_OUT)/store/%.o: store/%.c win/posix_compat.h $(WIN_OUT)/inc/sqlite3.h | $(WIN_OUT)/store/.dir
 	$(call msg,WINCC,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -include win/posix_compat.h -c $< -o $@
 
-$(WIN_OUT)/schema.o: $(OUT)/schema.c | $(WIN_OUT)
+$(WIN_OUT)/store/schema.o: $(OUT)/store/schema.c | $(WIN_OUT)/store/.dir
 	$(call msg,WINCC,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
 
-$(WIN_OUT)/%.o: win/%.c | $(WIN_OUT)
+$(WIN_OUT)/win/%.o: win/%.c $(WIN_OUT)/inc/sqlite3.h | $(WIN_OUT)/win/.dir
 	$(call msg,WINCC,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
 
-$(WIN_OUT)/ctl/%.o: ctl/%.c win/posix_compat.h $(WIN_OUT)/inc/sqlite3.h | $(WIN_OUT)/ctl
+$(WIN_OUT)/ctl/%.o: ctl/%.c win/posix_compat.h $(WIN_OUT)/inc/sqlite3.h | $(WIN_OUT)/ctl/.dir
 	$(call msg,WINCC,$@)
-	$(Q)$(WIN_CC) $(WIN_CFLAGS) -include win/posix_compat.h -c $< -o $@
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Ictl -include win/posix_compat.h -c $< -o $@
 
-$(WIN_OUT)/libwinsqlite3.a: win/winsqlite3.def | $(WIN_OUT)
+$(WIN_OUT)/libwinsqlite3.a: win/winsqlite3.def | $(WIN_OUT)/.dir
 	$(call msg,DLLTOOL,$@)
 	$(Q)$(WIN_DLLTOOL) -d $< -D winsqlite3.dll -y $@
 
 $(WIN_OUT)/test_etw.exe: tests/win/test_etw.c tests/unit/unit.h \
-		$(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) $(WIN_LIB_OBJS) \
-		$(WIN_STORE_OBJS) $(WIN_OUT)/winsqlite.o $(WIN_OUT)/libwinsqlite3.a
+		$(call wobj,$(WIN_PORT_SRCS)) $(WIN_LIB_OBJS) \
+		$(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o $(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/unit $< \
-		$(patsubst win/%.c,$(WIN_OUT)/%.o,$(WIN_PORT_SRCS)) \
-		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/winsqlite.o \
+		$(call wobj,$(WIN_PORT_SRCS)) \
+		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o \
 		$(WIN_OUT)/libwinsqlite3.a -o $@
 
-$(WIN_OUT)/memwatchw.exe: $(WIN_OUT)/memwatchw.o $(WIN_OBJS) $(WIN_LIB_OBJS) \
+$(WIN_OUT)/memwatchw.exe: $(WIN_OUT)/win/memwatchw.o $(WIN_OBJS) $(WIN_LIB_OBJS) \
 		$(WIN_STORE_OBJS) $(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) $^ -o $@ -ladvapi32 -ldbghelp -lpsapi
 
-$(WIN_OUT)/memwatchctl.exe: $(WIN_CTL_OBJS) $(WIN_OUT)/winsqlite.o \
+$(WIN_OUT)/memwatchctl.exe: $(WIN_CTL_OBJS) $(WIN_OUT)/win/winsqlite.o \
 		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) $^ -o $@ -static-libgcc \
@@ -435,20 +466,17 @@ WINEBUILD ?= winebuild
 .PHONY: windows-shim
 windows-shim: $(WIN_SHIM)/winsqlite3.dll.so $(WIN_SHIM)/fake/winsqlite3.dll
 
-$(WIN_SHIM) $(WIN_SHIM)/fake:
-	$(Q)mkdir -p $@
-
 $(WIN_SHIM)/winsqlite3.dll.so: tests/win/winsqlite3_shim.c \
-		tests/win/winsqlite3.spec | $(WIN_SHIM)
+		tests/win/winsqlite3.spec | $(WIN_SHIM)/.dir
 	$(call msg,WINEGCC,$@)
 	$(Q)$(WINEGCC) -shared -O2 -Wall -o $(WIN_SHIM)/winsqlite3.dll \
 		tests/win/winsqlite3.spec $< -lsqlite3
 
-$(WIN_SHIM)/fake/winsqlite3.dll: tests/win/winsqlite3.spec | $(WIN_SHIM)/fake
+$(WIN_SHIM)/fake/winsqlite3.dll: tests/win/winsqlite3.spec | $(WIN_SHIM)/fake/.dir
 	$(call msg,WINEBLD,$@)
 	$(Q)$(WINEBUILD) --dll --fake-module -E $< -F winsqlite3.dll -o $@
 
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/*/*.d $(OUT)/*/*/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/*/*.d $(OUT)/*/*/*.d $(OUT)/*/*/*/*.d)

@@ -6,7 +6,7 @@
  * is fixed-width with explicit padding, so the layout is the same for the
  * BPF target and for x86_64 user space. The record begins with its type.
  * Only the collector (daemon/collector.c) reads these records; everything
- * downstream sees the normalized struct mw_event of lib/event.h.
+ * downstream sees the normalized struct mw_event of common/event.h.
  */
 #ifndef MEMWATCH_BPF_ABI_H
 #define MEMWATCH_BPF_ABI_H

@@ -2,7 +2,7 @@
  * filter.c - memwatchctl's query options; see filter.h.
  *
  * Every value is checked whole: a number is decimal with nothing after
- * it (lib/parse.c), a name is one of the listed ones, and what a value
+ * it (common/parse.c), a name is one of the listed ones, and what a value
  * is turned into stays in range (a --since far in the past is every
  * finding, not a time that wrapped into the future).
  */

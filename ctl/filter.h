@@ -1,7 +1,7 @@
 /*
  * filter.h - memwatchctl's query options (--pid, --kind, --severity,
  * --since, --limit, --by, --per) into the store's filter and top query
- * (lib/store.h). Apart from memwatchctl.c so that it is tested and
+ * (store/store.h). Apart from memwatchctl.c so that it is tested and
  * fuzzed alone (tests/fuzz/fuzz_filter.c), and portable: no OS calls,
  * the time comes from the caller.
  */

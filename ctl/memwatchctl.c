@@ -35,6 +35,7 @@
 #include "json.h"
 #include "parse.h"
 #include "pprof.h"
+#include "paths.h"
 #include "proto.h"
 #include "rows.h"
 #include "store.h"

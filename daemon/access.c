@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "paths.h"
 #include "proto.h"
 
 int access__group(gid_t *gid)

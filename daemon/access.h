@@ -1,6 +1,6 @@
 /*
  * access.h - who may use memwatchd: root for everything, and the members
- * of group MW_GROUP (lib/proto.h), when it exists, for queries: the
+ * of group MW_GROUP (common/paths.h), when it exists, for queries: the
  * control socket's status and reading the database. Nobody else.
  */
 #ifndef MEMWATCH_ACCESS_H

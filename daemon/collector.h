@@ -1,7 +1,7 @@
 /*
  * collector.h - the Linux eBPF collector: loads memwatch.bpf.c, attaches
  * its uprobes to traced processes, and turns ring-buffer records into
- * normalized events (lib/event.h). Nothing downstream sees BPF records.
+ * normalized events (common/event.h). Nothing downstream sees BPF records.
  */
 #ifndef MEMWATCH_COLLECTOR_H
 #define MEMWATCH_COLLECTOR_H

@@ -26,6 +26,7 @@
 
 #include "access.h"
 #include "control.h"
+#include "paths.h"
 #include "proto.h"
 
 struct control {

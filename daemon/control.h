@@ -1,5 +1,5 @@
 /*
- * control.h - the daemon's control socket (lib/proto.h): one request per
+ * control.h - the daemon's control socket (common/proto.h): one request per
  * connection, validated exactly, answered from the epoll loop.
  */
 #ifndef MEMWATCH_CONTROL_H

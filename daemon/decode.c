@@ -14,7 +14,7 @@ _Static_assert(MW_COMM_LEN == MW_COMM_MAX,
 	       "the BPF ABI and the normalized event agree on comm length");
 
 /* Record types map one to one onto event types; keep the table here so
- * the BPF ABI can change without touching lib/. */
+ * the BPF ABI can change without touching the engine. */
 static const uint32_t rec_to_event[] = {
     [MW_REC_ALLOC] = MW_EV_ALLOC,
     [MW_REC_FREE] = MW_EV_FREE,

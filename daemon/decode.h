@@ -1,6 +1,6 @@
 /*
  * decode.h - ring-buffer records (bpf/memwatch.h) to normalized events
- * (lib/event.h): the collector's decoding, apart from libbpf and the
+ * (common/event.h): the collector's decoding, apart from libbpf and the
  * collector's state, so that it can be tested and fuzzed alone
  * (tests/fuzz/fuzz_decode.c).
  *

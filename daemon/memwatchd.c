@@ -44,6 +44,7 @@
 #include "options.h"
 #include "parse.h"
 #include "privs.h"
+#include "paths.h"
 #include "proto.h"
 #include "retention.h"
 #include "store.h"

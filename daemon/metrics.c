@@ -153,7 +153,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 /*
  * A label value: backslash, double quote and newline escaped as the
  * exposition format wants; other control characters (C1 too) and bytes
- * that are not UTF-8 (lib/text.c: a comm or a cgroup path is whatever
+ * that are not UTF-8 (common/text.c: a comm or a cgroup path is whatever
  * bytes the program chose, and the kernel cuts a comm at 15 bytes,
  * mid-character maybe) become '?', so the page always parses.
  */

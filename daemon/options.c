@@ -15,6 +15,7 @@
 #include "log.h"
 #include "options.h"
 #include "parse.h"
+#include "paths.h"
 #include "proto.h"
 
 #define MS 1000000ull

@@ -8,7 +8,7 @@
 #                                naming the reproducer
 #   make fuzz FUZZ=engine        one harness (a list works too)
 #
-# The harnesses are built with `make all`, so that tests/e2e/fuzz.sh (the
+# The harnesses are built with `make tests`, so that tests/e2e/fuzz.sh (the
 # short pass make check runs) finds them. Everything they link is compiled
 # again here with clang's fuzzer, ASan and UBSan instrumentation, in
 # $(OUT)/fuzz/obj; the seed corpus in tests/fuzz/corpus is only ever read.
@@ -20,13 +20,14 @@ FUZZ ?= $(FUZZ_NAMES)
 FUZZ_OUT := $(OUT)/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) $(WARN) \
-	-std=gnu11 -D_GNU_SOURCE -MMD -MP -Ilib -Idaemon -Ictl -Ibpf -I$(OUT)
+	-std=gnu11 -D_GNU_SOURCE -MMD -MP $(INC_tests)
 FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ_NAMES))
 
 # What each harness links besides itself (objects under $(FUZZ_OUT)/obj).
-FUZZ_LIB := $(patsubst lib/%.c,$(FUZZ_OUT)/obj/lib/%.o,$(LIB_SRCS))
+FUZZ_LIB := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRCS) \
+	$(filter-out engine/engine_check.c,$(ENGINE_SRCS)))
 FUZZ_OBJS_decode := $(FUZZ_OUT)/obj/daemon/decode.o
-FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/lib/engine_check.o
+FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o
 FUZZ_OBJS_config := $(FUZZ_OUT)/obj/daemon/options.o \
 	$(FUZZ_OUT)/obj/daemon/log.o $(FUZZ_OUT)/obj/daemon/metrics.o $(FUZZ_LIB)
 # options.c wants metrics__parse_listen alone from metrics.c, whose
@@ -38,30 +39,22 @@ FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
 FUZZ_OBJS_filter := $(FUZZ_OUT)/obj/ctl/filter.o $(FUZZ_LIB)
 
 .PHONY: fuzz
-all: $(FUZZ_BINS)
+tests: $(FUZZ_BINS)
 
 fuzz: $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ))
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
 
-$(FUZZ_OUT)/obj/lib $(FUZZ_OUT)/obj/daemon $(FUZZ_OUT)/obj/ctl $(FUZZ_OUT)/obj/tests:
-	$(Q)mkdir -p $@
-
-$(FUZZ_OUT)/obj/lib/%.o: lib/%.c | $(FUZZ_OUT)/obj/lib
+# Objects mirror the source tree; the daemon's sources include no BPF
+# skeleton but through collector.h's neighbours, so it is made first all
+# the same, as for the daemon.
+$(FUZZ_OUT)/obj/%.o: %.c $(OUT)/bpf/memwatch.skel.h | $(FUZZ_OUT)/obj/.dir
 	$(call msg,FUZZCC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-# Daemon sources include no BPF skeleton but through collector.h's
-# neighbours; the skeleton is made first all the same, as for the daemon.
-$(FUZZ_OUT)/obj/daemon/%.o: daemon/%.c $(OUT)/memwatch.skel.h | $(FUZZ_OUT)/obj/daemon
+$(FUZZ_OUT)/obj/tests/%.o: tests/fuzz/%.c | $(FUZZ_OUT)/obj/.dir
 	$(call msg,FUZZCC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-
-$(FUZZ_OUT)/obj/ctl/%.o: ctl/%.c | $(FUZZ_OUT)/obj/ctl
-	$(call msg,FUZZCC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-
-$(FUZZ_OUT)/obj/tests/%.o: tests/fuzz/%.c | $(FUZZ_OUT)/obj/tests
-	$(call msg,FUZZCC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 # One link rule per harness: $(1) its name.
@@ -74,7 +67,7 @@ $(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_link,$(n))))
 
 # The invariant checker the engine harness relies on, tested on states
 # broken by hand (tests/unit/test_engine_check.c).
-$(OUT)/tests/test_engine_check: UNIT_EXTRA := $(OUT)/engine_check.o
-$(OUT)/tests/test_engine_check: $(OUT)/engine_check.o
+$(OUT)/tests/test_engine_check: UNIT_EXTRA := $(OUT)/engine/engine_check.o
+$(OUT)/tests/test_engine_check: $(OUT)/engine/engine_check.o
 
--include $(wildcard $(FUZZ_OUT)/obj/*/*.d)
+-include $(wildcard $(FUZZ_OUT)/obj/*/*.d $(FUZZ_OUT)/obj/*/*/*.d)

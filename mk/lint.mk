@@ -1,15 +1,15 @@
 # mk/lint.mk - make lint: cppcheck and clang-tidy over memwatch's own C
-# (lib/, daemon/, ctl/ and the portable part of win/). Any warning fails:
+# (common/, engine/, store/, daemon/, ctl/ and the portable part of win/). Any warning fails:
 # cppcheck with --error-exitcode=1, clang-tidy through .clang-tidy's
 # WarningsAsErrors. A genuine false positive is suppressed where it is,
 # with its reason (cppcheck-suppress / NOLINT), never here wholesale.
 # tests/e2e/lint.sh runs this from make check.
 
-LINT_SRCS := $(LIB_SRCS) lib/store.c lib/store_sink.c $(DAEMON_SRCS) \
+LINT_SRCS := $(COMMON_SRCS) $(ENGINE_SRCS) $(STORE_SRCS) $(DAEMON_SRCS) \
 	$(CTL_SRCS) $(WIN_PORT_SRCS)
 # The build's own -D and -I. The generated skeleton in $(OUT) is a system
 # header to the checkers: bpftool's code is not ours to fix.
-LINT_CPPFLAGS := -D_GNU_SOURCE -Ilib -Ibpf -Idaemon -Ictl -Iwin
+LINT_CPPFLAGS := -D_GNU_SOURCE -Icommon -Iengine -Istore -Idaemon -Ibpf -Ictl -Iwin
 
 # cppcheck reads the headers of our tree only (system headers would make
 # it slow and report on glibc); tests/lint/libbpf.cfg tells it what
@@ -42,8 +42,8 @@ lint-cppcheck:
 # (analyzer state carried over), which a file alone never has. xargs
 # exits non-zero if any of them failed.
 LINT_JOBS ?= 2
-lint-clang-tidy: $(OUT)/memwatch.skel.h
+lint-clang-tidy: $(OUT)/bpf/memwatch.skel.h
 	$(call msg,TIDY,$(words $(LINT_SRCS)) files)
 	$(Q)printf '%s\n' $(LINT_SRCS) | xargs -P $(LINT_JOBS) -I{} \
 		$(CLANG_TIDY) $(CLANG_TIDY_FLAGS) {} -- -std=gnu11 \
-		$(LINT_CPPFLAGS) -isystem $(OUT) -include tests/lint/analyzer.h
+		$(LINT_CPPFLAGS) -isystem $(OUT)/bpf -include tests/lint/analyzer.h

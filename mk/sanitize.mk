@@ -32,7 +32,7 @@ ALL_CFLAGS += $(SAN_FLAGS)
 # are written for.
 # (Its runtimes are libclang-rt-14-dev's, in DEPS_PKGS.)
 SAN_CC ?= clang
-$(BINS) $(UNIT_BINS) $(OUT)/gen_db $(OUT)/tests/test_etw $(OUT)/%.o: \
+$(BINS) $(OUT)/mwreplay $(UNIT_BINS) $(OUT)/gen_db $(OUT)/tests/test_etw $(OUT)/%.o: \
 	CC := $(SAN_CC)
 
 # Suites that run make themselves (windows.sh, packaging.sh) build in the
@@ -54,7 +54,7 @@ export ASAN_OPTIONS UBSAN_OPTIONS
 .PHONY: san-plain
 check: san-plain
 san-plain: deps
-	$(MAKE) SANITIZE= all
+	$(MAKE) SANITIZE= all tests
 
 # Each run starts with no report left from an earlier one.
 check: san-clean-logs

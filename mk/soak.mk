@@ -22,7 +22,7 @@ SOAK_LOGS := $(OUT)/soak-logs
 soak: soak-kill9 soak-attach
 
 soak-build: deps
-	$(MAKE) all
+	$(MAKE) all tests
 	mkdir -p $(SOAK_LOGS)
 
 soak-kill9: soak-build

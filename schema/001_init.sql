@@ -1,6 +1,6 @@
 -- 001_init.sql - the first memwatch schema.
 -- Applied once, in a transaction, when PRAGMA user_version < 1.
--- Ids are engine serials (see lib/rows.h): unique per database.
+-- Ids are engine serials (see common/rows.h): unique per database.
 -- Times are ns since the Unix epoch; 0 = not yet.
 
 CREATE TABLE processes (

@@ -39,7 +39,7 @@ INSERT INTO site_usage (proc_id, site, pid, blocks, bytes, threads)
 	FROM site_thread_usage GROUP BY proc_id, site, pid;
 
 -- A block counts from its insert to its delete. A block written again
--- goes through INSERT ... ON CONFLICT DO UPDATE (lib/store.c), which
+-- goes through INSERT ... ON CONFLICT DO UPDATE (store/store.c), which
 -- fires the update trigger; never INSERT OR REPLACE on live_blocks: the
 -- delete it implies fires no trigger (unless recursive_triggers is on).
 CREATE TRIGGER live_blocks_usage_ins AFTER INSERT ON live_blocks BEGIN

@@ -1,6 +1,6 @@
 /*
  * etw_decode.h - the Windows collector's pure part: ETW records in,
- * normalized events (lib/event.h) out, for the same engine the eBPF
+ * normalized events (common/event.h) out, for the same engine the eBPF
  * collector feeds.
  *
  * Portable C with no Windows header: the live session code

@@ -608,7 +608,7 @@ static void churn(void)
 	char pragma[64];
 
 	exec("COMMIT");
-	/* memwatchd's settings (lib/store.c), and SQLite's default cache
+	/* memwatchd's settings (store/store.c), and SQLite's default cache
 	 * unless --churn-cache. */
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=-%" PRIu64,
 		 opt.churn_cache);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # tests/e2e/lint.sh - `make lint` (mk/lint.mk) passes: cppcheck and
-# clang-tidy (.clang-tidy) report nothing in lib/, daemon/, ctl/ and the
+# clang-tidy (.clang-tidy) report nothing in common/, engine/, store/, daemon/, ctl/ and the
 # portable win/ files. And the other way round, so that a pass means
 # something: the same two rules, given a file with a planted bug, fail
 # and name it.

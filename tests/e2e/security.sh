@@ -18,7 +18,7 @@
 #            or the socket is refused with one line, and a link or hard
 #            link planted as the metrics textfile's temporary file is
 #            replaced, never written through: each target stays as it was;
-#   sql/     every SQL statement in lib/store.c takes its values as bound
+#   sql/     every SQL statement in store/store.c takes its values as bound
 #            parameters (tests/e2e/sql_bound.awk, which must also catch
 #            four planted violations), and hostile text survives a round
 #            trip through the database;
@@ -330,13 +330,13 @@ sql_check() {
 	gcc -fpreprocessed -dD -E -P "$1" >"$TMP/sql.i" 2>/dev/null &&
 		awk -f "$ROOT/tests/e2e/sql_bound.awk" "$TMP/sql.i" >"$2" 2>&1
 }
-if sql_check "$ROOT/lib/store.c" "$TMP/sql_store.out"; then
+if sql_check "$ROOT/store/store.c" "$TMP/sql_store.out"; then
 	pass sql/bound
 else
 	fail sql/bound "$(cat "$TMP/sql_store.out")"
 fi
 # The check must catch what it is for: store.c with four violations.
-cp "$ROOT/lib/store.c" "$TMP/bad_store.c"
+cp "$ROOT/store/store.c" "$TMP/bad_store.c"
 cat >>"$TMP/bad_store.c" <<'EOF'
 static int bad_printf(struct store *s, const char *name)
 {
@@ -380,7 +380,7 @@ fi
 # sqlite3.h is the store's alone.
 got=$(grep -lE '#include *[<"]sqlite3\.h' "$ROOT"/lib/*.[ch] "$ROOT"/daemon/*.[ch] \
 	"$ROOT"/ctl/*.[ch] | sed "s|^$ROOT/||" | paste -sd ' ')
-if [[ $got == "lib/store.c" ]]; then
+if [[ $got == "store/store.c" ]]; then
 	pass sql/only_store
 else
 	fail sql/only_store "sqlite3.h included by: $got"

@@ -1,4 +1,4 @@
-# tests/e2e/sql_bound.awk - does every SQL statement in a C file (lib/store.c,
+# tests/e2e/sql_bound.awk - does every SQL statement in a C file (store/store.c,
 # the only file that includes sqlite3.h) take its values as bound
 # parameters? Run on the file with its comments stripped (gcc
 # -fpreprocessed -dD -E -P). Prints one line per statement it cannot prove

@@ -28,7 +28,7 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-WOUT=$OUT/win
+WOUT=$OUT/mingw
 export WINEPREFIX=$TMP/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 
 # wine64 is /usr/lib/wine/wine64 on Debian, /usr/bin/wine64 elsewhere.

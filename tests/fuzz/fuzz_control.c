@@ -1,6 +1,6 @@
 /*
  * fuzz_control.c - libFuzzer harness of the control socket's protocol
- * (daemon/control.c, lib/proto.h): the input is everything one client
+ * (daemon/control.c, common/proto.h): the input is everything one client
  * sends on one connection.
  *
  * The harness listens with control__open on a socket in a private temp

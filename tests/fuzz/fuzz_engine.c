@@ -1,6 +1,6 @@
 /*
- * fuzz_engine.c - libFuzzer harness of the analysis engine (lib/engine.c,
- * lib/rules.c): arbitrary sequences of events and engine calls, through
+ * fuzz_engine.c - libFuzzer harness of the analysis engine (engine/engine.c,
+ * engine/rules.c): arbitrary sequences of events and engine calls, through
  * the engine's public API only, as the daemon makes them.
  *
  * The input is a program of one-byte opcodes, each followed by the bytes
@@ -12,7 +12,7 @@
  * in steps that cross the rules' deadlines (grace, orphan age, samples).
  *
  * After every step the harness aborts (a crash libFuzzer reports) when:
- *  - engine__check (lib/engine_check.c) finds a broken invariant: a
+ *  - engine__check (engine/engine_check.c) finds a broken invariant: a
  *    counter that went below zero, live bytes that are not the sum of the
  *    live blocks (per process, thread and site), totals that are not the
  *    sums over processes;

@@ -3,7 +3,7 @@
 # (tests/fuzz/corpus/NAME/) from the descriptions below: real records,
 # event programs, configuration files, control messages and filter
 # options, each named after what it is. Run it from anywhere after
-# changing the formats (bpf/memwatch.h, lib/proto.h, a harness's input
+# changing the formats (bpf/memwatch.h, common/proto.h, a harness's input
 # format) and commit what it wrote; the fuzzers never write here (make
 # fuzz works on a copy). Regression inputs of bugs the fuzzers found are
 # kept as regress-*.bin next to the seeds, and this script leaves them.
@@ -144,7 +144,7 @@ def config():
         b"\0--keep-days\07\0--max-db-mb\0100\0--grace=10\0")
 
 
-# --- control: struct mw_msg_hdr (lib/proto.h) and its payload.
+# --- control: struct mw_msg_hdr (common/proto.h) and its payload.
 def msg(mtype, payload=b"", length=None, magic=0x4d574354, version=1):
     n = len(payload) if length is None else length
     return struct.pack("<IHHIi", magic, version, mtype, n, 0) + payload

@@ -1,5 +1,5 @@
 /*
- * test_anonmap.c - unit tests of the anonymous-memory set (lib/anonmap.c):
+ * test_anonmap.c - unit tests of the anonymous-memory set (engine/anonmap.c):
  * merging, partial unmaps, splits, the heap break, and a randomized check
  * against a page bitmap.
  */

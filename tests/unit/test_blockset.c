@@ -1,6 +1,6 @@
 /*
- * test_blockset.c - unit tests of the live-block store (lib/blockset.c)
- * and the deque the engine's persist FIFO uses (lib/hash.c): a randomized
+ * test_blockset.c - unit tests of the live-block store (engine/blockset.c)
+ * and the deque the engine's persist FIFO uses (common/hash.c): a randomized
  * run of adds and deletes checked against a plain array after every step,
  * record reuse, iteration while deleting, and the deque's ends, filter
  * and shrinking.

@@ -1,5 +1,5 @@
 /*
- * test_engine_check.c - unit tests of engine__check (lib/engine_check.c),
+ * test_engine_check.c - unit tests of engine__check (engine/engine_check.c),
  * the invariant checker tests/fuzz/fuzz_engine.c runs after every step:
  * it passes on states the engine makes, and fires on states broken by
  * hand, one invariant at a time (a fuzzer whose checker never fires

@@ -1,5 +1,5 @@
 /*
- * test_rules.c - unit tests of the rules over time (lib/rules.c):
+ * test_rules.c - unit tests of the rules over time (engine/rules.c):
  * thread-orphan, site-growth, thread-growth and bad-free, fed through the
  * engine like the daemon feeds it. The sink keeps the newest row of each
  * finding id, as the store's upsert does.

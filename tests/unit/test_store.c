@@ -1,8 +1,8 @@
 /*
- * test_store.c - unit tests of the SQLite store (lib/store.c) on real
+ * test_store.c - unit tests of the SQLite store (store/store.c) on real
  * database files in a temp dir: migrations, upserts, readers, and that
  * bad files are refused and left exactly as they were. Foreign and locked
- * databases are made with the sqlite3 shell, so that lib/store.c stays
+ * databases are made with the sqlite3 shell, so that store/store.c stays
  * the only code that includes sqlite3.h.
  */
 #include <errno.h>

@@ -2,7 +2,7 @@
  * test_etw.c - tests of the Windows collector's decoder (win/etw_decode.c,
  * win/wintls.c) and of the engine fed by it, built twice from this one
  * file: natively on Linux (.output/tests/test_etw) and with mingw-w64
- * (.output/win/test_etw.exe, run under wine by tests/e2e/windows.sh).
+ * (.output/mingw/test_etw.exe, run under wine by tests/e2e/windows.sh).
  *
  * Every payload is built byte by byte, as ETW lays it out (packed,
  * little-endian, pointer-sized fields 4 bytes wide in a 32-bit header),

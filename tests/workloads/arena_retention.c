@@ -9,7 +9,7 @@
  * 1 KiB blocks (arena_work_alloc), waits on a barrier until the whole
  * round holds its blocks, frees them all and exits. Main sleeps 900 ms
  * between rounds, so that the growth spans two of memwatch's 2.5 s
- * windows (it asks for two, see lib/rules.c) before the cap of 8 arenas
+ * windows (it asks for two, see engine/rules.c) before the cap of 8 arenas
  * per core stops it. The
  * live set is back to nothing after every round, while glibc's arenas,
  * one more per thread running at once (up to 8 per core), stay mapped.

@@ -2,8 +2,8 @@
  * engine_int.h - the engine's inside, shared by its two halves:
  * engine.c (live sets, counters, TLS bindings, the grace-period TLS rules,
  * flushing) and rules.c (per-site statistics and the rules that judge
- * sites and threads over time). Nothing outside lib/engine*.c and
- * lib/rules.c includes this.
+ * sites and threads over time). Nothing outside engine/engine*.c and
+ * engine/rules.c includes this.
  */
 #ifndef MEMWATCH_ENGINE_INT_H
 #define MEMWATCH_ENGINE_INT_H

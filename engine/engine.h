@@ -195,13 +195,13 @@ void engine__stats(const struct engine *e, struct engine_stats *st);
  */
 uint64_t engine__memory(const struct engine *e, uint32_t *pid, uint64_t *bytes);
 /*
- * Verify the engine's bookkeeping by walking all it holds (lib/
+ * Verify the engine's bookkeeping by walking all it holds (engine/
  * engine_check.c, for tests and fuzzers: it costs a walk of every live
  * block). Returns 0, or -EINVAL and the first broken invariant in why.
  */
 int engine__check(const struct engine *e, char *why, size_t len);
 /*
- * New rule thresholds, at run time (lib/engine_config.c): every field of
+ * New rule thresholds, at run time (engine/engine_config.c): every field of
  * cfg but recent_frees and the callbacks, zero taking the default as in
  * engine__new. Nothing held is lost; what is already scheduled keeps its
  * time. Returns 0, or -EINVAL for a growth_samples out of range.
@@ -209,7 +209,7 @@ int engine__check(const struct engine *e, char *why, size_t len);
 int engine__set_config(struct engine *e, const struct engine_config *cfg);
 
 /*
- * Read-only views for exporters (lib/engine_export.c): what the engine
+ * Read-only views for exporters (engine/engine_export.c): what the engine
  * holds right now, walked in no particular order. The engine must not
  * change during a walk; callbacks return 0 to go on, non-zero to stop
  * (that value is returned).

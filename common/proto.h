@@ -15,19 +15,6 @@
 #define MW_PROTO_MAGIC 0x4d574354u /* "MWCT" */
 #define MW_PROTO_VERSION 1
 #define MW_PROTO_MAX_PAYLOAD 4096
-#define MW_DEFAULT_SOCKET "/run/memwatch/memwatchd.sock"
-#ifdef _WIN32
-/* Where docs/WINDOWS.md has memwatchw write; memwatchctl's default. */
-#define MW_DEFAULT_DB "C:\\ProgramData\\memwatch\\memwatch.db"
-#else
-#define MW_DEFAULT_DB "/var/lib/memwatch/memwatch.db"
-#endif
-/*
- * Who may talk to memwatchd: root, and for queries (MW_MSG_STATUS) the
- * members of this group, when it exists. The socket and the database
- * belong to it (modes 0660 and 0640); without it both are root's alone.
- */
-#define MW_GROUP "memwatch"
 
 enum mw_msg_type {
 	MW_MSG_STATUS = 1,	/* request: no payload; reply: mw_msg_status */
