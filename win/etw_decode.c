@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "etw_decode.h"
+#include "hash.h"
 
 bool etw_guid__eq(const struct etw_guid *a, const struct etw_guid *b)
 {
@@ -59,105 +60,18 @@ uint64_t etw_clock__ticks(const struct etw_clock *c, uint64_t ns)
 	return c->ref_ticks - muldiv(c->ref_ns - ns, freq, 1000000000ull);
 }
 
-/* --- a map of u64 to u64 (linear probing, backward-shift delete) ------ */
+/* --- maps of u64 to u64: common/hash.h's hmap, each value stored as a
+ * pointer. Every value put here is non-zero (a heap handle, 1, a held
+ * stop's seq + 1), so 0 from map_get means absent. */
 
-struct u64map {
-	uint64_t *keys; /* 0 is the empty key: callers never use it */
-	uint64_t *vals;
-	size_t cap; /* a power of two, or 0 */
-	size_t len;
-};
-
-static size_t u64map__slot(const struct u64map *m, uint64_t k)
+static int map_put(struct hmap *m, uint64_t k, uint64_t v)
 {
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	return (size_t)k & (m->cap - 1);
+	return hmap__put(m, k, (void *)(uintptr_t)v);
 }
 
-static uint64_t *u64map__get(const struct u64map *m, uint64_t k)
+static uint64_t map_get(const struct hmap *m, uint64_t k)
 {
-	if (!m->cap)
-		return NULL;
-	for (size_t i = u64map__slot(m, k);; i = (i + 1) & (m->cap - 1)) {
-		if (m->keys[i] == k)
-			return &m->vals[i];
-		if (!m->keys[i])
-			return NULL;
-	}
-}
-
-static int u64map__put(struct u64map *m, uint64_t k, uint64_t v);
-
-static int u64map__grow(struct u64map *m)
-{
-	struct u64map n = {0};
-
-	n.cap = m->cap ? m->cap * 2 : 64;
-	n.keys = calloc(n.cap, sizeof(*n.keys));
-	n.vals = calloc(n.cap, sizeof(*n.vals));
-	if (!n.keys || !n.vals) {
-		free(n.keys);
-		free(n.vals);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->keys[i])
-			u64map__put(&n, m->keys[i], m->vals[i]);
-	free(m->keys);
-	free(m->vals);
-	*m = n;
-	return 0;
-}
-
-static int u64map__put(struct u64map *m, uint64_t k, uint64_t v)
-{
-	size_t i;
-
-	if ((m->len + 1) * 4 > m->cap * 3 && u64map__grow(m))
-		return -ENOMEM;
-	for (i = u64map__slot(m, k); m->keys[i] && m->keys[i] != k;
-	     i = (i + 1) & (m->cap - 1))
-		;
-	if (!m->keys[i])
-		m->len++;
-	m->keys[i] = k;
-	m->vals[i] = v;
-	return 0;
-}
-
-static void u64map__del(struct u64map *m, uint64_t k)
-{
-	size_t i, j;
-
-	if (!m->cap)
-		return;
-	for (i = u64map__slot(m, k); m->keys[i] != k;
-	     i = (i + 1) & (m->cap - 1))
-		if (!m->keys[i])
-			return;
-	m->len--;
-	/* Shift back every entry of the run that may no longer be found. */
-	for (j = (i + 1) & (m->cap - 1); m->keys[j];
-	     j = (j + 1) & (m->cap - 1)) {
-		size_t home = u64map__slot(m, m->keys[j]);
-
-		if (((j - home) & (m->cap - 1)) >= ((j - i) & (m->cap - 1))) {
-			m->keys[i] = m->keys[j];
-			m->vals[i] = m->vals[j];
-			i = j;
-		}
-	}
-	m->keys[i] = 0;
-	m->vals[i] = 0;
-}
-
-static void u64map__fini(struct u64map *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
+	return (uintptr_t)hmap__get(m, k);
 }
 
 /* --- merge ------------------------------------------------------------- */
@@ -392,8 +306,8 @@ struct proc {
 	size_t nmods, capmods;
 	/* Heaps created while traced: handle -> 1; and their live blocks:
 	 * address -> heap handle. */
-	struct u64map heaps;
-	struct u64map blocks;
+	struct hmap heaps;
+	struct hmap blocks;
 };
 
 /* An event on its way out. */
@@ -434,8 +348,8 @@ struct etw_decoder {
 	struct held *h;
 	size_t hhead, hlen, hcap;
 	uint64_t hbase;
-	struct u64map held_by_tid; /* pid << 32 | tid -> seq + 1 */
-	struct u64map watched;	   /* pid | 1 << 63 -> 1; empty: all */
+	struct hmap held_by_tid; /* pid << 32 | tid -> seq + 1 */
+	struct hmap watched;	   /* pid | 1 << 63 -> 1; empty: all */
 	struct stray *stray;	   /* a ring of STRAY_MAX */
 	size_t nstray, stray_next;
 	struct out cur; /* the event last popped */
@@ -469,8 +383,8 @@ static void proc_fini(struct proc *p)
 	for (size_t i = 0; i < p->nmods; i++)
 		free(p->mods[i].path);
 	free(p->mods);
-	u64map__fini(&p->heaps);
-	u64map__fini(&p->blocks);
+	hmap__fini(&p->heaps);
+	hmap__fini(&p->blocks);
 }
 
 void etw_decoder__free(struct etw_decoder *d)
@@ -484,8 +398,8 @@ void etw_decoder__free(struct etw_decoder *d)
 		free(d->q[(d->qhead + i) % d->qcap].path);
 	free(d->q);
 	free(d->h);
-	u64map__fini(&d->held_by_tid);
-	u64map__fini(&d->watched);
+	hmap__fini(&d->held_by_tid);
+	hmap__fini(&d->watched);
 	free(d->stray);
 	free(d->cur.path);
 	free(d);
@@ -544,8 +458,8 @@ static uint64_t pid_key(uint32_t pid)
 int etw_decoder__watch(struct etw_decoder *d, uint32_t pid, bool on)
 {
 	if (on)
-		return u64map__put(&d->watched, pid_key(pid), 1);
-	u64map__del(&d->watched, pid_key(pid));
+		return map_put(&d->watched, pid_key(pid), 1);
+	hmap__del(&d->watched, pid_key(pid));
 	return 0;
 }
 
@@ -553,7 +467,7 @@ int etw_decoder__watch(struct etw_decoder *d, uint32_t pid, bool on)
  * decoder keeps no state for the rest of the host. */
 static bool watched(const struct etw_decoder *d, uint32_t pid)
 {
-	return !d->watched.len || u64map__get(&d->watched, pid_key(pid));
+	return !d->watched.len || map_get(&d->watched, pid_key(pid));
 }
 
 /* --- modules ------------------------------------------------------------- */
@@ -775,7 +689,7 @@ static int hold_stop(struct etw_decoder *d, uint32_t pid, uint32_t tid,
 		d->hcap = ncap;
 		d->hhead = 0;
 	}
-	if (u64map__put(&d->held_by_tid, tid_key(pid, tid),
+	if (map_put(&d->held_by_tid, tid_key(pid, tid),
 			d->hbase + d->hlen + 1))
 		return -ENOMEM;
 	h = h_at(d, d->hlen++);
@@ -796,7 +710,7 @@ static int release(struct etw_decoder *d, struct held *h, bool group)
 	o->ev.ts = h->ts;
 	o->ev.flags = group ? MW_EVF_GROUP_EXIT : 0;
 	h->gone = true;
-	u64map__del(&d->held_by_tid, tid_key(h->pid, h->tid));
+	hmap__del(&d->held_by_tid, tid_key(h->pid, h->tid));
 	return 0;
 }
 
@@ -813,12 +727,12 @@ static void h_trim(struct etw_decoder *d)
 /* A record of (pid, tid) came: a stop held for that id goes first. */
 static int release_tid(struct etw_decoder *d, uint32_t pid, uint32_t tid)
 {
-	uint64_t *seq = u64map__get(&d->held_by_tid, tid_key(pid, tid));
+	uint64_t seq = map_get(&d->held_by_tid, tid_key(pid, tid));
 	int err;
 
 	if (!seq)
 		return 0;
-	err = release(d, h_at(d, (size_t)(*seq - 1 - d->hbase)), false);
+	err = release(d, h_at(d, (size_t)(seq - 1 - d->hbase)), false);
 	h_trim(d);
 	return err;
 }
@@ -888,9 +802,9 @@ static int on_stack(struct etw_decoder *d, const struct etw_record *r)
 
 static int track_block(struct proc *p, uint64_t heap, uint64_t addr)
 {
-	if (!addr || !u64map__get(&p->heaps, heap))
+	if (!addr || !map_get(&p->heaps, heap))
 		return 0;
-	return u64map__put(&p->blocks, addr, heap);
+	return map_put(&p->blocks, addr, heap);
 }
 
 /* HeapDestroy: every block of the heap goes with it. */
@@ -898,10 +812,10 @@ static int destroy_heap(struct etw_decoder *d, struct proc *p,
 			const struct etw_record *r, uint64_t heap)
 {
 	for (size_t i = 0; i < p->blocks.cap;) {
-		uint64_t addr = p->blocks.keys[i];
+		uint64_t addr = p->blocks.slots[i].key;
 		struct out *o;
 
-		if (!addr || p->blocks.vals[i] != heap) {
+		if ((uintptr_t)p->blocks.slots[i].val != heap) {
 			i++;
 			continue;
 		}
@@ -911,9 +825,9 @@ static int destroy_heap(struct etw_decoder *d, struct proc *p,
 		o->ev.addr = addr;
 		d->st.destroyed_frees++;
 		/* The delete shifts a later entry into slot i: look again. */
-		u64map__del(&p->blocks, addr);
+		hmap__del(&p->blocks, addr);
 	}
-	u64map__del(&p->heaps, heap);
+	hmap__del(&p->heaps, heap);
 	return 0;
 }
 
@@ -934,12 +848,12 @@ static int on_heap(struct etw_decoder *d, const struct etw_record *r)
 		heap = rd_ptr(&rd);
 		if (rd.bad)
 			return -EBADMSG;
-		return u64map__put(&p->heaps, heap ? heap : 1, 1);
+		return map_put(&p->heaps, heap ? heap : 1, 1);
 	case MW_ETW_HEAP_DESTROY:
 		heap = rd_ptr(&rd);
 		if (rd.bad)
 			return -EBADMSG;
-		return u64map__get(&p->heaps, heap)
+		return map_get(&p->heaps, heap)
 			   ? destroy_heap(d, p, r, heap)
 			   : 0;
 	case MW_ETW_HEAP_ALLOC:
@@ -967,7 +881,7 @@ static int on_heap(struct etw_decoder *d, const struct etw_record *r)
 			return -EBADMSG;
 		if (!a)
 			return 0; /* HeapFree(h, 0, NULL) frees nothing */
-		u64map__del(&p->blocks, a);
+		hmap__del(&p->blocks, a);
 		o = q_push(d, MW_EV_FREE, r->pid, r->tid, r->ts);
 		if (!o)
 			return -ENOMEM;
@@ -980,7 +894,7 @@ static int on_heap(struct etw_decoder *d, const struct etw_record *r)
 	if (rd.bad)
 		return -EBADMSG;
 	if (type == MW_EV_REALLOC && b != a)
-		u64map__del(&p->blocks, b);
+		hmap__del(&p->blocks, b);
 	if ((err = track_block(p, heap, a)))
 		return err;
 	o = q_push(d, type, r->pid, r->tid, r->ts);
