@@ -367,7 +367,8 @@ rpm: $(RPM)
 WIN_CC ?= x86_64-w64-mingw32-gcc
 WIN_DLLTOOL ?= x86_64-w64-mingw32-dlltool
 WIN_OUT := $(OUT)/mingw
-WIN_PORT_SRCS := win/etw_decode.c win/wintls.c
+WIN_PORT_SRCS := win/etw_decode.c win/etw_merge.c win/etw_session_port.c \
+	win/wintls.c
 WIN_PORT_OBJS := $(call obj,$(WIN_PORT_SRCS))
 WIN_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D__USE_MINGW_ANSI_STDIO=1 \
 	-D_WIN32_WINNT=0x0A00 -DUNICODE -D_UNICODE -MMD -MP \
