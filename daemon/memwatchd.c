@@ -37,6 +37,7 @@
 #include "collector.h"
 #include "control.h"
 #include "engine.h"
+#include "flush.h"
 #include "guard.h"
 #include "log.h"
 #include "metrics.h"
@@ -48,7 +49,6 @@
 #include "proto.h"
 #include "retention.h"
 #include "store.h"
-#include "store_sink.h"
 #include "symbolizer.h"
 
 #define TICK_NS (100ull * 1000 * 1000)
@@ -74,7 +74,7 @@ struct daemon {
 	bool stop;
 	uint64_t started;
 	uint64_t last_flush;
-	int flush_err; /* last flush error logged, so it is logged once */
+	struct flusher flusher; /* the engine's rows into the store */
 	int db_gone;   /* likewise for the database file removed or replaced */
 	int mm_err;    /* likewise for the mm tracepoints */
 	/* Groups watched by name (--cgroup, --unit): systemd makes a unit's
@@ -216,32 +216,43 @@ static void check_db(struct daemon *d)
 	d->db_gone = err;
 }
 
-static int flush(struct daemon *d, uint64_t now)
+static void flush_begin(void *ctx)
 {
-	struct store_sink_ctx sc = {d->store, resolve_site, tell_finding, d};
-	int err;
+	metrics__flush_begin(((struct daemon *)ctx)->metrics);
+}
 
-	metrics__flush_begin(d->metrics);
-	err = engine__flush(d->engine, now, &store_sink, &sc);
+static void flush_end(void *ctx, int err)
+{
+	struct daemon *d = ctx;
+
 	metrics__flush_end(d->metrics, err);
-	d->last_flush = now;
-	if (err) {
-		/* Log a failure once until it changes or clears; the engine
-		 * keeps everything and the next flush tries again. */
-		if (err != d->flush_err && !d->db_gone)
-			log_warnx("cannot write to database '%s': %s; keeping "
-				  "its rows in memory, trying again",
-				  d->opts->db, store__strerror(err));
-		d->flush_err = err;
-		return err;
-	}
-	if (d->flush_err)
-		log_warnx("writing to the database again");
-	d->flush_err = 0;
+	if (err)
+		return;
 	for (int i = 0; i < d->ngone; i++)
 		symbolizer__forget(d->sym, d->gone[i]);
 	d->ngone = 0;
-	return 0;
+}
+
+/* Log a failure once until it changes or clears; the engine keeps
+ * everything and the next flush tries again. */
+static void flush_changed(void *ctx, int err)
+{
+	struct daemon *d = ctx;
+
+	if (!err)
+		log_warnx("writing to the database again");
+	else if (!d->db_gone)
+		log_warnx("cannot write to database '%s': %s; keeping "
+			  "its rows in memory, trying again",
+			  d->opts->db, store__strerror(err));
+}
+
+static int flush(struct daemon *d, uint64_t now)
+{
+	int err = flusher__flush(&d->flusher, now);
+
+	d->last_flush = now;
+	return err;
 }
 
 /* --- events ---------------------------------------------------------- */
@@ -1274,9 +1285,7 @@ static int finish(struct daemon *d)
 		engine__detach(d->engine, pid, now);
 	}
 	engine__tick(d->engine, now);
-	do
-		err = flush(d, now);
-	while (!err && engine__flush_more(d->engine));
+	err = flusher__flush_all(&d->flusher, now);
 	if (err)
 		log_warnx("final write to the database failed; rows "
 			  "committed before are intact");
@@ -1523,6 +1532,13 @@ int main(int argc, char **argv)
 	d.engine = engine__new(&ecfg, serial);
 	if (!d.engine || !d.sym)
 		fatal("out of memory");
+	d.flusher = (struct flusher){
+		.engine = d.engine,
+		.sink = {d.store, resolve_site, tell_finding, &d},
+		.begin = flush_begin,
+		.end = flush_end,
+		.changed = flush_changed,
+	};
 	d.col = collector__new(&copts, on_event, &d);
 	if (!d.col)
 		fatal("cannot load the eBPF programs");
