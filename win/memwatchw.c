@@ -28,8 +28,8 @@
 #include "engine.h"
 #include "etw_decode.h"
 #include "etw_session.h"
+#include "flush.h"
 #include "store.h"
-#include "store_sink.h"
 #include "winsqlite.h"
 #include "winsym.h"
 #include "wintls.h"
@@ -164,7 +164,7 @@ struct collector {
 	struct etw_loss kproc_loss;
 	struct traced t[MAX_PIDS];
 	int nt;
-	int flush_err;
+	struct flusher flusher; /* the engine's rows into the store */
 };
 
 static volatile LONG stop_requested;
@@ -212,20 +212,20 @@ static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
 	winsym__resolve(((struct collector *)ctx)->sym, pid, row);
 }
 
+static void flush_changed(void *ctx, int err)
+{
+	if (err)
+		say("cannot write to the database: %s", store__strerror(err));
+	else
+		say("writing to the database again");
+}
+
+/* One flush, within the engine's row budget: what is left goes at the
+ * loop's next turn (engine__flush_more). */
 static void flush(struct collector *c, uint64_t now)
 {
-	struct store_sink_ctx sc = {c->store, resolve_site, NULL, c};
-	int err;
-
 	engine__tick(c->engine, now);
-	do
-		err = engine__flush(c->engine, now, &store_sink, &sc);
-	while (!err && engine__flush_more(c->engine));
-	if (err && err != c->flush_err)
-		say("cannot write to the database: %s", store__strerror(err));
-	else if (!err && c->flush_err)
-		say("writing to the database again");
-	c->flush_err = err;
+	flusher__flush(&c->flusher, now);
 }
 
 /* --- processes ------------------------------------------------------------ */
@@ -571,6 +571,11 @@ static int run(void)
 	}
 	c.cls.name = winsym__name;
 	c.cls.ctx = c.sym;
+	c.flusher = (struct flusher){
+	    .engine = c.engine,
+	    .sink = {c.store, resolve_site, NULL, &c},
+	    .changed = flush_changed,
+	};
 	if (!enable_profile_privilege())
 		say("no SeSystemProfilePrivilege: allocations have no stacks");
 	for (int i = 0; i < c.nt; i++) {
@@ -625,7 +630,8 @@ static int run(void)
 					   etw_clock__ns(&c.clock, now));
 			last_loss = now;
 		}
-		if (now - last_flush >= FLUSH_MS * c.clock.freq / 1000) {
+		if (now - last_flush >= FLUSH_MS * c.clock.freq / 1000 ||
+		    engine__flush_more(c.engine)) {
 			flush(&c, etw_clock__ns(&c.clock, now));
 			last_flush = now;
 		}
@@ -644,7 +650,8 @@ out:
 		for (int i = 0; i < c.nt; i++)
 			if (!c.t[i].exited)
 				engine__detach(c.engine, c.t[i].pid, now);
-		flush(&c, now);
+		engine__tick(c.engine, now);
+		flusher__flush_all(&c.flusher, now);
 		etw_decoder__stats(c.dec, &st);
 		if (debug)
 			say("records %" PRIu64 ", ignored %" PRIu64

@@ -1,0 +1,103 @@
+/*
+ * request.c - memwatchctl's requests over the control socket: status,
+ * attach, detach, watch, unwatch and reload.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "engine.h"
+#include "log.h"
+#include "memwatchd.h"
+#include "proto.h"
+#include "retention.h"
+#include "store.h"
+
+static int on_watch_request(struct daemon *d, uint16_t type,
+			    const struct mw_msg_watch *w, char *msg,
+			    size_t len)
+{
+	if (w->kind < MW_WATCH_EXE || w->kind > MW_WATCH_UNIT) {
+		snprintf(msg, len, "invalid target kind %u", w->kind);
+		return -EINVAL;
+	}
+	if (w->mode != MW_MODE_FULL && w->mode != MW_MODE_TLS) {
+		snprintf(msg, len, "invalid mode %u", w->mode);
+		return -EINVAL;
+	}
+	if (!memchr(w->name, '\0', sizeof(w->name)) || !w->name[0]) {
+		snprintf(msg, len, "invalid %s name", watch_names[w->kind]);
+		return -EINVAL;
+	}
+	return daemon__watch(d, w->kind, w->name,
+		     type == MW_MSG_UNWATCH	? COLLECTOR_UNWATCH
+		     : w->mode == MW_MODE_TLS ? COLLECTOR_WATCH_TLS
+					      : COLLECTOR_WATCH,
+		     msg, len);
+}
+
+int daemon__on_request(void *ctx, uint16_t type, const void *req,
+		      uint32_t req_len, void *reply, uint32_t *reply_len,
+		      char *msg, size_t msglen)
+{
+	struct daemon *d = ctx;
+	const struct mw_msg_pid *mp = req;
+	struct mw_msg_status *st = reply;
+	const struct retention_stats *rs;
+	struct engine_stats es;
+	int err;
+
+	switch (type) {
+	case MW_MSG_STATUS:
+		engine__stats(d->engine, &es);
+		memset(st, 0, sizeof(*st));
+		st->started_ts = d->started;
+		st->events = es.events;
+		st->lost = es.lost;
+		st->live_blocks = es.live_blocks;
+		st->findings = es.findings;
+		st->daemon_pid = (uint32_t)getpid();
+		rs = retention__stats(d->retention);
+		st->pruned_rows = store_pruned__sum(&rs->rows);
+		st->pruned_raw_processes = rs->raw_processes;
+		st->pruned_processes = rs->rows.processes;
+		st->prune_step_max_ns = rs->step_max_ns;
+		for (int i = 0; i < collector__ntargets(d->col) &&
+				i < MW_STATUS_MAX_TARGETS;
+		     i++)
+			st->targets[st->ntargets++] = collector__target(d->col, i);
+		*reply_len = sizeof(*st);
+		return 0;
+	case MW_MSG_ATTACH:
+		if (!mp->pid || mp->pid > INT32_MAX) {
+			snprintf(msg, msglen, "invalid pid '%u'", mp->pid);
+			return -EINVAL;
+		}
+		err = daemon__attach(d, mp->pid, mp->mode == MW_MODE_TLS, msg,
+				     msglen);
+		break;
+	case MW_MSG_DETACH:
+		err = daemon__detach(d, mp->pid, msg, msglen);
+		break;
+	case MW_MSG_WATCH:
+	case MW_MSG_UNWATCH:
+		return on_watch_request(d, type, req, msg, msglen);
+	case MW_MSG_RELOAD:
+		err = daemon__reload(d, msg, msglen);
+		if (err)
+			log_warnx("cannot reload: %s", msg);
+		return err;
+	default:
+		snprintf(msg, msglen, "unknown request type %u", type);
+		return -EOPNOTSUPP;
+	}
+	/* What memwatchctl reads next (status, from the database) shows the
+	 * process as attached or detached: its rows are written now rather
+	 * than at the next flush. */
+	if (!err)
+		daemon__flush(d, collector__now(d->col));
+	return err;
+}
