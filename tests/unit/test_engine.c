@@ -3026,58 +3026,61 @@ static void test_random_consistency_flush_budget(void)
 	rt_run(7);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+	UNIT_CASE(test_counters_one_thread),
+	UNIT_CASE(test_counters_per_thread),
+	UNIT_CASE(test_cross_thread_free),
+	UNIT_CASE(test_unknown_free),
+	UNIT_CASE(test_realloc_null_old_is_malloc),
+	UNIT_CASE(test_realloc_zero_frees),
+	UNIT_CASE(test_realloc_failure_keeps_block),
+	UNIT_CASE(test_realloc_moved),
+	UNIT_CASE(test_realloc_in_place_keeps_serial),
+	UNIT_CASE(test_realloc_in_place_persisted_stays_stored),
+	UNIT_CASE(test_thread_rule_fires_after_grace_only),
+	UNIT_CASE(test_thread_rule_freed_within_grace),
+	UNIT_CASE(test_thread_rule_destructor_frees),
+	UNIT_CASE(test_thread_rule_not_on_group_exit),
+	UNIT_CASE(test_proc_exit_decides_pending),
+	UNIT_CASE(test_key_rule_live_threads),
+	UNIT_CASE(test_key_reuse_generations),
+	UNIT_CASE(test_setspecific_overwrite),
+	UNIT_CASE(test_setspecific_overwrite_freed),
+	UNIT_CASE(test_setspecific_null_clears),
+	UNIT_CASE(test_address_reuse_unbound),
+	UNIT_CASE(test_report_once),
+	UNIT_CASE(test_report_once_after_realloc_in_place),
+	UNIT_CASE(test_key_predates_tracing),
+	UNIT_CASE(test_binding_row),
+	UNIT_CASE(test_tid_reuse),
+	UNIT_CASE(test_tid_reuse_store_keeps_live_thread),
+	UNIT_CASE(test_thread_start_with_lost_exit),
+	UNIT_CASE(test_untraced_ignored),
+	UNIT_CASE(test_exec_drops_live_set),
+	UNIT_CASE(test_detach),
+	UNIT_CASE(test_lost_events),
+	UNIT_CASE(test_loss_withholds_older_block),
+	UNIT_CASE(test_loss_keeps_newer_block),
+	UNIT_CASE(test_loss_unattributed),
+	UNIT_CASE(test_max_blocks),
+	UNIT_CASE(test_max_threads),
+	UNIT_CASE(test_max_keys),
+	UNIT_CASE(test_memory_estimate),
+	UNIT_CASE(test_attach_idempotent),
+	UNIT_CASE(test_persist_age),
+	UNIT_CASE(test_flush_finding_fails_once),
+	UNIT_CASE(test_flush_commit_fails_once),
+	UNIT_CASE(test_flush_fails_midway),
+	UNIT_CASE(test_flush_fail_at_proc_exit),
+	UNIT_CASE(test_site_once_per_process),
+	UNIT_CASE(test_stacks_dedup_and_flush),
+	UNIT_CASE(test_site_of_young_finding),
+	UNIT_CASE(test_stats_lifecycle),
+	UNIT_CASE(test_random_consistency),
+	UNIT_CASE(test_random_consistency_flush_budget),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_counters_one_thread);
-	RUN(test_counters_per_thread);
-	RUN(test_cross_thread_free);
-	RUN(test_unknown_free);
-	RUN(test_realloc_null_old_is_malloc);
-	RUN(test_realloc_zero_frees);
-	RUN(test_realloc_failure_keeps_block);
-	RUN(test_realloc_moved);
-	RUN(test_realloc_in_place_keeps_serial);
-	RUN(test_realloc_in_place_persisted_stays_stored);
-	RUN(test_thread_rule_fires_after_grace_only);
-	RUN(test_thread_rule_freed_within_grace);
-	RUN(test_thread_rule_destructor_frees);
-	RUN(test_thread_rule_not_on_group_exit);
-	RUN(test_proc_exit_decides_pending);
-	RUN(test_key_rule_live_threads);
-	RUN(test_key_reuse_generations);
-	RUN(test_setspecific_overwrite);
-	RUN(test_setspecific_overwrite_freed);
-	RUN(test_setspecific_null_clears);
-	RUN(test_address_reuse_unbound);
-	RUN(test_report_once);
-	RUN(test_report_once_after_realloc_in_place);
-	RUN(test_key_predates_tracing);
-	RUN(test_binding_row);
-	RUN(test_tid_reuse);
-	RUN(test_tid_reuse_store_keeps_live_thread);
-	RUN(test_thread_start_with_lost_exit);
-	RUN(test_untraced_ignored);
-	RUN(test_exec_drops_live_set);
-	RUN(test_detach);
-	RUN(test_lost_events);
-	RUN(test_loss_withholds_older_block);
-	RUN(test_loss_keeps_newer_block);
-	RUN(test_loss_unattributed);
-	RUN(test_max_blocks);
-	RUN(test_max_threads);
-	RUN(test_max_keys);
-	RUN(test_memory_estimate);
-	RUN(test_attach_idempotent);
-	RUN(test_persist_age);
-	RUN(test_flush_finding_fails_once);
-	RUN(test_flush_commit_fails_once);
-	RUN(test_flush_fails_midway);
-	RUN(test_flush_fail_at_proc_exit);
-	RUN(test_site_once_per_process);
-	RUN(test_stacks_dedup_and_flush);
-	RUN(test_site_of_young_finding);
-	RUN(test_stats_lifecycle);
-	RUN(test_random_consistency);
-	RUN(test_random_consistency_flush_budget);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

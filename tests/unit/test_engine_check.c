@@ -168,14 +168,17 @@ static void test_fires_on_engine_totals(void)
 	engine__free(e);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+	UNIT_CASE(test_clean_states_pass),
+	UNIT_CASE(test_resized_in_place_then_freed),
+	UNIT_CASE(test_fires_on_live_bytes),
+	UNIT_CASE(test_fires_on_thread_sum),
+	UNIT_CASE(test_fires_on_wrapped_counter),
+	UNIT_CASE(test_fires_on_site_sum),
+	UNIT_CASE(test_fires_on_engine_totals),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_clean_states_pass);
-	RUN(test_resized_in_place_then_freed);
-	RUN(test_fires_on_live_bytes);
-	RUN(test_fires_on_thread_sum);
-	RUN(test_fires_on_wrapped_counter);
-	RUN(test_fires_on_site_sum);
-	RUN(test_fires_on_engine_totals);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

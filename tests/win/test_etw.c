@@ -1497,40 +1497,39 @@ static int run_to_store(const char *path)
 	UNIT_EXIT();
 }
 
+static const struct unit_case cases[] = {
+	UNIT_CASE(alloc_layout_literal),
+	UNIT_CASE(alloc_with_stack_64),
+	UNIT_CASE(alloc_with_stack_32),
+	UNIT_CASE(realloc_free_64),
+	UNIT_CASE(realloc_free_32),
+	UNIT_CASE(stack_order),
+	UNIT_CASE(thread_events),
+	UNIT_CASE(process_exit_v0),
+	UNIT_CASE(process_exit_v2),
+	UNIT_CASE(image_events_64),
+	UNIT_CASE(image_events_32),
+	UNIT_CASE(heap_destroy),
+	UNIT_CASE(bad_payloads),
+	UNIT_CASE(watch_filter),
+	UNIT_CASE(merge_order),
+	UNIT_CASE(loss_counters),
+	UNIT_CASE(heap_ext_block),
+	UNIT_CASE(clock_conversion),
+	UNIT_CASE(tls_names),
+	UNIT_CASE(scenario_tls_threads_64),
+	UNIT_CASE(scenario_tls_threads_32),
+	UNIT_CASE(scenario_tls_threads_clean),
+	UNIT_CASE(scenario_plain_orphans),
+	UNIT_CASE(scenario_dll_unload),
+	UNIT_CASE(scenario_dll_unload_clean),
+	UNIT_CASE(scenario_exit_with_process),
+	UNIT_CASE(scenario_exit_before_process),
+};
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--db"))
 		return run_to_store(argv[2]);
-	if (argc != 1) {
-		fprintf(stderr, "usage: test_etw [--db PATH]\n");
-		return 2;
-	}
-	RUN(alloc_layout_literal);
-	RUN(alloc_with_stack_64);
-	RUN(alloc_with_stack_32);
-	RUN(realloc_free_64);
-	RUN(realloc_free_32);
-	RUN(stack_order);
-	RUN(thread_events);
-	RUN(process_exit_v0);
-	RUN(process_exit_v2);
-	RUN(image_events_64);
-	RUN(image_events_32);
-	RUN(heap_destroy);
-	RUN(bad_payloads);
-	RUN(watch_filter);
-	RUN(merge_order);
-	RUN(loss_counters);
-	RUN(heap_ext_block);
-	RUN(clock_conversion);
-	RUN(tls_names);
-	RUN(scenario_tls_threads_64);
-	RUN(scenario_tls_threads_32);
-	RUN(scenario_tls_threads_clean);
-	RUN(scenario_plain_orphans);
-	RUN(scenario_dll_unload);
-	RUN(scenario_dll_unload_clean);
-	RUN(scenario_exit_with_process);
-	RUN(scenario_exit_before_process);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }
