@@ -28,15 +28,15 @@ DEPS_PKGS += libsystemd-dev
 DEPS_PKGS += curl
 # valgrind: callgrind counts the engine's instructions per event (make bench).
 DEPS_PKGS += valgrind
-# groff-base, man-db: tests/e2e/docs.sh renders the man pages with groff -ww
+# groff-base, man-db: tests/meta/docs.sh renders the man pages with groff -ww
 # and reads their NAME lines with lexgrog.
 DEPS_PKGS += groff-base man-db
 # debhelper (dpkg-buildpackage is dpkg-dev's), rpm (rpmbuild): make deb and
-# make rpm, which tests/e2e/packaging.sh builds, installs and removes;
+# make rpm, which tests/meta/packaging.sh builds, installs and removes;
 # lintian checks the .deb there.
 DEPS_PKGS += debhelper dpkg-dev rpm lintian
 # mingw-w64 and wine: make windows cross-compiles the Windows collector,
-# tests/e2e/windows.sh runs its tests under wine.
+# tests/meta/windows.sh runs its tests under wine.
 DEPS_PKGS += gcc-mingw-w64-x86-64 wine64
 # g++-mingw-w64 (libstdc++.a: the demangler), libz-mingw-w64-dev (zlib for
 # pprof): memwatchctl.exe. wine64-tools (winegcc, winebuild): the test
@@ -50,7 +50,7 @@ DEPS_PKGS += debootstrap systemd-container
 DEPS_PKGS += libclang-rt-14-dev
 # e2fsprogs (mkfs.ext4, chattr): the read-only database of tests/e2e/faults.sh.
 DEPS_PKGS += e2fsprogs
-# cppcheck, clang-tidy: make lint (mk/lint.mk), run by tests/e2e/lint.sh.
+# cppcheck, clang-tidy: make lint (mk/lint.mk), run by tests/meta/lint.sh.
 DEPS_PKGS += cppcheck clang-tidy
 
 ifeq ($(V),1)

@@ -8,7 +8,7 @@
 #                                naming the reproducer
 #   make fuzz FUZZ=engine        one harness (a list works too)
 #
-# The harnesses are built with `make tests`, so that tests/e2e/fuzz.sh (the
+# The harnesses are built with `make tests`, so that tests/meta/fuzz.sh (the
 # short pass make check runs) finds them. Everything they link is compiled
 # again here with clang's fuzzer, ASan and UBSan instrumentation, in
 # $(OUT)/fuzz/obj; the seed corpus in tests/fuzz/corpus is only ever read.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/run.sh - the test runner `make check` calls once everything is
 # built. Runs, in order, every unit test binary (.output/tests/test_*),
-# the golden suite (tests/golden/run.sh) if there is one, and every
-# end-to-end suite (tests/e2e/*.sh but lib.sh). Each suite runs under a
-# timeout with its output echoed and kept in .output/test-logs/SUITE.log.
+# the golden suite (tests/golden/run.sh) if there is one, every
+# end-to-end suite (tests/e2e/*.sh but lib.sh), then every meta suite
+# (tests/meta/*.sh). Each suite runs under a timeout with its output
+# echoed and kept in .output/test-logs/SUITE.log.
 #
 # Every suite prints "PASS: name" or "FAIL: name: reason" per case; this
 # script adds one "FAIL: SUITE: ..." line for a suite that times out, or
@@ -11,8 +12,8 @@
 # prints no result at all (it tested nothing). The very last line is
 # "N passed, N failed"; the exit status is 1 if anything failed.
 #
-# The e2e suites need root and eBPF; they report a FAIL, never a skip,
-# when run without them. Each makes its own temp dir, --db and --socket.
+# The e2e and meta suites need root and eBPF; they report a FAIL, never a
+# skip, when run without them. Each makes its own temp dir, --db and --socket.
 #
 #   tests/run.sh [SUITE...] [-k PATTERN] [--list] [--help]
 #

@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034  # globals the suites read
 # tests/e2e/lib.sh - shared helpers for the end-to-end suites in this
-# directory. A suite sources this file first thing; it then has:
+# directory and the meta suites in tests/meta/. A suite sources this file
+# first thing; it then has:
 #   - a private temp dir $TMP with its own $DB and $SOCK (never the
 #     defaults), removed at exit along with anything the suite started;
 #   - pass NAME / fail NAME REASON, printing "PASS: suite/NAME" or

@@ -2,7 +2,7 @@
  * test_etw.c - tests of the Windows collector's decoder (win/etw_decode.c,
  * win/wintls.c) and of the engine fed by it, built twice from this one
  * file: natively on Linux (.output/tests/test_etw) and with mingw-w64
- * (.output/mingw/test_etw.exe, run under wine by tests/e2e/windows.sh).
+ * (.output/mingw/test_etw.exe, run under wine by tests/meta/windows.sh).
  *
  * Every payload is built byte by byte, as ETW lays it out (packed,
  * little-endian, pointer-sized fields 4 bytes wide in a 32-bit header),
@@ -16,7 +16,7 @@
  * for (thread_local blocks left by 10,000 exited threads, a DLL unloaded
  * under live threads) only, and also writes what the engine flushes to
  * that SQLite database through the store and store_sink, as memwatchw
- * does: tests/e2e/windows.sh then reads it with memwatchctl, the Linux
+ * does: tests/meta/windows.sh then reads it with memwatchctl, the Linux
  * build and the Windows one under wine.
  */
 #include <errno.h>
