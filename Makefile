@@ -75,7 +75,7 @@ INC_engine := $(INC_common) -Iengine
 INC_store := $(INC_engine) -Istore
 INC_daemon := $(INC_store) -Idaemon -Ibpf -I$(OUT)/bpf
 INC_ctl := -Icommon -Istore -Ictl
-INC_tests := $(INC_daemon) -Ictl -Itests/unit
+INC_tests := $(INC_daemon) -Ictl -Itests/unit -Itests/support
 
 COMMON_SRCS := $(wildcard common/*.c)
 ENGINE_SRCS := $(wildcard engine/*.c)
@@ -95,6 +95,8 @@ CTL_OBJS := $(call obj,$(CTL_SRCS))
 LIB_OBJS := $(COMMON_OBJS) $(ENGINE_OBJS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# What the tests share (tests/support/): the recording sink.
+SUPPORT_OBJS := $(call obj,$(wildcard tests/support/*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 # tls_module.c is a plugin; mi_api.c and je_api.c need their allocator
 # libraries (API_BINS below), so none of them is a plain program.
@@ -226,13 +228,17 @@ $(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 
 # Replays a text event stream through the engine: golden tests and demos.
 # Its .d (-MMD) adds headers to $^: only sources and objects are linked.
-$(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)/tests/.dir
+$(OUT)/mwreplay: tests/mwreplay.c $(SUPPORT_OBJS) $(LIB_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) $(filter %.c %.o,$^) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Itests/support $(filter %.c %.o,$^) -o $@
 
-$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
+$(OUT)/tests/support/%.o: tests/support/%.c | $(OUT)/tests/support/.dir
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Itests/support -c $< -o $@
+
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) $< $(LIB_OBJS) $(STORE_OBJS) \
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) $< $(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) \
 		$(UNIT_EXTRA) -o $@ -lsqlite3
 
 # A synthetic database for timing memwatchctl's queries (tests/bench/query.sh).
@@ -394,10 +400,10 @@ $(OUT)/win/%.o: win/%.c | $(OUT)/win/.dir
 	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Iwin -c $< -o $@
 
 $(OUT)/tests/test_etw: tests/win/test_etw.c tests/unit/unit.h $(WIN_PORT_OBJS) \
-		$(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
+		$(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) -Iwin $< $(WIN_PORT_OBJS) \
-		$(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
+		$(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
 
 # Debian's sqlite3.h (libsqlite3-dev) declares the same API on Windows.
 $(WIN_OUT)/inc/sqlite3.h: /usr/include/sqlite3.h | $(WIN_OUT)/inc/.dir
@@ -432,12 +438,17 @@ $(WIN_OUT)/libwinsqlite3.a: win/winsqlite3.def | $(WIN_OUT)/.dir
 	$(call msg,DLLTOOL,$@)
 	$(Q)$(WIN_DLLTOOL) -d $< -D winsqlite3.dll -y $@
 
+$(WIN_OUT)/tests/support/%.o: tests/support/%.c | $(WIN_OUT)/tests/support/.dir
+	$(call msg,WINCC,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/support -c $< -o $@
+
 $(WIN_OUT)/test_etw.exe: tests/win/test_etw.c tests/unit/unit.h \
-		$(call wobj,$(WIN_PORT_SRCS)) $(WIN_LIB_OBJS) \
-		$(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o $(WIN_OUT)/libwinsqlite3.a
+		$(call wobj,$(WIN_PORT_SRCS)) $(call wobj,$(wildcard tests/support/*.c)) \
+		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o \
+		$(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
-	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/unit $< \
-		$(call wobj,$(WIN_PORT_SRCS)) \
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/unit -Itests/support $< \
+		$(call wobj,$(WIN_PORT_SRCS)) $(call wobj,$(wildcard tests/support/*.c)) \
 		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o \
 		$(WIN_OUT)/libwinsqlite3.a -o $@
 

@@ -27,7 +27,8 @@ FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_LIB := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRCS) \
 	$(filter-out engine/engine_check.c,$(ENGINE_SRCS)))
 FUZZ_OBJS_decode := $(FUZZ_OUT)/obj/daemon/decode.o
-FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o
+FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o \
+	$(FUZZ_OUT)/obj/tests/support/recsink.o
 FUZZ_OBJS_config := $(FUZZ_OUT)/obj/daemon/options.o \
 	$(FUZZ_OUT)/obj/daemon/log.o $(FUZZ_OUT)/obj/daemon/metrics.o $(FUZZ_LIB)
 # options.c wants metrics__parse_listen alone from metrics.c, whose
