@@ -82,7 +82,8 @@ struct replay {
 	int nclasses;
 	struct engine *e;
 	struct hmap procs; /* proc_id -> struct rproc */
-	struct recsink rs; /* what the engine flushed (rs.last: the last flush) */
+	struct recsink
+	    rs; /* what the engine flushed (rs.last: the last flush) */
 	struct hmap ids;   /* finding ids printed so far */
 	uint64_t findings;
 };

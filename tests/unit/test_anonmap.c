@@ -106,10 +106,10 @@ static void test_random(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(test_add_merge),
-	UNIT_CASE(test_remove_split),
-	UNIT_CASE(test_brk),
-	UNIT_CASE(test_random),
+    UNIT_CASE(test_add_merge),
+    UNIT_CASE(test_remove_split),
+    UNIT_CASE(test_brk),
+    UNIT_CASE(test_random),
 };
 
 int main(int argc, char **argv)

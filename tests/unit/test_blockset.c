@@ -159,10 +159,10 @@ static void test_deque(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(test_size),
-	UNIT_CASE(test_add_get_del),
-	UNIT_CASE(test_random_vs_array),
-	UNIT_CASE(test_deque),
+    UNIT_CASE(test_size),
+    UNIT_CASE(test_add_get_del),
+    UNIT_CASE(test_random_vs_array),
+    UNIT_CASE(test_deque),
 };
 
 int main(int argc, char **argv)

@@ -38,8 +38,8 @@
 static struct recsink R;
 
 struct model {
-	RECSINK_ARR(struct mw_process_row) st_procs;   /* by id */
-	RECSINK_ARR(struct mw_key_row) st_keys;	       /* by proc, key, gen */
+	RECSINK_ARR(struct mw_process_row) st_procs;	/* by id */
+	RECSINK_ARR(struct mw_key_row) st_keys;		/* by proc, key, gen */
 	RECSINK_ARR(struct mw_binding_row) st_bindings; /* by proc, tid, key */
 	struct hmap st_threads;	 /* proc << 32 | tid, newest */
 	struct hmap st_blocks;	 /* serial */
@@ -163,7 +163,6 @@ static void store_apply(void *ctx, const struct recsink_rows *w)
 		}
 	}
 }
-
 
 static void rec_reset(void)
 {
@@ -350,7 +349,8 @@ static const struct mw_binding_row *last_binding(uint32_t tid, uint32_t key)
 	return NULL;
 }
 
-static const struct mw_block_row *add_in(const struct recsink_rows *w, uint64_t addr)
+static const struct mw_block_row *add_in(const struct recsink_rows *w,
+					 uint64_t addr)
 {
 	for (size_t i = 0; i < w->adds.n; i++)
 		if (w->adds.v[i].addr == addr)
@@ -2778,7 +2778,8 @@ static void rt_run(uint32_t max_rows)
 			rt_decide(m, m->now, false);
 		}
 		if (i % 997 == 0) {
-			CHECK(engine__flush(E, m->now, &recsink__sink, &R) == 0);
+			CHECK(engine__flush(E, m->now, &recsink__sink, &R) ==
+			      0);
 			rt_check(m, true);
 		}
 	}
@@ -2824,57 +2825,57 @@ static void test_random_consistency_flush_budget(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(test_counters_one_thread),
-	UNIT_CASE(test_counters_per_thread),
-	UNIT_CASE(test_cross_thread_free),
-	UNIT_CASE(test_unknown_free),
-	UNIT_CASE(test_realloc_null_old_is_malloc),
-	UNIT_CASE(test_realloc_zero_frees),
-	UNIT_CASE(test_realloc_failure_keeps_block),
-	UNIT_CASE(test_realloc_moved),
-	UNIT_CASE(test_realloc_in_place_keeps_serial),
-	UNIT_CASE(test_realloc_in_place_persisted_stays_stored),
-	UNIT_CASE(test_thread_rule_fires_after_grace_only),
-	UNIT_CASE(test_thread_rule_freed_within_grace),
-	UNIT_CASE(test_thread_rule_destructor_frees),
-	UNIT_CASE(test_thread_rule_not_on_group_exit),
-	UNIT_CASE(test_proc_exit_decides_pending),
-	UNIT_CASE(test_key_rule_live_threads),
-	UNIT_CASE(test_key_reuse_generations),
-	UNIT_CASE(test_setspecific_overwrite),
-	UNIT_CASE(test_setspecific_overwrite_freed),
-	UNIT_CASE(test_setspecific_null_clears),
-	UNIT_CASE(test_address_reuse_unbound),
-	UNIT_CASE(test_report_once),
-	UNIT_CASE(test_report_once_after_realloc_in_place),
-	UNIT_CASE(test_key_predates_tracing),
-	UNIT_CASE(test_binding_row),
-	UNIT_CASE(test_tid_reuse),
-	UNIT_CASE(test_tid_reuse_store_keeps_live_thread),
-	UNIT_CASE(test_thread_start_with_lost_exit),
-	UNIT_CASE(test_untraced_ignored),
-	UNIT_CASE(test_exec_drops_live_set),
-	UNIT_CASE(test_detach),
-	UNIT_CASE(test_lost_events),
-	UNIT_CASE(test_loss_withholds_older_block),
-	UNIT_CASE(test_loss_keeps_newer_block),
-	UNIT_CASE(test_loss_unattributed),
-	UNIT_CASE(test_max_blocks),
-	UNIT_CASE(test_max_threads),
-	UNIT_CASE(test_max_keys),
-	UNIT_CASE(test_memory_estimate),
-	UNIT_CASE(test_attach_idempotent),
-	UNIT_CASE(test_persist_age),
-	UNIT_CASE(test_flush_finding_fails_once),
-	UNIT_CASE(test_flush_commit_fails_once),
-	UNIT_CASE(test_flush_fails_midway),
-	UNIT_CASE(test_flush_fail_at_proc_exit),
-	UNIT_CASE(test_site_once_per_process),
-	UNIT_CASE(test_stacks_dedup_and_flush),
-	UNIT_CASE(test_site_of_young_finding),
-	UNIT_CASE(test_stats_lifecycle),
-	UNIT_CASE(test_random_consistency),
-	UNIT_CASE(test_random_consistency_flush_budget),
+    UNIT_CASE(test_counters_one_thread),
+    UNIT_CASE(test_counters_per_thread),
+    UNIT_CASE(test_cross_thread_free),
+    UNIT_CASE(test_unknown_free),
+    UNIT_CASE(test_realloc_null_old_is_malloc),
+    UNIT_CASE(test_realloc_zero_frees),
+    UNIT_CASE(test_realloc_failure_keeps_block),
+    UNIT_CASE(test_realloc_moved),
+    UNIT_CASE(test_realloc_in_place_keeps_serial),
+    UNIT_CASE(test_realloc_in_place_persisted_stays_stored),
+    UNIT_CASE(test_thread_rule_fires_after_grace_only),
+    UNIT_CASE(test_thread_rule_freed_within_grace),
+    UNIT_CASE(test_thread_rule_destructor_frees),
+    UNIT_CASE(test_thread_rule_not_on_group_exit),
+    UNIT_CASE(test_proc_exit_decides_pending),
+    UNIT_CASE(test_key_rule_live_threads),
+    UNIT_CASE(test_key_reuse_generations),
+    UNIT_CASE(test_setspecific_overwrite),
+    UNIT_CASE(test_setspecific_overwrite_freed),
+    UNIT_CASE(test_setspecific_null_clears),
+    UNIT_CASE(test_address_reuse_unbound),
+    UNIT_CASE(test_report_once),
+    UNIT_CASE(test_report_once_after_realloc_in_place),
+    UNIT_CASE(test_key_predates_tracing),
+    UNIT_CASE(test_binding_row),
+    UNIT_CASE(test_tid_reuse),
+    UNIT_CASE(test_tid_reuse_store_keeps_live_thread),
+    UNIT_CASE(test_thread_start_with_lost_exit),
+    UNIT_CASE(test_untraced_ignored),
+    UNIT_CASE(test_exec_drops_live_set),
+    UNIT_CASE(test_detach),
+    UNIT_CASE(test_lost_events),
+    UNIT_CASE(test_loss_withholds_older_block),
+    UNIT_CASE(test_loss_keeps_newer_block),
+    UNIT_CASE(test_loss_unattributed),
+    UNIT_CASE(test_max_blocks),
+    UNIT_CASE(test_max_threads),
+    UNIT_CASE(test_max_keys),
+    UNIT_CASE(test_memory_estimate),
+    UNIT_CASE(test_attach_idempotent),
+    UNIT_CASE(test_persist_age),
+    UNIT_CASE(test_flush_finding_fails_once),
+    UNIT_CASE(test_flush_commit_fails_once),
+    UNIT_CASE(test_flush_fails_midway),
+    UNIT_CASE(test_flush_fail_at_proc_exit),
+    UNIT_CASE(test_site_once_per_process),
+    UNIT_CASE(test_stacks_dedup_and_flush),
+    UNIT_CASE(test_site_of_young_finding),
+    UNIT_CASE(test_stats_lifecycle),
+    UNIT_CASE(test_random_consistency),
+    UNIT_CASE(test_random_consistency_flush_budget),
 };
 
 int main(int argc, char **argv)

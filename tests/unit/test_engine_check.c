@@ -35,8 +35,8 @@ static struct engine *made(void)
 {
 	struct engine_config cfg = {0};
 	struct engine *e = engine__new(&cfg, 1);
-	struct mw_event r = ev_realloc(PID, 101, MS(4), 0x1000, 0x1000, 500,
-				       SITE);
+	struct mw_event r =
+	    ev_realloc(PID, 101, MS(4), 0x1000, 0x1000, 500, SITE);
 	uint64_t id;
 
 	engine__attach(e, PID, "prog", MS(1), &id);
@@ -161,13 +161,13 @@ static void test_fires_on_engine_totals(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(test_clean_states_pass),
-	UNIT_CASE(test_resized_in_place_then_freed),
-	UNIT_CASE(test_fires_on_live_bytes),
-	UNIT_CASE(test_fires_on_thread_sum),
-	UNIT_CASE(test_fires_on_wrapped_counter),
-	UNIT_CASE(test_fires_on_site_sum),
-	UNIT_CASE(test_fires_on_engine_totals),
+    UNIT_CASE(test_clean_states_pass),
+    UNIT_CASE(test_resized_in_place_then_freed),
+    UNIT_CASE(test_fires_on_live_bytes),
+    UNIT_CASE(test_fires_on_thread_sum),
+    UNIT_CASE(test_fires_on_wrapped_counter),
+    UNIT_CASE(test_fires_on_site_sum),
+    UNIT_CASE(test_fires_on_engine_totals),
 };
 
 int main(int argc, char **argv)

@@ -140,14 +140,10 @@ static void test_stays_at_entry(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(test_glibc_free),
-	UNIT_CASE(test_glibc_malloc),
-	UNIT_CASE(test_jemalloc_free),
-	UNIT_CASE(test_tcmalloc_free),
-	UNIT_CASE(test_mimalloc_free),
-	UNIT_CASE(test_mimalloc_malloc),
-	UNIT_CASE(test_libstdcxx_new),
-	UNIT_CASE(test_stays_at_entry),
+    UNIT_CASE(test_glibc_free),	   UNIT_CASE(test_glibc_malloc),
+    UNIT_CASE(test_jemalloc_free), UNIT_CASE(test_tcmalloc_free),
+    UNIT_CASE(test_mimalloc_free), UNIT_CASE(test_mimalloc_malloc),
+    UNIT_CASE(test_libstdcxx_new), UNIT_CASE(test_stays_at_entry),
 };
 
 int main(int argc, char **argv)

@@ -78,9 +78,9 @@ static void test_none(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(test_all_at_once),
-	UNIT_CASE(test_nulls_skipped),
-	UNIT_CASE(test_none),
+    UNIT_CASE(test_all_at_once),
+    UNIT_CASE(test_nulls_skipped),
+    UNIT_CASE(test_none),
 };
 
 int main(int argc, char **argv)

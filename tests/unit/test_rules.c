@@ -473,18 +473,18 @@ static void test_no_retention(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(test_orphan_tls_site),
-	UNIT_CASE(test_orphan_handoff_and_group_exit),
-	UNIT_CASE(test_orphan_plain_at_exit),
-	UNIT_CASE(test_growth),
-	UNIT_CASE(test_no_growth),
-	UNIT_CASE(test_bad_free),
-	UNIT_CASE(test_bad_free_bounded),
-	UNIT_CASE(test_bad_free_internal_site),
-	UNIT_CASE(test_no_new_findings_after_loss),
-	UNIT_CASE(test_growth_after_loss),
-	UNIT_CASE(test_retention),
-	UNIT_CASE(test_no_retention),
+    UNIT_CASE(test_orphan_tls_site),
+    UNIT_CASE(test_orphan_handoff_and_group_exit),
+    UNIT_CASE(test_orphan_plain_at_exit),
+    UNIT_CASE(test_growth),
+    UNIT_CASE(test_no_growth),
+    UNIT_CASE(test_bad_free),
+    UNIT_CASE(test_bad_free_bounded),
+    UNIT_CASE(test_bad_free_internal_site),
+    UNIT_CASE(test_no_new_findings_after_loss),
+    UNIT_CASE(test_growth_after_loss),
+    UNIT_CASE(test_retention),
+    UNIT_CASE(test_no_retention),
 };
 
 int main(int argc, char **argv)

@@ -1231,21 +1231,14 @@ static void test_prune_shrinks(void)
 }
 
 static const struct unit_case cases[] = {
-	UNIT_CASE(test_create_and_migrate),
-	UNIT_CASE(test_rows_roundtrip),
-	UNIT_CASE(test_stacks_and_evidence),
-	UNIT_CASE(test_migrate_from_v1),
-	UNIT_CASE(test_rdonly_missing),
-	UNIT_CASE(test_garbage_untouched),
-	UNIT_CASE(test_foreign_sqlite),
-	UNIT_CASE(test_newer_version),
-	UNIT_CASE(test_locked_writer),
-	UNIT_CASE(test_site_usage),
-	UNIT_CASE(test_site_usage_upkeep),
-	UNIT_CASE(test_site_usage_v4),
-	UNIT_CASE(test_thread_queries),
-	UNIT_CASE(test_prune_raw_then_all),
-	UNIT_CASE(test_prune_shrinks),
+    UNIT_CASE(test_create_and_migrate),	 UNIT_CASE(test_rows_roundtrip),
+    UNIT_CASE(test_stacks_and_evidence), UNIT_CASE(test_migrate_from_v1),
+    UNIT_CASE(test_rdonly_missing),	 UNIT_CASE(test_garbage_untouched),
+    UNIT_CASE(test_foreign_sqlite),	 UNIT_CASE(test_newer_version),
+    UNIT_CASE(test_locked_writer),	 UNIT_CASE(test_site_usage),
+    UNIT_CASE(test_site_usage_upkeep),	 UNIT_CASE(test_site_usage_v4),
+    UNIT_CASE(test_thread_queries),	 UNIT_CASE(test_prune_raw_then_all),
+    UNIT_CASE(test_prune_shrinks),
 };
 
 int main(int argc, char **argv)

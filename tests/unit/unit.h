@@ -64,7 +64,10 @@ struct unit_case {
 	void (*fn)(void);
 };
 
-#define UNIT_CASE(fn) {#fn, fn}
+#define UNIT_CASE(f)                                                           \
+	{                                                                      \
+		.name = #f, .fn = f                                            \
+	}
 #define UNIT_NCASES(table) (sizeof(table) / sizeof((table)[0]))
 
 /* Which cases of the table unit_args picked: at most UNIT_MAX_CASES. */
@@ -130,7 +133,8 @@ static inline int unit_args(int argc, char **argv,
 			list = 1;
 		} else if (!strcmp(argv[i], "-k") && i + 1 < argc) {
 			pattern = argv[++i];
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+		} else if (!strcmp(argv[i], "--help") ||
+			   !strcmp(argv[i], "-h")) {
 			printf("usage: %s [--list] [-k PATTERN] [CASE...]\n",
 			       prog);
 			return 0;
@@ -144,9 +148,10 @@ static inline int unit_args(int argc, char **argv,
 				if (!strcmp(cases[c].name, argv[i]))
 					break;
 			if (c == n) {
-				fprintf(stderr,
-					"%s: no case %s (%s --list names them)\n",
-					prog, argv[i], prog);
+				fprintf(
+				    stderr,
+				    "%s: no case %s (%s --list names them)\n",
+				    prog, argv[i], prog);
 				return 2;
 			}
 			unit_picked[c] = 1;
@@ -154,8 +159,9 @@ static inline int unit_args(int argc, char **argv,
 		}
 	}
 	for (size_t c = 0; c < n; c++) {
-		unit_picked[c] = (!named || unit_picked[c]) &&
-				 (!pattern || unit_holds(pattern, cases[c].name));
+		unit_picked[c] =
+		    (!named || unit_picked[c]) &&
+		    (!pattern || unit_holds(pattern, cases[c].name));
 		npicked += unit_picked[c];
 		if (list && unit_picked[c])
 			printf("%s\n", cases[c].name);
