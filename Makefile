@@ -438,17 +438,17 @@ $(WIN_OUT)/libwinsqlite3.a: win/winsqlite3.def | $(WIN_OUT)/.dir
 	$(call msg,DLLTOOL,$@)
 	$(Q)$(WIN_DLLTOOL) -d $< -D winsqlite3.dll -y $@
 
+WIN_SUPPORT_OBJS := $(call wobj,$(wildcard tests/support/*.c))
 $(WIN_OUT)/tests/support/%.o: tests/support/%.c | $(WIN_OUT)/tests/support/.dir
 	$(call msg,WINCC,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/support -c $< -o $@
 
 $(WIN_OUT)/test_etw.exe: tests/win/test_etw.c tests/unit/unit.h \
-		$(call wobj,$(WIN_PORT_SRCS)) $(call wobj,$(wildcard tests/support/*.c)) \
-		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o \
-		$(WIN_OUT)/libwinsqlite3.a
+		$(call wobj,$(WIN_PORT_SRCS)) $(WIN_SUPPORT_OBJS) $(WIN_LIB_OBJS) \
+		$(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o $(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/unit -Itests/support $< \
-		$(call wobj,$(WIN_PORT_SRCS)) $(call wobj,$(wildcard tests/support/*.c)) \
+		$(call wobj,$(WIN_PORT_SRCS)) $(WIN_SUPPORT_OBJS) \
 		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o \
 		$(WIN_OUT)/libwinsqlite3.a -o $@
 
