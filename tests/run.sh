@@ -116,10 +116,6 @@ if ((!named_any)); then
 	for s in "${SUITES[@]}"; do
 		[[ -n $pattern && $s != unit/* && $s != golden ]] || want[$s]=group
 	done
-	if [[ -n $pattern ]]; then
-		echo "note: -k without a SUITE runs the unit and golden cases;" \
-			"name e2e or meta suites (or the groups) to filter them too"
-	fi
 fi
 
 # has_case SUITE: a unit or golden suite picked by its group lists a case
@@ -143,6 +139,11 @@ done
 if ((list)); then
 	((${#RUN[@]} == 0)) || printf '%s\n' "${RUN[@]}"
 	exit 0
+fi
+
+if ((!named_any)) && [[ -n $pattern ]]; then
+	echo "note: -k without a SUITE runs the unit and golden cases;" \
+		"name e2e or meta suites (or the groups) to filter them too"
 fi
 
 rm -rf "$LOGS"
