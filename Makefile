@@ -28,15 +28,15 @@ DEPS_PKGS += libsystemd-dev
 DEPS_PKGS += curl
 # valgrind: callgrind counts the engine's instructions per event (make bench).
 DEPS_PKGS += valgrind
-# groff-base, man-db: tests/e2e/docs.sh renders the man pages with groff -ww
+# groff-base, man-db: tests/meta/docs.sh renders the man pages with groff -ww
 # and reads their NAME lines with lexgrog.
 DEPS_PKGS += groff-base man-db
 # debhelper (dpkg-buildpackage is dpkg-dev's), rpm (rpmbuild): make deb and
-# make rpm, which tests/e2e/packaging.sh builds, installs and removes;
+# make rpm, which tests/meta/packaging.sh builds, installs and removes;
 # lintian checks the .deb there.
 DEPS_PKGS += debhelper dpkg-dev rpm lintian
 # mingw-w64 and wine: make windows cross-compiles the Windows collector,
-# tests/e2e/windows.sh runs its tests under wine.
+# tests/meta/windows.sh runs its tests under wine.
 DEPS_PKGS += gcc-mingw-w64-x86-64 wine64
 # g++-mingw-w64 (libstdc++.a: the demangler), libz-mingw-w64-dev (zlib for
 # pprof): memwatchctl.exe. wine64-tools (winegcc, winebuild): the test
@@ -50,7 +50,7 @@ DEPS_PKGS += debootstrap systemd-container
 DEPS_PKGS += libclang-rt-14-dev
 # e2fsprogs (mkfs.ext4, chattr): the read-only database of tests/e2e/faults.sh.
 DEPS_PKGS += e2fsprogs
-# cppcheck, clang-tidy: make lint (mk/lint.mk), run by tests/e2e/lint.sh.
+# cppcheck, clang-tidy: make lint (mk/lint.mk), run by tests/meta/lint.sh.
 DEPS_PKGS += cppcheck clang-tidy
 
 ifeq ($(V),1)
@@ -75,7 +75,7 @@ INC_engine := $(INC_common) -Iengine
 INC_store := $(INC_engine) -Istore
 INC_daemon := $(INC_store) -Idaemon -Ibpf -I$(OUT)/bpf
 INC_ctl := -Icommon -Istore -Ictl
-INC_tests := $(INC_daemon) -Ictl -Itests/unit
+INC_tests := $(INC_daemon) -Ictl -Itests/unit -Itests/support
 
 COMMON_SRCS := $(wildcard common/*.c)
 ENGINE_SRCS := $(wildcard engine/*.c)
@@ -95,6 +95,8 @@ CTL_OBJS := $(call obj,$(CTL_SRCS))
 LIB_OBJS := $(COMMON_OBJS) $(ENGINE_OBJS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# What the tests share (tests/support/): the recording sink.
+SUPPORT_OBJS := $(call obj,$(wildcard tests/support/*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 # tls_module.c is a plugin; mi_api.c and je_api.c need their allocator
 # libraries (API_BINS below), so none of them is a plain program.
@@ -226,13 +228,17 @@ $(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 
 # Replays a text event stream through the engine: golden tests and demos.
 # Its .d (-MMD) adds headers to $^: only sources and objects are linked.
-$(OUT)/mwreplay: tests/mwreplay.c $(LIB_OBJS) | $(OUT)/tests/.dir
+$(OUT)/mwreplay: tests/mwreplay.c $(SUPPORT_OBJS) $(LIB_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) $(filter %.c %.o,$^) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Itests/support $(filter %.c %.o,$^) -o $@
 
-$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
+$(OUT)/tests/support/%.o: tests/support/%.c | $(OUT)/tests/support/.dir
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Itests/support -c $< -o $@
+
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) $< $(LIB_OBJS) $(STORE_OBJS) \
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) $< $(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) \
 		$(UNIT_EXTRA) -o $@ -lsqlite3
 
 # A synthetic database for timing memwatchctl's queries (tests/bench/query.sh).
@@ -396,10 +402,10 @@ $(OUT)/win/%.o: win/%.c | $(OUT)/win/.dir
 	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Iwin -c $< -o $@
 
 $(OUT)/tests/test_etw: tests/win/test_etw.c tests/unit/unit.h $(WIN_PORT_OBJS) \
-		$(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
+		$(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) -Iwin $< $(WIN_PORT_OBJS) \
-		$(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
+		$(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
 
 # Debian's sqlite3.h (libsqlite3-dev) declares the same API on Windows.
 $(WIN_OUT)/inc/sqlite3.h: /usr/include/sqlite3.h | $(WIN_OUT)/inc/.dir
@@ -434,12 +440,17 @@ $(WIN_OUT)/libwinsqlite3.a: win/winsqlite3.def | $(WIN_OUT)/.dir
 	$(call msg,DLLTOOL,$@)
 	$(Q)$(WIN_DLLTOOL) -d $< -D winsqlite3.dll -y $@
 
+WIN_SUPPORT_OBJS := $(call wobj,$(wildcard tests/support/*.c))
+$(WIN_OUT)/tests/support/%.o: tests/support/%.c | $(WIN_OUT)/tests/support/.dir
+	$(call msg,WINCC,$@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/support -c $< -o $@
+
 $(WIN_OUT)/test_etw.exe: tests/win/test_etw.c tests/unit/unit.h \
-		$(call wobj,$(WIN_PORT_SRCS)) $(WIN_LIB_OBJS) \
+		$(call wobj,$(WIN_PORT_SRCS)) $(WIN_SUPPORT_OBJS) $(WIN_LIB_OBJS) \
 		$(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o $(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
-	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/unit $< \
-		$(call wobj,$(WIN_PORT_SRCS)) \
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/unit -Itests/support $< \
+		$(call wobj,$(WIN_PORT_SRCS)) $(WIN_SUPPORT_OBJS) \
 		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/win/winsqlite.o \
 		$(WIN_OUT)/libwinsqlite3.a -o $@
 

@@ -8,7 +8,7 @@
 #                                naming the reproducer
 #   make fuzz FUZZ=engine        one harness (a list works too)
 #
-# The harnesses are built with `make tests`, so that tests/e2e/fuzz.sh (the
+# The harnesses are built with `make tests`, so that tests/meta/fuzz.sh (the
 # short pass make check runs) finds them. Everything they link is compiled
 # again here with clang's fuzzer, ASan and UBSan instrumentation, in
 # $(OUT)/fuzz/obj; the seed corpus in tests/fuzz/corpus is only ever read.
@@ -27,7 +27,8 @@ FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_LIB := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRCS) \
 	$(filter-out engine/engine_check.c,$(ENGINE_SRCS)))
 FUZZ_OBJS_decode := $(FUZZ_OUT)/obj/daemon/decode.o
-FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o
+FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o \
+	$(FUZZ_OUT)/obj/tests/support/recsink.o
 FUZZ_OBJS_config := $(FUZZ_OUT)/obj/daemon/options.o \
 	$(FUZZ_OUT)/obj/daemon/log.o $(FUZZ_OUT)/obj/daemon/metrics.o $(FUZZ_LIB)
 # options.c wants metrics__parse_listen alone from metrics.c, whose

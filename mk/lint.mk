@@ -3,7 +3,7 @@
 # cppcheck with --error-exitcode=1, clang-tidy through .clang-tidy's
 # WarningsAsErrors. A genuine false positive is suppressed where it is,
 # with its reason (cppcheck-suppress / NOLINT), never here wholesale.
-# tests/e2e/lint.sh runs this from make check.
+# tests/meta/lint.sh runs this from make check.
 
 LINT_SRCS := $(COMMON_SRCS) $(ENGINE_SRCS) $(STORE_SRCS) $(DAEMON_SRCS) \
 	$(CTL_SRCS) $(WIN_PORT_SRCS)

@@ -48,8 +48,8 @@ ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:log_path=$(MW_SAN_LOGS)/report
 UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1:log_path=$(MW_SAN_LOGS)/report
 export ASAN_OPTIONS UBSAN_OPTIONS
 
-# tests/e2e/valgrind.sh runs the plain memwatchd (valgrind cannot run an
-# ASan binary) and make bench's short pass in tests/e2e/bench_short.sh
+# tests/meta/valgrind.sh runs the plain memwatchd (valgrind cannot run an
+# ASan binary) and make bench's short pass in tests/meta/bench_short.sh
 # times the plain build: both need .output as well.
 .PHONY: san-plain
 check: san-plain

@@ -62,6 +62,7 @@
 
 #include "engine.h"
 #include "hash.h"
+#include "recsink.h"
 
 #define NS_PER_MS ((uint64_t)1000000)
 
@@ -81,7 +82,8 @@ struct replay {
 	int nclasses;
 	struct engine *e;
 	struct hmap procs; /* proc_id -> struct rproc */
-	struct vec found;  /* struct mw_finding_row *, the flush under way */
+	struct recsink
+	    rs; /* what the engine flushed (rs.last: the last flush) */
 	struct hmap ids;   /* finding ids printed so far */
 	uint64_t findings;
 };
@@ -112,7 +114,7 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
-/* --- the sink: keeps the last row per process and thread --------------- */
+/* --- the last row per process and thread, over the flushes -------------- */
 
 static struct rproc *rproc_get(struct replay *r, uint64_t proc_id)
 {
@@ -129,93 +131,31 @@ static struct rproc *rproc_get(struct replay *r, uint64_t proc_id)
 	return p;
 }
 
-static int s_process(void *ctx, const struct mw_process_row *row)
+/* Keep the process and thread rows of the flush just committed: each
+ * replaces the one before it. */
+static void keep_rows(struct replay *r)
 {
-	struct rproc *p = rproc_get(ctx, row->id);
+	const struct recsink_rows *w = &r->rs.last;
 
-	p->row = *row;
-	p->seen = true;
-	return 0;
-}
+	for (size_t i = 0; i < w->procs.n; i++) {
+		struct rproc *p = rproc_get(r, w->procs.v[i].id);
 
-static int s_thread(void *ctx, const struct mw_thread_row *row)
-{
-	struct rproc *p = rproc_get(ctx, row->proc_id);
-	struct mw_thread_row *t = hmap__get(&p->threads, row->tid);
+		p->row = w->procs.v[i];
+		p->seen = true;
+	}
+	for (size_t i = 0; i < w->threads.n; i++) {
+		const struct mw_thread_row *row = &w->threads.v[i];
+		struct rproc *p = rproc_get(r, row->proc_id);
+		struct mw_thread_row *t = hmap__get(&p->threads, row->tid);
 
-	if (!t) {
-		t = xcalloc(1, sizeof(*t));
-		if (hmap__put(&p->threads, row->tid, t)) {
-			free(t);
-			return -ENOMEM;
+		if (!t) {
+			t = xcalloc(1, sizeof(*t));
+			if (hmap__put(&p->threads, row->tid, t))
+				die(r, "out of memory");
 		}
+		*t = *row;
 	}
-	*t = *row;
-	return 0;
 }
-
-static int s_key(void *ctx, const struct mw_key_row *row)
-{
-	return 0;
-}
-
-static int s_binding(void *ctx, const struct mw_binding_row *row)
-{
-	return 0;
-}
-
-static int s_block_add(void *ctx, const struct mw_block_row *row)
-{
-	return 0;
-}
-
-static int s_block_del(void *ctx, uint64_t serial)
-{
-	return 0;
-}
-
-static int s_finding(void *ctx, const struct mw_finding_row *row)
-{
-	struct replay *r = ctx;
-	struct mw_finding_row *f = xcalloc(1, sizeof(*f));
-
-	*f = *row;
-	if (vec__push(&r->found, f)) {
-		free(f);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void found_clear(struct replay *r)
-{
-	for (size_t i = 0; i < r->found.len; i++)
-		free(r->found.items[i]);
-	r->found.len = 0;
-}
-
-static int s_begin(void *ctx)
-{
-	found_clear(ctx);
-	return 0;
-}
-
-static void s_rollback(void *ctx)
-{
-	found_clear(ctx);
-}
-
-static const struct engine_sink sink = {
-	.begin = s_begin,
-	.rollback = s_rollback,
-	.process = s_process,
-	.thread = s_thread,
-	.key = s_key,
-	.binding = s_binding,
-	.block_add = s_block_add,
-	.block_del = s_block_del,
-	.finding = s_finding,
-};
 
 /* --- output ------------------------------------------------------------- */
 
@@ -236,8 +176,8 @@ static void print_ms(uint64_t ns)
 
 static int finding_cmp(const void *a, const void *b)
 {
-	const struct mw_finding_row *x = *(void *const *)a;
-	const struct mw_finding_row *y = *(void *const *)b;
+	const struct mw_finding_row *x = a;
+	const struct mw_finding_row *y = b;
 
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
@@ -258,15 +198,17 @@ static bool over_time(uint32_t kind)
 
 static void do_flush(struct replay *r, uint64_t now)
 {
-	int err = engine__flush(r->e, now, &sink, r);
+	int err = engine__flush(r->e, now, &recsink__sink, &r->rs);
+	struct recsink_rows *w = &r->rs.last;
 
 	if (err)
 		die(r, "flush: %s", strerror(-err));
-	if (r->found.len)
-		qsort(r->found.items, r->found.len, sizeof(void *),
+	keep_rows(r);
+	if (w->findings.n)
+		qsort(w->findings.v, w->findings.n, sizeof(w->findings.v[0]),
 		      finding_cmp);
-	for (size_t i = 0; i < r->found.len; i++) {
-		const struct mw_finding_row *f = r->found.items[i];
+	for (size_t i = 0; i < w->findings.n; i++) {
+		const struct mw_finding_row *f = &w->findings.v[i];
 
 		printf("finding kind=%s pid=%u tid=%u key=%u gen=%u "
 		       "addr=0x%" PRIx64 " size=%" PRIu64 " site=0x%" PRIx64
@@ -281,8 +223,8 @@ static void do_flush(struct replay *r, uint64_t now)
 			       mw_severity_name(f->severity));
 		putchar('\n');
 	}
-	for (size_t i = 0; i < r->found.len; i++) {
-		const struct mw_finding_row *f = r->found.items[i];
+	for (size_t i = 0; i < w->findings.n; i++) {
+		const struct mw_finding_row *f = &w->findings.v[i];
 
 		/* A finding over time is printed at each update; count it
 		 * once. */
@@ -292,7 +234,6 @@ static void do_flush(struct replay *r, uint64_t now)
 			r->findings++;
 		}
 	}
-	found_clear(r);
 }
 
 static int thread_cmp(const void *a, const void *b)
@@ -813,8 +754,7 @@ int main(int argc, char **argv)
 	}
 	hmap__fini(&r.procs);
 	hmap__fini(&r.ids);
-	found_clear(&r);
-	vec__fini(&r.found);
+	recsink__reset(&r.rs);
 	engine__free(r.e);
 	return fflush(stdout) ? 1 : 0;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/run.sh - the test runner `make check` calls once everything is
 # built. Runs, in order, every unit test binary (.output/tests/test_*),
-# the golden suite (tests/golden/run.sh) if there is one, and every
-# end-to-end suite (tests/e2e/*.sh but lib.sh). Each suite runs under a
-# timeout with its output echoed and kept in .output/test-logs/SUITE.log.
+# the golden suite (tests/golden/run.sh) if there is one, every
+# end-to-end suite (tests/e2e/*.sh but lib.sh), then every meta suite
+# (tests/meta/*.sh). Each suite runs under a timeout with its output
+# echoed and kept in .output/test-logs/SUITE.log.
 #
 # Every suite prints "PASS: name" or "FAIL: name: reason" per case; this
 # script adds one "FAIL: SUITE: ..." line for a suite that times out, or
@@ -11,8 +12,29 @@
 # prints no result at all (it tested nothing). The very last line is
 # "N passed, N failed"; the exit status is 1 if anything failed.
 #
-# The e2e suites need root and eBPF; they report a FAIL, never a skip,
-# when run without them. Each makes its own temp dir, --db and --socket.
+# The e2e and meta suites need root and eBPF; they report a FAIL, never a
+# skip, when run without them. Each makes its own temp dir, --db and --socket.
+#
+#   tests/run.sh [SUITE...] [-k PATTERN] [--list] [--help]
+#
+# SUITE is a suite's name as the "=== " line prints it (unit/test_engine,
+# golden, e2e/targets, meta/lint) or a group of them (unit, golden, e2e,
+# meta); without one, every suite runs. They run in the order above
+# whatever the order named. The meta suites (tests/meta/) check the tree
+# rather than memwatch's behaviour: lint, docs, packaging, the Windows
+# build, the fuzzers, a short benchmark, valgrind.
+#
+# -k PATTERN runs only the cases whose name, as the PASS/FAIL line prints
+# it, holds PATTERN ('*' and '?' match as in the shell): a unit test
+# binary and the golden runner take it and run the matching cases alone;
+# an end-to-end or meta suite runs whole (a case needs what the ones
+# before it set up) and shows only the matching cases (tests/e2e/lib.sh,
+# MW_CASE_FILTER). A suite picked through its group, or through no name at
+# all, is skipped when none of its cases matches; one named alone fails.
+# With no SUITE, -k runs the unit tests and the golden suite: the others
+# have to run to know their cases, so name them (or their group). A -k
+# that matches no case at all is a FAIL. --list prints the suites that
+# would run. An unknown SUITE is an error, exit status 2.
 #
 # MW_OUT (exported by make) is the build tree: .output, or .output/san-*
 # for make check SANITIZE=... (mk/sanitize.mk). There MW_SAN_LOGS is where
@@ -24,6 +46,106 @@ cd "$(dirname "$0")/.." || exit 1
 OUT=${MW_OUT:-.output}
 LOGS=$OUT/test-logs
 SAN_LOGS=${MW_SAN_LOGS:-}
+
+usage() {
+	echo "usage: tests/run.sh [SUITE...] [-k PATTERN] [--list] [--help]"
+	echo "SUITE: unit golden e2e meta (groups) or one suite (tests/run.sh --list)"
+}
+
+# Every suite, in the order they run: unit tests, golden, e2e, meta.
+shopt -s nullglob
+SUITES=()
+for t in "$OUT"/tests/test_*; do
+	[[ -f $t && -x $t ]] && SUITES+=("unit/${t##*/}")
+done
+[[ -f tests/golden/run.sh ]] && SUITES+=(golden)
+for s in tests/e2e/*.sh; do
+	[[ ${s##*/} == lib.sh ]] || SUITES+=("e2e/$(basename "$s" .sh)")
+done
+for s in tests/meta/*.sh; do
+	SUITES+=("meta/$(basename "$s" .sh)")
+done
+
+pattern=
+list=0
+declare -A want=()  # suite -> "named" (alone) or "group"
+named_any=0
+while (($#)); do
+	case $1 in
+	-k)
+		if [[ $# -lt 2 || -z $2 ]]; then
+			echo "tests/run.sh: -k needs a PATTERN" >&2
+			exit 2
+		fi
+		pattern=$2
+		shift
+		;;
+	--list) list=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	-*)
+		echo "tests/run.sh: unknown option $1 (tests/run.sh --help)" >&2
+		exit 2
+		;;
+	*)
+		found=0
+		for s in "${SUITES[@]}"; do
+			if [[ $s == "$1" ]]; then
+				want[$s]=named
+				found=1
+			elif [[ ${s%%/*} == "$1" ]]; then
+				[[ ${want[$s]:-} == named ]] || want[$s]=group
+				found=1
+			fi
+		done
+		if ((!found)); then
+			echo "tests/run.sh: no suite $1 (tests/run.sh --list names them)" >&2
+			exit 2
+		fi
+		named_any=1
+		;;
+	esac
+	shift
+done
+
+# With no SUITE every suite is picked as by its group; -k alone keeps to
+# the suites that can list their cases.
+if ((!named_any)); then
+	for s in "${SUITES[@]}"; do
+		[[ -n $pattern && $s != unit/* && $s != golden ]] || want[$s]=group
+	done
+fi
+
+# has_case SUITE: a unit or golden suite picked by its group lists a case
+# matching -k (other suites answer yes: they run to find out).
+has_case() {
+	local out
+	[[ -n $pattern && ${want[$1]} == group ]] || return 0
+	case $1 in
+	unit/*) out=$("$OUT/tests/${1#unit/}" --list -k "$pattern" 2>/dev/null) ;;
+	golden) out=$(bash tests/golden/run.sh --list -k "$pattern" 2>/dev/null) ;;
+	*) return 0 ;;
+	esac
+	[[ -n $out ]]
+}
+
+RUN=()
+for s in "${SUITES[@]}"; do
+	[[ -n ${want[$s]:-} ]] && has_case "$s" && RUN+=("$s")
+done
+
+if ((list)); then
+	((${#RUN[@]} == 0)) || printf '%s\n' "${RUN[@]}"
+	exit 0
+fi
+
+if ((!named_any)) && [[ -n $pattern ]]; then
+	echo "note: -k without a SUITE runs the unit and golden cases;" \
+		"name e2e or meta suites (or the groups) to filter them too"
+fi
+
 rm -rf "$LOGS"
 mkdir -p "$LOGS" || exit 1
 
@@ -51,6 +173,9 @@ run_suite() {
 		extra="FAIL: $name: timed out after ${secs}s"
 	elif [[ $rc != 0 && $nfail == 0 ]]; then
 		extra="FAIL: $name: exited $rc"
+	elif [[ $npass == 0 && $nfail == 0 && -n $pattern ]] &&
+		grep -q '^# skipped: no case matches' "$CAPTURE"; then
+		: # picked by its group, and none of its cases matches -k
 	elif [[ $npass == 0 && $nfail == 0 ]]; then
 		extra="FAIL: $name: printed no PASS or FAIL line"
 	fi
@@ -82,26 +207,40 @@ san_reports() {
 	return 1
 }
 
-if [[ $EUID -ne 0 ]]; then
+# run NAME: run suite NAME, passing -k down.
+run() {
+	local name=$1 k=() env=()
+	[[ -n $pattern ]] && k=(-k "$pattern")
+	if [[ -n $pattern ]]; then
+		env=(MW_CASE_FILTER="$pattern")
+		[[ ${want[$name]} == group ]] && env+=(MW_CASE_OPTIONAL=1)
+	fi
+	case $name in
+	unit/*) run_suite "$name" 120 "$OUT/tests/${name#unit/}" "${k[@]}" ;;
+	golden)
+		if [[ -x tests/golden/run.sh ]]; then
+			MWREPLAY=$OUT/mwreplay run_suite golden 600 tests/golden/run.sh "${k[@]}"
+		else
+			MWREPLAY=$OUT/mwreplay run_suite golden 600 bash tests/golden/run.sh "${k[@]}"
+		fi
+		;;
+	e2e/* | meta/*)
+		run_suite "$name" 300 env "${env[@]}" bash "tests/$name.sh"
+		;;
+	esac
+}
+
+if [[ $EUID -ne 0 ]] && printf '%s\n' "${RUN[@]}" | grep -qE '^(e2e|meta)/'; then
 	echo "note: not root; the end-to-end suites will fail (they need eBPF)"
 fi
 
-shopt -s nullglob
-for t in "$OUT"/tests/test_*; do
-	[[ -f $t && -x $t ]] || continue
-	run_suite "unit/${t##*/}" 120 "$t"
+for s in "${RUN[@]}"; do
+	run "$s"
 done
 
-if [[ -x tests/golden/run.sh ]]; then
-	MWREPLAY=$OUT/mwreplay run_suite golden 600 tests/golden/run.sh
-elif [[ -f tests/golden/run.sh ]]; then
-	MWREPLAY=$OUT/mwreplay run_suite golden 600 bash tests/golden/run.sh
+if [[ -n $pattern && $((passed + failed)) == 0 ]]; then
+	echo "FAIL: -k $pattern: no case matches"
+	failed=$((failed + 1))
 fi
-
-for s in tests/e2e/*.sh; do
-	[[ ${s##*/} == lib.sh ]] && continue
-	run_suite "e2e/$(basename "$s" .sh)" 300 bash "$s"
-done
-
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

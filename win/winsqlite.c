@@ -2,7 +2,7 @@
  * winsqlite.c - see winsqlite.h.
  *
  * The names are those of win/winsqlite3.def, the import library's list;
- * tests/e2e/windows.sh checks that the two lists agree.
+ * tests/meta/windows.sh checks that the two lists agree.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034  # globals the suites read
 # tests/e2e/lib.sh - shared helpers for the end-to-end suites in this
-# directory. A suite sources this file first thing; it then has:
+# directory and the meta suites in tests/meta/. A suite sources this file
+# first thing; it then has:
 #   - a private temp dir $TMP with its own $DB and $SOCK (never the
 #     defaults), removed at exit along with anything the suite started;
 #   - pass NAME / fail NAME REASON, printing "PASS: suite/NAME" or
@@ -12,6 +13,14 @@
 # A suite ends with `finish`, which exits 1 if any case failed. If a suite
 # dies half-way (set -e), the exit trap prints a FAIL line saying where.
 # Set MW_KEEP_TMP=1 to keep the temp dir for a post-mortem.
+#
+# MW_CASE_FILTER=PATTERN (tests/run.sh -k PATTERN) shows only the cases
+# whose name as printed (suite/NAME) holds PATTERN, '*' and '?' matching
+# as in the shell. Every case still runs (later ones need what earlier
+# ones set up); the others are counted on a '#' line, and only the cases
+# shown decide the exit status. A filter that shows nothing is a FAIL,
+# or with MW_CASE_OPTIONAL=1 (the suite was picked by its group) a
+# '# skipped:' line and status 0.
 
 set -Eeuo pipefail
 
@@ -27,6 +36,9 @@ WL=$OUT/workloads
 
 NFAIL=0
 NPASS=0
+CASE_FILTER=${MW_CASE_FILTER:-}
+NSHOWN=0
+NSHOWN_FAIL=0
 DAEMON_PID=
 DAEMON_LOG=
 DAEMON_N=0
@@ -50,13 +62,24 @@ oneline() {
 	printf '%s' "${s:0:400}"
 }
 
+# shown NAME: case NAME passes MW_CASE_FILTER.
+shown() {
+	# shellcheck disable=SC2053 # the filter is a glob on purpose
+	[[ -z $CASE_FILTER || $SUITE/$1 == *$CASE_FILTER* ]]
+}
+
 pass() {
 	NPASS=$((NPASS + 1))
+	shown "$1" || return 0
+	NSHOWN=$((NSHOWN + 1))
 	printf 'PASS: %s/%s\n' "$SUITE" "$1"
 }
 
 fail() {
 	NFAIL=$((NFAIL + 1))
+	shown "$1" || return 0
+	NSHOWN=$((NSHOWN + 1))
+	NSHOWN_FAIL=$((NSHOWN_FAIL + 1))
 	printf 'FAIL: %s/%s: %s\n' "$SUITE" "$1" "$(oneline "${2:-failed}")"
 }
 
@@ -84,7 +107,19 @@ integrity() {
 }
 
 finish() {
-	exit $((NFAIL > 0))
+	[[ -n $CASE_FILTER ]] || exit $((NFAIL > 0))
+	echo "# -k $CASE_FILTER: $((NPASS + NFAIL - NSHOWN)) cases not shown," \
+		"$((NFAIL - NSHOWN_FAIL)) of them failed"
+	if ((NSHOWN == 0)); then
+		if [[ ${MW_CASE_OPTIONAL:-0} == 1 ]]; then
+			echo "# skipped: no case matches -k $CASE_FILTER"
+			exit 0
+		fi
+		CASE_FILTER=
+		fail "-k" "no case matches -k ${MW_CASE_FILTER}"
+		exit 1
+	fi
+	exit $((NSHOWN_FAIL > 0))
 }
 
 # --- cleanup ----------------------------------------------------------------
@@ -103,7 +138,9 @@ dump() {
 on_exit() {
 	local rc=$? pid
 	set +e
-	if [[ $rc -ne 0 && $NFAIL -eq 0 ]]; then
+	if [[ $rc -ne 0 && $NSHOWN_FAIL -eq 0 ]]; then
+		# Shown whatever the filter: the cases after it never ran.
+		CASE_FILTER=
 		fail script "aborted with status $rc${ERR_AT:+ at $ERR_AT}"
 	fi
 	# Only what this suite started, each by its own pid.

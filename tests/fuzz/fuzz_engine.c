@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "recsink.h"
 
 #define MS 1000000ull
 #define MAX_KNOWN 8192
@@ -51,11 +52,11 @@ static struct {
 	struct set sites;    /* proc_id, ip */
 	struct set fed_ips;  /* pid, ip: sites and frames events carried */
 	struct set fed_addr; /* pid, addr: addresses events carried */
-	/* The flush under way fails at this callback (0: never). */
-	unsigned fail_at, calls;
-	struct mw_finding_row found[64];
-	size_t nfound;
 } S;
+
+/* The rows flushed (tests/support/recsink.h); a flush may fail at its Nth
+ * row (RS.fail_at). */
+static struct recsink RS;
 
 static void set_add(struct set *s, uint64_t a, uint64_t b, uint64_t c)
 {
@@ -105,39 +106,49 @@ static void reset(void)
 		sets[i]->n = 0;
 		sets[i]->full = false;
 	}
-	S.fail_at = S.calls = 0;
-	S.nfound = 0;
+	recsink__reset(&RS);
 }
 
 /* --- the sink ------------------------------------------------------------- */
 
-/* Every callback counts; the one numbered fail_at fails. */
-static int step(void)
+static int sink_begin(void *ctx)
 {
-	return S.fail_at && ++S.calls == S.fail_at ? -EIO : 0;
+	return recsink__sink.begin(ctx);
 }
 
+static int sink_commit(void *ctx)
+{
+	return recsink__sink.commit(ctx);
+}
+
+static void sink_rollback(void *ctx)
+{
+	recsink__sink.rollback(ctx);
+}
+
+/* Each row is checked as it comes and recorded by the shared sink, which
+ * counts it and fails the one numbered RS.fail_at. */
 static int sink_process(void *ctx, const struct mw_process_row *r)
 {
 	set_add(&S.procs, r->id, r->pid, 0);
-	return step();
+	return recsink__sink.process(ctx, r);
 }
 
 static int sink_thread(void *ctx, const struct mw_thread_row *r)
 {
 	set_add(&S.threads, r->proc_id, r->tid, 0);
-	return step();
+	return recsink__sink.thread(ctx, r);
 }
 
 static int sink_key(void *ctx, const struct mw_key_row *r)
 {
 	set_add(&S.keys, r->proc_id, r->key, r->generation);
-	return step();
+	return recsink__sink.key(ctx, r);
 }
 
 static int sink_binding(void *ctx, const struct mw_binding_row *r)
 {
-	return step();
+	return recsink__sink.binding(ctx, r);
 }
 
 static int sink_block_add(void *ctx, const struct mw_block_row *r)
@@ -145,21 +156,19 @@ static int sink_block_add(void *ctx, const struct mw_block_row *r)
 	if (!set_has(&S.fed_addr, r->pid, r->addr, 0))
 		violated("block row at %#llx, never allocated by pid %u",
 			 (unsigned long long)r->addr, r->pid);
-	return step();
+	return recsink__sink.block_add(ctx, r);
 }
 
 static int sink_block_del(void *ctx, uint64_t serial)
 {
-	return step();
+	return recsink__sink.block_del(ctx, serial);
 }
 
 static int sink_finding(void *ctx, const struct mw_finding_row *r)
 {
 	/* Checked once the flush has handed everything (check_findings):
 	 * the rows a finding names may come after it in the same flush. */
-	if (S.nfound < sizeof(S.found) / sizeof(S.found[0]))
-		S.found[S.nfound++] = *r;
-	return step();
+	return recsink__sink.finding(ctx, r);
 }
 
 static int sink_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
@@ -168,16 +177,19 @@ static int sink_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
 		violated("site %#llx of pid %u: no event carried it",
 			 (unsigned long long)ip, pid);
 	set_add(&S.sites, proc_id, ip, 0);
-	return step();
+	return recsink__sink.site(ctx, proc_id, pid, ip);
 }
 
 static int sink_stack(void *ctx, const struct mw_stack_row *r)
 {
 	set_add(&S.stacks, r->id, 0, 0);
-	return step();
+	return recsink__sink.stack(ctx, r);
 }
 
 static const struct engine_sink sink = {
+    .begin = sink_begin,
+    .commit = sink_commit,
+    .rollback = sink_rollback,
     .process = sink_process,
     .thread = sink_thread,
     .key = sink_key,
@@ -197,11 +209,12 @@ static bool tls_kind(uint32_t kind)
 	       kind == MW_FIND_TLS_OUTLIVED_MODULE;
 }
 
-/* Every finding of the flush names objects the sink was handed. */
+/* Every finding of the flush just committed names objects the sink was
+ * handed. */
 static void check_findings(void)
 {
-	for (size_t i = 0; i < S.nfound; i++) {
-		const struct mw_finding_row *f = &S.found[i];
+	for (size_t i = 0; i < RS.last.findings.n; i++) {
+		const struct mw_finding_row *f = &RS.last.findings.v[i];
 
 		if (!f->kind || f->kind >= MW_FIND_KIND_MAX)
 			violated("finding %llu: kind %u",
@@ -235,7 +248,6 @@ static void check_findings(void)
 				 (unsigned long long)f->id,
 				 (unsigned long long)f->addr);
 	}
-	S.nfound = 0;
 }
 
 /* --- the program ---------------------------------------------------------- */
@@ -477,12 +489,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_FLUSH:
 			if (!take(&r, &a))
 				goto out;
-			S.fail_at = a & 0x80 ? a & 0x3f : 0;
-			S.calls = 0;
-			if (!engine__flush(e, now, &sink, NULL))
+			RS.fail_at = a & 0x80 ? a & 0x3f : 0;
+			if (!engine__flush(e, now, &sink, &RS))
 				check_findings();
-			S.nfound = 0; /* rolled back: handed again */
-			S.fail_at = 0;
+			RS.fail_at = 0;
 			break;
 		case OP_CONFIG:
 			if (!take(&r, &a) || !take(&r, &b))
@@ -507,7 +517,7 @@ out:
 	/* Everything left: flushed and checked too. */
 	engine__tick(e, now + 3600000 * MS);
 	for (int i = 0; i < 64; i++) {
-		if (!engine__flush(e, now, &sink, NULL))
+		if (!engine__flush(e, now, &sink, &RS))
 			check_findings();
 		if (!engine__flush_more(e))
 			break;

@@ -22,7 +22,7 @@ secs=$1
 shift
 FUZZ_OUT=.output/fuzz
 # Where the copies, logs and reproducers go: FUZZ_WORK, so that a short
-# pass (tests/e2e/fuzz.sh) and a long run do not share them.
+# pass (tests/meta/fuzz.sh) and a long run do not share them.
 WORK=${FUZZ_WORK:-$FUZZ_OUT}
 failed=0
 mkdir -p "$WORK/logs" "$WORK/artifacts" "$WORK/run" || exit 1

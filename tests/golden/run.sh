@@ -7,6 +7,13 @@
 #
 # A line "# args: ..." in an .events file gives mwreplay extra options
 # (e.g. --grace 100). Set MWREPLAY to use another binary.
+#
+#   tests/golden/run.sh [--list] [-k PATTERN] [NAME...]
+#
+# NAME runs scenario NAME alone; -k PATTERN the scenarios whose name, as
+# the PASS/FAIL line prints it (golden/NAME), holds PATTERN ('*' and '?'
+# match as in the shell). --list prints the names picked. An unknown NAME
+# exits 2 before anything runs; a selection of nothing is a FAIL.
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -14,14 +21,58 @@ MWREPLAY=${MWREPLAY:-.output/mwreplay}
 failed=0
 ran=0
 
+usage() {
+	echo "usage: tests/golden/run.sh [--list] [-k PATTERN] [NAME...]"
+}
+
+list=0
+pattern=
+declare -A named=()
+while (($#)); do
+	case $1 in
+	--list) list=1 ;;
+	-k)
+		[[ $# -ge 2 ]] || { usage >&2; exit 2; }
+		pattern=$2
+		shift
+		;;
+	-h | --help) usage; exit 0 ;;
+	-*) echo "tests/golden/run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+	*)
+		if [[ ! -f tests/golden/$1.events ]]; then
+			echo "tests/golden/run.sh: no scenario $1 (--list names them)" >&2
+			exit 2
+		fi
+		named[$1]=1
+		;;
+	esac
+	shift
+done
+
+# picked NAME: scenario NAME is in the selection.
+picked() {
+	[[ ${#named[@]} == 0 || -n ${named[$1]:-} ]] || return 1
+	# shellcheck disable=SC2053 # PATTERN is a glob on purpose
+	[[ -z $pattern || golden/$1 == *$pattern* ]]
+}
+
+shopt -s nullglob
+if ((list)); then
+	for ev in tests/golden/*.events; do
+		name=$(basename "$ev" .events)
+		picked "$name" && echo "$name"
+	done
+	exit 0
+fi
+
 if [[ ! -x $MWREPLAY ]]; then
 	echo "FAIL: golden: $MWREPLAY not built (make $MWREPLAY)"
 	exit 1
 fi
 
-shopt -s nullglob
 for ev in tests/golden/*.events; do
 	name=$(basename "$ev" .events)
+	picked "$name" || continue
 	exp=tests/golden/$name.expected
 	ran=$((ran + 1))
 	if [[ ! -f $exp ]]; then
@@ -44,7 +95,10 @@ for ev in tests/golden/*.events; do
 	rm -f "$out"
 done
 
-if [[ $ran == 0 ]]; then
+if [[ $ran == 0 && -n $pattern ]]; then
+	echo "FAIL: golden: no scenario matches -k $pattern"
+	exit 1
+elif [[ $ran == 0 ]]; then
 	echo "FAIL: golden: no scenarios in tests/golden"
 	exit 1
 fi

@@ -105,11 +105,14 @@ static void test_random(void)
 	anonmap__fini(&m);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_add_merge),
+    UNIT_CASE(test_remove_split),
+    UNIT_CASE(test_brk),
+    UNIT_CASE(test_random),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_add_merge);
-	RUN(test_remove_split);
-	RUN(test_brk);
-	RUN(test_random);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

@@ -158,11 +158,14 @@ static void test_deque(void)
 	deque__fini(&d);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_size),
+    UNIT_CASE(test_add_get_del),
+    UNIT_CASE(test_random_vs_array),
+    UNIT_CASE(test_deque),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_size);
-	RUN(test_add_get_del);
-	RUN(test_random_vs_array);
-	RUN(test_deque);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

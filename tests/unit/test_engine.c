@@ -1,9 +1,10 @@
 /*
  * test_engine.c - unit tests of the analysis engine (engine/engine.c).
  *
- * The engine is fed hand-made events and flushed into a recording sink:
- * the rows of the transaction under way (cur), the rows of the last
- * committed flush (last), and a model of what a store keyed like
+ * The engine is fed hand-made events (tests/support/events.h) and flushed
+ * into the recording sink (tests/support/recsink.h): the rows of the
+ * transaction under way (cur), the rows of the last committed flush
+ * (last), and, kept here, a model of what a store keyed like
  * schema/001_init.sql would hold after every committed flush (st_*).
  * Failures are injected per callback to check that a failed flush rolls
  * back and hands the same rows over again.
@@ -17,7 +18,9 @@
 #include <string.h>
 
 #include "engine.h"
+#include "events.h"
 #include "hash.h"
+#include "recsink.h"
 #include "unit.h"
 
 #define MS(x) ((uint64_t)(x) * 1000000ull)
@@ -27,95 +30,24 @@
 #define SITE3 0x400900ull
 #define TOO_BIG (1ull << 62)
 
-/* --- growable arrays ------------------------------------------------------ */
+/* --- the recording sink and a model of the store ------------------------- */
 
-#define ARR(T)                                                               \
-	struct {                                                             \
-		T *v;                                                        \
-		size_t n, cap;                                               \
-	}
+/* Rows are recorded by the shared sink (tests/support/recsink.c); each
+ * committed flush is also applied to a model of what a store keyed like
+ * the schema would hold. */
+static struct recsink R;
 
-#define PUSH(a, x)                                                           \
-	do {                                                                 \
-		if ((a).n == (a).cap) {                                      \
-			size_t ncap_ = (a).cap ? (a).cap * 2 : 16;           \
-			void *nv_ = realloc((a).v, ncap_ * sizeof(*(a).v));  \
-			if (!nv_)                                            \
-				abort();                                     \
-			(a).v = nv_;                                         \
-			(a).cap = ncap_;                                     \
-		}                                                            \
-		(a).v[(a).n++] = (x);                                        \
-	} while (0)
-
-struct site_call {
-	uint64_t proc_id;
-	uint32_t pid;
-	uint64_t ip;
+struct model {
+	RECSINK_ARR(struct mw_process_row) st_procs;	/* by id */
+	RECSINK_ARR(struct mw_key_row) st_keys;		/* by proc, key, gen */
+	RECSINK_ARR(struct mw_binding_row) st_bindings; /* by proc, tid, key */
+	struct hmap st_threads;	 /* proc << 32 | tid, newest */
+	struct hmap st_blocks;	 /* serial */
+	struct hmap st_findings; /* id */
+	struct hmap st_sites;	 /* proc << 44 ^ ip -> count */
 };
 
-struct rows {
-	ARR(struct mw_process_row) procs;
-	ARR(struct mw_thread_row) threads;
-	ARR(struct mw_key_row) keys;
-	ARR(struct mw_binding_row) bindings;
-	ARR(struct mw_block_row) adds;
-	ARR(uint64_t) dels;
-	ARR(struct mw_finding_row) findings;
-	ARR(struct site_call) sites;
-	ARR(struct mw_stack_row) stacks;
-};
-
-static void rows_clear(struct rows *r)
-{
-	r->procs.n = r->threads.n = r->keys.n = r->bindings.n = 0;
-	r->adds.n = r->dels.n = r->findings.n = r->sites.n = 0;
-	r->stacks.n = 0;
-}
-
-static void rows_free(struct rows *r)
-{
-	free(r->procs.v);
-	free(r->threads.v);
-	free(r->keys.v);
-	free(r->bindings.v);
-	free(r->adds.v);
-	free(r->dels.v);
-	free(r->findings.v);
-	free(r->sites.v);
-	free(r->stacks.v);
-	memset(r, 0, sizeof(*r));
-}
-
-/* --- the recording sink ---------------------------------------------------- */
-
-struct rec {
-	struct rows cur;  /* the flush under way (kept after a rollback) */
-	struct rows last; /* the last committed flush */
-	int begins, commits, rollbacks;
-	uint64_t site_calls;
-	/* Fail the next N calls of a callback with -EIO. */
-	int fail_begin, fail_commit, fail_finding, fail_block_add, fail_thread,
-		fail_site, fail_stack;
-	/* The store model: committed state, keyed like the schema. */
-	ARR(struct mw_process_row) st_procs;	  /* by id */
-	ARR(struct mw_key_row) st_keys;		  /* by proc, key, gen */
-	ARR(struct mw_binding_row) st_bindings;	  /* by proc, tid, key */
-	struct hmap st_threads;			  /* proc << 32 | tid, newest */
-	struct hmap st_blocks;			  /* serial */
-	struct hmap st_findings;		  /* id */
-	struct hmap st_sites;			  /* proc << 44 ^ ip -> count */
-};
-
-static struct rec R;
-
-static bool take(int *n)
-{
-	if (*n <= 0)
-		return false;
-	(*n)--;
-	return true;
-}
+static struct model M;
 
 static void *dup_mem(const void *p, size_t n)
 {
@@ -150,8 +82,10 @@ static uint64_t site_key(uint64_t proc_id, uint64_t ip)
 	return proc_id << 44 ^ ip;
 }
 
-static void store_apply(struct rec *r, const struct rows *w)
+static void store_apply(void *ctx, const struct recsink_rows *w)
 {
+	struct model *r = ctx;
+
 	for (size_t i = 0; i < w->procs.n; i++) {
 		size_t j;
 
@@ -161,7 +95,7 @@ static void store_apply(struct rec *r, const struct rows *w)
 		if (j < r->st_procs.n)
 			r->st_procs.v[j] = w->procs.v[i];
 		else
-			PUSH(r->st_procs, w->procs.v[i]);
+			RECSINK_PUSH(r->st_procs, w->procs.v[i]);
 	}
 	for (size_t i = 0; i < w->threads.n; i++) {
 		const struct mw_thread_row *t = &w->threads.v[i];
@@ -189,7 +123,7 @@ static void store_apply(struct rec *r, const struct rows *w)
 		if (j < r->st_keys.n)
 			r->st_keys.v[j] = *k;
 		else
-			PUSH(r->st_keys, *k);
+			RECSINK_PUSH(r->st_keys, *k);
 	}
 	for (size_t i = 0; i < w->bindings.n; i++) {
 		const struct mw_binding_row *b = &w->bindings.v[i];
@@ -203,7 +137,7 @@ static void store_apply(struct rec *r, const struct rows *w)
 		if (j < r->st_bindings.n)
 			r->st_bindings.v[j] = *b;
 		else
-			PUSH(r->st_bindings, *b);
+			RECSINK_PUSH(r->st_bindings, *b);
 	}
 	/* The engine hands deletes before adds within one flush. */
 	for (size_t i = 0; i < w->dels.n; i++)
@@ -230,151 +164,19 @@ static void store_apply(struct rec *r, const struct rows *w)
 	}
 }
 
-static int s_begin(void *ctx)
-{
-	struct rec *r = ctx;
-
-	if (take(&r->fail_begin))
-		return -EIO;
-	r->begins++;
-	rows_clear(&r->cur);
-	return 0;
-}
-
-static int s_commit(void *ctx)
-{
-	struct rec *r = ctx;
-	struct rows tmp;
-
-	if (take(&r->fail_commit))
-		return -EIO;
-	r->commits++;
-	tmp = r->last;
-	r->last = r->cur;
-	r->cur = tmp;
-	rows_clear(&r->cur);
-	store_apply(r, &r->last);
-	return 0;
-}
-
-static void s_rollback(void *ctx)
-{
-	struct rec *r = ctx;
-
-	r->rollbacks++;
-}
-
-static int s_process(void *ctx, const struct mw_process_row *row)
-{
-	struct rec *r = ctx;
-
-	PUSH(r->cur.procs, *row);
-	return 0;
-}
-
-static int s_thread(void *ctx, const struct mw_thread_row *row)
-{
-	struct rec *r = ctx;
-
-	if (take(&r->fail_thread))
-		return -EIO;
-	PUSH(r->cur.threads, *row);
-	return 0;
-}
-
-static int s_key(void *ctx, const struct mw_key_row *row)
-{
-	struct rec *r = ctx;
-
-	PUSH(r->cur.keys, *row);
-	return 0;
-}
-
-static int s_binding(void *ctx, const struct mw_binding_row *row)
-{
-	struct rec *r = ctx;
-
-	PUSH(r->cur.bindings, *row);
-	return 0;
-}
-
-static int s_block_add(void *ctx, const struct mw_block_row *row)
-{
-	struct rec *r = ctx;
-
-	if (take(&r->fail_block_add))
-		return -EIO;
-	PUSH(r->cur.adds, *row);
-	return 0;
-}
-
-static int s_block_del(void *ctx, uint64_t serial)
-{
-	struct rec *r = ctx;
-
-	PUSH(r->cur.dels, serial);
-	return 0;
-}
-
-static int s_finding(void *ctx, const struct mw_finding_row *row)
-{
-	struct rec *r = ctx;
-
-	if (take(&r->fail_finding))
-		return -EIO;
-	PUSH(r->cur.findings, *row);
-	return 0;
-}
-
-static int s_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
-{
-	struct rec *r = ctx;
-	struct site_call c = {proc_id, pid, ip};
-
-	r->site_calls++;
-	if (take(&r->fail_site))
-		return -EIO;
-	PUSH(r->cur.sites, c);
-	return 0;
-}
-
-static int s_stack(void *ctx, const struct mw_stack_row *row)
-{
-	struct rec *r = ctx;
-
-	if (take(&r->fail_stack))
-		return -EIO;
-	PUSH(r->cur.stacks, *row);
-	return 0;
-}
-
-static const struct engine_sink SINK = {
-	.begin = s_begin,
-	.commit = s_commit,
-	.rollback = s_rollback,
-	.process = s_process,
-	.thread = s_thread,
-	.key = s_key,
-	.binding = s_binding,
-	.block_add = s_block_add,
-	.block_del = s_block_del,
-	.finding = s_finding,
-	.site = s_site,
-	.stack = s_stack,
-};
-
 static void rec_reset(void)
 {
-	rows_free(&R.cur);
-	rows_free(&R.last);
-	free(R.st_procs.v);
-	free(R.st_keys.v);
-	free(R.st_bindings.v);
-	hmap_free_all(&R.st_threads);
-	hmap_free_all(&R.st_blocks);
-	hmap_free_all(&R.st_findings);
-	hmap_free_all(&R.st_sites);
-	memset(&R, 0, sizeof(R));
+	recsink__reset(&R);
+	free(M.st_procs.v);
+	free(M.st_keys.v);
+	free(M.st_bindings.v);
+	hmap_free_all(&M.st_threads);
+	hmap_free_all(&M.st_blocks);
+	hmap_free_all(&M.st_findings);
+	hmap_free_all(&M.st_sites);
+	memset(&M, 0, sizeof(M));
+	R.committed = store_apply;
+	R.committed_ctx = &M;
 }
 
 /* --- the engine under test and event helpers ------------------------------ */
@@ -434,67 +236,61 @@ static int feed(struct mw_event ev)
 static void al(uint32_t tid, uint64_t t, uint64_t addr, uint64_t size,
 	       uint64_t site)
 {
-	FEED(.type = MW_EV_ALLOC, .pid = PID, .tid = tid, .ts = MS(t),
-	     .addr = addr, .size = size, .site = site);
+	CHECK(feed(ev_alloc(PID, tid, MS(t), addr, size, site)) == 0);
 }
 
 static void fr(uint32_t tid, uint64_t t, uint64_t addr)
 {
-	FEED(.type = MW_EV_FREE, .pid = PID, .tid = tid, .ts = MS(t),
-	     .addr = addr, .site = SITE3);
+	CHECK(feed(ev_free(PID, tid, MS(t), addr, SITE3)) == 0);
 }
 
 static void re(uint32_t tid, uint64_t t, uint64_t old, uint64_t addr,
 	       uint64_t size)
 {
-	FEED(.type = MW_EV_REALLOC, .pid = PID, .tid = tid, .ts = MS(t),
-	     .old_addr = old, .addr = addr, .size = size, .site = SITE2);
+	CHECK(feed(ev_realloc(PID, tid, MS(t), old, addr, size, SITE2)) == 0);
 }
 
 static void tstart(uint32_t tid, uint64_t t)
 {
-	FEED(.type = MW_EV_THREAD_START, .pid = PID, .tid = tid, .ts = MS(t),
-	     .comm = "worker");
+	struct mw_event ev = ev_make(MW_EV_THREAD_START, PID, tid, MS(t));
+
+	strcpy(ev.comm, "worker");
+	CHECK(feed(ev) == 0);
 }
 
 static void texit(uint32_t tid, uint64_t t)
 {
-	FEED(.type = MW_EV_THREAD_EXIT, .pid = PID, .tid = tid, .ts = MS(t));
+	CHECK(feed(ev_thread_exit(PID, tid, MS(t), 0)) == 0);
 }
 
 static void texit_group(uint32_t tid, uint64_t t)
 {
-	FEED(.type = MW_EV_THREAD_EXIT, .pid = PID, .tid = tid, .ts = MS(t),
-	     .flags = MW_EVF_GROUP_EXIT);
+	CHECK(feed(ev_thread_exit(PID, tid, MS(t), MW_EVF_GROUP_EXIT)) == 0);
 }
 
 static void kcreate(uint32_t tid, uint64_t t, uint32_t key, uint64_t dtor)
 {
-	FEED(.type = MW_EV_KEY_CREATE, .pid = PID, .tid = tid, .ts = MS(t),
-	     .key = key, .addr = dtor);
+	CHECK(feed(ev_key_create(PID, tid, MS(t), key, dtor)) == 0);
 }
 
 static void kdelete(uint32_t tid, uint64_t t, uint32_t key)
 {
-	FEED(.type = MW_EV_KEY_DELETE, .pid = PID, .tid = tid, .ts = MS(t),
-	     .key = key);
+	CHECK(feed(ev_key_delete(PID, tid, MS(t), key)) == 0);
 }
 
 static void tset(uint32_t tid, uint64_t t, uint32_t key, uint64_t value)
 {
-	FEED(.type = MW_EV_TLS_SET, .pid = PID, .tid = tid, .ts = MS(t),
-	     .key = key, .addr = value);
+	CHECK(feed(ev_tls_set(PID, tid, MS(t), key, value)) == 0);
 }
 
 static void pexit(uint64_t t, int32_t code)
 {
-	FEED(.type = MW_EV_PROC_EXIT, .pid = PID, .tid = PID, .ts = MS(t),
-	     .code = code);
+	CHECK(feed(ev_proc_exit(PID, MS(t), code)) == 0);
 }
 
 static int flush_at(uint64_t t)
 {
-	return engine__flush(E, MS(t), &SINK, &R);
+	return engine__flush(E, MS(t), &recsink__sink, &R);
 }
 
 /* The daemon's loop: decide what is due, then flush. */
@@ -507,7 +303,7 @@ static int tick_flush(uint64_t t)
 /* --- lookups in recorded rows ------------------------------------------- */
 
 /* The last row handed for (pid, tid) in rows w; start_ts 0 = any. */
-static const struct mw_thread_row *thread_in(const struct rows *w,
+static const struct mw_thread_row *thread_in(const struct recsink_rows *w,
 					     uint32_t pid, uint32_t tid,
 					     uint64_t start_ts)
 {
@@ -553,7 +349,8 @@ static const struct mw_binding_row *last_binding(uint32_t tid, uint32_t key)
 	return NULL;
 }
 
-static const struct mw_block_row *add_in(const struct rows *w, uint64_t addr)
+static const struct mw_block_row *add_in(const struct recsink_rows *w,
+					 uint64_t addr)
 {
 	for (size_t i = 0; i < w->adds.n; i++)
 		if (w->adds.v[i].addr == addr)
@@ -561,7 +358,7 @@ static const struct mw_block_row *add_in(const struct rows *w, uint64_t addr)
 	return NULL;
 }
 
-static bool del_in(const struct rows *w, uint64_t serial)
+static bool del_in(const struct recsink_rows *w, uint64_t serial)
 {
 	for (size_t i = 0; i < w->dels.n; i++)
 		if (w->dels.v[i] == serial)
@@ -569,7 +366,7 @@ static bool del_in(const struct rows *w, uint64_t serial)
 	return false;
 }
 
-static const struct mw_finding_row *finding_in(const struct rows *w,
+static const struct mw_finding_row *finding_in(const struct recsink_rows *w,
 					       uint64_t addr)
 {
 	for (size_t i = 0; i < w->findings.n; i++)
@@ -584,7 +381,7 @@ static const struct mw_block_row *st_block_at(uint32_t pid, uint64_t addr)
 	uint64_t k;
 	void *v;
 
-	while (hmap__next(&R.st_blocks, &pos, &k, &v)) {
+	while (hmap__next(&M.st_blocks, &pos, &k, &v)) {
 		const struct mw_block_row *b = v;
 
 		if (b->pid == pid && b->addr == addr)
@@ -595,12 +392,12 @@ static const struct mw_block_row *st_block_at(uint32_t pid, uint64_t addr)
 
 static const struct mw_thread_row *st_thread(uint64_t proc_id, uint32_t tid)
 {
-	return hmap__get(&R.st_threads, proc_id << 32 | tid);
+	return hmap__get(&M.st_threads, proc_id << 32 | tid);
 }
 
 static uint64_t st_site_count(uint64_t proc_id, uint64_t ip)
 {
-	uint64_t *c = hmap__get(&R.st_sites, site_key(proc_id, ip));
+	uint64_t *c = hmap__get(&M.st_sites, site_key(proc_id, ip));
 
 	return c ? *c : 0;
 }
@@ -1065,7 +862,7 @@ static void test_thread_rule_freed_within_grace(void)
 	CHECK(tick_flush(9000) == 0);
 	CHECK_U64(stats().findings, 0);
 	CHECK_U64(stats().pending, 0);
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	teardown();
 }
 
@@ -1081,7 +878,7 @@ static void test_thread_rule_destructor_frees(void)
 	fr(101, 999, 0x1000);
 	texit(101, 1000);
 	CHECK(tick_flush(2000) == 0);
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	CHECK(last_key(1, 1) != NULL);
 	CHECK(last_key(1, 1) && last_key(1, 1)->destructor == 0x401136);
 	CHECK(last_key(1, 1) && last_key(1, 1)->create_tid == PID);
@@ -1105,7 +902,7 @@ static void test_thread_rule_not_on_group_exit(void)
 	CHECK(last_thread(101) && last_thread(101)->state == MW_THREAD_GONE);
 	pexit(5001, 0);
 	CHECK(flush_at(5002) == 0);
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	CHECK_U64(stats().findings, 0);
 	teardown();
 }
@@ -1247,7 +1044,7 @@ static void test_key_reuse_generations(void)
 	texit(101, 100);
 	texit(102, 100);
 	CHECK(tick_flush(1000) == 0);
-	CHECK_U64(R.st_findings.len, 2);
+	CHECK_U64(M.st_findings.len, 2);
 	f = finding_in(&R.last, 0xc000);
 	CHECK(f && f->kind == MW_FIND_TLS_OUTLIVED_KEY);
 	CHECK(f && f->generation == 1 && f->tid == 102);
@@ -1327,7 +1124,7 @@ static void test_setspecific_null_clears(void)
 	CHECK(last_key(1, 1) && last_key(1, 1)->bindings == 0);
 	texit(101, 10);
 	CHECK(tick_flush(9000) == 0);
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	CHECK_U64(stats().pending, 0);
 	teardown();
 }
@@ -1348,7 +1145,7 @@ static void test_address_reuse_unbound(void)
 	texit(101, 10);
 	texit(102, 10);
 	CHECK(tick_flush(9000) == 0);
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	CHECK_U64(stats().pending, 0);
 	teardown();
 }
@@ -1382,7 +1179,7 @@ static void test_report_once(void)
 	CHECK(tick_flush(9000) == 0);
 	pexit(9001, 0);
 	CHECK(flush_at(9002) == 0);
-	CHECK_U64(R.st_findings.len, 2);
+	CHECK_U64(M.st_findings.len, 2);
 	CHECK_U64(stats().findings, 2);
 	CHECK_U64(stats().pending, 0);
 	teardown();
@@ -1561,7 +1358,7 @@ static void test_thread_start_with_lost_exit(void)
 	old = thread_in(&R.last, PID, 101, MS(1));
 	CHECK(old && old->state == MW_THREAD_GONE && old->exit_ts == MS(10));
 	CHECK(thread_in(&R.last, PID, 101, MS(10)) != NULL);
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	teardown();
 }
 
@@ -1637,13 +1434,13 @@ static void test_exec_drops_live_set(void)
 	CHECK(last_thread(102) && last_thread(102)->live_blocks == 0);
 	CHECK(last_thread(101) && last_thread(101)->live_bytes == 0);
 	CHECK(last_binding(102, 1) && last_binding(102, 1)->value == 0);
-	CHECK_U64(R.st_blocks.len, 0);
+	CHECK_U64(M.st_blocks.len, 0);
 	/* Nothing of the old image is ever a finding. */
 	CHECK(tick_flush(5000) == 0);
 	texit(102, 5001);
 	pexit(5002, 0);
 	CHECK(flush_at(5003) == 0);
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	teardown();
 }
 
@@ -1675,7 +1472,7 @@ static void test_detach(void)
 	al(101, 5001, 0x2000, 8, SITE1);
 	CHECK(tick_flush(9000) == 0);
 	CHECK_U64(R.last.procs.n, 0);
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	teardown();
 }
 
@@ -2005,7 +1802,7 @@ static void test_persist_age(void)
 	CHECK(add_in(&R.last, 0xc000) != NULL);
 	CHECK(add_in(&R.last, 0xe000) != NULL);
 	CHECK_U64(R.last.dels.n, 0);
-	CHECK_U64(R.st_blocks.len, 3);
+	CHECK_U64(M.st_blocks.len, 3);
 	CHECK(st_block_at(PID, 0xb000) && st_block_at(PID, 0xc000) &&
 	      st_block_at(PID, 0xe000));
 	teardown();
@@ -2033,8 +1830,8 @@ static void test_flush_finding_fails_once(void)
 	CHECK(flush_at(600) == -EIO);
 	CHECK_U64(R.rollbacks, 1);
 	CHECK_U64(R.commits, 0);
-	CHECK_U64(R.st_findings.len, 0);
-	CHECK_U64(R.st_blocks.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
+	CHECK_U64(M.st_blocks.len, 0);
 	CHECK(flush_at(601) == 0);
 	CHECK_U64(R.commits, 1);
 	CHECK_U64(R.last.findings.n, 1);
@@ -2044,8 +1841,8 @@ static void test_flush_finding_fails_once(void)
 	CHECK(add_in(&R.last, 0x1000) != NULL);
 	CHECK(last_thread(101) && last_thread(101)->allocs == 1);
 	CHECK(last_proc(PID) && last_proc(PID)->findings == 1);
-	CHECK_U64(R.st_findings.len, 1);
-	CHECK(hmap__get(&R.st_findings, id) != NULL);
+	CHECK_U64(M.st_findings.len, 1);
+	CHECK(hmap__get(&M.st_findings, id) != NULL);
 	CHECK_U64(st_site_count(P, SITE1), 1);
 	/* Handed over: gone. */
 	CHECK(flush_at(602) == 0);
@@ -2056,7 +1853,7 @@ static void test_flush_finding_fails_once(void)
 
 static void test_flush_commit_fails_once(void)
 {
-	struct rows first = {0};
+	struct recsink_rows first = {0};
 	uint64_t id = 0;
 
 	finding_setup();
@@ -2069,7 +1866,7 @@ static void test_flush_commit_fails_once(void)
 	CHECK(first.adds.n == 1 && first.sites.n == 1);
 	if (first.findings.n)
 		id = first.findings.v[0].id;
-	CHECK_U64(R.st_findings.len, 0);
+	CHECK_U64(M.st_findings.len, 0);
 	CHECK(flush_at(601) == 0);
 	CHECK_U64(R.last.findings.n, 1);
 	CHECK(R.last.findings.n && R.last.findings.v[0].id == id);
@@ -2082,7 +1879,7 @@ static void test_flush_commit_fails_once(void)
 	CHECK_U64(R.last.keys.n, first.keys.n);
 	CHECK_U64(R.last.bindings.n, first.bindings.n);
 	CHECK_U64(R.last.procs.n, first.procs.n);
-	rows_free(&first);
+	recsink_rows__free(&first);
 	teardown();
 }
 
@@ -2104,7 +1901,7 @@ static void test_flush_fails_midway(void)
 	CHECK_U64(R.last.adds.n, 1);
 	CHECK_U64(R.last.sites.n, 1);
 	CHECK(last_thread(101) != NULL);
-	CHECK_U64(R.st_findings.len, 1);
+	CHECK_U64(M.st_findings.len, 1);
 	teardown();
 }
 
@@ -2283,13 +2080,13 @@ struct rt_find {
 
 struct rt {
 	struct hmap blocks; /* addr -> struct rt_block */
-	ARR(struct rt_inst) inst;
+	RECSINK_ARR(struct rt_inst) inst;
 	long slot[RT_SLOTS]; /* instance index, -1 if none alive */
 	struct rt_bind bind[RT_SLOTS][RT_KEYS + 1];
 	int kstate[RT_KEYS + 1]; /* 0 unknown, 1 live, 2 deleted */
 	uint32_t kgen[RT_KEYS + 1];
-	ARR(struct rt_cand) cands;
-	ARR(struct rt_find) found; /* since the last flush */
+	RECSINK_ARR(struct rt_cand) cands;
+	RECSINK_ARR(struct rt_find) found; /* since the last flush */
 	uint64_t next_id, rng, now;
 	uint64_t allocs, frees, unknown, live_blocks, live_bytes;
 	uint64_t lost, all_lost, findings, events;
@@ -2422,7 +2219,7 @@ static void rt_cand(struct rt *m, const struct rt_bind *bd, uint32_t kind)
 	c.block = b->id;
 	c.deadline = m->now + RT_GRACE;
 	c.kind = kind;
-	PUSH(m->cands, c);
+	RECSINK_PUSH(m->cands, c);
 }
 
 static void rt_decide(struct rt *m, uint64_t now, bool all)
@@ -2451,7 +2248,7 @@ static void rt_decide(struct rt *m, uint64_t now, bool all)
 		f.found = now;
 		f.kind = c.kind;
 		f.alloc_tid = m->inst.v[b->owner].tid;
-		PUSH(m->found, f);
+		RECSINK_PUSH(m->found, f);
 		m->findings++;
 	}
 	m->cands.n = keep;
@@ -2477,7 +2274,7 @@ static void rt_thread_start(struct rt *m, int s)
 	t.tid = RT_PID + 1 + (uint32_t)s;
 	t.state = MW_THREAD_ALIVE;
 	t.start_ts = m->now;
-	PUSH(m->inst, t);
+	RECSINK_PUSH(m->inst, t);
 	m->slot[s] = (long)m->inst.n - 1;
 }
 
@@ -2569,7 +2366,7 @@ static int rt_find_cmp(const void *a, const void *b)
 static void rt_check(struct rt *m, bool traced)
 {
 	struct engine_stats st;
-	ARR(struct rt_find) got = {0};
+	RECSINK_ARR(struct rt_find) got = {0};
 
 	for (size_t i = 0; i < R.last.threads.n; i++) {
 		const struct mw_thread_row *t = &R.last.threads.v[i];
@@ -2645,7 +2442,7 @@ static void rt_check(struct rt *m, bool traced)
 				  f->tid <= RT_PID + RT_SLOTS && f->key >= 1 &&
 				  f->key <= RT_KEYS,
 			  "finding: bad tid %u or key %u", f->tid, f->key);
-		PUSH(got, g);
+		RECSINK_PUSH(got, g);
 	}
 	/* qsort's base must not be NULL, even for 0 elements (UBSan). */
 	if (got.n)
@@ -2675,7 +2472,7 @@ static void rt_check(struct rt *m, bool traced)
 		uint64_t k;
 		void *v;
 
-		while (hmap__next(&R.st_blocks, &pos, &k, &v)) {
+		while (hmap__next(&M.st_blocks, &pos, &k, &v)) {
 			const struct mw_block_row *b = v;
 			const struct rt_block *w =
 				hmap__get(&m->blocks, b->addr);
@@ -2981,7 +2778,8 @@ static void rt_run(uint32_t max_rows)
 			rt_decide(m, m->now, false);
 		}
 		if (i % 997 == 0) {
-			CHECK(engine__flush(E, m->now, &SINK, &R) == 0);
+			CHECK(engine__flush(E, m->now, &recsink__sink, &R) ==
+			      0);
 			rt_check(m, true);
 		}
 	}
@@ -2994,7 +2792,7 @@ static void rt_run(uint32_t max_rows)
 				     .tid = RT_PID});
 	/* The ended process stays until all it had is written. */
 	do {
-		CHECK(engine__flush(E, m->now, &SINK, &R) == 0);
+		CHECK(engine__flush(E, m->now, &recsink__sink, &R) == 0);
 		rt_check(m, false);
 		flushes++;
 	} while (engine__flush_more(E) && flushes < 1000000);
@@ -3002,7 +2800,7 @@ static void rt_run(uint32_t max_rows)
 	CHECK(max_rows != 7 || flushes > 1);
 	CHECK(!engine__flush_more(E));
 	/* At exit every live block is in the store. */
-	CHECK_U64(R.st_blocks.len, m->live_blocks);
+	CHECK_U64(M.st_blocks.len, m->live_blocks);
 	printf("  random: %" PRIu64 " events, %zu threads, %" PRIu64
 	       " findings, %" PRIu64 " live at exit\n",
 	       m->events, m->inst.n, m->findings, m->live_blocks);
@@ -3026,58 +2824,61 @@ static void test_random_consistency_flush_budget(void)
 	rt_run(7);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_counters_one_thread),
+    UNIT_CASE(test_counters_per_thread),
+    UNIT_CASE(test_cross_thread_free),
+    UNIT_CASE(test_unknown_free),
+    UNIT_CASE(test_realloc_null_old_is_malloc),
+    UNIT_CASE(test_realloc_zero_frees),
+    UNIT_CASE(test_realloc_failure_keeps_block),
+    UNIT_CASE(test_realloc_moved),
+    UNIT_CASE(test_realloc_in_place_keeps_serial),
+    UNIT_CASE(test_realloc_in_place_persisted_stays_stored),
+    UNIT_CASE(test_thread_rule_fires_after_grace_only),
+    UNIT_CASE(test_thread_rule_freed_within_grace),
+    UNIT_CASE(test_thread_rule_destructor_frees),
+    UNIT_CASE(test_thread_rule_not_on_group_exit),
+    UNIT_CASE(test_proc_exit_decides_pending),
+    UNIT_CASE(test_key_rule_live_threads),
+    UNIT_CASE(test_key_reuse_generations),
+    UNIT_CASE(test_setspecific_overwrite),
+    UNIT_CASE(test_setspecific_overwrite_freed),
+    UNIT_CASE(test_setspecific_null_clears),
+    UNIT_CASE(test_address_reuse_unbound),
+    UNIT_CASE(test_report_once),
+    UNIT_CASE(test_report_once_after_realloc_in_place),
+    UNIT_CASE(test_key_predates_tracing),
+    UNIT_CASE(test_binding_row),
+    UNIT_CASE(test_tid_reuse),
+    UNIT_CASE(test_tid_reuse_store_keeps_live_thread),
+    UNIT_CASE(test_thread_start_with_lost_exit),
+    UNIT_CASE(test_untraced_ignored),
+    UNIT_CASE(test_exec_drops_live_set),
+    UNIT_CASE(test_detach),
+    UNIT_CASE(test_lost_events),
+    UNIT_CASE(test_loss_withholds_older_block),
+    UNIT_CASE(test_loss_keeps_newer_block),
+    UNIT_CASE(test_loss_unattributed),
+    UNIT_CASE(test_max_blocks),
+    UNIT_CASE(test_max_threads),
+    UNIT_CASE(test_max_keys),
+    UNIT_CASE(test_memory_estimate),
+    UNIT_CASE(test_attach_idempotent),
+    UNIT_CASE(test_persist_age),
+    UNIT_CASE(test_flush_finding_fails_once),
+    UNIT_CASE(test_flush_commit_fails_once),
+    UNIT_CASE(test_flush_fails_midway),
+    UNIT_CASE(test_flush_fail_at_proc_exit),
+    UNIT_CASE(test_site_once_per_process),
+    UNIT_CASE(test_stacks_dedup_and_flush),
+    UNIT_CASE(test_site_of_young_finding),
+    UNIT_CASE(test_stats_lifecycle),
+    UNIT_CASE(test_random_consistency),
+    UNIT_CASE(test_random_consistency_flush_budget),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_counters_one_thread);
-	RUN(test_counters_per_thread);
-	RUN(test_cross_thread_free);
-	RUN(test_unknown_free);
-	RUN(test_realloc_null_old_is_malloc);
-	RUN(test_realloc_zero_frees);
-	RUN(test_realloc_failure_keeps_block);
-	RUN(test_realloc_moved);
-	RUN(test_realloc_in_place_keeps_serial);
-	RUN(test_realloc_in_place_persisted_stays_stored);
-	RUN(test_thread_rule_fires_after_grace_only);
-	RUN(test_thread_rule_freed_within_grace);
-	RUN(test_thread_rule_destructor_frees);
-	RUN(test_thread_rule_not_on_group_exit);
-	RUN(test_proc_exit_decides_pending);
-	RUN(test_key_rule_live_threads);
-	RUN(test_key_reuse_generations);
-	RUN(test_setspecific_overwrite);
-	RUN(test_setspecific_overwrite_freed);
-	RUN(test_setspecific_null_clears);
-	RUN(test_address_reuse_unbound);
-	RUN(test_report_once);
-	RUN(test_report_once_after_realloc_in_place);
-	RUN(test_key_predates_tracing);
-	RUN(test_binding_row);
-	RUN(test_tid_reuse);
-	RUN(test_tid_reuse_store_keeps_live_thread);
-	RUN(test_thread_start_with_lost_exit);
-	RUN(test_untraced_ignored);
-	RUN(test_exec_drops_live_set);
-	RUN(test_detach);
-	RUN(test_lost_events);
-	RUN(test_loss_withholds_older_block);
-	RUN(test_loss_keeps_newer_block);
-	RUN(test_loss_unattributed);
-	RUN(test_max_blocks);
-	RUN(test_max_threads);
-	RUN(test_max_keys);
-	RUN(test_memory_estimate);
-	RUN(test_attach_idempotent);
-	RUN(test_persist_age);
-	RUN(test_flush_finding_fails_once);
-	RUN(test_flush_commit_fails_once);
-	RUN(test_flush_fails_midway);
-	RUN(test_flush_fail_at_proc_exit);
-	RUN(test_site_once_per_process);
-	RUN(test_stacks_dedup_and_flush);
-	RUN(test_site_of_young_finding);
-	RUN(test_stats_lifecycle);
-	RUN(test_random_consistency);
-	RUN(test_random_consistency_flush_budget);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

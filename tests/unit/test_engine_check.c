@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "events.h"
 #include "unit.h"
 
 #define MS(x) ((uint64_t)(x)*1000000ull)
@@ -21,14 +22,11 @@
 static void feed(struct engine *e, uint32_t type, uint32_t tid, uint64_t addr,
 		 uint64_t size, uint64_t ts)
 {
-	struct mw_event ev = {.type = type,
-			      .pid = PID,
-			      .tid = tid,
-			      .addr = addr,
-			      .size = size,
-			      .ts = MS(ts),
-			      .site = SITE};
+	struct mw_event ev = ev_make(type, PID, tid, MS(ts));
 
+	ev.addr = addr;
+	ev.size = size;
+	ev.site = SITE;
 	engine__feed(e, &ev);
 }
 
@@ -37,14 +35,8 @@ static struct engine *made(void)
 {
 	struct engine_config cfg = {0};
 	struct engine *e = engine__new(&cfg, 1);
-	struct mw_event r = {.type = MW_EV_REALLOC,
-			     .pid = PID,
-			     .tid = 101,
-			     .addr = 0x1000,
-			     .old_addr = 0x1000,
-			     .size = 500,
-			     .ts = MS(4),
-			     .site = SITE};
+	struct mw_event r =
+	    ev_realloc(PID, 101, MS(4), 0x1000, 0x1000, 500, SITE);
 	uint64_t id;
 
 	engine__attach(e, PID, "prog", MS(1), &id);
@@ -168,14 +160,17 @@ static void test_fires_on_engine_totals(void)
 	engine__free(e);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_clean_states_pass),
+    UNIT_CASE(test_resized_in_place_then_freed),
+    UNIT_CASE(test_fires_on_live_bytes),
+    UNIT_CASE(test_fires_on_thread_sum),
+    UNIT_CASE(test_fires_on_wrapped_counter),
+    UNIT_CASE(test_fires_on_site_sum),
+    UNIT_CASE(test_fires_on_engine_totals),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_clean_states_pass);
-	RUN(test_resized_in_place_then_freed);
-	RUN(test_fires_on_live_bytes);
-	RUN(test_fires_on_thread_sum);
-	RUN(test_fires_on_wrapped_counter);
-	RUN(test_fires_on_site_sum);
-	RUN(test_fires_on_engine_totals);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

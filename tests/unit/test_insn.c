@@ -139,15 +139,14 @@ static void test_stays_at_entry(void)
 	CHECK_U64(PLACE(writes_rdi, INSN_REG(INSN_RSI)), 3);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_glibc_free),	   UNIT_CASE(test_glibc_malloc),
+    UNIT_CASE(test_jemalloc_free), UNIT_CASE(test_tcmalloc_free),
+    UNIT_CASE(test_mimalloc_free), UNIT_CASE(test_mimalloc_malloc),
+    UNIT_CASE(test_libstdcxx_new), UNIT_CASE(test_stays_at_entry),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_glibc_free);
-	RUN(test_glibc_malloc);
-	RUN(test_jemalloc_free);
-	RUN(test_tcmalloc_free);
-	RUN(test_mimalloc_free);
-	RUN(test_mimalloc_malloc);
-	RUN(test_libstdcxx_new);
-	RUN(test_stays_at_entry);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

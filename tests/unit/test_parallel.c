@@ -77,10 +77,13 @@ static void test_none(void)
 	CHECK_U64(atomic_load(&started), 0);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_all_at_once),
+    UNIT_CASE(test_nulls_skipped),
+    UNIT_CASE(test_none),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_all_at_once);
-	RUN(test_nulls_skipped);
-	RUN(test_none);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

@@ -1,8 +1,8 @@
 /*
  * test_rules.c - unit tests of the rules over time (engine/rules.c):
  * thread-orphan, site-growth, thread-growth and bad-free, fed through the
- * engine like the daemon feeds it. The sink keeps the newest row of each
- * finding id, as the store's upsert does.
+ * engine like the daemon feeds it, and flushed into the recording sink
+ * (tests/support/recsink.h).
  *
  * Times in the helpers are milliseconds; the engine sees nanoseconds.
  */
@@ -13,82 +13,16 @@
 #include <string.h>
 
 #include "engine.h"
+#include "events.h"
+#include "recsink.h"
 #include "unit.h"
 
 #define MS(x) ((uint64_t)(x) * 1000000ull)
 #define PID 200u
-#define MAXF 64
 
-static struct mw_finding_row found[MAXF];
-static int nfound;
-static unsigned writes; /* finding rows handed, updates included */
-
-static int s_ok(void *ctx)
-{
-	return 0;
-}
-
-static int s_process(void *ctx, const struct mw_process_row *r)
-{
-	return 0;
-}
-
-static int s_thread(void *ctx, const struct mw_thread_row *r)
-{
-	return 0;
-}
-
-static int s_key(void *ctx, const struct mw_key_row *r)
-{
-	return 0;
-}
-
-static int s_binding(void *ctx, const struct mw_binding_row *r)
-{
-	return 0;
-}
-
-static int s_block_add(void *ctx, const struct mw_block_row *r)
-{
-	return 0;
-}
-
-static int s_block_del(void *ctx, uint64_t serial)
-{
-	return 0;
-}
-
-static int s_finding(void *ctx, const struct mw_finding_row *r)
-{
-	writes++;
-	for (int i = 0; i < nfound; i++)
-		if (found[i].id == r->id) {
-			found[i] = *r;
-			return 0;
-		}
-	if (nfound == MAXF)
-		return -ENOSPC;
-	found[nfound++] = *r;
-	return 0;
-}
-
-static int s_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
-{
-	return 0;
-}
-
-static const struct engine_sink SINK = {
-	.begin = s_ok,
-	.commit = s_ok,
-	.process = s_process,
-	.thread = s_thread,
-	.key = s_key,
-	.binding = s_binding,
-	.block_add = s_block_add,
-	.block_del = s_block_del,
-	.finding = s_finding,
-	.site = s_site,
-};
+/* The newest row of each finding id (R.findings), as the store's upsert
+ * keeps them. */
+static struct recsink R;
 
 static struct engine *E;
 
@@ -130,9 +64,7 @@ static void setup(void)
 		.recent_frees = 4,
 	};
 
-	memset(found, 0, sizeof(found));
-	nfound = 0;
-	writes = 0;
+	recsink__reset(&R);
 	E = engine__new(&cfg, 1);
 	if (!E)
 		abort();
@@ -143,6 +75,7 @@ static void teardown(void)
 {
 	engine__free(E);
 	E = NULL;
+	recsink__reset(&R);
 }
 
 static void feed(struct mw_event ev)
@@ -155,44 +88,43 @@ static void al(uint32_t tid, uint64_t t, uint64_t addr, uint64_t size,
 	       uint64_t site, bool tls)
 {
 	uint64_t frames[3] = {site, 0x3333, TLS_FRAME};
+	struct mw_event ev = ev_alloc(PID, tid, MS(t), addr, size, site);
 
-	feed((struct mw_event){.type = MW_EV_ALLOC, .pid = PID, .tid = tid,
-			       .ts = MS(t), .addr = addr, .size = size,
-			       .site = site, .nframes = tls ? 3 : 2,
-			       .frames = frames});
+	ev.nframes = tls ? 3 : 2;
+	ev.frames = frames;
+	feed(ev);
 }
 
 static void fr(uint32_t tid, uint64_t t, uint64_t addr, uint64_t site,
 	       uint32_t flags)
 {
-	feed((struct mw_event){.type = MW_EV_FREE, .pid = PID, .tid = tid,
-			       .ts = MS(t), .addr = addr, .site = site,
-			       .flags = flags});
+	struct mw_event ev = ev_free(PID, tid, MS(t), addr, site);
+
+	ev.flags = flags;
+	feed(ev);
 }
 
 static void tstart(uint32_t tid, uint64_t t)
 {
-	feed((struct mw_event){.type = MW_EV_THREAD_START, .pid = PID,
-			       .tid = tid, .ts = MS(t)});
+	feed(ev_make(MW_EV_THREAD_START, PID, tid, MS(t)));
 }
 
 static void texit(uint32_t tid, uint64_t t, uint32_t flags)
 {
-	feed((struct mw_event){.type = MW_EV_THREAD_EXIT, .pid = PID,
-			       .tid = tid, .ts = MS(t), .flags = flags});
+	feed(ev_thread_exit(PID, tid, MS(t), flags));
 }
 
 static void tick(uint64_t t)
 {
 	engine__tick(E, MS(t));
-	CHECK(engine__flush(E, MS(t), &SINK, NULL) == 0);
+	CHECK(engine__flush(E, MS(t), &recsink__sink, &R) == 0);
 }
 
 static const struct mw_finding_row *of_kind(uint32_t kind, int nth)
 {
-	for (int i = 0; i < nfound; i++)
-		if (found[i].kind == kind && nth-- == 0)
-			return &found[i];
+	for (size_t i = 0; i < R.findings.n; i++)
+		if (R.findings.v[i].kind == kind && nth-- == 0)
+			return &R.findings.v[i];
 	return NULL;
 }
 
@@ -234,7 +166,7 @@ static void test_orphan_tls_site(void)
 	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
 	CHECK(f && f->id == id && f->count == 4 && f->threads == 4);
 	CHECK(of_kind(MW_FIND_THREAD_ORPHAN, 1) == NULL);
-	CHECK_U64(nfound, 1);
+	CHECK_U64(R.findings.n, 1);
 out:
 	teardown();
 }
@@ -259,7 +191,7 @@ static void test_orphan_handoff_and_group_exit(void)
 	al(300, 61, 0x500000, 64, 0x406000, false);
 	texit(300, 62, MW_EVF_GROUP_EXIT);
 	tick(5000);
-	CHECK_U64(nfound, 0);
+	CHECK_U64(R.findings.n, 0);
 	teardown();
 }
 
@@ -276,10 +208,9 @@ static void test_orphan_plain_at_exit(void)
 		texit(201 + i, i + 2, 0);
 	}
 	tick(100);
-	CHECK_U64(nfound, 0);
-	feed((struct mw_event){.type = MW_EV_PROC_EXIT, .pid = PID,
-			       .tid = PID, .ts = MS(200)});
-	CHECK(engine__flush(E, MS(200), &SINK, NULL) == 0);
+	CHECK_U64(R.findings.n, 0);
+	feed(ev_proc_exit(PID, MS(200), 0));
+	CHECK(engine__flush(E, MS(200), &recsink__sink, &R) == 0);
 	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
 	CHECK(f && f->severity == MW_SEV_MEDIUM && f->count == 3 &&
 	      f->bytes == 300);
@@ -320,14 +251,14 @@ static void test_growth(void)
 	CHECK(strstr(s->detail, "grew from 131072 to 327680") != NULL);
 	CHECK_U64(t->tid, 201);
 	CHECK_U64(t->site, 0x401000);
-	CHECK_U64(nfound, 2);
+	CHECK_U64(R.findings.n, 2);
 	sid = s->id;
 	/* It goes on growing: the same finding, updated. */
 	al(201, t0 + 1, 0x300000, 64 * 1024, 0x401000, false);
 	tick(t0 + 10);
 	s = of_kind(MW_FIND_SITE_GROWTH, 0);
 	CHECK(s && s->id == sid && s->bytes == 384 * 1024);
-	CHECK_U64(nfound, 2);
+	CHECK_U64(R.findings.n, 2);
 out:
 	teardown();
 }
@@ -346,7 +277,7 @@ static void test_no_growth(void)
 		tick(t0 + 10);
 		t0 += 500;
 	}
-	CHECK_U64(nfound, 0);
+	CHECK_U64(R.findings.n, 0);
 	teardown();
 }
 
@@ -375,7 +306,7 @@ static void test_bad_free(void)
 	al(201, 10, 0x3000, 32, 0x401000, false);
 	fr(201, 11, 0x3000, 0x40a000, 0);
 	tick(20);
-	CHECK_U64(nfound, 1);
+	CHECK_U64(R.findings.n, 1);
 	f = of_kind(MW_FIND_BAD_FREE, 0);
 	CHECK(f != NULL);
 	if (f) {
@@ -404,7 +335,7 @@ static void test_bad_free_internal_site(void)
 	fr(201, 3, 0x1000, LIBC_FREE_SITE, 0);
 	CHECK_U64(internal_calls, 1);
 	tick(10);
-	CHECK_U64(nfound, 0);
+	CHECK_U64(R.findings.n, 0);
 	teardown();
 }
 
@@ -420,10 +351,10 @@ static void test_bad_free_bounded(void)
 	}
 	fr(201, 3, 0x1000, 0x407000, 0); /* forgotten: unknown */
 	tick(10);
-	CHECK_U64(nfound, 0);
+	CHECK_U64(R.findings.n, 0);
 	fr(201, 4, 0x1500, 0x407000, 0); /* remembered: double */
 	tick(20);
-	CHECK_U64(nfound, 1);
+	CHECK_U64(R.findings.n, 1);
 	teardown();
 }
 
@@ -439,7 +370,7 @@ static void test_no_new_findings_after_loss(void)
 			       .ts = MS(3)});
 	fr(201, 4, 0x1000, 0x407000, 0);
 	tick(10);
-	CHECK_U64(nfound, 0);
+	CHECK_U64(R.findings.n, 0);
 	teardown();
 }
 
@@ -465,7 +396,7 @@ static void test_growth_after_loss(void)
 		/* Samples at 510 .. 2010: the window of four began at 510,
 		 * before the loss at 590. */
 		if (i == 4)
-			CHECK_U64(nfound, 0);
+			CHECK_U64(R.findings.n, 0);
 		t0 += 500;
 	}
 	/* The window 1010 .. 2510 came after it. */
@@ -537,23 +468,26 @@ static void test_no_retention(void)
 		texit(400 + i, t0 - 200, 0);
 		tick(t0 + 10);
 	}
-	CHECK_U64(nfound, 0);
+	CHECK_U64(R.findings.n, 0);
 	teardown();
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_orphan_tls_site),
+    UNIT_CASE(test_orphan_handoff_and_group_exit),
+    UNIT_CASE(test_orphan_plain_at_exit),
+    UNIT_CASE(test_growth),
+    UNIT_CASE(test_no_growth),
+    UNIT_CASE(test_bad_free),
+    UNIT_CASE(test_bad_free_bounded),
+    UNIT_CASE(test_bad_free_internal_site),
+    UNIT_CASE(test_no_new_findings_after_loss),
+    UNIT_CASE(test_growth_after_loss),
+    UNIT_CASE(test_retention),
+    UNIT_CASE(test_no_retention),
+};
+
+int main(int argc, char **argv)
 {
-	RUN(test_orphan_tls_site);
-	RUN(test_orphan_handoff_and_group_exit);
-	RUN(test_orphan_plain_at_exit);
-	RUN(test_growth);
-	RUN(test_no_growth);
-	RUN(test_bad_free);
-	RUN(test_bad_free_bounded);
-	RUN(test_bad_free_internal_site);
-	RUN(test_no_new_findings_after_loss);
-	RUN(test_growth_after_loss);
-	RUN(test_retention);
-	RUN(test_no_retention);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

@@ -1230,28 +1230,29 @@ static void test_prune_shrinks(void)
 	store__close(s);
 }
 
-int main(void)
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_create_and_migrate),	 UNIT_CASE(test_rows_roundtrip),
+    UNIT_CASE(test_stacks_and_evidence), UNIT_CASE(test_migrate_from_v1),
+    UNIT_CASE(test_rdonly_missing),	 UNIT_CASE(test_garbage_untouched),
+    UNIT_CASE(test_foreign_sqlite),	 UNIT_CASE(test_newer_version),
+    UNIT_CASE(test_locked_writer),	 UNIT_CASE(test_site_usage),
+    UNIT_CASE(test_site_usage_upkeep),	 UNIT_CASE(test_site_usage_v4),
+    UNIT_CASE(test_thread_queries),	 UNIT_CASE(test_prune_raw_then_all),
+    UNIT_CASE(test_prune_shrinks),
+};
+
+int main(int argc, char **argv)
 {
+	int rc = unit_args(argc, argv, cases, UNIT_NCASES(cases));
+
+	if (rc >= 0)
+		return rc;
 	snprintf(dir, sizeof(dir), "/tmp/mw-store-XXXXXX");
 	if (!mkdtemp(dir)) {
 		printf("FAIL: setup: mkdtemp\n");
 		return 1;
 	}
-	RUN(test_create_and_migrate);
-	RUN(test_rows_roundtrip);
-	RUN(test_stacks_and_evidence);
-	RUN(test_migrate_from_v1);
-	RUN(test_rdonly_missing);
-	RUN(test_garbage_untouched);
-	RUN(test_foreign_sqlite);
-	RUN(test_newer_version);
-	RUN(test_locked_writer);
-	RUN(test_site_usage);
-	RUN(test_site_usage_upkeep);
-	RUN(test_site_usage_v4);
-	RUN(test_thread_queries);
-	RUN(test_prune_raw_then_all);
-	RUN(test_prune_shrinks);
+	unit_run(cases, UNIT_NCASES(cases));
 	{
 		char cmd[96];
 

@@ -2,7 +2,7 @@
  * test_etw.c - tests of the Windows collector's decoder (win/etw_decode.c,
  * win/wintls.c) and of the engine fed by it, built twice from this one
  * file: natively on Linux (.output/tests/test_etw) and with mingw-w64
- * (.output/mingw/test_etw.exe, run under wine by tests/e2e/windows.sh).
+ * (.output/mingw/test_etw.exe, run under wine by tests/meta/windows.sh).
  *
  * Every payload is built byte by byte, as ETW lays it out (packed,
  * little-endian, pointer-sized fields 4 bytes wide in a 32-bit header),
@@ -16,7 +16,7 @@
  * for (thread_local blocks left by 10,000 exited threads, a DLL unloaded
  * under live threads) only, and also writes what the engine flushes to
  * that SQLite database through the store and store_sink, as memwatchw
- * does: tests/e2e/windows.sh then reads it with memwatchctl, the Linux
+ * does: tests/meta/windows.sh then reads it with memwatchctl, the Linux
  * build and the Windows one under wine.
  */
 #include <errno.h>
@@ -27,6 +27,7 @@
 
 #include "engine.h"
 #include "etw_decode.h"
+#include "recsink.h"
 #include "store.h"
 #include "store_sink.h"
 #include "unit.h"
@@ -854,93 +855,29 @@ static const char *sym_name(void *ctx, uint32_t pid, uint64_t ip)
 	return NULL;
 }
 
-/* The findings and stacks the engine flushed, last row of each id. */
-struct seen {
-	struct mw_finding_row f[64];
-	int nf;
-	struct mw_stack_row s[64];
-	int ns;
-};
-
-static struct seen SEEN;
-
-static int on_finding(void *ctx, const struct mw_finding_row *row)
-{
-	for (int i = 0; i < SEEN.nf; i++)
-		if (SEEN.f[i].id == row->id) {
-			SEEN.f[i] = *row;
-			return 0;
-		}
-	if (SEEN.nf < 64)
-		SEEN.f[SEEN.nf++] = *row;
-	return 0;
-}
-
-static int on_stack_row(void *ctx, const struct mw_stack_row *row)
-{
-	if (SEEN.ns < 64)
-		SEEN.s[SEEN.ns++] = *row;
-	return 0;
-}
-
-/* The rows this test does not look at. */
-static int on_process(void *ctx, const struct mw_process_row *row)
-{
-	return 0;
-}
-
-static int on_thread(void *ctx, const struct mw_thread_row *row)
-{
-	return 0;
-}
-
-static int on_key(void *ctx, const struct mw_key_row *row)
-{
-	return 0;
-}
-
-static int on_binding(void *ctx, const struct mw_binding_row *row)
-{
-	return 0;
-}
-
-static int on_block_add(void *ctx, const struct mw_block_row *row)
-{
-	return 0;
-}
-
-static int on_block_del(void *ctx, uint64_t serial)
-{
-	return 0;
-}
-
-static int on_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
-{
-	return 0;
-}
+/* What the engine flushed (tests/support/recsink.h): RS.findings the
+ * newest row of each finding id, RS.stacks the stack rows. */
+static struct recsink RS;
 
 static const struct mw_stack_row *stack_row(uint64_t id)
 {
-	for (int i = 0; i < SEEN.ns; i++)
-		if (SEEN.s[i].id == id)
-			return &SEEN.s[i];
-	return NULL;
+	return recsink__stack(&RS, id);
 }
 
 static int nkind(uint32_t kind)
 {
 	int n = 0;
 
-	for (int i = 0; i < SEEN.nf; i++)
-		n += SEEN.f[i].kind == kind;
+	for (size_t i = 0; i < RS.findings.n; i++)
+		n += RS.findings.v[i].kind == kind;
 	return n;
 }
 
 static const struct mw_finding_row *first_kind(uint32_t kind)
 {
-	for (int i = 0; i < SEEN.nf; i++)
-		if (SEEN.f[i].kind == kind)
-			return &SEEN.f[i];
+	for (size_t i = 0; i < RS.findings.n; i++)
+		if (RS.findings.v[i].kind == kind)
+			return &RS.findings.v[i];
 	return NULL;
 }
 
@@ -979,7 +916,7 @@ static void pipe_init(struct pipe *p, uint64_t orphan_min)
 
 	memset(p, 0, sizeof(*p));
 	memset(&ec, 0, sizeof(ec));
-	memset(&SEEN, 0, sizeof(SEEN));
+	recsink__reset(&RS);
 	p->cls.name = sym_name;
 	ec.classify = wintls__classify;
 	ec.classify_ctx = &p->cls;
@@ -1026,74 +963,111 @@ static void pipe_push(struct pipe *p, const struct etw_record *r)
 		p->last = r->ts;
 }
 
-/* Each row goes to SEEN and, with --db, through store_sink to STORE. */
+/* Each row goes to RS and, with --db, through store_sink to STORE; a
+ * flush commits to STORE first, so that RS keeps only what STORE took. */
 static int tee_begin(void *ctx)
 {
+	int err = recsink__sink.begin(&RS);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.begin(&STORE) : 0;
 }
 
 static int tee_commit(void *ctx)
 {
-	return STORE.store ? store_sink.commit(&STORE) : 0;
+	int err = STORE.store ? store_sink.commit(&STORE) : 0;
+
+	if (err)
+		return err;
+	return recsink__sink.commit(&RS);
 }
 
 static void tee_rollback(void *ctx)
 {
+	recsink__sink.rollback(&RS);
 	if (STORE.store)
 		store_sink.rollback(&STORE);
 }
 
 static int tee_process(void *ctx, const struct mw_process_row *row)
 {
-	on_process(ctx, row);
+	int err = recsink__sink.process(&RS, row);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.process(&STORE, row) : 0;
 }
 
 static int tee_thread(void *ctx, const struct mw_thread_row *row)
 {
-	on_thread(ctx, row);
+	int err = recsink__sink.thread(&RS, row);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.thread(&STORE, row) : 0;
 }
 
 static int tee_key(void *ctx, const struct mw_key_row *row)
 {
-	on_key(ctx, row);
+	int err = recsink__sink.key(&RS, row);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.key(&STORE, row) : 0;
 }
 
 static int tee_binding(void *ctx, const struct mw_binding_row *row)
 {
-	on_binding(ctx, row);
+	int err = recsink__sink.binding(&RS, row);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.binding(&STORE, row) : 0;
 }
 
 static int tee_block_add(void *ctx, const struct mw_block_row *row)
 {
-	on_block_add(ctx, row);
+	int err = recsink__sink.block_add(&RS, row);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.block_add(&STORE, row) : 0;
 }
 
 static int tee_block_del(void *ctx, uint64_t serial)
 {
-	on_block_del(ctx, serial);
+	int err = recsink__sink.block_del(&RS, serial);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.block_del(&STORE, serial) : 0;
 }
 
 static int tee_finding(void *ctx, const struct mw_finding_row *row)
 {
-	on_finding(ctx, row);
+	int err = recsink__sink.finding(&RS, row);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.finding(&STORE, row) : 0;
 }
 
 static int tee_site(void *ctx, uint64_t proc_id, uint32_t pid, uint64_t ip)
 {
-	on_site(ctx, proc_id, pid, ip);
+	int err = recsink__sink.site(&RS, proc_id, pid, ip);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.site(&STORE, proc_id, pid, ip) : 0;
 }
 
 static int tee_stack(void *ctx, const struct mw_stack_row *row)
 {
-	on_stack_row(ctx, row);
+	int err = recsink__sink.stack(&RS, row);
+
+	if (err)
+		return err;
 	return STORE.store ? store_sink.stack(&STORE, row) : 0;
 }
 
@@ -1248,11 +1222,11 @@ static void scenario_a(uint32_t psz, bool leak, bool tls)
 	CHECK_U64(p.fed, 3 + A_THREADS * (leak ? 5 : 6));
 	check_stacks(&p, 2 * A_THREADS);
 	if (!leak) {
-		CHECK_U64(SEEN.nf, 0);
+		CHECK_U64(RS.findings.n, 0);
 		pipe_fini(&p);
 		return;
 	}
-	CHECK_U64(SEEN.nf, 1);
+	CHECK_U64(RS.findings.n, 1);
 	f = first_kind(MW_FIND_THREAD_ORPHAN);
 	CHECK(f != NULL);
 	if (f) {
@@ -1380,14 +1354,14 @@ static void scenario_b(bool leak)
 	pipe_finish(&p, 1000);
 	check_stacks(&p, 2 * B_THREADS);
 	if (!leak) {
-		CHECK_U64(SEEN.nf, 0);
+		CHECK_U64(RS.findings.n, 0);
 		pipe_fini(&p);
 		return;
 	}
-	CHECK_U64(SEEN.nf, B_THREADS);
+	CHECK_U64(RS.findings.n, B_THREADS);
 	CHECK_U64(nkind(MW_FIND_TLS_OUTLIVED_MODULE), B_THREADS);
-	for (int i = 0; i < SEEN.nf; i++) {
-		const struct mw_finding_row *f = &SEEN.f[i];
+	for (size_t i = 0; i < RS.findings.n; i++) {
+		const struct mw_finding_row *f = &RS.findings.v[i];
 
 		CHECK_U64(f->size, 256);
 		CHECK_U64(f->site, PLUGIN + 0x1100);
@@ -1452,12 +1426,12 @@ static void scenario_exit(bool with_process)
 	pipe_finish(&p, 3000);
 	check_stacks(&p, 4);
 	if (with_process) {
-		CHECK_U64(SEEN.nf, 0);
+		CHECK_U64(RS.findings.n, 0);
 	} else {
-		CHECK_U64(SEEN.nf, 1);
+		CHECK_U64(RS.findings.n, 1);
 		CHECK_U64(nkind(MW_FIND_THREAD_ORPHAN), 1);
-		if (SEEN.nf)
-			CHECK_U64(SEEN.f[0].threads, 4);
+		if (RS.findings.n)
+			CHECK_U64(RS.findings.v[0].threads, 4);
 	}
 	pipe_fini(&p);
 }
@@ -1497,40 +1471,39 @@ static int run_to_store(const char *path)
 	UNIT_EXIT();
 }
 
+static const struct unit_case cases[] = {
+    UNIT_CASE(alloc_layout_literal),
+    UNIT_CASE(alloc_with_stack_64),
+    UNIT_CASE(alloc_with_stack_32),
+    UNIT_CASE(realloc_free_64),
+    UNIT_CASE(realloc_free_32),
+    UNIT_CASE(stack_order),
+    UNIT_CASE(thread_events),
+    UNIT_CASE(process_exit_v0),
+    UNIT_CASE(process_exit_v2),
+    UNIT_CASE(image_events_64),
+    UNIT_CASE(image_events_32),
+    UNIT_CASE(heap_destroy),
+    UNIT_CASE(bad_payloads),
+    UNIT_CASE(watch_filter),
+    UNIT_CASE(merge_order),
+    UNIT_CASE(loss_counters),
+    UNIT_CASE(heap_ext_block),
+    UNIT_CASE(clock_conversion),
+    UNIT_CASE(tls_names),
+    UNIT_CASE(scenario_tls_threads_64),
+    UNIT_CASE(scenario_tls_threads_32),
+    UNIT_CASE(scenario_tls_threads_clean),
+    UNIT_CASE(scenario_plain_orphans),
+    UNIT_CASE(scenario_dll_unload),
+    UNIT_CASE(scenario_dll_unload_clean),
+    UNIT_CASE(scenario_exit_with_process),
+    UNIT_CASE(scenario_exit_before_process),
+};
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--db"))
 		return run_to_store(argv[2]);
-	if (argc != 1) {
-		fprintf(stderr, "usage: test_etw [--db PATH]\n");
-		return 2;
-	}
-	RUN(alloc_layout_literal);
-	RUN(alloc_with_stack_64);
-	RUN(alloc_with_stack_32);
-	RUN(realloc_free_64);
-	RUN(realloc_free_32);
-	RUN(stack_order);
-	RUN(thread_events);
-	RUN(process_exit_v0);
-	RUN(process_exit_v2);
-	RUN(image_events_64);
-	RUN(image_events_32);
-	RUN(heap_destroy);
-	RUN(bad_payloads);
-	RUN(watch_filter);
-	RUN(merge_order);
-	RUN(loss_counters);
-	RUN(heap_ext_block);
-	RUN(clock_conversion);
-	RUN(tls_names);
-	RUN(scenario_tls_threads_64);
-	RUN(scenario_tls_threads_32);
-	RUN(scenario_tls_threads_clean);
-	RUN(scenario_plain_orphans);
-	RUN(scenario_dll_unload);
-	RUN(scenario_dll_unload_clean);
-	RUN(scenario_exit_with_process);
-	RUN(scenario_exit_before_process);
-	UNIT_EXIT();
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
 }

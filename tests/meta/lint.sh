@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# tests/e2e/lint.sh - `make lint` (mk/lint.mk) passes: cppcheck and
+# tests/meta/lint.sh - `make lint` (mk/lint.mk) passes: cppcheck and
 # clang-tidy (.clang-tidy) report nothing in common/, engine/, store/, daemon/, ctl/ and the
 # portable win/ files. And the other way round, so that a pass means
 # something: the same two rules, given a file with a planted bug, fail
 # and name it.
-# shellcheck source=lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
 
 for tool in cppcheck clang-tidy; do
 	if ! command -v "$tool" >/dev/null; then

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# tests/e2e/bench_short.sh - `make bench` in small sizes, as CI runs it:
+# tests/meta/bench_short.sh - `make bench` in small sizes, as CI runs it:
 # for crashes and sanity, never for speed. Checks that it runs to its
 # end, that every figure of its table was measured (a number, not an
 # empty or NaN field), and the counts that do not depend on the machine's
 # speed: every leaking thread of the many-threads run is a finding (at
 # least as many findings as threads: a site's thread-orphan finding may
 # come on top).
-# shellcheck source=lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
 
 rc=0
 BENCH_SHORT=1 "$ROOT/tests/bench/run.sh" >"$TMP/bench.out" 2>"$TMP/bench.err" || rc=$?

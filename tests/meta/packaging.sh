@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR disable=SC2016  # jq filters use $vars
-# tests/e2e/packaging.sh - the Debian and RPM packages, for real: `make deb`
+# tests/meta/packaging.sh - the Debian and RPM packages, for real: `make deb`
 # (rebuilt only if a source changed since the last one), the .deb's files,
 # conffile, version and library dependencies, lintian's verdict; then it
 # is installed with dpkg on this host, twice (as an upgrade would), and
@@ -22,8 +22,8 @@
 # the package's own making and removing of them is what is tested.
 # About 30 s with both packages to build (each compiles the programs once,
 # from scratch), well within tests/run.sh's 300 s a suite.
-# shellcheck source=lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
 
 VERSION=$("$MEMWATCHD" --version | awk '{ print $2 }')
 DEB=$OUT/deb/memwatch_${VERSION}_$(dpkg --print-architecture).deb

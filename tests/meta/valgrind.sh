@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR disable=SC2016  # jq filters use $vars
-# tests/e2e/valgrind.sh - memwatchd runs clean under valgrind's memcheck
+# tests/meta/valgrind.sh - memwatchd runs clean under valgrind's memcheck
 # over a whole scenario: it loads its programs, attaches to a leaking
 # tls_nodtor given with --pid and, through memwatchctl attach, to a second
 # program, reports the leaks, detaches, and stops on SIGTERM. memcheck
@@ -15,8 +15,8 @@
 # explained. valgrind slows the daemon some 20 to 50 times: every wait here
 # is generous, and the workloads are held at their start gate until the
 # daemon has attached.
-# shellcheck source=lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
 
 PLAIN=$ROOT/.output
 VG_ERR=97

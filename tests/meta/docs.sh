@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# tests/e2e/docs.sh - the manual pages (docs/man/) and the bash completion
+# tests/meta/docs.sh - the manual pages (docs/man/) and the bash completion
 # (packaging/memwatchctl.bash-completion) say what the programs do. No
 # list is written here: each is read at test time from the programs (their
 # --help, their errors, their output) or from their getopt_long tables.
@@ -23,8 +23,8 @@
 #     values, attach targets and export formats memwatchctl accepts (read
 #     from its errors), file names for --db, --socket and -o, and the
 #     finding ids of a real trace for explain.
-# shellcheck source=lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
 
 MAN=$ROOT/docs/man
 COMPLETION=$ROOT/packaging/memwatchctl.bash-completion

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # shellcheck disable=SC2317  # the cases are functions called through ok
-# tests/e2e/windows.sh - the Windows collector, cross-compiled with
+# tests/meta/windows.sh - the Windows collector, cross-compiled with
 # mingw-w64 (`make windows`) and run under wine.
 #   - the build produces test_etw.exe and memwatchw.exe, PE32+ x86-64;
 #   - test_etw.exe, the decoder and scenario tests that also run natively
@@ -25,8 +25,8 @@
 # tests/win/winsqlite3_shim.c, a Winelib DLL over Debian's SQLite.
 # Wine's ETW functions are stubs that report success, so nothing here
 # relies on a live session (docs/WINDOWS.md says what is verified where).
-# shellcheck source=lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
 
 WOUT=$OUT/mingw
 export WINEPREFIX=$TMP/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# tests/e2e/fuzz.sh - the short pass of the fuzz harnesses (mk/fuzz.mk,
+# tests/meta/fuzz.sh - the short pass of the fuzz harnesses (mk/fuzz.mk,
 # tests/fuzz/) that make check runs; `make fuzz` is the long one. Per
 # harness (decode, engine, config, control, filter):
 #   - replay: every seed of tests/fuzz/corpus/NAME, the regression inputs
@@ -12,8 +12,8 @@
 #     or invariant violation.
 # That the engine harness's invariant checker fires on broken states is
 # the unit test .output/tests/test_engine_check.
-# shellcheck source=lib.sh
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
 
 FUZZ_SHORT=${FUZZ_SHORT:-15}
 NAMES=(decode engine config control filter)
