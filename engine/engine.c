@@ -88,15 +88,13 @@ static void proc_free(struct proc *p)
 	hmap__fini(&p->threads);
 	hmap__fini(&p->keys);
 	hmap__fini(&p->bindings);
-	hmap__fini(&p->sites);
 	pos = 0;
 	while (hmap__next(&p->modules, &pos, &k, &v))
 		free(v);
 	hmap__fini(&p->modules);
 	anonmap__fini(&p->anon);
 	rules__proc_fini(p);
-	stacktab__fini(&p->stacks);
-	vec__fini(&p->stacks_pending);
+	site__fini(p);
 	vec__fini(&p->dirty_threads);
 	vec__fini(&p->dirty_keys);
 	vec__fini(&p->dirty_bindings);
@@ -155,7 +153,7 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	p->row.state = MW_PROC_TRACING;
 	p->row.mode = MW_MODE_FULL;
 	p->row.start_ts = now;
-	stacktab__init(&p->stacks);
+	site__init(p);
 	hmap__init(&p->modules);
 	anonmap__init(&p->anon);
 	rules__proc_init(e, p);
@@ -411,7 +409,7 @@ static void block_remove(struct engine *e, struct proc *p, struct block *b,
 {
 	struct thread *owner = block_owner(p, b);
 
-	rules__block_removed(p, b, freer);
+	site__block_removed(p, b, freer);
 	if (b->tprev)
 		blockset__at(&p->blocks, b->tprev)->tnext = b->tnext;
 	else
@@ -436,7 +434,7 @@ static int block_add(struct engine *e, struct proc *p, struct thread *t,
 		     struct mw_stack *stack)
 {
 	struct block *old = blockset__get(&p->blocks, addr);
-	struct site_stat *ss = rules__site(p, stack, site);
+	struct site_stat *ss = site__get(p, stack, site);
 	struct block *b;
 	uint32_t idx;
 
@@ -464,47 +462,14 @@ static int block_add(struct engine *e, struct proc *p, struct thread *t,
 	if (t->blocks)
 		blockset__at(&p->blocks, t->blocks)->tprev = idx;
 	t->blocks = idx;
-	rules__block_added(e, p, b);
+	site__block_added(p, b);
+	rules__addr_reused(p, b->addr);
 	t->row.live_blocks++;
 	t->row.live_bytes += size;
 	p->row.live_blocks++;
 	p->row.live_bytes += size;
 	e->st.live_blocks++;
 	return 0;
-}
-
-/* The process's copy of ev's stack, classified when first seen. */
-static struct mw_stack *stack_of(struct engine *e, struct proc *p,
-				 const struct mw_event *ev)
-{
-	uint32_t n = ev->nframes;
-	struct mw_stack *s;
-	bool created;
-
-	if (!n || !ev->frames)
-		return NULL;
-	if (n > MW_EV_MAX_FRAMES)
-		n = MW_EV_MAX_FRAMES;
-	s = stacktab__intern(&p->stacks, ev->frames, n, &created);
-	if (s && created) {
-		s->id = e->serial++;
-		e->st.stacks++;
-	}
-	return s;
-}
-
-uint32_t stack_flags(struct engine *e, struct proc *p, struct mw_stack *st)
-{
-	if (!st)
-		return 0;
-	if (!st->classified) {
-		st->classified = true;
-		if (e->cfg.classify)
-			st->flags = e->cfg.classify(e->cfg.classify_ctx,
-						    p->row.pid, st->frames,
-						    st->nframes);
-	}
-	return st->flags;
 }
 
 static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
@@ -516,7 +481,7 @@ static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
 	t->row.alloc_bytes += ev->size;
 	p->row.allocs++;
 	block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
-		  stack_of(e, p, ev));
+		  site__stack(e, p, ev));
 	thread_touch(t);
 }
 
@@ -837,7 +802,7 @@ static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 	 * allocator's metadata, allocated where it was set. */
 	if (p->row.mode == MW_MODE_TLS && !blockset__get(&p->blocks, ev->addr))
 		block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
-			  stack_of(e, p, ev));
+			  site__stack(e, p, ev));
 	if (!b) {
 		b = calloc(1, sizeof(*b));
 		if (!b || hmap__put(&p->bindings, id, b)) {
@@ -914,7 +879,7 @@ static bool module_tls_block(struct engine *e, struct proc *p,
 {
 	struct mw_stack *st = block_ss(p, b)->stack;
 
-	if (!(stack_flags(e, p, st) & MW_STACK_TLS_INIT))
+	if (!(site__stack_flags(e, p, st) & MW_STACK_TLS_INIT))
 		return false;
 	for (uint32_t i = 0; i < st->nframes; i++)
 		if (in_module(m, st->frames[i]))
@@ -1288,49 +1253,6 @@ void engine__tick(struct engine *e, uint64_t now)
 
 /* --- flush --------------------------------------------------------------- */
 
-int proc_emit_site(struct proc *p, const struct engine_sink *sink, void *ctx,
-		   uint64_t ip)
-{
-	int err;
-
-	/* 0 is no site (a process-wide finding): nothing to describe. */
-	if (!ip || !sink->site || hmap__get(&p->sites, ip))
-		return 0;
-	err = sink->site(ctx, p->row.id, p->row.pid, ip);
-	if (err)
-		return err;
-	return hmap__put(&p->sites, ip, SITE_PENDING);
-}
-
-/* Hand st to the sink unless it was already: the stack row, then the
- * sites of its frames. */
-int proc_emit_stack(struct engine *e, struct proc *p,
-		    const struct engine_sink *sink, void *ctx,
-		    struct mw_stack *st)
-{
-	struct mw_stack_row r;
-	int err;
-
-	if (!st || st->state != MW_STACK_NEW || !sink->stack)
-		return 0;
-	memset(&r, 0, sizeof(r));
-	r.proc_id = p->row.id;
-	r.id = st->id;
-	r.pid = p->row.pid;
-	r.flags = stack_flags(e, p, st);
-	r.nframes = st->nframes;
-	memcpy(r.frames, st->frames, st->nframes * sizeof(r.frames[0]));
-	if ((err = sink->stack(ctx, &r)))
-		return err;
-	if ((err = vec__push(&p->stacks_pending, st)))
-		return err;
-	st->state = MW_STACK_PENDING;
-	for (uint32_t i = 0; i < st->nframes; i++)
-		if ((err = proc_emit_site(p, sink, ctx, st->frames[i])))
-			return err;
-	return 0;
-}
-
 static bool block_due(const struct engine *e, const struct proc *p,
 		      const struct block *b, uint64_t now)
 {
@@ -1410,47 +1332,21 @@ static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
 			.site = ss->site,
 			.stack_id = ss->stack ? ss->stack->id : 0,
 		};
-		if ((err = proc_emit_stack(e, p, sink, ctx, ss->stack)) ||
+		if ((err = site__emit_stack(e, p, sink, ctx, ss->stack)) ||
 		    (err = sink->block_add(ctx, &r)) ||
-		    (err = proc_emit_site(p, sink, ctx, ss->site)))
+		    (err = site__emit(p, sink, ctx, ss->site)))
 			return err;
 	}
 rest:
 	for (size_t i = 0; i < p->findings.len; i++) {
 		struct finding *f = p->findings.items[i];
 
-		if ((err = proc_emit_stack(e, p, sink, ctx, f->stack)) ||
+		if ((err = site__emit_stack(e, p, sink, ctx, f->stack)) ||
 		    (err = sink->finding(ctx, &f->row)) ||
-		    (err = proc_emit_site(p, sink, ctx, f->row.site)))
+		    (err = site__emit(p, sink, ctx, f->row.site)))
 			return err;
 	}
 	return rules__flush_emit(e, p, sink, ctx);
-}
-
-static void sites_settle(struct proc *p, bool committed)
-{
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-	struct vec undo = {0};
-
-	while (hmap__next(&p->sites, &pos, &k, &v)) {
-		if (v != SITE_PENDING)
-			continue;
-		if (committed)
-			p->sites.slots[pos - 1].val = SITE_DONE;
-		else
-			vec__push(&undo, (void *)(uintptr_t)k);
-	}
-	for (size_t i = 0; i < undo.len; i++)
-		hmap__del(&p->sites, (uint64_t)(uintptr_t)undo.items[i]);
-	vec__fini(&undo);
-	for (size_t i = 0; i < p->stacks_pending.len; i++) {
-		struct mw_stack *st = p->stacks_pending.items[i];
-
-		st->state = committed ? MW_STACK_STORED : MW_STACK_NEW;
-	}
-	p->stacks_pending.len = 0;
 }
 
 /* The sink committed: mark everything handed over as clean. */
@@ -1506,7 +1402,7 @@ static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
 		free(p->findings.items[i]);
 	p->findings.len = 0;
 	rules__flush_commit(p);
-	sites_settle(p, true);
+	site__settle(p, true);
 }
 
 bool engine__flush_more(const struct engine *e)
@@ -1562,9 +1458,9 @@ abort:
 		sink->rollback(ctx);
 	pos = 0;
 	while (hmap__next(&e->procs, &pos, &k, &v))
-		sites_settle(v, false);
+		site__settle(v, false);
 	for (struct proc *p = e->ended; p; p = p->ended_next)
-		sites_settle(p, false);
+		site__settle(p, false);
 	return err;
 }
 

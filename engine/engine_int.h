@@ -249,28 +249,49 @@ void engine_config__defaults(struct engine_config *c);
 
 /* engine.c, for rules.c */
 void thread_touch(struct thread *t);
+
+/* engine_site.c: stacks, sites and their statistics. */
+void site__init(struct proc *p);
+void site__fini(struct proc *p);
+/* The process's copy of ev's stack, classified when first seen; NULL
+ * without one. */
+struct mw_stack *site__stack(struct engine *e, struct proc *p,
+			     const struct mw_event *ev);
 /* st's flags (enum mw_stack_flags), asking the classifier the first time:
  * lazily, as symbolizing is costly and most stacks never need it. */
-uint32_t stack_flags(struct engine *e, struct proc *p, struct mw_stack *st);
-int proc_emit_stack(struct engine *e, struct proc *p,
-		    const struct engine_sink *sink, void *ctx,
-		    struct mw_stack *st);
-int proc_emit_site(struct proc *p, const struct engine_sink *sink,
-		   void *ctx, uint64_t ip);
+uint32_t site__stack_flags(struct engine *e, struct proc *p,
+			   struct mw_stack *st);
+/* The site_stat of a stack (or of a call site without one), made the
+ * first time; NULL when out of memory. */
+struct site_stat *site__get(struct proc *p, struct mw_stack *st,
+			    uint64_t site);
+/* A block was added, its ss set: account it to its site. */
+void site__block_added(struct proc *p, const struct block *b);
+/* A block leaves the live set; freer is the freeing thread, or NULL when
+ * the block just drops out (exec, a lost free). */
+void site__block_removed(struct proc *p, const struct block *b,
+			 const struct thread *freer);
+/* Hand the site ip / the stack st (its row, then the sites of its
+ * frames) to the sink unless it was already. */
+int site__emit(struct proc *p, const struct engine_sink *sink, void *ctx,
+	       uint64_t ip);
+int site__emit_stack(struct engine *e, struct proc *p,
+		     const struct engine_sink *sink, void *ctx,
+		     struct mw_stack *st);
+/* The flush's sink committed (the sites and stacks it was handed are
+ * stored) or rolled back (they are new again). */
+void site__settle(struct proc *p, bool committed);
 
 /* rules.c, for engine.c. */
 void rules__proc_init(struct engine *e, struct proc *p);
 void rules__proc_fini(struct proc *p);
-/* The site_stat of a stack (or of a call site without one), made the
- * first time; NULL when out of memory. */
-struct site_stat *rules__site(struct proc *p, struct mw_stack *st,
-			      uint64_t site);
-/* A block was added, its ss set: account it to its site. */
-void rules__block_added(struct engine *e, struct proc *p, struct block *b);
-/* A block leaves the live set; freer is the freeing thread, or NULL when
- * the block just drops out (exec, a lost free). */
-void rules__block_removed(struct proc *p, struct block *b,
-			  struct thread *freer);
+/* A block is allocated at addr: the address is in use again, so a later
+ * free of it is no double free. Inline: it runs at every allocation. */
+static inline void rules__addr_reused(struct proc *p, uint64_t addr)
+{
+	if (p->recent.len)
+		hmap__del(&p->recent, addr);
+}
 /* A free of a known block, at call site ip. */
 void rules__free(struct engine *e, struct proc *p, struct thread *t,
 		 const struct block *b, uint64_t ip, uint64_t ts);
