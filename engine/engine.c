@@ -8,15 +8,10 @@
  *  - bindings: (tid, key) -> the value that thread set for that key.
  *
  * Invariants:
- *  - a thread's live_blocks/live_bytes are the sum over blocks it owns;
  *  - a thread struct lives while it is in the tid map, owns live blocks,
  *    or waits to be flushed; all of them are on the process's thread list;
  *  - a binding is in the bindings map and on its thread's list, or is
  *    dead and waits on the dirty list to be flushed as a delete;
- *  - a block is on the persist FIFO (queued, in time order) until its
- *    row is written; once stored, its free is queued as a delete. A
- *    block resized in place after it was stored is queued again (and
- *    still stored).
  * A binding remembers the serial of the block it pointed to, so a freed
  * and reused address never passes for the bound block.
  */
@@ -81,8 +76,7 @@ static void proc_free(struct proc *p)
 		p->all_threads = t->all_next;
 		free(t);
 	}
-	blockset__fini(&p->blocks);
-	deque__fini(&p->fifo);
+	block__fini(p);
 	vec__fini(&p->threads_at);
 	vec__fini(&p->threads_free);
 	hmap__fini(&p->threads);
@@ -99,7 +93,6 @@ static void proc_free(struct proc *p)
 	vec__fini(&p->dirty_keys);
 	vec__fini(&p->dirty_bindings);
 	vec__fini(&p->findings);
-	free(p->dels);
 	free(p->cands);
 	free(p);
 }
@@ -220,40 +213,6 @@ int engine__is_traced(const struct engine *e, uint32_t pid)
 
 /* --- dirty tracking ------------------------------------------------------ */
 
-void thread_touch(struct thread *t)
-{
-	if (!t->dirty && !vec__push(&t->proc->dirty_threads, t))
-		t->dirty = true;
-}
-
-/* Events of p between first and last (first 0: unknown, since tracing
- * started) did not reach the engine: p is incomplete (engine_int.h). */
-static void proc_lose(struct proc *p, uint64_t first, uint64_t last)
-{
-	if (!first || first > last)
-		first = p->row.start_ts < last ? p->row.start_ts : last;
-	if (!p->row.incomplete_from || first < p->row.incomplete_from)
-		p->row.incomplete_from = first;
-	if (last > p->row.incomplete_to)
-		p->row.incomplete_to = last;
-	p->dirty = true;
-}
-
-/* An event of p at ts is refused at a bound: it is as good as lost. */
-static void proc_drop(struct engine *e, struct proc *p, uint64_t ts)
-{
-	p->row.dropped++;
-	e->st.dropped++;
-	proc_lose(p, ts, ts);
-}
-
-void proc_withhold(struct engine *e, struct proc *p)
-{
-	p->row.withheld++;
-	p->dirty = true;
-	e->st.withheld++;
-}
-
 static void key_touch(struct proc *p, struct key *k)
 {
 	if (!k->dirty && !vec__push(&p->dirty_keys, k))
@@ -349,213 +308,6 @@ static void thread_release(struct thread *t)
 		t->all_next->all_prev = t->all_prev;
 	thread_unindex(p, t);
 	free(t);
-}
-
-/* --- blocks -------------------------------------------------------------- */
-
-static uint64_t fifo_entry(const struct proc *p, const struct block *b)
-{
-	return (uint64_t)blockset__idx(&p->blocks, b) << 32 |
-	       (uint32_t)b->serial;
-}
-
-/* The block a FIFO entry stands for, or NULL when the entry is stale. */
-static struct block *fifo_block(const struct proc *p, uint64_t entry)
-{
-	uint32_t i = (uint32_t)(entry >> 32);
-	struct block *b;
-
-	if (!i || i >= p->blocks.len)
-		return NULL;
-	b = blockset__at(&p->blocks, i);
-	if (!b->used || !b->queued || (uint32_t)b->serial != (uint32_t)entry)
-		return NULL;
-	return b;
-}
-
-static int fifo_keep(void *ctx, uint64_t entry)
-{
-	return fifo_block(ctx, entry) != NULL;
-}
-
-/* b's entry went stale: drop stale entries once they are half the FIFO,
- * so it stays within twice the blocks queued. */
-static void fifo_forget(struct proc *p)
-{
-	p->fifo_stale++;
-	if (p->fifo_stale > 1024 && p->fifo_stale * 2 > p->fifo.len)
-		p->fifo_stale -= deque__filter(&p->fifo, fifo_keep, p);
-}
-
-static int queue_del(struct proc *p, uint64_t serial)
-{
-	if (p->ndels == p->cap_dels) {
-		size_t ncap = p->cap_dels ? p->cap_dels * 2 : 64;
-		uint64_t *n = realloc(p->dels, ncap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		p->dels = n;
-		p->cap_dels = ncap;
-	}
-	p->dels[p->ndels++] = serial;
-	return 0;
-}
-
-/* Take a block out of the live set, keeping every counter exact. freer is
- * the thread that freed it, NULL when it just drops out. */
-static void block_remove(struct engine *e, struct proc *p, struct block *b,
-			 struct thread *freer)
-{
-	struct thread *owner = block_owner(p, b);
-
-	site__block_removed(p, b, freer);
-	if (b->tprev)
-		blockset__at(&p->blocks, b->tprev)->tnext = b->tnext;
-	else
-		owner->blocks = b->tnext;
-	if (b->tnext)
-		blockset__at(&p->blocks, b->tnext)->tprev = b->tprev;
-	if (b->queued)
-		fifo_forget(p);
-	if (b->stored)
-		queue_del(p, b->serial);
-	owner->row.live_blocks--;
-	owner->row.live_bytes -= b->size;
-	thread_touch(owner);
-	p->row.live_blocks--;
-	p->row.live_bytes -= b->size;
-	e->st.live_blocks--;
-	blockset__del(&p->blocks, b);
-}
-
-static int block_add(struct engine *e, struct proc *p, struct thread *t,
-		     uint64_t addr, uint64_t size, uint64_t ts, uint64_t site,
-		     struct mw_stack *stack)
-{
-	struct block *old = blockset__get(&p->blocks, addr);
-	struct site_stat *ss = site__get(p, stack, site);
-	struct block *b;
-	uint32_t idx;
-
-	/* The same address handed out twice means its free was lost. */
-	if (old)
-		block_remove(e, p, old, NULL);
-	if (e->cfg.max_blocks && p->blocks.n >= e->cfg.max_blocks) {
-		proc_drop(e, p, ts);
-		return -ENOSPC;
-	}
-	if (!ss || !(b = blockset__add(&p->blocks, addr)))
-		return -ENOMEM;
-	b->size = size;
-	b->ts = ts;
-	b->serial = e->serial++;
-	b->owner = t->idx;
-	b->ss = ss->idx;
-	if (deque__push_back(&p->fifo, fifo_entry(p, b))) {
-		blockset__del(&p->blocks, b);
-		return -ENOMEM;
-	}
-	b->queued = 1;
-	idx = blockset__idx(&p->blocks, b);
-	b->tnext = t->blocks;
-	if (t->blocks)
-		blockset__at(&p->blocks, t->blocks)->tprev = idx;
-	t->blocks = idx;
-	site__block_added(p, b);
-	rules__addr_reused(p, b->addr);
-	t->row.live_blocks++;
-	t->row.live_bytes += size;
-	p->row.live_blocks++;
-	p->row.live_bytes += size;
-	e->st.live_blocks++;
-	return 0;
-}
-
-static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
-		     const struct mw_event *ev)
-{
-	if (!ev->addr)
-		return; /* a failed allocation */
-	t->row.allocs++;
-	t->row.alloc_bytes += ev->size;
-	p->row.allocs++;
-	block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
-		  site__stack(e, p, ev));
-	thread_touch(t);
-}
-
-static void on_free(struct engine *e, struct proc *p, struct thread *t,
-		    uint64_t addr, const struct mw_event *ev)
-{
-	struct block *b = blockset__get(&p->blocks, addr);
-
-	thread_touch(t);
-	/* Unknown frees are counted apart, so that a process's allocs -
-	 * frees == live_blocks (less blocks resized in place). glibc frees
-	 * its per-thread tcache this way at every thread exit. */
-	if (!b) {
-		t->row.unknown_frees++;
-		p->row.unknown_frees++;
-		if (!(ev->flags & MW_EVF_INTERNAL) &&
-		    !(e->cfg.internal &&
-		      e->cfg.internal(e->cfg.classify_ctx, p->row.pid,
-				      ev->site)))
-			rules__unknown_free(e, p, t, ev);
-		return;
-	}
-	t->row.frees++;
-	p->row.frees++;
-	t->row.free_bytes += b->size;
-	if (block_owner(p, b) != t)
-		t->row.cross_frees++;
-	rules__free(e, p, t, b, ev->site, ev->ts);
-	block_remove(e, p, b, t);
-}
-
-static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
-		       const struct mw_event *ev)
-{
-	struct block *b;
-
-	if (!ev->old_addr) {
-		on_alloc(e, p, t, ev);
-		return;
-	}
-	if (!ev->addr) {
-		/* realloc(p, 0) frees p; any other NULL is a failure that
-		 * leaves p untouched. */
-		if (!ev->size)
-			on_free(e, p, t, ev->old_addr, ev);
-		return;
-	}
-	b = blockset__get(&p->blocks, ev->old_addr);
-	if (b && ev->addr == ev->old_addr) {
-		struct thread *owner = block_owner(p, b);
-		struct site_stat *ss = block_ss(p, b);
-
-		/* Resized in place: the same block, so its serial (and any
-		 * TLS binding to it) stays, and no alloc or free is counted.
-		 * Its site's sums change too, or its free would take the new
-		 * size from sums that hold the old one (and wrap). */
-		owner->row.live_bytes += ev->size - b->size;
-		p->row.live_bytes += ev->size - b->size;
-		ss->live_bytes += ev->size - b->size;
-		if (b->orphan)
-			ss->orphan_live_bytes += ev->size - b->size;
-		b->size = ev->size;
-		thread_touch(owner);
-		/* Write the new size again. It is older than every block
-		 * still queued, so the head keeps the FIFO in time order;
-		 * the upsert replaces the old row. (Out of memory, the old
-		 * size stays in the store.) */
-		if (!b->queued &&
-		    !deque__push_front(&p->fifo, fifo_entry(p, b)))
-			b->queued = 1;
-		return;
-	}
-	on_free(e, p, t, ev->old_addr, ev);
-	on_alloc(e, p, t, ev);
 }
 
 /* --- TLS ----------------------------------------------------------------- */
@@ -763,7 +515,7 @@ static void tls_value_released(struct engine *e, struct proc *p,
 	struct block *blk = blockset__get(&p->blocks, b->row.value);
 
 	if (blk && blk->serial == b->row.block && !blk->reported)
-		block_remove(e, p, blk, NULL);
+		block__remove(e, p, blk, NULL);
 }
 
 static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
@@ -801,8 +553,8 @@ static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
 	/* TLS only: the value is known from here on, sized from the
 	 * allocator's metadata, allocated where it was set. */
 	if (p->row.mode == MW_MODE_TLS && !blockset__get(&p->blocks, ev->addr))
-		block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
-			  site__stack(e, p, ev));
+		block__add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
+			   site__stack(e, p, ev));
 	if (!b) {
 		b = calloc(1, sizeof(*b));
 		if (!b || hmap__put(&p->bindings, id, b)) {
@@ -1072,7 +824,7 @@ static void proc_exec(struct engine *e, struct proc *p,
 	void *v;
 
 	for (uint32_t i = 0; (b = blockset__next(&p->blocks, &i));)
-		block_remove(e, p, b, NULL);
+		block__remove(e, p, b, NULL);
 	while (hmap__next(&p->bindings, &pos, &k, &v))
 		vec__push(&all, v);
 	for (size_t i = 0; i < all.len; i++)
@@ -1210,13 +962,13 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		return -ENOMEM;
 	switch (ev->type) {
 	case MW_EV_ALLOC:
-		on_alloc(e, p, t, ev);
+		block__alloc(e, p, t, ev);
 		break;
 	case MW_EV_FREE:
-		on_free(e, p, t, ev->addr, ev);
+		block__free(e, p, t, ev->addr, ev);
 		break;
 	case MW_EV_REALLOC:
-		on_realloc(e, p, t, ev);
+		block__realloc(e, p, t, ev);
 		break;
 	case MW_EV_KEY_CREATE:
 		key_create(e, p, ev->key, ev->ts, ev->ts, ev->tid, ev->addr,

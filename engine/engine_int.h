@@ -239,16 +239,83 @@ static inline bool proc_complete_since(const struct proc *p, uint64_t ts)
 	return !p->row.incomplete_to || ts > p->row.incomplete_to;
 }
 
-/* engine.c, for rules.c: a finding was not made because its evidence is
- * incomplete. */
-void proc_withhold(struct engine *e, struct proc *p);
+/*
+ * Bookkeeping every piece does, inline: tiny, and on the hot path (a
+ * thread is touched at every event).
+ */
+static inline void thread_touch(struct thread *t)
+{
+	if (!t->dirty && !vec__push(&t->proc->dirty_threads, t))
+		t->dirty = true;
+}
+
+/* Events of p between first and last (first 0: unknown, since tracing
+ * started) did not reach the engine: p is incomplete (above). */
+static inline void proc_lose(struct proc *p, uint64_t first, uint64_t last)
+{
+	if (!first || first > last)
+		first = p->row.start_ts < last ? p->row.start_ts : last;
+	if (!p->row.incomplete_from || first < p->row.incomplete_from)
+		p->row.incomplete_from = first;
+	if (last > p->row.incomplete_to)
+		p->row.incomplete_to = last;
+	p->dirty = true;
+}
+
+/* An event of p at ts is refused at a bound: it is as good as lost. */
+static inline void proc_drop(struct engine *e, struct proc *p, uint64_t ts)
+{
+	p->row.dropped++;
+	e->st.dropped++;
+	proc_lose(p, ts, ts);
+}
+
+/* A finding was not made because its evidence is incomplete. */
+static inline void proc_withhold(struct engine *e, struct proc *p)
+{
+	p->row.withheld++;
+	p->dirty = true;
+	e->st.withheld++;
+}
+
+/* The block a FIFO entry (engine_block.c) stands for, or NULL when the
+ * entry is stale. Inline: the flush walks the FIFO with it. */
+static inline struct block *fifo_block(const struct proc *p, uint64_t entry)
+{
+	uint32_t i = (uint32_t)(entry >> 32);
+	struct block *b;
+
+	if (!i || i >= p->blocks.len)
+		return NULL;
+	b = blockset__at(&p->blocks, i);
+	if (!b->used || !b->queued || (uint32_t)b->serial != (uint32_t)entry)
+		return NULL;
+	return b;
+}
 
 /* engine_config.c, for engine.c: zero (or out of range) settings take
  * their defaults. */
 void engine_config__defaults(struct engine_config *c);
 
-/* engine.c, for rules.c */
-void thread_touch(struct thread *t);
+/* engine_block.c: the live set. */
+void block__fini(struct proc *p);
+/* Add a block at addr, made by t at site/stack; its old block at addr,
+ * if any, drops out (its free was lost). -ENOSPC when p is at max_blocks
+ * (the event is dropped), -ENOMEM. */
+int block__add(struct engine *e, struct proc *p, struct thread *t,
+	       uint64_t addr, uint64_t size, uint64_t ts, uint64_t site,
+	       struct mw_stack *stack);
+/* Take a block out of the live set, keeping every counter exact. freer is
+ * the thread that freed it, NULL when it just drops out. */
+void block__remove(struct engine *e, struct proc *p, struct block *b,
+		   struct thread *freer);
+/* The events: an allocation, a free of addr by t, a realloc. */
+void block__alloc(struct engine *e, struct proc *p, struct thread *t,
+		  const struct mw_event *ev);
+void block__free(struct engine *e, struct proc *p, struct thread *t,
+		 uint64_t addr, const struct mw_event *ev);
+void block__realloc(struct engine *e, struct proc *p, struct thread *t,
+		    const struct mw_event *ev);
 
 /* engine_site.c: stacks, sites and their statistics. */
 void site__init(struct proc *p);

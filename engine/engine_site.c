@@ -48,7 +48,7 @@ void site__fini(struct proc *p)
 	vec__fini(&p->stacks_pending);
 }
 
-/* --- stacks --------------------------------------------------------- */
+/* --- stacks -------------------------------------------------------------- */
 
 /* The process's copy of ev's stack, classified when first seen. */
 struct mw_stack *site__stack(struct engine *e, struct proc *p,
@@ -85,7 +85,7 @@ uint32_t site__stack_flags(struct engine *e, struct proc *p,
 	return st->flags;
 }
 
-/* --- site statistics ------------------------------------------------ */
+/* --- site statistics ----------------------------------------------------- */
 
 struct site_stat *site__get(struct proc *p, struct mw_stack *st, uint64_t site)
 {
@@ -144,7 +144,7 @@ void site__block_removed(struct proc *p, const struct block *b,
 		ss->cross_frees++;
 }
 
-/* --- to the sink ---------------------------------------------------- */
+/* --- to the sink --------------------------------------------------------- */
 
 int site__emit(struct proc *p, const struct engine_sink *sink, void *ctx,
 	       uint64_t ip)
