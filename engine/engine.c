@@ -10,10 +10,6 @@
  * Invariants:
  *  - a thread struct lives while it is in the tid map, owns live blocks,
  *    or waits to be flushed; all of them are on the process's thread list;
- *  - a binding is in the bindings map and on its thread's list, or is
- *    dead and waits on the dirty list to be flushed as a delete;
- * A binding remembers the serial of the block it pointed to, so a freed
- * and reused address never passes for the bound block.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -22,11 +18,6 @@
 #include <string.h>
 
 #include "engine_int.h"
-
-static uint64_t binding_id(uint32_t tid, uint32_t key)
-{
-	return (uint64_t)tid << 32 | key;
-}
 
 struct engine *engine__new(const struct engine_config *cfg,
 			   uint64_t first_serial)
@@ -50,26 +41,7 @@ static void proc_free(struct proc *p)
 
 	if (!p)
 		return;
-	while (hmap__next(&p->keys, &pos, &k, &v))
-		free(v);
-	pos = 0;
-	while (hmap__next(&p->bindings, &pos, &k, &v))
-		free(v);
-	/* Keys and bindings off their maps wait only on the dirty lists. */
-	for (size_t i = 0; i < p->dirty_keys.len; i++) {
-		struct key *key = p->dirty_keys.items[i];
-
-		if (!key->in_map)
-			free(key);
-	}
-	for (size_t i = 0; i < p->dirty_bindings.len; i++) {
-		struct binding *b = p->dirty_bindings.items[i];
-
-		if (b->dead)
-			free(b);
-	}
-	for (size_t i = 0; i < p->findings.len; i++)
-		free(p->findings.items[i]);
+	tls__fini(p);
 	while (p->all_threads) {
 		struct thread *t = p->all_threads;
 
@@ -80,8 +52,6 @@ static void proc_free(struct proc *p)
 	vec__fini(&p->threads_at);
 	vec__fini(&p->threads_free);
 	hmap__fini(&p->threads);
-	hmap__fini(&p->keys);
-	hmap__fini(&p->bindings);
 	pos = 0;
 	while (hmap__next(&p->modules, &pos, &k, &v))
 		free(v);
@@ -90,10 +60,6 @@ static void proc_free(struct proc *p)
 	rules__proc_fini(p);
 	site__fini(p);
 	vec__fini(&p->dirty_threads);
-	vec__fini(&p->dirty_keys);
-	vec__fini(&p->dirty_bindings);
-	vec__fini(&p->findings);
-	free(p->cands);
 	free(p);
 }
 
@@ -211,20 +177,6 @@ int engine__is_traced(const struct engine *e, uint32_t pid)
 	return hmap__get(&e->procs, pid) != NULL;
 }
 
-/* --- dirty tracking ------------------------------------------------------ */
-
-static void key_touch(struct proc *p, struct key *k)
-{
-	if (!k->dirty && !vec__push(&p->dirty_keys, k))
-		k->dirty = true;
-}
-
-static void binding_touch(struct proc *p, struct binding *b)
-{
-	if (!b->dirty && !vec__push(&p->dirty_bindings, b))
-		b->dirty = true;
-}
-
 /* --- threads ------------------------------------------------------------- */
 
 /* Give t an index in p->threads_at, by which its blocks name it. */
@@ -310,278 +262,6 @@ static void thread_release(struct thread *t)
 	free(t);
 }
 
-/* --- TLS ----------------------------------------------------------------- */
-
-/* NULL when out of memory, or at max_keys (the event is dropped). */
-static struct key *key_create(struct engine *e, struct proc *p, uint32_t id,
-			      uint64_t ts, uint64_t event_ts, uint32_t tid,
-			      uint64_t destructor, uint64_t site)
-{
-	struct key *old = hmap__get(&p->keys, id);
-	struct key *k;
-
-	if (!old && e->cfg.max_keys && p->keys.len >= e->cfg.max_keys) {
-		proc_drop(e, p, event_ts);
-		return NULL;
-	}
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return NULL;
-	if (hmap__put(&p->keys, id, k)) {
-		free(k);
-		return NULL;
-	}
-	k->in_map = true;
-	k->row.proc_id = p->row.id;
-	k->row.pid = p->row.pid;
-	k->row.key = id;
-	k->row.generation = old ? old->row.generation + 1 : 1;
-	k->row.state = MW_KEY_LIVE;
-	k->row.create_tid = tid;
-	k->row.destructor = destructor;
-	k->row.create_ts = ts;
-	k->create_site = site;
-	if (old) {
-		/* A key id is reused after delete: the old generation keeps
-		 * its row; free it now unless a flush still needs it. */
-		old->in_map = false;
-		if (!old->dirty)
-			free(old);
-	}
-	key_touch(p, k);
-	return k;
-}
-
-static void binding_kill(struct proc *p, struct binding *b)
-{
-	struct thread *t = b->thread;
-	struct key *k = hmap__get(&p->keys, b->row.key);
-
-	hmap__del(&p->bindings, binding_id(b->row.tid, b->row.key));
-	if (b->tprev)
-		b->tprev->tnext = b->tnext;
-	else
-		t->bindings = b->tnext;
-	if (b->tnext)
-		b->tnext->tprev = b->tprev;
-	b->tprev = b->tnext = NULL;
-	if (k && k->row.generation == b->row.generation && k->row.bindings) {
-		k->row.bindings--;
-		key_touch(p, k);
-	}
-	b->dead = true;
-	b->row.value = 0;
-	binding_touch(p, b);
-	if (!b->dirty)
-		free(b); /* out of memory for the dirty list: drop quietly */
-}
-
-/* Block blk, held through (tid, key, generation), is a candidate of kind:
- * a finding if still live grace_ns after ts. */
-static void cand_push_block(struct engine *e, struct proc *p,
-			    const struct block *blk, uint32_t kind,
-			    uint32_t tid, uint32_t key, uint32_t generation,
-			    uint64_t ts)
-{
-	struct cand *c;
-
-	if (blk->reported)
-		return;
-	if (p->ncands == p->cap_cands) {
-		size_t live = p->ncands - p->cand_head;
-
-		if (p->cand_head > live) {
-			/* Reuse the decided prefix before growing. */
-			memmove(p->cands, p->cands + p->cand_head,
-				live * sizeof(*c));
-			p->ncands = live;
-			p->cand_head = 0;
-		} else {
-			size_t ncap = p->cap_cands ? p->cap_cands * 2 : 64;
-			struct cand *n = realloc(p->cands, ncap * sizeof(*n));
-
-			if (!n)
-				return;
-			p->cands = n;
-			p->cap_cands = ncap;
-		}
-	}
-	c = &p->cands[p->ncands++];
-	c->addr = blk->addr;
-	c->serial = blk->serial;
-	c->trigger_ts = ts;
-	c->deadline = ts + e->cfg.grace_ns;
-	c->kind = kind;
-	c->tid = tid;
-	c->key = key;
-	c->generation = generation;
-	e->st.pending++;
-}
-
-/* The block a binding holds, if it is still that live block. */
-static void cand_push(struct engine *e, struct proc *p, struct binding *b,
-		      uint32_t kind, uint64_t ts)
-{
-	struct block *blk = blockset__get(&p->blocks, b->row.value);
-
-	if (!blk || !b->row.block || blk->serial != b->row.block)
-		return;
-	cand_push_block(e, p, blk, kind, b->row.tid, b->row.key,
-			b->row.generation, ts);
-}
-
-static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
-			uint64_t now)
-{
-	struct block *b = blockset__get(&p->blocks, c->addr);
-	struct finding *fd;
-	struct mw_finding_row *f;
-
-	e->st.pending--;
-	if (!b || b->serial != c->serial || b->reported)
-		return; /* freed in time */
-	/* Its free, or the slot letting it go, may be among what was
-	 * lost: only a block allocated after the latest loss is judged. */
-	if (!proc_complete_since(p, b->ts)) {
-		proc_withhold(e, p);
-		return;
-	}
-	fd = calloc(1, sizeof(*fd));
-	if (!fd || vec__push(&p->findings, fd)) {
-		free(fd);
-		return;
-	}
-	b->reported = true;
-	fd->stack = block_ss(p, b)->stack;
-	f = &fd->row;
-	f->id = e->serial++;
-	f->kind = c->kind;
-	f->pid = p->row.pid;
-	f->proc_id = p->row.id;
-	f->tid = c->tid;
-	f->key = c->key;
-	f->generation = c->generation;
-	f->alloc_tid = block_owner(p, b)->row.tid;
-	f->block = b->serial;
-	f->addr = b->addr;
-	f->size = b->size;
-	f->site = block_ss(p, b)->site;
-	f->stack_id = fd->stack ? fd->stack->id : 0;
-	f->alloc_ts = b->ts;
-	f->trigger_ts = c->trigger_ts;
-	f->found_ts = now;
-	/* An overwritten value may still be referenced elsewhere; a value
-	 * whose thread or key is gone cannot be reached through TLS. */
-	f->severity = c->kind == MW_FIND_TLS_OVERWRITTEN ? MW_SEV_MEDIUM
-						       : MW_SEV_HIGH;
-	if (c->kind == MW_FIND_TLS_OUTLIVED_MODULE && !c->generation)
-		snprintf(f->detail, sizeof(f->detail),
-			 "thread_local block of an unloaded module, held by "
-			 "live thread %u",
-			 c->tid);
-	f->threads = 1;
-	f->count = 1;
-	f->bytes = b->size;
-	f->first_ts = f->last_ts = now;
-	p->row.findings++;
-	p->dirty = true;
-	e->st.findings++;
-}
-
-/* Decide candidates due by now; all of them when the process ended. */
-static void proc_decide(struct engine *e, struct proc *p, uint64_t now,
-			bool all)
-{
-	while (p->cand_head < p->ncands) {
-		struct cand *c = &p->cands[p->cand_head];
-
-		if (!all && c->deadline > now)
-			break;
-		p->cand_head++;
-		cand_decide(e, p, c, now);
-	}
-	if (p->cand_head == p->ncands)
-		p->cand_head = p->ncands = 0;
-}
-
-/*
- * TLS only: a value leaves its slot and was, as far as this trace can
- * tell, released; forget its block (it was only ever known through the
- * slot).
- */
-static void tls_value_released(struct engine *e, struct proc *p,
-			       const struct binding *b)
-{
-	struct block *blk = blockset__get(&p->blocks, b->row.value);
-
-	if (blk && blk->serial == b->row.block && !blk->reported)
-		block__remove(e, p, blk, NULL);
-}
-
-static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
-		       const struct mw_event *ev)
-{
-	uint64_t id = binding_id(t->row.tid, ev->key);
-	struct binding *b = hmap__get(&p->bindings, id);
-	struct key *k = hmap__get(&p->keys, ev->key);
-	struct block *blk;
-
-	if (k && k->row.state == MW_KEY_DELETED)
-		return; /* glibc refuses to set a deleted key */
-	if (!k) {
-		/* A key created before we attached. */
-		k = key_create(e, p, ev->key, 0, ev->ts, 0, 0, 0);
-		if (!k)
-			return;
-	}
-	/* Replacing a live block (not clearing the slot: freeing the old
-	 * value first and then clearing is the usual order) starts its
-	 * grace period; a new value that is the same block does not. A
-	 * TLS-only trace sees no free, so it cannot tell and assumes the
-	 * old value was released. */
-	if (b && b->row.value != ev->addr) {
-		if (p->row.mode == MW_MODE_TLS)
-			tls_value_released(e, p, b);
-		else if (ev->addr)
-			cand_push(e, p, b, MW_FIND_TLS_OVERWRITTEN, ev->ts);
-	}
-	if (!ev->addr) {
-		if (b)
-			binding_kill(p, b);
-		return;
-	}
-	/* TLS only: the value is known from here on, sized from the
-	 * allocator's metadata, allocated where it was set. */
-	if (p->row.mode == MW_MODE_TLS && !blockset__get(&p->blocks, ev->addr))
-		block__add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
-			   site__stack(e, p, ev));
-	if (!b) {
-		b = calloc(1, sizeof(*b));
-		if (!b || hmap__put(&p->bindings, id, b)) {
-			free(b);
-			return;
-		}
-		b->thread = t;
-		b->row.proc_id = p->row.id;
-		b->row.pid = p->row.pid;
-		b->row.tid = t->row.tid;
-		b->row.key = ev->key;
-		b->tnext = t->bindings;
-		if (t->bindings)
-			t->bindings->tprev = b;
-		t->bindings = b;
-		k->row.bindings++;
-		key_touch(p, k);
-	}
-	blk = blockset__get(&p->blocks, ev->addr);
-	b->row.generation = k->row.generation;
-	b->row.value = ev->addr;
-	b->row.block = blk ? blk->serial : 0;
-	b->row.size = blk ? blk->size : 0;
-	b->row.set_ts = ev->ts;
-	binding_touch(p, b);
-}
-
 /* --- modules ------------------------------------------------------------- */
 
 static bool in_module(const struct module *m, uint64_t addr)
@@ -589,14 +269,14 @@ static bool in_module(const struct module *m, uint64_t addr)
 	return addr >= m->start && addr < m->end;
 }
 
-/* Key k belongs to the module being unloaded by thread tid: its
+/* Key id belongs to the module being unloaded by thread tid: its
  * destructor, or the code that created it, lives there. */
-static bool key_of_unloading(const struct proc *p, const struct key *k,
-			     uint32_t tid)
+bool module__key_unloading(const struct proc *p, uint32_t id, uint32_t tid)
 {
+	const struct key *k = hmap__get(&p->keys, id);
 	const struct module *m = p->unloading;
 
-	return m && p->unloading_tid == tid &&
+	return k && m && p->unloading_tid == tid &&
 	       ((k->row.destructor && in_module(m, k->row.destructor)) ||
 		(k->create_site && in_module(m, k->create_site)));
 }
@@ -660,8 +340,8 @@ static void module_unloaded(struct engine *e, struct proc *p, struct module *m,
 			vec__push(&doomed, b);
 	}
 	for (size_t i = 0; i < doomed.len; i++)
-		cand_push(e, p, doomed.items[i], MW_FIND_TLS_OUTLIVED_MODULE,
-			  ts);
+		tls__cand_push(e, p, doomed.items[i],
+			       MW_FIND_TLS_OUTLIVED_MODULE, ts);
 	/* Its thread_local objects' blocks in threads that still live. */
 	doomed.len = 0;
 	for (uint32_t i = 0; (blk = blockset__next(&p->blocks, &i));)
@@ -670,8 +350,8 @@ static void module_unloaded(struct engine *e, struct proc *p, struct module *m,
 			vec__push(&doomed, blk);
 	for (size_t i = 0; i < doomed.len; i++) {
 		blk = doomed.items[i];
-		cand_push_block(e, p, blk, MW_FIND_TLS_OUTLIVED_MODULE,
-				block_owner(p, blk)->row.tid, 0, 0, ts);
+		tls__cand_push_block(e, p, blk, MW_FIND_TLS_OUTLIVED_MODULE,
+				     block_owner(p, blk)->row.tid, 0, 0, ts);
 	}
 	vec__fini(&doomed);
 	hmap__del(&p->modules, m->handle);
@@ -705,64 +385,10 @@ static void on_module(struct engine *e, struct proc *p, struct thread *t,
 	}
 }
 
-static void on_key_delete(struct engine *e, struct proc *p,
-			  const struct mw_event *ev)
-{
-	struct key *k = hmap__get(&p->keys, ev->key);
-	struct vec doomed = {0};
-	size_t pos = 0;
-	uint32_t kind;
-	uint64_t id;
-	void *v;
-
-	if (!k) {
-		k = key_create(e, p, ev->key, 0, ev->ts, 0, 0, 0);
-		if (!k)
-			return;
-	}
-	k->row.state = MW_KEY_DELETED;
-	k->row.delete_ts = ev->ts;
-	key_touch(p, k);
-	while (hmap__next(&p->bindings, &pos, &id, &v)) {
-		struct binding *b = v;
-
-		if (b->row.key == ev->key)
-			vec__push(&doomed, b);
-	}
-	/* A library deleting its key as it is unloaded leaves the values of
-	 * live threads behind with the library: that is the module's leak. */
-	kind = key_of_unloading(p, k, ev->tid) ? MW_FIND_TLS_OUTLIVED_MODULE
-					       : MW_FIND_TLS_OUTLIVED_KEY;
-	for (size_t i = 0; i < doomed.len; i++) {
-		cand_push(e, p, doomed.items[i], kind, ev->ts);
-		binding_kill(p, doomed.items[i]);
-	}
-	vec__fini(&doomed);
-}
-
 static void thread_end(struct engine *e, struct proc *p, struct thread *t,
 		       uint64_t ts, bool group, const char *comm)
 {
-	/* A thread that dies with its process takes its TLS with it: that
-	 * is process exit, not a thread-level leak. */
-	while (t->bindings) {
-		struct binding *b = t->bindings;
-		/* binding_kill frees b after unlinking it from b->thread's
-		 * list, and b->thread is t for every binding on t's list:
-		 * the analyzer cannot know that invariant. */
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-		struct key *k = hmap__get(&p->keys, b->row.key);
-
-		/* TLS only: glibc calls the key's destructor on a non-NULL
-		 * value at thread exit, and a destructor releases it. */
-		if (p->row.mode == MW_MODE_TLS && k &&
-		    k->row.generation == b->row.generation &&
-		    k->row.destructor)
-			tls_value_released(e, p, b);
-		else if (!group)
-			cand_push(e, p, b, MW_FIND_TLS_OUTLIVED_THREAD, ts);
-		binding_kill(p, b);
-	}
+	tls__thread_end(e, p, t, ts, group);
 	t->row.state = group ? MW_THREAD_GONE : MW_THREAD_EXITED;
 	t->row.exit_ts = ts;
 	if (!group) {
@@ -791,7 +417,7 @@ static void proc_end(struct engine *e, struct proc *p, uint32_t state,
 	p->row.state = state;
 	p->row.end_ts = ts;
 	if (state == MW_PROC_EXITED) {
-		proc_decide(e, p, ts, true);
+		tls__decide(e, p, ts, true);
 		while (hmap__next(&p->threads, &pos, &k, &v))
 			vec__push(&alive, v);
 		for (size_t i = 0; i < alive.len; i++)
@@ -799,8 +425,7 @@ static void proc_end(struct engine *e, struct proc *p, uint32_t state,
 		vec__fini(&alive);
 		rules__tick(e, p, ts, true);
 	} else {
-		e->st.pending -= p->ncands - p->cand_head;
-		p->cand_head = p->ncands = 0;
+		tls__drop_cands(e, p);
 	}
 	p->dirty = true;
 	p->ended = true;
@@ -817,7 +442,6 @@ static void proc_exec(struct engine *e, struct proc *p,
 {
 	/* The old image is gone with everything it allocated: none of it
 	 * leaked, so drop it without findings. */
-	struct vec all = {0};
 	struct block *b;
 	size_t pos = 0;
 	uint64_t k;
@@ -825,25 +449,7 @@ static void proc_exec(struct engine *e, struct proc *p,
 
 	for (uint32_t i = 0; (b = blockset__next(&p->blocks, &i));)
 		block__remove(e, p, b, NULL);
-	while (hmap__next(&p->bindings, &pos, &k, &v))
-		vec__push(&all, v);
-	for (size_t i = 0; i < all.len; i++)
-		binding_kill(p, all.items[i]);
-	all.len = 0;
-	pos = 0;
-	while (hmap__next(&p->keys, &pos, &k, &v))
-		vec__push(&all, v);
-	for (size_t i = 0; i < all.len; i++) {
-		struct key *key = all.items[i];
-
-		hmap__del(&p->keys, key->row.key);
-		key->in_map = false;
-		if (!key->dirty)
-			free(key);
-	}
-	vec__fini(&all);
-	e->st.pending -= p->ncands - p->cand_head;
-	p->cand_head = p->ncands = 0;
+	tls__exec(e, p);
 	pos = 0;
 	while (hmap__next(&p->modules, &pos, &k, &v))
 		free(v);
@@ -971,14 +577,19 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		block__realloc(e, p, t, ev);
 		break;
 	case MW_EV_KEY_CREATE:
-		key_create(e, p, ev->key, ev->ts, ev->ts, ev->tid, ev->addr,
-			   ev->site);
+		tls__key_create(e, p, ev);
 		break;
 	case MW_EV_KEY_DELETE:
-		on_key_delete(e, p, ev);
+		/* A library deleting its key as it is unloaded leaves the
+		 * values of live threads behind with the library: that is the
+		 * module's leak. */
+		tls__key_delete(e, p, ev,
+				module__key_unloading(p, ev->key, ev->tid)
+				    ? MW_FIND_TLS_OUTLIVED_MODULE
+				    : MW_FIND_TLS_OUTLIVED_KEY);
 		break;
 	case MW_EV_TLS_SET:
-		on_tls_set(e, p, t, ev);
+		tls__set(e, p, t, ev);
 		break;
 	case MW_EV_MODULE_LOAD:
 	case MW_EV_MODULE_UNLOAD:
@@ -998,7 +609,7 @@ void engine__tick(struct engine *e, uint64_t now)
 	void *v;
 
 	while (hmap__next(&e->procs, &pos, &k, &v)) {
-		proc_decide(e, v, now, false);
+		tls__decide(e, v, now, false);
 		rules__tick(e, v, now, false);
 	}
 }

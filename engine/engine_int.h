@@ -297,6 +297,36 @@ static inline struct block *fifo_block(const struct proc *p, uint64_t entry)
  * their defaults. */
 void engine_config__defaults(struct engine_config *c);
 
+/* engine.c, for now */
+bool module__key_unloading(const struct proc *p, uint32_t id, uint32_t tid);
+
+/* engine_tls.c: keys, bindings, candidates, the TLS rules. */
+void tls__fini(struct proc *p);
+/* The events: pthread_key_create, pthread_key_delete (kind: the finding
+ * its bindings' blocks make if still live after the grace period),
+ * pthread_setspecific by t. */
+void tls__key_create(struct engine *e, struct proc *p,
+		     const struct mw_event *ev);
+void tls__key_delete(struct engine *e, struct proc *p,
+		     const struct mw_event *ev, uint32_t kind);
+void tls__set(struct engine *e, struct proc *p, struct thread *t,
+	      const struct mw_event *ev);
+/* Thread t ends: on its own, or with its whole process (group). */
+void tls__thread_end(struct engine *e, struct proc *p, struct thread *t,
+		     uint64_t ts, bool group);
+void tls__exec(struct engine *e, struct proc *p);
+void tls__drop_cands(struct engine *e, struct proc *p);
+/* Block blk, held through (tid, key, generation), is a candidate of kind:
+ * a finding if still live grace_ns after ts. */
+void tls__cand_push_block(struct engine *e, struct proc *p,
+			  const struct block *blk, uint32_t kind, uint32_t tid,
+			  uint32_t key, uint32_t generation, uint64_t ts);
+/* The same for the block binding b holds, if it is still that block. */
+void tls__cand_push(struct engine *e, struct proc *p, struct binding *b,
+		    uint32_t kind, uint64_t ts);
+/* Decide candidates due by now; all of them when the process ended. */
+void tls__decide(struct engine *e, struct proc *p, uint64_t now, bool all);
+
 /* engine_block.c: the live set. */
 void block__fini(struct proc *p);
 /* Add a block at addr, made by t at site/stack; its old block at addr,
