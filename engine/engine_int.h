@@ -297,7 +297,12 @@ static inline struct block *fifo_block(const struct proc *p, uint64_t entry)
  * their defaults. */
 void engine_config__defaults(struct engine_config *c);
 
-/* engine.c, for now */
+/* engine_module.c: modules and the module rules. */
+void module__fini(struct proc *p);
+/* The events: dlopen, dlclose's entry and return. */
+void module__event(struct engine *e, struct proc *p, struct thread *t,
+		   const struct mw_event *ev);
+/* Key id belongs to the module being unloaded by thread tid. */
 bool module__key_unloading(const struct proc *p, uint32_t id, uint32_t tid);
 
 /* engine_tls.c: keys, bindings, candidates, the TLS rules. */
