@@ -297,6 +297,11 @@ static inline struct block *fifo_block(const struct proc *p, uint64_t entry)
  * their defaults. */
 void engine_config__defaults(struct engine_config *c);
 
+/* engine.c, for engine_flush.c: free an ended process; unlink and free
+ * a thread that is off the map, owns nothing and was flushed. */
+void proc__free(struct proc *p);
+void thread__release(struct thread *t);
+
 /* engine_module.c: modules and the module rules. */
 void module__fini(struct proc *p);
 /* The events: dlopen, dlclose's entry and return. */
