@@ -1,11 +1,16 @@
 /*
- * engine.c - live sets, thread counters, TLS state and the TLS rules.
+ * engine.c - the engine object, the traced processes and their threads:
+ * attach, exec, exit and detach, thread start and exit, and the dispatch
+ * of each event and tick to the piece it concerns (engine_int.h lists
+ * them, with which may call which).
  *
  * Per traced process the engine keeps:
- *  - blocks: address -> block (size, owner thread, time, site, serial);
+ *  - blocks: address -> block (size, owner thread, time, site, serial),
+ *    engine_block.c;
  *  - threads: tid -> thread, whose row holds exact counters;
- *  - keys: key id -> the current generation of that key;
- *  - bindings: (tid, key) -> the value that thread set for that key.
+ *  - keys: key id -> the current generation of that key, engine_tls.c;
+ *  - bindings: (tid, key) -> the value that thread set for that key,
+ *    engine_tls.c.
  *
  * Invariants:
  *  - a thread struct lives while it is in the tid map, owns live blocks,

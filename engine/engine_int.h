@@ -1,9 +1,38 @@
 /*
- * engine_int.h - the engine's inside, shared by its two halves:
- * engine.c (live sets, counters, TLS bindings, the grace-period TLS rules,
- * flushing) and rules.c (per-site statistics and the rules that judge
- * sites and threads over time). Nothing outside engine/engine*.c and
- * engine/rules.c includes this.
+ * engine_int.h - the engine's inside, shared by its pieces. Nothing
+ * outside engine/ includes this but the checker's unit test
+ * (tests/unit/test_engine_check.c).
+ *
+ * The pieces, top to bottom. Each calls only pieces below it, so there
+ * is no call cycle:
+ *
+ *   engine_flush.c   the flush: dirty rows, due blocks and deletes to the
+ *                    sink, in one transaction; frees what only waited to
+ *                    be written (calls engine.c, rules.c, engine_site.c)
+ *   engine.c         the engine object, processes and threads, and the
+ *                    dispatch of each event and tick to the pieces below
+ *   engine_module.c  modules (dlopen/dlclose) and the module rules
+ *                    (calls engine_tls.c, engine_site.c)
+ *   engine_tls.c     keys, bindings, candidates and the TLS rules (calls
+ *                    engine_block.c, engine_site.c)
+ *   engine_block.c   the live set: blocks, their owners' counters, their
+ *                    queues to the store (calls rules.c, engine_site.c)
+ *   rules.c          the rules over time, and the bad-free rule (calls
+ *                    engine_site.c)
+ *   engine_site.c    stacks, sites and their statistics (calls nothing)
+ *
+ * beside engine_config.c (defaults, called by engine.c), and
+ * engine_export.c and engine_check.c, which only read the state.
+ *
+ * A lower piece never calls up. What an upper piece must learn of an
+ * event a lower one handles is decided where the event is dispatched:
+ * engine__feed asks engine_module.c whether a deleted key is the
+ * unloading module's and tells engine_tls.c which finding its values
+ * make; engine.c ends a thread's TLS (engine_tls.c) before the rules over
+ * time see it exit (rules.c). The other way, each piece tells the ones
+ * below it: the live set tells sites and the bad-free rule of every block
+ * added, freed or removed. Bookkeeping every piece does (thread_touch,
+ * proc_drop, ...) is inline here.
  */
 #ifndef MEMWATCH_ENGINE_INT_H
 #define MEMWATCH_ENGINE_INT_H
@@ -293,10 +322,6 @@ static inline struct block *fifo_block(const struct proc *p, uint64_t entry)
 	return b;
 }
 
-/* engine_config.c, for engine.c: zero (or out of range) settings take
- * their defaults. */
-void engine_config__defaults(struct engine_config *c);
-
 /* engine.c, for engine_flush.c: free an ended process; unlink and free
  * a thread that is off the map, owns nothing and was flushed. */
 void proc__free(struct proc *p);
@@ -357,6 +382,31 @@ void block__free(struct engine *e, struct proc *p, struct thread *t,
 void block__realloc(struct engine *e, struct proc *p, struct thread *t,
 		    const struct mw_event *ev);
 
+/* rules.c: the rules over time, and the bad-free rule. */
+void rules__proc_init(struct engine *e, struct proc *p);
+void rules__proc_fini(struct proc *p);
+/* A block is allocated at addr: the address is in use again, so a later
+ * free of it is no double free. Inline: it runs at every allocation. */
+static inline void rules__addr_reused(struct proc *p, uint64_t addr)
+{
+	if (p->recent.len)
+		hmap__del(&p->recent, addr);
+}
+/* A free of a known block, at call site ip. */
+void rules__free(struct engine *e, struct proc *p, struct thread *t,
+		 const struct block *b, uint64_t ip, uint64_t ts);
+/* A free of an address not in the live set. */
+void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
+			 const struct mw_event *ev);
+/* A thread exited on its own / the thread struct is about to go. */
+void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
+			uint64_t ts);
+/* Judge what is due by now; everything pending when all. */
+void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
+int rules__flush_emit(struct engine *e, struct proc *p,
+		      const struct engine_sink *sink, void *ctx);
+void rules__flush_commit(struct proc *p);
+
 /* engine_site.c: stacks, sites and their statistics. */
 void site__init(struct proc *p);
 void site__fini(struct proc *p);
@@ -389,29 +439,8 @@ int site__emit_stack(struct engine *e, struct proc *p,
  * stored) or rolled back (they are new again). */
 void site__settle(struct proc *p, bool committed);
 
-/* rules.c, for engine.c. */
-void rules__proc_init(struct engine *e, struct proc *p);
-void rules__proc_fini(struct proc *p);
-/* A block is allocated at addr: the address is in use again, so a later
- * free of it is no double free. Inline: it runs at every allocation. */
-static inline void rules__addr_reused(struct proc *p, uint64_t addr)
-{
-	if (p->recent.len)
-		hmap__del(&p->recent, addr);
-}
-/* A free of a known block, at call site ip. */
-void rules__free(struct engine *e, struct proc *p, struct thread *t,
-		 const struct block *b, uint64_t ip, uint64_t ts);
-/* A free of an address not in the live set. */
-void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
-			 const struct mw_event *ev);
-/* A thread exited on its own / the thread struct is about to go. */
-void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
-			uint64_t ts);
-/* Judge what is due by now; everything pending when all. */
-void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
-int rules__flush_emit(struct engine *e, struct proc *p,
-		      const struct engine_sink *sink, void *ctx);
-void rules__flush_commit(struct proc *p);
+/* engine_config.c, for engine.c: zero (or out of range) settings take
+ * their defaults. */
+void engine_config__defaults(struct engine_config *c);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * rules.c - per-site statistics and the rules that judge sites and
- * threads over time, rather than one block at a grace deadline:
+ * rules.c - the rules that judge sites and threads over time, rather
+ * than one block at a grace deadline, on the statistics of engine_site.c:
  *
  *  - thread-orphan: blocks a thread allocated that are still live
  *    orphan_age after it exited, grouped by allocating site (stack). A
@@ -25,9 +25,7 @@
  * Each such finding is one row (struct agg) whose evidence is updated as
  * it grows; its id never changes. A process whose events were lost gets
  * no new ones from evidence that began before the latest loss (see
- * agg_new). Invariants: every block in the live set
- * has its site_stat (block_ss), and a site_stat's live counters are the sums
- * over its live blocks; a thread with orphan_pending is on the orphan
+ * agg_new). Invariant: a thread with orphan_pending is on the orphan
  * queue exactly once.
  */
 #include <errno.h>

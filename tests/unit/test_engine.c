@@ -1,5 +1,5 @@
 /*
- * test_engine.c - unit tests of the analysis engine (engine/engine.c).
+ * test_engine.c - unit tests of the analysis engine (engine/engine*.c).
  *
  * The engine is fed hand-made events and flushed into a recording sink:
  * the rows of the transaction under way (cur), the rows of the last
