@@ -16,7 +16,6 @@
  * are added to the live set here (engine_block.c), and taken out when
  * the slot lets them go.
  */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
