@@ -78,9 +78,9 @@ uint32_t site__stack_flags(struct engine *e, struct proc *p,
 	if (!st->classified) {
 		st->classified = true;
 		if (e->cfg.classify)
-			st->flags = e->cfg.classify(e->cfg.classify_ctx,
-						    p->row.pid, st->frames,
-						    st->nframes);
+			st->flags =
+			    e->cfg.classify(e->cfg.classify_ctx, p->row.pid,
+					    st->frames, st->nframes);
 	}
 	return st->flags;
 }
