@@ -1,37 +1,26 @@
 /*
- * engine.c - live sets, thread counters, TLS state and the TLS rules.
+ * engine.c - the engine object, the traced processes and their threads:
+ * attach, exec, exit and detach, thread start and exit, and the dispatch
+ * of each event and tick to the piece it concerns (engine_int.h lists
+ * them, with which may call which).
  *
  * Per traced process the engine keeps:
- *  - blocks: address -> block (size, owner thread, time, site, serial);
+ *  - blocks: address -> block (size, owner thread, time, site, serial),
+ *    engine_block.c;
  *  - threads: tid -> thread, whose row holds exact counters;
- *  - keys: key id -> the current generation of that key;
- *  - bindings: (tid, key) -> the value that thread set for that key.
+ *  - keys: key id -> the current generation of that key, engine_tls.c;
+ *  - bindings: (tid, key) -> the value that thread set for that key,
+ *    engine_tls.c.
  *
  * Invariants:
- *  - a thread's live_blocks/live_bytes are the sum over blocks it owns;
  *  - a thread struct lives while it is in the tid map, owns live blocks,
  *    or waits to be flushed; all of them are on the process's thread list;
- *  - a binding is in the bindings map and on its thread's list, or is
- *    dead and waits on the dirty list to be flushed as a delete;
- *  - a block is on the persist FIFO (queued, in time order) until its
- *    row is written; once stored, its free is queued as a delete. A
- *    block resized in place after it was stored is queued again (and
- *    still stored).
- * A binding remembers the serial of the block it pointed to, so a freed
- * and reused address never passes for the bound block.
  */
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "engine_int.h"
-
-static uint64_t binding_id(uint32_t tid, uint32_t key)
-{
-	return (uint64_t)tid << 32 | key;
-}
 
 struct engine *engine__new(const struct engine_config *cfg,
 			   uint64_t first_serial)
@@ -47,62 +36,26 @@ struct engine *engine__new(const struct engine_config *cfg,
 	return e;
 }
 
-static void proc_free(struct proc *p)
+void proc__free(struct proc *p)
 {
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-
 	if (!p)
 		return;
-	while (hmap__next(&p->keys, &pos, &k, &v))
-		free(v);
-	pos = 0;
-	while (hmap__next(&p->bindings, &pos, &k, &v))
-		free(v);
-	/* Keys and bindings off their maps wait only on the dirty lists. */
-	for (size_t i = 0; i < p->dirty_keys.len; i++) {
-		struct key *key = p->dirty_keys.items[i];
-
-		if (!key->in_map)
-			free(key);
-	}
-	for (size_t i = 0; i < p->dirty_bindings.len; i++) {
-		struct binding *b = p->dirty_bindings.items[i];
-
-		if (b->dead)
-			free(b);
-	}
-	for (size_t i = 0; i < p->findings.len; i++)
-		free(p->findings.items[i]);
+	tls__fini(p);
 	while (p->all_threads) {
 		struct thread *t = p->all_threads;
 
 		p->all_threads = t->all_next;
 		free(t);
 	}
-	blockset__fini(&p->blocks);
-	deque__fini(&p->fifo);
+	block__fini(p);
 	vec__fini(&p->threads_at);
 	vec__fini(&p->threads_free);
 	hmap__fini(&p->threads);
-	hmap__fini(&p->keys);
-	hmap__fini(&p->bindings);
-	hmap__fini(&p->sites);
-	pos = 0;
-	while (hmap__next(&p->modules, &pos, &k, &v))
-		free(v);
-	hmap__fini(&p->modules);
+	module__fini(p);
 	anonmap__fini(&p->anon);
 	rules__proc_fini(p);
-	stacktab__fini(&p->stacks);
-	vec__fini(&p->stacks_pending);
+	site__fini(p);
 	vec__fini(&p->dirty_threads);
-	vec__fini(&p->dirty_keys);
-	vec__fini(&p->dirty_bindings);
-	vec__fini(&p->findings);
-	free(p->dels);
-	free(p->cands);
 	free(p);
 }
 
@@ -115,13 +68,13 @@ void engine__free(struct engine *e)
 	if (!e)
 		return;
 	while (hmap__next(&e->procs, &pos, &k, &v))
-		proc_free(v);
+		proc__free(v);
 	hmap__fini(&e->procs);
 	while (e->ended) {
 		struct proc *p = e->ended;
 
 		e->ended = p->ended_next;
-		proc_free(p);
+		proc__free(p);
 	}
 	free(e);
 }
@@ -155,7 +108,7 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	p->row.state = MW_PROC_TRACING;
 	p->row.mode = MW_MODE_FULL;
 	p->row.start_ts = now;
-	stacktab__init(&p->stacks);
+	site__init(p);
 	hmap__init(&p->modules);
 	anonmap__init(&p->anon);
 	rules__proc_init(e, p);
@@ -218,54 +171,6 @@ int engine__set_allocator(struct engine *e, uint32_t pid, const char *name)
 int engine__is_traced(const struct engine *e, uint32_t pid)
 {
 	return hmap__get(&e->procs, pid) != NULL;
-}
-
-/* --- dirty tracking ------------------------------------------------------ */
-
-void thread_touch(struct thread *t)
-{
-	if (!t->dirty && !vec__push(&t->proc->dirty_threads, t))
-		t->dirty = true;
-}
-
-/* Events of p between first and last (first 0: unknown, since tracing
- * started) did not reach the engine: p is incomplete (engine_int.h). */
-static void proc_lose(struct proc *p, uint64_t first, uint64_t last)
-{
-	if (!first || first > last)
-		first = p->row.start_ts < last ? p->row.start_ts : last;
-	if (!p->row.incomplete_from || first < p->row.incomplete_from)
-		p->row.incomplete_from = first;
-	if (last > p->row.incomplete_to)
-		p->row.incomplete_to = last;
-	p->dirty = true;
-}
-
-/* An event of p at ts is refused at a bound: it is as good as lost. */
-static void proc_drop(struct engine *e, struct proc *p, uint64_t ts)
-{
-	p->row.dropped++;
-	e->st.dropped++;
-	proc_lose(p, ts, ts);
-}
-
-void proc_withhold(struct engine *e, struct proc *p)
-{
-	p->row.withheld++;
-	p->dirty = true;
-	e->st.withheld++;
-}
-
-static void key_touch(struct proc *p, struct key *k)
-{
-	if (!k->dirty && !vec__push(&p->dirty_keys, k))
-		k->dirty = true;
-}
-
-static void binding_touch(struct proc *p, struct binding *b)
-{
-	if (!b->dirty && !vec__push(&p->dirty_bindings, b))
-		b->dirty = true;
 }
 
 /* --- threads ------------------------------------------------------------- */
@@ -339,7 +244,7 @@ static bool thread_room(struct engine *e, struct proc *p, uint64_t ts)
 }
 
 /* Unlink a thread that is off the map, owns nothing and was flushed. */
-static void thread_release(struct thread *t)
+void thread__release(struct thread *t)
 {
 	struct proc *p = t->proc;
 
@@ -353,699 +258,10 @@ static void thread_release(struct thread *t)
 	free(t);
 }
 
-/* --- blocks -------------------------------------------------------------- */
-
-static uint64_t fifo_entry(const struct proc *p, const struct block *b)
-{
-	return (uint64_t)blockset__idx(&p->blocks, b) << 32 |
-	       (uint32_t)b->serial;
-}
-
-/* The block a FIFO entry stands for, or NULL when the entry is stale. */
-static struct block *fifo_block(const struct proc *p, uint64_t entry)
-{
-	uint32_t i = (uint32_t)(entry >> 32);
-	struct block *b;
-
-	if (!i || i >= p->blocks.len)
-		return NULL;
-	b = blockset__at(&p->blocks, i);
-	if (!b->used || !b->queued || (uint32_t)b->serial != (uint32_t)entry)
-		return NULL;
-	return b;
-}
-
-static int fifo_keep(void *ctx, uint64_t entry)
-{
-	return fifo_block(ctx, entry) != NULL;
-}
-
-/* b's entry went stale: drop stale entries once they are half the FIFO,
- * so it stays within twice the blocks queued. */
-static void fifo_forget(struct proc *p)
-{
-	p->fifo_stale++;
-	if (p->fifo_stale > 1024 && p->fifo_stale * 2 > p->fifo.len)
-		p->fifo_stale -= deque__filter(&p->fifo, fifo_keep, p);
-}
-
-static int queue_del(struct proc *p, uint64_t serial)
-{
-	if (p->ndels == p->cap_dels) {
-		size_t ncap = p->cap_dels ? p->cap_dels * 2 : 64;
-		uint64_t *n = realloc(p->dels, ncap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		p->dels = n;
-		p->cap_dels = ncap;
-	}
-	p->dels[p->ndels++] = serial;
-	return 0;
-}
-
-/* Take a block out of the live set, keeping every counter exact. freer is
- * the thread that freed it, NULL when it just drops out. */
-static void block_remove(struct engine *e, struct proc *p, struct block *b,
-			 struct thread *freer)
-{
-	struct thread *owner = block_owner(p, b);
-
-	rules__block_removed(p, b, freer);
-	if (b->tprev)
-		blockset__at(&p->blocks, b->tprev)->tnext = b->tnext;
-	else
-		owner->blocks = b->tnext;
-	if (b->tnext)
-		blockset__at(&p->blocks, b->tnext)->tprev = b->tprev;
-	if (b->queued)
-		fifo_forget(p);
-	if (b->stored)
-		queue_del(p, b->serial);
-	owner->row.live_blocks--;
-	owner->row.live_bytes -= b->size;
-	thread_touch(owner);
-	p->row.live_blocks--;
-	p->row.live_bytes -= b->size;
-	e->st.live_blocks--;
-	blockset__del(&p->blocks, b);
-}
-
-static int block_add(struct engine *e, struct proc *p, struct thread *t,
-		     uint64_t addr, uint64_t size, uint64_t ts, uint64_t site,
-		     struct mw_stack *stack)
-{
-	struct block *old = blockset__get(&p->blocks, addr);
-	struct site_stat *ss = rules__site(p, stack, site);
-	struct block *b;
-	uint32_t idx;
-
-	/* The same address handed out twice means its free was lost. */
-	if (old)
-		block_remove(e, p, old, NULL);
-	if (e->cfg.max_blocks && p->blocks.n >= e->cfg.max_blocks) {
-		proc_drop(e, p, ts);
-		return -ENOSPC;
-	}
-	if (!ss || !(b = blockset__add(&p->blocks, addr)))
-		return -ENOMEM;
-	b->size = size;
-	b->ts = ts;
-	b->serial = e->serial++;
-	b->owner = t->idx;
-	b->ss = ss->idx;
-	if (deque__push_back(&p->fifo, fifo_entry(p, b))) {
-		blockset__del(&p->blocks, b);
-		return -ENOMEM;
-	}
-	b->queued = 1;
-	idx = blockset__idx(&p->blocks, b);
-	b->tnext = t->blocks;
-	if (t->blocks)
-		blockset__at(&p->blocks, t->blocks)->tprev = idx;
-	t->blocks = idx;
-	rules__block_added(e, p, b);
-	t->row.live_blocks++;
-	t->row.live_bytes += size;
-	p->row.live_blocks++;
-	p->row.live_bytes += size;
-	e->st.live_blocks++;
-	return 0;
-}
-
-/* The process's copy of ev's stack, classified when first seen. */
-static struct mw_stack *stack_of(struct engine *e, struct proc *p,
-				 const struct mw_event *ev)
-{
-	uint32_t n = ev->nframes;
-	struct mw_stack *s;
-	bool created;
-
-	if (!n || !ev->frames)
-		return NULL;
-	if (n > MW_EV_MAX_FRAMES)
-		n = MW_EV_MAX_FRAMES;
-	s = stacktab__intern(&p->stacks, ev->frames, n, &created);
-	if (s && created) {
-		s->id = e->serial++;
-		e->st.stacks++;
-	}
-	return s;
-}
-
-uint32_t stack_flags(struct engine *e, struct proc *p, struct mw_stack *st)
-{
-	if (!st)
-		return 0;
-	if (!st->classified) {
-		st->classified = true;
-		if (e->cfg.classify)
-			st->flags = e->cfg.classify(e->cfg.classify_ctx,
-						    p->row.pid, st->frames,
-						    st->nframes);
-	}
-	return st->flags;
-}
-
-static void on_alloc(struct engine *e, struct proc *p, struct thread *t,
-		     const struct mw_event *ev)
-{
-	if (!ev->addr)
-		return; /* a failed allocation */
-	t->row.allocs++;
-	t->row.alloc_bytes += ev->size;
-	p->row.allocs++;
-	block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
-		  stack_of(e, p, ev));
-	thread_touch(t);
-}
-
-static void on_free(struct engine *e, struct proc *p, struct thread *t,
-		    uint64_t addr, const struct mw_event *ev)
-{
-	struct block *b = blockset__get(&p->blocks, addr);
-
-	thread_touch(t);
-	/* Unknown frees are counted apart, so that a process's allocs -
-	 * frees == live_blocks (less blocks resized in place). glibc frees
-	 * its per-thread tcache this way at every thread exit. */
-	if (!b) {
-		t->row.unknown_frees++;
-		p->row.unknown_frees++;
-		if (!(ev->flags & MW_EVF_INTERNAL) &&
-		    !(e->cfg.internal &&
-		      e->cfg.internal(e->cfg.classify_ctx, p->row.pid,
-				      ev->site)))
-			rules__unknown_free(e, p, t, ev);
-		return;
-	}
-	t->row.frees++;
-	p->row.frees++;
-	t->row.free_bytes += b->size;
-	if (block_owner(p, b) != t)
-		t->row.cross_frees++;
-	rules__free(e, p, t, b, ev->site, ev->ts);
-	block_remove(e, p, b, t);
-}
-
-static void on_realloc(struct engine *e, struct proc *p, struct thread *t,
-		       const struct mw_event *ev)
-{
-	struct block *b;
-
-	if (!ev->old_addr) {
-		on_alloc(e, p, t, ev);
-		return;
-	}
-	if (!ev->addr) {
-		/* realloc(p, 0) frees p; any other NULL is a failure that
-		 * leaves p untouched. */
-		if (!ev->size)
-			on_free(e, p, t, ev->old_addr, ev);
-		return;
-	}
-	b = blockset__get(&p->blocks, ev->old_addr);
-	if (b && ev->addr == ev->old_addr) {
-		struct thread *owner = block_owner(p, b);
-		struct site_stat *ss = block_ss(p, b);
-
-		/* Resized in place: the same block, so its serial (and any
-		 * TLS binding to it) stays, and no alloc or free is counted.
-		 * Its site's sums change too, or its free would take the new
-		 * size from sums that hold the old one (and wrap). */
-		owner->row.live_bytes += ev->size - b->size;
-		p->row.live_bytes += ev->size - b->size;
-		ss->live_bytes += ev->size - b->size;
-		if (b->orphan)
-			ss->orphan_live_bytes += ev->size - b->size;
-		b->size = ev->size;
-		thread_touch(owner);
-		/* Write the new size again. It is older than every block
-		 * still queued, so the head keeps the FIFO in time order;
-		 * the upsert replaces the old row. (Out of memory, the old
-		 * size stays in the store.) */
-		if (!b->queued &&
-		    !deque__push_front(&p->fifo, fifo_entry(p, b)))
-			b->queued = 1;
-		return;
-	}
-	on_free(e, p, t, ev->old_addr, ev);
-	on_alloc(e, p, t, ev);
-}
-
-/* --- TLS ----------------------------------------------------------------- */
-
-/* NULL when out of memory, or at max_keys (the event is dropped). */
-static struct key *key_create(struct engine *e, struct proc *p, uint32_t id,
-			      uint64_t ts, uint64_t event_ts, uint32_t tid,
-			      uint64_t destructor, uint64_t site)
-{
-	struct key *old = hmap__get(&p->keys, id);
-	struct key *k;
-
-	if (!old && e->cfg.max_keys && p->keys.len >= e->cfg.max_keys) {
-		proc_drop(e, p, event_ts);
-		return NULL;
-	}
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return NULL;
-	if (hmap__put(&p->keys, id, k)) {
-		free(k);
-		return NULL;
-	}
-	k->in_map = true;
-	k->row.proc_id = p->row.id;
-	k->row.pid = p->row.pid;
-	k->row.key = id;
-	k->row.generation = old ? old->row.generation + 1 : 1;
-	k->row.state = MW_KEY_LIVE;
-	k->row.create_tid = tid;
-	k->row.destructor = destructor;
-	k->row.create_ts = ts;
-	k->create_site = site;
-	if (old) {
-		/* A key id is reused after delete: the old generation keeps
-		 * its row; free it now unless a flush still needs it. */
-		old->in_map = false;
-		if (!old->dirty)
-			free(old);
-	}
-	key_touch(p, k);
-	return k;
-}
-
-static void binding_kill(struct proc *p, struct binding *b)
-{
-	struct thread *t = b->thread;
-	struct key *k = hmap__get(&p->keys, b->row.key);
-
-	hmap__del(&p->bindings, binding_id(b->row.tid, b->row.key));
-	if (b->tprev)
-		b->tprev->tnext = b->tnext;
-	else
-		t->bindings = b->tnext;
-	if (b->tnext)
-		b->tnext->tprev = b->tprev;
-	b->tprev = b->tnext = NULL;
-	if (k && k->row.generation == b->row.generation && k->row.bindings) {
-		k->row.bindings--;
-		key_touch(p, k);
-	}
-	b->dead = true;
-	b->row.value = 0;
-	binding_touch(p, b);
-	if (!b->dirty)
-		free(b); /* out of memory for the dirty list: drop quietly */
-}
-
-/* Block blk, held through (tid, key, generation), is a candidate of kind:
- * a finding if still live grace_ns after ts. */
-static void cand_push_block(struct engine *e, struct proc *p,
-			    const struct block *blk, uint32_t kind,
-			    uint32_t tid, uint32_t key, uint32_t generation,
-			    uint64_t ts)
-{
-	struct cand *c;
-
-	if (blk->reported)
-		return;
-	if (p->ncands == p->cap_cands) {
-		size_t live = p->ncands - p->cand_head;
-
-		if (p->cand_head > live) {
-			/* Reuse the decided prefix before growing. */
-			memmove(p->cands, p->cands + p->cand_head,
-				live * sizeof(*c));
-			p->ncands = live;
-			p->cand_head = 0;
-		} else {
-			size_t ncap = p->cap_cands ? p->cap_cands * 2 : 64;
-			struct cand *n = realloc(p->cands, ncap * sizeof(*n));
-
-			if (!n)
-				return;
-			p->cands = n;
-			p->cap_cands = ncap;
-		}
-	}
-	c = &p->cands[p->ncands++];
-	c->addr = blk->addr;
-	c->serial = blk->serial;
-	c->trigger_ts = ts;
-	c->deadline = ts + e->cfg.grace_ns;
-	c->kind = kind;
-	c->tid = tid;
-	c->key = key;
-	c->generation = generation;
-	e->st.pending++;
-}
-
-/* The block a binding holds, if it is still that live block. */
-static void cand_push(struct engine *e, struct proc *p, struct binding *b,
-		      uint32_t kind, uint64_t ts)
-{
-	struct block *blk = blockset__get(&p->blocks, b->row.value);
-
-	if (!blk || !b->row.block || blk->serial != b->row.block)
-		return;
-	cand_push_block(e, p, blk, kind, b->row.tid, b->row.key,
-			b->row.generation, ts);
-}
-
-static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
-			uint64_t now)
-{
-	struct block *b = blockset__get(&p->blocks, c->addr);
-	struct finding *fd;
-	struct mw_finding_row *f;
-
-	e->st.pending--;
-	if (!b || b->serial != c->serial || b->reported)
-		return; /* freed in time */
-	/* Its free, or the slot letting it go, may be among what was
-	 * lost: only a block allocated after the latest loss is judged. */
-	if (!proc_complete_since(p, b->ts)) {
-		proc_withhold(e, p);
-		return;
-	}
-	fd = calloc(1, sizeof(*fd));
-	if (!fd || vec__push(&p->findings, fd)) {
-		free(fd);
-		return;
-	}
-	b->reported = true;
-	fd->stack = block_ss(p, b)->stack;
-	f = &fd->row;
-	f->id = e->serial++;
-	f->kind = c->kind;
-	f->pid = p->row.pid;
-	f->proc_id = p->row.id;
-	f->tid = c->tid;
-	f->key = c->key;
-	f->generation = c->generation;
-	f->alloc_tid = block_owner(p, b)->row.tid;
-	f->block = b->serial;
-	f->addr = b->addr;
-	f->size = b->size;
-	f->site = block_ss(p, b)->site;
-	f->stack_id = fd->stack ? fd->stack->id : 0;
-	f->alloc_ts = b->ts;
-	f->trigger_ts = c->trigger_ts;
-	f->found_ts = now;
-	/* An overwritten value may still be referenced elsewhere; a value
-	 * whose thread or key is gone cannot be reached through TLS. */
-	f->severity = c->kind == MW_FIND_TLS_OVERWRITTEN ? MW_SEV_MEDIUM
-						       : MW_SEV_HIGH;
-	if (c->kind == MW_FIND_TLS_OUTLIVED_MODULE && !c->generation)
-		snprintf(f->detail, sizeof(f->detail),
-			 "thread_local block of an unloaded module, held by "
-			 "live thread %u",
-			 c->tid);
-	f->threads = 1;
-	f->count = 1;
-	f->bytes = b->size;
-	f->first_ts = f->last_ts = now;
-	p->row.findings++;
-	p->dirty = true;
-	e->st.findings++;
-}
-
-/* Decide candidates due by now; all of them when the process ended. */
-static void proc_decide(struct engine *e, struct proc *p, uint64_t now,
-			bool all)
-{
-	while (p->cand_head < p->ncands) {
-		struct cand *c = &p->cands[p->cand_head];
-
-		if (!all && c->deadline > now)
-			break;
-		p->cand_head++;
-		cand_decide(e, p, c, now);
-	}
-	if (p->cand_head == p->ncands)
-		p->cand_head = p->ncands = 0;
-}
-
-/*
- * TLS only: a value leaves its slot and was, as far as this trace can
- * tell, released; forget its block (it was only ever known through the
- * slot).
- */
-static void tls_value_released(struct engine *e, struct proc *p,
-			       const struct binding *b)
-{
-	struct block *blk = blockset__get(&p->blocks, b->row.value);
-
-	if (blk && blk->serial == b->row.block && !blk->reported)
-		block_remove(e, p, blk, NULL);
-}
-
-static void on_tls_set(struct engine *e, struct proc *p, struct thread *t,
-		       const struct mw_event *ev)
-{
-	uint64_t id = binding_id(t->row.tid, ev->key);
-	struct binding *b = hmap__get(&p->bindings, id);
-	struct key *k = hmap__get(&p->keys, ev->key);
-	struct block *blk;
-
-	if (k && k->row.state == MW_KEY_DELETED)
-		return; /* glibc refuses to set a deleted key */
-	if (!k) {
-		/* A key created before we attached. */
-		k = key_create(e, p, ev->key, 0, ev->ts, 0, 0, 0);
-		if (!k)
-			return;
-	}
-	/* Replacing a live block (not clearing the slot: freeing the old
-	 * value first and then clearing is the usual order) starts its
-	 * grace period; a new value that is the same block does not. A
-	 * TLS-only trace sees no free, so it cannot tell and assumes the
-	 * old value was released. */
-	if (b && b->row.value != ev->addr) {
-		if (p->row.mode == MW_MODE_TLS)
-			tls_value_released(e, p, b);
-		else if (ev->addr)
-			cand_push(e, p, b, MW_FIND_TLS_OVERWRITTEN, ev->ts);
-	}
-	if (!ev->addr) {
-		if (b)
-			binding_kill(p, b);
-		return;
-	}
-	/* TLS only: the value is known from here on, sized from the
-	 * allocator's metadata, allocated where it was set. */
-	if (p->row.mode == MW_MODE_TLS && !blockset__get(&p->blocks, ev->addr))
-		block_add(e, p, t, ev->addr, ev->size, ev->ts, ev->site,
-			  stack_of(e, p, ev));
-	if (!b) {
-		b = calloc(1, sizeof(*b));
-		if (!b || hmap__put(&p->bindings, id, b)) {
-			free(b);
-			return;
-		}
-		b->thread = t;
-		b->row.proc_id = p->row.id;
-		b->row.pid = p->row.pid;
-		b->row.tid = t->row.tid;
-		b->row.key = ev->key;
-		b->tnext = t->bindings;
-		if (t->bindings)
-			t->bindings->tprev = b;
-		t->bindings = b;
-		k->row.bindings++;
-		key_touch(p, k);
-	}
-	blk = blockset__get(&p->blocks, ev->addr);
-	b->row.generation = k->row.generation;
-	b->row.value = ev->addr;
-	b->row.block = blk ? blk->serial : 0;
-	b->row.size = blk ? blk->size : 0;
-	b->row.set_ts = ev->ts;
-	binding_touch(p, b);
-}
-
-/* --- modules ------------------------------------------------------------- */
-
-static bool in_module(const struct module *m, uint64_t addr)
-{
-	return addr >= m->start && addr < m->end;
-}
-
-/* Key k belongs to the module being unloaded by thread tid: its
- * destructor, or the code that created it, lives there. */
-static bool key_of_unloading(const struct proc *p, const struct key *k,
-			     uint32_t tid)
-{
-	const struct module *m = p->unloading;
-
-	return m && p->unloading_tid == tid &&
-	       ((k->row.destructor && in_module(m, k->row.destructor)) ||
-		(k->create_site && in_module(m, k->create_site)));
-}
-
-static struct module *module_get(struct proc *p, const struct mw_event *ev)
-{
-	struct module *m = hmap__get(&p->modules, ev->old_addr);
-
-	if (!m) {
-		m = calloc(1, sizeof(*m));
-		if (!m || hmap__put(&p->modules, ev->old_addr, m)) {
-			free(m);
-			return NULL;
-		}
-		m->handle = ev->old_addr;
-	}
-	/* The collector may not have read the file (a deleted library):
-	 * keep what an earlier event said. */
-	if (ev->size) {
-		m->start = ev->addr;
-		m->end = ev->addr + ev->size;
-	}
-	return m;
-}
-
-/* A block of a C++ thread_local of module m: allocated under a TLS
- * initializer, from m's code. (The loader's own dynamic TLS blocks are
- * not counted: glibc frees them at the thread's next __tls_get_addr or
- * exit.) */
-static bool module_tls_block(struct engine *e, struct proc *p,
-			     const struct module *m, const struct block *b)
-{
-	struct mw_stack *st = block_ss(p, b)->stack;
-
-	if (!(stack_flags(e, p, st) & MW_STACK_TLS_INIT))
-		return false;
-	for (uint32_t i = 0; i < st->nframes; i++)
-		if (in_module(m, st->frames[i]))
-			return true;
-	return false;
-}
-
-/* Module m is gone while threads live: what they hold for it is left
- * behind. */
-static void module_unloaded(struct engine *e, struct proc *p, struct module *m,
-			    uint64_t ts)
-{
-	struct vec doomed = {0};
-	struct block *blk;
-	size_t pos = 0;
-	uint64_t id;
-	void *v;
-
-	/* Values of keys the module owns and did not delete. */
-	while (hmap__next(&p->bindings, &pos, &id, &v)) {
-		struct binding *b = v;
-		struct key *k = hmap__get(&p->keys, b->row.key);
-
-		if (k && k->row.generation == b->row.generation &&
-		    k->row.destructor && in_module(m, k->row.destructor))
-			vec__push(&doomed, b);
-	}
-	for (size_t i = 0; i < doomed.len; i++)
-		cand_push(e, p, doomed.items[i], MW_FIND_TLS_OUTLIVED_MODULE,
-			  ts);
-	/* Its thread_local objects' blocks in threads that still live. */
-	doomed.len = 0;
-	for (uint32_t i = 0; (blk = blockset__next(&p->blocks, &i));)
-		if (block_owner(p, blk)->in_map &&
-		    module_tls_block(e, p, m, blk))
-			vec__push(&doomed, blk);
-	for (size_t i = 0; i < doomed.len; i++) {
-		blk = doomed.items[i];
-		cand_push_block(e, p, blk, MW_FIND_TLS_OUTLIVED_MODULE,
-				block_owner(p, blk)->row.tid, 0, 0, ts);
-	}
-	vec__fini(&doomed);
-	hmap__del(&p->modules, m->handle);
-	free(m);
-}
-
-static void on_module(struct engine *e, struct proc *p, struct thread *t,
-		      const struct mw_event *ev)
-{
-	struct module *m;
-
-	switch (ev->type) {
-	case MW_EV_MODULE_LOAD:
-		module_get(p, ev);
-		break;
-	case MW_EV_MODULE_UNLOAD:
-		p->unloading = module_get(p, ev);
-		p->unloading_tid = t->row.tid;
-		break;
-	case MW_EV_MODULE_UNLOADED:
-		m = p->unloading;
-		p->unloading = NULL;
-		if (!m || m->handle != ev->old_addr || ev->code)
-			break;
-		/* The mappings say whether it went, not a count of opens:
-		 * glibc keeps a module others depend on, or whose
-		 * thread_local destructors are still registered. */
-		if (ev->flags & MW_EVF_UNMAPPED)
-			module_unloaded(e, p, m, ev->ts);
-		break;
-	}
-}
-
-static void on_key_delete(struct engine *e, struct proc *p,
-			  const struct mw_event *ev)
-{
-	struct key *k = hmap__get(&p->keys, ev->key);
-	struct vec doomed = {0};
-	size_t pos = 0;
-	uint32_t kind;
-	uint64_t id;
-	void *v;
-
-	if (!k) {
-		k = key_create(e, p, ev->key, 0, ev->ts, 0, 0, 0);
-		if (!k)
-			return;
-	}
-	k->row.state = MW_KEY_DELETED;
-	k->row.delete_ts = ev->ts;
-	key_touch(p, k);
-	while (hmap__next(&p->bindings, &pos, &id, &v)) {
-		struct binding *b = v;
-
-		if (b->row.key == ev->key)
-			vec__push(&doomed, b);
-	}
-	/* A library deleting its key as it is unloaded leaves the values of
-	 * live threads behind with the library: that is the module's leak. */
-	kind = key_of_unloading(p, k, ev->tid) ? MW_FIND_TLS_OUTLIVED_MODULE
-					       : MW_FIND_TLS_OUTLIVED_KEY;
-	for (size_t i = 0; i < doomed.len; i++) {
-		cand_push(e, p, doomed.items[i], kind, ev->ts);
-		binding_kill(p, doomed.items[i]);
-	}
-	vec__fini(&doomed);
-}
-
 static void thread_end(struct engine *e, struct proc *p, struct thread *t,
 		       uint64_t ts, bool group, const char *comm)
 {
-	/* A thread that dies with its process takes its TLS with it: that
-	 * is process exit, not a thread-level leak. */
-	while (t->bindings) {
-		struct binding *b = t->bindings;
-		/* binding_kill frees b after unlinking it from b->thread's
-		 * list, and b->thread is t for every binding on t's list:
-		 * the analyzer cannot know that invariant. */
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-		struct key *k = hmap__get(&p->keys, b->row.key);
-
-		/* TLS only: glibc calls the key's destructor on a non-NULL
-		 * value at thread exit, and a destructor releases it. */
-		if (p->row.mode == MW_MODE_TLS && k &&
-		    k->row.generation == b->row.generation &&
-		    k->row.destructor)
-			tls_value_released(e, p, b);
-		else if (!group)
-			cand_push(e, p, b, MW_FIND_TLS_OUTLIVED_THREAD, ts);
-		binding_kill(p, b);
-	}
+	tls__thread_end(e, p, t, ts, group);
 	t->row.state = group ? MW_THREAD_GONE : MW_THREAD_EXITED;
 	t->row.exit_ts = ts;
 	if (!group) {
@@ -1074,7 +290,7 @@ static void proc_end(struct engine *e, struct proc *p, uint32_t state,
 	p->row.state = state;
 	p->row.end_ts = ts;
 	if (state == MW_PROC_EXITED) {
-		proc_decide(e, p, ts, true);
+		tls__decide(e, p, ts, true);
 		while (hmap__next(&p->threads, &pos, &k, &v))
 			vec__push(&alive, v);
 		for (size_t i = 0; i < alive.len; i++)
@@ -1082,8 +298,7 @@ static void proc_end(struct engine *e, struct proc *p, uint32_t state,
 		vec__fini(&alive);
 		rules__tick(e, p, ts, true);
 	} else {
-		e->st.pending -= p->ncands - p->cand_head;
-		p->cand_head = p->ncands = 0;
+		tls__drop_cands(e, p);
 	}
 	p->dirty = true;
 	p->ended = true;
@@ -1100,38 +315,12 @@ static void proc_exec(struct engine *e, struct proc *p,
 {
 	/* The old image is gone with everything it allocated: none of it
 	 * leaked, so drop it without findings. */
-	struct vec all = {0};
 	struct block *b;
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
 
 	for (uint32_t i = 0; (b = blockset__next(&p->blocks, &i));)
-		block_remove(e, p, b, NULL);
-	while (hmap__next(&p->bindings, &pos, &k, &v))
-		vec__push(&all, v);
-	for (size_t i = 0; i < all.len; i++)
-		binding_kill(p, all.items[i]);
-	all.len = 0;
-	pos = 0;
-	while (hmap__next(&p->keys, &pos, &k, &v))
-		vec__push(&all, v);
-	for (size_t i = 0; i < all.len; i++) {
-		struct key *key = all.items[i];
-
-		hmap__del(&p->keys, key->row.key);
-		key->in_map = false;
-		if (!key->dirty)
-			free(key);
-	}
-	vec__fini(&all);
-	e->st.pending -= p->ncands - p->cand_head;
-	p->cand_head = p->ncands = 0;
-	pos = 0;
-	while (hmap__next(&p->modules, &pos, &k, &v))
-		free(v);
-	hmap__fini(&p->modules);
-	p->unloading = NULL;
+		block__remove(e, p, b, NULL);
+	tls__exec(e, p);
+	module__fini(p);
 	anonmap__fini(&p->anon);
 	if (ev->comm[0])
 		copy_comm(p->row.comm, ev->comm);
@@ -1245,28 +434,33 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		return -ENOMEM;
 	switch (ev->type) {
 	case MW_EV_ALLOC:
-		on_alloc(e, p, t, ev);
+		block__alloc(e, p, t, ev);
 		break;
 	case MW_EV_FREE:
-		on_free(e, p, t, ev->addr, ev);
+		block__free(e, p, t, ev->addr, ev);
 		break;
 	case MW_EV_REALLOC:
-		on_realloc(e, p, t, ev);
+		block__realloc(e, p, t, ev);
 		break;
 	case MW_EV_KEY_CREATE:
-		key_create(e, p, ev->key, ev->ts, ev->ts, ev->tid, ev->addr,
-			   ev->site);
+		tls__key_create(e, p, ev);
 		break;
 	case MW_EV_KEY_DELETE:
-		on_key_delete(e, p, ev);
+		/* A library deleting its key as it is unloaded leaves the
+		 * values of live threads behind with the library: that is the
+		 * module's leak. */
+		tls__key_delete(e, p, ev,
+				module__key_unloading(p, ev->key, ev->tid)
+				    ? MW_FIND_TLS_OUTLIVED_MODULE
+				    : MW_FIND_TLS_OUTLIVED_KEY);
 		break;
 	case MW_EV_TLS_SET:
-		on_tls_set(e, p, t, ev);
+		tls__set(e, p, t, ev);
 		break;
 	case MW_EV_MODULE_LOAD:
 	case MW_EV_MODULE_UNLOAD:
 	case MW_EV_MODULE_UNLOADED:
-		on_module(e, p, t, ev);
+		module__event(e, p, t, ev);
 		break;
 	default:
 		return -EINVAL;
@@ -1281,291 +475,9 @@ void engine__tick(struct engine *e, uint64_t now)
 	void *v;
 
 	while (hmap__next(&e->procs, &pos, &k, &v)) {
-		proc_decide(e, v, now, false);
+		tls__decide(e, v, now, false);
 		rules__tick(e, v, now, false);
 	}
-}
-
-/* --- flush --------------------------------------------------------------- */
-
-int proc_emit_site(struct proc *p, const struct engine_sink *sink, void *ctx,
-		   uint64_t ip)
-{
-	int err;
-
-	/* 0 is no site (a process-wide finding): nothing to describe. */
-	if (!ip || !sink->site || hmap__get(&p->sites, ip))
-		return 0;
-	err = sink->site(ctx, p->row.id, p->row.pid, ip);
-	if (err)
-		return err;
-	return hmap__put(&p->sites, ip, SITE_PENDING);
-}
-
-/* Hand st to the sink unless it was already: the stack row, then the
- * sites of its frames. */
-int proc_emit_stack(struct engine *e, struct proc *p,
-		    const struct engine_sink *sink, void *ctx,
-		    struct mw_stack *st)
-{
-	struct mw_stack_row r;
-	int err;
-
-	if (!st || st->state != MW_STACK_NEW || !sink->stack)
-		return 0;
-	memset(&r, 0, sizeof(r));
-	r.proc_id = p->row.id;
-	r.id = st->id;
-	r.pid = p->row.pid;
-	r.flags = stack_flags(e, p, st);
-	r.nframes = st->nframes;
-	memcpy(r.frames, st->frames, st->nframes * sizeof(r.frames[0]));
-	if ((err = sink->stack(ctx, &r)))
-		return err;
-	if ((err = vec__push(&p->stacks_pending, st)))
-		return err;
-	st->state = MW_STACK_PENDING;
-	for (uint32_t i = 0; i < st->nframes; i++)
-		if ((err = proc_emit_site(p, sink, ctx, st->frames[i])))
-			return err;
-	return 0;
-}
-
-static bool block_due(const struct engine *e, const struct proc *p,
-		      const struct block *b, uint64_t now)
-{
-	/* At exit every block still live is written: it is what the
-	 * process ended with. A detached process lives on, so its blocks
-	 * follow the age rule like any other. */
-	if (p->ended && p->row.state == MW_PROC_EXITED)
-		return true;
-	return b->ts + e->cfg.persist_age_ns <= now;
-}
-
-/* Hand p's changes to the sink without changing any engine state but the
- * pending site marks, which flush_abort takes back. */
-static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
-		      const struct engine_sink *sink, void *ctx)
-{
-	int err = 0;
-
-	if (p->dirty && (err = sink->process(ctx, &p->row)))
-		return err;
-	for (size_t i = 0; i < p->dirty_threads.len; i++) {
-		struct thread *t = p->dirty_threads.items[i];
-
-		if ((err = sink->thread(ctx, &t->row)))
-			return err;
-	}
-	for (size_t i = 0; i < p->dirty_keys.len; i++) {
-		struct key *k = p->dirty_keys.items[i];
-
-		if ((err = sink->key(ctx, &k->row)))
-			return err;
-	}
-	for (size_t i = 0; i < p->dirty_bindings.len; i++) {
-		struct binding *b = p->dirty_bindings.items[i];
-
-		if ((err = sink->binding(ctx, &b->row)))
-			return err;
-	}
-	/* Deletes first, then writes, within the flush's row budget; what
-	 * does not fit waits for the next flush, in the same order. A
-	 * deleted serial is never written again: its block is gone. */
-	p->fifo_walked = p->dels_walked = 0;
-	p->flush_cut = false;
-	for (; p->dels_walked < p->ndels; p->dels_walked++) {
-		if (!e->flush_budget) {
-			p->flush_cut = true;
-			goto rest;
-		}
-		e->flush_budget--;
-		if ((err = sink->block_del(ctx, p->dels[p->dels_walked])))
-			return err;
-	}
-	for (; p->fifo_walked < p->fifo.len; p->fifo_walked++) {
-		struct block *b =
-			fifo_block(p, deque__at(&p->fifo, p->fifo_walked));
-		struct site_stat *ss;
-		struct mw_block_row r;
-
-		if (!b)
-			continue;
-		if (!block_due(e, p, b, now))
-			break;
-		if (!e->flush_budget) {
-			p->flush_cut = true;
-			break;
-		}
-		e->flush_budget--;
-		ss = block_ss(p, b);
-		r = (struct mw_block_row){
-			.serial = b->serial,
-			.proc_id = p->row.id,
-			.pid = p->row.pid,
-			.tid = block_owner(p, b)->row.tid,
-			.addr = b->addr,
-			.size = b->size,
-			.ts = b->ts,
-			.site = ss->site,
-			.stack_id = ss->stack ? ss->stack->id : 0,
-		};
-		if ((err = proc_emit_stack(e, p, sink, ctx, ss->stack)) ||
-		    (err = sink->block_add(ctx, &r)) ||
-		    (err = proc_emit_site(p, sink, ctx, ss->site)))
-			return err;
-	}
-rest:
-	for (size_t i = 0; i < p->findings.len; i++) {
-		struct finding *f = p->findings.items[i];
-
-		if ((err = proc_emit_stack(e, p, sink, ctx, f->stack)) ||
-		    (err = sink->finding(ctx, &f->row)) ||
-		    (err = proc_emit_site(p, sink, ctx, f->row.site)))
-			return err;
-	}
-	return rules__flush_emit(e, p, sink, ctx);
-}
-
-static void sites_settle(struct proc *p, bool committed)
-{
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-	struct vec undo = {0};
-
-	while (hmap__next(&p->sites, &pos, &k, &v)) {
-		if (v != SITE_PENDING)
-			continue;
-		if (committed)
-			p->sites.slots[pos - 1].val = SITE_DONE;
-		else
-			vec__push(&undo, (void *)(uintptr_t)k);
-	}
-	for (size_t i = 0; i < undo.len; i++)
-		hmap__del(&p->sites, (uint64_t)(uintptr_t)undo.items[i]);
-	vec__fini(&undo);
-	for (size_t i = 0; i < p->stacks_pending.len; i++) {
-		struct mw_stack *st = p->stacks_pending.items[i];
-
-		st->state = committed ? MW_STACK_STORED : MW_STACK_NEW;
-	}
-	p->stacks_pending.len = 0;
-}
-
-/* The sink committed: mark everything handed over as clean. */
-static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
-{
-	size_t i;
-
-	p->dirty = false;
-	for (size_t i = 0; i < p->dirty_threads.len; i++) {
-		struct thread *t = p->dirty_threads.items[i];
-
-		t->dirty = false;
-		if (!t->in_map && !t->row.live_blocks && !t->orphan_pending &&
-		    !p->ended)
-			thread_release(t);
-	}
-	p->dirty_threads.len = 0;
-	for (size_t i = 0; i < p->dirty_keys.len; i++) {
-		struct key *k = p->dirty_keys.items[i];
-
-		k->dirty = false;
-		if (!k->in_map)
-			free(k);
-	}
-	p->dirty_keys.len = 0;
-	for (size_t i = 0; i < p->dirty_bindings.len; i++) {
-		struct binding *b = p->dirty_bindings.items[i];
-
-		b->dirty = false;
-		if (b->dead)
-			free(b);
-	}
-	p->dirty_bindings.len = 0;
-	/* What flush_emit walked was handed over: stale entries, and
-	 * blocks now stored. */
-	for (i = 0; i < p->fifo_walked; i++) {
-		struct block *b = fifo_block(p, deque__at(&p->fifo, i));
-
-		if (!b) {
-			p->fifo_stale--;
-			continue;
-		}
-		b->queued = 0;
-		b->stored = 1;
-	}
-	deque__pop_front(&p->fifo, p->fifo_walked);
-	if (p->dels_walked) {
-		memmove(p->dels, p->dels + p->dels_walked,
-			(p->ndels - p->dels_walked) * sizeof(*p->dels));
-		p->ndels -= p->dels_walked;
-	}
-	for (size_t i = 0; i < p->findings.len; i++)
-		free(p->findings.items[i]);
-	p->findings.len = 0;
-	rules__flush_commit(p);
-	sites_settle(p, true);
-}
-
-bool engine__flush_more(const struct engine *e)
-{
-	return e->flush_more;
-}
-
-int engine__flush(struct engine *e, uint64_t now,
-		  const struct engine_sink *sink, void *ctx)
-{
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-	int err;
-
-	if (sink->begin && (err = sink->begin(ctx)))
-		return err;
-	e->flush_budget = e->cfg.flush_max_rows ? e->cfg.flush_max_rows
-						: UINT64_MAX;
-	while (hmap__next(&e->procs, &pos, &k, &v))
-		if ((err = flush_emit(e, v, now, sink, ctx)))
-			goto abort;
-	for (struct proc *p = e->ended; p; p = p->ended_next)
-		if ((err = flush_emit(e, p, now, sink, ctx)))
-			goto abort;
-	if (sink->commit && (err = sink->commit(ctx)))
-		goto abort;
-
-	e->flush_more = false;
-	pos = 0;
-	while (hmap__next(&e->procs, &pos, &k, &v)) {
-		flush_commit(e, v, now);
-		e->flush_more |= ((struct proc *)v)->flush_cut;
-	}
-	/* An ended process goes once all it had is written. */
-	for (struct proc **pp = &e->ended; *pp;) {
-		struct proc *p = *pp;
-
-		flush_commit(e, p, now);
-		if (p->flush_cut) {
-			e->flush_more = true;
-			pp = &p->ended_next;
-			continue;
-		}
-		*pp = p->ended_next;
-		e->st.stacks -= p->stacks.count;
-		proc_free(p);
-	}
-	return 0;
-
-abort:
-	if (sink->rollback)
-		sink->rollback(ctx);
-	pos = 0;
-	while (hmap__next(&e->procs, &pos, &k, &v))
-		sites_settle(v, false);
-	for (struct proc *p = e->ended; p; p = p->ended_next)
-		sites_settle(p, false);
-	return err;
 }
 
 void engine__stats(const struct engine *e, struct engine_stats *st)

@@ -1,9 +1,38 @@
 /*
- * engine_int.h - the engine's inside, shared by its two halves:
- * engine.c (live sets, counters, TLS bindings, the grace-period TLS rules,
- * flushing) and rules.c (per-site statistics and the rules that judge
- * sites and threads over time). Nothing outside engine/engine*.c and
- * engine/rules.c includes this.
+ * engine_int.h - the engine's inside, shared by its pieces. Nothing
+ * outside engine/ includes this but the checker's unit test
+ * (tests/unit/test_engine_check.c).
+ *
+ * The pieces, top to bottom. Each calls only pieces below it, so there
+ * is no call cycle:
+ *
+ *   engine_flush.c   the flush: dirty rows, due blocks and deletes to the
+ *                    sink, in one transaction; frees what only waited to
+ *                    be written (calls engine.c, rules.c, engine_site.c)
+ *   engine.c         the engine object, processes and threads, and the
+ *                    dispatch of each event and tick to the pieces below
+ *   engine_module.c  modules (dlopen/dlclose) and the module rules
+ *                    (calls engine_tls.c, engine_site.c)
+ *   engine_tls.c     keys, bindings, candidates and the TLS rules (calls
+ *                    engine_block.c, engine_site.c)
+ *   engine_block.c   the live set: blocks, their owners' counters, their
+ *                    queues to the store (calls rules.c, engine_site.c)
+ *   rules.c          the rules over time, and the bad-free rule (calls
+ *                    engine_site.c)
+ *   engine_site.c    stacks, sites and their statistics (calls nothing)
+ *
+ * beside engine_config.c (defaults, called by engine.c), and
+ * engine_export.c and engine_check.c, which only read the state.
+ *
+ * A lower piece never calls up. What an upper piece must learn of an
+ * event a lower one handles is decided where the event is dispatched:
+ * engine__feed asks engine_module.c whether a deleted key is the
+ * unloading module's and tells engine_tls.c which finding its values
+ * make; engine.c ends a thread's TLS (engine_tls.c) before the rules over
+ * time see it exit (rules.c). The other way, each piece tells the ones
+ * below it: the live set tells sites and the bad-free rule of every block
+ * added, freed or removed. Bookkeeping every piece does (thread_touch,
+ * proc_drop, ...) is inline here.
  */
 #ifndef MEMWATCH_ENGINE_INT_H
 #define MEMWATCH_ENGINE_INT_H
@@ -239,38 +268,130 @@ static inline bool proc_complete_since(const struct proc *p, uint64_t ts)
 	return !p->row.incomplete_to || ts > p->row.incomplete_to;
 }
 
-/* engine.c, for rules.c: a finding was not made because its evidence is
- * incomplete. */
-void proc_withhold(struct engine *e, struct proc *p);
+/*
+ * Bookkeeping every piece does, inline: tiny, and on the hot path (a
+ * thread is touched at every event).
+ */
+static inline void thread_touch(struct thread *t)
+{
+	if (!t->dirty && !vec__push(&t->proc->dirty_threads, t))
+		t->dirty = true;
+}
 
-/* engine_config.c, for engine.c: zero (or out of range) settings take
- * their defaults. */
-void engine_config__defaults(struct engine_config *c);
+/* Events of p between first and last (first 0: unknown, since tracing
+ * started) did not reach the engine: p is incomplete (above). */
+static inline void proc_lose(struct proc *p, uint64_t first, uint64_t last)
+{
+	if (!first || first > last)
+		first = p->row.start_ts < last ? p->row.start_ts : last;
+	if (!p->row.incomplete_from || first < p->row.incomplete_from)
+		p->row.incomplete_from = first;
+	if (last > p->row.incomplete_to)
+		p->row.incomplete_to = last;
+	p->dirty = true;
+}
 
-/* engine.c, for rules.c */
-void thread_touch(struct thread *t);
-/* st's flags (enum mw_stack_flags), asking the classifier the first time:
- * lazily, as symbolizing is costly and most stacks never need it. */
-uint32_t stack_flags(struct engine *e, struct proc *p, struct mw_stack *st);
-int proc_emit_stack(struct engine *e, struct proc *p,
-		    const struct engine_sink *sink, void *ctx,
-		    struct mw_stack *st);
-int proc_emit_site(struct proc *p, const struct engine_sink *sink,
-		   void *ctx, uint64_t ip);
+/* An event of p at ts is refused at a bound: it is as good as lost. */
+static inline void proc_drop(struct engine *e, struct proc *p, uint64_t ts)
+{
+	p->row.dropped++;
+	e->st.dropped++;
+	proc_lose(p, ts, ts);
+}
 
-/* rules.c, for engine.c. */
+/* A finding was not made because its evidence is incomplete. */
+static inline void proc_withhold(struct engine *e, struct proc *p)
+{
+	p->row.withheld++;
+	p->dirty = true;
+	e->st.withheld++;
+}
+
+/* The block a FIFO entry (engine_block.c) stands for, or NULL when the
+ * entry is stale. Inline: the flush walks the FIFO with it. */
+static inline struct block *fifo_block(const struct proc *p, uint64_t entry)
+{
+	uint32_t i = (uint32_t)(entry >> 32);
+	struct block *b;
+
+	if (!i || i >= p->blocks.len)
+		return NULL;
+	b = blockset__at(&p->blocks, i);
+	if (!b->used || !b->queued || (uint32_t)b->serial != (uint32_t)entry)
+		return NULL;
+	return b;
+}
+
+/* engine.c, for engine_flush.c: free an ended process; unlink and free
+ * a thread that is off the map, owns nothing and was flushed. */
+void proc__free(struct proc *p);
+void thread__release(struct thread *t);
+
+/* engine_module.c: modules and the module rules. */
+void module__fini(struct proc *p);
+/* The events: dlopen, dlclose's entry and return. */
+void module__event(struct engine *e, struct proc *p, struct thread *t,
+		   const struct mw_event *ev);
+/* Key id belongs to the module being unloaded by thread tid. */
+bool module__key_unloading(const struct proc *p, uint32_t id, uint32_t tid);
+
+/* engine_tls.c: keys, bindings, candidates, the TLS rules. */
+void tls__fini(struct proc *p);
+/* The events: pthread_key_create, pthread_key_delete (kind: the finding
+ * its bindings' blocks make if still live after the grace period),
+ * pthread_setspecific by t. */
+void tls__key_create(struct engine *e, struct proc *p,
+		     const struct mw_event *ev);
+void tls__key_delete(struct engine *e, struct proc *p,
+		     const struct mw_event *ev, uint32_t kind);
+void tls__set(struct engine *e, struct proc *p, struct thread *t,
+	      const struct mw_event *ev);
+/* Thread t ends: on its own, or with its whole process (group). */
+void tls__thread_end(struct engine *e, struct proc *p, struct thread *t,
+		     uint64_t ts, bool group);
+void tls__exec(struct engine *e, struct proc *p);
+void tls__drop_cands(struct engine *e, struct proc *p);
+/* Block blk, held through (tid, key, generation), is a candidate of kind:
+ * a finding if still live grace_ns after ts. */
+void tls__cand_push_block(struct engine *e, struct proc *p,
+			  const struct block *blk, uint32_t kind, uint32_t tid,
+			  uint32_t key, uint32_t generation, uint64_t ts);
+/* The same for the block binding b holds, if it is still that block. */
+void tls__cand_push(struct engine *e, struct proc *p, struct binding *b,
+		    uint32_t kind, uint64_t ts);
+/* Decide candidates due by now; all of them when the process ended. */
+void tls__decide(struct engine *e, struct proc *p, uint64_t now, bool all);
+
+/* engine_block.c: the live set. */
+void block__fini(struct proc *p);
+/* Add a block at addr, made by t at site/stack; its old block at addr,
+ * if any, drops out (its free was lost). -ENOSPC when p is at max_blocks
+ * (the event is dropped), -ENOMEM. */
+int block__add(struct engine *e, struct proc *p, struct thread *t,
+	       uint64_t addr, uint64_t size, uint64_t ts, uint64_t site,
+	       struct mw_stack *stack);
+/* Take a block out of the live set, keeping every counter exact. freer is
+ * the thread that freed it, NULL when it just drops out. */
+void block__remove(struct engine *e, struct proc *p, struct block *b,
+		   struct thread *freer);
+/* The events: an allocation, a free of addr by t, a realloc. */
+void block__alloc(struct engine *e, struct proc *p, struct thread *t,
+		  const struct mw_event *ev);
+void block__free(struct engine *e, struct proc *p, struct thread *t,
+		 uint64_t addr, const struct mw_event *ev);
+void block__realloc(struct engine *e, struct proc *p, struct thread *t,
+		    const struct mw_event *ev);
+
+/* rules.c: the rules over time, and the bad-free rule. */
 void rules__proc_init(struct engine *e, struct proc *p);
 void rules__proc_fini(struct proc *p);
-/* The site_stat of a stack (or of a call site without one), made the
- * first time; NULL when out of memory. */
-struct site_stat *rules__site(struct proc *p, struct mw_stack *st,
-			      uint64_t site);
-/* A block was added, its ss set: account it to its site. */
-void rules__block_added(struct engine *e, struct proc *p, struct block *b);
-/* A block leaves the live set; freer is the freeing thread, or NULL when
- * the block just drops out (exec, a lost free). */
-void rules__block_removed(struct proc *p, struct block *b,
-			  struct thread *freer);
+/* A block is allocated at addr: the address is in use again, so a later
+ * free of it is no double free. Inline: it runs at every allocation. */
+static inline void rules__addr_reused(struct proc *p, uint64_t addr)
+{
+	if (p->recent.len)
+		hmap__del(&p->recent, addr);
+}
 /* A free of a known block, at call site ip. */
 void rules__free(struct engine *e, struct proc *p, struct thread *t,
 		 const struct block *b, uint64_t ip, uint64_t ts);
@@ -285,5 +406,41 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
 int rules__flush_emit(struct engine *e, struct proc *p,
 		      const struct engine_sink *sink, void *ctx);
 void rules__flush_commit(struct proc *p);
+
+/* engine_site.c: stacks, sites and their statistics. */
+void site__init(struct proc *p);
+void site__fini(struct proc *p);
+/* The process's copy of ev's stack, classified when first seen; NULL
+ * without one. */
+struct mw_stack *site__stack(struct engine *e, struct proc *p,
+			     const struct mw_event *ev);
+/* st's flags (enum mw_stack_flags), asking the classifier the first time:
+ * lazily, as symbolizing is costly and most stacks never need it. */
+uint32_t site__stack_flags(struct engine *e, struct proc *p,
+			   struct mw_stack *st);
+/* The site_stat of a stack (or of a call site without one), made the
+ * first time; NULL when out of memory. */
+struct site_stat *site__get(struct proc *p, struct mw_stack *st,
+			    uint64_t site);
+/* A block was added, its ss set: account it to its site. */
+void site__block_added(struct proc *p, const struct block *b);
+/* A block leaves the live set; freer is the freeing thread, or NULL when
+ * the block just drops out (exec, a lost free). */
+void site__block_removed(struct proc *p, const struct block *b,
+			 const struct thread *freer);
+/* Hand the site ip / the stack st (its row, then the sites of its
+ * frames) to the sink unless it was already. */
+int site__emit(struct proc *p, const struct engine_sink *sink, void *ctx,
+	       uint64_t ip);
+int site__emit_stack(struct engine *e, struct proc *p,
+		     const struct engine_sink *sink, void *ctx,
+		     struct mw_stack *st);
+/* The flush's sink committed (the sites and stacks it was handed are
+ * stored) or rolled back (they are new again). */
+void site__settle(struct proc *p, bool committed);
+
+/* engine_config.c, for engine.c: zero (or out of range) settings take
+ * their defaults. */
+void engine_config__defaults(struct engine_config *c);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * rules.c - per-site statistics and the rules that judge sites and
- * threads over time, rather than one block at a grace deadline:
+ * rules.c - the rules that judge sites and threads over time, rather
+ * than one block at a grace deadline, on the statistics of engine_site.c:
  *
  *  - thread-orphan: blocks a thread allocated that are still live
  *    orphan_age after it exited, grouped by allocating site (stack). A
@@ -25,9 +25,7 @@
  * Each such finding is one row (struct agg) whose evidence is updated as
  * it grows; its id never changes. A process whose events were lost gets
  * no new ones from evidence that began before the latest loss (see
- * agg_new). Invariants: every block in the live set
- * has its site_stat (block_ss), and a site_stat's live counters are the sums
- * over its live blocks; a thread with orphan_pending is on the orphan
+ * agg_new). Invariant: a thread with orphan_pending is on the orphan
  * queue exactly once.
  */
 #include <errno.h>
@@ -46,17 +44,8 @@ struct free_stat {
 	struct agg *bad;
 };
 
-/* A site_stat key that cannot clash between stack ids (engine serials,
- * small) and raw call sites (code addresses). */
-static uint64_t ss_key(const struct mw_stack *st, uint64_t site)
-{
-	return st ? st->id : site ^ (1ull << 63);
-}
-
 void rules__proc_init(struct engine *e, struct proc *p)
 {
-	hmap__init(&p->site_stats);
-	p->site_at = (struct vec){0};
 	hmap__init(&p->free_stats);
 	hmap__init(&p->recent);
 	p->next_sample = 0;
@@ -75,8 +64,6 @@ static void free_values(struct hmap *m)
 
 void rules__proc_fini(struct proc *p)
 {
-	free_values(&p->site_stats);
-	vec__fini(&p->site_at);
 	free_values(&p->free_stats);
 	hmap__fini(&p->recent);
 	free(p->recent_ring);
@@ -160,70 +147,6 @@ static void agg_block(const struct proc *p, struct agg *a,
 	a->row.addr = b->addr;
 	a->row.size = b->size;
 	a->row.alloc_ts = b->ts;
-}
-
-/* --- site statistics ------------------------------------------------------ */
-
-struct site_stat *rules__site(struct proc *p, struct mw_stack *st,
-			      uint64_t site)
-{
-	uint64_t k = ss_key(st, site);
-	struct site_stat *ss = hmap__get(&p->site_stats, k);
-
-	if (ss)
-		return ss;
-	/* Index 0 means none. */
-	if (!p->site_at.len && vec__push(&p->site_at, NULL))
-		return NULL;
-	if (p->site_at.len > UINT32_MAX)
-		return NULL;
-	ss = calloc(1, sizeof(*ss));
-	if (!ss)
-		return NULL;
-	if (vec__push(&p->site_at, ss)) {
-		free(ss);
-		return NULL;
-	}
-	if (hmap__put(&p->site_stats, k, ss)) {
-		p->site_at.len--;
-		free(ss);
-		return NULL;
-	}
-	ss->idx = (uint32_t)(p->site_at.len - 1);
-	ss->key = k;
-	ss->site = site;
-	ss->stack = st;
-	return ss;
-}
-
-void rules__block_added(struct engine *e, struct proc *p, struct block *b)
-{
-	struct site_stat *ss = block_ss(p, b);
-
-	ss->live_blocks++;
-	ss->live_bytes += b->size;
-	ss->last_tid = block_owner(p, b)->row.tid;
-	ss->last_addr = b->addr;
-	ss->last_size = b->size;
-	ss->last_ts = b->ts;
-	ss->last_serial = b->serial;
-	/* The address is in use again: a later free of it is no double
-	 * free. */
-	if (p->recent.len)
-		hmap__del(&p->recent, b->addr);
-}
-
-void rules__block_removed(struct proc *p, struct block *b,
-			  struct thread *freer)
-{
-	struct site_stat *ss = block_ss(p, b);
-
-	ss->live_blocks--;
-	ss->live_bytes -= b->size;
-	if (b->orphan)
-		ss->orphan_live_bytes -= b->size;
-	if (freer && freer != block_owner(p, b))
-		ss->cross_frees++;
 }
 
 /* --- frees ------------------------------------------------------------------ */
@@ -360,7 +283,7 @@ void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 static bool ss_tls_init(struct engine *e, struct proc *p,
 			struct site_stat *ss)
 {
-	return stack_flags(e, p, ss->stack) & MW_STACK_TLS_INIT;
+	return site__stack_flags(e, p, ss->stack) & MW_STACK_TLS_INIT;
 }
 
 static void orphan_update(struct engine *e, struct proc *p,
@@ -418,7 +341,7 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 		 * dynamic TLS blocks belong to glibc, which keeps them with
 		 * the thread's cached stack for the next thread. */
 		if (b->reported || b->orphan ||
-		    (stack_flags(e, p, ss->stack) & MW_STACK_TLS_DYNAMIC))
+		    (site__stack_flags(e, p, ss->stack) & MW_STACK_TLS_DYNAMIC))
 			continue;
 		/* Allocated before an event was lost: its free may be
 		 * that event. Not evidence, and not counted. */
@@ -725,9 +648,9 @@ int rules__flush_emit(struct engine *e, struct proc *p,
 	for (size_t i = 0; i < p->dirty_aggs.len; i++) {
 		struct agg *a = p->dirty_aggs.items[i];
 
-		if ((err = proc_emit_stack(e, p, sink, ctx, a->stack)) ||
+		if ((err = site__emit_stack(e, p, sink, ctx, a->stack)) ||
 		    (err = sink->finding(ctx, &a->row)) ||
-		    (err = proc_emit_site(p, sink, ctx, a->row.site)))
+		    (err = site__emit(p, sink, ctx, a->row.site)))
 			return err;
 	}
 	return 0;

@@ -13,7 +13,7 @@
 
 #include "hash.h"
 
-/* How far a stack has got towards the store, see engine.c's flush. */
+/* How far a stack has got towards the store, see engine_flush.c. */
 enum mw_stack_state {
 	MW_STACK_NEW = 0,	/* never handed to a sink */
 	MW_STACK_PENDING,	/* handed in the flush under way */

@@ -1,5 +1,5 @@
 /*
- * fuzz_engine.c - libFuzzer harness of the analysis engine (engine/engine.c,
+ * fuzz_engine.c - libFuzzer harness of the analysis engine (engine/engine*.c,
  * engine/rules.c): arbitrary sequences of events and engine calls, through
  * the engine's public API only, as the daemon makes them.
  *

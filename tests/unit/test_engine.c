@@ -1,5 +1,5 @@
 /*
- * test_engine.c - unit tests of the analysis engine (engine/engine.c).
+ * test_engine.c - unit tests of the analysis engine (engine/engine*.c).
  *
  * The engine is fed hand-made events (tests/support/events.h) and flushed
  * into the recording sink (tests/support/recsink.h): the rows of the
