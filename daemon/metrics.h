@@ -15,7 +15,6 @@
 #define MEMWATCH_METRICS_H
 
 #include <stdbool.h>
-#include <sys/socket.h>
 
 #include "collector.h"
 #include "engine.h"
@@ -36,14 +35,6 @@ struct metrics_config {
 };
 
 struct metrics;
-
-/*
- * ADDR:PORT, ADDR an IPv4 literal, "localhost" or a bracketed IPv6
- * literal ("[::1]:9464"), PORT 1 to 65535. Fills ss and len; 0 or
- * -EINVAL.
- */
-int metrics__parse_listen(const char *s, struct sockaddr_storage *ss,
-			  socklen_t *len);
 
 /* Start listening (when cfg->listen is set). NULL and errno set on
  * failure. The engine must outlive the metrics. */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "listen.h"
 #include "log.h"
 #include "options.h"
 #include "parse.h"
@@ -509,7 +510,7 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 			o->metrics.listen = NULL;
 			break;
 		}
-		if (metrics__parse_listen(arg, &ss, &len))
+		if (listen__parse(arg, &ss, &len))
 			opt_error(name,
 				  "invalid address '%s' (ADDR:PORT, ADDR an "
 				  "IPv4 address, [IPv6] or localhost; or "

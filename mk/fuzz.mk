@@ -29,11 +29,7 @@ FUZZ_LIB := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRCS) \
 FUZZ_OBJS_decode := $(FUZZ_OUT)/obj/daemon/decode.o
 FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o
 FUZZ_OBJS_config := $(FUZZ_OUT)/obj/daemon/options.o \
-	$(FUZZ_OUT)/obj/daemon/log.o $(FUZZ_OUT)/obj/daemon/metrics.o $(FUZZ_LIB)
-# options.c wants metrics__parse_listen alone from metrics.c, whose
-# renderer also reads the collector's counters: fuzz_config.c stands in
-# for that one function rather than link libbpf and the collector.
-FUZZ_LIBS_config := -lmicrohttpd -lsystemd
+	$(FUZZ_OUT)/obj/daemon/listen.o $(FUZZ_OUT)/obj/daemon/log.o $(FUZZ_LIB)
 FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
 	$(FUZZ_OUT)/obj/daemon/access.o
 FUZZ_OBJS_filter := $(FUZZ_OUT)/obj/ctl/filter.o $(FUZZ_LIB)
