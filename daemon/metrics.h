@@ -17,22 +17,10 @@
 #include <stdbool.h>
 
 #include "collector.h"
+#include "config.h"
 #include "engine.h"
 #include "retention.h"
 #include "rows.h"
-
-#define METRICS_DEFAULT_LISTEN "127.0.0.1:9464"
-#define METRICS_DEFAULT_THREADS 20
-#define METRICS_MAX_THREADS 10000
-
-struct metrics_config {
-	const char *listen;   /* ADDR:PORT; NULL: no HTTP server */
-	bool listen_explicit; /* set by the user: failing to listen is fatal
-				 (the default address only warns) */
-	const char *textfile; /* NULL: none */
-	unsigned top_threads; /* per-thread series, at most */
-	const char *db;	      /* the database, whose size is exported */
-};
 
 struct metrics;
 

@@ -28,8 +28,11 @@ FUZZ_LIB := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRCS) \
 	$(filter-out engine/engine_check.c,$(ENGINE_SRCS)))
 FUZZ_OBJS_decode := $(FUZZ_OUT)/obj/daemon/decode.o
 FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o
-FUZZ_OBJS_config := $(FUZZ_OUT)/obj/daemon/options.o \
-	$(FUZZ_OUT)/obj/daemon/listen.o $(FUZZ_OUT)/obj/daemon/log.o $(FUZZ_LIB)
+# The settings alone: options.c reads the plain values of config.h and no
+# part of the daemon, checks addresses with listen.c, and logs with log.c,
+# which takes sd-daemon.h's SD_* prefixes only (no libsystemd to link).
+FUZZ_OBJS_config := $(patsubst %,$(FUZZ_OUT)/obj/%.o,daemon/options \
+	daemon/listen daemon/log common/parse common/text)
 FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
 	$(FUZZ_OUT)/obj/daemon/access.o
 FUZZ_OBJS_filter := $(FUZZ_OUT)/obj/ctl/filter.o $(FUZZ_LIB)

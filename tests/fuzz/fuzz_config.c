@@ -29,7 +29,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "collector.h"
 #include "options.h"
 
 #define MAX_ARGS 64
