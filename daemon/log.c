@@ -18,7 +18,8 @@ static int journal = -1; /* stderr is the journal; -1: not known yet */
 static const struct {
 	const char *name;
 	int level;
-	const char *prefix; /* sd-daemon.h's, for journald */
+	const char *prefix; /* sd-daemon.h's, for journald: macros only,
+			       so log.c links without libsystemd */
 } levels[] = {
     {"error", LOG_ERR, SD_ERR},
     {"warning", LOG_WARNING, SD_WARNING},

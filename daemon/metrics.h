@@ -15,35 +15,14 @@
 #define MEMWATCH_METRICS_H
 
 #include <stdbool.h>
-#include <sys/socket.h>
 
 #include "collector.h"
+#include "config.h"
 #include "engine.h"
 #include "retention.h"
 #include "rows.h"
 
-#define METRICS_DEFAULT_LISTEN "127.0.0.1:9464"
-#define METRICS_DEFAULT_THREADS 20
-#define METRICS_MAX_THREADS 10000
-
-struct metrics_config {
-	const char *listen;   /* ADDR:PORT; NULL: no HTTP server */
-	bool listen_explicit; /* set by the user: failing to listen is fatal
-				 (the default address only warns) */
-	const char *textfile; /* NULL: none */
-	unsigned top_threads; /* per-thread series, at most */
-	const char *db;	      /* the database, whose size is exported */
-};
-
 struct metrics;
-
-/*
- * ADDR:PORT, ADDR an IPv4 literal, "localhost" or a bracketed IPv6
- * literal ("[::1]:9464"), PORT 1 to 65535. Fills ss and len; 0 or
- * -EINVAL.
- */
-int metrics__parse_listen(const char *s, struct sockaddr_storage *ss,
-			  socklen_t *len);
 
 /* Start listening (when cfg->listen is set). NULL and errno set on
  * failure. The engine must outlive the metrics. */

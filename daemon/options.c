@@ -12,11 +12,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "event.h"
+#include "listen.h"
 #include "log.h"
 #include "options.h"
 #include "parse.h"
 #include "paths.h"
 #include "proto.h"
+#include "version.h"
 
 #define MS 1000000ull
 #define MAX_LINE 4096
@@ -324,9 +327,9 @@ static uint64_t num_opt(const char *name, const char *arg, uint64_t min,
 /* An argument number of a --alloc/--realloc/--free spec: "1" to "6". */
 static unsigned arg_number(const char *name, const char *spec, const char **p)
 {
-	if (**p < '1' || **p > '0' + COLLECTOR_MAX_ARG)
+	if (**p < '1' || **p > '0' + OPT_MAX_ARG)
 		opt_error(name, "invalid argument number in '%s' (1 to %d)",
-			  spec, COLLECTOR_MAX_ARG);
+			  spec, OPT_MAX_ARG);
 	return (unsigned)(*(*p)++ - '0');
 }
 
@@ -355,16 +358,16 @@ static void parse_function(struct options *o, int id, const char *name,
 	f->ptr_arg = f->size_arg = f->count_arg = 0;
 	switch (id) {
 	case OPT_ALLOC:
-		f->kind = COLLECTOR_ALLOC;
+		f->kind = OPT_FN_ALLOC;
 		f->size_arg = 1;
 		break;
 	case OPT_REALLOC:
-		f->kind = COLLECTOR_REALLOC;
+		f->kind = OPT_FN_REALLOC;
 		f->ptr_arg = 1;
 		f->size_arg = 2;
 		break;
 	default:
-		f->kind = COLLECTOR_FREE;
+		f->kind = OPT_FN_FREE;
 		f->ptr_arg = 1;
 		break;
 	}
@@ -509,7 +512,7 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 			o->metrics.listen = NULL;
 			break;
 		}
-		if (metrics__parse_listen(arg, &ss, &len))
+		if (listen__parse(arg, &ss, &len))
 			opt_error(name,
 				  "invalid address '%s' (ADDR:PORT, ADDR an "
 				  "IPv4 address, [IPv6] or localhost; or "

@@ -22,26 +22,14 @@
 
 #include <stdint.h>
 
+#include "config.h"
 #include "engine.h"
 #include "store.h"
 
-#define RETENTION_DEFAULT_KEEP_DAYS 7
-#define RETENTION_DEFAULT_KEEP_FINDINGS_DAYS 90
-#define RETENTION_MAX_DAYS 36500
-/* Below this the write-ahead log alone (4 MiB between checkpoints)
- * would keep the database over its limit. */
-#define RETENTION_MIN_DB_MB 16
-#define RETENTION_MAX_DB_MB (16u << 20)
 /* Where a size cycle stops removing rows: 10 % under the limit, and at
  * least the 4 MiB the write-ahead log grows to between checkpoints. */
 #define RETENTION_LOW_WATER(limit)                                             \
 	((limit) - ((limit) / 10 > (4ull << 20) ? (limit) / 10 : (4ull << 20)))
-
-struct retention_config {
-	uint32_t keep_days;	     /* raw rows; 0: forever */
-	uint32_t keep_findings_days; /* findings, process rows; 0: forever */
-	uint32_t max_db_mb;	     /* MiB; 0: no limit */
-};
 
 /* What retention did since the daemon started. */
 struct retention_stats {

@@ -29,12 +29,11 @@ FUZZ_LIB := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRCS) \
 FUZZ_OBJS_decode := $(FUZZ_OUT)/obj/daemon/decode.o
 FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o \
 	$(FUZZ_OUT)/obj/tests/support/recsink.o
-FUZZ_OBJS_config := $(FUZZ_OUT)/obj/daemon/options.o \
-	$(FUZZ_OUT)/obj/daemon/log.o $(FUZZ_OUT)/obj/daemon/metrics.o $(FUZZ_LIB)
-# options.c wants metrics__parse_listen alone from metrics.c, whose
-# renderer also reads the collector's counters: fuzz_config.c stands in
-# for that one function rather than link libbpf and the collector.
-FUZZ_LIBS_config := -lmicrohttpd -lsystemd
+# The settings alone: options.c reads the plain values of config.h and no
+# part of the daemon, checks addresses with listen.c, and logs with log.c,
+# which takes sd-daemon.h's SD_* prefixes only (no libsystemd to link).
+FUZZ_OBJS_config := $(patsubst %,$(FUZZ_OUT)/obj/%.o,daemon/options \
+	daemon/listen daemon/log common/parse common/text)
 FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
 	$(FUZZ_OUT)/obj/daemon/access.o
 FUZZ_OBJS_filter := $(FUZZ_OUT)/obj/ctl/filter.o $(FUZZ_LIB)

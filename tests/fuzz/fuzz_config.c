@@ -29,21 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "collector.h"
 #include "options.h"
-
-/*
- * options.c calls metrics__parse_listen, in metrics.c, whose page
- * renderer also reads the collector's counters. The harness never renders
- * a page, and links neither libbpf nor the collector: this stands in for
- * the one function, and says so if it is ever called.
- */
-void collector__counters(const struct collector *c, uint64_t *out)
-{
-	(void)c;
-	(void)out;
-	abort();
-}
 
 #define MAX_ARGS 64
 
