@@ -428,12 +428,12 @@ static void csv_str(struct csv *c, const char *s)
 	if (quote)
 		fputc('"', c->f);
 	while (*u) {
-		int n = utf8_seq_len(u);
+		unsigned n = text__utf8_len(u);
 
 		/* Line breaks and tabs stay (quoted); a control character a
 		 * terminal acts on (ESC, C1's CSI) must not reach one from
 		 * `cat findings.csv`: U+FFFD as well. */
-		if (!n || (text__is_control(u, (unsigned)n) && *u != '\t' &&
+		if (!n || (text__is_control(u, n) && *u != '\t' &&
 			   *u != '\r' && *u != '\n')) {
 			fputs("\xef\xbf\xbd", c->f);
 			u += n ? n : 1;

@@ -87,29 +87,6 @@ die(int code, const char *fmt, ...)
 
 /* --- text helpers ------------------------------------------------------ */
 
-/* Copy s for a terminal: control characters (C1's CSI too) and invalid
- * UTF-8 become '?', so a hostile thread name cannot move the cursor or
- * change colours. */
-static void safe_text(char *dst, size_t len, const char *src)
-{
-	const unsigned char *s = (const unsigned char *)src;
-	size_t o = 0;
-
-	while (*s && o + 5 < len) {
-		int n = utf8_seq_len(s);
-
-		if (n == 0 || text__is_control(s, (unsigned)n)) {
-			dst[o++] = '?';
-			s += n ? n : 1;
-			continue;
-		}
-		memcpy(dst + o, s, (size_t)n);
-		o += (size_t)n;
-		s += n;
-	}
-	dst[o] = '\0';
-}
-
 static void fmt_time(char *buf, size_t len, uint64_t ns)
 {
 	time_t t = (time_t)(ns / 1000000000ull);
@@ -121,16 +98,6 @@ static void fmt_time(char *buf, size_t len, uint64_t ns)
 	}
 	localtime_r(&t, &tm);
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
-/* After the last '/' or, in a path recorded on Windows, '\\'. */
-static const char *base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	if (!s)
-		s = strrchr(path, '\\');
-	return s ? s + 1 : path;
 }
 
 /* The C++ runtime's demangler (libstdc++, Itanium ABI). */
@@ -163,18 +130,18 @@ static void fmt_site(char *buf, size_t len, uint64_t ip,
 
 	if (site && site->function[0] && site->file[0])
 		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s:%u)", f,
-			 site->offset, base_name(site->file), site->line);
+			 site->offset, text__base_name(site->file), site->line);
 	else if (site && site->function[0] && site->module[0])
 		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s)", f,
-			 site->offset, base_name(site->module));
+			 site->offset, text__base_name(site->module));
 	else if (site && site->function[0])
 		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64, f, site->offset);
 	else if (site && site->module[0])
 		snprintf(raw, sizeof(raw), "0x%" PRIx64 " (%s)", ip,
-			 base_name(site->module));
+			 text__base_name(site->module));
 	else
 		snprintf(raw, sizeof(raw), "0x%" PRIx64, ip);
-	safe_text(buf, len, raw);
+	text__safe(buf, len, raw);
 }
 
 /* --- tables ------------------------------------------------------------ */
@@ -467,8 +434,8 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 			find[24], lost[24], held[24], start[32], alloc[64];
 
 		snprintf(pid, sizeof(pid), "%u", r->pid);
-		safe_text(comm, sizeof(comm), r->comm);
-		safe_text(alloc, sizeof(alloc),
+		text__safe(comm, sizeof(comm), r->comm);
+		text__safe(alloc, sizeof(alloc),
 			  r->allocator[0] ? r->allocator : "-");
 		snprintf(thr, sizeof(thr), "%u", r->threads);
 		snprintf(blocks, sizeof(blocks), "%" PRIu64, r->live_blocks);
@@ -623,7 +590,7 @@ static int thread_cb(void *ctx, const struct mw_thread_row *r)
 
 		snprintf(pid, sizeof(pid), "%u", r->pid);
 		snprintf(tid, sizeof(tid), "%u", r->tid);
-		safe_text(comm, sizeof(comm), r->comm);
+		text__safe(comm, sizeof(comm), r->comm);
 		snprintf(a, sizeof(a), "%" PRIu64, r->allocs);
 		snprintf(f, sizeof(f), "%" PRIu64, r->frees);
 		snprintf(x, sizeof(x), "%" PRIu64, r->cross_frees);
@@ -1004,7 +971,7 @@ static void explain_text(const struct explain *x, struct store *s)
 	       " bytes, %u thread(s); triggered %s, first seen %s, last %s\n",
 	       f->count, f->bytes, f->threads, t1, t2, t3);
 	if (f->detail[0]) {
-		safe_text(detail, sizeof(detail), f->detail);
+		text__safe(detail, sizeof(detail), f->detail);
 		printf("  detail    %s\n", detail);
 	}
 	fmt_site(where, sizeof(where), f->site, x->has_site ? &x->site : NULL);
@@ -1295,7 +1262,7 @@ static void thread_text_head(const struct mw_thread_row *r)
 {
 	char comm[64], t1[32], t2[32];
 
-	safe_text(comm, sizeof(comm), r->comm);
+	text__safe(comm, sizeof(comm), r->comm);
 	printf("thread %u of pid %u%s%s%s: %s\n", r->tid, r->pid,
 	       comm[0] ? " (" : "", comm, comm[0] ? ")" : "",
 	       mw_thread_state_name(r->state));

@@ -18,8 +18,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "json.h"
 #include "pprof.h"
+#include "text.h"
 
 /* profile.proto field numbers, by message. */
 enum {
@@ -739,7 +739,7 @@ static void put_frame_text(struct pb *b, const char *s)
 	const unsigned char *u = (const unsigned char *)s;
 
 	while (*u) {
-		int n = utf8_seq_len(u);
+		unsigned n = text__utf8_len(u);
 
 		if (!n || *u < 0x20 || *u == 0x7f || *u == ';') {
 			put_char(b, *u == ';' ? ':' : '?');
@@ -749,18 +749,6 @@ static void put_frame_text(struct pb *b, const char *s)
 		pb__raw(b, u, (size_t)n);
 		u += n;
 	}
-}
-
-/* The file name in a module path, after its last '/' or, for a path
- * recorded on Windows, '\\'. */
-static const char *path_base(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	const char *back = slash ? NULL : strrchr(path, '\\');
-
-	if (slash)
-		return slash + 1;
-	return back ? back + 1 : path;
 }
 
 static void put_frame(const struct pprof *p, const struct location *l,
@@ -782,7 +770,7 @@ static void put_frame(const struct pprof *p, const struct location *l,
 		const char *path = p->strs[p->maps[l->mapping - 1].file];
 
 		put_str(b, " (");
-		put_frame_text(b, path_base(path));
+		put_frame_text(b, text__base_name(path));
 		put_char(b, ')');
 	}
 }
