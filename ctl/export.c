@@ -490,7 +490,7 @@ static void csv_site(struct csv *c, uint64_t ip, const struct mw_site_row *site)
 	csv_u64(c, site ? site->line : 0);
 }
 
-/* The names of json_finding_fields in memwatchctl.c, in its order. */
+/* The names of json_finding_fields in cmd_findings.c, in its order. */
 static const char finding_head[] =
     "id,kind,severity,pid,tid,key,generation,address,size," CSV_SITE_HEAD
     ",stack_id,alloc_tid,alloc_ts,trigger_ts,found_ts,count,bytes,threads,"
@@ -534,7 +534,7 @@ int export__csv_findings(struct store *s, const struct store_filter *f,
 	return err ? err : store__each_finding(s, f, finding_row, &c);
 }
 
-/* The names of json_block in memwatchctl.c, in its order. */
+/* The names of output__json_block in output.c, in its order. */
 static const char block_head[] =
     "serial,pid,tid,address,size,ts," CSV_SITE_HEAD;
 
