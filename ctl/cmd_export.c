@@ -10,6 +10,7 @@
 
 #include "ctl.h"
 #include "export.h"
+#include "outfile.h"
 #include "pprof.h"
 
 static const char *output_name(void)
@@ -27,7 +28,7 @@ static void __attribute__((noreturn)) write_failed(int err)
 static FILE *export_open(void)
 {
 	FILE *f;
-	int err = export__open(opt.output, &f);
+	int err = outfile__open(opt.output, &f);
 
 	if (err)
 		write_failed(err);
@@ -37,7 +38,7 @@ static FILE *export_open(void)
 /* Complete the output: FILE takes its place only now. */
 static void export_close(void)
 {
-	int err = export__commit();
+	int err = outfile__commit();
 
 	if (err)
 		write_failed(err);
@@ -113,8 +114,8 @@ static int export_table(const char *fmt, const char *what)
 	err = findings ? export__csv_findings(s, &f, out)
 		       : export__csv_live(s, &f, out);
 	store__close(s);
-	if (err && export__write_error())
-		write_failed(export__write_error());
+	if (err && outfile__write_error())
+		write_failed(outfile__write_error());
 	if (err)
 		ctl__query_failed(err);
 	export_close();
