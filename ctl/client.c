@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "frame.h"
 #include "proto.h"
 
 #ifdef _WIN32
@@ -31,27 +32,11 @@ int client__request(uint16_t type, const void *payload, uint32_t len,
 			"memwatchctl reads a database only (--db)");
 }
 #else
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EPROTO;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
 int client__request(uint16_t type, const void *payload, uint32_t len,
 		    void *reply, uint32_t reply_len, char *msg, size_t msglen,
 		    bool quiet_connect)
 {
-	struct mw_msg_hdr h = {MW_PROTO_MAGIC, MW_PROTO_VERSION, type, len, 0};
+	struct mw_msg_hdr h;
 	struct timeval tv = {.tv_sec = 5};
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char buf[MW_PROTO_MAX_PAYLOAD];
@@ -72,17 +57,11 @@ int client__request(uint16_t type, const void *payload, uint32_t len,
 		die(EXIT_RUNTIME, "cannot connect to memwatchd at '%s': %s",
 		    opt.socket, strerror(err));
 	}
-	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
-	    (len && write(fd, payload, len) != (ssize_t)len))
+	/* A daemon gone mid-request is an error, not a SIGPIPE (frame.h). */
+	if ((err = frame__send(fd, type, 0, payload, len)))
 		die(EXIT_RUNTIME, "cannot send to memwatchd at '%s': %s",
-		    opt.socket, strerror(errno));
-	err = read_full(fd, &h, sizeof(h));
-	if (!err &&
-	    (h.magic != MW_PROTO_MAGIC || h.version != MW_PROTO_VERSION ||
-	     h.type != type || h.len > MW_PROTO_MAX_PAYLOAD))
-		err = -EPROTO;
-	if (!err)
-		err = read_full(fd, buf, h.len);
+		    opt.socket, strerror(-err));
+	err = frame__recv(fd, type, &h, buf, sizeof(buf));
 	close(fd);
 	if (err)
 		die(EXIT_RUNTIME, "bad reply from memwatchd at '%s': %s",

@@ -35,6 +35,7 @@ FUZZ_OBJS_config := $(FUZZ_OUT)/obj/daemon/options.o \
 # for that one function rather than link libbpf and the collector.
 FUZZ_LIBS_config := -lmicrohttpd -lsystemd
 FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
+	$(FUZZ_OUT)/obj/common/frame.o \
 	$(FUZZ_OUT)/obj/daemon/access.o
 FUZZ_OBJS_filter := $(FUZZ_OUT)/obj/ctl/filter.o $(FUZZ_LIB)
 
