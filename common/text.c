@@ -57,3 +57,12 @@ size_t text__safe(char *dst, size_t len, const char *src)
 	dst[o] = '\0';
 	return o;
 }
+
+const char *text__base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	if (!s)
+		s = strrchr(path, '\\');
+	return s ? s + 1 : path;
+}

@@ -29,5 +29,10 @@ bool text__is_control(const unsigned char *s, unsigned n);
  * whole characters only, as many as fit. Returns the length written.
  */
 size_t text__safe(char *dst, size_t len, const char *src);
+/*
+ * The file name in a path a program recorded (a module, a source file):
+ * after its last '/' or, in a path recorded on Windows, its last '\\'.
+ */
+const char *text__base_name(const char *path);
 
 #endif

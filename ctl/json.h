@@ -35,7 +35,4 @@ void json__bool(struct json *j, bool v);
 /* End the document with a newline. */
 void json__end(struct json *j);
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-int utf8_seq_len(const unsigned char *s);
-
 #endif

@@ -8,8 +8,11 @@
  * profile.proto (github.com/google/pprof, proto/profile.proto).
  *
  * Strings, mappings, functions and locations are deduplicated through
- * small open-addressing hash tables; ids are 1-based indices into their
- * arrays, as profile.proto wants non-zero ids, and string index 0 is "".
+ * indices (struct index: common/hash.h's hmap from a hash to an id);
+ * ids are 1-based indices into their arrays, as profile.proto wants
+ * non-zero ids, and string index 0 is "". What is written follows the
+ * arrays, in the order entries were added: the hashes never reach the
+ * output.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,8 +21,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "json.h"
+#include "hash.h"
 #include "pprof.h"
+#include "text.h"
 
 /* profile.proto field numbers, by message. */
 enum {
@@ -203,32 +207,30 @@ struct sample {
 	size_t first; /* its location ids: p->stack[first...] */
 };
 
-/* Open addressing with linear probing, at most half full, so a probe
- * always ends on a match or an empty slot (id 0). */
-struct slot {
-	uint64_t hash;
-	uint64_t id;
-};
-
-struct htab {
-	struct slot *slot;
-	size_t cap, n; /* cap: 0 or a power of two */
+/* The entries of one table by hash: first maps a hash to the id of the
+ * newest entry with it (as a pointer: ids are never 0, and hmap values
+ * must not be NULL); next[id - 1] is the id of the entry before it with
+ * the same hash, 0 after the last. */
+struct index {
+	struct hmap first;
+	uint64_t *next;
+	size_t cap;
 };
 
 struct pprof {
 	uint64_t time_ns;
 	char **strs;
 	size_t nstrs, cap_strs;
-	struct htab str_idx;
+	struct index str_idx;
 	struct mapping *maps;
 	size_t nmaps, cap_maps;
-	struct htab map_idx;
+	struct index map_idx;
 	struct function *funcs;
 	size_t nfuncs, cap_funcs;
-	struct htab func_idx;
+	struct index func_idx;
 	struct location *locs;
 	size_t nlocs, cap_locs;
-	struct htab loc_idx;
+	struct index loc_idx;
 	struct sample *samples;
 	size_t nsamples, cap_samples;
 	uint64_t *stack;
@@ -256,19 +258,9 @@ static int vec_grow(void *v, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t hash2(uint64_t a, uint64_t b)
 {
-	return mix(mix(a) ^ (b + 0x9e3779b97f4a7c15ull));
+	return hash__mix(hash__mix(a) ^ (b + 0x9e3779b97f4a7c15ull));
 }
 
 /* FNV-1a. */
@@ -281,57 +273,40 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
-/* Room for one more entry. */
-static int htab__reserve(struct htab *t)
+/* The id of the entry with this hash that eq() matches, or 0. */
+static uint64_t index__find(const struct index *x, uint64_t hash,
+			    bool (*eq)(const struct pprof *p, uint64_t id,
+				       const void *key),
+			    const struct pprof *p, const void *key)
 {
-	size_t cap;
-	struct slot *s;
+	uint64_t id;
 
-	if ((t->n + 1) * 2 <= t->cap)
+	/* Nothing added yet (said here too for the analyzer, which cannot
+	 * see that an empty hmap finds nothing). */
+	if (!x->next)
 		return 0;
-	cap = t->cap ? t->cap * 2 : 64;
-	s = calloc(cap, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->cap; i++) {
-		size_t j;
-
-		if (!t->slot[i].id)
-			continue;
-		for (j = t->slot[i].hash & (cap - 1); s[j].id;
-		     j = (j + 1) & (cap - 1))
-			;
-		s[j] = t->slot[i];
-	}
-	free(t->slot);
-	t->slot = s;
-	t->cap = cap;
+	for (id = (uint64_t)(uintptr_t)hmap__get(&x->first, hash); id;
+	     id = x->next[id - 1])
+		if (eq(p, id, key))
+			return id;
 	return 0;
 }
 
-/* The slot of the entry eq() matches, or the empty slot where it would
- * go; NULL when the table has no slots yet. */
-static struct slot *htab__find(const struct htab *t, uint64_t hash,
-			       bool (*eq)(const struct pprof *p, uint64_t id,
-					  const void *key),
-			       const struct pprof *p, const void *key)
+/* Index the entry id, the newest of its table (ids grow by one). */
+static int index__add(struct index *x, uint64_t hash, uint64_t id)
 {
-	if (!t->cap)
-		return NULL;
-	for (size_t i = hash & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
-		struct slot *s = &t->slot[i];
+	int err;
 
-		if (!s->id || (s->hash == hash && eq(p, s->id, key)))
-			return s;
-	}
+	if ((err = vec_grow(&x->next, &x->cap, id - 1, sizeof(*x->next))))
+		return err;
+	x->next[id - 1] = (uint64_t)(uintptr_t)hmap__get(&x->first, hash);
+	return hmap__put(&x->first, hash, (void *)(uintptr_t)id);
 }
 
-static void htab__set(struct htab *t, struct slot *s, uint64_t hash,
-		      uint64_t id)
+static void index__fini(struct index *x)
 {
-	s->hash = hash;
-	s->id = id;
-	t->n++;
+	hmap__fini(&x->first);
+	free(x->next);
 }
 
 static bool str_eq(const struct pprof *p, uint64_t id, const void *key)
@@ -343,13 +318,10 @@ static bool str_eq(const struct pprof *p, uint64_t id, const void *key)
 static int intern(struct pprof *p, const char *s, int64_t *idx)
 {
 	uint64_t h = hash_str(s);
-	struct slot *sl;
+	uint64_t id = index__find(&p->str_idx, h, str_eq, p, s);
 	int err;
 
-	if ((err = htab__reserve(&p->str_idx)))
-		return err;
-	sl = htab__find(&p->str_idx, h, str_eq, p, s);
-	if (!sl->id) {
+	if (!id) {
 		char *copy;
 
 		if ((err = vec_grow(&p->strs, &p->cap_strs, p->nstrs,
@@ -357,10 +329,14 @@ static int intern(struct pprof *p, const char *s, int64_t *idx)
 			return err;
 		if (!(copy = strdup(s)))
 			return -ENOMEM;
+		if ((err = index__add(&p->str_idx, h, p->nstrs + 1))) {
+			free(copy);
+			return err;
+		}
 		p->strs[p->nstrs++] = copy;
-		htab__set(&p->str_idx, sl, h, p->nstrs);
+		id = p->nstrs;
 	}
-	*idx = (int64_t)sl->id - 1;
+	*idx = (int64_t)id - 1;
 	return 0;
 }
 
@@ -388,21 +364,19 @@ static int add_mapping(struct pprof *p, uint64_t space,
 {
 	struct pair k = {space, 0};
 	struct mapping *m;
-	struct slot *sl;
 	int64_t file;
-	uint64_t h;
+	uint64_t h, mid;
 	int err;
 
 	if ((err = intern(p, fr->module, &file)))
 		return err;
 	k.b = (uint64_t)file;
 	h = hash2(space, k.b);
-	if ((err = htab__reserve(&p->map_idx)))
-		return err;
-	sl = htab__find(&p->map_idx, h, map_eq, p, &k);
-	if (!sl->id) {
+	mid = index__find(&p->map_idx, h, map_eq, p, &k);
+	if (!mid) {
 		if ((err = vec_grow(&p->maps, &p->cap_maps, p->nmaps,
-				    sizeof(*p->maps))))
+				    sizeof(*p->maps))) ||
+		    (err = index__add(&p->map_idx, h, p->nmaps + 1)))
 			return err;
 		p->maps[p->nmaps++] = (struct mapping){
 		    .space = space,
@@ -410,16 +384,16 @@ static int add_mapping(struct pprof *p, uint64_t space,
 		    .start = fr->addr,
 		    .limit = fr->addr + 1,
 		};
-		htab__set(&p->map_idx, sl, h, p->nmaps);
+		mid = p->nmaps;
 	}
-	m = &p->maps[sl->id - 1];
+	m = &p->maps[mid - 1];
 	if (fr->addr < m->start)
 		m->start = fr->addr;
 	if (fr->addr >= m->limit)
 		m->limit = fr->addr + 1;
 	m->has_files |= fr->file && fr->file[0];
 	m->has_lines |= fr->line != 0;
-	*id = sl->id;
+	*id = mid;
 	return 0;
 }
 
@@ -437,7 +411,6 @@ static int add_function(struct pprof *p, const struct pprof_frame *fr,
 {
 	int64_t name, file;
 	struct pair k;
-	struct slot *sl;
 	uint64_t h;
 	int err;
 
@@ -446,17 +419,14 @@ static int add_function(struct pprof *p, const struct pprof_frame *fr,
 		return err;
 	k = (struct pair){(uint64_t)name, (uint64_t)file};
 	h = hash2(k.a, k.b);
-	if ((err = htab__reserve(&p->func_idx)))
+	if ((*id = index__find(&p->func_idx, h, func_eq, p, &k)))
+		return 0;
+	if ((err = vec_grow(&p->funcs, &p->cap_funcs, p->nfuncs,
+			    sizeof(*p->funcs))) ||
+	    (err = index__add(&p->func_idx, h, p->nfuncs + 1)))
 		return err;
-	sl = htab__find(&p->func_idx, h, func_eq, p, &k);
-	if (!sl->id) {
-		if ((err = vec_grow(&p->funcs, &p->cap_funcs, p->nfuncs,
-				    sizeof(*p->funcs))))
-			return err;
-		p->funcs[p->nfuncs++] = (struct function){name, file};
-		htab__set(&p->func_idx, sl, h, p->nfuncs);
-	}
-	*id = sl->id;
+	p->funcs[p->nfuncs++] = (struct function){name, file};
+	*id = p->nfuncs;
 	return 0;
 }
 
@@ -472,10 +442,8 @@ uint64_t pprof__find_location(const struct pprof *p, uint64_t space,
 			      uint64_t addr)
 {
 	struct pair k = {space, addr};
-	struct slot *sl =
-	    htab__find(&p->loc_idx, hash2(space, addr), loc_eq, p, &k);
 
-	return sl ? sl->id : 0;
+	return index__find(&p->loc_idx, hash2(space, addr), loc_eq, p, &k);
 }
 
 int pprof__add_location(struct pprof *p, uint64_t space,
@@ -484,17 +452,10 @@ int pprof__add_location(struct pprof *p, uint64_t space,
 	struct pair k = {space, fr->addr};
 	uint64_t h = hash2(space, fr->addr);
 	struct location l = {.space = space, .addr = fr->addr};
-	struct slot *sl;
 	int err;
 
-	if ((err = htab__reserve(&p->loc_idx)))
-		return err;
-	sl = htab__find(&p->loc_idx, h, loc_eq, p, &k);
-	if (sl->id) {
-		*id = sl->id;
+	if ((*id = index__find(&p->loc_idx, h, loc_eq, p, &k)))
 		return 0;
-	}
-	/* The other tables may grow below; loc_idx, and so sl, do not. */
 	if (fr->module && fr->module[0] &&
 	    (err = add_mapping(p, space, fr, &l.mapping)))
 		return err;
@@ -503,12 +464,12 @@ int pprof__add_location(struct pprof *p, uint64_t space,
 			return err;
 		l.line = fr->line;
 	}
-	if ((err =
-		 vec_grow(&p->locs, &p->cap_locs, p->nlocs, sizeof(*p->locs))))
+	if ((err = vec_grow(&p->locs, &p->cap_locs, p->nlocs,
+			    sizeof(*p->locs))) ||
+	    (err = index__add(&p->loc_idx, h, p->nlocs + 1)))
 		return err;
 	p->locs[p->nlocs++] = l;
-	htab__set(&p->loc_idx, sl, h, p->nlocs);
-	*id = sl->id;
+	*id = p->nlocs;
 	return 0;
 }
 
@@ -572,13 +533,13 @@ void pprof__free(struct pprof *p)
 	for (size_t i = 0; i < p->nstrs; i++)
 		free(p->strs[i]);
 	free(p->strs);
-	free(p->str_idx.slot);
+	index__fini(&p->str_idx);
 	free(p->maps);
-	free(p->map_idx.slot);
+	index__fini(&p->map_idx);
 	free(p->funcs);
-	free(p->func_idx.slot);
+	index__fini(&p->func_idx);
 	free(p->locs);
-	free(p->loc_idx.slot);
+	index__fini(&p->loc_idx);
 	free(p->samples);
 	free(p->stack);
 	free(p);
@@ -739,7 +700,7 @@ static void put_frame_text(struct pb *b, const char *s)
 	const unsigned char *u = (const unsigned char *)s;
 
 	while (*u) {
-		int n = utf8_seq_len(u);
+		unsigned n = text__utf8_len(u);
 
 		if (!n || *u < 0x20 || *u == 0x7f || *u == ';') {
 			put_char(b, *u == ';' ? ':' : '?');
@@ -749,18 +710,6 @@ static void put_frame_text(struct pb *b, const char *s)
 		pb__raw(b, u, (size_t)n);
 		u += n;
 	}
-}
-
-/* The file name in a module path, after its last '/' or, for a path
- * recorded on Windows, '\\'. */
-static const char *path_base(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	const char *back = slash ? NULL : strrchr(path, '\\');
-
-	if (slash)
-		return slash + 1;
-	return back ? back + 1 : path;
 }
 
 static void put_frame(const struct pprof *p, const struct location *l,
@@ -782,7 +731,7 @@ static void put_frame(const struct pprof *p, const struct location *l,
 		const char *path = p->strs[p->maps[l->mapping - 1].file];
 
 		put_str(b, " (");
-		put_frame_text(b, path_base(path));
+		put_frame_text(b, text__base_name(path));
 		put_char(b, ')');
 	}
 }

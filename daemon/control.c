@@ -26,6 +26,7 @@
 
 #include "access.h"
 #include "control.h"
+#include "frame.h"
 #include "paths.h"
 #include "proto.h"
 
@@ -122,54 +123,6 @@ int control__fd(const struct control *c)
 	return c->fd;
 }
 
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EPROTO;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	size_t put = 0;
-
-	while (put < len) {
-		ssize_t n = send(fd, (const char *)buf + put, len - put,
-				 MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		put += (size_t)n;
-	}
-	return 0;
-}
-
-static int reply(int fd, uint16_t type, int32_t status, const void *payload,
-		 uint32_t len)
-{
-	struct mw_msg_hdr h = {
-		.magic = MW_PROTO_MAGIC,
-		.version = MW_PROTO_VERSION,
-		.type = type,
-		.len = len,
-		.status = status,
-	};
-	int err = write_full(fd, &h, sizeof(h));
-
-	return err ? err : write_full(fd, payload, len);
-}
-
 static uint32_t expected_len(uint16_t type)
 {
 	switch (type) {
@@ -236,10 +189,10 @@ int control__serve(struct control *c, control_handler h, void *ctx)
 		return errno == EAGAIN ? 0 : -errno;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	err = read_full(fd, &hdr, sizeof(hdr));
+	err = frame__read(fd, &hdr, sizeof(hdr));
 	if (err)
 		goto out;
-	if (hdr.magic != MW_PROTO_MAGIC || hdr.version != MW_PROTO_VERSION) {
+	if (!frame__hdr_ok(&hdr)) {
 		snprintf(msg, sizeof(msg), "bad magic or protocol version");
 		status = -EPROTO;
 	} else if (expected_len(hdr.type) == UINT32_MAX) {
@@ -254,7 +207,7 @@ int control__serve(struct control *c, control_handler h, void *ctx)
 			 "bad length %u for message type %u", hdr.len,
 			 hdr.type);
 		status = -EPROTO;
-	} else if ((err = read_full(fd, req, hdr.len))) {
+	} else if ((err = frame__read(fd, req, hdr.len))) {
 		goto out;
 	} else {
 		status = allowed(c, fd, hdr.type, msg, sizeof(msg));
@@ -263,9 +216,10 @@ int control__serve(struct control *c, control_handler h, void *ctx)
 				   msg, sizeof(msg));
 	}
 	if (status)
-		err = reply(fd, hdr.type, status, msg, (uint32_t)strlen(msg));
+		err = frame__send(fd, hdr.type, status, msg,
+				  (uint32_t)strlen(msg));
 	else
-		err = reply(fd, hdr.type, 0, out, out_len);
+		err = frame__send(fd, hdr.type, 0, out, out_len);
 out:
 	close(fd);
 	return err;

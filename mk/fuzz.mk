@@ -35,6 +35,7 @@ FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o \
 FUZZ_OBJS_config := $(patsubst %,$(FUZZ_OUT)/obj/%.o,daemon/options \
 	daemon/listen daemon/log common/parse common/text)
 FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
+	$(FUZZ_OUT)/obj/common/frame.o \
 	$(FUZZ_OUT)/obj/daemon/access.o
 FUZZ_OBJS_filter := $(FUZZ_OUT)/obj/ctl/filter.o $(FUZZ_LIB)
 

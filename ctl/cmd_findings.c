@@ -1,0 +1,258 @@
+/*
+ * cmd_findings.c - memwatchctl findings (the leaks found) and explain ID
+ * (one finding: its evidence and symbolized stack).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "ctl.h"
+#include "parse.h"
+#include "text.h"
+
+/* The fields of a finding, inside an open JSON object. export.c writes
+ * the same as CSV, in this order: change both (tests/e2e/export.sh
+ * compares them). */
+static void json_finding_fields(const struct mw_finding_row *r,
+				const struct mw_site_row *site)
+{
+	json__key(&J, "id");
+	json__u64(&J, r->id);
+	json__key(&J, "kind");
+	json__str(&J, mw_finding_kind_name(r->kind));
+	json__key(&J, "severity");
+	json__str(&J, mw_severity_name(r->severity));
+	json__key(&J, "pid");
+	json__u64(&J, r->pid);
+	json__key(&J, "tid");
+	json__u64(&J, r->tid);
+	json__key(&J, "key");
+	json__u64(&J, r->key);
+	json__key(&J, "generation");
+	json__u64(&J, r->generation);
+	json__key(&J, "address");
+	json__hex(&J, r->addr);
+	json__key(&J, "size");
+	json__u64(&J, r->size);
+	json__key(&J, "site");
+	output__json_site(r->site, site);
+	json__key(&J, "stack_id");
+	json__u64(&J, r->stack_id);
+	json__key(&J, "alloc_tid");
+	json__u64(&J, r->alloc_tid);
+	json__key(&J, "alloc_ts");
+	json__u64(&J, r->alloc_ts);
+	json__key(&J, "trigger_ts");
+	json__u64(&J, r->trigger_ts);
+	json__key(&J, "found_ts");
+	json__u64(&J, r->found_ts);
+	json__key(&J, "count");
+	json__u64(&J, r->count);
+	json__key(&J, "bytes");
+	json__u64(&J, r->bytes);
+	json__key(&J, "threads");
+	json__u64(&J, r->threads);
+	json__key(&J, "first_ts");
+	json__u64(&J, r->first_ts);
+	json__key(&J, "last_ts");
+	json__u64(&J, r->last_ts);
+	json__key(&J, "detail");
+	json__str(&J, r->detail);
+}
+
+static int finding_cb(void *ctx, const struct mw_finding_row *r,
+		      const struct mw_site_row *site)
+{
+	struct table *t = ctx;
+
+	if (opt.json) {
+		json__open(&J, '{');
+		json_finding_fields(r, site);
+		json__close(&J, '}');
+	} else {
+		char id[24], pid[16], tid[16], key[24], addr[24], size[24],
+		    count[24], bytes[24], when[32], where[3 * MW_SITE_STR];
+
+		snprintf(id, sizeof(id), "%" PRIu64, r->id);
+		snprintf(pid, sizeof(pid), "%u", r->pid);
+		snprintf(tid, sizeof(tid), "%u", r->tid);
+		if (r->generation)
+			snprintf(key, sizeof(key), "%u/%u", r->key,
+				 r->generation);
+		else
+			snprintf(key, sizeof(key), "-");
+		snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
+		snprintf(size, sizeof(size), "%" PRIu64, r->size);
+		snprintf(count, sizeof(count), "%" PRIu64, r->count);
+		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->bytes);
+		output__time(when, sizeof(when), r->last_ts);
+		output__site(where, sizeof(where), r->site, site);
+		table__row(t, id, mw_finding_kind_name(r->kind),
+			   mw_severity_name(r->severity), pid, tid, key, addr,
+			   size, count, bytes, when, where);
+	}
+	return 0;
+}
+
+int cmd_findings(int argc, char **argv)
+{
+	struct table t = {.ncols = 12,
+			  .head = {"ID", "KIND", "SEV", "PID", "TID", "KEY/GEN",
+				   "ADDRESS", "SIZE", "COUNT", "BYTES", "LAST",
+				   "SITE"}};
+	struct store *s;
+	int err;
+
+	ctl__no_args("findings", argc);
+	s = ctl__open_db();
+	if (opt.json)
+		json__open(&J, '[');
+	err = store__each_finding(s, &opt.filter, finding_cb, &t);
+	store__close(s);
+	if (err)
+		ctl__query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__end(&J);
+	} else {
+		table__print(&t);
+	}
+	return 0;
+}
+
+/* --- explain ----------------------------------------------------------- */
+
+struct explain {
+	bool found;
+	struct mw_finding_row f;
+	struct mw_site_row site;
+	bool has_site;
+};
+
+static int explain_cb(void *ctx, const struct mw_finding_row *r,
+		      const struct mw_site_row *site)
+{
+	struct explain *x = ctx;
+
+	x->found = true;
+	x->f = *r;
+	x->has_site = site != NULL;
+	if (site)
+		x->site = *site;
+	return 1;
+}
+
+static const char *stack_flags_text(uint32_t flags)
+{
+	if ((flags & MW_STACK_TLS_INIT) && (flags & MW_STACK_TLS_DYNAMIC))
+		return "through a C++ thread_local initializer and dynamic TLS";
+	if (flags & MW_STACK_TLS_INIT)
+		return "through a C++ thread_local initializer";
+	if (flags & MW_STACK_TLS_DYNAMIC)
+		return "dynamic TLS allocated by the loader";
+	return "";
+}
+
+static void explain_text(const struct explain *x, struct store *s)
+{
+	const struct mw_finding_row *f = &x->f;
+	char t1[32], t2[32], t3[32], where[3 * MW_SITE_STR],
+	    detail[3 * MW_DETAIL_MAX];
+	struct mw_stack_row st;
+
+	printf("finding %" PRIu64 ": %s, severity %s\n", f->id,
+	       mw_finding_kind_name(f->kind), mw_severity_name(f->severity));
+	printf("  process   pid %u\n", f->pid);
+	printf("  thread    %u (allocated by %u)\n", f->tid, f->alloc_tid);
+	if (f->generation)
+		printf("  key       %u, generation %u\n", f->key,
+		       f->generation);
+	output__time(t1, sizeof(t1), f->alloc_ts);
+	printf("  block     0x%" PRIx64 ", %" PRIu64 " bytes, allocated %s\n",
+	       f->addr, f->size, t1);
+	output__time(t1, sizeof(t1), f->trigger_ts);
+	output__time(t2, sizeof(t2), f->first_ts);
+	output__time(t3, sizeof(t3), f->last_ts);
+	printf("  evidence  %" PRIu64 " block(s), %" PRIu64
+	       " bytes, %u thread(s); triggered %s, first seen %s, last %s\n",
+	       f->count, f->bytes, f->threads, t1, t2, t3);
+	if (f->detail[0]) {
+		text__safe(detail, sizeof(detail), f->detail);
+		printf("  detail    %s\n", detail);
+	}
+	output__site(where, sizeof(where), f->site,
+		     x->has_site ? &x->site : NULL);
+	printf("  site      %s\n", where);
+	if (!f->stack_id || store__get_stack(s, f->stack_id, &st)) {
+		printf("  stack     not recorded\n");
+		return;
+	}
+	printf("  stack     %u frame(s)%s%s\n", st.nframes,
+	       st.flags ? ", " : "", stack_flags_text(st.flags));
+	for (uint32_t i = 0; i < st.nframes; i++) {
+		struct mw_site_row fs;
+		int have = !store__get_site(s, st.proc_id, st.frames[i], &fs);
+
+		output__site(where, sizeof(where), st.frames[i],
+			     have ? &fs : NULL);
+		printf("    #%-2u %s\n", i, where);
+	}
+}
+
+static void explain_json(const struct explain *x, struct store *s)
+{
+	struct mw_stack_row st;
+	bool have_stack =
+	    x->f.stack_id && !store__get_stack(s, x->f.stack_id, &st);
+
+	json__open(&J, '{');
+	json_finding_fields(&x->f, x->has_site ? &x->site : NULL);
+	json__key(&J, "stack");
+	json__open(&J, '{');
+	json__key(&J, "tls_init");
+	json__bool(&J, have_stack && (st.flags & MW_STACK_TLS_INIT));
+	json__key(&J, "tls_dynamic");
+	json__bool(&J, have_stack && (st.flags & MW_STACK_TLS_DYNAMIC));
+	json__key(&J, "frames");
+	json__open(&J, '[');
+	for (uint32_t i = 0; have_stack && i < st.nframes; i++) {
+		struct mw_site_row fs;
+		int have = !store__get_site(s, st.proc_id, st.frames[i], &fs);
+
+		output__json_site(st.frames[i], have ? &fs : NULL);
+	}
+	json__close(&J, ']');
+	json__close(&J, '}');
+	json__close(&J, '}');
+	json__end(&J);
+}
+
+int cmd_explain(int argc, char **argv)
+{
+	struct store_filter f = {0};
+	struct explain x = {0};
+	struct store *s;
+	uint64_t id;
+	int err;
+
+	if (argc != 1)
+		die(EXIT_USAGE, "usage: memwatchctl explain ID");
+	if (parse__u64(argv[0], INT64_MAX, &id) || !id)
+		die(EXIT_USAGE, "explain: invalid finding id '%s'", argv[0]);
+	f.id = id;
+	s = ctl__open_db();
+	err = store__each_finding(s, &f, explain_cb, &x);
+	if (err < 0) {
+		store__close(s);
+		ctl__query_failed(err);
+	}
+	if (!x.found) {
+		store__close(s);
+		die(EXIT_RUNTIME, "no finding with id '%s'", argv[0]);
+	}
+	if (opt.json)
+		explain_json(&x, s);
+	else
+		explain_text(&x, s);
+	store__close(s);
+	return 0;
+}

@@ -1,0 +1,189 @@
+/*
+ * output.c - memwatchctl's output for people, and what its commands
+ * share of it for machines: aligned tables, times and ages, call sites
+ * (demangled, file names short, made safe for a terminal), and the site
+ * and live block objects of the JSON output; see ctl.h.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "text.h"
+
+void output__time(char *buf, size_t len, uint64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+
+	if (!ns) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* The C++ runtime's demangler (libstdc++, Itanium ABI). */
+char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+/* A function name for people: C++ names demangled into buf, others as
+ * they are. JSON keeps the symbol as the binary has it. */
+const char *output__function(const char *name, char *buf, size_t len)
+{
+	int status = -1;
+	char *d;
+
+	if (strncmp(name, "_Z", 2))
+		return name;
+	d = __cxa_demangle(name, NULL, NULL, &status);
+	if (!d || status)
+		return name;
+	snprintf(buf, len, "%s", d);
+	free(d);
+	return buf;
+}
+
+void output__site(char *buf, size_t len, uint64_t ip,
+		  const struct mw_site_row *site)
+{
+	char raw[4 * MW_SITE_STR], fn[2 * MW_SITE_STR];
+	const char *f =
+	    site ? output__function(site->function, fn, sizeof(fn)) : "";
+
+	if (site && site->function[0] && site->file[0])
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s:%u)", f,
+			 site->offset, text__base_name(site->file), site->line);
+	else if (site && site->function[0] && site->module[0])
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64 " (%s)", f,
+			 site->offset, text__base_name(site->module));
+	else if (site && site->function[0])
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64, f, site->offset);
+	else if (site && site->module[0])
+		snprintf(raw, sizeof(raw), "0x%" PRIx64 " (%s)", ip,
+			 text__base_name(site->module));
+	else
+		snprintf(raw, sizeof(raw), "0x%" PRIx64, ip);
+	text__safe(buf, len, raw);
+}
+
+void table__row(struct table *t, ...)
+{
+	va_list ap;
+
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->cells = realloc(t->cells,
+				   t->cap * (size_t)t->ncols * sizeof(char *));
+		if (!t->cells)
+			die(EXIT_RUNTIME, "out of memory");
+	}
+	va_start(ap, t);
+	for (int i = 0; i < t->ncols; i++) {
+		char *c = strdup(va_arg(ap, const char *));
+
+		if (!c)
+			die(EXIT_RUNTIME, "out of memory");
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = c;
+	}
+	va_end(ap);
+	t->nrows++;
+}
+
+/* Print with aligned columns; the last column is not padded. */
+void table__print(struct table *t)
+{
+	size_t w[TABLE_MAX_COLS];
+
+	for (int c = 0; c < t->ncols; c++) {
+		w[c] = strlen(t->head[c]);
+		for (size_t r = 0; r < t->nrows; r++) {
+			size_t l =
+			    strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
+
+			if (l > w[c])
+				w[c] = l;
+		}
+	}
+	for (size_t r = 0; r <= t->nrows; r++) {
+		for (int c = 0; c < t->ncols; c++) {
+			const char *s =
+			    r ? t->cells[(r - 1) * (size_t)t->ncols + (size_t)c]
+			      : t->head[c];
+
+			if (c == t->ncols - 1)
+				printf("%s\n", s);
+			else
+				printf("%-*s  ", (int)w[c], s);
+		}
+	}
+	for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+}
+
+/* How long before ref ts was: 850ms, 12.3s, 5m03s, 2h01m, 3d04h. */
+void output__age(char *buf, size_t len, uint64_t ref, uint64_t ts)
+{
+	const uint64_t ms = 1000000, ds = 100000000, sec = 1000000000;
+	uint64_t ns = ref > ts ? ref - ts : 0, s = ns / sec;
+
+	if (!ts)
+		snprintf(buf, len, "-");
+	else if (s < 1)
+		snprintf(buf, len, "%" PRIu64 "ms", ns / ms);
+	else if (s < 60)
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "s", s, ns / ds % 10);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60,
+			 s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
+			 s / 60 % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400,
+			 s / 3600 % 24);
+}
+
+void output__json_site(uint64_t ip, const struct mw_site_row *site)
+{
+	json__open(&J, '{');
+	json__key(&J, "ip");
+	json__hex(&J, ip);
+	json__key(&J, "function");
+	json__str(&J, site ? site->function : "");
+	json__key(&J, "offset");
+	json__u64(&J, site ? site->offset : 0);
+	json__key(&J, "module");
+	json__str(&J, site ? site->module : "");
+	json__key(&J, "file");
+	json__str(&J, site ? site->file : "");
+	json__key(&J, "line");
+	json__u64(&J, site ? site->line : 0);
+	json__close(&J, '}');
+}
+
+/* A live block; export.c writes the same fields as CSV. */
+void output__json_block(const struct mw_block_row *r,
+			const struct mw_site_row *site)
+{
+	json__open(&J, '{');
+	json__key(&J, "serial");
+	json__u64(&J, r->serial);
+	json__key(&J, "pid");
+	json__u64(&J, r->pid);
+	json__key(&J, "tid");
+	json__u64(&J, r->tid);
+	json__key(&J, "address");
+	json__hex(&J, r->addr);
+	json__key(&J, "size");
+	json__u64(&J, r->size);
+	json__key(&J, "ts");
+	json__u64(&J, r->ts);
+	json__key(&J, "site");
+	output__json_site(r->site, site);
+	json__close(&J, '}');
+}
