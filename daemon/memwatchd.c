@@ -206,6 +206,13 @@ int main(int argc, char **argv)
 	d.guard = guard__start(collector__held_fd(d.col));
 	if (!d.guard)
 		fatal("cannot start the guard process");
+	/* config.h keeps the settings free of the collector's header: its
+	 * function kinds and argument bound must stay the collector's. */
+	_Static_assert(OPT_FN_ALLOC == (int)COLLECTOR_ALLOC &&
+			       OPT_FN_REALLOC == (int)COLLECTOR_REALLOC &&
+			       OPT_FN_FREE == (int)COLLECTOR_FREE &&
+			       OPT_MAX_ARG == COLLECTOR_MAX_ARG,
+		       "config.h's function kinds are the collector's");
 	for (int i = 0; i < o.nfunctions; i++) {
 		const struct opt_function *f = &o.functions[i];
 
