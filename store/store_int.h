@@ -1,0 +1,113 @@
+/*
+ * store_int.h - what the pieces of the store share: the connection and
+ * its prepared statements, and the SQLite plumbing of store_sql.c. Only
+ * the store's own .c files include it; it includes sqlite3.h, which no
+ * code outside store/ may.
+ */
+#ifndef MEMWATCH_STORE_INT_H
+#define MEMWATCH_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+/* The schema version that brought site_usage (schema/005). */
+#define SCHEMA_SITE_USAGE 5
+/* processes.dropped, incomplete_from, incomplete_to, withheld. */
+#define SCHEMA_INCOMPLETE 8
+/* How long a writer waits for a lock (readers never block it in WAL
+ * mode; another process opening the file may, briefly). */
+#define BUSY_TIMEOUT_MS 2000
+
+/* The writers' statements (store_write.c), prepared at open. */
+enum {
+	ST_PROCESS,
+	ST_THREAD,
+	ST_KEY,
+	ST_BINDING_PUT,
+	ST_BINDING_DEL,
+	ST_BLOCK_ADD,
+	ST_BLOCK_DEL,
+	ST_FINDING,
+	ST_SITE,
+	ST_HAS_SITE,
+	ST_STACK,
+	ST_MAX,
+};
+
+/* The highest serial the rows hold: the one store__next_serial starts
+ * above, and the floor retention records before it removes rows. */
+#define MAX_SERIAL_SQL                                                         \
+	"max(coalesce((SELECT max(id) FROM processes),0),"                     \
+	" coalesce((SELECT max(serial) FROM live_blocks),0),"                  \
+	" coalesce((SELECT max(id) FROM findings),0),"                         \
+	" coalesce((SELECT max(id) FROM stacks),0))"
+
+/* Retention's statements (store_prune.c), prepared on first use. */
+enum {
+	PR_FLOOR,
+	PR_BINDINGS,
+	PR_BLOCKS,
+	PR_KEYS,
+	PR_THREADS,
+	PR_STACKS_UNUSED,
+	PR_SITES_UNUSED,
+	PR_FINDINGS,
+	PR_STACKS,
+	PR_SITES,
+	PR_MARK,
+	PR_PROCESS,
+	PR_CANDIDATE,
+	PR_MAX,
+};
+
+struct store {
+	sqlite3 *db;
+	int rdonly;
+	int64_t version; /* user_version once open */
+	sqlite3_stmt *st[ST_MAX];
+	sqlite3_stmt *prune[PR_MAX]; /* retention's, prepared on first use */
+	dev_t dev;		     /* the writer's file, to notice it gone */
+	ino_t ino;
+};
+
+/* --- store_sql.c: SQLite plumbing ---------------------------------------- */
+
+int errno_of(int rc);
+int exec_sql(sqlite3 *db, const char *sql);
+int query_int(sqlite3 *db, const char *sql, int64_t *out);
+int run(sqlite3_stmt *st);
+uint64_t col_u64(sqlite3_stmt *st, int i);
+void col_str(sqlite3_stmt *st, int i, char *dst, size_t len);
+int prepare_read(struct store *s, const char *sql, const struct store_filter *f,
+		 sqlite3_stmt **out);
+int walk(sqlite3_stmt *st, int (*row_cb)(sqlite3_stmt *, void *), void *arg);
+
+/* A reader's callback and its ctx, for walk's row_cb. */
+struct walk_ctx {
+	void *cb;
+	void *ctx;
+};
+
+/* --- store_write.c ------------------------------------------------------- */
+
+/* Prepare the writers' statements into s->st. 0 or -errno. */
+int store_write__prepare(struct store *s);
+
+/* --- store_read.c: rows the queries of store_query.c read too ------------ */
+
+int thread_row(sqlite3_stmt *st, void *arg);
+int block_row(sqlite3_stmt *st, void *arg);
+void parse_frames(struct mw_stack_row *r, const char *p);
+
+/* Columns SITE_COLS of a LEFT JOIN on sites, at index i. */
+#define SITE_COLS                                                              \
+	" s.ip IS NOT NULL, s.module, s.function, s.offset, s.file, s.line"
+
+const struct mw_site_row *site_cols(sqlite3_stmt *st, int i, uint64_t proc_id,
+				    uint64_t ip, struct mw_site_row *site);
+
+#endif
