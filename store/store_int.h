@@ -8,6 +8,7 @@
 #define MEMWATCH_STORE_INT_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -97,17 +98,60 @@ struct walk_ctx {
 /* Prepare the writers' statements into s->st. 0 or -errno. */
 int store_write__prepare(struct store *s);
 
-/* --- store_read.c: rows the queries of store_query.c read too ------------ */
+/* --- store_row.c: rows through their descriptions (common/rows.c) ------- */
+
+/*
+ * SQL text made from descriptions, never from values: only the three
+ * sql_text__ calls write one (tests/e2e/sql_bound.awk holds the store's
+ * files to that). bad: it overflowed or a name was not an identifier;
+ * it must not be prepared then.
+ */
+struct sql_text {
+	char text[4096];
+	size_t len;
+	bool bad;
+};
+
+/* A string literal: nothing else (sql_bound.awk). */
+void sql_text__lit(struct sql_text *t, const char *lit);
+/* An identifier, [a-z_][a-z0-9_]*: anything else makes t bad. */
+void sql_text__name(struct sql_text *t, const char *name);
+void sql_text__num(struct sql_text *t, unsigned n);
+
+/* The columns stored (all but the virtual ones): how many, their list
+ * (each as alias.name, or the literal 0 or '' for one newer than the
+ * database's version). */
+int row__ncols(const struct mw_row_desc *d);
+void row_sql__cols(struct sql_text *t, const struct mw_row_desc *d,
+		   const char *alias, int64_t version);
+/* " k1 = ?1 AND k2 = ?2": the key columns, bound from ?1. */
+void row_sql__key(struct sql_text *t, const struct mw_row_desc *d);
+/* The row's insert: an upsert on its key columns that leaves those and
+ * the KEEP ones as they are, or INSERT OR REPLACE (MW_ROW_REPLACE). */
+void row_sql__write(struct sql_text *t, const struct mw_row_desc *d);
+/* ", s.ip IS NOT NULL, s.COLS": a LEFT JOIN on sites s, for site_cols. */
+void row_sql__site(struct sql_text *t);
+
+/* Bind row's stored columns to ?1... in order. */
+void row__bind(sqlite3_stmt *st, const struct mw_row_desc *d, const void *row);
+/* Read row's stored columns from column i on; returns the index after. */
+int row__read(sqlite3_stmt *st, int i, const struct mw_row_desc *d, void *row);
+/* The site of row_sql__site's columns at i, or NULL when not stored. */
+const struct mw_site_row *site_cols(sqlite3_stmt *st, int i,
+				    struct mw_site_row *site);
+
+/* --- store_read.c: what store_query.c shares ----------------------------- */
+
+/*
+ * Prepare "SELECT <d's columns, as alias.name>[<a site's, site>]<tail>"
+ * with the filters of f bound (prepare_read). tail: FROM, WHERE, ORDER;
+ * a string literal (tests/e2e/sql_bound.awk checks each call).
+ */
+int prepare_rows(struct store *s, const char *tail, const struct mw_row_desc *d,
+		 const char *alias, bool site, const struct store_filter *f,
+		 sqlite3_stmt **out);
 
 int thread_row(sqlite3_stmt *st, void *arg);
 int block_row(sqlite3_stmt *st, void *arg);
-void parse_frames(struct mw_stack_row *r, const char *p);
-
-/* Columns SITE_COLS of a LEFT JOIN on sites, at index i. */
-#define SITE_COLS                                                              \
-	" s.ip IS NOT NULL, s.module, s.function, s.offset, s.file, s.line"
-
-const struct mw_site_row *site_cols(sqlite3_stmt *st, int i, uint64_t proc_id,
-				    uint64_t ip, struct mw_site_row *site);
 
 #endif

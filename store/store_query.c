@@ -4,6 +4,7 @@
  * and live blocks by stack (export). Sort keys and filters are bound, no
  * SQL is built from options.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "store_int.h"
@@ -35,7 +36,7 @@ static int site_usage_row(sqlite3_stmt *st, void *arg)
 	u.threads = col_u64(st, 8);
 	u.new_bytes = col_u64(st, 9);
 	u.prev_bytes = col_u64(st, 10);
-	return cb(w->ctx, &u, site_cols(st, 11, u.proc_id, u.site, &site));
+	return cb(w->ctx, &u, site_cols(st, 11, &site));
 }
 
 /*
@@ -71,8 +72,11 @@ static int site_usage_row(sqlite3_stmt *st, void *arg)
 	" (SELECT coalesce(sum(b.size), 0)" TOP_BLOCKS(per_thread)             \
 	" AND b.ts > r.ref - :window),"                                        \
 	" (SELECT coalesce(sum(b.size), 0)" TOP_BLOCKS(per_thread)             \
-	" AND b.ts > r.ref - 2 * :window AND b.ts <= r.ref - :window),"        \
-	SITE_COLS " FROM (SELECT u.*, coalesce((SELECT CASE WHEN"              \
+	" AND b.ts > r.ref - 2 * :window AND b.ts <= r.ref - :window)"
+
+/* After TOP_DETAIL, its site's columns (row_sql__site), then this. */
+#define TOP_FROM                                                               \
+	" FROM (SELECT u.*, coalesce((SELECT CASE WHEN"                        \
 	" coalesce(p.end_ts, 0) > 0 THEN p.end_ts ELSE :now END FROM"          \
 	" processes p WHERE p.id = u.proc_id), :now) AS ref FROM u) r"         \
 	" LEFT JOIN sites s ON s.proc_id = r.proc_id AND s.ip = r.site"
@@ -84,15 +88,16 @@ static int site_usage_row(sqlite3_stmt *st, void *arg)
  * sort key CASE expressions on bound flags. It reads and sorts every
  * block: seconds on millions of them.
  */
-static const char top_sql_v4[] =
+static const char top_v4_head[] =
 	"SELECT b.proc_id, b.site, min(b.pid),"
 	" CASE WHEN :per_thread THEN b.tid ELSE 0 END AS gtid,"
 	" count(*) AS nblocks, sum(b.size) AS nbytes, min(b.ts),"
 	" max(b.ref), count(DISTINCT b.tid),"
 	" sum(CASE WHEN b.ts > b.ref - :window THEN b.size ELSE 0 END),"
 	" sum(CASE WHEN b.ts > b.ref - 2 * :window"
-	" AND b.ts <= b.ref - :window THEN b.size ELSE 0 END),"
-	SITE_COLS
+	" AND b.ts <= b.ref - :window THEN b.size ELSE 0 END)";
+/* After top_v4_head and its site's columns (row_sql__site). */
+static const char top_v4_tail[] =
 	" FROM (SELECT lb.proc_id, lb.pid, lb.tid, lb.size, lb.ts,"
 	" lb.site, CASE WHEN coalesce(p.end_ts, 0) > 0 THEN p.end_ts"
 	" ELSE :now END AS ref FROM live_blocks lb"
@@ -104,7 +109,8 @@ static const char top_sql_v4[] =
 	" DESC, nbytes DESC, nblocks DESC, b.proc_id, gtid, b.site"
 	" LIMIT :limit";
 
-static const char *const top_sql[2] = {
+/* The statement: top_head, its site's columns (row_sql__site), top_tail. */
+static const char *const top_head[2] = {
 	/* One row per site of each process. */
 	"WITH u AS (SELECT proc_id, site, min(pid) AS pid, 0 AS gtid,"
 	" CASE WHEN :pid = 0 THEN count(*) ELSE (SELECT count(*) FROM"
@@ -117,8 +123,7 @@ static const char *const top_sql[2] = {
 	TOP_DETAIL("", "CASE WHEN r.npids = 1 THEN r.nthreads ELSE"
 		       " (SELECT count(DISTINCT t.tid) FROM site_thread_usage t"
 		       " WHERE t.proc_id = r.proc_id AND t.site = r.site"
-		       " AND (:pid = 0 OR t.pid = :pid)) END")
-	TOP_ORDER("r."),
+		       " AND (:pid = 0 OR t.pid = :pid)) END"),
 	/* One row per (thread, site): one thread each. */
 	"WITH u AS (SELECT proc_id, site, min(pid) AS pid, tid AS gtid,"
 	" CASE WHEN :pid = 0 THEN count(*) ELSE (SELECT count(*) FROM"
@@ -129,8 +134,12 @@ static const char *const top_sql[2] = {
 	" FROM site_thread_usage WHERE (:pid = 0 OR pid = :pid)"
 	" GROUP BY proc_id, site, tid"
 	TOP_ORDER("") " LIMIT :limit)"
-	TOP_DETAIL(" AND b.tid = r.gtid", "1")
-	TOP_ORDER("r."),
+	TOP_DETAIL(" AND b.tid = r.gtid", "1"),
+};
+
+static const char *const top_tail[2] = {
+	TOP_FROM TOP_ORDER("r."),
+	TOP_FROM TOP_ORDER("r."),
 };
 
 int store__each_site_usage(struct store *s, const struct store_filter *f,
@@ -141,13 +150,16 @@ int store__each_site_usage(struct store *s, const struct store_filter *f,
 			   void *ctx)
 {
 	struct walk_ctx w = {(void *)cb, ctx};
+	int per_thread = !!(q->flags & STORE_TOP_PER_THREAD);
+	int v4 = s->version < SCHEMA_SITE_USAGE;
+	struct sql_text t = {0};
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		s->version < SCHEMA_SITE_USAGE ? top_sql_v4
-			       : top_sql[!!(q->flags & STORE_TOP_PER_THREAD)],
-		f, &st);
+	int err;
 
+	sql_text__lit(&t, v4 ? top_v4_head : top_head[per_thread]);
+	row_sql__site(&t);
+	sql_text__lit(&t, v4 ? top_v4_tail : top_tail[per_thread]);
+	err = t.bad ? -EINVAL : prepare_read(s, t.text, f, &st);
 	if (err)
 		return err;
 	bind_named(st, ":per_thread", !!(q->flags & STORE_TOP_PER_THREAD));
@@ -164,14 +176,11 @@ int store__each_thread_tid(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		"SELECT proc_id, tid, pid, state, comm, start_ts, exit_ts,"
-		" allocs, frees, alloc_bytes, free_bytes, cross_frees,"
-		" unknown_frees, live_blocks, live_bytes FROM threads"
-		" WHERE tid = :tid AND (:pid = 0 OR pid = :pid)"
-		" ORDER BY start_ts DESC, proc_id DESC",
-		f, &st);
+	int err = prepare_rows(s,
+			       " FROM threads"
+			       " WHERE tid = :tid AND (:pid = 0 OR pid = :pid)"
+			       " ORDER BY start_ts DESC, proc_id DESC",
+			       &mw_thread_desc, NULL, false, f, &st);
 
 	if (err)
 		return err;
@@ -208,15 +217,7 @@ static int binding_row(sqlite3_stmt *st, void *arg)
 	int (*cb)(void *, const struct mw_binding_row *) = w->cb;
 	struct mw_binding_row r = {0};
 
-	r.proc_id = col_u64(st, 0);
-	r.tid = (uint32_t)col_u64(st, 1);
-	r.key = (uint32_t)col_u64(st, 2);
-	r.generation = (uint32_t)col_u64(st, 3);
-	r.pid = (uint32_t)col_u64(st, 4);
-	r.value = col_u64(st, 5);
-	r.block = col_u64(st, 6);
-	r.size = col_u64(st, 7);
-	r.set_ts = col_u64(st, 8);
+	row__read(st, 0, &mw_binding_desc, &r);
 	return cb(w->ctx, &r);
 }
 
@@ -227,12 +228,10 @@ int store__each_thread_binding(struct store *s, const struct mw_thread_row *t,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		"SELECT proc_id, tid, key, generation, pid, value, block, size,"
-		" set_ts FROM tls_bindings WHERE" SAME_THREAD("set_ts")
-		" ORDER BY key",
-		NULL, &st);
+	int err = prepare_rows(s,
+			       " FROM tls_bindings WHERE" SAME_THREAD("set_ts")
+			       " ORDER BY key",
+			       &mw_binding_desc, NULL, false, NULL, &st);
 
 	if (err)
 		return err;
@@ -248,14 +247,12 @@ int store__each_thread_block(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_read(
+	int err = prepare_rows(
 		s,
-		"SELECT b.serial, b.proc_id, b.pid, b.tid, b.addr, b.size,"
-		" b.ts, b.site, b.stack_id," SITE_COLS
 		" FROM (SELECT * FROM live_blocks WHERE" SAME_THREAD("ts") ") b"
 		" LEFT JOIN sites s ON s.proc_id = b.proc_id AND s.ip = b.site"
 		" ORDER BY b.size DESC, b.serial LIMIT :limit",
-		f, &st);
+		&mw_block_desc, "b", true, f, &st);
 
 	if (err)
 		return err;
@@ -282,20 +279,21 @@ static int stack_usage_row(sqlite3_stmt *st, void *arg)
 	if (!sqlite3_column_int(st, 6))
 		return cb(w->ctx, &u, NULL);
 	memset(&stack, 0, sizeof(stack));
-	stack.id = u.stack_id;
-	stack.proc_id = u.proc_id;
+	row__read(st, 7, &mw_stack_desc, &stack);
+	/* The process's pid as its blocks carry it. */
 	stack.pid = u.pid;
-	stack.flags = (uint32_t)col_u64(st, 7);
-	parse_frames(&stack, (const char *)sqlite3_column_text(st, 8));
 	return cb(w->ctx, &u, &stack);
 }
 
 /* The groups of live_blocks by (process, stack, site), then their stack
- * row if stored. Grouping by site as well keeps a block without a stack
- * (stack_id 0) with the others of its site only. */
-#define STACK_USAGE_SQL(where)                                                 \
+ * row if stored (the stack's columns, row_sql__cols, come between). Grouping
+ * by site as well keeps a block without a stack (stack_id 0) with the
+ * others of its site only. */
+#define STACK_USAGE_HEAD                                                       \
 	"SELECT g.proc_id, g.pid, g.stack_id, g.site, g.blocks, g.bytes,"      \
-	" st.id IS NOT NULL, st.flags, st.frames FROM (SELECT proc_id, pid,"   \
+	" st.id IS NOT NULL,"
+#define STACK_USAGE_FROM(where)                                                \
+	" FROM (SELECT proc_id, pid,"                                          \
 	" stack_id, site, count(*) AS blocks, sum(size) AS bytes"              \
 	" FROM live_blocks" where " GROUP BY proc_id, pid, stack_id, site) g"  \
 	" LEFT JOIN stacks st ON st.id = g.stack_id"                           \
@@ -314,15 +312,18 @@ int store__each_stack_usage(struct store *s, const struct store_filter *f,
 			    void *ctx)
 {
 	struct walk_ctx w = {(void *)cb, ctx};
+	struct sql_text t = {0};
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		f && f->pid
-			? STACK_USAGE_SQL(" WHERE proc_id IN (SELECT id FROM"
-					  " processes WHERE pid = :pid)"
-					  " AND pid = :pid")
-			: STACK_USAGE_SQL(""),
-		f, &st);
+	int err;
 
+	sql_text__lit(&t, STACK_USAGE_HEAD);
+	row_sql__cols(&t, &mw_stack_desc, "st", s->version);
+	sql_text__lit(&t,
+		      f && f->pid
+			      ? STACK_USAGE_FROM(" WHERE proc_id IN (SELECT id"
+						 " FROM processes WHERE"
+						 " pid = :pid) AND pid = :pid")
+			      : STACK_USAGE_FROM(""));
+	err = t.bad ? -EINVAL : prepare_read(s, t.text, f, &st);
 	return err ? err : walk(st, stack_usage_row, &w);
 }

@@ -1,8 +1,10 @@
 /*
  * store_read.c - memwatchctl's readers of each table's rows (processes,
  * threads, keys, live blocks, findings, stacks, sites), with a site's
- * symbol joined where a row names one. Unsigned 64-bit values are stored
- * as SQLite's signed integers and cast back on reading.
+ * symbol joined where a row names one. The columns selected and read are
+ * the table's description's (store_row.c); the filters, joins and order
+ * are written here. Unsigned 64-bit values are stored as SQLite's signed
+ * integers and cast back on reading.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,16 +12,22 @@
 
 #include "store_int.h"
 
-#define PROCESS_COLS                                                           \
-	" id, pid, state, comm, start_ts, end_ts, exit_code, threads,"       \
-	" allocs, frees, live_blocks, live_bytes, unknown_frees, lost,"      \
-	" findings, mode, allocator, nspid, cgroup, dropped,"                 \
-	" incomplete_from, incomplete_to, withheld "
-/* The same from a database older than 008_incomplete.sql, read-only. */
-#define PROCESS_COLS_V7                                                        \
-	" id, pid, state, comm, start_ts, end_ts, exit_code, threads,"       \
-	" allocs, frees, live_blocks, live_bytes, unknown_frees, lost,"      \
-	" findings, mode, allocator, nspid, cgroup, 0, 0, 0, 0 "
+int prepare_rows(struct store *s, const char *tail, const struct mw_row_desc *d,
+		 const char *alias, bool site, const struct store_filter *f,
+		 sqlite3_stmt **out)
+{
+	struct sql_text t = {0};
+
+	*out = NULL;
+	sql_text__lit(&t, "SELECT");
+	/* Columns a migration this database has not had yet read as 0: a
+	 * database memwatchd left older (memwatchctl never migrates). */
+	row_sql__cols(&t, d, alias, s->version);
+	if (site)
+		row_sql__site(&t);
+	sql_text__lit(&t, tail);
+	return t.bad ? -EINVAL : prepare_read(s, t.text, f, out);
+}
 
 static int process_row(sqlite3_stmt *st, void *arg)
 {
@@ -27,29 +35,7 @@ static int process_row(sqlite3_stmt *st, void *arg)
 	int (*cb)(void *, const struct mw_process_row *) = w->cb;
 	struct mw_process_row r = {0};
 
-	r.id = col_u64(st, 0);
-	r.pid = (uint32_t)col_u64(st, 1);
-	r.state = (uint32_t)col_u64(st, 2);
-	col_str(st, 3, r.comm, sizeof(r.comm));
-	r.start_ts = col_u64(st, 4);
-	r.end_ts = col_u64(st, 5);
-	r.exit_code = (int32_t)sqlite3_column_int64(st, 6);
-	r.threads = (uint32_t)col_u64(st, 7);
-	r.allocs = col_u64(st, 8);
-	r.frees = col_u64(st, 9);
-	r.live_blocks = col_u64(st, 10);
-	r.live_bytes = col_u64(st, 11);
-	r.unknown_frees = col_u64(st, 12);
-	r.lost = col_u64(st, 13);
-	r.findings = col_u64(st, 14);
-	r.mode = (uint32_t)col_u64(st, 15);
-	col_str(st, 16, r.allocator, sizeof(r.allocator));
-	r.nspid = (uint32_t)col_u64(st, 17);
-	col_str(st, 18, r.cgroup, sizeof(r.cgroup));
-	r.dropped = col_u64(st, 19);
-	r.incomplete_from = col_u64(st, 20);
-	r.incomplete_to = col_u64(st, 21);
-	r.withheld = col_u64(st, 22);
+	row__read(st, 0, &mw_process_desc, &r);
 	return cb(w->ctx, &r);
 }
 
@@ -59,16 +45,10 @@ int store__each_process(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		s->version < SCHEMA_INCOMPLETE
-			? "SELECT" PROCESS_COLS_V7 "FROM processes"
-			  " WHERE (:pid = 0 OR pid = :pid) ORDER BY id"
-			  " LIMIT :limit"
-			: "SELECT" PROCESS_COLS "FROM processes"
-			  " WHERE (:pid = 0 OR pid = :pid) ORDER BY id"
-			  " LIMIT :limit",
-		f, &st);
+	int err = prepare_rows(s,
+			       " FROM processes WHERE (:pid = 0 OR pid = :pid)"
+			       " ORDER BY id LIMIT :limit",
+			       &mw_process_desc, NULL, false, f, &st);
 
 	return err ? err : walk(st, process_row, &w);
 }
@@ -79,21 +59,7 @@ int thread_row(sqlite3_stmt *st, void *arg)
 	int (*cb)(void *, const struct mw_thread_row *) = w->cb;
 	struct mw_thread_row r = {0};
 
-	r.proc_id = col_u64(st, 0);
-	r.tid = (uint32_t)col_u64(st, 1);
-	r.pid = (uint32_t)col_u64(st, 2);
-	r.state = (uint32_t)col_u64(st, 3);
-	col_str(st, 4, r.comm, sizeof(r.comm));
-	r.start_ts = col_u64(st, 5);
-	r.exit_ts = col_u64(st, 6);
-	r.allocs = col_u64(st, 7);
-	r.frees = col_u64(st, 8);
-	r.alloc_bytes = col_u64(st, 9);
-	r.free_bytes = col_u64(st, 10);
-	r.cross_frees = col_u64(st, 11);
-	r.unknown_frees = col_u64(st, 12);
-	r.live_blocks = col_u64(st, 13);
-	r.live_bytes = col_u64(st, 14);
+	row__read(st, 0, &mw_thread_desc, &r);
 	return cb(w->ctx, &r);
 }
 
@@ -103,14 +69,10 @@ int store__each_thread(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		"SELECT proc_id, tid, pid, state, comm, start_ts, exit_ts,"
-		" allocs, frees, alloc_bytes, free_bytes, cross_frees,"
-		" unknown_frees, live_blocks, live_bytes FROM threads"
-		" WHERE (:pid = 0 OR pid = :pid)"
-		" ORDER BY proc_id, tid, start_ts LIMIT :limit",
-		f, &st);
+	int err = prepare_rows(s,
+			       " FROM threads WHERE (:pid = 0 OR pid = :pid)"
+			       " ORDER BY proc_id, tid, start_ts LIMIT :limit",
+			       &mw_thread_desc, NULL, false, f, &st);
 
 	return err ? err : walk(st, thread_row, &w);
 }
@@ -121,50 +83,22 @@ static int key_row(sqlite3_stmt *st, void *arg)
 	int (*cb)(void *, const struct mw_key_row *) = w->cb;
 	struct mw_key_row r = {0};
 
-	r.proc_id = col_u64(st, 0);
-	r.key = (uint32_t)col_u64(st, 1);
-	r.generation = (uint32_t)col_u64(st, 2);
-	r.pid = (uint32_t)col_u64(st, 3);
-	r.state = (uint32_t)col_u64(st, 4);
-	r.create_tid = (uint32_t)col_u64(st, 5);
-	r.destructor = col_u64(st, 6);
-	r.create_ts = col_u64(st, 7);
-	r.delete_ts = col_u64(st, 8);
-	r.bindings = col_u64(st, 9);
+	row__read(st, 0, &mw_key_desc, &r);
 	return cb(w->ctx, &r);
 }
 
 int store__each_key(struct store *s, const struct store_filter *f,
-		    int (*cb)(void *ctx, const struct mw_key_row *r),
-		    void *ctx)
+		    int (*cb)(void *ctx, const struct mw_key_row *r), void *ctx)
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		"SELECT proc_id, key, generation, pid, state, create_tid,"
-		" destructor, create_ts, delete_ts, bindings FROM keys"
-		" WHERE (:pid = 0 OR pid = :pid)"
-		" ORDER BY proc_id, key, generation LIMIT :limit",
-		f, &st);
+	int err =
+	    prepare_rows(s,
+			 " FROM keys WHERE (:pid = 0 OR pid = :pid)"
+			 " ORDER BY proc_id, key, generation LIMIT :limit",
+			 &mw_key_desc, NULL, false, f, &st);
 
 	return err ? err : walk(st, key_row, &w);
-}
-
-const struct mw_site_row *site_cols(sqlite3_stmt *st, int i, uint64_t proc_id,
-				    uint64_t ip, struct mw_site_row *site)
-{
-	if (!sqlite3_column_int(st, i))
-		return NULL;
-	memset(site, 0, sizeof(*site));
-	site->proc_id = proc_id;
-	site->ip = ip;
-	col_str(st, i + 1, site->module, sizeof(site->module));
-	col_str(st, i + 2, site->function, sizeof(site->function));
-	site->offset = col_u64(st, i + 3);
-	col_str(st, i + 4, site->file, sizeof(site->file));
-	site->line = (uint32_t)col_u64(st, i + 5);
-	return site;
 }
 
 int block_row(sqlite3_stmt *st, void *arg)
@@ -174,22 +108,10 @@ int block_row(sqlite3_stmt *st, void *arg)
 		  const struct mw_site_row *) = w->cb;
 	struct mw_block_row r = {0};
 	struct mw_site_row site;
+	int i = row__read(st, 0, &mw_block_desc, &r);
 
-	r.serial = col_u64(st, 0);
-	r.proc_id = col_u64(st, 1);
-	r.pid = (uint32_t)col_u64(st, 2);
-	r.tid = (uint32_t)col_u64(st, 3);
-	r.addr = col_u64(st, 4);
-	r.size = col_u64(st, 5);
-	r.ts = col_u64(st, 6);
-	r.site = col_u64(st, 7);
-	r.stack_id = col_u64(st, 8);
-	return cb(w->ctx, &r, site_cols(st, 9, r.proc_id, r.site, &site));
+	return cb(w->ctx, &r, site_cols(st, i, &site));
 }
-
-#define BLOCK_COLS                                                             \
-	" b.serial, b.proc_id, b.pid, b.tid, b.addr, b.size, b.ts, b.site,"    \
-	" b.stack_id,"
 
 /* Counts the rows a walk handed over, for a limit across several. */
 struct count_ctx {
@@ -225,13 +147,13 @@ int store__each_block(struct store *s, const struct store_filter *f,
 	int err, rc;
 
 	if (!f || !f->pid) {
-		err = prepare_read(s,
-				   "SELECT" BLOCK_COLS SITE_COLS
-				   " FROM live_blocks b"
-				   " LEFT JOIN sites s ON s.proc_id = b.proc_id"
-				   " AND s.ip = b.site"
-				   " ORDER BY b.size DESC, b.serial LIMIT :limit",
-				   f, &st);
+		err =
+		    prepare_rows(s,
+				 " FROM live_blocks b"
+				 " LEFT JOIN sites s ON s.proc_id = b.proc_id"
+				 " AND s.ip = b.site"
+				 " ORDER BY b.size DESC, b.serial LIMIT :limit",
+				 &mw_block_desc, "b", true, f, &st);
 		return err ? err : walk(st, block_row, &c.w);
 	}
 	err = prepare_read(s,
@@ -265,13 +187,13 @@ int store__each_block(struct store *s, const struct store_filter *f,
 				break;
 			one.limit = f->limit - c.n;
 		}
-		err = prepare_read(s,
-				   "SELECT" BLOCK_COLS SITE_COLS
-				   " FROM live_blocks b"
-				   " LEFT JOIN sites s ON s.proc_id = b.proc_id"
-				   " AND s.ip = b.site WHERE b.proc_id = :id"
-				   " ORDER BY b.size DESC, b.serial LIMIT :limit",
-				   &one, &st);
+		err =
+		    prepare_rows(s,
+				 " FROM live_blocks b"
+				 " LEFT JOIN sites s ON s.proc_id = b.proc_id"
+				 " AND s.ip = b.site WHERE b.proc_id = :id"
+				 " ORDER BY b.size DESC, b.serial LIMIT :limit",
+				 &mw_block_desc, "b", true, &one, &st);
 		if (!err)
 			err = walk(st, block_row_counted, &c);
 	}
@@ -286,31 +208,9 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 		  const struct mw_site_row *) = w->cb;
 	struct mw_finding_row r = {0};
 	struct mw_site_row site;
+	int i = row__read(st, 0, &mw_finding_desc, &r);
 
-	r.id = col_u64(st, 0);
-	r.kind = (uint32_t)col_u64(st, 1);
-	r.proc_id = col_u64(st, 2);
-	r.pid = (uint32_t)col_u64(st, 3);
-	r.tid = (uint32_t)col_u64(st, 4);
-	r.key = (uint32_t)col_u64(st, 5);
-	r.generation = (uint32_t)col_u64(st, 6);
-	r.alloc_tid = (uint32_t)col_u64(st, 7);
-	r.block = col_u64(st, 8);
-	r.addr = col_u64(st, 9);
-	r.size = col_u64(st, 10);
-	r.site = col_u64(st, 11);
-	r.alloc_ts = col_u64(st, 12);
-	r.trigger_ts = col_u64(st, 13);
-	r.found_ts = col_u64(st, 14);
-	r.stack_id = col_u64(st, 15);
-	r.severity = (uint32_t)col_u64(st, 16);
-	r.count = col_u64(st, 17);
-	r.bytes = col_u64(st, 18);
-	r.threads = (uint32_t)col_u64(st, 19);
-	r.first_ts = col_u64(st, 20);
-	r.last_ts = col_u64(st, 21);
-	col_str(st, 22, r.detail, sizeof(r.detail));
-	return cb(w->ctx, &r, site_cols(st, 23, r.proc_id, r.site, &site));
+	return cb(w->ctx, &r, site_cols(st, i, &site));
 }
 
 int store__each_finding(struct store *s, const struct store_filter *f,
@@ -320,86 +220,65 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_read(
-		s,
-		"SELECT f.id, f.kind, f.proc_id, f.pid, f.tid, f.key,"
-		" f.generation, f.alloc_tid, f.block, f.addr, f.size, f.site,"
-		" f.alloc_ts, f.trigger_ts, f.found_ts, f.stack_id,"
-		" f.severity, f.count, f.bytes, f.threads, f.first_ts,"
-		" f.last_ts, f.detail," SITE_COLS
-		" FROM findings f"
-		" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"
-		" WHERE (:pid = 0 OR f.pid = :pid)"
-		" AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"
-		" AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
-		" ORDER BY f.id LIMIT :limit",
-		f, &st);
+	int err = prepare_rows(
+	    s,
+	    " FROM findings f"
+	    " LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"
+	    " WHERE (:pid = 0 OR f.pid = :pid)"
+	    " AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"
+	    " AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
+	    " ORDER BY f.id LIMIT :limit",
+	    &mw_finding_desc, "f", true, f, &st);
 
 	return err ? err : walk(st, finding_row, &w);
 }
 
-/* Append the frames of stacks.frames (as frames_text wrote them) to r. */
-void parse_frames(struct mw_stack_row *r, const char *p)
+/* Copy the one row asked for; 1 stops the walk there. */
+static int copy_stack(sqlite3_stmt *st, void *arg)
 {
-	while (p && *p && r->nframes < MW_EV_MAX_FRAMES) {
-		char *end;
-		unsigned long long v = strtoull(p, &end, 16);
-
-		if (end == p)
-			break;
-		r->frames[r->nframes++] = v;
-		p = end;
-	}
+	memset(arg, 0, sizeof(struct mw_stack_row));
+	row__read(st, 0, &mw_stack_desc, arg);
+	return 1;
 }
 
 int store__get_stack(struct store *s, uint64_t id, struct mw_stack_row *r)
 {
+	const struct store_filter one = {.id = id};
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db,
-				    "SELECT proc_id, pid, flags, frames FROM"
-				    " stacks WHERE id = ?1",
-				    -1, &st, NULL);
+	int err = prepare_rows(s, " FROM stacks WHERE id = :id", &mw_stack_desc,
+			       NULL, false, &one, &st);
 
-	if (rc != SQLITE_OK)
-		return errno_of(rc);
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
-	}
-	memset(r, 0, sizeof(*r));
-	r->id = id;
-	r->proc_id = col_u64(st, 0);
-	r->pid = (uint32_t)col_u64(st, 1);
-	r->flags = (uint32_t)col_u64(st, 2);
-	parse_frames(r, (const char *)sqlite3_column_text(st, 3));
-	sqlite3_finalize(st);
-	return 0;
+	if (err)
+		return err;
+	err = walk(st, copy_stack, r);
+	if (err == 1)
+		return 0;
+	return err ? err : -ENOENT;
+}
+
+static int copy_site(sqlite3_stmt *st, void *arg)
+{
+	memset(arg, 0, sizeof(struct mw_site_row));
+	row__read(st, 0, &mw_site_desc, arg);
+	return 1;
 }
 
 int store__get_site(struct store *s, uint64_t proc_id, uint64_t ip,
 		    struct mw_site_row *r)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db,
-				    "SELECT 1," SITE_COLS " FROM sites s"
-				    " WHERE s.proc_id = ?1 AND s.ip = ?2",
-				    -1, &st, NULL);
+	int err = prepare_rows(s, " FROM sites WHERE proc_id = ?1 AND ip = ?2",
+			       &mw_site_desc, NULL, false, NULL, &st);
 
-	if (rc != SQLITE_OK)
-		return errno_of(rc);
+	if (err)
+		return err;
 	sqlite3_bind_int64(st, 1, (int64_t)proc_id);
 	sqlite3_bind_int64(st, 2, (int64_t)ip);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		site_cols(st, 1, proc_id, ip, r);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
+	err = walk(st, copy_site, r);
+	if (err == 1)
 		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
+	return err ? err : -ENOENT;
 }
-
 
 static int copy_process(void *ctx, const struct mw_process_row *r)
 {
@@ -410,20 +289,16 @@ static int copy_process(void *ctx, const struct mw_process_row *r)
 int store__get_process(struct store *s, uint64_t proc_id,
 		       struct mw_process_row *r)
 {
+	const struct store_filter one = {.id = proc_id};
 	struct walk_ctx w = {(void *)copy_process, r};
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(
-		s->db,
-		s->version < SCHEMA_INCOMPLETE
-			? "SELECT" PROCESS_COLS_V7 "FROM processes WHERE id = ?1"
-			: "SELECT" PROCESS_COLS "FROM processes WHERE id = ?1",
-		-1, &st, NULL);
+	int err = prepare_rows(s, " FROM processes WHERE id = :id",
+			       &mw_process_desc, NULL, false, &one, &st);
 
-	if (rc != SQLITE_OK)
-		return errno_of(rc);
-	sqlite3_bind_int64(st, 1, (int64_t)proc_id);
-	rc = walk(st, process_row, &w);
-	if (rc == 1)
+	if (err)
+		return err;
+	err = walk(st, process_row, &w);
+	if (err == 1)
 		return 0;
-	return rc ? rc : -ENOENT;
+	return err ? err : -ENOENT;
 }

@@ -21,7 +21,7 @@
 #   sql/     every SQL statement in the store's files (store/*.c that
 #            include store/store_int.h, which alone includes sqlite3.h)
 #            takes its values as bound parameters (tests/e2e/sql_bound.awk,
-#            which must also catch four planted violations), and hostile
+#            which must also catch six planted violations), and hostile
 #            text survives a round trip through the database;
 #   strings/ a program with hostile thread names, run from a path with
 #            hostile characters (tests/workloads/hostile_names.c): the
@@ -348,7 +348,7 @@ if [[ $n -ge 2 && -z $bad ]]; then
 else
 	fail sql/bound "$n files checked: $bad"
 fi
-# The check must catch what it is for: store.c with four violations.
+# The check must catch what it is for: store.c with six violations.
 cp "$ROOT/store/store.c" "$TMP/bad_store.c"
 cat >>"$TMP/bad_store.c" <<'EOF'
 static int bad_printf(struct store *s, const char *name)
@@ -379,12 +379,31 @@ static int bad_param(struct store *s, char *sql)
 {
 	return exec_sql(s->db, sql);
 }
+
+static int bad_text(struct store *s, const char *name)
+{
+	struct sql_text t = {0};
+
+	sql_text__lit(&t, "SELECT * FROM processes WHERE comm = '");
+	sql_text__lit(&t, name);
+	sql_text__lit(&t, "'");
+	return exec_sql(s->db, t.text);
+}
+
+static int bad_textcopy(struct store *s, const char *name)
+{
+	struct sql_text t = {0};
+
+	sql_text__lit(&t, "SELECT 1");
+	strcat(t.text, name);
+	return exec_sql(s->db, t.text);
+}
 EOF
 if sql_check "$TMP/bad_store.c" "$TMP/sql_bad.out"; then
 	fail sql/check_catches "found nothing wrong"
 else
 	got=$(grep -oE ': bad_[a-z]+:' "$TMP/sql_bad.out" | sort | paste -sd ' ')
-	if [[ $got == ": bad_cond: : bad_param: : bad_printf: : bad_strcat:" ]]; then
+	if [[ $got == ": bad_cond: : bad_param: : bad_printf: : bad_strcat: : bad_text: : bad_textcopy:" ]]; then
 		pass sql/check_catches
 	else
 		fail sql/check_catches "$(cat "$TMP/sql_bad.out")"
