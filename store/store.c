@@ -3,7 +3,9 @@
  * includes sqlite3.h. This file: the connection, opened, migrated,
  * closed, its transactions, and the file removed under the writer. The
  * writers are store_write.c's, the readers store_read.c's and
- * store_query.c's, retention store_prune.c's and store_space.c's.
+ * store_query.c's, retention store_prune.c's and store_space.c's; the
+ * rows' SQL, binds and reads are made from their descriptions
+ * (common/rows.c) by store_row.c.
  *
  * Writers: every statement is prepared once at open and bound for each
  * row (no SQL is ever built from values). Rows are upserts, so the

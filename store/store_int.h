@@ -17,8 +17,6 @@
 
 /* The schema version that brought site_usage (schema/005). */
 #define SCHEMA_SITE_USAGE 5
-/* processes.dropped, incomplete_from, incomplete_to, withheld. */
-#define SCHEMA_INCOMPLETE 8
 /* How long a writer waits for a lock (readers never block it in WAL
  * mode; another process opening the file may, briefly). */
 #define BUSY_TIMEOUT_MS 2000
