@@ -252,6 +252,9 @@ $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
 $(OUT)/tests/test_insn: $(OUT)/daemon/insn.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
+# Held to memwatchctl's own writers (tests/unit/test_rowfmt.c).
+$(OUT)/tests/test_rowfmt: UNIT_EXTRA := $(OUT)/ctl/outfile.o
+$(OUT)/tests/test_rowfmt: $(OUT)/ctl/outfile.o
 
 # Workloads are built without optimisation tricks that would hide call
 # sites, and with frame pointers so stacks are whole.

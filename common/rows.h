@@ -11,6 +11,7 @@
 #ifndef MEMWATCH_ROWS_H
 #define MEMWATCH_ROWS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "event.h"
@@ -223,5 +224,96 @@ const char *mw_key_state_name(uint32_t state);
 const char *mw_severity_name(uint32_t sev);
 const char *mw_mode_name(uint32_t mode);
 int mw_severity_parse(const char *name); /* -EINVAL if unknown */
+
+/* --- row descriptions (rows.c) ------------------------------------------- */
+
+/*
+ * One description per table: for each column of the row struct, its
+ * name in schema/, its C type, where it is in the struct, and how it is
+ * written and shown. The store builds its statements, binds and reads
+ * from these (store/store_row.c), and common/rowfmt.c writes a row as
+ * JSON or CSV, so a new column is described once, here, besides its
+ * migration in schema/ and its field in the struct above.
+ * Columns are in the order people see them (memwatchctl --json, CSV);
+ * SQL does not care about the order.
+ */
+enum mw_col_type {
+	MW_COL_U64 = 1, /* uint64_t, stored as SQLite's signed integer */
+	MW_COL_U32,	/* uint32_t */
+	MW_COL_I32,	/* int32_t, stored sign-extended */
+	MW_COL_TEXT,	/* char[size], NUL-terminated; stored as TEXT */
+	/* uint64_t[MW_EV_MAX_FRAMES], stored as TEXT: lower-case hex
+	 * separated by spaces; its count is the row's nframes. */
+	MW_COL_FRAMES,
+};
+
+enum mw_col_flags {
+	MW_COL_KEY = 0x01,     /* the table's key: an upsert's conflict target */
+	MW_COL_KEEP = 0x02,    /* written by the first insert; upserts keep it */
+	MW_COL_TIME = 0x04,    /* ns since the Unix epoch, 0: not yet */
+	MW_COL_HIDDEN = 0x08,  /* stored, never shown (JSON, CSV) */
+	MW_COL_NULL0 = 0x10,   /* shown as null (CSV: empty) when 0 */
+	MW_COL_HEX = 0x20,     /* shown as "0x..." (an address) */
+	MW_COL_SITE = 0x40,    /* an ip: shown as its sites row, nested (JSON)
+				  or flattened as site_LABEL (CSV) */
+	MW_COL_VIRTUAL = 0x80, /* shown only, made from the row by derive:
+				  no column in the database */
+};
+
+struct mw_col {
+	const char *name;  /* the column in schema/ */
+	const char *label; /* its name in JSON and CSV; NULL: name */
+	uint8_t type;	   /* enum mw_col_type */
+	uint8_t since;	   /* the migration that added it (schema/NNN_) */
+	uint16_t flags;	   /* enum mw_col_flags */
+	uint16_t offset;   /* offsetof the field in the row struct */
+	uint16_t size;	   /* sizeof the field */
+	/* A number shown as the word for it (mw_*_name); NULL: the number. */
+	const char *(*name_of)(uint32_t v);
+	/* MW_COL_VIRTUAL: the text shown, made from the row into buf. */
+	const char *(*derive)(const void *row, char *buf, size_t len);
+	/* MW_COL_FRAMES: offsetof the uint32_t count of frames. */
+	uint16_t count;
+};
+
+enum mw_row_flags {
+	/* Written with INSERT OR REPLACE, not an upsert: a row is written
+	 * whole, once, and no trigger watches the table. */
+	MW_ROW_REPLACE = 0x1,
+};
+
+struct mw_row_desc {
+	const char *table; /* in schema/ */
+	size_t size;	   /* sizeof the row struct */
+	unsigned flags;	   /* enum mw_row_flags */
+	unsigned ncols;
+	const struct mw_col *cols;
+};
+
+extern const struct mw_row_desc mw_process_desc;
+extern const struct mw_row_desc mw_thread_desc;
+extern const struct mw_row_desc mw_key_desc;
+extern const struct mw_row_desc mw_binding_desc;
+extern const struct mw_row_desc mw_block_desc;
+extern const struct mw_row_desc mw_finding_desc;
+extern const struct mw_row_desc mw_stack_desc;
+extern const struct mw_row_desc mw_site_desc;
+
+/* The column's field in row. */
+static inline void *mw_col__field(const struct mw_col *c, const void *row)
+{
+	return (char *)row + c->offset;
+}
+
+/* Every description, for the tests that check them all. */
+extern const struct mw_row_desc *const mw_row_descs[];
+extern const size_t mw_row_descs_count;
+
+/*
+ * A container's id from its cgroup path: the 64-hex-digit name docker,
+ * containerd and podman give its group (docker-ID.scope, cri-containerd-
+ * ID.scope, libpod-ID.scope, /docker/ID). "" when there is none.
+ */
+const char *mw_container_id(const char *cgroup, char *buf, size_t len);
 
 #endif

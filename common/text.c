@@ -66,3 +66,57 @@ const char *text__base_name(const char *path)
 		s = strrchr(path, '\\');
 	return s ? s + 1 : path;
 }
+
+void text__json_str(FILE *f, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)src;
+
+	fputc('"', f);
+	while (*s) {
+		unsigned n = text__utf8_len(s);
+
+		if (n == 0) {
+			fputs("\\ufffd", f);
+			s++;
+		} else if (*s == '"' || *s == '\\') {
+			fputc('\\', f);
+			fputc(*s++, f);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			fprintf(f, "\\u%04x", *s++);
+		} else {
+			fwrite(s, 1, n, f);
+			s += n;
+		}
+	}
+	fputc('"', f);
+}
+
+void text__csv_str(FILE *f, const char *src)
+{
+	const unsigned char *u = (const unsigned char *)src;
+	bool quote = false;
+
+	for (const unsigned char *p = u; *p; p++)
+		quote |= *p == ',' || *p == '"' || *p < 0x20 || *p == 0x7f;
+	if (quote)
+		fputc('"', f);
+	while (*u) {
+		unsigned n = text__utf8_len(u);
+
+		/* Line breaks and tabs stay (quoted); a control character a
+		 * terminal acts on (ESC, C1's CSI) must not reach one from
+		 * `cat findings.csv`: U+FFFD as well. */
+		if (!n || (text__is_control(u, n) && *u != '\t' && *u != '\r' &&
+			   *u != '\n')) {
+			fputs("\xef\xbf\xbd", f);
+			u += n ? n : 1;
+			continue;
+		}
+		if (*u == '"')
+			fputc('"', f);
+		fwrite(u, 1, n, f);
+		u += n;
+	}
+	if (quote)
+		fputc('"', f);
+}

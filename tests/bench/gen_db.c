@@ -6,8 +6,9 @@
  *
  * The schema is the real one: the file is created with store__open(),
  * which applies every schema/NNN_*.sql migration. The rows are then
- * bulk-loaded through sqlite3 prepared statements (prepared once, bound
- * per row) in transactions of --batch rows, journal and fsync off, so
+ * bulk-loaded through memwatchd's own statements (made from the rows'
+ * descriptions, common/rows.c, by store/store_row.c; prepared once,
+ * bound per row) in transactions of --batch rows, journal and fsync off, so
  * whatever the schema does on insert (indexes, triggers) is paid here as
  * memwatchd pays it, and shows in the rates printed.
  *
@@ -44,6 +45,7 @@
 
 #include "rows.h"
 #include "store.h"
+#include "store_int.h"
 
 #define NS 1000000000ull
 
@@ -292,9 +294,23 @@ static void bind_i64(sqlite3_stmt *st, int i, uint64_t v)
 	sqlite3_bind_int64(st, i, (int64_t)v);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+/* The statement memwatchd writes a row of d with (store_write.c). */
+static sqlite3_stmt *prepare_row(const struct mw_row_desc *d)
 {
-	sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	struct sql_text t = {0};
+
+	row_sql__write(&t, d);
+	if (t.bad)
+		die("%s: SQL text too long", d->table);
+	return prepare(t.text);
+}
+
+/* Bind row (of the table st writes) and run it. */
+static void put_row(sqlite3_stmt *st, const struct mw_row_desc *d,
+		    const void *row)
+{
+	row__bind(st, d, row);
+	step(st);
 }
 
 static double phase_start;
@@ -409,12 +425,8 @@ static uint32_t pick_site(void)
 
 static void write_sites_and_stacks(void)
 {
-	sqlite3_stmt *si = prepare(
-		"INSERT INTO sites (proc_id, ip, module, function, offset,"
-		" file, line) VALUES (?1,?2,?3,?4,?5,?6,?7)");
-	sqlite3_stmt *sk = prepare(
-		"INSERT INTO stacks (id, proc_id, pid, flags, nframes, frames)"
-		" VALUES (?1,?2,?3,?4,?5,?6)");
+	sqlite3_stmt *si = prepare_row(&mw_site_desc);
+	sqlite3_stmt *sk = prepare_row(&mw_stack_desc);
 	uint64_t nsites = 0, nstacks = 0;
 
 	phase_begin();
@@ -426,47 +438,43 @@ static void write_sites_and_stacks(void)
 		if (rnd(10)) {
 			int lib = st->ip >= 0x7f0000000000ull;
 			uint64_t r = rnd(100);
+			struct mw_site_row row = {.proc_id = p->id, .ip = st->ip};
 
-			bind_i64(si, 1, p->id);
-			bind_i64(si, 2, st->ip);
-			bind_text(si, 3, lib ? libs[rnd(sizeof(libs) / sizeof(libs[0]))]
-					    : p->exe);
-			bind_text(si, 4, r < 90 ? functions[rnd(sizeof(functions) /
-							       sizeof(functions[0]))]
-						: "");
-			bind_i64(si, 5, r < 90 ? 4 + rnd(600) : 0);
-			bind_text(si, 6, r < 60 ? files[rnd(sizeof(files) /
-							 sizeof(files[0]))]
-						: "");
-			bind_i64(si, 7, r < 60 ? 10 + rnd(2000) : 0);
-			step(si);
+			snprintf(row.module, sizeof(row.module), "%s",
+				 lib ? libs[rnd(sizeof(libs) / sizeof(libs[0]))]
+				     : p->exe);
+			snprintf(row.function, sizeof(row.function), "%s",
+				 r < 90 ? functions[rnd(sizeof(functions) /
+							sizeof(functions[0]))]
+					: "");
+			row.offset = r < 90 ? 4 + rnd(600) : 0;
+			snprintf(row.file, sizeof(row.file), "%s",
+				 r < 60 ? files[rnd(sizeof(files) /
+						    sizeof(files[0]))]
+					: "");
+			row.line = (uint32_t)(r < 60 ? 10 + rnd(2000) : 0);
+			put_row(si, &mw_site_desc, &row);
 			nsites++;
 		}
 		for (uint64_t k = 0; k < opt.stacks_per_site; k++) {
-			char frames[MW_EV_MAX_FRAMES * 17 + 1];
+			struct mw_stack_row row = {.id = st->first_stack + k,
+						   .proc_id = p->id,
+						   .pid = p->pid};
 			uint32_t n = 4 + (uint32_t)rnd(13);
-			size_t o;
 
 			/* The call site first; callers of the same process. */
-			o = (size_t)snprintf(frames, sizeof(frames), "%" PRIx64,
-					     st->ip);
+			row.frames[0] = st->ip;
 			for (uint32_t f = 1; f < n; f++) {
 				const struct site *c =
 					&sites[p->first_site + rnd(p->nsites)];
-				uint64_t ip = rnd(3) ? c->ip + 0x40 * f
-						     : 0x555555554000ull +
-							       rnd(1 << 24);
 
-				o += (size_t)snprintf(frames + o, sizeof(frames) - o,
-						      " %" PRIx64, ip);
+				row.frames[f] = rnd(3) ? c->ip + 0x40 * f
+						       : 0x555555554000ull +
+								 rnd(1 << 24);
 			}
-			bind_i64(sk, 1, st->first_stack + k);
-			bind_i64(sk, 2, p->id);
-			bind_i64(sk, 3, p->pid);
-			bind_i64(sk, 4, rnd(20) ? 0 : MW_STACK_TLS_INIT);
-			bind_i64(sk, 5, n);
-			bind_text(sk, 6, frames);
-			step(sk);
+			row.nframes = n;
+			row.flags = rnd(20) ? 0 : MW_STACK_TLS_INIT;
+			put_row(sk, &mw_stack_desc, &row);
 			nstacks++;
 		}
 	}
@@ -534,22 +542,12 @@ static void make_block(uint64_t i, uint64_t n, struct mw_block_row *r,
 
 static sqlite3_stmt *prepare_block_insert(void)
 {
-	return prepare("INSERT INTO live_blocks (serial, proc_id, pid, tid,"
-		       " addr, size, ts, site, stack_id)"
-		       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+	return prepare_row(&mw_block_desc);
 }
 
 static void bind_block(sqlite3_stmt *st, const struct mw_block_row *r)
 {
-	bind_i64(st, 1, r->serial);
-	bind_i64(st, 2, r->proc_id);
-	bind_i64(st, 3, r->pid);
-	bind_i64(st, 4, r->tid);
-	bind_i64(st, 5, r->addr);
-	bind_i64(st, 6, r->size);
-	bind_i64(st, 7, r->ts);
-	bind_i64(st, 8, r->site);
-	bind_i64(st, 9, r->stack_id);
+	row__bind(st, &mw_block_desc, r);
 }
 
 static uint64_t first_block_serial;
@@ -655,11 +653,7 @@ static void churn(void)
 
 static void write_threads(void)
 {
-	sqlite3_stmt *st = prepare(
-		"INSERT INTO threads (proc_id, tid, pid, state, comm, start_ts,"
-		" exit_ts, allocs, frees, alloc_bytes, free_bytes, cross_frees,"
-		" unknown_frees, live_blocks, live_bytes)"
-		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)");
+	sqlite3_stmt *st = prepare_row(&mw_thread_desc);
 
 	phase_begin();
 	for (uint32_t i = 0; i < opt.procs; i++) {
@@ -671,6 +665,7 @@ static void write_threads(void)
 			uint64_t start, exit_ts = 0, frees, avg;
 			uint32_t state = MW_THREAD_ALIVE;
 			char comm[MW_COMM_MAX];
+			struct mw_thread_row row = {0};
 
 			if (j < p->nalive) {
 				start = p->start + (j ? rnd(60 * NS) : 0);
@@ -697,22 +692,22 @@ static void write_threads(void)
 			avg = th.live_blocks[t]
 				      ? th.live_bytes[t] / th.live_blocks[t]
 				      : 64;
-			bind_i64(st, 1, p->id);
-			bind_i64(st, 2, th.tid[t]);
-			bind_i64(st, 3, p->pid);
-			bind_i64(st, 4, state);
-			bind_text(st, 5, comm);
-			bind_i64(st, 6, start);
-			bind_i64(st, 7, exit_ts);
-			bind_i64(st, 8, th.live_blocks[t] + frees);
-			bind_i64(st, 9, frees);
-			bind_i64(st, 10, th.live_bytes[t] + frees * avg);
-			bind_i64(st, 11, frees * avg);
-			bind_i64(st, 12, frees / 20);
-			bind_i64(st, 13, rnd(50) ? 0 : rnd(5));
-			bind_i64(st, 14, th.live_blocks[t]);
-			bind_i64(st, 15, th.live_bytes[t]);
-			step(st);
+			row.proc_id = p->id;
+			row.tid = th.tid[t];
+			row.pid = p->pid;
+			row.state = state;
+			snprintf(row.comm, sizeof(row.comm), "%s", comm);
+			row.start_ts = start;
+			row.exit_ts = exit_ts;
+			row.allocs = th.live_blocks[t] + frees;
+			row.frees = frees;
+			row.alloc_bytes = th.live_bytes[t] + frees * avg;
+			row.free_bytes = frees * avg;
+			row.cross_frees = frees / 20;
+			row.unknown_frees = rnd(50) ? 0 : rnd(5);
+			row.live_blocks = th.live_blocks[t];
+			row.live_bytes = th.live_bytes[t];
+			put_row(st, &mw_thread_desc, &row);
 			p->allocs += th.live_blocks[t] + frees;
 			p->frees += frees;
 		}
@@ -724,14 +719,8 @@ static void write_threads(void)
 /* Keys of each process and the live threads' bindings. */
 static void write_keys(void)
 {
-	sqlite3_stmt *sk = prepare(
-		"INSERT INTO keys (proc_id, key, generation, pid, state,"
-		" create_tid, destructor, create_ts, delete_ts, bindings)"
-		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
-	sqlite3_stmt *sb = prepare(
-		"INSERT INTO tls_bindings (proc_id, tid, key, generation, pid,"
-		" value, block, size, set_ts)"
-		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+	sqlite3_stmt *sk = prepare_row(&mw_key_desc);
+	sqlite3_stmt *sb = prepare_row(&mw_binding_desc);
 	uint64_t nkeys = 0, nbind = 0;
 
 	phase_begin();
@@ -750,36 +739,44 @@ static void write_keys(void)
 							 ? th.last_addr[ti]
 							 : 0x7e0000000000ull + 16 * rnd(1 << 20);
 
+				struct mw_binding_row b = {
+					.proc_id = p->id,
+					.tid = th.tid[ti],
+					.key = k,
+					.generation = gens,
+					.pid = p->pid,
+					.value = value,
+					.block = th.last_block[ti],
+					.size = th.last_size[ti],
+					.set_ts = th.max_ts[ti] ? th.max_ts[ti]
+								: p->start + NS,
+				};
+
 				if (rnd(2))
 					continue;
-				bind_i64(sb, 1, p->id);
-				bind_i64(sb, 2, th.tid[ti]);
-				bind_i64(sb, 3, k);
-				bind_i64(sb, 4, gens);
-				bind_i64(sb, 5, p->pid);
-				bind_i64(sb, 6, value);
-				bind_i64(sb, 7, th.last_block[ti]);
-				bind_i64(sb, 8, th.last_size[ti]);
-				bind_i64(sb, 9, th.max_ts[ti] ? th.max_ts[ti]
-							      : p->start + NS);
-				step(sb);
+				put_row(sb, &mw_binding_desc, &b);
 				bindings++;
 				nbind++;
 			}
 			for (uint32_t g = 1; g <= gens; g++) {
-				bind_i64(sk, 1, p->id);
-				bind_i64(sk, 2, k);
-				bind_i64(sk, 3, g);
-				bind_i64(sk, 4, p->pid);
-				bind_i64(sk, 5, g < gens ? MW_KEY_DELETED
-							 : MW_KEY_LIVE);
-				bind_i64(sk, 6, th.tid[p->first_thread]);
-				bind_i64(sk, 7, rnd(3) ? 0x555555560000ull + rnd(1 << 16)
-						       : 0);
-				bind_i64(sk, 8, p->start + g * NS);
-				bind_i64(sk, 9, g < gens ? p->start + g * NS + NS : 0);
-				bind_i64(sk, 10, g == gens ? bindings : 0);
-				step(sk);
+				struct mw_key_row key = {
+					.proc_id = p->id,
+					.key = k,
+					.generation = g,
+					.pid = p->pid,
+					.state = g < gens ? MW_KEY_DELETED
+							  : MW_KEY_LIVE,
+					.create_tid = th.tid[p->first_thread],
+				};
+
+				key.destructor = rnd(3) ? 0x555555560000ull +
+								  rnd(1 << 16)
+							: 0;
+				key.create_ts = p->start + g * NS;
+				key.delete_ts =
+					g < gens ? p->start + g * NS + NS : 0;
+				key.bindings = g == gens ? bindings : 0;
+				put_row(sk, &mw_key_desc, &key);
 				nkeys++;
 			}
 		}
@@ -807,13 +804,7 @@ static void write_findings(void)
 		{MW_FIND_ALLOCATOR_RETENTION, 3, MW_SEV_LOW},
 		{MW_FIND_BAD_FREE, 7, MW_SEV_MEDIUM},
 	};
-	sqlite3_stmt *st = prepare(
-		"INSERT INTO findings (id, kind, proc_id, pid, tid, key,"
-		" generation, alloc_tid, block, addr, size, site, alloc_ts,"
-		" trigger_ts, found_ts, stack_id, severity, count, bytes,"
-		" threads, first_ts, last_ts, detail)"
-		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-		" ?16,?17,?18,?19,?20,?21,?22,?23)");
+	sqlite3_stmt *st = prepare_row(&mw_finding_desc);
 	uint32_t total = 0;
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -831,6 +822,7 @@ static void write_findings(void)
 		int tls, over_time;
 		char detail[MW_DETAIL_MAX];
 		uint64_t count = 1, threads = 1;
+		struct mw_finding_row row = {0};
 
 		while (w >= kinds[k].weight)
 			w -= kinds[k++].weight;
@@ -866,31 +858,31 @@ static void write_findings(void)
 		} else {
 			last = first;
 		}
-		bind_i64(st, 1, serial++);
-		bind_i64(st, 2, kinds[k].kind);
-		bind_i64(st, 3, p->id);
-		bind_i64(st, 4, p->pid);
-		bind_i64(st, 5, th.tid[t]);
-		bind_i64(st, 6, tls ? rnd(16) : 0);
-		bind_i64(st, 7, tls ? 1 + rnd(2) : 0);
-		bind_i64(st, 8, th.tid[t]);
-		bind_i64(st, 9, tls ? th.last_block[t] : 0);
-		bind_i64(st, 10, th.last_addr[t] ? th.last_addr[t]
-						 : 0x7f0000000000ull + 16 * rnd(1 << 24));
-		bind_i64(st, 11, site->base_size);
-		bind_i64(st, 12, site->ip);
-		bind_i64(st, 13, first - rnd(NS));
-		bind_i64(st, 14, first);
-		bind_i64(st, 15, first + NS / 2);
-		bind_i64(st, 16, site->first_stack);
-		bind_i64(st, 17, kinds[k].severity);
-		bind_i64(st, 18, count);
-		bind_i64(st, 19, count * site->base_size);
-		bind_i64(st, 20, threads);
-		bind_i64(st, 21, first);
-		bind_i64(st, 22, last);
-		bind_text(st, 23, detail);
-		step(st);
+		row.id = serial++;
+		row.kind = kinds[k].kind;
+		row.proc_id = p->id;
+		row.pid = p->pid;
+		row.tid = th.tid[t];
+		row.key = tls ? (uint32_t)rnd(16) : 0;
+		row.generation = tls ? 1 + (uint32_t)rnd(2) : 0;
+		row.alloc_tid = th.tid[t];
+		row.block = tls ? th.last_block[t] : 0;
+		row.addr = th.last_addr[t] ? th.last_addr[t]
+					   : 0x7f0000000000ull + 16 * rnd(1 << 24);
+		row.size = site->base_size;
+		row.site = site->ip;
+		row.alloc_ts = first - rnd(NS);
+		row.trigger_ts = first;
+		row.found_ts = first + NS / 2;
+		row.stack_id = site->first_stack;
+		row.severity = kinds[k].severity;
+		row.count = count;
+		row.bytes = count * site->base_size;
+		row.threads = (uint32_t)threads;
+		row.first_ts = first;
+		row.last_ts = last;
+		snprintf(row.detail, sizeof(row.detail), "%s", detail);
+		put_row(st, &mw_finding_desc, &row);
 		p->findings++;
 	}
 	sqlite3_finalize(st);
@@ -899,12 +891,7 @@ static void write_findings(void)
 
 static void write_procs(void)
 {
-	sqlite3_stmt *st = prepare(
-		"INSERT INTO processes (id, pid, state, comm, start_ts, end_ts,"
-		" exit_code, threads, allocs, frees, live_blocks, live_bytes,"
-		" unknown_frees, lost, findings, mode, allocator, nspid, cgroup)"
-		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-		" ?16,?17,?18,?19)");
+	sqlite3_stmt *st = prepare_row(&mw_process_desc);
 	static const char *const allocators[] = {"glibc", "glibc", "glibc",
 						 "jemalloc", "tcmalloc",
 						 "mimalloc"};
@@ -914,6 +901,7 @@ static void write_procs(void)
 		const struct proc *p = &procs[i];
 		char cgroup[MW_CGROUP_MAX];
 		int container = rnd(3) == 0;
+		struct mw_process_row row = {0};
 
 		if (container)
 			snprintf(cgroup, sizeof(cgroup),
@@ -923,27 +911,28 @@ static void write_procs(void)
 		else
 			snprintf(cgroup, sizeof(cgroup),
 				 "/system.slice/%s.service", p->comm);
-		bind_i64(st, 1, p->id);
-		bind_i64(st, 2, p->pid);
-		bind_i64(st, 3, p->state);
-		bind_text(st, 4, p->comm);
-		bind_i64(st, 5, p->start);
-		bind_i64(st, 6, p->end);
-		bind_i64(st, 7, p->state == MW_PROC_EXITED ? rnd(3) : 0);
-		bind_i64(st, 8, p->nthreads);
-		bind_i64(st, 9, p->allocs);
-		bind_i64(st, 10, p->frees);
-		bind_i64(st, 11, p->live_blocks);
-		bind_i64(st, 12, p->live_bytes);
-		bind_i64(st, 13, rnd(10) ? 0 : rnd(100));
-		bind_i64(st, 14, rnd(10) ? 0 : rnd(1000));
-		bind_i64(st, 15, p->findings);
-		bind_i64(st, 16, rnd(10) ? MW_MODE_FULL : MW_MODE_TLS);
-		bind_text(st, 17, allocators[rnd(sizeof(allocators) /
-						 sizeof(allocators[0]))]);
-		bind_i64(st, 18, container ? 1 + rnd(200) : p->pid);
-		bind_text(st, 19, cgroup);
-		step(st);
+		row.id = p->id;
+		row.pid = p->pid;
+		row.state = p->state;
+		snprintf(row.comm, sizeof(row.comm), "%s", p->comm);
+		row.start_ts = p->start;
+		row.end_ts = p->end;
+		row.exit_code = p->state == MW_PROC_EXITED ? (int32_t)rnd(3) : 0;
+		row.threads = p->nthreads;
+		row.allocs = p->allocs;
+		row.frees = p->frees;
+		row.live_blocks = p->live_blocks;
+		row.live_bytes = p->live_bytes;
+		row.unknown_frees = rnd(10) ? 0 : rnd(100);
+		row.lost = rnd(10) ? 0 : rnd(1000);
+		row.findings = p->findings;
+		row.mode = rnd(10) ? MW_MODE_FULL : MW_MODE_TLS;
+		snprintf(row.allocator, sizeof(row.allocator), "%s",
+			 allocators[rnd(sizeof(allocators) /
+					sizeof(allocators[0]))]);
+		row.nspid = container ? 1 + (uint32_t)rnd(200) : p->pid;
+		snprintf(row.cgroup, sizeof(row.cgroup), "%s", cgroup);
+		put_row(st, &mw_process_desc, &row);
 	}
 	sqlite3_finalize(st);
 	phase_end("processes", opt.procs);

@@ -18,10 +18,11 @@
 #            or the socket is refused with one line, and a link or hard
 #            link planted as the metrics textfile's temporary file is
 #            replaced, never written through: each target stays as it was;
-#   sql/     every SQL statement in store/store.c takes its values as bound
-#            parameters (tests/e2e/sql_bound.awk, which must also catch
-#            four planted violations), and hostile text survives a round
-#            trip through the database;
+#   sql/     every SQL statement in the store's files (store/*.c that
+#            include store/store_int.h, which alone includes sqlite3.h)
+#            takes its values as bound parameters (tests/e2e/sql_bound.awk,
+#            which must also catch six planted violations), and hostile
+#            text survives a round trip through the database;
 #   strings/ a program with hostile thread names, run from a path with
 #            hostile characters (tests/workloads/hostile_names.c): the
 #            daemon's log, memwatchctl's tables, JSON, CSV and the
@@ -325,17 +326,29 @@ ok paths/textfile_hardlink_target "the hard link's file changed" \
 
 # --- sql: bound parameters -----------------------------------------------------------
 
-# sql_check FILE OUT: sql_bound.awk on FILE with its comments stripped.
+# sql_check FILE OUT: sql_bound.awk on FILE with its comments stripped,
+# after the store's private header, whose macros (SQL text) it may use.
 sql_check() {
-	gcc -fpreprocessed -dD -E -P "$1" >"$TMP/sql.i" 2>/dev/null &&
+	cat "$ROOT/store/store_int.h" "$1" |
+		gcc -fpreprocessed -dD -E -P - >"$TMP/sql.i" 2>/dev/null &&
 		awk -f "$ROOT/tests/e2e/sql_bound.awk" "$TMP/sql.i" >"$2" 2>&1
 }
-if sql_check "$ROOT/store/store.c" "$TMP/sql_store.out"; then
+# Every file of the store that can reach SQLite: those that include its
+# private header (sql/only_store below: no other file includes sqlite3.h).
+bad=
+n=0
+for f in "$ROOT"/store/*.c; do
+	grep -q '#include "store_int.h"' "$f" || continue
+	n=$((n + 1))
+	sql_check "$f" "$TMP/sql_store.out" ||
+		bad+="${f#"$ROOT/"}: $(cat "$TMP/sql_store.out") "
+done
+if [[ $n -ge 2 && -z $bad ]]; then
 	pass sql/bound
 else
-	fail sql/bound "$(cat "$TMP/sql_store.out")"
+	fail sql/bound "$n files checked: $bad"
 fi
-# The check must catch what it is for: store.c with four violations.
+# The check must catch what it is for: store.c with six violations.
 cp "$ROOT/store/store.c" "$TMP/bad_store.c"
 cat >>"$TMP/bad_store.c" <<'EOF'
 static int bad_printf(struct store *s, const char *name)
@@ -366,26 +379,44 @@ static int bad_param(struct store *s, char *sql)
 {
 	return exec_sql(s->db, sql);
 }
+
+static int bad_text(struct store *s, const char *name)
+{
+	struct sql_text t = {0};
+
+	sql_text__lit(&t, "SELECT * FROM processes WHERE comm = '");
+	sql_text__lit(&t, name);
+	sql_text__lit(&t, "'");
+	return exec_sql(s->db, t.text);
+}
+
+static int bad_textcopy(struct store *s, const char *name)
+{
+	struct sql_text t = {0};
+
+	sql_text__lit(&t, "SELECT 1");
+	strcat(t.text, name);
+	return exec_sql(s->db, t.text);
+}
 EOF
 if sql_check "$TMP/bad_store.c" "$TMP/sql_bad.out"; then
 	fail sql/check_catches "found nothing wrong"
 else
 	got=$(grep -oE ': bad_[a-z]+:' "$TMP/sql_bad.out" | sort | paste -sd ' ')
-	if [[ $got == ": bad_cond: : bad_param: : bad_printf: : bad_strcat:" ]]; then
+	if [[ $got == ": bad_cond: : bad_param: : bad_printf: : bad_strcat: : bad_text: : bad_textcopy:" ]]; then
 		pass sql/check_catches
 	else
 		fail sql/check_catches "$(cat "$TMP/sql_bad.out")"
 	fi
 fi
-# sqlite3.h is the store's alone: some file of store/ includes it, and no
-# file of the folders above or below it does.
-got=$(grep -lE '#include *[<"]sqlite3\.h' "$ROOT"/common/*.[ch] \
-	"$ROOT"/engine/*.[ch] "$ROOT"/daemon/*.[ch] "$ROOT"/ctl/*.[ch] |
+# sqlite3.h is the store's alone, through its private header.
+got=$(grep -lE '#include *[<"]sqlite3\.h' "$ROOT"/common/*.[ch] "$ROOT"/engine/*.[ch] \
+	"$ROOT"/store/*.[ch] "$ROOT"/daemon/*.[ch] "$ROOT"/ctl/*.[ch] "$ROOT"/win/*.[ch] |
 	sed "s|^$ROOT/||" | paste -sd ' ')
-if [[ -z $got ]] && grep -qlE '#include *[<"]sqlite3\.h' "$ROOT"/store/*.c; then
+if [[ $got == "store/store_int.h" ]]; then
 	pass sql/only_store
 else
-	fail sql/only_store "sqlite3.h included by: ${got:-no file of store/}"
+	fail sql/only_store "sqlite3.h included by: ${got:-no file}"
 fi
 
 # --- strings: hostile names ------------------------------------------------------------

@@ -1,12 +1,13 @@
-# tests/e2e/sql_bound.awk - does every SQL statement in a C file (store/store.c,
-# the only file that includes sqlite3.h) take its values as bound
-# parameters? Run on the file with its comments stripped (gcc
-# -fpreprocessed -dD -E -P). Prints one line per statement it cannot prove
-# safe, "FILE: function: why", and exits 1 if there is any.
+# tests/e2e/sql_bound.awk - does every SQL statement in a C file of the store
+# (store/*.c; store/store_int.h alone includes sqlite3.h) take its values
+# as bound parameters? Run on the file with its comments stripped (gcc
+# -fpreprocessed -dD -E -P), after store/store_int.h (its macros and
+# prototypes). Prints one line per statement it cannot prove safe,
+# "FILE: function: why", and exits 1 if there is any.
 #
 # A statement is the SQL argument (the second) of a call to sqlite3_exec,
-# sqlite3_prepare*, or the file's own helpers that pass theirs on
-# (exec_sql, query_int, prepare_read). It is safe when it is:
+# sqlite3_prepare*, or the store's own helpers that pass theirs on
+# (exec_sql, query_int, prepare_read, prepare_rows). It is safe when it is:
 #   - string literals and macros defined as string literals only, or a
 #     conditional (c ? A : B) of two such;
 #   - an element of a constant table (static/extern const char *const
@@ -16,7 +17,18 @@
 #   - a local char array that only snprintf writes, with a literal format
 #     whose conversions are all integers (%d %u %zu %lld %x ...): a number
 #     cannot close a quote. A PRAGMA takes no bound parameter: that is
-#     what this is for.
+#     what this is for;
+#   - the text of a struct sql_text (ID.text, ID->text) declared in the
+#     function, or its parameter. SQL text made from the tables'
+#     descriptions (store/store_row.c) is written only through
+#     sql_text__lit, whose argument must be safe as above (a literal),
+#     sql_text__name (an identifier, checked character by character when
+#     it runs) and sql_text__num (a number), or passed to a builder (a
+#     function whose first parameter is a struct sql_text *): in every
+#     function but those sql_text__ primitives, a struct sql_text may
+#     appear only as the first argument of such a call, for its bad flag,
+#     or as the SQL argument of a call above; any other sql_text__ call
+#     is reported.
 # Anything else, a %s in such a format, a buffer some other call writes,
 # sqlite3_mprintf and its kin anywhere, is reported.
 
@@ -179,6 +191,14 @@ function unsafe_sql(fn, params, body, sql,    id, why, a, b) {
 		sub(/\[.*/, "", id)
 		return (id in TABLE) ? "" : id "[] is not a table of literals"
 	}
+	if (match(sql, /^[A-Za-z_][A-Za-z0-9_]*(\.|->)text$/)) {
+		id = sql
+		sub(/(\.|->)text$/, "", id)
+		if (body ~ ("struct sql_text " id "[ \t]*[;=]") ||
+		    params ~ ("struct sql_text \\*" id ","))
+			return ""
+		return "'" id "' is no struct sql_text of this function"
+	}
 	if (sql !~ /^[A-Za-z_][A-Za-z0-9_]*$/)
 		return "an expression: " sql
 	if ((fn in SINK) && params ~ ("const char \\*" sql ","))
@@ -200,6 +220,8 @@ BEGIN {
 	SINK["exec_sql"]
 	SINK["query_int"]
 	SINK["prepare_read"]
+	SINK["prepare_rows"]
+	SQLCALL = "sqlite3_exec|sqlite3_prepare(_v[23])?|exec_sql|query_int|prepare_read|prepare_rows"
 }
 
 # Lines continued with a backslash are one line (macros).
@@ -284,6 +306,16 @@ END {
 		if (all_literal(e))
 			CONSTSTR[d]
 	}
+	# Builders: functions (declared or defined) whose first parameter
+	# is a struct sql_text *.
+	t = SRC
+	while (match(t, /[A-Za-z_][A-Za-z0-9_]*[ \t]*\([ \t]*(const[ \t]+)?struct sql_text[ \t]*\*/)) {
+		d = substr(t, RSTART, RLENGTH)
+		sub(/[ \t]*\(.*/, "", d)
+		if (d !~ /^sql_text__/)
+			BUILDER[d]
+		t = substr(t, RSTART + RLENGTH)
+	}
 	if (SRC ~ /sqlite3_v?(m|s|vs)n?printf|sqlite3_str_/)
 		fail("(file)", "builds SQL text with sqlite3_*printf")
 	# Walk function definitions at brace depth 0: NAME(PARAMS) { BODY }.
@@ -322,16 +354,16 @@ END {
 			last_end = i
 		}
 	}
-	if (!calls)
+	if (!calls && !texts)
 		fail("(file)", "no SQL call found: is this the store?")
-	printf "%d SQL calls in %d functions checked\n", calls, nfn > "/dev/stderr"
+	printf "%d SQL calls, %d SQL text writes in %d functions checked\n", calls, texts, nfn > "/dev/stderr"
 	exit bad > 0
 }
 
 function scan(fn, params, body,    rest, name, p) {
 	nfn++
 	rest = body
-	while (match(rest, /(sqlite3_exec|sqlite3_prepare(_v[23])?|exec_sql|query_int|prepare_read)\(/)) {
+	while (match(rest, "(" SQLCALL ")\\(")) {
 		name = substr(rest, RSTART, RLENGTH - 1)
 		p = RSTART + RLENGTH - 1
 		split_args(rest, p)
@@ -339,4 +371,72 @@ function scan(fn, params, body,    rest, name, p) {
 		check_sql(fn, params, body, ARGS[2])
 		rest = substr(rest, p + 1)
 	}
+	# The primitives are the trusted base, as snprintf is.
+	if (fn ~ /^sql_text__/)
+		return
+	rest = body
+	while (match(rest, /sql_text__[A-Za-z0-9_]*\(/)) {
+		name = substr(rest, RSTART, RLENGTH - 1)
+		p = RSTART + RLENGTH - 1
+		split_args(rest, p)
+		texts++
+		if (name == "sql_text__lit")
+			check_sql(fn, params, body, ARGS[2])
+		else if (name != "sql_text__name" && name != "sql_text__num")
+			fail(fn, name " writes SQL text")
+		rest = substr(rest, p + 1)
+	}
+	check_texts(fn, params, body)
+}
+
+# Every struct sql_text of the function (declared in its body, or its
+# parameter) is used only as the primitives and builders take it.
+function check_texts(fn, params, body,    t, id, all, ok, pre, post, k) {
+	t = params " " body
+	while (match(t, /struct sql_text[ \t]*\*?[ \t]*[A-Za-z_][A-Za-z0-9_]*/)) {
+		id = substr(t, RSTART, RLENGTH)
+		sub(/.*[ \t*]/, "", id)
+		t = substr(t, RSTART + RLENGTH)
+		if (id in SEEN_TEXT)
+			continue
+		SEEN_TEXT[id]
+		all = count_word(params " " body, id)
+		ok = count_re(params " " body, "struct sql_text[ \t]*\\*?[ \t]*" id "[^A-Za-z0-9_]")
+		ok += count_re(body, id "(\\.|->)bad[^A-Za-z0-9_]")
+		ok += count_re(body, "(sql_text__(lit|name|num)|" builder_re() ")\\([ \t]*&?" id "[ \t]*[,)]")
+		ok += count_re(body, "(" SQLCALL ")\\([^,()]*,[ \t]*" id "(\\.|->)text[ \t]*[,)]")
+		if (all != ok)
+			fail(fn, "struct sql_text " id " is used other than through sql_text__ calls and builders")
+	}
+	delete SEEN_TEXT
+}
+
+function builder_re(    b, r) {
+	r = "sql_text__none"
+	for (b in BUILDER)
+		r = r "|" b
+	return r
+}
+
+# How many times re matches in s (matches do not overlap).
+function count_re(s, re,    n) {
+	n = 0
+	while (match(s, re)) {
+		n++
+		s = substr(s, RSTART + RLENGTH)
+	}
+	return n
+}
+
+# How many times the word w stands alone in s.
+function count_word(s, w,    n, c0, c1) {
+	n = 0
+	while (match(s, w)) {
+		c0 = RSTART > 1 ? substr(s, RSTART - 1, 1) : " "
+		c1 = substr(s, RSTART + RLENGTH, 1)
+		if (c0 !~ /[A-Za-z0-9_]/ && c1 !~ /[A-Za-z0-9_]/)
+			n++
+		s = substr(s, RSTART + RLENGTH)
+	}
+	return n
 }

@@ -1,9 +1,10 @@
 /*
- * test_store.c - unit tests of the SQLite store (store/store.c) on real
- * database files in a temp dir: migrations, upserts, readers, and that
- * bad files are refused and left exactly as they were. Foreign and locked
- * databases are made with the sqlite3 shell, so that store/store.c stays
- * the only code that includes sqlite3.h.
+ * test_store.c - unit tests of the SQLite store (store/) on real
+ * database files in a temp dir: migrations, upserts, readers, the rows'
+ * descriptions (common/rows.c) against the schema, and that bad files
+ * are refused and left exactly as they were. Foreign and locked
+ * databases are made with the sqlite3 shell, so that store/ stays the
+ * only code that includes sqlite3.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1230,6 +1231,306 @@ static void test_prune_shrinks(void)
 	store__close(s);
 }
 
+/* --- row descriptions (common/rows.c) against the schema ------------------ */
+
+struct column {
+	char name[32];
+	char type[16];
+	int pk;
+};
+
+/* The columns of table in the database at db, by the sqlite3 shell. */
+static int table_columns(const char *db, const char *table,
+			 struct column *c, int max)
+{
+	char cmd[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "sqlite3 -separator ' ' '%s' \"SELECT name, type, pk FROM"
+		 " pragma_table_info('%s')\"",
+		 db, table);
+	f = popen(cmd, "r");
+	if (!f)
+		return 0;
+	while (n < max && fscanf(f, "%31s %15s %d", c[n].name, c[n].type,
+				 &c[n].pk) == 3)
+		n++;
+	pclose(f);
+	return n;
+}
+
+static const struct column *find_column(const struct column *c, int n,
+					const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return &c[i];
+	return NULL;
+}
+
+static size_t type_size(const struct mw_col *c)
+{
+	switch (c->type) {
+	case MW_COL_U64:
+		return 8;
+	case MW_COL_U32:
+	case MW_COL_I32:
+		return 4;
+	case MW_COL_FRAMES:
+		return MW_EV_MAX_FRAMES * 8;
+	}
+	return c->size; /* text: any size */
+}
+
+/*
+ * Each description against the schema the migrations make, at every
+ * version: a column is there from the migration its since names on, with
+ * a type its C type fits, KEY exactly on the primary key; in the struct
+ * where it says; and at the latest version every column a table has is
+ * described (but processes.pruned_ts, retention's own).
+ */
+static void test_rows_schema(void)
+{
+	struct store *s = open_fresh("rows_schema.db");
+	char db[160], cmd[512];
+
+	store__close(s);
+	for (size_t v = 1; v <= mw_migrations_count + 1; v++) {
+		bool latest = v > mw_migrations_count;
+
+		if (latest) {
+			/* The database store__open migrated. */
+			snprintf(db, sizeof(db), "%s", path);
+		} else {
+			snprintf(db, sizeof(db), "%s/schema_v%zu.db", dir, v);
+			unlink(db);
+			snprintf(cmd, sizeof(cmd),
+				 "ls schema/*.sql | sort | head -n %zu |"
+				 " xargs cat | sqlite3 '%s'",
+				 v, db);
+			CHECK(system(cmd) == 0);
+		}
+		for (size_t t = 0; t < mw_row_descs_count; t++) {
+			const struct mw_row_desc *d = mw_row_descs[t];
+			struct column cols[64];
+			int n = table_columns(db, d->table, cols, 64);
+			int described = 0;
+
+			for (unsigned i = 0; i < d->ncols; i++) {
+				const struct mw_col *c = &d->cols[i];
+				const struct column *k;
+				bool want = latest || c->since <= v;
+				bool text = c->type == MW_COL_TEXT ||
+					    c->type == MW_COL_FRAMES;
+
+				if (c->flags & MW_COL_VIRTUAL) {
+					CHECK(!find_column(cols, n, c->name));
+					CHECK(c->derive != NULL);
+					continue;
+				}
+				CHECK(c->offset + c->size <= d->size);
+				CHECK_U64(c->size, type_size(c));
+				k = find_column(cols, n, c->name);
+				if (!!k != want) {
+					printf("  %s.%s at version %zu: %s\n",
+					       d->table, c->name, v,
+					       k ? "there too early" : "missing");
+					unit_failed_now = 1;
+				}
+				if (!k)
+					continue;
+				described++;
+				CHECK_STR(k->type, text ? "TEXT" : "INTEGER");
+				if (!!(c->flags & MW_COL_KEY) != (k->pk > 0)) {
+					printf("  %s.%s: KEY is not the primary"
+					       " key\n", d->table, c->name);
+					unit_failed_now = 1;
+				}
+			}
+			if (latest && described != n - (d == &mw_process_desc)) {
+				printf("  %s: %d columns, %d described\n",
+				       d->table, n, described);
+				unit_failed_now = 1;
+			}
+			if (latest && d == &mw_process_desc)
+				CHECK(find_column(cols, n, "pruned_ts") != NULL);
+		}
+	}
+}
+
+/* A row of d with every described field set, each differently: numbers
+ * past 32 and 63 bits signed, text with quotes. */
+static void sample_row(const struct mw_row_desc *d, void *row, int seed)
+{
+	memset(row, 0, d->size);
+	for (unsigned i = 0; i < d->ncols; i++) {
+		const struct mw_col *c = &d->cols[i];
+		void *v = mw_col__field(c, row);
+		int k = seed + (int)i + 1;
+
+		switch (c->type) {
+		case MW_COL_U64:
+			*(uint64_t *)v = 0x100000001ULL * (uint64_t)k;
+			break;
+		case MW_COL_U32:
+			*(uint32_t *)v = 0x80000000u + (uint32_t)k;
+			break;
+		case MW_COL_I32:
+			*(int32_t *)v = -k;
+			break;
+		case MW_COL_TEXT:
+			if (!(c->flags & MW_COL_VIRTUAL))
+				snprintf(v, c->size, "t'\"%d", k);
+			break;
+		case MW_COL_FRAMES: {
+			uint64_t *f = v;
+
+			*(uint32_t *)((char *)row + c->count) = 3;
+			f[0] = 0x401000 + (uint64_t)k;
+			f[1] = UINT64_MAX - (uint64_t)k;
+			f[2] = 0;
+			break;
+		}
+		}
+	}
+}
+
+/* Every stored field of a and b the same. */
+static void check_same_row(const struct mw_row_desc *d, const void *a,
+			   const void *b)
+{
+	for (unsigned i = 0; i < d->ncols; i++) {
+		const struct mw_col *c = &d->cols[i];
+
+		if (c->flags & MW_COL_VIRTUAL)
+			continue;
+		if (memcmp(mw_col__field(c, a), mw_col__field(c, b),
+			   c->size)) {
+			printf("  %s.%s read back differs\n", d->table,
+			       c->name);
+			unit_failed_now = 1;
+		}
+	}
+}
+
+static union {
+	struct mw_process_row process;
+	struct mw_thread_row thread;
+	struct mw_key_row key;
+	struct mw_binding_row binding;
+	struct mw_block_row block;
+	struct mw_finding_row finding;
+} got;
+
+static int got_process(void *ctx, const struct mw_process_row *r)
+{
+	got.process = *r;
+	return 0;
+}
+
+static int got_thread(void *ctx, const struct mw_thread_row *r)
+{
+	got.thread = *r;
+	return 0;
+}
+
+static int got_key(void *ctx, const struct mw_key_row *r)
+{
+	got.key = *r;
+	return 0;
+}
+
+static int got_binding(void *ctx, const struct mw_binding_row *r)
+{
+	got.binding = *r;
+	return 0;
+}
+
+static int got_block(void *ctx, const struct mw_block_row *r,
+		     const struct mw_site_row *site)
+{
+	got.block = *r;
+	return 0;
+}
+
+static int got_finding(void *ctx, const struct mw_finding_row *r,
+		       const struct mw_site_row *site)
+{
+	got.finding = *r;
+	return 0;
+}
+
+/* A row of each table through the store, bound and read by their
+ * descriptions, and back the same; stored as the SQL always stored them. */
+static void test_rows_desc_roundtrip(void)
+{
+	struct mw_process_row p;
+	struct mw_thread_row t;
+	struct mw_key_row k;
+	struct mw_binding_row b;
+	struct mw_block_row l;
+	struct mw_finding_row f;
+	struct mw_stack_row st, st2;
+	struct mw_site_row si, si2;
+	struct store_filter all = {0};
+	struct store *s = open_fresh("rows_roundtrip.db");
+
+	if (!s)
+		return;
+	sample_row(&mw_process_desc, &p, 0);
+	sample_row(&mw_thread_desc, &t, 100);
+	sample_row(&mw_key_desc, &k, 200);
+	sample_row(&mw_binding_desc, &b, 300);
+	sample_row(&mw_block_desc, &l, 400);
+	sample_row(&mw_finding_desc, &f, 500);
+	sample_row(&mw_stack_desc, &st, 600);
+	sample_row(&mw_site_desc, &si, 700);
+	CHECK(store__begin(s) == 0);
+	CHECK(store__put_process(s, &p) == 0);
+	CHECK(store__put_thread(s, &t) == 0);
+	CHECK(store__put_key(s, &k) == 0);
+	CHECK(store__put_binding(s, &b) == 0);
+	CHECK(store__add_block(s, &l) == 0);
+	CHECK(store__put_finding(s, &f) == 0);
+	CHECK(store__put_stack(s, &st) == 0);
+	CHECK(store__put_site(s, &si) == 0);
+	CHECK(store__commit(s) == 0);
+
+	CHECK(store__each_process(s, &all, got_process, NULL) == 0);
+	check_same_row(&mw_process_desc, &p, &got.process);
+	CHECK(store__each_thread(s, &all, got_thread, NULL) == 0);
+	check_same_row(&mw_thread_desc, &t, &got.thread);
+	CHECK(store__each_key(s, &all, got_key, NULL) == 0);
+	check_same_row(&mw_key_desc, &k, &got.key);
+	{
+		struct mw_thread_row of = {.proc_id = b.proc_id, .tid = b.tid};
+
+		CHECK(store__each_thread_binding(s, &of, got_binding, NULL) ==
+		      0);
+		check_same_row(&mw_binding_desc, &b, &got.binding);
+	}
+	CHECK(store__each_block(s, &all, got_block, NULL) == 0);
+	check_same_row(&mw_block_desc, &l, &got.block);
+	CHECK(store__each_finding(s, &all, got_finding, NULL) == 0);
+	check_same_row(&mw_finding_desc, &f, &got.finding);
+	CHECK(store__get_stack(s, st.id, &st2) == 0);
+	check_same_row(&mw_stack_desc, &st, &st2);
+	CHECK(store__get_site(s, si.proc_id, si.ip, &si2) == 0);
+	check_same_row(&mw_site_desc, &si, &si2);
+
+	/* The values as stored: signed 64-bit, sign-extended 32-bit, hex
+	 * text of the frames. */
+	CHECK(shell_int("SELECT exit_code = -22 AND nspid = 2147483655"
+			" FROM processes") == 1);
+	CHECK(shell_int("SELECT frames = '40125e fffffffffffffda1 0'"
+			" FROM stacks") == 1);
+	CHECK(shell_int("SELECT count(*) FROM live_blocks WHERE"
+			" stack_id = 409 * 4294967297") == 1);
+	store__close(s);
+}
+
 static const struct unit_case cases[] = {
     UNIT_CASE(test_create_and_migrate),	 UNIT_CASE(test_rows_roundtrip),
     UNIT_CASE(test_stacks_and_evidence), UNIT_CASE(test_migrate_from_v1),
@@ -1238,7 +1539,8 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_locked_writer),	 UNIT_CASE(test_site_usage),
     UNIT_CASE(test_site_usage_upkeep),	 UNIT_CASE(test_site_usage_v4),
     UNIT_CASE(test_thread_queries),	 UNIT_CASE(test_prune_raw_then_all),
-    UNIT_CASE(test_prune_shrinks),
+    UNIT_CASE(test_prune_shrinks),	 UNIT_CASE(test_rows_schema),
+    UNIT_CASE(test_rows_desc_roundtrip),
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,211 @@
+/*
+ * rowfmt.c - rows written as JSON and CSV from their descriptions; see
+ * rowfmt.h. The escaping is text.c's (text__json_str, text__csv_str).
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "rowfmt.h"
+#include "text.h"
+
+static const char *label(const struct mw_col *c)
+{
+	return c->label ? c->label : c->name;
+}
+
+/* The column's number, whatever its width. */
+static uint64_t number(const struct mw_col *c, const void *row)
+{
+	const void *v = mw_col__field(c, row);
+
+	switch (c->type) {
+	case MW_COL_U64:
+		return *(const uint64_t *)v;
+	case MW_COL_U32:
+		return *(const uint32_t *)v;
+	case MW_COL_I32:
+		return (uint64_t)(int64_t) * (const int32_t *)v;
+	}
+	return 0;
+}
+
+/* The frames of a MW_COL_FRAMES column, and how many. */
+static const uint64_t *frames(const struct mw_col *c, const void *row,
+			      uint32_t *n)
+{
+	uint32_t max = c->size / sizeof(uint64_t);
+
+	*n = *(const uint32_t *)((const char *)row + c->count);
+	if (*n > max)
+		*n = max;
+	return mw_col__field(c, row);
+}
+
+/* The text of a text column, or of a number shown as a word. */
+static const char *text_of(const struct mw_col *c, const void *row, char *buf,
+			   size_t len)
+{
+	if (c->flags & MW_COL_VIRTUAL)
+		return c->derive(row, buf, len);
+	if (c->name_of)
+		return c->name_of((uint32_t)number(c, row));
+	return mw_col__field(c, row);
+}
+
+/* The site row a site column shows: site, or a zero one at its ip. */
+static const struct mw_site_row *site_of(const struct mw_col *c,
+					 const void *row,
+					 const struct mw_site_row *site,
+					 struct mw_site_row *none)
+{
+	if (site)
+		return site;
+	memset(none, 0, sizeof(*none));
+	none->ip = number(c, row);
+	return none;
+}
+
+/* A line break and the indent of depth, when pretty (json.c's). */
+static void indent(FILE *f, bool pretty, int depth)
+{
+	if (!pretty)
+		return;
+	fputc('\n', f);
+	for (int i = 0; i < depth; i++)
+		fputs("  ", f);
+}
+
+static void json_frames(FILE *f, const struct mw_col *c, const void *row,
+			bool pretty, int depth)
+{
+	uint32_t n;
+	const uint64_t *v = frames(c, row, &n);
+
+	fputc('[', f);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		indent(f, pretty, depth + 1);
+		fprintf(f, "\"0x%" PRIx64 "\"", v[i]);
+	}
+	if (n)
+		indent(f, pretty, depth);
+	fputc(']', f);
+}
+
+void rowfmt__json(FILE *f, const struct mw_row_desc *d, const void *row,
+		  const struct mw_site_row *site, bool pretty, int depth)
+{
+	bool first = true;
+
+	fputc('{', f);
+	for (unsigned i = 0; i < d->ncols; i++) {
+		const struct mw_col *c = &d->cols[i];
+		struct mw_site_row none;
+		char buf[128];
+
+		if (c->flags & MW_COL_HIDDEN)
+			continue;
+		if (!first)
+			fputc(',', f);
+		first = false;
+		indent(f, pretty, depth + 1);
+		text__json_str(f, label(c));
+		fputs(pretty ? ": " : ":", f);
+		if (c->flags & MW_COL_SITE)
+			rowfmt__json(f, &mw_site_desc,
+				     site_of(c, row, site, &none), NULL, pretty,
+				     depth + 1);
+		else if (c->type == MW_COL_FRAMES)
+			json_frames(f, c, row, pretty, depth + 1);
+		else if (c->type == MW_COL_TEXT || c->name_of)
+			text__json_str(f, text_of(c, row, buf, sizeof(buf)));
+		else if ((c->flags & MW_COL_NULL0) && !number(c, row))
+			fputs("null", f);
+		else if (c->flags & MW_COL_HEX)
+			fprintf(f, "\"0x%" PRIx64 "\"", number(c, row));
+		else if (c->type == MW_COL_I32)
+			fprintf(f, "%" PRId64, (int64_t)number(c, row));
+		else
+			fprintf(f, "%" PRIu64, number(c, row));
+	}
+	if (!first)
+		indent(f, pretty, depth);
+	fputc('}', f);
+}
+
+/* The CSV fields of row, a site column's flattened; *first: none yet. */
+static void csv_fields(FILE *f, const struct mw_row_desc *d, const void *row,
+		       const struct mw_site_row *site, bool *first)
+{
+	for (unsigned i = 0; i < d->ncols; i++) {
+		const struct mw_col *c = &d->cols[i];
+		struct mw_site_row none;
+		char buf[128];
+
+		if (c->flags & MW_COL_HIDDEN)
+			continue;
+		if (c->flags & MW_COL_SITE) {
+			csv_fields(f, &mw_site_desc,
+				   site_of(c, row, site, &none), NULL, first);
+			continue;
+		}
+		if (!*first)
+			fputc(',', f);
+		*first = false;
+		if (c->type == MW_COL_FRAMES) {
+			uint32_t n;
+			const uint64_t *v = frames(c, row, &n);
+
+			for (uint32_t k = 0; k < n; k++)
+				fprintf(f, "%s0x%" PRIx64, k ? " " : "", v[k]);
+		} else if (c->type == MW_COL_TEXT || c->name_of) {
+			text__csv_str(f, text_of(c, row, buf, sizeof(buf)));
+		} else if ((c->flags & MW_COL_NULL0) && !number(c, row)) {
+			continue; /* an empty field */
+		} else if (c->flags & MW_COL_HEX) {
+			fprintf(f, "0x%" PRIx64, number(c, row));
+		} else if (c->type == MW_COL_I32) {
+			fprintf(f, "%" PRId64, (int64_t)number(c, row));
+		} else {
+			fprintf(f, "%" PRIu64, number(c, row));
+		}
+	}
+}
+
+static void csv_labels(FILE *f, const struct mw_row_desc *d, const char *prefix,
+		       bool *first)
+{
+	for (unsigned i = 0; i < d->ncols; i++) {
+		const struct mw_col *c = &d->cols[i];
+
+		if (c->flags & MW_COL_HIDDEN)
+			continue;
+		if (c->flags & MW_COL_SITE) {
+			char p[64];
+
+			snprintf(p, sizeof(p), "%s_", label(c));
+			csv_labels(f, &mw_site_desc, p, first);
+			continue;
+		}
+		fprintf(f, "%s%s%s", *first ? "" : ",", prefix, label(c));
+		*first = false;
+	}
+}
+
+void rowfmt__csv_header(FILE *f, const struct mw_row_desc *d)
+{
+	bool first = true;
+
+	csv_labels(f, d, "", &first);
+	fputs("\r\n", f);
+}
+
+void rowfmt__csv(FILE *f, const struct mw_row_desc *d, const void *row,
+		 const struct mw_site_row *site)
+{
+	bool first = true;
+
+	csv_fields(f, d, row, site, &first);
+	fputs("\r\n", f);
+}

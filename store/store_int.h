@@ -1,0 +1,155 @@
+/*
+ * store_int.h - what the pieces of the store share: the connection and
+ * its prepared statements, and the SQLite plumbing of store_sql.c. Only
+ * the store's own .c files include it; it includes sqlite3.h, which no
+ * code outside store/ may.
+ */
+#ifndef MEMWATCH_STORE_INT_H
+#define MEMWATCH_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+/* The schema version that brought site_usage (schema/005). */
+#define SCHEMA_SITE_USAGE 5
+/* How long a writer waits for a lock (readers never block it in WAL
+ * mode; another process opening the file may, briefly). */
+#define BUSY_TIMEOUT_MS 2000
+
+/* The writers' statements (store_write.c), prepared at open. */
+enum {
+	ST_PROCESS,
+	ST_THREAD,
+	ST_KEY,
+	ST_BINDING_PUT,
+	ST_BINDING_DEL,
+	ST_BLOCK_ADD,
+	ST_BLOCK_DEL,
+	ST_FINDING,
+	ST_SITE,
+	ST_HAS_SITE,
+	ST_STACK,
+	ST_MAX,
+};
+
+/* The highest serial the rows hold: the one store__next_serial starts
+ * above, and the floor retention records before it removes rows. */
+#define MAX_SERIAL_SQL                                                         \
+	"max(coalesce((SELECT max(id) FROM processes),0),"                     \
+	" coalesce((SELECT max(serial) FROM live_blocks),0),"                  \
+	" coalesce((SELECT max(id) FROM findings),0),"                         \
+	" coalesce((SELECT max(id) FROM stacks),0))"
+
+/* Retention's statements (store_prune.c), prepared on first use. */
+enum {
+	PR_FLOOR,
+	PR_BINDINGS,
+	PR_BLOCKS,
+	PR_KEYS,
+	PR_THREADS,
+	PR_STACKS_UNUSED,
+	PR_SITES_UNUSED,
+	PR_FINDINGS,
+	PR_STACKS,
+	PR_SITES,
+	PR_MARK,
+	PR_PROCESS,
+	PR_CANDIDATE,
+	PR_MAX,
+};
+
+struct store {
+	sqlite3 *db;
+	int rdonly;
+	int64_t version; /* user_version once open */
+	sqlite3_stmt *st[ST_MAX];
+	sqlite3_stmt *prune[PR_MAX]; /* retention's, prepared on first use */
+	dev_t dev;		     /* the writer's file, to notice it gone */
+	ino_t ino;
+};
+
+/* --- store_sql.c: SQLite plumbing ---------------------------------------- */
+
+int errno_of(int rc);
+int exec_sql(sqlite3 *db, const char *sql);
+int query_int(sqlite3 *db, const char *sql, int64_t *out);
+int run(sqlite3_stmt *st);
+uint64_t col_u64(sqlite3_stmt *st, int i);
+void col_str(sqlite3_stmt *st, int i, char *dst, size_t len);
+int prepare_read(struct store *s, const char *sql, const struct store_filter *f,
+		 sqlite3_stmt **out);
+int walk(sqlite3_stmt *st, int (*row_cb)(sqlite3_stmt *, void *), void *arg);
+
+/* A reader's callback and its ctx, for walk's row_cb. */
+struct walk_ctx {
+	void *cb;
+	void *ctx;
+};
+
+/* --- store_write.c ------------------------------------------------------- */
+
+/* Prepare the writers' statements into s->st. 0 or -errno. */
+int store_write__prepare(struct store *s);
+
+/* --- store_row.c: rows through their descriptions (common/rows.c) ------- */
+
+/*
+ * SQL text made from descriptions, never from values: only the three
+ * sql_text__ calls write one (tests/e2e/sql_bound.awk holds the store's
+ * files to that). bad: it overflowed or a name was not an identifier;
+ * it must not be prepared then.
+ */
+struct sql_text {
+	char text[4096];
+	size_t len;
+	bool bad;
+};
+
+/* A string literal: nothing else (sql_bound.awk). */
+void sql_text__lit(struct sql_text *t, const char *lit);
+/* An identifier, [a-z_][a-z0-9_]*: anything else makes t bad. */
+void sql_text__name(struct sql_text *t, const char *name);
+void sql_text__num(struct sql_text *t, unsigned n);
+
+/* The columns stored (all but the virtual ones): how many, their list
+ * (each as alias.name, or the literal 0 or '' for one newer than the
+ * database's version). */
+int row__ncols(const struct mw_row_desc *d);
+void row_sql__cols(struct sql_text *t, const struct mw_row_desc *d,
+		   const char *alias, int64_t version);
+/* " k1 = ?1 AND k2 = ?2": the key columns, bound from ?1. */
+void row_sql__key(struct sql_text *t, const struct mw_row_desc *d);
+/* The row's insert: an upsert on its key columns that leaves those and
+ * the KEEP ones as they are, or INSERT OR REPLACE (MW_ROW_REPLACE). */
+void row_sql__write(struct sql_text *t, const struct mw_row_desc *d);
+/* ", s.ip IS NOT NULL, s.COLS": a LEFT JOIN on sites s, for site_cols. */
+void row_sql__site(struct sql_text *t);
+
+/* Bind row's stored columns to ?1... in order. */
+void row__bind(sqlite3_stmt *st, const struct mw_row_desc *d, const void *row);
+/* Read row's stored columns from column i on; returns the index after. */
+int row__read(sqlite3_stmt *st, int i, const struct mw_row_desc *d, void *row);
+/* The site of row_sql__site's columns at i, or NULL when not stored. */
+const struct mw_site_row *site_cols(sqlite3_stmt *st, int i,
+				    struct mw_site_row *site);
+
+/* --- store_read.c: what store_query.c shares ----------------------------- */
+
+/*
+ * Prepare "SELECT <d's columns, as alias.name>[<a site's, site>]<tail>"
+ * with the filters of f bound (prepare_read). tail: FROM, WHERE, ORDER;
+ * a string literal (tests/e2e/sql_bound.awk checks each call).
+ */
+int prepare_rows(struct store *s, const char *tail, const struct mw_row_desc *d,
+		 const char *alias, bool site, const struct store_filter *f,
+		 sqlite3_stmt **out);
+
+int thread_row(sqlite3_stmt *st, void *arg);
+int block_row(sqlite3_stmt *st, void *arg);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * store_write.c - the writers the engine's sink uses (store_sink.c): one
+ * upsert per table, made from the table's description (store_row.c),
+ * prepared once at open and bound for each row (no SQL is ever built
+ * from values). Rows are upserts, so the engine may hand the same row
+ * over again after a failed flush.
+ */
+#include <errno.h>
+
+#include "store_int.h"
+
+/* What each writer's statement does, with a row of which table. */
+enum { W_WRITE, W_DELETE, W_EXISTS };
+
+static const struct {
+	const struct mw_row_desc *desc;
+	int what;
+} writers[ST_MAX] = {
+    [ST_PROCESS] = {&mw_process_desc, W_WRITE},
+    [ST_THREAD] = {&mw_thread_desc, W_WRITE},
+    [ST_KEY] = {&mw_key_desc, W_WRITE},
+    [ST_BINDING_PUT] = {&mw_binding_desc, W_WRITE},
+    [ST_BINDING_DEL] = {&mw_binding_desc, W_DELETE},
+    /* An upsert, not INSERT OR REPLACE: the update fires the trigger
+     * that keeps site_usage right (schema/005), a replace's delete
+     * would not. */
+    [ST_BLOCK_ADD] = {&mw_block_desc, W_WRITE},
+    [ST_BLOCK_DEL] = {&mw_block_desc, W_DELETE},
+    [ST_FINDING] = {&mw_finding_desc, W_WRITE},
+    [ST_SITE] = {&mw_site_desc, W_WRITE},
+    [ST_HAS_SITE] = {&mw_site_desc, W_EXISTS},
+    [ST_STACK] = {&mw_stack_desc, W_WRITE},
+};
+
+/* The statement of writer i, from its table's description. */
+static void writer_sql(struct sql_text *t, int i)
+{
+	const struct mw_row_desc *d = writers[i].desc;
+
+	switch (writers[i].what) {
+	case W_WRITE:
+		row_sql__write(t, d);
+		return;
+	case W_DELETE:
+		sql_text__lit(t, "DELETE FROM ");
+		break;
+	default:
+		sql_text__lit(t, "SELECT 1 FROM ");
+		break;
+	}
+	sql_text__name(t, d->table);
+	sql_text__lit(t, " WHERE");
+	row_sql__key(t, d);
+}
+
+int store_write__prepare(struct store *s)
+{
+	for (int i = 0; i < ST_MAX; i++) {
+		struct sql_text t = {0};
+		int rc;
+
+		writer_sql(&t, i);
+		if (t.bad)
+			return -EINVAL;
+		rc = sqlite3_prepare_v3(s->db, t.text, -1,
+					SQLITE_PREPARE_PERSISTENT, &s->st[i],
+					NULL);
+		if (rc != SQLITE_OK)
+			return errno_of(rc);
+	}
+	return 0;
+}
+
+/* Bind 64-bit values in order from ?1; run a prepared write. */
+static void bind_u64s(sqlite3_stmt *st, const uint64_t *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_int64(st, i + 1, (int64_t)v[i]);
+}
+
+/* Bind row to writer i and run it. */
+static int put_row(struct store *s, int i, const void *row)
+{
+	row__bind(s->st[i], writers[i].desc, row);
+	return run(s->st[i]);
+}
+
+int store__put_process(struct store *s, const struct mw_process_row *r)
+{
+	return put_row(s, ST_PROCESS, r);
+}
+
+int store__put_thread(struct store *s, const struct mw_thread_row *r)
+{
+	return put_row(s, ST_THREAD, r);
+}
+
+int store__put_key(struct store *s, const struct mw_key_row *r)
+{
+	return put_row(s, ST_KEY, r);
+}
+
+int store__put_binding(struct store *s, const struct mw_binding_row *r)
+{
+	if (!r->value) {
+		const uint64_t v[] = {r->proc_id, r->tid, r->key};
+
+		bind_u64s(s->st[ST_BINDING_DEL], v, 3);
+		return run(s->st[ST_BINDING_DEL]);
+	}
+	return put_row(s, ST_BINDING_PUT, r);
+}
+
+int store__add_block(struct store *s, const struct mw_block_row *r)
+{
+	return put_row(s, ST_BLOCK_ADD, r);
+}
+
+int store__del_block(struct store *s, uint64_t serial)
+{
+	bind_u64s(s->st[ST_BLOCK_DEL], &serial, 1);
+	return run(s->st[ST_BLOCK_DEL]);
+}
+
+int store__put_finding(struct store *s, const struct mw_finding_row *r)
+{
+	return put_row(s, ST_FINDING, r);
+}
+
+int store__put_stack(struct store *s, const struct mw_stack_row *r)
+{
+	struct mw_stack_row c = *r;
+
+	/* nframes as stored: the frames stored, MW_EV_MAX_FRAMES at most. */
+	if (c.nframes > MW_EV_MAX_FRAMES)
+		c.nframes = MW_EV_MAX_FRAMES;
+	return put_row(s, ST_STACK, &c);
+}
+
+int store__put_site(struct store *s, const struct mw_site_row *r)
+{
+	return put_row(s, ST_SITE, r);
+}
+
+int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip)
+{
+	sqlite3_stmt *st = s->st[ST_HAS_SITE];
+	const uint64_t v[] = {proc_id, ip};
+	int rc;
+
+	bind_u64s(st, v, 2);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : errno_of(rc);
+}
