@@ -32,6 +32,7 @@
 #include "memwatch.h"
 #include "memwatch.skel.h"
 #include "parallel.h"
+#include "procfs.h"
 #include "uprobe.h"
 
 /* Which modules a probe is looked for in. */
@@ -528,6 +529,34 @@ static int add_module(struct module_path *mods, int n, const char *path,
 	return n + 1;
 }
 
+struct maps_scan {
+	uint32_t pid;
+	struct module_path *mods;
+	int n;
+	int have_libc;
+};
+
+static int module_map(void *ctx, const struct procfs_map *m)
+{
+	struct maps_scan *ms = ctx;
+	char path[PATH_MAX];
+	const char *base;
+
+	if (m->path[0] != '/')
+		return 0;
+	base = strrchr(m->path, '/') + 1;
+	snprintf(path, sizeof(path), "/proc/%u/root%s", ms->pid, m->path);
+	if (!ms->have_libc &&
+	    (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5))) {
+		snprintf(ms->mods[0].path, sizeof(ms->mods[0].path), "%s", path);
+		ms->mods[0].kind = MOD_LIBC;
+		ms->have_libc = 1;
+	} else if (module_kind(base) >= 0) {
+		ms->n = add_module(ms->mods, ms->n, path, module_kind(base));
+	}
+	return 0;
+}
+
 /*
  * The modules to probe in pid, libc first, from its maps (through
  * /proc/PID/root, for processes in other mount namespaces). Returns how
@@ -535,36 +564,14 @@ static int add_module(struct module_path *mods, int n, const char *path,
  */
 static int find_modules(uint32_t pid, struct module_path *mods)
 {
-	char maps[64], line[PATH_MAX + 256], path[PATH_MAX];
-	int n = 1, have_libc = 0;
-	FILE *f;
+	struct maps_scan ms = {.pid = pid, .mods = mods, .n = 1};
+	int err = procfs__each_map(pid, module_map, &ms);
 
-	snprintf(maps, sizeof(maps), "/proc/%u/maps", pid);
-	f = fopen(maps, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, '/');
-		char *base;
-
-		if (!p)
-			continue;
-		p[strcspn(p, "\n")] = '\0';
-		base = strrchr(p, '/') + 1;
-		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, p);
-		if (!have_libc &&
-		    (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5))) {
-			snprintf(mods[0].path, sizeof(mods[0].path), "%s", path);
-			mods[0].kind = MOD_LIBC;
-			have_libc = 1;
-		} else if (module_kind(base) >= 0) {
-			n = add_module(mods, n, path, module_kind(base));
-		}
-	}
-	fclose(f);
-	if (!have_libc)
+	if (err)
+		return err;
+	if (!ms.have_libc)
 		return -ENOENT;
-	return n;
+	return ms.n;
 }
 
 /*
@@ -602,28 +609,26 @@ static const char *exe_allocator(const char *path, const char *dflt)
 	return last.name;
 }
 
+/* The first allocator mapped, as 1 + its index in allocators[]. */
+static int allocator_map(void *ctx, const struct procfs_map *m)
+{
+	const char *p = strrchr(m->path, '/');
+
+	return p ? allocator_of(p + 1) + 1 : 0;
+}
+
 const char *collector__allocator(uint32_t pid)
 {
-	char maps[64], line[PATH_MAX + 256];
+	char exe[64];
 	const char *name = "glibc";
-	FILE *f;
+	int a = procfs__each_map(pid, allocator_map, NULL);
 
-	snprintf(maps, sizeof(maps), "/proc/%u/maps", pid);
-	f = fopen(maps, "re");
-	if (!f)
+	if (a < 0)
 		return NULL;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strrchr(line, '/');
-		int a;
-
-		if (p && (a = allocator_of(p + 1)) >= 0) {
-			fclose(f);
-			return allocators[a].name;
-		}
-	}
-	fclose(f);
-	snprintf(maps, sizeof(maps), "/proc/%u/exe", pid);
-	return exe_allocator(maps, name);
+	if (a > 0)
+		return allocators[a - 1].name;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	return exe_allocator(exe, name);
 }
 
 static struct target *target_find(struct collector *c, uint32_t pid)
@@ -1162,6 +1167,18 @@ static int custom_needed(void *ctx, const char *name)
 	return cs->err;
 }
 
+static int custom_map(void *ctx, const struct procfs_map *m)
+{
+	struct custom_scan *cs = ctx;
+	char path[PATH_MAX];
+
+	if (m->path[0] != '/')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%u/root%s", cs->t->pid, m->path);
+	cs->err = attach_custom_file(cs->c, cs->t, &cs->seen, path);
+	return cs->err;
+}
+
 /*
  * Probe the user's functions wherever pid has them: its executable and
  * every file it maps; for a program the loader has not run yet (exe set),
@@ -1171,8 +1188,7 @@ static int attach_custom(struct collector *c, struct target *t,
 			 const char *exe)
 {
 	struct custom_scan *cs;
-	char maps[64], line[PATH_MAX + 256], path[PATH_MAX];
-	FILE *f;
+	char path[PATH_MAX];
 	int err;
 
 	if (!c->ncustom || t->tls_only)
@@ -1189,19 +1205,8 @@ static int attach_custom(struct collector *c, struct target *t,
 	cs->err = attach_custom_file(c, t, &cs->seen, exe);
 	if (!cs->err)
 		elfsym__each_needed(exe, custom_needed, cs);
-	snprintf(maps, sizeof(maps), "/proc/%u/maps", t->pid);
-	f = fopen(maps, "re");
-	while (f && !cs->err && fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, '/');
-
-		if (!p)
-			continue;
-		p[strcspn(p, "\n")] = '\0';
-		snprintf(path, sizeof(path), "/proc/%u/root%s", t->pid, p);
-		cs->err = attach_custom_file(c, t, &cs->seen, path);
-	}
-	if (f)
-		fclose(f);
+	if (!cs->err)
+		procfs__each_map(t->pid, custom_map, cs);
 	err = cs->err;
 	free(cs);
 	return err;
@@ -1598,39 +1603,46 @@ struct glibc_key {
 	uint64_t destr;
 };
 
+struct libc_load {
+	uint32_t pid;
+	uint64_t base;
+	char path[PATH_MAX];
+};
+
+/* The mapping of libc's file offset 0: stops the walk there. */
+static int libc_map(void *ctx, const struct procfs_map *m)
+{
+	struct libc_load *l = ctx;
+	const char *b;
+
+	if (m->path[0] != '/')
+		return 0;
+	b = strrchr(m->path, '/') + 1;
+	if (m->offset || (strncmp(b, "libc.so", 7) && strncmp(b, "libc-", 5)))
+		return 0;
+	/* libc's first segment is at link-time address 0. */
+	l->base = m->start;
+	snprintf(l->path, sizeof(l->path), "/proc/%u/root%s", l->pid, m->path);
+	return 1;
+}
+
 int collector__each_key(uint32_t pid,
 			void (*cb)(void *ctx, uint32_t key, uint64_t destr),
 			void *ctx)
 {
 	static struct glibc_key keys[GLIBC_KEYS_MAX];
-	char maps[64], line[PATH_MAX + 256], path[PATH_MAX] = "";
-	unsigned long long start, pgoff;
-	uint64_t base = 0, vaddr;
+	struct libc_load l = {.pid = pid};
+	uint64_t base, vaddr;
+	const char *path = l.path;
 	struct iovec local, remote;
-	FILE *f;
 	int err;
 
-	snprintf(maps, sizeof(maps), "/proc/%u/maps", pid);
-	f = fopen(maps, "re");
-	if (!f)
-		return -errno;
-	while (!path[0] && fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, '/');
-		const char *b;
-
-		if (!p || sscanf(line, "%llx-%*x %*s %llx", &start, &pgoff) != 2)
-			continue;
-		p[strcspn(p, "\n")] = '\0';
-		b = strrchr(p, '/') + 1;
-		if (pgoff || (strncmp(b, "libc.so", 7) && strncmp(b, "libc-", 5)))
-			continue;
-		/* libc's first segment is at link-time address 0. */
-		base = start;
-		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, p);
-	}
-	fclose(f);
-	if (!path[0])
+	err = procfs__each_map(pid, libc_map, &l);
+	if (err < 0)
+		return err;
+	if (!err)
 		return -ENOENT;
+	base = l.base;
 	if ((err = elfsym__object(path, "__pthread_keys", &vaddr)))
 		return err;
 	local.iov_base = keys;
