@@ -18,15 +18,16 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "allocator.h"
 #include "collector.h"
 #include "decode.h"
 #include "elfsym.h"
+#include "glibc.h"
 #include "hash.h"
 #include "insn.h"
 #include "memwatch.h"
@@ -206,30 +207,6 @@ static const struct probe probes[] = {
 	WRAP("strndup"),
 };
 
-/*
- * Allocators that replace glibc's malloc by exporting malloc, free and
- * the rest (LD_PRELOAD, or linked in). Each found is probed next to libc,
- * for the malloc family only: a call is reported by whichever
- * implementation runs it, so nothing is counted twice. They are looked
- * for in the target's maps and, for a program not started yet (-- CMD),
- * in its LD_PRELOAD and its executable's DT_NEEDED. Probing every
- * allocator installed would cost each target a dozen uprobes more, and
- * each costs time to remove.
- */
-static const struct {
-	const char *prefix; /* file name prefix */
-	const char *name;   /* for people */
-	const char *soname; /* as Debian installs it */
-} allocators[] = {
-	{"libmimalloc.so", "mimalloc", "libmimalloc.so.2"},
-	{"libjemalloc.so", "jemalloc", "libjemalloc.so.2"},
-	{"libtcmalloc_minimal.so", "tcmalloc", "libtcmalloc_minimal.so.4"},
-	{"libtcmalloc.so", "tcmalloc", "libtcmalloc.so.4"},
-	{"libtcmalloc_and_profiler.so", "tcmalloc",
-	 "libtcmalloc_and_profiler.so.4"},
-};
-
-#define NALLOCATORS (sizeof(allocators) / sizeof(allocators[0]))
 #define MAX_MODULES 8 /* libc and allocators probed per target */
 #define LIB_DIR "/usr/lib/x86_64-linux-gnu/"
 
@@ -493,19 +470,10 @@ static bool class_in(int kind, int cls)
 	}
 }
 
-static int allocator_of(const char *base)
-{
-	for (size_t i = 0; i < NALLOCATORS; i++)
-		if (!strncmp(base, allocators[i].prefix,
-			     strlen(allocators[i].prefix)))
-			return (int)i;
-	return -1;
-}
-
 /* The kind of module a library is by its file name, -1 if none. */
 static int module_kind(const char *base)
 {
-	if (allocator_of(base) >= 0)
+	if (allocator__of_file(base))
 		return MOD_ALLOCATOR;
 	if (!strncmp(base, "libstdc++.so", 12) || !strncmp(base, "libc++.so", 9))
 		return MOD_RUNTIME;
@@ -546,8 +514,7 @@ static int module_map(void *ctx, const struct procfs_map *m)
 		return 0;
 	base = strrchr(m->path, '/') + 1;
 	snprintf(path, sizeof(path), "/proc/%u/root%s", ms->pid, m->path);
-	if (!ms->have_libc &&
-	    (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5))) {
+	if (!ms->have_libc && glibc__is_libc(base)) {
 		snprintf(ms->mods[0].path, sizeof(ms->mods[0].path), "%s", path);
 		ms->mods[0].kind = MOD_LIBC;
 		ms->have_libc = 1;
@@ -572,63 +539,6 @@ static int find_modules(uint32_t pid, struct module_path *mods)
 	if (!ms.have_libc)
 		return -ENOENT;
 	return ms.n;
-}
-
-/*
- * An allocator linked into the executable at path (Redis embeds jemalloc
- * with its je_ prefix), by the API it defines; dflt when none. The last
- * answer is kept: this is asked at every tick for a while after exec.
- */
-static const char *exe_allocator(const char *path, const char *dflt)
-{
-	static const char *const names[] = {"je_malloc", "mallocx",
-					    "mi_malloc", "tc_malloc"};
-	static const char *const which[] = {"jemalloc", "jemalloc",
-					    "mimalloc", "tcmalloc"};
-	static struct {
-		dev_t dev;
-		ino_t ino;
-		const char *name;
-	} last;
-	uint64_t offs[4];
-	struct stat st;
-
-	if (stat(path, &st))
-		return dflt;
-	if (last.name && last.dev == st.st_dev && last.ino == st.st_ino)
-		return last.name;
-	last.dev = st.st_dev;
-	last.ino = st.st_ino;
-	last.name = dflt;
-	if (!elfsym__resolve(path, names, 4, offs))
-		for (int i = 0; i < 4; i++)
-			if (offs[i]) {
-				last.name = which[i];
-				break;
-			}
-	return last.name;
-}
-
-/* The first allocator mapped, as 1 + its index in allocators[]. */
-static int allocator_map(void *ctx, const struct procfs_map *m)
-{
-	const char *p = strrchr(m->path, '/');
-
-	return p ? allocator_of(p + 1) + 1 : 0;
-}
-
-const char *collector__allocator(uint32_t pid)
-{
-	char exe[64];
-	const char *name = "glibc";
-	int a = procfs__each_map(pid, allocator_map, NULL);
-
-	if (a < 0)
-		return NULL;
-	if (a > 0)
-		return allocators[a - 1].name;
-	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
-	return exe_allocator(exe, name);
 }
 
 static struct target *target_find(struct collector *c, uint32_t pid)
@@ -1589,73 +1499,6 @@ int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd)
 			cs.err = attach_custom(c, cs.t, exe);
 	}
 	return cs.err;
-}
-
-/* --- keys created before we attached ------------------------------------- */
-
-/* glibc's table of keys, exported to libthread_db as __pthread_keys:
- * PTHREAD_KEYS_MAX of { uintptr_t seq; void (*destr)(void *); }, a key in
- * use while its seq is odd. */
-#define GLIBC_KEYS_MAX 1024
-
-struct glibc_key {
-	uint64_t seq;
-	uint64_t destr;
-};
-
-struct libc_load {
-	uint32_t pid;
-	uint64_t base;
-	char path[PATH_MAX];
-};
-
-/* The mapping of libc's file offset 0: stops the walk there. */
-static int libc_map(void *ctx, const struct procfs_map *m)
-{
-	struct libc_load *l = ctx;
-	const char *b;
-
-	if (m->path[0] != '/')
-		return 0;
-	b = strrchr(m->path, '/') + 1;
-	if (m->offset || (strncmp(b, "libc.so", 7) && strncmp(b, "libc-", 5)))
-		return 0;
-	/* libc's first segment is at link-time address 0. */
-	l->base = m->start;
-	snprintf(l->path, sizeof(l->path), "/proc/%u/root%s", l->pid, m->path);
-	return 1;
-}
-
-int collector__each_key(uint32_t pid,
-			void (*cb)(void *ctx, uint32_t key, uint64_t destr),
-			void *ctx)
-{
-	static struct glibc_key keys[GLIBC_KEYS_MAX];
-	struct libc_load l = {.pid = pid};
-	uint64_t base, vaddr;
-	const char *path = l.path;
-	struct iovec local, remote;
-	int err;
-
-	err = procfs__each_map(pid, libc_map, &l);
-	if (err < 0)
-		return err;
-	if (!err)
-		return -ENOENT;
-	base = l.base;
-	if ((err = elfsym__object(path, "__pthread_keys", &vaddr)))
-		return err;
-	local.iov_base = keys;
-	local.iov_len = sizeof(keys);
-	remote.iov_base = (void *)(uintptr_t)(base + vaddr);
-	remote.iov_len = sizeof(keys);
-	if (process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0) !=
-	    (ssize_t)sizeof(keys))
-		return -errno;
-	for (uint32_t k = 0; k < GLIBC_KEYS_MAX; k++)
-		if (keys[k].seq & 1)
-			cb(ctx, k, keys[k].destr);
-	return 0;
 }
 
 /* --- programs just exec'ed: their libraries are not mapped yet ----------- */
