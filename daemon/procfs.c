@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "procfs.h"
 
@@ -46,4 +47,21 @@ int procfs__each_map(uint32_t pid,
 	}
 	fclose(f);
 	return ret;
+}
+
+/* Where a needed library would be found, inside the process's root. */
+int procfs__find_lib(uint32_t pid, const char *name, char *out, size_t len)
+{
+	static const char *const dirs[] = {
+		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+		"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+		"/lib64", "/usr/lib64", "/lib", "/usr/lib",
+	};
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(out, len, "/proc/%u/root%s/%s", pid, dirs[i], name);
+		if (!access(out, R_OK))
+			return 0;
+	}
+	return -ENOENT;
 }

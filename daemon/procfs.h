@@ -1,11 +1,12 @@
 /*
- * procfs.h - reading a process's /proc/PID/maps: one parser for every
- * place that looks at what a process has mapped (its libc, allocators,
- * executable mappings).
+ * procfs.h - reading a process's /proc/PID: its maps (one parser for every
+ * place that looks at what a process has mapped: its libc, allocators,
+ * executable mappings), and the libraries in its root.
  */
 #ifndef MEMWATCH_PROCFS_H
 #define MEMWATCH_PROCFS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* One line of /proc/PID/maps. */
@@ -27,5 +28,9 @@ struct procfs_map {
 int procfs__each_map(uint32_t pid,
 		     int (*cb)(void *ctx, const struct procfs_map *m),
 		     void *ctx);
+
+/* Where a library the process needs (name, a file name) would be found
+ * inside its root (/proc/PID/root), in out. Returns 0 or -ENOENT. */
+int procfs__find_lib(uint32_t pid, const char *name, char *out, size_t len);
 
 #endif
