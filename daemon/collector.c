@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bench.skel.h"
 #include "collector_int.h"
 #include "decode.h"
 #include "elfsym.h"
@@ -159,6 +160,21 @@ struct collector *collector__new(const struct collector_opts *opts,
 	err = memwatch_bpf__load(c->skel);
 	if (err)
 		goto fail;
+	if (c->floor) {
+		/* Prepared like the real programs: they go where those
+		 * would. */
+		c->bench = bench_bpf__open();
+		if (!c->bench) {
+			err = -errno;
+			goto fail;
+		}
+		uprobe__prepare(c->bench->obj);
+		err = bench_bpf__load(c->bench);
+		if (err)
+			goto fail;
+		c->floor_enter = c->bench->progs.empty_enter;
+		c->floor_exit = c->bench->progs.empty_exit;
+	}
 	c->skel->links.on_fork =
 		bpf_program__attach(c->skel->progs.on_fork);
 	c->skel->links.on_exit = bpf_program__attach(c->skel->progs.on_exit);
@@ -190,6 +206,7 @@ void collector__free(struct collector *c)
 		collector_attach__unlink(&c->targets[i]);
 	ring_buffer__free(c->rb);
 	memwatch_bpf__destroy(c->skel);
+	bench_bpf__destroy(c->bench);
 	hmap__fini(&c->lost_taken);
 	free(c->lost_keys);
 	free(c->targets);

@@ -158,10 +158,9 @@ static int attach_reqs(struct collector *c, struct target *t,
 				required = reqs[j].func;
 		}
 		l = uprobe__attach(
-			c->floor ? (reqs[i].ret ? c->skel->progs.empty_exit
-						: c->skel->progs.empty_enter)
-				 : prog_at(c->skel, reqs[i].prog_off),
-			c->multi, t->pid, path, offs, cookies, k, reqs[i].ret);
+		    c->floor ? (reqs[i].ret ? c->floor_exit : c->floor_enter)
+			     : prog_at(c->skel, reqs[i].prog_off),
+		    c->multi, t->pid, path, offs, cookies, k, reqs[i].ret);
 		if (!l) {
 			err = -errno;
 			if (!required)

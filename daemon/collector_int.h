@@ -26,6 +26,8 @@
 #include "hash.h"
 #include "memwatch.skel.h"
 
+struct bench_bpf;
+
 /* Which modules a probe is looked for in. */
 enum probe_class {
 	PC_LIBC,   /* libc (or a static program): TLS keys, modules */
@@ -96,6 +98,10 @@ struct collector {
 	int ncustom;
 	bool multi; /* uprobe_multi links (uprobe.h) */
 	bool floor, at_entry; /* collector_opts.bench_* */
+	/* With floor: bpf/bench.bpf.c's empty programs, loaded for it
+	 * alone, and attached in place of every probe's. */
+	struct bench_bpf *bench;
+	struct bpf_program *floor_enter, *floor_exit;
 	struct decode_buf dbuf; /* what on_record's events point into */
 	uint64_t wall_offset;
 	/* Losses taken from the kernel side: loss.seq then, and the lost
