@@ -212,6 +212,9 @@ $(OUT)/daemon/%.o: daemon/%.c $(OUT)/bpf/memwatch.skel.h | $(OUT)/daemon/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(INC_daemon) -c $< -o $@
 
+# --bench-floor's programs (bpf/bench.bpf.c), in an object of their own.
+$(OUT)/daemon/collector.o: $(OUT)/bpf/bench.skel.h
+
 $(OUT)/ctl/%.o: ctl/%.c | $(OUT)/ctl/.dir
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(INC_ctl) -c $< -o $@

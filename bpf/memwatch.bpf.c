@@ -1281,17 +1281,3 @@ int BPF_PROG(on_exec, struct task_struct *p)
 	emit(&r);
 	return 0;
 }
-
-/* For `make bench` only (memwatchd --bench-floor): attached where the
- * real programs would be, they measure the cost of the traps alone. */
-SEC("uprobe")
-int BPF_KPROBE(empty_enter)
-{
-	return 0;
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(empty_exit)
-{
-	return 0;
-}

@@ -51,12 +51,6 @@ int collector__detach(struct collector *c, uint32_t pid);
  * the allocators cmd will load (LD_PRELOAD, its executable's DT_NEEDED),
  * which its maps cannot show yet. */
 int collector__attach_cmd(struct collector *c, uint32_t pid, char *const *cmd);
-/* Call cb for each pthread key in use in pid, with its destructor (0:
- * none), read from glibc's own table: keys created before we attached.
- * Returns 0 or -errno. */
-int collector__each_key(uint32_t pid,
-			void (*cb)(void *ctx, uint32_t key, uint64_t destr),
-			void *ctx);
 /* Trace every process that execs the executable at path from now on
  * (by its inode), or whose command name becomes comm: such a process is
  * stopped at exec and reported as MW_EV_SPAWN (with MW_EVF_TLS_ONLY when
@@ -83,9 +77,6 @@ int collector__watch_unit(struct collector *c, const char *unit,
 /* Follow pid's forks: each new child process is stopped as it first runs
  * and reported as MW_EV_SPAWN, like a watched exec. */
 int collector__follow(struct collector *c, uint32_t pid);
-/* The malloc a process runs, by name: "glibc", "mimalloc", "jemalloc",
- * "tcmalloc"; NULL when its maps cannot be read. */
-const char *collector__allocator(uint32_t pid);
 /* Also probe a function of the traced programs' own, in every target
  * traced in full mode from now on, wherever its executable or a library
  * it maps defines it: an allocator (returns a new block), a realloc

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "procfs.h"
 #include "symbolizer.h"
 
 /* One ELF file: its build-id (or, without one, its inode) and a Dwfl
@@ -238,48 +239,54 @@ static void set_map0(struct range *r, int n)
 	}
 }
 
+/* The file-backed mappings read so far. */
+struct reload {
+	struct range *nr;
+	int n, cap;
+};
+
+static int reload_map(void *ctx, const struct procfs_map *m)
+{
+	struct reload *rl = ctx;
+	struct range *r;
+
+	if (m->path[0] != '/')
+		return 0;
+	if (rl->n == rl->cap) {
+		int ncap = rl->cap ? rl->cap * 2 : 32;
+		struct range *t = realloc(rl->nr, ncap * sizeof(*t));
+
+		if (!t)
+			return 1; /* keep what was read */
+		rl->nr = t;
+		rl->cap = ncap;
+	}
+	r = &rl->nr[rl->n];
+	r->start = m->start;
+	r->end = m->end;
+	r->pgoff = m->offset;
+	r->path = strdup(m->path);
+	r->runtime = is_runtime(m->path);
+	r->loader = is_loader(m->path);
+	r->file = NULL;
+	if (r->path)
+		rl->n++;
+	return 0;
+}
+
 /* Read the file-backed mappings of pid; keep the old ones on failure
  * (the process may be gone, and they are still right for its past). */
 static void pmap_reload(struct pmap *m)
 {
-	char name[64], line[PATH_MAX + 256];
-	struct range *nr = NULL;
-	int n = 0, cap = 0;
-	FILE *f;
+	struct reload rl = {0};
+	struct range *nr;
+	int n, cap;
 
-	snprintf(name, sizeof(name), "/proc/%u/maps", m->pid);
-	f = fopen(name, "re");
-	if (!f)
+	if (procfs__each_map(m->pid, reload_map, &rl) < 0)
 		return;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long start, end, pgoff;
-		char perms[8];
-		char *path = strchr(line, '/');
-
-		if (!path || sscanf(line, "%llx-%llx %7s %llx", &start, &end,
-				    perms, &pgoff) != 4)
-			continue;
-		path[strcspn(path, "\n")] = '\0';
-		if (n == cap) {
-			int ncap = cap ? cap * 2 : 32;
-			struct range *t = realloc(nr, ncap * sizeof(*t));
-
-			if (!t)
-				break;
-			nr = t;
-			cap = ncap;
-		}
-		nr[n].start = start;
-		nr[n].end = end;
-		nr[n].pgoff = pgoff;
-		nr[n].path = strdup(path);
-		nr[n].runtime = is_runtime(path);
-		nr[n].loader = is_loader(path);
-		nr[n].file = NULL;
-		if (nr[n].path)
-			n++;
-	}
-	fclose(f);
+	nr = rl.nr;
+	n = rl.n;
+	cap = rl.cap;
 	if (!n) {
 		free(nr);
 		return;

@@ -15,9 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "allocator.h"
 #include "cgroup.h"
 #include "collector.h"
 #include "engine.h"
+#include "glibc.h"
 #include "log.h"
 #include "memwatchd.h"
 #include "notify.h"
@@ -44,7 +46,7 @@ static void name_allocator_later(struct daemon *d, uint32_t pid)
 void daemon__name_allocators(struct daemon *d, uint64_t now)
 {
 	for (int i = 0; i < d->nexeced;) {
-		const char *name = collector__allocator(d->execed[i].pid);
+		const char *name = allocator__of_process(d->execed[i].pid);
 
 		if (name)
 			engine__set_allocator(d->engine, d->execed[i].pid,
@@ -171,7 +173,7 @@ static void seed_key(void *ctx, uint32_t key, uint64_t destr)
 static void seed_keys(struct daemon *d, uint32_t pid, uint64_t now)
 {
 	struct key_seed ks = {d, pid, now};
-	int err = collector__each_key(pid, seed_key, &ks);
+	int err = glibc__each_key(pid, seed_key, &ks);
 
 	if (err)
 		log_debug("pid %u: cannot read its pthread keys: %s", pid,
@@ -238,7 +240,7 @@ int daemon__attach(struct daemon *d, uint32_t pid, bool tls_only, char *msg,
 		return err;
 	}
 	engine__set_mode(d->engine, pid, tls_only ? MW_MODE_TLS : MW_MODE_FULL);
-	engine__set_allocator(d->engine, pid, collector__allocator(pid));
+	engine__set_allocator(d->engine, pid, allocator__of_process(pid));
 	{
 		char cg[MW_CGROUP_MAX] = "";
 

@@ -23,7 +23,23 @@
 #include "memwatchd.h"
 #include "metrics.h"
 #include "parse.h"
+#include "procfs.h"
 #include "proto.h"
+
+/* What stopped_at_exec looks for in a process's maps. */
+struct exec_maps {
+	bool loader, libc;
+};
+
+static int exec_map(void *ctx, const struct procfs_map *m)
+{
+	struct exec_maps *em = ctx;
+
+	em->loader |=
+	    strstr(m->path, "/ld-linux") || strstr(m->path, "/ld-musl");
+	em->libc |= strstr(m->path, "/libc.so") || strstr(m->path, "/libc-");
+	return 0;
+}
 
 /*
  * A daemon killed between a watched program's stop at exec and
@@ -38,7 +54,7 @@
 static bool stopped_at_exec(uint32_t pid)
 {
 	char path[64], line[PATH_MAX + 128];
-	bool loader = false, libc = false;
+	struct exec_maps em = {false, false};
 	const char *p;
 	FILE *f;
 
@@ -49,15 +65,9 @@ static bool stopped_at_exec(uint32_t pid)
 	fclose(f);
 	if (!p || p[1] != ' ' || p[2] != 'T')
 		return false;
-	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
-	if (!(f = fopen(path, "re")))
+	if (procfs__each_map(pid, exec_map, &em))
 		return false;
-	while (fgets(line, sizeof(line), f)) {
-		loader |= strstr(line, "/ld-linux") || strstr(line, "/ld-musl");
-		libc |= strstr(line, "/libc.so") || strstr(line, "/libc-");
-	}
-	fclose(f);
-	return loader && !libc;
+	return em.loader && !em.libc;
 }
 
 /* What a watch does to the processes it names that already run. */

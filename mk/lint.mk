@@ -42,7 +42,7 @@ lint-cppcheck:
 # (analyzer state carried over), which a file alone never has. xargs
 # exits non-zero if any of them failed.
 LINT_JOBS ?= 2
-lint-clang-tidy: $(OUT)/bpf/memwatch.skel.h
+lint-clang-tidy: $(OUT)/bpf/memwatch.skel.h $(OUT)/bpf/bench.skel.h
 	$(call msg,TIDY,$(words $(LINT_SRCS)) files)
 	$(Q)printf '%s\n' $(LINT_SRCS) | xargs -P $(LINT_JOBS) -I{} \
 		$(CLANG_TIDY) $(CLANG_TIDY_FLAGS) {} -- -std=gnu11 \
