@@ -255,9 +255,12 @@ $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
 $(OUT)/tests/test_insn: $(OUT)/daemon/insn.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
-# Held to memwatchctl's own writers (tests/unit/test_rowfmt.c).
-$(OUT)/tests/test_rowfmt: UNIT_EXTRA := $(OUT)/ctl/outfile.o
-$(OUT)/tests/test_rowfmt: $(OUT)/ctl/outfile.o
+# rowfmt.c and the json.c it writes through, held to memwatchctl's former
+# JSON and CSV (tests/unit/test_rowfmt.c); outfile.o for that CSV's errors.
+$(OUT)/tests/test_rowfmt: UNIT_EXTRA := $(OUT)/ctl/rowfmt.o $(OUT)/ctl/json.o \
+	$(OUT)/ctl/outfile.o
+$(OUT)/tests/test_rowfmt: $(OUT)/ctl/rowfmt.o $(OUT)/ctl/json.o \
+	$(OUT)/ctl/outfile.o
 
 # Workloads are built without optimisation tricks that would hide call
 # sites, and with frame pointers so stacks are whole.

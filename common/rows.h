@@ -231,9 +231,9 @@ int mw_severity_parse(const char *name); /* -EINVAL if unknown */
  * One description per table: for each column of the row struct, its
  * name in schema/, its C type, where it is in the struct, and how it is
  * written and shown. The store builds its statements, binds and reads
- * from these (store/store_row.c), and common/rowfmt.c writes a row as
- * JSON or CSV, so a new column is described once, here, besides its
- * migration in schema/ and its field in the struct above.
+ * from these (store/store_row.c), and memwatchctl (ctl/rowfmt.c) writes
+ * a row as JSON or CSV, so a new column is described once, here, besides
+ * its migration in schema/ and its field in the struct above.
  * Columns are in the order people see them (memwatchctl --json, CSV);
  * SQL does not care about the order.
  */

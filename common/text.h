@@ -11,7 +11,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
 /*
  * The length (1 to 4) of the valid UTF-8 character at s, which is not
@@ -35,19 +34,5 @@ size_t text__safe(char *dst, size_t len, const char *src);
  * after its last '/' or, in a path recorded on Windows, its last '\\'.
  */
 const char *text__base_name(const char *path);
-
-/*
- * src as a JSON string, quotes included, byte for byte as memwatchctl's
- * --json writes one (ctl/json.c): quote and backslash escaped, C0
- * controls and DEL as \u00XX, each byte that is not UTF-8 as \ufffd.
- */
-void text__json_str(FILE *f, const char *src);
-/*
- * src as a CSV field (RFC 4180), byte for byte as memwatchctl export
- * writes one (ctl/export.c): quoted when it holds a comma, a quote or any
- * C0 control or DEL byte, quotes doubled; each byte that is not UTF-8,
- * and each control character but tab, CR and LF, as U+FFFD.
- */
-void text__csv_str(FILE *f, const char *src);
 
 #endif

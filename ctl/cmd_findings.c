@@ -7,57 +7,8 @@
 
 #include "ctl.h"
 #include "parse.h"
+#include "rowfmt.h"
 #include "text.h"
-
-/* The fields of a finding, inside an open JSON object. export.c writes
- * the same as CSV, in this order: change both (tests/e2e/export.sh
- * compares them). */
-static void json_finding_fields(const struct mw_finding_row *r,
-				const struct mw_site_row *site)
-{
-	json__key(&J, "id");
-	json__u64(&J, r->id);
-	json__key(&J, "kind");
-	json__str(&J, mw_finding_kind_name(r->kind));
-	json__key(&J, "severity");
-	json__str(&J, mw_severity_name(r->severity));
-	json__key(&J, "pid");
-	json__u64(&J, r->pid);
-	json__key(&J, "tid");
-	json__u64(&J, r->tid);
-	json__key(&J, "key");
-	json__u64(&J, r->key);
-	json__key(&J, "generation");
-	json__u64(&J, r->generation);
-	json__key(&J, "address");
-	json__hex(&J, r->addr);
-	json__key(&J, "size");
-	json__u64(&J, r->size);
-	json__key(&J, "site");
-	output__json_site(r->site, site);
-	json__key(&J, "stack_id");
-	json__u64(&J, r->stack_id);
-	json__key(&J, "alloc_tid");
-	json__u64(&J, r->alloc_tid);
-	json__key(&J, "alloc_ts");
-	json__u64(&J, r->alloc_ts);
-	json__key(&J, "trigger_ts");
-	json__u64(&J, r->trigger_ts);
-	json__key(&J, "found_ts");
-	json__u64(&J, r->found_ts);
-	json__key(&J, "count");
-	json__u64(&J, r->count);
-	json__key(&J, "bytes");
-	json__u64(&J, r->bytes);
-	json__key(&J, "threads");
-	json__u64(&J, r->threads);
-	json__key(&J, "first_ts");
-	json__u64(&J, r->first_ts);
-	json__key(&J, "last_ts");
-	json__u64(&J, r->last_ts);
-	json__key(&J, "detail");
-	json__str(&J, r->detail);
-}
 
 static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		      const struct mw_site_row *site)
@@ -65,9 +16,7 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 	struct table *t = ctx;
 
 	if (opt.json) {
-		json__open(&J, '{');
-		json_finding_fields(r, site);
-		json__close(&J, '}');
+		rowfmt__json(&J, &mw_finding_desc, r, site);
 	} else {
 		char id[24], pid[16], tid[16], key[24], addr[24], size[24],
 		    count[24], bytes[24], when[32], where[3 * MW_SITE_STR];
@@ -205,7 +154,8 @@ static void explain_json(const struct explain *x, struct store *s)
 	    x->f.stack_id && !store__get_stack(s, x->f.stack_id, &st);
 
 	json__open(&J, '{');
-	json_finding_fields(&x->f, x->has_site ? &x->site : NULL);
+	rowfmt__json_fields(&J, &mw_finding_desc, &x->f,
+			    x->has_site ? &x->site : NULL);
 	json__key(&J, "stack");
 	json__open(&J, '{');
 	json__key(&J, "tls_init");
@@ -218,7 +168,7 @@ static void explain_json(const struct explain *x, struct store *s)
 		struct mw_site_row fs;
 		int have = !store__get_site(s, st.proc_id, st.frames[i], &fs);
 
-		output__json_site(st.frames[i], have ? &fs : NULL);
+		rowfmt__json_site(&J, st.frames[i], have ? &fs : NULL);
 	}
 	json__close(&J, ']');
 	json__close(&J, '}');

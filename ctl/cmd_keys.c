@@ -6,35 +6,14 @@
 #include <stdio.h>
 
 #include "ctl.h"
+#include "rowfmt.h"
 
 static int key_cb(void *ctx, const struct mw_key_row *r)
 {
 	struct table *t = ctx;
 
 	if (opt.json) {
-		json__open(&J, '{');
-		json__key(&J, "pid");
-		json__u64(&J, r->pid);
-		json__key(&J, "key");
-		json__u64(&J, r->key);
-		json__key(&J, "generation");
-		json__u64(&J, r->generation);
-		json__key(&J, "state");
-		json__str(&J, mw_key_state_name(r->state));
-		json__key(&J, "destructor");
-		if (r->destructor)
-			json__hex(&J, r->destructor);
-		else
-			json__null(&J);
-		json__key(&J, "create_tid");
-		json__u64(&J, r->create_tid);
-		json__key(&J, "bindings");
-		json__u64(&J, r->bindings);
-		json__key(&J, "create_ts");
-		json__u64(&J, r->create_ts);
-		json__key(&J, "delete_ts");
-		json__u64(&J, r->delete_ts);
-		json__close(&J, '}');
+		rowfmt__json(&J, &mw_key_desc, r, NULL);
 	} else {
 		char pid[16], key[16], gen[16], dtor[24], b[24], cts[32],
 		    dts[32];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "ctl.h"
+#include "rowfmt.h"
 
 static int block_cb(void *ctx, const struct mw_block_row *r,
 		    const struct mw_site_row *site)
@@ -13,7 +14,7 @@ static int block_cb(void *ctx, const struct mw_block_row *r,
 	struct table *t = ctx;
 
 	if (opt.json) {
-		output__json_block(r, site);
+		rowfmt__json(&J, &mw_block_desc, r, site);
 	} else {
 		char pid[16], tid[16], addr[24], size[24], ts[32],
 		    where[3 * MW_SITE_STR];

@@ -2,97 +2,25 @@
  * cmd_status.c - memwatchctl status: the daemon, asked over the control
  * socket if it runs, and the processes the database holds.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "ctl.h"
 #include "proto.h"
+#include "rowfmt.h"
 #include "text.h"
 
 struct status_ctx {
 	struct table t;
 };
 
-/*
- * A container's id from its cgroup path: the 64-hex-digit name docker,
- * containerd and podman give its group (docker-ID.scope, cri-containerd-
- * ID.scope, libpod-ID.scope, /docker/ID). "" when there is none.
- */
-static const char *container_id(const char *cgroup, char *buf, size_t len)
-{
-	for (const char *p = cgroup; *p; p++) {
-		size_t n = strspn(p, "0123456789abcdef");
-
-		if (n == 64 &&
-		    (p == cgroup || !isxdigit((unsigned char)p[-1]))) {
-			snprintf(buf, len, "%.64s", p);
-			return buf;
-		}
-		if (n)
-			p += n - 1;
-	}
-	return "";
-}
-
 static int status_process(void *ctx, const struct mw_process_row *r)
 {
 	struct status_ctx *c = ctx;
-	char cid[72];
 
 	if (opt.json) {
-		json__open(&J, '{');
-		json__key(&J, "id");
-		json__u64(&J, r->id);
-		json__key(&J, "pid");
-		json__u64(&J, r->pid);
-		json__key(&J, "comm");
-		json__str(&J, r->comm);
-		json__key(&J, "state");
-		json__str(&J, mw_proc_state_name(r->state));
-		json__key(&J, "mode");
-		json__str(&J, mw_mode_name(r->mode));
-		json__key(&J, "allocator");
-		json__str(&J, r->allocator);
-		json__key(&J, "nspid");
-		json__u64(&J, r->nspid);
-		json__key(&J, "cgroup");
-		json__str(&J, r->cgroup);
-		json__key(&J, "container");
-		json__str(&J, container_id(r->cgroup, cid, sizeof(cid)));
-		json__key(&J, "threads");
-		json__u64(&J, r->threads);
-		json__key(&J, "allocs");
-		json__u64(&J, r->allocs);
-		json__key(&J, "frees");
-		json__u64(&J, r->frees);
-		json__key(&J, "unknown_frees");
-		json__u64(&J, r->unknown_frees);
-		json__key(&J, "live_blocks");
-		json__u64(&J, r->live_blocks);
-		json__key(&J, "live_bytes");
-		json__u64(&J, r->live_bytes);
-		json__key(&J, "findings");
-		json__u64(&J, r->findings);
-		json__key(&J, "lost");
-		json__u64(&J, r->lost);
-		json__key(&J, "dropped");
-		json__u64(&J, r->dropped);
-		json__key(&J, "incomplete_from_ts");
-		json__u64(&J, r->incomplete_from);
-		json__key(&J, "incomplete_to_ts");
-		json__u64(&J, r->incomplete_to);
-		json__key(&J, "withheld");
-		json__u64(&J, r->withheld);
-		json__key(&J, "exit_code");
-		json__i64(&J, r->exit_code);
-		json__key(&J, "start_ts");
-		json__u64(&J, r->start_ts);
-		json__key(&J, "end_ts");
-		json__u64(&J, r->end_ts);
-		json__close(&J, '}');
+		rowfmt__json(&J, &mw_process_desc, r, NULL);
 	} else {
 		char pid[16], comm[64], thr[16], blocks[24], bytes[24],
 		    find[24], lost[24], held[24], start[32], alloc[64];

@@ -10,50 +10,17 @@
 
 #include "ctl.h"
 #include "parse.h"
+#include "rowfmt.h"
 #include "text.h"
 
 #define THREAD_DEFAULT_LIMIT 20
-
-static void json_thread(const struct mw_thread_row *r)
-{
-	json__open(&J, '{');
-	json__key(&J, "pid");
-	json__u64(&J, r->pid);
-	json__key(&J, "tid");
-	json__u64(&J, r->tid);
-	json__key(&J, "comm");
-	json__str(&J, r->comm);
-	json__key(&J, "state");
-	json__str(&J, mw_thread_state_name(r->state));
-	json__key(&J, "allocs");
-	json__u64(&J, r->allocs);
-	json__key(&J, "frees");
-	json__u64(&J, r->frees);
-	json__key(&J, "alloc_bytes");
-	json__u64(&J, r->alloc_bytes);
-	json__key(&J, "free_bytes");
-	json__u64(&J, r->free_bytes);
-	json__key(&J, "cross_frees");
-	json__u64(&J, r->cross_frees);
-	json__key(&J, "unknown_frees");
-	json__u64(&J, r->unknown_frees);
-	json__key(&J, "live_blocks");
-	json__u64(&J, r->live_blocks);
-	json__key(&J, "live_bytes");
-	json__u64(&J, r->live_bytes);
-	json__key(&J, "start_ts");
-	json__u64(&J, r->start_ts);
-	json__key(&J, "exit_ts");
-	json__u64(&J, r->exit_ts);
-	json__close(&J, '}');
-}
 
 static int thread_cb(void *ctx, const struct mw_thread_row *r)
 {
 	struct table *t = ctx;
 
 	if (opt.json) {
-		json_thread(r);
+		rowfmt__json(&J, &mw_thread_desc, r, NULL);
 	} else {
 		char pid[16], tid[16], comm[64], a[24], f[24], x[24], u[24],
 		    lb[24], lby[24];
@@ -123,20 +90,7 @@ static int binding_cb(void *ctx, const struct mw_binding_row *r)
 	struct table *t = ctx;
 
 	if (opt.json) {
-		json__open(&J, '{');
-		json__key(&J, "key");
-		json__u64(&J, r->key);
-		json__key(&J, "generation");
-		json__u64(&J, r->generation);
-		json__key(&J, "value");
-		json__hex(&J, r->value);
-		json__key(&J, "block");
-		json__u64(&J, r->block);
-		json__key(&J, "size");
-		json__u64(&J, r->size);
-		json__key(&J, "set_ts");
-		json__u64(&J, r->set_ts);
-		json__close(&J, '}');
+		rowfmt__json(&J, &mw_binding_desc, r, NULL);
 	} else {
 		char key[16], gen[16], value[24], block[24], size[24], set[32];
 
@@ -169,7 +123,7 @@ static int thread_block_cb(void *ctx, const struct mw_block_row *r,
 	char addr[24], size[24], age[24], where[3 * MW_SITE_STR];
 
 	if (opt.json) {
-		output__json_block(r, site);
+		rowfmt__json(&J, &mw_block_desc, r, site);
 		return 0;
 	}
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
@@ -222,7 +176,7 @@ static int thread_show(struct store *s, const struct mw_thread_row *r,
 	if (opt.json) {
 		json__open(&J, '{');
 		json__key(&J, "thread");
-		json_thread(r);
+		rowfmt__json(&J, &mw_thread_desc, r, NULL);
 		json__key(&J, "bindings");
 		json__open(&J, '[');
 	} else {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "rowfmt.h"
 
 /* The growth window of top: NEW_10S and PREV_10S. */
 #define TOP_WINDOW_NS (10 * 1000000000ull)
@@ -26,7 +27,7 @@ static int top_cb(void *ctx, const struct store_site_usage *u,
 			json__u64(&J, u->tid);
 		}
 		json__key(&J, "site");
-		output__json_site(u->site, site);
+		rowfmt__json_site(&J, u->site, site);
 		json__key(&J, "blocks");
 		json__u64(&J, u->blocks);
 		json__key(&J, "bytes");

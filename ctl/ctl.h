@@ -100,10 +100,6 @@ const char *output__function(const char *name, char *buf, size_t len);
  * site (may be NULL) knows it. */
 void output__site(char *buf, size_t len, uint64_t ip,
 		  const struct mw_site_row *site);
-/* The site and live block objects of the JSON output, to J. */
-void output__json_site(uint64_t ip, const struct mw_site_row *site);
-void output__json_block(const struct mw_block_row *r,
-			const struct mw_site_row *site);
 
 /* --- the commands: cmd_*.c ------------------------------------------ */
 

@@ -1,8 +1,7 @@
 /*
  * output.c - memwatchctl's output for people, and what its commands
  * share of it for machines: aligned tables, times and ages, call sites
- * (demangled, file names short, made safe for a terminal), and the site
- * and live block objects of the JSON output; see ctl.h.
+ * (demangled, file names short, made safe for a terminal); see ctl.h.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -146,44 +145,4 @@ void output__age(char *buf, size_t len, uint64_t ref, uint64_t ts)
 	else
 		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400,
 			 s / 3600 % 24);
-}
-
-void output__json_site(uint64_t ip, const struct mw_site_row *site)
-{
-	json__open(&J, '{');
-	json__key(&J, "ip");
-	json__hex(&J, ip);
-	json__key(&J, "function");
-	json__str(&J, site ? site->function : "");
-	json__key(&J, "offset");
-	json__u64(&J, site ? site->offset : 0);
-	json__key(&J, "module");
-	json__str(&J, site ? site->module : "");
-	json__key(&J, "file");
-	json__str(&J, site ? site->file : "");
-	json__key(&J, "line");
-	json__u64(&J, site ? site->line : 0);
-	json__close(&J, '}');
-}
-
-/* A live block; export.c writes the same fields as CSV. */
-void output__json_block(const struct mw_block_row *r,
-			const struct mw_site_row *site)
-{
-	json__open(&J, '{');
-	json__key(&J, "serial");
-	json__u64(&J, r->serial);
-	json__key(&J, "pid");
-	json__u64(&J, r->pid);
-	json__key(&J, "tid");
-	json__u64(&J, r->tid);
-	json__key(&J, "address");
-	json__hex(&J, r->addr);
-	json__key(&J, "size");
-	json__u64(&J, r->size);
-	json__key(&J, "ts");
-	json__u64(&J, r->ts);
-	json__key(&J, "site");
-	output__json_site(r->site, site);
-	json__close(&J, '}');
 }

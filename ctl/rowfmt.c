@@ -1,8 +1,10 @@
 /*
  * rowfmt.c - rows written as JSON and CSV from their descriptions; see
- * rowfmt.h. The escaping is text.c's (text__json_str, text__csv_str).
+ * rowfmt.h. JSON through json.c (its layout and string escaping); the
+ * CSV field escaping is here, memwatchctl's only one.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "rowfmt.h"
@@ -65,40 +67,20 @@ static const struct mw_site_row *site_of(const struct mw_col *c,
 	return none;
 }
 
-/* A line break and the indent of depth, when pretty (json.c's). */
-static void indent(FILE *f, bool pretty, int depth)
-{
-	if (!pretty)
-		return;
-	fputc('\n', f);
-	for (int i = 0; i < depth; i++)
-		fputs("  ", f);
-}
-
-static void json_frames(FILE *f, const struct mw_col *c, const void *row,
-			bool pretty, int depth)
+static void json_frames(struct json *j, const struct mw_col *c, const void *row)
 {
 	uint32_t n;
 	const uint64_t *v = frames(c, row, &n);
 
-	fputc('[', f);
-	for (uint32_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', f);
-		indent(f, pretty, depth + 1);
-		fprintf(f, "\"0x%" PRIx64 "\"", v[i]);
-	}
-	if (n)
-		indent(f, pretty, depth);
-	fputc(']', f);
+	json__open(j, '[');
+	for (uint32_t i = 0; i < n; i++)
+		json__hex(j, v[i]);
+	json__close(j, ']');
 }
 
-void rowfmt__json(FILE *f, const struct mw_row_desc *d, const void *row,
-		  const struct mw_site_row *site, bool pretty, int depth)
+void rowfmt__json_fields(struct json *j, const struct mw_row_desc *d,
+			 const void *row, const struct mw_site_row *site)
 {
-	bool first = true;
-
-	fputc('{', f);
 	for (unsigned i = 0; i < d->ncols; i++) {
 		const struct mw_col *c = &d->cols[i];
 		struct mw_site_row none;
@@ -106,32 +88,80 @@ void rowfmt__json(FILE *f, const struct mw_row_desc *d, const void *row,
 
 		if (c->flags & MW_COL_HIDDEN)
 			continue;
-		if (!first)
-			fputc(',', f);
-		first = false;
-		indent(f, pretty, depth + 1);
-		text__json_str(f, label(c));
-		fputs(pretty ? ": " : ":", f);
+		json__key(j, label(c));
 		if (c->flags & MW_COL_SITE)
-			rowfmt__json(f, &mw_site_desc,
-				     site_of(c, row, site, &none), NULL, pretty,
-				     depth + 1);
+			rowfmt__json(j, &mw_site_desc,
+				     site_of(c, row, site, &none), NULL);
 		else if (c->type == MW_COL_FRAMES)
-			json_frames(f, c, row, pretty, depth + 1);
+			json_frames(j, c, row);
 		else if (c->type == MW_COL_TEXT || c->name_of)
-			text__json_str(f, text_of(c, row, buf, sizeof(buf)));
+			json__str(j, text_of(c, row, buf, sizeof(buf)));
 		else if ((c->flags & MW_COL_NULL0) && !number(c, row))
-			fputs("null", f);
+			json__null(j);
 		else if (c->flags & MW_COL_HEX)
-			fprintf(f, "\"0x%" PRIx64 "\"", number(c, row));
+			json__hex(j, number(c, row));
 		else if (c->type == MW_COL_I32)
-			fprintf(f, "%" PRId64, (int64_t)number(c, row));
+			json__i64(j, (int64_t)number(c, row));
 		else
-			fprintf(f, "%" PRIu64, number(c, row));
+			json__u64(j, number(c, row));
 	}
-	if (!first)
-		indent(f, pretty, depth);
-	fputc('}', f);
+}
+
+void rowfmt__json(struct json *j, const struct mw_row_desc *d, const void *row,
+		  const struct mw_site_row *site)
+{
+	json__open(j, '{');
+	rowfmt__json_fields(j, d, row, site);
+	json__close(j, '}');
+}
+
+void rowfmt__json_site(struct json *j, uint64_t ip,
+		       const struct mw_site_row *site)
+{
+	struct mw_site_row none;
+
+	if (!site) {
+		memset(&none, 0, sizeof(none));
+		none.ip = ip;
+		site = &none;
+	}
+	rowfmt__json(j, &mw_site_desc, site, NULL);
+}
+
+/*
+ * A text field, RFC 4180: quoted when it holds a comma, a quote, CR, LF
+ * (or any control byte), quotes doubled. Bytes that are not valid UTF-8
+ * become U+FFFD, one each, as in the JSON output, and so do control
+ * characters other than tab, CR and LF.
+ */
+static void csv_str(FILE *f, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	bool quote = false;
+
+	for (const unsigned char *p = u; *p; p++)
+		quote |= *p == ',' || *p == '"' || *p < 0x20 || *p == 0x7f;
+	if (quote)
+		fputc('"', f);
+	while (*u) {
+		unsigned n = text__utf8_len(u);
+
+		/* Line breaks and tabs stay (quoted); a control character a
+		 * terminal acts on (ESC, C1's CSI) must not reach one from
+		 * `cat findings.csv`: U+FFFD as well. */
+		if (!n || (text__is_control(u, n) && *u != '\t' && *u != '\r' &&
+			   *u != '\n')) {
+			fputs("\xef\xbf\xbd", f);
+			u += n ? n : 1;
+			continue;
+		}
+		if (*u == '"')
+			fputc('"', f);
+		fwrite(u, 1, (size_t)n, f);
+		u += n;
+	}
+	if (quote)
+		fputc('"', f);
 }
 
 /* The CSV fields of row, a site column's flattened; *first: none yet. */
@@ -160,7 +190,7 @@ static void csv_fields(FILE *f, const struct mw_row_desc *d, const void *row,
 			for (uint32_t k = 0; k < n; k++)
 				fprintf(f, "%s0x%" PRIx64, k ? " " : "", v[k]);
 		} else if (c->type == MW_COL_TEXT || c->name_of) {
-			text__csv_str(f, text_of(c, row, buf, sizeof(buf)));
+			csv_str(f, text_of(c, row, buf, sizeof(buf)));
 		} else if ((c->flags & MW_COL_NULL0) && !number(c, row)) {
 			continue; /* an empty field */
 		} else if (c->flags & MW_COL_HEX) {
