@@ -4,7 +4,8 @@
 # folder listing promises. Prints one "PASS: structure/NAME" or
 # "FAIL: structure/NAME: reason" line per check, like every suite.
 #
-#   tests/meta/structure.py OUT     (OUT: the build tree, .output)
+#   tests/meta/structure.py OUT [ROOT]   (OUT: the build tree, .output;
+#                                         ROOT: the tree, this one's)
 #
 # - layers: a file includes only headers of its own folder or of folders
 #   below it in the flow common <- engine <- store <- {daemon, ctl, win}
@@ -22,14 +23,17 @@
 # - sqlite: only store/ includes sqlite3.h (and win/winsqlite.c, which
 #   loads winsqlite3.dll for the store on Windows);
 # - listing: docs/ARCHITECTURE.md's folder listing names every source
-#   file of the product folders, and no file that is gone.
+#   file of the product folders, and no file that is gone ("name.[ch]"
+#   names both of a pair).
 import os
 import re
 import subprocess
 import sys
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
-OUT = sys.argv[1] if len(sys.argv) > 1 else ".output"
+OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".output")
+if len(sys.argv) > 2:
+    ROOT = sys.argv[2]
 os.chdir(ROOT)
 
 RANK = {"common": 0, "engine": 1, "store": 2, "daemon": 3, "ctl": 3, "win": 3}
@@ -207,9 +211,11 @@ else:
         if top:
             folder = top.group(1)
             continue
-        f = re.match(r"^\s+(\S+\.(?:c|h))\b", line)
+        f = re.match(r"^\s+(\S+)\.(c|h|\[ch\])(\s|$)", line)
         if f and folder:
-            listed.add(os.path.join(folder, f.group(1)))
+            exts = ["c", "h"] if f.group(2) == "[ch]" else [f.group(2)]
+            for e in exts:
+                listed.add(os.path.join(folder, f"{f.group(1)}.{e}"))
     real = {p for _, p in sources()} | {
         os.path.join("bpf", f) for f in os.listdir("bpf") if f.endswith((".c", ".h"))}
     for p in sorted(real - listed):
