@@ -1,5 +1,5 @@
 /*
- * posix_compat.h - the little POSIX that store/store.c and ctl/ use and
+ * posix_compat.h - the little POSIX that store/ and ctl/ use and
  * mingw-w64 lacks, force-included (-include) when they are cross-compiled
  * for Windows, so that each stays one file for both systems.
  *

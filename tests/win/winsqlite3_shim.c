@@ -12,7 +12,7 @@
  * and Unix paths on this one. A destructor or callback pointer would be
  * Windows code that Linux SQLite cannot call: only the special values
  * SQLITE_STATIC and SQLITE_TRANSIENT, and no exec callback, are taken
- * (SQLITE_MISUSE otherwise; store/store.c passes nothing else).
+ * (SQLITE_MISUSE otherwise; store/ passes nothing else).
  */
 #include <stdlib.h>
 #include <string.h>
