@@ -1,7 +1,9 @@
 # Makefile - memwatch, non-recursive. Build output goes to .output/.
-#   make            build everything
+#   make            build the product: memwatchd, memwatchctl
+#   make tests      build the tests, workloads and fuzzers
 #   make demo       install missing packages, build, run the demo
 #   make check      install missing packages, build, run every test
+#                   (T="SUITE..." or T="-k PATTERN": some; tests/run.sh --help)
 #   make V=1 ...    show full commands
 
 # make SANITIZE=address,undefined builds in a tree of its own (mk/sanitize.mk):
