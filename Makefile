@@ -503,4 +503,10 @@ $(WIN_SHIM)/fake/winsqlite3.dll: tests/win/winsqlite3.spec | $(WIN_SHIM)/fake/.d
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/*/*.d $(OUT)/*/*/*.d $(OUT)/*/*/*/*.d)
+# The objects' dependencies (-MMD), from the folders that mirror the
+# sources only: the systemd test keeps a root file system under $(OUT),
+# whose directories named *.d (etc/binfmt.d) are no makefiles.
+DEP_DIRS := . common engine store daemon ctl win bpf tests tests/support \
+	workloads mingw mingw/common mingw/engine mingw/store mingw/ctl \
+	mingw/win mingw/tests/support
+-include $(wildcard $(foreach d,$(DEP_DIRS),$(OUT)/$(d)/*.d))

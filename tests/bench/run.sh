@@ -232,8 +232,13 @@ peak_per_block=$(awk -v a="$rss1" -v b="$rss0" -v n="$LIVE" \
 "$MEMWATCHD" -v --db "$TMP/big.db" --socket "$TMP/big.sock" \
 	--exe "$WL/thread_churn" >/dev/null 2>"$TMP/big.err" &
 DAEMON_PID=$!
+# Until the daemon answers on its socket (status alone exits 0 once the
+# database exists, daemon or not): it serves requests only once its
+# watches are in place, so that thread_churn is held at exec, not found
+# running with its first threads gone.
 for ((i = 0; i < 100; i++)); do
-	"$MEMWATCHCTL" --socket "$TMP/big.sock" --db "$TMP/big.db" status >/dev/null 2>&1 && break
+	"$MEMWATCHCTL" --socket "$TMP/big.sock" --db "$TMP/big.db" -j status 2>/dev/null |
+		jq -e '.daemon != null' >/dev/null 2>&1 && break
 	sleep 0.1
 done
 "$WL/thread_churn" "$BIG_THREADS" 8 1
