@@ -260,11 +260,6 @@ void texit(uint32_t tid, uint64_t t)
 	CHECK(feed(ev_thread_exit(PID, tid, MS(t), 0)) == 0);
 }
 
-void texit_group(uint32_t tid, uint64_t t)
-{
-	CHECK(feed(ev_thread_exit(PID, tid, MS(t), MW_EVF_GROUP_EXIT)) == 0);
-}
-
 void kcreate(uint32_t tid, uint64_t t, uint32_t key, uint64_t dtor)
 {
 	CHECK(feed(ev_key_create(PID, tid, MS(t), key, dtor)) == 0);
@@ -369,26 +364,6 @@ const struct mw_finding_row *finding_in(const struct recsink_rows *w,
 		if (w->findings.v[i].addr == addr)
 			return &w->findings.v[i];
 	return NULL;
-}
-
-const struct mw_block_row *st_block_at(uint32_t pid, uint64_t addr)
-{
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-
-	while (hmap__next(&M.st_blocks, &pos, &k, &v)) {
-		const struct mw_block_row *b = v;
-
-		if (b->pid == pid && b->addr == addr)
-			return b;
-	}
-	return NULL;
-}
-
-const struct mw_thread_row *st_thread(uint64_t proc_id, uint32_t tid)
-{
-	return hmap__get(&M.st_threads, proc_id << 32 | tid);
 }
 
 uint64_t st_site_count(uint64_t proc_id, uint64_t ip)

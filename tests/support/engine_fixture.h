@@ -31,7 +31,6 @@
 #define SITE1 0x4005d0ull
 #define SITE2 0x4007a0ull
 #define SITE3 0x400900ull
-#define TOO_BIG (1ull << 62)
 
 /* failed: the test file's unit_failed_now. */
 void engine_fixture__init(int *failed);
@@ -83,7 +82,6 @@ void fr(uint32_t tid, uint64_t t, uint64_t addr);
 void re(uint32_t tid, uint64_t t, uint64_t old, uint64_t addr, uint64_t size);
 void tstart(uint32_t tid, uint64_t t);
 void texit(uint32_t tid, uint64_t t);
-void texit_group(uint32_t tid, uint64_t t);
 void kcreate(uint32_t tid, uint64_t t, uint32_t key, uint64_t dtor);
 void kdelete(uint32_t tid, uint64_t t, uint32_t key);
 void tset(uint32_t tid, uint64_t t, uint32_t key, uint64_t value);
@@ -109,9 +107,7 @@ const struct mw_block_row *add_in(const struct recsink_rows *w, uint64_t addr);
 bool del_in(const struct recsink_rows *w, uint64_t serial);
 const struct mw_finding_row *finding_in(const struct recsink_rows *w,
 					uint64_t addr);
-/* What the model of the store holds. */
-const struct mw_block_row *st_block_at(uint32_t pid, uint64_t addr);
-const struct mw_thread_row *st_thread(uint64_t proc_id, uint32_t tid);
+/* How many times the store was handed proc_id's site ip. */
 uint64_t st_site_count(uint64_t proc_id, uint64_t ip);
 
 struct engine_stats stats(void);

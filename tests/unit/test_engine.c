@@ -1,5 +1,13 @@
 /*
- * test_engine.c - unit tests of the analysis engine (engine/engine*.c).
+ * test_engine.c - unit tests of the engine object (engine/engine.c): the
+ * processes and threads it traces (tid reuse, a thread start with its
+ * exit lost, untraced pids, exec, detach, attach), lost events and the
+ * bounds (max_blocks, max_threads, max_keys), the memory estimate, the
+ * statistics, and a random run checked against a model written from the
+ * rules (randomized consistency). The engine's other pieces have files of
+ * their own: test_engine_block.c (the live set), test_engine_tls.c (the
+ * TLS rules), test_engine_site.c (sites and stacks), test_engine_flush.c
+ * (failing flushes), test_rules.c (the rules over time).
  *
  * The engine is fed hand-made events and flushed into the recording sink
  * through the fixture the engine's tests share
@@ -18,6 +26,12 @@
 #include "unit.h"
 
 /* --- tids, processes, lost events --------------------------------------- */
+
+/* The newest thread the model of the store holds for (proc_id, tid). */
+static const struct mw_thread_row *st_thread(uint64_t proc_id, uint32_t tid)
+{
+	return hmap__get(&M.st_threads, proc_id << 32 | tid);
+}
 
 static void test_tid_reuse(void)
 {
@@ -579,6 +593,7 @@ static void test_stats_lifecycle(void)
 #define RT_EVENTS 100000
 #define RT_GRACE MS(20)
 #define RT_PERSIST MS(50)
+#define TOO_BIG (1ull << 62)
 
 struct rt_block {
 	uint64_t id, addr, size, ts;

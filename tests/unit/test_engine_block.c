@@ -16,6 +16,22 @@
 #include "engine_fixture.h"
 #include "unit.h"
 
+/* The row of pid's block at addr in the model of the store. */
+static const struct mw_block_row *st_block_at(uint32_t pid, uint64_t addr)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	while (hmap__next(&M.st_blocks, &pos, &k, &v)) {
+		const struct mw_block_row *b = v;
+
+		if (b->pid == pid && b->addr == addr)
+			return b;
+	}
+	return NULL;
+}
+
 /* --- alloc / free counters ----------------------------------------------- */
 
 static void test_counters_one_thread(void)

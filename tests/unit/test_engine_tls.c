@@ -19,6 +19,11 @@
 
 /* --- tls-outlived-thread ------------------------------------------------- */
 
+static void texit_group(uint32_t tid, uint64_t t)
+{
+	CHECK(feed(ev_thread_exit(PID, tid, MS(t), MW_EVF_GROUP_EXIT)) == 0);
+}
+
 static void test_thread_rule_fires_after_grace_only(void)
 {
 	const struct mw_finding_row *f;
