@@ -1,0 +1,182 @@
+/*
+ * test_engine_site.c - unit tests of allocation sites and stacks
+ * (engine/engine_site.c): each site handed to the sink once per process,
+ * the site of a finding on a young block, and stacks interned, classified
+ * when first needed and handed over once.
+ *
+ * The engine is fed hand-made events and flushed into the recording sink
+ * through the fixture the engine's tests share
+ * (tests/support/engine_fixture.h), which also keeps a model of the
+ * store.
+ *
+ * Times in the helpers are milliseconds; the engine sees nanoseconds.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "engine_fixture.h"
+#include "unit.h"
+
+/* --- sites ------------------------------------------------------------- */
+
+static void test_site_once_per_process(void)
+{
+	uint64_t q;
+
+	setup(500, 0);
+	attach(PID, 0);
+	q = attach(200, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 1, 0x1000, 8, SITE1);
+	al(101, 1, 0x2000, 8, SITE1);
+	al(101, 1, 0x3000, 8, SITE2);
+	CHECK(flush_at(2) == 0);
+	CHECK_U64(R.site_calls, 2);
+	al(101, 3, 0x4000, 8, SITE1);
+	al(101, 3, 0x5000, 8, SITE3);
+	tset(101, 3, 1, 0x1000);
+	texit(101, 4);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK_U64(R.last.sites.n, 1); /* SITE3 only */
+	CHECK(R.last.sites.n && R.last.sites.v[0].ip == SITE3);
+	CHECK(feed((struct mw_event){.type = MW_EV_ALLOC, .pid = 200,
+				     .tid = 200, .ts = MS(1001),
+				     .addr = 0x1000, .size = 8,
+				     .site = SITE1}) == 0);
+	CHECK(flush_at(1002) == 0);
+	CHECK_U64(R.last.sites.n, 1);
+	CHECK(R.last.sites.n && R.last.sites.v[0].proc_id == q &&
+	      R.last.sites.v[0].pid == 200);
+	CHECK_U64(st_site_count(P, SITE1), 1);
+	CHECK_U64(st_site_count(P, SITE2), 1);
+	CHECK_U64(st_site_count(P, SITE3), 1);
+	CHECK_U64(st_site_count(q, SITE1), 1);
+	CHECK_U64(R.site_calls, 4);
+	teardown();
+}
+
+static void test_site_of_young_finding(void)
+{
+	setup(500, 60000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 1, 0x1000, 8, 0x401234);
+	tset(101, 2, 1, 0x1000);
+	texit(101, 3);
+	CHECK(flush_at(4) == 0);
+	CHECK_U64(R.last.sites.n, 0); /* a young block: not announced */
+	CHECK(tick_flush(600) == 0);
+	CHECK_U64(R.last.adds.n, 0);
+	CHECK_U64(R.last.findings.n, 1);
+	CHECK_U64(R.last.sites.n, 1);
+	CHECK(R.last.sites.n && R.last.sites.v[0].ip == 0x401234);
+	teardown();
+}
+
+/* --- stacks ---------------------------------------------------------------- */
+
+static unsigned classify_calls;
+
+static uint32_t classify_tls(void *ctx, uint32_t pid, const uint64_t *frames,
+			     uint32_t n)
+{
+	classify_calls++;
+	for (uint32_t i = 0; i < n; i++)
+		if (frames[i] == SITE3)
+			return MW_STACK_TLS_INIT;
+	return 0;
+}
+
+static void al_stack(uint32_t tid, uint64_t t, uint64_t addr, uint64_t size,
+		     const uint64_t *frames, uint32_t n)
+{
+	FEED(.type = MW_EV_ALLOC, .pid = PID, .tid = tid, .ts = MS(t),
+	     .addr = addr, .size = size, .site = frames[0], .nframes = n,
+	     .frames = frames);
+}
+
+static void test_stacks_dedup_and_flush(void)
+{
+	static const uint64_t a[] = {SITE1, 0x401000, 0x402000};
+	static const uint64_t b[] = {SITE1, 0x401000, SITE3};
+	struct engine_config cfg = {
+		.grace_ns = MS(500),
+		.persist_age_ns = 0,
+		.classify = classify_tls,
+	};
+	const struct mw_block_row *r1, *r2, *r3;
+	const struct mw_finding_row *f;
+	size_t site_before = 0;
+
+	rec_reset();
+	classify_calls = 0;
+	E = engine__new(&cfg, 1000);
+	attach(PID, 0);
+	tstart(101, 0);
+	al_stack(101, 1, 0x1000, 16, a, 3);
+	al_stack(101, 2, 0x2000, 16, a, 3);
+	al_stack(101, 3, 0x3000, 32, b, 3);
+	/* Classifying symbolizes: done when a stack is first needed. */
+	CHECK_U64(classify_calls, 0);
+	CHECK_U64(stats().stacks, 2);
+	/* A failed flush hands the stacks over again. */
+	R.fail_stack = 1;
+	CHECK(flush_at(10) == -EIO);
+	CHECK(flush_at(10) == 0);
+	CHECK_U64(R.last.stacks.n, 2);
+	CHECK_U64(classify_calls, 2);
+	r1 = add_in(&R.last, 0x1000);
+	r2 = add_in(&R.last, 0x2000);
+	r3 = add_in(&R.last, 0x3000);
+	CHECK(r1 && r2 && r3);
+	if (r1 && r2 && r3) {
+		CHECK(r1->stack_id != 0);
+		CHECK_U64(r1->stack_id, r2->stack_id);
+		CHECK(r3->stack_id != r1->stack_id);
+	}
+	for (size_t i = 0; i < R.last.stacks.n; i++) {
+		const struct mw_stack_row *st = &R.last.stacks.v[i];
+
+		CHECK_U64(st->nframes, 3);
+		CHECK_U64(st->proc_id, P);
+		CHECK_U64(st->flags, st->frames[2] == SITE3 ? MW_STACK_TLS_INIT
+							     : 0);
+	}
+	/* Every frame is a site the store gets to symbolize. */
+	for (size_t i = 0; i < R.last.sites.n; i++)
+		site_before += R.last.sites.v[i].ip == 0x402000;
+	CHECK_U64(site_before, 1);
+	/* A later finding names its stack, which is not handed again. */
+	kcreate(101, 20, 1, 0);
+	tset(101, 21, 1, 0x3000);
+	texit(101, 30);
+	CHECK(tick_flush(600) == 0);
+	CHECK_U64(R.last.stacks.n, 0);
+	f = finding_in(&R.last, 0x3000);
+	CHECK(f != NULL);
+	if (f && r3) {
+		CHECK_U64(f->stack_id, r3->stack_id);
+		CHECK_U64(f->severity, MW_SEV_HIGH);
+		CHECK_U64(f->count, 1);
+		CHECK_U64(f->bytes, 32);
+	}
+	/* Allocations without a stack still work. */
+	al(101, 40, 0x4000, 8, SITE2);
+	CHECK(flush_at(2000) == 0);
+	r1 = add_in(&R.last, 0x4000);
+	CHECK(r1 && r1->stack_id == 0);
+	teardown();
+}
+
+static const struct unit_case cases[] = {
+    UNIT_CASE(test_site_once_per_process),
+    UNIT_CASE(test_stacks_dedup_and_flush),
+    UNIT_CASE(test_site_of_young_finding),
+};
+
+int main(int argc, char **argv)
+{
+	engine_fixture__init(&unit_failed_now);
+	return unit_main(argc, argv, cases, UNIT_NCASES(cases));
+}
