@@ -53,18 +53,10 @@ int cmd_findings(int argc, char **argv)
 
 	ctl__no_args("findings", argc);
 	s = ctl__open_db();
-	if (opt.json)
-		json__open(&J, '[');
+	output__list_begin();
 	err = store__each_finding(s, &opt.filter, finding_cb, &t);
 	store__close(s);
-	if (err)
-		ctl__query_failed(err);
-	if (opt.json) {
-		json__close(&J, ']');
-		json__end(&J);
-	} else {
-		table__print(&t);
-	}
+	output__list_end(&t, err);
 	return 0;
 }
 

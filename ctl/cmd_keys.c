@@ -45,17 +45,9 @@ int cmd_keys(int argc, char **argv)
 
 	ctl__no_args("keys", argc);
 	s = ctl__open_db();
-	if (opt.json)
-		json__open(&J, '[');
+	output__list_begin();
 	err = store__each_key(s, &opt.filter, key_cb, &t);
 	store__close(s);
-	if (err)
-		ctl__query_failed(err);
-	if (opt.json) {
-		json__close(&J, ']');
-		json__end(&J);
-	} else {
-		table__print(&t);
-	}
+	output__list_end(&t, err);
 	return 0;
 }

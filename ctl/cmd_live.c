@@ -50,21 +50,12 @@ int cmd_live(int argc, char **argv)
 	else if (f.limit == LIMIT_ALL)
 		f.limit = 0;
 	s = ctl__open_db();
-	if (opt.json)
-		json__open(&J, '[');
+	output__list_begin();
 	err = store__each_block(s, &f, block_cb, &t);
 	store__close(s);
-	if (err)
-		ctl__query_failed(err);
-	if (opt.json) {
-		json__close(&J, ']');
-		json__end(&J);
-	} else {
-		table__print(&t);
-		if (!opt.filter.limit && t.nrows == LIVE_DEFAULT_LIMIT)
-			printf("(the %d largest; --limit N or --limit all for "
-			       "more)\n",
-			       LIVE_DEFAULT_LIMIT);
-	}
+	output__list_end(&t, err);
+	if (!opt.json && !opt.filter.limit && t.nrows == LIVE_DEFAULT_LIMIT)
+		printf("(the %d largest; --limit N or --limit all for more)\n",
+		       LIVE_DEFAULT_LIMIT);
 	return 0;
 }

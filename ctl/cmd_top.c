@@ -87,17 +87,9 @@ int cmd_top(int argc, char **argv)
 	opt.top.now = ctl__now_ns();
 	opt.top.window = TOP_WINDOW_NS;
 	s = ctl__open_db();
-	if (opt.json)
-		json__open(&J, '[');
+	output__list_begin();
 	err = store__each_site_usage(s, &f, &opt.top, top_cb, &t);
 	store__close(s);
-	if (err)
-		ctl__query_failed(err);
-	if (opt.json) {
-		json__close(&J, ']');
-		json__end(&J);
-	} else {
-		table__print(&t);
-	}
+	output__list_end(&t, err);
 	return 0;
 }

@@ -89,6 +89,13 @@ struct table {
 void table__row(struct table *t, ...);
 /* Print with aligned columns, and free the rows. */
 void table__print(struct table *t);
+/*
+ * A listing's output: output__list_begin before the query (a JSON array
+ * opens), output__list_end after it with the query's result, the store
+ * closed: dies of an error, else closes the array or prints the table.
+ */
+void output__list_begin(void);
+void output__list_end(struct table *t, int err);
 
 /* A time for people (local, to the second); "-" for 0. */
 void output__time(char *buf, size_t len, uint64_t ns);

@@ -124,6 +124,24 @@ void table__print(struct table *t)
 	free(t->cells);
 }
 
+void output__list_begin(void)
+{
+	if (opt.json)
+		json__open(&J, '[');
+}
+
+void output__list_end(struct table *t, int err)
+{
+	if (err)
+		ctl__query_failed(err);
+	if (opt.json) {
+		json__close(&J, ']');
+		json__end(&J);
+	} else {
+		table__print(t);
+	}
+}
+
 /* How long before ref ts was: 850ms, 12.3s, 5m03s, 2h01m, 3d04h. */
 void output__age(char *buf, size_t len, uint64_t ref, uint64_t ts)
 {
