@@ -97,8 +97,12 @@ CTL_OBJS := $(call obj,$(CTL_SRCS))
 LIB_OBJS := $(COMMON_OBJS) $(ENGINE_OBJS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-# What the tests share (tests/support/): the recording sink.
-SUPPORT_OBJS := $(call obj,$(wildcard tests/support/*.c))
+# What the tests share (tests/support/): the recording sink. The engine's
+# unit tests (test_engine*.c but the checker's) share a fixture as well, a
+# store model and event helpers (tests/support/engine_fixture.h).
+SUPPORT_OBJS := $(call obj,$(filter-out tests/support/engine_fixture.c,\
+	$(wildcard tests/support/*.c)))
+ENGINE_FIXTURE := $(OUT)/tests/support/engine_fixture.o
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 # tls_module.c is a plugin; mi_api.c and je_api.c need their allocator
 # libraries (API_BINS below), so none of them is a plain program.
@@ -257,6 +261,10 @@ $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
 $(OUT)/tests/test_insn: $(OUT)/daemon/insn.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
+ENGINE_TESTS := $(filter-out %/test_engine_check,\
+	$(filter $(OUT)/tests/test_engine%,$(UNIT_BINS)))
+$(ENGINE_TESTS): UNIT_EXTRA := $(ENGINE_FIXTURE)
+$(ENGINE_TESTS): $(ENGINE_FIXTURE)
 # rowfmt.c and the json.c it writes through, held to memwatchctl's former
 # JSON and CSV (tests/unit/test_rowfmt.c); outfile.o for that CSV's errors.
 $(OUT)/tests/test_rowfmt: UNIT_EXTRA := $(OUT)/ctl/rowfmt.o $(OUT)/ctl/json.o \
@@ -451,7 +459,8 @@ $(WIN_OUT)/libwinsqlite3.a: win/winsqlite3.def | $(WIN_OUT)/.dir
 	$(call msg,DLLTOOL,$@)
 	$(Q)$(WIN_DLLTOOL) -d $< -D winsqlite3.dll -y $@
 
-WIN_SUPPORT_OBJS := $(call wobj,$(wildcard tests/support/*.c))
+WIN_SUPPORT_OBJS := $(call wobj,$(filter-out tests/support/engine_fixture.c,\
+	$(wildcard tests/support/*.c)))
 $(WIN_OUT)/tests/support/%.o: tests/support/%.c | $(WIN_OUT)/tests/support/.dir
 	$(call msg,WINCC,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -Itests/support -c $< -o $@
