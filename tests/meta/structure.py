@@ -156,12 +156,19 @@ for folder in RANK:
 call_problems = []
 if len(objs) < 20:
     call_problems.append(f"only {len(objs)} objects in {OUT}: build first (make all tests)")
-defined, undefined = {}, {}
-for src, obj in objs.items():
-    nm = subprocess.run(["nm", obj], capture_output=True, text=True, check=True)
-    undefined[src] = set()
+defined = {}
+# One nm for every object: "OBJECT:[ADDR] TYPE NAME" lines (-A).
+of = {obj: src for src, obj in objs.items()}
+undefined = {src: set() for src in objs}
+if objs:
+    nm = subprocess.run(["nm", "-A"] + list(of), capture_output=True,
+                        text=True, check=True)
     for line in nm.stdout.splitlines():
-        parts = line.split()
+        obj, _, rest = line.rpartition(".o:")
+        src = of.get(obj + ".o")
+        parts = rest.split()
+        if src is None:
+            continue
         if len(parts) == 3 and parts[1] in "TDBRC":
             defined.setdefault(parts[2], set()).add(src)
         elif len(parts) == 2 and parts[0] == "U":

@@ -42,7 +42,7 @@ planted() {
 		return
 	}
 	python3 "$CHECK" "$copy/out" "$copy" >"$TMP/$name.out" || true
-	got=$(grep '^FAIL: ' "$TMP/$name.out" | sed 's/^FAIL: structure\/\([a-z_]*\):.*/\1/' | paste -sd ' ')
+	got=$(grep '^FAIL: ' "$TMP/$name.out" | sed 's/^FAIL: structure\/\([a-z_]*\):.*/\1/' | paste -sd ' ' || true)
 	if [[ $got == "$check" ]]; then
 		pass "catches/$name"
 	else
