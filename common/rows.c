@@ -40,7 +40,13 @@
 #define HIDDEN MW_COL_HIDDEN
 #define HEX MW_COL_HEX
 
-const char *mw_container_id(const char *cgroup, char *buf, size_t len)
+/*
+ * A container's id from its cgroup path: the 64-hex-digit name docker,
+ * containerd and podman give its group (docker-ID.scope, cri-containerd-
+ * ID.scope, libpod-ID.scope, /docker/ID). "" when there is none: the
+ * process row's virtual column container.
+ */
+static const char *container_id(const char *cgroup, char *buf, size_t len)
 {
 	for (const char *p = cgroup; *p; p++) {
 		size_t n = strspn(p, "0123456789abcdef");
@@ -58,8 +64,8 @@ const char *mw_container_id(const char *cgroup, char *buf, size_t len)
 
 static const char *process_container(const void *row, char *buf, size_t len)
 {
-	return mw_container_id(((const struct mw_process_row *)row)->cgroup,
-			       buf, len);
+	return container_id(((const struct mw_process_row *)row)->cgroup, buf,
+			    len);
 }
 
 #define P struct mw_process_row

@@ -309,11 +309,5 @@ static inline void *mw_col__field(const struct mw_col *c, const void *row)
 extern const struct mw_row_desc *const mw_row_descs[];
 extern const size_t mw_row_descs_count;
 
-/*
- * A container's id from its cgroup path: the 64-hex-digit name docker,
- * containerd and podman give its group (docker-ID.scope, cri-containerd-
- * ID.scope, libpod-ID.scope, /docker/ID). "" when there is none.
- */
-const char *mw_container_id(const char *cgroup, char *buf, size_t len);
 
 #endif

@@ -116,10 +116,9 @@ void sql_text__lit(struct sql_text *t, const char *lit);
 void sql_text__name(struct sql_text *t, const char *name);
 void sql_text__num(struct sql_text *t, unsigned n);
 
-/* The columns stored (all but the virtual ones): how many, their list
- * (each as alias.name, or the literal 0 or '' for one newer than the
- * database's version). */
-int row__ncols(const struct mw_row_desc *d);
+/* The list of the columns stored (all but the virtual ones): each as
+ * alias.name, or the literal 0 or '' for one newer than the database's
+ * version. */
 void row_sql__cols(struct sql_text *t, const struct mw_row_desc *d,
 		   const char *alias, int64_t version);
 /* " k1 = ?1 AND k2 = ?2": the key columns, bound from ?1. */

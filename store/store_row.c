@@ -62,7 +62,8 @@ static bool stored(const struct mw_col *c)
 	return !(c->flags & MW_COL_VIRTUAL);
 }
 
-int row__ncols(const struct mw_row_desc *d)
+/* How many columns are stored (all but the virtual ones). */
+static int stored_cols(const struct mw_row_desc *d)
 {
 	int n = 0;
 
@@ -128,7 +129,7 @@ void row_sql__write(struct sql_text *t, const struct mw_row_desc *d)
 	sql_text__lit(t, " (");
 	row_sql__cols(t, d, NULL, INT64_MAX);
 	sql_text__lit(t, ") VALUES (");
-	for (int i = 0; i < row__ncols(d); i++) {
+	for (int i = 0; i < stored_cols(d); i++) {
 		sql_text__lit(t, i ? ", ?" : "?");
 		sql_text__num(t, (unsigned)i + 1);
 	}
