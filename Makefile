@@ -4,6 +4,8 @@
 #   make demo       install missing packages, build, run the demo
 #   make check      install missing packages, build, run every test
 #                   (T="SUITE..." or T="-k PATTERN": some; tests/run.sh --help)
+#   make check-kernels  the same for the vm suites alone: the e2e suites in
+#                   QEMU guests booting Debian's 6.1 and 6.12 (tests/vm/)
 #   make V=1 ...    show full commands
 
 # make SANITIZE=address,undefined builds in a tree of its own (mk/sanitize.mk):
@@ -54,6 +56,10 @@ DEPS_PKGS += libclang-rt-14-dev
 DEPS_PKGS += e2fsprogs
 # cppcheck, clang-tidy: make lint (mk/lint.mk), run by tests/meta/lint.sh.
 DEPS_PKGS += cppcheck clang-tidy
+# qemu-system-x86 boots Debian's 6.1 and 6.12 kernels for the vm suites
+# (tests/vm/, make check-kernels); busybox-static is their initramfs, built
+# with cpio, from modules xz-utils unpacks and kmod's depmod indexes.
+DEPS_PKGS += qemu-system-x86 busybox-static cpio xz-utils kmod
 
 ifeq ($(V),1)
 Q :=
@@ -144,7 +150,7 @@ BINS := $(OUT)/memwatchd $(OUT)/memwatchctl
 # makefiles (mk/*.mk) add theirs.
 TEST_BINS := $(OUT)/mwreplay $(UNIT_BINS) $(WORKLOADS) $(OUT)/gen_db
 
-.PHONY: all tests deps demo check test clean bench
+.PHONY: all tests deps demo check check-kernels test clean bench
 all: $(BINS)
 tests: $(TEST_BINS)
 
@@ -167,6 +173,11 @@ demo: deps
 check: deps
 	$(MAKE) all tests
 	tests/run.sh $(T)
+
+# The vm group of tests/run.sh: one suite per guest kernel (tests/vm/run.sh).
+check-kernels: deps
+	$(MAKE) all tests
+	tests/run.sh vm
 
 # Ratios measured in one run, never pass/fail: see tests/bench/ and
 # docs/PERFORMANCE.md.

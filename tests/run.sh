@@ -2,9 +2,11 @@
 # tests/run.sh - the test runner `make check` calls once everything is
 # built. Runs, in order, every unit test binary (.output/tests/test_*),
 # the golden suite (tests/golden/run.sh) if there is one, every
-# end-to-end suite (tests/e2e/*.sh but lib.sh), then every meta suite
-# (tests/meta/*.sh). Each suite runs under a timeout with its output
-# echoed and kept in .output/test-logs/SUITE.log.
+# end-to-end suite (tests/e2e/*.sh but lib.sh), one suite per kernel booted
+# in a QEMU guest (vm/k6.1, vm/k6.12: tests/vm/run.sh runs the e2e suites
+# of tests/vm/suites there, their cases named k6.1/SUITE/CASE), then every
+# meta suite (tests/meta/*.sh). Each suite runs under a timeout with its
+# output echoed and kept in .output/test-logs/SUITE.log.
 #
 # Every suite prints "PASS: name" or "FAIL: name: reason" per case; this
 # script adds one "FAIL: SUITE: ..." line for a suite that times out, or
@@ -18,8 +20,9 @@
 #   tests/run.sh [SUITE...] [-k PATTERN] [--list] [--help]
 #
 # SUITE is a suite's name as the "=== " line prints it (unit/test_engine,
-# golden, e2e/targets, meta/lint) or a group of them (unit, golden, e2e,
-# meta); without one, every suite runs. They run in the order above
+# golden, e2e/targets, vm/k6.1, meta/lint) or a group of them (unit,
+# golden, e2e, vm, meta); without one, every suite runs (but the vm ones
+# in a sanitized build: see below). They run in the order above
 # whatever the order named. The meta suites (tests/meta/) check the tree
 # rather than memwatch's behaviour: lint, docs, packaging, the Windows
 # build, the fuzzers, a short benchmark, valgrind.
@@ -40,12 +43,20 @@
 # for make check SANITIZE=... (mk/sanitize.mk). There MW_SAN_LOGS is where
 # the sanitizers write their reports: each report a suite leaves is a FAIL
 # of that suite, with the report in its log.
+#
+# MW_TIME_SCALE=N makes each e2e and meta suite's timeout N times longer
+# (and, tests/e2e/lib.sh, their waits): tests/vm/ sets it in its guests.
+# MW_VM_TIMEOUT is the seconds a vm suite's guest may run (VM_SECS).
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 OUT=${MW_OUT:-.output}
 LOGS=$OUT/test-logs
 SAN_LOGS=${MW_SAN_LOGS:-}
+TIME_SCALE=${MW_TIME_SCALE:-1}
+[[ $TIME_SCALE =~ ^[1-9][0-9]*$ ]] || TIME_SCALE=1
+# Seconds a vm suite's guest may run, boot included (tests/vm/run.sh).
+VM_SECS=${MW_VM_TIMEOUT:-900}
 
 usage() {
 	echo "usage: tests/run.sh [SUITE...] [-k PATTERN] [--list] [--help]"
@@ -61,6 +72,15 @@ done
 [[ -f tests/golden/run.sh ]] && SUITES+=(golden)
 for s in tests/e2e/*.sh; do
 	[[ ${s##*/} == lib.sh ]] || SUITES+=("e2e/$(basename "$s" .sh)")
+done
+# One per kernel booted in a QEMU guest (tests/vm/run.sh): Debian's 6.1
+# and 6.12, and the host's own kernel if its image is in /boot. Without
+# one (a container, this project's CI: no /boot), the host's kernel is the
+# one the e2e suites above run on natively.
+VM_KERNELS=(6.1 6.12)
+[[ -f /boot/vmlinuz-$(uname -r) ]] && VM_KERNELS+=(host)
+for k in "${VM_KERNELS[@]}"; do
+	SUITES+=("vm/k$k")
 done
 for s in tests/meta/*.sh; do
 	SUITES+=("meta/$(basename "$s" .sh)")
@@ -111,9 +131,12 @@ while (($#)); do
 done
 
 # With no SUITE every suite is picked as by its group; -k alone keeps to
-# the suites that can list their cases.
+# the suites that can list their cases. A sanitized build (make check
+# SANITIZE=..., mk/sanitize.mk) leaves out the vm suites: the plain pass
+# of .ci/run runs them, and the kernels are the same in both passes.
 if ((!named_any)); then
 	for s in "${SUITES[@]}"; do
+		[[ $s == vm/* && -n ${SANITIZE:-} ]] && continue
 		[[ -n $pattern && $s != unit/* && $s != golden ]] || want[$s]=group
 	done
 fi
@@ -224,13 +247,23 @@ run() {
 			MWREPLAY=$OUT/mwreplay run_suite golden 600 bash tests/golden/run.sh "${k[@]}"
 		fi
 		;;
+	# MW_TIME_SCALE (tests/e2e/lib.sh): a QEMU guest of tests/vm/
+	# gives each suite that many times longer.
 	e2e/* | meta/*)
-		run_suite "$name" 300 env "${env[@]}" bash "tests/$name.sh"
+		run_suite "$name" $((300 * TIME_SCALE)) env "${env[@]}" bash "tests/$name.sh"
+		;;
+	# A guest runs several e2e suites, 10-20 times slower than natively:
+	# it has its own time, VM_SECS, enforced by tests/vm/run.sh on QEMU
+	# (a hung guest is a FAIL with the time); this timeout only adds
+	# the time to fetch the kernel.
+	vm/*)
+		run_suite "$name" $((VM_SECS + 300)) env "${env[@]}" MW_VM_TIMEOUT="$VM_SECS" \
+			bash tests/vm/run.sh "${name#vm/k}"
 		;;
 	esac
 }
 
-if [[ $EUID -ne 0 ]] && printf '%s\n' "${RUN[@]}" | grep -qE '^(e2e|meta)/'; then
+if [[ $EUID -ne 0 ]] && printf '%s\n' "${RUN[@]}" | grep -qE '^(e2e|vm|meta)/'; then
 	echo "note: not root; the end-to-end suites will fail (they need eBPF)"
 fi
 

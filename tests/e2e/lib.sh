@@ -14,6 +14,12 @@
 # dies half-way (set -e), the exit trap prints a FAIL line saying where.
 # Set MW_KEEP_TMP=1 to keep the temp dir for a post-mortem.
 #
+# MW_TIME_SCALE=N (a whole number, 1 by default) makes every wait of the
+# helpers below N times longer: wait_until, wait_exit, reap, trace's
+# timeout, wait_for_target. tests/vm/ sets it in its QEMU guests, where
+# without KVM a fork+exec costs 45 times what it does natively; the
+# suites' own waits go through these helpers.
+#
 # MW_CASE_FILTER=PATTERN (tests/run.sh -k PATTERN) shows only the cases
 # whose name as printed (suite/NAME) holds PATTERN, '*' and '?' matching
 # as in the shell. Every case still runs (later ones need what earlier
@@ -36,6 +42,8 @@ WL=$OUT/workloads
 
 NFAIL=0
 NPASS=0
+TIME_SCALE=${MW_TIME_SCALE:-1}
+[[ $TIME_SCALE =~ ^[1-9][0-9]*$ ]] || TIME_SCALE=1
 CASE_FILTER=${MW_CASE_FILTER:-}
 NSHOWN=0
 NSHOWN_FAIL=0
@@ -202,21 +210,23 @@ exited() {
 	[[ ${stat%% *} == Z ]]
 }
 
-# wait_exit PID SECONDS: poll until PID has exited; 1 on timeout.
+# wait_exit PID SECONDS: poll until PID has exited (SECONDS times
+# MW_TIME_SCALE); 1 on timeout.
 wait_exit() {
 	local pid=$1 i
-	for ((i = 0; i < $2 * 20; i++)); do
+	for ((i = 0; i < $2 * TIME_SCALE * 20; i++)); do
 		exited "$pid" && return 0
 		sleep 0.05
 	done
 	exited "$pid"
 }
 
-# wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
+# wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s until it
+# succeeds, SECONDS times MW_TIME_SCALE at most.
 wait_until() {
 	local secs=$1 i
 	shift
-	for ((i = 0; i < secs * 10; i++)); do
+	for ((i = 0; i < secs * TIME_SCALE * 10; i++)); do
 		"$@" && return 0
 		sleep 0.1
 	done
@@ -287,7 +297,8 @@ start_gated() {
 	wait_until 10 at_gate "$WL_PID" "$WL/$name" || true
 }
 
-# reap PID: wait for a child of this shell (60 s at most) and set REAP_RC
+# reap PID: wait for a child of this shell (60 s at most, times
+# MW_TIME_SCALE) and set REAP_RC
 # to its exit status, or to "timeout". Not for $(...): a subshell cannot
 # wait for its parent's children.
 REAP_RC=
@@ -333,7 +344,7 @@ trace() {
 	TRACE_N=$((TRACE_N + 1))
 	TRACE_LOG=$TMP/trace$TRACE_N
 	TRACE_RC=0
-	timeout -k 5 120 "$MEMWATCHD" --db "$DB" --socket "$SOCK" \
+	timeout -k 5 $((120 * TIME_SCALE)) "$MEMWATCHD" --db "$DB" --socket "$SOCK" \
 		--metrics-listen none "$@" \
 		>"$TRACE_LOG.out" 2>"$TRACE_LOG.err" || TRACE_RC=$?
 }
@@ -378,10 +389,10 @@ target_listed() {
 }
 
 # wait_for_target PID: poll status until the daemon lists PID as a target
-# (20 s at most). Sets WHY when it gives up.
+# (20 s at most, times MW_TIME_SCALE). Sets WHY when it gives up.
 wait_for_target() {
 	local i
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 200 * TIME_SCALE; i++)); do
 		if ! daemon_alive; then
 			WHY="memwatchd died: $(tail -n 1 "$DAEMON_LOG.err" 2>/dev/null)"
 			return 1
@@ -389,7 +400,7 @@ wait_for_target() {
 		target_listed "$1" && return 0
 		sleep 0.1
 	done
-	WHY="pid $1 not in .daemon.targets after 20 s: $(ctl --json status 2>&1 | head -c 300)"
+	WHY="pid $1 not in .daemon.targets after $((20 * TIME_SCALE)) s: $(ctl --json status 2>&1 | head -c 300)"
 	return 1
 }
 

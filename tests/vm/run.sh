@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# tests/vm/run.sh - one kernel suite of tests/run.sh (vm/k6.1, vm/k6.12):
+# boots one of Debian's own kernels in a QEMU guest whose / is the host's,
+# runs the end-to-end suites listed in tests/vm/suites there on this tree's
+# build, and prints their PASS/FAIL lines renamed with the kernel:
+# "PASS: k6.1/targets/fork_follow", "FAIL: k6.12/kill9/...: reason".
+#
+#   tests/vm/run.sh SERIES          (SERIES: 6.1, 6.12, or host: the
+#                                    host's own kernel from /boot)
+#
+# The kernel and its initramfs come from tests/vm/kernels.sh (fetched once,
+# cached in .output/vm/kernels/); the guest's side is tests/vm/guest-init
+# then tests/vm/guest.sh. The run's files are in .output/vm/runs/kSERIES/:
+# env (what the guest is told), out.log (what it printed, followed live
+# here), console.log (the serial console: the kernel's messages),
+# dmesg.log, times (seconds per suite), done (written by the guest last).
+#
+# Whatever stops the guest short is one "FAIL: kSERIES/boot: reason": no
+# kernel to be had, no QEMU, a guest that does not boot, dies, or outlives
+# MW_VM_TIMEOUT seconds (enforced here, on the host: QEMU is killed). Never
+# a skip. kSERIES/kernel_log fails if the guest kernel logged a warning,
+# a BUG or an oops while the suites ran.
+#
+# Environment:
+#   MW_VM_SUITES    the suites to run instead of tests/vm/suites' (e2e/X ...)
+#   MW_VM_TIMEOUT   seconds the guest may run, boot included (default 1500)
+#   MW_VM_SMP, MW_VM_MEM  the guest's CPUs (2) and MiB (2048)
+#   MW_TIME_SCALE   how much longer the suites' waits and timeouts are in
+#                   the guest (default 4: QEMU without KVM is 10-20 times
+#                   slower for CPU-bound code, tests/e2e/lib.sh)
+#   MW_CASE_FILTER  tests/run.sh -k: shows the cases whose name, with the
+#                   kernel prefix, holds the pattern; with MW_CASE_OPTIONAL=1
+#                   none is a skip rather than a FAIL (tests/e2e/lib.sh)
+#   MW_OUT          the build the guest runs (.output, tests/run.sh)
+set -uo pipefail
+
+cd "$(dirname "$0")/../.." || exit 1
+TREE=$(pwd)
+SERIES=${1:-}
+NAME=k$SERIES
+VM_DIR=${MW_VM_DIR:-.output/vm}
+[[ $VM_DIR == /* ]] || VM_DIR=$TREE/$VM_DIR
+RUN_DIR=$VM_DIR/runs/$NAME
+GUEST_SECS=${MW_VM_TIMEOUT:-1500}
+PATTERN=${MW_CASE_FILTER:-}
+QEMU=${MW_VM_QEMU:-qemu-system-x86_64}
+
+NPASS=0
+NFAIL=0
+NSHOWN=0
+NSHOWN_FAIL=0
+QEMU_PID=
+
+# shown NAME: case NAME (with the kernel prefix) passes MW_CASE_FILTER.
+shown() {
+	# shellcheck disable=SC2053 # the filter is a glob on purpose
+	[[ -z $PATTERN || $1 == *$PATTERN* ]]
+}
+
+# result LINE: print a PASS/FAIL line of the guest, renamed, if shown.
+result() {
+	local line=$1 kind=${1%%: *} name
+	line="$kind: $NAME/${line#*: }"
+	name=${line#*: }
+	name=${name%%: *}
+	if [[ $kind == PASS ]]; then
+		NPASS=$((NPASS + 1))
+	else
+		NFAIL=$((NFAIL + 1))
+	fi
+	shown "$name" || return 0
+	NSHOWN=$((NSHOWN + 1))
+	[[ $kind == PASS ]] || NSHOWN_FAIL=$((NSHOWN_FAIL + 1))
+	echo "$line"
+}
+
+# boot_fail REASON: the one FAIL line of a guest that could not run the
+# suites, shown whatever the filter (the cases after it never ran).
+boot_fail() {
+	NFAIL=$((NFAIL + 1))
+	NSHOWN=$((NSHOWN + 1))
+	NSHOWN_FAIL=$((NSHOWN_FAIL + 1))
+	echo "FAIL: $NAME/boot: ${1//$'\n'/ | }"
+}
+
+# finish: the exit status, as tests/e2e/lib.sh's finish.
+finish() {
+	if [[ -n $PATTERN ]]; then
+		echo "# -k $PATTERN: $((NPASS + NFAIL - NSHOWN)) cases not shown," \
+			"$((NFAIL - NSHOWN_FAIL)) of them failed"
+		if ((NSHOWN == 0)); then
+			if [[ ${MW_CASE_OPTIONAL:-0} == 1 ]]; then
+				echo "# skipped: no case matches -k $PATTERN"
+				exit 0
+			fi
+			echo "FAIL: $NAME/-k: no case matches -k $PATTERN"
+			exit 1
+		fi
+	fi
+	exit $((NSHOWN_FAIL > 0))
+}
+
+# relay: the guest's output, PASS/FAIL lines renamed, the rest as '#' lines.
+relay() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		PASS:\ * | FAIL:\ *) result "$line" ;;
+		\#*) echo "$line" ;;
+		*) echo "# $line" ;;
+		esac
+	done
+}
+
+# console_reason: why the guest stopped, from its console: guest-init's
+# FAILED line, a kernel panic, or the console's last line.
+console_reason() {
+	local f=$RUN_DIR/console.log line
+	line=$(grep -a -m1 -E 'guest-init: (FAILED|tests/vm/guest.sh exited)|Kernel panic' "$f" 2>/dev/null)
+	[[ -n $line ]] || line=$(tr -d '\r' <"$f" 2>/dev/null | grep -a -v '^\s*$' | tail -n 1)
+	echo "${line:-the console is empty}" | tr -d '\r' | cut -c1-300
+}
+
+# dump_console: the end of the console into the log, as '#' lines.
+dump_console() {
+	echo "# ==> console.log (last 30 lines) <=="
+	tr -d '\r' <"$RUN_DIR/console.log" 2>/dev/null | tail -n 30 | sed 's/^/#   /'
+}
+
+# suites: the suites the guest runs, one per line, each maybe followed by
+# VAR=VALUE settings for it: MW_VM_SUITES (names apart by blanks), or
+# tests/vm/suites ('#' starts a comment); with a -k naming one suite of
+# this kernel (kSERIES/SUITE...), that suite alone.
+suites() {
+	local list s want=
+	if [[ -n ${MW_VM_SUITES:-} ]]; then
+		list=$(printf '%s\n' $MW_VM_SUITES)
+	else
+		list=$(sed 's/#.*//; s/[[:space:]]*$//; /^$/d' tests/vm/suites)
+	fi
+	if [[ $PATTERN == "$NAME/"* ]]; then
+		want=${PATTERN#"$NAME/"}
+		want=${want%%/*}
+		# Only a plain name: a glob could match several suites.
+		[[ $want == *[*?[]* ]] && want=
+	fi
+	while read -r s settings; do
+		[[ -z $want || ${s#e2e/} == "$want" ]] && echo "$s${settings:+ $settings}"
+	done <<<"$list"
+}
+
+# accel: KVM where the host offers it, else QEMU's own translator (TCG).
+accel() {
+	if [[ -r /dev/kvm && -w /dev/kvm ]]; then
+		echo "-accel kvm -cpu host"
+	else
+		echo "-accel tcg,thread=multi -cpu max"
+	fi
+}
+
+# QEMU_PID is timeout's, which passes the signal on to QEMU.
+on_exit() {
+	if [[ -n $QEMU_PID ]]; then
+		kill -TERM "$QEMU_PID" 2>/dev/null
+		wait "$QEMU_PID" 2>/dev/null
+	fi
+}
+trap on_exit EXIT
+trap 'exit 143' TERM INT
+
+if [[ $SERIES != 6.1 && $SERIES != 6.12 && $SERIES != host ]]; then
+	echo "usage: tests/vm/run.sh 6.1|6.12|host" >&2
+	exit 2
+fi
+# Every case is named kSERIES/...: a -k naming another kernel
+# (k6.12/... here) matches none of them, and the guest need not boot.
+first=${PATTERN%%/*}
+if [[ $PATTERN == */* && $first == k* && $first != *[*?[]* && $first != "$NAME" ]]; then
+	finish
+fi
+SUITES=$(suites)
+if [[ -z $SUITES ]]; then
+	boot_fail "no suite to run (tests/vm/suites, MW_VM_SUITES, -k $PATTERN)"
+	finish
+fi
+if ! command -v "$QEMU" >/dev/null; then
+	boot_fail "$QEMU is not installed (apt-get install qemu-system-x86; make deps)"
+	finish
+fi
+[[ $TREE != *[[:space:]]* && $VM_DIR != *[[:space:]]* ]] || {
+	boot_fail "the tree's path has a blank, which the kernel command line cannot carry: $TREE"
+	finish
+}
+
+start=$(date +%s)
+echo "# vm: $NAME: fetching the kernel (cached in ${VM_DIR#"$TREE"/}/kernels)"
+if ! KERNEL=$(MW_VM_DIR=$VM_DIR tests/vm/kernels.sh "$SERIES" 2>"$VM_DIR/kernels-$NAME.err"); then
+	boot_fail "no kernel: $(tail -n 1 "$VM_DIR/kernels-$NAME.err" 2>/dev/null)"
+	finish
+fi
+echo "# vm: $NAME: $(cat "$KERNEL/ready") ready after $(($(date +%s) - start)) s"
+
+rm -rf "$RUN_DIR"
+mkdir -p "$RUN_DIR" || exit 1
+: >"$RUN_DIR/out.log"
+OUT=${MW_OUT:-.output}
+[[ $OUT == /* ]] || OUT=$TREE/$OUT
+# What the guest is told (tests/vm/guest.sh sources it): the build it
+# runs, how much slower it is, and the sanitizers' settings if any.
+{
+	printf 'export MW_OUT=%q MW_TIME_SCALE=%q\n' "$OUT" "${MW_TIME_SCALE:-4}"
+	printf 'MW_VM_KERNEL=%q\nMW_VM_SUITES=%q\n' "$KERNEL" "$SUITES"
+	for v in SANITIZE MW_SAN_LOGS ASAN_OPTIONS UBSAN_OPTIONS; do
+		[[ -n ${!v:-} ]] && printf 'export %s=%q\n' "$v" "${!v}"
+	done
+} >"$RUN_DIR/env"
+[[ -n ${MW_SAN_LOGS:-} ]] && echo "mkdir -p \"\$MW_SAN_LOGS\"" >>"$RUN_DIR/env"
+
+echo "# vm: $NAME: booting $(basename "$KERNEL") for $(cut -d' ' -f1 <<<"$SUITES" | tr '\n' ' ')(at most ${GUEST_SECS}s)"
+# --foreground: timeout stays in this process group, so that QEMU goes
+# with it when tests/run.sh's own timeout signals the group.
+# shellcheck disable=SC2046 # accel is several words on purpose
+timeout --foreground -k 5 "$GUEST_SECS" "$QEMU" $(accel) -smp "${MW_VM_SMP:-2}" -m "${MW_VM_MEM:-2048}" \
+	-nographic -no-reboot -nic none \
+	-kernel "$KERNEL/vmlinuz" -initrd "$KERNEL/initrd.gz" \
+	-append "console=ttyS0 panic=-1 loglevel=4 mw.tree=$TREE mw.results=$RUN_DIR" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs local,path="$RUN_DIR",mount_tag=results,security_model=none \
+	</dev/null >"$RUN_DIR/console.log" 2>&1 &
+QEMU_PID=$!
+relay < <(tail -n +1 -F --pid="$QEMU_PID" "$RUN_DIR/out.log" 2>/dev/null)
+wait "$QEMU_PID"
+rc=$?
+QEMU_PID=
+secs=$(($(date +%s) - start))
+
+if [[ $rc == 124 || $rc == 137 ]]; then
+	last=$(grep -a '^=== ' "$RUN_DIR/out.log" | tail -n 1)
+	boot_fail "guest timed out after ${GUEST_SECS}s${last:+ (running ${last#=== })}, QEMU killed"
+	dump_console
+elif [[ ! -f $RUN_DIR/done ]]; then
+	boot_fail "guest stopped before the end of its suites (QEMU exited $rc): $(console_reason)"
+	dump_console
+elif [[ -f $RUN_DIR/dmesg.log ]]; then
+	# The kernel's own complaints, whichever suite caused them.
+	bad=$(grep -a -E 'WARNING:|BUG:|Oops|general protection|Call Trace|RCU stall|blocked for more than' \
+		"$RUN_DIR/dmesg.log" | head -n 3)
+	if [[ -z $bad ]]; then
+		result "PASS: kernel_log"
+	else
+		result "FAIL: kernel_log: $(echo "$bad" | tr '\n' '|')"
+		grep -a -B2 -A20 -m1 -E 'WARNING:|BUG:|Oops|general protection' "$RUN_DIR/dmesg.log" |
+			sed 's/^/#   /'
+	fi
+fi
+echo "# vm: $NAME: $secs s in all (QEMU $(accel | cut -d' ' -f2), ${MW_VM_SMP:-2} CPU)"
+finish
