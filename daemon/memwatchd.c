@@ -26,6 +26,7 @@
 #include "control.h"
 #include "engine.h"
 #include "guard.h"
+#include "kfeature.h"
 #include "log.h"
 #include "memwatchd.h"
 #include "metrics.h"
@@ -112,6 +113,49 @@ static void check_pid_namespace(void)
 			 ns);
 }
 
+/*
+ * What the configuration needs of the kernel beyond the required
+ * features (kernel__check): 0, or -ENOTSUP with one line in msg naming
+ * the kernel and the feature. The degradations it can live with are
+ * notes on stdout (--check-config) or warnings in the log (at start).
+ */
+static int kernel_needs(const struct options *o, const struct kernel *k,
+			bool check, char *msg, size_t len)
+{
+	bool follow = o->nexes || o->ncomms || o->ncgroups || o->cmd;
+	uint32_t hold = 1u << MW_KF_SIGNAL_TASK | 1u << MW_KF_SYSCALL_TP;
+
+	if (o->ncgroups && !(k->found & 1u << MW_KF_CGROUP2)) {
+		snprintf(msg, len,
+			 "Linux %s: cgroup2 missing: --cgroup and --unit need "
+			 "a cgroup v2 hierarchy mounted",
+			 k->release);
+		return -ENOTSUP;
+	}
+	if (check && follow && !(k->found & hold)) {
+		snprintf(msg, len,
+			 "Linux %s: send_signal_task and syscall_tracepoints "
+			 "missing: the children of --exe, --comm, --cgroup, "
+			 "--unit and CMD targets cannot be held before they "
+			 "run",
+			 k->release);
+		return -ENOTSUP;
+	}
+	for (int f = 0; f < MW_KF_MAX; f++) {
+		const struct mw_kfeature_info *i = mw_kfeature(f);
+
+		if (k->found & (1u << f) || i->required)
+			continue;
+		if (check)
+			printf("note: Linux %s: %s missing: %s\n", k->release,
+			       i->name, i->without);
+		else
+			log_warnx("Linux %s: %s missing: %s", k->release,
+				  i->name, i->without);
+	}
+	return 0;
+}
+
 /* What the daemon itself cost, for -v and `make bench`: its own CPU
  * (not its child's), per event, and its peak memory. */
 static void report_usage(struct daemon *d)
@@ -152,6 +196,17 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	options__parse(&o, argc, argv);
 	log_init(o.log_level);
+	/* The kernel first: a kernel memwatch cannot run on is refused in
+	 * one line, exit 2, before anything is opened or loaded. */
+	if (kernel__probe(&d.kernel, msg, sizeof(msg)))
+		fatalx_status(2, "%s", msg);
+	if (o.features) {
+		kernel__print(&d.kernel, stdout);
+		if (kernel__check(&d.kernel, msg, sizeof(msg)))
+			fatalx_status(2, "%s", msg);
+		options__free(&o);
+		return 0;
+	}
 	check_pid_namespace();
 	notify__init();
 	d.opts = &o;
@@ -162,9 +217,13 @@ int main(int argc, char **argv)
 	copts.ringbuf_bytes = o.ringbuf_mb << 20;
 	copts.max_targets = o.max_targets;
 	copts.max_pending = o.max_pending;
+	copts.kfeatures = d.kernel.found;
 	/* Check targets before touching anything. */
 	if (daemon__check_targets(&o, NULL, msg, sizeof(msg)))
 		fatalx("%s", msg);
+	if (kernel__check(&d.kernel, msg, sizeof(msg)) ||
+	    kernel_needs(&o, &d.kernel, o.check_config, msg, sizeof(msg)))
+		fatalx_status(2, "%s", msg);
 	if (o.check_config) {
 		printf("configuration OK\n");
 		options__free(&o);
