@@ -40,7 +40,8 @@ static const struct mw_kfeature_info table[MW_KF_MAX] = {
 	[MW_KF_UPROBE_MULTI] = {"uprobe_multi",
 				"uprobe_multi links (Linux 6.6)", false,
 				"one uprobe link per probed offset: attach "
-				"and detach take longer"},
+				"and detach take longer, and memwatchd keeps "
+				"CAP_SYS_ADMIN (perf uprobe events need it)"},
 	[MW_KF_URETPROBE_SYSCALL] = {"uretprobe_syscall",
 				     "uretprobe syscall, x86-64 (Linux 6.11)",
 				     false,

@@ -86,12 +86,17 @@ static int finish(struct daemon *d)
  * first targets are attached and CMD is forked (with all of root's
  * capabilities, as it was given). Keep what attaching more needs.
  */
-static void drop_privileges(void)
+static void drop_privileges(const struct kernel *k)
 {
-	uint64_t missing;
+	uint64_t keep = PRIVS_RUNTIME, missing;
 	int err;
 
-	if ((err = privs__drop(PRIVS_RUNTIME, &missing)))
+	/* Without uprobe_multi links each probe is a perf uprobe event,
+	 * which the kernel opens only for CAP_SYS_ADMIN (CAP_PERFMON is not
+	 * enough): targets attached later need it (kfeature.c says so). */
+	if (!(k->found & 1u << MW_KF_UPROBE_MULTI))
+		keep |= PRIVS_BIT(CAP_SYS_ADMIN);
+	if ((err = privs__drop(keep, &missing)))
 		fatalx("cannot drop capabilities: %s", strerror(-err));
 	if (missing)
 		log_info("capabilities it may need but does not have: %#llx",
@@ -304,7 +309,7 @@ int main(int argc, char **argv)
 	daemon__watch_programs(&d, &o);
 	if (o.cmd)
 		d.child = daemon__spawn(&d, o.cmd, o.tls_cmd);
-	drop_privileges();
+	drop_privileges(&d.kernel);
 	/* The first rows (processes) are visible at once. */
 	daemon__flush(&d, d.started);
 	notify__ready("%d processes traced", collector__ntargets(d.col));
