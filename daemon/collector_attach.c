@@ -33,6 +33,7 @@ void collector_attach__unlink(struct target *t)
 
 #define NMM 4
 #define NHOLD 4
+#define NTP_MAX 4 /* the larger of the two */
 #define TRACEFS "/sys/kernel/tracing"
 
 /* The anonymous-memory programs and their links, in skeleton order. */
@@ -71,7 +72,7 @@ static void link_destroy(void *l)
 /* Remove the n links, at once (parallel.h): removing each waits. */
 static void tp_unlink(struct bpf_link ***links, int n)
 {
-	struct bpf_link *l[NMM > NHOLD ? NMM : NHOLD];
+	struct bpf_link *l[NTP_MAX];
 
 	for (int i = 0; i < n; i++) {
 		l[i] = *links[i];

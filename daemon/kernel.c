@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <bpf/btf.h>
+#include <bpf/libbpf.h>
 
 #include "cgroup.h"
 #include "kernel.h"
@@ -122,6 +123,7 @@ static int mask(struct kernel *k, const char *list, char *why, size_t len)
 
 int kernel__probe(struct kernel *k, char *why, size_t len)
 {
+	libbpf_print_fn_t old;
 	struct utsname u;
 	struct btf *btf;
 	char mnt[PATH_MAX];
@@ -132,7 +134,10 @@ int kernel__probe(struct kernel *k, char *why, size_t len)
 		snprintf(k->release, sizeof(k->release), "%s", u.release);
 	else
 		snprintf(k->release, sizeof(k->release), "unknown");
+	/* Its absence is reported here, in one line: not by libbpf too. */
+	old = libbpf_set_print(NULL);
 	btf = btf__load_vmlinux_btf();
+	libbpf_set_print(old);
 	if (btf) {
 		probe_btf(k, btf);
 		btf__free(btf);
@@ -156,7 +161,10 @@ int kernel__check(const struct kernel *k, char *msg, size_t len)
 	for (int f = 0; f < MW_KF_MAX && n < len; f++) {
 		const struct mw_kfeature_info *i = mw_kfeature(f);
 
-		if (!i->required)
+		/* Without BTF the others found there are unknown. */
+		if (!i->required ||
+		    (!(k->found & 1u << MW_KF_BTF) && f != MW_KF_BTF &&
+		     f != MW_KF_UPROBES))
 			continue;
 		n += (size_t)snprintf(msg + n, len - n, "%s %s %s",
 				      f ? "," : "", i->name,

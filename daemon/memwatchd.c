@@ -127,7 +127,7 @@ static void check_pid_namespace(void)
 static int kernel_needs(const struct options *o, const struct kernel *k,
 			bool check, char *msg, size_t len)
 {
-	bool follow = o->nexes || o->ncomms || o->ncgroups || o->cmd;
+	bool follow = o->nexes || o->ncomms || o->ncgroups;
 	uint32_t hold = 1u << MW_KF_SIGNAL_TASK | 1u << MW_KF_SYSCALL_TP;
 
 	if (o->ncgroups && !(k->found & 1u << MW_KF_CGROUP2)) {
@@ -140,8 +140,8 @@ static int kernel_needs(const struct options *o, const struct kernel *k,
 	if (check && follow && !(k->found & hold)) {
 		snprintf(msg, len,
 			 "Linux %s: send_signal_task and syscall_tracepoints "
-			 "missing: the children of --exe, --comm, --cgroup, "
-			 "--unit and CMD targets cannot be held before they "
+			 "missing: the children of --exe, --comm, --cgroup "
+			 "and --unit targets cannot be held before they "
 			 "run",
 			 k->release);
 		return -ENOTSUP;
@@ -299,6 +299,7 @@ int main(int argc, char **argv)
 		fatal("out of memory");
 	metrics__retention(d.metrics, retention__stats(d.retention));
 	metrics__overload(d.metrics, d.col, &d.shed);
+	metrics__kernel(d.metrics, &d.kernel);
 
 	daemon__loop_init(&d);
 
