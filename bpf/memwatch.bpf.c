@@ -1002,23 +1002,33 @@ int mremap_exit(struct trace_event_raw_sys_exit *ctx)
 #define SIGSTOP_ 19
 #define PIDTYPE_TGID_ 1
 
-/* Linux 6.13: a signal to another task, here the child of a fork. */
+/* Linux 6.13: a signal to another task, here the child of a fork. Weak, so
+ * that the object loads on older kernels: the one program that calls it
+ * (on_fork_task) is loaded only where the kernel has it (the collector
+ * asks the kernel's BTF, daemon/features.c). */
 extern int bpf_send_signal_task(struct task_struct *task, int sig,
-				enum pid_type type, __u64 value) __ksym;
+				enum pid_type type, __u64 value) __ksym __weak;
+
+/* How spawn() holds the process it reports. */
+enum hold {
+	HOLD_SELF,  /* the current task's process (bpf_send_signal) */
+	HOLD_CHILD, /* a child of a fork, not yet run (bpf_send_signal_task) */
+	HOLD_NONE,  /* none: the process is attached as it runs */
+};
 
 /*
  * Report a process to attach (tmpl, an MW_REC_SPAWN record) and stop it
  * until user space has attached and sends SIGCONT: child, a new child of
- * a fork, or the current task when NULL. The record is reserved before
- * the stop, so that a program is never stopped without the report that
- * resumes it: when the ring buffer is full the program runs on untraced,
- * the loss is counted on it, and it goes to missed, to be attached late.
- * A stop that fails leaves it running; it is reported all the same (a
- * SIGCONT to a running process does nothing). A held process is in held
- * until the daemon has resumed it.
+ * a fork (HOLD_CHILD), or the current task's process (HOLD_SELF). The
+ * record is reserved before the stop, so that a program is never stopped
+ * without the report that resumes it: when the ring buffer is full the
+ * program runs on untraced, the loss is counted on it, and it goes to
+ * missed, to be attached late. A stop that fails leaves it running; it is
+ * reported all the same (a SIGCONT to a running process does nothing). A
+ * held process is in held until the daemon has resumed it.
  */
 static __always_inline void spawn(const struct mw_record *tmpl,
-				  struct task_struct *child)
+				  struct task_struct *child, enum hold how)
 {
 	struct mw_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	__u32 pid = tmpl->pid;
@@ -1032,11 +1042,13 @@ static __always_inline void spawn(const struct mw_record *tmpl,
 	}
 	/* Held only once the guard can find it: a full map means no stop
 	 * (the daemon still attaches, the program running meanwhile). */
-	start = child ? BPF_CORE_READ(child, start_boottime)
-		      : BPF_CORE_READ(bpf_get_current_task_btf(), group_leader,
-				      start_boottime);
-	if (!bpf_map_update_elem(&held, &pid, &start, BPF_ANY)) {
-		if (child)
+	start = how == HOLD_CHILD
+			? BPF_CORE_READ(child, start_boottime)
+			: BPF_CORE_READ(bpf_get_current_task_btf(), group_leader,
+					start_boottime);
+	if (how != HOLD_NONE &&
+	    !bpf_map_update_elem(&held, &pid, &start, BPF_ANY)) {
+		if (how == HOLD_CHILD)
 			bpf_send_signal_task(child, SIGSTOP_, PIDTYPE_TGID_,
 					     0);
 		else
@@ -1047,31 +1059,121 @@ static __always_inline void spawn(const struct mw_record *tmpl,
 	count(MW_CNT_EMITTED);
 }
 
+static __always_inline void spawn_init(struct mw_record *r, __u32 tgid,
+				       __u8 mode, const char *comm)
+{
+	rec_init(r, MW_REC_SPAWN, 0);
+	r->pid = tgid;
+	r->tid = tgid;
+	r->code = mode & MW_TARGET_MODE;
+	r->flags = MW_RECF_FORKED;
+	bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), comm);
+}
+
+/*
+ * Children of followed targets to hold from their own context, where the
+ * kernel has no bpf_send_signal_task (before 6.13): tgid -> the parent's
+ * target mode. on_fork adds the child; the child takes itself out on its
+ * first return to user space (child_return), or on_exit does if it dies
+ * before.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} hold_child SEC(".maps");
+
+/* Are the child_return programs loaded (set by the collector)? Without
+ * them (no syscall tracepoints) a followed child is reported from its
+ * parent's fork and not held: it is attached while it already runs. */
+const volatile bool hold_in_child = false;
+
 /*
  * A followed target forked: its child is stopped before its first user
- * instruction (the SIGSTOP is queued now, before the child first runs,
- * and taken on its return from the fork) and reported, to be attached
- * and resumed. The stop is queued before the report, so the daemon's
- * SIGCONT always comes after it.
+ * instruction and reported, to be attached and resumed.
+ *
+ * task: with bpf_send_signal_task the SIGSTOP is queued now, before the
+ * child first runs, and taken on its return from the fork; it is queued
+ * before the report, so the daemon's SIGCONT always comes after it.
+ * Without it, the child is noted in hold_child and does the same from its
+ * own context (child_return): the report cannot go first there, or the
+ * daemon's SIGCONT could come before the child stopped itself.
  */
 static __always_inline void follow_child(struct task_struct *child,
-					 __u32 tgid, __u8 mode)
+					 __u32 tgid, __u8 mode, bool task)
 {
 	struct mw_record r;
 
-	rec_init(&r, MW_REC_SPAWN, 0);
-	r.pid = tgid;
-	r.tid = tgid;
-	r.code = mode & MW_TARGET_MODE;
-	r.flags = MW_RECF_FORKED;
-	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), child->comm);
-	spawn(&r, child);
+	if (!task && hold_in_child &&
+	    !bpf_map_update_elem(&hold_child, &tgid, &mode, BPF_ANY))
+		return;
+	spawn_init(&r, tgid, mode, child->comm);
+	/* Not held from its context (hold_child full, or no way to hold it
+	 * there): reported all the same, to be attached as it runs. */
+	spawn(&r, child, task ? HOLD_CHILD : HOLD_NONE);
+}
+
+/*
+ * A new process returns to user space for the first time, from fork,
+ * vfork, clone or clone3 (the tracepoint fires in the child too, with 0
+ * returned, before the signals pending are taken): if it is a followed
+ * target's child, stop it here, before its first instruction, and report
+ * it.
+ */
+static __always_inline int child_return(long ret)
+{
+	__u64 ids;
+	__u32 tgid;
+	__u8 *mode, m;
+	struct mw_record r;
+
+	if (ret != 0)
+		return 0;
+	ids = cur_ids();
+	tgid = ids >> 32;
+	if (tgid != (__u32)ids)
+		return 0; /* a new thread: its process is no new child */
+	mode = bpf_map_lookup_elem(&hold_child, &tgid);
+	if (!mode)
+		return 0;
+	m = *mode;
+	bpf_map_delete_elem(&hold_child, &tgid);
+	spawn_init(&r, tgid, m, bpf_get_current_task_btf()->comm);
+	spawn(&r, NULL, HOLD_SELF);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone")
+int clone_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return child_return(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int clone3_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return child_return(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_fork")
+int fork_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return child_return(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_vfork")
+int vfork_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return child_return(ctx->ret);
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+/* A fork or a new thread (in the parent's context); task: hold a followed
+ * child with bpf_send_signal_task. */
+static __always_inline int fork_event(struct task_struct *parent,
+				      struct task_struct *child, bool task)
 {
 	__u64 ids = task_ids(child);
 	__u32 tgid = ids >> 32;
@@ -1083,7 +1185,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		__u8 *mode = bpf_map_lookup_elem(&targets, &ptgid);
 
 		if (mode && (*mode & MW_TARGET_FOLLOW))
-			follow_child(child, tgid, *mode);
+			follow_child(child, tgid, *mode, task);
 		return 0;
 	}
 	if (!traced(tgid))
@@ -1096,6 +1198,21 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* Exactly one of the two is loaded (the collector chooses): on_fork_task
+ * where the kernel has bpf_send_signal_task (6.13), on_fork elsewhere. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork_task, struct task_struct *parent,
+	     struct task_struct *child)
+{
+	return fork_event(parent, child, true);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return fork_event(parent, child, false);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
 {
@@ -1105,6 +1222,10 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	struct mw_record r;
 	int live;
 
+	/* A followed child killed before it first ran: no longer waited
+	 * for (the programs that wait for it, where they are loaded). */
+	if (hold_in_child && tgid == (__u32)ids)
+		bpf_map_delete_elem(&hold_child, &tgid);
 	if (!traced(tgid))
 		return 0;
 	sig = BPF_CORE_READ(task, signal);
@@ -1260,7 +1381,7 @@ static __always_inline void watch_exec(struct task_struct *p, __u64 ids)
 	r.pid = tgid;
 	r.tid = (__u32)ids;
 	__builtin_memcpy(r.comm, comm, sizeof(comm));
-	spawn(&r, NULL);
+	spawn(&r, NULL, HOLD_SELF);
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -74,6 +74,11 @@ struct mw_msg_status {
 	uint64_t pruned_raw_processes;	/* processes whose raw rows went */
 	uint64_t pruned_processes;	/* processes removed entirely */
 	uint64_t prune_step_max_ns;	/* the longest time the loop waited */
+	/* The kernel it runs on (daemon/kernel.h): its release, and the
+	 * features found, 1 << enum mw_kfeature (kfeature.h) each. */
+	char kernel_release[80];	/* NUL-terminated */
+	uint32_t kfeatures;
+	uint32_t pad;
 };
 
 #endif

@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ctl.h"
+#include "kfeature.h"
 #include "proto.h"
 #include "rowfmt.h"
 #include "text.h"
@@ -41,6 +43,58 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 			   find, lost, held, start);
 	}
 	return 0;
+}
+
+/* The kernel the daemon runs on, and what it does without each optional
+ * feature missing there (common/kfeature.h). */
+static void kernel_text(const struct mw_msg_status *st)
+{
+	char rel[sizeof(st->kernel_release)];
+
+	text__safe(rel, sizeof(rel), st->kernel_release);
+	printf("kernel: Linux %s", rel);
+	for (int f = 0, n = 0; f < MW_KF_MAX; f++)
+		if (!(st->kfeatures & (1u << f)))
+			printf("%s%s", n++ ? ", " : "; missing: ",
+			       mw_kfeature(f)->name);
+	printf("\n");
+	for (int f = 0; f < MW_KF_MAX; f++)
+		if (!(st->kfeatures & (1u << f)))
+			printf("  without %s: %s\n", mw_kfeature(f)->name,
+			       mw_kfeature(f)->without);
+}
+
+static void kernel_json(const struct mw_msg_status *st)
+{
+	char rel[sizeof(st->kernel_release)];
+
+	memcpy(rel, st->kernel_release, sizeof(rel));
+	rel[sizeof(rel) - 1] = '\0';
+	json__key(&J, "kernel");
+	json__open(&J, '{');
+	json__key(&J, "release");
+	json__str(&J, rel);
+	json__key(&J, "features");
+	json__open(&J, '{');
+	for (int f = 0; f < MW_KF_MAX; f++) {
+		json__key(&J, mw_kfeature(f)->name);
+		json__bool(&J, st->kfeatures & (1u << f));
+	}
+	json__close(&J, '}');
+	json__key(&J, "degraded");
+	json__open(&J, '[');
+	for (int f = 0; f < MW_KF_MAX; f++) {
+		if (st->kfeatures & (1u << f))
+			continue;
+		json__open(&J, '{');
+		json__key(&J, "feature");
+		json__str(&J, mw_kfeature(f)->name);
+		json__key(&J, "without");
+		json__str(&J, mw_kfeature(f)->without);
+		json__close(&J, '}');
+	}
+	json__close(&J, ']');
+	json__close(&J, '}');
 }
 
 int cmd_status(int argc, char **argv)
@@ -95,6 +149,7 @@ int cmd_status(int argc, char **argv)
 			json__u64(&J, st.pruned_processes);
 			json__key(&J, "prune_step_max_ns");
 			json__u64(&J, st.prune_step_max_ns);
+			kernel_json(&st);
 			json__close(&J, '}');
 		}
 		json__key(&J, "processes");
@@ -115,6 +170,7 @@ int cmd_status(int argc, char **argv)
 		     i < st.ntargets && i < MW_STATUS_MAX_TARGETS; i++)
 			printf(" %u", st.targets[i]);
 		printf("%s\n", st.ntargets ? "" : " none");
+		kernel_text(&st);
 		printf("retention: %" PRIu64
 		       " rows removed: raw rows of %" PRIu64
 		       " processes, everything of %" PRIu64

@@ -11,7 +11,7 @@
 
 /* Where cgroup2 is mounted: /sys/fs/cgroup on a unified host,
  * /sys/fs/cgroup/unified on a hybrid one. */
-static int cgroup2_mount(char *buf, size_t len)
+int cgroup__mount(char *buf, size_t len)
 {
 	char line[PATH_MAX + 128], dev[64], dir[PATH_MAX], type[64];
 	FILE *f = fopen("/proc/self/mounts", "re");
@@ -39,7 +39,7 @@ int cgroup__resolve(const char *arg, bool unit, char *path, size_t len,
 	if (!arg[0] || strstr(arg, ".."))
 		return -EINVAL;
 	if (unit || arg[0] != '/' || stat(arg, &st)) {
-		if ((err = cgroup2_mount(mnt, sizeof(mnt))))
+		if ((err = cgroup__mount(mnt, sizeof(mnt))))
 			return err;
 		if (unit && !strchr(arg, '/'))
 			snprintf(path, len, "%s/system.slice/%s", mnt, arg);

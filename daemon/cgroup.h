@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Where the cgroup2 file system is mounted, into buf: 0, or -ENODEV if it
+ * is not. */
+int cgroup__mount(char *buf, size_t len);
+
 /*
  * Resolve arg to a cgroup v2 directory: with unit, a systemd unit name
  * (its group is system.slice/NAME under the cgroup2 mount, or

@@ -26,6 +26,7 @@
 #include "decode.h"
 #include "elfsym.h"
 #include "hash.h"
+#include "kfeature.h"
 #include "memwatch.h"
 #include "memwatch.skel.h"
 #include "uprobe.h"
@@ -101,10 +102,44 @@ static int libbpf_debug(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, ap);
 }
 
+/*
+ * Load-time choices by the kernel's features (kfeature.h), so that one
+ * object loads on every supported kernel: of the two fork programs, the
+ * one that holds a followed child with bpf_send_signal_task where the
+ * kernel has it (6.13), the other elsewhere, with the programs holding
+ * the child from its own context; the syscall tracepoint programs only
+ * where there are syscall tracepoints; uprobe_multi links where the
+ * kernel has them.
+ */
+static void choose_programs(struct collector *c, uint32_t kf)
+{
+	struct memwatch_bpf *s = c->skel;
+	bool systp = kf & (1u << MW_KF_SYSCALL_TP);
+	struct bpf_program *mm[] = {s->progs.mmap_exit, s->progs.munmap_exit,
+				    s->progs.brk_exit, s->progs.mremap_exit};
+	struct bpf_program *hold[] = {s->progs.clone_exit,
+				      s->progs.clone3_exit,
+				      s->progs.fork_exit, s->progs.vfork_exit};
+
+	c->signal_task = kf & (1u << MW_KF_SIGNAL_TASK);
+	c->hold_in_child = !c->signal_task && systp;
+	c->mm_loaded = systp;
+	bpf_program__set_autoload(s->progs.on_fork_task, c->signal_task);
+	bpf_program__set_autoload(s->progs.on_fork, !c->signal_task);
+	for (size_t i = 0; i < sizeof(mm) / sizeof(mm[0]); i++)
+		bpf_program__set_autoload(mm[i], systp);
+	for (size_t i = 0; i < sizeof(hold) / sizeof(hold[0]); i++)
+		bpf_program__set_autoload(hold[i], c->hold_in_child);
+	s->rodata->hold_in_child = c->hold_in_child;
+	c->multi = uprobe__prepare(s->obj,
+				   kf & (1u << MW_KF_UPROBE_MULTI)) > 0;
+}
+
 struct collector *collector__new(const struct collector_opts *opts,
 				 collector_cb cb, void *ctx)
 {
 	struct collector *c = calloc(1, sizeof(*c));
+	struct bpf_link **fork;
 	int err;
 
 	if (!c)
@@ -156,7 +191,7 @@ struct collector *collector__new(const struct collector_opts *opts,
 			c->skel->rodata->pidns_ino = ns.st_ino;
 		}
 	}
-	c->multi = uprobe__prepare(c->skel->obj) > 0;
+	choose_programs(c, opts->kfeatures);
 	err = memwatch_bpf__load(c->skel);
 	if (err)
 		goto fail;
@@ -168,20 +203,21 @@ struct collector *collector__new(const struct collector_opts *opts,
 			err = -errno;
 			goto fail;
 		}
-		uprobe__prepare(c->bench->obj);
+		uprobe__prepare(c->bench->obj, c->multi);
 		err = bench_bpf__load(c->bench);
 		if (err)
 			goto fail;
 		c->floor_enter = c->bench->progs.empty_enter;
 		c->floor_exit = c->bench->progs.empty_exit;
 	}
-	c->skel->links.on_fork =
-		bpf_program__attach(c->skel->progs.on_fork);
+	fork = c->signal_task ? &c->skel->links.on_fork_task
+			      : &c->skel->links.on_fork;
+	*fork = bpf_program__attach(c->signal_task ? c->skel->progs.on_fork_task
+						   : c->skel->progs.on_fork);
 	c->skel->links.on_exit = bpf_program__attach(c->skel->progs.on_exit);
 	c->skel->links.on_exec = bpf_program__attach(c->skel->progs.on_exec);
 
-	if (!c->skel->links.on_fork || !c->skel->links.on_exit ||
-	    !c->skel->links.on_exec) {
+	if (!*fork || !c->skel->links.on_exit || !c->skel->links.on_exec) {
 		err = -errno;
 		goto fail;
 	}

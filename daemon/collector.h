@@ -28,6 +28,9 @@ struct collector_opts {
 	/* User stack frames an allocation record carries, 0 to
 	 * MW_EV_MAX_FRAMES; 0 keeps the call site alone (cheaper). */
 	uint32_t stack_frames;
+	/* The kernel's features (1 << enum mw_kfeature, daemon/kernel.h):
+	 * which programs are loaded, and how. */
+	uint32_t kfeatures;
 };
 
 /* NULL and errno set on failure. */
@@ -77,6 +80,9 @@ int collector__watch_unit(struct collector *c, const char *unit,
 /* Follow pid's forks: each new child process is stopped as it first runs
  * and reported as MW_EV_SPAWN, like a watched exec. */
 int collector__follow(struct collector *c, uint32_t pid);
+/* Periodic work (the daemon's timer): remove the child-context hold once
+ * no target is followed and no child waits for it. */
+void collector__tick(struct collector *c);
 /* Also probe a function of the traced programs' own, in every target
  * traced in full mode from now on, wherever its executable or a library
  * it maps defines it: an allocator (returns a new block), a realloc

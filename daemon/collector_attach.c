@@ -31,76 +31,143 @@ void collector_attach__unlink(struct target *t)
 	t->nlinks = t->cap = 0;
 }
 
-/* The anonymous-memory programs' links, in skeleton order. */
-static struct bpf_link **mm_link(struct collector *c, int i)
-{
-	struct bpf_link **links[] = {
-		&c->skel->links.mmap_exit, &c->skel->links.munmap_exit,
-		&c->skel->links.brk_exit, &c->skel->links.mremap_exit};
-
-	return links[i];
-}
-
-static struct bpf_program *mm_prog(struct collector *c, int i)
-{
-	struct bpf_program *progs[] = {
-		c->skel->progs.mmap_exit, c->skel->progs.munmap_exit,
-		c->skel->progs.brk_exit, c->skel->progs.mremap_exit};
-
-	return progs[i];
-}
-
 #define NMM 4
+#define NHOLD 4
+#define NTP_MAX 4 /* the larger of the two */
 #define TRACEFS "/sys/kernel/tracing"
+
+/* The anonymous-memory programs and their links, in skeleton order. */
+static void mm_progs(struct collector *c, struct bpf_program **progs,
+		     struct bpf_link ***links)
+{
+	progs[0] = c->skel->progs.mmap_exit;
+	progs[1] = c->skel->progs.munmap_exit;
+	progs[2] = c->skel->progs.brk_exit;
+	progs[3] = c->skel->progs.mremap_exit;
+	links[0] = &c->skel->links.mmap_exit;
+	links[1] = &c->skel->links.munmap_exit;
+	links[2] = &c->skel->links.brk_exit;
+	links[3] = &c->skel->links.mremap_exit;
+}
+
+/* The programs holding a followed child from its own context. */
+static void hold_progs(struct collector *c, struct bpf_program **progs,
+		       struct bpf_link ***links)
+{
+	progs[0] = c->skel->progs.clone_exit;
+	progs[1] = c->skel->progs.clone3_exit;
+	progs[2] = c->skel->progs.fork_exit;
+	progs[3] = c->skel->progs.vfork_exit;
+	links[0] = &c->skel->links.clone_exit;
+	links[1] = &c->skel->links.clone3_exit;
+	links[2] = &c->skel->links.fork_exit;
+	links[3] = &c->skel->links.vfork_exit;
+}
 
 static void link_destroy(void *l)
 {
 	bpf_link__destroy(l);
 }
 
-/* Remove the tracepoints, at once (parallel.h): removing each waits. */
-static void mm_unlink(struct collector *c)
+/* Remove the n links, at once (parallel.h): removing each waits. */
+static void tp_unlink(struct bpf_link ***links, int n)
 {
-	struct bpf_link *l[NMM];
+	struct bpf_link *l[NTP_MAX];
 
-	for (int i = 0; i < NMM; i++) {
-		l[i] = *mm_link(c, i);
-		*mm_link(c, i) = NULL;
+	for (int i = 0; i < n; i++) {
+		l[i] = *links[i];
+		*links[i] = NULL;
 	}
-	parallel__each(link_destroy, (void *const *)l, NMM);
+	parallel__each(link_destroy, (void *const *)l, n);
+}
+
+/*
+ * Attach the n syscall tracepoint programs (want) or remove them: all or
+ * none. They are attached only while needed: while any syscall
+ * tracepoint is on, every system call on the host takes the kernel's
+ * slow path. tracefs is mounted if it is not: the tracepoints' ids are
+ * read there.
+ */
+static int tp_set(struct bpf_program **progs, struct bpf_link ***links,
+		  int n, bool want)
+{
+	if (want == (*links[0] != NULL))
+		return 0;
+	tp_unlink(links, n);
+	if (!want)
+		return 0;
+	if (access(TRACEFS "/events", F_OK))
+		mount("nodev", TRACEFS, "tracefs", 0, NULL);
+	for (int i = 0; i < n; i++) {
+		*links[i] = bpf_program__attach(progs[i]);
+		if (!*links[i]) {
+			int err = -errno;
+
+			tp_unlink(links, n);
+			return err;
+		}
+	}
+	return 0;
 }
 
 /*
  * The anonymous-memory tracepoints are attached while some process is
  * traced in full mode (they feed the allocator-retention rule, which TLS
- * mode does not run), and removed with the last: while any syscall
- * tracepoint is on, every system call on the host takes the kernel's
- * slow path. tracefs is mounted if it is not: the tracepoints' ids are
- * read there.
+ * mode does not run), and removed with the last. Where the kernel has no
+ * syscall tracepoints they are not loaded (a degradation said at start).
  */
 static int mm_update(struct collector *c)
 {
+	struct bpf_program *progs[NMM];
+	struct bpf_link **links[NMM];
 	bool want = false;
 
+	if (!c->mm_loaded)
+		return 0;
 	for (int i = 0; i < c->ntargets; i++)
 		want |= !c->targets[i].tls_only;
-	if (want == (*mm_link(c, 0) != NULL))
-		return 0;
-	mm_unlink(c);
-	if (!want)
-		return 0;
-	if (access(TRACEFS "/events", F_OK))
-		mount("nodev", TRACEFS, "tracefs", 0, NULL);
-	for (int i = 0; i < NMM; i++) {
-		*mm_link(c, i) = bpf_program__attach(mm_prog(c, i));
-		if (!*mm_link(c, i)) {
-			int err = -errno;
+	mm_progs(c, progs, links);
+	return tp_set(progs, links, NMM, want);
+}
 
-			mm_unlink(c);
-			return err;
-		}
-	}
-	return 0;
+/*
+ * The child-context hold (bpf/memwatch.bpf.c, child_return), where it is
+ * loaded, is attached while some target's forks are followed, and after
+ * the last until no child waits in hold_child: a child forked just before
+ * its parent went still has to stop and be reported.
+ */
+static int hold_update(struct collector *c)
+{
+	struct bpf_program *progs[NHOLD];
+	struct bpf_link **links[NHOLD];
+	bool want = false;
+	uint32_t key;
+
+	if (!c->hold_in_child)
+		return 0;
+	for (int i = 0; i < c->ntargets; i++)
+		want |= c->targets[i].follow;
+	hold_progs(c, progs, links);
+	if (!want && *links[0])
+		want = !bpf_map_get_next_key(
+		    bpf_map__fd(c->skel->maps.hold_child), NULL, &key);
+	return tp_set(progs, links, NHOLD, want);
+}
+
+void collector__tick(struct collector *c)
+{
+	hold_update(c);
+}
+
+int collector_attach__follow(struct collector *c, struct target *t)
+{
+	int err;
+
+	t->follow = true;
+	err = hold_update(c);
+	if (err)
+		t->follow = false;
+	return err;
 }
 
 static int req_cmp(const void *a, const void *b)
@@ -391,5 +458,6 @@ int collector__detach(struct collector *c, uint32_t pid)
 	collector_attach__unlink(t);
 	*t = c->targets[--c->ntargets];
 	c->mm_err = mm_update(c);
+	hold_update(c);
 	return 0;
 }

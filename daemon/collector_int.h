@@ -65,6 +65,7 @@ static inline struct bpf_program *prog_at(struct memwatch_bpf *skel, size_t off)
 struct target {
 	uint32_t pid;
 	bool tls_only;
+	bool follow; /* its forks are followed (collector__follow) */
 	int nlinks;
 	int cap;
 	struct uplink **links;
@@ -113,6 +114,11 @@ struct collector {
 	uint32_t max_lost;   /* the lost map's size */
 	uint32_t *lost_keys; /* max_lost of them, for a walk of the map */
 	int mm_err; /* attaching the mm tracepoints, last time */
+	/* Loaded where the kernel has syscall tracepoints (kfeature.h):
+	 * the mm programs, and without bpf_send_signal_task the programs
+	 * that hold a followed child from its own context. */
+	bool mm_loaded, hold_in_child;
+	bool signal_task; /* on_fork_task, not on_fork, is loaded */
 	int ncpus;
 	char why[PATH_MAX + 128];
 };
@@ -195,5 +201,8 @@ int collector_attach__module(struct collector *c, struct target *t,
  * loader has not run yet, or NULL. Returns 0 or -errno. */
 int collector_attach__custom(struct collector *c, struct target *t,
 			     const char *exe);
+/* Mark t followed and put the child-context hold in place where it is
+ * needed (before 6.13). Returns 0 or -errno. */
+int collector_attach__follow(struct collector *c, struct target *t);
 
 #endif

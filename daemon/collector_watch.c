@@ -81,10 +81,15 @@ int collector__watch_unit(struct collector *c, const char *unit,
 int collector__follow(struct collector *c, uint32_t pid)
 {
 	int fd = bpf_map__fd(c->skel->maps.targets);
+	struct target *t = target_find(c, pid);
 	uint8_t mode;
+	int err;
 
-	if (bpf_map_lookup_elem(fd, &pid, &mode))
-		return -errno;
+	if (!t || bpf_map_lookup_elem(fd, &pid, &mode))
+		return t ? -errno : -ESRCH;
+	/* The hold is in place before the first fork it must see. */
+	if ((err = collector_attach__follow(c, t)))
+		return err;
 	mode |= MW_TARGET_FOLLOW;
 	if (bpf_map_update_elem(fd, &pid, &mode, BPF_EXIST))
 		return -errno;

@@ -100,6 +100,7 @@ struct options {
 	int verbose;
 	int log_level; /* LOG_ERR .. LOG_DEBUG: --log-level, raised by -v */
 	bool check_config; /* --check-config: validate, then exit */
+	bool features;	   /* --features: print the kernel's, then exit */
 	bool bench_floor, bench_at_entry; /* collector_opts.bench_* */
 	uint32_t stack_frames;		  /* collector_opts.stack_frames */
 	/* Bounds (docs/RELIABILITY.md): the BPF side's, read at start-up

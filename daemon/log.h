@@ -1,7 +1,8 @@
 /*
  * log.h - the daemon's logging, in the style of OpenBSD daemons: log once,
  * where an error is handled. log_warn appends strerror(errno); the x
- * variants do not. fatal and fatalx log and exit(1).
+ * variants do not. fatal and fatalx log and exit(1); fatalx_status
+ * exits with the status given.
  *
  * Levels are syslog's: fatal logs at LOG_ERR, log_warn* at LOG_WARNING,
  * log_info at LOG_INFO, log_debug at LOG_DEBUG; a message above the level
@@ -32,5 +33,7 @@ void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
+void fatalx_status(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 
 #endif

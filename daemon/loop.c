@@ -80,6 +80,7 @@ static void on_timer(struct daemon *d)
 	/* Records below the ring buffer's wakeup mark wait for us here. */
 	daemon__drain(d);
 	collector__take_missed(d->col, daemon__on_missed, d);
+	collector__tick(d->col);
 	daemon__cgwatch_refresh(d);
 	now = collector__now(d->col);
 	daemon__name_allocators(d, now);

@@ -26,6 +26,7 @@
 #include "control.h"
 #include "engine.h"
 #include "guard.h"
+#include "kfeature.h"
 #include "log.h"
 #include "memwatchd.h"
 #include "metrics.h"
@@ -85,12 +86,17 @@ static int finish(struct daemon *d)
  * first targets are attached and CMD is forked (with all of root's
  * capabilities, as it was given). Keep what attaching more needs.
  */
-static void drop_privileges(void)
+static void drop_privileges(const struct kernel *k)
 {
-	uint64_t missing;
+	uint64_t keep = PRIVS_RUNTIME, missing;
 	int err;
 
-	if ((err = privs__drop(PRIVS_RUNTIME, &missing)))
+	/* Without uprobe_multi links each probe is a perf uprobe event,
+	 * which the kernel opens only for CAP_SYS_ADMIN (CAP_PERFMON is not
+	 * enough): targets attached later need it (kfeature.c says so). */
+	if (!(k->found & 1u << MW_KF_UPROBE_MULTI))
+		keep |= PRIVS_BIT(CAP_SYS_ADMIN);
+	if ((err = privs__drop(keep, &missing)))
 		fatalx("cannot drop capabilities: %s", strerror(-err));
 	if (missing)
 		log_info("capabilities it may need but does not have: %#llx",
@@ -110,6 +116,49 @@ static void check_pid_namespace(void)
 		log_info("in pid namespace %s: processes are named by their "
 			 "pids there; processes outside it are not seen",
 			 ns);
+}
+
+/*
+ * What the configuration needs of the kernel beyond the required
+ * features (kernel__check): 0, or -ENOTSUP with one line in msg naming
+ * the kernel and the feature. The degradations it can live with are
+ * notes on stdout (--check-config) or warnings in the log (at start).
+ */
+static int kernel_needs(const struct options *o, const struct kernel *k,
+			bool check, char *msg, size_t len)
+{
+	bool follow = o->nexes || o->ncomms || o->ncgroups;
+	uint32_t hold = 1u << MW_KF_SIGNAL_TASK | 1u << MW_KF_SYSCALL_TP;
+
+	if (o->ncgroups && !(k->found & 1u << MW_KF_CGROUP2)) {
+		snprintf(msg, len,
+			 "Linux %s: cgroup2 missing: --cgroup and --unit need "
+			 "a cgroup v2 hierarchy mounted",
+			 k->release);
+		return -ENOTSUP;
+	}
+	if (check && follow && !(k->found & hold)) {
+		snprintf(msg, len,
+			 "Linux %s: send_signal_task and syscall_tracepoints "
+			 "missing: the children of --exe, --comm, --cgroup "
+			 "and --unit targets cannot be held before they "
+			 "run",
+			 k->release);
+		return -ENOTSUP;
+	}
+	for (int f = 0; f < MW_KF_MAX; f++) {
+		const struct mw_kfeature_info *i = mw_kfeature(f);
+
+		if (k->found & (1u << f) || i->required)
+			continue;
+		if (check)
+			printf("note: Linux %s: %s missing: %s\n", k->release,
+			       i->name, i->without);
+		else
+			log_warnx("Linux %s: %s missing: %s", k->release,
+				  i->name, i->without);
+	}
+	return 0;
 }
 
 /* What the daemon itself cost, for -v and `make bench`: its own CPU
@@ -152,6 +201,17 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	options__parse(&o, argc, argv);
 	log_init(o.log_level);
+	/* The kernel first: a kernel memwatch cannot run on is refused in
+	 * one line, exit 2, before anything is opened or loaded. */
+	if (kernel__probe(&d.kernel, msg, sizeof(msg)))
+		fatalx_status(2, "%s", msg);
+	if (o.features) {
+		kernel__print(&d.kernel, stdout);
+		if (kernel__check(&d.kernel, msg, sizeof(msg)))
+			fatalx_status(2, "%s", msg);
+		options__free(&o);
+		return 0;
+	}
 	check_pid_namespace();
 	notify__init();
 	d.opts = &o;
@@ -162,9 +222,13 @@ int main(int argc, char **argv)
 	copts.ringbuf_bytes = o.ringbuf_mb << 20;
 	copts.max_targets = o.max_targets;
 	copts.max_pending = o.max_pending;
+	copts.kfeatures = d.kernel.found;
 	/* Check targets before touching anything. */
 	if (daemon__check_targets(&o, NULL, msg, sizeof(msg)))
 		fatalx("%s", msg);
+	if (kernel__check(&d.kernel, msg, sizeof(msg)) ||
+	    kernel_needs(&o, &d.kernel, o.check_config, msg, sizeof(msg)))
+		fatalx_status(2, "%s", msg);
 	if (o.check_config) {
 		printf("configuration OK\n");
 		options__free(&o);
@@ -235,6 +299,7 @@ int main(int argc, char **argv)
 		fatal("out of memory");
 	metrics__retention(d.metrics, retention__stats(d.retention));
 	metrics__overload(d.metrics, d.col, &d.shed);
+	metrics__kernel(d.metrics, &d.kernel);
 
 	daemon__loop_init(&d);
 
@@ -245,7 +310,7 @@ int main(int argc, char **argv)
 	daemon__watch_programs(&d, &o);
 	if (o.cmd)
 		d.child = daemon__spawn(&d, o.cmd, o.tls_cmd);
-	drop_privileges();
+	drop_privileges(&d.kernel);
 	/* The first rows (processes) are visible at once. */
 	daemon__flush(&d, d.started);
 	notify__ready("%d processes traced", collector__ntargets(d.col));

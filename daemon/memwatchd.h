@@ -30,11 +30,13 @@
 #include "collector.h"
 #include "event.h"
 #include "flush.h"
+#include "kernel.h"
 #include "options.h"
 
 #define MAX_CGWATCH 64
 
 struct daemon {
+	struct kernel kernel; /* its features, probed at start */
 	struct engine *engine;
 	struct store *store;
 	struct collector *col;

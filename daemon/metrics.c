@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kfeature.h"
 #include "log.h"
 #include "memwatch.h"
 #include "metrics_http.h"
@@ -461,6 +462,23 @@ static void render_daemon(struct strbuf *b, const struct metrics *m)
 	family(b, "memwatch_build_info", "gauge",
 	       "The memwatchd version running: always 1.");
 	strbuf__printf(b, "memwatch_build_info{version=\"%s\"} 1\n", VERSION);
+	if (m->kernel) {
+		family(b, "memwatch_kernel_info", "gauge",
+		       "The kernel memwatchd runs on: always 1.");
+		strbuf__printf(b, "memwatch_kernel_info{release=\"");
+		buf_label(b, m->kernel->release);
+		strbuf__printf(b, "\"} 1\n");
+		family(b, "memwatch_kernel_feature", "gauge",
+		       "1 if the kernel has the feature, 0 if memwatch does "
+		       "without it (memwatchd --features says how).");
+		for (int f = 0; f < MW_KF_MAX; f++)
+			strbuf__printf(b,
+				       "memwatch_kernel_feature{feature=\"%s\","
+				       "required=\"%s\"} %d\n",
+				       mw_kfeature(f)->name,
+				       mw_kfeature(f)->required ? "yes" : "no",
+				       !!(m->kernel->found & (1u << f)));
+	}
 	family(b, "memwatch_daemon_start_time_seconds", "gauge",
 	       "When the daemon started, in seconds since the Unix epoch.");
 	strbuf__printf(b, "memwatch_daemon_start_time_seconds %.3f\n",
@@ -696,6 +714,11 @@ void metrics__overload(struct metrics *m, const struct collector *c,
 void metrics__retention(struct metrics *m, const struct retention_stats *st)
 {
 	m->retention = st;
+}
+
+void metrics__kernel(struct metrics *m, const struct kernel *k)
+{
+	m->kernel = k;
 }
 
 void metrics__free(struct metrics *m)

@@ -19,6 +19,7 @@
 #include "collector.h"
 #include "config.h"
 #include "engine.h"
+#include "kernel.h"
 #include "retention.h"
 #include "rows.h"
 
@@ -49,6 +50,10 @@ void metrics__flush_end(struct metrics *m, int err);
 /* What retention did, rendered at each scrape from st (which must outlive
  * the metrics); NULL: nothing. */
 void metrics__retention(struct metrics *m, const struct retention_stats *st);
+
+/* The kernel's release and features to render from k (which must outlive
+ * the metrics). */
+void metrics__kernel(struct metrics *m, const struct kernel *k);
 
 /* The kernel side's counters to render from c, and the count of
  * processes detached at --max-memory-mb from *shed (both must outlive

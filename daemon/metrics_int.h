@@ -67,6 +67,7 @@ struct metrics {
 	const struct retention_stats *retention; /* NULL: none */
 	const struct collector *col;		 /* NULL: none */
 	const uint64_t *shed; /* processes detached at --max-memory-mb */
+	const struct kernel *kernel; /* NULL: none */
 };
 
 /* Render the whole page into b, from what the engine holds now and the

@@ -49,6 +49,7 @@ enum {
 	OPT_FREE,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
+	OPT_FEATURES,
 	OPT_BENCH_FLOOR,
 	OPT_BENCH_AT_ENTRY,
 	OPT_LOG_LEVEL,
@@ -92,6 +93,7 @@ static const struct option longopts[] = {
     {"free", required_argument, NULL, OPT_FREE},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+    {"features", no_argument, NULL, OPT_FEATURES},
     {"bench-floor", no_argument, NULL, OPT_BENCH_FLOOR},
     {"bench-at-entry", no_argument, NULL, OPT_BENCH_AT_ENTRY},
     {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
@@ -184,8 +186,12 @@ static void usage(FILE *f)
 	    "  --config FILE      read settings from FILE: one per line, "
 	    "named as\n                     the long options without "
 	    "their dashes\n"
-	    "  --check-config     check the settings and targets, then "
+	    "  --check-config     check the settings and targets, and that "
+	    "the\n                     kernel has what they need, then "
 	    "exit\n"
+	    "  --features         print the kernel features memwatch uses, "
+	    "found\n                     or missing, and what is "
+	    "degraded without each\n"
 	    "  --keep-days N      remove the raw rows (threads, keys, "
 	    "blocks) of\n                     processes that ended N "
 	    "days ago (default %d;\n                     0: keep them)\n"
@@ -503,6 +509,9 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_CHECK_CONFIG:
 		o->check_config = true;
 		break;
+	case OPT_FEATURES:
+		o->features = true;
+		break;
 	case OPT_METRICS_LISTEN: {
 		struct sockaddr_storage ss;
 		socklen_t len;
@@ -656,6 +665,7 @@ static void read_config(struct options *o, const char *path)
 				break;
 		if (!opt->name || opt->val == 'h' || opt->val == 'V' ||
 		    opt->val == OPT_CONFIG || opt->val == OPT_CHECK_CONFIG ||
+		    opt->val == OPT_FEATURES ||
 		    opt->val == OPT_BENCH_FLOOR || opt->val == OPT_BENCH_AT_ENTRY)
 			opt_error(NULL, "unknown setting '%s'", name);
 		if (opt->has_arg == required_argument && !*value)

@@ -65,6 +65,9 @@ int daemon__on_request(void *ctx, uint16_t type, const void *req,
 		st->pruned_raw_processes = rs->raw_processes;
 		st->pruned_processes = rs->rows.processes;
 		st->prune_step_max_ns = rs->step_max_ns;
+		snprintf(st->kernel_release, sizeof(st->kernel_release), "%s",
+			 d->kernel.release);
+		st->kfeatures = d->kernel.found;
 		for (int i = 0; i < collector__ntargets(d->col) &&
 				i < MW_STATUS_MAX_TARGETS;
 		     i++)

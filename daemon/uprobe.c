@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "parallel.h"
@@ -49,18 +48,10 @@ static bool is_uprobe(const struct bpf_program *prog)
 	return !strncmp(sec, "uprobe", 6) || !strncmp(sec, "uretprobe", 9);
 }
 
-int uprobe__prepare(struct bpf_object *obj)
+int uprobe__prepare(struct bpf_object *obj, bool multi)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
 	struct bpf_program *prog;
-	int multi;
 
-	if (!vmlinux)
-		return 0;
-	/* The link's own type exists exactly where the kernel has it. */
-	multi = btf__find_by_name_kind(vmlinux, "bpf_uprobe_multi_link",
-				       BTF_KIND_STRUCT) > 0;
-	btf__free(vmlinux);
 	if (!multi)
 		return 0;
 	bpf_object__for_each_program(prog, obj)

@@ -19,9 +19,10 @@ struct bpf_object;
 struct bpf_program;
 struct uplink;
 
-/* Before the object is loaded: 1 if the kernel has uprobe_multi links
- * (every uprobe program of obj is then prepared for them), 0 if not. */
-int uprobe__prepare(struct bpf_object *obj);
+/* Before the object is loaded: with multi (the kernel has uprobe_multi
+ * links, daemon/kernel.c), prepare every uprobe program of obj for them
+ * and return 1; 0 if not. */
+int uprobe__prepare(struct bpf_object *obj, bool multi);
 
 /* Attach prog, loaded after uprobe__prepare() said multi, at offs[0..n)
  * of the ELF file at path in process pid (all its threads), each with
