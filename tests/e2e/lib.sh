@@ -14,11 +14,13 @@
 # dies half-way (set -e), the exit trap prints a FAIL line saying where.
 # Set MW_KEEP_TMP=1 to keep the temp dir for a post-mortem.
 #
-# MW_TIME_SCALE=N (a whole number, 1 by default) makes every wait of the
-# helpers below N times longer: wait_until, wait_exit, reap, trace's
-# timeout, wait_for_target. tests/vm/ sets it in its QEMU guests, where
-# without KVM a fork+exec costs 45 times what it does natively; the
-# suites' own waits go through these helpers.
+# MW_TIME_SCALE=N (a whole number, 1 by default) lets every wait of the
+# helpers below last N times its seconds: wait_until, wait_exit, reap,
+# wait_for_target poll their usual number of tries, and go on until that
+# much wall time has passed; trace's timeout is N times longer. tests/vm/
+# sets it in its QEMU guests, where without KVM a program runs 10 times
+# slower (a poll that runs jq takes its time anyway: a try costs 0.5 s).
+# The suites' own waits go through these helpers.
 #
 # MW_CASE_FILTER=PATTERN (tests/run.sh -k PATTERN) shows only the cases
 # whose name as printed (suite/NAME) holds PATTERN, '*' and '?' matching
@@ -210,11 +212,21 @@ exited() {
 	[[ ${stat%% *} == Z ]]
 }
 
-# wait_exit PID SECONDS: poll until PID has exited (SECONDS times
-# MW_TIME_SCALE); 1 on timeout.
+# deadline SECONDS: DEADLINE is the time, in microseconds of
+# $EPOCHREALTIME (read without a fork), SECONDS times MW_TIME_SCALE from
+# now: how long a wait goes on at least.
+DEADLINE=
+deadline() {
+	DEADLINE=$((${EPOCHREALTIME/./} + $1 * TIME_SCALE * 1000000))
+}
+
+# wait_exit PID SECONDS: poll until PID has exited (SECONDS, MW_TIME_SCALE
+# times longer); 1 on timeout.
 wait_exit() {
-	local pid=$1 i
-	for ((i = 0; i < $2 * TIME_SCALE * 20; i++)); do
+	local pid=$1 i end
+	deadline "$2"
+	end=$DEADLINE
+	for ((i = 0; i < $2 * 20 || ${EPOCHREALTIME/./} < end; i++)); do
 		exited "$pid" && return 0
 		sleep 0.05
 	done
@@ -222,11 +234,13 @@ wait_exit() {
 }
 
 # wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s until it
-# succeeds, SECONDS times MW_TIME_SCALE at most.
+# succeeds, SECONDS at most (MW_TIME_SCALE times longer).
 wait_until() {
-	local secs=$1 i
+	local secs=$1 i end
 	shift
-	for ((i = 0; i < secs * TIME_SCALE * 10; i++)); do
+	deadline "$secs"
+	end=$DEADLINE
+	for ((i = 0; i < secs * 10 || ${EPOCHREALTIME/./} < end; i++)); do
 		"$@" && return 0
 		sleep 0.1
 	done
@@ -297,8 +311,8 @@ start_gated() {
 	wait_until 10 at_gate "$WL_PID" "$WL/$name" || true
 }
 
-# reap PID: wait for a child of this shell (60 s at most, times
-# MW_TIME_SCALE) and set REAP_RC
+# reap PID: wait for a child of this shell (60 s at most, MW_TIME_SCALE
+# times longer) and set REAP_RC
 # to its exit status, or to "timeout". Not for $(...): a subshell cannot
 # wait for its parent's children.
 REAP_RC=
@@ -389,10 +403,12 @@ target_listed() {
 }
 
 # wait_for_target PID: poll status until the daemon lists PID as a target
-# (20 s at most, times MW_TIME_SCALE). Sets WHY when it gives up.
+# (20 s at most, MW_TIME_SCALE times longer). Sets WHY when it gives up.
 wait_for_target() {
-	local i
-	for ((i = 0; i < 200 * TIME_SCALE; i++)); do
+	local i end
+	deadline 20
+	end=$DEADLINE
+	for ((i = 0; i < 200 || ${EPOCHREALTIME/./} < end; i++)); do
 		if ! daemon_alive; then
 			WHY="memwatchd died: $(tail -n 1 "$DAEMON_LOG.err" 2>/dev/null)"
 			return 1

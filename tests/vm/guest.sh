@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # tests/vm/guest.sh - what a guest of tests/vm/run.sh runs once it is up:
 # tests/vm/guest-init starts it as root in a chroot whose / is the host's
-# own (read-only, under a tmpfs overlay), so this tree, its build and the
-# host's packages are all there.
+# own (read-only), so this tree, its build and the host's packages are all
+# there.
 #
 #   tests/vm/guest.sh TREE RESULTS
 #
-# It mounts what the suites need (tmpfs /tmp and /run, tracefs, bpffs,
-# cgroup2...), makes the guest kernel's modules reachable for modprobe,
+# It mounts what the suites need (tracefs, bpffs, cgroup2..., and a tmpfs
+# wherever they write: /tmp, /run, the build's test-logs), makes the
+# guest kernel's modules reachable for modprobe,
 # then runs each suite of RESULTS/env's MW_VM_SUITES (a line each, the
 # suite's name and maybe VAR=VALUE settings for it) with tests/run.sh,
 # one after the other, appending all output to RESULTS/out.log, which
@@ -47,7 +48,11 @@ mnt() {
 		boot_fail "mount -t $1 on $2: $(tail -n 1 "$RESULTS/mount.err")"
 }
 mnt tmpfs /tmp mode=1777
+mnt tmpfs /var/tmp mode=1777
 mnt tmpfs /run mode=0755
+mnt tmpfs /root mode=0700
+# tests/run.sh keeps its logs there (tests/vm/run.sh made it on the host).
+mnt tmpfs "$MW_OUT/test-logs" mode=0755
 mnt tmpfs /dev/shm mode=1777
 mnt devpts /dev/pts
 mnt tracefs /sys/kernel/tracing
@@ -55,10 +60,13 @@ mnt debugfs /sys/kernel/debug
 mnt bpf /sys/fs/bpf
 mnt cgroup2 /sys/fs/cgroup
 # The guest kernel's modules, unpacked on the host (tests/vm/kernels.sh),
-# unless the host has them (its own kernel).
+# unless the host has them (its own kernel): a tmpfs over /lib/modules
+# with a link to them.
 mods=/lib/modules/$(uname -r)
-[[ -e $mods ]] || { mkdir -p /lib/modules && ln -s "$MW_VM_KERNEL$mods" "$mods"; } ||
-	boot_fail "cannot link $mods to $MW_VM_KERNEL$mods"
+if [[ ! -e $mods ]]; then
+	mnt tmpfs /lib/modules mode=0755
+	ln -s "$MW_VM_KERNEL$mods" "$mods" || boot_fail "cannot link $mods to $MW_VM_KERNEL$mods"
+fi
 ulimit -l unlimited
 
 cd "$TREE" || boot_fail "no $TREE"

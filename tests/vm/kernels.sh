@@ -32,8 +32,8 @@ cd "$(dirname "$0")/../.." || exit 1
 VM_DIR=${MW_VM_DIR:-.output/vm}
 KDIR=$VM_DIR/kernels
 # The modules the initramfs loads, with their dependencies (modules.dep):
-# the PCI transport, 9p over virtio, and overlayfs for a writable root.
-INITRD_MODS=(virtio_pci 9pnet_virtio 9p overlay)
+# the PCI transport and 9p over virtio.
+INITRD_MODS=(virtio_pci 9pnet_virtio 9p)
 BUSYBOX=${MW_VM_BUSYBOX:-/bin/busybox}
 
 die() {
@@ -115,7 +115,7 @@ module_order() {
 make_initrd() {
 	local dir=$1 ver=$2 root m name ko order
 	root=$(mktemp -d "$dir/initrd.XXXXXX") || return 1
-	mkdir -p "$root"/{bin,dev,proc,sys,lib/mods,ro,rw,newroot,results}
+	mkdir -p "$root"/{bin,dev,proc,sys,lib/mods,newroot}
 	cp "$BUSYBOX" "$root/bin/busybox" && cp tests/vm/guest-init "$root/init" &&
 		chmod 755 "$root/init" || {
 		rm -rf "$root"

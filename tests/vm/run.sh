@@ -112,19 +112,26 @@ relay() {
 	done
 }
 
+# console_text: the serial console as plain lines: no carriage return,
+# no terminal escape (SeaBIOS clears the screen).
+console_text() {
+	sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g; s/\r//g' "$RUN_DIR/console.log" 2>/dev/null
+	echo
+}
+
 # console_reason: why the guest stopped, from its console: guest-init's
 # FAILED line, a kernel panic, or the console's last line.
 console_reason() {
-	local f=$RUN_DIR/console.log line
-	line=$(grep -a -m1 -E 'guest-init: (FAILED|tests/vm/guest.sh exited)|Kernel panic' "$f" 2>/dev/null)
-	[[ -n $line ]] || line=$(tr -d '\r' <"$f" 2>/dev/null | grep -a -v '^\s*$' | tail -n 1)
-	echo "${line:-the console is empty}" | tr -d '\r' | cut -c1-300
+	local line
+	line=$(console_text | grep -a -m1 -E 'guest-init: (FAILED|tests/vm/guest.sh exited)|Kernel panic')
+	[[ -n $line ]] || line=$(console_text | grep -a -v '^\s*$' | tail -n 1)
+	echo "${line:-the console is empty}" | cut -c1-300
 }
 
 # dump_console: the end of the console into the log, as '#' lines.
 dump_console() {
 	echo "# ==> console.log (last 30 lines) <=="
-	tr -d '\r' <"$RUN_DIR/console.log" 2>/dev/null | tail -n 30 | sed 's/^/#   /'
+	console_text | tail -n 30 | sed 's/^/#   /'
 }
 
 # suites: the suites the guest runs, one per line, each maybe followed by
@@ -154,7 +161,7 @@ accel() {
 	if [[ -r /dev/kvm && -w /dev/kvm ]]; then
 		echo "-accel kvm -cpu host"
 	else
-		echo "-accel tcg,thread=multi -cpu max"
+		echo "-accel tcg,thread=multi -cpu ${MW_VM_CPU:-max}"
 	fi
 }
 
@@ -192,6 +199,8 @@ fi
 	finish
 }
 
+OUT=${MW_OUT:-.output}
+[[ $OUT == /* ]] || OUT=$TREE/$OUT
 start=$(date +%s)
 echo "# vm: $NAME: fetching the kernel (cached in ${VM_DIR#"$TREE"/}/kernels)"
 if ! KERNEL=$(MW_VM_DIR=$VM_DIR tests/vm/kernels.sh "$SERIES" 2>"$VM_DIR/kernels-$NAME.err"); then
@@ -201,10 +210,9 @@ fi
 echo "# vm: $NAME: $(cat "$KERNEL/ready") ready after $(($(date +%s) - start)) s"
 
 rm -rf "$RUN_DIR"
-mkdir -p "$RUN_DIR" || exit 1
+# test-logs: the guest mounts a tmpfs there for tests/run.sh's logs.
+mkdir -p "$RUN_DIR" "$OUT/test-logs" || exit 1
 : >"$RUN_DIR/out.log"
-OUT=${MW_OUT:-.output}
-[[ $OUT == /* ]] || OUT=$TREE/$OUT
 # What the guest is told (tests/vm/guest.sh sources it): the build it
 # runs, how much slower it is, and the sanitizers' settings if any.
 {
@@ -217,13 +225,15 @@ OUT=${MW_OUT:-.output}
 [[ -n ${MW_SAN_LOGS:-} ]] && echo "mkdir -p \"\$MW_SAN_LOGS\"" >>"$RUN_DIR/env"
 
 echo "# vm: $NAME: booting $(basename "$KERNEL") for $(cut -d' ' -f1 <<<"$SUITES" | tr '\n' ' ')(at most ${GUEST_SECS}s)"
+# mitigations=off: the guest is a test box, and under TCG the page-table
+# isolation and retpolines of -cpu max cost a fifth of each fork+exec.
 # --foreground: timeout stays in this process group, so that QEMU goes
 # with it when tests/run.sh's own timeout signals the group.
 # shellcheck disable=SC2046 # accel is several words on purpose
 timeout --foreground -k 5 "$GUEST_SECS" "$QEMU" $(accel) -smp "${MW_VM_SMP:-2}" -m "${MW_VM_MEM:-2048}" \
 	-nographic -no-reboot -nic none \
 	-kernel "$KERNEL/vmlinuz" -initrd "$KERNEL/initrd.gz" \
-	-append "console=ttyS0 panic=-1 loglevel=4 mw.tree=$TREE mw.results=$RUN_DIR" \
+	-append "console=ttyS0 panic=-1 loglevel=4 mitigations=off ${MW_VM_APPEND:-} mw.tree=$TREE mw.results=$RUN_DIR" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$RUN_DIR",mount_tag=results,security_model=none \
 	</dev/null >"$RUN_DIR/console.log" 2>&1 &
