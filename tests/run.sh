@@ -256,9 +256,33 @@ run() {
 	# it has its own time, VM_SECS, enforced by tests/vm/run.sh on QEMU
 	# (a hung guest is a FAIL with the time); this timeout only adds
 	# the time to fetch the kernel.
+	# With more than one picked, the others' guests start with the first
+	# one, side by side, one CPU each (MW_VM_PARALLEL=0: one after the
+	# other, two CPUs each); each is then joined in its turn.
 	vm/*)
+		local vm=() v join= venv
+		for v in "${RUN[@]}"; do
+			[[ $v == vm/* ]] && vm+=("$v")
+		done
+		if [[ ${MW_VM_PARALLEL:-1} != 0 && ${#vm[@]} -gt 1 ]]; then
+			env+=(MW_VM_SMP=1)
+			if [[ $name == "${vm[0]}" ]]; then
+				for v in "${vm[@]:1}"; do
+					# The environment run gives a suite, for v.
+					local venv=(MW_VM_SMP=1)
+					if [[ -n $pattern ]]; then
+						venv+=(MW_CASE_FILTER="$pattern")
+						[[ ${want[$v]} == group ]] && venv+=(MW_CASE_OPTIONAL=1)
+					fi
+					env "${venv[@]}" MW_VM_TIMEOUT="$VM_SECS" \
+						bash tests/vm/run.sh --start "${v#vm/k}"
+				done
+			else
+				join=--join
+			fi
+		fi
 		run_suite "$name" $((VM_SECS + 300)) env "${env[@]}" MW_VM_TIMEOUT="$VM_SECS" \
-			bash tests/vm/run.sh "${name#vm/k}"
+			bash tests/vm/run.sh $join "${name#vm/k}"
 		;;
 	esac
 }

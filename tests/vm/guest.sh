@@ -11,7 +11,8 @@
 # guest kernel's modules reachable for modprobe,
 # then runs each suite of RESULTS/env's MW_VM_SUITES (a line each, the
 # suite's name and maybe VAR=VALUE settings for it) with tests/run.sh,
-# one after the other, appending all output to RESULTS/out.log, which
+# or a script of the tree (a line naming a .sh file, with its arguments:
+# tests/bench/kernel.sh for tests/vm/bench.sh), one after the other, appending all output to RESULTS/out.log, which
 # tests/vm/run.sh follows on the host. Its own lines start with '#' but
 # for a "FAIL: boot: ..." when the guest cannot run the suites. Last come
 # RESULTS/dmesg.log (the kernel's log) and RESULTS/done: without it the
@@ -45,7 +46,7 @@ say "# vm: $(uname -r) up after $(cut -d' ' -f1 /proc/uptime) s, $(nproc) CPU"
 mnt() {
 	mkdir -p "$2" 2>/dev/null
 	mount -t "$1" ${3:+-o "$3"} "$1" "$2" 2>>"$RESULTS/mount.err" ||
-		boot_fail "mount -t $1 on $2: $(tail -n 1 "$RESULTS/mount.err")"
+		boot_fail "mount -t $1 on $2: $(grep -v dmesg "$RESULTS/mount.err" | tail -n 1)"
 }
 mnt tmpfs /tmp mode=1777
 mnt tmpfs /var/tmp mode=1777
@@ -61,19 +62,32 @@ mnt bpf /sys/fs/bpf
 mnt cgroup2 /sys/fs/cgroup
 # The guest kernel's modules, unpacked on the host (tests/vm/kernels.sh),
 # unless the host has them (its own kernel): a tmpfs over /lib/modules
-# with a link to them.
+# with a link to them. A host without /lib/modules (a container) leaves
+# no place for them: the suites need no module the kernel lacks built in.
 mods=/lib/modules/$(uname -r)
-if [[ ! -e $mods ]]; then
+if [[ ! -e $mods && ! -d /lib/modules ]]; then
+	say "# vm: no /lib/modules on the host: modprobe finds nothing in the guest"
+elif [[ ! -e $mods ]]; then
 	mnt tmpfs /lib/modules mode=0755
 	ln -s "$MW_VM_KERNEL$mods" "$mods" || boot_fail "cannot link $mods to $MW_VM_KERNEL$mods"
 fi
 ulimit -l unlimited
+# The loopback interface (memwatchd's /metrics, memcached): nothing else
+# brings it up in the guest, which has no other (-nic none).
+if command -v ip >/dev/null; then
+	ip link set lo up
+else
+	/bin/busybox ip link set lo up 2>/dev/null
+fi || boot_fail "cannot bring the loopback interface up"
 
 cd "$TREE" || boot_fail "no $TREE"
 while read -r s settings; do
 	start=$(date +%s%N)
 	# shellcheck disable=SC2086 # settings are words on purpose
-	env $settings tests/run.sh "$s" </dev/null >>"$LOG" 2>&1
+	case $s in
+	*.sh) bash "$s" $settings ;;
+	*) env $settings tests/run.sh "$s" ;;
+	esac </dev/null >>"$LOG" 2>&1
 	end=$(date +%s%N)
 	secs=$(((end - start) / 1000000))
 	secs=$((secs / 1000)).$(printf '%03d' $((secs % 1000)) | cut -c1)

@@ -7,6 +7,14 @@
 #
 #   tests/vm/run.sh SERIES          (SERIES: 6.1, 6.12, or host: the
 #                                    host's own kernel from /boot)
+#   tests/vm/run.sh --start SERIES  the same in the background, returning
+#                                    at once; its output is kept for
+#   tests/vm/run.sh --join SERIES   which prints it, live, as the run
+#                                    goes, and exits with its status (a
+#                                    plain run if none was started)
+# tests/run.sh starts the second guest as the first one boots: two guests
+# with one CPU each keep both of the host's cores busy, where one guest
+# with two CPUs uses one and a half (QEMU's translator, without KVM).
 #
 # The kernel and its initramfs come from tests/vm/kernels.sh (fetched once,
 # cached in .output/vm/kernels/); the guest's side is tests/vm/guest-init
@@ -23,11 +31,13 @@
 #
 # Environment:
 #   MW_VM_SUITES    the suites to run instead of tests/vm/suites' (e2e/X ...)
-#   MW_VM_TIMEOUT   seconds the guest may run, boot included (default 1500)
+#   MW_VM_TIMEOUT   seconds the guest may run, boot included (default 900,
+#                   as tests/run.sh's)
 #   MW_VM_SMP, MW_VM_MEM  the guest's CPUs (2) and MiB (2048)
 #   MW_TIME_SCALE   how much longer the suites' waits and timeouts are in
-#                   the guest (default 4: QEMU without KVM is 10-20 times
-#                   slower for CPU-bound code, tests/e2e/lib.sh)
+#                   the guest (default 3, tests/e2e/lib.sh: QEMU without
+#                   KVM runs programs about 10 times slower, but a wait's
+#                   tries slow down with them)
 #   MW_CASE_FILTER  tests/run.sh -k: shows the cases whose name, with the
 #                   kernel prefix, holds the pattern; with MW_CASE_OPTIONAL=1
 #                   none is a skip rather than a FAIL (tests/e2e/lib.sh)
@@ -41,7 +51,7 @@ NAME=k$SERIES
 VM_DIR=${MW_VM_DIR:-.output/vm}
 [[ $VM_DIR == /* ]] || VM_DIR=$TREE/$VM_DIR
 RUN_DIR=$VM_DIR/runs/$NAME
-GUEST_SECS=${MW_VM_TIMEOUT:-1500}
+GUEST_SECS=${MW_VM_TIMEOUT:-900}
 PATTERN=${MW_CASE_FILTER:-}
 QEMU=${MW_VM_QEMU:-qemu-system-x86_64}
 
@@ -175,10 +185,48 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 143' TERM INT
 
+# start: --start, run this script on SERIES in the background, its output
+# and exit status into BG.
+start() {
+	rm -rf "$BG" && mkdir -p "$BG" || exit 1
+	(
+		bash tests/vm/run.sh "$SERIES" >"$BG/out" 2>&1
+		echo $? >"$BG/status"
+	) </dev/null >/dev/null 2>&1 &
+	echo $! >"$BG/pid"
+	exit 0
+}
+
+# join: --join, print the output of the run --start began as it comes,
+# exit with its status; stop it if this one is stopped (a timeout).
+join() {
+	local pid
+	pid=$(cat "$BG/pid")
+	trap 'kill -TERM "$pid" 2>/dev/null; exit 143' TERM INT
+	tail -n +1 -F --pid="$pid" "$BG/out" 2>/dev/null &
+	wait $!
+	rm -f "$BG/pid"
+	if [[ ! -f $BG/status ]]; then
+		boot_fail "the run started in the background (tests/vm/run.sh --start) died without a status"
+		finish
+	fi
+	exit "$(cat "$BG/status")"
+}
+
+mode=
+if [[ $SERIES == --start || $SERIES == --join ]]; then
+	mode=$SERIES
+	SERIES=${2:-}
+	NAME=k$SERIES
+	RUN_DIR=$VM_DIR/runs/$NAME
+fi
 if [[ $SERIES != 6.1 && $SERIES != 6.12 && $SERIES != host ]]; then
-	echo "usage: tests/vm/run.sh 6.1|6.12|host" >&2
+	echo "usage: tests/vm/run.sh [--start|--join] 6.1|6.12|host" >&2
 	exit 2
 fi
+BG=$VM_DIR/runs/$NAME.bg
+[[ $mode == --start ]] && start
+[[ $mode == --join && -f $BG/pid ]] && join
 # Every case is named kSERIES/...: a -k naming another kernel
 # (k6.12/... here) matches none of them, and the guest need not boot.
 first=${PATTERN%%/*}
@@ -216,7 +264,7 @@ mkdir -p "$RUN_DIR" "$OUT/test-logs" || exit 1
 # What the guest is told (tests/vm/guest.sh sources it): the build it
 # runs, how much slower it is, and the sanitizers' settings if any.
 {
-	printf 'export MW_OUT=%q MW_TIME_SCALE=%q\n' "$OUT" "${MW_TIME_SCALE:-4}"
+	printf 'export MW_OUT=%q MW_TIME_SCALE=%q\n' "$OUT" "${MW_TIME_SCALE:-3}"
 	printf 'MW_VM_KERNEL=%q\nMW_VM_SUITES=%q\n' "$KERNEL" "$SUITES"
 	for v in SANITIZE MW_SAN_LOGS ASAN_OPTIONS UBSAN_OPTIONS; do
 		[[ -n ${!v:-} ]] && printf 'export %s=%q\n' "$v" "${!v}"
