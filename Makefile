@@ -6,6 +6,7 @@
 #                   (T="SUITE..." or T="-k PATTERN": some; tests/run.sh --help)
 #   make check-kernels  the same for the vm suites alone: the e2e suites in
 #                   QEMU guests booting Debian's 6.1 and 6.12 (tests/vm/)
+#   make bench-kernels  tests/bench/kernel.sh's figures in those guests
 #   make V=1 ...    show full commands
 
 # make SANITIZE=address,undefined builds in a tree of its own (mk/sanitize.mk):
@@ -150,7 +151,7 @@ BINS := $(OUT)/memwatchd $(OUT)/memwatchctl
 # makefiles (mk/*.mk) add theirs.
 TEST_BINS := $(OUT)/mwreplay $(UNIT_BINS) $(WORKLOADS) $(OUT)/gen_db
 
-.PHONY: all tests deps demo check check-kernels test clean bench
+.PHONY: all tests deps demo check check-kernels test clean bench bench-kernels
 all: $(BINS)
 tests: $(TEST_BINS)
 
@@ -184,6 +185,11 @@ check-kernels: deps
 bench: deps
 	$(MAKE) all tests
 	tests/bench/run.sh
+
+# The same kind of figures per kernel, in QEMU guests (tests/vm/bench.sh).
+bench-kernels: deps
+	$(MAKE) all tests
+	tests/vm/bench.sh
 
 # Every object's directory, made before it is compiled. Nothing built is
 # an intermediate file to delete (the directories' marks, the BPF object).

@@ -260,7 +260,7 @@ run() {
 	# one, side by side, one CPU each (MW_VM_PARALLEL=0: one after the
 	# other, two CPUs each); each is then joined in its turn.
 	vm/*)
-		local vm=() v join= venv
+		local vm=() v join='' venv
 		for v in "${RUN[@]}"; do
 			[[ $v == vm/* ]] && vm+=("$v")
 		done

@@ -49,6 +49,7 @@ mnt() {
 		boot_fail "mount -t $1 on $2: $(grep -v dmesg "$RESULTS/mount.err" | tail -n 1)"
 }
 mnt tmpfs /tmp mode=1777
+[[ -z ${MW_SAN_LOGS:-} ]] || mkdir -p "$MW_SAN_LOGS"
 mnt tmpfs /var/tmp mode=1777
 mnt tmpfs /run mode=0755
 mnt tmpfs /root mode=0700
@@ -56,6 +57,10 @@ mnt tmpfs /root mode=0700
 mnt tmpfs "$MW_OUT/test-logs" mode=0755
 mnt tmpfs /dev/shm mode=1777
 mnt devpts /dev/pts
+# What udev would make: bash's <(...) opens /dev/fd/N.
+for f in fd:/proc/self/fd stdin:/proc/self/fd/0 stdout:/proc/self/fd/1 stderr:/proc/self/fd/2; do
+	[[ -e /dev/${f%%:*} ]] || ln -s "${f#*:}" "/dev/${f%%:*}" || boot_fail "cannot link /dev/${f%%:*}"
+done
 mnt tracefs /sys/kernel/tracing
 mnt debugfs /sys/kernel/debug
 mnt bpf /sys/fs/bpf

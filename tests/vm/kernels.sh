@@ -116,11 +116,11 @@ make_initrd() {
 	local dir=$1 ver=$2 root m name ko order
 	root=$(mktemp -d "$dir/initrd.XXXXXX") || return 1
 	mkdir -p "$root"/{bin,dev,proc,sys,lib/mods,newroot}
-	cp "$BUSYBOX" "$root/bin/busybox" && cp tests/vm/guest-init "$root/init" &&
-		chmod 755 "$root/init" || {
+	if ! { cp "$BUSYBOX" "$root/bin/busybox" && cp tests/vm/guest-init "$root/init" &&
+		chmod 755 "$root/init"; }; then
 		rm -rf "$root"
 		return 1
-	}
+	fi
 	order=$(module_order "$dir" "$ver" "${INITRD_MODS[@]}") || {
 		rm -rf "$root"
 		return 1
@@ -206,12 +206,14 @@ series_of() {
 
 main() {
 	local series=${1:-} pkg ver old
-	[[ $# == 1 ]] && { [[ $series == host ]] || package_pattern "$series" >/dev/null; } ||
+	if [[ $# != 1 ]] || { [[ $series != host ]] && ! package_pattern "$series" >/dev/null; }; then
 		die "usage: tests/vm/kernels.sh 6.1|6.12|host"
+	fi
 	mkdir -p "$KDIR" || die "cannot create $KDIR"
 	# Static: the initramfs has no libc. A dynamic one has an INTERP header.
-	[[ -x $BUSYBOX ]] && ! readelf -l "$BUSYBOX" 2>/dev/null | grep -q INTERP ||
+	if [[ ! -x $BUSYBOX ]] || readelf -l "$BUSYBOX" 2>/dev/null | grep -q INTERP; then
 		die "$BUSYBOX is not a static busybox (apt-get install busybox-static)"
+	fi
 	if [[ $series == host ]]; then
 		host_kernel
 		return

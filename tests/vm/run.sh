@@ -145,13 +145,16 @@ dump_console() {
 }
 
 # suites: the suites the guest runs, one per line, each maybe followed by
-# VAR=VALUE settings for it: MW_VM_SUITES (names apart by blanks), or
-# tests/vm/suites ('#' starts a comment); with a -k naming one suite of
-# this kernel (kSERIES/SUITE...), that suite alone.
+# VAR=VALUE settings for it (or a script with its arguments,
+# tests/vm/guest.sh): MW_VM_SUITES (names apart by blanks, or lines if
+# it has a newline), or tests/vm/suites ('#' starts a comment); with a -k
+# naming one suite of this kernel (kSERIES/SUITE...), that suite alone.
 suites() {
-	local list s want=
-	if [[ -n ${MW_VM_SUITES:-} ]]; then
-		list=$(printf '%s\n' $MW_VM_SUITES)
+	local list s want=''
+	if [[ ${MW_VM_SUITES:-} == *$'\n'* ]]; then
+		list=$MW_VM_SUITES
+	elif [[ -n ${MW_VM_SUITES:-} ]]; then
+		list=$(tr -s ' \t' '\n' <<<"$MW_VM_SUITES")
 	else
 		list=$(sed 's/#.*//; s/[[:space:]]*$//; /^$/d' tests/vm/suites)
 	fi
@@ -162,6 +165,7 @@ suites() {
 		[[ $want == *[*?[]* ]] && want=
 	fi
 	while read -r s settings; do
+		[[ -n $s ]] || continue
 		[[ -z $want || ${s#e2e/} == "$want" ]] && echo "$s${settings:+ $settings}"
 	done <<<"$list"
 }
@@ -176,6 +180,7 @@ accel() {
 }
 
 # QEMU_PID is timeout's, which passes the signal on to QEMU.
+# shellcheck disable=SC2317 # run by the trap
 on_exit() {
 	if [[ -n $QEMU_PID ]]; then
 		kill -TERM "$QEMU_PID" 2>/dev/null
@@ -185,9 +190,9 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 143' TERM INT
 
-# start: --start, run this script on SERIES in the background, its output
-# and exit status into BG.
-start() {
+# start_bg: --start, run this script on SERIES in the background, its
+# output and exit status into BG.
+start_bg() {
 	rm -rf "$BG" && mkdir -p "$BG" || exit 1
 	(
 		bash tests/vm/run.sh "$SERIES" >"$BG/out" 2>&1
@@ -197,9 +202,9 @@ start() {
 	exit 0
 }
 
-# join: --join, print the output of the run --start began as it comes,
-# exit with its status; stop it if this one is stopped (a timeout).
-join() {
+# join_bg: --join, print the output of the run --start began as it
+# comes, exit with its status; stop it if this one is stopped (a timeout).
+join_bg() {
 	local pid
 	pid=$(cat "$BG/pid")
 	trap 'kill -TERM "$pid" 2>/dev/null; exit 143' TERM INT
@@ -225,8 +230,8 @@ if [[ $SERIES != 6.1 && $SERIES != 6.12 && $SERIES != host ]]; then
 	exit 2
 fi
 BG=$VM_DIR/runs/$NAME.bg
-[[ $mode == --start ]] && start
-[[ $mode == --join && -f $BG/pid ]] && join
+[[ $mode == --start ]] && start_bg
+[[ $mode == --join && -f $BG/pid ]] && join_bg
 # Every case is named kSERIES/...: a -k naming another kernel
 # (k6.12/... here) matches none of them, and the guest need not boot.
 first=${PATTERN%%/*}
@@ -262,15 +267,20 @@ rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR" "$OUT/test-logs" || exit 1
 : >"$RUN_DIR/out.log"
 # What the guest is told (tests/vm/guest.sh sources it): the build it
-# runs, how much slower it is, and the sanitizers' settings if any.
+# runs, how much slower it is, and the sanitizers' settings if any, their
+# reports in the guest's /tmp (its / is read-only), where the guest's
+# tests/run.sh turns each into a FAIL line.
 {
 	printf 'export MW_OUT=%q MW_TIME_SCALE=%q\n' "$OUT" "${MW_TIME_SCALE:-3}"
 	printf 'MW_VM_KERNEL=%q\nMW_VM_SUITES=%q\n' "$KERNEL" "$SUITES"
-	for v in SANITIZE MW_SAN_LOGS ASAN_OPTIONS UBSAN_OPTIONS; do
-		[[ -n ${!v:-} ]] && printf 'export %s=%q\n' "$v" "${!v}"
-	done
+	if [[ -n ${MW_SAN_LOGS:-} ]]; then
+		for v in SANITIZE ASAN_OPTIONS UBSAN_OPTIONS; do
+			[[ -n ${!v:-} ]] &&
+				printf 'export %s=%q\n' "$v" "${!v//"$MW_SAN_LOGS"//tmp/san-logs}"
+		done
+		echo 'export MW_SAN_LOGS=/tmp/san-logs'
+	fi
 } >"$RUN_DIR/env"
-[[ -n ${MW_SAN_LOGS:-} ]] && echo "mkdir -p \"\$MW_SAN_LOGS\"" >>"$RUN_DIR/env"
 
 echo "# vm: $NAME: booting $(basename "$KERNEL") for $(cut -d' ' -f1 <<<"$SUITES" | tr '\n' ' ')(at most ${GUEST_SECS}s)"
 # mitigations=off: the guest is a test box, and under TCG the page-table
