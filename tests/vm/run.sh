@@ -256,6 +256,7 @@ OUT=${MW_OUT:-.output}
 [[ $OUT == /* ]] || OUT=$TREE/$OUT
 start=$(date +%s)
 echo "# vm: $NAME: fetching the kernel (cached in ${VM_DIR#"$TREE"/}/kernels)"
+mkdir -p "$VM_DIR" || exit 1
 if ! KERNEL=$(MW_VM_DIR=$VM_DIR tests/vm/kernels.sh "$SERIES" 2>"$VM_DIR/kernels-$NAME.err"); then
 	boot_fail "no kernel: $(tail -n 1 "$VM_DIR/kernels-$NAME.err" 2>/dev/null)"
 	finish
