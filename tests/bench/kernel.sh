@@ -25,7 +25,8 @@ MEMWATCHD=$OUT/memwatchd
 MEMWATCHCTL=$OUT/memwatchctl
 PAIRS=${1:-200000}
 REPS=${2:-3}
-ROUNDS=$((PAIRS / 10000 + 1))
+# churn: 10 rounds of 2000 steps, a 100 ms sleep after each (churn.c).
+ROUNDS=10
 
 if [[ $EUID -ne 0 ]]; then
 	echo "bench-kernel: must run as root (memwatchd loads eBPF)" >&2
