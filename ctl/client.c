@@ -37,7 +37,11 @@ int client__request(uint16_t type, const void *payload, uint32_t len,
 		    bool quiet_connect)
 {
 	struct mw_msg_hdr h;
-	struct timeval tv = {.tv_sec = 5};
+	/* Status answers at once; attach, detach and watch answer once the
+	 * probes are in or out, which on a kernel without uprobe_multi links
+	 * is one perf event per probe, each removal waiting out a grace
+	 * period: seconds for a big process (docs/KERNELS.md). */
+	struct timeval tv = {.tv_sec = type == MW_MSG_STATUS ? 5 : 30};
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char buf[MW_PROTO_MAX_PAYLOAD];
 	int fd, err;

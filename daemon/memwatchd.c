@@ -264,8 +264,10 @@ int main(int argc, char **argv)
 		fatal("out of memory");
 	daemon__flush_init(&d);
 	d.col = collector__new(&copts, daemon__on_event, &d);
+	/* The probe found what they need: a failure here is the kernel
+	 * refusing them (memwatchd -vv shows its verifier's log). */
 	if (!d.col)
-		fatal("cannot load the eBPF programs");
+		fatal("Linux %s: cannot load the eBPF programs", d.kernel.release);
 	/* Before any watch can hold a process. */
 	d.guard = guard__start(collector__held_fd(d.col));
 	if (!d.guard)

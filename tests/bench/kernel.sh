@@ -25,7 +25,8 @@ MEMWATCHD=$OUT/memwatchd
 MEMWATCHCTL=$OUT/memwatchctl
 PAIRS=${1:-200000}
 REPS=${2:-3}
-ROUNDS=$((PAIRS / 10000 + 1))
+# churn: 10 rounds of 2000 steps, a 100 ms sleep after each (churn.c).
+ROUNDS=10
 
 if [[ $EUID -ne 0 ]]; then
 	echo "bench-kernel: must run as root (memwatchd loads eBPF)" >&2
@@ -41,37 +42,14 @@ cleanup() {
 }
 trap cleanup EXIT
 N=0
-
-# run_ns CMD...: the ns the workload in CMD says it worked (measured in it,
-# around its work: no tracer's start or stop is in it).
-run_ns() {
-	rm -f "$TMP/elapsed"
-	MW_ELAPSED_FILE=$TMP/elapsed "$@" >/dev/null 2>"$TMP/last.err" || {
-		echo "bench-kernel: failed: $* ($(tail -n 1 "$TMP/last.err"))" >&2
-		exit 1
-	}
-	[[ -s $TMP/elapsed ]] || {
-		echo "bench-kernel: $* reported no elapsed time" >&2
-		exit 1
-	}
-	cat "$TMP/elapsed"
-}
+BENCH=bench-kernel
+# shellcheck source=lib.sh
+source tests/bench/lib.sh
 
 mw() {
 	N=$((N + 1))
 	"$MEMWATCHD" --db "$TMP/mw$N.db" --socket "$TMP/mw.sock" \
 		--metrics-listen none "$@"
-}
-
-declare -A T
-sample() {
-	local name=$1
-	shift
-	T[$name]+="$(run_ns "$@") "
-}
-median() {
-	tr ' ' '\n' <<<"${T[$1]}" | grep . | sort -n |
-		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
 # Configurations interleaved, the median of REPS kept.

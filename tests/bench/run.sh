@@ -50,23 +50,11 @@ cleanup() {
 }
 trap cleanup EXIT
 N=0
+BENCH=bench
+# shellcheck source=lib.sh
+source tests/bench/lib.sh
 
 now() { date +%s%N; }
-
-# run_ns CMD...: the ns the workload in CMD reports it worked; CMD's
-# stderr is kept in $TMP/last.err.
-run_ns() {
-	rm -f "$TMP/elapsed"
-	MW_ELAPSED_FILE=$TMP/elapsed "$@" >/dev/null 2>"$TMP/last.err" || {
-		echo "bench: failed: $* ($(tail -n 1 "$TMP/last.err"))" >&2
-		exit 1
-	}
-	if [[ ! -s $TMP/elapsed ]]; then
-		echo "bench: $* reported no elapsed time" >&2
-		exit 1
-	fi
-	cat "$TMP/elapsed"
-}
 
 # mw ARGS...: memwatchd on a database of its own.
 mw() {
@@ -84,19 +72,6 @@ uprobe:'$LIBC':free /pid == cpid/ { delete(@blocks[arg0]); delete(@stacks[arg0])
 END { clear(@blocks); clear(@stacks); clear(@size); }'
 
 bt() { bpftrace -e "$BT_SCRIPT" -c "$*"; }
-
-declare -A T
-# sample NAME CMD...: time CMD once more under NAME.
-sample() {
-	local name=$1
-	shift
-	T[$name]+="$(run_ns "$@") "
-}
-
-median() {
-	tr ' ' '\n' <<<"${T[$1]}" | grep . | sort -n |
-		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
 
 # --- A. one malloc+free pair, glibc, one thread ------------------------------
 for ((i = 0; i < REPS; i++)); do
