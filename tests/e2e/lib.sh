@@ -213,11 +213,12 @@ exited() {
 }
 
 # deadline SECONDS: DEADLINE is the time, in microseconds of
-# $EPOCHREALTIME (read without a fork), SECONDS times MW_TIME_SCALE from
-# now: how long a wait goes on at least.
+# $EPOCHREALTIME (read without a fork; its digits, whatever the locale's
+# decimal point), SECONDS times MW_TIME_SCALE from now: how long a wait
+# goes on at least.
 DEADLINE=
 deadline() {
-	DEADLINE=$((${EPOCHREALTIME/./} + $1 * TIME_SCALE * 1000000))
+	DEADLINE=$((${EPOCHREALTIME//[!0-9]/} + $1 * TIME_SCALE * 1000000))
 }
 
 # wait_exit PID SECONDS: poll until PID has exited (SECONDS, MW_TIME_SCALE
@@ -226,7 +227,7 @@ wait_exit() {
 	local pid=$1 i end
 	deadline "$2"
 	end=$DEADLINE
-	for ((i = 0; i < $2 * 20 || ${EPOCHREALTIME/./} < end; i++)); do
+	for ((i = 0; i < $2 * 20 || ${EPOCHREALTIME//[!0-9]/} < end; i++)); do
 		exited "$pid" && return 0
 		sleep 0.05
 	done
@@ -240,7 +241,7 @@ wait_until() {
 	shift
 	deadline "$secs"
 	end=$DEADLINE
-	for ((i = 0; i < secs * 10 || ${EPOCHREALTIME/./} < end; i++)); do
+	for ((i = 0; i < secs * 10 || ${EPOCHREALTIME//[!0-9]/} < end; i++)); do
 		"$@" && return 0
 		sleep 0.1
 	done
@@ -408,7 +409,7 @@ wait_for_target() {
 	local i end
 	deadline 20
 	end=$DEADLINE
-	for ((i = 0; i < 200 || ${EPOCHREALTIME/./} < end; i++)); do
+	for ((i = 0; i < 200 || ${EPOCHREALTIME//[!0-9]/} < end; i++)); do
 		if ! daemon_alive; then
 			WHY="memwatchd died: $(tail -n 1 "$DAEMON_LOG.err" 2>/dev/null)"
 			return 1
