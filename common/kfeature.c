@@ -47,6 +47,13 @@ static const struct mw_kfeature_info table[MW_KF_MAX] = {
 				     false,
 				     "a probed function's return traps "
 				     "(int3): each probed call costs more"},
+	[MW_KF_PERF_PERFMON] = {"perf_perfmon",
+				"perf events open to CAP_PERFMON "
+				"(kernel.perf_event_paranoid 2 or less)",
+				false,
+				"memwatchd keeps CAP_SYS_ADMIN after start: "
+				"Debian's and Ubuntu's level 3 opens perf "
+				"events (the syscall tracepoints) to it alone"},
 };
 
 const struct mw_kfeature_info *mw_kfeature(int f)

@@ -22,6 +22,7 @@ enum mw_kfeature {
 	MW_KF_SIGNAL_TASK,	/* kfunc bpf_send_signal_task (6.13) */
 	MW_KF_UPROBE_MULTI,	/* uprobe_multi links (6.6) */
 	MW_KF_URETPROBE_SYSCALL, /* uretprobe syscall, x86-64 (6.11) */
+	MW_KF_PERF_PERFMON,	/* perf events for CAP_PERFMON: paranoid <= 2 */
 	MW_KF_MAX
 };
 

@@ -95,6 +95,22 @@ static void probe_btf(struct kernel *k, const struct btf *btf)
 #endif
 }
 
+/* kernel.perf_event_paranoid: above 2 only distributions' kernels go
+ * (Debian's and Ubuntu's 3: no perf event without CAP_SYS_ADMIN). A
+ * kernel without the file has no perf events at all: 4. */
+static int perf_paranoid(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+	int level = 4;
+
+	if (f) {
+		if (fscanf(f, "%d", &level) != 1)
+			level = 4;
+		fclose(f);
+	}
+	return level;
+}
+
 /* Take the features named in list (comma-separated) out of k->found. */
 static int mask(struct kernel *k, const char *list, char *why, size_t len)
 {
@@ -146,6 +162,8 @@ int kernel__probe(struct kernel *k, char *why, size_t len)
 		k->found |= 1u << MW_KF_UPROBES;
 	if (!cgroup__mount(mnt, sizeof(mnt)))
 		k->found |= 1u << MW_KF_CGROUP2;
+	if (perf_paranoid() <= 2)
+		k->found |= 1u << MW_KF_PERF_PERFMON;
 	env = getenv("MEMWATCH_KERNEL_MISSING");
 	return env && env[0] ? mask(k, env, why, len) : 0;
 }

@@ -93,8 +93,11 @@ static void drop_privileges(const struct kernel *k)
 
 	/* Without uprobe_multi links each probe is a perf uprobe event,
 	 * which the kernel opens only for CAP_SYS_ADMIN (CAP_PERFMON is not
-	 * enough): targets attached later need it (kfeature.c says so). */
-	if (!(k->found & 1u << MW_KF_UPROBE_MULTI))
+	 * enough); at perf_event_paranoid 3 (Debian, Ubuntu) so is every
+	 * perf event, the syscall tracepoints attached while targets come
+	 * and go among them. kfeature.c says so. */
+	if (!(k->found & 1u << MW_KF_UPROBE_MULTI) ||
+	    !(k->found & 1u << MW_KF_PERF_PERFMON))
 		keep |= PRIVS_BIT(CAP_SYS_ADMIN);
 	if ((err = privs__drop(keep, &missing)))
 		fatalx("cannot drop capabilities: %s", strerror(-err));

@@ -46,6 +46,11 @@ NFAIL=0
 NPASS=0
 TIME_SCALE=${MW_TIME_SCALE:-1}
 [[ $TIME_SCALE =~ ^[1-9][0-9]*$ ]] || TIME_SCALE=1
+# The grace a program has to free a TLS block after its thread died is a
+# time too: scaled, or a slowed program's own frees pass for leaks. A
+# suite's own --grace comes after, and wins.
+SCALE_ARGS=()
+((TIME_SCALE == 1)) || SCALE_ARGS=(--grace $((500 * TIME_SCALE)))
 CASE_FILTER=${MW_CASE_FILTER:-}
 NSHOWN=0
 NSHOWN_FAIL=0
@@ -360,7 +365,7 @@ trace() {
 	TRACE_LOG=$TMP/trace$TRACE_N
 	TRACE_RC=0
 	timeout -k 5 $((120 * TIME_SCALE)) "$MEMWATCHD" --db "$DB" --socket "$SOCK" \
-		--metrics-listen none "$@" \
+		--metrics-listen none "${SCALE_ARGS[@]}" "$@" \
 		>"$TRACE_LOG.out" 2>"$TRACE_LOG.err" || TRACE_RC=$?
 }
 
@@ -370,8 +375,8 @@ trace() {
 start_daemon() {
 	DAEMON_N=$((DAEMON_N + 1))
 	DAEMON_LOG=$TMP/daemon$DAEMON_N
-	"$MEMWATCHD" --db "$DB" --socket "$SOCK" --metrics-listen none "$@" \
-		>"$DAEMON_LOG.out" 2>"$DAEMON_LOG.err" &
+	"$MEMWATCHD" --db "$DB" --socket "$SOCK" --metrics-listen none \
+		"${SCALE_ARGS[@]}" "$@" >"$DAEMON_LOG.out" 2>"$DAEMON_LOG.err" &
 	DAEMON_PID=$!
 }
 
