@@ -105,7 +105,12 @@ void daemon__on_event(void *ctx, const struct mw_event *ev)
 		daemon__on_spawn(d, ev->pid, ev->flags & MW_EVF_TLS_ONLY);
 		return;
 	}
-	if (ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC)
+	/* Every event with a call site that may reach a finding: in TLS
+	 * mode a value's site comes with pthread_setspecific alone. Unnoted,
+	 * a site whose process exited before the flush stays unnamed. */
+	if ((ev->type == MW_EV_ALLOC || ev->type == MW_EV_REALLOC ||
+	     ev->type == MW_EV_TLS_SET) &&
+	    ev->site)
 		symbolizer__note(d->sym, ev->pid, ev->site);
 	/* A new image: the old one's mappings would only shadow it. */
 	if (ev->type == MW_EV_EXEC) {
