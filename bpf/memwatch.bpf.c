@@ -1213,8 +1213,18 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return fork_event(parent, child, false);
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(on_exit, struct task_struct *task)
+/*
+ * A thread ends. The report must come before any thread that joins it
+ * runs on: a joiner woken first can delete a key or free what the exited
+ * thread's destructors already let go, and the engine would see those
+ * out of order. The joiner wakes in exit_mm (clear_child_tid's futex
+ * wake). Linux 6.16 moved sched_process_exit before exit_mm; before it,
+ * the tracepoint fires after, and exit_mm_release, called first thing in
+ * exit_mm for every exiting task, is the hook instead (on_exit_mm, loaded
+ * where the daemon finds the late tracepoint). The one that is loaded
+ * calls this with the exiting task, which is current.
+ */
+static __always_inline int thread_exit(struct task_struct *task)
 {
 	__u64 ids = task_ids(task);
 	__u32 tgid = ids >> 32;
@@ -1229,8 +1239,8 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	if (!traced(tgid))
 		return 0;
 	sig = BPF_CORE_READ(task, signal);
-	/* signal->live was decremented before this tracepoint: zero means
-	 * this is the last thread of the group. */
+	/* signal->live was decremented before exit_mm: zero means this is
+	 * the last thread of the group. */
 	live = BPF_CORE_READ(sig, live.counter);
 	rec_init(&r, MW_REC_THREAD_EXIT, 0);
 	r.pid = tgid;
@@ -1257,6 +1267,18 @@ int BPF_PROG(on_exit, struct task_struct *task)
 		bpf_map_delete_elem(&targets, &tgid);
 	}
 	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *task)
+{
+	return thread_exit(task);
+}
+
+SEC("fentry/exit_mm_release")
+int BPF_PROG(on_exit_mm, struct task_struct *task, struct mm_struct *mm)
+{
+	return thread_exit(task);
 }
 
 /* Executables and command names whose new processes are traced. */

@@ -54,6 +54,22 @@ static const struct mw_kfeature_info table[MW_KF_MAX] = {
 				"memwatchd keeps CAP_SYS_ADMIN after start: "
 				"Debian's and Ubuntu's level 3 opens perf "
 				"events (the syscall tracepoints) to it alone"},
+	[MW_KF_EXIT_TP_EARLY] = {"exit_tp_early",
+				 "sched_process_exit before the thread's "
+				 "memory is released, where a thread joining "
+				 "it wakes (Linux 6.16)",
+				 false,
+				 "a thread's end is taken at exit_mm_release "
+				 "(exit_fentry), the same point: nothing is "
+				 "lost"},
+	[MW_KF_EXIT_FENTRY] = {"exit_fentry",
+			       "fentry on exit_mm_release (BPF trampolines)",
+			       false,
+			       "where exit_tp_early is missing too, a "
+			       "thread's end is seen after a thread that "
+			       "joined it ran on: a TLS-only trace may report "
+			       "a key deleted right after pthread_join "
+			       "(tls-outlived-key)"},
 };
 
 const struct mw_kfeature_info *mw_kfeature(int f)

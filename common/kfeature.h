@@ -23,6 +23,8 @@ enum mw_kfeature {
 	MW_KF_UPROBE_MULTI,	/* uprobe_multi links (6.6) */
 	MW_KF_URETPROBE_SYSCALL, /* uretprobe syscall, x86-64 (6.11) */
 	MW_KF_PERF_PERFMON,	/* perf events for CAP_PERFMON: paranoid <= 2 */
+	MW_KF_EXIT_TP_EARLY,	/* sched_process_exit before exit_mm (6.16) */
+	MW_KF_EXIT_FENTRY,	/* fentry on exit_mm_release */
 	MW_KF_MAX
 };
 

@@ -121,6 +121,12 @@ static void choose_programs(struct collector *c, uint32_t kf)
 				      s->progs.clone3_exit,
 				      s->progs.fork_exit, s->progs.vfork_exit};
 
+	/* A thread's end where a joining thread has not woken yet
+	 * (thread_exit in memwatch.bpf.c). */
+	c->exit_fentry = !(kf & (1u << MW_KF_EXIT_TP_EARLY)) &&
+			 kf & (1u << MW_KF_EXIT_FENTRY);
+	bpf_program__set_autoload(s->progs.on_exit, !c->exit_fentry);
+	bpf_program__set_autoload(s->progs.on_exit_mm, c->exit_fentry);
 	c->signal_task = kf & (1u << MW_KF_SIGNAL_TASK);
 	c->hold_in_child = !c->signal_task && systp;
 	c->mm_loaded = systp;
@@ -135,11 +141,45 @@ static void choose_programs(struct collector *c, uint32_t kf)
 				   kf & (1u << MW_KF_UPROBE_MULTI)) > 0;
 }
 
+/* Open the programs in c->skel, size them and load those kernel
+ * features kf allow. Returns 0 or -errno; c->skel may then be left to
+ * destroy. */
+static int load_programs(struct collector *c,
+			 const struct collector_opts *opts, uint32_t kf)
+{
+	struct stat ns;
+
+	c->skel = memwatch_bpf__open();
+	if (!c->skel)
+		return -errno;
+	bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
+	bpf_map__set_max_entries(c->skel->maps.targets, opts->max_targets);
+	bpf_map__set_max_entries(c->skel->maps.pending, opts->max_pending);
+	bpf_map__set_max_entries(c->skel->maps.lost, c->max_lost);
+	c->skel->rodata->wakeup_bytes = opts->ringbuf_bytes / 16;
+	c->skel->rodata->stack_frames = opts->stack_frames;
+	/* In a pid namespace of its own (a container), memwatchd names
+	 * processes as it sees them: the programs translate (cur_ids). The
+	 * initial namespace's inode is fixed (PROC_PID_INIT_INO). */
+	if (!stat("/proc/self/ns/pid", &ns) && ns.st_ino != 0xEFFFFFFCu) {
+		c->skel->rodata->pidns_dev = ns.st_dev;
+		c->skel->rodata->pidns_ino = ns.st_ino;
+	}
+	choose_programs(c, kf);
+	return memwatch_bpf__load(c->skel);
+}
+
+uint32_t collector__refused(const struct collector *c, int *err)
+{
+	*err = c->refused_err;
+	return c->refused;
+}
+
 struct collector *collector__new(const struct collector_opts *opts,
 				 collector_cb cb, void *ctx)
 {
 	struct collector *c = calloc(1, sizeof(*c));
-	struct bpf_link **fork;
+	struct bpf_link **fork, **exit;
 	int err;
 
 	if (!c)
@@ -158,41 +198,27 @@ struct collector *collector__new(const struct collector_opts *opts,
 		err = c->ncpus < 0 ? c->ncpus : -ENOMEM;
 		goto fail;
 	}
-	c->skel = memwatch_bpf__open();
-	if (!c->skel) {
-		err = -errno;
-		goto fail;
-	}
-	bpf_map__set_max_entries(c->skel->maps.events, opts->ringbuf_bytes);
-	bpf_map__set_max_entries(c->skel->maps.targets, opts->max_targets);
-	bpf_map__set_max_entries(c->skel->maps.pending, opts->max_pending);
 	/* One entry per target, and as many again for processes that
 	 * lose records before they are attached (their exec is reported)
 	 * or after: such entries are taken and removed at once. */
 	c->max_lost = opts->max_targets * 2;
-	bpf_map__set_max_entries(c->skel->maps.lost, c->max_lost);
 	hmap__init(&c->lost_taken);
 	c->lost_keys = calloc(c->max_lost, sizeof(*c->lost_keys));
 	if (!c->lost_keys) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	c->skel->rodata->wakeup_bytes = opts->ringbuf_bytes / 16;
-	c->skel->rodata->stack_frames = opts->stack_frames;
-	/* In a pid namespace of its own (a container), memwatchd names
-	 * processes as it sees them: the programs translate (cur_ids). The
-	 * initial namespace's inode is fixed (PROC_PID_INIT_INO). */
-	{
-		struct stat ns;
-
-		if (!stat("/proc/self/ns/pid", &ns) &&
-		    ns.st_ino != 0xEFFFFFFCu) {
-			c->skel->rodata->pidns_dev = ns.st_dev;
-			c->skel->rodata->pidns_ino = ns.st_ino;
-		}
+	err = load_programs(c, opts, opts->kfeatures);
+	if (err && c->exit_fentry) {
+		/* The kernel has the function and refused the trampoline
+		 * (a sandbox's policy, lockdown): the tracepoint then. */
+		c->refused = 1u << MW_KF_EXIT_FENTRY;
+		c->refused_err = err;
+		memwatch_bpf__destroy(c->skel);
+		c->skel = NULL;
+		err = load_programs(c, opts,
+				    opts->kfeatures & ~c->refused);
 	}
-	choose_programs(c, opts->kfeatures);
-	err = memwatch_bpf__load(c->skel);
 	if (err)
 		goto fail;
 	if (c->floor) {
@@ -214,10 +240,13 @@ struct collector *collector__new(const struct collector_opts *opts,
 			      : &c->skel->links.on_fork;
 	*fork = bpf_program__attach(c->signal_task ? c->skel->progs.on_fork_task
 						   : c->skel->progs.on_fork);
-	c->skel->links.on_exit = bpf_program__attach(c->skel->progs.on_exit);
+	exit = c->exit_fentry ? &c->skel->links.on_exit_mm
+			      : &c->skel->links.on_exit;
+	*exit = bpf_program__attach(c->exit_fentry ? c->skel->progs.on_exit_mm
+						   : c->skel->progs.on_exit);
 	c->skel->links.on_exec = bpf_program__attach(c->skel->progs.on_exec);
 
-	if (!*fork || !c->skel->links.on_exit || !c->skel->links.on_exec) {
+	if (!*fork || !*exit || !c->skel->links.on_exec) {
 		err = -errno;
 		goto fail;
 	}

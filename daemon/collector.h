@@ -36,6 +36,11 @@ struct collector_opts {
 /* NULL and errno set on failure. */
 struct collector *collector__new(const struct collector_opts *opts,
 				 collector_cb cb, void *ctx);
+
+/* The kernel features of collector_opts.kfeatures whose programs the
+ * kernel refused to load, the others loaded in their place; *err gets
+ * the -errno of the refusal. 0 when none were. */
+uint32_t collector__refused(const struct collector *c, int *err);
 void collector__free(struct collector *c);
 
 /* Attach to pid: its allocator and TLS functions, or with tls_only its

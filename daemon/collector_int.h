@@ -119,6 +119,9 @@ struct collector {
 	 * that hold a followed child from its own context. */
 	bool mm_loaded, hold_in_child;
 	bool signal_task; /* on_fork_task, not on_fork, is loaded */
+	bool exit_fentry; /* on_exit_mm, not on_exit, is loaded */
+	uint32_t refused; /* kernel features found whose programs failed */
+	int refused_err;  /* the -errno of that load */
 	int ncpus;
 	char why[PATH_MAX + 128];
 };

@@ -62,6 +62,22 @@ static const char *missing_helper(const struct btf *btf)
 	return NULL;
 }
 
+/* Linux 6.16 moved sched_process_exit before exit_mm and gave it the
+ * argument group_dead: btf_trace_sched_process_exit is then a pointer to
+ * (void *, struct task_struct *, bool), three parameters, not two. */
+static bool exit_tp_early(const struct btf *btf)
+{
+	int id = btf__find_by_name_kind(btf, "btf_trace_sched_process_exit",
+					BTF_KIND_TYPEDEF);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+
+	if (t && btf_is_typedef(t))
+		t = btf__type_by_id(btf, t->type);
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	return t && btf_is_func_proto(t) && btf_vlen(t) >= 3;
+}
+
 static void probe_btf(struct kernel *k, const struct btf *btf)
 {
 	const char *h;
@@ -81,6 +97,10 @@ static void probe_btf(struct kernel *k, const struct btf *btf)
 	    has(btf, "btf_trace_sched_process_exit", BTF_KIND_TYPEDEF) &&
 	    has(btf, "btf_trace_sched_process_exec", BTF_KIND_TYPEDEF))
 		k->found |= 1u << MW_KF_TP_BTF;
+	if (exit_tp_early(btf))
+		k->found |= 1u << MW_KF_EXIT_TP_EARLY;
+	if (has(btf, "exit_mm_release", BTF_KIND_FUNC))
+		k->found |= 1u << MW_KF_EXIT_FENTRY;
 	/* kernel/trace/trace_syscalls.c, built with the syscall events. */
 	if (has(btf, "ftrace_syscall_exit", BTF_KIND_FUNC))
 		k->found |= 1u << MW_KF_SYSCALL_TP;

@@ -192,6 +192,7 @@ int main(int argc, char **argv)
 	struct daemon d = {.epfd = -1, .sigfd = -1, .timerfd = -1};
 	struct options o = {0};
 	uint64_t serial;
+	uint32_t refused;
 	char msg[512];
 	int err, code = 0;
 
@@ -271,6 +272,15 @@ int main(int argc, char **argv)
 	 * refusing them (memwatchd -vv shows its verifier's log). */
 	if (!d.col)
 		fatal("Linux %s: cannot load the eBPF programs", d.kernel.release);
+	refused = collector__refused(d.col, &err);
+	for (int f = 0; f < MW_KF_MAX; f++)
+		if (refused & (1u << f))
+			log_warnx("Linux %s: %s: the kernel refused its "
+				  "program (%s): %s",
+				  d.kernel.release, mw_kfeature(f)->name,
+				  strerror(-err), mw_kfeature(f)->without);
+	/* What status and /metrics report is what runs. */
+	d.kernel.found &= ~refused;
 	/* Before any watch can hold a process. */
 	d.guard = guard__start(collector__held_fd(d.col));
 	if (!d.guard)

@@ -49,7 +49,7 @@ for f in btf ringbuf helpers tp_btf uprobes; do
 	fi
 done
 # feature since: the release it came in.
-for fs in send_signal_task:613 uprobe_multi:606 uretprobe_syscall:611; do
+for fs in send_signal_task:613 uprobe_multi:606 uretprobe_syscall:611 exit_tp_early:616; do
 	f=${fs%%:*} since=${fs##*:}
 	want=missing
 	((rel >= since)) && want=found
@@ -70,10 +70,10 @@ else
 	fail features/perf_perfmon "'$got' at perf_event_paranoid $(cat /proc/sys/kernel/perf_event_paranoid), want $want"
 fi
 n_features=$(awk 'NR > 1 && $2 ~ /^(found|missing|masked)$/' "$TMP/features.out" | wc -l)
-if [[ $n_features == 11 ]]; then
+if [[ $n_features == 13 ]]; then
 	pass features/all_listed
 else
-	fail features/all_listed "$n_features features listed, want 11"
+	fail features/all_listed "$n_features features listed, want 13"
 fi
 
 # An unknown or required feature to mask is an error, in one line.
@@ -156,18 +156,12 @@ fi
 
 # --- the fork hold --------------------------------------------------------------
 
-# hold_links: the daemon's links of its child-context hold programs.
+# hold_links: the daemon's attachments of its child-context hold programs
+# (perf events: bpftool perf lists them with the process holding them).
 hold_links() {
-	local ids
-	ids=$(bpftool prog show -j 2>/dev/null | jq -r --argjson d "$DAEMON_PID" \
-		'.[] | select(.name == "clone_exit" or .name == "clone3_exit")
-		| select(any(.pids[]?; .pid == $d)) | .id')
-	[[ -n $ids ]] || {
-		echo 0
-		return
-	}
-	bpftool link show -j 2>/dev/null | jq --argjson ids "[$(echo "$ids" | paste -sd,)]" \
-		'[.[] | select(.prog_id as $p | $ids | index($p))] | length'
+	bpftool perf show -j 2>/dev/null | jq --argjson d "$DAEMON_PID" \
+		'[.[] | select(.pid == $d and (.tracepoint // "" |
+			test("^sys_exit_(clone|clone3|fork|vfork)$")))] | length'
 }
 
 # fork_hold NAME [ENV...]: watch fork_early, run it (3 children, 5 blocks
@@ -190,6 +184,14 @@ fork_hold() {
 		return 0
 	fi
 	run_bg "$name" env MW_HOLD_MS=300 "$WL/fork_early" 3 5 777
+	# The parent lives 0.9 s at least (it waits for each child).
+	if [[ $* == *send_signal_task* ]]; then
+		if wait_until 5 test "$(hold_links)" == 4; then
+			pass "$name/tracepoints_attached"
+		else
+			fail "$name/tracepoints_attached" "$(hold_links) hold links while a target is followed, want 4"
+		fi
+	fi
 	wait_until 10 sh -c "\"$MEMWATCHCTL\" --db \"$DB\" --json status |
 		jq -e '[.processes[] | select(.state != \"running\")] | length == 4' >/dev/null" || true
 	f=$TMP/$name.json
@@ -218,6 +220,39 @@ else
 fi
 stop_daemon || true
 
+# --- the thread exit hook ------------------------------------------------------
+
+# Before Linux 6.16 sched_process_exit fires after a joining thread wakes;
+# there the end of a thread is taken from fentry on exit_mm_release. Where
+# the kernel refuses that program, the tracepoint is loaded in its place
+# and the log, status and /metrics say so. Either way the daemon runs
+# with exactly one of the two programs. (tls_mode's free_all checks the
+# order itself, on every kernel.)
+exit_progs() {
+	daemon_bpf links | grep -E '^on_exit(_mm)?$' | paste -sd,
+}
+DB=$TMP/exit_hook.db
+SOCK=$TMP/exit_hook.sock
+MEMWATCH_KERNEL_MISSING=exit_tp_early start_daemon --pid $$
+if wait_until 20 daemon_answers && query exit_hook/status "$TMP/exit_hook.json" status; then
+	degraded=$(jq -r '[.daemon.kernel.degraded[].feature] | join(",")' "$TMP/exit_hook.json")
+	progs=$(exit_progs)
+	if grep -q "exit_fentry: the kernel refused its program" "$DAEMON_LOG.err"; then
+		[[ $progs == on_exit && ,$degraded, == *,exit_fentry,* ]] &&
+			pass exit_hook/program ||
+			fail exit_hook/program "refused: loaded '$progs', degraded '$degraded'"
+	else
+		[[ $progs == on_exit_mm && ,$degraded, != *,exit_fentry,* ]] &&
+			pass exit_hook/program ||
+			fail exit_hook/program "loaded '$progs', degraded '$degraded'"
+	fi
+	[[ ,$degraded, == *,exit_tp_early,* ]] && pass exit_hook/degraded ||
+		fail exit_hook/degraded "degraded '$degraded'"
+else
+	fail exit_hook/status "memwatchd never answered: $(tail -n 1 "$DAEMON_LOG.err")"
+fi
+stop_daemon || true
+
 # --- /metrics -------------------------------------------------------------------
 
 port=$((20000 + RANDOM % 20000))
@@ -228,7 +263,7 @@ if wait_until 20 daemon_answers &&
 	wait_until 10 sh -c "curl -sf http://127.0.0.1:$port/metrics >'$TMP/metrics.txt'"; then
 	pass metrics/served
 	got=$(grep -c '^memwatch_kernel_feature{' "$TMP/metrics.txt" || true)
-	[[ $got == 11 ]] && pass metrics/features || fail metrics/features "$got series, want 11"
+	[[ $got == 13 ]] && pass metrics/features || fail metrics/features "$got series, want 13"
 	bad=0
 	while read -r f state _; do
 		want=0

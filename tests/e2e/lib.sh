@@ -380,6 +380,23 @@ start_daemon() {
 	DAEMON_PID=$!
 }
 
+# daemon_bpf [links]: the names of the eBPF programs the daemon holds
+# loaded, one a line, sorted; with "links", of those its links attach
+# (one line a link). Read from its file descriptors' fdinfo: Debian's
+# bpftool is built without the skeletons that list a program's pids.
+daemon_bpf() {
+	local ids f
+	ids=$(for f in /proc/"$DAEMON_PID"/fdinfo/*; do
+		awk -v want="${1:-progs}" '
+			/^link_id:/ { link = 1 } /^prog_id:/ { id = $2 }
+			END { if (id != "" && (link == (want == "links"))) print id }' "$f" 2>/dev/null
+	done)
+	[[ -n $ids ]] || return 0
+	bpftool prog show -j 2>/dev/null | jq -r --argjson ids "[$(echo "$ids" | paste -sd,)]" \
+		'.[] | .id as $i | select($ids | index($i)) | .name as $n
+		| $ids | map(select(. == $i)) | .[] | $n' | sort
+}
+
 # stop_daemon: SIGTERM the daemon and wait (20 s at most). Returns its exit
 # status; 124 (after a SIGKILL) if it ignored SIGTERM.
 stop_daemon() {
