@@ -10,7 +10,9 @@
  *    table of processes of other users or with more capabilities than
  *    its own, CAP_SYS_PTRACE;
  *  - read the ELF files and debug info of those processes in directories
- *    of other users, CAP_DAC_READ_SEARCH;
+ *    of other users, CAP_DAC_READ_SEARCH; open the files a process maps
+ *    by /proc/PID/map_files (the very file, in whatever mount namespace
+ *    or root the process has), CAP_CHECKPOINT_RESTORE;
  *  - SIGCONT the processes of other users that a watch held at exec,
  *    CAP_KILL (the guard process, guard.h, keeps that one alone).
  * Loading programs and creating maps (CAP_BPF) happens at start only.
@@ -27,7 +29,8 @@
 /* The set memwatchd keeps after start-up. */
 #define PRIVS_RUNTIME                                                          \
 	(PRIVS_BIT(CAP_DAC_READ_SEARCH) | PRIVS_BIT(CAP_KILL) |                \
-	 PRIVS_BIT(CAP_SYS_PTRACE) | PRIVS_BIT(CAP_PERFMON))
+	 PRIVS_BIT(CAP_SYS_PTRACE) | PRIVS_BIT(CAP_PERFMON) |                 \
+	 PRIVS_BIT(CAP_CHECKPOINT_RESTORE))
 
 /*
  * Keep only the capabilities in keep (a mask of 1 << CAP_*): drop every

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <errno.h>
 #include <limits.h>
@@ -44,8 +45,11 @@ struct fsym {
 struct range {
 	uint64_t start, end, pgoff;
 	uint64_t map0;	  /* where its file's offset 0 is in this load */
-	char *path;
-	struct fsym *file; /* looked up at first use */
+	char *path;	  /* as the process sees it (its mount namespace) */
+	dev_t dev;	  /* the mapped file's, from the maps (0: not known) */
+	ino_t ino;
+	struct fsym *file; /* found when read from the maps, else at first
+			    * use */
 	bool runtime; /* the C library or the dynamic loader */
 	bool loader;  /* the dynamic loader */
 };
@@ -245,6 +249,41 @@ struct reload {
 	int n, cap;
 };
 
+static struct fsym *fsym_from_fd(struct symbolizer *s, int fd,
+				 const char *name);
+
+/* The cached file with this device and inode, or NULL. */
+static struct fsym *fsym_find(const struct symbolizer *s, dev_t dev,
+			      ino_t ino)
+{
+	for (int i = 0; i < s->nfiles; i++)
+		if (s->files[i]->dev == dev && s->files[i]->ino == ino)
+			return s->files[i];
+	return NULL;
+}
+
+/*
+ * The file range r of process pid maps, while the process lives: through
+ * /proc/PID/map_files, the very file whatever its path says in the
+ * daemon's mount namespace (a container's own root, a chroot, a file
+ * deleted or replaced since). That needs CAP_CHECKPOINT_RESTORE (or
+ * CAP_SYS_ADMIN); without it, or once the process is gone, r->file stays
+ * NULL and range_file goes by the path.
+ */
+static void range_open(struct symbolizer *s, uint32_t pid, struct range *r)
+{
+	char name[80];
+	int fd;
+
+	if (r->file || (r->file = fsym_find(s, r->dev, r->ino)))
+		return;
+	snprintf(name, sizeof(name), "/proc/%u/map_files/%llx-%llx", pid,
+		 (unsigned long long)r->start, (unsigned long long)r->end);
+	fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		r->file = fsym_from_fd(s, fd, r->path);
+}
+
 static int reload_map(void *ctx, const struct procfs_map *m)
 {
 	struct reload *rl = ctx;
@@ -266,6 +305,8 @@ static int reload_map(void *ctx, const struct procfs_map *m)
 	r->end = m->end;
 	r->pgoff = m->offset;
 	r->path = strdup(m->path);
+	r->dev = makedev(m->dev_major, m->dev_minor);
+	r->ino = (ino_t)m->inode;
 	r->runtime = is_runtime(m->path);
 	r->loader = is_loader(m->path);
 	r->file = NULL;
@@ -276,7 +317,7 @@ static int reload_map(void *ctx, const struct procfs_map *m)
 
 /* Read the file-backed mappings of pid; keep the old ones on failure
  * (the process may be gone, and they are still right for its past). */
-static void pmap_reload(struct pmap *m)
+static void pmap_reload(struct symbolizer *s, struct pmap *m)
 {
 	struct reload rl = {0};
 	struct range *nr;
@@ -292,6 +333,8 @@ static void pmap_reload(struct pmap *m)
 		return;
 	}
 	set_map0(nr, n);
+	for (int i = 0; i < n; i++)
+		range_open(s, m->pid, &nr[i]);
 	n = keep_history(m, &nr, n, &cap);
 	pmap_clear(m);
 	m->ranges = nr;
@@ -362,7 +405,7 @@ void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip)
 	if (m->last_reload_ns && now - m->last_reload_ns < 50000000ull)
 		return;
 	m->last_reload_ns = now;
-	pmap_reload(m);
+	pmap_reload(s, m);
 }
 
 /* The build-id of the ELF file open as fd; 0 when it has none. */
@@ -399,45 +442,38 @@ static size_t read_build_id(int fd, unsigned char *id, size_t max,
 	return (size_t)n;
 }
 
-/* The cached file for path, read the first time: by build-id, so the same
- * library seen at other paths (containers) or inodes is read once. NULL
- * when the file cannot be opened now. */
-static struct fsym *fsym_get(struct symbolizer *s, const char *path)
+/* The cached file for the ELF file open as fd (which this consumes), read
+ * the first time: by build-id, so the same library seen at other paths
+ * (containers) or inodes is read once. name is its path as the process
+ * sees it. NULL when it cannot be read. */
+static struct fsym *fsym_from_fd(struct symbolizer *s, int fd,
+				 const char *name)
 {
 	unsigned char id[64];
 	struct stat st;
 	struct fsym *f;
 	uint64_t vaddr0;
 	size_t idlen;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	for (int i = 0; i < s->nfiles; i++)
-		if (s->files[i]->dev == st.st_dev &&
-		    s->files[i]->ino == st.st_ino) {
-			close(fd);
-			return s->files[i];
-		}
-	if (elf_version(EV_CURRENT) == EV_NONE) {
+	if (fstat(fd, &st) || elf_version(EV_CURRENT) == EV_NONE) {
 		close(fd);
 		return NULL;
 	}
+	if ((f = fsym_find(s, st.st_dev, st.st_ino))) {
+		close(fd);
+		return f;
+	}
 	idlen = read_build_id(fd, id, sizeof(id), &vaddr0);
-	close(fd);
 	for (int i = 0; idlen && i < s->nfiles; i++)
 		if (s->files[i]->idlen == idlen &&
-		    !memcmp(s->files[i]->id, id, idlen))
+		    !memcmp(s->files[i]->id, id, idlen)) {
+			close(fd);
 			return s->files[i];
-	if (s->nfiles == MAX_FILES)
+		}
+	if (s->nfiles == MAX_FILES || !(f = calloc(1, sizeof(*f)))) {
+		close(fd);
 		return NULL;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return NULL;
+	}
 	memcpy(f->id, id, idlen);
 	f->idlen = idlen;
 	f->dev = st.st_dev;
@@ -446,16 +482,27 @@ static struct fsym *fsym_get(struct symbolizer *s, const char *path)
 	f->dwfl = dwfl_begin(&dwfl_callbacks);
 	if (f->dwfl) {
 		dwfl_report_begin(f->dwfl);
-		/* At bias 0: addresses asked are link-time addresses. */
-		f->mod = dwfl_report_elf(f->dwfl, path, path, -1, 0, false);
+		/* At bias 0: addresses asked are link-time addresses. The
+		 * module takes fd when it is made. */
+		f->mod = dwfl_report_elf(f->dwfl, name, name, fd, 0, false);
 		dwfl_report_end(f->dwfl, NULL, NULL);
 		if (!f->mod) {
 			dwfl_end(f->dwfl);
 			f->dwfl = NULL;
 		}
 	}
+	if (!f->mod)
+		close(fd);
 	s->files[s->nfiles++] = f;
 	return f;
+}
+
+/* The cached file at path, in the daemon's own mount namespace. */
+static struct fsym *fsym_get(struct symbolizer *s, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	return fd < 0 ? NULL : fsym_from_fd(s, fd, path);
 }
 
 /* pc in range r to the file's link-time address, with its file. */
@@ -533,7 +580,7 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 	if (!m)
 		return;
 	if (!(r = range_find(m, pc))) {
-		pmap_reload(m);
+		pmap_reload(s, m);
 		r = range_find(m, pc);
 	}
 	if (!r)

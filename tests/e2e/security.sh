@@ -34,9 +34,9 @@ source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
 # The capabilities daemon/privs.h keeps: CAP_DAC_READ_SEARCH (2), CAP_KILL
-# (5), CAP_SYS_PTRACE (19), CAP_PERFMON (38), as /proc/PID/status writes
-# them.
-WANT_CAPS=$(printf '%016x' $(((1 << 2) | (1 << 5) | (1 << 19) | (1 << 38))))
+# (5), CAP_SYS_PTRACE (19), CAP_PERFMON (38), CAP_CHECKPOINT_RESTORE (40),
+# as /proc/PID/status writes them.
+WANT_CAPS=$(printf '%016x' $(((1 << 2) | (1 << 5) | (1 << 19) | (1 << 38) | (1 << 40))))
 
 TEST_USER=mwsec-test
 MADE_USER=0

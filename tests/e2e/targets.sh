@@ -17,6 +17,9 @@
 #     under -- CMD and under --exe, with the same exact counts;
 #   - a process in its own pid and mount namespaces (unshare): traced,
 #     reported with its host pid and its namespace pid (1), exact counts;
+#   - a process whose file paths name other files in the daemon's mount
+#     namespace (a container's root): its sites named from the files it
+#     maps, not from a decoy at the same path in the daemon's view;
 #   - memwatchctl attach/detach exe|comm at run time: running and later
 #     processes attached, in the mode asked, and dropped by detach;
 #   - bad --exe, --comm, --cgroup values are one-line usage errors.
@@ -326,5 +329,24 @@ fi
 query ns/findings "$TMP/ns.json" findings &&
 	check_tls_findings ns "$TMP/ns.json" 8 tls-outlived-thread 4096 \
 		tls_nodtor_alloc
+
+# A container's files: in its mount namespace the workloads are bound at
+# $TMP/ctr, where the daemon's namespace has another program of the same
+# name. The maps say $TMP/ctr/tls_nodtor; the symbols must come from the
+# file mapped (/proc/PID/map_files), never from the decoy.
+mkdir -p "$TMP/ctr"
+cp "$WL/free_all" "$TMP/ctr/tls_nodtor"
+DB=$TMP/ctr.db
+watch ctr --exe "$WL/tls_nodtor"
+run_bg ctr unshare --mount sh -c \
+	"mount --bind '$WL' '$TMP/ctr' && exec '$TMP/ctr/tls_nodtor' 8 4096"
+wait_until 10 findings_at_least 8 || true
+ok ctr/stop "memwatchd did not stop cleanly" stop_daemon
+if query ctr/findings "$TMP/ctr.json" findings; then
+	check_tls_findings ctr "$TMP/ctr.json" 8 tls-outlived-thread 4096 \
+		tls_nodtor_alloc
+	expect ctr/module "$TMP/ctr.json" '[.[].site.module] | unique' \
+		"[\"$TMP/ctr/tls_nodtor\"]"
+fi
 
 finish
