@@ -345,8 +345,12 @@ ok ctr/stop "memwatchd did not stop cleanly" stop_daemon
 if query ctr/findings "$TMP/ctr.json" findings; then
 	check_tls_findings ctr "$TMP/ctr.json" 8 tls-outlived-thread 4096 \
 		tls_nodtor_alloc
-	expect ctr/module "$TMP/ctr.json" '[.[].site.module] | unique' \
-		"[\"$TMP/ctr/tls_nodtor\"]"
+	# The path as the kernel writes it for the daemon: from the root of
+	# the process's mount namespace (under a chrooted daemon, as in the
+	# guests, that root's own path comes first).
+	expect ctr/module "$TMP/ctr.json" \
+		'[.[].site.module | endswith($p)] | unique' '[true]' \
+		--arg p "$TMP/ctr/tls_nodtor"
 fi
 
 finish
