@@ -761,7 +761,7 @@ int BPF_KPROBE(setspecific_enter, __u32 key, __u64 value)
 
 	if (!mode)
 		return 0;
-	if (*mode == MW_TARGET_TLS) {
+	if ((*mode & MW_TARGET_MODE) == MW_TARGET_TLS) {
 		emit_tls_set_sized(ctx, id, key, value);
 		return 0;
 	}

@@ -87,6 +87,7 @@ struct options {
 	bool tls_pids[MAX_PIDS]; /* attach pids[i] in TLS-only mode */
 	int npids;
 	bool tls_cmd;		     /* CMD, --exe and --comm: TLS only */
+	bool no_follow;		     /* CMD's and --pid's children untraced */
 	const char *exes[MAX_WATCH]; /* --exe */
 	int nexes;
 	const char *comms[MAX_WATCH]; /* --comm */

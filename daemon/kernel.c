@@ -215,6 +215,11 @@ int kernel__check(const struct kernel *k, char *msg, size_t len)
 	return -ENOTSUP;
 }
 
+bool kernel__can_hold(const struct kernel *k)
+{
+	return k->found & (1u << MW_KF_SIGNAL_TASK | 1u << MW_KF_SYSCALL_TP);
+}
+
 void kernel__print(const struct kernel *k, FILE *f)
 {
 	fprintf(f, "kernel: Linux %s\n", k->release);

@@ -32,6 +32,11 @@ int kernel__probe(struct kernel *k, char *why, size_t len);
  * "Linux 5.10: btf found, ringbuf found, ..., tp_btf missing". */
 int kernel__check(const struct kernel *k, char *msg, size_t len);
 
+/* Whether a followed process's child can be held before it runs: from
+ * its parent's fork (send_signal_task) or from its own first return to
+ * user space (syscall_tracepoints). */
+bool kernel__can_hold(const struct kernel *k);
+
 /* The feature report, for memwatchd --features: the release, then one
  * line per feature, found or missing, and what memwatch does without it. */
 void kernel__print(const struct kernel *k, FILE *f);

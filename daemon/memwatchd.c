@@ -131,7 +131,6 @@ static int kernel_needs(const struct options *o, const struct kernel *k,
 			bool check, char *msg, size_t len)
 {
 	bool follow = o->nexes || o->ncomms || o->ncgroups;
-	uint32_t hold = 1u << MW_KF_SIGNAL_TASK | 1u << MW_KF_SYSCALL_TP;
 
 	if (o->ncgroups && !(k->found & 1u << MW_KF_CGROUP2)) {
 		snprintf(msg, len,
@@ -140,7 +139,7 @@ static int kernel_needs(const struct options *o, const struct kernel *k,
 			 k->release);
 		return -ENOTSUP;
 	}
-	if (check && follow && !(k->found & hold)) {
+	if (check && follow && !kernel__can_hold(k)) {
 		snprintf(msg, len,
 			 "Linux %s: send_signal_task and syscall_tracepoints "
 			 "missing: the children of --exe, --comm, --cgroup "
@@ -318,10 +317,12 @@ int main(int argc, char **argv)
 
 	daemon__loop_init(&d);
 
-	for (int i = 0; i < o.npids; i++)
+	for (int i = 0; i < o.npids; i++) {
 		if (daemon__attach(&d, o.pids[i], o.tls_pids[i], msg,
 				   sizeof(msg)))
 			fatalx("%s", msg);
+		daemon__follow(&d, o.pids[i]);
+	}
 	daemon__watch_programs(&d, &o);
 	if (o.cmd)
 		d.child = daemon__spawn(&d, o.cmd, o.tls_cmd);

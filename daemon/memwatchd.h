@@ -118,6 +118,9 @@ void daemon__on_event(void *ctx, const struct mw_event *ev);
 void daemon__name_allocators(struct daemon *d, uint64_t now);
 void daemon__drain(struct daemon *d);
 pid_t daemon__spawn(struct daemon *d, char **cmd, bool tls_cmd);
+/* Follow the children of pid, a -- CMD or --pid target, unless
+ * --no-follow; logs why not when the kernel cannot hold them. */
+void daemon__follow(struct daemon *d, uint32_t pid);
 /* A process's /proc entries. */
 int process__exists(uint32_t pid);
 void process__read_comm(uint32_t pid, char *comm, size_t len);

@@ -30,6 +30,7 @@ enum {
 	OPT_PID,
 	OPT_TLS_PID,
 	OPT_TLS,
+	OPT_NO_FOLLOW,
 	OPT_EXE,
 	OPT_COMM,
 	OPT_CGROUP,
@@ -74,6 +75,7 @@ static const struct option longopts[] = {
     {"pid", required_argument, NULL, OPT_PID},
     {"tls-pid", required_argument, NULL, OPT_TLS_PID},
     {"tls", no_argument, NULL, OPT_TLS},
+    {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
     {"exe", required_argument, NULL, OPT_EXE},
     {"comm", required_argument, NULL, OPT_COMM},
     {"cgroup", required_argument, NULL, OPT_CGROUP},
@@ -144,6 +146,10 @@ static void usage(FILE *f)
 	    "                     cgroup and unit targets\n"
 	    "  -- CMD ARGS...     run CMD traced from its first allocation;"
 	    "\n                     exit with its status when it exits\n"
+	    "  --no-follow        trace CMD and the --pid processes alone: "
+	    "by default\n                     their children (forked, and "
+	    "what they exec) are\n                     traced too, held "
+	    "before they run\n"
 	    "  --db PATH          database (default %s)\n"
 	    "  --socket PATH      control socket (default %s)\n"
 	    "  --grace MS         time a program has to free a TLS block "
@@ -430,6 +436,9 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		break;
 	case OPT_TLS:
 		o->tls_cmd = true;
+		break;
+	case OPT_NO_FOLLOW:
+		o->no_follow = true;
 		break;
 	case OPT_EXE:
 		if (!arg[0])

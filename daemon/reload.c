@@ -184,12 +184,16 @@ int daemon__reload(struct daemon *d, char *msg, size_t len)
 		    daemon__detach(d, o->pids[i], why, sizeof(why)))
 			log_warnx("reload: %s", why);
 	}
-	for (int i = 0; i < next.npids; i++)
-		if (!engine__is_traced(d->engine, next.pids[i]) &&
-		    daemon__attach(d, next.pids[i], next.tls_pids[i], why,
+	options__replace(o, &next);
+	for (int i = 0; i < o->npids; i++) {
+		if (engine__is_traced(d->engine, o->pids[i]))
+			continue;
+		if (daemon__attach(d, o->pids[i], o->tls_pids[i], why,
 				   sizeof(why)))
 			log_warnx("reload: %s", why);
-	options__replace(o, &next);
+		else
+			daemon__follow(d, o->pids[i]);
+	}
 	retention__configure(d->retention, &o->retention);
 	log_info("configuration reloaded");
 	notify__ready("%s", "configuration reloaded");

@@ -78,6 +78,26 @@ void daemon__on_spawn(struct daemon *d, uint32_t pid, bool tls_only)
 	collector__resumed(d->col, pid);
 }
 
+void daemon__follow(struct daemon *d, uint32_t pid)
+{
+	int err;
+
+	if (d->opts->no_follow)
+		return;
+	/* A child attached as it runs would miss its first allocations:
+	 * then none, as for --no-follow (watched targets are refused at
+	 * start on such a kernel instead: there following is the point). */
+	if (!kernel__can_hold(&d->kernel)) {
+		log_info("pid %u: its children are not followed: Linux %s "
+			 "cannot hold them before they run",
+			 pid, d->kernel.release);
+		return;
+	}
+	if ((err = collector__follow(d->col, pid)))
+		log_warnx("pid %u: its children are not followed: %s", pid,
+			  strerror(-err));
+}
+
 /* A watched program or followed child whose report (daemon__on_spawn)
  * was lost to a full ring buffer: it was not stopped and runs untraced.
  * Attach it now, late, as `memwatchctl attach PID` would; what it did
@@ -325,6 +345,8 @@ pid_t daemon__spawn(struct daemon *d, char **cmd, bool tls_cmd)
 		waitpid(pid, NULL, 0);
 		fatalx("%s", msg[0] ? msg : "cannot attach to its allocator");
 	}
+	/* Its forks are followed from its first instruction on. */
+	daemon__follow(d, (uint32_t)pid);
 	if (write(go[1], "g", 1) != 1)
 		fatal("cannot start '%s'", cmd[0]);
 	close(go[1]);

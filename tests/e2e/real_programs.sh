@@ -16,7 +16,12 @@
 #     tests/e2e/real/mc_client.py (8 connections from 8 threads:
 #     set/get/delete of 1 B to 64 KiB values and stats commands, only to
 #     127.0.0.1), then the daemon stopped: memcached must still answer,
-#     and exit 0 on SIGTERM.
+#     and exit 0 on SIGTERM;
+#   - nginx: Debian's nginx-light, a master and 2 worker processes on a
+#     free port of 127.0.0.1, under memwatchd -- CMD: the workers it
+#     forks, which serve the 400 requests curl makes, are followed from
+#     their first instruction (not the master alone); SIGQUIT ends nginx
+#     gracefully and memwatchd with its status, 0.
 # Each case lasts a few seconds, so that the time-based rules (orphans
 # after 2 s, growth over 6 samples of 500 ms) had their chance to fire.
 # A finding here is a false alarm of memwatch: the FAIL line names its
@@ -29,10 +34,11 @@ REAL=$ROOT/tests/e2e/real
 PY=/usr/bin/python3
 SQLITE=/usr/bin/sqlite3
 MEMCACHED=/usr/bin/memcached
+NGINX=/usr/sbin/nginx
 
-for bin in "$PY" "$SQLITE" "$MEMCACHED"; do
+for bin in "$PY" "$SQLITE" "$MEMCACHED" "$NGINX"; do
 	if [[ ! -x $bin ]]; then
-		fail setup "$bin is missing: run make deps (python3 sqlite3 memcached)"
+		fail setup "$bin is missing: run make deps (python3 sqlite3 memcached nginx-light)"
 		finish
 	fi
 done
@@ -185,6 +191,90 @@ if [[ $REAP_RC == 0 ]]; then
 	pass memcached/exit_status
 else
 	fail memcached/exit_status "memcached exited $REAP_RC on SIGTERM: $(tail -n 3 "$TMP"/memcached.*.err)"
+fi
+
+# --- nginx: a master and its workers, under -- CMD --------------------------
+
+DB=$TMP/nginx.db
+NG=$TMP/nginx
+mkdir -p "$NG"
+ng_port=$("$PY" "$MC" freeport)
+cat >"$NG/nginx.conf" <<EOF
+worker_processes 2;
+error_log $NG/error.log;
+pid $NG/nginx.pid;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $NG/body;
+	proxy_temp_path $NG/proxy;
+	fastcgi_temp_path $NG/fastcgi;
+	uwsgi_temp_path $NG/uwsgi;
+	scgi_temp_path $NG/scgi;
+	server {
+		listen 127.0.0.1:$ng_port;
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+t0=$EPOCHREALTIME
+"$MEMWATCHD" --db "$DB" --socket "$SOCK" --metrics-listen none "${SCALE_ARGS[@]}" \
+	-- "$NGINX" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' \
+	>"$TMP/nginx.daemon.out" 2>"$TMP/nginx.daemon.err" &
+ng_daemon=$!
+BG_PIDS+=("$ng_daemon")
+ng_master=
+# Serving, with both workers up (they accept on the same socket).
+ng_up() {
+	[[ $(curl -s -m 2 "http://127.0.0.1:$ng_port/") == ok ]] &&
+		[[ $(pgrep -c -P "$(cat "$NG/nginx.pid" 2>/dev/null || echo 1)") == 2 ]]
+}
+if wait_until 20 ng_up; then
+	pass nginx/serving
+	ng_master=$(cat "$NG/nginx.pid")
+	# 400 requests: 4 clients of 100 each, on keep-alive connections.
+	curls=()
+	for c in 1 2 3 4; do
+		urls=()
+		for ((r = 0; r < 100; r++)); do urls+=("http://127.0.0.1:$ng_port/r$c-$r"); done
+		curl -s -m 30 "${urls[@]}" >"$TMP/nginx.curl$c.out" &
+		curls+=($!)
+	done
+	wait "${curls[@]}" || true
+	served=$(cat "$TMP"/nginx.curl*.out | grep -cx ok || true)
+	if [[ $served == 400 ]]; then
+		pass nginx/load
+	else
+		fail nginx/load "$served of 400 requests answered ok"
+	fi
+	sleep 1
+	kill -QUIT "$ng_master"
+else
+	fail nginx/serving "nginx never served on 127.0.0.1:$ng_port: $(tail -n 2 "$NG/error.log" "$TMP/nginx.daemon.err" 2>/dev/null)"
+	pkill -QUIT -F "$NG/nginx.pid" 2>/dev/null || true
+fi
+reap "$ng_daemon"
+[[ $REAP_RC == timeout ]] || BG_PIDS=()
+if [[ $REAP_RC == 0 ]]; then
+	pass nginx/exit_status
+else
+	fail nginx/exit_status "memwatchd -- nginx exited $REAP_RC: $(tail -n 2 "$TMP/nginx.daemon.err")"
+fi
+echo "# nginx: $(seconds_since "$t0") s under memwatchd"
+if query nginx/status "$TMP/nginx.status.json" status; then
+	f=$TMP/nginx.status.json
+	# The master and both workers, each traced, nothing lost.
+	expect nginx/processes "$f" '[.processes[] | select(.comm == "nginx")] | length' 3
+	expect nginx/workers_traced "$f" \
+		'[.processes[] | select(.comm == "nginx" and .pid != $m and .allocs > 0)] | length' 2 \
+		--argjson m "${ng_master:-0}"
+	expect nginx/lost "$f" '[.processes[].lost] | add' 0
+	echo "# nginx: $(jqv "$f" '[.processes[] | "pid \(.pid): allocs \(.allocs), frees \(.frees), live_blocks \(.live_blocks)"] | join("; ")')"
+fi
+if query nginx/findings "$TMP/nginx.findings.json" findings; then
+	expect nginx/no_findings "$TMP/nginx.findings.json" \
+		'map("\(.kind) id=\(.id) pid=\(.pid) \(.site.function // "?")+\(.site.offset // "?") (\(.site.module // "?")) count=\(.count)")' \
+		'[]'
 fi
 
 finish

@@ -259,16 +259,17 @@ else
 fi
 
 # The sandbox is applied and the daemon lives in it: its bounding set is
-# the unit's five capabilities (DAC_READ_SEARCH 2, KILL 5, SYS_PTRACE 19,
-# PERFMON 38, BPF 39), a seccomp filter is on, and no_new_privs.
+# the unit's six capabilities (DAC_READ_SEARCH 2, KILL 5, SYS_PTRACE 19,
+# PERFMON 38, BPF 39, CHECKPOINT_RESTORE 40), a seccomp filter is on, and
+# no_new_privs.
 MAINPID=$(show MainPID)
 in_ct cat "/proc/$MAINPID/status" >"$TMP/main-status.txt" 2>&1 || true
 got=$(awk '/^(CapBnd|Seccomp|NoNewPrivs):/ { printf "%s%s ", $1, $2 }' \
 	"$TMP/main-status.txt" | tr ' ' '\n' | sort | xargs)
-if [[ $got == "CapBnd:000000c000080024 NoNewPrivs:1 Seccomp:2" ]]; then
+if [[ $got == "CapBnd:000001c000080024 NoNewPrivs:1 Seccomp:2" ]]; then
 	pass start/sandboxed
 else
-	fail start/sandboxed "memwatchd (pid $MAINPID) has '$got', want CapBnd:000000c000080024 NoNewPrivs:1 Seccomp:2"
+	fail start/sandboxed "memwatchd (pid $MAINPID) has '$got', want CapBnd:000001c000080024 NoNewPrivs:1 Seccomp:2"
 fi
 
 # --- (e) pointed at a service ------------------------------------------------------

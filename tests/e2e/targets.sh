@@ -13,6 +13,9 @@
 #     makes it): a process that enters the group and execs is traced;
 #   - a watched program's forked children (no exec) are followed: each is
 #     stopped as it returns from fork, attached, resumed;
+#   - so are those of -- CMD (forked, and what they exec) and of --pid,
+#     by default, every early allocation counted; --no-follow traces the
+#     command alone;
 #   - a static binary (glibc linked in): probed in the executable itself,
 #     under -- CMD and under --exe, with the same exact counts;
 #   - a process in its own pid and mount namespaces (unshare): traced,
@@ -310,6 +313,59 @@ if query fork/findings "$TMP/fork.json" findings; then
 	expect fork/per_child "$f" '[group_by(.pid)[] | length] | unique' '[4]'
 	expect fork/site "$f" '[.[].site.function] | unique' '["fork_nodtor_alloc"]'
 fi
+
+# -- CMD follows its children by default: a shell running the leaking
+# program twice (fork, exec) leaves both runs' findings, none its own.
+DB=$TMP/cmd_follow.db
+trace -- sh -c "'$WL/tls_nodtor' 8 4096; '$WL/tls_nodtor' 8 4096"
+ok cmd_follow/exit "memwatchd exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")" test "$TRACE_RC" == 0
+if query cmd_follow/status "$TMP/cmd_follow_status.json" status &&
+	query cmd_follow/findings "$TMP/cmd_follow.json" findings; then
+	f=$TMP/cmd_follow_status.json
+	expect cmd_follow/processes "$f" '[.processes[].comm] | sort' '["sh","tls_nodtor","tls_nodtor"]'
+	# As the reference's, but for what the shell's child allocated
+	# between fork and exec (dash: one block, dropped with its image).
+	expect cmd_follow/exact "$f" \
+		'[.processes[] | select(.comm == "tls_nodtor") | [.frees, .unknown_frees, .live_blocks, .live_bytes, .threads]] | unique' \
+		"[$(jq -c '.[1:]' <<<"$ref")]"
+	expect cmd_follow/allocs "$f" \
+		'[.processes[] | select(.comm == "tls_nodtor") | .allocs >= $a] | unique' '[true]' \
+		--argjson a "$(jq '.[0]' <<<"$ref")"
+	f=$TMP/cmd_follow.json
+	expect cmd_follow/count "$f" 'length' 16
+	expect cmd_follow/per_child "$f" '[group_by(.pid)[] | length]' '[8,8]'
+	expect cmd_follow/site "$f" '[.[].site.function] | unique' '["tls_nodtor_alloc"]'
+fi
+
+# --no-follow: the shell alone.
+DB=$TMP/cmd_nofollow.db
+trace --no-follow -- sh -c "'$WL/tls_nodtor' 4 4096"
+ok cmd_nofollow/exit "memwatchd exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")" test "$TRACE_RC" == 0
+if query cmd_nofollow/status "$TMP/cmd_nofollow.json" status; then
+	expect cmd_nofollow/processes "$TMP/cmd_nofollow.json" '[.processes[].comm]' '["sh"]'
+fi
+
+# --pid follows too: fork_early's children allocate as fork returns, so
+# each counted whole was held before it ran.
+DB=$TMP/pid_follow.db
+start_gated fork_early 3 5 777
+pf=$WL_PID
+start_daemon --pid "$pf"
+if wait_until 20 daemon_answers; then
+	touch "$WL_GATE"
+	reap "$pf"
+	ok pid_follow/exit "fork_early exited $REAP_RC" test "$REAP_RC" == 0
+	wait_until 10 sh -c "\"$MEMWATCHCTL\" --db \"$DB\" --json status |
+		jq -e '[.processes[] | select(.state != \"running\")] | length == 4' >/dev/null" || true
+	if query pid_follow/status "$TMP/pid_follow.json" status; then
+		expect pid_follow/children "$TMP/pid_follow.json" \
+			'[.processes[] | select(.pid != $p and .allocs == 5 and .live_blocks == 5 and .live_bytes == 3885)] | length' 3 \
+			--argjson p "$pf"
+	fi
+else
+	fail pid_follow/watching "memwatchd never answered: $(tail -n 1 "$DAEMON_LOG.err")"
+fi
+ok pid_follow/stop "memwatchd did not stop cleanly" stop_daemon
 
 # A container's view: new pid and mount namespaces.
 DB=$TMP/ns.db
