@@ -71,9 +71,10 @@ ratio() {
 
 # Attach and detach: a daemon with no target, a glibc process at its
 # start gate, memwatchctl attach (it answers once the probes are in
-# place) and detach, timed from outside.
+# place) and detach, timed from outside. This shell is a placeholder
+# target: --no-follow, or every command it runs would be traced.
 "$MEMWATCHD" --db "$TMP/ad.db" --socket "$TMP/ad.sock" --metrics-listen none \
-	--pid $$ >"$TMP/ad.out" 2>"$TMP/ad.err" &
+	--no-follow --pid $$ >"$TMP/ad.out" 2>"$TMP/ad.err" &
 DAEMON_PID=$!
 for ((i = 0; i < 300; i++)); do
 	"$MEMWATCHCTL" --db "$TMP/ad.db" --socket "$TMP/ad.sock" -j status 2>/dev/null |

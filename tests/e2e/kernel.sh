@@ -244,7 +244,9 @@ exit_progs() {
 }
 DB=$TMP/exit_hook.db
 SOCK=$TMP/exit_hook.sock
-MEMWATCH_KERNEL_MISSING=exit_tp_early start_daemon --pid $$
+# This shell is a placeholder target: --no-follow, or every command it
+# runs would be traced (slow where each attach is per probe, 6.1).
+MEMWATCH_KERNEL_MISSING=exit_tp_early start_daemon --no-follow --pid $$
 if wait_until 20 daemon_answers && query exit_hook/status "$TMP/exit_hook.json" status; then
 	degraded=$(jq -r '[.daemon.kernel.degraded[].feature] | join(",")' "$TMP/exit_hook.json")
 	progs=$(exit_progs)
@@ -269,7 +271,7 @@ stop_daemon || true
 port=$((20000 + RANDOM % 20000))
 DB=$TMP/metrics.db
 SOCK=$TMP/metrics.sock
-start_daemon --metrics-listen "127.0.0.1:$port" --pid $$
+start_daemon --metrics-listen "127.0.0.1:$port" --no-follow --pid $$
 if wait_until 20 daemon_answers &&
 	wait_until 10 sh -c "curl -sf http://127.0.0.1:$port/metrics >'$TMP/metrics.txt'"; then
 	pass metrics/served
