@@ -732,7 +732,9 @@ void options__parse(struct options *o, int argc, char **argv)
 			break;
 		case '?':
 		case ':':
-			if (optopt)
+			/* For a long option optopt is its value, no letter:
+			 * name it as written (--tls=1, --db without a path). */
+			if (optopt && strncmp(argv[optind - 1], "--", 2))
 				opt_error(NULL,
 					  "unknown or incomplete option '-%c' "
 					  "(try 'memwatchd --help')",

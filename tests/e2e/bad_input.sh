@@ -61,6 +61,13 @@ unchanged memwatchd_garbage_db_untouched "$garbage"
 expect_error memwatchd_socket_dir_missing 1 memwatchd \
 	"$MEMWATCHD" --db "$DB" --socket "$TMP/missing-dir/x.sock" -- true
 expect_error memwatchd_bogus_option nonzero memwatchd "${d[@]}" --bogus-option
+# A flag given a value: named as written, not as a letter.
+expect_error memwatchd_flag_value nonzero memwatchd "${d[@]}" --no-follow=1
+if grep -q "'--no-follow=1'" "$TMP/memwatchd_flag_value.err"; then
+	pass memwatchd_flag_value/named
+else
+	fail memwatchd_flag_value/named "$(cat "$TMP/memwatchd_flag_value.err")"
+fi
 
 # --- memwatchctl ------------------------------------------------------------
 
