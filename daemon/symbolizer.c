@@ -396,6 +396,14 @@ static uint64_t mono_coarse_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void symbolizer__track(struct symbolizer *s, uint32_t pid)
+{
+	struct pmap *m = pmap_get(s, pid, 1);
+
+	if (m)
+		pmap_reload(s, m);
+}
+
 void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip)
 {
 	struct pmap *m = pmap_get(s, pid, 1);
