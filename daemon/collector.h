@@ -132,7 +132,7 @@ int collector__take_missed(struct collector *c,
 uint64_t collector__lost_taken(const struct collector *c);
 /* The kernel side's counters (enum mw_counter in bpf/memwatch.h), summed
  * over CPUs: out has MW_COLLECTOR_COUNTERS entries. */
-#define MW_COLLECTOR_COUNTERS 5
+#define MW_COLLECTOR_COUNTERS 6
 void collector__counters(const struct collector *c, uint64_t *out);
 
 /* Wall-clock ns for a CLOCK_MONOTONIC ns value, on the collector's one

@@ -228,6 +228,7 @@ static int attach_reqs(struct collector *c, struct target *t,
 		    c->floor ? (reqs[i].ret ? c->floor_exit : c->floor_enter)
 			     : prog_at(c->skel, reqs[i].prog_off),
 		    c->multi, t->pid, path, offs, cookies, k, reqs[i].ret);
+
 		if (!l) {
 			err = -errno;
 			if (!required)
@@ -288,7 +289,7 @@ static bool seen_before(struct seen *s, const char *path)
 static int attach_custom_file(struct collector *c, struct target *t,
 			      struct seen *s, const char *path)
 {
-	struct req reqs[2 * MAX_CUSTOM];
+	struct req reqs[CUSTOM_REQS];
 	int n;
 
 	if (seen_before(s, path))

@@ -75,6 +75,7 @@ struct target {
 struct custom {
 	char func[128];
 	struct probe p;
+	uint8_t pair; /* its pair (1-based), as MW_COOKIE_PAIR */
 };
 
 /* Offsets of probes[] in a file, by its identity: every process on a
@@ -97,6 +98,10 @@ struct collector {
 	int max_targets;
 	struct custom custom[MAX_CUSTOM];
 	int ncustom;
+	/* Pairs among them: an --alloc or --realloc after a --free starts
+	 * the next pair (collector__add_function). */
+	int npairs;
+	bool pair_freed; /* the current pair has its --free */
 	bool multi; /* uprobe_multi links (uprobe.h) */
 	bool floor, at_entry; /* collector_opts.bench_* */
 	/* With floor: bpf/bench.bpf.c's empty programs, loaded for it
@@ -104,6 +109,7 @@ struct collector {
 	struct bench_bpf *bench;
 	struct bpf_program *floor_enter, *floor_exit;
 	struct decode_buf dbuf; /* what on_record's events point into */
+	char pool_names[2 * 128 + 2]; /* a pool overlap's functions */
 	uint64_t wall_offset;
 	/* Losses taken from the kernel side: loss.seq then, and the lost
 	 * map's counts by pid (as pointers) and loss.any's count. */
@@ -175,8 +181,10 @@ const uint64_t *collector_probe__resolve(struct collector *c, const char *path);
  * c->why set. */
 int collector_probe__module(struct collector *c, bool tls_only,
 			    const struct module_path *m, struct req *reqs);
-/* The uprobes of the user's functions the ELF file at path defines
- * (2 * MAX_CUSTOM at most). Returns how many. */
+/* The uprobes of the user's functions the ELF file at path defines, and
+ * of the lock functions it defines (CUSTOM_REQS at most). Returns how
+ * many. */
+#define CUSTOM_REQS (2 * MAX_CUSTOM + 16)
 int collector_probe__custom(struct collector *c, const char *path,
 			    struct req *reqs);
 
