@@ -519,6 +519,8 @@ static uint64_t proc_memory(const struct engine *e, const struct proc *p)
 	n += hmap_bytes(&p->site_stats, sizeof(struct site_stat));
 	n += p->site_at.cap * sizeof(void *);
 	n += hmap_bytes(&p->free_stats, 64);
+	n += hmap_bytes(&p->pools, 0) + hmap_bytes(&p->races, 0) +
+	     race__memory(p);
 	n += hmap_bytes(&p->recent, 0);
 	if (p->recent_ring)
 		n += (uint64_t)e->cfg.recent_frees * sizeof(uint64_t);

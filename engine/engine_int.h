@@ -424,6 +424,8 @@ void rules__flush_commit(struct proc *p);
 /* engine_race.c: the allocator-race rule. */
 void race__proc_init(struct proc *p);
 void race__proc_fini(struct proc *p);
+/* What p's pools and races take, for engine__memory. */
+uint64_t race__memory(const struct proc *p);
 /* A call of pair ev->code overlapped another thread's (MW_EV_POOL_OVERLAP). */
 void race__overlap(struct engine *e, struct proc *p, struct thread *t,
 		   const struct mw_event *ev);

@@ -41,6 +41,11 @@
 
 #define FN_MAX 64
 
+/* Pairs of call sites kept per process: their square could be large in a
+ * program calling its pool from everywhere. Past it, overlaps still count
+ * in their pool and in the findings already made. */
+#define RACE_MAX_SITE_PAIRS 4096
+
 struct pool {
 	uint32_t pair;
 	uint64_t overlaps;  /* unlocked, not delegated */
@@ -73,6 +78,12 @@ static void free_all(struct hmap *m)
 	while (hmap__next(m, &pos, &k, &v))
 		free(v);
 	hmap__fini(m);
+}
+
+uint64_t race__memory(const struct proc *p)
+{
+	return p->pools.len * sizeof(struct pool) +
+	       p->races.len * sizeof(struct race);
 }
 
 void race__proc_fini(struct proc *p)
@@ -129,7 +140,7 @@ static struct race *race_get(struct proc *p, struct pool *pl,
 	uint64_t k = race_key(pl->pair, ev->site, ev->old_addr);
 	struct race *r = hmap__get(&p->races, k);
 
-	if (r)
+	if (r || p->races.len >= RACE_MAX_SITE_PAIRS)
 		return r;
 	r = calloc(1, sizeof(*r));
 	if (!r)
