@@ -48,7 +48,7 @@
 
 struct pool {
 	uint32_t pair;
-	uint64_t overlaps;  /* unlocked, not delegated */
+	uint64_t overlaps;   /* unlocked, not delegated */
 	uint64_t serialized; /* overlaps whose pool locked or slept */
 	uint64_t delegated;  /* overlaps whose call reached the allocator */
 	uint64_t frees, cross_frees;
@@ -56,7 +56,7 @@ struct pool {
 
 struct race {
 	struct pool *pool;
-	uint64_t site, other;	/* as first seen: the entering call's first */
+	uint64_t site, other;	 /* as first seen: the entering call's first */
 	uint32_t tid, other_tid; /* the latest overlap's */
 	uint64_t count;
 	char fn[FN_MAX], other_fn[FN_MAX];
@@ -129,8 +129,7 @@ static void split_names(const char *path, char *fn, char *other)
 		return;
 	}
 	n = (size_t)(sp - path);
-	snprintf(fn, FN_MAX, "%.*s", (int)(n < FN_MAX ? n : FN_MAX - 1),
-		 path);
+	snprintf(fn, FN_MAX, "%.*s", (int)(n < FN_MAX ? n : FN_MAX - 1), path);
 	snprintf(other, FN_MAX, "%s", sp[1] ? sp + 1 : "?");
 }
 
@@ -211,9 +210,9 @@ void race__overlap(struct engine *e, struct proc *p, struct thread *t,
 	if (!r->agg) {
 		if (!pool_racy(pl))
 			return;
-		r->agg = agg_new(e, p, MW_FIND_ALLOCATOR_RACE, MW_SEV_HIGH,
-				 site__stack(e, p, ev), r->site, ev->ts,
-				 ev->ts);
+		r->agg =
+		    agg_new(e, p, MW_FIND_ALLOCATOR_RACE, MW_SEV_HIGH,
+			    site__stack(e, p, ev), r->site, ev->ts, ev->ts);
 		if (!r->agg)
 			return;
 		r->agg->row.trigger_ts = ev->ts;

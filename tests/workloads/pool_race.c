@@ -181,10 +181,10 @@ int main(int argc, char **argv)
 	wl_check(PROG, pthread_barrier_init(&step, NULL, (unsigned)nthreads),
 		 "pthread_barrier_init");
 	for (long i = 0; i < nthreads; i++)
-		wl_check(PROG,
-			 pthread_create(&tids[i], NULL, worker,
-					(void *)(intptr_t)i),
-			 "pthread_create");
+		wl_check(
+		    PROG,
+		    pthread_create(&tids[i], NULL, worker, (void *)(intptr_t)i),
+		    "pthread_create");
 	for (long i = 0; i < nthreads; i++)
 		wl_check(PROG, pthread_join(tids[i], NULL), "pthread_join");
 	wl_hold();
