@@ -581,20 +581,19 @@ int collector_probe__custom(struct collector *c, const char *path,
 	for (size_t i = 0; c->npairs && i < NLOCKS; i++) {
 		struct probe q = {lock_funcs[i], 0, PC_LIBC, 0,
 				  PROG(pool_lock_enter), 0};
-
+		uint64_t at = offs[ncustom + i], off;
 		bool dup = false;
 
 		/* Aliases (one function, two names) are probed once. */
 		for (size_t j = 0; j < i; j++)
-			dup |= offs[ncustom + j] == offs[ncustom + i];
-		uint64_t off = offs[ncustom + i];
-
-		/* Placed past a first instruction uprobes refuse (a lock
-		 * prefix: pthread_spin_lock's lock decl); one that stays
-		 * there would fail the link of every lock. */
-		if (!off || dup || (off = place(path, off, &q)) == UINT64_MAX)
+			dup |= offs[ncustom + j] == at;
+		if (!at || dup)
 			continue;
-		if (off == offs[ncustom + i] && lock_prefixed(path, off))
+		/* Past a first instruction uprobes refuse (a lock prefix:
+		 * pthread_spin_lock's lock decl) if the decoder can; one
+		 * left there would fail the link of every lock. */
+		off = place(path, at, &q);
+		if (off == at && lock_prefixed(path, at))
 			continue;
 		n = add_req(reqs, n, &q, off);
 	}
