@@ -557,14 +557,13 @@ int collector_probe__custom(struct collector *c, const char *path,
 	const char *base = strrchr(path, '/');
 	/* A known allocator's file: its functions are thread-safe. */
 	bool safe = allocator__thread_safe_file(base ? base + 1 : path);
-	int n = 0, ncustom = c->ncustom;
+	int n = 0, ncustom = c->ncustom, nlocks = c->npairs ? (int)NLOCKS : 0;
 
 	for (int i = 0; i < c->ncustom; i++)
 		names[i] = c->custom[i].func;
-	for (size_t i = 0; c->npairs && i < NLOCKS; i++)
+	for (int i = 0; i < nlocks; i++)
 		names[ncustom + i] = lock_funcs[i];
-	if (elfsym__resolve(path, names, ncustom + (c->npairs ? NLOCKS : 0),
-			    offs))
+	if (elfsym__resolve(path, names, ncustom + nlocks, offs))
 		return 0; /* not an ELF file we can read: nothing to probe */
 	for (int i = 0; i < c->ncustom; i++) {
 		const struct custom *u = &c->custom[i];
@@ -578,14 +577,14 @@ int collector_probe__custom(struct collector *c, const char *path,
 			as_pool(c, u, &q);
 		n = add_req(reqs, n, &q, off);
 	}
-	for (size_t i = 0; c->npairs && i < NLOCKS; i++) {
+	for (int i = 0; i < nlocks; i++) {
 		struct probe q = {lock_funcs[i], 0, PC_LIBC, 0,
 				  PROG(pool_lock_enter), 0};
 		uint64_t at = offs[ncustom + i], off;
 		bool dup = false;
 
 		/* Aliases (one function, two names) are probed once. */
-		for (size_t j = 0; j < i; j++)
+		for (int j = 0; j < i; j++)
 			dup |= offs[ncustom + j] == at;
 		if (!at || dup)
 			continue;
