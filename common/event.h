@@ -51,7 +51,7 @@ enum mw_event_type {
 	 * another thread was inside the same pair, and returned: tid's call
 	 * at site, the other thread (key) at old_addr; code = the pair (per
 	 * process, 1-based); frames = {site, old_addr}; path = the two
-	 * functions' names, this call's first, separated by one space;
+	 * functions' names, this call's first, separated by a comma;
 	 * flags: MW_EVF_LOCKED, MW_EVF_BLOCKED, MW_EVF_DELEGATED.
 	 */
 	MW_EV_POOL_OVERLAP,

@@ -79,7 +79,7 @@ static void pool_names(struct collector *c, const struct mw_record *r,
 	uint32_t fn = (uint32_t)r->code >> 8 & 0xff,
 		 other = (uint32_t)r->code >> 16 & 0xff;
 
-	snprintf(c->pool_names, sizeof(c->pool_names), "%s %s",
+	snprintf(c->pool_names, sizeof(c->pool_names), "%s,%s",
 		 fn < (uint32_t)c->ncustom ? c->custom[fn].func : "?",
 		 other < (uint32_t)c->ncustom ? c->custom[other].func : "?");
 	ev->path = c->pool_names;

@@ -120,7 +120,7 @@ static uint64_t race_key(uint32_t pair, uint64_t a, uint64_t b)
 /* The two function names of a pool_overlap event (event.h). */
 static void split_names(const char *path, char *fn, char *other)
 {
-	const char *sp = path ? strchr(path, ' ') : NULL;
+	const char *sp = path ? strchr(path, ',') : NULL;
 	size_t n;
 
 	if (!sp) {

@@ -32,8 +32,8 @@ static void overlap(uint32_t tid, uint64_t t, uint64_t site, uint32_t other,
 	     .site = site, .old_addr = other_site, .key = other,
 	     .code = (int32_t)pair, .flags = flags, .frames = frames,
 	     .nframes = 2,
-	     .path = site == FILL ? "pool_alloc pool_free"
-				  : "pool_free pool_alloc");
+	     .path = site == FILL ? "pool_alloc,pool_free"
+				  : "pool_free,pool_alloc");
 }
 
 /* A free through pair's --free function by tid. */
