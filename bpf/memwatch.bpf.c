@@ -81,7 +81,8 @@ struct pair_call {
 	__u8 fn;
 	__u8 other_fn;
 	__u8 flags;	 /* MW_RECF_LOCKED, MW_RECF_DELEGATED */
-	__u32 pad;
+	__u8 watched;	 /* began with the process's locks probed */
+	__u8 pad[3];
 };
 
 struct {
@@ -90,6 +91,16 @@ struct {
 	__type(key, __u32); /* tid */
 	__type(value, struct pair_call);
 } pair_calls SEC(".maps");
+
+/* Processes whose lock functions the collector probed for the pairs
+ * (tgid -> 1): it does so at the first overlap it is told of, so that
+ * a process whose pools never overlap pays nothing for them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} pool_locks SEC(".maps");
 
 /* A pair of one process: the last thread that entered it, and whether any
  * call of it ever took a lock. LRU: a process gone leaves its entries to
@@ -368,6 +379,7 @@ static __always_inline void pair_enter(struct pt_regs *ctx, __u64 id,
 	c.tgid = k.tgid;
 	c.pair = k.pair;
 	c.fn = MW_COOKIE_FN(cookie);
+	c.watched = bpf_map_lookup_elem(&pool_locks, &k.tgid) != NULL;
 	if (other && other != tid) {
 		o = bpf_map_lookup_elem(&pair_calls, &other);
 		if (o && o->sp && o->tgid == k.tgid && o->pair == k.pair) {
@@ -426,6 +438,8 @@ static __always_inline void pair_exit(struct pt_regs *ctx)
 		return;
 	if (st && st->locked)
 		flags |= MW_RECF_LOCKED;
+	if (pc->watched)
+		flags |= MW_RECF_WATCHED;
 	rec_init(&r, MW_REC_POOL_OVERLAP, id);
 	r.flags = flags;
 	r.site = pc->site;
@@ -830,9 +844,9 @@ int BPF_KRETPROBE(pool_realloc_exit, __u64 ret)
 }
 
 /*
- * A lock taken (pthread_mutex_lock and kin, probed only where the user
- * named a pair): inside a pair's call, it says the pool serializes its
- * callers. Outside one it costs a lookup.
+ * A lock taken (pthread_mutex_lock and kin, probed only in a process whose
+ * pairs overlapped: see pool_locks): inside a pair's call, it says the
+ * pool serializes its callers. Outside one it costs a lookup.
  */
 SEC("uprobe")
 int BPF_KPROBE(pool_lock_enter)
@@ -1542,6 +1556,7 @@ static __always_inline int thread_exit(struct task_struct *task)
 		emit(&r);
 		/* The pid may be reused by an untraced process. */
 		bpf_map_delete_elem(&targets, &tgid);
+		bpf_map_delete_elem(&pool_locks, &tgid);
 	}
 	return 0;
 }

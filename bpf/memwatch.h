@@ -134,6 +134,9 @@ struct mw_stack_record {
 #define MW_RECF_DELEGATED 0x80
 /* MW_REC_FREE by a user's --free function: key is its pair. */
 #define MW_RECF_POOL 0x100
+/* MW_REC_POOL_OVERLAP: the call began after the process's lock functions
+ * were probed (pool_locks): its LOCKED flag can be trusted. */
+#define MW_RECF_WATCHED 0x200
 
 /*
  * Attach cookie of the generic allocator programs (xalloc_enter,

@@ -52,7 +52,7 @@ enum mw_event_type {
 	 * at site, the other thread (key) at old_addr; code = the pair (per
 	 * process, 1-based); frames = {site, old_addr}; path = the two
 	 * functions' names, this call's first, separated by a comma;
-	 * flags: MW_EVF_LOCKED, MW_EVF_BLOCKED, MW_EVF_DELEGATED.
+	 * flags: MW_EVF_LOCKED, MW_EVF_BLOCKED, MW_EVF_DELEGATED, MW_EVF_WATCHED.
 	 */
 	MW_EV_POOL_OVERLAP,
 	MW_EV_TYPE_MAX,
@@ -84,6 +84,10 @@ enum mw_event_type {
 #define MW_EVF_DELEGATED 0x80u
 /* free: through a user's --free function; key = its pair. */
 #define MW_EVF_POOL 0x100u
+/* pool_overlap: the call began with the process's locks probed, so
+ * MW_EVF_LOCKED says whether it took one; without, it is no evidence
+ * (the collector starts probing them at the first such overlap). */
+#define MW_EVF_WATCHED 0x200u
 
 struct mw_event {
 	uint32_t type;

@@ -100,8 +100,13 @@ static int on_record(void *ctx, void *data, size_t size)
 		return 0; /* not ours to interpret: skip, never crash */
 	if (ev.path) /* a module's: where it is mapped */
 		module_event(&c->dbuf.module, &ev);
-	if (ev.type == MW_EV_POOL_OVERLAP)
+	if (ev.type == MW_EV_POOL_OVERLAP) {
 		pool_names(c, data, &ev);
+		/* Its pairs overlap: whether they lock is worth a probe. A
+		 * failure leaves its overlaps unwatched: no evidence. */
+		if (!(ev.flags & MW_EVF_WATCHED))
+			collector__locks(c, ev.pid);
+	}
 	c->cb(c->ctx, &ev);
 	return 0;
 }

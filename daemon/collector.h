@@ -85,6 +85,9 @@ int collector__watch_unit(struct collector *c, const char *unit,
 /* Follow pid's forks: each new child process is stopped as it first runs
  * and reported as MW_EV_SPAWN, like a watched exec. */
 int collector__follow(struct collector *c, uint32_t pid);
+/* Probe pid's lock functions for the allocator race (once; see
+ * collector_attach.c). */
+int collector__locks(struct collector *c, uint32_t pid);
 /* Periodic work (the daemon's timer): remove the child-context hold once
  * no target is followed and no child waits for it. */
 void collector__tick(struct collector *c);

@@ -66,6 +66,7 @@ struct target {
 	uint32_t pid;
 	bool tls_only;
 	bool follow; /* its forks are followed (collector__follow) */
+	bool locks;  /* its lock functions are probed (collector__locks) */
 	int nlinks;
 	int cap;
 	struct uplink **links;
@@ -181,12 +182,14 @@ const uint64_t *collector_probe__resolve(struct collector *c, const char *path);
  * c->why set. */
 int collector_probe__module(struct collector *c, bool tls_only,
 			    const struct module_path *m, struct req *reqs);
-/* The uprobes of the user's functions the ELF file at path defines, and
- * of the lock functions it defines (CUSTOM_REQS at most). Returns how
- * many. */
-#define CUSTOM_REQS (2 * MAX_CUSTOM + 16)
+/* The uprobes of the user's functions the ELF file at path defines
+ * (CUSTOM_REQS at most). Returns how many. */
+#define CUSTOM_REQS (2 * MAX_CUSTOM)
 int collector_probe__custom(struct collector *c, const char *path,
 			    struct req *reqs);
+/* The uprobes of the lock functions (pthread_mutex_lock and kin) the ELF
+ * file at path defines, for the allocator race (CUSTOM_REQS at most). */
+int collector_probe__locks(const char *path, struct req *reqs);
 
 /* collector_module.c, for collector_attach.c and collector_cmd.c. */
 /* The kind of module a library is by its file name, -1 if none. */

@@ -485,9 +485,10 @@ int collector__add_function(struct collector *c, enum collector_fn kind,
 }
 
 /*
- * The locks a pool may serialize its callers with. Probed only where the
- * user named a pair, by pool_lock_enter: one taken inside a call of the
- * pair says that pool has a lock (docs/RULES.md, allocator-race).
+ * The locks a pool may serialize its callers with. Probed by
+ * pool_lock_enter in a process whose pairs overlapped (collector__locks):
+ * one taken inside a call of the pair says that pool has a lock
+ * (docs/RULES.md, allocator-race).
  */
 static const char *const lock_funcs[] = {
     "pthread_mutex_lock",     "pthread_mutex_trylock",
@@ -500,8 +501,7 @@ static const char *const lock_funcs[] = {
 };
 
 #define NLOCKS (sizeof(lock_funcs) / sizeof(lock_funcs[0]))
-_Static_assert(NLOCKS <= CUSTOM_REQS - 2 * MAX_CUSTOM,
-	       "CUSTOM_REQS has room for the lock probes");
+_Static_assert(NLOCKS <= CUSTOM_REQS, "CUSTOM_REQS has room for the locks");
 
 /* Does the instruction at off in the file at path carry a lock prefix
  * (which x86 uprobes refuse)? */
@@ -552,18 +552,16 @@ static void as_pool(const struct collector *c, const struct custom *u,
 int collector_probe__custom(struct collector *c, const char *path,
 			    struct req *reqs)
 {
-	const char *names[MAX_CUSTOM + NLOCKS];
-	uint64_t offs[MAX_CUSTOM + NLOCKS];
+	const char *names[MAX_CUSTOM];
+	uint64_t offs[MAX_CUSTOM];
 	const char *base = strrchr(path, '/');
 	/* A known allocator's file: its functions are thread-safe. */
 	bool safe = allocator__thread_safe_file(base ? base + 1 : path);
-	int n = 0, ncustom = c->ncustom, nlocks = c->npairs ? (int)NLOCKS : 0;
+	int n = 0;
 
 	for (int i = 0; i < c->ncustom; i++)
 		names[i] = c->custom[i].func;
-	for (int i = 0; i < nlocks; i++)
-		names[ncustom + i] = lock_funcs[i];
-	if (elfsym__resolve(path, names, ncustom + nlocks, offs))
+	if (elfsym__resolve(path, names, c->ncustom, offs))
 		return 0; /* not an ELF file we can read: nothing to probe */
 	for (int i = 0; i < c->ncustom; i++) {
 		const struct custom *u = &c->custom[i];
@@ -577,15 +575,26 @@ int collector_probe__custom(struct collector *c, const char *path,
 			as_pool(c, u, &q);
 		n = add_req(reqs, n, &q, off);
 	}
+	return n;
+}
+
+int collector_probe__locks(const char *path, struct req *reqs)
+{
+	const int nlocks = (int)NLOCKS;
+	uint64_t offs[NLOCKS];
+	int n = 0;
+
+	if (elfsym__resolve(path, lock_funcs, nlocks, offs))
+		return 0;
 	for (int i = 0; i < nlocks; i++) {
 		struct probe q = {lock_funcs[i], 0, PC_LIBC, 0,
 				  PROG(pool_lock_enter), 0};
-		uint64_t at = offs[ncustom + i], off;
+		uint64_t at = offs[i], off;
 		bool dup = false;
 
 		/* Aliases (one function, two names) are probed once. */
 		for (int j = 0; j < i; j++)
-			dup |= offs[ncustom + j] == at;
+			dup |= offs[j] == at;
 		if (!at || dup)
 			continue;
 		/* Past a first instruction uprobes refuse (a lock prefix:

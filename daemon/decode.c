@@ -112,7 +112,8 @@ int decode__record(const void *data, size_t size, uint64_t wall_offset,
 		ev->flags |= (r->flags & MW_RECF_LOCKED ? MW_EVF_LOCKED : 0) |
 			     (r->flags & MW_RECF_BLOCKED ? MW_EVF_BLOCKED : 0) |
 			     (r->flags & MW_RECF_DELEGATED ? MW_EVF_DELEGATED
-							   : 0);
+							   : 0) |
+			     (r->flags & MW_RECF_WATCHED ? MW_EVF_WATCHED : 0);
 		/* The two call sites, as a stack the store symbolizes. */
 		buf->frames[0] = r->site;
 		buf->frames[1] = r->old_addr;

@@ -51,6 +51,7 @@ struct pool {
 	uint64_t overlaps;   /* unlocked, not delegated */
 	uint64_t serialized; /* overlaps whose pool locked or slept */
 	uint64_t delegated;  /* overlaps whose call reached the allocator */
+	uint64_t unwatched;  /* overlaps begun before the locks were probed */
 	uint64_t frees, cross_frees;
 };
 
@@ -193,6 +194,12 @@ void race__overlap(struct engine *e, struct proc *p, struct thread *t,
 		return;
 	if (ev->flags & (MW_EVF_LOCKED | MW_EVF_BLOCKED)) {
 		pl->serialized++;
+		return;
+	}
+	/* Begun before the process's locks were probed: whether it took
+	 * one is unknown. */
+	if (!(ev->flags & MW_EVF_WATCHED)) {
+		pl->unwatched++;
 		return;
 	}
 	if (ev->flags & MW_EVF_DELEGATED) {

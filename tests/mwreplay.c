@@ -19,15 +19,16 @@
  *   T TYPE pid=N [tid=N] [addr=0xHEX] [size=N] [old=0xHEX] [site=0xHEX]
  *          [key=N] [code=N] [count=N] [comm=NAME] [group]
  *          [stack=0xHEX,0xHEX...] [base=0xHEX] [path=P]
- *          [internal] [unmapped] [locked] [blocked] [delegated] [pool]
+ *          [internal] [unmapped] [locked] [blocked] [delegated] [watched]
+ *          [pool]
  *
  * TYPE is an event type as mw_event_type_name() spells it: alloc free
  * realloc thread_start thread_exit proc_exit exec key_create key_delete
  * tls_set lost module_load module_unload module_unloaded pool_overlap. tid
  * defaults to pid; "group" sets MW_EVF_GROUP_EXIT, "internal"
  * MW_EVF_INTERNAL, "unmapped" MW_EVF_UNMAPPED, "locked", "blocked",
- * "delegated" and "pool" MW_EVF_LOCKED, _BLOCKED, _DELEGATED and
- * _POOL (a pool_overlap's path= is its two functions, comma-separated). stack= gives the allocating frames, site=
+ * "delegated", "watched" and "pool" MW_EVF_LOCKED, _BLOCKED, _DELEGATED,
+ * _WATCHED and _POOL (a pool_overlap's path= is its two functions, comma-separated). stack= gives the allocating frames, site=
  * defaulting to the first. Module events take old= (the handle), addr=
  * and size= (the span).
  * Required: alloc addr+size, free addr, realloc addr+size (old 0 means
@@ -407,14 +408,16 @@ static unsigned parse_fields(struct replay *r, char **tok, int ntok,
 			goto seen;
 		}
 		if (!strcmp(name, "locked") || !strcmp(name, "blocked") ||
-		    !strcmp(name, "delegated") || !strcmp(name, "pool")) {
+		    !strcmp(name, "delegated") || !strcmp(name, "watched") ||
+		    !strcmp(name, "pool")) {
 			/* Flags of the allocator race: no field bit (they
 			 * may come together), each once by its own check. */
 			uint32_t flag = !strcmp(name, "locked")	 ? MW_EVF_LOCKED
 					: !strcmp(name, "blocked") ? MW_EVF_BLOCKED
 					: !strcmp(name, "delegated")
 					    ? MW_EVF_DELEGATED
-					    : MW_EVF_POOL;
+					: !strcmp(name, "watched") ? MW_EVF_WATCHED
+								   : MW_EVF_POOL;
 
 			if (ev->flags & flag)
 				die(r, "field '%s' given twice", name);

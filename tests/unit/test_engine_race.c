@@ -22,7 +22,8 @@
 #define DRAIN 0x401200ull /* pool_free's call site */
 
 /* Thread tid's call at site, of pair pair, entered while thread other
- * was inside the pair at other_site; flags MW_EVF_LOCKED etc. */
+ * was inside the pair at other_site, with the locks probed; flags
+ * MW_EVF_LOCKED etc. */
 static void overlap(uint32_t tid, uint64_t t, uint64_t site, uint32_t other,
 		    uint64_t other_site, uint32_t pair, uint32_t flags)
 {
@@ -30,7 +31,8 @@ static void overlap(uint32_t tid, uint64_t t, uint64_t site, uint32_t other,
 
 	FEED(.type = MW_EV_POOL_OVERLAP, .pid = PID, .tid = tid, .ts = MS(t),
 	     .site = site, .old_addr = other_site, .key = other,
-	     .code = (int32_t)pair, .flags = flags, .frames = frames,
+	     .code = (int32_t)pair, .flags = flags | MW_EVF_WATCHED,
+	     .frames = frames,
 	     .nframes = 2,
 	     .path = site == FILL ? "pool_alloc,pool_free"
 				  : "pool_free,pool_alloc");
@@ -107,6 +109,34 @@ static void test_unlocked_overlaps(void)
 	f = race_at(FILL);
 	CHECK(f && f->count == 4 && f->tid == 101 && f->alloc_tid == 102);
 	CHECK_U64(R.findings.n, 1);
+	teardown();
+}
+
+/* Overlaps begun before the process's locks were probed are no evidence:
+ * they may have locked unseen. */
+static void test_unwatched_no_evidence(void)
+{
+	uint64_t frames[2] = {FILL, DRAIN};
+
+	setup(500, 0);
+	attach(PID, 0);
+	tstart(101, 0);
+	tstart(102, 0);
+	for (int i = 0; i < 10; i++)
+		FEED(.type = MW_EV_POOL_OVERLAP, .pid = PID, .tid = 101,
+		     .ts = MS(1 + i), .site = FILL, .old_addr = DRAIN,
+		     .key = 102, .code = 1, .frames = frames, .nframes = 2,
+		     .path = "pool_alloc,pool_free");
+	CHECK(tick_flush(20) == 0);
+	CHECK_U64(R.findings.n, 0);
+	overlap(101, 21, FILL, 102, DRAIN, 1, 0);
+	overlap(101, 22, FILL, 102, DRAIN, 1, 0);
+	CHECK(tick_flush(30) == 0);
+	CHECK_U64(R.findings.n, 0);
+	overlap(101, 31, FILL, 102, DRAIN, 1, 0);
+	CHECK(tick_flush(40) == 0);
+	CHECK(races(&R.last) == 1);
+	CHECK(race_at(FILL) && race_at(FILL)->count == 3);
 	teardown();
 }
 
@@ -212,6 +242,7 @@ static void test_incomplete_withheld(void)
 
 static const struct unit_case cases[] = {
     UNIT_CASE(test_unlocked_overlaps),
+    UNIT_CASE(test_unwatched_no_evidence),
     UNIT_CASE(test_locked_pool_silent),
     UNIT_CASE(test_delegated_calls),
     UNIT_CASE(test_cross_frees_and_pairs),
