@@ -501,7 +501,8 @@ static const char *const lock_funcs[] = {
 };
 
 #define NLOCKS (sizeof(lock_funcs) / sizeof(lock_funcs[0]))
-_Static_assert(NLOCKS <= CUSTOM_REQS, "CUSTOM_REQS has room for the locks");
+_Static_assert(NLOCKS <= (size_t)CUSTOM_REQS,
+	       "CUSTOM_REQS has room for the locks");
 
 /* Does the instruction at off in the file at path carry a lock prefix
  * (which x86 uprobes refuse)? */
