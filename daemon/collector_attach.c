@@ -421,6 +421,8 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 		*why = "cannot add it to the targets map";
 		return -errno;
 	}
+	if (!tls_only)
+		collector_unwind__ranges(c, pid);
 	/* Allocators before libc: free goes first in each (see probes[]),
 	 * and a replacing allocator's free is the one that runs. */
 	snprintf(c->why, sizeof(c->why), "cannot attach its probes");
@@ -444,6 +446,7 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 fail:
 	collector_attach__unlink(t);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
+	collector_unwind__gone(c, pid);
 	return err;
 }
 
@@ -456,6 +459,7 @@ int collector__detach(struct collector *c, uint32_t pid)
 	/* Stop the filter first so a half-detached process emits nothing. */
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
 	collector_attach__unlink(t);
+	collector_unwind__gone(c, pid);
 	*t = c->targets[--c->ntargets];
 	c->mm_err = mm_update(c);
 	hold_update(c);

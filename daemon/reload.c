@@ -114,6 +114,7 @@ static void warn_restart(const struct options *o, const struct options *n)
 		      o->functions[i].count_arg != n->functions[i].count_arg;
 	if (!same_str(o->db, n->db) || !same_str(o->socket, n->socket) || fns ||
 	    o->stack_frames != n->stack_frames ||
+	    o->unwind_bytes != n->unwind_bytes ||
 	    !same_str(o->metrics.listen, n->metrics.listen) ||
 	    !same_str(o->metrics.textfile, n->metrics.textfile) ||
 	    o->metrics.top_threads != n->metrics.top_threads ||
