@@ -521,6 +521,13 @@ static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
 	u->ip = PT_REGS_IP(ctx);
 	u->sp = sp;
 	u->bp = PT_REGS_FP(ctx);
+#if defined(__TARGET_ARCH_x86)
+	u->bx = ctx->bx;
+	u->r12 = ctx->r12;
+	u->r13 = ctx->r13;
+	u->r14 = ctx->r14;
+	u->r15 = ctx->r15;
+#endif
 	/* All or nothing: a copy reaching past the stack's mapping fails,
 	 * so shorter ones are tried (a shallow main thread). */
 	for (int t = 0; t < 5; t++) {

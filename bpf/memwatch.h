@@ -125,7 +125,9 @@ struct mw_stack_record {
 struct mw_unwind_record {
 	struct mw_record r;
 	__u64 stack_key;
-	__u64 ip, sp, bp; /* the registers at the return, the caller's */
+	/* The registers at the return, the caller's: the callee-saved
+	 * ones, which the caller's frames' CFI may use. */
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
 	__u32 copy_len;	  /* bytes of stack[] that travel: 0 or from sp */
 	__u32 gen;	  /* of the exec_ranges the key was made with */
 	__u64 frames[MW_MAX_FRAMES]; /* the frame-pointer walk, r.nframes */

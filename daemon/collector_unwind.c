@@ -230,7 +230,8 @@ static bool fp_whole(const uint64_t *fp, uint32_t nfp, const uint64_t *dw,
 static int unwind_copy(struct collector *c, const struct mw_unwind_record *u,
 		       uint32_t copy_len, struct ustack *s)
 {
-	struct unwind_regs regs = {u->ip, u->sp, u->bp};
+	struct unwind_regs regs = {u->ip,  u->sp,  u->bp,  u->bx,
+				   u->r12, u->r13, u->r14, u->r15};
 	int n;
 
 	if (!c->unwinder)

@@ -2,8 +2,8 @@
  * unwind.c - see unwind.h.
  *
  * libdwfl unwinds a thread through Dwfl_Thread_Callbacks: the initial
- * registers (the return probe's ip, sp, bp: x86-64 DWARF registers 16, 7
- * and 6) and the memory the unwinder reads, which is the stack copy and
+ * registers (the return probe's ip, sp and the callee-saved ones:
+ * x86-64 DWARF registers 16, 7, 6, 3, 12 to 15) and the memory the unwinder reads, which is the stack copy and
  * nothing else (the thread has moved on since). A read outside the copy
  * fails, and the stack ends there: a shorter stack, never a wrong one.
  *
@@ -21,7 +21,9 @@
 #include "unwind.h"
 
 /* x86-64 DWARF register numbers. */
+#define DWREG_RBX 3
 #define DWREG_RBP 6
+#define DWREG_R12 12
 #define DWREG_RSP 7
 
 struct uproc {
@@ -90,10 +92,14 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result,
 static bool set_initial_registers(Dwfl_Thread *thread, void *arg)
 {
 	struct uproc *p = arg;
-	Dwarf_Word regs[2] = {p->regs->bp, p->regs->sp};
+	const struct unwind_regs *r = p->regs;
+	Dwarf_Word bx = r->bx, bp_sp[2] = {r->bp, r->sp},
+		   r12_15[4] = {r->r12, r->r13, r->r14, r->r15};
 
-	dwfl_thread_state_register_pc(thread, p->regs->ip);
-	return dwfl_thread_state_registers(thread, DWREG_RBP, 2, regs);
+	dwfl_thread_state_register_pc(thread, r->ip);
+	return dwfl_thread_state_registers(thread, DWREG_RBX, 1, &bx) &&
+	       dwfl_thread_state_registers(thread, DWREG_RBP, 2, bp_sp) &&
+	       dwfl_thread_state_registers(thread, DWREG_R12, 4, r12_15);
 }
 
 static const Dwfl_Thread_Callbacks thread_callbacks = {

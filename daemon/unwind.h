@@ -21,7 +21,7 @@ struct unwinder;
 /* The registers at the point the copy was taken, and the copy of the
  * stack from sp. */
 struct unwind_regs {
-	uint64_t ip, sp, bp;
+	uint64_t ip, sp, bp, bx, r12, r13, r14, r15;
 };
 
 struct unwinder *unwinder__new(void);
