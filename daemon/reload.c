@@ -122,7 +122,7 @@ static void warn_restart(const struct options *o, const struct options *n)
 	    o->max_targets != n->max_targets ||
 	    o->max_pending != n->max_pending)
 		log_warnx("reload: 'db', 'socket', 'alloc', 'realloc', 'free', "
-			  "'stack-frames', 'metrics-*', 'ringbuf-mb', "
+			  "'stack-frames', 'unwind-bytes', 'metrics-*', 'ringbuf-mb', "
 			  "'max-targets' and 'max-pending' changes take effect "
 			  "at restart");
 }
