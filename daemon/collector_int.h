@@ -142,7 +142,8 @@ struct collector {
 	struct hmap uranges;   /* pid -> its exec_ranges as last written */
 	struct ustack one; /* the stack of the record at hand */
 	uint32_t ranges_gen;
-	uint64_t unwound, unwind_failed, unwind_missed;
+	uint64_t unwound, unwind_failed, unwind_missed, unwind_skipped;
+	uint64_t unwind_window_ns, unwind_spent_ns; /* the budget's second */
 };
 
 /* What a module is to the process, and so which probes go in it. */

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -104,22 +105,38 @@ static void ranges_drop(struct collector *c, uint32_t pid)
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.exec_ranges), &pid);
 }
 
+/* The ranges of a process as last written, and when they were read. */
+struct uranges {
+	struct mw_exec_ranges x;
+	uint64_t read_ns;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void collector_unwind__ranges(struct collector *c, uint32_t pid)
 {
+	struct uranges *ur;
 	struct mw_exec_ranges *x;
 	struct ranges_ctx *r;
 
 	if (!c->unwind_bytes)
 		return;
 	r = calloc(1, sizeof(*r));
-	x = hmap__get(&c->uranges, pid);
-	if (!x) {
-		x = calloc(1, sizeof(*x));
-		if (x && hmap__put(&c->uranges, pid, x)) {
-			free(x);
-			x = NULL;
+	ur = hmap__get(&c->uranges, pid);
+	if (!ur) {
+		ur = calloc(1, sizeof(*ur));
+		if (ur && hmap__put(&c->uranges, pid, ur)) {
+			free(ur);
+			ur = NULL;
 		}
 	}
+	x = ur ? &ur->x : NULL;
 	if (!r || !x || procfs__each_map(pid, range_of_map, r) || !r->n) {
 		/* Unknown: frame pointers only for it. */
 		ranges_drop(c, pid);
@@ -127,6 +144,7 @@ void collector_unwind__ranges(struct collector *c, uint32_t pid)
 		return;
 	}
 	ranges_fit(r);
+	ur->read_ns = mono_ns();
 	memset(x, 0, sizeof(*x));
 	x->n = r->n;
 	x->gen = ++c->ranges_gen;
@@ -150,42 +168,60 @@ static bool in_ranges(const struct mw_exec_ranges *x, uint64_t v)
 }
 
 /*
- * Was the key of u made with the ranges written last, and are all the
- * return addresses unwound (frames[1..n)) inside them, so in the key?
- * Only then does the key stand for this stack alone. A stack through a
- * module loaded since the ranges were read has them read again.
+ * May s, unwound from u, be cached under u's key? Only if the key was made
+ * with the ranges written last and every return address of s (frames[1]
+ * on) lies in them, so was in the key. A frame outside them ends s there
+ * (junk past the stack's end, JIT code, the vdso: nothing unwinds past
+ * those anyway), unless it is in a file the process maps that the ranges
+ * lack (a library mapped since they were read): then they are read
+ * again, once a second at most, and s is this record's alone.
  */
 static bool key_covers(struct collector *c, const struct mw_unwind_record *u,
-		       const uint64_t *frames, uint32_t n)
+		       struct ustack *s)
 {
-	const struct mw_exec_ranges *x = hmap__get(&c->uranges, u->r.pid);
+	struct uranges *x = hmap__get(&c->uranges, u->r.pid);
+	uint64_t now;
 
-	if (!x || x->gen != u->gen)
+	if (!x || x->x.gen != u->gen)
 		return false;
-	for (uint32_t i = 1; i < n; i++)
-		if (!in_ranges(x, frames[i])) {
-			collector_unwind__ranges(c, u->r.pid);
-			return false;
+	for (uint32_t i = 1; i < s->n; i++) {
+		if (in_ranges(&x->x, s->frames[i]))
+			continue;
+		if (!unwinder__in_file(c->unwinder, u->r.pid, s->frames[i])) {
+			s->n = i;
+			return true;
 		}
+		now = mono_ns();
+		if (now - x->read_ns >= 1000000000ull)
+			collector_unwind__ranges(c, u->r.pid);
+		return false;
+	}
 	return true;
 }
 
 /* pid's cached stacks and Dwfl, gone. */
 static void forget(struct collector *c, uint32_t pid)
 {
-	uint64_t k;
+	uint64_t k, *gone;
+	size_t n = 0;
 	void *v;
-	size_t i = 0;
 
 	if (c->unwinder)
 		unwinder__forget(c->unwinder, pid);
-	/* No change to the map during a walk: restart after each removal. */
-	while (hmap__next(&c->ustacks, &i, &k, &v)) {
-		if (((struct ustack *)v)->pid != pid)
-			continue;
-		free(hmap__del(&c->ustacks, k));
-		i = 0;
+	if (!c->ustacks.len)
+		return;
+	/* No change to the map during a walk: the keys first. */
+	gone = malloc(c->ustacks.len * sizeof(*gone));
+	if (!gone) {
+		cache_clear(c);
+		return;
 	}
+	for (size_t i = 0; hmap__next(&c->ustacks, &i, &k, &v);)
+		if (((struct ustack *)v)->pid == pid)
+			gone[n++] = k;
+	for (size_t i = 0; i < n; i++)
+		free(hmap__del(&c->ustacks, gone[i]));
+	free(gone);
 }
 
 void collector_unwind__gone(struct collector *c, uint32_t pid)
@@ -260,7 +296,30 @@ static int unwind_copy(struct collector *c, const struct mw_unwind_record *u,
 		s->n = u->r.nframes;
 		memcpy(s->frames, u->frames, s->n * sizeof(s->frames[0]));
 	}
-	return key_covers(c, u, s->frames, s->n);
+	return key_covers(c, u, s);
+}
+
+/*
+ * Unwinding runs on the daemon's one loop: a burst of new stacks (a
+ * program starting, under an emulator) must not keep it from the ring
+ * buffer and the socket. Past UNWIND_BUDGET_NS of unwinding in a second,
+ * records keep their frame-pointer walk and their keys are let go, so
+ * that a copy comes again later.
+ */
+#define UNWIND_BUDGET_NS 250000000ull
+
+static bool over_budget(struct collector *c)
+{
+	uint64_t now = mono_ns();
+
+	if (now - c->unwind_window_ns >= 1000000000ull) {
+		c->unwind_window_ns = now;
+		c->unwind_spent_ns = 0;
+	}
+	if (c->unwind_spent_ns < UNWIND_BUDGET_NS)
+		return false;
+	c->unwind_skipped++;
+	return true;
 }
 
 void collector_unwind__event(struct collector *c, struct mw_event *ev)
@@ -275,8 +334,11 @@ void collector_unwind__event(struct collector *c, struct mw_event *ev)
 	s = hmap__get(&c->ustacks, ck);
 	if (s && (s->pid != u->r.pid || s->key != u->stack_key))
 		s = NULL; /* another key mixed to the same: not ours */
-	if (!s && c->dbuf.copy_len) {
+	if (!s && c->dbuf.copy_len && !over_budget(c)) {
+		uint64_t t0 = mono_ns();
 		int cache = unwind_copy(c, u, c->dbuf.copy_len, &c->one);
+
+		c->unwind_spent_ns += mono_ns() - t0;
 
 		s = cache >= 0 ? &c->one : NULL;
 		if (cache > 0) {

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hash.h"
 #include "unwind.h"
@@ -30,6 +31,7 @@ struct uproc {
 	uint32_t pid;
 	Dwfl *dwfl; /* NULL: not read (yet), or not readable */
 	bool failed; /* its maps could not be read: do not retry */
+	uint64_t opened_ns; /* when its maps were read (CLOCK_MONOTONIC) */
 	/* The unwind in progress. */
 	uint32_t tid;
 	const struct unwind_regs *regs;
@@ -140,6 +142,13 @@ void unwinder__free(struct unwinder *u)
 	free(u);
 }
 
+bool unwinder__in_file(struct unwinder *u, uint32_t pid, uint64_t addr)
+{
+	struct uproc *p = u ? hmap__get(&u->procs, pid) : NULL;
+
+	return p && p->dwfl && dwfl_addrmodule(p->dwfl, addr);
+}
+
 void unwinder__forget(struct unwinder *u, uint32_t pid)
 {
 	struct uproc *p = hmap__del(&u->procs, pid);
@@ -150,10 +159,19 @@ void unwinder__forget(struct unwinder *u, uint32_t pid)
 	}
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* p's Dwfl from its maps now. Returns 0 or -errno. */
 static int uproc_open(struct uproc *p)
 {
 	uproc_close(p);
+	p->opened_ns = mono_ns();
 	p->dwfl = dwfl_begin(&proc_callbacks);
 	if (!p->dwfl)
 		return -ENOMEM;
@@ -222,8 +240,10 @@ int unwinder__stack(struct unwinder *u, uint32_t pid, uint32_t tid,
 	p->max = max;
 	unwind_once(p);
 	/* A call site in a module mapped since the maps were read (a
-	 * dlopen not reported yet): read them again and unwind again. */
-	if (!fresh && !dwfl_addrmodule(p->dwfl, regs->ip) && !uproc_open(p))
+	 * dlopen not reported yet): read them again and unwind again, once
+	 * a second at most (a call site in JIT code is in no file). */
+	if (!fresh && !dwfl_addrmodule(p->dwfl, regs->ip) &&
+	    mono_ns() - p->opened_ns >= 1000000000ull && !uproc_open(p))
 		unwind_once(p);
 	p->regs = NULL;
 	p->stack = NULL;

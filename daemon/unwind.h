@@ -35,6 +35,8 @@ void unwinder__free(struct unwinder *u);
 int unwinder__stack(struct unwinder *u, uint32_t pid, uint32_t tid,
 		    const struct unwind_regs *regs, const void *stack,
 		    uint32_t len, uint64_t *frames, uint32_t max);
+/* Is addr inside a file of pid's Dwfl (its maps as last read)? */
+bool unwinder__in_file(struct unwinder *u, uint32_t pid, uint64_t addr);
 /* pid's mappings changed (a module loaded) or it is gone (exit, exec):
  * its Dwfl is read again when next needed. */
 void unwinder__forget(struct unwinder *u, uint32_t pid);
