@@ -104,6 +104,7 @@ struct options {
 	bool features;	   /* --features: print the kernel's, then exit */
 	bool bench_floor, bench_at_entry; /* collector_opts.bench_* */
 	uint32_t stack_frames;		  /* collector_opts.stack_frames */
+	uint32_t unwind_bytes;		  /* collector_opts.unwind_bytes */
 	/* Bounds (docs/RELIABILITY.md): the BPF side's, read at start-up
 	 * only, and the daemon's memory (0: no limit). The engine's are in
 	 * ecfg.max_*. */

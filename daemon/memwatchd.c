@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 	copts.bench_floor = o.bench_floor;
 	copts.bench_at_entry = o.bench_at_entry;
 	copts.stack_frames = o.stack_frames;
+	copts.unwind_bytes = o.unwind_bytes;
 	copts.ringbuf_bytes = o.ringbuf_mb << 20;
 	copts.max_targets = o.max_targets;
 	copts.max_pending = o.max_pending;

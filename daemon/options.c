@@ -39,6 +39,7 @@ enum {
 	OPT_AGE,
 	OPT_FLUSH_ROWS,
 	OPT_STACK_FRAMES,
+	OPT_UNWIND_BYTES,
 	OPT_ORPHAN_AGE,
 	OPT_ORPHAN_THREADS,
 	OPT_SAMPLE,
@@ -84,6 +85,7 @@ static const struct option longopts[] = {
     {"persist-age", required_argument, NULL, OPT_AGE},
     {"flush-rows", required_argument, NULL, OPT_FLUSH_ROWS},
     {"stack-frames", required_argument, NULL, OPT_STACK_FRAMES},
+    {"unwind-bytes", required_argument, NULL, OPT_UNWIND_BYTES},
     {"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
     {"orphan-threads", required_argument, NULL, OPT_ORPHAN_THREADS},
     {"sample", required_argument, NULL, OPT_SAMPLE},
@@ -160,6 +162,9 @@ static void usage(FILE *f)
 	    "  --stack-frames N   user stack frames kept per allocation, "
 	    "0 to %d;\n                     0: the call site alone, "
 	    "cheaper (default %d)\n"
+	    "  --unwind-bytes N   user stack copied to unwind code without "
+	    "frame\n                     pointers, once per distinct stack "
+	    "(default 8192;\n                     0: frame pointers alone)\n"
 	    "  --flush-rows N     block rows written per flush at most, "
 	    "so a burst\n                     of long-lived blocks never "
 	    "stalls tracing\n                     (default %u; 0: no "
@@ -475,6 +480,9 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_STACK_FRAMES:
 		o->stack_frames = (uint32_t)num_opt(name, arg, 0, MW_EV_MAX_FRAMES);
 		break;
+	case OPT_UNWIND_BYTES:
+		o->unwind_bytes = (uint32_t)num_opt(name, arg, 0, 8192);
+		break;
 	case OPT_FLUSH_ROWS:
 		o->ecfg.flush_max_rows =
 		    (uint32_t)num_opt(name, arg, 0, 100000000);
@@ -708,6 +716,7 @@ void options__parse(struct options *o, int argc, char **argv)
 	o->ecfg.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
 	o->ecfg.flush_max_rows = ENGINE_DEFAULT_FLUSH_ROWS;
 	o->stack_frames = MW_EV_MAX_FRAMES;
+	o->unwind_bytes = 8192;
 	o->ringbuf_mb = OPT_DEFAULT_RINGBUF_MB;
 	o->max_targets = OPT_DEFAULT_MAX_TARGETS;
 	o->max_pending = OPT_DEFAULT_MAX_PENDING;

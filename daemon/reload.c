@@ -114,6 +114,7 @@ static void warn_restart(const struct options *o, const struct options *n)
 		      o->functions[i].count_arg != n->functions[i].count_arg;
 	if (!same_str(o->db, n->db) || !same_str(o->socket, n->socket) || fns ||
 	    o->stack_frames != n->stack_frames ||
+	    o->unwind_bytes != n->unwind_bytes ||
 	    !same_str(o->metrics.listen, n->metrics.listen) ||
 	    !same_str(o->metrics.textfile, n->metrics.textfile) ||
 	    o->metrics.top_threads != n->metrics.top_threads ||
@@ -121,7 +122,7 @@ static void warn_restart(const struct options *o, const struct options *n)
 	    o->max_targets != n->max_targets ||
 	    o->max_pending != n->max_pending)
 		log_warnx("reload: 'db', 'socket', 'alloc', 'realloc', 'free', "
-			  "'stack-frames', 'metrics-*', 'ringbuf-mb', "
+			  "'stack-frames', 'unwind-bytes', 'metrics-*', 'ringbuf-mb', "
 			  "'max-targets' and 'max-pending' changes take effect "
 			  "at restart");
 }
