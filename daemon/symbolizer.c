@@ -563,6 +563,26 @@ const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
 	return dwfl_module_addrname(f->mod, addr);
 }
 
+const char *symbolizer__symbol(struct symbolizer *s, uint32_t pid,
+			       uint64_t ip, uint64_t *size)
+{
+	uint64_t pc = ip ? ip - 1 : 0, addr;
+	struct range *r = range_of(s, pid, ip);
+	struct fsym *f;
+	GElf_Off off = 0;
+	GElf_Sym sym;
+	const char *name;
+
+	*size = 0;
+	if (!r || !(f = range_file(s, r, pc, &addr)))
+		return NULL;
+	name = dwfl_module_addrinfo(f->mod, addr, &off, &sym, NULL, NULL,
+				    NULL);
+	if (name)
+		*size = sym.st_size;
+	return name;
+}
+
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 			 struct mw_site_row *row)
 {
