@@ -30,8 +30,7 @@ static void test_builtin_list(void)
 	    /* std::allocator, __gnu_cxx::new_allocator, std::vector */
 	    "_ZNSaIcE8allocateEm",
 	    "_ZN9__gnu_cxx13new_allocatorIiE8allocateEmPKv",
-	    "_ZNSt6vectorIiSaIiEE17_M_realloc_insertIJRKiEEEvN9__gnu_cxx"
-	    "17__normal_iteratorIPiS1_EEDpOT_",
+	    "_ZNSt6vectorIiSaIiEE9push_backERKi",
 	    "_ZN4node6MallocIcEEPT_m", "sqlite3DbMallocRawNN", "palloc0",
 	};
 	static const char *const no[] = {

@@ -36,7 +36,7 @@
 
 void *my_zmalloc(size_t size);
 void *my_xmalloc(size_t size);
-void *wrapper_leak(size_t size);
+void wrapper_leak(size_t size);
 void wrapper_hold(long n);
 
 static pthread_key_t key;
@@ -69,9 +69,9 @@ __attribute__((noipa)) void *my_xmalloc(size_t size)
 	__attribute__((noipa)) void caller_##i(void);                           \
 	__attribute__((noipa)) void caller_##i(void)                            \
 	{                                                                      \
-		char *p = my_xmalloc(16 * (i + 1));                            \
+		char *p = my_xmalloc(16 * ((size_t)(i) + 1));                  \
                                                                                \
-		p[0] = (char)i;                                                \
+		p[0] = (char)(i);                                              \
 		free(p);                                                       \
 	}
 CALLER(0)
@@ -98,12 +98,11 @@ __attribute__((noipa)) void wrapper_hold(long n)
 }
 
 /* The leak: a block per thread in a key without destructor. */
-__attribute__((noipa)) void *wrapper_leak(size_t size)
+__attribute__((noipa)) void wrapper_leak(size_t size)
 {
 	void *p = my_xmalloc(size);
 
 	wl_check(PROG, pthread_setspecific(key, p), "pthread_setspecific");
-	return p;
 }
 
 static void *worker(void *arg)
