@@ -52,11 +52,16 @@ static const char *const builtin[] = {
     "ngx_pcalloc", "ngx_pmemalign", "ngx_create_pool", "ngx_array_create",
     "ngx_array_push*", "ngx_list_create", "ngx_list_push", "ngx_pstrdup",
     /* HotSpot (the JVM): os::malloc, os::realloc, os::strdup,
-     * AllocateHeap, ReallocateHeap, CHeapObj<F>::operator new, arena
-     * chunks. */
+     * AllocateHeap, ReallocateHeap, CHeapObj<F> and ResourceObj's
+     * operator new, GrowableArray's and CHeapBitMap's storage; an arena's
+     * chunks (ChunkPool, Chunk::operator new) up to the arena: its
+     * constructor is a wrapper (the arena's owner is the culprit), its
+     * growth is not (whoever made it grow does not own the chunk). */
     "_ZN2os6malloc*", "_ZN2os7realloc*", "_ZN2os6strdup*",
     "_ZN2os13strdup_check_oom*", "_Z12AllocateHeap*", "_Z14ReallocateHeap*",
-    "_ZN8CHeapObjI*", "_ZN5ChunknwE*", "_ZN5Arena4grow*",
+    "_ZN8CHeapObjI*", "_ZN11ResourceObjnw*", "_ZN11ResourceObjna*",
+    "_ZN27GrowableArrayCHeapAllocator8allocate*", "_ZN11CHeapBitMap*",
+    "_ZN9ChunkPool8allocate*", "_ZN5ChunknwE*", "_ZN5ArenaC*",
     /* CPython */
     "PyMem_*", "_PyMem_*", "PyObject_Malloc", "PyObject_Calloc",
     "PyObject_Realloc", "_PyObject_Malloc", "_PyObject_Calloc",

@@ -32,11 +32,15 @@ static void test_builtin_list(void)
 	    "_ZN9__gnu_cxx13new_allocatorIiE8allocateEmPKv",
 	    "_ZNSt6vectorIiSaIiEE9push_backERKi",
 	    "_ZN4node6MallocIcEEPT_m", "sqlite3DbMallocRawNN", "palloc0",
+	    "_ZN9ChunkPool8allocateEmN17AllocFailStrategy13AllocFailEnumE",
+	    "_ZN5ArenaC2E8MEMFLAGSm",
 	};
 	static const char *const no[] = {
 	    "main", "my_xmalloc", "my_zmalloc", "leak_per_thread",
 	    "start_thread", "_ZN3foo3barEv", "malloc_usable_size_helper",
 	    "createObject", "",
+	    /* Whoever grows an arena does not own its chunks. */
+	    "_ZN5Arena4growEmN17AllocFailStrategy13AllocFailEnumE",
 	};
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
