@@ -249,7 +249,8 @@ $(OUT)/ctl/%.o: ctl/%.c | $(OUT)/ctl/.dir
 
 $(OUT)/memwatchd: $(DAEMON_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lbpf -lelf -lz -ldw -lsqlite3 -lmicrohttpd -lsystemd
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lbpf -lelf -lz -ldw -lsqlite3 -lmicrohttpd -lsystemd \
+		-lstdc++
 
 # libstdc++ for its C++ demangler, to show C++ sites as people write them;
 # zlib to gzip the pprof export.
@@ -285,6 +286,9 @@ $(OUT)/tests/test_symindex: UNIT_EXTRA := $(OUT)/daemon/symindex.o -ldw -lelf
 $(OUT)/tests/test_symindex: $(OUT)/daemon/symindex.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
+# wrapper.c demangles C++ names for --wrapper with libstdc++'s demangler.
+$(OUT)/tests/test_wrapper: UNIT_EXTRA := $(OUT)/daemon/wrapper.o -lstdc++
+$(OUT)/tests/test_wrapper: $(OUT)/daemon/wrapper.o
 ENGINE_TESTS := $(filter-out %/test_engine_check,\
 	$(filter $(OUT)/tests/test_engine%,$(UNIT_BINS)))
 $(ENGINE_TESTS): UNIT_EXTRA := $(ENGINE_FIXTURE)

@@ -99,6 +99,8 @@ static void explain_text(const struct explain *x, struct store *s)
 	char t1[32], t2[32], t3[32], where[3 * MW_SITE_STR],
 	    detail[3 * MW_DETAIL_MAX];
 	struct mw_stack_row st;
+	const char *tls;
+	uint32_t culprit;
 
 	printf("finding %" PRIu64 ": %s, severity %s\n", f->id,
 	       mw_finding_kind_name(f->kind), mw_severity_name(f->severity));
@@ -127,15 +129,26 @@ static void explain_text(const struct explain *x, struct store *s)
 		printf("  stack     not recorded\n");
 		return;
 	}
-	printf("  stack     %u frame(s)%s%s\n", st.nframes,
-	       st.flags ? ", " : "", stack_flags_text(st.flags));
+	tls = stack_flags_text(st.flags);
+	printf("  stack     %u frame(s)%s%s\n", st.nframes, tls[0] ? ", " : "",
+	       tls);
+	culprit = mw_stack_culprit(st.flags);
+	if (culprit && culprit < st.nframes)
+		printf("  wrappers  frames #0-#%u allocate for their caller: the "
+		       "site is frame #%u\n",
+		       culprit - 1, culprit);
 	for (uint32_t i = 0; i < st.nframes; i++) {
 		struct mw_site_row fs;
 		int have = !store__get_site(s, st.proc_id, st.frames[i], &fs);
+		uint32_t why = mw_stack_wrap_why(st.flags, i);
 
 		output__site(where, sizeof(where), st.frames[i],
 			     have ? &fs : NULL);
-		printf("    #%-2u %s\n", i, where);
+		if (why)
+			printf("    #%-2u %s  [wrapper: %s]\n", i, where,
+			       mw_wrap_why_name(why));
+		else
+			printf("    #%-2u %s\n", i, where);
 	}
 }
 
@@ -154,6 +167,8 @@ static void explain_json(const struct explain *x, struct store *s)
 	json__bool(&J, have_stack && (st.flags & MW_STACK_TLS_INIT));
 	json__key(&J, "tls_dynamic");
 	json__bool(&J, have_stack && (st.flags & MW_STACK_TLS_DYNAMIC));
+	json__key(&J, "culprit_frame");
+	json__u64(&J, have_stack ? mw_stack_culprit(st.flags) : 0);
 	json__key(&J, "frames");
 	json__open(&J, '[');
 	for (uint32_t i = 0; have_stack && i < st.nframes; i++) {
@@ -162,6 +177,14 @@ static void explain_json(const struct explain *x, struct store *s)
 
 		rowfmt__json_site(&J, st.frames[i], have ? &fs : NULL);
 	}
+	json__close(&J, ']');
+	/* Why each frame below the culprit was taken as a wrapper. */
+	json__key(&J, "wrappers");
+	json__open(&J, '[');
+	for (uint32_t i = 0; have_stack && i < st.nframes &&
+			     mw_stack_wrap_why(st.flags, i);
+	     i++)
+		json__str(&J, mw_wrap_why_name(mw_stack_wrap_why(st.flags, i)));
 	json__close(&J, ']');
 	json__close(&J, '}');
 	json__close(&J, '}');

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,6 +50,8 @@ enum {
 	OPT_ALLOC,
 	OPT_REALLOC,
 	OPT_FREE,
+	OPT_WRAPPER,
+	OPT_WRAPPER_CALLERS,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
 	OPT_FEATURES,
@@ -95,6 +98,8 @@ static const struct option longopts[] = {
     {"alloc", required_argument, NULL, OPT_ALLOC},
     {"realloc", required_argument, NULL, OPT_REALLOC},
     {"free", required_argument, NULL, OPT_FREE},
+    {"wrapper", required_argument, NULL, OPT_WRAPPER},
+    {"wrapper-callers", required_argument, NULL, OPT_WRAPPER_CALLERS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"features", no_argument, NULL, OPT_FEATURES},
@@ -194,6 +199,15 @@ static void usage(FILE *f)
 	    "PTR to a\n                     new one (default 1:2)\n"
 	    "  --free FUNC[:PTR]  the same for a function freeing block "
 	    "PTR\n                     (default 1)\n"
+	    "  --wrapper REGEX    functions matching REGEX (POSIX extended, "
+	    "C++ as\n                     written or mangled) allocate "
+	    "for their caller:\n                     sites name the "
+	    "first frame past them (repeatable)\n"
+	    "  --wrapper-callers N\n"
+	    "                     a small function whose allocations return "
+	    "to N\n                     distinct call sites is a wrapper "
+	    "(default %u;\n                     0: only the built-in list "
+	    "and --wrapper)\n"
 	    "  --config FILE      read settings from FILE: one per line, "
 	    "named as\n                     the long options without "
 	    "their dashes\n"
@@ -257,7 +271,7 @@ static void usage(FILE *f)
 	    ENGINE_DEFAULT_GROWTH_SAMPLES,
 	    ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
 	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20,
-	    RETENTION_DEFAULT_KEEP_DAYS, RETENTION_DEFAULT_KEEP_FINDINGS_DAYS,
+	    OPT_DEFAULT_WRAPPER_CALLERS, RETENTION_DEFAULT_KEEP_DAYS, RETENTION_DEFAULT_KEEP_FINDINGS_DAYS,
 	    RETENTION_MIN_DB_MB, OPT_DEFAULT_RINGBUF_MB,
 	    OPT_DEFAULT_MAX_TARGETS, OPT_DEFAULT_MAX_PENDING,
 	    ENGINE_DEFAULT_MAX_BLOCKS, ENGINE_DEFAULT_MAX_THREADS,
@@ -416,6 +430,26 @@ static void parse_function(struct options *o, int id, const char *name,
 	o->nfunctions++;
 }
 
+/* Does a --wrapper expression compile as daemon/wrapper.c compiles it?
+ * 0, or -EINVAL with why in err. */
+static int regex_check(const char *regex, char *err, size_t len)
+{
+	regex_t re;
+	int rc;
+
+	if (!regex[0]) {
+		snprintf(err, len, "empty expression");
+		return -EINVAL;
+	}
+	rc = regcomp(&re, regex, REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		regerror(rc, &re, err, len);
+		return -EINVAL;
+	}
+	regfree(&re);
+	return 0;
+}
+
 static void read_config(struct options *o, const char *path);
 
 /* Apply one setting, from the command line or a file. */
@@ -513,6 +547,20 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_REALLOC:
 	case OPT_FREE:
 		parse_function(o, id, name, arg);
+		break;
+	case OPT_WRAPPER: {
+		char why[128];
+
+		if (o->nwrappers == MAX_WRAPPERS)
+			opt_error(name, "at most %d expressions", MAX_WRAPPERS);
+		if (regex_check(arg, why, sizeof(why)))
+			opt_error(name, "invalid regular expression '%s': %s",
+				  arg, why);
+		o->wrappers[o->nwrappers++] = arg;
+		break;
+	}
+	case OPT_WRAPPER_CALLERS:
+		o->wrapper_callers = (uint32_t)num_opt(name, arg, 0, 1000000);
 		break;
 	case OPT_CONFIG:
 		read_config(o, arg);
@@ -717,6 +765,7 @@ void options__parse(struct options *o, int argc, char **argv)
 	o->ecfg.flush_max_rows = ENGINE_DEFAULT_FLUSH_ROWS;
 	o->stack_frames = MW_EV_MAX_FRAMES;
 	o->unwind_bytes = 8192;
+	o->wrapper_callers = OPT_DEFAULT_WRAPPER_CALLERS;
 	o->ringbuf_mb = OPT_DEFAULT_RINGBUF_MB;
 	o->max_targets = OPT_DEFAULT_MAX_TARGETS;
 	o->max_pending = OPT_DEFAULT_MAX_PENDING;

@@ -528,6 +528,8 @@ static uint64_t proc_memory(const struct engine *e, const struct proc *p)
 	n += p->stacks.count * (sizeof(struct mw_stack) +
 				MW_EV_MAX_FRAMES / 2 * sizeof(uint64_t));
 	n += hmap_bytes(&p->stacks.by_hash, 0);
+	n += hmap_bytes(&p->stacks.fan_count, 0);
+	n += hmap_bytes(&p->stacks.fan_seen, 0);
 	return n;
 }
 

@@ -47,6 +47,16 @@ typedef uint32_t (*engine_classify_fn)(void *ctx, uint32_t pid,
 				       const uint64_t *frames,
 				       uint32_t nframes);
 /*
+ * For a classifier, while it runs: the fan-out of the stack frames[0..n)
+ * in process pid (out[i], i < max: how many distinct frames[i + 1] the
+ * process's stacks starting with frames[0 .. i] have, up to the first
+ * four frames). Returns how many out[] were set, 0 for an unknown pid.
+ * The classifier takes allocation wrappers from it (daemon/wrapper.c).
+ */
+uint32_t engine__stack_fanout(const struct engine *e, uint32_t pid,
+			      const uint64_t *frames, uint32_t n,
+			      uint32_t *out, uint32_t max);
+/*
  * Is ip inside the C library or the dynamic loader, or in code the caller
  * cannot place? Asked only for a free of an unknown block whose event does
  * not say MW_EVF_INTERNAL already: glibc's own bookkeeping is not the

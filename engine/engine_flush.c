@@ -91,18 +91,19 @@ static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
 		    .addr = b->addr,
 		    .size = b->size,
 		    .ts = b->ts,
-		    .site = ss->site,
+		    .site = site__culprit(e, p, ss->stack, ss->site),
 		    .stack_id = ss->stack ? ss->stack->id : 0,
 		};
 		if ((err = site__emit_stack(e, p, sink, ctx, ss->stack)) ||
 		    (err = sink->block_add(ctx, &r)) ||
-		    (err = site__emit(p, sink, ctx, ss->site)))
+		    (err = site__emit(p, sink, ctx, r.site)))
 			return err;
 	}
 rest:
 	for (size_t i = 0; i < p->findings.len; i++) {
 		struct finding *f = p->findings.items[i];
 
+		f->row.site = site__culprit(e, p, f->stack, f->row.site);
 		if ((err = site__emit_stack(e, p, sink, ctx, f->stack)) ||
 		    (err = sink->finding(ctx, &f->row)) ||
 		    (err = site__emit(p, sink, ctx, f->row.site)))

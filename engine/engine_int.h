@@ -445,6 +445,12 @@ struct mw_stack *site__stack(struct engine *e, struct proc *p,
  * lazily, as symbolizing is costly and most stacks never need it. */
 uint32_t site__stack_flags(struct engine *e, struct proc *p,
 			   struct mw_stack *st);
+/* The site findings, block rows and top name for an allocation at site
+ * with stack st: the stack's culprit frame, past its allocation wrappers
+ * (the classifier says which, with the flags), when site is its frame 0;
+ * else site itself. */
+uint64_t site__culprit(struct engine *e, struct proc *p, struct mw_stack *st,
+		       uint64_t site);
 /* The site_stat of a stack (or of a call site without one), made the
  * first time; NULL when out of memory. */
 struct site_stat *site__get(struct proc *p, struct mw_stack *st,

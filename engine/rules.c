@@ -648,6 +648,7 @@ int rules__flush_emit(struct engine *e, struct proc *p,
 	for (size_t i = 0; i < p->dirty_aggs.len; i++) {
 		struct agg *a = p->dirty_aggs.items[i];
 
+		a->row.site = site__culprit(e, p, a->stack, a->row.site);
 		if ((err = site__emit_stack(e, p, sink, ctx, a->stack)) ||
 		    (err = sink->finding(ctx, &a->row)) ||
 		    (err = site__emit(p, sink, ctx, a->row.site)))
