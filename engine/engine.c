@@ -45,6 +45,7 @@ void proc__free(struct proc *p)
 		struct thread *t = p->all_threads;
 
 		p->all_threads = t->all_next;
+		rules__thread_fini(t);
 		free(t);
 	}
 	block__fini(p);
@@ -255,6 +256,7 @@ void thread__release(struct thread *t)
 	if (t->all_next)
 		t->all_next->all_prev = t->all_prev;
 	thread_unindex(p, t);
+	rules__thread_fini(t);
 	free(t);
 }
 

@@ -48,6 +48,7 @@
 
 struct proc;
 struct agg;
+struct orphan_stat;
 
 /*
  * What one allocation site (stack, or call site without one) holds and
@@ -62,7 +63,10 @@ struct site_stat {
 	uint64_t cross_frees;	/* its blocks freed by another thread */
 	uint64_t orphan_blocks, orphan_bytes; /* left behind, ever */
 	uint64_t orphan_live_bytes;	      /* of those, still live */
-	uint32_t orphan_threads;
+	uint64_t orphan_live_blocks;
+	uint32_t orphan_threads;	/* exited threads that left blocks */
+	uint32_t exited_threads;	/* exited threads that allocated here */
+	struct orphan_stat *ostat;	/* rules.c: who holds and frees them */
 	uint32_t last_tid;	/* the newest block's, for the finding */
 	uint64_t last_addr, last_size, last_ts, last_serial;
 	uint32_t nsamples;
@@ -85,7 +89,12 @@ struct thread {
 	/* Live bytes at the last samples (rules.c), oldest first. */
 	uint64_t samples[ENGINE_MAX_SAMPLES];
 	uint32_t nsamples;
-	struct agg *growth;	/* its thread-growth finding, once made */
+	struct agg *growth;	/* its thread-growth finding, while open */
+	/* The sites (site_stat idx) it allocated at, for the share of
+	 * exiting threads that left blocks (rules.c); last_ss is the
+	 * newest, so a run of allocations at one site costs one compare. */
+	struct hmap alloc_sites;
+	uint32_t last_ss;
 	bool orphan_pending;
 	bool in_map;
 	bool dirty;
@@ -113,7 +122,8 @@ struct binding {
 };
 
 /* A one-block finding waiting to be flushed, with the stack its row
- * names. */
+ * names; once flushed, held (proc->held) while it is open and its block
+ * live, so that the block's free resolves it (rules.c). */
 struct finding {
 	struct mw_finding_row row;
 	struct mw_stack *stack;
@@ -128,6 +138,12 @@ struct agg {
 	struct mw_finding_row row;
 	struct mw_stack *stack;
 	struct hmap tids; /* distinct threads involved */
+	/* What it is about, to judge it again at each flush (rules__review):
+	 * the site (thread-orphan, site-growth) or thread (thread-growth);
+	 * none for the process's allocator-retention and bad-free. */
+	struct site_stat *ss;
+	struct thread *thread;
+	uint64_t base, peak; /* growth: the bytes it started from, at most */
 	bool dirty;
 };
 
@@ -175,6 +191,7 @@ struct proc {
 	struct vec dirty_keys;
 	struct vec dirty_bindings;
 	struct vec findings; /* struct finding *, not yet flushed */
+	struct hmap held;    /* block serial -> its open struct finding */
 	uint64_t *dels;	     /* serials of persisted blocks since freed */
 	size_t ndels, cap_dels;
 	struct cand *cands; /* FIFO by deadline, from cand_head */
@@ -192,7 +209,7 @@ struct proc {
 	uint64_t *recent_ring;	 /* seq % cfg.recent_frees -> address */
 	uint64_t recent_seq;
 	struct thread *orphan_head, *orphan_tail; /* by deadline */
-	struct vec aggs;	 /* struct agg *, all of them */
+	struct vec aggs;	 /* struct agg *, open or not yet flushed */
 	struct vec dirty_aggs;
 	uint64_t next_sample;
 	/* allocator-retention: anonymous bytes, live bytes, exits at each
@@ -398,9 +415,30 @@ void rules__free(struct engine *e, struct proc *p, struct thread *t,
 /* A free of an address not in the live set. */
 void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 			 const struct mw_event *ev);
-/* A thread exited on its own / the thread struct is about to go. */
+/* A thread exited on its own. */
 void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 			uint64_t ts);
+/* The thread struct is about to be freed. */
+void rules__thread_fini(struct thread *t);
+/* t allocated at site ss: remembered for the share of exiting threads
+ * that leave blocks behind. Inline: it runs at every allocation. */
+void rules__alloc_site_slow(struct thread *t, uint32_t ss);
+static inline void rules__alloc_site(struct thread *t,
+				     const struct site_stat *ss)
+{
+	if (t->last_ss != ss->idx)
+		rules__alloc_site_slow(t, ss->idx);
+}
+/* A block left behind by its thread, or named by a one-block finding,
+ * leaves the live set; freer as for block__remove. */
+void rules__block_removed(struct engine *e, struct proc *p,
+			  const struct block *b, const struct thread *freer);
+/* Judge every open finding over time again, at each flush: its numbers
+ * made current, resolved once its evidence went away. */
+void rules__review(struct engine *e, struct proc *p, uint64_t now);
+/* A one-block finding was flushed: hold it while open and its block
+ * lives (true), or not (false: the caller frees it). */
+bool rules__hold(struct proc *p, struct finding *f);
 /* Judge what is due by now; everything pending when all. */
 void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
 int rules__flush_emit(struct engine *e, struct proc *p,

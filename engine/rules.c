@@ -5,10 +5,13 @@
  *  - thread-orphan: blocks a thread allocated that are still live
  *    orphan_age after it exited, grouped by allocating site (stack). A
  *    site is flagged once it has left blocks behind in orphan_min_threads
- *    exited threads, so that what is flagged grows with thread churn. A
- *    site whose blocks other threads free (producer/consumer hand-off) is
- *    not flagged unless its stack runs through a C++ thread_local
- *    initializer, which makes it TLS by construction (severity high).
+ *    exited threads, and in orphan_share percent of the exited threads
+ *    that allocated at it: a per-thread leak leaves blocks in nearly
+ *    every one, a cache or free list in a few. Severity from that share
+ *    (medium from orphan_share_medium, low below). A site whose blocks
+ *    other threads free (producer/consumer hand-off) is not flagged
+ *    unless its stack runs through a C++ thread_local initializer, which
+ *    makes it TLS by construction (severity high).
  *  - thread-growth: a live thread's live bytes grew at every one of the
  *    last growth_samples - 1 sample steps, by growth_min_bytes in all.
  *    The finding names the site holding most of that thread's live bytes.
@@ -27,9 +30,21 @@
  * no new ones from evidence that began before the latest loss (see
  * agg_new). Invariant: a thread with orphan_pending is on the orphan
  * queue exactly once.
+ *
+ * Findings resolve. At each flush rules__review judges every open
+ * finding over time again: its numbers are made current, and once its
+ * evidence went away (thread-orphan: every block left behind is gone, or
+ * the share of threads leaving blocks fell under orphan_share; growth:
+ * the live bytes fell back to where the growth began; retention: the
+ * anonymous memory did) it is resolved, with the time and the reason. A
+ * one-block finding resolves at its block's free (rules__free). A
+ * resolved finding stays resolved: its site, thread or process forgets
+ * it, and evidence that comes back makes a new row. Resolved aggs are
+ * freed once flushed; bad-free never resolves (the free happened).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +59,23 @@ struct free_stat {
 	struct agg *bad;
 };
 
+/*
+ * Who holds and who frees a site's left-behind blocks (site_stat.ostat),
+ * made when its first block is left behind; counts since the site's
+ * evidence last began (orphan_reset).
+ */
+struct orphan_stat {
+	struct hmap owners; /* exited thread idx -> its live left-behind blocks */
+	struct hmap freers; /* tid -> 1: the threads that freed one */
+	uint64_t freed;	    /* left-behind blocks freed */
+	uint64_t gone;	    /* ... and dropped without a free (exec, loss) */
+};
+
 void rules__proc_init(struct engine *e, struct proc *p)
 {
 	hmap__init(&p->free_stats);
 	hmap__init(&p->recent);
+	hmap__init(&p->held);
 	p->next_sample = 0;
 }
 
@@ -64,6 +92,21 @@ static void free_values(struct hmap *m)
 
 void rules__proc_fini(struct proc *p)
 {
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	/* Before site__fini frees the site_stats. */
+	while (hmap__next(&p->site_stats, &pos, &k, &v)) {
+		struct orphan_stat *os = ((struct site_stat *)v)->ostat;
+
+		if (!os)
+			continue;
+		hmap__fini(&os->owners);
+		hmap__fini(&os->freers);
+		free(os);
+	}
+	free_values(&p->held);
 	free_values(&p->free_stats);
 	hmap__fini(&p->recent);
 	free(p->recent_ring);
@@ -84,6 +127,18 @@ static void agg_touch(struct proc *p, struct agg *a)
 {
 	if (!a->dirty && !vec__push(&p->dirty_aggs, a))
 		a->dirty = true;
+}
+
+/* Mark row resolved at ts, for the reason given. */
+static void __attribute__((format(printf, 3, 4)))
+row_resolve(struct mw_finding_row *row, uint64_t ts, const char *fmt, ...)
+{
+	va_list ap;
+
+	row->resolved_ts = ts ? ts : 1;
+	va_start(ap, fmt);
+	vsnprintf(row->resolved_reason, sizeof(row->resolved_reason), fmt, ap);
+	va_end(ap);
 }
 
 /*
@@ -191,10 +246,64 @@ static void recent_add(struct engine *e, struct proc *p, uint64_t addr)
 	hmap__put(&p->recent, addr, (void *)(uintptr_t)(seq + 1));
 }
 
+/* The one-block finding naming block serial: held once flushed, else
+ * still waiting on p->findings. NULL if none is open. */
+static struct finding *finding_of(struct proc *p, uint64_t serial)
+{
+	struct finding *f = hmap__del(&p->held, serial);
+
+	if (f) {
+		if (vec__push(&p->findings, f)) {
+			free(f);
+			return NULL;
+		}
+		return f;
+	}
+	for (size_t i = 0; i < p->findings.len; i++) {
+		f = p->findings.items[i];
+		if (f->row.block == serial && !f->row.resolved_ts)
+			return f;
+	}
+	return NULL;
+}
+
+bool rules__hold(struct proc *p, struct finding *f)
+{
+	const struct block *b;
+
+	/* An ended process frees nothing more; a TLS-only trace sees no
+	 * free. */
+	if (f->row.resolved_ts || !f->row.block || p->ended ||
+	    p->row.mode == MW_MODE_TLS)
+		return false;
+	b = blockset__get(&p->blocks, f->row.addr);
+	if (!b || b->serial != f->row.block || !b->reported)
+		return false;
+	return !hmap__put(&p->held, f->row.block, f);
+}
+
 void rules__free(struct engine *e, struct proc *p, struct thread *t,
 		 const struct block *b, uint64_t ip, uint64_t ts)
 {
 	struct free_stat *fs = fs_get(p, ip);
+
+	/* The block a one-block finding names is freed: resolved. */
+	if (b->reported) {
+		struct finding *f = finding_of(p, b->serial);
+
+		if (f)
+			row_resolve(&f->row, ts, "block freed by thread %u%s",
+				    t->row.tid,
+				    block_owner(p, b) == t
+					? ", which allocated it"
+					: "");
+	}
+	if (b->orphan) {
+		struct orphan_stat *os = block_ss(p, b)->ostat;
+
+		if (os && !hmap__get(&os->freers, t->row.tid))
+			hmap__put(&os->freers, t->row.tid, (void *)1);
+	}
 
 	if (fs) {
 		fs->frees++;
@@ -263,13 +372,49 @@ void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 
 /* --- thread-orphan ---------------------------------------------------------- */
 
+/* t allocated at site idx: remembered until it exits. */
+void rules__alloc_site_slow(struct thread *t, uint32_t idx)
+{
+	t->last_ss = idx;
+	if (!hmap__get(&t->alloc_sites, idx))
+		hmap__put(&t->alloc_sites, idx, (void *)1);
+}
+
+void rules__thread_fini(struct thread *t)
+{
+	hmap__fini(&t->alloc_sites);
+	if (t->growth)
+		t->growth->thread = NULL;
+}
+
+/* t exited on its own: one more exited thread for each site it
+ * allocated at. It allocates nothing more. */
+static void count_exited(struct proc *p, struct thread *t)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	while (hmap__next(&t->alloc_sites, &pos, &k, &v))
+		if (k && k < p->site_at.len && p->site_at.items[k])
+			((struct site_stat *)p->site_at.items[k])
+			    ->exited_threads++;
+	hmap__fini(&t->alloc_sites);
+	t->last_ss = 0;
+}
+
 void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 			uint64_t ts)
 {
 	/* A TLS-only trace sees no free: leftovers and growth are beyond
 	 * it. */
-	if (t->orphan_pending || !t->blocks || p->row.mode == MW_MODE_TLS)
+	if (t->orphan_pending || p->row.mode == MW_MODE_TLS)
 		return;
+	/* Nothing live: it left nothing behind, wherever it allocated. */
+	if (!t->blocks) {
+		count_exited(p, t);
+		return;
+	}
 	t->orphan_pending = true;
 	t->orphan_deadline = ts + e->cfg.orphan_age_ns;
 	t->orphan_next = NULL;
@@ -286,39 +431,94 @@ static bool ss_tls_init(struct engine *e, struct proc *p,
 	return site__stack_flags(e, p, ss->stack) & MW_STACK_TLS_INIT;
 }
 
+/* Of the exited threads that allocated at ss, those that left blocks
+ * behind: at least orphan_share percent of them (and never more than
+ * all: a thread whose sites were not all remembered, out of memory,
+ * still counts once). */
+static bool orphan_share_at(const struct site_stat *ss, uint32_t pct)
+{
+	uint64_t exited = ss->exited_threads > ss->orphan_threads
+			      ? ss->exited_threads
+			      : ss->orphan_threads;
+
+	return exited && (uint64_t)ss->orphan_threads * 100 >= pct * exited;
+}
+
+static uint32_t orphan_severity(struct engine *e, struct proc *p,
+				struct site_stat *ss)
+{
+	if (ss_tls_init(e, p, ss))
+		return MW_SEV_HIGH;
+	return orphan_share_at(ss, e->cfg.orphan_share_medium) ? MW_SEV_MEDIUM
+							      : MW_SEV_LOW;
+}
+
+static struct orphan_stat *ostat_get(struct site_stat *ss)
+{
+	if (!ss->ostat && (ss->ostat = calloc(1, sizeof(*ss->ostat)))) {
+		hmap__init(&ss->ostat->owners);
+		hmap__init(&ss->ostat->freers);
+	}
+	return ss->ostat;
+}
+
+/* Make a's numbers the site's current ones: the blocks left behind that
+ * are still live, the exited threads still holding them, the severity
+ * from the share. Touched only if something changed. */
+static void orphan_numbers(struct engine *e, struct proc *p,
+			   struct site_stat *ss, struct agg *a)
+{
+	struct mw_finding_row r = a->row;
+	bool tls = ss_tls_init(e, p, ss);
+	uint64_t exited = ss->exited_threads > ss->orphan_threads
+			      ? ss->exited_threads
+			      : ss->orphan_threads;
+
+	r.count = ss->orphan_live_blocks;
+	r.bytes = ss->orphan_live_bytes;
+	r.threads = ss->ostat ? (uint32_t)ss->ostat->owners.len : 0;
+	r.severity = orphan_severity(e, p, ss);
+	snprintf(r.detail, sizeof(r.detail),
+		 "%" PRIu64 " block(s) left behind by %u of %" PRIu64
+		 " exited thread(s) that allocated here%s; %" PRIu64
+		 " (%" PRIu64 " bytes) still live",
+		 ss->orphan_blocks, ss->orphan_threads, exited,
+		 tls ? ", under a C++ thread_local initializer" : "",
+		 r.count, r.bytes);
+	if (r.count == a->row.count && r.bytes == a->row.bytes &&
+	    r.threads == a->row.threads && r.severity == a->row.severity &&
+	    !strcmp(r.detail, a->row.detail))
+		return;
+	a->row = r;
+	agg_touch(p, a);
+}
+
 static void orphan_update(struct engine *e, struct proc *p,
 			  struct site_stat *ss, const struct block *last,
 			  uint64_t now)
 {
-	bool tls = ss_tls_init(e, p, ss);
 	struct agg *a = ss->orphan;
 
 	if (!a) {
-		if (ss->orphan_threads < e->cfg.orphan_min_threads)
+		if (ss->orphan_threads < e->cfg.orphan_min_threads ||
+		    !orphan_share_at(ss, e->cfg.orphan_share))
 			return;
 		/* Handed to other threads that free them: not leftovers. */
-		if (!tls && ss->cross_frees)
+		if (!ss_tls_init(e, p, ss) && ss->cross_frees)
 			return;
 		/* orphan_check counted complete blocks only. */
 		a = agg_new(e, p, MW_FIND_THREAD_ORPHAN,
-			    tls ? MW_SEV_HIGH : MW_SEV_MEDIUM, ss->stack,
-			    ss->site, now, now);
+			    orphan_severity(e, p, ss), ss->stack, ss->site,
+			    now, now);
 		if (!a)
 			return;
+		a->ss = ss;
 		ss->orphan = a;
 	}
 	agg_block(p, a, last);
-	a->row.threads = ss->orphan_threads;
-	a->row.count = ss->orphan_blocks;
-	a->row.bytes = ss->orphan_bytes;
 	a->row.trigger_ts = block_owner(p, last)->row.exit_ts;
 	a->row.last_ts = now;
-	snprintf(a->row.detail, sizeof(a->row.detail),
-		 "%" PRIu64 " block(s) left behind by %u exited thread(s)%s; "
-		 "%" PRIu64 " bytes of them still live",
-		 ss->orphan_blocks, ss->orphan_threads,
-		 tls ? ", allocated under a C++ thread_local initializer" : "",
-		 ss->orphan_live_bytes);
+	orphan_numbers(e, p, ss, a);
 	agg_touch(p, a);
 }
 
@@ -333,9 +533,12 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 	uint64_t k;
 	void *v;
 
+	count_exited(p, t);
 	hmap__init(&seen);
 	for (struct block *b = thread_blocks(p, t); b; b = block_tnext(p, b)) {
 		struct site_stat *ss = block_ss(p, b);
+		struct orphan_stat *os;
+		uintptr_t n;
 
 		/* One-block TLS findings already name it. The loader's
 		 * dynamic TLS blocks belong to glibc, which keeps them with
@@ -347,10 +550,18 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 		 * that event. Not evidence, and not counted. */
 		if (!proc_complete_since(p, b->ts))
 			continue;
+		/* Out of memory, the block is not counted rather than
+		 * counted where its free could not be followed. */
+		if (!(os = ostat_get(ss)))
+			continue;
+		n = (uintptr_t)hmap__get(&os->owners, t->idx);
+		if (hmap__put(&os->owners, t->idx, (void *)(n + 1)))
+			continue;
 		b->orphan = true;
 		ss->orphan_blocks++;
 		ss->orphan_bytes += b->size;
 		ss->orphan_live_bytes += b->size;
+		ss->orphan_live_blocks++;
 		/* Remember the newest block of the site for the finding. */
 		hmap__put(&seen, ss->key, b);
 	}
@@ -363,6 +574,33 @@ static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
 	hmap__fini(&seen);
 	t->orphan_pending = false;
 	thread_touch(t); /* so that a flush may release it */
+}
+
+void rules__block_removed(struct engine *e, struct proc *p,
+			  const struct block *b, const struct thread *freer)
+{
+	struct site_stat *ss = block_ss(p, b);
+	struct orphan_stat *os = ss->ostat;
+	uintptr_t n;
+
+	/* Gone without a free seen: the finding that names it stays
+	 * open, as nothing says the program let go of it. */
+	if (b->reported && !freer)
+		free(hmap__del(&p->held, b->serial));
+	if (!b->orphan)
+		return;
+	ss->orphan_live_blocks--;
+	if (!os)
+		return;
+	if (freer)
+		os->freed++;
+	else
+		os->gone++;
+	n = (uintptr_t)hmap__get(&os->owners, b->owner);
+	if (n > 1)
+		hmap__put(&os->owners, b->owner, (void *)(n - 1));
+	else
+		hmap__del(&os->owners, b->owner);
 }
 
 /* --- growth ----------------------------------------------------------------- */
@@ -427,8 +665,12 @@ static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 			    now);
 		if (!a)
 			return;
+		a->ss = ss;
+		a->base = ss->samples[ss->nsamples - e->cfg.growth_samples];
 		ss->growth = a;
 	}
+	if (ss->live_bytes > a->peak)
+		a->peak = ss->live_bytes;
 	a->row.tid = a->row.alloc_tid = ss->last_tid;
 	a->row.addr = ss->last_addr;
 	a->row.size = ss->last_size;
@@ -501,8 +743,12 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 			    window_start(p, e->cfg.growth_samples), now);
 		if (!a)
 			return;
+		a->thread = t;
+		a->base = t->samples[t->nsamples - e->cfg.growth_samples];
 		t->growth = a;
 	}
+	if (t->row.live_bytes > a->peak)
+		a->peak = t->row.live_bytes;
 	agg_block(p, a, top);
 	agg_thread(a, t->row.tid);
 	a->stack = tss->stack;
@@ -581,8 +827,11 @@ static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
 			    NULL, 0, window_start(p, 2 * want - 1), now);
 		if (!a)
 			return;
+		a->base = p->s_anon[n - (2 * want - 1)];
 		p->retention = a;
 	}
+	if (p->s_anon[n - 1] > a->peak)
+		a->peak = p->s_anon[n - 1];
 	a->row.count = exits;
 	a->row.bytes = p->s_anon[n - 1];
 	a->row.size = grew;
@@ -638,6 +887,136 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 	sample_all(e, p, now);
 }
 
+/* --- resolution ------------------------------------------------------------ */
+
+/* ss's left-behind evidence starts again from nothing: a new finding
+ * needs orphan_min_threads new threads. */
+static void orphan_reset(struct site_stat *ss)
+{
+	ss->orphan_threads = 0;
+	ss->exited_threads = 0;
+	ss->orphan_blocks = 0;
+	ss->orphan_bytes = 0;
+	if (ss->ostat) {
+		hmap__fini(&ss->ostat->freers);
+		ss->ostat->freed = ss->ostat->gone = 0;
+	}
+}
+
+static void review_orphan(struct engine *e, struct proc *p, struct agg *a,
+			  uint64_t now)
+{
+	struct site_stat *ss = a->ss;
+	struct orphan_stat *os = ss->ostat;
+
+	if (!ss->orphan_live_blocks) {
+		uint64_t freers = os ? os->freers.len : 0;
+
+		orphan_numbers(e, p, ss, a);
+		if (os && os->gone)
+			row_resolve(&a->row, now,
+				    "all %" PRIu64 " block(s) gone: %" PRIu64
+				    " freed (by %" PRIu64
+				    " other thread(s)), %" PRIu64
+				    " with no free seen (exec, or a lost free)",
+				    ss->orphan_blocks, os->freed, freers,
+				    os->gone);
+		else
+			row_resolve(&a->row, now,
+				    "all %" PRIu64 " block(s) freed (by %" PRIu64
+				    " other thread(s))",
+				    ss->orphan_blocks, freers);
+		orphan_reset(ss);
+	} else if (!orphan_share_at(ss, e->cfg.orphan_share)) {
+		orphan_numbers(e, p, ss, a);
+		row_resolve(&a->row, now,
+			    "only %u of %u exited threads that allocated here "
+			    "left blocks (under %u%%): kept by design",
+			    ss->orphan_threads, ss->exited_threads,
+			    e->cfg.orphan_share);
+	} else {
+		orphan_numbers(e, p, ss, a);
+		return;
+	}
+	ss->orphan = NULL;
+	agg_touch(p, a);
+}
+
+/* Growth given back: live bytes (now) at most where it began. */
+static bool review_growth(struct proc *p, struct agg *a, uint64_t blocks,
+			  uint64_t bytes, const char *what, uint64_t now)
+{
+	if (bytes <= a->base) {
+		a->row.count = blocks;
+		a->row.bytes = bytes;
+		row_resolve(&a->row, now,
+			    "%s live bytes back to %" PRIu64 " (peak %" PRIu64
+			    ", the growth began at %" PRIu64 ")",
+			    what, bytes, a->peak, a->base);
+		agg_touch(p, a);
+		return true;
+	}
+	if (a->row.count != blocks || a->row.bytes != bytes) {
+		a->row.count = blocks;
+		a->row.bytes = bytes;
+		agg_touch(p, a);
+	}
+	return false;
+}
+
+static void review_retention(struct proc *p, struct agg *a, uint64_t now)
+{
+	uint64_t anon = anonmap__bytes(&p->anon);
+
+	if (anon <= a->base) {
+		a->row.bytes = anon;
+		row_resolve(&a->row, now,
+			    "anonymous memory back to %" PRIu64
+			    " MiB (peak %" PRIu64 " MiB, it began at %" PRIu64
+			    " MiB)",
+			    anon >> 20, a->peak >> 20, a->base >> 20);
+		p->retention = NULL;
+		agg_touch(p, a);
+	} else if (a->row.bytes != anon) {
+		a->row.bytes = anon;
+		agg_touch(p, a);
+	}
+}
+
+void rules__review(struct engine *e, struct proc *p, uint64_t now)
+{
+	/* An ended process's evidence is what it ended with. */
+	if (p->ended)
+		return;
+	for (size_t i = 0; i < p->aggs.len; i++) {
+		struct agg *a = p->aggs.items[i];
+		struct thread *t = a->thread;
+
+		if (a->row.resolved_ts)
+			continue;
+		switch (a->row.kind) {
+		case MW_FIND_THREAD_ORPHAN:
+			review_orphan(e, p, a, now);
+			break;
+		case MW_FIND_SITE_GROWTH:
+			if (review_growth(p, a, a->ss->live_blocks,
+					  a->ss->live_bytes, "site", now))
+				a->ss->growth = NULL;
+			break;
+		case MW_FIND_THREAD_GROWTH:
+			if (review_growth(p, a, t ? t->row.live_blocks : 0,
+					  t ? t->row.live_bytes : 0, "thread",
+					  now) &&
+			    t)
+				t->growth = NULL;
+			break;
+		case MW_FIND_ALLOCATOR_RETENTION:
+			review_retention(p, a, now);
+			break;
+		}
+	}
+}
+
 /* --- flush ------------------------------------------------------------------ */
 
 int rules__flush_emit(struct engine *e, struct proc *p,
@@ -656,12 +1035,27 @@ int rules__flush_emit(struct engine *e, struct proc *p,
 	return 0;
 }
 
+/* A resolved agg was handed over: nothing points at it but p->aggs. */
+static void agg_forget(struct proc *p, struct agg *a)
+{
+	for (size_t i = 0; i < p->aggs.len; i++) {
+		if (p->aggs.items[i] != a)
+			continue;
+		p->aggs.items[i] = p->aggs.items[--p->aggs.len];
+		hmap__fini(&a->tids);
+		free(a);
+		return;
+	}
+}
+
 void rules__flush_commit(struct proc *p)
 {
 	for (size_t i = 0; i < p->dirty_aggs.len; i++) {
 		struct agg *a = p->dirty_aggs.items[i];
 
 		a->dirty = false;
+		if (a->row.resolved_ts)
+			agg_forget(p, a);
 	}
 	p->dirty_aggs.len = 0;
 }
