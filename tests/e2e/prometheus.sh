@@ -283,17 +283,27 @@ else
 fi
 
 # Every kind's counter is what memwatchctl lists (queue_retain's growth
-# findings included), as of the same flush.
+# findings included), as of the same flush: made (open or resolved) for
+# memwatch_findings_total, open for memwatch_findings_open, resolved for
+# memwatch_findings_resolved_total.
+# kinds_match METRIC [OPTION...]: memwatchctl findings with OPTIONs lists
+# as many of each kind as METRIC counts.
 kinds_match() {
-	local ctlk promk
-	ctlk=$(ctl --json findings 2>/dev/null |
+	local ctlk promk metric=$1
+	shift
+	ctlk=$(ctl --json "$@" findings 2>/dev/null |
 		jq -cS 'group_by(.kind) | map({(.[0].kind): length}) | add // {}') || return 1
-	promk=$(prom_query 'sum by (kind) (memwatch_findings_total)' |
+	promk=$(prom_query "sum by (kind) ($metric)" |
 		jq -cS '[.data.result[] | select(.value[1] != "0") | {(.metric.kind): (.value[1] | tonumber)}] | add // {}') || return 1
-	WHY="memwatchctl $ctlk, Prometheus $promk"
+	WHY="memwatchctl $* $ctlk, Prometheus $metric $promk"
 	[[ $ctlk == "$promk" ]]
 }
-ok findings/every_kind "counters differ from memwatchctl" wait_until 15 kinds_match
+ok findings/every_kind "counters differ from memwatchctl" \
+	wait_until 15 kinds_match memwatch_findings_total --all
+ok findings/open_every_kind "open findings differ from memwatchctl" \
+	wait_until 15 kinds_match memwatch_findings_open
+ok findings/resolved_every_kind "resolved findings differ from memwatchctl" \
+	wait_until 15 kinds_match memwatch_findings_resolved_total --resolved
 
 # The odd name, held at its start gate (30 s at most) to the end.
 MW_WAIT_FILE=$TMP/odd.gate "$BIN/$ODD" 2 64 >"$TMP/odd.out" 2>&1 &
