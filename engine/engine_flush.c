@@ -191,6 +191,8 @@ int engine__flush(struct engine *e, uint64_t now,
 	 * nothing. */
 	while (hmap__next(&e->procs, &pos, &k, &v))
 		rules__review(e, v, now);
+	for (struct proc *p = e->ended; p; p = p->ended_next)
+		rules__review(e, p, now);
 	pos = 0;
 	if (sink->begin && (err = sink->begin(ctx)))
 		return err;

@@ -985,9 +985,8 @@ static void review_retention(struct proc *p, struct agg *a, uint64_t now)
 
 void rules__review(struct engine *e, struct proc *p, uint64_t now)
 {
-	/* An ended process's evidence is what it ended with. */
-	if (p->ended)
-		return;
+	/* An ended process is judged as it ended: what it freed before
+	 * its exit resolves, what it still held stays. */
 	for (size_t i = 0; i < p->aggs.len; i++) {
 		struct agg *a = p->aggs.items[i];
 		struct thread *t = a->thread;
