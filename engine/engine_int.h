@@ -18,7 +18,12 @@
  *   engine_block.c   the live set: blocks, their owners' counters, their
  *                    queues to the store (calls rules.c, engine_site.c)
  *   rules.c          the rules over time, and the bad-free rule (calls
+ *                    rules_orphan.c, rules_finding.c, engine_site.c)
+ *   rules_orphan.c   the thread-orphan rule (calls rules_finding.c,
  *                    engine_site.c)
+ *   rules_finding.c  the rows the rules over time make, their
+ *                    resolution, and one-block findings held until their
+ *                    block's free (calls engine_site.c)
  *   engine_site.c    stacks, sites and their statistics (calls nothing)
  *
  * beside engine_config.c (defaults, called by engine.c), and
@@ -441,6 +446,41 @@ void rules__review(struct engine *e, struct proc *p, uint64_t now);
 bool rules__hold(struct proc *p, struct finding *f);
 /* Judge what is due by now; everything pending when all. */
 void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
+
+/* rules_orphan.c: the thread-orphan rule, for rules.c. */
+void orphan__proc_fini(struct proc *p);
+/* t exited orphan_age ago: judge what it left behind. */
+void orphan__check(struct engine *e, struct proc *p, struct thread *t,
+		   uint64_t now);
+/* t frees b, a block left behind. */
+void orphan__freed(struct proc *p, const struct thread *t,
+		   const struct block *b);
+/* Judge a's site again: numbers current, or resolved. */
+void orphan__review(struct engine *e, struct proc *p, struct agg *a,
+		    uint64_t now);
+
+/* rules_finding.c: the rows of the rules over time, for rules.c and
+ * rules_orphan.c. */
+/* A new finding over time whose evidence began at since; NULL when
+ * events of p may be missing since then (counted as withheld), or out
+ * of memory. */
+struct agg *agg__new(struct engine *e, struct proc *p, uint32_t kind,
+		     uint32_t severity, struct mw_stack *st, uint64_t site,
+		     uint64_t since, uint64_t now);
+/* a must be written again at the next flush. */
+void agg__touch(struct proc *p, struct agg *a);
+/* One more distinct thread tid involved. */
+void agg__thread(struct agg *a, uint32_t tid);
+/* The block a finding names for people. */
+void agg__block(const struct proc *p, struct agg *a, const struct block *b);
+/* Mark row resolved at ts (0 passes as 1: never "open"), for the reason
+ * given. */
+void finding__resolve(struct mw_finding_row *row, uint64_t ts,
+		      const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* t frees b, which a one-block finding names: resolved. */
+void finding__freed(struct proc *p, const struct thread *t,
+		    const struct block *b, uint64_t ts);
 int rules__flush_emit(struct engine *e, struct proc *p,
 		      const struct engine_sink *sink, void *ctx);
 void rules__flush_commit(struct proc *p);

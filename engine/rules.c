@@ -2,16 +2,8 @@
  * rules.c - the rules that judge sites and threads over time, rather
  * than one block at a grace deadline, on the statistics of engine_site.c:
  *
- *  - thread-orphan: blocks a thread allocated that are still live
- *    orphan_age after it exited, grouped by allocating site (stack). A
- *    site is flagged once it has left blocks behind in orphan_min_threads
- *    exited threads, and in orphan_share percent of the exited threads
- *    that allocated at it: a per-thread leak leaves blocks in nearly
- *    every one, a cache or free list in a few. Severity from that share
- *    (medium from orphan_share_medium, low below). A site whose blocks
- *    other threads free (producer/consumer hand-off) is not flagged
- *    unless its stack runs through a C++ thread_local initializer, which
- *    makes it TLS by construction (severity high).
+ *  - thread-orphan: blocks exited threads left behind, by site, judged
+ *    orphan_age after each exit (rules_orphan.c, called from here).
  *  - thread-growth: a live thread's live bytes grew at every one of the
  *    last growth_samples - 1 sample steps, by growth_min_bytes in all.
  *    The finding names the site holding most of that thread's live bytes.
@@ -25,11 +17,10 @@
  *    raced by several threads. Its frees of unknown addresses and of
  *    blocks other threads allocated are counted as evidence.
  *
- * Each such finding is one row (struct agg) whose evidence is updated as
- * it grows; its id never changes. A process whose events were lost gets
- * no new ones from evidence that began before the latest loss (see
- * agg_new). Invariant: a thread with orphan_pending is on the orphan
- * queue exactly once.
+ * Each such finding is one row (struct agg, rules_finding.c) whose
+ * evidence is updated as it grows; its id never changes. A process whose
+ * events were lost gets no new ones from evidence that began before the
+ * latest loss (see agg__new).
  *
  * Findings resolve. At each flush rules__review judges every open
  * finding over time again: its numbers are made current, and once its
@@ -44,7 +35,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,18 +47,6 @@ struct free_stat {
 	uint64_t ip;
 	uint64_t frees, cross_frees, unknown_frees, double_frees;
 	struct agg *bad;
-};
-
-/*
- * Who holds and who frees a site's left-behind blocks (site_stat.ostat),
- * made when its first block is left behind; counts since the site's
- * evidence last began (orphan_reset).
- */
-struct orphan_stat {
-	struct hmap owners; /* exited thread idx -> its live left-behind blocks */
-	struct hmap freers; /* tid -> 1: the threads that freed one */
-	uint64_t freed;	    /* left-behind blocks freed */
-	uint64_t gone;	    /* ... and dropped without a free (exec, loss) */
 };
 
 void rules__proc_init(struct engine *e, struct proc *p)
@@ -92,20 +70,8 @@ static void free_values(struct hmap *m)
 
 void rules__proc_fini(struct proc *p)
 {
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-
 	/* Before site__fini frees the site_stats. */
-	while (hmap__next(&p->site_stats, &pos, &k, &v)) {
-		struct orphan_stat *os = ((struct site_stat *)v)->ostat;
-
-		if (!os)
-			continue;
-		hmap__fini(&os->owners);
-		hmap__fini(&os->freers);
-		free(os);
-	}
+	orphan__proc_fini(p);
 	free_values(&p->held);
 	free_values(&p->free_stats);
 	hmap__fini(&p->recent);
@@ -119,89 +85,6 @@ void rules__proc_fini(struct proc *p)
 	}
 	vec__fini(&p->aggs);
 	vec__fini(&p->dirty_aggs);
-}
-
-/* --- aggregated findings ---------------------------------------------------- */
-
-static void agg_touch(struct proc *p, struct agg *a)
-{
-	if (!a->dirty && !vec__push(&p->dirty_aggs, a))
-		a->dirty = true;
-}
-
-/* Mark row resolved at ts, for the reason given. */
-static void __attribute__((format(printf, 3, 4)))
-row_resolve(struct mw_finding_row *row, uint64_t ts, const char *fmt, ...)
-{
-	va_list ap;
-
-	row->resolved_ts = ts ? ts : 1;
-	va_start(ap, fmt);
-	vsnprintf(row->resolved_reason, sizeof(row->resolved_reason), fmt, ap);
-	va_end(ap);
-}
-
-/*
- * A new finding over time whose evidence began at since, or NULL. None
- * when events of the process were lost or refused at or after since
- * (engine_int.h): a lost free makes a block look live forever, a lost
- * allocation makes its free look unknown or double, so such evidence
- * would accuse the program of what the trace missed. The rule is asked
- * again at its next trigger; a finding made earlier is still updated.
- */
-static struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
-			   uint32_t severity, struct mw_stack *st,
-			   uint64_t site, uint64_t since, uint64_t now)
-{
-	struct agg *a;
-
-	if (!proc_complete_since(p, since)) {
-		proc_withhold(e, p);
-		return NULL;
-	}
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return NULL;
-	if (vec__push(&p->aggs, a)) {
-		free(a);
-		return NULL;
-	}
-	hmap__init(&a->tids);
-	a->stack = st;
-	a->row.id = e->serial++;
-	a->row.kind = kind;
-	a->row.severity = severity;
-	a->row.pid = p->row.pid;
-	a->row.proc_id = p->row.id;
-	a->row.site = site;
-	a->row.stack_id = st ? st->id : 0;
-	a->row.found_ts = now;
-	a->row.first_ts = now;
-	a->row.last_ts = now;
-	p->row.findings++;
-	p->dirty = true;
-	e->st.findings++;
-	return a;
-}
-
-static void agg_thread(struct agg *a, uint32_t tid)
-{
-	if (!hmap__get(&a->tids, tid))
-		hmap__put(&a->tids, tid, (void *)1);
-	a->row.threads = (uint32_t)a->tids.len;
-}
-
-/* Name the block a finding points at for people: its thread, address,
- * size and time. */
-static void agg_block(const struct proc *p, struct agg *a,
-		      const struct block *b)
-{
-	a->row.tid = block_owner(p, b)->row.tid;
-	a->row.alloc_tid = a->row.tid;
-	a->row.block = b->serial;
-	a->row.addr = b->addr;
-	a->row.size = b->size;
-	a->row.alloc_ts = b->ts;
 }
 
 /* --- frees ------------------------------------------------------------------ */
@@ -246,64 +129,16 @@ static void recent_add(struct engine *e, struct proc *p, uint64_t addr)
 	hmap__put(&p->recent, addr, (void *)(uintptr_t)(seq + 1));
 }
 
-/* The one-block finding naming block serial: held once flushed, else
- * still waiting on p->findings. NULL if none is open. */
-static struct finding *finding_of(struct proc *p, uint64_t serial)
-{
-	struct finding *f = hmap__del(&p->held, serial);
-
-	if (f) {
-		if (vec__push(&p->findings, f)) {
-			free(f);
-			return NULL;
-		}
-		return f;
-	}
-	for (size_t i = 0; i < p->findings.len; i++) {
-		f = p->findings.items[i];
-		if (f->row.block == serial && !f->row.resolved_ts)
-			return f;
-	}
-	return NULL;
-}
-
-bool rules__hold(struct proc *p, struct finding *f)
-{
-	const struct block *b;
-
-	/* An ended process frees nothing more; a TLS-only trace sees no
-	 * free. */
-	if (f->row.resolved_ts || !f->row.block || p->ended ||
-	    p->row.mode == MW_MODE_TLS)
-		return false;
-	b = blockset__get(&p->blocks, f->row.addr);
-	if (!b || b->serial != f->row.block || !b->reported)
-		return false;
-	return !hmap__put(&p->held, f->row.block, f);
-}
-
 void rules__free(struct engine *e, struct proc *p, struct thread *t,
 		 const struct block *b, uint64_t ip, uint64_t ts)
 {
 	struct free_stat *fs = fs_get(p, ip);
 
 	/* The block a one-block finding names is freed: resolved. */
-	if (b->reported) {
-		struct finding *f = finding_of(p, b->serial);
-
-		if (f)
-			row_resolve(&f->row, ts, "block freed by thread %u%s",
-				    t->row.tid,
-				    block_owner(p, b) == t
-					? ", which allocated it"
-					: "");
-	}
-	if (b->orphan) {
-		struct orphan_stat *os = block_ss(p, b)->ostat;
-
-		if (os && !hmap__get(&os->freers, t->row.tid))
-			hmap__put(&os->freers, t->row.tid, (void *)1);
-	}
+	if (b->reported)
+		finding__freed(p, t, b, ts);
+	if (b->orphan)
+		orphan__freed(p, t, b);
 
 	if (fs) {
 		fs->frees++;
@@ -311,7 +146,7 @@ void rules__free(struct engine *e, struct proc *p, struct thread *t,
 			fs->cross_frees++;
 		if (fs->bad) {
 			fs->bad->row.last_ts = ts;
-			agg_touch(p, fs->bad);
+			agg__touch(p, fs->bad);
 		}
 	}
 	recent_add(e, p, b->addr);
@@ -355,8 +190,8 @@ void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 		 * allocation between the two frees may have been lost at any
 		 * time, so an incomplete trace reports no new bad free. */
 		fs->bad =
-		    agg_new(e, p, MW_FIND_BAD_FREE, MW_SEV_HIGH, NULL, ev->site,
-			    proc_incomplete(p) ? 0 : ev->ts, ev->ts);
+		    agg__new(e, p, MW_FIND_BAD_FREE, MW_SEV_HIGH, NULL,
+			     ev->site, proc_incomplete(p) ? 0 : ev->ts, ev->ts);
 		if (!fs->bad)
 			return;
 	}
@@ -364,243 +199,10 @@ void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 		fs->bad->row.tid = t->row.tid;
 		fs->bad->row.addr = ev->addr;
 	}
-	agg_thread(fs->bad, t->row.tid);
+	agg__thread(fs->bad, t->row.tid);
 	bad_free_detail(fs->bad, fs);
 	fs->bad->row.last_ts = ev->ts;
-	agg_touch(p, fs->bad);
-}
-
-/* --- thread-orphan ---------------------------------------------------------- */
-
-/* t allocated at site idx: remembered until it exits. */
-void rules__alloc_site_slow(struct thread *t, uint32_t idx)
-{
-	t->last_ss = idx;
-	if (!hmap__get(&t->alloc_sites, idx))
-		hmap__put(&t->alloc_sites, idx, (void *)1);
-}
-
-void rules__thread_fini(struct thread *t)
-{
-	hmap__fini(&t->alloc_sites);
-	if (t->growth)
-		t->growth->thread = NULL;
-}
-
-/* t exited on its own: one more exited thread for each site it
- * allocated at. It allocates nothing more. */
-static void count_exited(struct proc *p, struct thread *t)
-{
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-
-	while (hmap__next(&t->alloc_sites, &pos, &k, &v))
-		if (k && k < p->site_at.len && p->site_at.items[k])
-			((struct site_stat *)p->site_at.items[k])
-			    ->exited_threads++;
-	hmap__fini(&t->alloc_sites);
-	t->last_ss = 0;
-}
-
-void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
-			uint64_t ts)
-{
-	/* A TLS-only trace sees no free: leftovers and growth are beyond
-	 * it. */
-	if (t->orphan_pending || p->row.mode == MW_MODE_TLS)
-		return;
-	/* Nothing live: it left nothing behind, wherever it allocated. */
-	if (!t->blocks) {
-		count_exited(p, t);
-		return;
-	}
-	t->orphan_pending = true;
-	t->orphan_deadline = ts + e->cfg.orphan_age_ns;
-	t->orphan_next = NULL;
-	if (p->orphan_tail)
-		p->orphan_tail->orphan_next = t;
-	else
-		p->orphan_head = t;
-	p->orphan_tail = t;
-}
-
-static bool ss_tls_init(struct engine *e, struct proc *p,
-			struct site_stat *ss)
-{
-	return site__stack_flags(e, p, ss->stack) & MW_STACK_TLS_INIT;
-}
-
-/* Of the exited threads that allocated at ss, those that left blocks
- * behind: at least orphan_share percent of them (and never more than
- * all: a thread whose sites were not all remembered, out of memory,
- * still counts once). */
-static bool orphan_share_at(const struct site_stat *ss, uint32_t pct)
-{
-	uint64_t exited = ss->exited_threads > ss->orphan_threads
-			      ? ss->exited_threads
-			      : ss->orphan_threads;
-
-	return exited && (uint64_t)ss->orphan_threads * 100 >= pct * exited;
-}
-
-static uint32_t orphan_severity(struct engine *e, struct proc *p,
-				struct site_stat *ss)
-{
-	if (ss_tls_init(e, p, ss))
-		return MW_SEV_HIGH;
-	return orphan_share_at(ss, e->cfg.orphan_share_medium) ? MW_SEV_MEDIUM
-							      : MW_SEV_LOW;
-}
-
-static struct orphan_stat *ostat_get(struct site_stat *ss)
-{
-	if (!ss->ostat && (ss->ostat = calloc(1, sizeof(*ss->ostat)))) {
-		hmap__init(&ss->ostat->owners);
-		hmap__init(&ss->ostat->freers);
-	}
-	return ss->ostat;
-}
-
-/* Make a's numbers the site's current ones: the blocks left behind that
- * are still live, the exited threads still holding them, the severity
- * from the share. Touched only if something changed. */
-static void orphan_numbers(struct engine *e, struct proc *p,
-			   struct site_stat *ss, struct agg *a)
-{
-	struct mw_finding_row r = a->row;
-	bool tls = ss_tls_init(e, p, ss);
-	uint64_t exited = ss->exited_threads > ss->orphan_threads
-			      ? ss->exited_threads
-			      : ss->orphan_threads;
-
-	r.count = ss->orphan_live_blocks;
-	r.bytes = ss->orphan_live_bytes;
-	r.threads = ss->ostat ? (uint32_t)ss->ostat->owners.len : 0;
-	r.severity = orphan_severity(e, p, ss);
-	snprintf(r.detail, sizeof(r.detail),
-		 "%" PRIu64 " block(s) left behind by %u of %" PRIu64
-		 " exited thread(s) that allocated here%s; %" PRIu64
-		 " (%" PRIu64 " bytes) still live",
-		 ss->orphan_blocks, ss->orphan_threads, exited,
-		 tls ? ", under a C++ thread_local initializer" : "",
-		 r.count, r.bytes);
-	if (r.count == a->row.count && r.bytes == a->row.bytes &&
-	    r.threads == a->row.threads && r.severity == a->row.severity &&
-	    !strcmp(r.detail, a->row.detail))
-		return;
-	a->row = r;
-	agg_touch(p, a);
-}
-
-static void orphan_update(struct engine *e, struct proc *p,
-			  struct site_stat *ss, const struct block *last,
-			  uint64_t now)
-{
-	struct agg *a = ss->orphan;
-
-	if (!a) {
-		if (ss->orphan_threads < e->cfg.orphan_min_threads ||
-		    !orphan_share_at(ss, e->cfg.orphan_share))
-			return;
-		/* Handed to other threads that free them: not leftovers. */
-		if (!ss_tls_init(e, p, ss) && ss->cross_frees)
-			return;
-		/* orphan_check counted complete blocks only. */
-		a = agg_new(e, p, MW_FIND_THREAD_ORPHAN,
-			    orphan_severity(e, p, ss), ss->stack, ss->site,
-			    now, now);
-		if (!a)
-			return;
-		a->ss = ss;
-		ss->orphan = a;
-	}
-	agg_block(p, a, last);
-	a->row.trigger_ts = block_owner(p, last)->row.exit_ts;
-	a->row.last_ts = now;
-	orphan_numbers(e, p, ss, a);
-	agg_touch(p, a);
-}
-
-/* The thread exited orphan_age ago: what it allocated and is still live
- * was left behind. Grouped by site, so each site counts the thread
- * once. */
-static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
-			 uint64_t now)
-{
-	struct hmap seen;
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-
-	count_exited(p, t);
-	hmap__init(&seen);
-	for (struct block *b = thread_blocks(p, t); b; b = block_tnext(p, b)) {
-		struct site_stat *ss = block_ss(p, b);
-		struct orphan_stat *os;
-		uintptr_t n;
-
-		/* One-block TLS findings already name it. The loader's
-		 * dynamic TLS blocks belong to glibc, which keeps them with
-		 * the thread's cached stack for the next thread. */
-		if (b->reported || b->orphan ||
-		    (site__stack_flags(e, p, ss->stack) & MW_STACK_TLS_DYNAMIC))
-			continue;
-		/* Allocated before an event was lost: its free may be
-		 * that event. Not evidence, and not counted. */
-		if (!proc_complete_since(p, b->ts))
-			continue;
-		/* Out of memory, the block is not counted rather than
-		 * counted where its free could not be followed. */
-		if (!(os = ostat_get(ss)))
-			continue;
-		n = (uintptr_t)hmap__get(&os->owners, t->idx);
-		if (hmap__put(&os->owners, t->idx, (void *)(n + 1)))
-			continue;
-		b->orphan = true;
-		ss->orphan_blocks++;
-		ss->orphan_bytes += b->size;
-		ss->orphan_live_bytes += b->size;
-		ss->orphan_live_blocks++;
-		/* Remember the newest block of the site for the finding. */
-		hmap__put(&seen, ss->key, b);
-	}
-	while (hmap__next(&seen, &pos, &k, &v)) {
-		struct block *b = v;
-
-		block_ss(p, b)->orphan_threads++;
-		orphan_update(e, p, block_ss(p, b), b, now);
-	}
-	hmap__fini(&seen);
-	t->orphan_pending = false;
-	thread_touch(t); /* so that a flush may release it */
-}
-
-void rules__block_removed(struct engine *e, struct proc *p,
-			  const struct block *b, const struct thread *freer)
-{
-	struct site_stat *ss = block_ss(p, b);
-	struct orphan_stat *os = ss->ostat;
-	uintptr_t n;
-
-	/* Gone without a free seen: the finding that names it stays
-	 * open, as nothing says the program let go of it. */
-	if (b->reported && !freer)
-		free(hmap__del(&p->held, b->serial));
-	if (!b->orphan)
-		return;
-	ss->orphan_live_blocks--;
-	if (!os)
-		return;
-	if (freer)
-		os->freed++;
-	else
-		os->gone++;
-	n = (uintptr_t)hmap__get(&os->owners, b->owner);
-	if (n > 1)
-		hmap__put(&os->owners, b->owner, (void *)(n - 1));
-	else
-		hmap__del(&os->owners, b->owner);
+	agg__touch(p, fs->bad);
 }
 
 /* --- growth ----------------------------------------------------------------- */
@@ -660,9 +262,9 @@ static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 		return;
 	a = ss->growth;
 	if (!a) {
-		a = agg_new(e, p, MW_FIND_SITE_GROWTH, MW_SEV_MEDIUM, ss->stack,
-			    ss->site, window_start(p, e->cfg.growth_samples),
-			    now);
+		a = agg__new(e, p, MW_FIND_SITE_GROWTH, MW_SEV_MEDIUM,
+			     ss->stack, ss->site,
+			     window_start(p, e->cfg.growth_samples), now);
 		if (!a)
 			return;
 		a->ss = ss;
@@ -676,12 +278,12 @@ static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 	a->row.size = ss->last_size;
 	a->row.alloc_ts = ss->last_ts;
 	a->row.block = ss->last_serial;
-	agg_thread(a, ss->last_tid);
+	agg__thread(a, ss->last_tid);
 	a->row.count = ss->live_blocks;
 	a->row.bytes = ss->live_bytes;
 	a->row.last_ts = now;
 	growth_detail(a, e, ss->samples, ss->nsamples, "site");
-	agg_touch(p, a);
+	agg__touch(p, a);
 }
 
 /* The thread's newest block from the site that holds most of its live
@@ -738,9 +340,9 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 		return;
 	tss = block_ss(p, top);
 	if (!a) {
-		a = agg_new(e, p, MW_FIND_THREAD_GROWTH, MW_SEV_MEDIUM,
-			    tss->stack, tss->site,
-			    window_start(p, e->cfg.growth_samples), now);
+		a = agg__new(e, p, MW_FIND_THREAD_GROWTH, MW_SEV_MEDIUM,
+			     tss->stack, tss->site,
+			     window_start(p, e->cfg.growth_samples), now);
 		if (!a)
 			return;
 		a->thread = t;
@@ -749,8 +351,8 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 	}
 	if (t->row.live_bytes > a->peak)
 		a->peak = t->row.live_bytes;
-	agg_block(p, a, top);
-	agg_thread(a, t->row.tid);
+	agg__block(p, a, top);
+	agg__thread(a, t->row.tid);
 	a->stack = tss->stack;
 	a->row.site = tss->site;
 	a->row.stack_id = tss->stack ? tss->stack->id : 0;
@@ -758,7 +360,7 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 	a->row.bytes = t->row.live_bytes;
 	a->row.last_ts = now;
 	growth_detail(a, e, t->samples, t->nsamples, "thread");
-	agg_touch(p, a);
+	agg__touch(p, a);
 }
 
 static void push3(struct proc *p, uint64_t anon, uint64_t live, uint64_t exits,
@@ -823,8 +425,8 @@ static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
 	live += l0;
 	a = p->retention;
 	if (!a) {
-		a = agg_new(e, p, MW_FIND_ALLOCATOR_RETENTION, MW_SEV_MEDIUM,
-			    NULL, 0, window_start(p, 2 * want - 1), now);
+		a = agg__new(e, p, MW_FIND_ALLOCATOR_RETENTION, MW_SEV_MEDIUM,
+			     NULL, 0, window_start(p, 2 * want - 1), now);
 		if (!a)
 			return;
 		a->base = p->s_anon[n - (2 * want - 1)];
@@ -845,7 +447,7 @@ static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
 		 grew >> 20, p->s_anon[n - 1] >> 20,
 		 (uint64_t)(2ull * (want - 1) * e->cfg.sample_ns / NS_PER_MS),
 		 exits, live / 1024);
-	agg_touch(p, a);
+	agg__touch(p, a);
 }
 
 static void sample_all(struct engine *e, struct proc *p, uint64_t now)
@@ -874,7 +476,7 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 		p->orphan_head = t->orphan_next;
 		if (!p->orphan_head)
 			p->orphan_tail = NULL;
-		orphan_check(e, p, t, now);
+		orphan__check(e, p, t, now);
 	}
 	if (all)
 		return;
@@ -887,60 +489,7 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 	sample_all(e, p, now);
 }
 
-/* --- resolution ------------------------------------------------------------ */
-
-/* ss's left-behind evidence starts again from nothing: a new finding
- * needs orphan_min_threads new threads. */
-static void orphan_reset(struct site_stat *ss)
-{
-	ss->orphan_threads = 0;
-	ss->exited_threads = 0;
-	ss->orphan_blocks = 0;
-	ss->orphan_bytes = 0;
-	if (ss->ostat) {
-		hmap__fini(&ss->ostat->freers);
-		ss->ostat->freed = ss->ostat->gone = 0;
-	}
-}
-
-static void review_orphan(struct engine *e, struct proc *p, struct agg *a,
-			  uint64_t now)
-{
-	struct site_stat *ss = a->ss;
-	struct orphan_stat *os = ss->ostat;
-
-	if (!ss->orphan_live_blocks) {
-		uint64_t freers = os ? os->freers.len : 0;
-
-		orphan_numbers(e, p, ss, a);
-		if (os && os->gone)
-			row_resolve(&a->row, now,
-				    "all %" PRIu64 " block(s) gone: %" PRIu64
-				    " freed (by %" PRIu64
-				    " other thread(s)), %" PRIu64
-				    " with no free seen (exec, or a lost free)",
-				    ss->orphan_blocks, os->freed, freers,
-				    os->gone);
-		else
-			row_resolve(&a->row, now,
-				    "all %" PRIu64 " block(s) freed (by %" PRIu64
-				    " other thread(s))",
-				    ss->orphan_blocks, freers);
-		orphan_reset(ss);
-	} else if (!orphan_share_at(ss, e->cfg.orphan_share)) {
-		orphan_numbers(e, p, ss, a);
-		row_resolve(&a->row, now,
-			    "only %u of %u exited threads that allocated here "
-			    "left blocks (under %u%%): kept by design",
-			    ss->orphan_threads, ss->exited_threads,
-			    e->cfg.orphan_share);
-	} else {
-		orphan_numbers(e, p, ss, a);
-		return;
-	}
-	ss->orphan = NULL;
-	agg_touch(p, a);
-}
+/* --- resolution ------------------------------------------------------------- */
 
 /* Growth given back: live bytes (now) at most where it began. */
 static bool review_growth(struct proc *p, struct agg *a, uint64_t blocks,
@@ -949,17 +498,17 @@ static bool review_growth(struct proc *p, struct agg *a, uint64_t blocks,
 	if (bytes <= a->base) {
 		a->row.count = blocks;
 		a->row.bytes = bytes;
-		row_resolve(&a->row, now,
+		finding__resolve(&a->row, now,
 			    "%s live bytes back to %" PRIu64 " (peak %" PRIu64
 			    ", the growth began at %" PRIu64 ")",
 			    what, bytes, a->peak, a->base);
-		agg_touch(p, a);
+		agg__touch(p, a);
 		return true;
 	}
 	if (a->row.count != blocks || a->row.bytes != bytes) {
 		a->row.count = blocks;
 		a->row.bytes = bytes;
-		agg_touch(p, a);
+		agg__touch(p, a);
 	}
 	return false;
 }
@@ -970,16 +519,16 @@ static void review_retention(struct proc *p, struct agg *a, uint64_t now)
 
 	if (anon <= a->base) {
 		a->row.bytes = anon;
-		row_resolve(&a->row, now,
+		finding__resolve(&a->row, now,
 			    "anonymous memory back to %" PRIu64
 			    " MiB (peak %" PRIu64 " MiB, it began at %" PRIu64
 			    " MiB)",
 			    anon >> 20, a->peak >> 20, a->base >> 20);
 		p->retention = NULL;
-		agg_touch(p, a);
+		agg__touch(p, a);
 	} else if (a->row.bytes != anon) {
 		a->row.bytes = anon;
-		agg_touch(p, a);
+		agg__touch(p, a);
 	}
 }
 
@@ -995,7 +544,7 @@ void rules__review(struct engine *e, struct proc *p, uint64_t now)
 			continue;
 		switch (a->row.kind) {
 		case MW_FIND_THREAD_ORPHAN:
-			review_orphan(e, p, a, now);
+			orphan__review(e, p, a, now);
 			break;
 		case MW_FIND_SITE_GROWTH:
 			if (review_growth(p, a, a->ss->live_blocks,
@@ -1016,45 +565,3 @@ void rules__review(struct engine *e, struct proc *p, uint64_t now)
 	}
 }
 
-/* --- flush ------------------------------------------------------------------ */
-
-int rules__flush_emit(struct engine *e, struct proc *p,
-		      const struct engine_sink *sink, void *ctx)
-{
-	int err;
-
-	for (size_t i = 0; i < p->dirty_aggs.len; i++) {
-		struct agg *a = p->dirty_aggs.items[i];
-
-		if ((err = site__emit_stack(e, p, sink, ctx, a->stack)) ||
-		    (err = sink->finding(ctx, &a->row)) ||
-		    (err = site__emit(p, sink, ctx, a->row.site)))
-			return err;
-	}
-	return 0;
-}
-
-/* A resolved agg was handed over: nothing points at it but p->aggs. */
-static void agg_forget(struct proc *p, struct agg *a)
-{
-	for (size_t i = 0; i < p->aggs.len; i++) {
-		if (p->aggs.items[i] != a)
-			continue;
-		p->aggs.items[i] = p->aggs.items[--p->aggs.len];
-		hmap__fini(&a->tids);
-		free(a);
-		return;
-	}
-}
-
-void rules__flush_commit(struct proc *p)
-{
-	for (size_t i = 0; i < p->dirty_aggs.len; i++) {
-		struct agg *a = p->dirty_aggs.items[i];
-
-		a->dirty = false;
-		if (a->row.resolved_ts)
-			agg_forget(p, a);
-	}
-	p->dirty_aggs.len = 0;
-}
