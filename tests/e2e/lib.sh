@@ -535,7 +535,9 @@ check_tls_findings() {
 }
 
 # run_case NAME CMD...: trace CMD into a fresh database, check its exit
-# status, and leave its findings in $TMP/NAME.json.
+# status, and leave its findings in $TMP/NAME.json: all of them, open and
+# resolved (a finding made and resolved is still a finding: a clean twin
+# must make none, a leak's must be there).
 run_case() {
 	local name=$1
 	shift
@@ -546,7 +548,7 @@ run_case() {
 	else
 		fail "$name/exit_status" "memwatchd exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")"
 	fi
-	query "$name/query" "$TMP/$name.json" findings
+	query "$name/query" "$TMP/$name.json" findings --all
 }
 
 # count_in_text NAME FILE WORD N: the plain (table) output names WORD on
