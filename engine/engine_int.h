@@ -80,6 +80,8 @@ struct site_stat {
 	struct agg *orphan, *growth;
 };
 
+#define THREAD_SITE_BITS 512
+
 struct thread {
 	struct mw_thread_row row;
 	struct proc *proc;
@@ -96,10 +98,12 @@ struct thread {
 	uint32_t nsamples;
 	struct agg *growth;	/* its thread-growth finding, while open */
 	/* The sites (site_stat idx) it allocated at, for the share of
-	 * exiting threads that left blocks (rules.c); last_ss is the
-	 * newest, so a run of allocations at one site costs one compare. */
+	 * exiting threads that left blocks (rules_orphan.c): the first
+	 * THREAD_SITE_BITS in a bitmap, tested at each allocation for a few
+	 * instructions (sites are numbered as first seen, so a program's
+	 * hot sites are there), the others in a map. */
+	uint64_t site_bits[THREAD_SITE_BITS / 64];
 	struct hmap alloc_sites;
-	uint32_t last_ss;
 	bool orphan_pending;
 	bool in_map;
 	bool dirty;
@@ -431,8 +435,12 @@ void rules__alloc_site_slow(struct thread *t, uint32_t ss);
 static inline void rules__alloc_site(struct thread *t,
 				     const struct site_stat *ss)
 {
-	if (t->last_ss != ss->idx)
-		rules__alloc_site_slow(t, ss->idx);
+	uint32_t i = ss->idx;
+
+	if (i >= THREAD_SITE_BITS)
+		rules__alloc_site_slow(t, i);
+	else
+		t->site_bits[i / 64] |= 1ull << (i % 64);
 }
 /* A block left behind by its thread, or named by a one-block finding,
  * leaves the live set; freer as for block__remove. */

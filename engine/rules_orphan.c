@@ -67,7 +67,6 @@ void orphan__proc_fini(struct proc *p)
 /* t allocated at site idx: remembered until it exits. */
 void rules__alloc_site_slow(struct thread *t, uint32_t idx)
 {
-	t->last_ss = idx;
 	if (!hmap__get(&t->alloc_sites, idx))
 		hmap__put(&t->alloc_sites, idx, (void *)1);
 }
@@ -79,6 +78,13 @@ void rules__thread_fini(struct thread *t)
 		t->growth->thread = NULL;
 }
 
+/* One more exited thread that allocated at site idx. */
+static void orphan_exited_at(struct proc *p, uint64_t idx)
+{
+	if (idx && idx < p->site_at.len && p->site_at.items[idx])
+		((struct site_stat *)p->site_at.items[idx])->exited_threads++;
+}
+
 /* t exited on its own: one more exited thread for each site it
  * allocated at. It allocates nothing more. */
 static void count_exited(struct proc *p, struct thread *t)
@@ -87,12 +93,14 @@ static void count_exited(struct proc *p, struct thread *t)
 	uint64_t k;
 	void *v;
 
+	for (uint32_t w = 0; w < THREAD_SITE_BITS / 64; w++)
+		for (uint64_t m = t->site_bits[w]; m; m &= m - 1)
+			orphan_exited_at(p,
+					 w * 64 + (uint32_t)__builtin_ctzll(m));
 	while (hmap__next(&t->alloc_sites, &pos, &k, &v))
-		if (k && k < p->site_at.len && p->site_at.items[k])
-			((struct site_stat *)p->site_at.items[k])
-			    ->exited_threads++;
+		orphan_exited_at(p, k);
+	memset(t->site_bits, 0, sizeof(t->site_bits));
 	hmap__fini(&t->alloc_sites);
-	t->last_ss = 0;
 }
 
 void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
