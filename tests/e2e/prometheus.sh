@@ -11,8 +11,8 @@
 #     for the whole suite, alloc_pairs flooding the ring buffer while the
 #     daemon is stopped (SIGSTOP), so events are really lost, and then
 #     detached with memwatchctl;
-#   - the values are real: the findings counter of every kind equals what
-#     `memwatchctl findings` lists, lost events equal the daemon's status,
+#   - the values are real: the findings counters of every kind equal what
+#     `memwatchctl findings` lists (--all: made; open; --resolved), lost events equal the daemon's status,
 #     threads started equal `memwatchctl status`, per-thread series are the
 #     top N only and the largest is the thread memwatchctl names;
 #   - every query of every panel of dashboards/memwatch.json (its template
