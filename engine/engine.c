@@ -517,6 +517,7 @@ static uint64_t proc_memory(const struct engine *e, const struct proc *p)
 	if (p->recent_ring)
 		n += (uint64_t)e->cfg.recent_frees * sizeof(uint64_t);
 	n += p->aggs.len * sizeof(struct agg);
+	n += hmap_bytes(&p->held, sizeof(struct finding));
 	n += p->stacks.count * (sizeof(struct mw_stack) +
 				MW_EV_MAX_FRAMES / 2 * sizeof(uint64_t));
 	n += hmap_bytes(&p->stacks.by_hash, 0);
