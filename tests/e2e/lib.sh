@@ -576,8 +576,9 @@ check_clean() {
 			\"allocs \(.allocs), frees \(.frees), unknown_frees \(.unknown_frees), threads \(.threads), live_blocks \(.live_blocks), live_bytes \(.live_bytes), lost \(.lost)\"")"
 	fi
 	# Summarized, so that a false alarm's FAIL line says what it is; the
-	# explain output of each lands in the log.
-	if query "$name/findings" "$fi" findings; then
+	# explain output of each lands in the log. Resolved ones too: a false
+	# alarm that went away was still raised.
+	if query "$name/findings" "$fi" findings --all; then
 		expect "$name/no_findings" "$fi" \
 			'map("\(.kind) id=\(.id) \(.site.function // "?")+\(.site.offset // "?") (\(.site.module // "?")) count=\(.count)")' \
 			'[]'
@@ -606,7 +607,7 @@ seconds_since() {
 PLANT_SO=$WL/libmwplant.so
 check_planted() {
 	local name=$1 sel=$2 min=$3 fi=$TMP/$1.findings.json
-	if query "$name/findings" "$fi" findings; then
+	if query "$name/findings" "$fi" findings --all; then
 		expect "$name/planted_found" "$fi" \
 			"[.[] | select(($sel) and .site.function == \"mw_plant_leak\" and
 				(.site.module | endswith(\"/libmwplant.so\")) and .size == 3331 and
