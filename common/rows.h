@@ -152,6 +152,7 @@ enum mw_severity {
 };
 
 #define MW_DETAIL_MAX 160
+#define MW_REASON_MAX 96
 
 struct mw_finding_row {
 	uint64_t id;
@@ -180,6 +181,11 @@ struct mw_finding_row {
 	uint64_t first_ts;
 	uint64_t last_ts;
 	char detail[MW_DETAIL_MAX]; /* one line for people, may be empty */
+	/* Resolved: its evidence went away (its blocks freed, its growth
+	 * given back) at resolved_ts, for resolved_reason. 0: open. A
+	 * resolved finding never opens again (docs/RULES.md). */
+	uint64_t resolved_ts;
+	char resolved_reason[MW_REASON_MAX];
 };
 
 /* What the stack classifier saw in an allocating stack. */
@@ -274,6 +280,8 @@ const char *mw_thread_state_name(uint32_t state);
 const char *mw_key_state_name(uint32_t state);
 const char *mw_severity_name(uint32_t sev);
 const char *mw_mode_name(uint32_t mode);
+/* "open" or "resolved": a finding's state, from its resolved_ts. */
+const char *mw_finding_state(const struct mw_finding_row *f);
 int mw_severity_parse(const char *name); /* -EINVAL if unknown */
 
 /* --- row descriptions (rows.c) ------------------------------------------- */

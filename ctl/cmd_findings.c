@@ -1,6 +1,8 @@
 /*
- * cmd_findings.c - memwatchctl findings (the leaks found) and explain ID
- * (one finding: its evidence and symbolized stack).
+ * cmd_findings.c - memwatchctl findings (the leaks found: the open ones,
+ * or with --resolved or --all those whose evidence went away, with when
+ * and why) and explain ID (one finding: its evidence, its state and
+ * symbolized stack).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,7 +21,8 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		rowfmt__json(&J, &mw_finding_desc, r, site);
 	} else {
 		char id[24], pid[16], tid[16], key[24], addr[24], size[24],
-		    count[24], bytes[24], when[32], where[3 * MW_SITE_STR];
+		    count[24], bytes[24], when[32], where[3 * MW_SITE_STR],
+		    resolved[32], reason[3 * MW_REASON_MAX];
 
 		snprintf(id, sizeof(id), "%" PRIu64, r->id);
 		snprintf(pid, sizeof(pid), "%u", r->pid);
@@ -35,9 +38,19 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->bytes);
 		output__time(when, sizeof(when), r->last_ts);
 		output__site(where, sizeof(where), r->site, site);
+		if (opt.filter.state == STORE_FINDINGS_OPEN) {
+			table__row(t, id, mw_finding_kind_name(r->kind),
+				   mw_severity_name(r->severity), pid, tid, key,
+				   addr, size, count, bytes, when, where);
+			return 0;
+		}
+		output__time(resolved, sizeof(resolved), r->resolved_ts);
+		text__safe(reason, sizeof(reason),
+			   r->resolved_ts ? r->resolved_reason : "-");
 		table__row(t, id, mw_finding_kind_name(r->kind),
 			   mw_severity_name(r->severity), pid, tid, key, addr,
-			   size, count, bytes, when, where);
+			   size, count, bytes, when, mw_finding_state(r),
+			   resolved, where, reason);
 	}
 	return 0;
 }
@@ -48,9 +61,18 @@ int cmd_findings(int argc, char **argv)
 			  .head = {"ID", "KIND", "SEV", "PID", "TID", "KEY/GEN",
 				   "ADDRESS", "SIZE", "COUNT", "BYTES", "LAST",
 				   "SITE"}};
+	/* With resolved ones: their state, when and why (last: it is the
+	 * longest). */
+	struct table all = {.ncols = 15,
+			    .head = {"ID", "KIND", "SEV", "PID", "TID",
+				     "KEY/GEN", "ADDRESS", "SIZE", "COUNT",
+				     "BYTES", "LAST", "STATE", "RESOLVED",
+				     "SITE", "REASON"}};
 	struct store *s;
 	int err;
 
+	if (opt.filter.state != STORE_FINDINGS_OPEN)
+		t = all;
 	ctl__no_args("findings", argc);
 	s = ctl__open_db();
 	output__list_begin();
@@ -121,6 +143,13 @@ static void explain_text(const struct explain *x, struct store *s)
 	if (f->detail[0]) {
 		text__safe(detail, sizeof(detail), f->detail);
 		printf("  detail    %s\n", detail);
+	}
+	if (f->resolved_ts) {
+		output__time(t1, sizeof(t1), f->resolved_ts);
+		text__safe(detail, sizeof(detail), f->resolved_reason);
+		printf("  state     resolved %s: %s\n", t1, detail);
+	} else {
+		printf("  state     open\n");
 	}
 	output__site(where, sizeof(where), f->site,
 		     x->has_site ? &x->site : NULL);

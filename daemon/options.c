@@ -43,6 +43,8 @@ enum {
 	OPT_UNWIND_BYTES,
 	OPT_ORPHAN_AGE,
 	OPT_ORPHAN_THREADS,
+	OPT_ORPHAN_SHARE,
+	OPT_ORPHAN_SHARE_MEDIUM,
 	OPT_SAMPLE,
 	OPT_GROWTH_SAMPLES,
 	OPT_GROWTH_MIN,
@@ -91,6 +93,8 @@ static const struct option longopts[] = {
     {"unwind-bytes", required_argument, NULL, OPT_UNWIND_BYTES},
     {"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
     {"orphan-threads", required_argument, NULL, OPT_ORPHAN_THREADS},
+    {"orphan-share", required_argument, NULL, OPT_ORPHAN_SHARE},
+    {"orphan-share-medium", required_argument, NULL, OPT_ORPHAN_SHARE_MEDIUM},
     {"sample", required_argument, NULL, OPT_SAMPLE},
     {"growth-samples", required_argument, NULL, OPT_GROWTH_SAMPLES},
     {"growth-min", required_argument, NULL, OPT_GROWTH_MIN},
@@ -179,6 +183,11 @@ static void usage(FILE *f)
 	    "(default %llu)\n"
 	    "  --orphan-threads N flag a site once it left blocks behind "
 	    "in N\n                     exited threads (default %d)\n"
+	    "  --orphan-share PCT ... and in PCT%% of the exited threads "
+	    "that\n                     allocated at it (default %d)\n"
+	    "  --orphan-share-medium PCT\n"
+	    "                     severity medium from this share on, "
+	    "low below\n                     (default %d)\n"
 	    "  --sample MS        live bytes sampled this often for the "
 	    "growth\n                     rules (default %llu)\n"
 	    "  --growth-samples N growth is N samples in a row growing "
@@ -267,7 +276,8 @@ static void usage(FILE *f)
 	    ENGINE_DEFAULT_PERSIST_AGE_NS / MS, MW_EV_MAX_FRAMES, MW_EV_MAX_FRAMES,
 	    ENGINE_DEFAULT_FLUSH_ROWS,
 	    ENGINE_DEFAULT_ORPHAN_AGE_NS / MS,
-	    ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_SAMPLE_NS / MS,
+	    ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_ORPHAN_SHARE,
+	    ENGINE_DEFAULT_ORPHAN_SHARE_MEDIUM, ENGINE_DEFAULT_SAMPLE_NS / MS,
 	    ENGINE_DEFAULT_GROWTH_SAMPLES,
 	    ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
 	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20,
@@ -527,6 +537,13 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_ORPHAN_THREADS:
 		o->ecfg.orphan_min_threads =
 		    (uint32_t)num_opt(name, arg, 1, 1000000);
+		break;
+	case OPT_ORPHAN_SHARE:
+		o->ecfg.orphan_share = (uint32_t)num_opt(name, arg, 1, 100);
+		break;
+	case OPT_ORPHAN_SHARE_MEDIUM:
+		o->ecfg.orphan_share_medium =
+		    (uint32_t)num_opt(name, arg, 1, 100);
 		break;
 	case OPT_SAMPLE:
 		o->ecfg.sample_ns = num_opt(name, arg, 10, 3600000) * MS;

@@ -28,7 +28,8 @@
  * candidates. Events are random but well-formed, with timestamps that only
  * grow. After every flush each handed thread row must match the model's
  * instance exactly, the process row and stats must match the model, the
- * findings of the flush must be the model's, and no counter may come near
+ * findings of the flush must be the model's (a one-block finding handed
+ * over again, resolved, once its block is freed), and no counter may come near
  * wrapping.
  */
 #define RT_PID 100u
@@ -44,6 +45,8 @@ struct rt_block {
 	uint64_t id, addr, size, ts;
 	size_t owner;
 	bool reported;
+	uint64_t found, fsize; /* reported: when, its size then, */
+	uint32_t kind;	       /* and of what kind */
 };
 
 struct rt_inst {
@@ -66,6 +69,7 @@ struct rt_cand {
 struct rt_find {
 	uint64_t addr, size, found;
 	uint32_t kind, alloc_tid;
+	uint64_t resolved; /* when its block was freed; 0: open */
 };
 
 struct rt {
@@ -153,6 +157,24 @@ static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size)
 	m->live_bytes += size;
 }
 
+/* b, which a finding names, is freed: the finding resolves. Handed over
+ * once more, unless it was not handed over yet. */
+static void rt_resolve(struct rt *m, const struct rt_block *b)
+{
+	struct rt_find f = {b->addr, b->fsize, b->found, b->kind,
+			    m->inst.v[b->owner].tid, m->now};
+
+	for (size_t i = 0; i < m->found.n; i++) {
+		struct rt_find *w = &m->found.v[i];
+
+		if (w->addr == b->addr && !w->resolved) {
+			w->resolved = m->now;
+			return;
+		}
+	}
+	RECSINK_PUSH(m->found, f);
+}
+
 static void rt_free(struct rt *m, int s, uint64_t addr)
 {
 	struct rt_inst *t = &m->inst.v[m->slot[s]];
@@ -163,6 +185,8 @@ static void rt_free(struct rt *m, int s, uint64_t addr)
 		m->unknown++;
 		return;
 	}
+	if (b->reported)
+		rt_resolve(m, b);
 	t->frees++;
 	m->frees++;
 	t->free_bytes += b->size;
@@ -233,6 +257,10 @@ static void rt_decide(struct rt *m, uint64_t now, bool all)
 			continue;
 		}
 		b->reported = true;
+		b->found = now;
+		b->fsize = b->size;
+		b->kind = c.kind;
+		f.resolved = 0;
 		f.addr = b->addr;
 		f.size = b->size;
 		f.found = now;
@@ -350,6 +378,8 @@ static int rt_find_cmp(const void *a, const void *b)
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
+	if (x->found != y->found)
+		return x->found < y->found ? -1 : 1;
 	return 0;
 }
 
@@ -426,7 +456,7 @@ static void rt_check(struct rt *m, bool traced)
 	for (size_t i = 0; i < R.last.findings.n; i++) {
 		const struct mw_finding_row *f = &R.last.findings.v[i];
 		struct rt_find g = {f->addr, f->size, f->found_ts, f->kind,
-				    f->alloc_tid};
+				    f->alloc_tid, f->resolved_ts};
 
 		RT_EXPECT(f->pid == RT_PID && f->tid > RT_PID &&
 				  f->tid <= RT_PID + RT_SLOTS && f->key >= 1 &&
@@ -446,12 +476,14 @@ static void rt_check(struct rt *m, bool traced)
 
 		RT_EXPECT(g->addr == w->addr && g->size == w->size &&
 				  g->found == w->found && g->kind == w->kind &&
-				  g->alloc_tid == w->alloc_tid,
+				  g->alloc_tid == w->alloc_tid &&
+				  g->resolved == w->resolved,
 			  "finding 0x%" PRIx64 " size %" PRIu64 " kind %u "
-			  "found %" PRIu64 ", model 0x%" PRIx64 " %" PRIu64
-			  " %u %" PRIu64,
-			  g->addr, g->size, g->kind, g->found, w->addr,
-			  w->size, w->kind, w->found);
+			  "found %" PRIu64 " resolved %" PRIu64
+			  ", model 0x%" PRIx64 " %" PRIu64 " %u %" PRIu64
+			  " %" PRIu64,
+			  g->addr, g->size, g->kind, g->found, g->resolved,
+			  w->addr, w->size, w->kind, w->found, w->resolved);
 	}
 	free(got.v);
 	m->found.n = 0;
