@@ -62,6 +62,15 @@ struct orphan_stat;
  * did, for rules.c. Site stats live as long as their process, each at a
  * fixed index of proc->site_at, which is how blocks name theirs.
  */
+/* A growth the short window saw, followed for growth_horizon_ns before
+ * it may be a finding (rules.c, growth_judge). since_ts 0: none. */
+struct growth_watch {
+	uint64_t since_ts, since_bytes; /* where the growth began */
+	uint64_t mid_bytes;		/* live bytes half a horizon on */
+	uint64_t found_bytes;		/* live bytes when it was found */
+	bool mid;
+};
+
 struct site_stat {
 	uint64_t key;		/* stack id, or the call site with no stack */
 	uint64_t site;
@@ -79,6 +88,7 @@ struct site_stat {
 	uint32_t nsamples;
 	uint32_t idx; /* in proc->site_at; never 0 */
 	uint64_t samples[ENGINE_MAX_SAMPLES];
+	struct growth_watch gw;
 	struct agg *orphan, *growth;
 };
 
@@ -98,6 +108,7 @@ struct thread {
 	/* Live bytes at the last samples (rules.c), oldest first. */
 	uint64_t samples[ENGINE_MAX_SAMPLES];
 	uint32_t nsamples;
+	struct growth_watch gw;
 	struct agg *growth;	/* its thread-growth finding, while open */
 	/* The sites (site_stat idx) it allocated at, for the share of
 	 * exiting threads that left blocks (rules_orphan.c): the first
