@@ -82,6 +82,9 @@ struct site_stat {
 	uint64_t orphan_live_blocks;
 	uint32_t orphan_threads;	/* exited threads that left blocks */
 	uint32_t exited_threads;	/* exited threads that allocated here */
+	/* proc->orphan_exits before the first thread that left blocks
+	 * here exited (since the site's evidence last began). */
+	uint64_t exits_base;
 	struct orphan_stat *ostat;	/* rules.c: who holds and frees them */
 	uint32_t last_tid;	/* the newest block's, for the finding */
 	uint64_t last_addr, last_size, last_ts, last_serial;
@@ -110,6 +113,7 @@ struct thread {
 	uint32_t nsamples;
 	struct growth_watch gw;
 	struct agg *growth;	/* its thread-growth finding, while open */
+	uint64_t exit_ordinal;	/* its place in proc->orphan_exits */
 	/* The sites (site_stat idx) it allocated at, for the share of
 	 * exiting threads that left blocks (rules_orphan.c): the first
 	 * THREAD_SITE_BITS in a bitmap, tested at each allocation for a few
@@ -185,6 +189,10 @@ struct cand {
 #define SITE_DONE ((void *)2)
 
 struct proc {
+	/* Threads that exited on their own (rules_orphan.c), counted at
+	 * their exit: thread.exit_ordinal numbers them. */
+	uint64_t orphan_exits;
+	bool orphan_final; /* judging what the process's end left pending */
 	struct mw_process_row row;
 	struct blockset blocks;
 	/* Blocks whose rows are due once persist_age old, oldest first:

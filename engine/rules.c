@@ -543,6 +543,10 @@ static void sample_all(struct engine *e, struct proc *p, uint64_t now)
 
 void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 {
+	/* The process ended: threads judged now before their orphan_age
+	 * had no time to see their blocks freed; the share they are held
+	 * to is over every thread that exited in the process. */
+	p->orphan_final = all;
 	while (p->orphan_head &&
 	       (all || p->orphan_head->orphan_deadline <= now)) {
 		struct thread *t = p->orphan_head;

@@ -378,6 +378,42 @@ static void test_orphan_share(void)
 	teardown();
 }
 
+/* A runtime's free list filled without malloc (HotSpot's JNI handle
+ * blocks): the first 10 of 100 threads allocate at the site and leave
+ * their block, the 90 after take one from the list and allocate nothing
+ * there. Of the threads that allocated there all left one, but they are
+ * a tenth of those that exited: no finding. Every thread leaving one
+ * still is. */
+static void test_orphan_free_list(void)
+{
+	setup();
+	for (uint32_t i = 0; i < 100; i++) {
+		tstart(201 + i, i * 10);
+		if (i < 10)
+			al(201 + i, i * 10 + 1, 0x1000 * (i + 1), 100,
+			   0x401000, false);
+		/* what every thread does and gives back */
+		al(201 + i, i * 10 + 2, 0x900000, 64, 0x402000, false);
+		fr(201 + i, i * 10 + 3, 0x900000, 0x405000, 0);
+		texit(201 + i, i * 10 + 4, 0);
+	}
+	tick(1000);
+	tick(3500);
+	CHECK_U64(R.findings.n, 0);
+	teardown();
+
+	setup();
+	for (uint32_t i = 0; i < 100; i++) {
+		tstart(201 + i, i * 10);
+		al(201 + i, i * 10 + 1, 0x1000 * (i + 1), 100, 0x401000, false);
+		texit(201 + i, i * 10 + 4, 0);
+	}
+	tick(1000);
+	tick(3500);
+	CHECK(of_kind(MW_FIND_THREAD_ORPHAN, 0) != NULL);
+	teardown();
+}
+
 /* The first threads of a free list all leave their block (it fills),
  * those after do not: a finding while the share says per-thread leak,
  * resolved once it no longer does, its blocks still live. */
@@ -772,6 +808,7 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_orphan_leak_stays_open),
     UNIT_CASE(test_orphan_share),
     UNIT_CASE(test_orphan_share_falls),
+    UNIT_CASE(test_orphan_free_list),
     UNIT_CASE(test_one_block_resolves),
     UNIT_CASE(test_growth),
     UNIT_CASE(test_growth_horizon),
