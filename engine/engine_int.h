@@ -175,6 +175,9 @@ struct proc {
 	struct vec dirty_keys;
 	struct vec dirty_bindings;
 	struct vec findings; /* struct finding *, not yet flushed */
+	/* tls-overwritten rows (engine_tls.c), also on aggs: key << 32 |
+	 * site_stat idx -> struct agg of that key's latest generation */
+	struct hmap overwrites;
 	uint64_t *dels;	     /* serials of persisted blocks since freed */
 	size_t ndels, cap_dels;
 	struct cand *cands; /* FIFO by deadline, from cand_head */

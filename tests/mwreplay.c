@@ -19,14 +19,15 @@
  *   T TYPE pid=N [tid=N] [addr=0xHEX] [size=N] [old=0xHEX] [site=0xHEX]
  *          [key=N] [code=N] [count=N] [comm=NAME] [group]
  *          [stack=0xHEX,0xHEX...] [base=0xHEX] [path=P]
- *          [internal] [unmapped]
+ *          [internal] [unmapped] [checked]
  *
  * TYPE is an event type as mw_event_type_name() spells it: alloc free
  * realloc thread_start thread_exit proc_exit exec key_create key_delete
  * tls_set lost module_load module_unload module_unloaded. tid defaults to
  * pid; "group" sets MW_EVF_GROUP_EXIT, "internal" MW_EVF_INTERNAL,
- * "unmapped" MW_EVF_UNMAPPED. stack= gives the allocating frames, site=
- * defaulting to the first. Module events take old= (the handle), addr=
+ * "unmapped" MW_EVF_UNMAPPED, "checked" MW_EVF_LINK_CHECKED (a tls_set
+ * whose old= and code= say what the collector found). stack= gives the
+ * allocating frames, site= defaulting to the first. Module events take old= (the handle), addr=
  * and size= (the span).
  * Required: alloc addr+size, free addr, realloc addr+size (old 0 means
  * malloc), key_create/key_delete key, tls_set key+addr, lost count (pid 0
@@ -40,8 +41,8 @@
  *   finding kind=K pid=N tid=N key=N gen=N addr=0xH size=N site=0xH
  *           alloc_tid=N found=MS [count=N bytes=N threads=N sev=S]
  * the bracketed part for findings about a site or thread over time
- * (thread-orphan, thread-growth, site-growth, bad-free), each printed
- * again whenever its evidence changed.
+ * (thread-orphan, thread-growth, site-growth, bad-free, tls-overwritten),
+ * each printed again whenever its evidence changed.
  * and at end, the last row handed for each thread sorted by (pid, tid),
  * then the number of distinct findings so far and the live blocks of the
  * last process rows:
@@ -193,7 +194,8 @@ static int finding_cmp(const void *a, const void *b)
 static bool over_time(uint32_t kind)
 {
 	return kind == MW_FIND_THREAD_ORPHAN || kind == MW_FIND_THREAD_GROWTH ||
-	       kind == MW_FIND_SITE_GROWTH || kind == MW_FIND_BAD_FREE;
+	       kind == MW_FIND_SITE_GROWTH || kind == MW_FIND_BAD_FREE ||
+	       kind == MW_FIND_TLS_OVERWRITTEN;
 }
 
 static void do_flush(struct replay *r, uint64_t now)
@@ -371,6 +373,7 @@ enum {
 	F_PATH = 1 << 13,
 	F_INTERNAL = 1 << 14,
 	F_UNMAPPED = 1 << 15,
+	F_CHECKED = 1 << 16,
 };
 
 /* Frames of the event being parsed; the engine copies them. */
@@ -400,6 +403,11 @@ static unsigned parse_fields(struct replay *r, char **tok, int ntok,
 		if (!strcmp(name, "unmapped")) {
 			f = F_UNMAPPED;
 			ev->flags |= MW_EVF_UNMAPPED;
+			goto seen;
+		}
+		if (!strcmp(name, "checked")) {
+			f = F_CHECKED;
+			ev->flags |= MW_EVF_LINK_CHECKED;
 			goto seen;
 		}
 		if (!val)

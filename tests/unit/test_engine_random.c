@@ -41,7 +41,7 @@
 #define TOO_BIG (1ull << 62)
 
 struct rt_block {
-	uint64_t id, addr, size, ts;
+	uint64_t id, addr, size, ts, site;
 	size_t owner;
 	bool reported;
 };
@@ -60,12 +60,21 @@ struct rt_bind {
 
 struct rt_cand {
 	uint64_t addr, block, deadline;
-	uint32_t kind;
+	uint32_t kind, key, gen;
 };
 
 struct rt_find {
-	uint64_t addr, size, found;
+	uint64_t addr, size, found, count;
 	uint32_t kind, alloc_tid;
+};
+
+/* A tls-overwritten row: one per (key, generation, allocating site),
+ * naming its latest block; closed once exec made its key another. */
+struct rt_agg {
+	uint32_t key, gen;
+	uint64_t site;
+	struct rt_find f;
+	bool dirty, closed;
 };
 
 struct rt {
@@ -77,6 +86,7 @@ struct rt {
 	uint32_t kgen[RT_KEYS + 1];
 	RECSINK_ARR(struct rt_cand) cands;
 	RECSINK_ARR(struct rt_find) found; /* since the last flush */
+	RECSINK_ARR(struct rt_agg) aggs;
 	uint64_t next_id, rng, now;
 	uint64_t allocs, frees, unknown, live_blocks, live_bytes;
 	uint64_t lost, all_lost, findings, events;
@@ -124,7 +134,8 @@ static void rt_remove(struct rt *m, struct rt_block *b)
 	free(b);
 }
 
-static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size)
+static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size,
+		     uint64_t site)
 {
 	struct rt_inst *t = &m->inst.v[m->slot[s]];
 	struct rt_block *b, *old;
@@ -144,6 +155,7 @@ static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size)
 	b->addr = addr;
 	b->size = size;
 	b->ts = m->now;
+	b->site = site;
 	b->owner = (size_t)m->slot[s];
 	if (hmap__put(&m->blocks, addr, b))
 		abort();
@@ -172,12 +184,12 @@ static void rt_free(struct rt *m, int s, uint64_t addr)
 }
 
 static void rt_realloc(struct rt *m, int s, uint64_t old, uint64_t addr,
-		       uint64_t size)
+		       uint64_t size, uint64_t site)
 {
 	struct rt_block *b;
 
 	if (!old) {
-		rt_alloc(m, s, addr, size);
+		rt_alloc(m, s, addr, size, site);
 		return;
 	}
 	if (!addr) {
@@ -195,10 +207,11 @@ static void rt_realloc(struct rt *m, int s, uint64_t old, uint64_t addr,
 		return;
 	}
 	rt_free(m, s, old);
-	rt_alloc(m, s, addr, size);
+	rt_alloc(m, s, addr, size, site);
 }
 
-static void rt_cand(struct rt *m, const struct rt_bind *bd, uint32_t kind)
+static void rt_cand(struct rt *m, const struct rt_bind *bd, int k,
+		    uint32_t kind)
 {
 	struct rt_block *b = hmap__get(&m->blocks, bd->value);
 	struct rt_cand c;
@@ -209,7 +222,37 @@ static void rt_cand(struct rt *m, const struct rt_bind *bd, uint32_t kind)
 	c.block = b->id;
 	c.deadline = m->now + RT_GRACE;
 	c.kind = kind;
+	c.key = (uint32_t)k;
+	c.gen = m->kgen[k];
 	RECSINK_PUSH(m->cands, c);
+}
+
+/* Block b, overwritten by c, counts in its row; f: as a one-block
+ * finding. */
+static void rt_agg_add(struct rt *m, const struct rt_cand *c,
+		       const struct rt_block *b, const struct rt_find *f)
+{
+	struct rt_agg *a = NULL, n = {0};
+
+	for (size_t i = 0; i < m->aggs.n && !a; i++)
+		if (!m->aggs.v[i].closed && m->aggs.v[i].key == c->key &&
+		    m->aggs.v[i].gen == c->gen && m->aggs.v[i].site == b->site)
+			a = &m->aggs.v[i];
+	if (!a) {
+		n.key = c->key;
+		n.gen = c->gen;
+		n.site = b->site;
+		n.f.found = f->found;
+		RECSINK_PUSH(m->aggs, n);
+		a = &m->aggs.v[m->aggs.n - 1];
+		m->findings++;
+	}
+	a->f.addr = f->addr;
+	a->f.size = f->size;
+	a->f.kind = f->kind;
+	a->f.alloc_tid = f->alloc_tid;
+	a->f.count++;
+	a->dirty = true;
 }
 
 static void rt_decide(struct rt *m, uint64_t now, bool all)
@@ -236,8 +279,13 @@ static void rt_decide(struct rt *m, uint64_t now, bool all)
 		f.addr = b->addr;
 		f.size = b->size;
 		f.found = now;
+		f.count = 1;
 		f.kind = c.kind;
 		f.alloc_tid = m->inst.v[b->owner].tid;
+		if (c.kind == MW_FIND_TLS_OVERWRITTEN) {
+			rt_agg_add(m, &c, b, &f);
+			continue;
+		}
 		RECSINK_PUSH(m->found, f);
 		m->findings++;
 	}
@@ -248,7 +296,8 @@ static void rt_thread_end(struct rt *m, int s, bool group)
 {
 	for (int k = 1; k <= RT_KEYS; k++) {
 		if (m->bind[s][k].set && !group)
-			rt_cand(m, &m->bind[s][k], MW_FIND_TLS_OUTLIVED_THREAD);
+			rt_cand(m, &m->bind[s][k], k,
+				MW_FIND_TLS_OUTLIVED_THREAD);
 		m->bind[s][k].set = false;
 	}
 	m->inst.v[m->slot[s]].state = group ? MW_THREAD_GONE : MW_THREAD_EXITED;
@@ -277,7 +326,7 @@ static void rt_key_delete(struct rt *m, int k)
 	m->kstate[k] = 2;
 	for (int s = 0; s < RT_SLOTS; s++) {
 		if (m->bind[s][k].set)
-			rt_cand(m, &m->bind[s][k], MW_FIND_TLS_OUTLIVED_KEY);
+			rt_cand(m, &m->bind[s][k], k, MW_FIND_TLS_OUTLIVED_KEY);
 		m->bind[s][k].set = false;
 	}
 }
@@ -298,6 +347,8 @@ static void rt_exec(struct rt *m)
 	memset(m->kstate, 0, sizeof(m->kstate));
 	memset(m->kgen, 0, sizeof(m->kgen));
 	m->cands.n = 0;
+	for (size_t i = 0; i < m->aggs.n; i++)
+		m->aggs.v[i].closed = true;
 }
 
 /* A random live block's address, or 0 after a few misses. */
@@ -350,6 +401,10 @@ static int rt_find_cmp(const void *a, const void *b)
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->count != y->count)
+		return x->count < y->count ? -1 : 1;
 	return 0;
 }
 
@@ -425,14 +480,21 @@ static void rt_check(struct rt *m, bool traced)
 	/* Findings of this flush, against the model's. */
 	for (size_t i = 0; i < R.last.findings.n; i++) {
 		const struct mw_finding_row *f = &R.last.findings.v[i];
-		struct rt_find g = {f->addr, f->size, f->found_ts, f->kind,
-				    f->alloc_tid};
+		struct rt_find g = {f->addr, f->size, f->found_ts, f->count,
+				    f->kind, f->alloc_tid};
 
 		RT_EXPECT(f->pid == RT_PID && f->tid > RT_PID &&
 				  f->tid <= RT_PID + RT_SLOTS && f->key >= 1 &&
 				  f->key <= RT_KEYS,
 			  "finding: bad tid %u or key %u", f->tid, f->key);
 		RECSINK_PUSH(got, g);
+	}
+	/* The rows whose evidence grew since the last flush. */
+	for (size_t i = 0; i < m->aggs.n; i++) {
+		if (!m->aggs.v[i].dirty)
+			continue;
+		m->aggs.v[i].dirty = false;
+		RECSINK_PUSH(m->found, m->aggs.v[i].f);
 	}
 	/* qsort's base must not be NULL, even for 0 elements (UBSan). */
 	if (got.n)
@@ -446,12 +508,13 @@ static void rt_check(struct rt *m, bool traced)
 
 		RT_EXPECT(g->addr == w->addr && g->size == w->size &&
 				  g->found == w->found && g->kind == w->kind &&
-				  g->alloc_tid == w->alloc_tid,
+				  g->alloc_tid == w->alloc_tid &&
+				  g->count == w->count,
 			  "finding 0x%" PRIx64 " size %" PRIu64 " kind %u "
-			  "found %" PRIu64 ", model 0x%" PRIx64 " %" PRIu64
-			  " %u %" PRIu64,
-			  g->addr, g->size, g->kind, g->found, w->addr,
-			  w->size, w->kind, w->found);
+			  "found %" PRIu64 " count %" PRIu64 ", model 0x%" PRIx64
+			  " %" PRIu64 " %u %" PRIu64 " %" PRIu64,
+			  g->addr, g->size, g->kind, g->found, g->count,
+			  w->addr, w->size, w->kind, w->found, w->count);
 	}
 	free(got.v);
 	m->found.n = 0;
@@ -509,7 +572,7 @@ static void rt_step(struct rt *m)
 	if (r < 20) { /* an allocation over a live block: a lost free */
 		a = rt_pool_addr(rt_rand(m, RT_POOL));
 		size = 1 + rt_rand(m, 4096);
-		rt_alloc(m, s, a, size);
+		rt_alloc(m, s, a, size, 0x400000 + r);
 		rt_feed(m, (struct mw_event){.type = MW_EV_ALLOC,
 					     .pid = RT_PID, .tid = tid,
 					     .addr = a, .size = size,
@@ -537,14 +600,22 @@ static void rt_step(struct rt *m)
 		} else if (!b) {
 			return;
 		}
-		rt_realloc(m, s, a, b, size);
+		rt_realloc(m, s, a, b, size, 0x400400);
 		rt_feed(m, (struct mw_event){.type = MW_EV_REALLOC,
 					     .pid = RT_PID, .tid = tid,
 					     .addr = b, .old_addr = a,
 					     .size = size, .site = 0x400400});
 	} else if (r < 300) { /* setspecific */
 		uint64_t pick = rt_rand(m, 10);
+		/* How the collector checked for a link to the old value:
+		 * not at all, found it at offset 8 of the new value (a
+		 * push, unless the new block is smaller), did not find
+		 * it, or checked a value it remembered wrong. */
+		uint64_t link = rt_rand(m, 4);
+		struct mw_event ev = {.type = MW_EV_TLS_SET, .pid = RT_PID,
+				      .tid = tid, .key = (uint32_t)k};
 		struct rt_block *blk;
+		bool keeps = false;
 
 		if (pick < 7)
 			a = rt_live_addr(m);
@@ -552,22 +623,32 @@ static void rt_step(struct rt *m)
 			a = 0;
 		else
 			a = 0xdead0000 + rt_rand(m, 64) * 16;
+		ev.addr = a;
+		blk = a ? hmap__get(&m->blocks, a) : NULL;
+		if (link) {
+			ev.flags = MW_EVF_LINK_CHECKED;
+			ev.old_addr = m->bind[s][k].set ? m->bind[s][k].value
+							: 0;
+			ev.code = link == 1 ? 8 : -1;
+			if (link == 3)
+				ev.old_addr ^= 0x10;
+			keeps = link == 3 ||
+				(link == 1 && (!blk || blk->size >= 16));
+		}
 		if (m->kstate[k] != 2) {
 			if (m->kstate[k] == 0) {
 				m->kstate[k] = 1;
 				m->kgen[k] = 1;
 			}
-			if (m->bind[s][k].set && a && m->bind[s][k].value != a)
-				rt_cand(m, &m->bind[s][k],
+			if (m->bind[s][k].set && a &&
+			    m->bind[s][k].value != a && !keeps)
+				rt_cand(m, &m->bind[s][k], k,
 					MW_FIND_TLS_OVERWRITTEN);
-			blk = a ? hmap__get(&m->blocks, a) : NULL;
 			m->bind[s][k].set = a != 0;
 			m->bind[s][k].value = a;
 			m->bind[s][k].block = blk ? blk->id : 0;
 		}
-		rt_feed(m, (struct mw_event){.type = MW_EV_TLS_SET,
-					     .pid = RT_PID, .tid = tid,
-					     .key = (uint32_t)k, .addr = a});
+		rt_feed(m, ev);
 	} else if (r < 330) { /* create when not live, else delete */
 		if (m->kstate[k] == 1) {
 			rt_key_delete(m, k);
@@ -632,7 +713,7 @@ static void rt_step(struct rt *m)
 						     .addr = a});
 		} else {
 			size = 1 + rt_rand(m, 4096);
-			rt_alloc(m, s, a, size);
+			rt_alloc(m, s, a, size, 0x400000 + (r & 7));
 			rt_feed(m, (struct mw_event){.type = MW_EV_ALLOC,
 						     .pid = RT_PID, .tid = tid,
 						     .addr = a, .size = size,
