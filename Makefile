@@ -20,7 +20,8 @@ BPFTOOL ?= bpftool
 # Debian packages the build and tests need; `make deps` installs missing ones.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps jq python3 memcached \
-	nginx-light \
+	nginx-light redis-server redis-tools apache2-utils postgresql \
+	openjdk-17-jdk-headless nodejs \
 	libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev \
 	bpftrace heaptrack
 # libmicrohttpd: memwatchd's /metrics; prometheus: the real Prometheus and
@@ -112,15 +113,17 @@ SUPPORT_OBJS := $(call obj,$(filter-out tests/support/engine_fixture.c,\
 	$(wildcard tests/support/*.c)))
 ENGINE_FIXTURE := $(OUT)/tests/support/engine_fixture.o
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
-# tls_module.c is a plugin; mi_api.c and je_api.c need their allocator
-# libraries (API_BINS below), so none of them is a plain program.
-WORKLOAD_C := $(filter-out tests/workloads/tls_module.c \
+# tls_module.c is a plugin, plant.c a library to LD_PRELOAD; mi_api.c and
+# je_api.c need their allocator libraries (API_BINS below), so none of
+# them is a plain program.
+WORKLOAD_C := $(filter-out tests/workloads/tls_module.c tests/workloads/plant.c \
 	tests/workloads/mi_api.c tests/workloads/je_api.c, \
 	$(wildcard tests/workloads/*.c))
 WORKLOAD_CXX := $(wildcard tests/workloads/*.cc)
 # Leak/clean twins: tests/workloads/X.c builds X and, with -DMW_CLEAN, X_clean;
 # tests/workloads/X_leak.cc builds X_leak and, with -DMW_CLEAN, X_clean.
-TWINS_C := queue_retain pool_cache dlclose_tls tls_overwrite custom_pool tls_list
+TWINS_C := queue_retain pool_cache dlclose_tls tls_overwrite custom_pool \
+	pool_race tls_list
 TWINS_CXX := tls_cxx
 TWIN_C_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_C))
 TWIN_CXX_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_CXX))
@@ -144,7 +147,7 @@ API_BINS := $(CXX_NEW_BINS) $(OUT)/workloads/mi_api \
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
 	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX)) \
 	$(TWIN_C_BINS) $(TWIN_CXX_BINS) $(OUT)/workloads/tls_nodtor_static \
-	$(ALLOC_BINS) $(API_BINS)
+	$(ALLOC_BINS) $(API_BINS) $(OUT)/workloads/libmwplant.so
 
 # The product: what `make` builds and the packages ship.
 BINS := $(OUT)/memwatchd $(OUT)/memwatchctl
@@ -277,6 +280,8 @@ $(OUT)/gen_db: tests/bench/gen_db.c $(STORE_OBJS) $(LIB_OBJS) | $(OUT)/tests/.di
 # Daemon pieces with no OS calls, tested alone.
 $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
 $(OUT)/tests/test_insn: $(OUT)/daemon/insn.o
+$(OUT)/tests/test_symindex: UNIT_EXTRA := $(OUT)/daemon/symindex.o -ldw -lelf
+$(OUT)/tests/test_symindex: $(OUT)/daemon/symindex.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
 ENGINE_TESTS := $(filter-out %/test_engine_check,\
@@ -319,6 +324,13 @@ $(OUT)/workloads/libmwtlsmod.so: tests/workloads/tls_module.c \
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
 		-Wall -fPIC -shared -pthread $< -o $@
+
+# plant.c: the planted TLS leak the real-program suite LD_PRELOADs into
+# programs from Debian.
+$(OUT)/workloads/libmwplant.so: tests/workloads/plant.c | $(OUT)/workloads/.dir
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls \
+		-Wall -fPIC -shared -pthread $< -o $@ -ldl
 
 $(OUT)/workloads/dlclose_tls $(OUT)/workloads/dlclose_tls_clean: | \
 	$(OUT)/workloads/libmwtlsmod.so

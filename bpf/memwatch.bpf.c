@@ -63,6 +63,66 @@ struct {
 	__type(value, struct pending_dl);
 } pending_dl SEC(".maps");
 
+/*
+ * The allocator-race probes: a call of a user's --alloc/--free pair in
+ * flight, by tid. Written by its own thread at entry and return; read by
+ * the other threads of its pair, which look for it when they enter (a
+ * torn read costs one overlap its names, never a false one: the entry
+ * must be in flight and of the same process and pair).
+ */
+struct pair_call {
+	__u64 sp;	 /* at entry; 0: not in flight */
+	__u64 site;	 /* its call site */
+	__u64 nvcsw;	 /* the thread's voluntary switches at entry */
+	__u64 other_site; /* the call in flight when this one entered */
+	__u32 tgid;
+	__u32 other_tid; /* 0: none was */
+	__u8 pair;
+	__u8 fn;
+	__u8 other_fn;
+	__u8 flags;	 /* MW_RECF_LOCKED, MW_RECF_DELEGATED */
+	__u8 watched;	 /* began with the process's locks probed */
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, struct pair_call);
+} pair_calls SEC(".maps");
+
+/* Processes whose lock functions the collector probed for the pairs
+ * (tgid -> 1): it does so at the first overlap it is told of, so that
+ * a process whose pools never overlap pays nothing for them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} pool_locks SEC(".maps");
+
+/* A pair of one process: the last thread that entered it, and whether any
+ * call of it ever took a lock. LRU: a process gone leaves its entries to
+ * be evicted; an entry evicted under a live pair only forgets its last
+ * enterer (one overlap unseen). */
+struct pair_key {
+	__u32 tgid;
+	__u32 pair;
+};
+
+struct pair_state {
+	__u32 last_tid;
+	__u32 locked;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pair_key);
+	__type(value, struct pair_state);
+} pairs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
@@ -275,6 +335,120 @@ static __always_inline void rec_init(struct mw_record *r, __u32 type,
 	r->lost_seq = (__u32)loss.seq;
 }
 
+/* The current thread's voluntary context switches: a call that slept
+ * in the kernel (a contended lock) has more at its return. */
+static __always_inline __u64 cur_nvcsw(void)
+{
+	return BPF_CORE_READ((struct task_struct *)bpf_get_current_task(),
+			     nvcsw);
+}
+
+/*
+ * A call of a user's pair enters (cookie: MW_COOKIE_PAIR and _FN set).
+ * The pair's last enterer, if its own call is still in flight, is inside
+ * the pair now: this call overlaps it. The call is remembered until its
+ * return (pair_exit); a call of the pair made inside another (an
+ * allocation nested in a free) is part of the outer one.
+ */
+static __always_inline void pair_enter(struct pt_regs *ctx, __u64 id,
+				       __u64 cookie)
+{
+	struct pair_key k = {.tgid = id >> 32, .pair = MW_COOKIE_PAIR(cookie)};
+	struct pair_call *pc, *o, c = {};
+	struct pair_state *st, zero = {};
+	__u64 sp = PT_REGS_SP(ctx);
+	__u32 tid = (__u32)id, other;
+
+	pc = bpf_map_lookup_elem(&pair_calls, &tid);
+	if (pc && pc->sp > sp)
+		return; /* nested in a call of a pair: that one counts */
+	st = bpf_map_lookup_elem(&pairs, &k);
+	if (!st) {
+		bpf_map_update_elem(&pairs, &k, &zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&pairs, &k);
+		if (!st) {
+			count(MW_CNT_POOL_FULL);
+			return;
+		}
+	}
+	other = st->last_tid;
+	st->last_tid = tid;
+	c.sp = sp;
+	c.site = return_address(ctx);
+	c.nvcsw = cur_nvcsw();
+	c.tgid = k.tgid;
+	c.pair = k.pair;
+	c.fn = MW_COOKIE_FN(cookie);
+	c.watched = bpf_map_lookup_elem(&pool_locks, &k.tgid) != NULL;
+	if (other && other != tid) {
+		o = bpf_map_lookup_elem(&pair_calls, &other);
+		if (o && o->sp && o->tgid == k.tgid && o->pair == k.pair) {
+			c.other_tid = other;
+			c.other_site = o->site;
+			c.other_fn = o->fn;
+		}
+	}
+	if (pc) {
+		__builtin_memcpy(pc, &c, sizeof(c));
+		return;
+	}
+	if (bpf_map_update_elem(&pair_calls, &tid, &c, BPF_NOEXIST))
+		count(MW_CNT_POOL_FULL);
+}
+
+/* Something a probe sees inside the current thread's pair call (sp below
+ * its entry's): a lock taken, the allocator reached. */
+static __always_inline void pair_mark(__u32 tid, __u64 sp, __u8 flag)
+{
+	struct pair_call *pc = bpf_map_lookup_elem(&pair_calls, &tid);
+
+	if (pc && pc->sp > sp)
+		pc->flags |= flag;
+}
+
+/*
+ * A call of a pair returns. If it entered while another thread was
+ * inside, the overlap is reported with what this call did: took a lock,
+ * slept, reached the allocator. Whether the pair ever took a lock goes
+ * with it, so that one unlocked path of a locked pool is not taken for
+ * an unlocked pool.
+ */
+static __always_inline void pair_exit(struct pt_regs *ctx)
+{
+	__u64 id = cur_ids();
+	__u32 tid = (__u32)id;
+	struct pair_call *pc = bpf_map_lookup_elem(&pair_calls, &tid);
+	struct pair_state *st;
+	struct pair_key k;
+	struct mw_record r;
+	__u32 flags;
+
+	if (!pc || !pc->sp || PT_REGS_SP(ctx) <= pc->sp)
+		return;
+	pc->sp = 0; /* consumed */
+	flags = pc->flags;
+	if (cur_nvcsw() != pc->nvcsw)
+		flags |= MW_RECF_BLOCKED;
+	k.tgid = pc->tgid;
+	k.pair = pc->pair;
+	st = bpf_map_lookup_elem(&pairs, &k);
+	if (st && (flags & MW_RECF_LOCKED))
+		st->locked = 1;
+	if (!pc->other_tid)
+		return;
+	if (st && st->locked)
+		flags |= MW_RECF_LOCKED;
+	if (pc->watched)
+		flags |= MW_RECF_WATCHED;
+	rec_init(&r, MW_REC_POOL_OVERLAP, id);
+	r.flags = flags;
+	r.site = pc->site;
+	r.old_addr = pc->other_site;
+	r.key = pc->other_tid;
+	r.code = MW_POOL_CODE(pc->pair, pc->fn, pc->other_fn);
+	emit(&r);
+}
+
 /*
  * Store p as tid's pending entry. A thread's entry is written in place
  * once it exists (only that thread touches it; sched_process_exit
@@ -308,8 +482,12 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 type, __u64 size,
 	if (!stack_frames || type == P_KEY_CREATE)
 		p.site = return_address(ctx);
 	if (old && old->sp > sp) {
-		if (old->type != P_WRAP)
-			return 0; /* nested in a probed call that will report */
+		if (old->type != P_WRAP) {
+			/* nested in a probed call that will report; a pair's
+			 * call that reaches the allocator delegates to it */
+			pair_mark(tid, sp, MW_RECF_DELEGATED);
+			return 0;
+		}
 		/* Called by a wrapper: reported as its caller's (a P_WRAP
 		 * far above is stale: replaced). */
 		if (old->sp - sp <= WRAP_MAX_DEPTH) {
@@ -523,12 +701,16 @@ static __always_inline bool free_nested(const struct pending *p, __u64 sp,
 }
 
 static __always_inline void emit_free(struct pt_regs *ctx, __u64 id,
-				      __u64 ptr)
+				      __u64 ptr, __u32 pair)
 {
 	struct mw_record r;
 
 	rec_init(&r, MW_REC_FREE, id);
 	r.addr = ptr;
+	if (pair) {
+		r.flags = MW_RECF_POOL;
+		r.key = pair;
+	}
 	r.site = return_address(ctx);
 	emit(&r);
 }
@@ -540,11 +722,14 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 
 	__u32 tid = (__u32)id;
 
-	if (!ptr || !traced(id >> 32) ||
-	    free_nested(bpf_map_lookup_elem(&pending, &tid), PT_REGS_SP(ctx),
-			ptr))
+	if (!ptr || !traced(id >> 32))
 		return 0;
-	emit_free(ctx, id, ptr);
+	if (free_nested(bpf_map_lookup_elem(&pending, &tid), PT_REGS_SP(ctx),
+			ptr)) {
+		pair_mark(tid, PT_REGS_SP(ctx), MW_RECF_DELEGATED);
+		return 0;
+	}
+	emit_free(ctx, id, ptr, 0);
 	return 0;
 }
 
@@ -609,6 +794,71 @@ int BPF_KPROBE(xrealloc_enter)
 }
 
 /*
+ * A user's --alloc and --realloc functions of a pair tracked for races
+ * (MW_COOKIE_PAIR set): the generic programs, and the pair's entry and
+ * return (pair_enter, pair_exit). Separate programs, so that the C++
+ * operators and allocator APIs pay nothing for them.
+ */
+SEC("uprobe")
+int BPF_KPROBE(pool_alloc_enter)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 id = cur_ids();
+
+	enter(ctx, P_ALLOC, cookie_size(ctx, cookie), 0);
+	if (traced(id >> 32))
+		pair_enter(ctx, id, cookie);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pool_alloc_exit, __u64 ret)
+{
+	alloc_ret(ctx, ret);
+	pair_exit(ctx);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pool_realloc_enter)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 id = cur_ids();
+
+	enter(ctx, P_REALLOC, cookie_size(ctx, cookie),
+	      arg_n(ctx, MW_COOKIE_PTR(cookie)));
+	if (traced(id >> 32))
+		pair_enter(ctx, id, cookie);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pool_realloc_exit, __u64 ret)
+{
+	struct pending p;
+
+	if (leave(ctx, P_REALLOC, &p))
+		emit_alloc(ctx, MW_REC_REALLOC, ret, p.arg, &p);
+	pair_exit(ctx);
+	return 0;
+}
+
+/*
+ * A lock taken (pthread_mutex_lock and kin, probed only in a process whose
+ * pairs overlapped: see pool_locks): inside a pair's call, it says the
+ * pool serializes its callers. Outside one it costs a lookup.
+ */
+SEC("uprobe")
+int BPF_KPROBE(pool_lock_enter)
+{
+	__u64 id = cur_ids();
+
+	if (traced(id >> 32))
+		pair_mark((__u32)id, PT_REGS_SP(ctx), MW_RECF_LOCKED);
+	return 0;
+}
+
+/*
  * A wrapper that allocates for its caller: libstdc++'s operator new, which
  * calls malloc, and glibc's strdup. Neither keeps a frame pointer, so the
  * stack walked at malloc's return skips the wrapper's caller, the site
@@ -652,7 +902,7 @@ int BPF_KPROBE(xfree_enter)
 	old = bpf_map_lookup_elem(&pending, &tid);
 	if (free_nested(old, sp, ptr))
 		return 0;
-	emit_free(ctx, id, ptr);
+	emit_free(ctx, id, ptr, 0);
 	p.sp = sp;
 	p.arg = ptr;
 	p.type = P_FREE;
@@ -666,6 +916,46 @@ int BPF_KRETPROBE(xfree_exit)
 	struct pending p;
 
 	leave(ctx, P_FREE, &p);
+	return 0;
+}
+
+/* A user's --free function of a pair tracked for races: xfree's work, its
+ * free marked as the pair's (MW_RECF_POOL), and the pair's entry and
+ * return. Every call of the pair counts, a free of NULL too: it runs the
+ * pool's code all the same. */
+SEC("uprobe")
+int BPF_KPROBE(pool_free_enter)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 id = cur_ids();
+	__u64 ptr = arg_n(ctx, MW_COOKIE_PTR(cookie));
+	__u64 sp = PT_REGS_SP(ctx);
+	__u32 tid = (__u32)id;
+	struct pending *old, p = {};
+
+	if (!traced(id >> 32))
+		return 0;
+	pair_enter(ctx, id, cookie);
+	if (!ptr)
+		return 0;
+	old = bpf_map_lookup_elem(&pending, &tid);
+	if (free_nested(old, sp, ptr))
+		return 0;
+	emit_free(ctx, id, ptr, MW_COOKIE_PAIR(cookie));
+	p.sp = sp;
+	p.arg = ptr;
+	p.type = P_FREE;
+	pending_set(id >> 32, tid, old, &p);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pool_free_exit)
+{
+	struct pending p;
+
+	leave(ctx, P_FREE, &p);
+	pair_exit(ctx);
 	return 0;
 }
 
@@ -1311,6 +1601,7 @@ static __always_inline int thread_exit(struct task_struct *task)
 	/* A thread that dies inside a probed call leaves its entry. */
 	bpf_map_delete_elem(&pending, &r.tid);
 	bpf_map_delete_elem(&pending_dl, &r.tid);
+	bpf_map_delete_elem(&pair_calls, &r.tid);
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
 	if (live == 0 || (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT))
 		r.flags |= MW_RECF_GROUP_EXIT;
@@ -1328,6 +1619,7 @@ static __always_inline int thread_exit(struct task_struct *task)
 		emit(&r);
 		/* The pid may be reused by an untraced process. */
 		bpf_map_delete_elem(&targets, &tgid);
+		bpf_map_delete_elem(&pool_locks, &tgid);
 	}
 	return 0;
 }

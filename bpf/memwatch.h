@@ -42,6 +42,12 @@ enum mw_rec_type {
 	/* An untraced process exec'ed a watched executable or comm; it is
 	 * stopped (SIGSTOP) until user space attached and resumed it. */
 	MW_REC_SPAWN = 18,	/* comm, code = MW_TARGET_* mode to trace it in */
+	/* A call of a user's --alloc/--free pair entered while another
+	 * thread was inside the same pair, and has returned: site = this
+	 * call's call site, old_addr = the other call's, key = the other
+	 * thread, code = MW_POOL_CODE(pair, this function, the other's),
+	 * flags: MW_RECF_LOCKED/BLOCKED/DELEGATED. */
+	MW_REC_POOL_OVERLAP = 19,
 };
 
 /* Key of the watch_unit map: a systemd unit's name, as its cgroup's
@@ -122,12 +128,26 @@ struct mw_stack_record {
  * smaller), or -1 when none does or nothing was checked. A new list head
  * that links the old one (a push) is not an overwrite.
  */
-#define MW_RECF_LINK_CHECKED 0x100
+#define MW_RECF_LINK_CHECKED 0x400
 #define MW_LINK_WORDS 64
 /* MW_REC_ALLOC/REALLOC made by a wrapper (operator new, strdup) for its
  * caller: site is the caller's call site, frames[0] is inside the
  * wrapper and frames[1] on are the walk above the caller's frame. */
 #define MW_RECF_WRAPPED 0x10
+/* MW_REC_POOL_OVERLAP: this call took a lock (pthread_mutex_lock and
+ * kin) inside the pair, or some call of the pair ever did. */
+#define MW_RECF_LOCKED 0x20
+/* MW_REC_POOL_OVERLAP: this call slept in the kernel (a voluntary
+ * context switch: a contended futex) inside the pair. */
+#define MW_RECF_BLOCKED 0x40
+/* MW_REC_POOL_OVERLAP: this call reached the process's allocator
+ * (malloc, free or their kin ran inside it). */
+#define MW_RECF_DELEGATED 0x80
+/* MW_REC_FREE by a user's --free function: key is its pair. */
+#define MW_RECF_POOL 0x100
+/* MW_REC_POOL_OVERLAP: the call began after the process's lock functions
+ * were probed (pool_locks): its LOCKED flag can be trusted. */
+#define MW_RECF_WATCHED 0x200
 
 /*
  * Attach cookie of the generic allocator programs (xalloc_enter,
@@ -143,6 +163,15 @@ struct mw_stack_record {
 #define MW_COOKIE_SIZE(c) ((__u32)((c) >> 8) & 0xff)
 #define MW_COOKIE_COUNT(c) ((__u32)((c) >> 16) & 0xff)
 #define MW_MAX_ARG 6
+/* A user's --alloc/--realloc/--free function (collector_probe.c) also
+ * carries its pair (1-based; 0: not a pair tracked for races) and its
+ * index among the user's functions, for the allocator-race probes. */
+#define MW_COOKIE_POOL(pair, fn) ((__u64)(pair) << 24 | (__u64)(fn) << 32)
+#define MW_COOKIE_PAIR(c) ((__u32)((c) >> 24) & 0xff)
+#define MW_COOKIE_FN(c) ((__u32)((c) >> 32) & 0xff)
+/* MW_REC_POOL_OVERLAP's code: the pair and both functions' indexes. */
+#define MW_POOL_CODE(pair, fn, other_fn)                                     \
+	((__s32)((pair) | (fn) << 8 | (other_fn) << 16))
 
 /* Indexes into the per-CPU counters array. */
 enum mw_counter {
@@ -151,7 +180,11 @@ enum mw_counter {
 	MW_CNT_PENDING_FULL = 2, /* entry state lost: pending map full */
 	MW_CNT_NO_STACK = 3,	 /* allocations whose stack walk failed */
 	MW_CNT_DL_FULL = 4, /* dlopen/dlclose state lost: pending_dl full */
-	MW_CNT_MAX = 5,
+	/* A pair call's state lost (pair_calls or pairs full): an overlap
+	 * it was part of goes unseen. Not a lost record: no finding rests
+	 * on its absence. */
+	MW_CNT_POOL_FULL = 5,
+	MW_CNT_MAX = 6,
 };
 
 /* The counters that are losses: each one is also counted in the lost map

@@ -48,6 +48,15 @@ enum mw_event_type {
 	/* An untraced process exec'ed a watched program and waits, stopped,
 	 * to be attached and resumed; comm. Not for the engine. */
 	MW_EV_SPAWN,
+	/*
+	 * A call of a user's allocator pair (--alloc/--free) entered while
+	 * another thread was inside the same pair, and returned: tid's call
+	 * at site, the other thread (key) at old_addr; code = the pair (per
+	 * process, 1-based); frames = {site, old_addr}; path = the two
+	 * functions' names, this call's first, separated by a comma;
+	 * flags: MW_EVF_LOCKED, MW_EVF_BLOCKED, MW_EVF_DELEGATED, MW_EVF_WATCHED.
+	 */
+	MW_EV_POOL_OVERLAP,
 	MW_EV_TYPE_MAX,
 };
 
@@ -72,7 +81,22 @@ enum mw_event_type {
  * or -1 (not there, or not checked). Without the flag the collector knows
  * nothing of links (the engine then takes every replacement for an
  * overwrite). */
-#define MW_EVF_LINK_CHECKED 0x100u
+#define MW_EVF_LINK_CHECKED 0x400u
+
+/* pool_overlap: this call took a lock inside the pair, or the pair ever
+ * did: the pool serializes its callers. */
+#define MW_EVF_LOCKED 0x20u
+/* pool_overlap: this call slept in the kernel (a contended lock). */
+#define MW_EVF_BLOCKED 0x40u
+/* pool_overlap: this call reached the process's allocator (malloc, free)
+ * inside the pair: it delegated, thread-safely. */
+#define MW_EVF_DELEGATED 0x80u
+/* free: through a user's --free function; key = its pair. */
+#define MW_EVF_POOL 0x100u
+/* pool_overlap: the call began with the process's locks probed, so
+ * MW_EVF_LOCKED says whether it took one; without, it is no evidence
+ * (the collector starts probing them at the first such overlap). */
+#define MW_EVF_WATCHED 0x200u
 
 struct mw_event {
 	uint32_t type;

@@ -25,6 +25,7 @@ static const char *const event_names[MW_EV_TYPE_MAX] = {
 	[MW_EV_BRK] = "brk",
 	[MW_EV_MREMAP] = "mremap",
 	[MW_EV_SPAWN] = "spawn",
+	[MW_EV_POOL_OVERLAP] = "pool_overlap",
 };
 
 static const char *const kind_names[MW_FIND_KIND_MAX] = {
@@ -37,6 +38,7 @@ static const char *const kind_names[MW_FIND_KIND_MAX] = {
 	[MW_FIND_SITE_GROWTH] = "site-growth",
 	[MW_FIND_ALLOCATOR_RETENTION] = "allocator-retention",
 	[MW_FIND_BAD_FREE] = "bad-free",
+	[MW_FIND_ALLOCATOR_RACE] = "allocator-race",
 };
 
 const char *mw_event_type_name(uint32_t type)

@@ -82,7 +82,7 @@ int filter__set(struct store_filter *f, struct store_top *top, const char *name,
 				      "tls-overwritten, thread-orphan, "
 				      "tls-outlived-module, thread-growth, "
 				      "site-growth, allocator-retention, "
-				      "bad-free)",
+				      "bad-free, allocator-race)",
 				      arg);
 		f->kind = (uint32_t)k;
 	} else if (!strcmp(name, "severity")) {

@@ -92,7 +92,7 @@ static void usage(FILE *f)
 		"\n                   tls-outlived-key, tls-overwritten, "
 		"thread-orphan,\n                   tls-outlived-module, "
 		"thread-growth, site-growth,\n                   "
-		"allocator-retention, bad-free\n"
+		"allocator-retention, bad-free, allocator-race\n"
 		"  --severity SEV   findings at least this severe (low, "
 		"medium, high)\n"
 		"  --since WHEN     findings found since a Unix time in "

@@ -51,6 +51,19 @@ const char *allocator__of_file(const char *base)
 	return a >= 0 ? allocators[a].name : NULL;
 }
 
+int allocator__thread_safe_file(const char *base)
+{
+	static const char *const runtimes[] = {"libc.so", "libc-",
+					       "libstdc++.so", "libc++.so"};
+
+	if (allocator_of(base) >= 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++)
+		if (!strncmp(base, runtimes[i], strlen(runtimes[i])))
+			return 1;
+	return 0;
+}
+
 /*
  * An allocator linked into the executable at path (Redis embeds jemalloc
  * with its je_ prefix), by the API it defines; dflt when none. The last

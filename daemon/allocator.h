@@ -13,6 +13,14 @@
  * name ("jemalloc"); NULL when it is none of them. */
 const char *allocator__of_file(const char *base);
 
+/*
+ * Is the file with name base an allocator known to be thread-safe (glibc's
+ * libc, mimalloc, jemalloc, tcmalloc, the C++ runtimes' operators)? A
+ * user's --alloc/--free function found there is never judged for the
+ * allocator race.
+ */
+int allocator__thread_safe_file(const char *base);
+
 /* The malloc a process runs, by name: "glibc", "mimalloc", "jemalloc",
  * "tcmalloc"; NULL when its maps cannot be read. */
 const char *allocator__of_process(uint32_t pid);

@@ -71,6 +71,20 @@ static void module_event(const struct mw_path_record *m, struct mw_event *ev)
 	ev->size = hi - lo;
 }
 
+/* A pool overlap's two functions by name, this call's first (event.h):
+ * the record numbers them among the user's functions. */
+static void pool_names(struct collector *c, const struct mw_record *r,
+		       struct mw_event *ev)
+{
+	uint32_t fn = (uint32_t)r->code >> 8 & 0xff,
+		 other = (uint32_t)r->code >> 16 & 0xff;
+
+	snprintf(c->pool_names, sizeof(c->pool_names), "%s,%s",
+		 fn < (uint32_t)c->ncustom ? c->custom[fn].func : "?",
+		 other < (uint32_t)c->ncustom ? c->custom[other].func : "?");
+	ev->path = c->pool_names;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct collector *c = ctx;
@@ -86,6 +100,13 @@ static int on_record(void *ctx, void *data, size_t size)
 		return 0; /* not ours to interpret: skip, never crash */
 	if (ev.path) /* a module's: where it is mapped */
 		module_event(&c->dbuf.module, &ev);
+	if (ev.type == MW_EV_POOL_OVERLAP) {
+		pool_names(c, data, &ev);
+		/* Its pairs overlap: whether they lock is worth a probe. A
+		 * failure leaves its overlaps unwatched: no evidence. */
+		if (!(ev.flags & MW_EVF_WATCHED))
+			collector__locks(c, ev.pid);
+	}
 	c->cb(c->ctx, &ev);
 	return 0;
 }

@@ -85,6 +85,9 @@ int collector__watch_unit(struct collector *c, const char *unit,
 /* Follow pid's forks: each new child process is stopped as it first runs
  * and reported as MW_EV_SPAWN, like a watched exec. */
 int collector__follow(struct collector *c, uint32_t pid);
+/* Probe pid's lock functions for the allocator race (once; see
+ * collector_attach.c). */
+int collector__locks(struct collector *c, uint32_t pid);
 /* Periodic work (the daemon's timer): remove the child-context hold once
  * no target is followed and no child waits for it. */
 void collector__tick(struct collector *c);
@@ -132,7 +135,7 @@ int collector__take_missed(struct collector *c,
 uint64_t collector__lost_taken(const struct collector *c);
 /* The kernel side's counters (enum mw_counter in bpf/memwatch.h), summed
  * over CPUs: out has MW_COLLECTOR_COUNTERS entries. */
-#define MW_COLLECTOR_COUNTERS 5
+#define MW_COLLECTOR_COUNTERS 6
 void collector__counters(const struct collector *c, uint64_t *out);
 
 /* Wall-clock ns for a CLOCK_MONOTONIC ns value, on the collector's one

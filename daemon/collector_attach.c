@@ -228,6 +228,7 @@ static int attach_reqs(struct collector *c, struct target *t,
 		    c->floor ? (reqs[i].ret ? c->floor_exit : c->floor_enter)
 			     : prog_at(c->skel, reqs[i].prog_off),
 		    c->multi, t->pid, path, offs, cookies, k, reqs[i].ret);
+
 		if (!l) {
 			err = -errno;
 			if (!required)
@@ -284,16 +285,18 @@ static bool seen_before(struct seen *s, const char *path)
 	return false;
 }
 
-/* Probe the user's functions that the ELF file at path defines. */
+/* Probe the user's functions (or, with locks, the lock functions) that
+ * the ELF file at path defines. */
 static int attach_custom_file(struct collector *c, struct target *t,
-			      struct seen *s, const char *path)
+			      struct seen *s, const char *path, bool locks)
 {
-	struct req reqs[2 * MAX_CUSTOM];
+	struct req reqs[CUSTOM_REQS];
 	int n;
 
 	if (seen_before(s, path))
 		return 0;
-	n = collector_probe__custom(c, path, reqs);
+	n = locks ? collector_probe__locks(path, reqs)
+		  : collector_probe__custom(c, path, reqs);
 	return attach_reqs(c, t, path, reqs, n);
 }
 
@@ -301,6 +304,7 @@ struct custom_scan {
 	struct collector *c;
 	struct target *t;
 	struct seen seen;
+	bool locks;
 	int err;
 };
 
@@ -316,7 +320,7 @@ static int custom_needed(void *ctx, const char *name)
 			 name);
 	else if (procfs__find_lib(cs->t->pid, base, path, sizeof(path)))
 		return 0;
-	cs->err = attach_custom_file(cs->c, cs->t, &cs->seen, path);
+	cs->err = attach_custom_file(cs->c, cs->t, &cs->seen, path, false);
 	return cs->err;
 }
 
@@ -328,7 +332,7 @@ static int custom_map(void *ctx, const struct procfs_map *m)
 	if (m->path[0] != '/')
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%u/root%s", cs->t->pid, m->path);
-	cs->err = attach_custom_file(cs->c, cs->t, &cs->seen, path);
+	cs->err = attach_custom_file(cs->c, cs->t, &cs->seen, path, cs->locks);
 	return cs->err;
 }
 
@@ -355,13 +359,45 @@ int collector_attach__custom(struct collector *c, struct target *t,
 		snprintf(path, sizeof(path), "/proc/%u/exe", t->pid);
 		exe = path;
 	}
-	cs->err = attach_custom_file(c, t, &cs->seen, exe);
+	cs->err = attach_custom_file(c, t, &cs->seen, exe, false);
 	if (!cs->err)
 		elfsym__each_needed(exe, custom_needed, cs);
 	if (!cs->err)
 		procfs__each_map(t->pid, custom_map, cs);
 	err = cs->err;
 	free(cs);
+	return err;
+}
+
+/*
+ * Probe pid's lock functions for the allocator race, once: in every file
+ * it maps (libc, or a static executable), then say so in pool_locks, so
+ * that only calls of its pairs that begin after are judged. Done at the
+ * first overlap of its pairs: a process whose pools never overlap pays
+ * nothing, and one that does pays a uprobe per pthread_mutex_lock.
+ */
+int collector__locks(struct collector *c, uint32_t pid)
+{
+	struct target *t = target_find(c, pid);
+	struct custom_scan *cs;
+	uint8_t one = 1;
+	int err;
+
+	if (!t || t->locks || t->tls_only)
+		return 0;
+	t->locks = true; /* once, whatever happens */
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	cs->c = c;
+	cs->t = t;
+	cs->locks = true;
+	procfs__each_map(pid, custom_map, cs);
+	err = cs->err;
+	free(cs);
+	if (!err && bpf_map_update_elem(bpf_map__fd(c->skel->maps.pool_locks),
+					&pid, &one, BPF_ANY))
+		err = -errno;
 	return err;
 }
 
@@ -455,6 +491,7 @@ int collector__detach(struct collector *c, uint32_t pid)
 		return -ESRCH;
 	/* Stop the filter first so a half-detached process emits nothing. */
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.pool_locks), &pid);
 	collector_attach__unlink(t);
 	*t = c->targets[--c->ntargets];
 	c->mm_err = mm_update(c);

@@ -66,6 +66,7 @@ struct target {
 	uint32_t pid;
 	bool tls_only;
 	bool follow; /* its forks are followed (collector__follow) */
+	bool locks;  /* its lock functions are probed (collector__locks) */
 	int nlinks;
 	int cap;
 	struct uplink **links;
@@ -75,6 +76,7 @@ struct target {
 struct custom {
 	char func[128];
 	struct probe p;
+	uint8_t pair; /* its pair (1-based), as MW_COOKIE_PAIR */
 };
 
 /* Offsets of probes[] in a file, by its identity: every process on a
@@ -97,6 +99,10 @@ struct collector {
 	int max_targets;
 	struct custom custom[MAX_CUSTOM];
 	int ncustom;
+	/* Pairs among them: an --alloc or --realloc after a --free starts
+	 * the next pair (collector__add_function). */
+	int npairs;
+	bool pair_freed; /* the current pair has its --free */
 	bool multi; /* uprobe_multi links (uprobe.h) */
 	bool floor, at_entry; /* collector_opts.bench_* */
 	/* With floor: bpf/bench.bpf.c's empty programs, loaded for it
@@ -104,6 +110,7 @@ struct collector {
 	struct bench_bpf *bench;
 	struct bpf_program *floor_enter, *floor_exit;
 	struct decode_buf dbuf; /* what on_record's events point into */
+	char pool_names[2 * 128 + 2]; /* a pool overlap's functions */
 	uint64_t wall_offset;
 	/* Losses taken from the kernel side: loss.seq then, and the lost
 	 * map's counts by pid (as pointers) and loss.any's count. */
@@ -176,9 +183,13 @@ const uint64_t *collector_probe__resolve(struct collector *c, const char *path);
 int collector_probe__module(struct collector *c, bool tls_only,
 			    const struct module_path *m, struct req *reqs);
 /* The uprobes of the user's functions the ELF file at path defines
- * (2 * MAX_CUSTOM at most). Returns how many. */
+ * (CUSTOM_REQS at most). Returns how many. */
+#define CUSTOM_REQS (2 * MAX_CUSTOM)
 int collector_probe__custom(struct collector *c, const char *path,
 			    struct req *reqs);
+/* The uprobes of the lock functions (pthread_mutex_lock and kin) the ELF
+ * file at path defines, for the allocator race (CUSTOM_REQS at most). */
+int collector_probe__locks(const char *path, struct req *reqs);
 
 /* collector_module.c, for collector_attach.c and collector_cmd.c. */
 /* The kind of module a library is by its file name, -1 if none. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "allocator.h"
 #include "collector_int.h"
 #include "elfsym.h"
 #include "insn.h"
@@ -192,7 +193,8 @@ static int add_req(struct req *reqs, int n, const struct probe *p,
 	reqs[n++] = (struct req){
 		p->enter_off, off, p->cookie, p->func, 0,
 		p->enter_off == PROG(free_enter) ||
-				p->enter_off == PROG(xfree_enter)
+				p->enter_off == PROG(xfree_enter) ||
+				p->enter_off == PROG(pool_free_enter)
 			? 1
 			: 2,
 		p->required};
@@ -255,10 +257,12 @@ static uint32_t probe_keep(const struct probe *p)
 	/* setspecific_enter walks the stack by frame pointer (%rbp). */
 	if (e == PROG(setspecific_enter))
 		return arg_reg(1) | arg_reg(2) | INSN_REG(5);
-	if (e == PROG(wrap_enter) || e == PROG(dlopen_enter))
+	if (e == PROG(wrap_enter) || e == PROG(dlopen_enter) ||
+	    e == PROG(pool_lock_enter))
 		return 0;
 	if (e == PROG(xalloc_enter) || e == PROG(xrealloc_enter) ||
-	    e == PROG(xfree_enter))
+	    e == PROG(xfree_enter) || e == PROG(pool_alloc_enter) ||
+	    e == PROG(pool_realloc_enter) || e == PROG(pool_free_enter))
 		return arg_reg(MW_COOKIE_PTR(p->cookie)) |
 		       arg_reg(MW_COOKIE_SIZE(p->cookie)) |
 		       arg_reg(MW_COOKIE_COUNT(p->cookie));
@@ -451,7 +455,14 @@ int collector__add_function(struct collector *c, enum collector_fn kind,
 		return -EINVAL;
 	if (c->ncustom == MAX_CUSTOM)
 		return -E2BIG;
+	if (!c->npairs || (kind != COLLECTOR_FREE && c->pair_freed)) {
+		c->npairs++;
+		c->pair_freed = false;
+	}
+	if (kind == COLLECTOR_FREE)
+		c->pair_freed = true;
 	u = &c->custom[c->ncustom++];
+	u->pair = (uint8_t)c->npairs;
 	snprintf(u->func, sizeof(u->func), "%s", func);
 	u->p.func = u->func;
 	u->p.cls = PC_API;
@@ -473,11 +484,80 @@ int collector__add_function(struct collector *c, enum collector_fn kind,
 	return 0;
 }
 
+/*
+ * The locks a pool may serialize its callers with. Probed by
+ * pool_lock_enter in a process whose pairs overlapped (collector__locks):
+ * one taken inside a call of the pair says that pool has a lock
+ * (docs/RULES.md, allocator-race).
+ */
+static const char *const lock_funcs[] = {
+    "pthread_mutex_lock",     "pthread_mutex_trylock",
+    "pthread_mutex_timedlock", "pthread_mutex_clocklock",
+    "pthread_spin_lock",      "pthread_spin_trylock",
+    "pthread_rwlock_wrlock",  "pthread_rwlock_trywrlock",
+    "pthread_rwlock_timedwrlock", "pthread_rwlock_clockwrlock",
+    "mtx_lock",		      "mtx_timedlock",
+    "mtx_trylock",	      "sem_wait",
+};
+
+#define NLOCKS (sizeof(lock_funcs) / sizeof(lock_funcs[0]))
+_Static_assert(NLOCKS <= (size_t)CUSTOM_REQS,
+	       "CUSTOM_REQS has room for the locks");
+
+/* Does the instruction at off in the file at path carry a lock prefix
+ * (which x86 uprobes refuse)? */
+static bool lock_prefixed(const char *path, uint64_t off)
+{
+	uint8_t b = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return true;
+	if (pread(fd, &b, 1, (off_t)off) != 1)
+		b = 0xf0;
+	close(fd);
+	return b == 0xf0;
+}
+
+/* A name probes[] knows: an allocator's API, thread-safe by contract. */
+static bool known_api(const char *func)
+{
+	for (size_t i = 0; i < NPROBES; i++)
+		if (!strcmp(probes[i].func, func))
+			return true;
+	return false;
+}
+
+/*
+ * u as the pair's program: the generic one with the pair's entry and
+ * return (pool_*_enter/exit), its cookie naming the pair and u's index.
+ */
+static void as_pool(const struct collector *c, const struct custom *u,
+		    struct probe *q)
+{
+	size_t e = q->enter_off;
+
+	q->cookie |= MW_COOKIE_POOL(u->pair, (uint64_t)(u - c->custom));
+	if (e == PROG(xalloc_enter)) {
+		q->enter_off = PROG(pool_alloc_enter);
+		q->exit_off = PROG(pool_alloc_exit);
+	} else if (e == PROG(xrealloc_enter)) {
+		q->enter_off = PROG(pool_realloc_enter);
+		q->exit_off = PROG(pool_realloc_exit);
+	} else {
+		q->enter_off = PROG(pool_free_enter);
+		q->exit_off = PROG(pool_free_exit);
+	}
+}
+
 int collector_probe__custom(struct collector *c, const char *path,
 			    struct req *reqs)
 {
 	const char *names[MAX_CUSTOM];
 	uint64_t offs[MAX_CUSTOM];
+	const char *base = strrchr(path, '/');
+	/* A known allocator's file: its functions are thread-safe. */
+	bool safe = allocator__thread_safe_file(base ? base + 1 : path);
 	int n = 0;
 
 	for (int i = 0; i < c->ncustom; i++)
@@ -485,12 +565,46 @@ int collector_probe__custom(struct collector *c, const char *path,
 	if (elfsym__resolve(path, names, c->ncustom, offs))
 		return 0; /* not an ELF file we can read: nothing to probe */
 	for (int i = 0; i < c->ncustom; i++) {
-		struct probe q = c->custom[i].p;
+		const struct custom *u = &c->custom[i];
+		struct probe q = u->p;
+		uint64_t off;
 
 		if (!offs[i])
 			continue;
-		n = add_req(reqs, n, &q,
-			    c->at_entry ? offs[i] : place(path, offs[i], &q));
+		off = c->at_entry ? offs[i] : place(path, offs[i], &q);
+		if (!safe && !known_api(u->func))
+			as_pool(c, u, &q);
+		n = add_req(reqs, n, &q, off);
+	}
+	return n;
+}
+
+int collector_probe__locks(const char *path, struct req *reqs)
+{
+	const int nlocks = (int)NLOCKS;
+	uint64_t offs[NLOCKS];
+	int n = 0;
+
+	if (elfsym__resolve(path, lock_funcs, nlocks, offs))
+		return 0;
+	for (int i = 0; i < nlocks; i++) {
+		struct probe q = {lock_funcs[i], 0, PC_LIBC, 0,
+				  PROG(pool_lock_enter), 0};
+		uint64_t at = offs[i], off;
+		bool dup = false;
+
+		/* Aliases (one function, two names) are probed once. */
+		for (int j = 0; j < i; j++)
+			dup |= offs[j] == at;
+		if (!at || dup)
+			continue;
+		/* Past a first instruction uprobes refuse (a lock prefix:
+		 * pthread_spin_lock's lock decl) if the decoder can; one
+		 * left there would fail the link of every lock. */
+		off = place(path, at, &q);
+		if (off == at && lock_prefixed(path, at))
+			continue;
+		n = add_req(reqs, n, &q, off);
 	}
 	return n;
 }

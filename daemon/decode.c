@@ -34,6 +34,7 @@ static const uint32_t rec_to_event[] = {
     [MW_REC_BRK] = MW_EV_BRK,
     [MW_REC_MREMAP] = MW_EV_MREMAP,
     [MW_REC_SPAWN] = MW_EV_SPAWN,
+    [MW_REC_POOL_OVERLAP] = MW_EV_POOL_OVERLAP,
 };
 
 static void copy_comm(char *dst, const char *src)
@@ -106,6 +107,22 @@ int decode__record(const void *data, size_t size, uint64_t wall_offset,
 		ev->code = 0;
 		if ((r->code & MW_TARGET_MODE) == MW_TARGET_TLS)
 			ev->flags |= MW_EVF_TLS_ONLY;
+	}
+	if (r->type == MW_REC_FREE && (r->flags & MW_RECF_POOL))
+		ev->flags |= MW_EVF_POOL;
+	if (r->type == MW_REC_POOL_OVERLAP) {
+		ev->flags |= (r->flags & MW_RECF_LOCKED ? MW_EVF_LOCKED : 0) |
+			     (r->flags & MW_RECF_BLOCKED ? MW_EVF_BLOCKED : 0) |
+			     (r->flags & MW_RECF_DELEGATED ? MW_EVF_DELEGATED
+							   : 0) |
+			     (r->flags & MW_RECF_WATCHED ? MW_EVF_WATCHED : 0);
+		/* The two call sites, as a stack the store symbolizes. */
+		buf->frames[0] = r->site;
+		buf->frames[1] = r->old_addr;
+		ev->frames = buf->frames;
+		ev->nframes = 2;
+		ev->code = r->code & 0xff;
+		return 0;
 	}
 	if (r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC ||
 	    (r->type == MW_REC_TLS_SET && (r->flags & MW_RECF_SIZED))) {

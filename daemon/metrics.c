@@ -558,6 +558,11 @@ static void render_overload(struct strbuf *b, const struct metrics *m,
 	       "Allocations reported without their stack (walk failed).");
 	strbuf__printf(b, "memwatch_bpf_stack_walks_failed_total %llu\n",
 		       (unsigned long long)cnt[MW_CNT_NO_STACK]);
+	family(b, "memwatch_bpf_pool_state_lost_total", "counter",
+	       "Calls of --alloc/--free pairs whose state found its map full: "
+	       "an overlap they were part of went unseen.");
+	strbuf__printf(b, "memwatch_bpf_pool_state_lost_total %llu\n",
+		       (unsigned long long)cnt[MW_CNT_POOL_FULL]);
 	family(b, "memwatch_events_dropped_total", "counter",
 	       "Events the daemon refused at --max-blocks, --max-threads or "
 	       "--max-keys.");

@@ -27,6 +27,7 @@
 
 #include "procfs.h"
 #include "symbolizer.h"
+#include "symindex.h"
 
 /* One ELF file: its build-id (or, without one, its inode) and a Dwfl
  * with just it, at its link-time addresses. */
@@ -38,6 +39,8 @@ struct fsym {
 	Dwfl *dwfl;	  /* NULL: not an ELF file we can read */
 	Dwfl_Module *mod;
 	uint64_t vaddr0;  /* link-time address of file offset 0 */
+	struct symindex *syms; /* built at the first name asked */
+	bool syms_tried;
 };
 
 #define MAX_FILES 1024
@@ -96,6 +99,7 @@ void symbolizer__free(struct symbolizer *s)
 		pmap_clear(&s->maps[i]);
 	free(s->maps);
 	for (int i = 0; i < s->nfiles; i++) {
+		symindex__free(s->files[i]->syms);
 		if (s->files[i]->dwfl)
 			dwfl_end(s->files[i]->dwfl);
 		free(s->files[i]);
@@ -392,6 +396,14 @@ static uint64_t mono_coarse_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void symbolizer__track(struct symbolizer *s, uint32_t pid)
+{
+	struct pmap *m = pmap_get(s, pid, 1);
+
+	if (m)
+		pmap_reload(s, m);
+}
+
 void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip)
 {
 	struct pmap *m = pmap_get(s, pid, 1);
@@ -517,6 +529,29 @@ static struct fsym *range_file(struct symbolizer *s, struct range *r,
 	return r->file;
 }
 
+/* The function at addr (a link-time address of f), its offset in *off:
+ * from the file's sorted index, or libdwfl where the index cannot tell. */
+static const char *fsym_name(struct fsym *f, uint64_t addr, uint64_t *off)
+{
+	GElf_Off o = 0;
+	GElf_Sym sym;
+	const char *name;
+	bool decided = false;
+
+	if (!f->syms_tried) {
+		f->syms_tried = true;
+		f->syms = symindex__new(f->mod);
+	}
+	if (f->syms) {
+		name = symindex__find(f->syms, addr, off, &decided);
+		if (decided)
+			return name;
+	}
+	name = dwfl_module_addrinfo(f->mod, addr, &o, &sym, NULL, NULL, NULL);
+	*off = o;
+	return name;
+}
+
 static void copy_str(char *dst, const char *src)
 {
 	snprintf(dst, MW_SITE_STR, "%s", src ? src : "");
@@ -554,13 +589,13 @@ bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip)
 const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
 				 uint64_t ip)
 {
-	uint64_t pc = ip ? ip - 1 : 0, addr;
+	uint64_t pc = ip ? ip - 1 : 0, addr, off;
 	struct range *r = range_of(s, pid, ip);
 	struct fsym *f;
 
 	if (!r || !(f = range_file(s, r, pc, &addr)))
 		return NULL;
-	return dwfl_module_addrname(f->mod, addr);
+	return fsym_name(f, addr, &off);
 }
 
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
@@ -570,8 +605,7 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 	struct range *r;
 	struct fsym *f;
 	Dwfl_Line *line;
-	GElf_Off off = 0;
-	GElf_Sym sym;
+	uint64_t off = 0;
 	const char *name;
 	/* ip is a return address: the call is just before it. */
 	uint64_t pc = ip ? ip - 1 : 0, addr;
@@ -588,8 +622,7 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 	copy_str(row->module, r->path);
 	if (!(f = range_file(s, r, pc, &addr)))
 		return;
-	name = dwfl_module_addrinfo(f->mod, addr, &off, &sym, NULL, NULL,
-				    NULL);
+	name = fsym_name(f, addr, &off);
 	if (name) {
 		copy_str(row->function, name);
 		row->offset = off + 1; /* relative to ip, not pc */

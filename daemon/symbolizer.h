@@ -19,6 +19,10 @@ struct symbolizer;
 
 struct symbolizer *symbolizer__new(void);
 void symbolizer__free(struct symbolizer *s);
+/* Read pid's mappings now: a process just started (held, not yet
+ * running), so that a forked child that allocates and exits before its
+ * first flush still symbolizes from its parent's files. */
+void symbolizer__track(struct symbolizer *s, uint32_t pid);
 /* Make sure ip's mapping is known; cheap when it is. */
 void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip);
 /* Fill row's strings for ip; fields stay empty where unknown. */

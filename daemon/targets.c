@@ -72,6 +72,7 @@ void daemon__on_spawn(struct daemon *d, uint32_t pid, bool tls_only)
 		 * its own children are followed like it. */
 		name_allocator_later(d, pid);
 		collector__follow(d->col, pid);
+		symbolizer__track(d->sym, pid);
 	}
 	if (kill((pid_t)pid, SIGCONT) && errno != ESRCH)
 		log_warn("cannot resume pid %u", pid);

@@ -54,6 +54,7 @@ void proc__free(struct proc *p)
 	module__fini(p);
 	anonmap__fini(&p->anon);
 	rules__proc_fini(p);
+	race__proc_fini(p);
 	site__fini(p);
 	vec__fini(&p->dirty_threads);
 	free(p);
@@ -112,6 +113,7 @@ int engine__attach(struct engine *e, uint32_t pid, const char *comm,
 	hmap__init(&p->modules);
 	anonmap__init(&p->anon);
 	rules__proc_init(e, p);
+	race__proc_init(p);
 	copy_comm(p->row.comm, comm);
 	p->dirty = true;
 	err = hmap__put(&e->procs, pid, p);
@@ -408,6 +410,7 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 	case MW_EV_MODULE_LOAD:
 	case MW_EV_MODULE_UNLOAD:
 	case MW_EV_MODULE_UNLOADED:
+	case MW_EV_POOL_OVERLAP:
 		break;
 	case MW_EV_MMAP:
 		anonmap__add(&p->anon, ev->addr, ev->size);
@@ -437,7 +440,12 @@ int engine__feed(struct engine *e, const struct mw_event *ev)
 		block__alloc(e, p, t, ev);
 		break;
 	case MW_EV_FREE:
+		if (ev->flags & MW_EVF_POOL)
+			race__free(e, p, t, ev);
 		block__free(e, p, t, ev->addr, ev);
+		break;
+	case MW_EV_POOL_OVERLAP:
+		race__overlap(e, p, t, ev);
 		break;
 	case MW_EV_REALLOC:
 		block__realloc(e, p, t, ev);
@@ -511,6 +519,8 @@ static uint64_t proc_memory(const struct engine *e, const struct proc *p)
 	n += hmap_bytes(&p->site_stats, sizeof(struct site_stat));
 	n += p->site_at.cap * sizeof(void *);
 	n += hmap_bytes(&p->free_stats, 64);
+	n += hmap_bytes(&p->pools, 0) + hmap_bytes(&p->races, 0) +
+	     race__memory(p);
 	n += hmap_bytes(&p->recent, 0);
 	if (p->recent_ring)
 		n += (uint64_t)e->cfg.recent_frees * sizeof(uint64_t);

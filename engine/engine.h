@@ -22,6 +22,8 @@
  *  - bad-free: a free site frees blocks twice.
  *  - allocator-retention: the process's anonymous memory grows while
  *    threads exit and its live set does not.
+ *  - allocator-race: a user's --alloc/--free pair entered by two threads
+ *    at once, in a pool that never took a lock (engine_race.c).
  * When a process exits, pending candidates are decided at once: a block
  * never freed after its thread or key died is a finding.
  */

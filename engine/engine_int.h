@@ -17,6 +17,8 @@
  *                    engine_block.c, engine_site.c)
  *   engine_block.c   the live set: blocks, their owners' counters, their
  *                    queues to the store (calls rules.c, engine_site.c)
+ *   engine_race.c    the allocator-race rule over a user's pairs (calls
+ *                    rules.c, engine_site.c)
  *   rules.c          the rules over time, and the bad-free rule (calls
  *                    engine_site.c)
  *   engine_site.c    stacks, sites and their statistics (calls nothing)
@@ -208,6 +210,10 @@ struct proc {
 	uint64_t s_ts[ENGINE_MAX_SAMPLES];
 	uint32_t nsamples;
 	struct agg *retention;
+	/* engine_race.c: a user's pairs by number, their races by pair and
+	 * call sites */
+	struct hmap pools;
+	struct hmap races;
 	struct proc *ended_next;
 	bool dirty;
 	bool ended; /* exited or detached: flush everything, then free */
@@ -406,9 +412,30 @@ void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 			uint64_t ts);
 /* Judge what is due by now; everything pending when all. */
 void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
+/* Findings over time (struct agg), for engine_race.c: a new one whose
+ * evidence began at since (NULL when the trace may have missed part of
+ * it), a thread involved, a change to write. */
+struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
+		    uint32_t severity, struct mw_stack *st, uint64_t site,
+		    uint64_t since, uint64_t now);
+void agg_thread(struct agg *a, uint32_t tid);
+void agg_touch(struct proc *p, struct agg *a);
 int rules__flush_emit(struct engine *e, struct proc *p,
 		      const struct engine_sink *sink, void *ctx);
 void rules__flush_commit(struct proc *p);
+
+/* engine_race.c: the allocator-race rule. */
+void race__proc_init(struct proc *p);
+void race__proc_fini(struct proc *p);
+/* What p's pools and races take, for engine__memory. */
+uint64_t race__memory(const struct proc *p);
+/* A call of pair ev->code overlapped another thread's (MW_EV_POOL_OVERLAP). */
+void race__overlap(struct engine *e, struct proc *p, struct thread *t,
+		   const struct mw_event *ev);
+/* A free through a pair's --free function (MW_EVF_POOL), before the live
+ * set takes it. */
+void race__free(struct engine *e, struct proc *p, struct thread *t,
+		const struct mw_event *ev);
 
 /* engine_site.c: stacks, sites and their statistics. */
 void site__init(struct proc *p);

@@ -80,7 +80,7 @@ void rules__proc_fini(struct proc *p)
 
 /* --- aggregated findings ---------------------------------------------------- */
 
-static void agg_touch(struct proc *p, struct agg *a)
+void agg_touch(struct proc *p, struct agg *a)
 {
 	if (!a->dirty && !vec__push(&p->dirty_aggs, a))
 		a->dirty = true;
@@ -94,9 +94,9 @@ static void agg_touch(struct proc *p, struct agg *a)
  * would accuse the program of what the trace missed. The rule is asked
  * again at its next trigger; a finding made earlier is still updated.
  */
-static struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
-			   uint32_t severity, struct mw_stack *st,
-			   uint64_t site, uint64_t since, uint64_t now)
+struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
+		    uint32_t severity, struct mw_stack *st, uint64_t site,
+		    uint64_t since, uint64_t now)
 {
 	struct agg *a;
 
@@ -129,7 +129,7 @@ static struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
 	return a;
 }
 
-static void agg_thread(struct agg *a, uint32_t tid)
+void agg_thread(struct agg *a, uint32_t tid)
 {
 	if (!hmap__get(&a->tids, tid))
 		hmap__put(&a->tids, tid, (void *)1);

@@ -19,15 +19,19 @@
  *   T TYPE pid=N [tid=N] [addr=0xHEX] [size=N] [old=0xHEX] [site=0xHEX]
  *          [key=N] [code=N] [count=N] [comm=NAME] [group]
  *          [stack=0xHEX,0xHEX...] [base=0xHEX] [path=P]
- *          [internal] [unmapped] [checked]
+ *          [internal] [unmapped] [locked] [blocked] [delegated] [watched]
+ *          [pool] [checked]
  *
  * TYPE is an event type as mw_event_type_name() spells it: alloc free
  * realloc thread_start thread_exit proc_exit exec key_create key_delete
- * tls_set lost module_load module_unload module_unloaded. tid defaults to
- * pid; "group" sets MW_EVF_GROUP_EXIT, "internal" MW_EVF_INTERNAL,
- * "unmapped" MW_EVF_UNMAPPED, "checked" MW_EVF_LINK_CHECKED (a tls_set
- * whose old= and code= say what the collector found). stack= gives the
- * allocating frames, site= defaulting to the first. Module events take old= (the handle), addr=
+ * tls_set lost module_load module_unload module_unloaded pool_overlap. tid
+ * defaults to pid; "group" sets MW_EVF_GROUP_EXIT, "internal"
+ * MW_EVF_INTERNAL, "unmapped" MW_EVF_UNMAPPED, "locked", "blocked",
+ * "delegated", "watched" and "pool" MW_EVF_LOCKED, _BLOCKED, _DELEGATED,
+ * _WATCHED and _POOL (a pool_overlap's path= is its two functions, comma-separated),
+ * "checked" MW_EVF_LINK_CHECKED (a tls_set whose old= and code= say what
+ * the collector found). stack= gives the allocating frames, site=
+ * defaulting to the first. Module events take old= (the handle), addr=
  * and size= (the span).
  * Required: alloc addr+size, free addr, realloc addr+size (old 0 means
  * malloc), key_create/key_delete key, tls_set key+addr, lost count (pid 0
@@ -41,8 +45,8 @@
  *   finding kind=K pid=N tid=N key=N gen=N addr=0xH size=N site=0xH
  *           alloc_tid=N found=MS [count=N bytes=N threads=N sev=S]
  * the bracketed part for findings about a site or thread over time
- * (thread-orphan, thread-growth, site-growth, bad-free, tls-overwritten),
- * each printed again whenever its evidence changed.
+ * (thread-orphan, thread-growth, site-growth, bad-free, allocator-race,
+ * tls-overwritten), each printed again whenever its evidence changed.
  * and at end, the last row handed for each thread sorted by (pid, tid),
  * then the number of distinct findings so far and the live blocks of the
  * last process rows:
@@ -195,6 +199,7 @@ static bool over_time(uint32_t kind)
 {
 	return kind == MW_FIND_THREAD_ORPHAN || kind == MW_FIND_THREAD_GROWTH ||
 	       kind == MW_FIND_SITE_GROWTH || kind == MW_FIND_BAD_FREE ||
+	       kind == MW_FIND_ALLOCATOR_RACE ||
 	       kind == MW_FIND_TLS_OVERWRITTEN;
 }
 
@@ -409,6 +414,23 @@ static unsigned parse_fields(struct replay *r, char **tok, int ntok,
 			f = F_CHECKED;
 			ev->flags |= MW_EVF_LINK_CHECKED;
 			goto seen;
+		}
+		if (!strcmp(name, "locked") || !strcmp(name, "blocked") ||
+		    !strcmp(name, "delegated") || !strcmp(name, "watched") ||
+		    !strcmp(name, "pool")) {
+			/* Flags of the allocator race: no field bit (they
+			 * may come together), each once by its own check. */
+			uint32_t flag = !strcmp(name, "locked")	 ? MW_EVF_LOCKED
+					: !strcmp(name, "blocked") ? MW_EVF_BLOCKED
+					: !strcmp(name, "delegated")
+					    ? MW_EVF_DELEGATED
+					: !strcmp(name, "watched") ? MW_EVF_WATCHED
+								   : MW_EVF_POOL;
+
+			if (ev->flags & flag)
+				die(r, "field '%s' given twice", name);
+			ev->flags |= flag;
+			continue;
 		}
 		if (!val)
 			die(r, "expected name=value, got '%s'", name);

@@ -549,6 +549,76 @@ run_case() {
 	query "$name/query" "$TMP/$name.json" findings
 }
 
+# check_clean NAME SELECT MIN_ALLOCS MIN_THREADS STATE: the assertions of
+# every case, on `status --json` and `findings --json` of this case's
+# database: the process SELECT (a jq condition on a process row) is
+# listed once, in STATE, traced (at least MIN_ALLOCS allocations and
+# MIN_THREADS threads), without lost events or findings; and the
+# database holds no finding at all. Prints the measured numbers as a
+# comment line.
+check_clean() {
+	local name=$1 sel=$2 min_allocs=$3 min_threads=$4 state=$5
+	local st=$TMP/$name.status.json fi=$TMP/$name.findings.json
+	local row="[.processes[] | select($sel)]"
+
+	if query "$name/status" "$st" status; then
+		expect "$name/listed" "$st" "$row | length" 1
+		expect "$name/state" "$st" "$row | .[0].state" "$state"
+		expect "$name/allocs" "$st" \
+			"$row | .[0].allocs >= \$n" true --argjson n "$min_allocs"
+		expect "$name/threads" "$st" \
+			"$row | .[0].threads >= \$n" true --argjson n "$min_threads"
+		expect "$name/lost" "$st" "$row | .[0].lost" 0
+		expect "$name/proc_findings" "$st" "$row | .[0].findings" 0
+		echo "# $name: $(jqv "$st" "$row | .[0] |
+			\"allocs \(.allocs), frees \(.frees), unknown_frees \(.unknown_frees), threads \(.threads), live_blocks \(.live_blocks), live_bytes \(.live_bytes), lost \(.lost)\"")"
+	fi
+	# Summarized, so that a false alarm's FAIL line says what it is; the
+	# explain output of each lands in the log.
+	if query "$name/findings" "$fi" findings; then
+		expect "$name/no_findings" "$fi" \
+			'map("\(.kind) id=\(.id) \(.site.function // "?")+\(.site.offset // "?") (\(.site.module // "?")) count=\(.count)")' \
+			'[]'
+		if [[ $EXPECT_OK == 0 ]]; then
+			local id
+			for id in $(jqv "$fi" '.[].id'); do
+				ctl explain "$id" 2>&1 | sed 's/^/#   /' || true
+			done
+		fi
+	fi
+}
+
+# seconds_since T0: elapsed time since T0 (from $EPOCHREALTIME), 0.1 s.
+seconds_since() {
+	local now=$EPOCHREALTIME
+	awk -v a="$1" -v b="$now" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# check_planted NAME SELECT MIN: the case ran with the planted TLS leak
+# (tests/workloads/plant.c, LD_PRELOAD'd): its database holds at least MIN
+# findings in the processes SELECT (a jq condition on a finding), each a
+# tls-outlived-thread or tls-outlived-key of one 3331-byte block naming
+# the culprit, mw_plant_leak in libmwplant.so; and no finding anywhere
+# else (the rules over time may see the same leak grow: its site is the
+# same culprit).
+PLANT_SO=$WL/libmwplant.so
+check_planted() {
+	local name=$1 sel=$2 min=$3 fi=$TMP/$1.findings.json
+	if query "$name/findings" "$fi" findings; then
+		expect "$name/planted_found" "$fi" \
+			"[.[] | select(($sel) and .site.function == \"mw_plant_leak\" and
+				(.site.module | endswith(\"/libmwplant.so\")) and .size == 3331 and
+				(.kind | test(\"^tls-outlived-(thread|key)\$\")))] | length >= \$n" \
+			true --argjson n "$min"
+		expect "$name/nothing_else" "$fi" \
+			'map(select(.site.function != "mw_plant_leak")
+			| "\(.kind) id=\(.id) pid=\(.pid) \(.site.function // "?")+\(.site.offset // "?") (\(.site.module // "?")) size=\(.size) count=\(.count)")' \
+			'[]'
+		echo "# $name: $(jqv "$fi" 'group_by(.kind) | map("\(.[0].kind) \(length)") | join(", ")') (culprit $(jqv "$fi" '[.[].site | "\(.function)+\(.offset) (\(.file):\(.line))"] | unique | join("; ")'))"
+	fi
+}
+
+
 # count_in_text NAME FILE WORD N: the plain (table) output names WORD on
 # exactly N lines.
 count_in_text() {

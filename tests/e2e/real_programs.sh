@@ -19,9 +19,10 @@
 #     and exit 0 on SIGTERM;
 #   - nginx: Debian's nginx-light, a master and 2 worker processes on a
 #     free port of 127.0.0.1, under memwatchd -- CMD: the workers it
-#     forks, which serve the 400 requests curl makes, are followed from
-#     their first instruction (not the master alone); SIGQUIT ends nginx
-#     gracefully and memwatchd with its status, 0.
+#     forks, which serve the 2,000 requests ab (Apache's load tool)
+#     makes, are followed from their first instruction (not the master
+#     alone); SIGQUIT ends nginx gracefully and memwatchd with its
+#     status, 0.
 # Each case lasts a few seconds, so that the time-based rules (orphans
 # after 2 s, growth over 6 samples of 500 ms) had their chance to fire.
 # A finding here is a false alarm of memwatch: the FAIL line names its
@@ -43,80 +44,59 @@ for bin in "$PY" "$SQLITE" "$MEMCACHED" "$NGINX"; do
 	fi
 done
 
-# check_clean NAME SELECT MIN_ALLOCS MIN_THREADS STATE: the assertions of
-# every case, on `status --json` and `findings --json` of this case's
-# database: the process SELECT (a jq condition on a process row) is
-# listed once, in STATE, traced (at least MIN_ALLOCS allocations and
-# MIN_THREADS threads), without lost events or findings; and the
-# database holds no finding at all. Prints the measured numbers as a
-# comment line.
-check_clean() {
-	local name=$1 sel=$2 min_allocs=$3 min_threads=$4 state=$5
-	local st=$TMP/$name.status.json fi=$TMP/$name.findings.json
-	local row="[.processes[] | select($sel)]"
-
-	if query "$name/status" "$st" status; then
-		expect "$name/listed" "$st" "$row | length" 1
-		expect "$name/state" "$st" "$row | .[0].state" "$state"
-		expect "$name/allocs" "$st" \
-			"$row | .[0].allocs >= \$n" true --argjson n "$min_allocs"
-		expect "$name/threads" "$st" \
-			"$row | .[0].threads >= \$n" true --argjson n "$min_threads"
-		expect "$name/lost" "$st" "$row | .[0].lost" 0
-		expect "$name/proc_findings" "$st" "$row | .[0].findings" 0
-		echo "# $name: $(jqv "$st" "$row | .[0] |
-			\"allocs \(.allocs), frees \(.frees), unknown_frees \(.unknown_frees), threads \(.threads), live_blocks \(.live_blocks), live_bytes \(.live_bytes), lost \(.lost)\"")"
-	fi
-	# Summarized, so that a false alarm's FAIL line says what it is; the
-	# explain output of each lands in the log.
-	if query "$name/findings" "$fi" findings; then
-		expect "$name/no_findings" "$fi" \
-			'map("\(.kind) id=\(.id) \(.site.function // "?")+\(.site.offset // "?") (\(.site.module // "?")) count=\(.count)")' \
-			'[]'
-		if [[ $EXPECT_OK == 0 ]]; then
-			local id
-			for id in $(jqv "$fi" '.[].id'); do
-				ctl explain "$id" 2>&1 | sed 's/^/#   /' || true
-			done
-		fi
-	fi
-}
-
-# seconds_since T0: elapsed time since T0 (from $EPOCHREALTIME), 0.1 s.
-seconds_since() {
-	local now=$EPOCHREALTIME
-	awk -v a="$1" -v b="$now" 'BEGIN { printf "%.1f", b - a }'
-}
-
 # --- python3: thread churn --------------------------------------------------
 
-t0=$EPOCHREALTIME
-run_case python "$PY" "$REAL/threads.py" 20 8 0.15 || true
-echo "# python: $(seconds_since "$t0") s under memwatchd"
-if grep -qx 'threads=160 results=160' "$TRACE_LOG.out"; then
-	pass python/output
-else
-	fail python/output "threads.py did not report its 160 results: $(tail -n 3 "$TRACE_LOG.out" "$TRACE_LOG.err")"
-fi
+# python_case NAME [PRELOAD]: threads.py under memwatchd -- CMD, with
+# PRELOAD LD_PRELOAD'd if given.
+python_case() {
+	local name=$1 preload=${2:-} t0 env=()
+	[[ -z $preload ]] || env=(env "LD_PRELOAD=$preload")
+	t0=$EPOCHREALTIME
+	run_case "$name" "${env[@]}" "$PY" "$REAL/threads.py" 20 8 0.15 || true
+	echo "# $name: $(seconds_since "$t0") s under memwatchd"
+	if grep -qx 'threads=160 results=160' "$TRACE_LOG.out"; then
+		pass "$name/output"
+	else
+		fail "$name/output" "threads.py did not report its 160 results: $(tail -n 3 "$TRACE_LOG.out" "$TRACE_LOG.err")"
+	fi
+}
+
+python_case python
 # python3 leaves small objects to its own allocator: some 12,000 mallocs.
 check_clean python '.comm == "python3"' 5000 161 exited
 expect python/exit_code "$TMP/python.status.json" \
 	'[.processes[] | select(.comm == "python3")] | .[0].exit_code' 0
+python_case python_planted "$PLANT_SO"
+# Each of the 160 threads leaves its block when it ends.
+check_planted python_planted '.pid > 0' 160
 
 # --- sqlite3 shell ------------------------------------------------------------
 
-t0=$EPOCHREALTIME
-run_case sqlite "$SQLITE" -bail "$TMP/work.sqlite" ".read $REAL/sqlite.sql" || true
-echo "# sqlite: $(seconds_since "$t0") s under memwatchd"
-if grep -qx 'check ok' "$TRACE_LOG.out" && grep -qx 'ok' "$TRACE_LOG.out"; then
-	pass sqlite/output
-else
-	fail sqlite/output "sqlite.sql did not end with 'ok' and 'check ok': $(tail -n 3 "$TRACE_LOG.out" "$TRACE_LOG.err")"
-fi
+# sqlite_case NAME [PRELOAD]: sqlite.sql in the sqlite3 shell under
+# memwatchd -- CMD.
+sqlite_case() {
+	local name=$1 preload=${2:-} t0 env=()
+	[[ -z $preload ]] || env=(env "LD_PRELOAD=$preload")
+	rm -f "$TMP/work.sqlite"
+	t0=$EPOCHREALTIME
+	run_case "$name" "${env[@]}" "$SQLITE" -bail "$TMP/work.sqlite" ".read $REAL/sqlite.sql" || true
+	echo "# $name: $(seconds_since "$t0") s under memwatchd"
+	if grep -qx 'check ok' "$TRACE_LOG.out" && grep -qx 'ok' "$TRACE_LOG.out"; then
+		pass "$name/output"
+	else
+		fail "$name/output" "sqlite.sql did not end with 'ok' and 'check ok': $(tail -n 3 "$TRACE_LOG.out" "$TRACE_LOG.err")"
+	fi
+}
+
+sqlite_case sqlite
 # Some 165,000 mallocs; the sorter's worker threads make it multi-threaded.
 check_clean sqlite '.comm == "sqlite3"' 50000 2 exited
 expect sqlite/exit_code "$TMP/sqlite.status.json" \
 	'[.processes[] | select(.comm == "sqlite3")] | .[0].exit_code' 0
+sqlite_case sqlite_planted "$PLANT_SO"
+# The sorter's threads leave theirs as they end; the shell's main thread
+# holds its own when exit() deletes the key.
+check_planted sqlite_planted '.pid > 0' 2
 
 # --- memcached, attached with --pid -----------------------------------------
 
@@ -195,86 +175,128 @@ fi
 
 # --- nginx: a master and its workers, under -- CMD --------------------------
 
-DB=$TMP/nginx.db
-NG=$TMP/nginx
-mkdir -p "$NG"
-ng_port=$("$PY" "$MC" freeport)
-cat >"$NG/nginx.conf" <<EOF
-worker_processes 2;
-error_log $NG/error.log;
-pid $NG/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path $NG/body;
-	proxy_temp_path $NG/proxy;
-	fastcgi_temp_path $NG/fastcgi;
-	uwsgi_temp_path $NG/uwsgi;
-	scgi_temp_path $NG/scgi;
-	server {
-		listen 127.0.0.1:$ng_port;
-		location / { return 200 "ok\n"; }
+# nginx_case NAME [PRELOAD]: nginx (a master, 2 workers) under memwatchd
+# -- CMD, with PRELOAD LD_PRELOAD'd if given, loaded by ab, ended by
+# SIGQUIT; checks it was served and followed. Sets ng_master.
+nginx_case() {
+	local name=$1 preload=${2:-} env=() t0 ng_daemon served NG ng_port
+	DB=$TMP/$name.db
+	NG=$TMP/$name
+	mkdir -p "$NG"
+	ng_port=$("$PY" "$MC" freeport)
+	[[ -z $preload ]] || env=(env "LD_PRELOAD=$preload")
+	cat >"$NG/nginx.conf" <<-EOF
+	worker_processes 2;
+	error_log $NG/error.log;
+	pid $NG/nginx.pid;
+	events { worker_connections 64; }
+	http {
+		access_log off;
+		client_body_temp_path $NG/body;
+		proxy_temp_path $NG/proxy;
+		fastcgi_temp_path $NG/fastcgi;
+		uwsgi_temp_path $NG/uwsgi;
+		scgi_temp_path $NG/scgi;
+		server {
+			listen 127.0.0.1:$ng_port;
+			location / { return 200 "ok\n"; }
+		}
 	}
-}
-EOF
-t0=$EPOCHREALTIME
-"$MEMWATCHD" --db "$DB" --socket "$SOCK" --metrics-listen none "${SCALE_ARGS[@]}" \
-	-- "$NGINX" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' \
-	>"$TMP/nginx.daemon.out" 2>"$TMP/nginx.daemon.err" &
-ng_daemon=$!
-BG_PIDS+=("$ng_daemon")
-ng_master=
-# Serving, with both workers up (they accept on the same socket).
-ng_up() {
-	[[ $(curl -s -m 2 "http://127.0.0.1:$ng_port/") == ok ]] &&
-		[[ $(pgrep -c -P "$(cat "$NG/nginx.pid" 2>/dev/null || echo 1)") == 2 ]]
-}
-if wait_until 20 ng_up; then
-	pass nginx/serving
-	ng_master=$(cat "$NG/nginx.pid")
-	# 400 requests: 4 clients of 100 each, on keep-alive connections.
-	curls=()
-	for c in 1 2 3 4; do
-		urls=()
-		for ((r = 0; r < 100; r++)); do urls+=("http://127.0.0.1:$ng_port/r$c-$r"); done
-		curl -s -m 30 "${urls[@]}" >"$TMP/nginx.curl$c.out" &
-		curls+=($!)
-	done
-	wait "${curls[@]}" || true
-	served=$(cat "$TMP"/nginx.curl*.out | grep -cx ok || true)
-	if [[ $served == 400 ]]; then
-		pass nginx/load
+	EOF
+	t0=$EPOCHREALTIME
+	"$MEMWATCHD" --db "$DB" --socket "$SOCK" --metrics-listen none "${SCALE_ARGS[@]}" \
+		-- "${env[@]}" "$NGINX" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' \
+		>"$TMP/$name.daemon.out" 2>"$TMP/$name.daemon.err" &
+	ng_daemon=$!
+	BG_PIDS+=("$ng_daemon")
+	ng_master=
+	# Serving, with both workers up (they accept on the same socket).
+	ng_up() {
+		[[ $(curl -s -m 2 "http://127.0.0.1:$ng_port/") == ok ]] &&
+			[[ $(pgrep -c -P "$(cat "$NG/nginx.pid" 2>/dev/null || echo 1)") == 2 ]]
+	}
+	if wait_until 20 ng_up; then
+		pass "$name/serving"
+		ng_master=$(cat "$NG/nginx.pid")
+		# ab, Apache's load tool: 2,000 requests, 8 at a time, on
+		# keep-alive connections.
+		if ab -q -k -n 2000 -c 8 "http://127.0.0.1:$ng_port/" >"$TMP/$name.ab.out" 2>&1 &&
+			grep -Eq '^Complete requests: +2000$' "$TMP/$name.ab.out" &&
+			grep -Eq '^Failed requests: +0$' "$TMP/$name.ab.out"; then
+			pass "$name/load"
+		else
+			fail "$name/load" "ab: $(grep -E '^(Complete|Failed) requests' "$TMP/$name.ab.out" | paste -sd' ') $(tail -n 1 "$TMP/$name.ab.out")"
+		fi
+		echo "# $name: ab: $(grep -E '^Requests per second' "$TMP/$name.ab.out")"
+		sleep 1
+		kill -QUIT "$ng_master"
 	else
-		fail nginx/load "$served of 400 requests answered ok"
+		fail "$name/serving" "nginx never served on 127.0.0.1:$ng_port: $(tail -n 2 "$NG/error.log" "$TMP/$name.daemon.err" 2>/dev/null)"
+		pkill -QUIT -F "$NG/nginx.pid" 2>/dev/null || true
 	fi
-	sleep 1
-	kill -QUIT "$ng_master"
-else
-	fail nginx/serving "nginx never served on 127.0.0.1:$ng_port: $(tail -n 2 "$NG/error.log" "$TMP/nginx.daemon.err" 2>/dev/null)"
-	pkill -QUIT -F "$NG/nginx.pid" 2>/dev/null || true
-fi
-reap "$ng_daemon"
-[[ $REAP_RC == timeout ]] || BG_PIDS=()
-if [[ $REAP_RC == 0 ]]; then
-	pass nginx/exit_status
-else
-	fail nginx/exit_status "memwatchd -- nginx exited $REAP_RC: $(tail -n 2 "$TMP/nginx.daemon.err")"
-fi
-echo "# nginx: $(seconds_since "$t0") s under memwatchd"
-if query nginx/status "$TMP/nginx.status.json" status; then
-	f=$TMP/nginx.status.json
-	# The master and both workers, each traced, nothing lost.
-	expect nginx/processes "$f" '[.processes[] | select(.comm == "nginx")] | length' 3
-	expect nginx/workers_traced "$f" \
-		'[.processes[] | select(.comm == "nginx" and .pid != $m and .allocs > 0)] | length' 2 \
-		--argjson m "${ng_master:-0}"
-	expect nginx/lost "$f" '[.processes[].lost] | add' 0
-	echo "# nginx: $(jqv "$f" '[.processes[] | "pid \(.pid): allocs \(.allocs), frees \(.frees), live_blocks \(.live_blocks)"] | join("; ")')"
-fi
+	reap "$ng_daemon"
+	[[ $REAP_RC == timeout ]] || BG_PIDS=()
+	if [[ $REAP_RC == 0 ]]; then
+		pass "$name/exit_status"
+	else
+		fail "$name/exit_status" "memwatchd -- nginx exited $REAP_RC: $(tail -n 2 "$TMP/$name.daemon.err")"
+	fi
+	echo "# $name: $(seconds_since "$t0") s under memwatchd"
+	if query "$name/status" "$TMP/$name.status.json" status; then
+		f=$TMP/$name.status.json
+		# The master and both workers, each traced, nothing lost.
+		expect "$name/processes" "$f" '[.processes[] | select(.comm == "nginx")] | length' 3
+		expect "$name/workers_traced" "$f" \
+			'[.processes[] | select(.comm == "nginx" and .pid != $m and .allocs > 0)] | length' 2 \
+			--argjson m "${ng_master:-0}"
+		expect "$name/lost" "$f" '[.processes[].lost] | add' 0
+		echo "# $name: $(jqv "$f" '[.processes[] | "pid \(.pid): allocs \(.allocs), frees \(.frees), live_blocks \(.live_blocks)"] | join("; ")')"
+	fi
+}
+
+nginx_case nginx
 if query nginx/findings "$TMP/nginx.findings.json" findings; then
 	expect nginx/no_findings "$TMP/nginx.findings.json" \
 		'map("\(.kind) id=\(.id) pid=\(.pid) \(.site.function // "?")+\(.site.offset // "?") (\(.site.module // "?")) count=\(.count)")' \
 		'[]'
 fi
+nginx_case nginx_planted "$PLANT_SO"
+# The master and both workers hold their blocks (the workers' set right
+# after their fork) when they end through exit(), which deletes the key.
+check_planted nginx_planted '.pid > 0' 3
+
+# --- memcached with the planted leak, under -- CMD ---------------------------
+
+# Its threads start with it and never end: they hold their blocks when
+# SIGTERM ends it through exit(), whose destructors delete the key.
+DB=$TMP/memcached_planted.db
+mc_port=$("$PY" "$MC" freeport)
+"$MEMWATCHD" --db "$DB" --socket "$SOCK" --metrics-listen none "${SCALE_ARGS[@]}" \
+	-- env "LD_PRELOAD=$PLANT_SO" "$MEMCACHED" -t 4 -p "$mc_port" -l 127.0.0.1 -U 0 -u root \
+	>"$TMP/memcached_planted.out" 2>"$TMP/memcached_planted.err" &
+mc_daemon=$!
+BG_PIDS+=("$mc_daemon")
+mc_up() { "$PY" "$MC" ping "$mc_port" 1; }
+if wait_until 20 mc_up; then
+	pass memcached_planted/serving
+	if "$PY" "$MC" load "$mc_port" 4 500 >"$TMP/mc_planted_load.out" 2>"$TMP/mc_planted_load.err"; then
+		pass memcached_planted/load
+	else
+		fail memcached_planted/load "client failed: $(tail -n 3 "$TMP/mc_planted_load.err")"
+	fi
+	pkill -TERM -P "$mc_daemon" -x memcached || true
+else
+	fail memcached_planted/serving "memcached never answered on 127.0.0.1:$mc_port: $(tail -n 2 "$TMP/memcached_planted.err")"
+	kill -TERM "$mc_daemon" 2>/dev/null || true
+fi
+reap "$mc_daemon"
+[[ $REAP_RC == timeout ]] || BG_PIDS=()
+if [[ $REAP_RC == 0 ]]; then
+	pass memcached_planted/exit_status
+else
+	fail memcached_planted/exit_status "memwatchd -- memcached exited $REAP_RC: $(tail -n 2 "$TMP/memcached_planted.err")"
+fi
+# The main thread, 4 workers and memcached's own helper threads.
+check_planted memcached_planted '.pid > 0' 5
 
 finish

@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	memcpy(&hdr, data, sizeof(hdr));
-	known = hdr.type >= MW_REC_ALLOC && hdr.type <= MW_REC_SPAWN;
+	known = hdr.type >= MW_REC_ALLOC && hdr.type <= MW_REC_POOL_OVERLAP;
 	if (known != !err)
 		violated(err ? "refused a record of a known type"
 			     : "decoded a record of an unknown type");

@@ -27,8 +27,10 @@ REC = {"alloc": 1, "free": 2, "realloc": 3, "thread_start": 4,
        "thread_exit": 5, "proc_exit": 6, "exec": 7, "key_create": 8,
        "key_delete": 9, "tls_set": 10, "module_load": 11,
        "module_unload": 12, "module_unloaded": 13, "mmap": 14,
-       "munmap": 15, "brk": 16, "mremap": 17, "spawn": 18}
+       "munmap": 15, "brk": 16, "mremap": 17, "spawn": 18,
+       "pool_overlap": 19}
 GROUP_EXIT, UNMAPPED, SIZED, FORKED, WRAPPED = 0x1, 0x2, 0x4, 0x8, 0x10
+LOCKED, DELEGATED, POOL, WATCHED = 0x20, 0x80, 0x100, 0x200
 
 
 def record(kind, flags=0, addr=0x5555a000, size=64, old=0, site=0x401136,
@@ -69,6 +71,12 @@ def decode():
     put("decode", "mremap", record("mremap", old=0x7f0000000000,
                                    site=0x2000, size=0x4000))
     put("decode", "spawn-tls", record("spawn", FORKED, code=2))
+    put("decode", "pool-overlap", record("pool_overlap", WATCHED, addr=0,
+                                         old=0x401200, key=4244,
+                                         code=1 | 2 << 8 | 3 << 16))
+    put("decode", "pool-overlap-locked",
+        record("pool_overlap", LOCKED | DELEGATED, code=255 | 255 << 8))
+    put("decode", "pool-free", record("free", POOL, key=1))
     put("decode", "short", record("alloc")[:40])
     put("decode", "unknown-type", record(99))
 
