@@ -145,6 +145,7 @@ JE_ARCHIVE := $(OUT)/workloads/libjemalloc_je.a
 API_BINS := $(CXX_NEW_BINS) $(OUT)/workloads/mi_api \
 	$(OUT)/workloads/je_api_so $(OUT)/workloads/je_api
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUT)/workloads/%,$(WORKLOAD_C)) \
+	$(OUT)/workloads/deep_stack_fp $(OUT)/workloads/deep_stack_cxx_fp \
 	$(patsubst tests/workloads/%.cc,$(OUT)/workloads/%,$(WORKLOAD_CXX)) \
 	$(TWIN_C_BINS) $(TWIN_CXX_BINS) $(OUT)/workloads/tls_nodtor_static \
 	$(ALLOC_BINS) $(API_BINS) $(OUT)/workloads/libmwplant.so
@@ -248,7 +249,8 @@ $(OUT)/ctl/%.o: ctl/%.c | $(OUT)/ctl/.dir
 
 $(OUT)/memwatchd: $(DAEMON_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lbpf -lelf -lz -ldw -lsqlite3 -lmicrohttpd -lsystemd
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lbpf -lelf -lz -ldw -lsqlite3 -lmicrohttpd -lsystemd \
+		-lstdc++
 
 # libstdc++ for its C++ demangler, to show C++ sites as people write them;
 # zlib to gzip the pprof export.
@@ -284,6 +286,9 @@ $(OUT)/tests/test_symindex: UNIT_EXTRA := $(OUT)/daemon/symindex.o -ldw -lelf
 $(OUT)/tests/test_symindex: $(OUT)/daemon/symindex.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
+# wrapper.c demangles C++ names for --wrapper with libstdc++'s demangler.
+$(OUT)/tests/test_wrapper: UNIT_EXTRA := $(OUT)/daemon/wrapper.o -lstdc++
+$(OUT)/tests/test_wrapper: $(OUT)/daemon/wrapper.o
 ENGINE_TESTS := $(filter-out %/test_engine_check,\
 	$(filter $(OUT)/tests/test_engine%,$(UNIT_BINS)))
 $(ENGINE_TESTS): UNIT_EXTRA := $(ENGINE_FIXTURE)
@@ -316,6 +321,18 @@ $(TWIN_C_BINS): $(OUT)/workloads/%_clean: tests/workloads/%.c | $(OUT)/workloads
 $(TWIN_CXX_BINS): $(OUT)/workloads/%_clean: tests/workloads/%_leak.cc | $(OUT)/workloads/.dir
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(WL_FLAGS) -DMW_CLEAN $< -o $@ -ldl
+
+# deep_stack and deep_stack_cxx are the stacks of code built as Debian
+# builds it: optimised, no frame pointers; their _fp twins keep them.
+DEEP_NOFP := -O2 -g -fomit-frame-pointer -Wall -pthread -MMD -MP
+DEEP_FP := -O2 -g -fno-omit-frame-pointer -Wall -pthread -MMD -MP
+$(OUT)/workloads/deep_stack $(OUT)/workloads/deep_stack_cxx: WL_FLAGS := $(DEEP_NOFP)
+$(OUT)/workloads/deep_stack_fp: tests/workloads/deep_stack.c | $(OUT)/workloads/.dir
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(DEEP_FP) $< -o $@
+$(OUT)/workloads/deep_stack_cxx_fp: tests/workloads/deep_stack_cxx.cc | $(OUT)/workloads/.dir
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(DEEP_FP) $< -o $@
 
 # tls_module.c is no program (WORKLOAD_C leaves it out) but the plugin
 # that dlclose_tls and dlclose_tls_clean dlopen from their own directory.

@@ -574,13 +574,204 @@ static __always_inline void submit_with_stack(struct pt_regs *ctx,
 	count(MW_CNT_EMITTED);
 }
 
+/* Set by the collector before load: bytes of user stack copied for
+ * unwinding (MW_STACK_COPY at most, a power of 2), 0 for none. */
+const volatile __u32 unwind_bytes = 0;
+
+/* See memwatch.h: the executable ranges of processes whose stacks are
+ * keyed, written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct mw_exec_ranges);
+} exec_ranges SEC(".maps");
+
+/* Stack keys whose copy was sent. LRU: an evicted key is sent again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct mw_stack_key);
+	__type(value, __u8);
+} stack_seen SEC(".maps");
+
+/* Call sites from which the frame-pointer walk was found whole. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct mw_stack_key);
+	__type(value, __u8);
+} fp_sites SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_unwind_record);
+} uscratch SEC(".maps");
+
+struct scan_ctx {
+	struct mw_unwind_record *u;
+	struct mw_exec_ranges *x;
+	__u64 h;
+	__u32 words;
+};
+
+/* Is v inside one of x's ranges? A binary search: they are sorted. */
+static __always_inline bool in_exec(const struct mw_exec_ranges *x, __u64 v)
+{
+	__u32 lo = 0, hi = x->n;
+
+	if (v < x->lo || v >= x->hi)
+		return false;
+	if (hi > MW_EXEC_RANGES)
+		hi = MW_EXEC_RANGES;
+	for (int k = 0; k < 6; k++) {
+		__u32 mid;
+
+		if (lo >= hi)
+			break;
+		mid = (lo + hi) / 2;
+		if (x->start[mid & (MW_EXEC_RANGES - 1)] <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && v < x->end[(lo - 1) & (MW_EXEC_RANGES - 1)];
+}
+
+/* bpf_loop's body: word i of the copy into the key if it looks like code. */
+static long scan_word(__u32 i, void *arg)
+{
+	struct scan_ctx *c = arg;
+	__u64 v, idx = i;
+
+	if (i >= c->words)
+		return 1;
+	/* The mask the verifier needs, kept from clang's range reasoning. */
+	asm volatile("" : "+r"(idx));
+	idx &= MW_STACK_COPY / 8 - 1;
+	v = ((__u64 *)c->u->stack)[idx];
+	if (in_exec(c->x, v)) {
+		c->h = (c->h ^ v) * 0x9e3779b97f4a7c15ull + i;
+		c->h ^= c->h >> 31;
+	}
+	return 0;
+}
+
+/*
+ * An allocation record of a process with executable ranges, from a return
+ * probe: the frame-pointer walk, then the stack copy and its key; the copy
+ * travels only with the key's first record (see memwatch.h). Returns false
+ * when it sent nothing and the plain record should go instead.
+ */
+static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
+					      __u64 addr, __u64 old_addr,
+					      const struct pending *p,
+					      struct mw_exec_ranges *x)
+{
+	__u32 zero = 0, len = unwind_bytes, bytes = stack_frames * 8;
+	struct mw_unwind_record *u = bpf_map_lookup_elem(&uscratch, &zero);
+	struct mw_stack_key sk = {};
+	struct scan_ctx sc = {};
+	__u64 sp = PT_REGS_SP(ctx), size;
+	long n;
+
+	if (!u)
+		return false;
+	rec_init(&u->r, type, cur_ids());
+	u->r.addr = addr;
+	u->r.old_addr = old_addr;
+	u->r.size = p->size;
+	u->r.site = p->site;
+	if (p->wrapped)
+		u->r.flags |= MW_RECF_WRAPPED;
+	if (bytes > sizeof(u->frames))
+		bytes = sizeof(u->frames);
+	n = bytes ? bpf_get_stack(ctx, u->frames, bytes, BPF_F_USER_STACK) : 0;
+	if (n < 0) {
+		count(MW_CNT_NO_STACK);
+		n = 0;
+	}
+	if (n > 0 && !p->wrapped)
+		u->r.site = u->frames[0];
+	u->r.nframes = n / sizeof(__u64);
+	u->ip = PT_REGS_IP(ctx);
+	u->sp = sp;
+	u->bp = PT_REGS_FP(ctx);
+#if defined(__TARGET_ARCH_x86)
+	u->bx = ctx->bx;
+	u->r12 = ctx->r12;
+	u->r13 = ctx->r13;
+	u->r14 = ctx->r14;
+	u->r15 = ctx->r15;
+#endif
+	/* All or nothing: a copy reaching past the stack's mapping fails,
+	 * so shorter ones are tried (a shallow main thread). */
+	for (int t = 0; t < 5; t++) {
+		if (len > MW_STACK_COPY)
+			len = MW_STACK_COPY;
+		if (len < 256) {
+			len = 0;
+			break;
+		}
+		if (!bpf_probe_read_user(u->stack, len, (void *)sp))
+			break;
+		len /= 2;
+	}
+	if (!len)
+		return false;
+	sc.u = u;
+	sc.x = x;
+	sc.words = len / 8;
+	sc.h = u->ip ^ ((__u64)x->gen << 32) ^ len;
+	bpf_loop(MW_STACK_COPY / 8, scan_word, &sc, 0);
+	u->stack_key = sc.h;
+	u->gen = x->gen;
+	u->copy_len = 0;
+	u->r.flags |= MW_RECF_STACK_KEY;
+	sk.pid = u->r.pid;
+	sk.key = sc.h;
+	if (!bpf_map_lookup_elem(&stack_seen, &sk)) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(&stack_seen, &sk, &one, BPF_ANY);
+		u->copy_len = len;
+		u->r.flags |= MW_RECF_STACK_COPY;
+	}
+	size = offsetof(struct mw_unwind_record, stack) + u->copy_len;
+	if (size > sizeof(*u))
+		size = sizeof(*u);
+	if (bpf_ringbuf_output(&events, u, size, rb_flags())) {
+		/* The copy is lost with it: let the next one carry it. */
+		if (u->copy_len)
+			bpf_map_delete_elem(&stack_seen, &sk);
+		lose(u->r.pid, MW_CNT_DROPPED);
+		return true;
+	}
+	count(MW_CNT_EMITTED);
+	return true;
+}
+
 static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 				       __u64 addr, __u64 old_addr,
 				       const struct pending *p)
 {
 	__u32 zero = 0;
-	struct mw_stack_record *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct mw_stack_record *s;
 
+	if (unwind_bytes && stack_frames) {
+		__u32 pid = cur_ids() >> 32;
+		struct mw_exec_ranges *x = bpf_map_lookup_elem(&exec_ranges,
+							       &pid);
+		struct mw_stack_key fk = {.pid = pid,
+					  .key = PT_REGS_IP(ctx)};
+
+		if (x && x->n && !bpf_map_lookup_elem(&fp_sites, &fk) &&
+		    emit_alloc_unwind(ctx, type, addr, old_addr, p, x))
+			return;
+	}
+	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return;
 	rec_init(&s->r, type, cur_ids());
@@ -1772,6 +1963,9 @@ int BPF_PROG(on_exec, struct task_struct *p)
 		watch_exec(p, ids);
 		return 0;
 	}
+	/* The old image's ranges would key the new one's stacks: none
+	 * until user space reads the new ones. */
+	bpf_map_delete_elem(&exec_ranges, &tgid);
 	rec_init(&r, MW_REC_EXEC, 0);
 	r.pid = tgid;
 	r.tid = (__u32)ids;

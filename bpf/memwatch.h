@@ -107,6 +107,58 @@ struct mw_stack_record {
 	__u64 frames[MW_MAX_FRAMES];
 };
 
+/*
+ * Stacks without frame pointers (daemon/unwind.c). Where a process has an
+ * exec_ranges entry and the allocation's call site is not known to walk
+ * right by frame pointers (fp_sites), the return probe copies the top of
+ * the user stack and keys it: a hash of every word of that copy that
+ * falls in the process's executable ranges, with its offset. Return
+ * addresses are such words, so the same call stack gives the same key and
+ * a different one a different key, to the depth the copy reaches. The
+ * first record of a key (per process, stack_seen) carries the copy and
+ * the registers, for user space to unwind with the binaries' CFI; later
+ * ones carry the key alone. Both carry the frame-pointer walk too, the
+ * stack used when user space cannot unwind.
+ */
+#define MW_STACK_COPY 8192 /* bytes of stack copied at most, a power of 2 */
+#define MW_EXEC_RANGES 32  /* executable ranges per process, merged to fit */
+
+/* The record carries a stack key (stack_key): an mw_unwind_record. */
+#define MW_RECF_STACK_KEY 0x800
+/* It also carries the stack copy: its first of that key. */
+#define MW_RECF_STACK_COPY 0x1000
+
+struct mw_unwind_record {
+	struct mw_record r;
+	__u64 stack_key;
+	/* The registers at the return, the caller's: the callee-saved
+	 * ones, which the caller's frames' CFI may use. */
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
+	__u32 copy_len;	  /* bytes of stack[] that travel: 0 or from sp */
+	__u32 gen;	  /* of the exec_ranges the key was made with */
+	__u64 frames[MW_MAX_FRAMES]; /* the frame-pointer walk, r.nframes */
+	__u8 stack[MW_STACK_COPY];
+};
+
+/* Value of the exec_ranges map (by tgid): [start[i], end[i]) sorted, not
+ * overlapping; gen changes whenever they do, so that keys made with other
+ * ranges never match. */
+struct mw_exec_ranges {
+	__u32 n;
+	__u32 gen;
+	__u64 lo, hi; /* the span of them all */
+	__u64 start[MW_EXEC_RANGES];
+	__u64 end[MW_EXEC_RANGES];
+};
+
+/* Key of stack_seen (value: a __u8) and of fp_sites (site = the call
+ * site; value 1: the frame-pointer walk from there is the whole stack). */
+struct mw_stack_key {
+	__u32 pid;
+	__u32 pad;
+	__u64 key;
+};
+
 /* Values of the targets map: how a process is traced. */
 #define MW_TARGET_FULL 1 /* allocations and TLS */
 #define MW_TARGET_TLS 2	 /* TLS only: malloc and free are not probed */

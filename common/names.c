@@ -133,3 +133,17 @@ const char *mw_mode_name(uint32_t mode)
 	}
 	return "unknown";
 }
+
+const char *mw_wrap_why_name(uint32_t why)
+{
+	switch (why) {
+	case MW_WRAP_BUILTIN:
+		return "built-in";
+	case MW_WRAP_USER:
+		return "--wrapper";
+	case MW_WRAP_AUTO:
+		return "automatic";
+	default:
+		return "";
+	}
+}

@@ -168,11 +168,28 @@ static const struct mw_col block_columns[] = {
 };
 #undef L
 
+const char *mw_finding_state(const struct mw_finding_row *f)
+{
+	return f->resolved_ts ? "resolved" : "open";
+}
+
+static const char *finding_state(const void *row, char *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	return mw_finding_state(row);
+}
+
 #define F struct mw_finding_row
 static const struct mw_col finding_columns[] = {
     COL(F, id, U64, 1, KEY),
     COL(F, kind, U32, 1, 0, .name_of = mw_finding_kind_name),
     COL(F, severity, U32, 2, 0, .name_of = mw_severity_name),
+    /* Not stored: open or resolved, from resolved_ts. */
+    {.name = "state",
+     .type = MW_COL_TEXT,
+     .flags = MW_COL_VIRTUAL,
+     .derive = finding_state},
     COL(F, proc_id, U64, 1, KEEP | HIDDEN),
     COL(F, pid, U32, 1, KEEP),
     COL(F, tid, U32, 1, 0),
@@ -192,6 +209,9 @@ static const struct mw_col finding_columns[] = {
     COL(F, first_ts, U64, 2, TIME),
     COL(F, last_ts, U64, 2, TIME),
     COL(F, detail, MW_COL_TEXT, 2, 0),
+    /* null while open. */
+    COL(F, resolved_ts, U64, 9, TIME | MW_COL_NULL0),
+    COL(F, resolved_reason, MW_COL_TEXT, 9, 0),
     COL(F, block, U64, 1, HIDDEN),
 };
 #undef F

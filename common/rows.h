@@ -152,6 +152,7 @@ enum mw_severity {
 };
 
 #define MW_DETAIL_MAX 160
+#define MW_REASON_MAX 96
 
 struct mw_finding_row {
 	uint64_t id;
@@ -180,6 +181,11 @@ struct mw_finding_row {
 	uint64_t first_ts;
 	uint64_t last_ts;
 	char detail[MW_DETAIL_MAX]; /* one line for people, may be empty */
+	/* Resolved: its evidence went away (its blocks freed, its growth
+	 * given back) at resolved_ts, for resolved_reason. 0: open. A
+	 * resolved finding never opens again (docs/RULES.md). */
+	uint64_t resolved_ts;
+	char resolved_reason[MW_REASON_MAX];
 };
 
 /* What the stack classifier saw in an allocating stack. */
@@ -191,6 +197,56 @@ enum mw_stack_flags {
 	 * (__tls_get_addr). */
 	MW_STACK_TLS_DYNAMIC = 0x2,
 };
+
+/*
+ * The culprit of an allocating stack, in the same flags: frames[0 ..
+ * culprit) are allocation wrappers (xmalloc, zmalloc, operator new, ...),
+ * frames[culprit] is the first frame that is not, the site findings, top
+ * and the pprof export name. Bits 8-11 hold culprit (0: frame 0, no
+ * wrapper), bits 16-31 why each of the first MW_WRAP_MAX frames was taken
+ * as a wrapper, two bits each (enum mw_wrap_why). See daemon/wrapper.h.
+ */
+#define MW_WRAP_MAX 8
+#define MW_STACK_CULPRIT_SHIFT 8
+#define MW_STACK_CULPRIT_MASK 0xfu
+#define MW_STACK_WHY_SHIFT 16
+
+enum mw_wrap_why {
+	MW_WRAP_NONE = 0,    /* not a wrapper */
+	MW_WRAP_BUILTIN = 1, /* on the built-in list of common runtimes */
+	MW_WRAP_USER = 2,    /* matched a --wrapper regular expression */
+	MW_WRAP_AUTO = 3,    /* recognised from the stacks (docs/RULES.md) */
+};
+
+/* The index of the culprit frame flags say (< MW_WRAP_MAX + 1). */
+static inline uint32_t mw_stack_culprit(uint32_t flags)
+{
+	return (flags >> MW_STACK_CULPRIT_SHIFT) & MW_STACK_CULPRIT_MASK;
+}
+
+/* Why frame i was taken as a wrapper (enum mw_wrap_why). */
+static inline uint32_t mw_stack_wrap_why(uint32_t flags, uint32_t i)
+{
+	if (i >= mw_stack_culprit(flags) || i >= MW_WRAP_MAX)
+		return MW_WRAP_NONE;
+	return (flags >> (MW_STACK_WHY_SHIFT + 2 * i)) & 3u;
+}
+
+/* flags with frames[0 .. n) taken as wrappers for why[0 .. n). */
+static inline uint32_t mw_stack_set_culprit(uint32_t flags, uint32_t n,
+					    const uint8_t *why)
+{
+	flags &= 0xffu;
+	if (n > MW_WRAP_MAX)
+		n = MW_WRAP_MAX;
+	flags |= n << MW_STACK_CULPRIT_SHIFT;
+	for (uint32_t i = 0; i < n; i++)
+		flags |= (uint32_t)(why[i] & 3u) << (MW_STACK_WHY_SHIFT + 2 * i);
+	return flags;
+}
+
+/* The word for a wrapper's reason: "built-in", "--wrapper", "automatic". */
+const char *mw_wrap_why_name(uint32_t why);
 
 /* A deduplicated allocating stack: frames[0] is the call site. */
 struct mw_stack_row {
@@ -224,6 +280,8 @@ const char *mw_thread_state_name(uint32_t state);
 const char *mw_key_state_name(uint32_t state);
 const char *mw_severity_name(uint32_t sev);
 const char *mw_mode_name(uint32_t mode);
+/* "open" or "resolved": a finding's state, from its resolved_ts. */
+const char *mw_finding_state(const struct mw_finding_row *f);
 int mw_severity_parse(const char *name); /* -EINVAL if unknown */
 
 /* --- row descriptions (rows.c) ------------------------------------------- */

@@ -1,6 +1,8 @@
 /*
- * cmd_findings.c - memwatchctl findings (the leaks found) and explain ID
- * (one finding: its evidence and symbolized stack).
+ * cmd_findings.c - memwatchctl findings (the leaks found: the open ones,
+ * or with --resolved or --all those whose evidence went away, with when
+ * and why) and explain ID (one finding: its evidence, its state and
+ * symbolized stack).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,7 +21,8 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		rowfmt__json(&J, &mw_finding_desc, r, site);
 	} else {
 		char id[24], pid[16], tid[16], key[24], addr[24], size[24],
-		    count[24], bytes[24], when[32], where[3 * MW_SITE_STR];
+		    count[24], bytes[24], when[32], where[3 * MW_SITE_STR],
+		    resolved[32], reason[3 * MW_REASON_MAX];
 
 		snprintf(id, sizeof(id), "%" PRIu64, r->id);
 		snprintf(pid, sizeof(pid), "%u", r->pid);
@@ -35,9 +38,19 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->bytes);
 		output__time(when, sizeof(when), r->last_ts);
 		output__site(where, sizeof(where), r->site, site);
+		if (opt.filter.state == STORE_FINDINGS_OPEN) {
+			table__row(t, id, mw_finding_kind_name(r->kind),
+				   mw_severity_name(r->severity), pid, tid, key,
+				   addr, size, count, bytes, when, where);
+			return 0;
+		}
+		output__time(resolved, sizeof(resolved), r->resolved_ts);
+		text__safe(reason, sizeof(reason),
+			   r->resolved_ts ? r->resolved_reason : "-");
 		table__row(t, id, mw_finding_kind_name(r->kind),
 			   mw_severity_name(r->severity), pid, tid, key, addr,
-			   size, count, bytes, when, where);
+			   size, count, bytes, when, mw_finding_state(r),
+			   resolved, where, reason);
 	}
 	return 0;
 }
@@ -48,9 +61,18 @@ int cmd_findings(int argc, char **argv)
 			  .head = {"ID", "KIND", "SEV", "PID", "TID", "KEY/GEN",
 				   "ADDRESS", "SIZE", "COUNT", "BYTES", "LAST",
 				   "SITE"}};
+	/* With resolved ones: their state, when and why (last: it is the
+	 * longest). */
+	struct table all = {.ncols = 15,
+			    .head = {"ID", "KIND", "SEV", "PID", "TID",
+				     "KEY/GEN", "ADDRESS", "SIZE", "COUNT",
+				     "BYTES", "LAST", "STATE", "RESOLVED",
+				     "SITE", "REASON"}};
 	struct store *s;
 	int err;
 
+	if (opt.filter.state != STORE_FINDINGS_OPEN)
+		t = all;
 	ctl__no_args("findings", argc);
 	s = ctl__open_db();
 	output__list_begin();
@@ -99,6 +121,8 @@ static void explain_text(const struct explain *x, struct store *s)
 	char t1[32], t2[32], t3[32], where[3 * MW_SITE_STR],
 	    detail[3 * MW_DETAIL_MAX];
 	struct mw_stack_row st;
+	const char *tls;
+	uint32_t culprit;
 
 	printf("finding %" PRIu64 ": %s, severity %s\n", f->id,
 	       mw_finding_kind_name(f->kind), mw_severity_name(f->severity));
@@ -120,6 +144,13 @@ static void explain_text(const struct explain *x, struct store *s)
 		text__safe(detail, sizeof(detail), f->detail);
 		printf("  detail    %s\n", detail);
 	}
+	if (f->resolved_ts) {
+		output__time(t1, sizeof(t1), f->resolved_ts);
+		text__safe(detail, sizeof(detail), f->resolved_reason);
+		printf("  state     resolved %s: %s\n", t1, detail);
+	} else {
+		printf("  state     open\n");
+	}
 	output__site(where, sizeof(where), f->site,
 		     x->has_site ? &x->site : NULL);
 	printf("  site      %s\n", where);
@@ -127,15 +158,26 @@ static void explain_text(const struct explain *x, struct store *s)
 		printf("  stack     not recorded\n");
 		return;
 	}
-	printf("  stack     %u frame(s)%s%s\n", st.nframes,
-	       st.flags ? ", " : "", stack_flags_text(st.flags));
+	tls = stack_flags_text(st.flags);
+	printf("  stack     %u frame(s)%s%s\n", st.nframes, tls[0] ? ", " : "",
+	       tls);
+	culprit = mw_stack_culprit(st.flags);
+	if (culprit && culprit < st.nframes)
+		printf("  wrappers  frames #0-#%u allocate for their caller: the "
+		       "site is frame #%u\n",
+		       culprit - 1, culprit);
 	for (uint32_t i = 0; i < st.nframes; i++) {
 		struct mw_site_row fs;
 		int have = !store__get_site(s, st.proc_id, st.frames[i], &fs);
+		uint32_t why = mw_stack_wrap_why(st.flags, i);
 
 		output__site(where, sizeof(where), st.frames[i],
 			     have ? &fs : NULL);
-		printf("    #%-2u %s\n", i, where);
+		if (why)
+			printf("    #%-2u %s  [wrapper: %s]\n", i, where,
+			       mw_wrap_why_name(why));
+		else
+			printf("    #%-2u %s\n", i, where);
 	}
 }
 
@@ -154,6 +196,8 @@ static void explain_json(const struct explain *x, struct store *s)
 	json__bool(&J, have_stack && (st.flags & MW_STACK_TLS_INIT));
 	json__key(&J, "tls_dynamic");
 	json__bool(&J, have_stack && (st.flags & MW_STACK_TLS_DYNAMIC));
+	json__key(&J, "culprit_frame");
+	json__u64(&J, have_stack ? mw_stack_culprit(st.flags) : 0);
 	json__key(&J, "frames");
 	json__open(&J, '[');
 	for (uint32_t i = 0; have_stack && i < st.nframes; i++) {
@@ -162,6 +206,14 @@ static void explain_json(const struct explain *x, struct store *s)
 
 		rowfmt__json_site(&J, st.frames[i], have ? &fs : NULL);
 	}
+	json__close(&J, ']');
+	/* Why each frame below the culprit was taken as a wrapper. */
+	json__key(&J, "wrappers");
+	json__open(&J, '[');
+	for (uint32_t i = 0; have_stack && i < st.nframes &&
+			     mw_stack_wrap_why(st.flags, i);
+	     i++)
+		json__str(&J, mw_wrap_why_name(mw_stack_wrap_why(st.flags, i)));
 	json__close(&J, ']');
 	json__close(&J, '}');
 	json__close(&J, '}');

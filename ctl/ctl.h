@@ -74,7 +74,7 @@ int client__request(uint16_t type, const void *payload, uint32_t len,
 
 /* --- output.c ------------------------------------------------------- */
 
-#define TABLE_MAX_COLS 12
+#define TABLE_MAX_COLS 15
 
 /* Rows of ncols cells, head their names; zero-initialised but ncols and
  * head. */

@@ -48,10 +48,19 @@ static int profile_cb(void *ctx, const struct store_stack_usage *u,
 	int err;
 
 	/* The leaf is the blocks' site, the one top ranks, so that both
-	 * agree even for a stack stored without it (or not stored). */
+	 * agree even for a stack stored without it (or not stored). That
+	 * site is the stack's culprit, past its allocation wrappers: the
+	 * wrappers' frames below it are left out, so that pprof's flat
+	 * column names the culprit too (explain shows them). */
 	ips[n++] = u->site;
-	if (stack && stack->nframes && stack->frames[0] == u->site)
-		i = 1;
+	if (stack && stack->nframes) {
+		uint32_t c = mw_stack_culprit(stack->flags);
+
+		if (c < stack->nframes && stack->frames[c] == u->site)
+			i = c + 1;
+		else if (stack->frames[0] == u->site)
+			i = 1;
+	}
 	for (; stack && i < stack->nframes && n < MW_EV_MAX_FRAMES + 1; i++)
 		ips[n++] = stack->frames[i];
 	for (i = 0; i < n; i++)

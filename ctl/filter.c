@@ -100,6 +100,18 @@ int filter__set(struct store_filter *f, struct store_top *top, const char *name,
 				      "since the epoch, or 30s, 5m, 2h, 1d)",
 				      arg);
 		f->since = v;
+	} else if (!strcmp(name, "state")) {
+		if (!strcmp(arg, "open"))
+			f->state = STORE_FINDINGS_OPEN;
+		else if (!strcmp(arg, "resolved"))
+			f->state = STORE_FINDINGS_RESOLVED;
+		else if (!strcmp(arg, "all"))
+			f->state = STORE_FINDINGS_ALL;
+		else
+			return refuse(msg, len,
+				      "--state: unknown state '%s' (open, "
+				      "resolved, all)",
+				      arg);
 	} else if (!strcmp(name, "limit")) {
 		if (!strcmp(arg, "all"))
 			v = FILTER_LIMIT_ALL;

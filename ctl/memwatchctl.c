@@ -39,7 +39,9 @@ static void usage(FILE *f)
 		"  live             live blocks older than the persist age,"
 		"\n                   largest first (100 unless --limit)\n"
 		"  keys             pthread keys and their bindings\n"
-		"  findings         leaks found, newest evidence last\n"
+		"  findings         leaks found and still open (--resolved: "
+		"those whose\n                   evidence went away; --all:"
+		" both), newest last\n"
 		"  explain ID       one finding: its evidence and symbolized "
 		"stack\n"
 		"  top              allocation sites by the live bytes or "
@@ -98,6 +100,10 @@ static void usage(FILE *f)
 		"  --since WHEN     findings found since a Unix time in "
 		"seconds,\n                   or a duration ago: 30s, 5m, 2h, "
 		"1d\n"
+		"  --resolved       findings, export: the resolved findings "
+		"only\n"
+		"  --all            findings, export: open and resolved "
+		"findings\n"
 		"  --limit N|all    at most N rows (live: 100 unless "
 		"--limit)\n"
 		"  --by WHAT        top: rank sites by live bytes or blocks "
@@ -139,7 +145,8 @@ static const struct cmd cmds[] = {
 int main(int argc, char **argv)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_KIND, OPT_SINCE,
-	       OPT_LIMIT, OPT_SEVERITY, OPT_BY, OPT_PER, OPT_TLS };
+	       OPT_LIMIT, OPT_SEVERITY, OPT_BY, OPT_PER, OPT_TLS, OPT_RESOLVED,
+	       OPT_ALL };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
@@ -150,6 +157,8 @@ int main(int argc, char **argv)
 		{"since", required_argument, NULL, OPT_SINCE},
 		{"limit", required_argument, NULL, OPT_LIMIT},
 		{"severity", required_argument, NULL, OPT_SEVERITY},
+		{"resolved", no_argument, NULL, OPT_RESOLVED},
+		{"all", no_argument, NULL, OPT_ALL},
 		{"tls", no_argument, NULL, OPT_TLS},
 		{"by", required_argument, NULL, OPT_BY},
 		{"per", required_argument, NULL, OPT_PER},
@@ -168,6 +177,8 @@ int main(int argc, char **argv)
 #endif
 	opt.db = MW_DEFAULT_DB;
 	opt.socket = MW_DEFAULT_SOCKET;
+	/* findings and export list the open ones unless told otherwise. */
+	opt.filter.state = STORE_FINDINGS_OPEN;
 	/* --json is honoured for errors even in the option parsing below. */
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j") ||
@@ -206,6 +217,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SEVERITY:
 			set_filter("severity", optarg);
+			break;
+		case OPT_RESOLVED:
+			set_filter("state", "resolved");
+			break;
+		case OPT_ALL:
+			set_filter("state", "all");
 			break;
 		case OPT_LIMIT:
 			set_filter("limit", optarg);

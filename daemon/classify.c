@@ -1,14 +1,17 @@
 /*
  * classify.c - the engine's classifiers of stacks and call sites
  * (engine_config's classify and internal), which name code addresses
- * through the daemon's symbolizer.
+ * through the daemon's symbolizer, and take the culprit of a stack past
+ * its allocation wrappers (wrapper.c).
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "memwatchd.h"
 #include "symbolizer.h"
+#include "wrapper.h"
 
 /* Does a name say "C++ thread_local initialization or registration"?
  * _ZTH/_ZTW are the Itanium ABI's TLS init and wrapper functions, and
@@ -24,16 +27,30 @@ static bool tls_init_name(const char *f)
  * The engine's stack classifier: symbolize the frames of a stack seen for
  * the first time. Dynamic TLS is allocated by ld.so itself (frames[0] is
  * in the loader) when a thread first touches a module's __thread data.
+ * The same names, with the engine's fan-out of the process's stacks, say
+ * which top frames are allocation wrappers (wrapper.c): the culprit, in
+ * the flags' high bits.
  */
 uint32_t daemon__classify_stack(void *ctx, uint32_t pid, const uint64_t *frames,
 			       uint32_t n)
 {
 	struct daemon *d = ctx;
-	uint32_t flags = 0;
+	/* The first frames' names, copied: the symbolizer's are valid
+	 * until its next call. */
+	char names[MW_WRAP_MAX + 1][128];
+	struct wrap_frame wf[MW_WRAP_MAX + 1];
+	uint32_t fan[MW_WRAP_MAX], nfan, nw = 0, flags = 0;
+	uint8_t why[MW_WRAP_MAX];
 
 	for (uint32_t i = 0; i < n; i++) {
-		const char *f = symbolizer__function(d->sym, pid, frames[i]);
+		uint64_t size = 0;
+		const char *f = symbolizer__symbol(d->sym, pid, frames[i], &size);
 
+		if (i <= MW_WRAP_MAX) {
+			snprintf(names[i], sizeof(names[i]), "%s", f ? f : "");
+			wf[i] = (struct wrap_frame){f ? names[i] : NULL, size};
+			nw = i + 1;
+		}
 		if (!f)
 			continue;
 		if (tls_init_name(f))
@@ -43,7 +60,10 @@ uint32_t daemon__classify_stack(void *ctx, uint32_t pid, const uint64_t *frames,
 	}
 	if (n && symbolizer__is_loader(d->sym, pid, frames[0]))
 		flags |= MW_STACK_TLS_DYNAMIC;
-	return flags;
+	nfan = engine__stack_fanout(d->engine, pid, frames, n, fan,
+				    MW_WRAP_MAX);
+	nw = wrappers__culprit(d->wrappers, wf, nw, fan, nfan, why);
+	return mw_stack_set_culprit(flags, nw, why);
 }
 
 /*

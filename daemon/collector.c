@@ -107,6 +107,12 @@ static int on_record(void *ctx, void *data, size_t size)
 		if (!(ev.flags & MW_EVF_WATCHED))
 			collector__locks(c, ev.pid);
 	}
+	if (c->dbuf.unwind)
+		collector_unwind__event(c, &ev);
+	else if (ev.type == MW_EV_EXEC || ev.type == MW_EV_MODULE_LOAD)
+		collector_unwind__changed(c, ev.pid);
+	else if (ev.type == MW_EV_PROC_EXIT)
+		collector_unwind__gone(c, ev.pid);
 	c->cb(c->ctx, &ev);
 	return 0;
 }
@@ -179,6 +185,7 @@ static int load_programs(struct collector *c,
 	bpf_map__set_max_entries(c->skel->maps.lost, c->max_lost);
 	c->skel->rodata->wakeup_bytes = opts->ringbuf_bytes / 16;
 	c->skel->rodata->stack_frames = opts->stack_frames;
+	c->skel->rodata->unwind_bytes = c->unwind_bytes;
 	/* In a pid namespace of its own (a container), memwatchd names
 	 * processes as it sees them: the programs translate (cur_ids). The
 	 * initial namespace's inode is fixed (PROC_PID_INIT_INO). */
@@ -213,6 +220,15 @@ struct collector *collector__new(const struct collector_opts *opts,
 	c->floor = opts->bench_floor;
 	c->at_entry = opts->bench_at_entry;
 	c->ncpus = libbpf_num_possible_cpus();
+	c->stack_frames = opts->stack_frames;
+	/* A power of two the BPF side can copy (memwatch.h). */
+	for (c->unwind_bytes = MW_STACK_COPY;
+	     c->unwind_bytes > opts->unwind_bytes; c->unwind_bytes /= 2)
+		;
+	if (c->unwind_bytes < 256 || !c->stack_frames)
+		c->unwind_bytes = 0;
+	hmap__init(&c->ustacks);
+	hmap__init(&c->uranges);
 	c->targets = calloc(opts->max_targets, sizeof(*c->targets));
 	c->wall_offset = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	if (!c->targets || c->ncpus <= 0) {
@@ -291,6 +307,7 @@ void collector__free(struct collector *c)
 	for (int i = 0; i < c->ntargets; i++)
 		collector_attach__unlink(&c->targets[i]);
 	ring_buffer__free(c->rb);
+	collector_unwind__fini(c);
 	memwatch_bpf__destroy(c->skel);
 	bench_bpf__destroy(c->bench);
 	hmap__fini(&c->lost_taken);

@@ -28,6 +28,10 @@ struct collector_opts {
 	/* User stack frames an allocation record carries, 0 to
 	 * MW_EV_MAX_FRAMES; 0 keeps the call site alone (cheaper). */
 	uint32_t stack_frames;
+	/* Bytes of user stack copied to unwind stacks without frame
+	 * pointers (bpf/memwatch.h), a power of two up to MW_STACK_COPY;
+	 * 0: the frame-pointer walk alone. */
+	uint32_t unwind_bytes;
 	/* The kernel's features (1 << enum mw_kfeature, daemon/kernel.h):
 	 * which programs are loaded, and how. */
 	uint32_t kfeatures;

@@ -457,6 +457,8 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 		*why = "cannot add it to the targets map";
 		return -errno;
 	}
+	if (!tls_only)
+		collector_unwind__ranges(c, pid);
 	/* Allocators before libc: free goes first in each (see probes[]),
 	 * and a replacing allocator's free is the one that runs. */
 	snprintf(c->why, sizeof(c->why), "cannot attach its probes");
@@ -480,6 +482,7 @@ int collector__attach(struct collector *c, uint32_t pid, bool tls_only,
 fail:
 	collector_attach__unlink(t);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
+	collector_unwind__gone(c, pid);
 	return err;
 }
 
@@ -493,6 +496,7 @@ int collector__detach(struct collector *c, uint32_t pid)
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.targets), &pid);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.pool_locks), &pid);
 	collector_attach__unlink(t);
+	collector_unwind__gone(c, pid);
 	*t = c->targets[--c->ntargets];
 	c->mm_err = mm_update(c);
 	hold_update(c);

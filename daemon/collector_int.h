@@ -11,6 +11,7 @@
  *   collector_module.c  which files to probe in a process
  *   collector_loss.c    losses, counters, the missed and held maps
  *   collector_watch.c   the watch maps, following forks
+ *   collector_unwind.c  stacks without frame pointers: ranges, unwinding
  */
 #ifndef MEMWATCH_COLLECTOR_INT_H
 #define MEMWATCH_COLLECTOR_INT_H
@@ -87,6 +88,15 @@ struct sym_cache {
 	uint64_t offsets[NPROBES];
 };
 
+/* A stack unwound from a copy (collector_unwind.c), of process pid's
+ * stack key. */
+struct ustack {
+	uint32_t pid;
+	uint32_t n;
+	uint64_t key;
+	uint64_t frames[MW_MAX_FRAMES];
+};
+
 struct collector {
 	struct memwatch_bpf *skel;
 	struct sym_cache cache[MAX_MODULES];
@@ -131,6 +141,16 @@ struct collector {
 	int refused_err;  /* the -errno of that load */
 	int ncpus;
 	char why[PATH_MAX + 128];
+	/* Stacks without frame pointers (collector_unwind.c). */
+	uint32_t unwind_bytes; /* collector_opts.unwind_bytes */
+	uint32_t stack_frames; /* collector_opts.stack_frames */
+	struct unwinder *unwinder;
+	struct hmap ustacks;   /* stacks unwound, by process and key */
+	struct hmap uranges;   /* pid -> its exec_ranges as last written */
+	struct ustack one; /* the stack of the record at hand */
+	uint32_t ranges_gen;
+	uint64_t unwound, unwind_failed, unwind_missed, unwind_skipped;
+	uint64_t unwind_window_ns, unwind_spent_ns; /* the budget's second */
 };
 
 /* What a module is to the process, and so which probes go in it. */
@@ -218,5 +238,17 @@ int collector_attach__custom(struct collector *c, struct target *t,
 /* Mark t followed and put the child-context hold in place where it is
  * needed (before 6.13). Returns 0 or -errno. */
 int collector_attach__follow(struct collector *c, struct target *t);
+
+/* collector_unwind.c, for collector.c and collector_attach.c. */
+/* Write pid's executable ranges into exec_ranges (a new generation). */
+void collector_unwind__ranges(struct collector *c, uint32_t pid);
+/* pid's address space changed (exec, dlopen): ranges read again, cached
+ * stacks dropped. */
+void collector_unwind__changed(struct collector *c, uint32_t pid);
+/* pid is no longer traced or has exited. */
+void collector_unwind__gone(struct collector *c, uint32_t pid);
+/* ev was just decoded: give it the stack unwound for its key, if any. */
+void collector_unwind__event(struct collector *c, struct mw_event *ev);
+void collector_unwind__fini(struct collector *c);
 
 #endif

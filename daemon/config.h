@@ -22,6 +22,10 @@
 #define MAX_PIDS 64
 #define MAX_WATCH 16
 #define MAX_FUNCTIONS 32
+/* --wrapper expressions at most (wrapper.h's WRAPPER_MAX_USER). */
+#define MAX_WRAPPERS 32
+/* --wrapper-callers by default (wrapper.h's WRAPPER_DEFAULT_CALLERS). */
+#define OPT_DEFAULT_WRAPPER_CALLERS 8u
 
 /* A string the settings own: a value from a file, a function name. */
 struct opt_str {
@@ -97,6 +101,11 @@ struct options {
 	int ncgroups;
 	struct opt_function functions[MAX_FUNCTIONS];
 	int nfunctions;
+	/* --wrapper: regular expressions naming allocation wrappers;
+	 * --wrapper-callers: callers that make one automatically (0: off). */
+	const char *wrappers[MAX_WRAPPERS];
+	int nwrappers;
+	uint32_t wrapper_callers;
 	struct engine_config ecfg; /* rule settings; 0 = engine default */
 	int verbose;
 	int log_level; /* LOG_ERR .. LOG_DEBUG: --log-level, raised by -v */
@@ -104,6 +113,7 @@ struct options {
 	bool features;	   /* --features: print the kernel's, then exit */
 	bool bench_floor, bench_at_entry; /* collector_opts.bench_* */
 	uint32_t stack_frames;		  /* collector_opts.stack_frames */
+	uint32_t unwind_bytes;		  /* collector_opts.unwind_bytes */
 	/* Bounds (docs/RELIABILITY.md): the BPF side's, read at start-up
 	 * only, and the daemon's memory (0: no limit). The engine's are in
 	 * ecfg.max_*. */

@@ -61,6 +61,24 @@ static uint32_t unwrap(struct decode_buf *buf, uint64_t site,
 	return k;
 }
 
+void decode__frames(struct decode_buf *buf, struct mw_event *ev,
+		    const uint64_t *frames, uint32_t n, bool wrapped)
+{
+	if (n > MW_MAX_FRAMES)
+		n = MW_MAX_FRAMES;
+	ev->frames = frames;
+	ev->nframes = n;
+	if (wrapped && n) {
+		/* unwrap() writes buf->frames: never from itself. */
+		if (frames == buf->frames) {
+			memcpy(buf->stack, frames, n * sizeof(*frames));
+			frames = buf->stack;
+		}
+		ev->nframes = unwrap(buf, ev->site, frames, n);
+		ev->frames = buf->frames;
+	}
+}
+
 int decode__record(const void *data, size_t size, uint64_t wall_offset,
 		   struct decode_buf *buf, struct mw_event *ev)
 {
@@ -122,6 +140,27 @@ int decode__record(const void *data, size_t size, uint64_t wall_offset,
 		ev->frames = buf->frames;
 		ev->nframes = 2;
 		ev->code = r->code & 0xff;
+		return 0;
+	}
+	buf->unwind = NULL;
+	buf->copy_len = 0;
+	if ((r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC) &&
+	    (r->flags & MW_RECF_STACK_KEY)) {
+		const struct mw_unwind_record *u = data;
+		size_t head = offsetof(struct mw_unwind_record, stack);
+
+		if (size < head)
+			return -EINVAL;
+		buf->unwind = u;
+		/* The copy that arrived, whatever it claims. */
+		if (r->flags & MW_RECF_STACK_COPY)
+			buf->copy_len = u->copy_len < size - head
+					    ? u->copy_len
+					    : (uint32_t)(size - head);
+		decode__frames(buf, ev, (const uint64_t *)u->frames,
+			       r->nframes < MW_MAX_FRAMES ? r->nframes
+							  : MW_MAX_FRAMES,
+			       r->flags & MW_RECF_WRAPPED);
 		return 0;
 	}
 	if (r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC ||

@@ -11,6 +11,7 @@
 #ifndef MEMWATCH_DECODE_H
 #define MEMWATCH_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
@@ -24,6 +25,11 @@ struct decode_buf {
 	struct mw_path_record module;
 	/* The stack of an allocation a wrapper made for its caller. */
 	uint64_t frames[MW_MAX_FRAMES];
+	/* A record with a stack key (MW_RECF_STACK_KEY), or NULL; the
+	 * bytes of its stack copy that arrived (0: none). */
+	const struct mw_unwind_record *unwind;
+	uint32_t copy_len;
+	uint64_t stack[MW_MAX_FRAMES]; /* decode__frames' own copy */
 };
 
 /*
@@ -37,5 +43,12 @@ struct decode_buf {
  */
 int decode__record(const void *data, size_t size, uint64_t wall_offset,
 		   struct decode_buf *buf, struct mw_event *ev);
+
+/* Give ev (an allocation's, ev->site set) the stack frames[0..n),
+ * innermost first, as the record's walk would be given: for a wrapped
+ * allocation (MW_RECF_WRAPPED) the wrapper's frame gives way to its
+ * caller's call site. frames may be buf->frames. */
+void decode__frames(struct decode_buf *buf, struct mw_event *ev,
+		    const uint64_t *frames, uint32_t n, bool wrapped);
 
 #endif

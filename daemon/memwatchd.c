@@ -37,6 +37,7 @@
 #include "retention.h"
 #include "store.h"
 #include "symbolizer.h"
+#include "wrapper.h"
 
 static int child_exit_code(int status)
 {
@@ -222,6 +223,7 @@ int main(int argc, char **argv)
 	copts.bench_floor = o.bench_floor;
 	copts.bench_at_entry = o.bench_at_entry;
 	copts.stack_frames = o.stack_frames;
+	copts.unwind_bytes = o.unwind_bytes;
 	copts.ringbuf_bytes = o.ringbuf_mb << 20;
 	copts.max_targets = o.max_targets;
 	copts.max_pending = o.max_pending;
@@ -263,8 +265,16 @@ int main(int argc, char **argv)
 	ecfg.classify_ctx = &d;
 	d.sym = symbolizer__new();
 	d.engine = engine__new(&ecfg, serial);
-	if (!d.engine || !d.sym)
+	d.wrappers = wrappers__new(o.wrapper_callers);
+	if (!d.engine || !d.sym || !d.wrappers)
 		fatal("out of memory");
+	for (int i = 0; i < o.nwrappers; i++) {
+		char why[128];
+
+		/* options.c compiled each already. */
+		if (wrappers__add(d.wrappers, o.wrappers[i], why, sizeof(why)))
+			fatalx("wrapper '%s': %s", o.wrappers[i], why);
+	}
 	daemon__flush_init(&d);
 	d.col = collector__new(&copts, daemon__on_event, &d);
 	/* The probe found what they need: a failure here is the kernel
@@ -346,6 +356,7 @@ int main(int argc, char **argv)
 	collector__free(d.col);
 	engine__free(d.engine);
 	symbolizer__free(d.sym);
+	wrappers__free(d.wrappers);
 	store__close(d.store);
 	for (int i = 0; i < d.ncgw; i++)
 		free(d.cgw[i].name);

@@ -41,6 +41,7 @@ struct daemon {
 	struct store *store;
 	struct collector *col;
 	struct symbolizer *sym;
+	struct wrappers *wrappers; /* allocation wrappers (wrapper.h) */
 	struct control *ctl;
 	struct metrics *metrics; /* Prometheus export */
 	struct guard *guard;	 /* resumes held processes if we die */

@@ -634,6 +634,26 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 				       mw_finding_kind_name(k),
 				       mw_severity_name(s),
 				       (unsigned long long)m->findings[k][s]);
+	family(b, "memwatch_findings_open", "gauge",
+	       "Findings open now (their evidence still there), of those "
+	       "made since the daemon started, by kind and severity.");
+	for (uint32_t k = 1; k < MW_FIND_KIND_MAX; k++)
+		for (uint32_t s = MW_SEV_LOW; s <= MW_SEV_HIGH; s++)
+			strbuf__printf(b,
+				       "memwatch_findings_open{kind=\"%s\","
+				       "severity=\"%s\"} %llu\n",
+				       mw_finding_kind_name(k),
+				       mw_severity_name(s),
+				       (unsigned long long)m->open_n[k][s]);
+	family(b, "memwatch_findings_resolved_total", "counter",
+	       "Findings resolved since the daemon started (their blocks "
+	       "freed, their growth given back), by kind.");
+	for (uint32_t k = 1; k < MW_FIND_KIND_MAX; k++)
+		strbuf__printf(b,
+			       "memwatch_findings_resolved_total{kind=\"%s\"} "
+			       "%llu\n",
+			       mw_finding_kind_name(k),
+			       (unsigned long long)m->resolved[k]);
 	family(b, "memwatch_process_ends_total", "counter",
 	       "Processes no longer traced: they exited, or the daemon "
 	       "detached from them while they ran.");
@@ -681,6 +701,7 @@ struct metrics *metrics__new(const struct metrics_config *cfg,
 	m->cfg = *cfg;
 	m->engine = e;
 	hmap__init(&m->counted);
+	hmap__init(&m->open);
 	hmap__init(&m->held);
 	clock_gettime(CLOCK_REALTIME, &now);
 	m->start_time = (double)now.tv_sec + now.tv_nsec / NS;
@@ -728,12 +749,19 @@ void metrics__kernel(struct metrics *m, const struct kernel *k)
 
 void metrics__free(struct metrics *m)
 {
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
 	if (!m)
 		return;
 	metrics_http__free(m->http);
 	for (int i = 0; i < m->ntargets; i++)
 		free(m->targets[i].name);
 	hmap__fini(&m->counted);
+	while (hmap__next(&m->open, &pos, &k, &v))
+		free(v);
+	hmap__fini(&m->open);
 	free(m->staged);
 	hmap__fini(&m->held);
 	free(m);

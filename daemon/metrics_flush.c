@@ -1,6 +1,7 @@
 /*
  * metrics_flush.c - what each flush of the engine adds to memwatchd's
- * Prometheus export: the findings it committed (counted once each), the
+ * Prometheus export: the findings it committed (counted once each, and
+ * as open or resolved), the
  * processes whose tracing ended, its duration; and the node_exporter
  * textfile, written after it. See metrics.h.
  */
@@ -27,9 +28,10 @@ static uint64_t mono_ns(void)
 
 /*
  * Kinds whose finding is about one block: the engine hands each over
- * once, so they need no memory of what was counted. A finding over time
- * (a site, a thread, an allocator) is handed over again whenever its
- * evidence grows; those are remembered by id while their process lives.
+ * once when found, and once more if its block is freed (resolved), which
+ * count_open tells apart. A finding over time (a site, a thread, an
+ * allocator) is handed over again whenever its evidence changes; those
+ * are remembered by id while their process lives.
  */
 static bool one_block_kind(uint32_t kind)
 {
@@ -57,8 +59,8 @@ static int note_end(void *ctx, const struct engine_proc_view *pv)
 	return 0;
 }
 
-/* Forget the findings over time of processes the engine let go: they
- * will never be handed over again. */
+/* Forget the findings of processes the engine let go: they will never
+ * be handed over again (and those open stay open). */
 static void forget_findings(struct metrics *m, const struct hmap *gone)
 {
 	struct vec ids = {0};
@@ -71,6 +73,13 @@ static void forget_findings(struct metrics *m, const struct hmap *gone)
 			vec__push(&ids, (void *)(uintptr_t)k);
 	for (size_t i = 0; i < ids.len; i++)
 		hmap__del(&m->counted, (uint64_t)(uintptr_t)ids.items[i]);
+	ids.len = 0;
+	pos = 0;
+	while (hmap__next(&m->open, &pos, &k, &v))
+		if (hmap__get(gone, ((struct open_finding *)v)->proc_id))
+			vec__push(&ids, (void *)(uintptr_t)k);
+	for (size_t i = 0; i < ids.len; i++)
+		free(hmap__del(&m->open, (uint64_t)(uintptr_t)ids.items[i]));
 	vec__fini(&ids);
 }
 
@@ -127,7 +136,44 @@ void metrics__finding(struct metrics *m, const struct mw_finding_row *r)
 	    .proc_id = r->proc_id,
 	    .kind = r->kind,
 	    .severity = r->severity,
+	    .resolved = r->resolved_ts != 0,
 	};
+}
+
+/*
+ * The open count of f, handed over open or resolved: a finding first
+ * handed open is counted open (and moved if its severity changed when
+ * handed again) until handed resolved; one handed resolved first (made
+ * and resolved within a flush) is only counted resolved. Returns whether
+ * f was counted open before: a one-block finding is handed over twice,
+ * found and resolved, and made once.
+ */
+static bool count_open(struct metrics *m, const struct staged_finding *f)
+{
+	struct open_finding *o = hmap__get(&m->open, f->id);
+
+	if (f->resolved) {
+		m->resolved[f->kind]++;
+		if (!o)
+			return false;
+		m->open_n[o->kind][o->severity]--;
+		free(hmap__del(&m->open, f->id));
+		return true;
+	}
+	if (o) {
+		m->open_n[o->kind][o->severity]--;
+		o->severity = f->severity;
+		m->open_n[o->kind][o->severity]++;
+		return true;
+	}
+	o = malloc(sizeof(*o));
+	if (!o || hmap__put(&m->open, f->id, o)) {
+		free(o); /* not held: undercounted when it resolves */
+		return false;
+	}
+	*o = (struct open_finding){f->proc_id, f->kind, f->severity};
+	m->open_n[f->kind][f->severity]++;
+	return false;
 }
 
 /* The flush committed: count what it handed over for the first time. */
@@ -137,6 +183,8 @@ static void count_committed(struct metrics *m)
 		const struct staged_finding *f = &m->staged[i];
 
 		if (f->kind >= MW_FIND_KIND_MAX || f->severity >= NSEV)
+			continue;
+		if (count_open(m, f) && one_block_kind(f->kind))
 			continue;
 		if (!one_block_kind(f->kind)) {
 			if (hmap__get(&m->counted, f->id))

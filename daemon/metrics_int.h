@@ -31,6 +31,13 @@ static const double flush_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 struct staged_finding {
 	uint64_t id, proc_id;
 	uint32_t kind, severity;
+	bool resolved;
+};
+
+/* An open finding counted in metrics.open: what it was counted as. */
+struct open_finding {
+	uint64_t proc_id;
+	uint32_t kind, severity;
 };
 
 struct target {
@@ -50,6 +57,14 @@ struct metrics {
 	/* Findings over time (see one_block_kind) already counted: id ->
 	 * proc_id, forgotten once their process is gone. */
 	struct hmap counted;
+	/* Findings open now, by kind and severity, of those handed over
+	 * since start; and those that resolved since start, by kind. An
+	 * open finding is held in open (id -> struct open_finding) while
+	 * its process is, to move it when its severity changes or it
+	 * resolves; a process gone leaves its findings open. */
+	uint64_t open_n[MW_FIND_KIND_MAX][NSEV];
+	uint64_t resolved[MW_FIND_KIND_MAX];
+	struct hmap open;
 	struct staged_finding *staged;
 	size_t nstaged, cap_staged;
 	/* Processes whose tracing ended that the engine still holds (until

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,8 +40,11 @@ enum {
 	OPT_AGE,
 	OPT_FLUSH_ROWS,
 	OPT_STACK_FRAMES,
+	OPT_UNWIND_BYTES,
 	OPT_ORPHAN_AGE,
 	OPT_ORPHAN_THREADS,
+	OPT_ORPHAN_SHARE,
+	OPT_ORPHAN_SHARE_MEDIUM,
 	OPT_SAMPLE,
 	OPT_GROWTH_SAMPLES,
 	OPT_GROWTH_MIN,
@@ -48,6 +52,8 @@ enum {
 	OPT_ALLOC,
 	OPT_REALLOC,
 	OPT_FREE,
+	OPT_WRAPPER,
+	OPT_WRAPPER_CALLERS,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
 	OPT_FEATURES,
@@ -84,8 +90,11 @@ static const struct option longopts[] = {
     {"persist-age", required_argument, NULL, OPT_AGE},
     {"flush-rows", required_argument, NULL, OPT_FLUSH_ROWS},
     {"stack-frames", required_argument, NULL, OPT_STACK_FRAMES},
+    {"unwind-bytes", required_argument, NULL, OPT_UNWIND_BYTES},
     {"orphan-age", required_argument, NULL, OPT_ORPHAN_AGE},
     {"orphan-threads", required_argument, NULL, OPT_ORPHAN_THREADS},
+    {"orphan-share", required_argument, NULL, OPT_ORPHAN_SHARE},
+    {"orphan-share-medium", required_argument, NULL, OPT_ORPHAN_SHARE_MEDIUM},
     {"sample", required_argument, NULL, OPT_SAMPLE},
     {"growth-samples", required_argument, NULL, OPT_GROWTH_SAMPLES},
     {"growth-min", required_argument, NULL, OPT_GROWTH_MIN},
@@ -93,6 +102,8 @@ static const struct option longopts[] = {
     {"alloc", required_argument, NULL, OPT_ALLOC},
     {"realloc", required_argument, NULL, OPT_REALLOC},
     {"free", required_argument, NULL, OPT_FREE},
+    {"wrapper", required_argument, NULL, OPT_WRAPPER},
+    {"wrapper-callers", required_argument, NULL, OPT_WRAPPER_CALLERS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"features", no_argument, NULL, OPT_FEATURES},
@@ -160,6 +171,9 @@ static void usage(FILE *f)
 	    "  --stack-frames N   user stack frames kept per allocation, "
 	    "0 to %d;\n                     0: the call site alone, "
 	    "cheaper (default %d)\n"
+	    "  --unwind-bytes N   user stack copied to unwind code without "
+	    "frame\n                     pointers, once per distinct stack "
+	    "(default 8192;\n                     0: frame pointers alone)\n"
 	    "  --flush-rows N     block rows written per flush at most, "
 	    "so a burst\n                     of long-lived blocks never "
 	    "stalls tracing\n                     (default %u; 0: no "
@@ -169,6 +183,11 @@ static void usage(FILE *f)
 	    "(default %llu)\n"
 	    "  --orphan-threads N flag a site once it left blocks behind "
 	    "in N\n                     exited threads (default %d)\n"
+	    "  --orphan-share PCT ... and in PCT%% of the exited threads "
+	    "that\n                     allocated at it (default %d)\n"
+	    "  --orphan-share-medium PCT\n"
+	    "                     severity medium from this share on, "
+	    "low below\n                     (default %d)\n"
 	    "  --sample MS        live bytes sampled this often for the "
 	    "growth\n                     rules (default %llu)\n"
 	    "  --growth-samples N growth is N samples in a row growing "
@@ -189,6 +208,15 @@ static void usage(FILE *f)
 	    "PTR to a\n                     new one (default 1:2)\n"
 	    "  --free FUNC[:PTR]  the same for a function freeing block "
 	    "PTR\n                     (default 1)\n"
+	    "  --wrapper REGEX    functions matching REGEX (POSIX extended, "
+	    "C++ as\n                     written or mangled) allocate "
+	    "for their caller:\n                     sites name the "
+	    "first frame past them (repeatable)\n"
+	    "  --wrapper-callers N\n"
+	    "                     a small function whose allocations return "
+	    "to N\n                     distinct call sites is a wrapper "
+	    "(default %u;\n                     0: only the built-in list "
+	    "and --wrapper)\n"
 	    "  --config FILE      read settings from FILE: one per line, "
 	    "named as\n                     the long options without "
 	    "their dashes\n"
@@ -248,11 +276,12 @@ static void usage(FILE *f)
 	    ENGINE_DEFAULT_PERSIST_AGE_NS / MS, MW_EV_MAX_FRAMES, MW_EV_MAX_FRAMES,
 	    ENGINE_DEFAULT_FLUSH_ROWS,
 	    ENGINE_DEFAULT_ORPHAN_AGE_NS / MS,
-	    ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_SAMPLE_NS / MS,
+	    ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_ORPHAN_SHARE,
+	    ENGINE_DEFAULT_ORPHAN_SHARE_MEDIUM, ENGINE_DEFAULT_SAMPLE_NS / MS,
 	    ENGINE_DEFAULT_GROWTH_SAMPLES,
 	    ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
 	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20,
-	    RETENTION_DEFAULT_KEEP_DAYS, RETENTION_DEFAULT_KEEP_FINDINGS_DAYS,
+	    OPT_DEFAULT_WRAPPER_CALLERS, RETENTION_DEFAULT_KEEP_DAYS, RETENTION_DEFAULT_KEEP_FINDINGS_DAYS,
 	    RETENTION_MIN_DB_MB, OPT_DEFAULT_RINGBUF_MB,
 	    OPT_DEFAULT_MAX_TARGETS, OPT_DEFAULT_MAX_PENDING,
 	    ENGINE_DEFAULT_MAX_BLOCKS, ENGINE_DEFAULT_MAX_THREADS,
@@ -411,6 +440,26 @@ static void parse_function(struct options *o, int id, const char *name,
 	o->nfunctions++;
 }
 
+/* Does a --wrapper expression compile as daemon/wrapper.c compiles it?
+ * 0, or -EINVAL with why in err. */
+static int regex_check(const char *regex, char *err, size_t len)
+{
+	regex_t re;
+	int rc;
+
+	if (!regex[0]) {
+		snprintf(err, len, "empty expression");
+		return -EINVAL;
+	}
+	rc = regcomp(&re, regex, REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		regerror(rc, &re, err, len);
+		return -EINVAL;
+	}
+	regfree(&re);
+	return 0;
+}
+
 static void read_config(struct options *o, const char *path);
 
 /* Apply one setting, from the command line or a file. */
@@ -475,6 +524,9 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_STACK_FRAMES:
 		o->stack_frames = (uint32_t)num_opt(name, arg, 0, MW_EV_MAX_FRAMES);
 		break;
+	case OPT_UNWIND_BYTES:
+		o->unwind_bytes = (uint32_t)num_opt(name, arg, 0, 8192);
+		break;
 	case OPT_FLUSH_ROWS:
 		o->ecfg.flush_max_rows =
 		    (uint32_t)num_opt(name, arg, 0, 100000000);
@@ -485,6 +537,13 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_ORPHAN_THREADS:
 		o->ecfg.orphan_min_threads =
 		    (uint32_t)num_opt(name, arg, 1, 1000000);
+		break;
+	case OPT_ORPHAN_SHARE:
+		o->ecfg.orphan_share = (uint32_t)num_opt(name, arg, 1, 100);
+		break;
+	case OPT_ORPHAN_SHARE_MEDIUM:
+		o->ecfg.orphan_share_medium =
+		    (uint32_t)num_opt(name, arg, 1, 100);
 		break;
 	case OPT_SAMPLE:
 		o->ecfg.sample_ns = num_opt(name, arg, 10, 3600000) * MS;
@@ -505,6 +564,20 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_REALLOC:
 	case OPT_FREE:
 		parse_function(o, id, name, arg);
+		break;
+	case OPT_WRAPPER: {
+		char why[128];
+
+		if (o->nwrappers == MAX_WRAPPERS)
+			opt_error(name, "at most %d expressions", MAX_WRAPPERS);
+		if (regex_check(arg, why, sizeof(why)))
+			opt_error(name, "invalid regular expression '%s': %s",
+				  arg, why);
+		o->wrappers[o->nwrappers++] = arg;
+		break;
+	}
+	case OPT_WRAPPER_CALLERS:
+		o->wrapper_callers = (uint32_t)num_opt(name, arg, 0, 1000000);
 		break;
 	case OPT_CONFIG:
 		read_config(o, arg);
@@ -708,6 +781,8 @@ void options__parse(struct options *o, int argc, char **argv)
 	o->ecfg.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS;
 	o->ecfg.flush_max_rows = ENGINE_DEFAULT_FLUSH_ROWS;
 	o->stack_frames = MW_EV_MAX_FRAMES;
+	o->unwind_bytes = 8192;
+	o->wrapper_callers = OPT_DEFAULT_WRAPPER_CALLERS;
 	o->ringbuf_mb = OPT_DEFAULT_RINGBUF_MB;
 	o->max_targets = OPT_DEFAULT_MAX_TARGETS;
 	o->max_pending = OPT_DEFAULT_MAX_PENDING;

@@ -104,7 +104,9 @@ static bool same_str(const char *a, const char *b)
 /* Settings a reload cannot change, named when they did. */
 static void warn_restart(const struct options *o, const struct options *n)
 {
-	bool fns = o->nfunctions != n->nfunctions;
+	bool fns = o->nfunctions != n->nfunctions ||
+		   o->nwrappers != n->nwrappers ||
+		   o->wrapper_callers != n->wrapper_callers;
 
 	for (int i = 0; !fns && i < o->nfunctions; i++)
 		fns = o->functions[i].kind != n->functions[i].kind ||
@@ -112,8 +114,11 @@ static void warn_restart(const struct options *o, const struct options *n)
 		      o->functions[i].ptr_arg != n->functions[i].ptr_arg ||
 		      o->functions[i].size_arg != n->functions[i].size_arg ||
 		      o->functions[i].count_arg != n->functions[i].count_arg;
+	for (int i = 0; !fns && i < o->nwrappers; i++)
+		fns = strcmp(o->wrappers[i], n->wrappers[i]);
 	if (!same_str(o->db, n->db) || !same_str(o->socket, n->socket) || fns ||
 	    o->stack_frames != n->stack_frames ||
+	    o->unwind_bytes != n->unwind_bytes ||
 	    !same_str(o->metrics.listen, n->metrics.listen) ||
 	    !same_str(o->metrics.textfile, n->metrics.textfile) ||
 	    o->metrics.top_threads != n->metrics.top_threads ||
@@ -121,7 +126,8 @@ static void warn_restart(const struct options *o, const struct options *n)
 	    o->max_targets != n->max_targets ||
 	    o->max_pending != n->max_pending)
 		log_warnx("reload: 'db', 'socket', 'alloc', 'realloc', 'free', "
-			  "'stack-frames', 'metrics-*', 'ringbuf-mb', "
+			  "'wrapper', 'wrapper-callers', 'stack-frames', "
+			  "'unwind-bytes', 'metrics-*', 'ringbuf-mb', "
 			  "'max-targets' and 'max-pending' changes take effect "
 			  "at restart");
 }

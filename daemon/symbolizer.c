@@ -529,26 +529,31 @@ static struct fsym *range_file(struct symbolizer *s, struct range *r,
 	return r->file;
 }
 
-/* The function at addr (a link-time address of f), its offset in *off:
- * from the file's sorted index, or libdwfl where the index cannot tell. */
-static const char *fsym_name(struct fsym *f, uint64_t addr, uint64_t *off)
+/* The function at addr (a link-time address of f), its offset in *off
+ * and its size in *size (0: unknown): from the file's sorted index, or
+ * libdwfl where the index cannot tell. */
+static const char *fsym_name(struct fsym *f, uint64_t addr, uint64_t *off,
+			     uint64_t *size)
 {
 	GElf_Off o = 0;
 	GElf_Sym sym;
 	const char *name;
 	bool decided = false;
 
+	*size = 0;
 	if (!f->syms_tried) {
 		f->syms_tried = true;
 		f->syms = symindex__new(f->mod);
 	}
 	if (f->syms) {
-		name = symindex__find(f->syms, addr, off, &decided);
+		name = symindex__find_sized(f->syms, addr, off, size, &decided);
 		if (decided)
 			return name;
 	}
 	name = dwfl_module_addrinfo(f->mod, addr, &o, &sym, NULL, NULL, NULL);
 	*off = o;
+	if (name)
+		*size = sym.st_size;
 	return name;
 }
 
@@ -589,13 +594,26 @@ bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip)
 const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
 				 uint64_t ip)
 {
-	uint64_t pc = ip ? ip - 1 : 0, addr, off;
+	uint64_t pc = ip ? ip - 1 : 0, addr, off, size;
 	struct range *r = range_of(s, pid, ip);
 	struct fsym *f;
 
 	if (!r || !(f = range_file(s, r, pc, &addr)))
 		return NULL;
-	return fsym_name(f, addr, &off);
+	return fsym_name(f, addr, &off, &size);
+}
+
+const char *symbolizer__symbol(struct symbolizer *s, uint32_t pid,
+			       uint64_t ip, uint64_t *size)
+{
+	uint64_t pc = ip ? ip - 1 : 0, addr, off;
+	struct range *r = range_of(s, pid, ip);
+	struct fsym *f;
+
+	*size = 0;
+	if (!r || !(f = range_file(s, r, pc, &addr)))
+		return NULL;
+	return fsym_name(f, addr, &off, size);
 }
 
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
@@ -605,7 +623,7 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 	struct range *r;
 	struct fsym *f;
 	Dwfl_Line *line;
-	uint64_t off = 0;
+	uint64_t off = 0, size;
 	const char *name;
 	/* ip is a return address: the call is just before it. */
 	uint64_t pc = ip ? ip - 1 : 0, addr;
@@ -622,7 +640,7 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 	copy_str(row->module, r->path);
 	if (!(f = range_file(s, r, pc, &addr)))
 		return;
-	name = fsym_name(f, addr, &off);
+	name = fsym_name(f, addr, &off, &size);
 	if (name) {
 		copy_str(row->function, name);
 		row->offset = off + 1; /* relative to ip, not pc */

@@ -45,6 +45,10 @@ bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip);
  * valid until the next call into the symbolizer. */
 const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
 				 uint64_t ip);
+/* The same, with that function's size in bytes in *size (0: unknown),
+ * which tells a wrapper's few instructions from a function's work. */
+const char *symbolizer__symbol(struct symbolizer *s, uint32_t pid,
+			       uint64_t ip, uint64_t *size);
 void symbolizer__forget(struct symbolizer *s, uint32_t pid);
 
 #endif

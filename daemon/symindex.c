@@ -171,6 +171,14 @@ static bool unsized_near(const struct symindex *x, uint64_t addr,
 const char *symindex__find(const struct symindex *x, uint64_t addr,
 			   uint64_t *off, bool *decided)
 {
+	uint64_t size;
+
+	return symindex__find_sized(x, addr, off, &size, decided);
+}
+
+const char *symindex__find_sized(const struct symindex *x, uint64_t addr,
+				 uint64_t *off, uint64_t *size, bool *decided)
+{
 	const struct sym *best[2] = {NULL, NULL}; /* [0] local, [1] other */
 	const struct sym *s;
 	int i = last_at_or_below(x->syms, x->n, addr);
@@ -194,5 +202,6 @@ const char *symindex__find(const struct symindex *x, uint64_t addr,
 	if (!s || !*decided)
 		return NULL;
 	*off = addr - s->start;
+	*size = s->size;
 	return s->name;
 }

@@ -27,5 +27,9 @@ void symindex__free(struct symindex *x);
  * sizeless symbol is in the way). The name lives as long as mod. */
 const char *symindex__find(const struct symindex *x, uint64_t addr,
 			   uint64_t *off, bool *decided);
+/* The same, with the symbol's size in *size when one is named (for
+ * wrapper.c: a wrapper is a small function). */
+const char *symindex__find_sized(const struct symindex *x, uint64_t addr,
+				 uint64_t *off, uint64_t *size, bool *decided);
 
 #endif

@@ -45,6 +45,7 @@ void proc__free(struct proc *p)
 		struct thread *t = p->all_threads;
 
 		p->all_threads = t->all_next;
+		rules__thread_fini(t);
 		free(t);
 	}
 	block__fini(p);
@@ -257,6 +258,7 @@ void thread__release(struct thread *t)
 	if (t->all_next)
 		t->all_next->all_prev = t->all_prev;
 	thread_unindex(p, t);
+	rules__thread_fini(t);
 	free(t);
 }
 
@@ -525,9 +527,12 @@ static uint64_t proc_memory(const struct engine *e, const struct proc *p)
 	if (p->recent_ring)
 		n += (uint64_t)e->cfg.recent_frees * sizeof(uint64_t);
 	n += p->aggs.len * sizeof(struct agg);
+	n += hmap_bytes(&p->held, sizeof(struct finding));
 	n += p->stacks.count * (sizeof(struct mw_stack) +
 				MW_EV_MAX_FRAMES / 2 * sizeof(uint64_t));
 	n += hmap_bytes(&p->stacks.by_hash, 0);
+	n += hmap_bytes(&p->stacks.fan_count, 0);
+	n += hmap_bytes(&p->stacks.fan_seen, 0);
 	return n;
 }
 

@@ -48,6 +48,16 @@ typedef uint32_t (*engine_classify_fn)(void *ctx, uint32_t pid,
 				       const uint64_t *frames,
 				       uint32_t nframes);
 /*
+ * For a classifier, while it runs: the fan-out of the stack frames[0..n)
+ * in process pid (out[i], i < max: how many distinct frames[i + 1] the
+ * process's stacks starting with frames[0 .. i] have, up to the first
+ * four frames). Returns how many out[] were set, 0 for an unknown pid.
+ * The classifier takes allocation wrappers from it (daemon/wrapper.c).
+ */
+uint32_t engine__stack_fanout(const struct engine *e, uint32_t pid,
+			      const uint64_t *frames, uint32_t n,
+			      uint32_t *out, uint32_t max);
+/*
  * Is ip inside the C library or the dynamic loader, or in code the caller
  * cannot place? Asked only for a free of an unknown block whose event does
  * not say MW_EVF_INTERNAL already: glibc's own bookkeeping is not the
@@ -70,6 +80,13 @@ struct engine_config {
 	 * blocks behind in this many threads. */
 	uint64_t orphan_age_ns;
 	uint32_t orphan_min_threads;
+	/* ... and once that many left blocks behind in at least this
+	 * percentage of the exited threads that allocated at it (a
+	 * per-thread leak leaves blocks in nearly every one, a cache or
+	 * free list in a few); severity medium from orphan_share_medium
+	 * on, low below it (high when TLS by its stack). 1 .. 100. */
+	uint32_t orphan_share;
+	uint32_t orphan_share_medium;
 	/* thread-growth and site-growth: live bytes sampled every
 	 * sample_ns; growing at each of growth_samples - 1 steps in a row,
 	 * by growth_min_bytes at least in all, is growth. */
@@ -104,6 +121,8 @@ struct engine_config {
 #define ENGINE_DEFAULT_FLUSH_ROWS 5000u
 #define ENGINE_DEFAULT_ORPHAN_AGE_NS (2000ull * 1000 * 1000)
 #define ENGINE_DEFAULT_ORPHAN_MIN_THREADS 3
+#define ENGINE_DEFAULT_ORPHAN_SHARE 50
+#define ENGINE_DEFAULT_ORPHAN_SHARE_MEDIUM 90
 #define ENGINE_DEFAULT_GROWTH_SAMPLES 6
 #define ENGINE_DEFAULT_SAMPLE_NS (500ull * 1000 * 1000)
 #define ENGINE_DEFAULT_GROWTH_MIN_BYTES (256ull * 1024)

@@ -74,6 +74,8 @@ void block__remove(struct engine *e, struct proc *p, struct block *b,
 {
 	struct thread *owner = block_owner(p, b);
 
+	if (b->orphan || b->reported)
+		rules__block_removed(e, p, b, freer);
 	site__block_removed(p, b, freer);
 	if (b->tprev)
 		blockset__at(&p->blocks, b->tprev)->tnext = b->tnext;
@@ -129,6 +131,7 @@ int block__add(struct engine *e, struct proc *p, struct thread *t,
 	t->blocks = idx;
 	site__block_added(p, b);
 	rules__addr_reused(p, b->addr);
+	rules__alloc_site(t, ss);
 	t->row.live_blocks++;
 	t->row.live_bytes += size;
 	p->row.live_blocks++;

@@ -8,7 +8,8 @@
  * What holds after every engine call:
  *  - a process's live_blocks/live_bytes are the count and sum of the
  *    blocks in its live set, and so are, over the blocks each owns, every
- *    thread's and, over the blocks of each site, every site's;
+ *    thread's and, over the blocks of each site, every site's (and its
+ *    blocks left behind, their count and bytes);
  *  - every block names a thread and a site that exist, and is found at
  *    its address;
  *  - the engine's totals (live blocks, pending candidates, processes)
@@ -92,7 +93,7 @@ static int check_thread(const struct proc *p, const struct thread *t, char *why,
 
 /* Sums over the blocks of each site, by site index. */
 struct site_sum {
-	uint64_t n, bytes, orphan;
+	uint64_t n, bytes, orphan, orphans;
 };
 
 static int check_sites(const struct proc *p, char *why, size_t len)
@@ -108,8 +109,10 @@ static int check_sites(const struct proc *p, char *why, size_t len)
 	for (uint32_t pos = 0; (b = blockset__next(&p->blocks, &pos));) {
 		sum[b->ss].n++;
 		sum[b->ss].bytes += b->size;
-		if (b->orphan)
+		if (b->orphan) {
 			sum[b->ss].orphan += b->size;
+			sum[b->ss].orphans++;
+		}
 	}
 	for (size_t i = 1; i < p->site_at.len && !err; i++) {
 		const struct site_stat *ss = p->site_at.items[i];
@@ -122,18 +125,21 @@ static int check_sites(const struct proc *p, char *why, size_t len)
 		    ss->orphan_bytes >= COUNTER_MAX ||
 		    sum[i].n != ss->live_blocks ||
 		    sum[i].bytes != ss->live_bytes ||
-		    sum[i].orphan != ss->orphan_live_bytes)
+		    sum[i].orphan != ss->orphan_live_bytes ||
+		    sum[i].orphans != ss->orphan_live_blocks)
 			err = bad(why, len,
 				  "pid %u site %#llx: live %llu blocks %llu "
-				  "bytes (%llu orphaned), its blocks sum to "
-				  "%llu %llu (%llu)",
+				  "bytes (%llu orphaned in %llu), its blocks "
+				  "sum to %llu %llu (%llu in %llu)",
 				  pid, (unsigned long long)ss->site,
 				  (unsigned long long)ss->live_blocks,
 				  (unsigned long long)ss->live_bytes,
 				  (unsigned long long)ss->orphan_live_bytes,
+				  (unsigned long long)ss->orphan_live_blocks,
 				  (unsigned long long)sum[i].n,
 				  (unsigned long long)sum[i].bytes,
-				  (unsigned long long)sum[i].orphan);
+				  (unsigned long long)sum[i].orphan,
+				  (unsigned long long)sum[i].orphans);
 	}
 	free(sum);
 	return err;

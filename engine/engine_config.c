@@ -25,6 +25,10 @@ void engine_config__defaults(struct engine_config *c)
 		c->orphan_age_ns = ENGINE_DEFAULT_ORPHAN_AGE_NS;
 	if (!c->orphan_min_threads)
 		c->orphan_min_threads = ENGINE_DEFAULT_ORPHAN_MIN_THREADS;
+	if (!c->orphan_share || c->orphan_share > 100)
+		c->orphan_share = ENGINE_DEFAULT_ORPHAN_SHARE;
+	if (!c->orphan_share_medium || c->orphan_share_medium > 100)
+		c->orphan_share_medium = ENGINE_DEFAULT_ORPHAN_SHARE_MEDIUM;
 	if (c->growth_samples < 2 || c->growth_samples > ENGINE_MAX_SAMPLES)
 		c->growth_samples = ENGINE_DEFAULT_GROWTH_SAMPLES;
 	if (!c->sample_ns)
@@ -41,9 +45,10 @@ int engine__set_config(struct engine *e, const struct engine_config *cfg)
 {
 	struct engine_config c = *cfg;
 
-	if (cfg->growth_samples &&
-	    (cfg->growth_samples < 2 ||
-	     cfg->growth_samples > ENGINE_MAX_SAMPLES))
+	if ((cfg->growth_samples &&
+	     (cfg->growth_samples < 2 ||
+	      cfg->growth_samples > ENGINE_MAX_SAMPLES)) ||
+	    cfg->orphan_share > 100 || cfg->orphan_share_medium > 100)
 		return -EINVAL;
 	/* Zero takes the default, as in engine__new; grace, persist age
 	 * and the flush bound mean what they say at zero. */

@@ -7,7 +7,10 @@
  * same order. flush_emit changes nothing the sink's rollback would have
  * to undo but the pending marks of stacks and sites (site__settle); once
  * the sink commits, flush_commit marks everything handed over as clean
- * and frees what only waited to be written.
+ * and frees what only waited to be written. Before any of it, the open
+ * findings over time are judged again (rules__review): what a flush
+ * hands over is current, and findings whose evidence went away are
+ * handed over resolved.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -91,18 +94,19 @@ static int flush_emit(struct engine *e, struct proc *p, uint64_t now,
 		    .addr = b->addr,
 		    .size = b->size,
 		    .ts = b->ts,
-		    .site = ss->site,
+		    .site = site__culprit(e, p, ss->stack, ss->site),
 		    .stack_id = ss->stack ? ss->stack->id : 0,
 		};
 		if ((err = site__emit_stack(e, p, sink, ctx, ss->stack)) ||
 		    (err = sink->block_add(ctx, &r)) ||
-		    (err = site__emit(p, sink, ctx, ss->site)))
+		    (err = site__emit(p, sink, ctx, r.site)))
 			return err;
 	}
 rest:
 	for (size_t i = 0; i < p->findings.len; i++) {
 		struct finding *f = p->findings.items[i];
 
+		f->row.site = site__culprit(e, p, f->stack, f->row.site);
 		if ((err = site__emit_stack(e, p, sink, ctx, f->stack)) ||
 		    (err = sink->finding(ctx, &f->row)) ||
 		    (err = site__emit(p, sink, ctx, f->row.site)))
@@ -160,8 +164,11 @@ static void flush_commit(struct engine *e, struct proc *p, uint64_t now)
 			(p->ndels - p->dels_walked) * sizeof(*p->dels));
 		p->ndels -= p->dels_walked;
 	}
+	/* A one-block finding whose block lives on is held, so that its
+	 * free resolves it. */
 	for (size_t i = 0; i < p->findings.len; i++)
-		free(p->findings.items[i]);
+		if (!rules__hold(p, p->findings.items[i]))
+			free(p->findings.items[i]);
 	p->findings.len = 0;
 	rules__flush_commit(p);
 	site__settle(p, true);
@@ -180,6 +187,14 @@ int engine__flush(struct engine *e, uint64_t now,
 	void *v;
 	int err;
 
+	/* Every open finding over time judged again first: what is handed
+	 * over is current. Idempotent, so a rolled-back flush loses
+	 * nothing. */
+	while (hmap__next(&e->procs, &pos, &k, &v))
+		rules__review(e, v, now);
+	for (struct proc *p = e->ended; p; p = p->ended_next)
+		rules__review(e, p, now);
+	pos = 0;
 	if (sink->begin && (err = sink->begin(ctx)))
 		return err;
 	e->flush_budget =

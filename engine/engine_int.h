@@ -20,7 +20,12 @@
  *   engine_race.c    the allocator-race rule over a user's pairs (calls
  *                    rules.c, engine_site.c)
  *   rules.c          the rules over time, and the bad-free rule (calls
+ *                    rules_orphan.c, rules_finding.c, engine_site.c)
+ *   rules_orphan.c   the thread-orphan rule (calls rules_finding.c,
  *                    engine_site.c)
+ *   rules_finding.c  the rows the rules over time make, their
+ *                    resolution, and one-block findings held until their
+ *                    block's free (calls engine_site.c)
  *   engine_site.c    stacks, sites and their statistics (calls nothing)
  *
  * beside engine_config.c (defaults, called by engine.c), and
@@ -50,6 +55,7 @@
 
 struct proc;
 struct agg;
+struct orphan_stat;
 
 /*
  * What one allocation site (stack, or call site without one) holds and
@@ -64,7 +70,10 @@ struct site_stat {
 	uint64_t cross_frees;	/* its blocks freed by another thread */
 	uint64_t orphan_blocks, orphan_bytes; /* left behind, ever */
 	uint64_t orphan_live_bytes;	      /* of those, still live */
-	uint32_t orphan_threads;
+	uint64_t orphan_live_blocks;
+	uint32_t orphan_threads;	/* exited threads that left blocks */
+	uint32_t exited_threads;	/* exited threads that allocated here */
+	struct orphan_stat *ostat;	/* rules.c: who holds and frees them */
 	uint32_t last_tid;	/* the newest block's, for the finding */
 	uint64_t last_addr, last_size, last_ts, last_serial;
 	uint32_t nsamples;
@@ -72,6 +81,8 @@ struct site_stat {
 	uint64_t samples[ENGINE_MAX_SAMPLES];
 	struct agg *orphan, *growth;
 };
+
+#define THREAD_SITE_BITS 512
 
 struct thread {
 	struct mw_thread_row row;
@@ -87,7 +98,14 @@ struct thread {
 	/* Live bytes at the last samples (rules.c), oldest first. */
 	uint64_t samples[ENGINE_MAX_SAMPLES];
 	uint32_t nsamples;
-	struct agg *growth;	/* its thread-growth finding, once made */
+	struct agg *growth;	/* its thread-growth finding, while open */
+	/* The sites (site_stat idx) it allocated at, for the share of
+	 * exiting threads that left blocks (rules_orphan.c): the first
+	 * THREAD_SITE_BITS in a bitmap, tested at each allocation for a few
+	 * instructions (sites are numbered as first seen, so a program's
+	 * hot sites are there), the others in a map. */
+	uint64_t site_bits[THREAD_SITE_BITS / 64];
+	struct hmap alloc_sites;
 	bool orphan_pending;
 	bool in_map;
 	bool dirty;
@@ -115,7 +133,8 @@ struct binding {
 };
 
 /* A one-block finding waiting to be flushed, with the stack its row
- * names. */
+ * names; once flushed, held (proc->held) while it is open and its block
+ * live, so that the block's free resolves it (rules.c). */
 struct finding {
 	struct mw_finding_row row;
 	struct mw_stack *stack;
@@ -130,6 +149,14 @@ struct agg {
 	struct mw_finding_row row;
 	struct mw_stack *stack;
 	struct hmap tids; /* distinct threads involved */
+	/* What it is about, to judge it again at each flush (rules__review):
+	 * the site (thread-orphan, site-growth) or thread (thread-growth);
+	 * none for the process's allocator-retention and bad-free. */
+	struct site_stat *ss;
+	struct thread *thread;
+	uint64_t base, peak; /* growth: the bytes it started from, at most */
+	/* tls-overwritten: of the blocks it counts, those still live */
+	uint64_t live_blocks, live_bytes;
 	bool dirty;
 };
 
@@ -177,9 +204,12 @@ struct proc {
 	struct vec dirty_keys;
 	struct vec dirty_bindings;
 	struct vec findings; /* struct finding *, not yet flushed */
+	struct hmap held;    /* block serial -> its open struct finding */
 	/* tls-overwritten rows (engine_tls.c), also on aggs: key << 32 |
 	 * site_stat idx -> struct agg of that key's latest generation */
 	struct hmap overwrites;
+	/* serial of a live block a tls-overwritten row counts -> the row */
+	struct hmap over_blocks;
 	uint64_t *dels;	     /* serials of persisted blocks since freed */
 	size_t ndels, cap_dels;
 	struct cand *cands; /* FIFO by deadline, from cand_head */
@@ -197,7 +227,7 @@ struct proc {
 	uint64_t *recent_ring;	 /* seq % cfg.recent_frees -> address */
 	uint64_t recent_seq;
 	struct thread *orphan_head, *orphan_tail; /* by deadline */
-	struct vec aggs;	 /* struct agg *, all of them */
+	struct vec aggs;	 /* struct agg *, open or not yet flushed */
 	struct vec dirty_aggs;
 	uint64_t next_sample;
 	/* allocator-retention: anonymous bytes, live bytes, exits at each
@@ -360,6 +390,10 @@ void tls__thread_end(struct engine *e, struct proc *p, struct thread *t,
 		     uint64_t ts, bool group);
 void tls__exec(struct engine *e, struct proc *p);
 void tls__drop_cands(struct engine *e, struct proc *p);
+/* Block b, counted by a tls-overwritten row, is freed by t: the row
+ * resolves once all it counts are. */
+void tls__overwritten_freed(struct proc *p, const struct thread *t,
+			    const struct block *b, uint64_t ts);
 /* Block blk, held through (tid, key, generation), is a candidate of kind:
  * a finding if still live grace_ns after ts. */
 void tls__cand_push_block(struct engine *e, struct proc *p,
@@ -407,19 +441,71 @@ void rules__free(struct engine *e, struct proc *p, struct thread *t,
 /* A free of an address not in the live set. */
 void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 			 const struct mw_event *ev);
-/* A thread exited on its own / the thread struct is about to go. */
+/* A thread exited on its own. */
 void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 			uint64_t ts);
+/* The thread struct is about to be freed. */
+void rules__thread_fini(struct thread *t);
+/* t allocated at site ss: remembered for the share of exiting threads
+ * that leave blocks behind. Inline: it runs at every allocation. */
+void rules__alloc_site_slow(struct thread *t, uint32_t ss);
+static inline void rules__alloc_site(struct thread *t,
+				     const struct site_stat *ss)
+{
+	uint32_t i = ss->idx;
+
+	if (i >= THREAD_SITE_BITS)
+		rules__alloc_site_slow(t, i);
+	else
+		t->site_bits[i / 64] |= 1ull << (i % 64);
+}
+/* A block left behind by its thread, or named by a one-block finding,
+ * leaves the live set; freer as for block__remove. */
+void rules__block_removed(struct engine *e, struct proc *p,
+			  const struct block *b, const struct thread *freer);
+/* Judge every open finding over time again, at each flush: its numbers
+ * made current, resolved once its evidence went away. */
+void rules__review(struct engine *e, struct proc *p, uint64_t now);
+/* A one-block finding was flushed: hold it while open and its block
+ * lives (true), or not (false: the caller frees it). */
+bool rules__hold(struct proc *p, struct finding *f);
 /* Judge what is due by now; everything pending when all. */
 void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all);
-/* Findings over time (struct agg), for engine_race.c: a new one whose
- * evidence began at since (NULL when the trace may have missed part of
- * it), a thread involved, a change to write. */
-struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
-		    uint32_t severity, struct mw_stack *st, uint64_t site,
-		    uint64_t since, uint64_t now);
-void agg_thread(struct agg *a, uint32_t tid);
-void agg_touch(struct proc *p, struct agg *a);
+
+/* rules_orphan.c: the thread-orphan rule, for rules.c. */
+void orphan__proc_fini(struct proc *p);
+/* t exited orphan_age ago: judge what it left behind. */
+void orphan__check(struct engine *e, struct proc *p, struct thread *t,
+		   uint64_t now);
+/* t frees b, a block left behind. */
+void orphan__freed(struct proc *p, const struct thread *t,
+		   const struct block *b);
+/* Judge a's site again: numbers current, or resolved. */
+void orphan__review(struct engine *e, struct proc *p, struct agg *a,
+		    uint64_t now);
+
+/* rules_finding.c: the rows of the rules over time, for rules.c and
+ * rules_orphan.c. */
+/* A new finding over time whose evidence began at since; NULL when
+ * events of p may be missing since then (counted as withheld), or out
+ * of memory. */
+struct agg *agg__new(struct engine *e, struct proc *p, uint32_t kind,
+		     uint32_t severity, struct mw_stack *st, uint64_t site,
+		     uint64_t since, uint64_t now);
+/* a must be written again at the next flush. */
+void agg__touch(struct proc *p, struct agg *a);
+/* One more distinct thread tid involved. */
+void agg__thread(struct agg *a, uint32_t tid);
+/* The block a finding names for people. */
+void agg__block(const struct proc *p, struct agg *a, const struct block *b);
+/* Mark row resolved at ts (0 passes as 1: never "open"), for the reason
+ * given. */
+void finding__resolve(struct mw_finding_row *row, uint64_t ts,
+		      const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* t frees b, which a one-block finding names: resolved. */
+void finding__freed(struct proc *p, const struct thread *t,
+		    const struct block *b, uint64_t ts);
 int rules__flush_emit(struct engine *e, struct proc *p,
 		      const struct engine_sink *sink, void *ctx);
 void rules__flush_commit(struct proc *p);
@@ -448,6 +534,12 @@ struct mw_stack *site__stack(struct engine *e, struct proc *p,
  * lazily, as symbolizing is costly and most stacks never need it. */
 uint32_t site__stack_flags(struct engine *e, struct proc *p,
 			   struct mw_stack *st);
+/* The site findings, block rows and top name for an allocation at site
+ * with stack st: the stack's culprit frame, past its allocation wrappers
+ * (the classifier says which, with the flags), when site is its frame 0;
+ * else site itself. */
+uint64_t site__culprit(struct engine *e, struct proc *p, struct mw_stack *st,
+		       uint64_t site);
 /* The site_stat of a stack (or of a call site without one), made the
  * first time; NULL when out of memory. */
 struct site_stat *site__get(struct proc *p, struct mw_stack *st,

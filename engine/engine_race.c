@@ -218,17 +218,17 @@ void race__overlap(struct engine *e, struct proc *p, struct thread *t,
 		if (!pool_racy(pl))
 			return;
 		r->agg =
-		    agg_new(e, p, MW_FIND_ALLOCATOR_RACE, MW_SEV_HIGH,
+		    agg__new(e, p, MW_FIND_ALLOCATOR_RACE, MW_SEV_HIGH,
 			    site__stack(e, p, ev), r->site, ev->ts, ev->ts);
 		if (!r->agg)
 			return;
 		r->agg->row.trigger_ts = ev->ts;
 	}
-	agg_thread(r->agg, ev->tid);
-	agg_thread(r->agg, ev->key);
+	agg__thread(r->agg, ev->tid);
+	agg__thread(r->agg, ev->key);
 	race_detail(r);
 	r->agg->row.last_ts = ev->ts;
-	agg_touch(p, r->agg);
+	agg__touch(p, r->agg);
 }
 
 void race__free(struct engine *e, struct proc *p, struct thread *t,
@@ -252,7 +252,7 @@ void race__free(struct engine *e, struct proc *p, struct thread *t,
 
 		if (r->pool == pl && r->agg) {
 			race_detail(r);
-			agg_touch(p, r->agg);
+			agg__touch(p, r->agg);
 		}
 	}
 }

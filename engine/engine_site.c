@@ -85,6 +85,31 @@ uint32_t site__stack_flags(struct engine *e, struct proc *p,
 	return st->flags;
 }
 
+uint64_t site__culprit(struct engine *e, struct proc *p, struct mw_stack *st,
+		       uint64_t site)
+{
+	uint32_t c;
+
+	if (!st || !st->nframes || st->frames[0] != site)
+		return site;
+	c = mw_stack_culprit(site__stack_flags(e, p, st));
+	return c < st->nframes ? st->frames[c] : site;
+}
+
+uint32_t engine__stack_fanout(const struct engine *e, uint32_t pid,
+			      const uint64_t *frames, uint32_t n,
+			      uint32_t *out, uint32_t max)
+{
+	const struct proc *p = hmap__get(&e->procs, pid);
+
+	/* An ended process's stacks are still classified at its last
+	 * flushes. */
+	for (const struct proc *q = e->ended; !p && q; q = q->ended_next)
+		if (q->row.pid == pid)
+			p = q;
+	return p ? stacktab__fanout(&p->stacks, frames, n, out, max) : 0;
+}
+
 /* --- site statistics ----------------------------------------------------- */
 
 struct site_stat *site__get(struct proc *p, struct mw_stack *st, uint64_t site)

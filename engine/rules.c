@@ -2,13 +2,8 @@
  * rules.c - the rules that judge sites and threads over time, rather
  * than one block at a grace deadline, on the statistics of engine_site.c:
  *
- *  - thread-orphan: blocks a thread allocated that are still live
- *    orphan_age after it exited, grouped by allocating site (stack). A
- *    site is flagged once it has left blocks behind in orphan_min_threads
- *    exited threads, so that what is flagged grows with thread churn. A
- *    site whose blocks other threads free (producer/consumer hand-off) is
- *    not flagged unless its stack runs through a C++ thread_local
- *    initializer, which makes it TLS by construction (severity high).
+ *  - thread-orphan: blocks exited threads left behind, by site, judged
+ *    orphan_age after each exit (rules_orphan.c, called from here).
  *  - thread-growth: a live thread's live bytes grew at every one of the
  *    last growth_samples - 1 sample steps, by growth_min_bytes in all.
  *    The finding names the site holding most of that thread's live bytes.
@@ -22,11 +17,21 @@
  *    raced by several threads. Its frees of unknown addresses and of
  *    blocks other threads allocated are counted as evidence.
  *
- * Each such finding is one row (struct agg) whose evidence is updated as
- * it grows; its id never changes. A process whose events were lost gets
- * no new ones from evidence that began before the latest loss (see
- * agg_new). Invariant: a thread with orphan_pending is on the orphan
- * queue exactly once.
+ * Each such finding is one row (struct agg, rules_finding.c) whose
+ * evidence is updated as it grows; its id never changes. A process whose
+ * events were lost gets no new ones from evidence that began before the
+ * latest loss (see agg__new).
+ *
+ * Findings resolve. At each flush rules__review judges every open
+ * finding over time again: its numbers are made current, and once its
+ * evidence went away (thread-orphan: every block left behind is gone, or
+ * the share of threads leaving blocks fell under orphan_share; growth:
+ * the live bytes fell back to where the growth began; retention: the
+ * anonymous memory did) it is resolved, with the time and the reason. A
+ * one-block finding resolves at its block's free (rules__free). A
+ * resolved finding stays resolved: its site, thread or process forgets
+ * it, and evidence that comes back makes a new row. Resolved aggs are
+ * freed once flushed; bad-free never resolves (the free happened).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +53,7 @@ void rules__proc_init(struct engine *e, struct proc *p)
 {
 	hmap__init(&p->free_stats);
 	hmap__init(&p->recent);
+	hmap__init(&p->held);
 	p->next_sample = 0;
 }
 
@@ -64,6 +70,9 @@ static void free_values(struct hmap *m)
 
 void rules__proc_fini(struct proc *p)
 {
+	/* Before site__fini frees the site_stats. */
+	orphan__proc_fini(p);
+	free_values(&p->held);
 	free_values(&p->free_stats);
 	hmap__fini(&p->recent);
 	free(p->recent_ring);
@@ -76,77 +85,6 @@ void rules__proc_fini(struct proc *p)
 	}
 	vec__fini(&p->aggs);
 	vec__fini(&p->dirty_aggs);
-}
-
-/* --- aggregated findings ---------------------------------------------------- */
-
-void agg_touch(struct proc *p, struct agg *a)
-{
-	if (!a->dirty && !vec__push(&p->dirty_aggs, a))
-		a->dirty = true;
-}
-
-/*
- * A new finding over time whose evidence began at since, or NULL. None
- * when events of the process were lost or refused at or after since
- * (engine_int.h): a lost free makes a block look live forever, a lost
- * allocation makes its free look unknown or double, so such evidence
- * would accuse the program of what the trace missed. The rule is asked
- * again at its next trigger; a finding made earlier is still updated.
- */
-struct agg *agg_new(struct engine *e, struct proc *p, uint32_t kind,
-		    uint32_t severity, struct mw_stack *st, uint64_t site,
-		    uint64_t since, uint64_t now)
-{
-	struct agg *a;
-
-	if (!proc_complete_since(p, since)) {
-		proc_withhold(e, p);
-		return NULL;
-	}
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return NULL;
-	if (vec__push(&p->aggs, a)) {
-		free(a);
-		return NULL;
-	}
-	hmap__init(&a->tids);
-	a->stack = st;
-	a->row.id = e->serial++;
-	a->row.kind = kind;
-	a->row.severity = severity;
-	a->row.pid = p->row.pid;
-	a->row.proc_id = p->row.id;
-	a->row.site = site;
-	a->row.stack_id = st ? st->id : 0;
-	a->row.found_ts = now;
-	a->row.first_ts = now;
-	a->row.last_ts = now;
-	p->row.findings++;
-	p->dirty = true;
-	e->st.findings++;
-	return a;
-}
-
-void agg_thread(struct agg *a, uint32_t tid)
-{
-	if (!hmap__get(&a->tids, tid))
-		hmap__put(&a->tids, tid, (void *)1);
-	a->row.threads = (uint32_t)a->tids.len;
-}
-
-/* Name the block a finding points at for people: its thread, address,
- * size and time. */
-static void agg_block(const struct proc *p, struct agg *a,
-		      const struct block *b)
-{
-	a->row.tid = block_owner(p, b)->row.tid;
-	a->row.alloc_tid = a->row.tid;
-	a->row.block = b->serial;
-	a->row.addr = b->addr;
-	a->row.size = b->size;
-	a->row.alloc_ts = b->ts;
 }
 
 /* --- frees ------------------------------------------------------------------ */
@@ -196,13 +134,19 @@ void rules__free(struct engine *e, struct proc *p, struct thread *t,
 {
 	struct free_stat *fs = fs_get(p, ip);
 
+	/* The block a one-block finding names is freed: resolved. */
+	if (b->reported)
+		finding__freed(p, t, b, ts);
+	if (b->orphan)
+		orphan__freed(p, t, b);
+
 	if (fs) {
 		fs->frees++;
 		if (block_owner(p, b) != t)
 			fs->cross_frees++;
 		if (fs->bad) {
 			fs->bad->row.last_ts = ts;
-			agg_touch(p, fs->bad);
+			agg__touch(p, fs->bad);
 		}
 	}
 	recent_add(e, p, b->addr);
@@ -246,8 +190,8 @@ void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 		 * allocation between the two frees may have been lost at any
 		 * time, so an incomplete trace reports no new bad free. */
 		fs->bad =
-		    agg_new(e, p, MW_FIND_BAD_FREE, MW_SEV_HIGH, NULL, ev->site,
-			    proc_incomplete(p) ? 0 : ev->ts, ev->ts);
+		    agg__new(e, p, MW_FIND_BAD_FREE, MW_SEV_HIGH, NULL,
+			     ev->site, proc_incomplete(p) ? 0 : ev->ts, ev->ts);
 		if (!fs->bad)
 			return;
 	}
@@ -255,114 +199,10 @@ void rules__unknown_free(struct engine *e, struct proc *p, struct thread *t,
 		fs->bad->row.tid = t->row.tid;
 		fs->bad->row.addr = ev->addr;
 	}
-	agg_thread(fs->bad, t->row.tid);
+	agg__thread(fs->bad, t->row.tid);
 	bad_free_detail(fs->bad, fs);
 	fs->bad->row.last_ts = ev->ts;
-	agg_touch(p, fs->bad);
-}
-
-/* --- thread-orphan ---------------------------------------------------------- */
-
-void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
-			uint64_t ts)
-{
-	/* A TLS-only trace sees no free: leftovers and growth are beyond
-	 * it. */
-	if (t->orphan_pending || !t->blocks || p->row.mode == MW_MODE_TLS)
-		return;
-	t->orphan_pending = true;
-	t->orphan_deadline = ts + e->cfg.orphan_age_ns;
-	t->orphan_next = NULL;
-	if (p->orphan_tail)
-		p->orphan_tail->orphan_next = t;
-	else
-		p->orphan_head = t;
-	p->orphan_tail = t;
-}
-
-static bool ss_tls_init(struct engine *e, struct proc *p,
-			struct site_stat *ss)
-{
-	return site__stack_flags(e, p, ss->stack) & MW_STACK_TLS_INIT;
-}
-
-static void orphan_update(struct engine *e, struct proc *p,
-			  struct site_stat *ss, const struct block *last,
-			  uint64_t now)
-{
-	bool tls = ss_tls_init(e, p, ss);
-	struct agg *a = ss->orphan;
-
-	if (!a) {
-		if (ss->orphan_threads < e->cfg.orphan_min_threads)
-			return;
-		/* Handed to other threads that free them: not leftovers. */
-		if (!tls && ss->cross_frees)
-			return;
-		/* orphan_check counted complete blocks only. */
-		a = agg_new(e, p, MW_FIND_THREAD_ORPHAN,
-			    tls ? MW_SEV_HIGH : MW_SEV_MEDIUM, ss->stack,
-			    ss->site, now, now);
-		if (!a)
-			return;
-		ss->orphan = a;
-	}
-	agg_block(p, a, last);
-	a->row.threads = ss->orphan_threads;
-	a->row.count = ss->orphan_blocks;
-	a->row.bytes = ss->orphan_bytes;
-	a->row.trigger_ts = block_owner(p, last)->row.exit_ts;
-	a->row.last_ts = now;
-	snprintf(a->row.detail, sizeof(a->row.detail),
-		 "%" PRIu64 " block(s) left behind by %u exited thread(s)%s; "
-		 "%" PRIu64 " bytes of them still live",
-		 ss->orphan_blocks, ss->orphan_threads,
-		 tls ? ", allocated under a C++ thread_local initializer" : "",
-		 ss->orphan_live_bytes);
-	agg_touch(p, a);
-}
-
-/* The thread exited orphan_age ago: what it allocated and is still live
- * was left behind. Grouped by site, so each site counts the thread
- * once. */
-static void orphan_check(struct engine *e, struct proc *p, struct thread *t,
-			 uint64_t now)
-{
-	struct hmap seen;
-	size_t pos = 0;
-	uint64_t k;
-	void *v;
-
-	hmap__init(&seen);
-	for (struct block *b = thread_blocks(p, t); b; b = block_tnext(p, b)) {
-		struct site_stat *ss = block_ss(p, b);
-
-		/* One-block TLS findings already name it. The loader's
-		 * dynamic TLS blocks belong to glibc, which keeps them with
-		 * the thread's cached stack for the next thread. */
-		if (b->reported || b->orphan ||
-		    (site__stack_flags(e, p, ss->stack) & MW_STACK_TLS_DYNAMIC))
-			continue;
-		/* Allocated before an event was lost: its free may be
-		 * that event. Not evidence, and not counted. */
-		if (!proc_complete_since(p, b->ts))
-			continue;
-		b->orphan = true;
-		ss->orphan_blocks++;
-		ss->orphan_bytes += b->size;
-		ss->orphan_live_bytes += b->size;
-		/* Remember the newest block of the site for the finding. */
-		hmap__put(&seen, ss->key, b);
-	}
-	while (hmap__next(&seen, &pos, &k, &v)) {
-		struct block *b = v;
-
-		block_ss(p, b)->orphan_threads++;
-		orphan_update(e, p, block_ss(p, b), b, now);
-	}
-	hmap__fini(&seen);
-	t->orphan_pending = false;
-	thread_touch(t); /* so that a flush may release it */
+	agg__touch(p, fs->bad);
 }
 
 /* --- growth ----------------------------------------------------------------- */
@@ -422,24 +262,28 @@ static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 		return;
 	a = ss->growth;
 	if (!a) {
-		a = agg_new(e, p, MW_FIND_SITE_GROWTH, MW_SEV_MEDIUM, ss->stack,
-			    ss->site, window_start(p, e->cfg.growth_samples),
-			    now);
+		a = agg__new(e, p, MW_FIND_SITE_GROWTH, MW_SEV_MEDIUM,
+			     ss->stack, ss->site,
+			     window_start(p, e->cfg.growth_samples), now);
 		if (!a)
 			return;
+		a->ss = ss;
+		a->base = ss->samples[ss->nsamples - e->cfg.growth_samples];
 		ss->growth = a;
 	}
+	if (ss->live_bytes > a->peak)
+		a->peak = ss->live_bytes;
 	a->row.tid = a->row.alloc_tid = ss->last_tid;
 	a->row.addr = ss->last_addr;
 	a->row.size = ss->last_size;
 	a->row.alloc_ts = ss->last_ts;
 	a->row.block = ss->last_serial;
-	agg_thread(a, ss->last_tid);
+	agg__thread(a, ss->last_tid);
 	a->row.count = ss->live_blocks;
 	a->row.bytes = ss->live_bytes;
 	a->row.last_ts = now;
 	growth_detail(a, e, ss->samples, ss->nsamples, "site");
-	agg_touch(p, a);
+	agg__touch(p, a);
 }
 
 /* The thread's newest block from the site that holds most of its live
@@ -496,15 +340,19 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 		return;
 	tss = block_ss(p, top);
 	if (!a) {
-		a = agg_new(e, p, MW_FIND_THREAD_GROWTH, MW_SEV_MEDIUM,
-			    tss->stack, tss->site,
-			    window_start(p, e->cfg.growth_samples), now);
+		a = agg__new(e, p, MW_FIND_THREAD_GROWTH, MW_SEV_MEDIUM,
+			     tss->stack, tss->site,
+			     window_start(p, e->cfg.growth_samples), now);
 		if (!a)
 			return;
+		a->thread = t;
+		a->base = t->samples[t->nsamples - e->cfg.growth_samples];
 		t->growth = a;
 	}
-	agg_block(p, a, top);
-	agg_thread(a, t->row.tid);
+	if (t->row.live_bytes > a->peak)
+		a->peak = t->row.live_bytes;
+	agg__block(p, a, top);
+	agg__thread(a, t->row.tid);
 	a->stack = tss->stack;
 	a->row.site = tss->site;
 	a->row.stack_id = tss->stack ? tss->stack->id : 0;
@@ -512,7 +360,7 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 	a->row.bytes = t->row.live_bytes;
 	a->row.last_ts = now;
 	growth_detail(a, e, t->samples, t->nsamples, "thread");
-	agg_touch(p, a);
+	agg__touch(p, a);
 }
 
 static void push3(struct proc *p, uint64_t anon, uint64_t live, uint64_t exits,
@@ -577,12 +425,15 @@ static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
 	live += l0;
 	a = p->retention;
 	if (!a) {
-		a = agg_new(e, p, MW_FIND_ALLOCATOR_RETENTION, MW_SEV_MEDIUM,
-			    NULL, 0, window_start(p, 2 * want - 1), now);
+		a = agg__new(e, p, MW_FIND_ALLOCATOR_RETENTION, MW_SEV_MEDIUM,
+			     NULL, 0, window_start(p, 2 * want - 1), now);
 		if (!a)
 			return;
+		a->base = p->s_anon[n - (2 * want - 1)];
 		p->retention = a;
 	}
+	if (p->s_anon[n - 1] > a->peak)
+		a->peak = p->s_anon[n - 1];
 	a->row.count = exits;
 	a->row.bytes = p->s_anon[n - 1];
 	a->row.size = grew;
@@ -596,7 +447,7 @@ static void retention_sample(struct engine *e, struct proc *p, uint64_t now)
 		 grew >> 20, p->s_anon[n - 1] >> 20,
 		 (uint64_t)(2ull * (want - 1) * e->cfg.sample_ns / NS_PER_MS),
 		 exits, live / 1024);
-	agg_touch(p, a);
+	agg__touch(p, a);
 }
 
 static void sample_all(struct engine *e, struct proc *p, uint64_t now)
@@ -625,7 +476,7 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 		p->orphan_head = t->orphan_next;
 		if (!p->orphan_head)
 			p->orphan_tail = NULL;
-		orphan_check(e, p, t, now);
+		orphan__check(e, p, t, now);
 	}
 	if (all)
 		return;
@@ -638,30 +489,79 @@ void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 	sample_all(e, p, now);
 }
 
-/* --- flush ------------------------------------------------------------------ */
+/* --- resolution ------------------------------------------------------------- */
 
-int rules__flush_emit(struct engine *e, struct proc *p,
-		      const struct engine_sink *sink, void *ctx)
+/* Growth given back: live bytes (now) at most where it began. */
+static bool review_growth(struct proc *p, struct agg *a, uint64_t blocks,
+			  uint64_t bytes, const char *what, uint64_t now)
 {
-	int err;
-
-	for (size_t i = 0; i < p->dirty_aggs.len; i++) {
-		struct agg *a = p->dirty_aggs.items[i];
-
-		if ((err = site__emit_stack(e, p, sink, ctx, a->stack)) ||
-		    (err = sink->finding(ctx, &a->row)) ||
-		    (err = site__emit(p, sink, ctx, a->row.site)))
-			return err;
+	if (bytes <= a->base) {
+		a->row.count = blocks;
+		a->row.bytes = bytes;
+		finding__resolve(&a->row, now,
+			    "%s live bytes back to %" PRIu64 " (peak %" PRIu64
+			    ", the growth began at %" PRIu64 ")",
+			    what, bytes, a->peak, a->base);
+		agg__touch(p, a);
+		return true;
 	}
-	return 0;
+	if (a->row.count != blocks || a->row.bytes != bytes) {
+		a->row.count = blocks;
+		a->row.bytes = bytes;
+		agg__touch(p, a);
+	}
+	return false;
 }
 
-void rules__flush_commit(struct proc *p)
+static void review_retention(struct proc *p, struct agg *a, uint64_t now)
 {
-	for (size_t i = 0; i < p->dirty_aggs.len; i++) {
-		struct agg *a = p->dirty_aggs.items[i];
+	uint64_t anon = anonmap__bytes(&p->anon);
 
-		a->dirty = false;
+	if (anon <= a->base) {
+		a->row.bytes = anon;
+		finding__resolve(&a->row, now,
+			    "anonymous memory back to %" PRIu64
+			    " MiB (peak %" PRIu64 " MiB, it began at %" PRIu64
+			    " MiB)",
+			    anon >> 20, a->peak >> 20, a->base >> 20);
+		p->retention = NULL;
+		agg__touch(p, a);
+	} else if (a->row.bytes != anon) {
+		a->row.bytes = anon;
+		agg__touch(p, a);
 	}
-	p->dirty_aggs.len = 0;
 }
+
+void rules__review(struct engine *e, struct proc *p, uint64_t now)
+{
+	/* An ended process is judged as it ended: what it freed before
+	 * its exit resolves, what it still held stays. */
+	for (size_t i = 0; i < p->aggs.len; i++) {
+		struct agg *a = p->aggs.items[i];
+		struct thread *t = a->thread;
+
+		if (a->row.resolved_ts)
+			continue;
+		switch (a->row.kind) {
+		case MW_FIND_THREAD_ORPHAN:
+			orphan__review(e, p, a, now);
+			break;
+		case MW_FIND_SITE_GROWTH:
+			if (review_growth(p, a, a->ss->live_blocks,
+					  a->ss->live_bytes, "site", now))
+				a->ss->growth = NULL;
+			break;
+		case MW_FIND_THREAD_GROWTH:
+			if (review_growth(p, a, t ? t->row.live_blocks : 0,
+					  t ? t->row.live_bytes : 0, "thread",
+					  now) &&
+			    t)
+				t->growth = NULL;
+			break;
+		case MW_FIND_ALLOCATOR_RETENTION:
+			review_retention(p, a, now);
+			break;
+		}
+	}
+}
+

@@ -31,9 +31,22 @@ struct mw_stack {
 	uint64_t frames[];
 };
 
+/*
+ * How far up a stack the fan-out is kept: the frames where allocation
+ * wrappers are looked for automatically (daemon/wrapper.c).
+ */
+#define STACKTAB_FAN_DEPTH 4
+
 struct stacktab {
 	struct hmap by_hash; /* hash -> first struct mw_stack of that hash */
 	uint64_t count;
+	/* The fan-out above each prefix of the stacks, for depths 1 ..
+	 * STACKTAB_FAN_DEPTH: fan_count maps a prefix's hash to how many
+	 * distinct next frames were seen above it (as a pointer, never 0),
+	 * fan_seen holds each (prefix, next frame) pair seen. Both only
+	 * grow, as the stacks do. */
+	struct hmap fan_count;
+	struct hmap fan_seen;
 };
 
 void stacktab__init(struct stacktab *t);
@@ -42,5 +55,13 @@ void stacktab__fini(struct stacktab *t);
  * is true and id and flags are the caller's to set). NULL: no memory. */
 struct mw_stack *stacktab__intern(struct stacktab *t, const uint64_t *frames,
 				  uint32_t n, bool *created);
+/*
+ * The fan-out of frames[0..n): out[i], for i < max and i + 1 < n, is how
+ * many distinct return addresses were seen as frame i + 1 in the table's
+ * stacks whose frames 0 .. i are frames[0 .. i] (a call site's distinct
+ * callers, given what is below it). Returns how many out[] were set.
+ */
+uint32_t stacktab__fanout(const struct stacktab *t, const uint64_t *frames,
+			  uint32_t n, uint32_t *out, uint32_t max);
 
 #endif

@@ -142,6 +142,14 @@ struct store_filter {
 	uint64_t limit;		/* 0 = no limit */
 	uint64_t id;		/* findings: this one only, 0 = all */
 	uint32_t severity;	/* findings: at least this, 0 = all */
+	uint32_t state;		/* findings: enum store_finding_state */
+};
+
+/* Which findings a filter selects by their state (mw_finding_state). */
+enum store_finding_state {
+	STORE_FINDINGS_ALL = 0,
+	STORE_FINDINGS_OPEN = 1,	/* resolved_ts 0 */
+	STORE_FINDINGS_RESOLVED = 2,
 };
 
 int store__each_process(struct store *s, const struct store_filter *f,

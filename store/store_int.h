@@ -17,6 +17,8 @@
 
 /* The schema version that brought site_usage (schema/005). */
 #define SCHEMA_SITE_USAGE 5
+/* The schema version that brought resolved findings (schema/009). */
+#define SCHEMA_RESOLVED 9
 /* How long a writer waits for a lock (readers never block it in WAL
  * mode; another process opening the file may, briefly). */
 #define BUSY_TIMEOUT_MS 2000

@@ -7,6 +7,7 @@
  * integers and cast back on reading.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,16 +221,29 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_rows(
-	    s,
-	    " FROM findings f"
-	    " LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"
-	    " WHERE (:pid = 0 OR f.pid = :pid)"
-	    " AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"
-	    " AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
-	    " ORDER BY f.id LIMIT :limit",
-	    &mw_finding_desc, "f", true, f, &st);
+	const char *state = "";
+	char tail[640];
+	int err;
 
+	/* Written out, not bound, so that the open ones are read in id
+	 * order from their index (schema/009). A database older than that
+	 * has no resolved finding: every one is open. */
+	if (f && f->state == STORE_FINDINGS_OPEN &&
+	    s->version >= SCHEMA_RESOLVED)
+		state = " AND f.resolved_ts = 0";
+	else if (f && f->state == STORE_FINDINGS_RESOLVED)
+		state = s->version >= SCHEMA_RESOLVED
+			    ? " AND f.resolved_ts != 0"
+			    : " AND 0";
+	snprintf(tail, sizeof(tail),
+		 " FROM findings f"
+		 " LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"
+		 " WHERE (:pid = 0 OR f.pid = :pid)"
+		 " AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"
+		 " AND f.severity >= :severity AND (:id = 0 OR f.id = :id)%s"
+		 " ORDER BY f.id LIMIT :limit",
+		 state);
+	err = prepare_rows(s, tail, &mw_finding_desc, "f", true, f, &st);
 	return err ? err : walk(st, finding_row, &w);
 }
 

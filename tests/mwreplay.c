@@ -37,16 +37,20 @@
  * malloc), key_create/key_delete key, tls_set key+addr, lost count (pid 0
  * is "unknown pid"). Events may come in any time order.
  *
- * Options --orphan-age MS, --orphan-threads N, --sample MS,
- * --growth-samples N and --growth-min KB set the rules over time, as
- * memwatchd's options of the same names do.
+ * Options --orphan-age MS, --orphan-threads N, --orphan-share PCT,
+ * --orphan-share-medium PCT, --sample MS, --growth-samples N and
+ * --growth-min KB set the rules over time, as memwatchd's options of the
+ * same names do.
  *
  * Output, at each flush, its findings sorted by (pid, tid, addr):
  *   finding kind=K pid=N tid=N key=N gen=N addr=0xH size=N site=0xH
  *           alloc_tid=N found=MS [count=N bytes=N threads=N sev=S]
- * the bracketed part for findings about a site or thread over time
+ *           [resolved=MS reason="TEXT"]
+ * the first bracketed part for findings about a site or thread over time
  * (thread-orphan, thread-growth, site-growth, bad-free, allocator-race,
- * tls-overwritten), each printed again whenever its evidence changed.
+ * tls-overwritten), each printed again whenever its evidence changed; the
+ * second once a finding is resolved (a one-block finding is printed again
+ * then).
  * and at end, the last row handed for each thread sorted by (pid, tid),
  * then the number of distinct findings so far and the live blocks of the
  * last process rows:
@@ -228,6 +232,11 @@ static void do_flush(struct replay *r, uint64_t now)
 			       " threads=%u sev=%s",
 			       f->count, f->bytes, f->threads,
 			       mw_severity_name(f->severity));
+		if (f->resolved_ts) {
+			printf(" resolved=");
+			print_ms(f->resolved_ts);
+			printf(" reason=\"%s\"", f->resolved_reason);
+		}
 		putchar('\n');
 	}
 	for (size_t i = 0; i < w->findings.n; i++) {
@@ -650,9 +659,10 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: mwreplay [--grace MS] [--persist-age MS] "
 		"[--orphan-age MS]\n"
-		"                [--orphan-threads N] [--sample MS] "
-		"[--growth-samples N]\n"
-		"                [--growth-min KB] [FILE]\n");
+		"                [--orphan-threads N] [--orphan-share PCT] "
+		"[--orphan-share-medium PCT]\n"
+		"                [--sample MS] [--growth-samples N] "
+		"[--growth-min KB] [FILE]\n");
 	exit(2);
 }
 
@@ -716,6 +726,13 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--orphan-threads")) {
 			cfg.orphan_min_threads =
 				(uint32_t)option_num(argv[i + 1], UINT32_MAX);
+			i++;
+		} else if (!strcmp(argv[i], "--orphan-share")) {
+			cfg.orphan_share = (uint32_t)option_num(argv[i + 1], 100);
+			i++;
+		} else if (!strcmp(argv[i], "--orphan-share-medium")) {
+			cfg.orphan_share_medium =
+				(uint32_t)option_num(argv[i + 1], 100);
 			i++;
 		} else if (!strcmp(argv[i], "--sample")) {
 			cfg.sample_ns = option_ms(argv[i], argv[i + 1]);

@@ -99,6 +99,26 @@ pair_bt=$(per_pair bt)
 pair_ht=$(per_pair ht)
 pair_plain=$(awk -v p="$plain" -v n="$PAIRS" 'BEGIN { printf "%.3f", p / n / 1000 }')
 
+# --- A2. stacks without frame pointers: deep_stack, 30 calls deep -------------
+# The same malloc+free pairs at the bottom of 30 frames: built with frame
+# pointers (the walk, found whole, kept: fp_sites), without (each pair's
+# stack copied and keyed, unwound once), and without, not unwound.
+for ((i = 0; i < REPS; i++)); do
+	sample deep_plain_fp "$WL/deep_stack_fp" 1 "$PAIRS"
+	sample deep_plain "$WL/deep_stack" 1 "$PAIRS"
+	sample deep_fp mw -- "$WL/deep_stack_fp" 1 "$PAIRS"
+	sample deep_unwind mw -- "$WL/deep_stack" 1 "$PAIRS"
+	sample deep_walk mw --unwind-bytes 0 -- "$WL/deep_stack" 1 "$PAIRS"
+done
+# deep_pair NAME PLAIN: us per pair of NAME beyond PLAIN.
+deep_pair() {
+	awk -v t="$(median "$1")" -v p="$(median "$2")" -v n="$PAIRS" \
+		'BEGIN { printf "%.2f", (t - p) / n / 1000 }'
+}
+pair_deep_fp=$(deep_pair deep_fp deep_plain_fp)
+pair_deep_unwind=$(deep_pair deep_unwind deep_plain)
+pair_deep_walk=$(deep_pair deep_walk deep_plain)
+
 # --- B. probe placement per allocator ------------------------------------------
 declare -A PRE=([glibc]="" [jemalloc]=$LIB/libjemalloc.so.2
 	[tcmalloc]=$LIB/libtcmalloc_minimal.so.4 [mimalloc]=$LIB/libmimalloc.so.2)
@@ -259,6 +279,12 @@ r=$(awk -v a="$pair_full_site" -v b="$pair_floor" 'BEGIN { printf "%.2f", a / b 
 row "ratio full, call site only / floor" "$r" "$(verdict "$r" "<=" 1.15)"
 r=$(awk -v a="$pair_full" -v b="$pair_bt" 'BEGIN { printf "%.2f", a / b }')
 row "ratio full / bpftrace" "$r" "$(verdict "$r" "<=" 0.5)"
+echo "A2. a pair 30 calls deep (deep_stack, $PAIRS pairs), us per pair"
+row "with frame pointers: the walk" "$pair_deep_fp"
+row "without: stack copied, keyed, unwound once" "$pair_deep_unwind"
+row "without, not unwound (--unwind-bytes 0)" "$pair_deep_walk"
+row "ratio unwound / frame-pointer walk" \
+	"$(awk -v a="$pair_deep_unwind" -v b="$pair_deep_fp" 'BEGIN { printf "%.2f", a / b }')"
 echo "B. probe placement per allocator (LD_PRELOAD), us per pair"
 for a in glibc jemalloc tcmalloc mimalloc; do
 	row "$a: at entry / placed / floor" \

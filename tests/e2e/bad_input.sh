@@ -68,6 +68,25 @@ if grep -q "'--no-follow=1'" "$TMP/memwatchd_flag_value.err"; then
 else
 	fail memwatchd_flag_value/named "$(cat "$TMP/memwatchd_flag_value.err")"
 fi
+# A --wrapper expression that does not compile: named, on the command
+# line and in a file.
+expect_error memwatchd_bad_wrapper 2 memwatchd "${d[@]}" --wrapper 'my_(x' -- true
+if grep -q "wrapper: invalid regular expression 'my_(x'" "$TMP/memwatchd_bad_wrapper.err"; then
+	pass memwatchd_bad_wrapper/named
+else
+	fail memwatchd_bad_wrapper/named "$(cat "$TMP/memwatchd_bad_wrapper.err")"
+fi
+printf 'wrapper [z-a]\n' >"$TMP/bad_wrapper.conf"
+# In a file, the line is named as FILE:LINE.
+expect_error memwatchd_bad_wrapper_conf 2 "$TMP/bad_wrapper.conf:1" "${d[@]}" \
+	--config "$TMP/bad_wrapper.conf" -- true
+if grep -q "wrapper: invalid regular expression '\[z-a\]'" "$TMP/memwatchd_bad_wrapper_conf.err"; then
+	pass memwatchd_bad_wrapper_conf/named
+else
+	fail memwatchd_bad_wrapper_conf/named "$(cat "$TMP/memwatchd_bad_wrapper_conf.err")"
+fi
+expect_error memwatchd_bad_wrapper_callers 2 memwatchd "${d[@]}" \
+	--wrapper-callers many -- true
 
 # --- memwatchctl ------------------------------------------------------------
 

@@ -535,7 +535,9 @@ check_tls_findings() {
 }
 
 # run_case NAME CMD...: trace CMD into a fresh database, check its exit
-# status, and leave its findings in $TMP/NAME.json.
+# status, and leave its findings in $TMP/NAME.json: all of them, open and
+# resolved (a finding made and resolved is still a finding: a clean twin
+# must make none, a leak's must be there).
 run_case() {
 	local name=$1
 	shift
@@ -546,7 +548,7 @@ run_case() {
 	else
 		fail "$name/exit_status" "memwatchd exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")"
 	fi
-	query "$name/query" "$TMP/$name.json" findings
+	query "$name/query" "$TMP/$name.json" findings --all
 }
 
 # check_clean NAME SELECT MIN_ALLOCS MIN_THREADS STATE: the assertions of
@@ -574,8 +576,9 @@ check_clean() {
 			\"allocs \(.allocs), frees \(.frees), unknown_frees \(.unknown_frees), threads \(.threads), live_blocks \(.live_blocks), live_bytes \(.live_bytes), lost \(.lost)\"")"
 	fi
 	# Summarized, so that a false alarm's FAIL line says what it is; the
-	# explain output of each lands in the log.
-	if query "$name/findings" "$fi" findings; then
+	# explain output of each lands in the log. Resolved ones too: a false
+	# alarm that went away was still raised.
+	if query "$name/findings" "$fi" findings --all; then
 		expect "$name/no_findings" "$fi" \
 			'map("\(.kind) id=\(.id) \(.site.function // "?")+\(.site.offset // "?") (\(.site.module // "?")) count=\(.count)")' \
 			'[]'
@@ -604,7 +607,7 @@ seconds_since() {
 PLANT_SO=$WL/libmwplant.so
 check_planted() {
 	local name=$1 sel=$2 min=$3 fi=$TMP/$1.findings.json
-	if query "$name/findings" "$fi" findings; then
+	if query "$name/findings" "$fi" findings --all; then
 		expect "$name/planted_found" "$fi" \
 			"[.[] | select(($sel) and .site.function == \"mw_plant_leak\" and
 				(.site.module | endswith(\"/libmwplant.so\")) and .size == 3331 and

@@ -11,8 +11,8 @@
 #     for the whole suite, alloc_pairs flooding the ring buffer while the
 #     daemon is stopped (SIGSTOP), so events are really lost, and then
 #     detached with memwatchctl;
-#   - the values are real: the findings counter of every kind equals what
-#     `memwatchctl findings` lists, lost events equal the daemon's status,
+#   - the values are real: the findings counters of every kind equal what
+#     `memwatchctl findings` lists (--all: made; open; --resolved), lost events equal the daemon's status,
 #     threads started equal `memwatchctl status`, per-thread series are the
 #     top N only and the largest is the thread memwatchctl names;
 #   - every query of every panel of dashboards/memwatch.json (its template
@@ -283,17 +283,27 @@ else
 fi
 
 # Every kind's counter is what memwatchctl lists (queue_retain's growth
-# findings included), as of the same flush.
+# findings included), as of the same flush: made (open or resolved) for
+# memwatch_findings_total, open for memwatch_findings_open, resolved for
+# memwatch_findings_resolved_total.
+# kinds_match METRIC [OPTION...]: memwatchctl findings with OPTIONs lists
+# as many of each kind as METRIC counts.
 kinds_match() {
-	local ctlk promk
-	ctlk=$(ctl --json findings 2>/dev/null |
+	local ctlk promk metric=$1
+	shift
+	ctlk=$(ctl --json "$@" findings 2>/dev/null |
 		jq -cS 'group_by(.kind) | map({(.[0].kind): length}) | add // {}') || return 1
-	promk=$(prom_query 'sum by (kind) (memwatch_findings_total)' |
+	promk=$(prom_query "sum by (kind) ($metric)" |
 		jq -cS '[.data.result[] | select(.value[1] != "0") | {(.metric.kind): (.value[1] | tonumber)}] | add // {}') || return 1
-	WHY="memwatchctl $ctlk, Prometheus $promk"
+	WHY="memwatchctl $* $ctlk, Prometheus $metric $promk"
 	[[ $ctlk == "$promk" ]]
 }
-ok findings/every_kind "counters differ from memwatchctl" wait_until 15 kinds_match
+ok findings/every_kind "counters differ from memwatchctl" \
+	wait_until 15 kinds_match memwatch_findings_total --all
+ok findings/open_every_kind "open findings differ from memwatchctl" \
+	wait_until 15 kinds_match memwatch_findings_open
+ok findings/resolved_every_kind "resolved findings differ from memwatchctl" \
+	wait_until 15 kinds_match memwatch_findings_resolved_total --resolved
 
 # The odd name, held at its start gate (30 s at most) to the end.
 MW_WAIT_FILE=$TMP/odd.gate "$BIN/$ODD" 2 64 >"$TMP/odd.out" 2>&1 &

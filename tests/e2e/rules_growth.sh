@@ -4,9 +4,10 @@
 # under the real daemon and its default growth settings:
 #   - a pool of 4 threads whose per-thread caches are never trimmed: one
 #     thread-growth per pool thread and one site-growth, all naming
-#     pool_cache_grow;
+#     pool_cache_grow, resolved when the caches are freed at the end;
 #   - a worker queue that keeps finished tasks' payloads: site-growth for
-#     queue_payload_alloc and thread-growth for the producer.
+#     queue_payload_alloc and thread-growth for the producer, resolved
+#     when it is drained at the end.
 #   - threads that come and go, more of them at once each round, under
 #     glibc and under mimalloc: the allocator keeps their arenas or
 #     segments, so anonymous memory grows while the live set does not:
@@ -27,9 +28,14 @@ if run_case pool "$WL/pool_cache" 4 4000 4 1024; then
 		'[.[] | select(.kind == "thread-growth") | .tid] | unique | length' 4
 	expect pool/not_main "$f" \
 		'[.[] | select(.kind == "thread-growth" and .tid == .pid)] | length' 0
-	# The site held at least the 2.5 s of growth the rule needs: 1000 KiB/s.
+	# The site held at least the 2.5 s of growth the rule needs: 1000 KiB/s
+	# (its peak, said when resolved: each thread frees its cache at the end).
 	expect pool/site_bytes "$f" \
-		'[.[] | select(.kind == "site-growth" and .bytes >= 2048000)] | length' 1
+		'[.[] | select(.kind == "site-growth") | .resolved_reason
+		  | capture("peak (?<p>[0-9]+)").p | tonumber | select(. >= 2048000)] | length' 1
+	expect pool/resolved "$f" \
+		'[.[] | select(.state == "resolved" and .bytes == 0 and
+		  (.resolved_reason | test("live bytes back to 0 ")))] | length' 5
 fi
 run_case pool_clean "$WL/pool_cache_clean" 4 4000 4 1024 &&
 	expect pool_clean/no_findings "$TMP/pool_clean.json" 'length' 0
@@ -41,6 +47,8 @@ if run_case queue "$WL/queue_retain" 3 4000 4 1024; then
 	expect queue/site "$f" '[.[].site.function] | unique' '["queue_payload_alloc"]'
 	expect queue/one_thread "$f" '[.[].tid] | unique | length' 1
 	expect queue/size "$f" '[.[].size] | unique' '[1024]'
+	# The queue is drained at the end: both resolved.
+	expect queue/resolved "$f" '[.[].state] | unique' '["resolved"]'
 fi
 run_case queue_clean "$WL/queue_retain_clean" 3 4000 4 1024 &&
 	expect queue_clean/no_findings "$TMP/queue_clean.json" 'length' 0

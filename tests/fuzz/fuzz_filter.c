@@ -46,6 +46,8 @@ static void check(const struct store_filter *f, const struct store_top *t,
 		violated("since later than any time it takes", arg);
 	if (f->limit > FILTER_LIMIT_ALL)
 		violated("limit out of range", arg);
+	if (f->state > STORE_FINDINGS_RESOLVED)
+		violated("state out of range", arg);
 	if (t->flags & ~(unsigned)(STORE_TOP_BLOCKS | STORE_TOP_PER_THREAD))
 		violated("unknown top flags", arg);
 }

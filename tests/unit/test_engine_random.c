@@ -28,7 +28,8 @@
  * candidates. Events are random but well-formed, with timestamps that only
  * grow. After every flush each handed thread row must match the model's
  * instance exactly, the process row and stats must match the model, the
- * findings of the flush must be the model's, and no counter may come near
+ * findings of the flush must be the model's (a one-block finding handed
+ * over again, resolved, once its block is freed), and no counter may come near
  * wrapping.
  */
 #define RT_PID 100u
@@ -44,6 +45,9 @@ struct rt_block {
 	uint64_t id, addr, size, ts, site;
 	size_t owner;
 	bool reported;
+	uint64_t found, fsize; /* reported: when, its size then, */
+	uint32_t kind;	       /* and of what kind */
+	size_t agg;	       /* tls-overwritten: its row's index + 1 */
 };
 
 struct rt_inst {
@@ -66,6 +70,7 @@ struct rt_cand {
 struct rt_find {
 	uint64_t addr, size, found, count;
 	uint32_t kind, alloc_tid;
+	uint64_t resolved; /* when its block was freed; 0: open */
 };
 
 /* A tls-overwritten row: one per (key, generation, allocating site),
@@ -74,6 +79,7 @@ struct rt_agg {
 	uint32_t key, gen;
 	uint64_t site;
 	struct rt_find f;
+	uint64_t live; /* the blocks it counts still live */
 	bool dirty, closed;
 };
 
@@ -165,6 +171,31 @@ static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size,
 	m->live_bytes += size;
 }
 
+/* b, which a finding names, is freed: the finding resolves. Handed over
+ * once more, unless it was not handed over yet. */
+static void rt_resolve(struct rt *m, const struct rt_block *b)
+{
+	struct rt_find f = {.addr = b->addr,
+			    .size = b->fsize,
+			    .found = b->found,
+			    .count = 1,
+			    .kind = b->kind,
+			    .alloc_tid = m->inst.v[b->owner].tid,
+			    .resolved = m->now};
+
+	for (size_t i = 0; i < m->found.n; i++) {
+		struct rt_find *w = &m->found.v[i];
+
+		if (w->addr == b->addr && !w->resolved) {
+			w->resolved = m->now;
+			return;
+		}
+	}
+	RECSINK_PUSH(m->found, f);
+}
+
+static void rt_agg_freed(struct rt *m, const struct rt_block *b);
+
 static void rt_free(struct rt *m, int s, uint64_t addr)
 {
 	struct rt_inst *t = &m->inst.v[m->slot[s]];
@@ -175,6 +206,10 @@ static void rt_free(struct rt *m, int s, uint64_t addr)
 		m->unknown++;
 		return;
 	}
+	if (b->reported && b->kind == MW_FIND_TLS_OVERWRITTEN)
+		rt_agg_freed(m, b);
+	else if (b->reported)
+		rt_resolve(m, b);
 	t->frees++;
 	m->frees++;
 	t->free_bytes += b->size;
@@ -230,7 +265,7 @@ static void rt_cand(struct rt *m, const struct rt_bind *bd, int k,
 /* Block b, overwritten by c, counts in its row; f: as a one-block
  * finding. */
 static void rt_agg_add(struct rt *m, const struct rt_cand *c,
-		       const struct rt_block *b, const struct rt_find *f)
+		       struct rt_block *b, const struct rt_find *f)
 {
 	struct rt_agg *a = NULL, n = {0};
 
@@ -252,7 +287,22 @@ static void rt_agg_add(struct rt *m, const struct rt_cand *c,
 	a->f.kind = f->kind;
 	a->f.alloc_tid = f->alloc_tid;
 	a->f.count++;
+	a->live++;
 	a->dirty = true;
+	b->agg = (size_t)(a - m->aggs.v) + 1;
+}
+
+/* A block a row counts is freed: the row is handed again, resolved
+ * once none it counts is live (and closed: new drops make a new row). */
+static void rt_agg_freed(struct rt *m, const struct rt_block *b)
+{
+	struct rt_agg *a = &m->aggs.v[b->agg - 1];
+
+	a->dirty = true;
+	if (--a->live)
+		return;
+	a->f.resolved = m->now;
+	a->closed = true;
 }
 
 static void rt_decide(struct rt *m, uint64_t now, bool all)
@@ -276,6 +326,10 @@ static void rt_decide(struct rt *m, uint64_t now, bool all)
 			continue;
 		}
 		b->reported = true;
+		b->found = now;
+		b->fsize = b->size;
+		b->kind = c.kind;
+		f.resolved = 0;
 		f.addr = b->addr;
 		f.size = b->size;
 		f.found = now;
@@ -401,6 +455,8 @@ static int rt_find_cmp(const void *a, const void *b)
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
+	if (x->found != y->found)
+		return x->found < y->found ? -1 : 1;
 	if (x->kind != y->kind)
 		return x->kind < y->kind ? -1 : 1;
 	if (x->count != y->count)
@@ -480,8 +536,13 @@ static void rt_check(struct rt *m, bool traced)
 	/* Findings of this flush, against the model's. */
 	for (size_t i = 0; i < R.last.findings.n; i++) {
 		const struct mw_finding_row *f = &R.last.findings.v[i];
-		struct rt_find g = {f->addr, f->size, f->found_ts, f->count,
-				    f->kind, f->alloc_tid};
+		struct rt_find g = {.addr = f->addr,
+				    .size = f->size,
+				    .found = f->found_ts,
+				    .count = f->count,
+				    .kind = f->kind,
+				    .alloc_tid = f->alloc_tid,
+				    .resolved = f->resolved_ts};
 
 		RT_EXPECT(f->pid == RT_PID && f->tid > RT_PID &&
 				  f->tid <= RT_PID + RT_SLOTS && f->key >= 1 &&
@@ -509,12 +570,15 @@ static void rt_check(struct rt *m, bool traced)
 		RT_EXPECT(g->addr == w->addr && g->size == w->size &&
 				  g->found == w->found && g->kind == w->kind &&
 				  g->alloc_tid == w->alloc_tid &&
-				  g->count == w->count,
+				  g->count == w->count &&
+				  g->resolved == w->resolved,
 			  "finding 0x%" PRIx64 " size %" PRIu64 " kind %u "
-			  "found %" PRIu64 " count %" PRIu64 ", model 0x%" PRIx64
-			  " %" PRIu64 " %u %" PRIu64 " %" PRIu64,
+			  "found %" PRIu64 " count %" PRIu64 " resolved %" PRIu64
+			  ", model 0x%" PRIx64 " %" PRIu64 " %u %" PRIu64
+			  " %" PRIu64 " %" PRIu64,
 			  g->addr, g->size, g->kind, g->found, g->count,
-			  w->addr, w->size, w->kind, w->found, w->count);
+			  g->resolved, w->addr, w->size, w->kind, w->found,
+			  w->count, w->resolved);
 	}
 	free(got.v);
 	m->found.n = 0;

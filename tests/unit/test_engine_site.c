@@ -169,9 +169,93 @@ static void test_stacks_dedup_and_flush(void)
 	teardown();
 }
 
+/* --- the culprit past allocation wrappers ---------------------------------- */
+
+#define WRAP_IN 0x7000	/* in the inner wrapper: its malloc call */
+#define WRAP_OUT 0x7100 /* in the outer wrapper: its call of the inner */
+
+/* The daemon's classifier, as a table: a stack through the two wrappers
+ * has them as frames 0 and 1; the engine's fan-out is what it was told. */
+static uint32_t fan_seen[4], nfan_seen;
+
+static uint32_t classify_wrap(void *ctx, uint32_t pid, const uint64_t *frames,
+			      uint32_t n)
+{
+	static const uint8_t why[2] = {MW_WRAP_AUTO, MW_WRAP_AUTO};
+
+	nfan_seen = engine__stack_fanout(E, pid, frames, n, fan_seen, 4);
+	if (n > 2 && frames[0] == WRAP_IN && frames[1] == WRAP_OUT)
+		return mw_stack_set_culprit(0, 2, why);
+	return 0;
+}
+
+static void test_culprit_past_wrappers(void)
+{
+	struct engine_config cfg = {
+	    .grace_ns = MS(500),
+	    .persist_age_ns = 0,
+	    .classify = classify_wrap,
+	};
+	static const uint64_t a[] = {WRAP_IN, WRAP_OUT, 0x401000, 0x409000};
+	static const uint64_t b[] = {WRAP_IN, WRAP_OUT, 0x402000, 0x409000};
+	static const uint64_t plain[] = {0x403000, 0x409000};
+	const struct mw_block_row *ra, *rb, *rp;
+	const struct mw_finding_row *f;
+	bool culprit_site = false;
+
+	rec_reset();
+	nfan_seen = 0;
+	E = engine__new(&cfg, 1000);
+	attach(PID, 0);
+	tstart(101, 0);
+	al_stack(101, 1, 0x1000, 16, a, 4);
+	al_stack(101, 2, 0x2000, 16, b, 4);
+	al_stack(101, 3, 0x3000, 16, plain, 2);
+	CHECK(flush_at(10) == 0);
+	/* The classifier saw the fan-out of the process's stacks. */
+	CHECK_U64(nfan_seen, 1);
+	CHECK_U64(fan_seen[0], 1);
+	ra = add_in(&R.last, 0x1000);
+	rb = add_in(&R.last, 0x2000);
+	rp = add_in(&R.last, 0x3000);
+	CHECK(ra && rb && rp);
+	if (ra && rb && rp) {
+		/* Blocks (and so top) name the culprit, each stack its own. */
+		CHECK_U64(ra->site, 0x401000);
+		CHECK_U64(rb->site, 0x402000);
+		CHECK_U64(rp->site, 0x403000);
+		CHECK(ra->stack_id != rb->stack_id);
+	}
+	for (size_t i = 0; i < R.last.sites.n; i++)
+		culprit_site |= R.last.sites.v[i].ip == 0x401000;
+	CHECK(culprit_site);
+	/* A finding about a block of the first stack names its culprit. */
+	kcreate(101, 20, 1, 0);
+	tset(101, 21, 1, 0x1000);
+	texit(101, 30);
+	CHECK(tick_flush(600) == 0);
+	f = finding_in(&R.last, 0x1000);
+	CHECK(f != NULL);
+	if (f && ra) {
+		CHECK_U64(f->site, 0x401000);
+		CHECK_U64(f->stack_id, ra->stack_id);
+	}
+	{
+		uint32_t out[4];
+
+		CHECK_U64(engine__stack_fanout(E, PID, a, 4, out, 4), 3);
+		CHECK_U64(out[0], 1);
+		CHECK_U64(out[1], 2);
+		CHECK_U64(out[2], 1);
+		CHECK_U64(engine__stack_fanout(E, PID + 1, a, 4, out, 4), 0);
+	}
+	teardown();
+}
+
 static const struct unit_case cases[] = {
     UNIT_CASE(test_site_once_per_process),
     UNIT_CASE(test_stacks_dedup_and_flush),
+    UNIT_CASE(test_culprit_past_wrappers),
     UNIT_CASE(test_site_of_young_finding),
 };
 

@@ -648,7 +648,7 @@ static void test_tls_overwrite_one_row(void)
 
 /*
  * Pushes and overwrites mixed in one thread: only what was dropped
- * counts. A link past the end of the new block is another block's word;
+ * counts, and the row resolves once all it counts are freed. A link past the end of the new block is another block's word;
  * a collector that remembered another old value than the engine's says
  * nothing (not judged); one that does not check (no flag) is taken at its
  * word: every replacement is judged.
@@ -679,8 +679,25 @@ static void test_tls_push_and_overwrite_mixed(void)
 	CHECK_U64(nkind(MW_FIND_TLS_OVERWRITTEN), 1);
 	f = finding_in(&R.last, 0x1500);
 	CHECK(f && f->count == 3 && f->bytes == 96 && f->threads == 1 &&
-	      f->tid == 101);
+	      f->tid == 101 && !f->resolved_ts);
 	CHECK_U64(stats().findings, 1);
+	/* Its blocks freed, the row resolves at the last one, and what is
+	 * dropped afterwards makes a new row. */
+	fr(102, 1100, 0x1100);
+	fr(102, 1100, 0x1300);
+	CHECK(flush_at(1100) == 0);
+	f = finding_in(&R.last, 0x1500);
+	CHECK(f && f->count == 3 && !f->resolved_ts);
+	fr(102, 1200, 0x1500);
+	CHECK(flush_at(1200) == 0);
+	f = finding_in(&R.last, 0x1500);
+	CHECK(f && f->count == 3 && f->resolved_ts == MS(1200));
+	al(101, 1300, 0x1700, 32, SITE1);
+	tset_checked(101, 1300, 1, 0x1700, 0x1600, -1);
+	CHECK(tick_flush(2000) == 0);
+	f = finding_in(&R.last, 0x1600);
+	CHECK(f && f->count == 1 && !f->resolved_ts);
+	CHECK_U64(stats().findings, 2);
 	teardown();
 }
 

@@ -114,9 +114,9 @@ static void csv_site(struct csv *c, uint64_t ip, const struct mw_site_row *site)
 
 /* The names of json_finding_fields in cmd_findings.c, in its order. */
 static const char finding_head[] =
-    "id,kind,severity,pid,tid,key,generation,address,size," CSV_SITE_HEAD
+    "id,kind,severity,state,pid,tid,key,generation,address,size," CSV_SITE_HEAD
     ",stack_id,alloc_tid,alloc_ts,trigger_ts,found_ts,count,bytes,threads,"
-    "first_ts,last_ts,detail";
+    "first_ts,last_ts,detail,resolved_ts,resolved_reason";
 
 static int finding_row(void *ctx, const struct mw_finding_row *r,
 		       const struct mw_site_row *site)
@@ -126,6 +126,7 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 	csv_u64(c, r->id);
 	csv_str(c, mw_finding_kind_name(r->kind));
 	csv_str(c, mw_severity_name(r->severity));
+	csv_str(c, r->resolved_ts ? "resolved" : "open");
 	csv_u64(c, r->pid);
 	csv_u64(c, r->tid);
 	csv_u64(c, r->key);
@@ -144,6 +145,12 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 	csv_u64(c, r->first_ts);
 	csv_u64(c, r->last_ts);
 	csv_str(c, r->detail);
+	/* null while open: an empty field */
+	if (r->resolved_ts)
+		csv_u64(c, r->resolved_ts);
+	else
+		csv_str(c, "");
+	csv_str(c, r->resolved_reason);
 	return csv_end(c);
 }
 
@@ -353,6 +360,8 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	json__str(J, mw_finding_kind_name(r->kind));
 	json__key(J, "severity");
 	json__str(J, mw_severity_name(r->severity));
+	json__key(J, "state");
+	json__str(J, r->resolved_ts ? "resolved" : "open");
 	json__key(J, "pid");
 	json__u64(J, r->pid);
 	json__key(J, "tid");
@@ -389,6 +398,13 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	json__u64(J, r->last_ts);
 	json__key(J, "detail");
 	json__str(J, r->detail);
+	json__key(J, "resolved_ts");
+	if (r->resolved_ts)
+		json__u64(J, r->resolved_ts);
+	else
+		json__null(J);
+	json__key(J, "resolved_reason");
+	json__str(J, r->resolved_reason);
 }
 
 static void ref_finding(struct json *J, const struct mw_finding_row *r,
@@ -788,11 +804,14 @@ static void test_csv_finding(void)
 				   .count = 7,
 				   .bytes = 480,
 				   .first_ts = 3,
-				   .last_ts = 8};
+				   .last_ts = 8,
+				   .resolved_ts = 9};
 	struct mw_finding_row b = {.id = 5, .site = 0xbeef};
 	struct mw_site_row site;
 
 	snprintf(a.detail, sizeof(a.detail), "%s", hostile);
+	snprintf(a.resolved_reason, sizeof(a.resolved_reason), "freed by %s",
+		 hostile);
 	fill_site(&site);
 	CHECK_CSV(mw_finding_desc, finding_head, finding_row, &a, &b, &site,
 		  NULL);

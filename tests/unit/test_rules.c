@@ -217,6 +217,228 @@ static void test_orphan_plain_at_exit(void)
 	teardown();
 }
 
+/* Short-lived threads hand their blocks to two consumers that free them
+ * three seconds later, after the orphan age: a thread-orphan finding
+ * while they wait, its numbers current as they are freed, resolved once
+ * the last is, naming the two freeing threads. The same pattern again
+ * makes no new finding: its blocks are freed by other threads. */
+static void test_orphan_handoff_resolves(void)
+{
+	const struct mw_finding_row *f;
+	uint64_t id;
+
+	setup();
+	tstart(300, 0);
+	tstart(301, 0);
+	for (uint32_t i = 0; i < 10; i++) {
+		tstart(201 + i, 10 * i);
+		al(201 + i, 10 * i + 1, 0x1000 * (i + 1), 64, 0x401000, false);
+		al(201 + i, 10 * i + 2, 0x800000 + 0x1000 * i, 64, 0x401000,
+		   false);
+		texit(201 + i, 10 * i + 5, 0);
+	}
+	tick(2500);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f != NULL);
+	if (!f)
+		goto out;
+	id = f->id;
+	CHECK_U64(f->count, 20);
+	CHECK_U64(f->bytes, 1280);
+	CHECK_U64(f->threads, 10);
+	CHECK_U64(f->resolved_ts, 0);
+	/* Half freed: the same finding, its numbers current. */
+	for (uint32_t i = 0; i < 10; i++)
+		fr(300, 3000 + i, 0x1000 * (i + 1), 0x405000, 0);
+	tick(3100);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && f->id == id && f->count == 10 && f->bytes == 640 &&
+	      f->threads == 10 && !f->resolved_ts);
+	CHECK(f && strstr(f->detail, "10 (640 bytes) still live") != NULL);
+	/* All of them freed, by another consumer: resolved. */
+	for (uint32_t i = 0; i < 10; i++)
+		fr(301, 3200 + i, 0x800000 + 0x1000 * i, 0x405000, 0);
+	tick(3300);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && f->id == id);
+	if (!f)
+		goto out;
+	CHECK_U64(f->resolved_ts, MS(3300));
+	CHECK_U64(f->count, 0);
+	CHECK_U64(f->bytes, 0);
+	CHECK_U64(f->threads, 0);
+	CHECK_STR(f->resolved_reason,
+		  "all 20 block(s) freed (by 2 other thread(s))");
+	/* Resolved stays resolved; the pattern again is no new finding. */
+	for (uint32_t i = 0; i < 5; i++) {
+		tstart(211 + i, 4000 + i);
+		al(211 + i, 4001 + i, 0x1000 * (i + 1), 64, 0x401000, false);
+		texit(211 + i, 4002 + i, 0);
+	}
+	tick(7000);
+	tick(7500);
+	CHECK_U64(R.findings.n, 1);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && f->resolved_ts == MS(3300));
+out:
+	teardown();
+}
+
+/* A real leak (nothing ever frees the blocks) stays open, flush after
+ * flush. */
+static void test_orphan_leak_stays_open(void)
+{
+	const struct mw_finding_row *f;
+
+	setup();
+	for (uint32_t i = 0; i < 5; i++) {
+		tstart(201 + i, i);
+		al(201 + i, i + 1, 0x1000 * (i + 1), 100, 0x401000, false);
+		texit(201 + i, i + 2, 0);
+	}
+	for (uint64_t t = 2500; t <= 10000; t += 500)
+		tick(t);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && !f->resolved_ts && f->count == 5 && f->bytes == 500 &&
+	      f->threads == 5 && f->severity == MW_SEV_MEDIUM);
+	CHECK_U64(R.findings.n, 1);
+	teardown();
+}
+
+/* n threads allocate and free at one site; those whose index is in
+ * leak[] keep one block of it (and exit with it). Ticks past every
+ * orphan deadline. */
+static void share_run(uint32_t n, bool (*leaks)(uint32_t i))
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t tid = 1000 + i;
+
+		tstart(tid, 10 * i);
+		al(tid, 10 * i + 1, 0x100000 + 0x100 * i, 48, 0x401000, false);
+		if (!leaks(i))
+			fr(tid, 10 * i + 2, 0x100000 + 0x100 * i, 0x405000, 0);
+		texit(tid, 10 * i + 3, 0);
+		if (i % 20 == 19)
+			tick(10 * i + 4);
+	}
+	tick(10 * n + 2500);
+	tick(10 * n + 3000);
+}
+
+static bool three_of_200(uint32_t i)
+{
+	return i == 50 || i == 100 || i == 150;
+}
+
+static bool every_one(uint32_t i)
+{
+	(void)i;
+	return true;
+}
+
+static bool two_of_three(uint32_t i)
+{
+	return i % 3 != 0;
+}
+
+/*
+ * The share of exiting threads that left blocks: a cache or free list
+ * keeping one block of 3 of 200 threads is no finding; 50 threads each
+ * leaving one is a per-thread leak, medium (every one of them); 2 of
+ * every 3 is low (over --orphan-share, under --orphan-share-medium).
+ */
+static void test_orphan_share(void)
+{
+	const struct mw_finding_row *f;
+
+	setup();
+	share_run(200, three_of_200);
+	CHECK_U64(R.findings.n, 0);
+	teardown();
+
+	setup();
+	share_run(50, every_one);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && f->severity == MW_SEV_MEDIUM && f->count == 50 &&
+	      f->threads == 50 && !f->resolved_ts);
+	CHECK(f && strstr(f->detail, "by 50 of 50 exited thread(s)") != NULL);
+	CHECK_U64(R.findings.n, 1);
+	teardown();
+
+	setup();
+	share_run(60, two_of_three);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && f->severity == MW_SEV_LOW && f->count == 40 &&
+	      f->threads == 40 && !f->resolved_ts);
+	CHECK_U64(R.findings.n, 1);
+	teardown();
+}
+
+/* The first threads of a free list all leave their block (it fills),
+ * those after do not: a finding while the share says per-thread leak,
+ * resolved once it no longer does, its blocks still live. */
+static void test_orphan_share_falls(void)
+{
+	const struct mw_finding_row *f;
+
+	setup();
+	for (uint32_t i = 0; i < 3; i++) {
+		tstart(201 + i, i);
+		al(201 + i, i + 1, 0x1000 * (i + 1), 100, 0x401000, false);
+		texit(201 + i, i + 2, 0);
+	}
+	tick(2500);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && !f->resolved_ts && f->severity == MW_SEV_MEDIUM);
+	for (uint32_t i = 0; i < 10; i++) {
+		tstart(301 + i, 3000 + i);
+		al(301 + i, 3001 + i, 0x9000, 100, 0x401000, false);
+		fr(301 + i, 3001 + i, 0x9000, 0x405000, 0);
+		texit(301 + i, 3002 + i, 0);
+	}
+	tick(3100);
+	f = of_kind(MW_FIND_THREAD_ORPHAN, 0);
+	CHECK(f && f->resolved_ts == MS(3100) && f->count == 3);
+	CHECK(f && strstr(f->resolved_reason, "only 3 of 13 exited threads") !=
+		       NULL);
+	CHECK_U64(R.findings.n, 1);
+	teardown();
+}
+
+/* A one-block finding resolves when its block is freed, naming the
+ * freeing thread; one whose block is never freed stays open. */
+static void test_one_block_resolves(void)
+{
+	const struct mw_finding_row *f;
+
+	setup();
+	feed(ev_key_create(PID, PID, MS(1), 1, 0));
+	for (uint32_t i = 0; i < 2; i++) {
+		tstart(201 + i, 2);
+		al(201 + i, 3, 0x1000 * (i + 1), 64, 0x401000, false);
+		feed(ev_tls_set(PID, 201 + i, MS(4), 1, 0x1000 * (i + 1)));
+		texit(201 + i, 5, 0);
+	}
+	tick(600);
+	CHECK_U64(R.findings.n, 2);
+	f = of_kind(MW_FIND_TLS_OUTLIVED_THREAD, 0);
+	CHECK(f && !f->resolved_ts);
+	fr(PID, 700, 0x1000, 0x405000, 0);
+	tick(800);
+	CHECK_U64(R.findings.n, 2);
+	for (size_t i = 0; i < R.findings.n; i++) {
+		f = &R.findings.v[i];
+		if (f->addr == 0x1000) {
+			CHECK_U64(f->resolved_ts, MS(700));
+			CHECK_STR(f->resolved_reason,
+				  "block freed by thread 200");
+		} else {
+			CHECK_U64(f->resolved_ts, 0);
+		}
+	}
+	teardown();
+}
+
 /* --- growth ---------------------------------------------------------------- */
 
 /* One site gains 64 KiB per half second in a long-lived thread: both the
@@ -258,6 +480,19 @@ static void test_growth(void)
 	tick(t0 + 10);
 	s = of_kind(MW_FIND_SITE_GROWTH, 0);
 	CHECK(s && s->id == sid && s->bytes == 384 * 1024);
+	CHECK_U64(R.findings.n, 2);
+	/* Its blocks freed down to where the growth began: both resolve. */
+	for (int i = 1; i < 5; i++)
+		fr(201, t0 + 20, 0x200000 + (uint64_t)i * 0x10000, 0x405000, 0);
+	fr(201, t0 + 20, 0x300000, 0x405000, 0);
+	tick(t0 + 30);
+	s = of_kind(MW_FIND_SITE_GROWTH, 0);
+	t = of_kind(MW_FIND_THREAD_GROWTH, 0);
+	CHECK(s && s->id == sid && s->resolved_ts == MS(t0 + 30) &&
+	      s->bytes == 64 * 1024 && s->count == 1);
+	CHECK(s && strstr(s->resolved_reason, "site live bytes back to 65536") !=
+		       NULL);
+	CHECK(t && t->resolved_ts == MS(t0 + 30));
 	CHECK_U64(R.findings.n, 2);
 out:
 	teardown();
@@ -476,6 +711,11 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_orphan_tls_site),
     UNIT_CASE(test_orphan_handoff_and_group_exit),
     UNIT_CASE(test_orphan_plain_at_exit),
+    UNIT_CASE(test_orphan_handoff_resolves),
+    UNIT_CASE(test_orphan_leak_stays_open),
+    UNIT_CASE(test_orphan_share),
+    UNIT_CASE(test_orphan_share_falls),
+    UNIT_CASE(test_one_block_resolves),
     UNIT_CASE(test_growth),
     UNIT_CASE(test_no_growth),
     UNIT_CASE(test_bad_free),

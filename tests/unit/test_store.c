@@ -228,6 +228,35 @@ static void test_rows_roundtrip(void)
 		CHECK(store__each_finding(s, &fs, keep_finding, &n) == 0);
 		CHECK_U64(n, 0);
 	}
+	/* States: open until resolved (the upsert writes when and why),
+	 * then resolved; all is both. */
+	{
+		struct store_filter fo = {.state = STORE_FINDINGS_OPEN};
+		struct store_filter fr = {.state = STORE_FINDINGS_RESOLVED};
+
+		n = 0;
+		CHECK(store__each_finding(s, &fo, keep_finding, &n) == 0);
+		CHECK_U64(n, 1);
+		n = 0;
+		CHECK(store__each_finding(s, &fr, keep_finding, &n) == 0);
+		CHECK_U64(n, 0);
+		f.resolved_ts = 12;
+		snprintf(f.resolved_reason, sizeof(f.resolved_reason),
+			 "block freed by thread 100");
+		CHECK(store__put_finding(s, &f) == 0);
+		n = 0;
+		CHECK(store__each_finding(s, &fo, keep_finding, &n) == 0);
+		CHECK_U64(n, 0);
+		n = 0;
+		CHECK(store__each_finding(s, &fr, keep_finding, &n) == 0);
+		CHECK_U64(n, 1);
+		CHECK_U64(last_finding.resolved_ts, 12);
+		CHECK_STR(last_finding.resolved_reason,
+			  "block freed by thread 100");
+		n = 0;
+		CHECK(store__each_finding(s, &all, keep_finding, &n) == 0);
+		CHECK_U64(n, 1);
+	}
 
 	CHECK(store__next_serial(s, &serial) == 0);
 	CHECK_U64(serial, 4);

@@ -3,7 +3,7 @@
  * what libdwfl names, on Debian's own libraries: for every sized function
  * symbol, its first, middle and last byte and the byte after it, the
  * index's answer (where it decides) is libdwfl's dwfl_module_addrinfo
- * answer, name and offset; and it decides nearly all of those inside a
+ * answer, name, offset and size; and it decides nearly all of those inside a
  * function (what return addresses are), or it would not be the fast
  * path it is for. The byte after a function may be padding that only a
  * sizeless symbol could name: the index may leave those to libdwfl.
@@ -70,11 +70,13 @@ static void compare(const char *file, int step, int min_decided)
 		for (int k = 0; k < 4; k++) {
 			GElf_Off doff = 0;
 			GElf_Sym dsym;
-			uint64_t off = 0;
+			uint64_t off = 0, size = 0;
 			bool ok;
 			const char *want = dwfl_module_addrinfo(
 				mod, probe[k], &doff, &dsym, NULL, NULL, NULL);
-			const char *got = symindex__find(x, probe[k], &off, &ok);
+			/* With its size, as wrapper.c asks it. */
+			const char *got = symindex__find_sized(x, probe[k], &off,
+							       &size, &ok);
 
 			asked++;
 			inside += k < 3;
@@ -83,7 +85,8 @@ static void compare(const char *file, int step, int min_decided)
 			decided++;
 			inside_ok += k < 3;
 			if ((!want) != (!got) ||
-			    (want && (strcmp(want, got) || doff != off))) {
+			    (want && (strcmp(want, got) || doff != off ||
+				      dsym.st_size != size))) {
 				if (wrong++ < 5)
 					printf("  %s at 0x%" PRIx64 ": index "
 					       "\"%s\"+%" PRIu64 ", libdwfl "
