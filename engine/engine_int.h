@@ -390,10 +390,6 @@ void tls__thread_end(struct engine *e, struct proc *p, struct thread *t,
 		     uint64_t ts, bool group);
 void tls__exec(struct engine *e, struct proc *p);
 void tls__drop_cands(struct engine *e, struct proc *p);
-/* Block b, counted by a tls-overwritten row, is freed by t: the row
- * resolves once all it counts are. */
-void tls__overwritten_freed(struct proc *p, const struct thread *t,
-			    const struct block *b, uint64_t ts);
 /* Block blk, held through (tid, key, generation), is a candidate of kind:
  * a finding if still live grace_ns after ts. */
 void tls__cand_push_block(struct engine *e, struct proc *p,
@@ -494,6 +490,8 @@ struct agg *agg__new(struct engine *e, struct proc *p, uint32_t kind,
 		     uint64_t since, uint64_t now);
 /* a must be written again at the next flush. */
 void agg__touch(struct proc *p, struct agg *a);
+/* A tls-overwritten row's detail, from its numbers now. */
+void agg__overwritten_detail(struct agg *a);
 /* One more distinct thread tid involved. */
 void agg__thread(struct agg *a, uint32_t tid);
 /* The block a finding names for people. */

@@ -253,17 +253,6 @@ static struct agg *overwrite_agg(struct engine *e, struct proc *p,
 	return a;
 }
 
-/* The row's evidence for people, current. */
-static void overwrite_detail(struct agg *a)
-{
-	snprintf(a->row.detail, sizeof(a->row.detail),
-		 "%" PRIu64 " value(s) of key %u dropped unlinked and "
-		 "unfreed by %u thread(s); %" PRIu64 " (%" PRIu64
-		 " bytes) live",
-		 a->row.count, a->row.key, a->row.threads, a->live_blocks,
-		 a->live_bytes);
-}
-
 /* Block b, dropped from its slot by c, is still live: count it in its
  * row, which names it as the latest. */
 static void overwrite_found(struct engine *e, struct proc *p,
@@ -293,34 +282,7 @@ static void overwrite_found(struct engine *e, struct proc *p,
 		a->live_blocks++;
 		a->live_bytes += b->size;
 	}
-	overwrite_detail(a);
-	agg__touch(p, a);
-}
-
-void tls__overwritten_freed(struct proc *p, const struct thread *t,
-			    const struct block *b, uint64_t ts)
-{
-	struct agg *a = hmap__del(&p->over_blocks, b->serial);
-	uint64_t id;
-
-	if (!a)
-		return;
-	a->live_blocks--;
-	/* A realloc in place may have changed its size since. */
-	a->live_bytes -= b->size < a->live_bytes ? b->size : a->live_bytes;
-	if (!a->live_blocks) {
-		a->live_bytes = 0;
-		finding__resolve(&a->row, ts,
-				 "every value it counts freed, the last by "
-				 "thread %u",
-				 t->row.tid);
-		/* Resolved rows are freed once flushed; what is dropped
-		 * from now on makes a new row. */
-		id = (uint64_t)a->row.key << 32 | block_ss(p, b)->idx;
-		if (hmap__get(&p->overwrites, id) == a)
-			hmap__del(&p->overwrites, id);
-	}
-	overwrite_detail(a);
+	agg__overwritten_detail(a);
 	agg__touch(p, a);
 }
 
