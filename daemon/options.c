@@ -48,6 +48,7 @@ enum {
 	OPT_SAMPLE,
 	OPT_GROWTH_SAMPLES,
 	OPT_GROWTH_MIN,
+	OPT_GROWTH_HORIZON,
 	OPT_RETENTION_MIN,
 	OPT_ALLOC,
 	OPT_REALLOC,
@@ -98,6 +99,7 @@ static const struct option longopts[] = {
     {"sample", required_argument, NULL, OPT_SAMPLE},
     {"growth-samples", required_argument, NULL, OPT_GROWTH_SAMPLES},
     {"growth-min", required_argument, NULL, OPT_GROWTH_MIN},
+    {"growth-horizon", required_argument, NULL, OPT_GROWTH_HORIZON},
     {"retention-min", required_argument, NULL, OPT_RETENTION_MIN},
     {"alloc", required_argument, NULL, OPT_ALLOC},
     {"realloc", required_argument, NULL, OPT_REALLOC},
@@ -194,6 +196,9 @@ static void usage(FILE *f)
 	    "(default %d)\n"
 	    "  --growth-min KB    ... by at least this much (default "
 	    "%llu)\n"
+	    "  --growth-horizon MS growth seen is a finding once it went on "
+	    "this\n                     long without levelling off (default "
+	    "%llu; 0: at once)\n"
 	    "  --retention-min MB allocator-retention: anonymous memory "
 	    "grown\n                     this much per growth window, "
 	    "twice in a row\n                     (default %llu)\n"
@@ -280,6 +285,7 @@ static void usage(FILE *f)
 	    ENGINE_DEFAULT_ORPHAN_SHARE_MEDIUM, ENGINE_DEFAULT_SAMPLE_NS / MS,
 	    ENGINE_DEFAULT_GROWTH_SAMPLES,
 	    ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
+	    ENGINE_DEFAULT_GROWTH_HORIZON_NS / MS,
 	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20,
 	    OPT_DEFAULT_WRAPPER_CALLERS, RETENTION_DEFAULT_KEEP_DAYS, RETENTION_DEFAULT_KEEP_FINDINGS_DAYS,
 	    RETENTION_MIN_DB_MB, OPT_DEFAULT_RINGBUF_MB,
@@ -555,6 +561,12 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_GROWTH_MIN:
 		o->ecfg.growth_min_bytes =
 		    num_opt(name, arg, 1, 1ull << 30) * 1024;
+		break;
+	case OPT_GROWTH_HORIZON:
+		/* 0: at once, as soon as the window sees growth. */
+		o->ecfg.growth_horizon_ns = num_opt(name, arg, 0, 86400000) * MS;
+		if (!o->ecfg.growth_horizon_ns)
+			o->ecfg.growth_horizon_ns = ENGINE_GROWTH_AT_ONCE;
 		break;
 	case OPT_RETENTION_MIN:
 		o->ecfg.retention_min_bytes = num_opt(name, arg, 1, 1ull << 20)

@@ -93,6 +93,10 @@ struct engine_config {
 	uint32_t growth_samples; /* 2 .. ENGINE_MAX_SAMPLES */
 	uint64_t sample_ns;
 	uint64_t growth_min_bytes;
+	/* ... and growth seen is a finding once it went on this long
+	 * (rules.c, growth_judge); under sample_ns (ENGINE_GROWTH_AT_ONCE)
+	 * at once, as soon as the window sees it. */
+	uint64_t growth_horizon_ns;
 	/* bad-free: freed addresses remembered to tell a double free from
 	 * a free of something never seen. */
 	uint32_t recent_frees;
@@ -126,6 +130,8 @@ struct engine_config {
 #define ENGINE_DEFAULT_GROWTH_SAMPLES 6
 #define ENGINE_DEFAULT_SAMPLE_NS (500ull * 1000 * 1000)
 #define ENGINE_DEFAULT_GROWTH_MIN_BYTES (256ull * 1024)
+#define ENGINE_DEFAULT_GROWTH_HORIZON_NS (60000ull * 1000 * 1000)
+#define ENGINE_GROWTH_AT_ONCE 1ull
 #define ENGINE_DEFAULT_RECENT_FREES 65536
 #define ENGINE_DEFAULT_RETENTION_MIN_BYTES (32ull << 20)
 /* A block takes about 56 bytes (its record and index slots): 2.8 GB. */

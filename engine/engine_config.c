@@ -35,6 +35,8 @@ void engine_config__defaults(struct engine_config *c)
 		c->sample_ns = ENGINE_DEFAULT_SAMPLE_NS;
 	if (!c->growth_min_bytes)
 		c->growth_min_bytes = ENGINE_DEFAULT_GROWTH_MIN_BYTES;
+	if (!c->growth_horizon_ns)
+		c->growth_horizon_ns = ENGINE_DEFAULT_GROWTH_HORIZON_NS;
 	if (!c->recent_frees)
 		c->recent_frees = ENGINE_DEFAULT_RECENT_FREES;
 	if (!c->retention_min_bytes)

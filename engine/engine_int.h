@@ -62,6 +62,15 @@ struct orphan_stat;
  * did, for rules.c. Site stats live as long as their process, each at a
  * fixed index of proc->site_at, which is how blocks name theirs.
  */
+/* A growth the short window saw, followed for growth_horizon_ns before
+ * it may be a finding (rules.c, growth_judge). since_ts 0: none. */
+struct growth_watch {
+	uint64_t since_ts, since_bytes; /* where the growth began */
+	uint64_t mid_bytes;		/* live bytes half a horizon on */
+	uint64_t found_bytes;		/* live bytes when it was found */
+	bool mid;
+};
+
 struct site_stat {
 	uint64_t key;		/* stack id, or the call site with no stack */
 	uint64_t site;
@@ -73,12 +82,16 @@ struct site_stat {
 	uint64_t orphan_live_blocks;
 	uint32_t orphan_threads;	/* exited threads that left blocks */
 	uint32_t exited_threads;	/* exited threads that allocated here */
+	/* proc->orphan_exits before the first thread that left blocks
+	 * here exited (since the site's evidence last began). */
+	uint64_t exits_base;
 	struct orphan_stat *ostat;	/* rules.c: who holds and frees them */
 	uint32_t last_tid;	/* the newest block's, for the finding */
 	uint64_t last_addr, last_size, last_ts, last_serial;
 	uint32_t nsamples;
 	uint32_t idx; /* in proc->site_at; never 0 */
 	uint64_t samples[ENGINE_MAX_SAMPLES];
+	struct growth_watch gw;
 	struct agg *orphan, *growth;
 };
 
@@ -98,7 +111,9 @@ struct thread {
 	/* Live bytes at the last samples (rules.c), oldest first. */
 	uint64_t samples[ENGINE_MAX_SAMPLES];
 	uint32_t nsamples;
+	struct growth_watch gw;
 	struct agg *growth;	/* its thread-growth finding, while open */
+	uint64_t exit_ordinal;	/* its place in proc->orphan_exits */
 	/* The sites (site_stat idx) it allocated at, for the share of
 	 * exiting threads that left blocks (rules_orphan.c): the first
 	 * THREAD_SITE_BITS in a bitmap, tested at each allocation for a few
@@ -176,6 +191,10 @@ struct cand {
 #define SITE_DONE ((void *)2)
 
 struct proc {
+	/* Threads that exited on their own (rules_orphan.c), counted at
+	 * their exit: thread.exit_ordinal numbers them. */
+	uint64_t orphan_exits;
+	bool orphan_final; /* judging what the process's end left pending */
 	struct mw_process_row row;
 	struct blockset blocks;
 	/* Blocks whose rows are due once persist_age old, oldest first:

@@ -229,17 +229,75 @@ static bool growing(const uint64_t *s, uint32_t n, uint32_t want, uint64_t min)
 	return s[want - 1] - s[0] >= min;
 }
 
-static void growth_detail(struct agg *a, const struct engine *e,
-			  const uint64_t *s, uint32_t n, const char *what)
+static void growth_detail(struct agg *a, const struct growth_watch *w,
+			  uint64_t live, uint64_t now, const char *what)
 {
-	uint32_t want = e->cfg.growth_samples;
-	uint64_t from = s[n - want], to = s[n - 1];
-	uint64_t ms = (want - 1) * e->cfg.sample_ns / NS_PER_MS;
+	uint64_t ms = (now - w->since_ts) / NS_PER_MS;
+	uint64_t from = w->since_bytes;
 
 	snprintf(a->row.detail, sizeof(a->row.detail),
 		 "%s live bytes grew from %" PRIu64 " to %" PRIu64
 		 " over %" PRIu64 " ms (%" PRIu64 " bytes/s)",
-		 what, from, to, ms, ms ? (to - from) * 1000 / ms : 0);
+		 what, from, live, ms,
+		 ms && live > from ? (live - from) * 1000 / ms : 0);
+}
+
+/*
+ * The growth rules' horizon. The short window (growing) only says
+ * growth is seen: a program loading its data or warming a cache grows
+ * like that too, then levels off. So growth seen is followed, and is a
+ * finding once it went on for growth_horizon_ns: live bytes then at
+ * least growth_min_bytes above where it began, and the second half of
+ * the horizon adding at least a quarter of what the first half did (it
+ * did not level off). Live bytes back at or under where it began end the
+ * watch, and so does a horizon that levelled off: the next growth seen
+ * starts a new one. Severity rises with the evidence: low once found,
+ * medium when it grew by growth_min_bytes again over a second horizon.
+ * Returns the severity to report now, 0 for none. found: a finding of
+ * this watch is open. Under ENGINE_GROWTH_AT_ONCE the window alone
+ * decides, at medium.
+ */
+static uint32_t growth_judge(const struct engine *e, struct growth_watch *w,
+			     const uint64_t *s, uint32_t n, uint64_t live,
+			     uint64_t now, bool found)
+{
+	uint32_t want = e->cfg.growth_samples;
+	uint64_t h = e->cfg.growth_horizon_ns, min = e->cfg.growth_min_bytes;
+	bool grow = growing(s, n, want, min);
+	uint64_t el, first, second;
+
+	if (!found && w->since_ts && live <= w->since_bytes)
+		*w = (struct growth_watch){0};
+	if (!w->since_ts || (h < e->cfg.sample_ns && !found)) {
+		if (!grow)
+			return 0;
+		*w = (struct growth_watch){
+			.since_ts = now - (uint64_t)(want - 1) * e->cfg.sample_ns,
+			.since_bytes = s[n - want],
+		};
+	}
+	if (h < e->cfg.sample_ns)
+		return grow || found ? MW_SEV_MEDIUM : 0;
+	el = now - w->since_ts;
+	if (!w->mid && el >= h / 2) {
+		w->mid_bytes = live;
+		w->mid = true;
+	}
+	if (el < h)
+		return 0;
+	if (!found) {
+		first = w->mid_bytes > w->since_bytes
+				? w->mid_bytes - w->since_bytes
+				: 0;
+		second = live > w->mid_bytes ? live - w->mid_bytes : 0;
+		if (live < w->since_bytes + min || second * 4 < first) {
+			*w = (struct growth_watch){0};
+			return 0;
+		}
+		w->found_bytes = live;
+	}
+	return el >= 2 * h && live >= w->found_bytes + min ? MW_SEV_MEDIUM
+							    : MW_SEV_LOW;
 }
 
 /* When the first of the last n samples was taken (sites and threads are
@@ -251,25 +309,40 @@ static uint64_t window_start(const struct proc *p, uint32_t n)
 	return n && n <= p->nsamples ? p->s_ts[p->nsamples - n] : 0;
 }
 
+/* When a watched growth's evidence began, for agg__new's check of lost
+ * events: the window's first sample at once, else the watch's start. */
+static uint64_t growth_since(const struct engine *e, const struct proc *p,
+			     const struct growth_watch *w)
+{
+	if (e->cfg.growth_horizon_ns < e->cfg.sample_ns)
+		return window_start(p, e->cfg.growth_samples);
+	return w->since_ts;
+}
+
 static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 			uint64_t now)
 {
 	struct agg *a;
+	uint32_t sev;
 
 	sample_push(ss->samples, &ss->nsamples, ss->live_bytes);
-	if (!growing(ss->samples, ss->nsamples, e->cfg.growth_samples,
-		     e->cfg.growth_min_bytes))
+	sev = growth_judge(e, &ss->gw, ss->samples, ss->nsamples,
+			   ss->live_bytes, now, ss->growth != NULL);
+	if (!sev)
 		return;
 	a = ss->growth;
 	if (!a) {
-		a = agg__new(e, p, MW_FIND_SITE_GROWTH, MW_SEV_MEDIUM,
-			     ss->stack, ss->site,
-			     window_start(p, e->cfg.growth_samples), now);
+		a = agg__new(e, p, MW_FIND_SITE_GROWTH, sev, ss->stack,
+			     ss->site, growth_since(e, p, &ss->gw), now);
 		if (!a)
 			return;
 		a->ss = ss;
-		a->base = ss->samples[ss->nsamples - e->cfg.growth_samples];
+		a->base = ss->gw.since_bytes;
 		ss->growth = a;
+	}
+	if (a->row.severity != sev) {
+		a->row.severity = sev;
+		agg__touch(p, a);
 	}
 	if (ss->live_bytes > a->peak)
 		a->peak = ss->live_bytes;
@@ -282,7 +355,7 @@ static void site_sample(struct engine *e, struct proc *p, struct site_stat *ss,
 	a->row.count = ss->live_blocks;
 	a->row.bytes = ss->live_bytes;
 	a->row.last_ts = now;
-	growth_detail(a, e, ss->samples, ss->nsamples, "site");
+	growth_detail(a, &ss->gw, ss->live_bytes, now, "site");
 	agg__touch(p, a);
 }
 
@@ -332,23 +405,24 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 	struct block *top;
 	struct site_stat *tss;
 	struct agg *a = t->growth;
+	uint32_t sev;
 
 	sample_push(t->samples, &t->nsamples, t->row.live_bytes);
-	if (!growing(t->samples, t->nsamples, e->cfg.growth_samples,
-		     e->cfg.growth_min_bytes) ||
-	    !(top = thread_top_site(p, t)))
+	sev = growth_judge(e, &t->gw, t->samples, t->nsamples,
+			   t->row.live_bytes, now, a != NULL);
+	if (!sev || !(top = thread_top_site(p, t)))
 		return;
 	tss = block_ss(p, top);
 	if (!a) {
-		a = agg__new(e, p, MW_FIND_THREAD_GROWTH, MW_SEV_MEDIUM,
-			     tss->stack, tss->site,
-			     window_start(p, e->cfg.growth_samples), now);
+		a = agg__new(e, p, MW_FIND_THREAD_GROWTH, sev, tss->stack,
+			     tss->site, growth_since(e, p, &t->gw), now);
 		if (!a)
 			return;
 		a->thread = t;
-		a->base = t->samples[t->nsamples - e->cfg.growth_samples];
+		a->base = t->gw.since_bytes;
 		t->growth = a;
 	}
+	a->row.severity = sev;
 	if (t->row.live_bytes > a->peak)
 		a->peak = t->row.live_bytes;
 	agg__block(p, a, top);
@@ -359,7 +433,7 @@ static void thread_sample(struct engine *e, struct proc *p, struct thread *t,
 	a->row.count = t->row.live_blocks;
 	a->row.bytes = t->row.live_bytes;
 	a->row.last_ts = now;
-	growth_detail(a, e, t->samples, t->nsamples, "thread");
+	growth_detail(a, &t->gw, t->row.live_bytes, now, "thread");
 	agg__touch(p, a);
 }
 
@@ -469,6 +543,10 @@ static void sample_all(struct engine *e, struct proc *p, uint64_t now)
 
 void rules__tick(struct engine *e, struct proc *p, uint64_t now, bool all)
 {
+	/* The process ended: threads judged now before their orphan_age
+	 * had no time to see their blocks freed; the share they are held
+	 * to is over every thread that exited in the process. */
+	p->orphan_final = all;
 	while (p->orphan_head &&
 	       (all || p->orphan_head->orphan_deadline <= now)) {
 		struct thread *t = p->orphan_head;

@@ -110,6 +110,7 @@ void rules__thread_exit(struct engine *e, struct proc *p, struct thread *t,
 	 * it. */
 	if (t->orphan_pending || p->row.mode == MW_MODE_TLS)
 		return;
+	t->exit_ordinal = ++p->orphan_exits;
 	/* Nothing live: it left nothing behind, wherever it allocated. */
 	if (!t->blocks) {
 		count_exited(p, t);
@@ -130,17 +131,33 @@ static bool ss_tls_init(struct engine *e, struct proc *p, struct site_stat *ss)
 	return site__stack_flags(e, p, ss->stack) & MW_STACK_TLS_INIT;
 }
 
-/* Of the exited threads that allocated at ss, those that left blocks
- * behind: at least orphan_share percent of them (and never more than
- * all: a thread whose sites were not all remembered, out of memory,
- * still counts once). */
-static bool orphan_share_at(const struct site_stat *ss, uint32_t pct)
+/* The threads that left blocks behind at ss are at least pct percent
+ * of the exited threads that allocated at it (never more than all: a
+ * thread whose sites were not all remembered, out of memory, still
+ * counts once), and of every thread of the process that exited on its
+ * own since the first of them (judged yet or not: one still within
+ * orphan_age only makes a finding less likely); at the process's end,
+ * of every thread that exited in it: those judged then had no time to
+ * see their blocks freed, like the last threads of a JVM leaving what
+ * its free lists keep. The second share tells a runtime's
+ * free list from a leak: HotSpot gives an exiting thread's JNI handle
+ * blocks to a list the next threads take them from, without malloc, so
+ * of the threads that allocated there nearly all leave theirs, but
+ * they are a few of all those that came and went; a per-thread leak
+ * leaves one in every thread that runs its code. */
+static bool orphan_share_at(const struct proc *p, const struct site_stat *ss,
+			    uint32_t pct)
 {
 	uint64_t exited = ss->exited_threads > ss->orphan_threads
 			      ? ss->exited_threads
 			      : ss->orphan_threads;
+	uint64_t judged = p->orphan_final ? p->orphan_exits
+					  : p->orphan_exits - ss->exits_base;
 
-	return exited && (uint64_t)ss->orphan_threads * 100 >= pct * exited;
+	if (judged < ss->orphan_threads)
+		judged = ss->orphan_threads;
+	return exited && (uint64_t)ss->orphan_threads * 100 >= pct * exited &&
+	       (uint64_t)ss->orphan_threads * 100 >= pct * judged;
 }
 
 static uint32_t orphan_severity(struct engine *e, struct proc *p,
@@ -148,7 +165,7 @@ static uint32_t orphan_severity(struct engine *e, struct proc *p,
 {
 	if (ss_tls_init(e, p, ss))
 		return MW_SEV_HIGH;
-	return orphan_share_at(ss, e->cfg.orphan_share_medium) ? MW_SEV_MEDIUM
+	return orphan_share_at(p, ss, e->cfg.orphan_share_medium) ? MW_SEV_MEDIUM
 							       : MW_SEV_LOW;
 }
 
@@ -200,7 +217,7 @@ static void orphan_update(struct engine *e, struct proc *p,
 
 	if (!a) {
 		if (ss->orphan_threads < e->cfg.orphan_min_threads ||
-		    !orphan_share_at(ss, e->cfg.orphan_share))
+		    !orphan_share_at(p, ss, e->cfg.orphan_share))
 			return;
 		/* Handed to other threads that free them: not leftovers. */
 		if (!ss_tls_init(e, p, ss) && ss->cross_frees)
@@ -267,8 +284,12 @@ void orphan__check(struct engine *e, struct proc *p, struct thread *t,
 	while (hmap__next(&seen, &pos, &k, &v)) {
 		struct block *b = v;
 
-		block_ss(p, b)->orphan_threads++;
-		orphan_update(e, p, block_ss(p, b), b, now);
+		struct site_stat *ss = block_ss(p, b);
+
+		if (!ss->orphan_threads)
+			ss->exits_base = t->exit_ordinal - 1;
+		ss->orphan_threads++;
+		orphan_update(e, p, ss, b, now);
 	}
 	hmap__fini(&seen);
 	t->orphan_pending = false;
@@ -351,14 +372,15 @@ void orphan__review(struct engine *e, struct proc *p, struct agg *a,
 					 " other thread(s))",
 					 ss->orphan_blocks, freers);
 		orphan_reset(ss);
-	} else if (!orphan_share_at(ss, e->cfg.orphan_share)) {
+	} else if (!orphan_share_at(p, ss, e->cfg.orphan_share)) {
 		orphan_numbers(e, p, ss, a);
 		finding__resolve(
 		    &a->row, now,
 		    "only %u of %u exited threads that allocated here "
-		    "left blocks (under %u%%): kept by design",
+		    "(of %" PRIu64 " that exited) left blocks (under %u%%): "
+		    "kept by design",
 		    ss->orphan_threads, ss->exited_threads,
-		    e->cfg.orphan_share);
+		    p->orphan_exits - ss->exits_base, e->cfg.orphan_share);
 	} else {
 		orphan_numbers(e, p, ss, a);
 		return;

@@ -38,9 +38,10 @@
  * is "unknown pid"). Events may come in any time order.
  *
  * Options --orphan-age MS, --orphan-threads N, --orphan-share PCT,
- * --orphan-share-medium PCT, --sample MS, --growth-samples N and
- * --growth-min KB set the rules over time, as memwatchd's options of the
- * same names do.
+ * --orphan-share-medium PCT, --sample MS, --growth-samples N,
+ * --growth-min KB and --growth-horizon MS set the rules over time, as
+ * memwatchd's options of the same names do; the horizon is 0 (at once)
+ * unless given.
  *
  * Output, at each flush, its findings sorted by (pid, tid, addr):
  *   finding kind=K pid=N tid=N key=N gen=N addr=0xH size=N site=0xH
@@ -662,7 +663,8 @@ static void usage(void)
 		"                [--orphan-threads N] [--orphan-share PCT] "
 		"[--orphan-share-medium PCT]\n"
 		"                [--sample MS] [--growth-samples N] "
-		"[--growth-min KB] [FILE]\n");
+		"[--growth-min KB]\n"
+		"                [--growth-horizon MS] [FILE]\n");
 	exit(2);
 }
 
@@ -700,9 +702,12 @@ static uint64_t option_ms(const char *opt, const char *val)
 
 int main(int argc, char **argv)
 {
+	/* Growth at once unless --growth-horizon says: replayed streams
+	 * are seconds long. */
 	struct engine_config cfg = {
 		.grace_ns = ENGINE_DEFAULT_GRACE_NS,
 		.persist_age_ns = ENGINE_DEFAULT_PERSIST_AGE_NS,
+		.growth_horizon_ns = ENGINE_GROWTH_AT_ONCE,
 	};
 	struct replay r = {0};
 	const char *path = NULL;
@@ -740,6 +745,11 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--growth-samples")) {
 			cfg.growth_samples = (uint32_t)option_num(
 				argv[i + 1], ENGINE_MAX_SAMPLES);
+			i++;
+		} else if (!strcmp(argv[i], "--growth-horizon")) {
+			cfg.growth_horizon_ns = option_ms(argv[i], argv[i + 1]);
+			if (!cfg.growth_horizon_ns)
+				cfg.growth_horizon_ns = ENGINE_GROWTH_AT_ONCE;
 			i++;
 		} else if (!strcmp(argv[i], "--growth-min")) {
 			cfg.growth_min_bytes =

@@ -89,8 +89,9 @@ cp "$WL/thread_churn" "$WL/queue_retain" "$WL/alloc_pairs" "$BIN/"
 # that is not UTF-8: label values must still parse.
 ODD=$'odd"na\\me\xff'
 cp "$WL/tls_nodtor" "$BIN/$ODD"
+# --growth-horizon 0: queue_retain's growth is found within its run.
 watch daemon --metrics-listen "127.0.0.1:$MPORT" --metrics-textfile "$TEXTFILE" \
-	--metrics-threads "$TOP" --exe "$BIN/thread_churn" --exe "$BIN/queue_retain" \
+	--growth-horizon 0 --metrics-threads "$TOP" --exe "$BIN/thread_churn" --exe "$BIN/queue_retain" \
 	--exe "$BIN/alloc_pairs" --exe "$BIN/$ODD"
 
 # The endpoint itself: the page, an index, nothing else, GET and HEAD only.

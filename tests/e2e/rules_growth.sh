@@ -17,6 +17,11 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
+# The workloads last seconds: growth judged by the window alone (the
+# default horizon, a minute, is tests/unit/test_rules.c's and
+# real_servers' to show).
+SCALE_ARGS+=(--growth-horizon 0)
+
 if run_case pool "$WL/pool_cache" 4 4000 4 1024; then
 	f=$TMP/pool.json
 	expect pool/count "$f" 'length' 5

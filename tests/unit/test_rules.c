@@ -49,9 +49,13 @@ static bool internal(void *ctx, uint32_t pid, uint64_t ip)
 	return ip == LIBC_FREE_SITE;
 }
 
+/* The growth rules' horizon: at once unless a case sets one. */
+static uint64_t horizon_ns = ENGINE_GROWTH_AT_ONCE;
+
 static void setup(void)
 {
 	struct engine_config cfg = {
+		.growth_horizon_ns = horizon_ns,
 		.grace_ns = MS(500),
 		.persist_age_ns = MS(1000),
 		.classify = classify,
@@ -374,6 +378,42 @@ static void test_orphan_share(void)
 	teardown();
 }
 
+/* A runtime's free list filled without malloc (HotSpot's JNI handle
+ * blocks): the first 10 of 100 threads allocate at the site and leave
+ * their block, the 90 after take one from the list and allocate nothing
+ * there. Of the threads that allocated there all left one, but they are
+ * a tenth of those that exited: no finding. Every thread leaving one
+ * still is. */
+static void test_orphan_free_list(void)
+{
+	setup();
+	for (uint32_t i = 0; i < 100; i++) {
+		tstart(201 + i, i * 10);
+		if (i < 10)
+			al(201 + i, i * 10 + 1, 0x1000 * (i + 1), 100,
+			   0x401000, false);
+		/* what every thread does and gives back */
+		al(201 + i, i * 10 + 2, 0x900000, 64, 0x402000, false);
+		fr(201 + i, i * 10 + 3, 0x900000, 0x405000, 0);
+		texit(201 + i, i * 10 + 4, 0);
+	}
+	tick(1000);
+	tick(3500);
+	CHECK_U64(R.findings.n, 0);
+	teardown();
+
+	setup();
+	for (uint32_t i = 0; i < 100; i++) {
+		tstart(201 + i, i * 10);
+		al(201 + i, i * 10 + 1, 0x1000 * (i + 1), 100, 0x401000, false);
+		texit(201 + i, i * 10 + 4, 0);
+	}
+	tick(1000);
+	tick(3500);
+	CHECK(of_kind(MW_FIND_THREAD_ORPHAN, 0) != NULL);
+	teardown();
+}
+
 /* The first threads of a free list all leave their block (it fills),
  * those after do not: a finding while the share says per-thread leak,
  * resolved once it no longer does, its blocks still live. */
@@ -496,6 +536,59 @@ static void test_growth(void)
 	CHECK_U64(R.findings.n, 2);
 out:
 	teardown();
+}
+
+/* grow_for(tid, t0, ms, step): tid allocates step bytes (0: nothing)
+ * at each 500 ms tick for ms from t0, sampled as it goes; returns the
+ * time after. Blocks at distinct addresses from 0x10000000 + t0 pages. */
+static uint64_t grow_for(uint32_t tid, uint64_t t0, uint64_t ms,
+			 uint64_t step)
+{
+	for (uint64_t t = 0; t < ms; t += 500) {
+		if (step)
+			al(tid, t0 + t + 3, 0x10000000 + (t0 + t) * 0x1000,
+			   step, 0x401000, false);
+		tick(t0 + t + 10);
+	}
+	return t0 + ms;
+}
+
+/* With a horizon (4 s here): growth seen is followed, no finding until
+ * it went on that long; a growth that levels off in its second half is
+ * none (a cache filled, data loaded); one that goes on is low at one
+ * horizon, medium once it grew again over a second. */
+static void test_growth_horizon(void)
+{
+	const struct mw_finding_row *s;
+	uint64_t t;
+
+	horizon_ns = MS(4000);
+	/* Levels off: 3 s of growth, then flat for 5 s. */
+	setup();
+	tstart(201, 0);
+	t = grow_for(201, 0, 3000, 64 * 1024);
+	t = grow_for(201, t, 5000, 0);
+	CHECK_U64(R.findings.n, 0);
+	teardown();
+	/* Goes on: found low once the horizon is past, medium later. */
+	setup();
+	tstart(201, 0);
+	t = grow_for(201, 0, 3500, 64 * 1024);
+	CHECK_U64(R.findings.n, 0); /* seen, not yet a finding */
+	t = grow_for(201, t, 3000, 64 * 1024);
+	s = of_kind(MW_FIND_SITE_GROWTH, 0);
+	CHECK(s != NULL);
+	if (s) {
+		CHECK_U64(s->severity, MW_SEV_LOW);
+		CHECK(strstr(s->detail, "site live bytes grew from") != NULL);
+	}
+	CHECK(of_kind(MW_FIND_THREAD_GROWTH, 0) != NULL);
+	t = grow_for(201, t, 6000, 64 * 1024);
+	s = of_kind(MW_FIND_SITE_GROWTH, 0);
+	CHECK(s && s->severity == MW_SEV_MEDIUM);
+	CHECK_U64(R.findings.n, 2);
+	teardown();
+	horizon_ns = ENGINE_GROWTH_AT_ONCE;
 }
 
 /* Growth that stops, or stays under the minimum, is no finding. */
@@ -715,8 +808,10 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_orphan_leak_stays_open),
     UNIT_CASE(test_orphan_share),
     UNIT_CASE(test_orphan_share_falls),
+    UNIT_CASE(test_orphan_free_list),
     UNIT_CASE(test_one_block_resolves),
     UNIT_CASE(test_growth),
+    UNIT_CASE(test_growth_horizon),
     UNIT_CASE(test_no_growth),
     UNIT_CASE(test_bad_free),
     UNIT_CASE(test_bad_free_bounded),
