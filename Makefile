@@ -123,7 +123,7 @@ WORKLOAD_CXX := $(wildcard tests/workloads/*.cc)
 # Leak/clean twins: tests/workloads/X.c builds X and, with -DMW_CLEAN, X_clean;
 # tests/workloads/X_leak.cc builds X_leak and, with -DMW_CLEAN, X_clean.
 TWINS_C := queue_retain pool_cache dlclose_tls tls_overwrite custom_pool \
-	pool_race
+	pool_race tls_list
 TWINS_CXX := tls_cxx
 TWIN_C_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_C))
 TWIN_CXX_BINS := $(patsubst %,$(OUT)/workloads/%_clean,$(TWINS_CXX))

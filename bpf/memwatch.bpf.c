@@ -1232,6 +1232,68 @@ static __always_inline void emit_tls_set_sized(struct pt_regs *ctx, __u64 id,
 	submit_with_stack(ctx, s, value != 0, true);
 }
 
+/*
+ * The value each (thread, key) of a full-mode target last set, so that a
+ * new value can be checked for a link to the old one. LRU: stale pairs
+ * (exited threads) go first, and a pair forgotten is a set left unchecked
+ * (no MW_RECF_LINK_CHECKED), never a wrong answer; the engine also checks
+ * old_addr against the value it knows.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);   /* tid << 32 | key */
+	__type(value, __u64); /* the value set, never 0 */
+} tls_values SEC(".maps");
+
+/*
+ * Byte offset of the first word among the first n (at most MW_LINK_WORDS)
+ * of the block at value that equals old, -1 if none. Word by word: a word
+ * of an aligned block never crosses a page, so the scan stops at the
+ * first unreadable one instead of losing a whole chunk.
+ */
+static __always_inline __s32 link_offset(__u64 value, __u64 old, __u32 n)
+{
+	for (__u32 i = 0; i < MW_LINK_WORDS; i++) {
+		__u64 w = 0;
+
+		if (i >= n || bpf_probe_read_user(&w, sizeof(w),
+						  (void *)(value + i * 8)))
+			break;
+		if (w == old)
+			return (__s32)(i * 8);
+	}
+	return -1;
+}
+
+/* Full mode: remember value for (tid, key), and check it against the old
+ * one (see MW_RECF_LINK_CHECKED). */
+static __always_inline void tls_link_check(struct mw_record *r, __u64 value)
+{
+	__u64 k = (__u64)r->tid << 32 | r->key;
+	__u64 *old = bpf_map_lookup_elem(&tls_values, &k);
+	__u64 words;
+
+	r->flags |= MW_RECF_LINK_CHECKED;
+	r->code = -1;
+	if (!value) {
+		bpf_map_delete_elem(&tls_values, &k);
+		return;
+	}
+	if (old && *old != value) {
+		/* Not past the block's end when glibc says where it is. */
+		words = glibc_usable_size(value) / 8;
+		if (!words || words > MW_LINK_WORDS)
+			words = MW_LINK_WORDS;
+		r->old_addr = *old;
+		r->code = link_offset(value, *old, (__u32)words);
+	}
+	if (old)
+		*old = value;
+	else
+		bpf_map_update_elem(&tls_values, &k, &value, BPF_ANY);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(setspecific_enter, __u32 key, __u64 value)
 {
@@ -1250,6 +1312,7 @@ int BPF_KPROBE(setspecific_enter, __u32 key, __u64 value)
 	r.key = key;
 	r.addr = value;
 	r.site = return_address(ctx);
+	tls_link_check(&r, value);
 	emit(&r);
 	return 0;
 }

@@ -25,7 +25,7 @@ enum mw_rec_type {
 	MW_REC_EXEC = 7,         /* comm */
 	MW_REC_KEY_CREATE = 8,   /* key, addr = destructor */
 	MW_REC_KEY_DELETE = 9,   /* key */
-	MW_REC_TLS_SET = 10,     /* key, addr = value */
+	MW_REC_TLS_SET = 10,     /* key, addr = value; full mode: old_addr, code */
 	/* dlopen returned handle old_addr; addr = its l_addr (load bias);
 	 * a struct mw_path_record with l_name. */
 	MW_REC_MODULE_LOAD = 11,
@@ -171,6 +171,17 @@ struct mw_stack_key {
 #define MW_RECF_SIZED 0x4
 /* MW_REC_SPAWN of a child forked by a followed target (no exec). */
 #define MW_RECF_FORKED 0x8
+/*
+ * MW_REC_TLS_SET of a full-mode target (always): old_addr is the value the
+ * same thread last set for the key as the probe remembers it (0: none
+ * known, or it forgot), and code is the byte offset of the first word of
+ * the new value's block that equals old_addr, among its first
+ * MW_LINK_WORDS words (fewer when glibc's chunk header says the block is
+ * smaller), or -1 when none does or nothing was checked. A new list head
+ * that links the old one (a push) is not an overwrite.
+ */
+#define MW_RECF_LINK_CHECKED 0x400
+#define MW_LINK_WORDS 64
 /* MW_REC_ALLOC/REALLOC made by a wrapper (operator new, strdup) for its
  * caller: site is the caller's call site, frames[0] is inside the
  * wrapper and frames[1] on are the walk above the caller's frame. */

@@ -26,7 +26,9 @@ enum mw_event_type {
 	MW_EV_EXEC,		/* the address space was replaced; comm */
 	MW_EV_KEY_CREATE,	/* key, addr = destructor or 0 */
 	MW_EV_KEY_DELETE,	/* key */
-	MW_EV_TLS_SET,		/* key, addr = value (0 clears the slot) */
+	/* key, addr = value (0 clears the slot); flags may hold
+	 * MW_EVF_LINK_CHECKED, then old_addr and code */
+	MW_EV_TLS_SET,
 	/* count events were lost; pid 0 = unknown pid; ts the latest loss,
 	 * addr the first (0: unknown) */
 	MW_EV_LOST,
@@ -73,6 +75,13 @@ enum mw_event_type {
 #define MW_EVF_UNMAPPED 0x4u
 /* spawn: the process was watched for TLS only (malloc left unprobed). */
 #define MW_EVF_TLS_ONLY 0x10u
+/* tls_set: the collector checked the new value's first words for the old
+ * one. old_addr is the value it knew the thread last set for the key (0:
+ * none), code the byte offset in the new value where old_addr is stored,
+ * or -1 (not there, or not checked). Without the flag the collector knows
+ * nothing of links (the engine then takes every replacement for an
+ * overwrite). */
+#define MW_EVF_LINK_CHECKED 0x400u
 
 /* pool_overlap: this call took a lock inside the pair, or the pair ever
  * did: the pool serializes its callers. */

@@ -119,6 +119,8 @@ int decode__record(const void *data, size_t size, uint64_t wall_offset,
 		ev->flags |= MW_EVF_UNMAPPED;
 	if (r->flags & MW_RECF_SIZED)
 		ev->flags |= MW_EVF_SIZED;
+	if (r->type == MW_REC_TLS_SET && (r->flags & MW_RECF_LINK_CHECKED))
+		ev->flags |= MW_EVF_LINK_CHECKED;
 	if (r->type == MW_REC_SPAWN) {
 		ev->code = 0;
 		if ((r->code & MW_TARGET_MODE) == MW_TARGET_TLS)

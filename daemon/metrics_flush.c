@@ -37,7 +37,6 @@ static bool one_block_kind(uint32_t kind)
 {
 	return kind == MW_FIND_TLS_OUTLIVED_THREAD ||
 	       kind == MW_FIND_TLS_OUTLIVED_KEY ||
-	       kind == MW_FIND_TLS_OVERWRITTEN ||
 	       kind == MW_FIND_TLS_OUTLIVED_MODULE;
 }
 

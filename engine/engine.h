@@ -13,7 +13,8 @@
  *  - tls-outlived-key: a live block bound to a key is still live after
  *    pthread_key_delete of that key.
  *  - tls-overwritten: pthread_setspecific replaced a value that was a
- *    live block, and that block is still live.
+ *    live block by one that does not link it, and that block is still
+ *    live; one row per key and allocating site, counting such blocks.
  * Rules over time (one row per site or thread, updated; see rules.c):
  *  - thread-orphan: a site leaves live blocks behind in exited threads.
  *  - thread-growth: a long-lived thread's live set keeps growing.

@@ -170,6 +170,8 @@ struct agg {
 	struct site_stat *ss;
 	struct thread *thread;
 	uint64_t base, peak; /* growth: the bytes it started from, at most */
+	/* tls-overwritten: of the blocks it counts, those still live */
+	uint64_t live_blocks, live_bytes;
 	bool dirty;
 };
 
@@ -222,6 +224,11 @@ struct proc {
 	struct vec dirty_bindings;
 	struct vec findings; /* struct finding *, not yet flushed */
 	struct hmap held;    /* block serial -> its open struct finding */
+	/* tls-overwritten rows (engine_tls.c), also on aggs: key << 32 |
+	 * site_stat idx -> struct agg of that key's latest generation */
+	struct hmap overwrites;
+	/* serial of a live block a tls-overwritten row counts -> the row */
+	struct hmap over_blocks;
 	uint64_t *dels;	     /* serials of persisted blocks since freed */
 	size_t ndels, cap_dels;
 	struct cand *cands; /* FIFO by deadline, from cand_head */
@@ -502,6 +509,8 @@ struct agg *agg__new(struct engine *e, struct proc *p, uint32_t kind,
 		     uint64_t since, uint64_t now);
 /* a must be written again at the next flush. */
 void agg__touch(struct proc *p, struct agg *a);
+/* A tls-overwritten row's detail, from its numbers now. */
+void agg__overwritten_detail(struct agg *a);
 /* One more distinct thread tid involved. */
 void agg__thread(struct agg *a, uint32_t tid);
 /* The block a finding names for people. */

@@ -5,7 +5,11 @@
  *  - candidates: a block a slot let go of (its thread exited, its key
  *    was deleted, its module unloaded, its value overwritten), a finding
  *    if still live grace_ns later; and the one-block findings they made,
- *    until flushed.
+ *    until flushed;
+ *  - tls-overwritten findings: one row per (key generation, allocating
+ *    site) whose evidence grows, kept with the rows over time (p->aggs).
+ *    A value replaced by one whose block links it (a list head kept in
+ *    TLS: r->next = old) is still reachable: not a candidate.
  *
  * Invariant: a binding is in the bindings map and on its thread's list,
  * or is dead and waits on the dirty list to be flushed as a delete.
@@ -16,6 +20,7 @@
  * are added to the live set here (engine_block.c), and taken out when
  * the slot lets them go.
  */
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +71,9 @@ void tls__fini(struct proc *p)
 	}
 	for (size_t i = 0; i < p->findings.len; i++)
 		free(p->findings.items[i]);
+	/* Its rows are on p->aggs, freed with them (rules.c). */
+	hmap__fini(&p->overwrites);
+	hmap__fini(&p->over_blocks);
 	hmap__fini(&p->keys);
 	hmap__fini(&p->bindings);
 	vec__fini(&p->dirty_keys);
@@ -201,6 +209,83 @@ void tls__cand_push(struct engine *e, struct proc *p, struct binding *b,
 			     b->row.generation, ts);
 }
 
+/*
+ * The tls-overwritten row of c's key generation and b's allocating site,
+ * made at the first such block: values a thread drops by setting another
+ * usually come from one call path, and a row per value would bury the
+ * finding (a thousand rows for one loop). NULL when out of memory.
+ */
+static struct agg *overwrite_agg(struct engine *e, struct proc *p,
+				 const struct cand *c, const struct block *b,
+				 uint64_t now)
+{
+	struct site_stat *ss = block_ss(p, b);
+	uint64_t id = (uint64_t)c->key << 32 | ss->idx;
+	struct agg *a = hmap__get(&p->overwrites, id);
+
+	if (a && a->row.generation == c->generation)
+		return a;
+	/* None yet, or the previous generation's: that row is kept (on
+	 * p->aggs) and no longer grows. */
+	a = calloc(1, sizeof(*a));
+	if (!a || vec__push(&p->aggs, a)) {
+		free(a);
+		return NULL;
+	}
+	hmap__init(&a->tids);
+	hmap__put(&p->overwrites, id, a); /* out of memory: a row per value */
+	a->stack = ss->stack;
+	a->row.id = e->serial++;
+	a->row.kind = MW_FIND_TLS_OVERWRITTEN;
+	/* The old value may still be referenced from elsewhere than a
+	 * link in the new one. */
+	a->row.severity = MW_SEV_MEDIUM;
+	a->row.pid = p->row.pid;
+	a->row.proc_id = p->row.id;
+	a->row.key = c->key;
+	a->row.generation = c->generation;
+	a->row.site = ss->site;
+	a->row.stack_id = ss->stack ? ss->stack->id : 0;
+	a->row.found_ts = a->row.first_ts = now;
+	p->row.findings++;
+	p->dirty = true;
+	e->st.findings++;
+	return a;
+}
+
+/* Block b, dropped from its slot by c, is still live: count it in its
+ * row, which names it as the latest. */
+static void overwrite_found(struct engine *e, struct proc *p,
+			    const struct cand *c, struct block *b,
+			    uint64_t now)
+{
+	struct agg *a = overwrite_agg(e, p, c, b, now);
+
+	if (!a)
+		return;
+	b->reported = true;
+	if (!hmap__get(&a->tids, c->tid))
+		hmap__put(&a->tids, c->tid, (void *)1);
+	a->row.threads = (uint32_t)a->tids.len;
+	a->row.count++;
+	a->row.bytes += b->size;
+	a->row.tid = c->tid;
+	a->row.alloc_tid = block_owner(p, b)->row.tid;
+	a->row.block = b->serial;
+	a->row.addr = b->addr;
+	a->row.size = b->size;
+	a->row.alloc_ts = b->ts;
+	a->row.trigger_ts = c->trigger_ts;
+	a->row.last_ts = now;
+	/* Out of memory, its free goes unseen: the row stays open. */
+	if (!hmap__put(&p->over_blocks, b->serial, a)) {
+		a->live_blocks++;
+		a->live_bytes += b->size;
+	}
+	agg__overwritten_detail(a);
+	agg__touch(p, a);
+}
+
 static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 			uint64_t now)
 {
@@ -215,6 +300,10 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 	 * lost: only a block allocated after the latest loss is judged. */
 	if (!proc_complete_since(p, b->ts)) {
 		proc_withhold(e, p);
+		return;
+	}
+	if (c->kind == MW_FIND_TLS_OVERWRITTEN) {
+		overwrite_found(e, p, c, b, now);
 		return;
 	}
 	fd = calloc(1, sizeof(*fd));
@@ -241,10 +330,9 @@ static void cand_decide(struct engine *e, struct proc *p, const struct cand *c,
 	f->alloc_ts = b->ts;
 	f->trigger_ts = c->trigger_ts;
 	f->found_ts = now;
-	/* An overwritten value may still be referenced elsewhere; a value
-	 * whose thread or key is gone cannot be reached through TLS. */
-	f->severity =
-	    c->kind == MW_FIND_TLS_OVERWRITTEN ? MW_SEV_MEDIUM : MW_SEV_HIGH;
+	/* A value whose thread or key is gone cannot be reached through
+	 * TLS. */
+	f->severity = MW_SEV_HIGH;
 	if (c->kind == MW_FIND_TLS_OUTLIVED_MODULE && !c->generation)
 		snprintf(f->detail, sizeof(f->detail),
 			 "thread_local block of an unloaded module, held by "
@@ -297,6 +385,29 @@ static void tls_value_released(struct engine *e, struct proc *p,
 		block__remove(e, p, blk, NULL);
 }
 
+/*
+ * Whether ev, replacing b's value by another, is not to be judged an
+ * overwrite: the new value holds the old one's address (a list push: the
+ * old value is still reachable), or the collector checks links but did
+ * not check this old value (it forgot the slot, or saw other events than
+ * the engine did), so nothing is known. A link found past the end of the
+ * new block, when the block is known, is a word of another block.
+ */
+static bool set_keeps_old(const struct proc *p, const struct binding *b,
+			  const struct mw_event *ev)
+{
+	const struct block *nb;
+
+	if (!(ev->flags & MW_EVF_LINK_CHECKED))
+		return false;
+	if (ev->old_addr != b->row.value)
+		return true;
+	if (ev->code < 0)
+		return false;
+	nb = blockset__get(&p->blocks, ev->addr);
+	return !nb || (uint64_t)ev->code + sizeof(uint64_t) <= nb->size;
+}
+
 void tls__set(struct engine *e, struct proc *p, struct thread *t,
 	      const struct mw_event *ev)
 {
@@ -321,7 +432,7 @@ void tls__set(struct engine *e, struct proc *p, struct thread *t,
 	if (b && b->row.value != ev->addr) {
 		if (p->row.mode == MW_MODE_TLS)
 			tls_value_released(e, p, b);
-		else if (ev->addr)
+		else if (ev->addr && !set_keeps_old(p, b, ev))
 			tls__cand_push(e, p, b, MW_FIND_TLS_OVERWRITTEN,
 				       ev->ts);
 	}
@@ -444,4 +555,7 @@ void tls__exec(struct engine *e, struct proc *p)
 	}
 	vec__fini(&all);
 	tls__drop_cands(e, p);
+	/* The new image's keys start again at generation 1: their
+	 * tls-overwritten rows are new ones. */
+	hmap__fini(&p->overwrites);
 }

@@ -8,10 +8,13 @@
  * A finding's id never changes. Invariant: a resolved agg is pointed at
  * by nothing but proc->aggs (and the dirty list until flushed), and is
  * freed once flushed; a held one-block finding is open and its block,
- * found by address and serial, is live and reported.
+ * found by address and serial, is live and reported. A tls-overwritten
+ * row (made by engine_tls.c) resolves here when the last block it counts
+ * is freed (proc->over_blocks).
  *
  * Below rules.c and rules_orphan.c; calls only engine_site.c.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +102,16 @@ void agg__block(const struct proc *p, struct agg *a, const struct block *b)
 	a->row.alloc_ts = b->ts;
 }
 
+void agg__overwritten_detail(struct agg *a)
+{
+	snprintf(a->row.detail, sizeof(a->row.detail),
+		 "%" PRIu64 " value(s) of key %u dropped unlinked and "
+		 "unfreed by %u thread(s); %" PRIu64 " (%" PRIu64
+		 " bytes) live",
+		 a->row.count, a->row.key, a->row.threads, a->live_blocks,
+		 a->live_bytes);
+}
+
 /* --- one-block findings -------------------------------------------------- */
 
 /* The one-block finding naming block serial: held once flushed, else
@@ -137,6 +150,35 @@ bool rules__hold(struct proc *p, struct finding *f)
 	return !hmap__put(&p->held, f->row.block, f);
 }
 
+/* Block b, counted by a tls-overwritten row (engine_tls.c), is freed by
+ * t: the row resolves once every block it counts is. */
+static void overwritten_freed(struct proc *p, const struct thread *t,
+			      const struct block *b, uint64_t ts)
+{
+	struct agg *a = hmap__del(&p->over_blocks, b->serial);
+	uint64_t id;
+
+	if (!a)
+		return;
+	a->live_blocks--;
+	/* A realloc in place may have changed its size since. */
+	a->live_bytes -= b->size < a->live_bytes ? b->size : a->live_bytes;
+	if (!a->live_blocks) {
+		a->live_bytes = 0;
+		finding__resolve(&a->row, ts,
+				 "every value it counts freed, the last by "
+				 "thread %u",
+				 t->row.tid);
+		/* Resolved rows are freed once flushed; what is dropped
+		 * from now on makes a new row. */
+		id = (uint64_t)a->row.key << 32 | block_ss(p, b)->idx;
+		if (hmap__get(&p->overwrites, id) == a)
+			hmap__del(&p->overwrites, id);
+	}
+	agg__overwritten_detail(a);
+	agg__touch(p, a);
+}
+
 void finding__freed(struct proc *p, const struct thread *t,
 		    const struct block *b, uint64_t ts)
 {
@@ -146,6 +188,8 @@ void finding__freed(struct proc *p, const struct thread *t,
 		finding__resolve(
 		    &f->row, ts, "block freed by thread %u%s", t->row.tid,
 		    block_owner(p, b) == t ? ", which allocated it" : "");
+	else
+		overwritten_freed(p, t, b, ts);
 }
 
 /* --- flush --------------------------------------------------------------- */

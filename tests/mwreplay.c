@@ -20,7 +20,7 @@
  *          [key=N] [code=N] [count=N] [comm=NAME] [group]
  *          [stack=0xHEX,0xHEX...] [base=0xHEX] [path=P]
  *          [internal] [unmapped] [locked] [blocked] [delegated] [watched]
- *          [pool]
+ *          [pool] [checked]
  *
  * TYPE is an event type as mw_event_type_name() spells it: alloc free
  * realloc thread_start thread_exit proc_exit exec key_create key_delete
@@ -28,7 +28,9 @@
  * defaults to pid; "group" sets MW_EVF_GROUP_EXIT, "internal"
  * MW_EVF_INTERNAL, "unmapped" MW_EVF_UNMAPPED, "locked", "blocked",
  * "delegated", "watched" and "pool" MW_EVF_LOCKED, _BLOCKED, _DELEGATED,
- * _WATCHED and _POOL (a pool_overlap's path= is its two functions, comma-separated). stack= gives the allocating frames, site=
+ * _WATCHED and _POOL (a pool_overlap's path= is its two functions, comma-separated),
+ * "checked" MW_EVF_LINK_CHECKED (a tls_set whose old= and code= say what
+ * the collector found). stack= gives the allocating frames, site=
  * defaulting to the first. Module events take old= (the handle), addr=
  * and size= (the span).
  * Required: alloc addr+size, free addr, realloc addr+size (old 0 means
@@ -46,9 +48,10 @@
  *           alloc_tid=N found=MS [count=N bytes=N threads=N sev=S]
  *           [resolved=MS reason="TEXT"]
  * the first bracketed part for findings about a site or thread over time
- * (thread-orphan, thread-growth, site-growth, bad-free, allocator-race),
- * each printed again whenever its evidence changed; the second once a
- * finding is resolved (a one-block finding is printed again then).
+ * (thread-orphan, thread-growth, site-growth, bad-free, allocator-race,
+ * tls-overwritten), each printed again whenever its evidence changed; the
+ * second once a finding is resolved (a one-block finding is printed again
+ * then).
  * and at end, the last row handed for each thread sorted by (pid, tid),
  * then the number of distinct findings so far and the live blocks of the
  * last process rows:
@@ -201,7 +204,8 @@ static bool over_time(uint32_t kind)
 {
 	return kind == MW_FIND_THREAD_ORPHAN || kind == MW_FIND_THREAD_GROWTH ||
 	       kind == MW_FIND_SITE_GROWTH || kind == MW_FIND_BAD_FREE ||
-	       kind == MW_FIND_ALLOCATOR_RACE;
+	       kind == MW_FIND_ALLOCATOR_RACE ||
+	       kind == MW_FIND_TLS_OVERWRITTEN;
 }
 
 static void do_flush(struct replay *r, uint64_t now)
@@ -384,6 +388,7 @@ enum {
 	F_PATH = 1 << 13,
 	F_INTERNAL = 1 << 14,
 	F_UNMAPPED = 1 << 15,
+	F_CHECKED = 1 << 16,
 };
 
 /* Frames of the event being parsed; the engine copies them. */
@@ -413,6 +418,11 @@ static unsigned parse_fields(struct replay *r, char **tok, int ntok,
 		if (!strcmp(name, "unmapped")) {
 			f = F_UNMAPPED;
 			ev->flags |= MW_EVF_UNMAPPED;
+			goto seen;
+		}
+		if (!strcmp(name, "checked")) {
+			f = F_CHECKED;
+			ev->flags |= MW_EVF_LINK_CHECKED;
 			goto seen;
 		}
 		if (!strcmp(name, "locked") || !strcmp(name, "blocked") ||

@@ -5,7 +5,9 @@
 #   - C++ thread_local objects that own a heap block and lack a destructor,
 #     under thread churn: one thread-orphan finding for the site, high,
 #     counting every thread, with the stack through the TLS initializer;
-#   - pthread_setspecific replacing live values: tls-overwritten;
+#   - pthread_setspecific replacing live values: tls-overwritten, one row
+#     per key and site; a list whose head lives in TLS (each new head
+#     linking the old) is no overwrite;
 #   - a plugin dlclose'd under live threads: tls-outlived-module, with the
 #     plugin's (unmapped) code symbolized.
 # The twins do the same work correctly: no finding at all.
@@ -55,18 +57,40 @@ else
 		expect mi_clean/no_findings "$TMP/mi_clean.json" 'length' 0
 fi
 
-# setspecific overwrites: 4 threads, 5 values each, 4 overwritten.
+# setspecific overwrites: 4 threads, 5 values each, 4 overwritten; one
+# row for the key and site, counting all 16.
 if run_case overwrite "$WL/tls_overwrite" 4 5 256; then
 	f=$TMP/overwrite.json
-	expect overwrite/count "$f" 'length' 16
-	expect overwrite/kind "$f" '[.[].kind] | unique' '["tls-overwritten"]'
-	expect overwrite/size "$f" '[.[].size] | unique' '[256]'
-	expect overwrite/site "$f" '[.[].site.function] | unique' '["tls_overwrite_alloc"]'
-	expect overwrite/per_thread "$f" '[group_by(.tid)[] | length] | unique' '[4]'
-	expect overwrite/own_blocks "$f" '[.[] | select(.alloc_tid != .tid)] | length' 0
+	expect overwrite/one_row "$f" 'length' 1
+	expect overwrite/kind "$f" '.[0].kind' tls-overwritten
+	expect overwrite/severity "$f" '.[0].severity' medium
+	expect overwrite/count "$f" '.[0].count' 16
+	expect overwrite/threads "$f" '.[0].threads' 4
+	expect overwrite/bytes "$f" '.[0].bytes' 4096
+	expect overwrite/size "$f" '.[0].size' 256
+	expect overwrite/site "$f" '.[0].site.function' tls_overwrite_alloc
+	expect overwrite/own_block "$f" '.[0].alloc_tid == .[0].tid' true
 fi
 run_case overwrite_clean "$WL/tls_overwrite_clean" 4 5 256 &&
 	expect overwrite_clean/no_findings "$TMP/overwrite_clean.json" 'length' 0
+
+# A list whose head lives in TLS, 4 threads pushing 2000 nodes each: the
+# clean twin links every new head to the old one (no finding for its 7996
+# replaced heads); the leaking one drops the old head at each push: one
+# row for the key and site, counting every dropped node.
+if run_case list_leak "$WL/tls_list" 4 2000; then
+	f=$TMP/list_leak.json
+	expect list_leak/one_row "$f" 'length' 1
+	expect list_leak/kind "$f" '.[0].kind' tls-overwritten
+	expect list_leak/severity "$f" '.[0].severity' medium
+	expect list_leak/site "$f" '.[0].site.function' tls_list_push
+	expect list_leak/count "$f" '.[0].count' 7996
+	expect list_leak/threads "$f" '.[0].threads' 4
+	expect list_leak/bytes "$f" '.[0].bytes' $((7996 * 48))
+	expect list_leak/size "$f" '.[0].size' 48
+fi
+run_case list_clean "$WL/tls_list_clean" 4 2000 &&
+	expect list_clean/no_findings "$TMP/list_clean.json" 'length' 0
 
 # A plugin unloaded under 4 live workers, 3 rounds, 2 KiB per worker.
 if run_case dlclose "$WL/dlclose_tls" 4 3 2048; then

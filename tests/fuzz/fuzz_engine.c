@@ -408,6 +408,11 @@ static bool event(struct engine *e, struct reader *r, uint8_t op, uint64_t now)
 			ev.addr = 0; /* clears the slot */
 		if (c & 1)
 			ev.flags |= MW_EVF_SIZED;
+		if (c & 2) { /* as the eBPF collector checks for a link */
+			ev.flags |= MW_EVF_LINK_CHECKED;
+			ev.old_addr = addr_of(d);
+			ev.code = (c & 4) ? (int32_t)(d & 0x78) : -1;
+		}
 		break;
 	case OP_MODULE:
 		/* Two modules, handles 0xa0 and 0xb0, mapped around the

@@ -42,11 +42,12 @@
 #define TOO_BIG (1ull << 62)
 
 struct rt_block {
-	uint64_t id, addr, size, ts;
+	uint64_t id, addr, size, ts, site;
 	size_t owner;
 	bool reported;
 	uint64_t found, fsize; /* reported: when, its size then, */
 	uint32_t kind;	       /* and of what kind */
+	size_t agg;	       /* tls-overwritten: its row's index + 1 */
 };
 
 struct rt_inst {
@@ -63,13 +64,23 @@ struct rt_bind {
 
 struct rt_cand {
 	uint64_t addr, block, deadline;
-	uint32_t kind;
+	uint32_t kind, key, gen;
 };
 
 struct rt_find {
-	uint64_t addr, size, found;
+	uint64_t addr, size, found, count;
 	uint32_t kind, alloc_tid;
 	uint64_t resolved; /* when its block was freed; 0: open */
+};
+
+/* A tls-overwritten row: one per (key, generation, allocating site),
+ * naming its latest block; closed once exec made its key another. */
+struct rt_agg {
+	uint32_t key, gen;
+	uint64_t site;
+	struct rt_find f;
+	uint64_t live; /* the blocks it counts still live */
+	bool dirty, closed;
 };
 
 struct rt {
@@ -81,6 +92,7 @@ struct rt {
 	uint32_t kgen[RT_KEYS + 1];
 	RECSINK_ARR(struct rt_cand) cands;
 	RECSINK_ARR(struct rt_find) found; /* since the last flush */
+	RECSINK_ARR(struct rt_agg) aggs;
 	uint64_t next_id, rng, now;
 	uint64_t allocs, frees, unknown, live_blocks, live_bytes;
 	uint64_t lost, all_lost, findings, events;
@@ -128,7 +140,8 @@ static void rt_remove(struct rt *m, struct rt_block *b)
 	free(b);
 }
 
-static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size)
+static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size,
+		     uint64_t site)
 {
 	struct rt_inst *t = &m->inst.v[m->slot[s]];
 	struct rt_block *b, *old;
@@ -148,6 +161,7 @@ static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size)
 	b->addr = addr;
 	b->size = size;
 	b->ts = m->now;
+	b->site = site;
 	b->owner = (size_t)m->slot[s];
 	if (hmap__put(&m->blocks, addr, b))
 		abort();
@@ -161,8 +175,13 @@ static void rt_alloc(struct rt *m, int s, uint64_t addr, uint64_t size)
  * once more, unless it was not handed over yet. */
 static void rt_resolve(struct rt *m, const struct rt_block *b)
 {
-	struct rt_find f = {b->addr, b->fsize, b->found, b->kind,
-			    m->inst.v[b->owner].tid, m->now};
+	struct rt_find f = {.addr = b->addr,
+			    .size = b->fsize,
+			    .found = b->found,
+			    .count = 1,
+			    .kind = b->kind,
+			    .alloc_tid = m->inst.v[b->owner].tid,
+			    .resolved = m->now};
 
 	for (size_t i = 0; i < m->found.n; i++) {
 		struct rt_find *w = &m->found.v[i];
@@ -175,6 +194,8 @@ static void rt_resolve(struct rt *m, const struct rt_block *b)
 	RECSINK_PUSH(m->found, f);
 }
 
+static void rt_agg_freed(struct rt *m, const struct rt_block *b);
+
 static void rt_free(struct rt *m, int s, uint64_t addr)
 {
 	struct rt_inst *t = &m->inst.v[m->slot[s]];
@@ -185,7 +206,9 @@ static void rt_free(struct rt *m, int s, uint64_t addr)
 		m->unknown++;
 		return;
 	}
-	if (b->reported)
+	if (b->reported && b->kind == MW_FIND_TLS_OVERWRITTEN)
+		rt_agg_freed(m, b);
+	else if (b->reported)
 		rt_resolve(m, b);
 	t->frees++;
 	m->frees++;
@@ -196,12 +219,12 @@ static void rt_free(struct rt *m, int s, uint64_t addr)
 }
 
 static void rt_realloc(struct rt *m, int s, uint64_t old, uint64_t addr,
-		       uint64_t size)
+		       uint64_t size, uint64_t site)
 {
 	struct rt_block *b;
 
 	if (!old) {
-		rt_alloc(m, s, addr, size);
+		rt_alloc(m, s, addr, size, site);
 		return;
 	}
 	if (!addr) {
@@ -219,10 +242,11 @@ static void rt_realloc(struct rt *m, int s, uint64_t old, uint64_t addr,
 		return;
 	}
 	rt_free(m, s, old);
-	rt_alloc(m, s, addr, size);
+	rt_alloc(m, s, addr, size, site);
 }
 
-static void rt_cand(struct rt *m, const struct rt_bind *bd, uint32_t kind)
+static void rt_cand(struct rt *m, const struct rt_bind *bd, int k,
+		    uint32_t kind)
 {
 	struct rt_block *b = hmap__get(&m->blocks, bd->value);
 	struct rt_cand c;
@@ -233,7 +257,52 @@ static void rt_cand(struct rt *m, const struct rt_bind *bd, uint32_t kind)
 	c.block = b->id;
 	c.deadline = m->now + RT_GRACE;
 	c.kind = kind;
+	c.key = (uint32_t)k;
+	c.gen = m->kgen[k];
 	RECSINK_PUSH(m->cands, c);
+}
+
+/* Block b, overwritten by c, counts in its row; f: as a one-block
+ * finding. */
+static void rt_agg_add(struct rt *m, const struct rt_cand *c,
+		       struct rt_block *b, const struct rt_find *f)
+{
+	struct rt_agg *a = NULL, n = {0};
+
+	for (size_t i = 0; i < m->aggs.n && !a; i++)
+		if (!m->aggs.v[i].closed && m->aggs.v[i].key == c->key &&
+		    m->aggs.v[i].gen == c->gen && m->aggs.v[i].site == b->site)
+			a = &m->aggs.v[i];
+	if (!a) {
+		n.key = c->key;
+		n.gen = c->gen;
+		n.site = b->site;
+		n.f.found = f->found;
+		RECSINK_PUSH(m->aggs, n);
+		a = &m->aggs.v[m->aggs.n - 1];
+		m->findings++;
+	}
+	a->f.addr = f->addr;
+	a->f.size = f->size;
+	a->f.kind = f->kind;
+	a->f.alloc_tid = f->alloc_tid;
+	a->f.count++;
+	a->live++;
+	a->dirty = true;
+	b->agg = (size_t)(a - m->aggs.v) + 1;
+}
+
+/* A block a row counts is freed: the row is handed again, resolved
+ * once none it counts is live (and closed: new drops make a new row). */
+static void rt_agg_freed(struct rt *m, const struct rt_block *b)
+{
+	struct rt_agg *a = &m->aggs.v[b->agg - 1];
+
+	a->dirty = true;
+	if (--a->live)
+		return;
+	a->f.resolved = m->now;
+	a->closed = true;
 }
 
 static void rt_decide(struct rt *m, uint64_t now, bool all)
@@ -264,8 +333,13 @@ static void rt_decide(struct rt *m, uint64_t now, bool all)
 		f.addr = b->addr;
 		f.size = b->size;
 		f.found = now;
+		f.count = 1;
 		f.kind = c.kind;
 		f.alloc_tid = m->inst.v[b->owner].tid;
+		if (c.kind == MW_FIND_TLS_OVERWRITTEN) {
+			rt_agg_add(m, &c, b, &f);
+			continue;
+		}
 		RECSINK_PUSH(m->found, f);
 		m->findings++;
 	}
@@ -276,7 +350,8 @@ static void rt_thread_end(struct rt *m, int s, bool group)
 {
 	for (int k = 1; k <= RT_KEYS; k++) {
 		if (m->bind[s][k].set && !group)
-			rt_cand(m, &m->bind[s][k], MW_FIND_TLS_OUTLIVED_THREAD);
+			rt_cand(m, &m->bind[s][k], k,
+				MW_FIND_TLS_OUTLIVED_THREAD);
 		m->bind[s][k].set = false;
 	}
 	m->inst.v[m->slot[s]].state = group ? MW_THREAD_GONE : MW_THREAD_EXITED;
@@ -305,7 +380,7 @@ static void rt_key_delete(struct rt *m, int k)
 	m->kstate[k] = 2;
 	for (int s = 0; s < RT_SLOTS; s++) {
 		if (m->bind[s][k].set)
-			rt_cand(m, &m->bind[s][k], MW_FIND_TLS_OUTLIVED_KEY);
+			rt_cand(m, &m->bind[s][k], k, MW_FIND_TLS_OUTLIVED_KEY);
 		m->bind[s][k].set = false;
 	}
 }
@@ -326,6 +401,8 @@ static void rt_exec(struct rt *m)
 	memset(m->kstate, 0, sizeof(m->kstate));
 	memset(m->kgen, 0, sizeof(m->kgen));
 	m->cands.n = 0;
+	for (size_t i = 0; i < m->aggs.n; i++)
+		m->aggs.v[i].closed = true;
 }
 
 /* A random live block's address, or 0 after a few misses. */
@@ -380,6 +457,10 @@ static int rt_find_cmp(const void *a, const void *b)
 		return x->addr < y->addr ? -1 : 1;
 	if (x->found != y->found)
 		return x->found < y->found ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->count != y->count)
+		return x->count < y->count ? -1 : 1;
 	return 0;
 }
 
@@ -455,14 +536,26 @@ static void rt_check(struct rt *m, bool traced)
 	/* Findings of this flush, against the model's. */
 	for (size_t i = 0; i < R.last.findings.n; i++) {
 		const struct mw_finding_row *f = &R.last.findings.v[i];
-		struct rt_find g = {f->addr, f->size, f->found_ts, f->kind,
-				    f->alloc_tid, f->resolved_ts};
+		struct rt_find g = {.addr = f->addr,
+				    .size = f->size,
+				    .found = f->found_ts,
+				    .count = f->count,
+				    .kind = f->kind,
+				    .alloc_tid = f->alloc_tid,
+				    .resolved = f->resolved_ts};
 
 		RT_EXPECT(f->pid == RT_PID && f->tid > RT_PID &&
 				  f->tid <= RT_PID + RT_SLOTS && f->key >= 1 &&
 				  f->key <= RT_KEYS,
 			  "finding: bad tid %u or key %u", f->tid, f->key);
 		RECSINK_PUSH(got, g);
+	}
+	/* The rows whose evidence grew since the last flush. */
+	for (size_t i = 0; i < m->aggs.n; i++) {
+		if (!m->aggs.v[i].dirty)
+			continue;
+		m->aggs.v[i].dirty = false;
+		RECSINK_PUSH(m->found, m->aggs.v[i].f);
 	}
 	/* qsort's base must not be NULL, even for 0 elements (UBSan). */
 	if (got.n)
@@ -477,13 +570,15 @@ static void rt_check(struct rt *m, bool traced)
 		RT_EXPECT(g->addr == w->addr && g->size == w->size &&
 				  g->found == w->found && g->kind == w->kind &&
 				  g->alloc_tid == w->alloc_tid &&
+				  g->count == w->count &&
 				  g->resolved == w->resolved,
 			  "finding 0x%" PRIx64 " size %" PRIu64 " kind %u "
-			  "found %" PRIu64 " resolved %" PRIu64
+			  "found %" PRIu64 " count %" PRIu64 " resolved %" PRIu64
 			  ", model 0x%" PRIx64 " %" PRIu64 " %u %" PRIu64
-			  " %" PRIu64,
-			  g->addr, g->size, g->kind, g->found, g->resolved,
-			  w->addr, w->size, w->kind, w->found, w->resolved);
+			  " %" PRIu64 " %" PRIu64,
+			  g->addr, g->size, g->kind, g->found, g->count,
+			  g->resolved, w->addr, w->size, w->kind, w->found,
+			  w->count, w->resolved);
 	}
 	free(got.v);
 	m->found.n = 0;
@@ -541,7 +636,7 @@ static void rt_step(struct rt *m)
 	if (r < 20) { /* an allocation over a live block: a lost free */
 		a = rt_pool_addr(rt_rand(m, RT_POOL));
 		size = 1 + rt_rand(m, 4096);
-		rt_alloc(m, s, a, size);
+		rt_alloc(m, s, a, size, 0x400000 + r);
 		rt_feed(m, (struct mw_event){.type = MW_EV_ALLOC,
 					     .pid = RT_PID, .tid = tid,
 					     .addr = a, .size = size,
@@ -569,14 +664,22 @@ static void rt_step(struct rt *m)
 		} else if (!b) {
 			return;
 		}
-		rt_realloc(m, s, a, b, size);
+		rt_realloc(m, s, a, b, size, 0x400400);
 		rt_feed(m, (struct mw_event){.type = MW_EV_REALLOC,
 					     .pid = RT_PID, .tid = tid,
 					     .addr = b, .old_addr = a,
 					     .size = size, .site = 0x400400});
 	} else if (r < 300) { /* setspecific */
 		uint64_t pick = rt_rand(m, 10);
+		/* How the collector checked for a link to the old value:
+		 * not at all, found it at offset 8 of the new value (a
+		 * push, unless the new block is smaller), did not find
+		 * it, or checked a value it remembered wrong. */
+		uint64_t link = rt_rand(m, 4);
+		struct mw_event ev = {.type = MW_EV_TLS_SET, .pid = RT_PID,
+				      .tid = tid, .key = (uint32_t)k};
 		struct rt_block *blk;
+		bool keeps = false;
 
 		if (pick < 7)
 			a = rt_live_addr(m);
@@ -584,22 +687,32 @@ static void rt_step(struct rt *m)
 			a = 0;
 		else
 			a = 0xdead0000 + rt_rand(m, 64) * 16;
+		ev.addr = a;
+		blk = a ? hmap__get(&m->blocks, a) : NULL;
+		if (link) {
+			ev.flags = MW_EVF_LINK_CHECKED;
+			ev.old_addr = m->bind[s][k].set ? m->bind[s][k].value
+							: 0;
+			ev.code = link == 1 ? 8 : -1;
+			if (link == 3)
+				ev.old_addr ^= 0x10;
+			keeps = link == 3 ||
+				(link == 1 && (!blk || blk->size >= 16));
+		}
 		if (m->kstate[k] != 2) {
 			if (m->kstate[k] == 0) {
 				m->kstate[k] = 1;
 				m->kgen[k] = 1;
 			}
-			if (m->bind[s][k].set && a && m->bind[s][k].value != a)
-				rt_cand(m, &m->bind[s][k],
+			if (m->bind[s][k].set && a &&
+			    m->bind[s][k].value != a && !keeps)
+				rt_cand(m, &m->bind[s][k], k,
 					MW_FIND_TLS_OVERWRITTEN);
-			blk = a ? hmap__get(&m->blocks, a) : NULL;
 			m->bind[s][k].set = a != 0;
 			m->bind[s][k].value = a;
 			m->bind[s][k].block = blk ? blk->id : 0;
 		}
-		rt_feed(m, (struct mw_event){.type = MW_EV_TLS_SET,
-					     .pid = RT_PID, .tid = tid,
-					     .key = (uint32_t)k, .addr = a});
+		rt_feed(m, ev);
 	} else if (r < 330) { /* create when not live, else delete */
 		if (m->kstate[k] == 1) {
 			rt_key_delete(m, k);
@@ -664,7 +777,7 @@ static void rt_step(struct rt *m)
 						     .addr = a});
 		} else {
 			size = 1 + rt_rand(m, 4096);
-			rt_alloc(m, s, a, size);
+			rt_alloc(m, s, a, size, 0x400000 + (r & 7));
 			rt_feed(m, (struct mw_event){.type = MW_EV_ALLOC,
 						     .pid = RT_PID, .tid = tid,
 						     .addr = a, .size = size,

@@ -3,7 +3,9 @@
  * (engine/engine_tls.c): tls-outlived-thread (grace, destructors, group
  * exit, process exit), tls-outlived-key, key reuse and generations,
  * pthread_setspecific overwriting or clearing a value, a finding reported
- * once, the binding rows, and a key created before tracing began.
+ * once, the binding rows, a key created before tracing began, and lists
+ * whose head lives in TLS (pushes are no overwrite; tls-overwritten is
+ * one row per key and site).
  *
  * The engine is fed hand-made events and flushed into the recording sink
  * through the fixture the engine's tests share
@@ -494,6 +496,211 @@ static void test_binding_row(void)
 	teardown();
 }
 
+/* --- lists in TLS and tls-overwritten rows ------------------------------ */
+
+/* pthread_setspecific as the eBPF collector reports it: old is the value
+ * it knew the thread had set (0: none), code where the new value holds
+ * old (-1: nowhere it looked). */
+static void tset_checked(uint32_t tid, uint64_t t, uint32_t key,
+			 uint64_t value, uint64_t old, int32_t code)
+{
+	struct mw_event ev = ev_tls_set(PID, tid, MS(t), key, value);
+
+	ev.flags |= MW_EVF_LINK_CHECKED;
+	ev.old_addr = old;
+	ev.code = code;
+	CHECK(feed(ev) == 0);
+}
+
+/* The findings in R.last of kind. */
+static size_t nkind(uint32_t kind)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < R.last.findings.n; i++)
+		n += R.last.findings.v[i].kind == kind;
+	return n;
+}
+
+/* r->next = pthread_getspecific(k); pthread_setspecific(k, r): every old
+ * head stays reachable from the new one. 1000 pushes, no finding; the
+ * link may be anywhere in the node. Popping (the head's next set back,
+ * the head freed) is no overwrite either. */
+static void test_tls_list_push(void)
+{
+	uint64_t head = 0;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	for (uint64_t i = 0; i < 1000; i++) {
+		uint64_t node = 0x100000 + i * 0x40;
+
+		al(101, 2, node, 48, SITE1);
+		/* Nodes whose next pointer is the third word, then the
+		 * first. */
+		tset_checked(101, 2, 1, node, head, head ? (i < 500 ? 16 : 0)
+							  : -1);
+		head = node;
+	}
+	CHECK_U64(stats().pending, 0);
+	/* Pop two: the slot gets the next node back, the head is freed. */
+	tset_checked(101, 3, 1, head - 0x40, head, -1);
+	fr(101, 3, head);
+	tset_checked(101, 3, 1, head - 0x80, head - 0x40, -1);
+	fr(101, 3, head - 0x40);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	CHECK_U64(stats().findings, 0);
+	CHECK_U64(stats().pending, 0);
+	CHECK(last_binding(101, 1) && last_binding(101, 1)->value ==
+					      head - 0x80);
+	teardown();
+}
+
+/* N values dropped at one site, by two threads: one row for (key, site),
+ * count N, handed again with the same id as evidence grows. Another site
+ * and another key have rows of their own. */
+static void test_tls_overwrite_one_row(void)
+{
+	const struct mw_finding_row *f;
+	uint64_t id;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	kcreate(PID, 1, 2, 0);
+	for (uint32_t tid = 101; tid <= 102; tid++)
+		for (uint64_t i = 0; i <= 300; i++) {
+			uint64_t v = 0x100000 * tid + i * 0x100;
+
+			al(tid, 2, v, 64, SITE1);
+			tset_checked(tid, 2, 1, v, i ? v - 0x100 : 0, -1);
+		}
+	CHECK_U64(stats().pending, 600);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(R.last.findings.n, 1);
+	f = R.last.findings.n ? &R.last.findings.v[0] : NULL;
+	CHECK(f != NULL);
+	if (!f) {
+		teardown();
+		return;
+	}
+	id = f->id;
+	CHECK_U64(f->kind, MW_FIND_TLS_OVERWRITTEN);
+	CHECK_U64(f->severity, MW_SEV_MEDIUM);
+	CHECK_U64(f->count, 600);
+	CHECK_U64(f->bytes, 600 * 64);
+	CHECK_U64(f->threads, 2);
+	CHECK_U64(f->key, 1);
+	CHECK_U64(f->generation, 1);
+	CHECK_U64(f->site, SITE1);
+	CHECK_U64(f->size, 64);
+	CHECK_U64(f->first_ts, MS(1000));
+	CHECK_U64(f->last_ts, MS(1000));
+	CHECK_U64(stats().findings, 1);
+	CHECK(last_proc(PID) && last_proc(PID)->findings == 1);
+
+	/* Ten more at the same site, then one at another site and one of
+	 * another key. */
+	for (uint64_t i = 301; i <= 310; i++) {
+		uint64_t v = 0x100000 * 101 + i * 0x100;
+
+		al(101, 2000, v, 64, SITE1);
+		tset_checked(101, 2000, 1, v, v - 0x100, -1);
+	}
+	al(101, 2000, 0x900000, 32, SITE2);
+	tset_checked(101, 2000, 1, 0x900000, 0x100000 * 101 + 310 * 0x100,
+		     -1);
+	al(101, 2000, 0x910000, 32, SITE2);
+	tset_checked(101, 2000, 1, 0x910000, 0x900000, -1);
+	al(103, 2000, 0x920000, 16, SITE1);
+	tset_checked(103, 2000, 2, 0x920000, 0, -1);
+	al(103, 2000, 0x930000, 16, SITE1);
+	tset_checked(103, 2000, 2, 0x930000, 0x920000, -1);
+	CHECK(tick_flush(3000) == 0);
+	CHECK_U64(R.last.findings.n, 3);
+	for (size_t i = 0; i < R.last.findings.n; i++) {
+		f = &R.last.findings.v[i];
+		CHECK_U64(f->kind, MW_FIND_TLS_OVERWRITTEN);
+		if (f->id == id) {
+			CHECK_U64(f->count, 611);
+			CHECK_U64(f->bytes, 611 * 64);
+			CHECK_U64(f->first_ts, MS(1000));
+			CHECK_U64(f->last_ts, MS(3000));
+			CHECK_U64(f->addr, 0x100000 * 101 + 310 * 0x100);
+		} else if (f->key == 1) {
+			CHECK_U64(f->site, SITE2);
+			CHECK_U64(f->count, 1);
+			CHECK_U64(f->addr, 0x900000);
+		} else {
+			CHECK_U64(f->key, 2);
+			CHECK_U64(f->count, 1);
+			CHECK_U64(f->tid, 103);
+		}
+	}
+	CHECK_U64(stats().findings, 3);
+	/* Nothing new: no row is handed again. */
+	CHECK(tick_flush(4000) == 0);
+	CHECK_U64(R.last.findings.n, 0);
+	teardown();
+}
+
+/*
+ * Pushes and overwrites mixed in one thread: only what was dropped
+ * counts, and the row resolves once all it counts are freed. A link past the end of the new block is another block's word;
+ * a collector that remembered another old value than the engine's says
+ * nothing (not judged); one that does not check (no flag) is taken at its
+ * word: every replacement is judged.
+ */
+static void test_tls_push_and_overwrite_mixed(void)
+{
+	const struct mw_finding_row *f;
+
+	setup(500, 1000);
+	attach(PID, 0);
+	kcreate(PID, 1, 1, 0);
+	al(101, 2, 0x1000, 32, SITE1);
+	tset_checked(101, 2, 1, 0x1000, 0, -1);
+	al(101, 3, 0x1100, 32, SITE1);
+	tset_checked(101, 3, 1, 0x1100, 0x1000, 0); /* push */
+	al(101, 4, 0x1200, 32, SITE1);
+	tset_checked(101, 4, 1, 0x1200, 0x1100, -1); /* drops 0x1100 */
+	al(101, 5, 0x1300, 32, SITE1);
+	tset_checked(101, 5, 1, 0x1300, 0x1200, 24); /* push */
+	al(101, 6, 0x1400, 16, SITE1);
+	tset_checked(101, 6, 1, 0x1400, 0x1300, 16); /* past its end */
+	al(101, 7, 0x1500, 32, SITE1);
+	tset_checked(101, 7, 1, 0x1500, 0x9999, -1); /* not this old */
+	al(101, 8, 0x1600, 32, SITE1);
+	tset(101, 8, 1, 0x1600); /* unchecked: 0x1500 dropped */
+	CHECK_U64(stats().pending, 3);
+	CHECK(tick_flush(1000) == 0);
+	CHECK_U64(nkind(MW_FIND_TLS_OVERWRITTEN), 1);
+	f = finding_in(&R.last, 0x1500);
+	CHECK(f && f->count == 3 && f->bytes == 96 && f->threads == 1 &&
+	      f->tid == 101 && !f->resolved_ts);
+	CHECK_U64(stats().findings, 1);
+	/* Its blocks freed, the row resolves at the last one, and what is
+	 * dropped afterwards makes a new row. */
+	fr(102, 1100, 0x1100);
+	fr(102, 1100, 0x1300);
+	CHECK(flush_at(1100) == 0);
+	f = finding_in(&R.last, 0x1500);
+	CHECK(f && f->count == 3 && !f->resolved_ts);
+	fr(102, 1200, 0x1500);
+	CHECK(flush_at(1200) == 0);
+	f = finding_in(&R.last, 0x1500);
+	CHECK(f && f->count == 3 && f->resolved_ts == MS(1200));
+	al(101, 1300, 0x1700, 32, SITE1);
+	tset_checked(101, 1300, 1, 0x1700, 0x1600, -1);
+	CHECK(tick_flush(2000) == 0);
+	f = finding_in(&R.last, 0x1600);
+	CHECK(f && f->count == 1 && !f->resolved_ts);
+	CHECK_U64(stats().findings, 2);
+	teardown();
+}
+
 static const struct unit_case cases[] = {
     UNIT_CASE(test_thread_rule_fires_after_grace_only),
     UNIT_CASE(test_thread_rule_freed_within_grace),
@@ -510,6 +717,9 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_report_once_after_realloc_in_place),
     UNIT_CASE(test_key_predates_tracing),
     UNIT_CASE(test_binding_row),
+    UNIT_CASE(test_tls_list_push),
+    UNIT_CASE(test_tls_overwrite_one_row),
+    UNIT_CASE(test_tls_push_and_overwrite_mixed),
 };
 
 int main(int argc, char **argv)
