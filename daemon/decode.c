@@ -144,13 +144,14 @@ int decode__record(const void *data, size_t size, uint64_t wall_offset,
 	}
 	buf->unwind = NULL;
 	buf->copy_len = 0;
+	/* A keyed record too short for its head is read as a plain one:
+	 * a record of a known type is never refused. */
 	if ((r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC) &&
-	    (r->flags & MW_RECF_STACK_KEY)) {
+	    (r->flags & MW_RECF_STACK_KEY) &&
+	    size >= offsetof(struct mw_unwind_record, stack)) {
 		const struct mw_unwind_record *u = data;
 		size_t head = offsetof(struct mw_unwind_record, stack);
 
-		if (size < head)
-			return -EINVAL;
 		buf->unwind = u;
 		/* The copy that arrived, whatever it claims. */
 		if (r->flags & MW_RECF_STACK_COPY)
