@@ -91,6 +91,25 @@ int hmap__put(struct hmap *m, uint64_t key, void *val)
 	}
 }
 
+void *hmap__get_new(struct hmap *m, uint64_t key, size_t size, bool *made)
+{
+	void *v = hmap__get(m, key);
+
+	if (made)
+		*made = false;
+	if (v)
+		return v;
+	if (!(v = calloc(1, size)))
+		return NULL;
+	if (hmap__put(m, key, v)) {
+		free(v);
+		return NULL;
+	}
+	if (made)
+		*made = true;
+	return v;
+}
+
 void *hmap__del(struct hmap *m, uint64_t key)
 {
 	size_t mask = m->cap - 1, i, j;

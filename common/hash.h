@@ -11,6 +11,7 @@
 #ifndef MEMWATCH_HASH_H
 #define MEMWATCH_HASH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,10 @@ void hmap__fini(struct hmap *m);
 void *hmap__get(const struct hmap *m, uint64_t key);
 /* Insert or replace. Returns 0 or -ENOMEM. */
 int hmap__put(struct hmap *m, uint64_t key, void *val);
+/* The value at key; absent, a new zeroed one of size bytes (calloc) put
+ * there, *made set. NULL when out of memory. The map owns nothing: the
+ * caller frees values as it would its own. made may be NULL. */
+void *hmap__get_new(struct hmap *m, uint64_t key, size_t size, bool *made);
 /* Remove key; returns its value or NULL when absent. */
 void *hmap__del(struct hmap *m, uint64_t key);
 

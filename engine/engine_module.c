@@ -43,16 +43,14 @@ bool module__key_unloading(const struct proc *p, uint32_t id, uint32_t tid)
 
 static struct module *module_get(struct proc *p, const struct mw_event *ev)
 {
-	struct module *m = hmap__get(&p->modules, ev->old_addr);
+	bool made;
+	struct module *m =
+	    hmap__get_new(&p->modules, ev->old_addr, sizeof(*m), &made);
 
-	if (!m) {
-		m = calloc(1, sizeof(*m));
-		if (!m || hmap__put(&p->modules, ev->old_addr, m)) {
-			free(m);
-			return NULL;
-		}
+	if (!m)
+		return NULL;
+	if (made)
 		m->handle = ev->old_addr;
-	}
 	/* The collector may not have read the file (a deleted library):
 	 * keep what an earlier event said. */
 	if (ev->size) {

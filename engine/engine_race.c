@@ -95,18 +95,11 @@ void race__proc_fini(struct proc *p)
 
 static struct pool *pool_get(struct proc *p, uint32_t pair)
 {
-	struct pool *pl = hmap__get(&p->pools, pair);
+	bool made;
+	struct pool *pl = hmap__get_new(&p->pools, pair, sizeof(*pl), &made);
 
-	if (pl)
-		return pl;
-	pl = calloc(1, sizeof(*pl));
-	if (!pl)
-		return NULL;
-	if (hmap__put(&p->pools, pair, pl)) {
-		free(pl);
-		return NULL;
-	}
-	pl->pair = pair;
+	if (made)
+		pl->pair = pair;
 	return pl;
 }
 
@@ -142,13 +135,8 @@ static struct race *race_get(struct proc *p, struct pool *pl,
 
 	if (r || p->races.len >= RACE_MAX_SITE_PAIRS)
 		return r;
-	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!(r = hmap__get_new(&p->races, k, sizeof(*r), NULL)))
 		return NULL;
-	if (hmap__put(&p->races, k, r)) {
-		free(r);
-		return NULL;
-	}
 	r->pool = pl;
 	r->site = ev->site;
 	r->other = ev->old_addr;

@@ -91,18 +91,12 @@ void rules__proc_fini(struct proc *p)
 
 static struct free_stat *fs_get(struct proc *p, uint64_t ip)
 {
-	struct free_stat *fs = hmap__get(&p->free_stats, ip);
+	bool made;
+	struct free_stat *fs =
+	    hmap__get_new(&p->free_stats, ip, sizeof(*fs), &made);
 
-	if (fs)
-		return fs;
-	fs = calloc(1, sizeof(*fs));
-	if (!fs)
-		return NULL;
-	if (hmap__put(&p->free_stats, ip, fs)) {
-		free(fs);
-		return NULL;
-	}
-	fs->ip = ip;
+	if (made)
+		fs->ip = ip;
 	return fs;
 }
 
@@ -374,15 +368,8 @@ static struct block *thread_top_site(struct proc *p, struct thread *t)
 	for (struct block *b = thread_blocks(p, t); b; b = block_tnext(p, b)) {
 		uint64_t key = block_ss(p, b)->key, *sum;
 
-		sum = hmap__get(&bytes, key);
-		if (!sum) {
-			sum = calloc(1, sizeof(*sum));
-			if (!sum || hmap__put(&bytes, key, sum)) {
-				free(sum);
-				continue;
-			}
-		}
-		*sum += b->size;
+		if ((sum = hmap__get_new(&bytes, key, sizeof(*sum), NULL)))
+			*sum += b->size;
 	}
 	while (hmap__next(&bytes, &pos, &k, &v)) {
 		if (*(uint64_t *)v > best) {
