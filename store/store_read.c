@@ -214,6 +214,24 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 	return cb(w->ctx, &r, site_cols(st, i, &site));
 }
 
+/* The findings' query, by state: [0] every one, [1] open, [2] resolved,
+ * [3] none (resolved ones asked of a database older than schema/009,
+ * which has none). Written out, not bound, so that the open ones are
+ * read in id order from their index (schema/009). */
+#define FINDINGS_FROM                                                          \
+	" FROM findings f"                                                     \
+	" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"        \
+	" WHERE (:pid = 0 OR f.pid = :pid)"                                    \
+	" AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"           \
+	" AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
+#define FINDINGS_ORDER " ORDER BY f.id LIMIT :limit"
+static const char *const finding_tails[] = {
+	FINDINGS_FROM FINDINGS_ORDER,
+	FINDINGS_FROM " AND f.resolved_ts = 0" FINDINGS_ORDER,
+	FINDINGS_FROM " AND f.resolved_ts != 0" FINDINGS_ORDER,
+	FINDINGS_FROM " AND 0" FINDINGS_ORDER,
+};
+
 int store__each_finding(struct store *s, const struct store_filter *f,
 			int (*cb)(void *ctx, const struct mw_finding_row *r,
 				  const struct mw_site_row *site),
@@ -221,29 +239,17 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	const char *state = "";
-	char tail[640];
-	int err;
+	int err, which = 0;
 
-	/* Written out, not bound, so that the open ones are read in id
-	 * order from their index (schema/009). A database older than that
-	 * has no resolved finding: every one is open. */
+	/* A database older than schema/009 has no resolved finding: every
+	 * one is open. */
 	if (f && f->state == STORE_FINDINGS_OPEN &&
 	    s->version >= SCHEMA_RESOLVED)
-		state = " AND f.resolved_ts = 0";
+		which = 1;
 	else if (f && f->state == STORE_FINDINGS_RESOLVED)
-		state = s->version >= SCHEMA_RESOLVED
-			    ? " AND f.resolved_ts != 0"
-			    : " AND 0";
-	snprintf(tail, sizeof(tail),
-		 " FROM findings f"
-		 " LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"
-		 " WHERE (:pid = 0 OR f.pid = :pid)"
-		 " AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"
-		 " AND f.severity >= :severity AND (:id = 0 OR f.id = :id)%s"
-		 " ORDER BY f.id LIMIT :limit",
-		 state);
-	err = prepare_rows(s, tail, &mw_finding_desc, "f", true, f, &st);
+		which = s->version >= SCHEMA_RESOLVED ? 2 : 3;
+	err = prepare_rows(s, finding_tails[which], &mw_finding_desc, "f",
+			   true, f, &st);
 	return err ? err : walk(st, finding_row, &w);
 }
 
