@@ -622,6 +622,26 @@ check_planted() {
 }
 
 
+# run_timed_case NAME PRELOAD CMD...: run_case NAME CMD, with PRELOAD
+# LD_PRELOAD'd into CMD (nothing if empty: the program as it is), and a
+# comment line saying how long it ran under memwatchd.
+run_timed_case() {
+	local name=$1 preload=$2 t0 env=()
+	shift 2
+	[[ -z $preload ]] || env=(env "LD_PRELOAD=$preload")
+	t0=$EPOCHREALTIME
+	run_case "$name" "${env[@]}" "$@" || true
+	echo "# $name: $(seconds_since "$t0") s under memwatchd"
+}
+
+# show_top NAME: the case's five sites holding the most live bytes, on a
+# comment line (the culprits the suites report for people).
+show_top() {
+	if query "$1/top" "$TMP/$1.top.json" top --limit 5; then
+		echo "# $1: top sites: $(jqv "$TMP/$1.top.json" '[.[] | "\(.site.function // .site.ip)+\(.site.offset // 0) \(.bytes) B"] | join("; ")')"
+	fi
+}
+
 # count_in_text NAME FILE WORD N: the plain (table) output names WORD on
 # exactly N lines.
 count_in_text() {

@@ -49,11 +49,8 @@ done
 # python_case NAME [PRELOAD]: threads.py under memwatchd -- CMD, with
 # PRELOAD LD_PRELOAD'd if given.
 python_case() {
-	local name=$1 preload=${2:-} t0 env=()
-	[[ -z $preload ]] || env=(env "LD_PRELOAD=$preload")
-	t0=$EPOCHREALTIME
-	run_case "$name" "${env[@]}" "$PY" "$REAL/threads.py" 20 8 0.15 || true
-	echo "# $name: $(seconds_since "$t0") s under memwatchd"
+	local name=$1
+	run_timed_case "$name" "${2:-}" "$PY" "$REAL/threads.py" 20 8 0.15
 	if grep -qx 'threads=160 results=160' "$TRACE_LOG.out"; then
 		pass "$name/output"
 	else
@@ -75,12 +72,9 @@ check_planted python_planted '.pid > 0' 160
 # sqlite_case NAME [PRELOAD]: sqlite.sql in the sqlite3 shell under
 # memwatchd -- CMD.
 sqlite_case() {
-	local name=$1 preload=${2:-} t0 env=()
-	[[ -z $preload ]] || env=(env "LD_PRELOAD=$preload")
+	local name=$1
 	rm -f "$TMP/work.sqlite"
-	t0=$EPOCHREALTIME
-	run_case "$name" "${env[@]}" "$SQLITE" -bail "$TMP/work.sqlite" ".read $REAL/sqlite.sql" || true
-	echo "# $name: $(seconds_since "$t0") s under memwatchd"
+	run_timed_case "$name" "${2:-}" "$SQLITE" -bail "$TMP/work.sqlite" ".read $REAL/sqlite.sql"
 	if grep -qx 'check ok' "$TRACE_LOG.out" && grep -qx 'ok' "$TRACE_LOG.out"; then
 		pass "$name/output"
 	else

@@ -40,11 +40,8 @@ fi
 
 # jvm_case NAME [PRELOAD]: Pools under memwatchd -- CMD.
 jvm_case() {
-	local name=$1 preload=${2:-} t0 env=()
-	[[ -z $preload ]] || env=(env "LD_PRELOAD=$preload")
-	t0=$EPOCHREALTIME
-	run_case "$name" "${env[@]}" "$JAVA" -Xmx256m -cp "$TMP/classes" Pools 10 8 64 || true
-	echo "# $name: $(seconds_since "$t0") s under memwatchd"
+	local name=$1
+	run_timed_case "$name" "${2:-}" "$JAVA" -Xmx256m -cp "$TMP/classes" Pools 10 8 64
 	if grep -q '^pools=10 tasks=640 ' "$TRACE_LOG.out"; then
 		pass "$name/output"
 	else
@@ -55,8 +52,7 @@ jvm_case() {
 jvm_case jvm
 # Some 18,000 mallocs (the Java heap is the JVM's own), 80 pool threads.
 check_clean jvm '.comm == "java"' 5000 90 exited
-query jvm/top "$TMP/jvm.top.json" top --limit 5 &&
-	echo "# jvm: top sites: $(jqv "$TMP/jvm.top.json" '[.[] | "\(.site.function // .site.ip)+\(.site.offset // 0) \(.bytes) B"] | join("; ")')"
+show_top jvm
 
 jvm_case jvm_planted "$PLANT_SO"
 # Every pool thread leaves its block when it ends: 80 at least.

@@ -98,8 +98,7 @@ redis_case redis
 # 32,000 requests: over 20,000 allocations; its main thread and
 # its three background threads (bio).
 check_clean redis '.comm == "redis-server"' 20000 4 exited
-query redis/top "$TMP/redis.top.json" top --limit 5 &&
-	echo "# redis: top sites: $(jqv "$TMP/redis.top.json" '[.[] | "\(.site.function // .site.ip)+\(.site.offset // 0) \(.bytes) B"] | join("; ")')"
+show_top redis
 
 redis_case redis_planted "$PLANT_SO"
 # Every thread of redis-server (main and three bio threads) holds its
@@ -195,8 +194,7 @@ if query postgres/findings "$TMP/postgres.findings.json" findings; then
 		'map("\(.kind) id=\(.id) pid=\(.pid) \(.site.function // "?")+\(.site.offset // "?") (\(.site.module // "?")) count=\(.count)")' \
 		'[]'
 fi
-query postgres/top "$TMP/postgres.top.json" top --limit 5 &&
-	echo "# postgres: top sites: $(jqv "$TMP/postgres.top.json" '[.[] | "\(.site.function // .site.ip)+\(.site.offset // 0) \(.bytes) B"] | join("; ")')"
+show_top postgres
 
 pg_case postgres_planted "$PLANT_SO"
 pg_check postgres_planted
