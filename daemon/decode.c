@@ -84,6 +84,10 @@ int decode__record(const void *data, size_t size, uint64_t wall_offset,
 {
 	const struct mw_record *r = data;
 
+	/* Only a keyed allocation record carries a stack copy: no other
+	 * record (nor a refused one) may leave the last one's behind. */
+	buf->unwind = NULL;
+	buf->copy_len = 0;
 	if (size < sizeof(*r) || !r->type ||
 	    r->type >= sizeof(rec_to_event) / sizeof(rec_to_event[0]))
 		return -EINVAL;
@@ -142,8 +146,6 @@ int decode__record(const void *data, size_t size, uint64_t wall_offset,
 		ev->code = r->code & 0xff;
 		return 0;
 	}
-	buf->unwind = NULL;
-	buf->copy_len = 0;
 	/* A keyed record too short for its head is read as a plain one:
 	 * a record of a known type is never refused. */
 	if ((r->type == MW_REC_ALLOC || r->type == MW_REC_REALLOC) &&

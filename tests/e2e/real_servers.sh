@@ -11,7 +11,7 @@
 # The servers:
 #   - redis: Debian's redis-server (jemalloc, its zmalloc wrappers, no
 #     frame pointers), under memwatchd -- CMD, loaded by redis-benchmark
-#     (8 commands, 4,000 requests each, 8 clients, pipelined, random
+#     (8 commands, 3,000 requests each, 8 clients, random
 #     keys so that its data grows), ended by `redis-cli shutdown nosave`;
 #   - postgres: PostgreSQL 15 initialised in a temp directory and started
 #     with pg_ctl (as the postgres user, fsync off), the running
@@ -69,7 +69,7 @@ redis_case() {
 	redis_up() { [[ $("$REDIS_CLI" -p "$port" ping 2>/dev/null) == PONG ]]; }
 	if wait_until 20 redis_up; then
 		pass "$name/serving"
-		if "$REDIS_BENCH" -h 127.0.0.1 -p "$port" -n 4000 -c 8 -P 4 -r 20000 \
+		if "$REDIS_BENCH" -h 127.0.0.1 -p "$port" -n 3000 -c 8 -r 20000 \
 			-t set,get,incr,lpush,lpop,sadd,hset,zadd --csv \
 			>"$TMP/$name.bench.out" 2>"$TMP/$name.bench.err"; then
 			pass "$name/load"
@@ -95,7 +95,7 @@ redis_case() {
 }
 
 redis_case redis
-# 32,000 requests: over 20,000 allocations; its main thread and
+# 24,000 requests: over 20,000 allocations; its main thread and
 # its three background threads (bio).
 check_clean redis '.comm == "redis-server"' 20000 4 exited
 show_top redis

@@ -849,6 +849,7 @@ static void rt_run(uint32_t max_rows)
 	free(m->inst.v);
 	free(m->cands.v);
 	free(m->found.v);
+	free(m->aggs.v);
 	free(m);
 	teardown();
 }
