@@ -1078,26 +1078,33 @@ int BPF_KPROBE(wrap_enter)
 }
 
 /* A free-like call reports at entry, like free, and stays pending until
- * it returns, so the free it may reach inside is not reported again. */
+ * it returns, so the free it may reach inside is not reported again;
+ * pair: the user's pool it frees into (0: none). */
+static __always_inline void xfree_report(struct pt_regs *ctx, __u64 id,
+					 __u64 ptr, __u32 pair)
+{
+	__u64 sp = PT_REGS_SP(ctx);
+	__u32 tid = (__u32)id;
+	struct pending *old, p = {};
+
+	old = bpf_map_lookup_elem(&pending, &tid);
+	if (free_nested(old, sp, ptr))
+		return;
+	emit_free(ctx, id, ptr, pair);
+	p.sp = sp;
+	p.arg = ptr;
+	p.type = P_FREE;
+	pending_set(id >> 32, tid, old, &p);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(xfree_enter)
 {
 	__u64 id = cur_ids();
 	__u64 ptr = arg_n(ctx, MW_COOKIE_PTR(bpf_get_attach_cookie(ctx)));
-	__u64 sp = PT_REGS_SP(ctx);
-	__u32 tid = (__u32)id;
-	struct pending *old, p = {};
 
-	if (!ptr || !traced(id >> 32))
-		return 0;
-	old = bpf_map_lookup_elem(&pending, &tid);
-	if (free_nested(old, sp, ptr))
-		return 0;
-	emit_free(ctx, id, ptr, 0);
-	p.sp = sp;
-	p.arg = ptr;
-	p.type = P_FREE;
-	pending_set(id >> 32, tid, old, &p);
+	if (ptr && traced(id >> 32))
+		xfree_report(ctx, id, ptr, 0);
 	return 0;
 }
 
@@ -1120,23 +1127,12 @@ int BPF_KPROBE(pool_free_enter)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 id = cur_ids();
 	__u64 ptr = arg_n(ctx, MW_COOKIE_PTR(cookie));
-	__u64 sp = PT_REGS_SP(ctx);
-	__u32 tid = (__u32)id;
-	struct pending *old, p = {};
 
 	if (!traced(id >> 32))
 		return 0;
 	pair_enter(ctx, id, cookie);
-	if (!ptr)
-		return 0;
-	old = bpf_map_lookup_elem(&pending, &tid);
-	if (free_nested(old, sp, ptr))
-		return 0;
-	emit_free(ctx, id, ptr, MW_COOKIE_PAIR(cookie));
-	p.sp = sp;
-	p.arg = ptr;
-	p.type = P_FREE;
-	pending_set(id >> 32, tid, old, &p);
+	if (ptr)
+		xfree_report(ctx, id, ptr, MW_COOKIE_PAIR(cookie));
 	return 0;
 }
 
