@@ -69,6 +69,21 @@ static void family(struct strbuf *b, const char *name, const char *type,
 		       type);
 }
 
+/* Family name, one sample for every kind and severity, from the start at
+ * 0: a counter that first appears at 3 would hide its first increase. */
+static void by_kind_severity(struct strbuf *b, const char *name,
+			     const char *type, const char *help,
+			     const uint64_t (*v)[NSEV])
+{
+	family(b, name, type, help);
+	for (uint32_t k = 1; k < MW_FIND_KIND_MAX; k++)
+		for (uint32_t s = MW_SEV_LOW; s <= MW_SEV_HIGH; s++)
+			strbuf__printf(b, "%s{kind=\"%s\",severity=\"%s\"} %llu\n",
+				       name, mw_finding_kind_name(k),
+				       mw_severity_name(s),
+				       (unsigned long long)v[k][s]);
+}
+
 /* --- processes and threads ------------------------------------------------ */
 
 /* What the page says of one traced process, copied from its view. */
@@ -621,30 +636,15 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 	strbuf__printf(b, "memwatch_stacks %llu\n",
 		       (unsigned long long)st.stacks);
 
-	/* Every kind and severity from the start, at 0: a counter that
-	 * first appears at 3 would hide its first increase. */
-	family(b, "memwatch_findings_total", "counter",
-	       "Findings made since the daemon started, by kind and "
-	       "severity (a finding over time counts once).");
-	for (uint32_t k = 1; k < MW_FIND_KIND_MAX; k++)
-		for (uint32_t s = MW_SEV_LOW; s <= MW_SEV_HIGH; s++)
-			strbuf__printf(b,
-				       "memwatch_findings_total{kind=\"%s\","
-				       "severity=\"%s\"} %llu\n",
-				       mw_finding_kind_name(k),
-				       mw_severity_name(s),
-				       (unsigned long long)m->findings[k][s]);
-	family(b, "memwatch_findings_open", "gauge",
-	       "Findings open now (their evidence still there), of those "
-	       "made since the daemon started, by kind and severity.");
-	for (uint32_t k = 1; k < MW_FIND_KIND_MAX; k++)
-		for (uint32_t s = MW_SEV_LOW; s <= MW_SEV_HIGH; s++)
-			strbuf__printf(b,
-				       "memwatch_findings_open{kind=\"%s\","
-				       "severity=\"%s\"} %llu\n",
-				       mw_finding_kind_name(k),
-				       mw_severity_name(s),
-				       (unsigned long long)m->open_n[k][s]);
+	by_kind_severity(b, "memwatch_findings_total", "counter",
+			 "Findings made since the daemon started, by kind and "
+			 "severity (a finding over time counts once).",
+			 m->findings);
+	by_kind_severity(b, "memwatch_findings_open", "gauge",
+			 "Findings open now (their evidence still there), of "
+			 "those made since the daemon started, by kind and "
+			 "severity.",
+			 m->open_n);
 	family(b, "memwatch_findings_resolved_total", "counter",
 	       "Findings resolved since the daemon started (their blocks "
 	       "freed, their growth given back), by kind.");
