@@ -183,7 +183,7 @@ trap 'rm -f "$CAPTURE"' EXIT
 # run_suite NAME SECONDS COMMAND...: run one suite, echo and log its
 # output, add its PASS/FAIL lines to the totals.
 run_suite() {
-	local name=$1 secs=$2 log rc npass nfail extra=
+	local name=$1 secs=$2 log rc npass nfail extra= t0=$SECONDS
 	shift 2
 	log=$LOGS/$(echo "$name" | tr '/' '_').log
 	echo "=== $name"
@@ -208,6 +208,8 @@ run_suite() {
 		nfail=$((nfail + 1))
 	fi
 	san_reports "$name" "$log" || nfail=$((nfail + 1))
+	# The time goes on its own line: the "---" line's form is parsed.
+	echo "# $name took $((SECONDS - t0)) s"
 	echo "--- $name: $npass passed, $nfail failed"
 	passed=$((passed + npass))
 	failed=$((failed + nfail))
