@@ -144,6 +144,16 @@ void collector__counters(const struct collector *c, uint64_t *out);
 
 /* Wall-clock ns for a CLOCK_MONOTONIC ns value, on the collector's one
  * fixed offset, so event times and "now" compare. */
+/* Stacks without frame pointers (collector_unwind.c), since the start:
+ * copies unwound, those that gave no frame, records whose key's copy was
+ * missing (lost or not yet back), copies let go over the loop's budget,
+ * and the loop's time spent unwinding. */
+struct collector_unwind_stats {
+	uint64_t unwound, failed, missed, skipped, spent_ns;
+};
+void collector__unwind_stats(const struct collector *c,
+			     struct collector_unwind_stats *out);
+
 uint64_t collector__wall(const struct collector *c, uint64_t mono_ns);
 uint64_t collector__now(const struct collector *c);
 

@@ -151,6 +151,7 @@ struct collector {
 	uint32_t ranges_gen;
 	uint64_t unwound, unwind_failed, unwind_missed, unwind_skipped;
 	uint64_t unwind_window_ns, unwind_spent_ns; /* the budget's second */
+	uint64_t unwind_total_ns;		    /* all of it */
 };
 
 /* What a module is to the process, and so which probes go in it. */

@@ -338,7 +338,9 @@ void collector_unwind__event(struct collector *c, struct mw_event *ev)
 		uint64_t t0 = mono_ns();
 		int cache = unwind_copy(c, u, c->dbuf.copy_len, &c->one);
 
-		c->unwind_spent_ns += mono_ns() - t0;
+		t0 = mono_ns() - t0;
+		c->unwind_spent_ns += t0;
+		c->unwind_total_ns += t0;
 
 		s = cache >= 0 ? &c->one : NULL;
 		if (cache > 0) {
@@ -373,4 +375,16 @@ void collector_unwind__event(struct collector *c, struct mw_event *ev)
 	memcpy(c->dbuf.frames, s->frames, s->n * sizeof(s->frames[0]));
 	decode__frames(&c->dbuf, ev, c->dbuf.frames, s->n,
 		       u->r.flags & MW_RECF_WRAPPED);
+}
+
+void collector__unwind_stats(const struct collector *c,
+			     struct collector_unwind_stats *out)
+{
+	*out = (struct collector_unwind_stats){
+	    .unwound = c->unwound,
+	    .failed = c->unwind_failed,
+	    .missed = c->unwind_missed,
+	    .skipped = c->unwind_skipped,
+	    .spent_ns = c->unwind_total_ns,
+	};
 }

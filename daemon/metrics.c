@@ -542,6 +542,34 @@ static void render_daemon(struct strbuf *b, const struct metrics *m)
 	}
 }
 
+/* Stacks unwound from copies (code without frame pointers): what it
+ * costs the loop, and how often a stack kept its frame-pointer walk. */
+static void render_unwind(struct strbuf *b, const struct metrics *m)
+{
+	struct collector_unwind_stats u = {0};
+
+	if (m->col)
+		collector__unwind_stats(m->col, &u);
+	family(b, "memwatch_unwind_stacks_total", "counter",
+	       "Stack copies unwound from .eh_frame, by result: ok, failed "
+	       "(no frame), missed (the key's copy never came: the walk "
+	       "was kept), skipped (over the loop's budget: the walk was "
+	       "kept).");
+	strbuf__printf(b,
+		       "memwatch_unwind_stacks_total{result=\"ok\"} %llu\n"
+		       "memwatch_unwind_stacks_total{result=\"failed\"} %llu\n"
+		       "memwatch_unwind_stacks_total{result=\"missed\"} %llu\n"
+		       "memwatch_unwind_stacks_total{result=\"skipped\"} %llu\n",
+		       (unsigned long long)(u.unwound - u.failed),
+		       (unsigned long long)u.failed,
+		       (unsigned long long)u.missed,
+		       (unsigned long long)u.skipped);
+	family(b, "memwatch_unwind_seconds_total", "counter",
+	       "Time the daemon's loop spent unwinding stack copies.");
+	strbuf__printf(b, "memwatch_unwind_seconds_total %.6f\n",
+		       (double)u.spent_ns / 1e9);
+}
+
 /* Losses as the kernel counted them, and the bounds' counters. */
 static void render_overload(struct strbuf *b, const struct metrics *m,
 			    const struct engine_stats *st)
@@ -573,6 +601,7 @@ static void render_overload(struct strbuf *b, const struct metrics *m,
 	       "Allocations reported without their stack (walk failed).");
 	strbuf__printf(b, "memwatch_bpf_stack_walks_failed_total %llu\n",
 		       (unsigned long long)cnt[MW_CNT_NO_STACK]);
+	render_unwind(b, m);
 	family(b, "memwatch_bpf_pool_state_lost_total", "counter",
 	       "Calls of --alloc/--free pairs whose state found its map full: "
 	       "an overlap they were part of went unseen.");

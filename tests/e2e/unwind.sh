@@ -11,7 +11,8 @@
 #     same frames as gdb's bt at that malloc (first 32), and the same as
 #     the program built with frame pointers (deep_stack_fp); with
 #     --unwind-bytes 0 the walk stops after a frame or two, so the cases
-#     above test the unwinding;
+#     above test the unwinding; memwatch_unwind_stacks_total counts the
+#     stacks unwound (none with --unwind-bytes 0);
 #   - deep_stack_cxx (C++, libstdc++'s string and vector growth): the
 #     same stacks as deep_stack_cxx_fp, 30 deep_recurse_cxx frames deep;
 #   - Debian's /usr/bin/python3 (no frame pointers): a bytearray's block
@@ -116,8 +117,24 @@ same_frames() {
 
 # --- C: deep_stack ----------------------------------------------------------
 
+# metric FILE NAME: the value of sample NAME (with its labels) in the
+# metrics textfile FILE, or nothing.
+metric() {
+	awk -v n="$2" '$1 == n { print $2 }' "$1" 2>/dev/null
+}
+
 declare -A SIZE=([deep_leak_malloc]=1000 [deep_leak_strdup]=1001 [deep_cmp]=1003)
-if folded deep "deep_stack" "$THREADS"; then
+if MWARGS="--metrics-textfile $TMP/deep.prom" folded deep "deep_stack" "$THREADS"; then
+	# Each distinct stack was unwound from its copy, and the loop's time
+	# spent on it is counted: the metrics an SRE sizes --unwind-bytes by.
+	ok=$(metric "$TMP/deep.prom" 'memwatch_unwind_stacks_total{result="ok"}')
+	secs=$(metric "$TMP/deep.prom" memwatch_unwind_seconds_total)
+	if [[ -n $ok && -n $secs ]] && ((ok >= 4)) && awk -v s="$secs" 'BEGIN { exit !(s > 0) }'; then
+		pass deep/metrics
+	else
+		fail deep/metrics "unwound ok '$ok' (want >= 4, a stack a leaf), seconds '$secs' (want > 0)"
+	fi
+	echo "# deep: unwound $ok stacks in $secs s; failed $(metric "$TMP/deep.prom" 'memwatch_unwind_stacks_total{result="failed"}'), missed $(metric "$TMP/deep.prom" 'memwatch_unwind_stacks_total{result="missed"}'), skipped $(metric "$TMP/deep.prom" 'memwatch_unwind_stacks_total{result="skipped"}')"
 	for leaf in deep_leak_malloc deep_leak_strdup deep_cmp __fopen_internal; do
 		frames "$TMP/deep.folded" "$leaf" >"$TMP/deep.$leaf"
 		n=$(grep -c '^deep_recurse$' "$TMP/deep.$leaf" || true)
@@ -153,7 +170,9 @@ if folded deep_fp "deep_stack_fp" "$THREADS"; then
 	done
 fi
 
-if MWARGS="--unwind-bytes 0" folded deep_off "deep_stack" "$THREADS"; then
+if MWARGS="--unwind-bytes 0 --metrics-textfile $TMP/deep_off.prom" folded deep_off "deep_stack" "$THREADS"; then
+	expect_eq() { if [[ $2 == "$3" ]]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi; }
+	expect_eq deep_off/metrics "$(metric "$TMP/deep_off.prom" 'memwatch_unwind_stacks_total{result="ok"}')" 0
 	n=$(frames "$TMP/deep_off.folded" deep_leak_malloc | wc -l)
 	if ((n < 5)); then
 		pass deep_off/short
