@@ -44,11 +44,14 @@ uint32_t daemon__classify_stack(void *ctx, uint32_t pid, const uint64_t *frames,
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t size = 0;
-		const char *f = symbolizer__symbol(d->sym, pid, frames[i], &size);
+		uintptr_t file = 0;
+		const char *f = symbolizer__symbol(d->sym, pid, frames[i], &size,
+						   &file);
 
 		if (i <= MW_WRAP_MAX) {
 			snprintf(names[i], sizeof(names[i]), "%s", f ? f : "");
-			wf[i] = (struct wrap_frame){f ? names[i] : NULL, size};
+			wf[i] = (struct wrap_frame){f ? names[i] : NULL, size,
+						    file};
 			nw = i + 1;
 		}
 		if (!f)

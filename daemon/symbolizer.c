@@ -604,15 +604,17 @@ const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
 }
 
 const char *symbolizer__symbol(struct symbolizer *s, uint32_t pid,
-			       uint64_t ip, uint64_t *size)
+			       uint64_t ip, uint64_t *size, uintptr_t *file)
 {
 	uint64_t pc = ip ? ip - 1 : 0, addr, off;
 	struct range *r = range_of(s, pid, ip);
 	struct fsym *f;
 
 	*size = 0;
+	*file = 0;
 	if (!r || !(f = range_file(s, r, pc, &addr)))
 		return NULL;
+	*file = (uintptr_t)f;
 	return fsym_name(f, addr, &off, size);
 }
 

@@ -46,9 +46,11 @@ bool symbolizer__is_loader(struct symbolizer *s, uint32_t pid, uint64_t ip);
 const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
 				 uint64_t ip);
 /* The same, with that function's size in bytes in *size (0: unknown),
- * which tells a wrapper's few instructions from a function's work. */
+ * which tells a wrapper's few instructions from a function's work, and
+ * in *file what identifies the ELF file ip is in (0: none known), also
+ * when the function has no name: two frames of one file compare equal. */
 const char *symbolizer__symbol(struct symbolizer *s, uint32_t pid,
-			       uint64_t ip, uint64_t *size);
+			       uint64_t ip, uint64_t *size, uintptr_t *file);
 void symbolizer__forget(struct symbolizer *s, uint32_t pid);
 
 #endif

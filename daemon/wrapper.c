@@ -93,6 +93,9 @@ static const char *const builtin[] = {
     "AllocSetAlloc*", "AllocSetRealloc", "GenerationAlloc*", "SlabAlloc*",
     "BumpAlloc*", "pstrdup", "pnstrdup", "psprintf", "pg_malloc*",
     "pg_realloc", "pg_strdup", "guc_malloc", "guc_realloc", "guc_strdup",
+    /* ... and their creation: a context is its creator's */
+    "AllocSetContextCreate*", "GenerationContextCreate",
+    "SlabContextCreate", "BumpContextCreate",
 };
 
 struct wrappers {
@@ -239,6 +242,32 @@ static uint32_t auto_chain(const struct wrappers *w,
 	return c;
 }
 
+/*
+ * Frames c .. j - 1 (at most WRAPPER_INNER_MAX) of unknown functions, all
+ * in the file of frame j, a wrapper by its name with a caller of its own:
+ * code the wrapper runs for its caller. Returns j, with the wrapper's
+ * reason in *why, or c when there is no such run. A frame of no known
+ * file never qualifies: it may be anyone's.
+ */
+static uint32_t inner_run(const struct wrappers *w,
+			  const struct wrap_frame *f, uint32_t n, uint32_t c,
+			  uint32_t *why)
+{
+	uint32_t j = c;
+
+	while (j < n && j < c + WRAPPER_INNER_MAX && !(f[j].name && f[j].name[0]))
+		j++;
+	if (j == c || j + 1 >= n || !f[j].file)
+		return c;
+	*why = wrappers__match(w, f[j].name);
+	if (*why == MW_WRAP_NONE)
+		return c;
+	for (uint32_t k = c; k < j; k++)
+		if (f[k].file != f[j].file)
+			return c;
+	return j;
+}
+
 uint32_t wrappers__culprit(const struct wrappers *w,
 			   const struct wrap_frame *f, uint32_t n,
 			   const uint32_t *fan, uint32_t nfan, uint8_t *why)
@@ -251,6 +280,16 @@ uint32_t wrappers__culprit(const struct wrappers *w,
 
 		if (m) {
 			why[c++] = (uint8_t)m;
+			continue;
+		}
+		next = inner_run(w, f, n, c, &m);
+		if (next != c) {
+			/* Peeled only with the wrapper itself: both must
+			 * fit the flags' MW_WRAP_MAX frames. */
+			if (next >= MW_WRAP_MAX)
+				break;
+			while (c < next)
+				why[c++] = (uint8_t)m;
 			continue;
 		}
 		next = auto_chain(w, f, n, fan, nfan, c);

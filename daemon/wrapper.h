@@ -12,7 +12,11 @@
  * out above it (docs/RULES.md, "Allocation wrappers"). Wrappers are
  * only ever peeled from the top of a stack: the culprit is the first
  * frame that is not one, never past a frame whose function is unknown,
- * and never the last frame's caller.
+ * and never the last frame's caller. One exception to the unknown: at
+ * most WRAPPER_INNER_MAX frames of unknown functions called by a wrapper
+ * (by name) of the same file are that wrapper's own code, a static
+ * helper a stripped binary does not name (PostgreSQL's AllocSetAlloc
+ * under palloc), and are peeled with it, for the same reason.
  *
  * No OS calls: the symbolizer names the frames, the engine counts the
  * fan-out (engine__stack_fanout); this decides.
@@ -33,16 +37,21 @@
 /* Frames one automatic wrapper may span: xmalloc calling zmalloc calling
  * malloc is one wrapper of two frames. */
 #define WRAPPER_AUTO_CHAIN 2
+/* Unnamed frames a named wrapper of the same file may call (wrapper.c,
+ * inner_run): palloc -> AllocSetAlloc -> AllocSetAllocLarge is two. */
+#define WRAPPER_INNER_MAX 2
 /* --wrapper expressions at most. */
 #define WRAPPER_MAX_USER 32
 
 struct wrappers;
 
 /* One frame as the decision sees it: its function's symbol (NULL when
- * unknown) and that function's size in bytes (0 when unknown). */
+ * unknown), that function's size in bytes (0 when unknown), and which
+ * ELF file it is in (equal for frames of one file; 0 when unknown). */
 struct wrap_frame {
 	const char *name;
 	uint64_t size;
+	uintptr_t file;
 };
 
 /* min_callers: WRAPPER_DEFAULT_CALLERS, or 0 for no automatic wrappers. */

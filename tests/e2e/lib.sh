@@ -641,10 +641,11 @@ run_timed_case() {
 }
 
 # show_top NAME: the case's five sites holding the most live bytes, on a
-# comment line (the culprits the suites report for people).
+# comment line (the culprits the suites report for people); an unnamed
+# function (a stripped binary's static one) by its address and file.
 show_top() {
 	if query "$1/top" "$TMP/$1.top.json" top --limit 5; then
-		echo "# $1: top sites: $(jqv "$TMP/$1.top.json" '[.[] | "\(.site.function // .site.ip)+\(.site.offset // 0) \(.bytes) B"] | join("; ")')"
+		echo "# $1: top sites: $(jqv "$TMP/$1.top.json" '[.[] | if (.site.function // "") != "" then "\(.site.function)+\(.site.offset // 0)" else "\(.site.ip) (\(.site.module // "?" | split("/") | last))" end + " \(.bytes) B"] | join("; ")')"
 	fi
 }
 

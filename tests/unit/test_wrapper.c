@@ -32,6 +32,7 @@ static void test_builtin_list(void)
 	    "_ZN9__gnu_cxx13new_allocatorIiE8allocateEmPKv",
 	    "_ZNSt6vectorIiSaIiEE9push_backERKi",
 	    "_ZN4node6MallocIcEEPT_m", "sqlite3DbMallocRawNN", "palloc0",
+	    "AllocSetContextCreateInternal",
 	    "_ZN9ChunkPool8allocateEmN17AllocFailStrategy13AllocFailEnumE",
 	    "_ZN5ArenaC2E8MEMFLAGSm",
 	};
@@ -95,7 +96,7 @@ static uint32_t culprit(const struct wrappers *w, const char *const *names,
 	struct wrap_frame f[16];
 
 	for (uint32_t i = 0; i < n; i++)
-		f[i] = (struct wrap_frame){names[i], sizes ? sizes[i] : 64};
+		f[i] = (struct wrap_frame){names[i], sizes ? sizes[i] : 64, 0};
 	return wrappers__culprit(w, f, n, fan, nfan, why);
 }
 
@@ -139,6 +140,53 @@ static void test_culprit_unknown_frame_stops(void)
 
 	/* Frame 1 is code nobody can name: it is the culprit. */
 	CHECK_U64(culprit(w, names, NULL, 4, fan, 3, why), 1);
+	wrappers__free(w);
+}
+
+/* A stripped binary's static helper under a named wrapper of the same
+ * file (PostgreSQL: palloc -> AllocSetAlloc -> malloc) is the wrapper's
+ * own code; of another file, or of none known, it stops the peeling. */
+static void test_culprit_inner_unnamed(void)
+{
+	enum { PG = 1, LIB = 2 };
+	static const struct wrap_frame pg[] = {
+	    {NULL, 0, PG}, {"palloc", 80, PG}, {NULL, 0, PG}, {"main", 90, PG}};
+	static const struct wrap_frame two[] = {{NULL, 0, PG},
+						{NULL, 0, PG},
+						{"palloc", 80, PG},
+						{"exec_simple_query", 900, PG},
+						{"main", 90, PG}};
+	static const struct wrap_frame three[] = {
+	    {NULL, 0, PG}, {NULL, 0, PG}, {NULL, 0, PG}, {"palloc", 80, PG},
+	    {"main", 90, PG}};
+	static const struct wrap_frame other[] = {
+	    {NULL, 0, LIB}, {"palloc", 80, PG}, {"caller", 90, PG},
+	    {"main", 90, PG}};
+	static const struct wrap_frame nofile[] = {
+	    {NULL, 0, 0}, {"palloc", 80, 0}, {"caller", 90, 0}};
+	static const struct wrap_frame not_wrapper[] = {
+	    {NULL, 0, PG}, {"ExecInitNode", 800, PG}, {"main", 90, PG}};
+	static const struct wrap_frame last[] = {{NULL, 0, PG},
+						 {"palloc", 80, PG}};
+	static const uint32_t fan[] = {1, 1, 1, 1};
+	struct wrappers *w = wrappers__new(WRAPPER_DEFAULT_CALLERS);
+	uint8_t why[MW_WRAP_MAX] = {0};
+
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	/* The culprit is palloc's caller, even unnamed itself. */
+	CHECK_U64(wrappers__culprit(w, pg, 4, fan, 3, why), 2);
+	CHECK_U64(why[0], MW_WRAP_BUILTIN);
+	CHECK_U64(why[1], MW_WRAP_BUILTIN);
+	CHECK_U64(wrappers__culprit(w, two, 5, fan, 4, why), 3);
+	/* Past WRAPPER_INNER_MAX unnamed frames: not taken as inner. */
+	CHECK_U64(wrappers__culprit(w, three, 5, fan, 4, why), 0);
+	CHECK_U64(wrappers__culprit(w, other, 4, fan, 3, why), 0);
+	CHECK_U64(wrappers__culprit(w, nofile, 3, fan, 2, why), 0);
+	CHECK_U64(wrappers__culprit(w, not_wrapper, 3, fan, 2, why), 0);
+	/* The wrapper must have a caller to name. */
+	CHECK_U64(wrappers__culprit(w, last, 2, fan, 1, why), 0);
 	wrappers__free(w);
 }
 
@@ -264,6 +312,7 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_user_regex),
     UNIT_CASE(test_culprit_builtin_and_user),
     UNIT_CASE(test_culprit_unknown_frame_stops),
+    UNIT_CASE(test_culprit_inner_unnamed),
     UNIT_CASE(test_culprit_automatic),
     UNIT_CASE(test_culprit_builtin_then_automatic),
     UNIT_CASE(test_flags_encoding),
