@@ -21,7 +21,7 @@ BPFTOOL ?= bpftool
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps jq python3 memcached \
 	nginx-light redis-server redis-tools apache2-utils postgresql \
-	openjdk-17-jdk-headless \
+	openjdk-17-jdk-headless nodejs \
 	libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev \
 	bpftrace heaptrack
 # libmicrohttpd: memwatchd's /metrics; prometheus: the real Prometheus and

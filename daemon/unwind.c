@@ -194,6 +194,12 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 
 	if (!dwfl_frame_pc(state, &pc, &act) || !pc)
 		return DWARF_CB_ABORT;
+	/* A return into no file (JIT code, the vdso, junk) ends the stack:
+	 * the collector cuts it there anyway (collector_unwind.c,
+	 * key_covers), and going on, by frame pointers through a JIT's
+	 * frames, is work for nothing. */
+	if (p->n && !dwfl_addrmodule(p->dwfl, pc))
+		return DWARF_CB_ABORT;
 	p->frames[p->n++] = pc;
 	return p->n < p->max ? DWARF_CB_OK : DWARF_CB_ABORT;
 }

@@ -537,12 +537,14 @@ check_tls_findings() {
 # run_case NAME CMD...: trace CMD into a fresh database, check its exit
 # status, and leave its findings in $TMP/NAME.json: all of them, open and
 # resolved (a finding made and resolved is still a finding: a clean twin
-# must make none, a leak's must be there).
+# must make none, a leak's must be there). memwatchd gets the options in
+# the array CASE_ARGS (none unless a suite sets it).
+CASE_ARGS=()
 run_case() {
 	local name=$1
 	shift
 	DB=$TMP/$name.db
-	trace -- "$@"
+	trace "${CASE_ARGS[@]}" -- "$@"
 	if [[ $TRACE_RC == 0 ]]; then
 		pass "$name/exit_status"
 	else

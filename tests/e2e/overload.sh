@@ -4,7 +4,7 @@
 # (docs/RELIABILITY.md):
 #   - overflow: a 1 MiB ring buffer, tls_swap and alloc_pairs flooding
 #     it while the daemon is stopped (SIGSTOP), so records are really
-#     lost; tls_swap replaces a TLS value every 100 ms meanwhile. Once
+#     lost; tls_swap replaces a TLS value every 20 ms meanwhile. Once
 #     quiet, the losses the daemon recorded (memwatch_events_lost_total
 #     and `memwatchctl status`) equal what the kernel counted
 #     (memwatch_bpf_records_lost_total), exactly; both processes are
@@ -105,11 +105,14 @@ reap_ok() {
 # --- the ring buffer overflows ------------------------------------------------
 
 # tls_swap floods the ring buffer from two threads and replaces a TLS value
-# every 100 ms (allocated and set before the old one is freed); stopped
+# every 20 ms (allocated and set before the old one is freed); stopped
 # for 1.5 s, the daemon loses old values' frees while sets of new ones
 # come through around the loss, each a candidate tls-overwritten on a
 # block that only looks live. alloc_pairs floods alongside.
-start_gated tls_swap 2 4000 100
+# Every 20 ms: a set that gets through with its old value's free lost is
+# what makes a finding to withhold, and the loss must hit between the two
+# (adjacent calls), so the more swaps under pressure the surer the case.
+start_gated tls_swap 2 4000 20
 swap=$WL_PID swap_gate=$WL_GATE
 start_gated alloc_pairs 3000000 1 64
 pairs=$WL_PID pairs_gate=$WL_GATE
