@@ -168,6 +168,13 @@ static void flush_end(void *ctx, int err)
 	metrics__flush_end(d->metrics, err);
 	if (err)
 		return;
+	/* A process that exited may have more rows waiting than a flush
+	 * writes (flush_max_rows: a JVM's 10,000 live blocks at exit); their
+	 * stacks and sites are named at the flush that writes them, from its
+	 * maps, so those are kept until nothing waits (or the list is full:
+	 * then names are lost, never memory). */
+	if (engine__flush_more(d->engine) && d->ngone < MAX_PIDS)
+		return;
 	for (int i = 0; i < d->ngone; i++)
 		symbolizer__forget(d->sym, d->gone[i]);
 	d->ngone = 0;

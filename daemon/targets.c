@@ -148,8 +148,14 @@ void daemon__on_event(void *ctx, const struct mw_event *ev)
 		 * the links and remember to forget its maps once flushed. */
 		if (!collector__detach(d->col, ev->pid))
 			log_info("pid %u exited", ev->pid);
-		if (d->ngone < MAX_PIDS)
-			d->gone[d->ngone++] = ev->pid;
+		if (d->ngone == MAX_PIDS) {
+			/* Full (flushes stopped short for long): the
+			 * oldest are forgotten now. */
+			for (int i = 0; i < d->ngone; i++)
+				symbolizer__forget(d->sym, d->gone[i]);
+			d->ngone = 0;
+		}
+		d->gone[d->ngone++] = ev->pid;
 	}
 }
 
