@@ -126,11 +126,44 @@ void wrappers__free(struct wrappers *w)
 	free(w);
 }
 
+/*
+ * What regcomp and regexec may not be given: glibc expands an interval
+ * ({n,m}) into n to m copies of what it repeats, nested ones multiplied
+ * (a line of the configuration file took 2 GB, found by the config
+ * fuzzer), and a back-reference (\1) makes matching exponential. A
+ * symbol name needs neither: a literal brace is written \{.
+ */
+static const char *unsafe(const char *regex)
+{
+	if (strlen(regex) > WRAPPER_MAX_LEN)
+		return "longer than " WRAPPER_MAX_LEN_STR " characters";
+	for (const char *p = regex; *p; p++) {
+		if (*p == '\\') {
+			if (p[1] >= '1' && p[1] <= '9')
+				return "back-references (\\1) are not supported";
+			if (p[1])
+				p++;
+			continue;
+		}
+		if (*p == '{')
+			return "intervals ({n,m}) are not supported: a literal "
+			       "brace is \\{";
+	}
+	return NULL;
+}
+
 /* Compile regex into re; -EINVAL with why in err when it does not. */
 static int compile(regex_t *re, const char *regex, char *err, size_t len)
 {
-	int rc = regcomp(re, regex, REG_EXTENDED | REG_NOSUB);
+	const char *why = unsafe(regex);
+	int rc;
 
+	if (why) {
+		if (err && len)
+			snprintf(err, len, "%s", why);
+		return -EINVAL;
+	}
+	rc = regcomp(re, regex, REG_EXTENDED | REG_NOSUB);
 	if (!rc)
 		return 0;
 	if (err && len)

@@ -40,6 +40,9 @@
 /* Unnamed frames a named wrapper of the same file may call (wrapper.c,
  * inner_run): palloc -> AllocSetAlloc -> AllocSetAllocLarge is two. */
 #define WRAPPER_INNER_MAX 2
+/* Characters of a --wrapper expression at most. */
+#define WRAPPER_MAX_LEN 256
+#define WRAPPER_MAX_LEN_STR "256"
 /* --wrapper expressions at most. */
 #define WRAPPER_MAX_USER 32
 

@@ -82,6 +82,24 @@ static void test_user_regex(void)
 	CHECK_U64(wrappers__add(w, "", err, sizeof(err)), -EINVAL);
 	CHECK_U64(wrappers__check("a[", err, sizeof(err)), -EINVAL);
 	CHECK_U64(wrappers__check("^x(malloc|calloc)$", err, sizeof(err)), 0);
+	/* What glibc's regcomp would blow up on, refused with a reason: an
+	 * interval (copies, nested ones multiplied), a back-reference, a
+	 * very long expression. A literal brace is fine. */
+	{
+		char big[WRAPPER_MAX_LEN + 2];
+
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		err[0] = '\0';
+		CHECK_U64(wrappers__check("((a{1000}){1000}){1000}", err,
+					  sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "interval") != NULL);
+		CHECK_U64(wrappers__check("(a)\\1", err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "back-reference") != NULL);
+		CHECK_U64(wrappers__check(big, err, sizeof(err)), -EINVAL);
+		CHECK_U64(wrappers__check(big + 1, err, sizeof(err)), 0);
+		CHECK_U64(wrappers__check("\\{lambda", err, sizeof(err)), 0);
+	}
 	for (int i = 2; i < WRAPPER_MAX_USER; i++)
 		CHECK_U64(wrappers__add(w, "q", err, sizeof(err)), 0);
 	CHECK_U64(wrappers__add(w, "q", err, sizeof(err)), -ENOSPC);
