@@ -642,6 +642,17 @@ run_timed_case() {
 	echo "# $name: $(seconds_since "$t0") s under memwatchd"
 }
 
+# expect_output NAME REGEX WHAT: the traced program's output (the last
+# run_case's) has a whole line matching REGEX (extended); the FAIL line
+# says WHAT it did not do, with the output's end.
+expect_output() {
+	if grep -qxE "$2" "$TRACE_LOG.out"; then
+		pass "$1/output"
+	else
+		fail "$1/output" "$3: $(tail -n 3 "$TRACE_LOG.out" "$TRACE_LOG.err")"
+	fi
+}
+
 # show_top NAME: the case's five sites holding the most live bytes, on a
 # comment line (the culprits the suites report for people); an unnamed
 # function (a stripped binary's static one) by its address and file.

@@ -51,11 +51,7 @@ done
 python_case() {
 	local name=$1
 	run_timed_case "$name" "${2:-}" "$PY" "$REAL/threads.py" 20 8 0.15
-	if grep -qx 'threads=160 results=160' "$TRACE_LOG.out"; then
-		pass "$name/output"
-	else
-		fail "$name/output" "threads.py did not report its 160 results: $(tail -n 3 "$TRACE_LOG.out" "$TRACE_LOG.err")"
-	fi
+	expect_output "$name" 'threads=160 results=160' "threads.py did not report its 160 results"
 }
 
 python_case python

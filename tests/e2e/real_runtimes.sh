@@ -52,11 +52,7 @@ fi
 jvm_case() {
 	local name=$1
 	run_timed_case "$name" "${2:-}" "$JAVA" -Xmx256m -cp "$TMP/classes" Pools 10 8 64
-	if grep -q '^pools=10 tasks=640 ' "$TRACE_LOG.out"; then
-		pass "$name/output"
-	else
-		fail "$name/output" "Pools did not finish its 640 tasks: $(tail -n 3 "$TRACE_LOG.out" "$TRACE_LOG.err")"
-	fi
+	expect_output "$name" 'pools=10 tasks=640 .*' "Pools did not finish its 640 tasks"
 }
 
 jvm_case jvm
@@ -76,11 +72,7 @@ node_case() {
 	CASE_ARGS=(--unwind-bytes 0 --ringbuf-mb 128)
 	run_timed_case "$name" "${2:-}" "$NODE" "$REAL/workers.js" 6 4 20
 	CASE_ARGS=()
-	if grep -q '^workers=24 jobs=120$' "$TRACE_LOG.out"; then
-		pass "$name/output"
-	else
-		fail "$name/output" "workers.js did not finish its 120 jobs: $(tail -n 3 "$TRACE_LOG.out" "$TRACE_LOG.err")"
-	fi
+	expect_output "$name" 'workers=24 jobs=120' "workers.js did not finish its 120 jobs"
 }
 
 node_case node
