@@ -296,7 +296,8 @@ static __always_inline int traced(__u32 pid)
 	return bpf_map_lookup_elem(&targets, &pid) != NULL;
 }
 
-static __always_inline void emit(const struct mw_record *tmpl)
+static __always_inline void emit_flags(const struct mw_record *tmpl,
+				       __u64 flags)
 {
 	struct mw_record *r;
 
@@ -306,8 +307,13 @@ static __always_inline void emit(const struct mw_record *tmpl)
 		return;
 	}
 	__builtin_memcpy(r, tmpl, sizeof(*r));
-	bpf_ringbuf_submit(r, rb_flags());
+	bpf_ringbuf_submit(r, flags);
 	count(MW_CNT_EMITTED);
+}
+
+static __always_inline void emit(const struct mw_record *tmpl)
+{
+	emit_flags(tmpl, rb_flags());
 }
 
 static __always_inline __u64 return_address(struct pt_regs *ctx)
@@ -1960,12 +1966,15 @@ int BPF_PROG(on_exec, struct task_struct *p)
 		return 0;
 	}
 	/* The old image's ranges would key the new one's stacks: none
-	 * until user space reads the new ones. */
+	 * until user space reads the new ones, so it is woken at once:
+	 * left to the next batch, a program's first 100 ms of allocations
+	 * (thousands: ld.so's, libc's, its own start) kept the one frame
+	 * the frame-pointer walk finds. */
 	bpf_map_delete_elem(&exec_ranges, &tgid);
 	rec_init(&r, MW_REC_EXEC, 0);
 	r.pid = tgid;
 	r.tid = (__u32)ids;
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), p->comm);
-	emit(&r);
+	emit_flags(&r, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }

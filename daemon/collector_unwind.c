@@ -246,14 +246,18 @@ void collector_unwind__changed(struct collector *c, uint32_t pid)
  * Is the frame-pointer walk fp[0..nfp) the stack dw[0..ndw) unwound from
  * the same copy? The same frames as far as both go, the walk missing at
  * most the two outermost (glibc's __libc_start_main and _start, or
- * clone3, below a start frame glibc built without frame pointers).
+ * clone3, below a start frame glibc built without frame pointers), and
+ * at least one caller found by the walk: a walk that stopped at the call
+ * site proves nothing, and would match any stack two frames deep (a
+ * shallow thread's), after which every stack from that site, however
+ * deep, would keep one frame (sqlite's memory functions did).
  */
 static bool fp_whole(const uint64_t *fp, uint32_t nfp, const uint64_t *dw,
 		     uint32_t ndw)
 {
 	uint32_t n = nfp < ndw ? nfp : ndw;
 
-	if (!nfp || ndw > nfp + 2)
+	if (nfp < 2 || ndw > nfp + 2)
 		return false;
 	for (uint32_t i = 0; i < n; i++)
 		if (fp[i] != dw[i])

@@ -32,6 +32,7 @@ struct uproc {
 	Dwfl *dwfl; /* NULL: not read (yet), or not readable */
 	bool failed; /* its maps could not be read: do not retry */
 	uint64_t opened_ns; /* when its maps were read (CLOCK_MONOTONIC) */
+	uint64_t born_ns;   /* when it was first unwound */
 	/* The unwind in progress. */
 	uint32_t tid;
 	const struct unwind_regs *regs;
@@ -39,6 +40,7 @@ struct uproc {
 	uint32_t len;
 	uint64_t *frames;
 	uint32_t n, max;
+	bool nofile; /* it stopped at a return into no file */
 };
 
 struct unwinder {
@@ -198,8 +200,10 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 	 * the collector cuts it there anyway (collector_unwind.c,
 	 * key_covers), and going on, by frame pointers through a JIT's
 	 * frames, is work for nothing. */
-	if (p->n && !dwfl_addrmodule(p->dwfl, pc))
+	if (p->n && !dwfl_addrmodule(p->dwfl, pc)) {
+		p->nofile = true;
 		return DWARF_CB_ABORT;
+	}
 	p->frames[p->n++] = pc;
 	return p->n < p->max ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
@@ -208,6 +212,7 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 static uint32_t unwind_once(struct uproc *p)
 {
 	p->n = 0;
+	p->nofile = false;
 	dwfl_getthread_frames(p->dwfl, (pid_t)p->tid, on_frame, p);
 	return p->n;
 }
@@ -217,7 +222,8 @@ int unwinder__stack(struct unwinder *u, uint32_t pid, uint32_t tid,
 		    uint32_t len, uint64_t *frames, uint32_t max)
 {
 	struct uproc *p = hmap__get(&u->procs, pid);
-	bool fresh = false;
+	bool fresh = false, young, site_unknown;
+	uint64_t now;
 
 	if (!max)
 		return 0;
@@ -228,6 +234,7 @@ int unwinder__stack(struct unwinder *u, uint32_t pid, uint32_t tid,
 			return -ENOMEM;
 		}
 		p->pid = pid;
+		p->born_ns = mono_ns();
 	}
 	if (p->failed)
 		return -ESRCH;
@@ -245,11 +252,19 @@ int unwinder__stack(struct unwinder *u, uint32_t pid, uint32_t tid,
 	p->frames = frames;
 	p->max = max;
 	unwind_once(p);
-	/* A call site in a module mapped since the maps were read (a
-	 * dlopen not reported yet): read them again and unwind again, once
-	 * a second at most (a call site in JIT code is in no file). */
-	if (!fresh && !dwfl_addrmodule(p->dwfl, regs->ip) &&
-	    mono_ns() - p->opened_ns >= 1000000000ull && !uproc_open(p))
+	/* A call site in a module mapped since the maps were read (a dlopen
+	 * not reported yet): read them again and unwind again, once a
+	 * second at most (JIT code is in no file). In a process's first 2
+	 * seconds, while ld.so maps its libraries, a return into no file
+	 * may be one too, and the maps are read again every 100 ms: a
+	 * JIT's or an interpreter's frames are in no file for good, and
+	 * each read costs the loop milliseconds on a large process. */
+	now = mono_ns();
+	young = now - p->born_ns < 2000000000ull;
+	site_unknown = !dwfl_addrmodule(p->dwfl, regs->ip);
+	if (!fresh && (site_unknown || (young && p->nofile)) &&
+	    now - p->opened_ns >= (young ? 100000000ull : 1000000000ull) &&
+	    !uproc_open(p))
 		unwind_once(p);
 	p->regs = NULL;
 	p->stack = NULL;

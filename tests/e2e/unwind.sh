@@ -16,7 +16,10 @@
 #   - deep_stack_cxx (C++, libstdc++'s string and vector growth): the
 #     same stacks as deep_stack_cxx_fp, 30 deep_recurse_cxx frames deep;
 #   - Debian's /usr/bin/python3 (no frame pointers): a bytearray's block
-#     has as many frames as gdb's bt at its malloc.
+#     has as many frames as gdb's bt at its malloc;
+#   - Debian's /usr/bin/sqlite3 started by memwatchd: its first
+#     allocations (getpwuid's, from main) have whole stacks, as gdb's bt,
+#     although made before the daemon read the new image's maps.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -240,6 +243,33 @@ if wait_for_target "$py"; then
 	fi
 else
 	fail python3/attach "$WHY"
+fi
+
+# --- Debian's sqlite3, from its first allocations ------------------------------
+
+# Started by memwatchd (-- CMD): the shell's start looks up the user's home
+# (getpwuid, from main, one allocation of 1024 bytes kept). Its stack must
+# be whole, as gdb's bt (up to _start: backtrace past-main), although it is
+# made before the daemon has read the new image's maps.
+SQL=/usr/bin/sqlite3
+if [[ -x $SQL ]]; then
+	rm -f "$DB" "$TMP/sq.db"
+	printf 'CREATE TABLE t(x);\nWITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000) INSERT INTO t SELECT i FROM c;\nSELECT count(*) FROM t;\n' >"$TMP/sq.sql"
+	trace -- "$SQL" "$TMP/sq.db" ".read $TMP/sq.sql"
+	ctl export folded >"$TMP/sq.folded" 2>&1 || true
+	got=$(awk '/;getpwuid [0-9]+$/ { sub(/ [0-9]+$/, ""); print split($0, f, ";") }' "$TMP/sq.folded" | head -n 1)
+	want=$(timeout -k 5 $((60 * TIME_SCALE)) gdb -batch -nx -ex 'set pagination off' \
+		-ex 'set debuginfod enabled off' -ex 'set backtrace past-main on' \
+		-ex 'break getpwuid' -ex run -ex bt --args "$SQL" "$TMP/sq2.db" .quit 2>/dev/null |
+		grep -c '^#[0-9]')
+	if [[ -n $got ]] && ((want >= 5)) && ((got == want)); then
+		pass sqlite3/start_depth
+	else
+		fail sqlite3/start_depth "memwatch's stack at getpwuid has '$got' frames, gdb's bt $want"
+	fi
+	echo "# sqlite3: getpwuid at start: $got frames, gdb $want"
+else
+	fail sqlite3/setup "$SQL is missing (make deps installs sqlite3)"
 fi
 
 finish
