@@ -133,10 +133,12 @@ void wrappers__free(struct wrappers *w)
  * fuzzer), and a back-reference (\1) makes matching exponential. A
  * symbol name needs neither: a literal brace is written \{.
  */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 static const char *unsafe(const char *regex)
 {
 	if (strlen(regex) > WRAPPER_MAX_LEN)
-		return "longer than " WRAPPER_MAX_LEN_STR " characters";
+		return "longer than " STR(WRAPPER_MAX_LEN) " characters";
 	for (const char *p = regex; *p; p++) {
 		if (*p == '\\') {
 			if (p[1] >= '1' && p[1] <= '9')

@@ -42,7 +42,6 @@
 #define WRAPPER_INNER_MAX 2
 /* Characters of a --wrapper expression at most. */
 #define WRAPPER_MAX_LEN 256
-#define WRAPPER_MAX_LEN_STR "256"
 /* --wrapper expressions at most. */
 #define WRAPPER_MAX_USER 32
 
