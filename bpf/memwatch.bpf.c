@@ -803,6 +803,11 @@ static long walk_frame(__u32 i, void *arg)
 		return 1;
 	}
 	r = bpf_map_lookup_elem(&cfa_rules, &k);
+	if (!r && n && (w->x->flags & MW_RANGES_SETTLED) &&
+	    !in_exec(w->x, w->ip)) {
+		w->done = 1; /* a return into no file */
+		return 1;
+	}
 	if (!r || (!n && r->kind == MW_CFA_NOFILE)) {
 		w->done = -1;
 		return 1;

@@ -150,7 +150,15 @@ struct mw_exec_ranges {
 	__u64 lo, hi; /* the span of them all */
 	__u64 start[MW_EXEC_RANGES];
 	__u64 end[MW_EXEC_RANGES];
+	__u32 flags; /* MW_RANGES_* */
+	__u32 pad;
 };
+
+/* Read once the process was 2 s old: past ld.so's mapping of its
+ * libraries, an address outside them is in no file (JIT code), and the
+ * walk by rules ends there without asking (a library loaded later
+ * changes the generation first, at its dlopen). */
+#define MW_RANGES_SETTLED 0x1
 
 /* Key of stack_seen (value: a __u8) and of fp_sites (site = the call
  * site; value 1: the frame-pointer walk from there is the whole stack). */

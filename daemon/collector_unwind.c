@@ -110,8 +110,11 @@ static void ranges_drop(struct collector *c, uint32_t pid)
 struct uranges {
 	struct mw_exec_ranges x;
 	uint64_t read_ns;
-	uint64_t born_ns; /* when first read */
+	uint64_t settle_ns; /* when the process is 2 s old (mono_ns) */
 };
+
+/* A process's age past which its libraries are taken as mapped. */
+#define SETTLE_NS 2000000000ull
 
 /* Fine-grained: it times single unwinds (memwatch_unwind_seconds_total),
  * and is read per copy only, never per record. */
@@ -139,8 +142,14 @@ void collector_unwind__ranges(struct collector *c, uint32_t pid)
 			free(ur);
 			ur = NULL;
 		}
-		if (ur)
-			ur->born_ns = mono_ns();
+		if (ur) {
+			uint64_t age = 0;
+
+			/* 2 s after its start; unknown: now. */
+			ur->settle_ns = mono_ns();
+			if (!procfs__age(pid, &age) && age < SETTLE_NS)
+				ur->settle_ns += SETTLE_NS - age;
+		}
 	}
 	x = ur ? &ur->x : NULL;
 	if (!r || !x || procfs__each_map(pid, range_of_map, r) || !r->n) {
@@ -152,6 +161,8 @@ void collector_unwind__ranges(struct collector *c, uint32_t pid)
 	ranges_fit(r);
 	ur->read_ns = mono_ns();
 	memset(x, 0, sizeof(*x));
+	if (ur->read_ns >= ur->settle_ns)
+		x->flags |= MW_RANGES_SETTLED;
 	x->n = r->n;
 	x->gen = ++c->ranges_gen;
 	x->lo = r->start[0];
@@ -370,11 +381,13 @@ static void teach(struct collector *c, const struct mw_unwind_record *u)
 		return;
 	if (!in_ranges(&x->x, u->need_ip)) {
 		uint64_t now = mono_ns();
+		bool young = now < x->settle_ns;
 
 		if (x->read_ns < u->r.ts) {
-			if (now - x->read_ns >= (now - x->born_ns < 2000000000ull
-							 ? 100000000ull
-							 : 1000000000ull))
+			/* Read again; once settled, as it comes of age. */
+			if (now - x->read_ns >=
+				(young ? 100000000ull : 1000000000ull) ||
+			    (!young && !(x->x.flags & MW_RANGES_SETTLED)))
 				collector_unwind__ranges(c, u->r.pid);
 			return;
 		}

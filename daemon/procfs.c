@@ -1,14 +1,16 @@
 /*
- * procfs.c - reading /proc/PID/maps; see procfs.h.
+ * procfs.c - reading /proc/PID/maps and stat; see procfs.h.
  *
  * A line is "start-end perms offset major:minor inode" then, padded with
  * spaces, the path if there is one. The path is taken as the rest of the
  * line, so that one holding spaces stays whole.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "procfs.h"
@@ -64,4 +66,37 @@ int procfs__find_lib(uint32_t pid, const char *name, char *out, size_t len)
 			return 0;
 	}
 	return -ENOENT;
+}
+
+int procfs__age(uint32_t pid, uint64_t *ns)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start;
+	long hz = sysconf(_SC_CLK_TCK);
+	struct timespec now;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* After the command's ')' (which may hold anything): state is
+	 * field 3, starttime field 22. */
+	p = strrchr(buf, ')');
+	if (!p || hz <= 0 ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+			  "%*u %*d %*d %*d %*d %*d %*d %llu",
+		   &start) != 1 ||
+	    clock_gettime(CLOCK_BOOTTIME, &now))
+		return -EIO;
+	start = start * (1000000000ull / (unsigned long long)hz);
+	*ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	*ns = *ns > start ? *ns - start : 0;
+	return 0;
 }

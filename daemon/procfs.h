@@ -1,7 +1,7 @@
 /*
  * procfs.h - reading a process's /proc/PID: its maps (one parser for every
  * place that looks at what a process has mapped: its libc, allocators,
- * executable mappings), and the libraries in its root.
+ * executable mappings), the libraries in its root, and its age.
  */
 #ifndef MEMWATCH_PROCFS_H
 #define MEMWATCH_PROCFS_H
@@ -32,5 +32,9 @@ int procfs__each_map(uint32_t pid,
 /* Where a library the process needs (name, a file name) would be found
  * inside its root (/proc/PID/root), in out. Returns 0 or -ENOENT. */
 int procfs__find_lib(uint32_t pid, const char *name, char *out, size_t len);
+
+/* How long ago pid started, in ns (from its stat's starttime). Returns 0
+ * or -errno. */
+int procfs__age(uint32_t pid, uint64_t *ns);
 
 #endif

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
 #include "procfs.h"
 #include "symbolizer.h"
 #include "symindex.h"
@@ -41,7 +42,19 @@ struct fsym {
 	uint64_t vaddr0;  /* link-time address of file offset 0 */
 	struct symindex *syms; /* built at the first name asked */
 	bool syms_tried;
+	/* What libdwfl named where the index could not tell (sizeless
+	 * symbols near): its search goes through the whole table, and a
+	 * large program (node's 98 MB, V8's sizeless builtins) asks for
+	 * the same few addresses from every new stack. */
+	struct hmap slow; /* link-time address -> struct slow_name */
 };
+
+struct slow_name {
+	const char *name; /* libdwfl's, valid while dwfl lives; or NULL */
+	uint64_t off, size;
+};
+
+#define MAX_SLOW 65536 /* per file; past it, the cache starts again */
 
 #define MAX_FILES 1024
 
@@ -91,6 +104,17 @@ static void pmap_clear(struct pmap *m)
 	m->nranges = 0;
 }
 
+static void slow_clear(struct fsym *f)
+{
+	uint64_t k;
+	void *v;
+
+	for (size_t i = 0; hmap__next(&f->slow, &i, &k, &v);)
+		free(v);
+	hmap__fini(&f->slow);
+	hmap__init(&f->slow);
+}
+
 void symbolizer__free(struct symbolizer *s)
 {
 	if (!s)
@@ -99,6 +123,7 @@ void symbolizer__free(struct symbolizer *s)
 		pmap_clear(&s->maps[i]);
 	free(s->maps);
 	for (int i = 0; i < s->nfiles; i++) {
+		slow_clear(s->files[i]);
 		symindex__free(s->files[i]->syms);
 		if (s->files[i]->dwfl)
 			dwfl_end(s->files[i]->dwfl);
@@ -486,6 +511,7 @@ static struct fsym *fsym_from_fd(struct symbolizer *s, int fd,
 		close(fd);
 		return NULL;
 	}
+	hmap__init(&f->slow);
 	memcpy(f->id, id, idlen);
 	f->idlen = idlen;
 	f->dev = st.st_dev;
@@ -538,6 +564,7 @@ static const char *fsym_name(struct fsym *f, uint64_t addr, uint64_t *off,
 	GElf_Off o = 0;
 	GElf_Sym sym;
 	const char *name;
+	struct slow_name *hit;
 	bool decided = false;
 
 	*size = 0;
@@ -550,10 +577,22 @@ static const char *fsym_name(struct fsym *f, uint64_t addr, uint64_t *off,
 		if (decided)
 			return name;
 	}
+	if ((hit = hmap__get(&f->slow, addr))) {
+		*off = hit->off;
+		*size = hit->size;
+		return hit->name;
+	}
 	name = dwfl_module_addrinfo(f->mod, addr, &o, &sym, NULL, NULL, NULL);
 	*off = o;
 	if (name)
 		*size = sym.st_size;
+	if (f->slow.len >= MAX_SLOW)
+		slow_clear(f);
+	if ((hit = malloc(sizeof(*hit)))) {
+		*hit = (struct slow_name){name, *off, *size};
+		if (hmap__put(&f->slow, addr, hit))
+			free(hit);
+	}
 	return name;
 }
 

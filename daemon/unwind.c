@@ -317,8 +317,13 @@ static int rule_at(Dwfl_Module *mod, Dwarf_Addr pc, struct unwind_rule *r)
 	bool signal;
 	int err = -ENOENT;
 
-	if (cfi_row(mod, pc, &f))
-		return -ENOENT;
+	/* No CFI there (V8's builtins have none): libdwfl's unwinder falls
+	 * back to the frame pointer (elfutils' x86_64_unwind), which is
+	 * this rule. */
+	if (cfi_row(mod, pc, &f)) {
+		*r = (struct unwind_rule){UNWIND_RULE_BP, 16, -16};
+		return 0;
+	}
 	*r = (struct unwind_rule){0};
 	if (dwarf_frame_info(f, &start, &end, &signal) < 0 || signal ||
 	    dwarf_frame_register(f, DWREG_RA, mem, &ops, &nops))

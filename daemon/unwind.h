@@ -53,7 +53,8 @@ struct unwind_rule {
  * CFI that unwind used; innermost: ip is where the thread resumes (the
  * call site a return probe stopped at), else a return address. Returns 0,
  * or -ENOENT when the CFI there is more than such a rule says (another
- * register's CFA, an expression, a signal frame) or there is none.
+ * register's CFA, an expression, a signal frame). Code without CFI gets
+ * the frame-pointer rule, as libdwfl's unwinder falls back to it.
  */
 int unwinder__rule(struct unwinder *u, uint32_t pid, uint64_t ip,
 		   bool innermost, struct unwind_rule *out);
