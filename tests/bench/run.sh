@@ -25,17 +25,18 @@ LIB=/usr/lib/x86_64-linux-gnu
 
 if [[ ${BENCH_SHORT:-0} == 1 ]]; then
 	PAIRS=20000 REPS=1 ROUNDS=4 CHURN_THREADS=1000 BIG_THREADS=5000
-	LIVE=100000
+	LIVE=100000 REDIS_N=2000 NODE_ARGS=(1 2 4) JVM_ARGS=(1 4 16)
 else
 	PAIRS=200000 REPS=3 ROUNDS=20 CHURN_THREADS=10000 BIG_THREADS=100000
-	LIVE=1000000
+	LIVE=1000000 REDIS_N=100000 NODE_ARGS=(6 4 20) JVM_ARGS=(10 8 64)
 fi
 
 if [[ $EUID -ne 0 ]]; then
 	echo "bench: must run as root (memwatchd loads eBPF)" >&2
 	exit 1
 fi
-for tool in bpftrace heaptrack sqlite3 jq; do
+for tool in bpftrace heaptrack sqlite3 jq redis-server redis-benchmark \
+	redis-cli node java javac; do
 	command -v "$tool" >/dev/null || {
 		echo "bench: $tool is missing (make deps installs it)" >&2
 		exit 1
@@ -119,6 +120,14 @@ pair_deep_fp=$(deep_pair deep_fp deep_plain_fp)
 pair_deep_unwind=$(deep_pair deep_unwind deep_plain)
 pair_deep_walk=$(deep_pair deep_walk deep_plain)
 
+# A2's floor: the same probes, empty, on the program without frame pointers.
+for ((i = 0; i < REPS; i++)); do
+	sample deep_floor mw --bench-floor -- "$WL/deep_stack" 1 "$PAIRS"
+	sample deep_floor_fp mw --bench-floor -- "$WL/deep_stack_fp" 1 "$PAIRS"
+done
+pair_deep_floor=$(deep_pair deep_floor deep_plain)
+pair_deep_floor_fp=$(deep_pair deep_floor_fp deep_plain_fp)
+
 # --- B. probe placement per allocator ------------------------------------------
 declare -A PRE=([glibc]="" [jemalloc]=$LIB/libjemalloc.so.2
 	[tcmalloc]=$LIB/libtcmalloc_minimal.so.4 [mimalloc]=$LIB/libmimalloc.so.2)
@@ -156,6 +165,54 @@ for ((i = 0; i < REPS; i++)); do
 	sample tc_plain "$WL/thread_churn" "$CHURN_THREADS"
 	sample tc_tls mw --tls -- "$WL/thread_churn" "$CHURN_THREADS"
 	sample tc_full mw -- "$WL/thread_churn" "$CHURN_THREADS"
+done
+
+# --- R. real programs: throughput traced in full mode over untraced -----------
+# Each program's own work timed from inside (node's and the JVM's rounds:
+# MW_ELAPSED_FILE), or redis-benchmark's run against redis-server from
+# outside; memwatchd at its defaults, the program started by it.
+REAL=tests/e2e/real
+javac -d "$TMP/classes" "$REAL/Pools.java"
+REDIS_PORT=16379
+# redis_ns [MW_ARGS...]: ns redis-benchmark takes against redis-server,
+# under memwatchd when MW_ARGS are given ("plain": untraced).
+redis_ns() {
+	local srv=(redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save ''
+		--appendonly no) pid t0 t1 i
+	if [[ ${1:-} == plain ]]; then
+		"${srv[@]}" >/dev/null 2>&1 &
+	else
+		mw "$@" -- "${srv[@]}" >/dev/null 2>"$TMP/last.err" &
+	fi
+	pid=$!
+	for ((i = 0; i < 200; i++)); do
+		[[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] && break
+		sleep 0.1
+	done
+	t0=$(now)
+	redis-benchmark -p "$REDIS_PORT" -n "$REDIS_N" -c 8 -r 100000 \
+		-t set,get,lpush,lpop,incr,sadd -q >/dev/null 2>&1 || {
+		echo "$BENCH: redis-benchmark failed" >&2
+		exit 1
+	}
+	t1=$(now)
+	redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+	wait "$pid" || true
+	echo $((t1 - t0))
+}
+# Each also under the floor (--bench-floor: the same probes, empty): what
+# the traps alone leave of its throughput.
+JVM=(java -Xmx256m -cp "$TMP/classes" Pools "${JVM_ARGS[@]}")
+for ((i = 0; i < REPS; i++)); do
+	T[redis_plain]+="$(redis_ns plain) "
+	T[redis_floor]+="$(redis_ns --bench-floor) "
+	T[redis_full]+="$(redis_ns) "
+	sample node_plain node "$REAL/workers.js" "${NODE_ARGS[@]}"
+	sample node_floor mw --bench-floor -- node "$REAL/workers.js" "${NODE_ARGS[@]}"
+	sample node_full mw -- node "$REAL/workers.js" "${NODE_ARGS[@]}"
+	sample jvm_plain "${JVM[@]}"
+	sample jvm_floor mw --bench-floor -- "${JVM[@]}"
+	sample jvm_full mw -- "${JVM[@]}"
 done
 
 # --- E. the daemon --------------------------------------------------------------
@@ -279,11 +336,21 @@ r=$(awk -v a="$pair_full_site" -v b="$pair_floor" 'BEGIN { printf "%.2f", a / b 
 row "ratio full, call site only / floor" "$r" "$(verdict "$r" "<=" 1.15)"
 r=$(awk -v a="$pair_full" -v b="$pair_bt" 'BEGIN { printf "%.2f", a / b }')
 row "ratio full / bpftrace" "$r" "$(verdict "$r" "<=" 0.5)"
+r=$(awk -v a="$pair_full" -v b="$pair_ht" 'BEGIN { printf "%.2f", a / b }')
+row "ratio full / heaptrack" "$r" "$(verdict "$r" "<=" 1)"
+r=$(awk -v a="$pair_floor" -v b="$pair_ht" 'BEGIN { printf "%.2f", a / b }')
+row "ratio floor / heaptrack (what the traps alone cost)" "$r"
 echo "A2. a pair 30 calls deep (deep_stack, $PAIRS pairs), us per pair"
-row "with frame pointers: the walk" "$pair_deep_fp"
-row "without: stack copied, keyed, unwound once" "$pair_deep_unwind"
+row "floor, with frame pointers" "$pair_deep_floor_fp"
+row "with frame pointers: walked by learned rules" "$pair_deep_fp"
+row "floor, without frame pointers" "$pair_deep_floor"
+row "without: walked by rules learned from copies" "$pair_deep_unwind"
 row "without, not unwound (--unwind-bytes 0)" "$pair_deep_walk"
-row "ratio unwound / frame-pointer walk" \
+r=$(awk -v a="$pair_deep_fp" -v b="$pair_deep_floor_fp" 'BEGIN { printf "%.2f", a / b }')
+row "ratio full / floor, with frame pointers" "$r" "$(verdict "$r" "<=" 1.15)"
+r=$(awk -v a="$pair_deep_unwind" -v b="$pair_deep_floor" 'BEGIN { printf "%.2f", a / b }')
+row "ratio full / floor, without frame pointers" "$r" "$(verdict "$r" "<=" 1.15)"
+row "ratio without / with frame pointers" \
 	"$(awk -v a="$pair_deep_unwind" -v b="$pair_deep_fp" 'BEGIN { printf "%.2f", a / b }')"
 echo "B. probe placement per allocator (LD_PRELOAD), us per pair"
 for a in glibc jemalloc tcmalloc mimalloc; do
@@ -302,6 +369,19 @@ echo "D. thread churn ($CHURN_THREADS threads created and exited)"
 r=$(ratio tc_tls tc_plain)
 row "TLS mode / untraced" "$r" "$(verdict "$r" "<=" 1.5)"
 row "full mode / untraced" "$(ratio tc_full tc_plain)"
+echo "R. real programs, throughput traced / untraced: full mode (floor)"
+# tput NAME: untraced time over full mode's (throughput ratio), with the
+# floor's in parentheses.
+tput() {
+	printf '%s (%s)' "$(ratio "${1}_plain" "${1}_full")" \
+		"$(ratio "${1}_plain" "${1}_floor")"
+}
+r=$(tput redis)
+row "redis-benchmark ($REDIS_N requests x 6 tests)" "$r" "$(verdict "${r%% *}" ">=" 0.7)"
+r=$(tput node)
+row "node worker_threads churn (workers.js ${NODE_ARGS[*]})" "$r" "$(verdict "${r%% *}" ">=" 0.7)"
+r=$(tput jvm)
+row "JVM thread pools (Pools ${JVM_ARGS[*]})" "$r" "$(verdict "${r%% *}" ">=" 0.7)"
 echo "E. the daemon"
 row "a system call (getppid), ns: untraced / full-mode target" \
 	"$(per_call sc_plain) / $(per_call sc_traced)"

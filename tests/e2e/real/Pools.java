@@ -38,6 +38,7 @@ public class Pools {
 			new ThreadPoolExecutor.CallerRunsPolicy());
 		long sum = 0;
 		int done = 0;
+		long t0 = System.nanoTime();
 		for (int r = 0; r < rounds; r++) {
 			ExecutorService pool = Executors.newFixedThreadPool(threads);
 			List<Future<Long>> fs = new ArrayList<>();
@@ -56,6 +57,11 @@ public class Pools {
 		}
 		cached.shutdown();
 		cached.awaitTermination(30, TimeUnit.SECONDS);
+		// The rounds' time, for make bench (as tests/workloads/workload.h).
+		String ef = System.getenv("MW_ELAPSED_FILE");
+		if (ef != null && !ef.isEmpty())
+			java.nio.file.Files.writeString(java.nio.file.Path.of(ef),
+				(System.nanoTime() - t0) + "\n");
 		System.out.println("pools=" + rounds + " tasks=" + done + " sum=" + sum);
 	}
 }

@@ -4,7 +4,8 @@
 // node:crypto, JSON round trips, sorting, zlib) over postMessage, then
 // terminated; the next round starts a new pool, so that threads churn as
 // a pool that is resized would make them. Every result is checked.
-// Prints "workers=N jobs=N" and exits 0 only if every job came back right.
+// Prints "workers=N jobs=N" and exits 0 only if every job came back right;
+// with MW_ELAPSED_FILE set, writes the rounds' time there in ns.
 //
 // usage: node workers.js [ROUNDS [WORKERS [JOBS]]]
 'use strict';
@@ -65,8 +66,13 @@ function round(k) {
 }
 
 (async () => {
+	const t0 = process.hrtime.bigint();
 	for (let k = 0; k < rounds; k++)
 		await round(k);
+	// The rounds' time, for make bench (as tests/workloads/workload.h).
+	if (process.env.MW_ELAPSED_FILE)
+		require('node:fs').writeFileSync(process.env.MW_ELAPSED_FILE,
+			`${process.hrtime.bigint() - t0}\n`);
 	console.log(`workers=${workers} jobs=${done}`);
 	process.exitCode = done === rounds * njobs ? 0 : 1;
 })().catch((e) => {
