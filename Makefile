@@ -33,6 +33,9 @@ DEPS_PKGS += golang-go
 DEPS_PKGS += libsystemd-dev
 # curl: tests/e2e/prometheus.sh reads /metrics and Prometheus' HTTP API.
 DEPS_PKGS += curl
+# debuginfod: tests/e2e/debuginfod.sh serves a stripped program's debug file
+# on 127.0.0.1 (libdebuginfod1, which libdw loads, comes with it).
+DEPS_PKGS += debuginfod
 # valgrind: callgrind counts the engine's instructions per event (make bench).
 DEPS_PKGS += valgrind
 # groff-base, man-db: tests/meta/docs.sh renders the man pages with groff -ww

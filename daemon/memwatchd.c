@@ -358,6 +358,7 @@ int main(int argc, char **argv)
 	metrics__retention(d.metrics, retention__stats(d.retention));
 	metrics__overload(d.metrics, d.col, &d.shed);
 	metrics__kernel(d.metrics, &d.kernel);
+	metrics__symbolizer(d.metrics, d.sym);
 
 	daemon__loop_init(&d);
 
