@@ -66,10 +66,13 @@ struct fsym {
 	struct hmap answers;
 };
 
-/* The worker's answer for one address of a file. */
+/* The worker's answer for one address of a file, its strings copied
+ * (NULL: none): kept for as long as the file, one per site address. */
 struct symres {
 	bool done; /* vs struct symwait, which starts with false */
-	struct symworker_res r;
+	uint32_t line;
+	uint64_t off;
+	char *function, *src;
 };
 
 /* An address asked of the worker, and the sites written without its
@@ -107,6 +110,7 @@ struct symbolizer {
 	struct fsym *files[MAX_FILES];
 	int nfiles;
 	struct symworker *worker;
+	int nwfd; /* fsym.wfd open */
 	struct vec ready; /* struct mw_site_row *: answered, to write again */
 	struct symbolizer_stats stats;
 };
@@ -122,6 +126,8 @@ static const Dwfl_Callbacks dwfl_callbacks = {
  * once per (file, address); beyond this they are dropped and counted,
  * and the sites keep the loop's names. */
 #define WORKER_QUEUE 8192
+/* Files' fds kept for the worker before it asked for them, at most. */
+#define MAX_WFDS 256
 
 struct symbolizer *symbolizer__new(void)
 {
@@ -158,6 +164,9 @@ static void answers_free(struct fsym *f)
 			for (size_t i = 0; i < sw->rows.len; i++)
 				free(sw->rows.items[i]);
 			vec__fini(&sw->rows);
+		} else {
+			free(((struct symres *)v)->function);
+			free(((struct symres *)v)->src);
 		}
 		free(v);
 	}
@@ -582,8 +591,12 @@ static struct fsym *fsym_from_fd(struct symbolizer *s, int fd,
 	f->vaddr0 = vaddr0;
 	f->serial = (uint64_t)s->nfiles + 1;
 	/* The worker's own, handed at its first request: the module below
-	 * takes fd, and may close it once the file is read. */
-	f->wfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	 * takes fd, and may close it once the file is read. Not more than
+	 * MAX_WFDS of them wait, so that files without sites to name never
+	 * hold twice the fds (the worker then opens the path). */
+	f->wfd = s->nwfd < MAX_WFDS ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (f->wfd >= 0)
+		s->nwfd++;
 	hmap__init(&f->answers);
 	f->dwfl = dwfl_begin(&dwfl_callbacks);
 	if (f->dwfl) {
@@ -599,8 +612,10 @@ static struct fsym *fsym_from_fd(struct symbolizer *s, int fd,
 	}
 	if (!f->mod) {
 		close(fd);
-		if (f->wfd >= 0)
+		if (f->wfd >= 0) {
 			close(f->wfd);
+			s->nwfd--;
+		}
 		f->wfd = -1;
 	}
 	s->files[s->nfiles++] = f;
@@ -730,6 +745,21 @@ static void fill_answer(struct mw_site_row *row, const struct symworker_res *r)
 	}
 }
 
+/* path opened, if it is f's very file (the daemon's mount namespace
+ * may name another file there): the worker's fd when none was kept. */
+static int open_same(const char *path, const struct fsym *f)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd >= 0 && (fstat(fd, &st) || st.st_dev != f->dev ||
+			st.st_ino != f->ino)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* row, as the loop named it, for address addr of f: completed from the
  * worker's answer when there is one; else the worker is asked (once per
  * address) and a copy of row waits for the answer. */
@@ -741,22 +771,36 @@ static void ask_worker(struct symbolizer *s, struct fsym *f, uint64_t addr,
 	int err;
 
 	if (sw && sw->done) {
-		fill_answer(row, &((struct symres *)(void *)sw)->r);
+		const struct symres *sr = (const struct symres *)(void *)sw;
+
+		if (sr->function) {
+			copy_str(row->function, sr->function);
+			row->offset = sr->off + 1;
+		}
+		if (sr->src) {
+			copy_str(row->file, sr->src);
+			row->line = sr->line;
+		}
 		return;
 	}
 	if (!sw) {
 		int fd = f->handed ? -1 : f->wfd;
 
-		if (!f->handed && fd < 0)
+		if (!f->handed && fd < 0 &&
+		    (fd = open_same(row_in->module, f)) < 0)
 			return; /* no fd for the worker: the loop's names */
 		err = symworker__ask(s->worker, f->serial, fd, row_in->module,
 				     addr);
 		if (err) {
+			if (fd != f->wfd)
+				close(fd);
 			s->stats.dropped++;
 			return;
 		}
 		s->stats.asked++;
 		if (!f->handed) {
+			if (f->wfd >= 0)
+				s->nwfd--;
 			f->handed = true;
 			f->wfd = -1;
 		}
@@ -806,6 +850,33 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 	ask_worker(s, f, addr, row, row);
 }
 
+static void symres_free(struct symres *sr)
+{
+	if (!sr)
+		return;
+	free(sr->function);
+	free(sr->src);
+	free(sr);
+}
+
+/* r kept, its strings copied; NULL when out of memory. */
+static struct symres *symres_new(const struct symworker_res *r)
+{
+	struct symres *sr = calloc(1, sizeof(*sr));
+
+	if (!sr)
+		return NULL;
+	sr->done = true;
+	sr->off = r->off;
+	sr->line = r->line;
+	if ((r->named && !(sr->function = strdup(r->function))) ||
+	    (r->src[0] && !(sr->src = strdup(r->src)))) {
+		symres_free(sr);
+		return NULL;
+	}
+	return sr;
+}
+
 /* The file whose worker id is serial (its index + 1). */
 static struct fsym *fsym_by_serial(struct symbolizer *s, uint64_t serial)
 {
@@ -843,13 +914,9 @@ void symbolizer__collect(struct symbolizer *s)
 			/* Kept for the sites of this address to come (other
 			 * processes of the same file); without room, the
 			 * next one asks again. */
-			sr = malloc(sizeof(*sr));
-			if (sr) {
-				sr->done = true;
-				sr->r = res[i];
-			}
+			sr = symres_new(&res[i]);
 			if (!sr || hmap__put(&f->answers, res[i].addr + 1, sr)) {
-				free(sr);
+				symres_free(sr);
 				hmap__del(&f->answers, res[i].addr + 1);
 			}
 		}
