@@ -227,9 +227,7 @@ static void rewrite_sites(struct daemon *d)
 {
 	int err;
 
-	if (!symbolizer__rewrite_waiting(d->sym))
-		return;
-	if ((err = store__begin(d->store)))
+	if (!symbolizer__rewrite_waiting(d->sym) || store__begin(d->store))
 		return;
 	err = symbolizer__rewrite(d->sym, put_site_again, d->store);
 	if (!err)

@@ -10,7 +10,8 @@
 #     .debug file; memwatchd -- PROGRAM with DEBUGINFOD_URLS set and a
 #     private DEBUGINFOD_CACHE_PATH names the site hidden_alloc, with its
 #     file and line, which only the debug file has, and the cache holds
-#     the file fetched;
+#     the file fetched; and, with the program still running, its site
+#     row is written again with them at a later flush;
 #   - hanging: DEBUGINFOD_URLS names a server that accepts and answers
 #     nothing for 20 s, while the program allocates 20,000 blocks a
 #     second: the request reaches it, memwatchctl status answers at once
@@ -79,6 +80,7 @@ free_port() {
 }
 
 # served_ok URL: the server hands the debug file of our build-id.
+# shellcheck disable=SC2317  # called through wait_until
 served_ok() {
 	curl -sf -o /dev/null "$1/buildid/$BUILD_ID/debuginfo"
 }
@@ -123,13 +125,45 @@ expect served/site_named "$TMP/served.json" \
 if [[ -s $CACHE/$BUILD_ID/debuginfo ]]; then
 	pass served/cached
 else
-	fail served/cached "no $CACHE/$BUILD_ID/debuginfo: $(ls -R "$CACHE" 2>&1 | head -c 200)"
+	fail served/cached "no $CACHE/$BUILD_ID/debuginfo: $(find "$CACHE" 2>&1 | head -c 200)"
+fi
+
+# --- served, while it runs: the site written again at a later flush --------
+
+# named_live: the site has the server's name and line in the database.
+# shellcheck disable=SC2317  # called through wait_until
+named_live() {
+	sites_of "$TMP/live.json"
+	jq -e --argjson l "$HIDDEN_LINE" \
+		'any(.[]; .function == "hidden_alloc" and .line == $l)' \
+		"$TMP/live.json" >/dev/null
+}
+
+DB=$TMP/live.db
+DEBUGINFOD_URLS=$URL DEBUGINFOD_CACHE_PATH=$TMP/livecache \
+	start_daemon -- "$PROG" 8
+if wait_until 6 named_live; then
+	pass live/named_while_running
+else
+	fail live/named_while_running "no site hidden_alloc:$HIDDEN_LINE within 6 s: $(head -c 300 "$TMP/live.json")"
+fi
+if daemon_alive; then
+	pass live/program_still_running
+else
+	fail live/program_still_running "memwatchd ended before the check: the name may come from its last flush"
+fi
+reap "$DAEMON_PID"
+DAEMON_PID=
+if [[ $REAP_RC == 0 ]]; then
+	pass live/exit_status
+else
+	fail live/exit_status "memwatchd exited $REAP_RC: $(tail -n 1 "$DAEMON_LOG.err")"
 fi
 
 # --- no server: the same run names nothing ----------------------------------
 
 DB=$TMP/none.db
-DEBUGINFOD_URLS= trace -- "$PROG" 1
+DEBUGINFOD_URLS='' trace -- "$PROG" 1
 sites_of "$TMP/none.json"
 expect none/site_unnamed "$TMP/none.json" \
 	'[.[] | select(.function == "hidden_alloc" or .file != "")] | length' 0
@@ -174,6 +208,7 @@ status_ms() {
 }
 
 # hang_seen: the server holds a request (the worker waits on it).
+# shellcheck disable=SC2317  # called through wait_until
 hang_seen() {
 	grep -q connection "$TMP/hang.out"
 }
