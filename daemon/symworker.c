@@ -8,7 +8,7 @@
  * the worker takes it; the eventfd is non-zero while answers wait. The
  * struct is freed by whichever of the loop (symworker__free) and the
  * worker lets go of it last (refs), so a worker stuck in a network
- * lookup never holds up the daemon's exit.
+ * lookup never holds up the daemon's exit (an idle one is joined).
  */
 #include <elfutils/libdwfl.h>
 #include <errno.h>
@@ -54,6 +54,7 @@ struct symworker {
 	int refs;
 	bool stop;
 	bool started;
+	bool busy; /* in a lookup, the mutex let go */
 	struct hmap files; /* the worker's alone: file id -> struct wfile */
 };
 
@@ -199,6 +200,7 @@ static void *worker_main(void *arg)
 		q = w->ring[w->head];
 		w->head = (w->head + 1) % w->cap;
 		w->n--;
+		w->busy = true;
 		pthread_mutex_unlock(&w->mu);
 
 		a = calloc(1, sizeof(*a));
@@ -212,6 +214,7 @@ static void *worker_main(void *arg)
 		free(q.name);
 
 		pthread_mutex_lock(&w->mu);
+		w->busy = false;
 		if (a) {
 			*w->ans_tail = a;
 			w->ans_tail = &a->next;
@@ -254,12 +257,25 @@ fail:
 
 void symworker__free(struct symworker *w)
 {
+	pthread_t thread;
+	bool join;
+
 	if (!w)
 		return;
 	pthread_mutex_lock(&w->mu);
 	w->stop = true;
 	pthread_cond_signal(&w->cv);
+	/* Idle, it ends at once: wait for it, so that what its libraries
+	 * keep per thread (libcurl's, OpenSSL's) is let go at its exit.
+	 * Busy, it is left to end on its own; w is not touched after the
+	 * unref, which may free it. */
+	thread = w->thread;
+	join = w->started && !w->busy;
+	if (w->started && !join)
+		pthread_detach(thread);
 	unref_locked(w);
+	if (join)
+		pthread_join(thread, NULL);
 }
 
 int symworker__fd(const struct symworker *w)
@@ -287,7 +303,6 @@ int symworker__ask(struct symworker *w, uint64_t file, int fd,
 			free(copy);
 			return -err;
 		}
-		pthread_detach(w->thread);
 		w->started = true;
 		w->refs++;
 	}
