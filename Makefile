@@ -287,6 +287,10 @@ $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
 $(OUT)/tests/test_insn: $(OUT)/daemon/insn.o
 $(OUT)/tests/test_symindex: UNIT_EXTRA := $(OUT)/daemon/symindex.o -ldw -lelf
 $(OUT)/tests/test_symindex: $(OUT)/daemon/symindex.o
+# The symbolizer's worker thread, on this test's own ELF file and DWARF.
+$(OUT)/tests/test_symworker: UNIT_EXTRA := $(OUT)/daemon/symworker.o \
+	$(OUT)/daemon/symindex.o -ldw -lelf
+$(OUT)/tests/test_symworker: $(OUT)/daemon/symworker.o $(OUT)/daemon/symindex.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
 # wrapper.c demangles C++ names for --wrapper with libstdc++'s demangler.
