@@ -674,7 +674,8 @@ static long scan_word(__u32 i, void *arg)
 static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
 					      __u64 addr, __u64 old_addr,
 					      const struct pending *p,
-					      struct mw_exec_ranges *x)
+					      struct mw_exec_ranges *x,
+					      __u64 need)
 {
 	__u32 zero = 0, len = unwind_bytes, bytes = stack_frames * 8;
 	struct mw_unwind_record *u = bpf_map_lookup_elem(&uscratch, &zero);
@@ -703,6 +704,7 @@ static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
 		u->r.site = u->frames[0];
 	u->r.nframes = n / sizeof(__u64);
 	u->ip = PT_REGS_IP(ctx);
+	u->need_ip = need;
 	u->sp = sp;
 	u->bp = PT_REGS_FP(ctx);
 #if defined(__TARGET_ARCH_x86)
@@ -759,6 +761,143 @@ static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
 	return true;
 }
 
+/* See memwatch.h: the rules learned from unwound copies. LRU: a rule
+ * evicted is learned again from the next copy that needs it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct mw_cfa_key);
+	__type(value, struct mw_cfa_rule);
+} cfa_rules SEC(".maps");
+
+struct walk_ctx {
+	struct mw_stack_record *s;
+	struct mw_exec_ranges *x;
+	__u64 ip, sp, bp;
+	__u64 lo, hi; /* where frames may be: MW_WALK_SPAN above sp */
+	__u32 pid, gen, n, max;
+	int done; /* 1: the stack ends here; -1: a frame without a rule */
+};
+
+/*
+ * bpf_loop's body: frame i at w->ip, then to its caller by ip's rule. The
+ * stack ends where the unwinder of a copy ends it: the outermost frame, a
+ * return into no file (JIT code: the frame is not taken), a CFA that
+ * does not climb or a read that fails, or the frames' limit.
+ * Nothing is read but at a CFA a rule gave, so the walk never reads junk
+ * (the kernel's frame-pointer walk does, past the last frame-pointer
+ * frame: a faulting read, microseconds on some machines).
+ */
+static long walk_frame(__u32 i, void *arg)
+{
+	struct walk_ctx *w = arg;
+	struct mw_cfa_key k = {.pid = w->pid, .gen = w->gen, .ip = w->ip};
+	struct mw_cfa_rule *r;
+	__u64 cfa, ra = 0, bp = 0, idx;
+	/* Each turn takes one frame or ends: frame i is the loop's i, which
+	 * the verifier does not follow value by value, as it would w->n. */
+	__u32 n = i;
+
+	if (n >= w->max || n >= MW_MAX_FRAMES) {
+		w->done = 1;
+		return 1;
+	}
+	r = bpf_map_lookup_elem(&cfa_rules, &k);
+	if (!r || (!n && r->kind == MW_CFA_NOFILE)) {
+		w->done = -1;
+		return 1;
+	}
+	if (r->kind == MW_CFA_NOFILE) {
+		w->done = 1;
+		return 1;
+	}
+	idx = n;
+	/* The mask the verifier needs, kept from clang's range reasoning. */
+	asm volatile("" : "+r"(idx));
+	w->s->frames[idx & (MW_MAX_FRAMES - 1)] = w->ip;
+	w->n = n + 1;
+	if (r->kind == MW_CFA_END) {
+		w->done = 1;
+		return 1;
+	}
+	cfa = (r->kind == MW_CFA_BP ? w->bp : w->sp) + (__s64)r->off;
+	if (cfa <= w->sp || cfa > w->hi ||
+	    bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
+		w->done = 1;
+		return 1;
+	}
+	if (r->bp_off) {
+		__u64 at = cfa + (__s64)r->bp_off;
+
+		if (at < w->lo || at + 8 > w->hi ||
+		    bpf_probe_read_user(&bp, sizeof(bp), (void *)at)) {
+			w->done = 1;
+			return 1;
+		}
+		w->bp = bp;
+	}
+	w->sp = cfa;
+	w->ip = ra;
+	if (!ra) {
+		w->done = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * An allocation record of a process with executable ranges, its stack
+ * walked by learned rules. Returns false when a frame had no rule and
+ * nothing was sent: the copy goes instead, and teaches that rule.
+ */
+static __always_inline bool emit_alloc_walked(struct pt_regs *ctx, __u32 type,
+					      __u64 addr, __u64 old_addr,
+					      const struct pending *p,
+					      struct mw_exec_ranges *x,
+					      __u64 *need)
+{
+	__u32 zero = 0;
+	struct mw_stack_record *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct walk_ctx w = {};
+	__u64 len;
+
+	if (!s)
+		return false;
+	w.s = s;
+	w.x = x;
+	w.ip = PT_REGS_IP(ctx);
+	w.sp = PT_REGS_SP(ctx);
+	w.bp = PT_REGS_FP(ctx);
+	w.lo = w.sp;
+	w.hi = w.sp + MW_WALK_SPAN;
+	w.pid = cur_ids() >> 32;
+	w.gen = x->gen;
+	w.max = stack_frames;
+	bpf_loop(MW_MAX_FRAMES, walk_frame, &w, 0);
+	if (w.done < 0) {
+		*need = w.ip;
+		return false;
+	}
+	if (!w.n)
+		return false;
+	rec_init(&s->r, type, cur_ids());
+	s->r.addr = addr;
+	s->r.old_addr = old_addr;
+	s->r.size = p->size;
+	s->r.site = p->wrapped ? p->site : s->frames[0];
+	s->r.flags = MW_RECF_CFA_WALK | (p->wrapped ? MW_RECF_WRAPPED : 0);
+	s->r.nframes = w.n;
+	len = sizeof(s->r) + (__u64)w.n * sizeof(__u64);
+	if (len > sizeof(*s))
+		len = sizeof(*s);
+	if (bpf_ringbuf_output(&events, s, len, rb_flags())) {
+		lose(s->r.pid, MW_CNT_DROPPED);
+		return true;
+	}
+	count(MW_CNT_EMITTED);
+	return true;
+}
+
 static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 				       __u64 addr, __u64 old_addr,
 				       const struct pending *p)
@@ -773,8 +912,14 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 		struct mw_stack_key fk = {.pid = pid,
 					  .key = PT_REGS_IP(ctx)};
 
-		if (x && x->n && !bpf_map_lookup_elem(&fp_sites, &fk) &&
-		    emit_alloc_unwind(ctx, type, addr, old_addr, p, x))
+		__u64 need = 0;
+
+		/* The walk by rules first, also where frame pointers are:
+		 * the kernel's walk reads past their last frame. */
+		if (x && x->n &&
+		    (emit_alloc_walked(ctx, type, addr, old_addr, p, x, &need) ||
+		     (!bpf_map_lookup_elem(&fp_sites, &fk) &&
+		      emit_alloc_unwind(ctx, type, addr, old_addr, p, x, need))))
 			return;
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);

@@ -136,6 +136,7 @@ struct mw_unwind_record {
 	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
 	__u32 copy_len;	  /* bytes of stack[] that travel: 0 or from sp */
 	__u32 gen;	  /* of the exec_ranges the key was made with */
+	__u64 need_ip;	  /* the walk by learned rules found none for it */
 	__u64 frames[MW_MAX_FRAMES]; /* the frame-pointer walk, r.nframes */
 	__u8 stack[MW_STACK_COPY];
 };
@@ -158,6 +159,47 @@ struct mw_stack_key {
 	__u32 pad;
 	__u64 key;
 };
+
+/*
+ * The walk by learned CFI rules: what daemon/unwind.c found unwinding
+ * copies, put back where the BPF side can use it. For each code address
+ * met in an unwound stack (the call site, then each return address), the
+ * rule that takes a frame at it to its caller: CFA = sp or rbp + off, the
+ * return address at CFA - 8, the caller's rbp at CFA + bp_off (0: rbp
+ * unchanged). A rule is what the code's CFI says at that address, the
+ * same the unwinder uses, so the walk gives the stack the unwinder would
+ * from a copy reaching that deep. The return probe walks by these rules
+ * alone: a frame whose address has no rule sends the copy as before,
+ * naming that address (need_ip), and user space writes its rule. Keyed
+ * by the exec_ranges generation too: a module loaded or unloaded makes
+ * every rule of the process unknown again.
+ */
+struct mw_cfa_key {
+	__u32 pid;
+	__u32 gen; /* of the process's exec_ranges */
+	__u64 ip;
+};
+
+enum {
+	MW_CFA_SP = 1,	/* CFA = sp + off */
+	MW_CFA_BP = 2,	/* CFA = rbp + off */
+	MW_CFA_END = 3, /* the outermost frame: no caller (_start, clone3) */
+	MW_CFA_NOFILE = 4, /* in no file (JIT code): the stack ends above */
+};
+
+struct mw_cfa_rule {
+	__u32 kind;
+	__s32 off;
+	__s32 bp_off; /* the caller's rbp at CFA + bp_off; 0: unchanged */
+	__u32 pad;
+};
+
+/* How far above the return probe's sp the walk looks for frames. */
+#define MW_WALK_SPAN (1u << 20)
+
+/* An allocation record whose frames came from the walk by learned rules
+ * (an mw_stack_record). */
+#define MW_RECF_CFA_WALK 0x2000
 
 /* Values of the targets map: how a process is traced. */
 #define MW_TARGET_FULL 1 /* allocations and TLS */

@@ -98,6 +98,9 @@ static int on_record(void *ctx, void *data, size_t size)
 		collector__take_lost(c);
 	if (decode__record(data, size, c->wall_offset, &c->dbuf, &ev))
 		return 0; /* not ours to interpret: skip, never crash */
+	if ((ev.type == MW_EV_ALLOC || ev.type == MW_EV_REALLOC) &&
+	    (((const struct mw_record *)data)->flags & MW_RECF_CFA_WALK))
+		c->walked++;
 	if (ev.path) /* a module's: where it is mapped */
 		module_event(&c->dbuf.module, &ev);
 	if (ev.type == MW_EV_POOL_OVERLAP) {
@@ -109,7 +112,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	if (c->dbuf.unwind)
 		collector_unwind__event(c, &ev);
-	else if (ev.type == MW_EV_EXEC || ev.type == MW_EV_MODULE_LOAD)
+	else if (ev.type == MW_EV_EXEC || ev.type == MW_EV_MODULE_LOAD ||
+		 ev.type == MW_EV_MODULE_UNLOADED)
 		collector_unwind__changed(c, ev.pid);
 	else if (ev.type == MW_EV_PROC_EXIT)
 		collector_unwind__gone(c, ev.pid);
@@ -229,6 +233,7 @@ struct collector *collector__new(const struct collector_opts *opts,
 		c->unwind_bytes = 0;
 	hmap__init(&c->ustacks);
 	hmap__init(&c->uranges);
+	hmap__init(&c->norule);
 	c->targets = calloc(opts->max_targets, sizeof(*c->targets));
 	c->wall_offset = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	if (!c->targets || c->ncpus <= 0) {

@@ -147,9 +147,10 @@ void collector__counters(const struct collector *c, uint64_t *out);
 /* Stacks without frame pointers (collector_unwind.c), since the start:
  * copies unwound, those that gave no frame, records whose key's copy was
  * missing (lost or not yet back), copies let go over the loop's budget,
- * and the loop's time spent unwinding. */
+ * records the kernel walked by rules learned from copies, the rules
+ * learned, and the loop's time spent unwinding. */
 struct collector_unwind_stats {
-	uint64_t unwound, failed, missed, skipped, spent_ns;
+	uint64_t unwound, failed, missed, skipped, walked, rules, spent_ns;
 };
 void collector__unwind_stats(const struct collector *c,
 			     struct collector_unwind_stats *out);

@@ -146,10 +146,13 @@ struct collector {
 	uint32_t stack_frames; /* collector_opts.stack_frames */
 	struct unwinder *unwinder;
 	struct hmap ustacks;   /* stacks unwound, by process and key */
+	struct hmap norule;    /* code addresses without a rule for the walk */
 	struct hmap uranges;   /* pid -> its exec_ranges as last written */
 	struct ustack one; /* the stack of the record at hand */
 	uint32_t ranges_gen;
 	uint64_t unwound, unwind_failed, unwind_missed, unwind_skipped;
+	uint64_t walked;	       /* records walked by learned rules */
+	uint64_t rules_learned; /* rules written to cfa_rules */
 	uint64_t unwind_window_ns, unwind_spent_ns; /* the budget's second */
 	uint64_t unwind_total_ns;		    /* all of it */
 };

@@ -51,6 +51,7 @@ void collector_unwind__fini(struct collector *c)
 	for (size_t i = 0; hmap__next(&c->uranges, &i, &k, &v);)
 		free(v);
 	hmap__fini(&c->uranges);
+	hmap__fini(&c->norule);
 	cache_clear(c);
 	unwinder__free(c->unwinder);
 	c->unwinder = NULL;
@@ -109,6 +110,7 @@ static void ranges_drop(struct collector *c, uint32_t pid)
 struct uranges {
 	struct mw_exec_ranges x;
 	uint64_t read_ns;
+	uint64_t born_ns; /* when first read */
 };
 
 /* Fine-grained: it times single unwinds (memwatch_unwind_seconds_total),
@@ -137,6 +139,8 @@ void collector_unwind__ranges(struct collector *c, uint32_t pid)
 			free(ur);
 			ur = NULL;
 		}
+		if (ur)
+			ur->born_ns = mono_ns();
 	}
 	x = ur ? &ur->x : NULL;
 	if (!r || !x || procfs__each_map(pid, range_of_map, r) || !r->n) {
@@ -266,6 +270,40 @@ static bool fp_whole(const uint64_t *fp, uint32_t nfp, const uint64_t *dw,
 }
 
 /*
+ * Teach the BPF side s's rules (bpf/memwatch.h, cfa_rules): s was just
+ * unwound from u's copy with the maps of u's generation. A frame whose
+ * CFI is more than a rule ends the teaching there: stacks through it
+ * keep sending copies, or keep the frame-pointer walk (fp_sites).
+ */
+static void learn(struct collector *c, const struct mw_unwind_record *u,
+		  const struct ustack *s)
+{
+	struct uranges *x = hmap__get(&c->uranges, u->r.pid);
+	int fd = bpf_map__fd(c->skel->maps.cfa_rules);
+
+	if (!x || x->x.gen != u->gen)
+		return; /* the maps changed since: its rules may be old */
+	for (uint32_t i = 0; i < s->n; i++) {
+		struct mw_cfa_key k = {.pid = u->r.pid, .gen = u->gen,
+				       .ip = s->frames[i]};
+		struct unwind_rule r;
+		struct mw_cfa_rule v;
+
+		if (unwinder__rule(c->unwinder, u->r.pid, s->frames[i], !i,
+				   &r))
+			return;
+		v = (struct mw_cfa_rule){.kind = r.kind, .off = r.off,
+					 .bp_off = r.bp_off};
+		/* An old one stays: records sent before it was written ask
+		 * for it again. */
+		if (!bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST))
+			c->rules_learned++;
+		else if (errno != EEXIST)
+			return;
+	}
+}
+
+/*
  * Unwind u's copy into s. Returns 1 when s may be cached under u's key,
  * 0 when it is this record's alone, -errno when there is no stack.
  */
@@ -290,19 +328,71 @@ static int unwind_copy(struct collector *c, const struct mw_unwind_record *u,
 	s->pid = u->r.pid;
 	s->key = u->stack_key;
 	s->n = (uint32_t)n;
+	learn(c, u, s);
 	if (fp_whole((const uint64_t *)u->frames, u->r.nframes, s->frames,
 		     s->n)) {
 		struct mw_stack_key fk = {.pid = u->r.pid, .key = u->ip};
 		uint8_t one = 1;
 
-		/* From here the walk is kept, and this record has it too,
-		 * so that the site has one stack. */
+		/* From here the site sends no copy: where the walk by rules
+		 * cannot go (a frame whose CFI is more than a rule), the
+		 * frame-pointer walk is kept. */
 		bpf_map_update_elem(bpf_map__fd(c->skel->maps.fp_sites), &fk,
 				    &one, BPF_ANY);
-		s->n = u->r.nframes;
-		memcpy(s->frames, u->frames, s->n * sizeof(s->frames[0]));
 	}
 	return key_covers(c, u, s);
+}
+
+/*
+ * The walk found no rule for u->need_ip: write it, from the CFI there, if
+ * the maps are still those of u's generation. An address outside the
+ * executable files as read after the record was made is in none (JIT
+ * code): its rule says the stack ends there. Outside them as read before,
+ * it may be in a library mapped since (ld.so at a program's start): the
+ * ranges are read again (once a second at most, 10 a second while the
+ * process is young), which changes the generation, so that the next
+ * copy is unwound with the new maps. One that cannot be made is
+ * remembered (norule), so that the records of a stack through code
+ * without simple CFI do not each look it up again.
+ */
+static void teach(struct collector *c, const struct mw_unwind_record *u)
+{
+	struct uranges *x = hmap__get(&c->uranges, u->r.pid);
+	struct mw_cfa_key k = {.pid = u->r.pid, .gen = u->gen,
+			       .ip = u->need_ip};
+	uint64_t nk = hash__mix(u->need_ip ^ ((uint64_t)u->gen << 32 |
+					      u->r.pid));
+	struct mw_cfa_rule v = {.kind = MW_CFA_NOFILE};
+	struct unwind_rule r;
+
+	if (!x || x->x.gen != u->gen || !c->unwinder ||
+	    hmap__get(&c->norule, nk))
+		return;
+	if (!in_ranges(&x->x, u->need_ip)) {
+		uint64_t now = mono_ns();
+
+		if (x->read_ns < u->r.ts) {
+			if (now - x->read_ns >= (now - x->born_ns < 2000000000ull
+							 ? 100000000ull
+							 : 1000000000ull))
+				collector_unwind__ranges(c, u->r.pid);
+			return;
+		}
+	} else if (unwinder__rule(c->unwinder, u->r.pid, u->need_ip,
+				  u->need_ip == u->ip, &r)) {
+		if (c->norule.len >= MAX_CACHED) {
+			hmap__fini(&c->norule);
+			hmap__init(&c->norule);
+		}
+		hmap__put(&c->norule, nk, (void *)1);
+		return;
+	} else {
+		v = (struct mw_cfa_rule){.kind = r.kind, .off = r.off,
+					 .bp_off = r.bp_off};
+	}
+	if (!bpf_map_update_elem(bpf_map__fd(c->skel->maps.cfa_rules), &k, &v,
+				 BPF_NOEXIST))
+		c->rules_learned++;
 }
 
 /*
@@ -376,6 +466,8 @@ void collector_unwind__event(struct collector *c, struct mw_event *ev)
 		c->unwind_missed++;
 		bpf_map_delete_elem(bpf_map__fd(c->skel->maps.stack_seen), &sk);
 	}
+	if (u->need_ip)
+		teach(c, u);
 	if (!s)
 		return; /* the walk stays */
 	memcpy(c->dbuf.frames, s->frames, s->n * sizeof(s->frames[0]));
@@ -391,6 +483,8 @@ void collector__unwind_stats(const struct collector *c,
 	    .failed = c->unwind_failed,
 	    .missed = c->unwind_missed,
 	    .skipped = c->unwind_skipped,
+	    .walked = c->walked,
+	    .rules = c->rules_learned,
 	    .spent_ns = c->unwind_total_ns,
 	};
 }

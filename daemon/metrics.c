@@ -581,19 +581,27 @@ static void render_unwind(struct strbuf *b, const struct metrics *m)
 	if (m->col)
 		collector__unwind_stats(m->col, &u);
 	family(b, "memwatch_unwind_stacks_total", "counter",
-	       "Stack copies unwound from .eh_frame, by result: ok, failed "
-	       "(no frame), missed (the key's copy never came: the walk "
-	       "was kept), skipped (over the loop's budget: the walk was "
-	       "kept).");
+	       "Stacks of code without frame pointers, by result: ok, failed "
+	       "(a copy unwound from .eh_frame, or no frame), missed (the "
+	       "key's copy never came: the frame-pointer walk was kept), "
+	       "skipped (over the loop's budget: the walk was kept), walked "
+	       "(by the kernel, with rules learned from copies).");
 	strbuf__printf(b,
 		       "memwatch_unwind_stacks_total{result=\"ok\"} %llu\n"
 		       "memwatch_unwind_stacks_total{result=\"failed\"} %llu\n"
 		       "memwatch_unwind_stacks_total{result=\"missed\"} %llu\n"
-		       "memwatch_unwind_stacks_total{result=\"skipped\"} %llu\n",
+		       "memwatch_unwind_stacks_total{result=\"skipped\"} %llu\n"
+		       "memwatch_unwind_stacks_total{result=\"walked\"} %llu\n",
 		       (unsigned long long)(u.unwound - u.failed),
 		       (unsigned long long)u.failed,
 		       (unsigned long long)u.missed,
-		       (unsigned long long)u.skipped);
+		       (unsigned long long)u.skipped,
+		       (unsigned long long)u.walked);
+	family(b, "memwatch_unwind_rules_total", "counter",
+	       "Unwinding rules of code addresses given to the kernel's walk, "
+	       "learned from stack copies.");
+	strbuf__printf(b, "memwatch_unwind_rules_total %llu\n",
+		       (unsigned long long)u.rules);
 	family(b, "memwatch_unwind_seconds_total", "counter",
 	       "Time the daemon's loop spent unwinding stack copies.");
 	strbuf__printf(b, "memwatch_unwind_seconds_total %.6f\n",

@@ -11,6 +11,7 @@
  * state being unwound (regs and copy) is the process's for the length of
  * one unwinder__stack call: the loop is single-threaded.
  */
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -26,6 +27,7 @@
 #define DWREG_RBP 6
 #define DWREG_R12 12
 #define DWREG_RSP 7
+#define DWREG_RA 16
 
 struct uproc {
 	uint32_t pid;
@@ -273,4 +275,103 @@ int unwinder__stack(struct unwinder *u, uint32_t pid, uint32_t tid,
 	p->regs = NULL;
 	p->stack = NULL;
 	return (int)p->n;
+}
+
+/* --- rules for the BPF side's walk ----------------------------------- */
+
+/* The CFI row covering pc (module-relative through its bias), from
+ * .eh_frame, else .debug_frame: the order libdwfl's unwinder tries them.
+ * The caller frees *frame. */
+static int cfi_row(Dwfl_Module *mod, Dwarf_Addr pc, Dwarf_Frame **frame)
+{
+	Dwarf_Addr bias;
+	Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+
+	if (cfi && !dwarf_cfi_addrframe(cfi, pc - bias, frame))
+		return 0;
+	cfi = dwfl_module_dwarf_cfi(mod, &bias);
+	if (cfi && !dwarf_cfi_addrframe(cfi, pc - bias, frame))
+		return 0;
+	return -ENOENT;
+}
+
+/* A register saved at CFA + *off: DW_OP_call_frame_cfa, then
+ * DW_OP_plus_uconst of the (two's complement) offset when not 0. */
+static bool saved_at_cfa(const Dwarf_Op *ops, size_t nops, int32_t *off)
+{
+	if (!ops || !nops || ops[0].atom != DW_OP_call_frame_cfa)
+		return false;
+	if (nops == 1) {
+		*off = 0;
+		return true;
+	}
+	if (nops != 2 || ops[1].atom != DW_OP_plus_uconst)
+		return false;
+	*off = (int32_t)(int64_t)ops[1].number;
+	return (int64_t)*off == (int64_t)ops[1].number;
+}
+
+static int rule_at(Dwfl_Module *mod, Dwarf_Addr pc, struct unwind_rule *r)
+{
+	Dwarf_Frame *f = NULL;
+	Dwarf_Op mem[3], *ops;
+	Dwarf_Addr start, end;
+	size_t nops;
+	int32_t off;
+	bool signal;
+	int err = -ENOENT;
+
+	if (cfi_row(mod, pc, &f))
+		return -ENOENT;
+	*r = (struct unwind_rule){0};
+	if (dwarf_frame_info(f, &start, &end, &signal) < 0 || signal ||
+	    dwarf_frame_register(f, DWREG_RA, mem, &ops, &nops))
+		goto out;
+	if (!nops && ops == mem) { /* undefined: no caller */
+		r->kind = UNWIND_RULE_END;
+		err = 0;
+		goto out;
+	}
+	if (!saved_at_cfa(ops, nops, &off) || off != -8)
+		goto out;
+	if (dwarf_frame_cfa(f, &ops, &nops) || nops != 1 ||
+	    ops[0].atom != DW_OP_bregx ||
+	    (ops[0].number != DWREG_RSP && ops[0].number != DWREG_RBP) ||
+	    (int64_t)(int32_t)ops[0].number2 != (int64_t)ops[0].number2)
+		goto out;
+	r->kind = ops[0].number == DWREG_RSP ? UNWIND_RULE_SP : UNWIND_RULE_BP;
+	r->off = (int32_t)ops[0].number2;
+	if (dwarf_frame_register(f, DWREG_RBP, mem, &ops, &nops))
+		goto out;
+	if (!nops && !ops) /* same value: rbp unchanged */
+		err = 0;
+	else if (saved_at_cfa(ops, nops, &off) && off && off != -8) {
+		r->bp_off = off;
+		err = 0;
+	}
+out:
+	free(f);
+	return err;
+}
+
+int unwinder__rule(struct unwinder *u, uint32_t pid, uint64_t ip,
+		   bool innermost, struct unwind_rule *out)
+{
+	struct uproc *p = u ? hmap__get(&u->procs, pid) : NULL;
+	Dwfl_Module *mod;
+	struct unwind_rule at_ip;
+
+	if (!p || !p->dwfl || !ip || !(mod = dwfl_addrmodule(p->dwfl, ip - 1)))
+		return -ENOENT;
+	/* A return address is the instruction after a call: the caller's
+	 * state is the call's, at ip - 1 (a noreturn call may end its
+	 * function, and ip start the next). The innermost frame resumes at
+	 * ip itself; it keeps a rule only if both agree, so that one rule
+	 * serves an address met either way. */
+	if (rule_at(mod, ip - 1, out))
+		return -ENOENT;
+	if (innermost && (rule_at(mod, ip, &at_ip) ||
+			  memcmp(&at_ip, out, sizeof(at_ip))))
+		return -ENOENT;
+	return 0;
 }

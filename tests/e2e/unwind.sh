@@ -184,6 +184,27 @@ if MWARGS="--unwind-bytes 0 --metrics-textfile $TMP/deep_off.prom" folded deep_o
 	fi
 fi
 
+# --- the kernel's walk by rules learned from copies ---------------------------
+# One thread makes 100,000 malloc+free pairs 30 calls deep before its four
+# leaks: the first pair's copy is unwound and teaches the kernel the rules
+# of its frames, and the pairs after it are walked in the kernel (no copy,
+# no key). The leaks' stacks, walked as well past their leaf, must be the
+# stacks unwound from copies above.
+if MWARGS="--metrics-textfile $TMP/walk.prom" folded walk "deep_stack" 1 100000; then
+	walked=$(metric "$TMP/walk.prom" 'memwatch_unwind_stacks_total{result="walked"}')
+	rules=$(metric "$TMP/walk.prom" memwatch_unwind_rules_total)
+	echo "# walk: $walked allocations walked by $rules rules, $(metric "$TMP/walk.prom" 'memwatch_unwind_stacks_total{result="ok"}') copies unwound"
+	if ((${walked:-0} >= 95000 && ${rules:-0} >= 4)); then
+		pass walk/metrics
+	else
+		fail walk/metrics "walked '$walked' (want >= 95000 of 100000 pairs), rules '$rules' (want >= 4: a rule a code address; deep_recurse's 30 frames return to one)"
+	fi
+	for leaf in deep_leak_malloc deep_leak_strdup deep_cmp; do
+		frames "$TMP/walk.folded" "$leaf" >"$TMP/walk.$leaf"
+		same_frames "walk/$leaf" "$TMP/walk.$leaf" "$TMP/deep.$leaf"
+	done
+fi
+
 # --- C++: deep_stack_cxx, through libstdc++ ----------------------------------
 
 if folded cxx "deep_stack_cxx" "$THREADS" && folded cxx_fp "deep_stack_cxx_fp" "$THREADS"; then
