@@ -33,6 +33,9 @@ DEPS_PKGS += golang-go
 DEPS_PKGS += libsystemd-dev
 # curl: tests/e2e/prometheus.sh reads /metrics and Prometheus' HTTP API.
 DEPS_PKGS += curl
+# debuginfod: tests/e2e/debuginfod.sh serves a stripped program's debug file
+# on 127.0.0.1 (libdebuginfod1, which libdw loads, comes with it).
+DEPS_PKGS += debuginfod
 # valgrind: callgrind counts the engine's instructions per event (make bench).
 DEPS_PKGS += valgrind
 # groff-base, man-db: tests/meta/docs.sh renders the man pages with groff -ww
@@ -284,6 +287,10 @@ $(OUT)/tests/test_insn: UNIT_EXTRA := $(OUT)/daemon/insn.o
 $(OUT)/tests/test_insn: $(OUT)/daemon/insn.o
 $(OUT)/tests/test_symindex: UNIT_EXTRA := $(OUT)/daemon/symindex.o -ldw -lelf
 $(OUT)/tests/test_symindex: $(OUT)/daemon/symindex.o
+# The symbolizer's worker thread, on this test's own ELF file and DWARF.
+$(OUT)/tests/test_symworker: UNIT_EXTRA := $(OUT)/daemon/symworker.o \
+	$(OUT)/daemon/symindex.o -ldw -lelf
+$(OUT)/tests/test_symworker: $(OUT)/daemon/symworker.o $(OUT)/daemon/symindex.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
 # wrapper.c demangles C++ names for --wrapper with libstdc++'s demangler.

@@ -207,10 +207,41 @@ void daemon__flush_init(struct daemon *d)
 	};
 }
 
+/* A site named again with the worker's answer: written over its row,
+ * unless the row is gone (retention removed its process meanwhile). */
+static int put_site_again(void *ctx, const struct mw_site_row *row)
+{
+	struct store *st = ctx;
+	int have = store__has_site(st, row->proc_id, row->ip);
+
+	if (have <= 0)
+		return have;
+	return store__put_site(st, row);
+}
+
+/* The sites the symbolizer's worker answered since the last flush, in a
+ * transaction of their own after it: written once their first row was
+ * (a flush that failed hands its sites over again, and those take the
+ * answer at once, symbolizer.c). A failure keeps them for the next. */
+static void rewrite_sites(struct daemon *d)
+{
+	int err;
+
+	if (!symbolizer__rewrite_waiting(d->sym) || store__begin(d->store))
+		return;
+	err = symbolizer__rewrite(d->sym, put_site_again, d->store);
+	if (!err)
+		err = store__commit(d->store);
+	if (err)
+		store__rollback(d->store);
+}
+
 int daemon__flush(struct daemon *d, uint64_t now)
 {
 	int err = flusher__flush(&d->flusher, now);
 
 	d->last_flush = now;
+	if (!err)
+		rewrite_sites(d);
 	return err;
 }

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "retention.h"
+#include "symbolizer.h"
 
 #define TICK_NS (100ull * 1000 * 1000)
 #define FLUSH_EVERY_NS (500ull * 1000 * 1000)
@@ -167,6 +168,7 @@ void daemon__loop_init(struct daemon *d)
 	epoll_add(d, control__fd(d->ctl));
 	if (metrics__fd(d->metrics) >= 0)
 		epoll_add(d, metrics__fd(d->metrics));
+	epoll_add(d, symbolizer__fd(d->sym));
 }
 
 void daemon__loop(struct daemon *d)
@@ -192,6 +194,8 @@ void daemon__loop(struct daemon *d)
 				on_timer(d);
 			else if (fd == metrics__fd(d->metrics))
 				metrics__serve(d->metrics);
+			else if (fd == symbolizer__fd(d->sym))
+				symbolizer__collect(d->sym);
 			else if (fd == control__fd(d->ctl)) {
 				int err = control__serve(d->ctl,
 							 daemon__on_request, d);

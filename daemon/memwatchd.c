@@ -13,6 +13,7 @@
  * status once CMD exited and everything was decided and flushed.
  */
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,10 +50,13 @@ static int child_exit_code(int status)
 }
 
 /* Decide and write everything, detach from whatever still runs. */
+/* How long the end waits for the symbolizer's worker. */
+#define SETTLE_MS 5000
+
 static int finish(struct daemon *d)
 {
 	uint64_t now;
-	int err;
+	int err, left;
 
 	daemon__drain(d);
 	now = collector__now(d->col);
@@ -79,6 +83,14 @@ static int finish(struct daemon *d)
 	if (err)
 		log_warnx("final write to the database failed; rows "
 			  "committed before are intact");
+	/* The source lines of the sites just written: the worker's, which
+	 * a slow debuginfod server may hold up; not forever. */
+	if (!err && (left = symbolizer__settle(d->sym, SETTLE_MS)))
+		log_warnx("%d call sites keep their names without source "
+			  "lines: the symbolizer did not answer in %d ms",
+			  left, SETTLE_MS);
+	if (!err)
+		err = daemon__flush(d, now);
 	return err;
 }
 
@@ -184,6 +196,27 @@ static void report_usage(struct daemon *d)
 		 ru.ru_maxrss);
 }
 
+/*
+ * debuginfod's cache, when DEBUGINFOD_URLS has libdw ask a server (in
+ * the symbolizer's worker): in the state directory, with the database
+ * at its default place, rather than root's home (read-only under the
+ * unit, ProtectHome=). Before any thread starts: setenv is not safe
+ * with another thread reading the environment.
+ */
+static void debuginfod_cache(const struct options *o)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (strcmp(o->db, MW_DEFAULT_DB) || getenv("DEBUGINFOD_CACHE_PATH"))
+		return;
+	snprintf(dir, sizeof(dir), "%s", o->db);
+	if (!(slash = strrchr(dir, '/')))
+		return;
+	snprintf(slash, sizeof(dir) - (size_t)(slash - dir), "/debuginfod");
+	setenv("DEBUGINFOD_CACHE_PATH", dir, 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct collector_opts copts = {0};
@@ -245,6 +278,7 @@ int main(int argc, char **argv)
 	/* The database itself is root's and the group's (dbfile__restrict). */
 	dbfile__make_default_dir(o.db, MW_DEFAULT_DB);
 	dbfile__make_default_dir(o.socket, MW_DEFAULT_SOCKET);
+	debuginfod_cache(&o);
 	d.store = store__open(o.db, 0);
 	if (!d.store)
 		fatalx("database '%s': %s", o.db, store__strerror(errno));
@@ -324,6 +358,7 @@ int main(int argc, char **argv)
 	metrics__retention(d.metrics, retention__stats(d.retention));
 	metrics__overload(d.metrics, d.col, &d.shed);
 	metrics__kernel(d.metrics, &d.kernel);
+	metrics__symbolizer(d.metrics, d.sym);
 
 	daemon__loop_init(&d);
 

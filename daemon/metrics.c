@@ -24,6 +24,7 @@
 #include "memwatch.h"
 #include "metrics_http.h"
 #include "metrics_int.h"
+#include "symbolizer.h"
 #include "text.h"
 #include "version.h"
 
@@ -465,6 +466,34 @@ static void render_retention(struct strbuf *b, const struct retention_stats *r)
 		       (double)r->step_max_ns / NS);
 }
 
+/* The symbolizer's worker (symworker.c): source lines and debug-file
+ * names asked off the loop, and what a full queue dropped. */
+static void render_symbolizer(struct strbuf *b, const struct metrics *m)
+{
+	struct symbolizer_stats st = {0};
+
+	if (m->sym)
+		symbolizer__get_stats(m->sym, &st);
+	family(b, "memwatch_symbolize_requests_total", "counter",
+	       "Call sites' source lines asked of the symbolizer's worker "
+	       "thread, by result: queued, answered, or dropped (its queue "
+	       "was full: the site keeps the name the loop found).");
+	strbuf__printf(b,
+		       "memwatch_symbolize_requests_total{result=\"queued\"} "
+		       "%llu\n"
+		       "memwatch_symbolize_requests_total{result=\"answered\"} "
+		       "%llu\n"
+		       "memwatch_symbolize_requests_total{result=\"dropped\"} "
+		       "%llu\n",
+		       (unsigned long long)st.asked,
+		       (unsigned long long)st.answered,
+		       (unsigned long long)st.dropped);
+	family(b, "memwatch_symbolize_sites_rewritten_total", "counter",
+	       "Site rows written again with the worker's answer.");
+	strbuf__printf(b, "memwatch_symbolize_sites_rewritten_total %llu\n",
+		       (unsigned long long)st.rewritten);
+}
+
 static void render_daemon(struct strbuf *b, const struct metrics *m)
 {
 	struct rusage ru;
@@ -540,6 +569,7 @@ static void render_daemon(struct strbuf *b, const struct metrics *m)
 
 		render_retention(b, &none);
 	}
+	render_symbolizer(b, m);
 }
 
 /* Stacks unwound from copies (code without frame pointers): what it
@@ -777,6 +807,11 @@ void metrics__overload(struct metrics *m, const struct collector *c,
 void metrics__retention(struct metrics *m, const struct retention_stats *st)
 {
 	m->retention = st;
+}
+
+void metrics__symbolizer(struct metrics *m, const struct symbolizer *s)
+{
+	m->sym = s;
 }
 
 void metrics__kernel(struct metrics *m, const struct kernel *k)

@@ -50,6 +50,10 @@ void metrics__flush_end(struct metrics *m, int err);
 /* What retention did, rendered at each scrape from st (which must outlive
  * the metrics); NULL: nothing. */
 void metrics__retention(struct metrics *m, const struct retention_stats *st);
+struct symbolizer;
+/* The symbolizer's worker requests, rendered at each scrape from s
+ * (which must outlive m). */
+void metrics__symbolizer(struct metrics *m, const struct symbolizer *s);
 
 /* The kernel's release and features to render from k (which must outlive
  * the metrics). */

@@ -80,6 +80,7 @@ struct metrics {
 	double flush_seconds;
 	int textfile_err; /* last error writing it, so it is logged once */
 	const struct retention_stats *retention; /* NULL: none */
+	const struct symbolizer *sym;		 /* NULL: none */
 	const struct collector *col;		 /* NULL: none */
 	const uint64_t *shed; /* processes detached at --max-memory-mb */
 	const struct kernel *kernel; /* NULL: none */

@@ -9,6 +9,20 @@
  * that exited still symbolizes from it.
  *
  * Invariant: a pmap's ranges are sorted by start and do not overlap.
+ *
+ * Everything here runs in the epoll loop, and does no network and no
+ * DWARF: the loop's Dwfls find separate debug files only by build-id
+ * on the local disk (dwfl_build_id_find_debuginfo, which never calls
+ * debuginfod), and read only symbol tables. A site's source line, and
+ * the names only a debug file elsewhere has (debuginfod), come from the
+ * worker thread (symworker.c): a flush writes the site with what the
+ * loop has at once (module, function from the file's own symbols) and
+ * asks the worker; its answer comes back through the eventfd
+ * (symbolizer__collect), is kept per file and address (struct symres),
+ * and the sites that waited for it are handed to the daemon to write
+ * again (symbolizer__rewrite). The worker owns its Dwfls and is told a
+ * file by its id (fsym.serial) and a dup of its fd; the loop owns
+ * everything in this file.
  */
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
@@ -19,6 +33,7 @@
 #include <unistd.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +44,7 @@
 #include "procfs.h"
 #include "symbolizer.h"
 #include "symindex.h"
+#include "symworker.h"
 
 /* One ELF file: its build-id (or, without one, its inode) and a Dwfl
  * with just it, at its link-time addresses. */
@@ -42,19 +58,29 @@ struct fsym {
 	uint64_t vaddr0;  /* link-time address of file offset 0 */
 	struct symindex *syms; /* built at the first name asked */
 	bool syms_tried;
-	/* What libdwfl named where the index could not tell (sizeless
-	 * symbols near): its search goes through the whole table, and a
-	 * large program (node's 98 MB, V8's sizeless builtins) asks for
-	 * the same few addresses from every new stack. */
-	struct hmap slow; /* link-time address -> struct slow_name */
+	uint64_t serial;  /* the worker's name for it */
+	int wfd;	  /* the worker's fd, until handed (-1: handed or none) */
+	bool handed;
+	/* link-time address + 1 -> struct symres (answered) or struct
+	 * symwait (asked, the sites waiting for it) */
+	struct hmap answers;
 };
 
-struct slow_name {
-	const char *name; /* libdwfl's, valid while dwfl lives; or NULL */
-	uint64_t off, size;
+/* The worker's answer for one address of a file, its strings copied
+ * (NULL: none): kept for as long as the file, one per site address. */
+struct symres {
+	bool done; /* vs struct symwait, which starts with false */
+	uint32_t line;
+	uint64_t off;
+	char *function, *src;
 };
 
-#define MAX_SLOW 65536 /* per file; past it, the cache starts again */
+/* An address asked of the worker, and the sites written without its
+ * answer, to write again when it comes. */
+struct symwait {
+	bool done;
+	struct vec rows; /* struct mw_site_row * */
+};
 
 #define MAX_FILES 1024
 
@@ -83,16 +109,68 @@ struct symbolizer {
 	struct pmap *last;
 	struct fsym *files[MAX_FILES];
 	int nfiles;
+	struct symworker *worker;
+	int nwfd; /* fsym.wfd open */
+	struct vec ready; /* struct mw_site_row *: answered, to write again */
+	struct symbolizer_stats stats;
 };
 
+/* The loop's: local debug files by build-id only, never debuginfod
+ * (dwfl_standard_find_debuginfo would ask it, in the loop). */
 static const Dwfl_Callbacks dwfl_callbacks = {
 	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = dwfl_build_id_find_debuginfo,
 };
+
+/* Requests waiting for the worker, at most: a flush of new sites asks
+ * once per (file, address); beyond this they are dropped and counted,
+ * and the sites keep the loop's names. */
+#define WORKER_QUEUE 8192
+/* Files' fds kept for the worker before it asked for them, at most. */
+#define MAX_WFDS 256
 
 struct symbolizer *symbolizer__new(void)
 {
-	return calloc(1, sizeof(struct symbolizer));
+	struct symbolizer *s = calloc(1, sizeof(struct symbolizer));
+
+	if (s && !(s->worker = symworker__new(WORKER_QUEUE))) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int symbolizer__fd(const struct symbolizer *s)
+{
+	return symworker__fd(s->worker);
+}
+
+void symbolizer__get_stats(const struct symbolizer *s,
+			   struct symbolizer_stats *out)
+{
+	*out = s->stats;
+}
+
+static void answers_free(struct fsym *f)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+
+	while (hmap__next(&f->answers, &pos, &k, &v)) {
+		struct symwait *sw = v;
+
+		if (!sw->done) {
+			for (size_t i = 0; i < sw->rows.len; i++)
+				free(sw->rows.items[i]);
+			vec__fini(&sw->rows);
+		} else {
+			free(((struct symres *)v)->function);
+			free(((struct symres *)v)->src);
+		}
+		free(v);
+	}
+	hmap__fini(&f->answers);
 }
 
 static void pmap_clear(struct pmap *m)
@@ -104,17 +182,6 @@ static void pmap_clear(struct pmap *m)
 	m->nranges = 0;
 }
 
-static void slow_clear(struct fsym *f)
-{
-	uint64_t k;
-	void *v;
-
-	for (size_t i = 0; hmap__next(&f->slow, &i, &k, &v);)
-		free(v);
-	hmap__fini(&f->slow);
-	hmap__init(&f->slow);
-}
-
 void symbolizer__free(struct symbolizer *s)
 {
 	if (!s)
@@ -122,8 +189,14 @@ void symbolizer__free(struct symbolizer *s)
 	for (int i = 0; i < s->nmaps; i++)
 		pmap_clear(&s->maps[i]);
 	free(s->maps);
+	symworker__free(s->worker);
+	for (size_t i = 0; i < s->ready.len; i++)
+		free(s->ready.items[i]);
+	vec__fini(&s->ready);
 	for (int i = 0; i < s->nfiles; i++) {
-		slow_clear(s->files[i]);
+		answers_free(s->files[i]);
+		if (s->files[i]->wfd >= 0)
+			close(s->files[i]->wfd);
 		symindex__free(s->files[i]->syms);
 		if (s->files[i]->dwfl)
 			dwfl_end(s->files[i]->dwfl);
@@ -511,12 +584,20 @@ static struct fsym *fsym_from_fd(struct symbolizer *s, int fd,
 		close(fd);
 		return NULL;
 	}
-	hmap__init(&f->slow);
 	memcpy(f->id, id, idlen);
 	f->idlen = idlen;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
 	f->vaddr0 = vaddr0;
+	f->serial = (uint64_t)s->nfiles + 1;
+	/* The worker's own, handed at its first request: the module below
+	 * takes fd, and may close it once the file is read. Not more than
+	 * MAX_WFDS of them wait, so that files without sites to name never
+	 * hold twice the fds (the worker then opens the path). */
+	f->wfd = s->nwfd < MAX_WFDS ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (f->wfd >= 0)
+		s->nwfd++;
+	hmap__init(&f->answers);
 	f->dwfl = dwfl_begin(&dwfl_callbacks);
 	if (f->dwfl) {
 		dwfl_report_begin(f->dwfl);
@@ -529,8 +610,14 @@ static struct fsym *fsym_from_fd(struct symbolizer *s, int fd,
 			f->dwfl = NULL;
 		}
 	}
-	if (!f->mod)
+	if (!f->mod) {
 		close(fd);
+		if (f->wfd >= 0) {
+			close(f->wfd);
+			s->nwfd--;
+		}
+		f->wfd = -1;
+	}
 	s->files[s->nfiles++] = f;
 	return f;
 }
@@ -564,35 +651,18 @@ static const char *fsym_name(struct fsym *f, uint64_t addr, uint64_t *off,
 	GElf_Off o = 0;
 	GElf_Sym sym;
 	const char *name;
-	struct slow_name *hit;
-	bool decided = false;
 
 	*size = 0;
 	if (!f->syms_tried) {
 		f->syms_tried = true;
 		f->syms = symindex__new(f->mod);
 	}
-	if (f->syms) {
-		name = symindex__find_sized(f->syms, addr, off, size, &decided);
-		if (decided)
-			return name;
-	}
-	if ((hit = hmap__get(&f->slow, addr))) {
-		*off = hit->off;
-		*size = hit->size;
-		return hit->name;
-	}
+	if (f->syms)
+		return symindex__name(f->syms, f->mod, addr, off, size);
 	name = dwfl_module_addrinfo(f->mod, addr, &o, &sym, NULL, NULL, NULL);
 	*off = o;
 	if (name)
 		*size = sym.st_size;
-	if (f->slow.len >= MAX_SLOW)
-		slow_clear(f);
-	if ((hit = malloc(sizeof(*hit)))) {
-		*hit = (struct slow_name){name, *off, *size};
-		if (hmap__put(&f->slow, addr, hit))
-			free(hit);
-	}
 	return name;
 }
 
@@ -657,13 +727,98 @@ const char *symbolizer__symbol(struct symbolizer *s, uint32_t pid,
 	return fsym_name(f, addr, &off, size);
 }
 
+/* Put the worker's answer r into row: its name, from the debug file
+ * too, over the loop's; its source line. */
+static void fill_answer(struct mw_site_row *row, const struct symworker_res *r)
+{
+	if (r->named) {
+		copy_str(row->function, r->function);
+		row->offset = r->off + 1; /* relative to ip, not pc */
+	}
+	if (r->src[0]) {
+		copy_str(row->file, r->src);
+		row->line = r->line;
+	}
+}
+
+/* path opened, if it is f's very file (the daemon's mount namespace
+ * may name another file there): the worker's fd when none was kept. */
+static int open_same(const char *path, const struct fsym *f)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd >= 0 && (fstat(fd, &st) || st.st_dev != f->dev ||
+			st.st_ino != f->ino)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* row, as the loop named it, for address addr of f: completed from the
+ * worker's answer when there is one; else the worker is asked (once per
+ * address) and a copy of row waits for the answer. */
+static void ask_worker(struct symbolizer *s, struct fsym *f, uint64_t addr,
+		       const struct mw_site_row *row_in, struct mw_site_row *row)
+{
+	struct symwait *sw = hmap__get(&f->answers, addr + 1);
+	struct mw_site_row *copy;
+	int err;
+
+	if (sw && sw->done) {
+		const struct symres *sr = (const struct symres *)(void *)sw;
+
+		if (sr->function) {
+			copy_str(row->function, sr->function);
+			row->offset = sr->off + 1;
+		}
+		if (sr->src) {
+			copy_str(row->file, sr->src);
+			row->line = sr->line;
+		}
+		return;
+	}
+	if (!sw) {
+		int fd = f->handed ? -1 : f->wfd;
+
+		if (!f->handed && fd < 0 &&
+		    (fd = open_same(row_in->module, f)) < 0)
+			return; /* no fd for the worker: the loop's names */
+		err = symworker__ask(s->worker, f->serial, fd, row_in->module,
+				     addr);
+		if (err) {
+			if (fd != f->wfd)
+				close(fd);
+			s->stats.dropped++;
+			return;
+		}
+		s->stats.asked++;
+		if (!f->handed) {
+			if (f->wfd >= 0)
+				s->nwfd--;
+			f->handed = true;
+			f->wfd = -1;
+		}
+		if (!(sw = calloc(1, sizeof(*sw))) ||
+		    hmap__put(&f->answers, addr + 1, sw)) {
+			free(sw);
+			return; /* its answer will find nobody waiting */
+		}
+	}
+	if ((copy = malloc(sizeof(*copy)))) {
+		*copy = *row;
+		if (vec__push(&sw->rows, copy))
+			free(copy);
+	}
+}
+
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 			 struct mw_site_row *row)
 {
 	struct pmap *m = pmap_get(s, pid, 1);
 	struct range *r;
 	struct fsym *f;
-	Dwfl_Line *line;
 	uint64_t off = 0, size;
 	const char *name;
 	/* ip is a return address: the call is just before it. */
@@ -686,15 +841,126 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 		copy_str(row->function, name);
 		row->offset = off + 1; /* relative to ip, not pc */
 	}
-	line = dwfl_module_getsrc(f->mod, addr);
-	if (line) {
-		int lineno = 0;
-		const char *file =
-			dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+	/* The source line, and names a debug file elsewhere has: the
+	 * worker's. */
+	ask_worker(s, f, addr, row, row);
+}
 
-		if (file) {
-			copy_str(row->file, file);
-			row->line = lineno > 0 ? (uint32_t)lineno : 0;
+static void symres_free(struct symres *sr)
+{
+	if (!sr)
+		return;
+	free(sr->function);
+	free(sr->src);
+	free(sr);
+}
+
+/* r kept, its strings copied; NULL when out of memory. */
+static struct symres *symres_new(const struct symworker_res *r)
+{
+	struct symres *sr = calloc(1, sizeof(*sr));
+
+	if (!sr)
+		return NULL;
+	sr->done = true;
+	sr->off = r->off;
+	sr->line = r->line;
+	if ((r->named && !(sr->function = strdup(r->function))) ||
+	    (r->src[0] && !(sr->src = strdup(r->src)))) {
+		symres_free(sr);
+		return NULL;
+	}
+	return sr;
+}
+
+/* The file whose worker id is serial (its index + 1). */
+static struct fsym *fsym_by_serial(struct symbolizer *s, uint64_t serial)
+{
+	return serial && serial <= (uint64_t)s->nfiles ? s->files[serial - 1]
+						       : NULL;
+}
+
+void symbolizer__collect(struct symbolizer *s)
+{
+	struct symworker_res *res = malloc(64 * sizeof(*res));
+	int n;
+
+	if (!res)
+		return;
+	while ((n = symworker__take(s->worker, res, 64)) > 0) {
+		for (int i = 0; i < n; i++) {
+			struct fsym *f = fsym_by_serial(s, res[i].file);
+			struct symwait *sw;
+			struct symres *sr;
+
+			s->stats.answered++;
+			if (!f || !(sw = hmap__get(&f->answers,
+						   res[i].addr + 1)) ||
+			    sw->done)
+				continue;
+			for (size_t j = 0; j < sw->rows.len; j++) {
+				struct mw_site_row *row = sw->rows.items[j];
+
+				fill_answer(row, &res[i]);
+				if (vec__push(&s->ready, row))
+					free(row);
+			}
+			vec__fini(&sw->rows);
+			free(sw);
+			/* Kept for the sites of this address to come (other
+			 * processes of the same file); without room, the
+			 * next one asks again. */
+			sr = symres_new(&res[i]);
+			if (!sr || hmap__put(&f->answers, res[i].addr + 1, sr)) {
+				symres_free(sr);
+				hmap__del(&f->answers, res[i].addr + 1);
+			}
 		}
 	}
+	free(res);
+}
+
+int symbolizer__rewrite(struct symbolizer *s,
+			int (*put)(void *ctx, const struct mw_site_row *row),
+			void *ctx)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < s->ready.len; i++)
+		if ((err = put(ctx, s->ready.items[i])))
+			break;
+	if (err)
+		return err;
+	for (i = 0; i < s->ready.len; i++)
+		free(s->ready.items[i]);
+	s->stats.rewritten += s->ready.len;
+	s->ready.len = 0;
+	return 0;
+}
+
+int symbolizer__settle(struct symbolizer *s, int ms)
+{
+	struct pollfd pfd = {.fd = symworker__fd(s->worker), .events = POLLIN};
+	uint64_t end = mono_coarse_ns() + (uint64_t)ms * 1000000ull;
+
+	for (;;) {
+		uint64_t now;
+
+		symbolizer__collect(s);
+		if (s->stats.answered >= s->stats.asked)
+			return 0;
+		now = mono_coarse_ns();
+		if (now >= end)
+			break;
+		if (poll(&pfd, 1, (int)((end - now) / 1000000ull) + 1) < 0 &&
+		    errno != EINTR)
+			break;
+	}
+	return (int)(s->stats.asked - s->stats.answered);
+}
+
+bool symbolizer__rewrite_waiting(const struct symbolizer *s)
+{
+	return s->ready.len > 0;
 }

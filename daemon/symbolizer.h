@@ -6,6 +6,13 @@
  * mappings, refreshed whenever an address outside them turns up while the
  * process lives (symbolizer__note, on the event path), and resolves later
  * from those files with libdwfl.
+ *
+ * Everything here is called from the epoll loop and does no network and
+ * no DWARF there: a site's source line, and the names only a separate
+ * debug file found elsewhere (debuginfod) has, come later from a worker
+ * thread (symworker.h). The loop wakes on symbolizer__fd, takes the
+ * answers (symbolizer__collect), and writes the sites that waited for
+ * them again (symbolizer__rewrite): site rows are upserts.
  */
 #ifndef MEMWATCH_SYMBOLIZER_H
 #define MEMWATCH_SYMBOLIZER_H
@@ -17,6 +24,15 @@
 
 struct symbolizer;
 
+/* Counters of the worker's requests, for the metrics. */
+struct symbolizer_stats {
+	uint64_t asked;	    /* requests queued */
+	uint64_t answered;  /* answers taken back */
+	uint64_t dropped;   /* requests not queued: the queue was full */
+	uint64_t rewritten; /* site rows handed again with the answer */
+};
+
+/* NULL when out of memory or the worker thread cannot start. */
 struct symbolizer *symbolizer__new(void);
 void symbolizer__free(struct symbolizer *s);
 /* Read pid's mappings now: a process just started (held, not yet
@@ -52,5 +68,23 @@ const char *symbolizer__function(struct symbolizer *s, uint32_t pid,
 const char *symbolizer__symbol(struct symbolizer *s, uint32_t pid,
 			       uint64_t ip, uint64_t *size, uintptr_t *file);
 void symbolizer__forget(struct symbolizer *s, uint32_t pid);
+/* Readable (EPOLLIN) when the worker has answers. */
+int symbolizer__fd(const struct symbolizer *s);
+/* Take the worker's answers: the sites that waited are then ready to be
+ * written again. */
+void symbolizer__collect(struct symbolizer *s);
+/* Wait up to ms for the worker to answer every request asked (at the
+ * end: their sites are written again by the last flush); returns how
+ * many are left unanswered. */
+int symbolizer__settle(struct symbolizer *s, int ms);
+/* Some sites are ready to be written again. */
+bool symbolizer__rewrite_waiting(const struct symbolizer *s);
+/* Hand each ready site to put; they are let go when every put returned
+ * 0, kept for the next call otherwise (that error is returned). */
+int symbolizer__rewrite(struct symbolizer *s,
+			int (*put)(void *ctx, const struct mw_site_row *row),
+			void *ctx);
+void symbolizer__get_stats(const struct symbolizer *s,
+			   struct symbolizer_stats *out);
 
 #endif

@@ -19,6 +19,7 @@
 #include <gelf.h>
 #include <stdlib.h>
 
+#include "hash.h"
 #include "symindex.h"
 
 struct sym {
@@ -39,7 +40,15 @@ struct symindex {
 	int *back;
 	struct sym *unsized;  /* sizeless, sorted by start */
 	int n, nunsized;
+	struct hmap slow; /* address -> struct slow_name: libdwfl's answers */
 };
+
+struct slow_name {
+	const char *name; /* libdwfl's, valid while its module is; or NULL */
+	uint64_t off, size;
+};
+
+#define MAX_SLOW 65536 /* answers kept; past it, the cache starts again */
 
 static int sym_cmp(const void *a, const void *b)
 {
@@ -117,7 +126,9 @@ struct symindex *symindex__new(Dwfl_Module *mod)
 		errno = ENOENT;
 		return NULL;
 	}
-	if (!(x = calloc(1, sizeof(*x))) ||
+	if ((x = calloc(1, sizeof(*x))))
+		hmap__init(&x->slow);
+	if (!x ||
 	    !(x->syms = calloc((size_t)n, sizeof(*x->syms))) ||
 	    !(x->unsized = calloc((size_t)n, sizeof(*x->unsized)))) {
 		symindex__free(x);
@@ -162,10 +173,23 @@ struct symindex *symindex__new(Dwfl_Module *mod)
 	return x;
 }
 
+static void slow_clear(struct symindex *x)
+{
+	uint64_t k;
+	void *v;
+
+	for (size_t i = 0; hmap__next(&x->slow, &i, &k, &v);)
+		free(v);
+	hmap__fini(&x->slow);
+	hmap__init(&x->slow);
+}
+
 void symindex__free(struct symindex *x)
 {
 	if (!x)
 		return;
+	slow_clear(x);
+	hmap__fini(&x->slow);
 	free(x->syms);
 	free(x->back);
 	free(x->unsized);
@@ -242,4 +266,34 @@ const char *symindex__find_sized(const struct symindex *x, uint64_t addr,
 	*off = addr - s->start;
 	*size = s->size;
 	return s->name;
+}
+
+const char *symindex__name(struct symindex *x, Dwfl_Module *mod,
+			   uint64_t addr, uint64_t *off, uint64_t *size)
+{
+	struct slow_name *hit;
+	const char *name;
+	bool decided;
+	GElf_Off o = 0;
+	GElf_Sym sym;
+
+	name = symindex__find_sized(x, addr, off, size, &decided);
+	if (decided)
+		return name;
+	if ((hit = hmap__get(&x->slow, addr))) {
+		*off = hit->off;
+		*size = hit->size;
+		return hit->name;
+	}
+	name = dwfl_module_addrinfo(mod, addr, &o, &sym, NULL, NULL, NULL);
+	*off = o;
+	*size = name ? sym.st_size : 0;
+	if (x->slow.len >= MAX_SLOW)
+		slow_clear(x);
+	if ((hit = malloc(sizeof(*hit)))) {
+		*hit = (struct slow_name){name, *off, *size};
+		if (hmap__put(&x->slow, addr, hit))
+			free(hit);
+	}
+	return name;
 }

@@ -31,5 +31,11 @@ const char *symindex__find(const struct symindex *x, uint64_t addr,
  * wrapper.c: a wrapper is a small function). */
 const char *symindex__find_sized(const struct symindex *x, uint64_t addr,
 				 uint64_t *off, uint64_t *size, bool *decided);
+/* The same, decided: what the index cannot tell is libdwfl's answer,
+ * kept (its search goes through the whole table, and a large program,
+ * node's 98 MB with V8's sizeless builtins, asks for the same few
+ * addresses from every new stack). mod is the module x was made of. */
+const char *symindex__name(struct symindex *x, Dwfl_Module *mod,
+			   uint64_t addr, uint64_t *off, uint64_t *size);
 
 #endif

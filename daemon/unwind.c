@@ -53,7 +53,11 @@ static char *debuginfo_path;
 
 static const Dwfl_Callbacks proc_callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	/* Local debug files by build-id only: the standard one asks
+	 * debuginfod (DEBUGINFOD_URLS), over the network, in the loop,
+	 * when .eh_frame does not unwind a frame and .debug_frame is
+	 * sought (symbolizer.c). */
+	.find_debuginfo = dwfl_build_id_find_debuginfo,
 	.debuginfo_path = &debuginfo_path,
 };
 
