@@ -9,14 +9,18 @@
  * bulk-loaded through memwatchd's own statements (made from the rows'
  * descriptions, common/rows.c, by store/store_row.c; prepared once,
  * bound per row) in transactions of --batch rows, journal and fsync off, so
- * whatever the schema does on insert (indexes, triggers) is paid here as
- * memwatchd pays it, and shows in the rates printed.
+ * whatever the schema does on insert (indexes) is paid here as memwatchd
+ * pays it, and shows in the rates printed. The summaries memwatchd writes
+ * at each commit (site_usage, site_thread_usage: store/store_usage.c) are
+ * summed from the blocks once they are all in.
  *
- * --churn N then writes the way memwatchd does (WAL, synchronous=NORMAL,
- * SQLite's default cache, transactions of --churn-batch rows): N times,
- * a random stored block is freed (deleted) and a new one stored, as the
- * daemon's flushes do on a host in steady state. Its rate is what each
- * live_blocks write costs the daemon on a table that big.
+ * --churn N then writes the way memwatchd does, through the store itself
+ * (store__open: WAL, synchronous=NORMAL; SQLite's default cache;
+ * store__del_block and store__add_block in transactions of --churn-batch
+ * rows, each commit writing the summaries): N times, a random stored
+ * block is freed (deleted) and a new one stored, as the daemon's flushes
+ * do on a host in steady state. Its rate is what each live_blocks write
+ * costs the daemon on a table that big.
  *
  * The shape (defaults): 200 processes, most still traced; 1,000,000
  * threads over them, skewed (a few processes churn most of them), most
@@ -287,11 +291,6 @@ static void step(sqlite3_stmt *st)
 		exec("BEGIN");
 		in_txn = 0;
 	}
-}
-
-static void bind_i64(sqlite3_stmt *st, int i, uint64_t v)
-{
-	sqlite3_bind_int64(st, i, (int64_t)v);
 }
 
 /* The statement memwatchd writes a row of d with (store_write.c). */
@@ -589,6 +588,15 @@ static void write_blocks(void)
 	}
 	sqlite3_finalize(st);
 	phase_end("blocks", opt.blocks);
+	/* What memwatchd's commits would have summed (store_usage.c). */
+	phase_begin();
+	exec("INSERT INTO site_thread_usage (proc_id, site, tid, pid, blocks,"
+	     " bytes) SELECT proc_id, site, tid, pid, count(*), sum(size)"
+	     " FROM live_blocks GROUP BY proc_id, site, tid, pid");
+	exec("INSERT INTO site_usage (proc_id, site, pid, blocks, bytes,"
+	     " threads) SELECT proc_id, site, pid, sum(blocks), sum(bytes),"
+	     " count(*) FROM site_thread_usage GROUP BY proc_id, site, pid");
+	phase_end("summaries", opt.blocks);
 }
 
 /*
@@ -597,25 +605,31 @@ static void write_blocks(void)
  * writes. The counters of threads and processes are left as they were:
  * this is about the cost of the writes, after the rows were generated.
  */
-static void churn(void)
+/* A store call of the churn, which must succeed. */
+static void store_ok(int err, const char *what)
 {
-	sqlite3_stmt *ins = prepare_block_insert();
-	sqlite3_stmt *del = prepare("DELETE FROM live_blocks WHERE serial=?1");
+	if (err)
+		die("churn: %s: %s", what, store__strerror(err));
+}
+
+static void churn(const char *path)
+{
 	uint8_t *gone = xcalloc(opt.blocks / 8 + 1, 1);
-	uint64_t left = opt.blocks, n = 0;
+	uint64_t left = opt.blocks, n = 0, in_batch = 0;
+	struct store *s;
 	char pragma[64];
 
 	exec("COMMIT");
-	/* memwatchd's settings (store/store.c), and SQLite's default cache
-	 * unless --churn-cache. */
+	sqlite3_close(db);
+	/* memwatchd's connection (store/store.c: WAL, synchronous=NORMAL,
+	 * its statements), and SQLite's default cache unless
+	 * --churn-cache. */
+	if (!(s = store__open(path, 0)))
+		die("%s: %s", path, store__strerror(errno));
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=-%" PRIu64,
 		 opt.churn_cache);
-	exec("PRAGMA journal_mode=WAL");
-	exec("PRAGMA synchronous=NORMAL");
-	exec(pragma);
-	exec("BEGIN");
-	in_txn = 0;
-	opt.batch = opt.churn_batch;
+	store_ok(exec_sql(s->db, pragma), "cache_size");
+	store_ok(store__begin(s), "begin");
 	phase_begin();
 	for (uint64_t i = 0; i < opt.churn; i++) {
 		struct mw_block_row r;
@@ -629,25 +643,33 @@ static void churn(void)
 			while (gone[k / 8] & (1u << (k % 8)));
 			gone[k / 8] |= (uint8_t)(1u << (k % 8));
 			left--;
-			bind_i64(del, 1, first_block_serial + k);
-			step(del);
+			store_ok(store__del_block(s, first_block_serial + k),
+				 "delete");
 			n++;
+			in_batch++;
 		}
 		/* New blocks are the host's latest: at the end of time. */
 		make_block(opt.blocks - 1, opt.blocks, &r, &t);
-		bind_block(ins, &r);
-		step(ins);
+		store_ok(store__add_block(s, &r), "write");
 		n++;
+		if (++in_batch >= opt.churn_batch) {
+			store_ok(store__commit(s), "commit");
+			store_ok(store__begin(s), "begin");
+			in_batch = 0;
+		}
 	}
-	exec("COMMIT");
+	store_ok(store__commit(s), "commit");
 	phase_end("churn", n);
 	printf("  %-10s %" PRIu64 " frees and %" PRIu64 " new blocks, WAL,"
 	       " %" PRIu64 " rows per transaction, %" PRIu64 " KiB cache\n",
 	       "", n - opt.churn, opt.churn, opt.churn_batch, opt.churn_cache);
-	exec("PRAGMA wal_checkpoint(TRUNCATE)");
+	store_ok(exec_sql(s->db, "PRAGMA wal_checkpoint(TRUNCATE)"),
+		 "checkpoint");
+	store__close(s);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK)
+		die("%s: %s", path, sqlite3_errmsg(db));
 	exec("BEGIN");
-	sqlite3_finalize(ins);
-	sqlite3_finalize(del);
 	free(gone);
 }
 
@@ -1155,7 +1177,7 @@ int main(int argc, char **argv)
 	write_findings();
 	write_procs();
 	if (opt.churn)
-		churn();
+		churn(path);
 	exec("COMMIT");
 	/* Left as memwatchd leaves its database. */
 	exec("PRAGMA journal_mode=WAL");
