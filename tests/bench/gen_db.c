@@ -20,7 +20,9 @@
  * rows, each commit writing the summaries): N times, a random stored
  * block is freed (deleted) and a new one stored, as the daemon's flushes
  * do on a host in steady state. Its rate is what each live_blocks write
- * costs the daemon on a table that big.
+ * costs the daemon on a table that big. --reuse churns a DB generated
+ * before (with the same options) instead, so that runs can be compared
+ * on one file (a copy of it, since the churn changes it).
  *
  * The shape (defaults): 200 processes, most still traced; 1,000,000
  * threads over them, skewed (a few processes churn most of them), most
@@ -57,7 +59,7 @@ static struct {
 	uint64_t blocks, threads, procs, sites, stacks_per_site, findings;
 	uint64_t keys_per_proc, batch, seed, now;
 	uint64_t churn, churn_batch, churn_cache;
-	int force;
+	int force, reuse;
 	const char *sql[16];
 	int nsql;
 } opt = {
@@ -619,8 +621,6 @@ static void churn(const char *path)
 	struct store *s;
 	char pragma[64];
 
-	exec("COMMIT");
-	sqlite3_close(db);
 	/* memwatchd's connection (store/store.c: WAL, synchronous=NORMAL,
 	 * its statements), and SQLite's default cache unless
 	 * --churn-cache. */
@@ -629,6 +629,18 @@ static void churn(const char *path)
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=-%" PRIu64,
 		 opt.churn_cache);
 	store_ok(exec_sql(s->db, pragma), "cache_size");
+	if (opt.reuse) {
+		/* The generated blocks' serials follow each other from the
+		 * lowest; those an earlier churn freed are deleted again,
+		 * as no-ops. New serials from the store's, as memwatchd's. */
+		int64_t first = 0;
+
+		store_ok(query_int(s->db, "SELECT min(serial) FROM live_blocks",
+				   &first),
+			 "first serial");
+		first_block_serial = (uint64_t)first;
+		store_ok(store__next_serial(s, &serial), "next serial");
+	}
 	store_ok(store__begin(s), "begin");
 	phase_begin();
 	for (uint64_t i = 0; i < opt.churn; i++) {
@@ -666,10 +678,6 @@ static void churn(const char *path)
 	store_ok(exec_sql(s->db, "PRAGMA wal_checkpoint(TRUNCATE)"),
 		 "checkpoint");
 	store__close(s);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
-	    SQLITE_OK)
-		die("%s: %s", path, sqlite3_errmsg(db));
-	exec("BEGIN");
 	free(gone);
 }
 
@@ -988,7 +996,9 @@ static void usage(FILE *f)
 		" loading\n"
 		"                  (repeatable; e.g. drop an index to time"
 		" inserts without it)\n"
-		"  --force         replace DB if it exists\n");
+		"  --force         replace DB if it exists\n"
+		"  --reuse         churn DB, generated before with the same"
+		" options, only\n");
 }
 
 static uint64_t parse_n(const char *name, const char *s)
@@ -1007,7 +1017,7 @@ int main(int argc, char **argv)
 {
 	enum { O_BLOCKS = 256, O_THREADS, O_PROCS, O_SITES, O_STACKS,
 	       O_FINDINGS, O_KEYS, O_SEED, O_NOW, O_BATCH, O_CHURN, O_CHURN_BATCH, O_CHURN_CACHE, O_SQL,
-	       O_FORCE };
+	       O_FORCE, O_REUSE };
 	static const struct option lo[] = {
 		{"blocks", required_argument, NULL, O_BLOCKS},
 		{"threads", required_argument, NULL, O_THREADS},
@@ -1024,6 +1034,7 @@ int main(int argc, char **argv)
 		{"churn-cache", required_argument, NULL, O_CHURN_CACHE},
 		{"sql", required_argument, NULL, O_SQL},
 		{"force", no_argument, NULL, O_FORCE},
+		{"reuse", no_argument, NULL, O_REUSE},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -1053,6 +1064,7 @@ int main(int argc, char **argv)
 			opt.churn_cache = parse_n("--churn-cache", optarg);
 			break;
 		case O_FORCE: opt.force = 1; break;
+		case O_REUSE: opt.reuse = 1; break;
 		case O_SQL:
 			if (opt.nsql == (int)(sizeof(opt.sql) / sizeof(opt.sql[0])))
 				die("--sql: too many");
@@ -1083,13 +1095,16 @@ int main(int argc, char **argv)
 	if (opt.now < 48 * 3600 * NS)
 		die("--now: too early");
 	rng_state = opt.seed;
-	if (!stat(path, &sb)) {
+	if (opt.reuse && (stat(path, &sb) || !opt.churn || opt.force))
+		die("--reuse: needs --churn and a DB that exists (%s), not"
+		    " --force", path);
+	if (!opt.reuse && !stat(path, &sb)) {
 		if (!opt.force)
 			die("%s exists (--force replaces it)", path);
 		if (unlink(path))
 			die("%s: %s", path, strerror(errno));
 	}
-	{
+	if (!opt.reuse) {
 		/* A WAL a previous run left would be replayed into the
 		 * new file. */
 		static const char *const sides[] = {"-wal", "-shm"};
@@ -1112,9 +1127,11 @@ int main(int argc, char **argv)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
 		die("%s: %s", path, sqlite3_errmsg(db));
 	/* For loading only: memwatchd keeps WAL and synchronous=NORMAL. */
-	exec("PRAGMA journal_mode=OFF");
-	exec("PRAGMA synchronous=OFF");
-	exec("PRAGMA cache_size=-1048576");
+	if (!opt.reuse) {
+		exec("PRAGMA journal_mode=OFF");
+		exec("PRAGMA synchronous=OFF");
+		exec("PRAGMA cache_size=-1048576");
+	}
 	for (int i = 0; i < opt.nsql; i++) {
 		printf("  sql: %s\n", opt.sql[i]);
 		exec(opt.sql[i]);
@@ -1168,6 +1185,13 @@ int main(int argc, char **argv)
 		free(done);
 	}
 	make_sites();
+	if (opt.reuse) {
+		/* The model above is only for the new blocks' shape. */
+		sqlite3_close(db);
+		churn(path);
+		printf("churned in %.1f s: %s\n", mono() - t0, path);
+		return 0;
+	}
 
 	exec("BEGIN");
 	write_sites_and_stacks();
@@ -1176,8 +1200,15 @@ int main(int argc, char **argv)
 	write_keys();
 	write_findings();
 	write_procs();
-	if (opt.churn)
+	if (opt.churn) {
+		exec("COMMIT");
+		sqlite3_close(db);
 		churn(path);
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+		    SQLITE_OK)
+			die("%s: %s", path, sqlite3_errmsg(db));
+		exec("BEGIN");
+	}
 	exec("COMMIT");
 	/* Left as memwatchd leaves its database. */
 	exec("PRAGMA journal_mode=WAL");
