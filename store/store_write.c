@@ -111,20 +111,26 @@ int store__put_binding(struct store *s, const struct mw_binding_row *r)
 }
 
 /* A block's write outside a transaction: in one of its own, so that the
- * summaries change with the row (store__commit writes them). */
+ * summaries change with the row (as store__commit would write them;
+ * store.c is not called back). */
 static int own_begin(struct store *s, bool *own)
 {
 	*own = !s->in_tx;
-	return *own ? store__begin(s) : 0;
+	if (!*own)
+		return 0;
+	usage__clear(s);
+	return exec_sql(s->db, "BEGIN IMMEDIATE");
 }
 
 static int own_end(struct store *s, bool own, int err)
 {
 	if (!own)
 		return err;
-	if (!err && !(err = store__commit(s)))
+	if (!err && !(err = usage__write(s)) &&
+	    !(err = exec_sql(s->db, "COMMIT")))
 		return 0;
-	store__rollback(s);
+	usage__clear(s);
+	exec_sql(s->db, "ROLLBACK");
 	return err;
 }
 
