@@ -61,6 +61,11 @@ static int site_usage_row(sqlite3_stmt *st, void *arg)
 	" END DESC, " r "nbytes DESC, " r "nblocks DESC, " r "proc_id, " r     \
 	"gtid, " r "site"
 
+/* The same order by a column named, without the CASE: 0.08 s instead of
+ * 0.11 for a million rows. */
+#define TOP_ORDER_BY(first, second)                                            \
+	" ORDER BY " first " DESC, " second " DESC, proc_id, gtid, site"
+
 /* The blocks of the group r; and of its thread r.gtid per thread. */
 #define TOP_BLOCKS(per_thread)                                                 \
 	" FROM live_blocks b WHERE b.proc_id = r.proc_id AND b.site = r.site" \
@@ -111,7 +116,7 @@ static const char top_v4_tail[] =
 	" LIMIT :limit";
 
 /* The statement: top_head, its site's columns (row_sql__site), top_tail. */
-static const char *const top_head[3] = {
+static const char *const top_head[4] = {
 	/* One row per site of each process. */
 	"WITH u AS (SELECT proc_id, site, min(pid) AS pid, 0 AS gtid,"
 	" CASE WHEN :pid = 0 THEN count(*) ELSE (SELECT count(*) FROM"
@@ -137,16 +142,23 @@ static const char *const top_head[3] = {
 	TOP_ORDER("") " LIMIT :limit)"
 	TOP_DETAIL(" AND b.tid = r.gtid", "1"),
 	/* The same when no site's blocks carry two pids (what memwatchd
-	 * writes): a row per (thread, site) already, ranked as it is. The
-	 * GROUP BY above costs 0.5 s on a million rows, this 0.08. */
+	 * writes): a row per (thread, site) already, ranked as it is, by
+	 * bytes, then by blocks. The GROUP BY above costs 0.45 s on 850,000
+	 * rows, these 0.08. */
 	"WITH u AS (SELECT proc_id, site, pid, tid AS gtid, 1 AS npids,"
 	" blocks AS nblocks, bytes AS nbytes FROM site_thread_usage"
 	" WHERE (:pid = 0 OR pid = :pid)"
-	TOP_ORDER("") " LIMIT :limit)"
+	TOP_ORDER_BY("nbytes", "nblocks") " LIMIT :limit)"
+	TOP_DETAIL(" AND b.tid = r.gtid", "1"),
+	"WITH u AS (SELECT proc_id, site, pid, tid AS gtid, 1 AS npids,"
+	" blocks AS nblocks, bytes AS nbytes FROM site_thread_usage"
+	" WHERE (:pid = 0 OR pid = :pid)"
+	TOP_ORDER_BY("nblocks", "nbytes") " LIMIT :limit)"
 	TOP_DETAIL(" AND b.tid = r.gtid", "1"),
 };
 
-static const char *const top_tail[3] = {
+static const char *const top_tail[4] = {
+	TOP_FROM TOP_ORDER("r."),
 	TOP_FROM TOP_ORDER("r."),
 	TOP_FROM TOP_ORDER("r."),
 	TOP_FROM TOP_ORDER("r."),
@@ -178,7 +190,7 @@ int store__each_site_usage(struct store *s, const struct store_filter *f,
 		return err;
 	/* Per thread, ranked as stored unless a site has two pids. */
 	if (per_thread && !two_pids)
-		per_thread = 2;
+		per_thread = q->flags & STORE_TOP_BLOCKS ? 3 : 2;
 	sql_text__lit(&t, v4 ? top_v4_head : top_head[per_thread]);
 	row_sql__site(&t);
 	sql_text__lit(&t, v4 ? top_v4_tail : top_tail[per_thread]);
