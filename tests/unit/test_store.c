@@ -1815,6 +1815,101 @@ static void test_usage_migrate(void)
 	store__close(s);
 }
 
+/* One line of text from the sqlite3 shell, into buf. */
+static void shell_text(const char *sql, char *buf, size_t len)
+{
+	char cmd[1024];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"%s\"", path, sql);
+	f = popen(cmd, "r");
+	if (!f)
+		return;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	pclose(f);
+}
+
+static char top_text[2048];
+
+/* top's rows as "site:tid:blocks:bytes;" each, in order. */
+static int top_text_cb(void *ctx, const struct store_site_usage *u,
+		       const struct mw_site_row *site)
+{
+	size_t o = strlen(top_text);
+
+	snprintf(top_text + o, sizeof(top_text) - o, "%llu:%u:%llu:%llu;",
+		 (unsigned long long)u->site, u->tid,
+		 (unsigned long long)u->blocks, (unsigned long long)u->bytes);
+	return 0;
+}
+
+/* top --per thread's first 12 rows against the same ranked from
+ * live_blocks by GROUP BY, by bytes and by blocks. */
+static void check_top_per_thread(struct store *s)
+{
+	static const char *const want_sql[2] = {
+	    "SELECT group_concat(x, '') FROM (SELECT site || ':' || tid ||"
+	    " ':' || count(*) || ':' || sum(size) || ';' AS x FROM live_blocks"
+	    " GROUP BY proc_id, site, tid ORDER BY sum(size) DESC, count(*)"
+	    " DESC, proc_id, tid, site LIMIT 12)",
+	    "SELECT group_concat(x, '') FROM (SELECT site || ':' || tid ||"
+	    " ':' || count(*) || ':' || sum(size) || ';' AS x FROM live_blocks"
+	    " GROUP BY proc_id, site, tid ORDER BY count(*) DESC, sum(size)"
+	    " DESC, proc_id, tid, site LIMIT 12)",
+	};
+	struct store_filter f = {.limit = 12};
+	char want[2048];
+
+	for (int by = 0; by < 2; by++) {
+		struct store_top q = {.flags = STORE_TOP_PER_THREAD |
+					       (by ? STORE_TOP_BLOCKS : 0),
+				      .now = 1000000, .window = 10};
+
+		top_text[0] = '\0';
+		CHECK(store__each_site_usage(s, &f, &q, top_text_cb, NULL) ==
+		      0);
+		shell_text(want_sql[by], want, sizeof(want));
+		CHECK(strlen(want) > 100);
+		CHECK_STR(top_text, want);
+	}
+}
+
+/*
+ * top --per thread ranks site_thread_usage's rows as they are when no
+ * site's blocks carry two pids, and sums them by (process, site, thread)
+ * when one does: both give the ranking live_blocks gives.
+ */
+static void test_top_per_thread(void)
+{
+	struct store *s = open_fresh("per_thread.db");
+	struct mw_block_row b;
+
+	if (!s)
+		return;
+	usage_rng = 7;
+	CHECK(store__begin(s) == 0);
+	for (uint64_t serial = 1; serial <= 400; serial++) {
+		usage_block(&b, serial);
+		b.pid = (uint32_t)(100 * b.proc_id);
+		CHECK(store__add_block(s, &b) == 0);
+	}
+	CHECK(store__commit(s) == 0);
+	check_top_per_thread(s);
+	/* A site of process 1 with a block of another pid. */
+	usage_block(&b, 401);
+	b.proc_id = 1;
+	b.tid = 100;
+	b.pid = 101;
+	b.site = 0x1000;
+	b.size = 1000000;
+	CHECK(store__add_block(s, &b) == 0);
+	check_top_per_thread(s);
+	store__close(s);
+}
+
 static const struct unit_case cases[] = {
     UNIT_CASE(test_create_and_migrate),	 UNIT_CASE(test_rows_roundtrip),
     UNIT_CASE(test_stacks_and_evidence), UNIT_CASE(test_migrate_from_v1),
@@ -1825,7 +1920,7 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_thread_queries),	 UNIT_CASE(test_prune_raw_then_all),
     UNIT_CASE(test_prune_shrinks),	 UNIT_CASE(test_rows_schema),
     UNIT_CASE(test_rows_desc_roundtrip), UNIT_CASE(test_usage_exact),
-    UNIT_CASE(test_usage_migrate),
+    UNIT_CASE(test_usage_migrate),	 UNIT_CASE(test_top_per_thread),
 };
 
 int main(int argc, char **argv)
