@@ -152,8 +152,8 @@ static const struct mw_col binding_columns[] = {
 };
 #undef B
 
-/* An upsert, not INSERT OR REPLACE: the update fires the trigger that
- * keeps site_usage right (schema/005), a replace's delete would not. */
+/* An upsert; a block written again first leaves the summaries as its
+ * row was stored (store/store_write.c, store_usage.c). */
 #define L struct mw_block_row
 static const struct mw_col block_columns[] = {
     COL(L, serial, U64, 1, KEY),

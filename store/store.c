@@ -204,7 +204,7 @@ struct store *store__open(const char *path, unsigned flags)
 		s->dev = st.st_dev;
 		s->ino = st.st_ino;
 	}
-	if ((err = store_write__prepare(s)))
+	if ((err = store_write__prepare(s)) || (err = usage__prepare(s)))
 		goto fail;
 	return s;
 fail:
@@ -221,22 +221,36 @@ void store__close(struct store *s)
 		sqlite3_finalize(s->st[i]);
 	for (int i = 0; i < PR_MAX; i++)
 		sqlite3_finalize(s->prune[i]);
+	usage__fini(s);
 	sqlite3_close(s->db);
 	free(s);
 }
 
 int store__begin(struct store *s)
 {
-	return exec_sql(s->db, "BEGIN IMMEDIATE");
+	int err = exec_sql(s->db, "BEGIN IMMEDIATE");
+
+	usage__clear(s);
+	s->in_tx = !err;
+	return err;
 }
 
+/* The summaries this transaction changed are written in it, last. On
+ * failure the transaction stays open: the caller rolls back. */
 int store__commit(struct store *s)
 {
-	return exec_sql(s->db, "COMMIT");
+	int err = usage__write(s);
+
+	if (err || (err = exec_sql(s->db, "COMMIT")))
+		return err;
+	s->in_tx = false;
+	return 0;
 }
 
 int store__rollback(struct store *s)
 {
+	usage__clear(s);
+	s->in_tx = false;
 	return exec_sql(s->db, "ROLLBACK");
 }
 

@@ -44,6 +44,9 @@ int store__put_process(struct store *s, const struct mw_process_row *r);
 int store__put_thread(struct store *s, const struct mw_thread_row *r);
 int store__put_key(struct store *s, const struct mw_key_row *r);
 int store__put_binding(struct store *s, const struct mw_binding_row *r);
+/* A block written (again) or deleted moves its site's and its (site,
+ * thread)'s summary rows (site_usage, site_thread_usage), written at
+ * store__commit; outside a transaction, each call is one of its own. */
 int store__add_block(struct store *s, const struct mw_block_row *r);
 int store__del_block(struct store *s, uint64_t serial);
 int store__put_finding(struct store *s, const struct mw_finding_row *r);
@@ -65,7 +68,7 @@ int store__recreate(struct store *s, const char *path);
 /*
  * Retention removes the rows of processes no longer traced, in two
  * levels. STORE_PRUNE_RAW: their threads, keys, TLS bindings and live
- * blocks (site_usage follows, by its triggers), and the stacks and sites
+ * blocks (site_usage follows, in the same step), and the stacks and sites
  * none of their findings needs; the process row stays, marked pruned, its
  * counters as they were at its end. STORE_PRUNE_ALL: everything, the
  * findings, stacks, sites and the process row last. Rows go in an order

@@ -31,7 +31,6 @@ enum {
 	ST_BINDING_PUT,
 	ST_BINDING_DEL,
 	ST_BLOCK_ADD,
-	ST_BLOCK_DEL,
 	ST_FINDING,
 	ST_SITE,
 	ST_HAS_SITE,
@@ -65,11 +64,42 @@ enum {
 	PR_MAX,
 };
 
+/* The summaries' statements (store_usage.c), prepared at open. */
+enum {
+	U_OLD,
+	U_DEL,
+	U_THREAD,
+	U_THREAD_GONE,
+	U_SITE,
+	U_SITE_GONE,
+	U_MAX,
+};
+
+/* A change to a summary row, summed until the commit: per (site, thread)
+ * or, tid 0, per site. */
+struct usage_sum {
+	uint64_t proc_id, site;
+	uint32_t tid, pid;
+	int64_t blocks, bytes, threads;
+	bool used; /* a key, not an empty slot */
+};
+
+/* Sums by key: open addressing, cap a power of two (or 0), half full at
+ * most. */
+struct usage_table {
+	struct usage_sum *v;
+	size_t cap, n;
+};
+
 struct store {
 	sqlite3 *db;
 	int rdonly;
+	bool in_tx;	 /* between store__begin and its commit or rollback */
 	int64_t version; /* user_version once open */
 	sqlite3_stmt *st[ST_MAX];
+	sqlite3_stmt *ust[U_MAX]; /* the summaries' (store_usage.c) */
+	/* What this transaction changed of the summaries, not written yet. */
+	struct usage_table threads, sites;
 	sqlite3_stmt *prune[PR_MAX]; /* retention's, prepared on first use */
 	dev_t dev;		     /* the writer's file, to notice it gone */
 	ino_t ino;
@@ -97,6 +127,28 @@ struct walk_ctx {
 
 /* Prepare the writers' statements into s->st. 0 or -errno. */
 int store_write__prepare(struct store *s);
+
+/* --- store_usage.c: site_usage and site_thread_usage --------------------- */
+
+/* Prepare the summaries' statements into s->ust; free everything. */
+int usage__prepare(struct store *s);
+void usage__fini(struct store *s);
+/* A block row's change to its (site, thread) summary, summed. */
+int usage__count(struct store *s, uint64_t proc_id, uint64_t site,
+		 uint32_t tid, uint32_t pid, int64_t blocks, int64_t bytes);
+/* Step st to its end, each row it returns a block (proc_id, site, tid,
+ * pid, size) counted sign times (-1: gone); *n (if not NULL) counts them.
+ * st is reset. */
+int usage__rows(struct store *s, sqlite3_stmt *st, int64_t sign, uint64_t *n);
+/* The row serial had, if any, taken out of the summaries (it is about to
+ * be written again). */
+int usage__old_block(struct store *s, uint64_t serial);
+/* Delete serial's row, taken out of the summaries. */
+int usage__del_block(struct store *s, uint64_t serial);
+/* Write the sums to the tables (before COMMIT), then forget them. */
+int usage__write(struct store *s);
+/* Forget the sums (a rollback). */
+void usage__clear(struct store *s);
 
 /* --- store_row.c: rows through their descriptions (common/rows.c) ------- */
 

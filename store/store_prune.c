@@ -13,8 +13,9 @@
  * Retention's statements (store__prune_process), bound with ?1 the
  * process and ?2 the rows a statement may still delete. Each deletes
  * through a LIMITed subquery on an index led by proc_id, so a step costs
- * what it deletes, however big the tables are. live_blocks rows go by
- * DELETE, so that the triggers of schema/005 keep site_usage right.
+ * what it deletes, however big the tables are. The live_blocks rows
+ * deleted are returned, and taken out of the summaries (store_usage.c,
+ * written by the step's commit).
  */
 static const char *const prune_sql[PR_MAX] = {
 	[PR_FLOOR] = "INSERT INTO meta (name, value) SELECT 'serial_floor',"
@@ -29,7 +30,7 @@ static const char *const prune_sql[PR_MAX] = {
 	 * dirties a table page per row: measured 2 to 3 times slower. */
 	[PR_BLOCKS] = "DELETE FROM live_blocks WHERE serial IN (SELECT serial"
 		      " FROM live_blocks WHERE proc_id = ?1 ORDER BY site, ts"
-		      " LIMIT ?2)",
+		      " LIMIT ?2) RETURNING proc_id, site, tid, pid, size",
 	[PR_KEYS] = "DELETE FROM keys WHERE proc_id = ?1 AND (key, generation)"
 		    " IN (SELECT key, generation FROM keys WHERE proc_id = ?1"
 		    " LIMIT ?2)",
@@ -147,11 +148,17 @@ static int prune_rows(struct store *s, int i, uint64_t proc_id,
 		return err;
 	sqlite3_bind_int64(st, 1, (int64_t)proc_id);
 	sqlite3_bind_int64(st, 2, (int64_t)*left);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return errno_of(rc);
-	n = (uint64_t)sqlite3_changes64(s->db);
+	if (i == PR_BLOCKS) {
+		n = 0;
+		if ((err = usage__rows(s, st, -1, &n)))
+			return err;
+	} else {
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return errno_of(rc);
+		n = (uint64_t)sqlite3_changes64(s->db);
+	}
 	*count += n;
 	*left -= n < *left ? n : *left;
 	return 0;

@@ -41,9 +41,10 @@ static int site_usage_row(sqlite3_stmt *st, void *arg)
 
 /*
  * top. The ranking reads site_usage, or site_thread_usage per thread:
- * what the triggers of schema/005 keep equal to live_blocks summed by
- * (proc_id, site, pid) and (proc_id, site, tid, pid), a few thousand
- * rows instead of every block. Only the rows the limit keeps then read
+ * what memwatchd keeps equal to live_blocks summed by (proc_id, site,
+ * pid) and (proc_id, site, tid, pid) (store_usage.c; the triggers of
+ * schema/005 before schema/011), a few thousand rows instead of every
+ * block. Only the rows the limit keeps then read
  * live_blocks, through live_blocks_site: their oldest block, and their
  * bytes of the last two windows (the blocks of the last 2 windows only).
  * ref is the moment ages and windows are measured from: the process's
@@ -59,6 +60,11 @@ static int site_usage_row(sqlite3_stmt *st, void *arg)
 	" ORDER BY CASE WHEN :by_blocks THEN " r "nblocks ELSE " r "nbytes"    \
 	" END DESC, " r "nbytes DESC, " r "nblocks DESC, " r "proc_id, " r     \
 	"gtid, " r "site"
+
+/* The same order by a column named, without the CASE: 0.08 s instead of
+ * 0.11 for a million rows. */
+#define TOP_ORDER_BY(first, second)                                            \
+	" ORDER BY " first " DESC, " second " DESC, proc_id, gtid, site"
 
 /* The blocks of the group r; and of its thread r.gtid per thread. */
 #define TOP_BLOCKS(per_thread)                                                 \
@@ -110,7 +116,7 @@ static const char top_v4_tail[] =
 	" LIMIT :limit";
 
 /* The statement: top_head, its site's columns (row_sql__site), top_tail. */
-static const char *const top_head[2] = {
+static const char *const top_head[4] = {
 	/* One row per site of each process. */
 	"WITH u AS (SELECT proc_id, site, min(pid) AS pid, 0 AS gtid,"
 	" CASE WHEN :pid = 0 THEN count(*) ELSE (SELECT count(*) FROM"
@@ -135,12 +141,34 @@ static const char *const top_head[2] = {
 	" GROUP BY proc_id, site, tid"
 	TOP_ORDER("") " LIMIT :limit)"
 	TOP_DETAIL(" AND b.tid = r.gtid", "1"),
+	/* The same when no site's blocks carry two pids (what memwatchd
+	 * writes): a row per (thread, site) already, ranked as it is, by
+	 * bytes, then by blocks. The GROUP BY above costs 0.45 s on 850,000
+	 * rows, these 0.08. */
+	"WITH u AS (SELECT proc_id, site, pid, tid AS gtid, 1 AS npids,"
+	" blocks AS nblocks, bytes AS nbytes FROM site_thread_usage"
+	" WHERE (:pid = 0 OR pid = :pid)"
+	TOP_ORDER_BY("nbytes", "nblocks") " LIMIT :limit)"
+	TOP_DETAIL(" AND b.tid = r.gtid", "1"),
+	"WITH u AS (SELECT proc_id, site, pid, tid AS gtid, 1 AS npids,"
+	" blocks AS nblocks, bytes AS nbytes FROM site_thread_usage"
+	" WHERE (:pid = 0 OR pid = :pid)"
+	TOP_ORDER_BY("nblocks", "nbytes") " LIMIT :limit)"
+	TOP_DETAIL(" AND b.tid = r.gtid", "1"),
 };
 
-static const char *const top_tail[2] = {
+static const char *const top_tail[4] = {
+	TOP_FROM TOP_ORDER("r."),
+	TOP_FROM TOP_ORDER("r."),
 	TOP_FROM TOP_ORDER("r."),
 	TOP_FROM TOP_ORDER("r."),
 };
+
+/* Does a (proc_id, site) of site_usage have rows of two pids? A few
+ * thousand rows read. */
+static const char top_two_pids[] =
+	"SELECT EXISTS (SELECT 1 FROM site_usage GROUP BY proc_id, site"
+	" HAVING count(*) > 1)";
 
 int store__each_site_usage(struct store *s, const struct store_filter *f,
 			   const struct store_top *q,
@@ -153,9 +181,16 @@ int store__each_site_usage(struct store *s, const struct store_filter *f,
 	int per_thread = !!(q->flags & STORE_TOP_PER_THREAD);
 	int v4 = s->version < SCHEMA_SITE_USAGE;
 	struct sql_text t = {0};
+	int64_t two_pids = 1;
 	sqlite3_stmt *st;
 	int err;
 
+	if (per_thread && !v4 &&
+	    (err = query_int(s->db, top_two_pids, &two_pids)))
+		return err;
+	/* Per thread, ranked as stored unless a site has two pids. */
+	if (per_thread && !two_pids)
+		per_thread = q->flags & STORE_TOP_BLOCKS ? 3 : 2;
 	sql_text__lit(&t, v4 ? top_v4_head : top_head[per_thread]);
 	row_sql__site(&t);
 	sql_text__lit(&t, v4 ? top_v4_tail : top_tail[per_thread]);

@@ -3,7 +3,9 @@
  * upsert per table, made from the table's description (store_row.c),
  * prepared once at open and bound for each row (no SQL is ever built
  * from values). Rows are upserts, so the engine may hand the same row
- * over again after a failed flush.
+ * over again after a failed flush. A block written or deleted changes
+ * the summaries too (store_usage.c), in the caller's transaction, or in
+ * one of its own outside of one.
  */
 #include <errno.h>
 
@@ -21,11 +23,8 @@ static const struct {
     [ST_KEY] = {&mw_key_desc, W_WRITE},
     [ST_BINDING_PUT] = {&mw_binding_desc, W_WRITE},
     [ST_BINDING_DEL] = {&mw_binding_desc, W_DELETE},
-    /* An upsert, not INSERT OR REPLACE: the update fires the trigger
-     * that keeps site_usage right (schema/005), a replace's delete
-     * would not. */
+    /* Its delete is store_usage.c's, which reads the row it deletes. */
     [ST_BLOCK_ADD] = {&mw_block_desc, W_WRITE},
-    [ST_BLOCK_DEL] = {&mw_block_desc, W_DELETE},
     [ST_FINDING] = {&mw_finding_desc, W_WRITE},
     [ST_SITE] = {&mw_site_desc, W_WRITE},
     [ST_HAS_SITE] = {&mw_site_desc, W_EXISTS},
@@ -111,15 +110,52 @@ int store__put_binding(struct store *s, const struct mw_binding_row *r)
 	return put_row(s, ST_BINDING_PUT, r);
 }
 
+/* A block's write outside a transaction: in one of its own, so that the
+ * summaries change with the row (as store__commit would write them;
+ * store.c is not called back). */
+static int own_begin(struct store *s, bool *own)
+{
+	*own = !s->in_tx;
+	if (!*own)
+		return 0;
+	usage__clear(s);
+	return exec_sql(s->db, "BEGIN IMMEDIATE");
+}
+
+static int own_end(struct store *s, bool own, int err)
+{
+	if (!own)
+		return err;
+	if (!err && !(err = usage__write(s)) &&
+	    !(err = exec_sql(s->db, "COMMIT")))
+		return 0;
+	usage__clear(s);
+	exec_sql(s->db, "ROLLBACK");
+	return err;
+}
+
 int store__add_block(struct store *s, const struct mw_block_row *r)
 {
-	return put_row(s, ST_BLOCK_ADD, r);
+	bool own;
+	int err = own_begin(s, &own);
+
+	/* Written again (a block resized in place, or a flush handed over
+	 * again): the row it replaces leaves the summaries first. */
+	if (!err && !(err = usage__old_block(s, r->serial)) &&
+	    !(err = put_row(s, ST_BLOCK_ADD, r)))
+		err = usage__count(s, r->proc_id, r->site, r->tid, r->pid, 1,
+				   (int64_t)r->size);
+	return own_end(s, own, err);
 }
 
 int store__del_block(struct store *s, uint64_t serial)
 {
-	bind_u64s(s->st[ST_BLOCK_DEL], &serial, 1);
-	return run(s->st[ST_BLOCK_DEL]);
+	bool own;
+	int err = own_begin(s, &own);
+
+	if (!err)
+		err = usage__del_block(s, serial);
+	return own_end(s, own, err);
 }
 
 int store__put_finding(struct store *s, const struct mw_finding_row *r)

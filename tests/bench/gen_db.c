@@ -9,14 +9,20 @@
  * bulk-loaded through memwatchd's own statements (made from the rows'
  * descriptions, common/rows.c, by store/store_row.c; prepared once,
  * bound per row) in transactions of --batch rows, journal and fsync off, so
- * whatever the schema does on insert (indexes, triggers) is paid here as
- * memwatchd pays it, and shows in the rates printed.
+ * whatever the schema does on insert (indexes) is paid here as memwatchd
+ * pays it, and shows in the rates printed. The summaries memwatchd writes
+ * at each commit (site_usage, site_thread_usage: store/store_usage.c) are
+ * summed from the blocks once they are all in.
  *
- * --churn N then writes the way memwatchd does (WAL, synchronous=NORMAL,
- * SQLite's default cache, transactions of --churn-batch rows): N times,
- * a random stored block is freed (deleted) and a new one stored, as the
- * daemon's flushes do on a host in steady state. Its rate is what each
- * live_blocks write costs the daemon on a table that big.
+ * --churn N then writes the way memwatchd does, through the store itself
+ * (store__open: WAL, synchronous=NORMAL; SQLite's default cache;
+ * store__del_block and store__add_block in transactions of --churn-batch
+ * rows, each commit writing the summaries): N times, a random stored
+ * block is freed (deleted) and a new one stored, as the daemon's flushes
+ * do on a host in steady state. Its rate is what each live_blocks write
+ * costs the daemon on a table that big. --reuse churns a DB generated
+ * before (with the same options) instead, so that runs can be compared
+ * on one file (a copy of it, since the churn changes it).
  *
  * The shape (defaults): 200 processes, most still traced; 1,000,000
  * threads over them, skewed (a few processes churn most of them), most
@@ -53,7 +59,7 @@ static struct {
 	uint64_t blocks, threads, procs, sites, stacks_per_site, findings;
 	uint64_t keys_per_proc, batch, seed, now;
 	uint64_t churn, churn_batch, churn_cache;
-	int force;
+	int force, reuse;
 	const char *sql[16];
 	int nsql;
 } opt = {
@@ -287,11 +293,6 @@ static void step(sqlite3_stmt *st)
 		exec("BEGIN");
 		in_txn = 0;
 	}
-}
-
-static void bind_i64(sqlite3_stmt *st, int i, uint64_t v)
-{
-	sqlite3_bind_int64(st, i, (int64_t)v);
 }
 
 /* The statement memwatchd writes a row of d with (store_write.c). */
@@ -589,6 +590,15 @@ static void write_blocks(void)
 	}
 	sqlite3_finalize(st);
 	phase_end("blocks", opt.blocks);
+	/* What memwatchd's commits would have summed (store_usage.c). */
+	phase_begin();
+	exec("INSERT INTO site_thread_usage (proc_id, site, tid, pid, blocks,"
+	     " bytes) SELECT proc_id, site, tid, pid, count(*), sum(size)"
+	     " FROM live_blocks GROUP BY proc_id, site, tid, pid");
+	exec("INSERT INTO site_usage (proc_id, site, pid, blocks, bytes,"
+	     " threads) SELECT proc_id, site, pid, sum(blocks), sum(bytes),"
+	     " count(*) FROM site_thread_usage GROUP BY proc_id, site, pid");
+	phase_end("summaries", opt.blocks);
 }
 
 /*
@@ -597,25 +607,41 @@ static void write_blocks(void)
  * writes. The counters of threads and processes are left as they were:
  * this is about the cost of the writes, after the rows were generated.
  */
-static void churn(void)
+/* A store call of the churn, which must succeed. */
+static void store_ok(int err, const char *what)
 {
-	sqlite3_stmt *ins = prepare_block_insert();
-	sqlite3_stmt *del = prepare("DELETE FROM live_blocks WHERE serial=?1");
+	if (err)
+		die("churn: %s: %s", what, store__strerror(err));
+}
+
+static void churn(const char *path)
+{
 	uint8_t *gone = xcalloc(opt.blocks / 8 + 1, 1);
-	uint64_t left = opt.blocks, n = 0;
+	uint64_t left = opt.blocks, n = 0, in_batch = 0;
+	struct store *s;
 	char pragma[64];
 
-	exec("COMMIT");
-	/* memwatchd's settings (store/store.c), and SQLite's default cache
-	 * unless --churn-cache. */
+	/* memwatchd's connection (store/store.c: WAL, synchronous=NORMAL,
+	 * its statements), and SQLite's default cache unless
+	 * --churn-cache. */
+	if (!(s = store__open(path, 0)))
+		die("%s: %s", path, store__strerror(errno));
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=-%" PRIu64,
 		 opt.churn_cache);
-	exec("PRAGMA journal_mode=WAL");
-	exec("PRAGMA synchronous=NORMAL");
-	exec(pragma);
-	exec("BEGIN");
-	in_txn = 0;
-	opt.batch = opt.churn_batch;
+	store_ok(exec_sql(s->db, pragma), "cache_size");
+	if (opt.reuse) {
+		/* The generated blocks' serials follow each other from the
+		 * lowest; those an earlier churn freed are deleted again,
+		 * as no-ops. New serials from the store's, as memwatchd's. */
+		int64_t first = 0;
+
+		store_ok(query_int(s->db, "SELECT min(serial) FROM live_blocks",
+				   &first),
+			 "first serial");
+		first_block_serial = (uint64_t)first;
+		store_ok(store__next_serial(s, &serial), "next serial");
+	}
+	store_ok(store__begin(s), "begin");
 	phase_begin();
 	for (uint64_t i = 0; i < opt.churn; i++) {
 		struct mw_block_row r;
@@ -629,25 +655,29 @@ static void churn(void)
 			while (gone[k / 8] & (1u << (k % 8)));
 			gone[k / 8] |= (uint8_t)(1u << (k % 8));
 			left--;
-			bind_i64(del, 1, first_block_serial + k);
-			step(del);
+			store_ok(store__del_block(s, first_block_serial + k),
+				 "delete");
 			n++;
+			in_batch++;
 		}
 		/* New blocks are the host's latest: at the end of time. */
 		make_block(opt.blocks - 1, opt.blocks, &r, &t);
-		bind_block(ins, &r);
-		step(ins);
+		store_ok(store__add_block(s, &r), "write");
 		n++;
+		if (++in_batch >= opt.churn_batch) {
+			store_ok(store__commit(s), "commit");
+			store_ok(store__begin(s), "begin");
+			in_batch = 0;
+		}
 	}
-	exec("COMMIT");
+	store_ok(store__commit(s), "commit");
 	phase_end("churn", n);
 	printf("  %-10s %" PRIu64 " frees and %" PRIu64 " new blocks, WAL,"
 	       " %" PRIu64 " rows per transaction, %" PRIu64 " KiB cache\n",
 	       "", n - opt.churn, opt.churn, opt.churn_batch, opt.churn_cache);
-	exec("PRAGMA wal_checkpoint(TRUNCATE)");
-	exec("BEGIN");
-	sqlite3_finalize(ins);
-	sqlite3_finalize(del);
+	store_ok(exec_sql(s->db, "PRAGMA wal_checkpoint(TRUNCATE)"),
+		 "checkpoint");
+	store__close(s);
 	free(gone);
 }
 
@@ -966,7 +996,9 @@ static void usage(FILE *f)
 		" loading\n"
 		"                  (repeatable; e.g. drop an index to time"
 		" inserts without it)\n"
-		"  --force         replace DB if it exists\n");
+		"  --force         replace DB if it exists\n"
+		"  --reuse         churn DB, generated before with the same"
+		" options, only\n");
 }
 
 static uint64_t parse_n(const char *name, const char *s)
@@ -985,7 +1017,7 @@ int main(int argc, char **argv)
 {
 	enum { O_BLOCKS = 256, O_THREADS, O_PROCS, O_SITES, O_STACKS,
 	       O_FINDINGS, O_KEYS, O_SEED, O_NOW, O_BATCH, O_CHURN, O_CHURN_BATCH, O_CHURN_CACHE, O_SQL,
-	       O_FORCE };
+	       O_FORCE, O_REUSE };
 	static const struct option lo[] = {
 		{"blocks", required_argument, NULL, O_BLOCKS},
 		{"threads", required_argument, NULL, O_THREADS},
@@ -1002,6 +1034,7 @@ int main(int argc, char **argv)
 		{"churn-cache", required_argument, NULL, O_CHURN_CACHE},
 		{"sql", required_argument, NULL, O_SQL},
 		{"force", no_argument, NULL, O_FORCE},
+		{"reuse", no_argument, NULL, O_REUSE},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -1031,6 +1064,7 @@ int main(int argc, char **argv)
 			opt.churn_cache = parse_n("--churn-cache", optarg);
 			break;
 		case O_FORCE: opt.force = 1; break;
+		case O_REUSE: opt.reuse = 1; break;
 		case O_SQL:
 			if (opt.nsql == (int)(sizeof(opt.sql) / sizeof(opt.sql[0])))
 				die("--sql: too many");
@@ -1061,13 +1095,16 @@ int main(int argc, char **argv)
 	if (opt.now < 48 * 3600 * NS)
 		die("--now: too early");
 	rng_state = opt.seed;
-	if (!stat(path, &sb)) {
+	if (opt.reuse && (stat(path, &sb) || !opt.churn || opt.force))
+		die("--reuse: needs --churn and a DB that exists (%s), not"
+		    " --force", path);
+	if (!opt.reuse && !stat(path, &sb)) {
 		if (!opt.force)
 			die("%s exists (--force replaces it)", path);
 		if (unlink(path))
 			die("%s: %s", path, strerror(errno));
 	}
-	{
+	if (!opt.reuse) {
 		/* A WAL a previous run left would be replayed into the
 		 * new file. */
 		static const char *const sides[] = {"-wal", "-shm"};
@@ -1090,9 +1127,11 @@ int main(int argc, char **argv)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
 		die("%s: %s", path, sqlite3_errmsg(db));
 	/* For loading only: memwatchd keeps WAL and synchronous=NORMAL. */
-	exec("PRAGMA journal_mode=OFF");
-	exec("PRAGMA synchronous=OFF");
-	exec("PRAGMA cache_size=-1048576");
+	if (!opt.reuse) {
+		exec("PRAGMA journal_mode=OFF");
+		exec("PRAGMA synchronous=OFF");
+		exec("PRAGMA cache_size=-1048576");
+	}
 	for (int i = 0; i < opt.nsql; i++) {
 		printf("  sql: %s\n", opt.sql[i]);
 		exec(opt.sql[i]);
@@ -1146,6 +1185,13 @@ int main(int argc, char **argv)
 		free(done);
 	}
 	make_sites();
+	if (opt.reuse) {
+		/* The model above is only for the new blocks' shape. */
+		sqlite3_close(db);
+		churn(path);
+		printf("churned in %.1f s: %s\n", mono() - t0, path);
+		return 0;
+	}
 
 	exec("BEGIN");
 	write_sites_and_stacks();
@@ -1154,8 +1200,15 @@ int main(int argc, char **argv)
 	write_keys();
 	write_findings();
 	write_procs();
-	if (opt.churn)
-		churn();
+	if (opt.churn) {
+		exec("COMMIT");
+		sqlite3_close(db);
+		churn(path);
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+		    SQLITE_OK)
+			die("%s: %s", path, sqlite3_errmsg(db));
+		exec("BEGIN");
+	}
 	exec("COMMIT");
 	/* Left as memwatchd leaves its database. */
 	exec("PRAGMA journal_mode=WAL");

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -696,8 +697,8 @@ static int top_rows(struct store *s, const struct store_filter *f,
 }
 
 /*
- * What top ranks by is kept by triggers as blocks come and go (schema
- * 005): a delete takes a block out, a block written again with another
+ * What top ranks by is kept by the writer as blocks come and go (schema
+ * 005, store/store_usage.c): a delete takes a block out, a block written again with another
  * site or size moves, a site or (site, thread) left with no block is
  * gone. A site whose blocks carry two pids (memwatchd never writes one)
  * counts a tid once, and --pid sees only its own pid's blocks.
@@ -1560,6 +1561,355 @@ static void test_rows_desc_roundtrip(void)
 	store__close(s);
 }
 
+/* --- the summaries against the blocks ----------------------------------- */
+
+/*
+ * How many rows of site_thread_usage and site_usage differ from the same
+ * figures summed from live_blocks by GROUP BY (missing, extra or wrong),
+ * each way; printed when not 0.
+ */
+static long long usage_mismatches(void)
+{
+	static const char *const q[] = {
+	    "SELECT count(*) FROM (SELECT proc_id, site, tid, pid, count(*),"
+	    " sum(size) FROM live_blocks GROUP BY 1, 2, 3, 4 EXCEPT SELECT"
+	    " proc_id, site, tid, pid, blocks, bytes FROM site_thread_usage)",
+	    "SELECT count(*) FROM (SELECT proc_id, site, tid, pid, blocks,"
+	    " bytes FROM site_thread_usage EXCEPT SELECT proc_id, site, tid,"
+	    " pid, count(*), sum(size) FROM live_blocks GROUP BY 1, 2, 3, 4)",
+	    "SELECT count(*) FROM (SELECT proc_id, site, pid, count(*),"
+	    " sum(size), count(DISTINCT tid) FROM live_blocks GROUP BY 1, 2, 3"
+	    " EXCEPT SELECT proc_id, site, pid, blocks, bytes, threads FROM"
+	    " site_usage)",
+	    "SELECT count(*) FROM (SELECT proc_id, site, pid, blocks, bytes,"
+	    " threads FROM site_usage EXCEPT SELECT proc_id, site, pid,"
+	    " count(*), sum(size), count(DISTINCT tid) FROM live_blocks"
+	    " GROUP BY 1, 2, 3)",
+	};
+	long long sum = 0;
+
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		long long n = shell_int(q[i]);
+
+		if (n)
+			printf("  summaries: %lld rows differ: %s\n", n, q[i]);
+		sum += n < 0 ? 1 : n;
+	}
+	return sum;
+}
+
+static uint64_t usage_rng;
+
+/* splitmix64: the same sequence on every run. */
+static uint64_t usage_rnd(uint64_t n)
+{
+	uint64_t z = (usage_rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (z ^ (z >> 31)) % n;
+}
+
+#define USAGE_PROCS 3
+#define USAGE_MAX 4096
+
+/* A block of a random process, site and thread; now and then a second
+ * pid on the process's sites (memwatchd never writes one: still exact). */
+static void usage_block(struct mw_block_row *b, uint64_t serial)
+{
+	uint64_t p = 1 + usage_rnd(USAGE_PROCS);
+
+	memset(b, 0, sizeof(*b));
+	b->serial = serial;
+	b->proc_id = p;
+	b->pid = (uint32_t)(100 * p + (usage_rnd(50) ? 0 : 1));
+	b->tid = (uint32_t)(100 * p + usage_rnd(5));
+	b->site = 0x1000 + 0x10 * usage_rnd(6);
+	b->size = 1 + usage_rnd(1 << 16);
+	b->ts = 1000 + serial;
+	b->addr = 0x10000 + 16 * serial;
+}
+
+/*
+ * A random sequence of block writes, deletes and writes again (a block
+ * resized in place; the same row handed over again; another site or
+ * thread) across processes, sites and threads, in transactions that
+ * commit or roll back, and outside any, with retention's steps between:
+ * after each round, site_thread_usage and site_usage equal what
+ * live_blocks sums to, exactly.
+ */
+static void test_usage_exact(void)
+{
+	static uint64_t live[USAGE_MAX], saved[USAGE_MAX];
+	size_t nlive = 0, nsaved = 0;
+	uint64_t serial = 1;
+	struct store *s = open_fresh("usage.db");
+
+	if (!s)
+		return;
+	usage_rng = 19;
+	for (uint64_t p = 1; p <= USAGE_PROCS; p++) {
+		struct mw_process_row r = {.id = p, .pid = (uint32_t)(100 * p),
+					   .state = MW_PROC_EXITED,
+					   .start_ts = 1, .end_ts = 100000};
+
+		CHECK(store__put_process(s, &r) == 0);
+	}
+	for (int round = 0; round < 40; round++) {
+		/* 1 in 8 rolled back, 1 in 8 outside a transaction. */
+		uint64_t how = usage_rnd(8);
+		bool tx = how != 0, rollback = how == 1;
+		uint64_t nops = 1 + usage_rnd(60);
+
+		if (tx) {
+			CHECK(store__begin(s) == 0);
+			memcpy(saved, live, nlive * sizeof(*live));
+			nsaved = nlive;
+		}
+		for (uint64_t op = 0; op < nops; op++) {
+			uint64_t what = usage_rnd(10);
+			struct mw_block_row b;
+
+			if (what < 5 || !nlive) {
+				/* A new block. */
+				if (nlive == USAGE_MAX)
+					continue;
+				usage_block(&b, serial);
+				CHECK(store__add_block(s, &b) == 0);
+				live[nlive++] = serial++;
+			} else if (what < 7) {
+				/* A block freed. */
+				size_t i = (size_t)usage_rnd(nlive);
+
+				CHECK(store__del_block(s, live[i]) == 0);
+				live[i] = live[--nlive];
+			} else if (what < 9) {
+				/* Written again: a new size; 1 in 3 another
+				 * site, thread or process too. */
+				size_t i = (size_t)usage_rnd(nlive);
+
+				usage_block(&b, live[i]);
+				CHECK(store__add_block(s, &b) == 0);
+				if (usage_rnd(3)) {
+					b.size += 16;
+					CHECK(store__add_block(s, &b) == 0);
+				}
+				/* The same row again changes nothing. */
+				CHECK(store__add_block(s, &b) == 0);
+			} else {
+				/* Freed twice (or after retention took it):
+				 * nothing to delete. */
+				CHECK(store__del_block(s, serial + 1000) == 0);
+			}
+		}
+		if (rollback) {
+			CHECK(store__rollback(s) == 0);
+			memcpy(live, saved, nsaved * sizeof(*live));
+			nlive = nsaved;
+		} else if (tx) {
+			CHECK(store__commit(s) == 0);
+		}
+		/* Retention: a step of a few rows, now and then a whole
+		 * process. Its blocks stay in live[]: deleting one again is a
+		 * no-op, writing one again a new row. The last rounds
+		 * only write. */
+		if (round % 5 == 4 && round < 30) {
+			struct store_pruned n = {0};
+			uint64_t p = 1 + usage_rnd(USAGE_PROCS);
+			int r;
+
+			if (round % 15 == 14)
+				while ((r = store__prune_process(
+					    s, p, STORE_PRUNE_RAW, 5, 1, &n)) ==
+				       0)
+					;
+			else
+				r = store__prune_process(s, p, STORE_PRUNE_RAW,
+							 5, 1, &n);
+			CHECK(r >= 0);
+			CHECK(n.blocks > 0 || r == 1);
+		}
+		CHECK_U64(usage_mismatches(), 0);
+	}
+	/* Not exact by being empty. */
+	CHECK(shell_int("SELECT count(*) FROM live_blocks") > 100);
+	CHECK(shell_int("SELECT count(*) FROM site_thread_usage") > 10);
+	CHECK(shell_int("SELECT count(*) FROM site_usage WHERE threads > 1") >
+	      1);
+	CHECK(shell_int("SELECT count(DISTINCT proc_id) FROM site_usage") > 1);
+	store__close(s);
+}
+
+/*
+ * A database the triggers kept (the version before schema 011, made by
+ * the shell as memwatch did, blocks written, rewritten and deleted) is
+ * migrated: the triggers are gone, the summaries are as they were,
+ * exact, and stay exact as the new writer goes on.
+ */
+static void test_usage_migrate(void)
+{
+	glob_t g;
+	char cmd[2048];
+	size_t o, before = 0;
+	struct mw_block_row b = {.serial = 50, .proc_id = 1, .pid = 100,
+				 .tid = 103, .size = 7, .ts = 60,
+				 .site = 0x20};
+	struct store *s;
+
+	fresh("pre011.db");
+	CHECK(glob("schema/*.sql", 0, NULL, &g) == 0);
+	o = (size_t)snprintf(cmd, sizeof(cmd), "cat");
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		if (strcmp(g.gl_pathv[i], "schema/011") >= 0)
+			continue;
+		before++;
+		o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, " %s",
+				      g.gl_pathv[i]);
+	}
+	globfree(&g);
+	CHECK(before >= 9);
+	snprintf(cmd + o, sizeof(cmd) - o,
+		 " | sqlite3 '%s' && sqlite3 '%s' 'PRAGMA user_version=%zu;"
+		 " INSERT INTO processes (id, pid, state, start_ts, end_ts)"
+		 " VALUES (1, 100, 2, 1, 100); INSERT INTO live_blocks (serial,"
+		 " proc_id, pid, tid, addr, size, ts, site) VALUES"
+		 " (10, 1, 100, 101, 0, 100, 95, 16), (11, 1, 100, 102, 0, 50,"
+		 " 85, 16), (12, 1, 100, 101, 0, 10, 50, 32),"
+		 " (13, 1, 100, 102, 0, 1, 50, 32), (14, 1, 100, 101, 0, 3, 50,"
+		 " 16); DELETE FROM live_blocks WHERE serial = 13;"
+		 " INSERT INTO live_blocks (serial, proc_id, pid, tid, addr,"
+		 " size, ts, site) VALUES (12, 1, 100, 101, 0, 20, 50, 32)"
+		 " ON CONFLICT DO UPDATE SET size = excluded.size;'",
+		 path, path, before);
+	CHECK(system(cmd) == 0);
+	CHECK_U64(shell_int("SELECT count(*) FROM sqlite_master WHERE"
+			    " type = 'trigger'"),
+		  3);
+	CHECK_U64(shell_int("SELECT threads FROM site_usage WHERE site = 16"),
+		  2);
+	s = store__open(path, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_U64(store__schema_version(s), mw_migrations_count);
+	CHECK_U64(shell_int("SELECT count(*) FROM sqlite_master WHERE"
+			    " type = 'trigger'"),
+		  0);
+	CHECK_U64(shell_int("SELECT blocks * 1000 + bytes FROM site_usage"
+			    " WHERE site = 16"),
+		  3153);
+	CHECK_U64(shell_int("SELECT bytes FROM site_thread_usage WHERE"
+			    " site = 32"),
+		  20);
+	CHECK_U64(usage_mismatches(), 0);
+	/* The writer goes on: a thread more on site 0x20, one less on 16. */
+	CHECK(store__begin(s) == 0);
+	CHECK(store__add_block(s, &b) == 0);
+	CHECK(store__del_block(s, 11) == 0);
+	CHECK(store__commit(s) == 0);
+	CHECK_U64(shell_int("SELECT threads FROM site_usage WHERE site = 32"),
+		  2);
+	CHECK_U64(shell_int("SELECT threads FROM site_usage WHERE site = 16"),
+		  1);
+	CHECK_U64(usage_mismatches(), 0);
+	store__close(s);
+}
+
+/* One line of text from the sqlite3 shell, into buf. */
+static void shell_text(const char *sql, char *buf, size_t len)
+{
+	char cmd[1024];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"%s\"", path, sql);
+	f = popen(cmd, "r");
+	if (!f)
+		return;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	pclose(f);
+}
+
+static char top_text[2048];
+
+/* top's rows as "site:tid:blocks:bytes;" each, in order. */
+static int top_text_cb(void *ctx, const struct store_site_usage *u,
+		       const struct mw_site_row *site)
+{
+	size_t o = strlen(top_text);
+
+	snprintf(top_text + o, sizeof(top_text) - o, "%llu:%u:%llu:%llu;",
+		 (unsigned long long)u->site, u->tid,
+		 (unsigned long long)u->blocks, (unsigned long long)u->bytes);
+	return 0;
+}
+
+/* top --per thread's first 12 rows against the same ranked from
+ * live_blocks by GROUP BY, by bytes and by blocks. */
+static void check_top_per_thread(struct store *s)
+{
+	static const char *const want_sql[2] = {
+	    "SELECT group_concat(x, '') FROM (SELECT site || ':' || tid ||"
+	    " ':' || count(*) || ':' || sum(size) || ';' AS x FROM live_blocks"
+	    " GROUP BY proc_id, site, tid ORDER BY sum(size) DESC, count(*)"
+	    " DESC, proc_id, tid, site LIMIT 12)",
+	    "SELECT group_concat(x, '') FROM (SELECT site || ':' || tid ||"
+	    " ':' || count(*) || ':' || sum(size) || ';' AS x FROM live_blocks"
+	    " GROUP BY proc_id, site, tid ORDER BY count(*) DESC, sum(size)"
+	    " DESC, proc_id, tid, site LIMIT 12)",
+	};
+	struct store_filter f = {.limit = 12};
+	char want[2048];
+
+	for (int by = 0; by < 2; by++) {
+		struct store_top q = {.flags = STORE_TOP_PER_THREAD |
+					       (by ? STORE_TOP_BLOCKS : 0),
+				      .now = 1000000, .window = 10};
+
+		top_text[0] = '\0';
+		CHECK(store__each_site_usage(s, &f, &q, top_text_cb, NULL) ==
+		      0);
+		shell_text(want_sql[by], want, sizeof(want));
+		CHECK(strlen(want) > 100);
+		CHECK_STR(top_text, want);
+	}
+}
+
+/*
+ * top --per thread ranks site_thread_usage's rows as they are when no
+ * site's blocks carry two pids, and sums them by (process, site, thread)
+ * when one does: both give the ranking live_blocks gives.
+ */
+static void test_top_per_thread(void)
+{
+	struct store *s = open_fresh("per_thread.db");
+	struct mw_block_row b;
+
+	if (!s)
+		return;
+	usage_rng = 7;
+	CHECK(store__begin(s) == 0);
+	for (uint64_t serial = 1; serial <= 400; serial++) {
+		usage_block(&b, serial);
+		b.pid = (uint32_t)(100 * b.proc_id);
+		CHECK(store__add_block(s, &b) == 0);
+	}
+	CHECK(store__commit(s) == 0);
+	check_top_per_thread(s);
+	/* A site of process 1 with a block of another pid. */
+	usage_block(&b, 401);
+	b.proc_id = 1;
+	b.tid = 100;
+	b.pid = 101;
+	b.site = 0x1000;
+	b.size = 1000000;
+	CHECK(store__add_block(s, &b) == 0);
+	check_top_per_thread(s);
+	store__close(s);
+}
+
 static const struct unit_case cases[] = {
     UNIT_CASE(test_create_and_migrate),	 UNIT_CASE(test_rows_roundtrip),
     UNIT_CASE(test_stacks_and_evidence), UNIT_CASE(test_migrate_from_v1),
@@ -1569,7 +1919,8 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_site_usage_upkeep),	 UNIT_CASE(test_site_usage_v4),
     UNIT_CASE(test_thread_queries),	 UNIT_CASE(test_prune_raw_then_all),
     UNIT_CASE(test_prune_shrinks),	 UNIT_CASE(test_rows_schema),
-    UNIT_CASE(test_rows_desc_roundtrip),
+    UNIT_CASE(test_rows_desc_roundtrip), UNIT_CASE(test_usage_exact),
+    UNIT_CASE(test_usage_migrate),	 UNIT_CASE(test_top_per_thread),
 };
 
 int main(int argc, char **argv)
