@@ -43,7 +43,7 @@ static int site_usage_row(sqlite3_stmt *st, void *arg)
  * top. The ranking reads site_usage, or site_thread_usage per thread:
  * what memwatchd keeps equal to live_blocks summed by (proc_id, site,
  * pid) and (proc_id, site, tid, pid) (store_usage.c; the triggers of
- * schema/005 before schema/011), a few thousand rows instead of every
+ * schema/005 before schema/010), a few thousand rows instead of every
  * block. Only the rows the limit keeps then read
  * live_blocks, through live_blocks_site: their oldest block, and their
  * bytes of the last two windows (the blocks of the last 2 windows only).

@@ -1,6 +1,6 @@
 /*
  * store_usage.c - site_usage and site_thread_usage, the summaries `top`
- * ranks (schema/005), kept exact by the writer itself: schema/011 dropped
+ * ranks (schema/005), kept exact by the writer itself: schema/010 dropped
  * the triggers that ran three statements for every live_blocks row.
  *
  * Every statement that writes or deletes live_blocks rows tells

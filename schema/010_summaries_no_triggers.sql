@@ -1,4 +1,4 @@
--- 011_summaries_no_triggers.sql - site_usage and site_thread_usage kept
+-- 010_summaries_no_triggers.sql - site_usage and site_thread_usage kept
 -- by memwatchd itself, no longer by triggers on live_blocks.
 -- Applied once, in a transaction, after the migrations before it.
 --
