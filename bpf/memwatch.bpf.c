@@ -665,17 +665,24 @@ static long scan_word(__u32 i, void *arg)
 	return 0;
 }
 
+/* The allocation being reported, for the walk and the copy below (BPF
+ * calls take five arguments at most). */
+struct alloc_args {
+	__u32 type;
+	__u32 pad;
+	__u64 addr, old_addr;
+	__u64 need; /* the code address the walk found no rule for */
+};
+
 /*
  * An allocation record of a process with executable ranges, from a return
  * probe: the frame-pointer walk, then the stack copy and its key; the copy
  * travels only with the key's first record (see memwatch.h). Returns false
  * when it sent nothing and the plain record should go instead.
  */
-static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
-					      __u64 addr, __u64 old_addr,
-					      const struct pending *p,
-					      struct mw_exec_ranges *x,
-					      __u64 need)
+static __always_inline int emit_alloc_unwind(struct pt_regs *ctx, struct alloc_args *a,
+				 const struct pending *p,
+				 struct mw_exec_ranges *x)
 {
 	__u32 zero = 0, len = unwind_bytes, bytes = stack_frames * 8;
 	struct mw_unwind_record *u = bpf_map_lookup_elem(&uscratch, &zero);
@@ -684,11 +691,11 @@ static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
 	__u64 sp = PT_REGS_SP(ctx), size;
 	long n;
 
-	if (!u)
-		return false;
-	rec_init(&u->r, type, cur_ids());
-	u->r.addr = addr;
-	u->r.old_addr = old_addr;
+	if (!u || !a || !p || !x)
+		return 0;
+	rec_init(&u->r, a->type, cur_ids());
+	u->r.addr = a->addr;
+	u->r.old_addr = a->old_addr;
 	u->r.size = p->size;
 	u->r.site = p->site;
 	if (p->wrapped)
@@ -704,7 +711,7 @@ static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
 		u->r.site = u->frames[0];
 	u->r.nframes = n / sizeof(__u64);
 	u->ip = PT_REGS_IP(ctx);
-	u->need_ip = need;
+	u->need_ip = a->need;
 	u->sp = sp;
 	u->bp = PT_REGS_FP(ctx);
 #if defined(__TARGET_ARCH_x86)
@@ -728,7 +735,7 @@ static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
 		len /= 2;
 	}
 	if (!len)
-		return false;
+		return 0;
 	sc.u = u;
 	sc.x = x;
 	sc.words = len / 8;
@@ -755,10 +762,10 @@ static __always_inline bool emit_alloc_unwind(struct pt_regs *ctx, __u32 type,
 		if (u->copy_len)
 			bpf_map_delete_elem(&stack_seen, &sk);
 		lose(u->r.pid, MW_CNT_DROPPED);
-		return true;
+		return 1;
 	}
 	count(MW_CNT_EMITTED);
-	return true;
+	return 1;
 }
 
 /* See memwatch.h: the rules learned from unwound copies. LRU: a rule
@@ -775,7 +782,7 @@ struct walk_ctx {
 	struct mw_exec_ranges *x;
 	__u64 ip, sp, bp;
 	__u64 lo, hi; /* where frames may be: MW_WALK_SPAN above sp */
-	__u32 pid, gen, n, max;
+	__u32 pid, gen, max;
 	int done; /* 1: the stack ends here; -1: a frame without a rule */
 };
 
@@ -794,9 +801,10 @@ static long walk_frame(__u32 i, void *arg)
 	struct mw_cfa_key k = {.pid = w->pid, .gen = w->gen, .ip = w->ip};
 	struct mw_cfa_rule *r;
 	__u64 cfa, ra = 0, bp = 0, idx;
-	/* Each turn takes one frame or ends: frame i is the loop's i, which
-	 * the verifier does not follow value by value, as it would w->n. */
-	__u32 n = i;
+	/* The count lives in the map's record, not on the stack: the
+	 * verifier follows a stack counter value by value through every
+	 * turn (a state per count and branch), a map's value it does not. */
+	__u32 n = w->s->r.nframes;
 
 	if (n >= w->max || n >= MW_MAX_FRAMES) {
 		w->done = 1;
@@ -820,7 +828,7 @@ static long walk_frame(__u32 i, void *arg)
 	/* The mask the verifier needs, kept from clang's range reasoning. */
 	asm volatile("" : "+r"(idx));
 	w->s->frames[idx & (MW_MAX_FRAMES - 1)] = w->ip;
-	w->n = n + 1;
+	w->s->r.nframes = n + 1;
 	if (r->kind == MW_CFA_END) {
 		w->done = 1;
 		return 1;
@@ -855,19 +863,18 @@ static long walk_frame(__u32 i, void *arg)
  * walked by learned rules. Returns false when a frame had no rule and
  * nothing was sent: the copy goes instead, and teaches that rule.
  */
-static __always_inline bool emit_alloc_walked(struct pt_regs *ctx, __u32 type,
-					      __u64 addr, __u64 old_addr,
-					      const struct pending *p,
-					      struct mw_exec_ranges *x,
-					      __u64 *need)
+static __always_inline int emit_alloc_walked(struct pt_regs *ctx, struct alloc_args *a,
+				 const struct pending *p,
+				 struct mw_exec_ranges *x)
 {
 	__u32 zero = 0;
 	struct mw_stack_record *s = bpf_map_lookup_elem(&scratch, &zero);
 	struct walk_ctx w = {};
 	__u64 len;
+	__u32 n;
 
-	if (!s)
-		return false;
+	if (!s || !a || !p || !x)
+		return 0;
 	w.s = s;
 	w.x = x;
 	w.ip = PT_REGS_IP(ctx);
@@ -878,29 +885,31 @@ static __always_inline bool emit_alloc_walked(struct pt_regs *ctx, __u32 type,
 	w.pid = cur_ids() >> 32;
 	w.gen = x->gen;
 	w.max = stack_frames;
+	s->r.nframes = 0;
 	bpf_loop(MW_MAX_FRAMES, walk_frame, &w, 0);
 	if (w.done < 0) {
-		*need = w.ip;
-		return false;
+		a->need = w.ip;
+		return 0;
 	}
-	if (!w.n)
-		return false;
-	rec_init(&s->r, type, cur_ids());
-	s->r.addr = addr;
-	s->r.old_addr = old_addr;
+	n = s->r.nframes;
+	if (!n || n > MW_MAX_FRAMES)
+		return 0;
+	rec_init(&s->r, a->type, cur_ids());
+	s->r.addr = a->addr;
+	s->r.old_addr = a->old_addr;
 	s->r.size = p->size;
 	s->r.site = p->wrapped ? p->site : s->frames[0];
 	s->r.flags = MW_RECF_CFA_WALK | (p->wrapped ? MW_RECF_WRAPPED : 0);
-	s->r.nframes = w.n;
-	len = sizeof(s->r) + (__u64)w.n * sizeof(__u64);
+	s->r.nframes = n;
+	len = sizeof(s->r) + (__u64)n * sizeof(__u64);
 	if (len > sizeof(*s))
 		len = sizeof(*s);
 	if (bpf_ringbuf_output(&events, s, len, rb_flags())) {
 		lose(s->r.pid, MW_CNT_DROPPED);
-		return true;
+		return 1;
 	}
 	count(MW_CNT_EMITTED);
-	return true;
+	return 1;
 }
 
 static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
@@ -917,14 +926,15 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 		struct mw_stack_key fk = {.pid = pid,
 					  .key = PT_REGS_IP(ctx)};
 
-		__u64 need = 0;
+		struct alloc_args a = {.type = type, .addr = addr,
+				       .old_addr = old_addr};
 
 		/* The walk by rules first, also where frame pointers are:
 		 * the kernel's walk reads past their last frame. */
 		if (x && x->n &&
-		    (emit_alloc_walked(ctx, type, addr, old_addr, p, x, &need) ||
+		    (emit_alloc_walked(ctx, &a, p, x) ||
 		     (!bpf_map_lookup_elem(&fp_sites, &fk) &&
-		      emit_alloc_unwind(ctx, type, addr, old_addr, p, x, need))))
+		      emit_alloc_unwind(ctx, &a, p, x))))
 			return;
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
