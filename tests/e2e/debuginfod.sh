@@ -86,6 +86,17 @@ served_ok() {
 	curl -sf -o /dev/null "$1/buildid/$BUILD_ID/debuginfo"
 }
 
+# reaped CASE: memwatchd (DAEMON_PID) is reaped, and exited 0.
+reaped() {
+	reap "$DAEMON_PID"
+	DAEMON_PID=
+	if [[ $REAP_RC == 0 ]]; then
+		pass "$1/exit_status"
+	else
+		fail "$1/exit_status" "memwatchd exited $REAP_RC: $(tail -n 1 "$DAEMON_LOG.err")"
+	fi
+}
+
 # sites_of FILE: the sites rows of the program's module, as JSON.
 sites_of() {
 	sqlite3 -json "$DB" "SELECT module, function, file, line, offset
@@ -153,13 +164,7 @@ if daemon_alive; then
 else
 	fail live/program_still_running "memwatchd ended before the check: the name may come from its last flush"
 fi
-reap "$DAEMON_PID"
-DAEMON_PID=
-if [[ $REAP_RC == 0 ]]; then
-	pass live/exit_status
-else
-	fail live/exit_status "memwatchd exited $REAP_RC: $(tail -n 1 "$DAEMON_LOG.err")"
-fi
+reaped live
 
 # --- no server: the same run names nothing ----------------------------------
 
@@ -252,12 +257,6 @@ expect hang/no_loss "$TMP/hang_good.json" \
 	'[0,true,0]'
 
 # It ends with its program, waiting for the lookup 5 s at most.
-reap "$DAEMON_PID"
-DAEMON_PID=
-if [[ $REAP_RC == 0 ]]; then
-	pass hang/exit_status
-else
-	fail hang/exit_status "memwatchd exited $REAP_RC: $(tail -n 1 "$DAEMON_LOG.err")"
-fi
+reaped hang
 
 finish

@@ -197,10 +197,10 @@ if MWARGS="--metrics-textfile $TMP/walk.prom" folded walk "deep_stack" 1 100000;
 	walked=$(metric "$TMP/walk.prom" 'memwatch_unwind_stacks_total{result="walked"}')
 	rules=$(metric "$TMP/walk.prom" memwatch_unwind_rules_total)
 	echo "# walk: $walked allocations walked by $rules rules, $(metric "$TMP/walk.prom" 'memwatch_unwind_stacks_total{result="ok"}') copies unwound"
-	if ((${walked:-0} >= 95000 && ${rules:-0} >= 4)); then
+	if ((${walked:-0} >= 80000 && ${rules:-0} >= 4)); then
 		pass walk/metrics
 	else
-		fail walk/metrics "walked '$walked' (want >= 95000 of 100000 pairs), rules '$rules' (want >= 4: a rule a code address; deep_recurse's 30 frames return to one)"
+		fail walk/metrics "walked '$walked' (want >= 80000 of 100000 pairs: those made before the rules came are not), rules '$rules' (want >= 4: a rule a code address; deep_recurse's 30 frames return to one)"
 	fi
 	for leaf in deep_leak_malloc deep_leak_strdup deep_cmp; do
 		frames "$TMP/walk.folded" "$leaf" >"$TMP/walk.$leaf"
