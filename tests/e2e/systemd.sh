@@ -10,7 +10,11 @@
 # (capability bounding set, seccomp, no_new_privs) and the daemon lives in
 # it; that a reload applies a good file and fails, logged at warning, on a
 # bad one; that /metrics answers inside; that log lines carry journal
-# priorities; that `systemctl stop` ends it with Result=success.
+# priorities; that a stripped service's call site is named from its
+# debug file by a debuginfod on the container's loopback, set up as the
+# manual page says (a drop-in with DEBUGINFOD_URLS, restart), and the
+# fetched file is cached in the unit's state directory; that
+# `systemctl stop` ends it with Result=success.
 #
 # The root file system is made once and kept in .output/systemd-e2e
 # (about 250 MB; a cold debootstrap from the host's apt mirror took 36 s
@@ -30,7 +34,7 @@ source "$(dirname "$0")/lib.sh"
 CACHE=$OUT/systemd-e2e
 # What the container needs beyond minbase: systemd as PID 1, and the
 # libraries the package depends on (dpkg -i fetches nothing).
-INCLUDE=systemd,systemd-sysv,dbus,libbpf1,libsqlite3-0,libdw1,libelf1,libmicrohttpd12,libsystemd0,adduser
+INCLUDE=systemd,systemd-sysv,dbus,libbpf1,libsqlite3-0,libdw1,libelf1,libmicrohttpd12,libsystemd0,adduser,libdebuginfod1
 MACHINE=memwatch-e2e-$$
 SHARE=/mnt/memwatch-e2e
 NSPAWN_PID=
@@ -153,6 +157,42 @@ echo "# make deb: $((SECONDS - start)) s"
 mkdir "$TMP/share"
 cp "$DEB" "$TMP/share/memwatch.deb"
 cp "$WL/tls_nodtor" "$TMP/share/"
+
+# A program whose call site only a debug file names (for (g2)): built
+# with -g, its debug information kept apart for debuginfod to serve, and
+# stripped (build-id kept). At its gate (/run/split.go) it keeps 16
+# blocks through a static function, then sleeps.
+cat >"$TMP/split_prog.c" <<'EOF'
+#include <stdlib.h>
+#include <unistd.h>
+
+static void *volatile keep[16];
+
+__attribute__((noinline)) static void *hidden_alloc(size_t n)
+{
+	return malloc(n); /* HIDDEN_LINE */
+}
+
+int main(void)
+{
+	while (access("/run/split.go", F_OK))
+		usleep(10000);
+	for (int i = 0; i < 16; i++)
+		keep[i] = hidden_alloc(64 + (size_t)i);
+	for (;;)
+		pause();
+}
+EOF
+HIDDEN_LINE=$(grep -n HIDDEN_LINE "$TMP/split_prog.c" | cut -d: -f1)
+mkdir "$TMP/serve"
+if gcc -g -O1 -Wl,--build-id -o "$TMP/split_prog.full" "$TMP/split_prog.c" &&
+	objcopy --only-keep-debug "$TMP/split_prog.full" "$TMP/serve/split_prog.debug" &&
+	objcopy --strip-all "$TMP/split_prog.full" "$TMP/share/split_prog"; then
+	BUILD_ID=$(readelf -n "$TMP/share/split_prog" | awk '/Build ID:/ { print $3 }')
+else
+	fail setup "cannot build and split $TMP/split_prog.c"
+	exit 1
+fi
 
 # --- (c) boot ----------------------------------------------------------------------------
 
@@ -397,6 +437,71 @@ if nsenter -t "$LEADER" -n curl -sf --max-time 10 http://127.0.0.1:9464/metrics 
 	pass metrics/scrape
 else
 	fail metrics/scrape "$(cat "$TMP/metrics.err") $(head -c 200 "$TMP/metrics.txt")"
+fi
+
+# --- (g2) debuginfod, as the manual page says to set it up ------------------------
+
+# The server: Debian's debuginfod on the container's loopback (the host's
+# binary, entered into the container's network namespace alone), serving
+# the program's debug file. The unit's address rules allow localhost; a
+# server elsewhere needs IPAddressAllow= in the drop-in as well.
+DPORT=8002
+nsenter -t "$LEADER" -n debuginfod -F "$TMP/serve" -p "$DPORT" \
+	-d "$TMP/debuginfod.sqlite" -t 0 -g 0 >"$TMP/debuginfod.out" 2>&1 &
+BG_PIDS+=("$!")
+# shellcheck disable=SC2317  # called through wait_until
+served() {
+	nsenter -t "$LEADER" -n curl -sf -o /dev/null \
+		"http://127.0.0.1:$DPORT/buildid/$BUILD_ID/debuginfo"
+}
+if wait_until 30 served; then
+	pass debuginfod/server_up
+else
+	fail debuginfod/server_up "debuginfod never served build-id $BUILD_ID: $(tail -n 3 "$TMP/debuginfod.out")"
+fi
+in_ct mkdir -p /etc/systemd/system/memwatchd.service.d
+printf '[Service]\nEnvironment=DEBUGINFOD_URLS=http://127.0.0.1:%s\n' "$DPORT" |
+	in_ct tee /etc/systemd/system/memwatchd.service.d/debuginfod.conf >/dev/null
+in_ct systemctl daemon-reload
+in_ct systemctl restart memwatchd
+wait_until 20 memwatchd_active || true
+in_ct cp "$SHARE/split_prog" /usr/local/bin/split_prog
+printf '[Service]\nExecStart=/usr/local/bin/split_prog\n' |
+	in_ct tee /etc/systemd/system/split.service >/dev/null
+in_ct systemctl daemon-reload
+in_ct systemctl start split.service
+echo 'unit split.service' | in_ct tee -a /etc/memwatch/memwatchd.conf >/dev/null
+in_ct systemctl reload memwatchd >"$TMP/reload-split.out" 2>&1 || true
+# shellcheck disable=SC2317  # called through wait_until
+split_traced() {
+	ctl_in --json status 2>/dev/null | jq -e \
+		'any(.processes[]; .cgroup == "/system.slice/split.service")' >/dev/null
+}
+if wait_until 15 split_traced; then
+	pass debuginfod/attached
+else
+	fail debuginfod/attached "split.service's process not traced: $(in_ct journalctl -u memwatchd -n 3 -o cat 2>&1)"
+fi
+in_ct touch /run/split.go
+# The 16 blocks' site, named from the served debug file by the
+# symbolizer's worker: hidden_alloc is in no symbol table of the program.
+# shellcheck disable=SC2317  # called through wait_until
+named() {
+	ctl_in --json top >"$TMP/top-split.json" 2>/dev/null &&
+		jq -e --argjson l "$HIDDEN_LINE" 'any(.[]; .site.function == "hidden_alloc"
+			and .site.line == $l and (.site.file // "" | endswith("split_prog.c")))' \
+			"$TMP/top-split.json" >/dev/null
+}
+if wait_until 30 named; then
+	pass debuginfod/site_named
+else
+	fail debuginfod/site_named "no hidden_alloc at split_prog.c:$HIDDEN_LINE: $(jq -c '[.[] | .site | {function, file, line, module}]' "$TMP/top-split.json" 2>&1 | head -c 400)"
+fi
+# The unit's cache, in its state directory.
+if in_ct test -s "/var/lib/memwatch/debuginfod/$BUILD_ID/debuginfo"; then
+	pass debuginfod/cache_in_state_dir
+else
+	fail debuginfod/cache_in_state_dir "no /var/lib/memwatch/debuginfod/$BUILD_ID/debuginfo: $(in_ct ls -R /var/lib/memwatch 2>&1 | head -c 300)"
 fi
 
 # --- (h) stop ------------------------------------------------------------------------
