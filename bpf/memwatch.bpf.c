@@ -929,12 +929,18 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 		struct alloc_args a = {.type = type, .addr = addr,
 				       .old_addr = old_addr};
 
-		/* The walk by rules first, also where frame pointers are:
-		 * the kernel's walk reads past their last frame. */
-		if (x && x->n &&
-		    (emit_alloc_walked(ctx, &a, p, x) ||
-		     (!bpf_map_lookup_elem(&fp_sites, &fk) &&
-		      emit_alloc_unwind(ctx, &a, p, x))))
+		__u8 *how = x && x->n ? bpf_map_lookup_elem(&fp_sites, &fk)
+				      : NULL;
+
+		/* A site is walked by rules only once its first copy was
+		 * unwound (MW_SITE_WALK), so that all its records have the
+		 * stack that copy gave; one whose frame-pointer walk is
+		 * whole keeps that walk (MW_SITE_FP: the walk by rules would
+		 * reach one or two outer frames more); until then, copies. */
+		if (x && x->n && !(how && *how == MW_SITE_FP) &&
+		    ((how && *how == MW_SITE_WALK &&
+		      emit_alloc_walked(ctx, &a, p, x)) ||
+		     emit_alloc_unwind(ctx, &a, p, x)))
 			return;
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);

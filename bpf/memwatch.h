@@ -161,7 +161,11 @@ struct mw_exec_ranges {
 #define MW_RANGES_SETTLED 0x1
 
 /* Key of stack_seen (value: a __u8) and of fp_sites (site = the call
- * site; value 1: the frame-pointer walk from there is the whole stack). */
+ * site; value MW_SITE_FP: the frame-pointer walk from there is the whole
+ * stack; MW_SITE_WALK: its first copy was unwound, the walk by learned
+ * rules gives its stacks). */
+#define MW_SITE_FP 1
+#define MW_SITE_WALK 2
 struct mw_stack_key {
 	__u32 pid;
 	__u32 pad;

@@ -286,14 +286,14 @@ static bool fp_whole(const uint64_t *fp, uint32_t nfp, const uint64_t *dw,
  * CFI is more than a rule ends the teaching there: stacks through it
  * keep sending copies, or keep the frame-pointer walk (fp_sites).
  */
-static void learn(struct collector *c, const struct mw_unwind_record *u,
+static bool learn(struct collector *c, const struct mw_unwind_record *u,
 		  const struct ustack *s)
 {
 	struct uranges *x = hmap__get(&c->uranges, u->r.pid);
 	int fd = bpf_map__fd(c->skel->maps.cfa_rules);
 
 	if (!x || x->x.gen != u->gen)
-		return; /* the maps changed since: its rules may be old */
+		return false; /* the maps changed since: its rules may be old */
 	for (uint32_t i = 0; i < s->n; i++) {
 		struct mw_cfa_key k = {.pid = u->r.pid, .gen = u->gen,
 				       .ip = s->frames[i]};
@@ -302,7 +302,7 @@ static void learn(struct collector *c, const struct mw_unwind_record *u,
 
 		if (unwinder__rule(c->unwinder, u->r.pid, s->frames[i], !i,
 				   &r))
-			return;
+			return false;
 		v = (struct mw_cfa_rule){.kind = r.kind, .off = r.off,
 					 .bp_off = r.bp_off};
 		/* An old one stays: records sent before it was written ask
@@ -310,8 +310,9 @@ static void learn(struct collector *c, const struct mw_unwind_record *u,
 		if (!bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST))
 			c->rules_learned++;
 		else if (errno != EEXIST)
-			return;
+			return false;
 	}
+	return true;
 }
 
 /*
@@ -339,17 +340,27 @@ static int unwind_copy(struct collector *c, const struct mw_unwind_record *u,
 	s->pid = u->r.pid;
 	s->key = u->stack_key;
 	s->n = (uint32_t)n;
-	learn(c, u, s);
+	/* Where the frame-pointer walk is whole, the site keeps that walk
+	 * and sends no copy, and this record has it too, so that the site
+	 * has one stack (the walk by rules, going one or two outer frames
+	 * further, would give another to some of its records). Else, once
+	 * every frame's rule is known, the site is walked by rules, which
+	 * give what unwinding its copies gives. */
 	if (fp_whole((const uint64_t *)u->frames, u->r.nframes, s->frames,
 		     s->n)) {
 		struct mw_stack_key fk = {.pid = u->r.pid, .key = u->ip};
-		uint8_t one = 1;
+		uint8_t how = MW_SITE_FP;
 
-		/* From here the site sends no copy: where the walk by rules
-		 * cannot go (a frame whose CFI is more than a rule), the
-		 * frame-pointer walk is kept. */
 		bpf_map_update_elem(bpf_map__fd(c->skel->maps.fp_sites), &fk,
-				    &one, BPF_ANY);
+				    &how, BPF_ANY);
+		s->n = u->r.nframes;
+		memcpy(s->frames, u->frames, s->n * sizeof(s->frames[0]));
+	} else if (learn(c, u, s)) {
+		struct mw_stack_key fk = {.pid = u->r.pid, .key = u->ip};
+		uint8_t how = MW_SITE_WALK;
+
+		bpf_map_update_elem(bpf_map__fd(c->skel->maps.fp_sites), &fk,
+				    &how, BPF_NOEXIST);
 	}
 	return key_covers(c, u, s);
 }
