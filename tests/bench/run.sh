@@ -240,8 +240,9 @@ rate_cpu=$(usage 3)
 # Its start-up alone (loading the BPF object: the verifier), to take out.
 mw -v -- true >/dev/null 2>"$TMP/last.err"
 start_cpu=$(usage 3)
+# (Short runs: start-up's own noise can exceed the events' CPU: 0 then.)
 rate_us_event=$(awk -v c="$rate_cpu" -v s="$start_cpu" -v n="$rate_events" \
-	'BEGIN { printf "%.3f", (c - s) * 1e6 / n }')
+	'BEGIN { v = (c - s) * 1e6 / n; printf "%.3f", (v > 0 ? v : 0) }')
 rate=$(awk -v e="$rate_events" -v t="$rate_ns" 'BEGIN { printf "%.0f", e / (t / 1e9) }')
 # Memory per live block: the daemon's anonymous memory (RssAnon) while
 # live_hold holds LIVE blocks, all of them stored, less the same holding
@@ -374,19 +375,18 @@ echo "D. thread churn ($CHURN_THREADS threads created and exited)"
 r=$(ratio tc_tls tc_plain)
 row "TLS mode / untraced" "$r" "$(verdict "$r" "<=" 1.5)"
 row "full mode / untraced" "$(ratio tc_full tc_plain)"
-echo "R. real programs, throughput traced / untraced: full mode (floor)"
-# tput NAME: untraced time over full mode's (throughput ratio), with the
-# floor's in parentheses.
-tput() {
-	printf '%s (%s)' "$(ratio "${1}_plain" "${1}_full")" \
-		"$(ratio "${1}_plain" "${1}_floor")"
+echo "R. real programs, throughput traced / untraced"
+# rp NAME LABEL: NAME's throughput in full mode and under the floor, over
+# untraced (time untraced over time traced).
+rp() {
+	local r
+	r=$(ratio "${1}_plain" "${1}_full")
+	row "$2: full mode" "$r" "$(verdict "$r" ">=" 0.7)"
+	row "$2: floor (the traps alone)" "$(ratio "${1}_plain" "${1}_floor")"
 }
-r=$(tput redis)
-row "redis-benchmark ($REDIS_N requests x 6 tests)" "$r" "$(verdict "${r%% *}" ">=" 0.7)"
-r=$(tput node)
-row "node worker_threads churn (workers.js ${NODE_ARGS[*]})" "$r" "$(verdict "${r%% *}" ">=" 0.7)"
-r=$(tput jvm)
-row "JVM thread pools (Pools ${JVM_ARGS[*]})" "$r" "$(verdict "${r%% *}" ">=" 0.7)"
+rp redis "redis-benchmark ($REDIS_N x 6 tests)"
+rp node "node workers.js ${NODE_ARGS[*]}"
+rp jvm "JVM Pools ${JVM_ARGS[*]}"
 echo "E. the daemon"
 row "a system call (getppid), ns: untraced / full-mode target" \
 	"$(per_call sc_plain) / $(per_call sc_traced)"
