@@ -184,10 +184,14 @@ fork_hold() {
 		return 0
 	fi
 	# While the program runs (run_bg waits for its end), note how many
-	# hold tracepoints the daemon has attached, until it has all four.
+	# hold tracepoints the daemon has attached. The sampler ends itself
+	# when told, after the sample it is taking: killed instead, its
+	# bpftool | jq went on and wrote a late "4" after the check had read
+	# the file (a TCG guest, where one sample takes most of a second).
 	local sampler=
 	if [[ $* == *send_signal_task* ]]; then
-		while :; do
+		rm -f "$TMP/$name.stop"
+		while [[ ! -e $TMP/$name.stop ]]; do
 			hold_links
 			sleep 0.1
 		done >"$TMP/$name.holds" 2>/dev/null &
@@ -195,7 +199,7 @@ fork_hold() {
 	fi
 	run_bg "$name" env MW_HOLD_MS=300 "$WL/fork_early" 3 5 777
 	if [[ -n $sampler ]]; then
-		kill "$sampler" 2>/dev/null
+		touch "$TMP/$name.stop"
 		wait "$sampler" 2>/dev/null || true
 		if grep -qx 4 "$TMP/$name.holds"; then
 			pass "$name/tracepoints_attached"
