@@ -121,6 +121,18 @@ int filter__set(struct store_filter *f, struct store_top *top, const char *name,
 				      "more, or all)",
 				      arg);
 		f->limit = v;
+	} else if (!strcmp(name, "sort")) {
+		if (!strcmp(arg, "time"))
+			f->sort = STORE_SORT_TIME;
+		else if (!strcmp(arg, "bytes"))
+			f->sort = STORE_SORT_BYTES;
+		else if (!strcmp(arg, "count"))
+			f->sort = STORE_SORT_COUNT;
+		else
+			return refuse(msg, len,
+				      "--sort: unknown value '%s' (time, "
+				      "bytes, count)",
+				      arg);
 	} else if (!strcmp(name, "by")) {
 		if (!strcmp(arg, "blocks"))
 			top->flags |= STORE_TOP_BLOCKS;

@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"\n"
 		"Commands (read the database; work while memwatchd runs and "
 		"after):\n"
+		"  help             this help\n"
 		"  status           the daemon (if running) and traced "
 		"processes\n"
 		"  threads          per-thread counters\n"
@@ -41,7 +42,8 @@ static void usage(FILE *f)
 		"  keys             pthread keys and their bindings\n"
 		"  findings         leaks found and still open (--resolved: "
 		"those whose\n                   evidence went away; --all:"
-		" both), newest last\n"
+		" both), the last seen\n                   first (--sort "
+		"changes it)\n"
 		"  explain ID       one finding: its evidence and symbolized "
 		"stack\n"
 		"  top              allocation sites by the live bytes or "
@@ -97,22 +99,26 @@ static void usage(FILE *f)
 		"allocator-retention, bad-free, allocator-race\n"
 		"  --severity SEV   findings at least this severe (low, "
 		"medium, high)\n"
-		"  --since WHEN     findings found since a Unix time in "
-		"seconds,\n                   or a duration ago: 30s, 5m, 2h, "
-		"1d\n"
+		"  --since WHEN     findings last seen at or after WHEN (so a "
+		"finding\n                   found earlier that still grows "
+		"is kept): a Unix\n                   time in seconds, or a "
+		"duration ago: 30s, 5m, 2h, 1d\n"
 		"  --resolved       findings, export: the resolved findings "
 		"only\n"
 		"  --all            findings, export: open and resolved "
 		"findings\n"
-		"  --limit N|all    at most N rows (live: 100 unless "
-		"--limit)\n"
+		"  --limit N|all    at most N rows, the first N in the order "
+		"shown (live:\n                   100 unless --limit)\n"
+		"  --sort WHAT      findings, export: time (last seen, the "
+		"default),\n                   bytes or count, the largest "
+		"first\n"
 		"  --by WHAT        top: rank sites by live bytes or blocks "
 		"(bytes,\n                   blocks; default bytes)\n"
 		"  --per WHAT       top: one row per site of each process or "
 		"of each\n                   thread (process, thread; "
 		"default process)\n"
 		"  -V, --version    print the version\n"
-		"  -h, --help       this help\n",
+		"  -h, --help       this help (also: memwatchctl help)\n",
 		MW_DEFAULT_DB, MW_DEFAULT_SOCKET);
 }
 
@@ -145,7 +151,7 @@ static const struct cmd cmds[] = {
 int main(int argc, char **argv)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_KIND, OPT_SINCE,
-	       OPT_LIMIT, OPT_SEVERITY, OPT_BY, OPT_PER, OPT_TLS, OPT_RESOLVED,
+	       OPT_LIMIT, OPT_SEVERITY, OPT_SORT, OPT_BY, OPT_PER, OPT_TLS, OPT_RESOLVED,
 	       OPT_ALL };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
@@ -160,6 +166,7 @@ int main(int argc, char **argv)
 		{"resolved", no_argument, NULL, OPT_RESOLVED},
 		{"all", no_argument, NULL, OPT_ALL},
 		{"tls", no_argument, NULL, OPT_TLS},
+		{"sort", required_argument, NULL, OPT_SORT},
 		{"by", required_argument, NULL, OPT_BY},
 		{"per", required_argument, NULL, OPT_PER},
 		{"output", required_argument, NULL, 'o'},
@@ -177,8 +184,10 @@ int main(int argc, char **argv)
 #endif
 	opt.db = MW_DEFAULT_DB;
 	opt.socket = MW_DEFAULT_SOCKET;
-	/* findings and export list the open ones unless told otherwise. */
+	/* findings and export list the open ones unless told otherwise,
+	 * the last seen first: with --limit N, the N newest. */
 	opt.filter.state = STORE_FINDINGS_OPEN;
+	opt.filter.sort = STORE_SORT_TIME;
 	/* --json is honoured for errors even in the option parsing below. */
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j") ||
@@ -227,6 +236,9 @@ int main(int argc, char **argv)
 		case OPT_LIMIT:
 			set_filter("limit", optarg);
 			break;
+		case OPT_SORT:
+			set_filter("sort", optarg);
+			break;
 		case OPT_BY:
 			set_filter("by", optarg);
 			break;
@@ -258,6 +270,12 @@ int main(int argc, char **argv)
 	json__init(&J, stdout, opt.pretty);
 	if (optind >= argc)
 		die(EXIT_USAGE, "no command given (try 'memwatchctl --help')");
+	/* As git help and ip help: the help as a command too. */
+	if (!strcmp(argv[optind], "help")) {
+		ctl__no_args("help", argc - optind - 1);
+		usage(stdout);
+		return 0;
+	}
 	if (opt.output && strcmp(argv[optind], "export"))
 		die(EXIT_USAGE, "-o: only for export");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
