@@ -33,7 +33,7 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 			   r->allocator[0] ? r->allocator : "-");
 		snprintf(thr, sizeof(thr), "%u", r->threads);
 		snprintf(blocks, sizeof(blocks), "%" PRIu64, r->live_blocks);
-		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->live_bytes);
+		output__size(bytes, sizeof(bytes), r->live_bytes);
 		snprintf(find, sizeof(find), "%" PRIu64, r->findings);
 		snprintf(lost, sizeof(lost), "%" PRIu64, r->lost + r->dropped);
 		snprintf(held, sizeof(held), "%" PRIu64, r->withheld);

@@ -38,6 +38,7 @@ struct ctl_opt {
 	bool json_errors; /* --json: errors as JSON on stdout too */
 	bool pretty;
 	bool tls;	    /* attach: TLS only */
+	bool human;	    /* -H: sizes in tables as 1.5M */
 	const char *output; /* export: -o FILE, NULL for stdout */
 	struct store_filter filter;
 	struct store_top top; /* top: --by, --per */
@@ -99,6 +100,9 @@ void output__list_end(struct table *t, int err);
 
 /* A time for people (local, to the second); "-" for 0. */
 void output__time(char *buf, size_t len, uint64_t ns);
+/* A size in bytes for a table: the number, or with -H as ls -h and du -h
+ * print it (binary units, K = 1024, rounded up: 1023, 1.0K, 1.5M, 12G). */
+void output__size(char *buf, size_t len, uint64_t bytes);
 /* How long before ref ts was: 850ms, 12.3s, 5m03s, 2h01m, 3d04h. */
 void output__age(char *buf, size_t len, uint64_t ref, uint64_t ts);
 /* A function name for people: C++ names demangled into buf. */

@@ -89,6 +89,10 @@ static void usage(FILE *f)
 		"  --socket PATH    control socket (default %s)\n"
 		"  -j, --json       JSON output, errors included\n"
 		"  -p, --pretty     indented JSON (implies --json)\n"
+		"  -H, --human-readable\n"
+		"                   sizes in tables as ls -h prints them: "
+		"1.5K, 12M,\n                   binary units (K = 1024), "
+		"rounded up\n"
 		"  --pid PID        only this process\n"
 		"  -o FILE          export: write FILE (complete or not at "
 		"all), not stdout\n"
@@ -102,7 +106,7 @@ static void usage(FILE *f)
 		"  --since WHEN     findings last seen at or after WHEN (so a "
 		"finding\n                   found earlier that still grows "
 		"is kept): a Unix\n                   time in seconds, or a "
-		"duration ago: 30s, 5m, 2h, 1d\n"
+		"duration ago: 500ms, 30s, 5m, 2h,\n                   1d\n"
 		"  --resolved       findings, export: the resolved findings "
 		"only\n"
 		"  --all            findings, export: open and resolved "
@@ -170,6 +174,7 @@ int main(int argc, char **argv)
 		{"by", required_argument, NULL, OPT_BY},
 		{"per", required_argument, NULL, OPT_PER},
 		{"output", required_argument, NULL, 'o'},
+		{"human-readable", no_argument, NULL, 'H'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -194,7 +199,7 @@ int main(int argc, char **argv)
 		    !strcmp(argv[i], "--pretty") || !strcmp(argv[i], "-p"))
 			opt.json = opt.json_errors = true;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jpVho:", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "jpHVho:", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case OPT_DB:
@@ -244,6 +249,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PER:
 			set_filter("per", optarg);
+			break;
+		case 'H':
+			opt.human = true;
 			break;
 		case 'V':
 			printf("memwatchctl %s\n", VERSION);

@@ -142,6 +142,37 @@ void output__list_end(struct table *t, int err)
 	}
 }
 
+void output__size(char *buf, size_t len, uint64_t v)
+{
+	static const char units[] = "KMGTPE";
+	uint64_t scale = 1024, whole, rem, tenths;
+	int u = 0;
+
+	if (!opt.human || v < 1024) {
+		snprintf(buf, len, "%" PRIu64, v);
+		return;
+	}
+	while (u < 5 && v / scale >= 1024) {
+		scale *= 1024;
+		u++;
+	}
+	whole = v / scale;
+	rem = v % scale;
+	/* Rounded up, as ls -h: never less than it is. rem * 10 < 2^64 as
+	 * scale <= 2^60. */
+	tenths = whole * 10 + (rem * 10 + scale - 1) / scale;
+	if (tenths < 100) {
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "%c", tenths / 10,
+			 tenths % 10, units[u]);
+		return;
+	}
+	whole += rem != 0;
+	if (whole >= 1024 && u < 5)
+		snprintf(buf, len, "1.0%c", units[u + 1]);
+	else
+		snprintf(buf, len, "%" PRIu64 "%c", whole, units[u]);
+}
+
 /* How long before ref ts was: 850ms, 12.3s, 5m03s, 2h01m, 3d04h. */
 void output__age(char *buf, size_t len, uint64_t ref, uint64_t ts)
 {

@@ -5,7 +5,12 @@
 # every kind at random times, so that id order is not time order):
 #   - findings: the last seen first, --limit N the N first of that order,
 #     --sort bytes|count|time, --since on the time last seen (a finding
-#     found before WHEN but seen after it is listed), `help` as --help.
+#     found before WHEN but seen after it is listed), `help` as --help;
+#   - sizes: -H prints them as coreutils' numfmt --to=iec (ls -h) does;
+#     durations and sizes with units in memwatchd's options and settings
+#     (and --since): a plain number keeps its unit, a unit scales it (seen
+#     through each option's bounds, and --grace 1s on a real trace), a bad
+#     value is one line naming the option and the value, exit 2.
 # Each check reads memwatchctl's own output against a property of the
 # rows (sorted, a prefix, a bound), never a list written here.
 # shellcheck source=lib.sh
@@ -22,6 +27,8 @@ fi
 # The time a finding was last seen, and first seen, in ns: jq's numbers.
 T_LAST='.last_ts'
 T_FIRST='.first_ts'
+T_FOUND='.found_ts'
+T_TRIGGER='.trigger_ts'
 
 # --- findings: order, --limit, --sort, --since --------------------------------
 
@@ -66,6 +73,131 @@ if query findings/since "$TMP/since.json" findings --since "$since"; then
 fi
 ctl_error findings/sort_bad 2 "--sort: unknown value 'size' (time, bytes, count)" \
 	findings --sort size
+
+# --- sizes: -H ----------------------------------------------------------------
+
+# hsizes FILE...: "ID SIZE BYTES" of each row of findings' table (SIZE and
+# BYTES are its 8th and 10th words: only LAST holds a blank).
+hsizes() {
+	awk 'NR > 1 { print $1, $8, $10 }' "$@"
+}
+if ctl -H findings >"$TMP/h.txt" 2>"$TMP/h.err" && ctl findings >"$TMP/plain.txt"; then
+	jq -r '.[] | "\(.id) \(.size) \(.bytes)"' "$TMP/all.json" >"$TMP/exact"
+	numfmt -d " " --to=iec --field=2,3 <"$TMP/exact" >"$TMP/want.h"
+	hsizes "$TMP/h.txt" >"$TMP/got.h"
+	if [[ $(wc -l <"$TMP/got.h") == 300 ]] && cmp -s "$TMP/want.h" "$TMP/got.h" &&
+		grep -q '[0-9]K$' "$TMP/got.h" && grep -q '[0-9]\.[0-9]K ' "$TMP/got.h"; then
+		pass sizes/findings_human
+	else
+		fail sizes/findings_human "-H differs from numfmt --to=iec: $(diff "$TMP/want.h" "$TMP/got.h" | head -n 3)"
+	fi
+	hsizes "$TMP/plain.txt" >"$TMP/got.plain"
+	if cmp -s "$TMP/exact" "$TMP/got.plain"; then
+		pass sizes/findings_exact
+	else
+		fail sizes/findings_exact "without -H: $(diff "$TMP/exact" "$TMP/got.plain" | head -n 3)"
+	fi
+else
+	fail sizes/findings_human "memwatchctl -H findings: $(cat "$TMP/h.err")"
+fi
+# top: BYTES (4th column) as numfmt prints the JSON's bytes.
+if query sizes/top "$TMP/top.json" top && ctl --human-readable top >"$TMP/top.txt"; then
+	jq -r '.[].bytes' "$TMP/top.json" | numfmt --to=iec >"$TMP/want.top"
+	awk 'NR > 1 { print $(NF - 4) }' "$TMP/top.txt" >"$TMP/got.top"
+	if [[ -s $TMP/got.top ]] && cmp -s "$TMP/want.top" "$TMP/got.top"; then
+		pass sizes/top_human
+	else
+		fail sizes/top_human "$(diff "$TMP/want.top" "$TMP/got.top" | head -n 3)"
+	fi
+fi
+
+# --- units in memwatchd's options and settings ----------------------------------
+
+# daemon_ok NAME ARGS...: memwatchd ARGS --check-config accepts them.
+daemon_ok() {
+	local name=$1 rc=0
+	shift
+	"$MEMWATCHD" --db "$TMP/check.db" "$@" --check-config >"$TMP/d.out" 2>&1 || rc=$?
+	if [[ $rc == 0 ]]; then
+		pass "units/$name"
+	else
+		fail "units/$name" "memwatchd $* refused: $(cat "$TMP/d.out")"
+	fi
+}
+# daemon_bad NAME MESSAGE ARGS...: it exits 2 with the one line
+# "memwatchd: MESSAGE".
+daemon_bad() {
+	local name=$1 msg=$2 rc=0
+	shift 2
+	"$MEMWATCHD" --db "$TMP/check.db" "$@" --check-config >"$TMP/d.out" 2>"$TMP/d.err" || rc=$?
+	if [[ $rc == 2 && $(cat "$TMP/d.err") == "memwatchd: $msg" ]]; then
+		pass "units/$name"
+	else
+		fail "units/$name" "exit $rc, stderr '$(cat "$TMP/d.err")', want 2 and 'memwatchd: $msg'"
+	fi
+}
+daemon_ok grace_units --grace 5s --persist-age 250ms --orphan-age 1m --sample 1s \
+	--growth-horizon 2h --growth-min 256K --retention-min 1G --unwind-bytes 8K
+daemon_ok plain_numbers --grace 500 --growth-min 256 --retention-min 32 --max-db-mb 1024
+# Scaled, as each bound shows: 1h is 3600000 ms, 60m too, 61m is not.
+daemon_ok grace_bound --grace 1h
+daemon_ok grace_bound_m --grace 60m
+daemon_bad grace_past "--grace: invalid value '61m' (0 to 3600000 ms; units ms, s, m, h)" \
+	--grace 61m
+daemon_bad grace_bad "--grace: invalid value '5x' (0 to 3600000 ms; units ms, s, m, h)" \
+	--grace 5x
+daemon_bad grace_fraction "--grace: invalid value '1.5s' (0 to 3600000 ms; units ms, s, m, h)" \
+	--grace 1.5s
+daemon_bad sample_min "--sample: invalid value '9ms' (10 to 3600000 ms; units ms, s, m, h)" \
+	--sample 9ms
+# --max-db-mb: MiB, 16 or more: 16M and 16384K are, 15M and 16383K not.
+daemon_ok max_db_k --max-db-mb 16384K
+daemon_ok max_db_g --max-db-mb 1G
+daemon_bad max_db_small "--max-db-mb: invalid value '15M' (0, or 16 to 16777216 MiB; units K, M, G)" \
+	--max-db-mb 15M
+daemon_bad max_db_whole "--max-db-mb: invalid value '16383K' (0, or 16 to 16777216 MiB; units K, M, G)" \
+	--max-db-mb 16383K
+# --ringbuf-mb: a power of two of MiB, at most 1024: 1G is, 2G not.
+daemon_ok ringbuf_g --ringbuf-mb 1G
+daemon_bad ringbuf_past "--ringbuf-mb: invalid value '2G' (1 to 1024 MiB; units K, M, G)" \
+	--ringbuf-mb 2G
+daemon_bad growth_min_past "--growth-min: invalid value '2048G' (1 to 1073741824 KiB; units K, M, G)" \
+	--growth-min 2048G
+daemon_bad growth_min_k "--growth-min: invalid value '256k' (1 to 1073741824 KiB; units K, M, G)" \
+	--growth-min 256k
+# The same in a file, as its settings are the options.
+printf 'grace 5s\ngrowth-min 256K\nmax-db-mb 1G\n' >"$TMP/units.conf"
+daemon_ok file_units --config "$TMP/units.conf"
+printf 'grace 5s\ngrowth-min 1.5M\n' >"$TMP/bad_units.conf"
+rc=0
+"$MEMWATCHD" --config "$TMP/bad_units.conf" --check-config >/dev/null 2>"$TMP/bf.err" || rc=$?
+if [[ $rc == 2 && $(cat "$TMP/bf.err") == "$TMP/bad_units.conf:2: growth-min: invalid value '1.5M' (1 to 1073741824 KiB; units K, M, G)" ]]; then
+	pass units/file_bad
+else
+	fail units/file_bad "exit $rc: $(cat "$TMP/bf.err")"
+fi
+
+# memwatchctl --since takes the same durations.
+query units/since_ms "$TMP/since_ms.json" findings --since 86400000ms &&
+	expect units/since_ms "$TMP/since_ms.json" '. == $a[0]' true \
+		--slurpfile a "$(ctl --json findings --since 1d >"$TMP/since_d.json"; echo "$TMP/since_d.json")"
+ctl_error units/since_bad 2 \
+	"--since: invalid time '5x' (seconds since the epoch, or 500ms, 30s, 5m, 2h, 1d ago)" \
+	findings --since 5x
+
+# A real trace: --grace 1s is a second (1000 ms), not 1 ms: each of
+# tls_nodtor's leaks is decided no sooner than 1 s after its thread died
+# (its process lives 1.5 s past them).
+DB=$TMP/trace.db
+trace --grace 1s -- "$WL/tls_nodtor" 4 64
+if [[ $TRACE_RC == 0 ]] && query units/trace "$TMP/trace.json" findings; then
+	expect units/grace_1s "$TMP/trace.json" \
+		"[.[] | select(.kind == \"tls-outlived-thread\")] as \$f |
+		 (\$f | length) == 4 and all(\$f[]; $T_FOUND - $T_TRIGGER >= 1e9)" true
+else
+	fail units/trace "memwatchd --grace 1s exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")"
+fi
+DB=$TMP/cli.db
 
 # --- help ---------------------------------------------------------------------
 

@@ -227,7 +227,7 @@ kill -HUP "$DAEMON_PID"
 wait_until 10 grep -q 'cannot reload' "$DAEMON_LOG.err" || true
 sleep 0.3
 got=$(new_lines "$DAEMON_LOG.err" "$lines")
-want="memwatchd: cannot reload: $CONF:3: grace: invalid value 'banana' (0 to 3600000)"
+want="memwatchd: cannot reload: $CONF:3: grace: invalid value 'banana' (0 to 3600000 ms; units ms, s, m, h)"
 if [[ $got == "$want" ]]; then
 	pass reload/bad_one_line
 else
