@@ -125,8 +125,7 @@ int cmd_status(int argc, char **argv)
 			json__open(&J, '{');
 			json__key(&J, "pid");
 			json__u64(&J, st.daemon_pid);
-			json__key(&J, "started_ts");
-			json__u64(&J, st.started_ts);
+			rowfmt__json_time(&J, "started_ts", st.started_ts);
 			json__key(&J, "events");
 			json__u64(&J, st.events);
 			json__key(&J, "lost");

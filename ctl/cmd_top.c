@@ -32,8 +32,7 @@ static int top_cb(void *ctx, const struct store_site_usage *u,
 		json__u64(&J, u->blocks);
 		json__key(&J, "bytes");
 		json__u64(&J, u->bytes);
-		json__key(&J, "oldest_ts");
-		json__u64(&J, u->oldest_ts);
+		rowfmt__json_time(&J, "oldest_ts", u->oldest_ts);
 		json__key(&J, "threads");
 		json__u64(&J, u->threads);
 		json__key(&J, "new_10s");

@@ -10,7 +10,11 @@
 #     durations and sizes with units in memwatchd's options and settings
 #     (and --since): a plain number keeps its unit, a unit scales it (seen
 #     through each option's bounds, and --grace 1s on a real trace), a bad
-#     value is one line naming the option and the value, exit 2.
+#     value is one line naming the option and the value, exit 2;
+#   - JSON: each time an RFC 3339 string in UTC to the ns, as jq's own
+#     todate reads its _ns twin, which is the database's number exactly
+#     (past 2^53, where jq 1.6 rounds numbers); a finding about no key
+#     has key null, key 0 being a real key; CSV the same.
 # Each check reads memwatchctl's own output against a property of the
 # rows (sorted, a prefix, a bound), never a list written here.
 # shellcheck source=lib.sh
@@ -24,11 +28,13 @@ if ! "$OUT/gen_db" --blocks 400 --threads 40 --procs 3 --sites 12 \
 	finish
 fi
 
-# The time a finding was last seen, and first seen, in ns: jq's numbers.
-T_LAST='.last_ts'
-T_FIRST='.first_ts'
-T_FOUND='.found_ts'
-T_TRIGGER='.trigger_ts'
+# The times of a finding in ns, as strings of 19 digits (jq 1.6 would
+# round the numbers): strings of one length compare as the numbers do.
+T_LAST='.last_ts_ns'
+T_FIRST='.first_ts_ns'
+# Differences of times, in jq's numbers (to 256 ns, plenty here).
+T_FOUND='(.found_ts_ns | tonumber)'
+T_TRIGGER='(.trigger_ts_ns | tonumber)'
 
 # --- findings: order, --limit, --sort, --since --------------------------------
 
@@ -62,14 +68,14 @@ query findings/sort_limit "$TMP/sort_limit.json" findings --sort bytes --limit 3
 
 # --since: the median of the times last seen, in whole seconds. Listed:
 # exactly those last seen at or after it, among them one found before it.
-since=$(jqv "$TMP/all.json" "[.[] | $T_LAST] | sort | .[length / 2 | floor] / 1e9 | floor")
+since=$(jqv "$TMP/all.json" "[.[] | $T_LAST] | sort | .[length / 2 | floor][0:10]")
 if query findings/since "$TMP/since.json" findings --since "$since"; then
 	expect findings/since_last_seen "$TMP/since.json" \
-		"(map(.id) | sort) == (\$a[0] | map(select($T_LAST >= \$s * 1e9) | .id) | sort)
+		"(map(.id) | sort) == (\$a[0] | map(select($T_LAST >= \$s) | .id) | sort)
 		 and length > 0 and length < 300" true \
-		--slurpfile a "$TMP/all.json" --argjson s "$since"
+		--slurpfile a "$TMP/all.json" --arg s "${since}000000000"
 	expect findings/since_found_before "$TMP/since.json" \
-		"any(.[]; $T_FIRST < \$s * 1e9)" true --argjson s "$since"
+		"any(.[]; $T_FIRST < \$s)" true --arg s "${since}000000000"
 fi
 ctl_error findings/sort_bad 2 "--sort: unknown value 'size' (time, bytes, count)" \
 	findings --sort size
@@ -198,6 +204,66 @@ else
 	fail units/trace "memwatchd --grace 1s exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")"
 fi
 DB=$TMP/cli.db
+
+# --- JSON: times and keys -------------------------------------------------------
+
+RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{9}Z$'
+# Every *_ts of every finding with its *_ts_ns: both null, or the time
+# its number says (the seconds as jq's own todate writes them, then the
+# ns). Six times a finding.
+expect json/times "$TMP/all.json" \
+	'[.[] | . as $f | keys[] | select(endswith("_ts")) | . as $k |
+	  [$f[$k], $f[$k + "_ns"]] | . as [$v, $n] |
+	  ($v == null and $n == null) or
+	  (($v | test($re)) and ($n | test("^[0-9]{19}$")) and
+	   $v[0:19] + "Z" == ($n[0:10] | tonumber | todate) and $v[20:29] == $n[10:19])
+	  ] | (length == 300 * 6) and all' true --arg re "$RFC3339"
+# Exactly the database's numbers, which jq 1.6 could not hold as numbers.
+sqlite3 "$DB" "SELECT id || ' ' || last_ts || ' ' || found_ts FROM findings ORDER BY id" \
+	>"$TMP/db.ts"
+jq -r 'sort_by(.id)[] | "\(.id) \(.last_ts_ns) \(.found_ts_ns)"' "$TMP/all.json" >"$TMP/json.ts"
+if [[ $(wc -l <"$TMP/db.ts") == 300 ]] && cmp -s "$TMP/db.ts" "$TMP/json.ts"; then
+	pass json/ns_exact
+else
+	fail json/ns_exact "$(diff "$TMP/db.ts" "$TMP/json.ts" | head -n 3)"
+fi
+expect json/open_resolved_null "$TMP/all.json" \
+	'all(.[]; .resolved_ts == null and .resolved_ts_ns == null)' true
+# Keys: null (and generation null) exactly when the finding is about no
+# key, as the database's generation 0 says; key 0 is a key like another.
+sqlite3 "$DB" "SELECT id FROM findings WHERE generation = 0 ORDER BY id" >"$TMP/db.nokey"
+jq -r '[.[] | select(.key == null and .generation == null) | .id] | sort[]' \
+	"$TMP/all.json" >"$TMP/json.nokey"
+if [[ -s $TMP/db.nokey ]] && cmp -s "$TMP/db.nokey" "$TMP/json.nokey"; then
+	pass json/no_key_null
+else
+	fail json/no_key_null "$(diff "$TMP/db.nokey" "$TMP/json.nokey" | head -n 3)"
+fi
+expect json/key_zero_real "$TMP/all.json" \
+	'any(.[]; .key == 0 and .generation >= 1) and
+	 all(.[] | select(.kind == "tls-outlived-thread"); .key != null)' true
+# explain says the same.
+id0=$(jqv "$TMP/all.json" 'first(.[] | select(.key == null)) | .id')
+query json/explain "$TMP/explain.json" explain "$id0" &&
+	expect json/explain_no_key "$TMP/explain.json" \
+		'[.key, .generation, (.first_ts | test($re)), (.first_ts_ns | type)]' \
+		'[null,null,true,"string"]' --arg re "$RFC3339"
+# CSV: the same two fields a time, empty fields for no key.
+if ctl export csv findings -o "$TMP/f.csv" 2>"$TMP/f.csv.err" &&
+	python3 - "$TMP/f.csv" "$TMP/all.json" >"$TMP/csv.out" 2>&1 <<'PY'; then
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+objs = {o["id"]: o for o in json.load(open(sys.argv[2]))}
+assert len(rows) == 300, len(rows)
+for r in rows:
+    o = objs[int(r["id"])]
+    assert r["last_ts"] == o["last_ts"] and r["last_ts_ns"] == o["last_ts_ns"], r["id"]
+    assert (r["key"] == "") == (o["key"] is None), r["id"]
+PY
+	pass json/csv_same
+else
+	fail json/csv_same "$(cat "$TMP/f.csv.err" "$TMP/csv.out" 2>/dev/null | head -n 3)"
+fi
 
 # --- help ---------------------------------------------------------------------
 

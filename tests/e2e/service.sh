@@ -204,7 +204,7 @@ if query reload/second_findings "$TMP/second.json" findings --pid "$second"; the
 	# nothing found this would hold vacuously).
 	if ((EXPECT_OK)); then
 		expect reload/new_grace "$TMP/second.json" \
-			'[.[] | select(.found_ts - .trigger_ts < 990000000)] | length' 0
+			'[.[] | select((.found_ts_ns | tonumber) - (.trigger_ts_ns | tonumber) < 990000000)] | length' 0
 	fi
 fi
 # Dropped from the file: started again, it is not traced.
@@ -247,7 +247,7 @@ if query reload/old_kept "$TMP/old_kept.json" findings --pid "$second2"; then
 	expect reload/old_target_kept "$TMP/old_kept.json" length 4
 	if ((EXPECT_OK)); then
 		expect reload/old_grace_kept "$TMP/old_kept.json" \
-			'[.[] | select(.found_ts - .trigger_ts < 990000000)] | length' 0
+			'[.[] | select((.found_ts_ns | tonumber) - (.trigger_ts_ns | tonumber) < 990000000)] | length' 0
 	fi
 fi
 query reload/status2 "$TMP/reload_status2.json" status &&
