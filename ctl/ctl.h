@@ -52,6 +52,10 @@ extern struct json J;
  * --json) and exit with code. */
 void __attribute__((noreturn, format(printf, 2, 3)))
 die(int code, const char *fmt, ...);
+/* At exit (atexit), after whatever the command printed: standard output
+ * flushed and closed, and if any write to it failed, one line on stderr
+ * and exit status 1 (as coreutils' close_stdout). */
+void ctl__close_stdout(void);
 /* The database, read-only, or die. */
 struct store *ctl__open_db(void);
 /* Die of a failed query's error. */

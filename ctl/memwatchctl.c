@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -187,6 +188,9 @@ int main(int argc, char **argv)
 	 * what a script reads does not depend on where memwatchctl ran. */
 	_setmode(_fileno(stdout), _O_BINARY);
 #endif
+	/* Output that did not all reach its file is an error, whatever the
+	 * command: memwatchctl -j live > /dev/full must not exit 0. */
+	atexit(ctl__close_stdout);
 	opt.db = MW_DEFAULT_DB;
 	opt.socket = MW_DEFAULT_SOCKET;
 	/* findings and export list the open ones unless told otherwise,

@@ -14,7 +14,9 @@
 #   - JSON: each time an RFC 3339 string in UTC to the ns, as jq's own
 #     todate reads its _ns twin, which is the database's number exactly
 #     (past 2^53, where jq 1.6 rounds numbers); a finding about no key
-#     has key null, key 0 being a real key; CSV the same.
+#     has key null, key 0 being a real key; CSV the same;
+#   - a failed write on standard output (/dev/full) is exit status 1 and
+#     one line, whatever the command;
 # Each check reads memwatchctl's own output against a property of the
 # rows (sorted, a prefix, a bound), never a list written here.
 # shellcheck source=lib.sh
@@ -264,6 +266,27 @@ PY
 else
 	fail json/csv_same "$(cat "$TMP/f.csv.err" "$TMP/csv.out" 2>/dev/null | head -n 3)"
 fi
+
+# --- write errors on standard output ---------------------------------------------
+
+# Each command's output to /dev/full (every write fails with ENOSPC): exit
+# status 1 and one line saying so; to /dev/null the same command exits 0.
+for args in "-j live" "live" "-j findings" "findings" "-H top" "--help" "help" \
+	"--version" "-j explain $id0" "export json findings" "-j status"; do
+	name=full/${args// /_}
+	rc=0
+	# shellcheck disable=SC2086  # args is words
+	ctl $args >/dev/full 2>"$TMP/full.err" || rc=$?
+	rc0=0
+	# shellcheck disable=SC2086
+	ctl $args >/dev/null 2>"$TMP/null.err" || rc0=$?
+	if [[ $rc == 1 && $rc0 == 0 && $(wc -l <"$TMP/full.err") == 1 ]] &&
+		grep -q '^memwatchctl: \(write error on standard output\|cannot write .stdout.\)' "$TMP/full.err"; then
+		pass "$name"
+	else
+		fail "$name" "to /dev/full: exit $rc, stderr '$(head -c 200 "$TMP/full.err")'; to /dev/null: exit $rc0"
+	fi
+done
 
 # --- help ---------------------------------------------------------------------
 
