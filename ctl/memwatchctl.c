@@ -25,7 +25,6 @@
 #include "ctl.h"
 #include "filter.h"
 #include "paths.h"
-#include "version.h"
 
 static void usage(FILE *f)
 {
@@ -122,7 +121,9 @@ static void usage(FILE *f)
 		"  --per WHAT       top: one row per site of each process or "
 		"of each\n                   thread (process, thread; "
 		"default process)\n"
-		"  -V, --version    print the version\n"
+		"  -V, --version    print the version, the libbpf memwatch "
+		"was built with,\n                   and the kernel features "
+		"the running memwatchd found\n"
 		"  -h, --help       this help (also: memwatchctl help)\n",
 		MW_DEFAULT_DB, MW_DEFAULT_SOCKET);
 }
@@ -181,6 +182,7 @@ int main(int argc, char **argv)
 		{0},
 	};
 	const char *kind = NULL, *since = NULL;
+	bool version = false;
 	int c;
 
 #ifdef _WIN32
@@ -258,8 +260,9 @@ int main(int argc, char **argv)
 			opt.human = true;
 			break;
 		case 'V':
-			printf("memwatchctl %s\n", VERSION);
-			return 0;
+			/* After every option: --socket and --json count. */
+			version = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -280,6 +283,8 @@ int main(int argc, char **argv)
 	if (since)
 		set_filter("since", since);
 	json__init(&J, stdout, opt.pretty);
+	if (version)
+		return cmd_version();
 	if (optind >= argc)
 		die(EXIT_USAGE, "no command given (try 'memwatchctl --help')");
 	/* As git help and ip help: the help as a command too. */

@@ -288,6 +288,56 @@ for args in "-j live" "live" "-j findings" "findings" "-H top" "--help" "help" \
 	fi
 done
 
+# --- --version -------------------------------------------------------------------
+
+# libbpf: what the build's headers say (memwatchctl loads none itself).
+libbpf=$(awk '/define LIBBPF_MAJOR_VERSION/ { M = $3 } /define LIBBPF_MINOR_VERSION/ { m = $3 }
+	END { if (M != "") print M "." m }' /usr/include/bpf/libbpf_version.h 2>/dev/null || true)
+# Without a daemon: the version, the libbpf, and why the kernel's
+# features are unknown; exit 0.
+if query version/no_daemon "$TMP/v0.json" --version; then
+	expect version/no_daemon "$TMP/v0.json" \
+		'[.version == $v, .libbpf == $l, .kernel, (.kernel_unknown | test("not running"))]' \
+		'[true,true,null,true]' \
+		--arg v "$("$MEMWATCHD" --version | awk 'NR == 1 { print $2 }')" --arg l "$libbpf"
+fi
+# With one: the features it found, which memwatchd --features lists too;
+# one of them made missing (MEMWATCH_KERNEL_MISSING, daemon/kernel.h), so
+# that both states show.
+# shellcheck disable=SC2034  # lib.sh's ctl and start_daemon use DB
+DB=$TMP/version.db
+export MEMWATCH_KERNEL_MISSING=uprobe_multi
+start_daemon --comm no-such-comm
+"$MEMWATCHD" --features >"$TMP/features.txt" 2>&1 || true
+unset MEMWATCH_KERNEL_MISSING
+if wait_until 20 daemon_answers; then
+	awk 'NR > 1 && $2 ~ /^(found|missing|masked)$/ { print $1, ($2 == "found") }' "$TMP/features.txt" | sort >"$TMP/want.f"
+	if query version/daemon "$TMP/v1.json" --version; then
+		jq -r '.kernel.features | to_entries[] | "\(.key) \(if .value then 1 else 0 end)"' \
+			"$TMP/v1.json" | sort >"$TMP/got.f"
+		if [[ $(wc -l <"$TMP/want.f") -ge 10 ]] && cmp -s "$TMP/want.f" "$TMP/got.f" &&
+			grep -qx 'uprobe_multi 0' "$TMP/got.f" && grep -qx 'btf 1' "$TMP/got.f"; then
+			pass version/features
+		else
+			fail version/features "$(diff "$TMP/want.f" "$TMP/got.f" | head -n 3)"
+		fi
+		expect version/release "$TMP/v1.json" '.kernel.release' "$(uname -r)"
+	fi
+	ctl --version >"$TMP/v1.txt" 2>&1 || true
+	if [[ $(head -n 2 "$TMP/v1.txt") == "memwatchctl $(jqv "$TMP/v0.json" .version)
+libbpf $libbpf (memwatch built with it)" ]] &&
+		grep -q '^  found: btf ringbuf ' "$TMP/v1.txt" &&
+		grep -q "^kernel: Linux $(uname -r); missing: uprobe_multi$" "$TMP/v1.txt"; then
+		pass version/text
+	else
+		fail version/text "$(head -c 400 "$TMP/v1.txt")"
+	fi
+else
+	fail version/daemon "memwatchd did not answer: $(tail -n 2 "$DAEMON_LOG.err")"
+fi
+ok version/stop "memwatchd did not stop cleanly" stop_daemon
+DB=$TMP/cli.db
+
 # --- help ---------------------------------------------------------------------
 
 "$MEMWATCHCTL" --help >"$TMP/help.dash" 2>&1 || true

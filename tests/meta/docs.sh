@@ -246,7 +246,7 @@ for page in "${PAGES[@]}"; do
 	fi
 	version=$(grep -m1 '^\.TH' "$MAN/$page" | grep -oE 'memwatch [0-9][0-9.]*' || true)
 	want="memwatch $("$MEMWATCHD" --version | awk '{ print $2 }')"
-	if [[ $version == "$want" && "memwatch $("$MEMWATCHCTL" --version | awk '{ print $2 }')" == "$want" ]]; then
+	if [[ $version == "$want" && "memwatch $("$MEMWATCHCTL" --version | awk 'NR == 1 { print $2 }')" == "$want" ]]; then
 		pass "version/$page"
 	else
 		fail "version/$page" ".TH says '$version', the programs '$want'"
