@@ -7,7 +7,8 @@
  * Calls go one way only: memwatchctl.c (main, options, the command
  * table) calls the commands; a command calls client.c, output.c, ctl.c
  * and the exports (export.h, pprof.h, outfile.h), and export json calls
- * findings' and live's own code; output.c and client.c call ctl.c.
+ * findings' and live's own code; output.c calls table.c; table.c,
+ * output.c and client.c call ctl.c.
  * Nothing calls back up.
  */
 #ifndef MEMWATCH_CTL_H
@@ -40,6 +41,11 @@ struct ctl_opt {
 	bool tls;	    /* attach: TLS only */
 	bool human;	    /* -H: sizes in tables as 1.5M */
 	const char *output; /* export: -o FILE, NULL for stdout */
+	/* Tables (table.c): -o COL,... (the columns, in that order; NULL:
+	 * all), --noheadings, --raw. */
+	const char *columns;
+	bool noheadings;
+	bool raw;
 	struct store_filter filter;
 	struct store_top top; /* top: --by, --per */
 };
@@ -77,7 +83,7 @@ int client__request(uint16_t type, const void *payload, uint32_t len,
 		    void *reply, uint32_t reply_len, char *msg, size_t msglen,
 		    bool quiet_connect);
 
-/* --- output.c ------------------------------------------------------- */
+/* --- table.c -------------------------------------------------------- */
 
 #define TABLE_MAX_COLS 15
 
@@ -92,8 +98,13 @@ struct table {
 
 /* Add a row: ncols strings, copied. */
 void table__row(struct table *t, ...);
-/* Print with aligned columns, and free the rows. */
+/* Print (libsmartcols: aligned by the terminal's width of each cell;
+ * the columns of -o, --noheadings, --raw) and free the rows. Dies of a
+ * column -o names and t has not. */
 void table__print(struct table *t);
+
+/* --- output.c ------------------------------------------------------- */
+
 /*
  * A listing's output: output__list_begin before the query (a JSON array
  * opens), output__list_end after it with the query's result, the store

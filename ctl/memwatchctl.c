@@ -16,6 +16,7 @@
  * cmd_*.c of its subject; ctl.h says what the pieces share.
  */
 #include <getopt.h>
+#include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,13 @@ static void usage(FILE *f)
 		"  --pid PID        only this process\n"
 		"  -o FILE          export: write FILE (complete or not at "
 		"all), not stdout\n"
+		"  -o COL,...       the other commands: the table's columns to "
+		"print, in\n                   that order, named as its "
+		"heading names them\n"
+		"  -n, --noheadings tables without their heading line\n"
+		"  -r, --raw        tables unaligned, one space between cells, "
+		"and blanks\n                   and unsafe bytes in a cell "
+		"escaped (\\x20), for scripts\n"
 		"  --kind KIND      findings of this kind: tls-outlived-thread,"
 		"\n                   tls-outlived-key, tls-overwritten, "
 		"thread-orphan,\n                   tls-outlived-module, "
@@ -176,6 +184,8 @@ int main(int argc, char **argv)
 		{"by", required_argument, NULL, OPT_BY},
 		{"per", required_argument, NULL, OPT_PER},
 		{"output", required_argument, NULL, 'o'},
+		{"noheadings", no_argument, NULL, 'n'},
+		{"raw", no_argument, NULL, 'r'},
 		{"human-readable", no_argument, NULL, 'H'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -193,6 +203,10 @@ int main(int argc, char **argv)
 	/* Output that did not all reach its file is an error, whatever the
 	 * command: memwatchctl -j live > /dev/full must not exit 0. */
 	atexit(ctl__close_stdout);
+	/* The terminal's characters: libsmartcols measures a cell by their
+	 * width (a CJK character takes two columns), in the user's locale.
+	 * LC_CTYPE alone: numbers and times keep one format everywhere. */
+	setlocale(LC_CTYPE, "");
 	opt.db = MW_DEFAULT_DB;
 	opt.socket = MW_DEFAULT_SOCKET;
 	/* findings and export list the open ones unless told otherwise,
@@ -205,7 +219,7 @@ int main(int argc, char **argv)
 		    !strcmp(argv[i], "--pretty") || !strcmp(argv[i], "-p"))
 			opt.json = opt.json_errors = true;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jpHVho:", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "jpHnrVho:", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case OPT_DB:
@@ -259,6 +273,12 @@ int main(int argc, char **argv)
 		case 'H':
 			opt.human = true;
 			break;
+		case 'n':
+			opt.noheadings = true;
+			break;
+		case 'r':
+			opt.raw = true;
+			break;
 		case 'V':
 			/* After every option: --socket and --json count. */
 			version = true;
@@ -293,8 +313,26 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (opt.output && strcmp(argv[optind], "export"))
-		die(EXIT_USAGE, "-o: only for export");
+	/* -o is export's file, and the other commands' columns, as
+	 * lsblk's -o. */
+	if (opt.output && strcmp(argv[optind], "export")) {
+		static const char *const tables[] = {"status", "threads",
+						     "live",   "keys",
+						     "findings", "top"};
+		bool table = false;
+
+		for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+			table |= !strcmp(argv[optind], tables[i]);
+		if (!table)
+			die(EXIT_USAGE,
+			    "-o: for export's file, or the columns of "
+			    "status, threads, live, keys, findings, top");
+		if (opt.json)
+			die(EXIT_USAGE, "-o: columns of a table, not of "
+					"--json (which prints every field)");
+		opt.columns = opt.output;
+		opt.output = NULL;
+	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[optind], cmds[i].name))
 			return cmds[i].func(argc - optind - 1,

@@ -1,6 +1,7 @@
 /*
  * output.c - memwatchctl's output for people, and what its commands
- * share of it for machines: aligned tables, times and ages, call sites
+ * share of it for machines: listings (a table or a JSON array; the
+ * tables themselves are table.c's), times, ages and sizes, call sites
  * (demangled, file names short, made safe for a terminal); see ctl.h.
  */
 #include <inttypes.h>
@@ -67,61 +68,6 @@ void output__site(char *buf, size_t len, uint64_t ip,
 	else
 		snprintf(raw, sizeof(raw), "0x%" PRIx64, ip);
 	text__safe(buf, len, raw);
-}
-
-void table__row(struct table *t, ...)
-{
-	va_list ap;
-
-	if (t->nrows == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->cells = realloc(t->cells,
-				   t->cap * (size_t)t->ncols * sizeof(char *));
-		if (!t->cells)
-			die(EXIT_RUNTIME, "out of memory");
-	}
-	va_start(ap, t);
-	for (int i = 0; i < t->ncols; i++) {
-		char *c = strdup(va_arg(ap, const char *));
-
-		if (!c)
-			die(EXIT_RUNTIME, "out of memory");
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = c;
-	}
-	va_end(ap);
-	t->nrows++;
-}
-
-/* Print with aligned columns; the last column is not padded. */
-void table__print(struct table *t)
-{
-	size_t w[TABLE_MAX_COLS];
-
-	for (int c = 0; c < t->ncols; c++) {
-		w[c] = strlen(t->head[c]);
-		for (size_t r = 0; r < t->nrows; r++) {
-			size_t l =
-			    strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
-
-			if (l > w[c])
-				w[c] = l;
-		}
-	}
-	for (size_t r = 0; r <= t->nrows; r++) {
-		for (int c = 0; c < t->ncols; c++) {
-			const char *s =
-			    r ? t->cells[(r - 1) * (size_t)t->ncols + (size_t)c]
-			      : t->head[c];
-
-			if (c == t->ncols - 1)
-				printf("%s\n", s);
-			else
-				printf("%-*s  ", (int)w[c], s);
-		}
-	}
-	for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
 }
 
 void output__list_begin(void)

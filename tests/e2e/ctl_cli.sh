@@ -17,6 +17,11 @@
 #     has key null, key 0 being a real key; CSV the same;
 #   - a failed write on standard output (/dev/full) is exit status 1 and
 #     one line, whatever the command;
+#   - tables (libsmartcols): -o COL,... in that order, any case;
+#     --noheadings; --raw (cells escaped); cells of CJK and accented
+#     names aligned by the terminal's width, not their bytes;
+#   - --version: memwatch's, libbpf's (from its headers), and the kernel
+#     features the running memwatchd found, as memwatchd --features says.
 # Each check reads memwatchctl's own output against a property of the
 # rows (sorted, a prefix, a bound), never a list written here.
 # shellcheck source=lib.sh
@@ -287,6 +292,86 @@ for args in "-j live" "live" "-j findings" "findings" "-H top" "--help" "help" \
 		fail "$name" "to /dev/full: exit $rc, stderr '$(head -c 200 "$TMP/full.err")'; to /dev/null: exit $rc0"
 	fi
 done
+
+# --- tables: -o, --noheadings, --raw, wide characters -----------------------------
+
+if ctl findings -o ID,BYTES,SITE >"$TMP/o.txt" 2>"$TMP/o.err"; then
+	jq -r '.[] | "\(.id) \(.bytes)"' "$TMP/all.json" >"$TMP/want.o"
+	awk 'NR > 1 { print $1, $2 }' "$TMP/o.txt" >"$TMP/got.o"
+	if [[ $(head -n 1 "$TMP/o.txt") =~ ^ID\ +BYTES\ +SITE$ ]] && cmp -s "$TMP/want.o" "$TMP/got.o"; then
+		pass tables/columns
+	else
+		fail tables/columns "$(head -n 2 "$TMP/o.txt"); $(diff "$TMP/want.o" "$TMP/got.o" | head -n 2)"
+	fi
+else
+	fail tables/columns "$(cat "$TMP/o.err")"
+fi
+ctl findings -o id,bytes,site >"$TMP/o_lower.txt" 2>&1 || true
+if cmp -s "$TMP/o.txt" "$TMP/o_lower.txt"; then
+	pass tables/columns_any_case
+else
+	fail tables/columns_any_case "$(head -n 2 "$TMP/o_lower.txt")"
+fi
+ctl findings --noheadings -o ID,KIND >"$TMP/nh.txt" 2>&1 || true
+if [[ $(wc -l <"$TMP/nh.txt") == 300 ]] && ! grep -q '^ID ' "$TMP/nh.txt" &&
+	[[ $(awk '{ print $1 }' "$TMP/nh.txt") == $(jq -r '.[].id' "$TMP/all.json") ]]; then
+	pass tables/noheadings
+else
+	fail tables/noheadings "$(head -n 2 "$TMP/nh.txt")"
+fi
+# --raw: one space between cells, a cell's blanks escaped: three words a
+# line, the time's blank back once unescaped.
+ctl findings --raw -n -o ID,LAST,SITE >"$TMP/raw.txt" 2>&1 || true
+ctl findings -n -o ID,LAST >"$TMP/aligned.txt" 2>&1 || true
+if [[ $(awk 'NF != 3' "$TMP/raw.txt" | wc -l) == 0 && $(wc -l <"$TMP/raw.txt") == 300 ]] &&
+	grep -q '\\x20' "$TMP/raw.txt" &&
+	[[ $(while read -r i t _; do printf '%s %b\n' "$i" "$t"; done <"$TMP/raw.txt") == \
+		$(sed 's/  */ /' "$TMP/aligned.txt") ]]; then
+	pass tables/raw
+else
+	fail tables/raw "$(head -n 2 "$TMP/raw.txt")"
+fi
+ctl_error tables/unknown_column 2 \
+	"-o: unknown column 'SIZES' (ID, KIND, SEV, PID, TID, KEY/GEN, ADDRESS, SIZE, COUNT, BYTES, LAST, SITE)" \
+	findings -o ID,SIZES
+ctl_error tables/not_a_table 2 \
+	"-o: for export's file, or the columns of status, threads, live, keys, findings, top" \
+	explain "$id0" -o ID
+rc=0
+ctl findings -o ID --json >"$TMP/nj.out" 2>"$TMP/nj.err" || rc=$?
+if [[ $rc == 2 && $(cat "$TMP/nj.err") == "memwatchctl: -o: columns of a table, not of --json (which prints every field)" ]]; then
+	pass tables/not_json
+else
+	fail tables/not_json "exit $rc: $(cat "$TMP/nj.err")"
+fi
+
+# Wide characters: a thread named in CJK (two columns a character) and
+# one with a Latin accent (one column, two bytes): in a UTF-8 locale the
+# cells after COMM start at the same column of the terminal on every line.
+DB=$TMP/wide.db
+if "$OUT/gen_db" --blocks 50 --threads 6 --procs 1 --sites 4 --findings 5 --seed 3 \
+	"$DB" >"$TMP/gen_wide.out" 2>&1 &&
+	sqlite3 "$DB" "UPDATE threads SET comm = '日本語スレッド' WHERE tid = (SELECT min(tid) FROM threads);
+		UPDATE threads SET comm = 'Grüße' WHERE tid = (SELECT max(tid) FROM threads);"; then
+	LC_ALL=C.UTF-8 ctl threads -o COMM,STATE,TID >"$TMP/wide.txt" 2>&1 || true
+	if python3 - "$TMP/wide.txt" >"$TMP/wide.out" 2>&1 <<'PY'; then
+import sys, unicodedata
+def width(s):
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+assert any("日本語" in l for l in lines) and any("Grüße" in l for l in lines), lines
+# Where STATE's cell starts on each line: after COMM's cell and its blanks.
+starts = {width(l[:len(l) - len(l.split(None, 1)[1])]) for l in lines}
+assert len(starts) == 1, (starts, lines)
+PY
+		pass tables/wide_characters
+	else
+		fail tables/wide_characters "$(cat "$TMP/wide.out" | head -c 300)"
+	fi
+else
+	fail tables/wide_characters "gen_db: $(tail -n 1 "$TMP/gen_wide.out")"
+fi
+DB=$TMP/cli.db
 
 # --- --version -------------------------------------------------------------------
 
