@@ -109,6 +109,16 @@ void rowfmt__json_time(struct json *j, const char *label, uint64_t ns)
 	}
 }
 
+/* Shown as null (CSV: an empty field): a value the row has not (has), or
+ * a number 0 meaning none (MW_COL_NULL0). */
+static bool shown_null(const struct mw_col *c, const void *row)
+{
+	if (c->has && !c->has(row))
+		return true;
+	return (c->flags & MW_COL_NULL0) && c->type != MW_COL_TEXT &&
+	       c->type != MW_COL_FRAMES && !c->name_of && !number(c, row);
+}
+
 static void json_frames(struct json *j, const struct mw_col *c, const void *row)
 {
 	uint32_t n;
@@ -135,7 +145,7 @@ void rowfmt__json_fields(struct json *j, const struct mw_row_desc *d,
 			continue;
 		}
 		json__key(j, label(c));
-		if (c->has && !c->has(row))
+		if (shown_null(c, row))
 			json__null(j);
 		else if (c->flags & MW_COL_SITE)
 			rowfmt__json(j, &mw_site_desc,
@@ -144,8 +154,6 @@ void rowfmt__json_fields(struct json *j, const struct mw_row_desc *d,
 			json_frames(j, c, row);
 		else if (c->type == MW_COL_TEXT || c->name_of)
 			json__str(j, text_of(c, row, buf, sizeof(buf)));
-		else if ((c->flags & MW_COL_NULL0) && !number(c, row))
-			json__null(j);
 		else if (c->flags & MW_COL_HEX)
 			json__hex(j, number(c, row));
 		else if (c->type == MW_COL_I32)
@@ -242,7 +250,7 @@ static void csv_fields(FILE *f, const struct mw_row_desc *d, const void *row,
 			} else {
 				fputc(',', f);
 			}
-		} else if (c->has && !c->has(row)) {
+		} else if (shown_null(c, row)) {
 			continue; /* an empty field */
 		} else if (c->type == MW_COL_FRAMES) {
 			uint32_t n;
@@ -252,8 +260,6 @@ static void csv_fields(FILE *f, const struct mw_row_desc *d, const void *row,
 				fprintf(f, "%s0x%" PRIx64, k ? " " : "", v[k]);
 		} else if (c->type == MW_COL_TEXT || c->name_of) {
 			csv_str(f, text_of(c, row, buf, sizeof(buf)));
-		} else if ((c->flags & MW_COL_NULL0) && !number(c, row)) {
-			continue; /* an empty field */
 		} else if (c->flags & MW_COL_HEX) {
 			fprintf(f, "0x%" PRIx64, number(c, row));
 		} else if (c->type == MW_COL_I32) {
