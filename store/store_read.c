@@ -216,20 +216,26 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 
 /* The findings' query, by state: [0] every one, [1] open, [2] resolved,
  * [3] none (resolved ones asked of a database older than schema/009,
- * which has none). Written out, not bound, so that the open ones are
- * read in id order from their index (schema/009). */
+ * which has none); then its order. Written out, not bound, so that the
+ * open ones in id order are read from their index (schema/009). */
 #define FINDINGS_FROM                                                          \
 	" FROM findings f"                                                     \
 	" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"        \
 	" WHERE (:pid = 0 OR f.pid = :pid)"                                    \
 	" AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"           \
 	" AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
-#define FINDINGS_ORDER " ORDER BY f.id LIMIT :limit"
-static const char *const finding_tails[] = {
-	FINDINGS_FROM FINDINGS_ORDER,
-	FINDINGS_FROM " AND f.resolved_ts = 0" FINDINGS_ORDER,
-	FINDINGS_FROM " AND f.resolved_ts != 0" FINDINGS_ORDER,
-	FINDINGS_FROM " AND 0" FINDINGS_ORDER,
+static const char *const finding_states[] = {
+	"",
+	" AND f.resolved_ts = 0",
+	" AND f.resolved_ts != 0",
+	" AND 0",
+};
+/* By enum store_finding_sort. */
+static const char *const finding_orders[] = {
+	" ORDER BY f.id",
+	" ORDER BY f.last_ts DESC, f.id DESC",
+	" ORDER BY f.bytes DESC, f.id DESC",
+	" ORDER BY f.count DESC, f.id DESC",
 };
 
 int store__each_finding(struct store *s, const struct store_filter *f,
@@ -239,8 +245,12 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
+	char tail[512];
 	int err, which = 0;
+	uint32_t sort = f ? f->sort : STORE_SORT_ID;
 
+	if (sort >= sizeof(finding_orders) / sizeof(finding_orders[0]))
+		return -EINVAL;
 	/* A database older than schema/009 has no resolved finding: every
 	 * one is open. */
 	if (f && f->state == STORE_FINDINGS_OPEN &&
@@ -248,8 +258,9 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 		which = 1;
 	else if (f && f->state == STORE_FINDINGS_RESOLVED)
 		which = s->version >= SCHEMA_RESOLVED ? 2 : 3;
-	err = prepare_rows(s, finding_tails[which], &mw_finding_desc, "f",
-			   true, f, &st);
+	snprintf(tail, sizeof(tail), "%s%s%s LIMIT :limit", FINDINGS_FROM,
+		 finding_states[which], finding_orders[sort]);
+	err = prepare_rows(s, tail, &mw_finding_desc, "f", true, f, &st);
 	return err ? err : walk(st, finding_row, &w);
 }
 
