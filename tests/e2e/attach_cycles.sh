@@ -8,7 +8,7 @@
 #   turn), on churn (4 threads in malloc/realloc/free and TLS calls all
 #   the time). A churn that ends is replaced by a fresh one until
 #   MW_ATTACH_CYCLES cycles (200 by default) are done, or, on a loaded
-#   machine, MW_ATTACH_SECONDS (60) have passed with 10 cycles or more.
+#   machine, MW_ATTACH_SECONDS (30) have passed with 10 cycles or more.
 #   kill9: memwatchd attached with --pid to churn is killed with SIGKILL
 #   a random time into its run, restarted, attached, and killed again,
 #   MW_ATTACH_KILLS churn runs over (2 by default).
@@ -23,7 +23,7 @@ source "$(dirname "$0")/lib.sh"
 
 CYCLES=${MW_ATTACH_CYCLES:-200}
 KILLS=${MW_ATTACH_KILLS:-2}
-SECONDS_MAX=${MW_ATTACH_SECONDS:-60}
+SECONDS_MAX=${MW_ATTACH_SECONDS:-30}
 # About 10 s of work and sleeps per churn run.
 args=(100 4 4000)
 

@@ -26,12 +26,12 @@
 # followed target's child held at fork.
 # MW_KILL9_CYCLES sets the number of cycles (12 by default; make soak
 # runs hundreds); on a loaded machine the suite stops after
-# MW_KILL9_SECONDS (100) once 5 cycles or more are done.
+# MW_KILL9_SECONDS (60) once 5 cycles or more are done.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 CYCLES=${MW_KILL9_CYCLES:-12}
-SECONDS_MAX=${MW_KILL9_SECONDS:-100}
+SECONDS_MAX=${MW_KILL9_SECONDS:-60}
 command -v sqlite3 >/dev/null || {
 	fail setup "sqlite3 is not installed (apt-get install sqlite3)"
 	exit 1

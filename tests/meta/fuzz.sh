@@ -7,7 +7,7 @@
 #     of the bugs the fuzzers found among them (regress-*.bin), runs
 #     through the harness without a crash, and the harness says it ran
 #     each one (so a harness that silently skips its input fails);
-#   - fuzz: FUZZ_SHORT seconds (15) of fuzzing from a copy of the seeds
+#   - fuzz: FUZZ_SHORT seconds (8) of fuzzing from a copy of the seeds
 #     (tests/fuzz/run.sh, in this suite's temp dir) find no crash, leak
 #     or invariant violation.
 # That the engine harness's invariant checker fires on broken states is
@@ -15,7 +15,7 @@
 # shellcheck source=../e2e/lib.sh
 source "$(dirname "$0")/../e2e/lib.sh"
 
-FUZZ_SHORT=${FUZZ_SHORT:-15}
+FUZZ_SHORT=${FUZZ_SHORT:-8}
 NAMES=(decode engine config control filter)
 
 # replay NAME: every seed through the harness, each one reported run.
