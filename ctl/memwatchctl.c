@@ -39,9 +39,10 @@ static void usage(FILE *f)
 		"  live             live blocks older than the persist age,"
 		"\n                   largest first (100 unless --limit)\n"
 		"  keys             pthread keys and their bindings\n"
-		"  findings         leaks found and still open (--resolved: "
-		"those whose\n                   evidence went away; --all:"
-		" both), newest last\n"
+		"  findings         leaks found and still open, not suppressed"
+		"\n                   (--resolved: those whose evidence "
+		"went away;\n                   --state suppressed; --all: "
+		"every one), newest last\n"
 		"  explain ID       one finding: its evidence and symbolized "
 		"stack\n"
 		"  top              allocation sites by the live bytes or "
@@ -102,8 +103,10 @@ static void usage(FILE *f)
 		"1d\n"
 		"  --resolved       findings, export: the resolved findings "
 		"only\n"
-		"  --all            findings, export: open and resolved "
-		"findings\n"
+		"  --all            findings, export: every finding, whatever "
+		"its state\n"
+		"  --state STATE    findings, export: those in STATE: open, "
+		"suppressed,\n                   resolved or all\n"
 		"  --limit N|all    at most N rows (live: 100 unless "
 		"--limit)\n"
 		"  --by WHAT        top: rank sites by live bytes or blocks "
@@ -146,7 +149,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_KIND, OPT_SINCE,
 	       OPT_LIMIT, OPT_SEVERITY, OPT_BY, OPT_PER, OPT_TLS, OPT_RESOLVED,
-	       OPT_ALL };
+	       OPT_ALL, OPT_STATE };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
@@ -159,6 +162,7 @@ int main(int argc, char **argv)
 		{"severity", required_argument, NULL, OPT_SEVERITY},
 		{"resolved", no_argument, NULL, OPT_RESOLVED},
 		{"all", no_argument, NULL, OPT_ALL},
+		{"state", required_argument, NULL, OPT_STATE},
 		{"tls", no_argument, NULL, OPT_TLS},
 		{"by", required_argument, NULL, OPT_BY},
 		{"per", required_argument, NULL, OPT_PER},
@@ -223,6 +227,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ALL:
 			set_filter("state", "all");
+			break;
+		case OPT_STATE:
+			set_filter("state", optarg);
 			break;
 		case OPT_LIMIT:
 			set_filter("limit", optarg);

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "paths.h"
 #include "store.h"
+#include "suppress.h"
 #include "symbolizer.h"
 
 /* --- the file -------------------------------------------------------- */
@@ -151,9 +152,32 @@ static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
 	symbolizer__resolve(((struct daemon *)ctx)->sym, pid, ip, row);
 }
 
-static void tell_finding(void *ctx, const struct mw_finding_row *r)
+/*
+ * A finding about to be written: suppressed when a rule of the
+ * suppressions file matches it (its site named from the symbol tables,
+ * as the rules name functions and modules), then counted. Decided at
+ * each write, so a finding written again after a reload follows the
+ * rules in force.
+ */
+static void tell_finding(void *ctx, struct mw_finding_row *r)
 {
-	metrics__finding(((struct daemon *)ctx)->metrics, r);
+	struct daemon *d = ctx;
+	const struct suppressions *supp = d->opts->supp;
+	const char *rule = NULL;
+
+	if (supp) {
+		struct mw_site_row site = {0};
+		struct suppress_subject subj = {.kind = r->kind, .key = r->key};
+
+		if (r->site) {
+			symbolizer__names(d->sym, r->pid, r->site, &site);
+			subj.function = site.function;
+			subj.module = site.module;
+		}
+		rule = suppressions__match(supp, &subj);
+	}
+	snprintf(r->suppressed, sizeof(r->suppressed), "%s", rule ? rule : "");
+	metrics__finding(d->metrics, r);
 }
 
 static void flush_begin(void *ctx)

@@ -708,10 +708,15 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 			 "severity (a finding over time counts once).",
 			 m->findings);
 	by_kind_severity(b, "memwatch_findings_open", "gauge",
-			 "Findings open now (their evidence still there), of "
-			 "those made since the daemon started, by kind and "
-			 "severity.",
-			 m->open_n);
+			 "Findings open now (their evidence still there), not "
+			 "suppressed, of those made since the daemon started, "
+			 "by kind and severity.",
+			 m->open_n[Q_OPEN]);
+	by_kind_severity(b, "memwatch_findings_suppressed", "gauge",
+			 "Findings open now that a rule of the suppressions "
+			 "file matched, of those made since the daemon "
+			 "started, by kind and severity.",
+			 m->open_n[Q_SUPPRESSED]);
 	family(b, "memwatch_findings_resolved_total", "counter",
 	       "Findings resolved since the daemon started (their blocks "
 	       "freed, their growth given back), by kind.");

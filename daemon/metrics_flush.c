@@ -137,6 +137,7 @@ void metrics__finding(struct metrics *m, const struct mw_finding_row *r)
 	    .kind = r->kind,
 	    .severity = r->severity,
 	    .resolved = r->resolved_ts != 0,
+	    .suppressed = r->suppressed[0] != '\0',
 	};
 }
 
@@ -151,19 +152,21 @@ void metrics__finding(struct metrics *m, const struct mw_finding_row *r)
 static bool count_open(struct metrics *m, const struct staged_finding *f)
 {
 	struct open_finding *o = hmap__get(&m->open, f->id);
+	uint32_t quiet = f->suppressed ? Q_SUPPRESSED : Q_OPEN;
 
 	if (f->resolved) {
 		m->resolved[f->kind]++;
 		if (!o)
 			return false;
-		m->open_n[o->kind][o->severity]--;
+		m->open_n[o->quiet][o->kind][o->severity]--;
 		free(hmap__del(&m->open, f->id));
 		return true;
 	}
 	if (o) {
-		m->open_n[o->kind][o->severity]--;
+		m->open_n[o->quiet][o->kind][o->severity]--;
 		o->severity = f->severity;
-		m->open_n[o->kind][o->severity]++;
+		o->quiet = quiet;
+		m->open_n[o->quiet][o->kind][o->severity]++;
 		return true;
 	}
 	o = malloc(sizeof(*o));
@@ -171,8 +174,8 @@ static bool count_open(struct metrics *m, const struct staged_finding *f)
 		free(o); /* not held: undercounted when it resolves */
 		return false;
 	}
-	*o = (struct open_finding){f->proc_id, f->kind, f->severity};
-	m->open_n[f->kind][f->severity]++;
+	*o = (struct open_finding){f->proc_id, f->kind, f->severity, quiet};
+	m->open_n[quiet][f->kind][f->severity]++;
 	return false;
 }
 

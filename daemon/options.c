@@ -20,10 +20,13 @@
 #include "parse.h"
 #include "paths.h"
 #include "proto.h"
+#include "suppress.h"
 #include "version.h"
 
 #define MS 1000000ull
 #define MAX_LINE 4096
+/* A suppressions file's size at most. */
+#define MAX_SUPPRESSIONS_BYTES (4u << 20)
 
 enum {
 	OPT_DB = 256,
@@ -74,6 +77,7 @@ enum {
 	OPT_MAX_THREADS,
 	OPT_MAX_KEYS,
 	OPT_MAX_MEMORY_MB,
+	OPT_SUPPRESSIONS,
 };
 
 static const struct option longopts[] = {
@@ -124,6 +128,7 @@ static const struct option longopts[] = {
     {"max-threads", required_argument, NULL, OPT_MAX_THREADS},
     {"max-keys", required_argument, NULL, OPT_MAX_KEYS},
     {"max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY_MB},
+    {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verbose", no_argument, NULL, 'v'},
     {"version", no_argument, NULL, 'V'},
@@ -259,6 +264,11 @@ static void usage(FILE *f)
 	    "  --max-memory-mb N  past this estimate of the daemon's "
 	    "tables, detach\n                     the process holding the "
 	    "most (default 0: no\n                     limit)\n"
+	    "  --suppressions FILE\n"
+	    "                     findings matching a rule of FILE are kept "
+	    "and\n                     counted as suppressed, never "
+	    "shown as open\n                     (memwatchd(8), "
+	    "SUPPRESSIONS)\n"
 	    "  --metrics-listen ADDR:PORT\n"
 	    "                     serve Prometheus metrics on "
 	    "http://ADDR:PORT/metrics\n                     (default %s; "
@@ -467,6 +477,49 @@ static int regex_check(const char *regex, char *err, size_t len)
 }
 
 static void read_config(struct options *o, const char *path);
+
+/*
+ * The suppressions file at path, parsed (engine/suppress.h) into o->supp
+ * in place of any read before. A bad line is reported as the parser
+ * names it, "FILE:LINE: problem", as a compiler would.
+ */
+static void read_suppressions(struct options *o, const char *name,
+			      const char *path)
+{
+	char msg[sizeof(where)], *text = NULL;
+	struct suppressions *s = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err = 0;
+
+	f = fopen(path, "re");
+	if (!f)
+		opt_error(name, "cannot read '%s': %s", path, strerror(errno));
+	text = malloc(MAX_SUPPRESSIONS_BYTES + 1);
+	if (text)
+		len = fread(text, 1, MAX_SUPPRESSIONS_BYTES + 1, f);
+	if (!text)
+		err = -ENOMEM;
+	else if (ferror(f))
+		err = -EIO;
+	else if (len > MAX_SUPPRESSIONS_BYTES)
+		err = -EFBIG;
+	else
+		err = suppressions__parse(path, text, len, &s, msg, sizeof(msg));
+	fclose(f);
+	free(text);
+	if (err == -EINVAL) {
+		/* The parser's line is the whole message. */
+		snprintf(where, sizeof(where), "%s", msg);
+		opt_error(NULL, "%s", "");
+	}
+	if (err)
+		opt_error(name, "cannot read '%s': %s", path,
+			  err == -EFBIG ? "larger than 4 MiB" : strerror(-err));
+	suppressions__free(o->supp);
+	o->supp = s;
+	o->suppressions = path;
+}
 
 /* Apply one setting, from the command line or a file. */
 static void apply(struct options *o, int id, const char *name, const char *arg)
@@ -687,6 +740,11 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_MAX_MEMORY_MB:
 		o->max_memory_mb = (uint32_t)num_opt(name, arg, 0, 1u << 24);
 		break;
+	case OPT_SUPPRESSIONS:
+		if (!arg[0])
+			opt_error(name, "empty path");
+		read_suppressions(o, name, arg);
+		break;
 	case OPT_LOG_LEVEL:
 		o->log_level = log_level_parse(arg);
 		if (o->log_level < 0)
@@ -876,12 +934,18 @@ void options__replace(struct options *cur, struct options *next)
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = cur->strs;
+	/* Nothing points into the rules: a match copies the rule's name. */
+	suppressions__free(cur->supp);
 	*cur = *next;
 	memset(next, 0, sizeof(*next));
 }
 
 void options__free(struct options *o)
 {
+	if (o) {
+		suppressions__free(o->supp);
+		o->supp = NULL;
+	}
 	while (o && o->strs) {
 		struct opt_str *c = o->strs;
 

@@ -33,7 +33,8 @@ FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o \
 # part of the daemon, checks addresses with listen.c, and logs with log.c,
 # which takes sd-daemon.h's SD_* prefixes only (no libsystemd to link).
 FUZZ_OBJS_config := $(patsubst %,$(FUZZ_OUT)/obj/%.o,daemon/options \
-	daemon/listen daemon/log common/parse common/text)
+	daemon/listen daemon/log common/parse common/text common/names \
+	engine/suppress)
 FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
 	$(FUZZ_OUT)/obj/common/frame.o \
 	$(FUZZ_OUT)/obj/daemon/access.o

@@ -151,8 +151,11 @@ struct store_filter {
 /* Which findings a filter selects by their state (mw_finding_state). */
 enum store_finding_state {
 	STORE_FINDINGS_ALL = 0,
-	STORE_FINDINGS_OPEN = 1,	/* resolved_ts 0 */
+	/* resolved_ts 0, not suppressed */
+	STORE_FINDINGS_OPEN = 1,
 	STORE_FINDINGS_RESOLVED = 2,
+	/* resolved_ts 0, suppressed */
+	STORE_FINDINGS_SUPPRESSED = 3,
 };
 
 int store__each_process(struct store *s, const struct store_filter *f,

@@ -215,9 +215,10 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 }
 
 /* The findings' query, by state: [0] every one, [1] open, [2] resolved,
- * [3] none (resolved ones asked of a database older than schema/009,
- * which has none). Written out, not bound, so that the open ones are
- * read in id order from their index (schema/009). */
+ * [3] none (resolved or suppressed ones asked of a database too old to
+ * have them), [4] open in a database older than schema/011 (which has no
+ * suppressed one), [5] suppressed. Written out, not bound, so that the
+ * open ones are read in id order from their index (schema/009). */
 #define FINDINGS_FROM                                                          \
 	" FROM findings f"                                                     \
 	" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"        \
@@ -227,10 +228,30 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 #define FINDINGS_ORDER " ORDER BY f.id LIMIT :limit"
 static const char *const finding_tails[] = {
 	FINDINGS_FROM FINDINGS_ORDER,
-	FINDINGS_FROM " AND f.resolved_ts = 0" FINDINGS_ORDER,
+	FINDINGS_FROM " AND f.resolved_ts = 0 AND f.suppressed = ''"
+		      FINDINGS_ORDER,
 	FINDINGS_FROM " AND f.resolved_ts != 0" FINDINGS_ORDER,
 	FINDINGS_FROM " AND 0" FINDINGS_ORDER,
+	FINDINGS_FROM " AND f.resolved_ts = 0" FINDINGS_ORDER,
+	FINDINGS_FROM " AND f.resolved_ts = 0 AND f.suppressed != ''"
+		      FINDINGS_ORDER,
 };
+
+/* The query for state f->state of a database at version v. */
+static int finding_query(const struct store_filter *f, int64_t v)
+{
+	switch (f ? f->state : STORE_FINDINGS_ALL) {
+	case STORE_FINDINGS_OPEN:
+		/* Older than schema/009: every finding is open. */
+		return v >= SCHEMA_QUIET ? 1 : v >= SCHEMA_RESOLVED ? 4 : 0;
+	case STORE_FINDINGS_RESOLVED:
+		return v >= SCHEMA_RESOLVED ? 2 : 3;
+	case STORE_FINDINGS_SUPPRESSED:
+		return v >= SCHEMA_QUIET ? 5 : 3;
+	default:
+		return 0;
+	}
+}
 
 int store__each_finding(struct store *s, const struct store_filter *f,
 			int (*cb)(void *ctx, const struct mw_finding_row *r,
@@ -239,17 +260,9 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err, which = 0;
+	int err = prepare_rows(s, finding_tails[finding_query(f, s->version)],
+			       &mw_finding_desc, "f", true, f, &st);
 
-	/* A database older than schema/009 has no resolved finding: every
-	 * one is open. */
-	if (f && f->state == STORE_FINDINGS_OPEN &&
-	    s->version >= SCHEMA_RESOLVED)
-		which = 1;
-	else if (f && f->state == STORE_FINDINGS_RESOLVED)
-		which = s->version >= SCHEMA_RESOLVED ? 2 : 3;
-	err = prepare_rows(s, finding_tails[which], &mw_finding_desc, "f",
-			   true, f, &st);
 	return err ? err : walk(st, finding_row, &w);
 }
 

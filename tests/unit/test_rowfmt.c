@@ -116,7 +116,7 @@ static void csv_site(struct csv *c, uint64_t ip, const struct mw_site_row *site)
 static const char finding_head[] =
     "id,kind,severity,state,pid,tid,key,generation,address,size," CSV_SITE_HEAD
     ",stack_id,alloc_tid,alloc_ts,trigger_ts,found_ts,count,bytes,threads,"
-    "first_ts,last_ts,detail,resolved_ts,resolved_reason";
+    "first_ts,last_ts,detail,resolved_ts,resolved_reason,suppressed";
 
 static int finding_row(void *ctx, const struct mw_finding_row *r,
 		       const struct mw_site_row *site)
@@ -126,7 +126,9 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 	csv_u64(c, r->id);
 	csv_str(c, mw_finding_kind_name(r->kind));
 	csv_str(c, mw_severity_name(r->severity));
-	csv_str(c, r->resolved_ts ? "resolved" : "open");
+	csv_str(c, r->resolved_ts	? "resolved"
+		   : r->suppressed[0] ? "suppressed"
+				      : "open");
 	csv_u64(c, r->pid);
 	csv_u64(c, r->tid);
 	csv_u64(c, r->key);
@@ -151,6 +153,7 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 	else
 		csv_str(c, "");
 	csv_str(c, r->resolved_reason);
+	csv_str(c, r->suppressed);
 	return csv_end(c);
 }
 
@@ -361,7 +364,9 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	json__key(J, "severity");
 	json__str(J, mw_severity_name(r->severity));
 	json__key(J, "state");
-	json__str(J, r->resolved_ts ? "resolved" : "open");
+	json__str(J, r->resolved_ts	   ? "resolved"
+		     : r->suppressed[0] ? "suppressed"
+					: "open");
 	json__key(J, "pid");
 	json__u64(J, r->pid);
 	json__key(J, "tid");
@@ -405,6 +410,8 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 		json__null(J);
 	json__key(J, "resolved_reason");
 	json__str(J, r->resolved_reason);
+	json__key(J, "suppressed");
+	json__str(J, r->suppressed);
 }
 
 static void ref_finding(struct json *J, const struct mw_finding_row *r,
@@ -679,7 +686,8 @@ static void test_json_finding(void)
 				   .bytes = 48,
 				   .first_ts = 3,
 				   .last_ts = 3};
-	struct mw_finding_row b = {.id = 5, .kind = 0, .severity = 77};
+	struct mw_finding_row b = {.id = 5, .kind = 0, .severity = 77,
+				   .suppressed = "s:1"};
 	struct mw_site_row site;
 
 	snprintf(a.detail, sizeof(a.detail), "left by %s", hostile);
@@ -806,7 +814,8 @@ static void test_csv_finding(void)
 				   .first_ts = 3,
 				   .last_ts = 8,
 				   .resolved_ts = 9};
-	struct mw_finding_row b = {.id = 5, .site = 0xbeef};
+	struct mw_finding_row b = {.id = 5, .site = 0xbeef,
+				   .suppressed = "/etc/memwatch/s.supp:3"};
 	struct mw_site_row site;
 
 	snprintf(a.detail, sizeof(a.detail), "%s", hostile);

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2016  # jq filters use $vars
+# tests/e2e/quiet.sh - living with findings (docs/RULES.md): suppressions
+# and acknowledgements, with the real daemon and tls_nodtor's leaks.
+#   - a bad suppressions file: one line "FILE:LINE: problem", exit 2 from
+#     --check-config; a good one: "configuration OK";
+#   - a finding a rule matches is kept and counted (the textfile's
+#     memwatch_findings_suppressed), never listed as open; --state
+#     suppressed and --all list it, naming its rule;
+#   - a SIGHUP with a bad file logs its line once and keeps the rules in
+#     force; memwatchctl reload with a good one puts the new rules in force;
+#   - memwatchctl ack ID [--note TEXT]: kept, counted
+#     (memwatch_findings_acknowledged), never listed as open; --state
+#     acknowledged lists it with its time and note; an unknown id is one
+#     line and exit 1.
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+# --- the file, checked --------------------------------------------------------
+
+bad_supp() {
+	local name=$1 want=$2
+	shift 2
+	# The file's bytes, escapes included, are the format.
+	# shellcheck disable=SC2059
+	printf "$@" >"$TMP/$name.supp"
+	local rc=0
+	"$MEMWATCHD" --suppressions "$TMP/$name.supp" --check-config \
+		>"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
+	if [[ $rc == 2 && $(wc -l <"$TMP/$name.err") == 1 &&
+		$(sed 's/^<[0-9]>//' "$TMP/$name.err") == "$TMP/$name.supp:$want" ]]; then
+		pass "bad/$name"
+	else
+		fail "bad/$name" "exit $rc, want 2 and '$TMP/$name.supp:$want': $(cat "$TMP/$name.err")"
+	fi
+}
+bad_supp field "2: unknown field 'colour' (kind, function, module, key)" \
+	'# x\ncolour=red\n'
+bad_supp kind "1: unknown kind 'leak'" 'kind=leak function=f\n'
+bad_supp no_equals "3: expected FIELD=VALUE, got 'tls_nodtor_alloc'" \
+	'\nkind=bad-free\ntls_nodtor_alloc\n'
+bad_supp twice "1: field 'module' given twice" 'module=a module=b\n'
+bad_supp key "1: 'key' with kind 'bad-free': only TLS findings have a key" \
+	'kind=bad-free key=1\n'
+
+# Named in a configuration file, as the package's would.
+printf 'kind=tls-outlived-thread function=tls_nodtor_*\n' >"$TMP/nodtor.supp"
+printf 'suppressions %s\n' "$TMP/nodtor.supp" >"$TMP/conf"
+rc=0
+"$MEMWATCHD" --config "$TMP/conf" --check-config >"$TMP/good.out" 2>&1 || rc=$?
+if [[ $rc == 0 && $(cat "$TMP/good.out") == "configuration OK" ]]; then
+	pass good/check
+else
+	fail good/check "exit $rc: $(cat "$TMP/good.out")"
+fi
+rc=0
+"$MEMWATCHD" --suppressions "$TMP/none.supp" --check-config \
+	>/dev/null 2>"$TMP/none.err" || rc=$?
+if [[ $rc == 2 && $(wc -l <"$TMP/none.err") == 1 ]] &&
+	grep -q "suppressions: cannot read '$TMP/none.supp'" "$TMP/none.err"; then
+	pass bad/missing_file
+else
+	fail bad/missing_file "exit $rc: $(cat "$TMP/none.err")"
+fi
+
+# --- suppressed findings ------------------------------------------------------
+
+trace --config "$TMP/conf" --metrics-textfile "$TMP/trace.prom" \
+	-- "$WL/tls_nodtor" 8 4096
+if [[ $TRACE_RC == 0 ]]; then
+	pass suppressed/exit_status
+else
+	fail suppressed/exit_status "memwatchd exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")"
+fi
+query suppressed/open "$TMP/open.json" findings &&
+	expect suppressed/none_open "$TMP/open.json" 'length' 0
+if query suppressed/list "$TMP/supp.json" findings --state suppressed; then
+	expect suppressed/kept "$TMP/supp.json" \
+		'[.[] | select(.kind == "tls-outlived-thread" and .site.function == "tls_nodtor_alloc")] | length' 8
+	expect suppressed/rule "$TMP/supp.json" '[.[] | .suppressed] | unique' \
+		"[\"$TMP/nodtor.supp:1\"]"
+	expect suppressed/state "$TMP/supp.json" '[.[] | .state] | unique' \
+		'["suppressed"]'
+fi
+query suppressed/all "$TMP/all.json" findings --all &&
+	expect suppressed/all "$TMP/all.json" \
+		'[.[] | select(.state == "suppressed")] | length' 8
+prom_value() {
+	awk -v k="$2" '$1 == k { print $2 }' "$1"
+}
+got=$(prom_value "$TMP/trace.prom" 'memwatch_findings_suppressed{kind="tls-outlived-thread",severity="high"}')
+open=$(prom_value "$TMP/trace.prom" 'memwatch_findings_open{kind="tls-outlived-thread",severity="high"}')
+if [[ $got == 8 && $open == 0 ]]; then
+	pass suppressed/metrics
+else
+	fail suppressed/metrics "suppressed '$got' (want 8), open '$open' (want 0)"
+fi
+# The table people read says so too.
+if ctl findings --all >"$TMP/all.txt" 2>&1 &&
+	[[ $(grep -c ' suppressed ' "$TMP/all.txt") == 8 ]]; then
+	pass suppressed/table
+else
+	fail suppressed/table "$(cat "$TMP/all.txt")"
+fi
+
+# --- reloaded -----------------------------------------------------------------
+
+DB=$TMP/reload.db
+SOCK=$TMP/reload.sock
+watch reload --suppressions "$TMP/nodtor.supp" --exe "$WL/tls_nodtor"
+# A bad file at SIGHUP: its line logged once, the rules in force kept.
+cp "$TMP/nodtor.supp" "$TMP/good.supp"
+printf 'kind=tls-outlived-thread function=tls_nodtor_*\nkind=nope\n' \
+	>"$TMP/nodtor.supp"
+kill -HUP "$DAEMON_PID"
+logged_bad() {
+	grep -q "cannot reload: $TMP/nodtor.supp:2: unknown kind 'nope'" "$DAEMON_LOG.err"
+}
+if wait_until 10 logged_bad && daemon_alive; then
+	pass reload/bad_logged
+else
+	fail reload/bad_logged "$(tail -n 3 "$DAEMON_LOG.err")"
+fi
+run_bg reload_kept "$WL/tls_nodtor" 4 4096
+if wait_until 20 findings_at_least 4 --state suppressed; then
+	pass reload/old_rules_kept
+else
+	fail reload/old_rules_kept "$(ctl findings --all 2>&1 | head -20)"
+fi
+query reload/open_before "$TMP/r_open.json" findings &&
+	expect reload/none_open "$TMP/r_open.json" 'length' 0
+n=$(grep -c "cannot reload:" "$DAEMON_LOG.err" || true)
+if [[ $n == 1 ]]; then
+	pass reload/logged_once
+else
+	fail reload/logged_once "logged $n times: $(cat "$DAEMON_LOG.err")"
+fi
+# A good file through memwatchctl reload: the new rules from then on.
+printf '# bad frees only\nkind=bad-free\n' >"$TMP/nodtor.supp"
+if ctl reload >"$TMP/reload.out" 2>&1; then
+	pass reload/good
+else
+	fail reload/good "$(cat "$TMP/reload.out")"
+fi
+run_bg reload_new "$WL/tls_nodtor" 4 4096
+if wait_until 20 findings_at_least 4; then
+	pass reload/new_rules
+else
+	fail reload/new_rules "$(ctl findings --all 2>&1 | head -20)"
+fi
+query reload/still_suppressed "$TMP/r_supp.json" findings --state suppressed &&
+	expect reload/still_suppressed "$TMP/r_supp.json" 'length' 4
+
+finish
