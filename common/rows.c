@@ -172,6 +172,8 @@ const char *mw_finding_state(const struct mw_finding_row *f)
 {
 	if (f->resolved_ts)
 		return "resolved";
+	if (f->ack_ts)
+		return "acknowledged";
 	if (f->suppressed[0])
 		return "suppressed";
 	return "open";
@@ -189,7 +191,8 @@ static const struct mw_col finding_columns[] = {
     COL(F, id, U64, 1, KEY),
     COL(F, kind, U32, 1, 0, .name_of = mw_finding_kind_name),
     COL(F, severity, U32, 2, 0, .name_of = mw_severity_name),
-    /* Not stored: open, suppressed or resolved (mw_finding_state). */
+    /* Not stored: open, suppressed, acknowledged or resolved
+     * (mw_finding_state). */
     {.name = "state",
      .type = MW_COL_TEXT,
      .flags = MW_COL_VIRTUAL,
@@ -218,6 +221,10 @@ static const struct mw_col finding_columns[] = {
     COL(F, resolved_reason, MW_COL_TEXT, 9, 0),
     /* The suppression rule that matched, "FILE:LINE"; "" none. */
     COL(F, suppressed, MW_COL_TEXT, 11, 0),
+    /* Written by an ack alone: the engine's upserts keep them. null
+     * until acknowledged. */
+    COL(F, ack_ts, U64, 11, KEEP | TIME | MW_COL_NULL0),
+    COL(F, ack_note, MW_COL_TEXT, 11, KEEP),
     COL(F, block, U64, 1, HIDDEN),
 };
 #undef F

@@ -119,7 +119,7 @@ static void explain_text(const struct explain *x, struct store *s)
 {
 	const struct mw_finding_row *f = &x->f;
 	char t1[32], t2[32], t3[32], where[3 * MW_SITE_STR],
-	    detail[3 * MW_DETAIL_MAX];
+	    detail[3 * MW_NOTE_MAX];
 	struct mw_stack_row st;
 	const char *tls;
 	uint32_t culprit;
@@ -149,7 +149,17 @@ static void explain_text(const struct explain *x, struct store *s)
 		text__safe(detail, sizeof(detail), f->resolved_reason);
 		printf("  state     resolved %s: %s\n", t1, detail);
 	} else {
-		printf("  state     open\n");
+		printf("  state     %s\n", mw_finding_state(f));
+	}
+	if (f->suppressed[0]) {
+		text__safe(detail, sizeof(detail), f->suppressed);
+		printf("  suppressed by the rule at %s\n", detail);
+	}
+	if (f->ack_ts) {
+		output__time(t1, sizeof(t1), f->ack_ts);
+		text__safe(detail, sizeof(detail), f->ack_note);
+		printf("  acknowledged %s%s%s\n", t1, detail[0] ? ": " : "",
+		       detail);
 	}
 	output__site(where, sizeof(where), f->site,
 		     x->has_site ? &x->site : NULL);

@@ -39,6 +39,7 @@ struct ctl_opt {
 	bool pretty;
 	bool tls;	    /* attach: TLS only */
 	const char *output; /* export: -o FILE, NULL for stdout */
+	const char *note;   /* ack: --note TEXT, NULL: none */
 	struct store_filter filter;
 	struct store_top top; /* top: --by, --per */
 };
@@ -124,5 +125,6 @@ int cmd_export(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
+int cmd_ack(int argc, char **argv);
 
 #endif

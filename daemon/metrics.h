@@ -46,6 +46,9 @@ void metrics__serve(struct metrics *m);
 void metrics__flush_begin(struct metrics *m);
 void metrics__finding(struct metrics *m, const struct mw_finding_row *r);
 void metrics__flush_end(struct metrics *m, int err);
+/* Finding id was acknowledged (memwatchctl ack): counted as such while
+ * open, if it was made since the start. */
+void metrics__ack(struct metrics *m, uint64_t id);
 
 /* What retention did, rendered at each scrape from st (which must outlive
  * the metrics); NULL: nothing. */

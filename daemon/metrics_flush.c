@@ -165,7 +165,8 @@ static bool count_open(struct metrics *m, const struct staged_finding *f)
 	if (o) {
 		m->open_n[o->quiet][o->kind][o->severity]--;
 		o->severity = f->severity;
-		o->quiet = quiet;
+		if (o->quiet != Q_ACKED)
+			o->quiet = quiet;
 		m->open_n[o->quiet][o->kind][o->severity]++;
 		return true;
 	}
@@ -177,6 +178,17 @@ static bool count_open(struct metrics *m, const struct staged_finding *f)
 	*o = (struct open_finding){f->proc_id, f->kind, f->severity, quiet};
 	m->open_n[quiet][f->kind][f->severity]++;
 	return false;
+}
+
+void metrics__ack(struct metrics *m, uint64_t id)
+{
+	struct open_finding *o = m ? hmap__get(&m->open, id) : NULL;
+
+	if (!o || o->quiet == Q_ACKED)
+		return;
+	m->open_n[o->quiet][o->kind][o->severity]--;
+	o->quiet = Q_ACKED;
+	m->open_n[o->quiet][o->kind][o->severity]++;
 }
 
 /* The flush committed: count what it handed over for the first time. */

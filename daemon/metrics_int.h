@@ -32,6 +32,7 @@ static const double flush_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 enum quiet {
 	Q_OPEN = 0,
 	Q_SUPPRESSED = 1, /* a suppression rule matched it */
+	Q_ACKED = 2,	  /* acknowledged (memwatchctl ack): it stays so */
 	NQUIET,
 };
 

@@ -215,9 +215,10 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 }
 
 /* The findings' query, by state: [0] every one, [1] open, [2] resolved,
- * [3] none (resolved or suppressed ones asked of a database too old to
- * have them), [4] open in a database older than schema/011 (which has no
- * suppressed one), [5] suppressed. Written out, not bound, so that the
+ * [3] none (resolved, suppressed or acknowledged ones asked of a
+ * database too old to have them), [4] open in a database older than
+ * schema/011 (which has no suppressed or acknowledged one), [5]
+ * suppressed, [6] acknowledged. Written out, not bound, so that the
  * open ones are read in id order from their index (schema/009). */
 #define FINDINGS_FROM                                                          \
 	" FROM findings f"                                                     \
@@ -229,11 +230,13 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 static const char *const finding_tails[] = {
 	FINDINGS_FROM FINDINGS_ORDER,
 	FINDINGS_FROM " AND f.resolved_ts = 0 AND f.suppressed = ''"
-		      FINDINGS_ORDER,
+		      " AND f.ack_ts = 0" FINDINGS_ORDER,
 	FINDINGS_FROM " AND f.resolved_ts != 0" FINDINGS_ORDER,
 	FINDINGS_FROM " AND 0" FINDINGS_ORDER,
 	FINDINGS_FROM " AND f.resolved_ts = 0" FINDINGS_ORDER,
 	FINDINGS_FROM " AND f.resolved_ts = 0 AND f.suppressed != ''"
+		      " AND f.ack_ts = 0" FINDINGS_ORDER,
+	FINDINGS_FROM " AND f.resolved_ts = 0 AND f.ack_ts != 0"
 		      FINDINGS_ORDER,
 };
 
@@ -248,6 +251,8 @@ static int finding_query(const struct store_filter *f, int64_t v)
 		return v >= SCHEMA_RESOLVED ? 2 : 3;
 	case STORE_FINDINGS_SUPPRESSED:
 		return v >= SCHEMA_QUIET ? 5 : 3;
+	case STORE_FINDINGS_ACKNOWLEDGED:
+		return v >= SCHEMA_QUIET ? 6 : 3;
 	default:
 		return 0;
 	}

@@ -107,7 +107,8 @@ fi
 
 DB=$TMP/reload.db
 SOCK=$TMP/reload.sock
-watch reload --suppressions "$TMP/nodtor.supp" --exe "$WL/tls_nodtor"
+watch reload --suppressions "$TMP/nodtor.supp" --exe "$WL/tls_nodtor" \
+	--metrics-textfile "$TMP/reload.prom"
 # A bad file at SIGHUP: its line logged once, the rules in force kept.
 cp "$TMP/nodtor.supp" "$TMP/good.supp"
 printf 'kind=tls-outlived-thread function=tls_nodtor_*\nkind=nope\n' \
@@ -150,5 +151,54 @@ else
 fi
 query reload/still_suppressed "$TMP/r_supp.json" findings --state suppressed &&
 	expect reload/still_suppressed "$TMP/r_supp.json" 'length' 4
+
+# --- acknowledged -------------------------------------------------------------
+
+id=$(ctl --json findings 2>/dev/null | jq -r 'first(.[].id) // empty')
+if [[ -n $id ]] && ctl ack "$id" --note "known: per-thread cache" >"$TMP/ack.out" 2>&1 &&
+	[[ $(cat "$TMP/ack.out") == "finding $id acknowledged" ]]; then
+	pass ack/done
+else
+	fail ack/done "id '$id': $(cat "$TMP/ack.out" 2>/dev/null)"
+fi
+query ack/open "$TMP/a_open.json" findings &&
+	expect ack/not_open "$TMP/a_open.json" \
+		"[length, ([.[].id] | index($id))]" '[3,null]'
+if query ack/list "$TMP/a_ack.json" findings --state acknowledged; then
+	expect ack/kept "$TMP/a_ack.json" \
+		'[.[] | [.id, .state, .ack_note, (.ack_ts > .found_ts)]]' \
+		"[[$id,\"acknowledged\",\"known: per-thread cache\",true]]"
+fi
+query ack/all "$TMP/a_all.json" findings --all &&
+	expect ack/all "$TMP/a_all.json" '[.[] | .state] | group_by(.) | map([.[0], length])' \
+		'[["acknowledged",1],["open",3],["suppressed",4]]'
+prom_acked() {
+	[[ $(prom_value "$TMP/reload.prom" 'memwatch_findings_acknowledged{kind="tls-outlived-thread",severity="high"}') == 1 &&
+		$(prom_value "$TMP/reload.prom" 'memwatch_findings_open{kind="tls-outlived-thread",severity="high"}') == 3 &&
+		$(prom_value "$TMP/reload.prom" 'memwatch_findings_suppressed{kind="tls-outlived-thread",severity="high"}') == 4 ]]
+}
+if wait_until 10 prom_acked; then
+	pass ack/metrics
+else
+	fail ack/metrics "$(grep -E '^memwatch_findings_(open|suppressed|acknowledged)\{kind="tls-outlived-thread",severity="high"' "$TMP/reload.prom")"
+fi
+if ctl explain "$id" >"$TMP/explain.txt" 2>&1 &&
+	grep -q '^  state     acknowledged$' "$TMP/explain.txt" &&
+	grep -q '^  acknowledged .*: known: per-thread cache$' "$TMP/explain.txt"; then
+	pass ack/explain
+else
+	fail ack/explain "$(cat "$TMP/explain.txt")"
+fi
+# Bad input: one line, non-zero.
+ctl_error ack/unknown_id 1 "no finding with id '999999'" ack 999999
+ctl_error ack/bad_id 2 "ack: invalid finding id 'x1'" ack x1
+ctl_error ack/no_id 2 "usage: memwatchctl ack ID [--note TEXT]" ack
+ctl_error ack/long_note 2 "--note: longer than 255 bytes" ack "$id" \
+	--note "$(printf '%0300d' 0)"
+ok ack/stop "memwatchd did not stop cleanly" stop_daemon
+# Kept after the daemon stopped: the database says so.
+query ack/after_stop "$TMP/a_after.json" findings --state acknowledged &&
+	expect ack/after_stop "$TMP/a_after.json" '[.[].id]' "[$id]"
+ctl_error ack/no_daemon 1 "cannot connect to memwatchd at '$SOCK': No such file or directory" ack "$id"
 
 finish

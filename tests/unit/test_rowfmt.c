@@ -116,7 +116,8 @@ static void csv_site(struct csv *c, uint64_t ip, const struct mw_site_row *site)
 static const char finding_head[] =
     "id,kind,severity,state,pid,tid,key,generation,address,size," CSV_SITE_HEAD
     ",stack_id,alloc_tid,alloc_ts,trigger_ts,found_ts,count,bytes,threads,"
-    "first_ts,last_ts,detail,resolved_ts,resolved_reason,suppressed";
+    "first_ts,last_ts,detail,resolved_ts,resolved_reason,suppressed,ack_ts,"
+    "ack_note";
 
 static int finding_row(void *ctx, const struct mw_finding_row *r,
 		       const struct mw_site_row *site)
@@ -127,6 +128,7 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 	csv_str(c, mw_finding_kind_name(r->kind));
 	csv_str(c, mw_severity_name(r->severity));
 	csv_str(c, r->resolved_ts	? "resolved"
+		   : r->ack_ts	      ? "acknowledged"
 		   : r->suppressed[0] ? "suppressed"
 				      : "open");
 	csv_u64(c, r->pid);
@@ -154,6 +156,11 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 		csv_str(c, "");
 	csv_str(c, r->resolved_reason);
 	csv_str(c, r->suppressed);
+	if (r->ack_ts)
+		csv_u64(c, r->ack_ts);
+	else
+		csv_str(c, "");
+	csv_str(c, r->ack_note);
 	return csv_end(c);
 }
 
@@ -365,6 +372,7 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	json__str(J, mw_severity_name(r->severity));
 	json__key(J, "state");
 	json__str(J, r->resolved_ts	   ? "resolved"
+		     : r->ack_ts	? "acknowledged"
 		     : r->suppressed[0] ? "suppressed"
 					: "open");
 	json__key(J, "pid");
@@ -412,6 +420,13 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	json__str(J, r->resolved_reason);
 	json__key(J, "suppressed");
 	json__str(J, r->suppressed);
+	json__key(J, "ack_ts");
+	if (r->ack_ts)
+		json__u64(J, r->ack_ts);
+	else
+		json__null(J);
+	json__key(J, "ack_note");
+	json__str(J, r->ack_note);
 }
 
 static void ref_finding(struct json *J, const struct mw_finding_row *r,
@@ -691,6 +706,8 @@ static void test_json_finding(void)
 	struct mw_site_row site;
 
 	snprintf(a.detail, sizeof(a.detail), "left by %s", hostile);
+	a.ack_ts = 12;
+	snprintf(a.ack_note, sizeof(a.ack_note), "known: %s", hostile);
 	fill_site(&site);
 	CHECK_JSON(mw_finding_desc, ref_finding(J, &a, &site),
 		   ref_finding(J, &b, NULL),
@@ -815,7 +832,8 @@ static void test_csv_finding(void)
 				   .last_ts = 8,
 				   .resolved_ts = 9};
 	struct mw_finding_row b = {.id = 5, .site = 0xbeef,
-				   .suppressed = "/etc/memwatch/s.supp:3"};
+				   .suppressed = "/etc/memwatch/s.supp:3",
+				   .ack_ts = 11, .ack_note = "known, \"a,b\""};
 	struct mw_site_row site;
 
 	snprintf(a.detail, sizeof(a.detail), "%s", hostile);
