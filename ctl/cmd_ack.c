@@ -25,8 +25,8 @@ int cmd_ack(int argc, char **argv)
 	if (parse__u64(argv[0], INT64_MAX, &id) || !id)
 		die(EXIT_USAGE, "ack: invalid finding id '%s'", argv[0]);
 	if (strlen(note) >= sizeof(a.note))
-		die(EXIT_USAGE, "--note: longer than %zu bytes",
-		    sizeof(a.note) - 1);
+		die(EXIT_USAGE, "--note: longer than %u bytes",
+		    (unsigned)sizeof(a.note) - 1);
 	memset(&a, 0, sizeof(a));
 	a.id = id;
 	memcpy(a.note, note, strlen(note));

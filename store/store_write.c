@@ -184,7 +184,7 @@ int store__ack_finding(struct store *s, uint64_t id, uint64_t ts,
 	sqlite3_bind_int64(st, 3, (int64_t)id);
 	rc = sqlite3_step(st);
 	err = rc == SQLITE_DONE ? 0 : errno_of(rc);
-	if (!err && !sqlite3_changes(s->db))
+	if (!err && !sqlite3_changes64(s->db))
 		err = -ENOENT;
 	sqlite3_finalize(st);
 	return err;
