@@ -127,6 +127,9 @@ struct options {
 	 * NULL: none. */
 	const char *suppressions;
 	struct suppressions *supp;
+	/* --events-json: findings as JSON lines, "-" standard output;
+	 * NULL: none. Read at start-up only. */
+	const char *events_json;
 	char **cmd;
 	int argc; /* the command line, read again by options__reload */
 	char **argv;

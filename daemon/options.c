@@ -78,6 +78,7 @@ enum {
 	OPT_MAX_KEYS,
 	OPT_MAX_MEMORY_MB,
 	OPT_SUPPRESSIONS,
+	OPT_EVENTS_JSON,
 };
 
 static const struct option longopts[] = {
@@ -129,6 +130,7 @@ static const struct option longopts[] = {
     {"max-keys", required_argument, NULL, OPT_MAX_KEYS},
     {"max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY_MB},
     {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
+    {"events-json", required_argument, NULL, OPT_EVENTS_JSON},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verbose", no_argument, NULL, 'v'},
     {"version", no_argument, NULL, 'V'},
@@ -269,6 +271,10 @@ static void usage(FILE *f)
 	    "and\n                     counted as suppressed, never "
 	    "shown as open\n                     (memwatchd(8), "
 	    "SUPPRESSIONS)\n"
+	    "  --events-json PATH each finding opened, changed in severity "
+	    "or\n                     resolved as a JSON line appended to "
+	    "PATH (-:\n                     standard output); under "
+	    "systemd, to the\n                     journal too\n"
 	    "  --metrics-listen ADDR:PORT\n"
 	    "                     serve Prometheus metrics on "
 	    "http://ADDR:PORT/metrics\n                     (default %s; "
@@ -740,6 +746,21 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 	case OPT_MAX_MEMORY_MB:
 		o->max_memory_mb = (uint32_t)num_opt(name, arg, 0, 1u << 24);
 		break;
+	case OPT_EVENTS_JSON: {
+		const char *slash = strrchr(arg, '/');
+		char dir[PATH_MAX];
+		struct stat st;
+
+		if (!arg[0] || (slash && !slash[1]))
+			opt_error(name, "invalid file name '%s'", arg);
+		/* As for the textfile: a wrong directory is reported now. */
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash ? (int)(slash - arg) + 1 : 1, slash ? arg : ".");
+		if (strcmp(arg, "-") && (stat(dir, &st) || !S_ISDIR(st.st_mode)))
+			opt_error(name, "no directory '%s'", dir);
+		o->events_json = arg;
+		break;
+	}
 	case OPT_SUPPRESSIONS:
 		if (!arg[0])
 			opt_error(name, "empty path");
