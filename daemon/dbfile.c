@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "access.h"
-#include "events.h"
+#include "emitter.h"
 #include "log.h"
 #include "memwatchd.h"
 #include "metrics.h"
@@ -179,13 +179,13 @@ static void tell_finding(void *ctx, struct mw_finding_row *r)
 	}
 	snprintf(r->suppressed, sizeof(r->suppressed), "%s", rule ? rule : "");
 	metrics__finding(d->metrics, r);
-	events__finding(d->events, r);
+	emitter__finding(d->events, r);
 }
 
 static void flush_begin(void *ctx)
 {
 	metrics__flush_begin(((struct daemon *)ctx)->metrics);
-	events__flush_begin(((struct daemon *)ctx)->events);
+	emitter__flush_begin(((struct daemon *)ctx)->events);
 }
 
 static void flush_end(void *ctx, int err)
@@ -193,7 +193,7 @@ static void flush_end(void *ctx, int err)
 	struct daemon *d = ctx;
 
 	metrics__flush_end(d->metrics, err);
-	events__flush_end(d->events, err, d->engine, d->store);
+	emitter__flush_end(d->events, err, d->engine, d->store);
 	if (err)
 		return;
 	/* A process that exited may have more rows waiting than a flush

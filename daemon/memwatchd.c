@@ -26,7 +26,7 @@
 #include "collector.h"
 #include "control.h"
 #include "engine.h"
-#include "events.h"
+#include "emitter.h"
 #include "guard.h"
 #include "kfeature.h"
 #include "log.h"
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 	metrics__symbolizer(d.metrics, d.sym);
 	/* Findings as events: to the journal when we log there, and as
 	 * JSON lines on request. Opened before privileges go. */
-	d.events = events__new(o.events_json, log_to_journal());
+	d.events = emitter__new(o.events_json, log_to_journal());
 	if (!d.events)
 		fatal("--events-json: cannot open '%s'", o.events_json);
 
@@ -393,7 +393,7 @@ int main(int argc, char **argv)
 	control__close(d.ctl);
 	guard__stop(d.guard);
 	metrics__free(d.metrics);
-	events__free(d.events);
+	emitter__free(d.events);
 	retention__free(d.retention);
 	collector__free(d.col);
 	engine__free(d.engine);

@@ -44,7 +44,7 @@ struct daemon {
 	struct wrappers *wrappers; /* allocation wrappers (wrapper.h) */
 	struct control *ctl;
 	struct metrics *metrics; /* Prometheus export */
-	struct events *events;	 /* findings as events (events.h) */
+	struct emitter *events;	 /* findings as events (emitter.h) */
 	struct guard *guard;	 /* resumes held processes if we die */
 	struct retention *retention; /* pruning by age and size */
 	struct options *opts;	 /* the settings in force */

@@ -1,7 +1,7 @@
 /*
- * events.c - findings as events: the journal's structured fields and JSON
+ * emitter.c - findings as events: the journal's structured fields and JSON
  * lines, written when a flush that opened, changed or resolved a finding
- * commits; see events.h.
+ * commits; see emitter.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "events.h"
+#include "emitter.h"
 #include "hash.h"
 #include "log.h"
 #include "strbuf.h"
@@ -40,7 +40,7 @@ struct seen {
 	uint32_t severity;
 };
 
-struct events {
+struct emitter {
 	int fd;	      /* JSON lines; -1: none */
 	bool own_fd;  /* opened here (not standard output) */
 	bool journal; /* sd_journal_send */
@@ -50,9 +50,9 @@ struct events {
 	int write_err; /* the last error writing fd, logged once */
 };
 
-struct events *events__new(const char *json_path, bool journal)
+struct emitter *emitter__new(const char *json_path, bool journal)
 {
-	struct events *ev = calloc(1, sizeof(*ev));
+	struct emitter *ev = calloc(1, sizeof(*ev));
 
 	if (!ev)
 		return NULL;
@@ -78,7 +78,7 @@ struct events *events__new(const char *json_path, bool journal)
 	return ev;
 }
 
-void events__free(struct events *ev)
+void emitter__free(struct emitter *ev)
 {
 	size_t pos = 0;
 	uint64_t k;
@@ -95,13 +95,13 @@ void events__free(struct events *ev)
 	free(ev);
 }
 
-void events__flush_begin(struct events *ev)
+void emitter__flush_begin(struct emitter *ev)
 {
 	if (ev)
 		ev->nstaged = 0;
 }
 
-void events__finding(struct events *ev, const struct mw_finding_row *r)
+void emitter__finding(struct emitter *ev, const struct mw_finding_row *r)
 {
 	if (!ev)
 		return;
@@ -368,7 +368,7 @@ static void json_line(const struct event *e, struct strbuf *b)
 	strbuf__printf(b, "]}\n");
 }
 
-static void to_json(struct events *ev, const struct event *e)
+static void to_json(struct emitter *ev, const struct event *e)
 {
 	struct strbuf b = {0};
 	size_t off = 0;
@@ -398,7 +398,7 @@ static void to_json(struct events *ev, const struct event *e)
 	ev->write_err = err;
 }
 
-static void emit(struct events *ev, struct store *st, const char *what,
+static void emit(struct emitter *ev, struct store *st, const char *what,
 		 uint64_t id, uint32_t prev)
 {
 	struct event e = {.what = what, .prev = prev};
@@ -423,7 +423,7 @@ static int note_proc(void *ctx, const struct engine_proc_view *pv)
 
 /* Forget the findings of processes the engine let go: never handed
  * again. */
-static void forget_gone(struct events *ev, const struct engine *e)
+static void forget_gone(struct emitter *ev, const struct engine *e)
 {
 	struct hmap live;
 	struct vec gone = {0};
@@ -444,7 +444,7 @@ static void forget_gone(struct events *ev, const struct engine *e)
 	hmap__fini(&live);
 }
 
-void events__flush_end(struct events *ev, int err, const struct engine *e,
+void emitter__flush_end(struct emitter *ev, int err, const struct engine *e,
 		       struct store *st)
 {
 	if (!ev || err)

@@ -1,5 +1,5 @@
 /*
- * events.h - findings as events, as Falco and Tetragon emit theirs: each
+ * emitter.h - findings as events, as Falco and Tetragon emit theirs: each
  * finding opened, changed in severity or resolved, once its flush is
  * committed, is written to the journal with structured fields
  * (MEMWATCH_KIND, MEMWATCH_SEVERITY, MEMWATCH_PID, MEMWATCH_COMM,
@@ -12,8 +12,8 @@
  * it (its site, its stack, its state), its process's command and unit
  * from the engine.
  */
-#ifndef MEMWATCH_EVENTS_H
-#define MEMWATCH_EVENTS_H
+#ifndef MEMWATCH_EMITTER_H
+#define MEMWATCH_EMITTER_H
 
 #include <stdbool.h>
 
@@ -21,19 +21,19 @@
 #include "rows.h"
 #include "store.h"
 
-struct events;
+struct emitter;
 
 /* json_path: a file appended to, "-" for standard output, NULL: none;
  * journal: write to the journal. NULL and errno set on failure (the
  * file cannot be opened). */
-struct events *events__new(const char *json_path, bool journal);
-void events__free(struct events *ev); /* accepts NULL */
+struct emitter *emitter__new(const char *json_path, bool journal);
+void emitter__free(struct emitter *ev); /* accepts NULL */
 /* Around each flush, as metrics__flush_*: findings handed in between
  * are staged, and written as events once the flush committed (err 0),
  * read from st, their processes from e. */
-void events__flush_begin(struct events *ev);
-void events__finding(struct events *ev, const struct mw_finding_row *r);
-void events__flush_end(struct events *ev, int err, const struct engine *e,
+void emitter__flush_begin(struct emitter *ev);
+void emitter__finding(struct emitter *ev, const struct mw_finding_row *r);
+void emitter__flush_end(struct emitter *ev, int err, const struct engine *e,
 		       struct store *st);
 
 #endif
