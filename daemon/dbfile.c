@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -153,6 +154,21 @@ static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
 	symbolizer__resolve(((struct daemon *)ctx)->sym, pid, ip, row);
 }
 
+/* The rule of the suppressions in force that matches finding r at site
+ * (its names), or NULL. */
+static const char *match_rule(const struct daemon *d,
+			      const struct mw_finding_row *r,
+			      const struct mw_site_row *site)
+{
+	struct suppress_subject subj = {.kind = r->kind, .key = r->key};
+
+	if (site) {
+		subj.function = site->function;
+		subj.module = site->module;
+	}
+	return suppressions__match(d->opts->supp, &subj);
+}
+
 /*
  * A finding about to be written: suppressed when a rule of the
  * suppressions file matches it (its site named from the symbol tables,
@@ -163,19 +179,14 @@ static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
 static void tell_finding(void *ctx, struct mw_finding_row *r)
 {
 	struct daemon *d = ctx;
-	const struct suppressions *supp = d->opts->supp;
 	const char *rule = NULL;
 
-	if (supp) {
+	if (d->opts->supp) {
 		struct mw_site_row site = {0};
-		struct suppress_subject subj = {.kind = r->kind, .key = r->key};
 
-		if (r->site) {
+		if (r->site)
 			symbolizer__names(d->sym, r->pid, r->site, &site);
-			subj.function = site.function;
-			subj.module = site.module;
-		}
-		rule = suppressions__match(supp, &subj);
+		rule = match_rule(d, r, r->site ? &site : NULL);
 	}
 	snprintf(r->suppressed, sizeof(r->suppressed), "%s", rule ? rule : "");
 	metrics__finding(d->metrics, r);
@@ -220,6 +231,93 @@ static void flush_changed(void *ctx, int err)
 		log_warnx("cannot write to database '%s': %s; keeping "
 			  "its rows in memory, trying again",
 			  d->opts->db, store__strerror(err));
+}
+
+/* A finding whose rule changed with the reloaded suppressions: as it
+ * was stored, and its new rule. */
+struct rematch {
+	struct mw_finding_row was;
+	char rule[MW_RULE_MAX];
+};
+
+struct rematch_walk {
+	const struct daemon *d;
+	struct rematch *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static int rematch_one(void *ctx, const struct mw_finding_row *r,
+		       const struct mw_site_row *site)
+{
+	struct rematch_walk *w = ctx;
+	const char *rule = match_rule(w->d, r, site);
+
+	if (!strcmp(rule ? rule : "", r->suppressed))
+		return 0;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		struct rematch *p = realloc(w->v, cap * sizeof(*p));
+
+		if (!p) {
+			w->oom = true;
+			return 1;
+		}
+		w->v = p;
+		w->cap = cap;
+	}
+	w->v[w->n].was = *r;
+	snprintf(w->v[w->n].rule, sizeof(w->v[w->n].rule), "%s",
+		 rule ? rule : "");
+	w->n++;
+	return 0;
+}
+
+/*
+ * The suppressions were reloaded: the findings open or suppressed in the
+ * database are matched again (by the names their site rows hold, as
+ * memwatchctl shows them), in one transaction, and counted again. An
+ * acknowledged finding keeps its state, a resolved one its history.
+ */
+void daemon__suppress_again(struct daemon *d)
+{
+	struct rematch_walk w = {.d = d};
+	struct store_filter f = {.state = STORE_FINDINGS_OPEN};
+	size_t now_quiet = 0;
+	int err;
+
+	err = store__each_finding(d->store, &f, rematch_one, &w);
+	f.state = STORE_FINDINGS_SUPPRESSED;
+	if (err >= 0 && !w.oom)
+		err = store__each_finding(d->store, &f, rematch_one, &w);
+	if (err >= 0 && w.oom)
+		err = -ENOMEM;
+	if (!err && w.n && !(err = store__begin(d->store))) {
+		for (size_t i = 0; i < w.n && !err; i++)
+			err = store__set_suppressed(d->store, w.v[i].was.id,
+						    w.v[i].rule);
+		if (!err)
+			err = store__commit(d->store);
+		if (err)
+			store__rollback(d->store);
+	}
+	if (err) {
+		log_warnx("reload: cannot match the stored findings against "
+			  "the suppressions again: %s",
+			  store__strerror(err));
+	} else {
+		for (size_t i = 0; i < w.n; i++) {
+			metrics__suppress(d->metrics, &w.v[i].was,
+					  w.v[i].rule[0] != '\0',
+					  w.v[i].was.found_ts >= d->started);
+			now_quiet += w.v[i].rule[0] != '\0';
+		}
+		if (w.n)
+			log_info("reload: %zu stored finding(s) suppressed, "
+				 "%zu no longer",
+				 now_quiet, w.n - now_quiet);
+	}
+	free(w.v);
 }
 
 /* The flusher, once the store is open; resolve_site and tell_finding

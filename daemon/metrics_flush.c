@@ -180,15 +180,49 @@ static bool count_open(struct metrics *m, const struct staged_finding *f)
 	return false;
 }
 
-void metrics__ack(struct metrics *m, uint64_t id)
+/*
+ * Finding r, as stored, now counted as quiet (enum quiet). Held in open:
+ * moved there. A finding of a process gone is no longer held, but still
+ * counted where it was last (a process gone leaves its findings open):
+ * moved from what r says it was, when counted says it was counted (made
+ * since the start, still open).
+ */
+static void requiet(struct metrics *m, const struct mw_finding_row *r,
+		    uint32_t quiet, bool counted)
 {
-	struct open_finding *o = m ? hmap__get(&m->open, id) : NULL;
+	struct open_finding *o = hmap__get(&m->open, r->id);
+	uint32_t was;
 
-	if (!o || o->quiet == Q_ACKED)
+	if (o) {
+		if (o->quiet == Q_ACKED)
+			return;
+		m->open_n[o->quiet][o->kind][o->severity]--;
+		o->quiet = quiet;
+		m->open_n[o->quiet][o->kind][o->severity]++;
 		return;
-	m->open_n[o->quiet][o->kind][o->severity]--;
-	o->quiet = Q_ACKED;
-	m->open_n[o->quiet][o->kind][o->severity]++;
+	}
+	if (!counted || r->resolved_ts || r->ack_ts ||
+	    r->kind >= MW_FIND_KIND_MAX || r->severity >= NSEV)
+		return;
+	was = r->suppressed[0] ? Q_SUPPRESSED : Q_OPEN;
+	if (was == quiet || !m->open_n[was][r->kind][r->severity])
+		return;
+	m->open_n[was][r->kind][r->severity]--;
+	m->open_n[quiet][r->kind][r->severity]++;
+}
+
+void metrics__ack(struct metrics *m, const struct mw_finding_row *r,
+		  bool counted)
+{
+	if (m)
+		requiet(m, r, Q_ACKED, counted);
+}
+
+void metrics__suppress(struct metrics *m, const struct mw_finding_row *r,
+		       bool suppressed, bool counted)
+{
+	if (m)
+		requiet(m, r, suppressed ? Q_SUPPRESSED : Q_OPEN, counted);
 }
 
 /* The flush committed: count what it handed over for the first time. */

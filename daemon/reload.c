@@ -203,6 +203,7 @@ int daemon__reload(struct daemon *d, char *msg, size_t len)
 			daemon__follow(d, o->pids[i]);
 	}
 	retention__configure(d->retention, &o->retention);
+	daemon__suppress_again(d);
 	log_info("configuration reloaded");
 	notify__ready("%s", "configuration reloaded");
 	return 0;

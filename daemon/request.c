@@ -42,9 +42,20 @@ static int on_watch_request(struct daemon *d, uint16_t type,
 
 /* memwatchctl ack: the finding acknowledged in the database (the
  * daemon is its one writer), then counted so in the metrics. */
+static int copy_finding(void *ctx, const struct mw_finding_row *r,
+			const struct mw_site_row *site)
+{
+	(void)site;
+	*(struct mw_finding_row *)ctx = *r;
+	return 1;
+}
+
 static int on_ack(struct daemon *d, const struct mw_msg_ack *a, char *msg,
 		  size_t len)
 {
+	struct store_filter one = {.id = a->id};
+	struct mw_finding_row was = {0};
+	bool have;
 	int err;
 
 	if (!a->id || a->id > INT64_MAX) {
@@ -56,6 +67,8 @@ static int on_ack(struct daemon *d, const struct mw_msg_ack *a, char *msg,
 		snprintf(msg, len, "invalid note: not terminated");
 		return -EINVAL;
 	}
+	/* As it was: what the metrics counted it as. */
+	have = store__each_finding(d->store, &one, copy_finding, &was) == 1;
 	err = store__ack_finding(d->store, a->id, collector__now(d->col),
 				 a->note);
 	if (err == -ENOENT) {
@@ -68,7 +81,8 @@ static int on_ack(struct daemon *d, const struct mw_msg_ack *a, char *msg,
 			 d->opts->db, store__strerror(err));
 		return err;
 	}
-	metrics__ack(d->metrics, a->id);
+	if (have)
+		metrics__ack(d->metrics, &was, was.found_ts >= d->started);
 	log_info("finding %llu acknowledged", (unsigned long long)a->id);
 	return 0;
 }

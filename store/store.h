@@ -55,6 +55,9 @@ int store__put_finding(struct store *s, const struct mw_finding_row *r);
  * -errno. */
 int store__ack_finding(struct store *s, uint64_t id, uint64_t ts,
 		       const char *note);
+/* Finding id's suppression rule ("" none), matched again after a reload
+ * of the rules. 0, -ENOENT or -errno. */
+int store__set_suppressed(struct store *s, uint64_t id, const char *rule);
 int store__put_site(struct store *s, const struct mw_site_row *r);
 int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip);
 int store__put_stack(struct store *s, const struct mw_stack_row *r);

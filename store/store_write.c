@@ -190,6 +190,28 @@ int store__ack_finding(struct store *s, uint64_t id, uint64_t ts,
 	return err;
 }
 
+int store__set_suppressed(struct store *s, uint64_t id, const char *rule)
+{
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (s->version < SCHEMA_QUIET)
+		return -EROFS; /* never: the writer migrates at open */
+	rc = sqlite3_prepare_v2(s->db,
+				"UPDATE findings SET suppressed = ?1 WHERE id = ?2",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (int64_t)id);
+	rc = sqlite3_step(st);
+	err = rc == SQLITE_DONE ? 0 : errno_of(rc);
+	if (!err && !sqlite3_changes64(s->db))
+		err = -ENOENT;
+	sqlite3_finalize(st);
+	return err;
+}
+
 int store__put_stack(struct store *s, const struct mw_stack_row *r)
 {
 	struct mw_stack_row c = *r;
