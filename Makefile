@@ -29,6 +29,8 @@ DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 DEPS_PKGS += libmicrohttpd-dev prometheus
 # golang-go: go tool pprof reads memwatchctl's pprof export in tests/e2e/export.sh.
 DEPS_PKGS += golang-go
+# libsmartcols: memwatchctl's tables, as lsblk and findmnt print theirs.
+DEPS_PKGS += libsmartcols-dev
 # libsystemd: sd_notify, memwatchd's Type=notify readiness, reload, watchdog.
 DEPS_PKGS += libsystemd-dev
 # curl: tests/e2e/prometheus.sh reads /metrics and Prometheus' HTTP API.
@@ -256,10 +258,10 @@ $(OUT)/memwatchd: $(DAEMON_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 		-lstdc++
 
 # libstdc++ for its C++ demangler, to show C++ sites as people write them;
-# zlib to gzip the pprof export.
+# zlib to gzip the pprof export; libsmartcols for the tables.
 $(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3 -lstdc++ -lz
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3 -lstdc++ -lz -lsmartcols
 
 # Replays a text event stream through the engine: golden tests and demos.
 # Its .d (-MMD) adds headers to $^: only sources and objects are linked.

@@ -593,6 +593,19 @@ struct {
 	__type(value, struct mw_exec_ranges);
 } exec_ranges SEC(".maps");
 
+/* Processes between their exec and user space's read of the new image's
+ * ranges (see on_exec), with how many copies they may still send then,
+ * each unwound alone: a program's first calls (libc's getpwuid from main)
+ * get their whole stacks although no ranges key them yet. User space
+ * deletes the entry when it writes the ranges. */
+#define EXEC_YOUNG_COPIES 128
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} exec_young SEC(".maps");
+
 /* Stack keys whose copy was sent. LRU: an evicted key is sent again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -691,7 +704,7 @@ static __always_inline int emit_alloc_unwind(struct pt_regs *ctx, struct alloc_a
 	__u64 sp = PT_REGS_SP(ctx), size;
 	long n;
 
-	if (!u || !a || !p || !x)
+	if (!u || !a || !p)
 		return 0;
 	rec_init(&u->r, a->type, cur_ids());
 	u->r.addr = a->addr;
@@ -722,20 +735,44 @@ static __always_inline int emit_alloc_unwind(struct pt_regs *ctx, struct alloc_a
 	u->r15 = ctx->r15;
 #endif
 	/* All or nothing: a copy reaching past the stack's mapping fails,
-	 * so shorter ones are tried (a shallow main thread). */
-	for (int t = 0; t < 5; t++) {
+	 * so shorter ones are tried (a shallow main thread): each ends a
+	 * page lower, since the mapping ends at a page's end; the longest
+	 * that reads has all the frames there are. (Halving cut the copy
+	 * short of _start's frames by up to 4 KiB, as the stack's top
+	 * fell.) MW_STACK_COPY spans three pages at most. */
+	for (int t = 0; t < 4; t++) {
+		__u64 end, want;
+
 		if (len > MW_STACK_COPY)
 			len = MW_STACK_COPY;
 		if (len < 256) {
 			len = 0;
 			break;
 		}
-		if (!bpf_probe_read_user(u->stack, len, (void *)sp))
+		/* One register, checked where it is used: clang otherwise
+		 * passes an unchecked copy of len, which the verifier
+		 * refuses. */
+		want = len;
+		asm volatile("" : "+r"(want));
+		if (want <= MW_STACK_COPY &&
+		    !bpf_probe_read_user(u->stack, want, (void *)sp))
 			break;
-		len /= 2;
+		end = (sp + len - 1) & ~4095ull;
+		len = end > sp ? (__u32)(end - sp) : 0;
 	}
 	if (!len)
 		return 0;
+	u->r.flags |= MW_RECF_STACK_KEY;
+	if (!x) {
+		/* Between an exec and the new image's ranges: the copy
+		 * alone, key 0 of generation 0, which no ranges have (so
+		 * never cached, never taught: collector_unwind.c). */
+		u->stack_key = 0;
+		u->gen = 0;
+		u->copy_len = len;
+		u->r.flags |= MW_RECF_STACK_COPY;
+		goto send;
+	}
 	sc.u = u;
 	sc.x = x;
 	sc.words = len / 8;
@@ -744,7 +781,6 @@ static __always_inline int emit_alloc_unwind(struct pt_regs *ctx, struct alloc_a
 	u->stack_key = sc.h;
 	u->gen = x->gen;
 	u->copy_len = 0;
-	u->r.flags |= MW_RECF_STACK_KEY;
 	sk.pid = u->r.pid;
 	sk.key = sc.h;
 	if (!bpf_map_lookup_elem(&stack_seen, &sk)) {
@@ -754,12 +790,13 @@ static __always_inline int emit_alloc_unwind(struct pt_regs *ctx, struct alloc_a
 		u->copy_len = len;
 		u->r.flags |= MW_RECF_STACK_COPY;
 	}
+send:
 	size = offsetof(struct mw_unwind_record, stack) + u->copy_len;
 	if (size > sizeof(*u))
 		size = sizeof(*u);
 	if (bpf_ringbuf_output(&events, u, size, rb_flags())) {
 		/* The copy is lost with it: let the next one carry it. */
-		if (u->copy_len)
+		if (u->copy_len && x)
 			bpf_map_delete_elem(&stack_seen, &sk);
 		lose(u->r.pid, MW_CNT_DROPPED);
 		return 1;
@@ -936,12 +973,20 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 		 * unwound (MW_SITE_WALK), so that all its records have the
 		 * stack that copy gave; one whose frame-pointer walk is
 		 * whole keeps that walk (MW_SITE_FP: the walk by rules would
-		 * reach one or two outer frames more); until then, copies. */
-		if (x && x->n && !(how && *how == MW_SITE_FP) &&
-		    ((how && *how == MW_SITE_WALK &&
+		 * reach one or two outer frames more); until then, copies;
+		 * between an exec and the new ranges, copies alone. */
+		__u32 *left = x ? NULL : bpf_map_lookup_elem(&exec_young, &pid);
+
+		if (!(how && *how == MW_SITE_FP) &&
+		    ((x && x->n) ||
+		     (left && *left && *left <= EXEC_YOUNG_COPIES)) &&
+		    ((x && how && *how == MW_SITE_WALK &&
 		      emit_alloc_walked(ctx, &a, p, x)) ||
-		     emit_alloc_unwind(ctx, &a, p, x)))
+		     emit_alloc_unwind(ctx, &a, p, x))) {
+			if (left)
+				__sync_fetch_and_add(left, -1);
 			return;
+		}
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
@@ -2135,8 +2180,14 @@ int BPF_PROG(on_exec, struct task_struct *p)
 	 * until user space reads the new ones, so it is woken at once:
 	 * left to the next batch, a program's first 100 ms of allocations
 	 * (thousands: ld.so's, libc's, its own start) kept the one frame
-	 * the frame-pointer walk finds. */
+	 * the frame-pointer walk finds. Until then their copies go
+	 * alone (exec_young). */
 	bpf_map_delete_elem(&exec_ranges, &tgid);
+	if (unwind_bytes) {
+		__u32 copies = EXEC_YOUNG_COPIES;
+
+		bpf_map_update_elem(&exec_young, &tgid, &copies, BPF_ANY);
+	}
 	rec_init(&r, MW_REC_EXEC, 0);
 	r.pid = tgid;
 	r.tid = (__u32)ids;

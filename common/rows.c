@@ -186,6 +186,13 @@ static const char *finding_state(const void *row, char *buf, size_t len)
 	return mw_finding_state(row);
 }
 
+/* A finding about a key has its generation, 1 or more; key 0 is a real
+ * key, so a finding about none shows null, not 0. */
+static int finding_has_key(const void *row)
+{
+	return ((const struct mw_finding_row *)row)->generation != 0;
+}
+
 #define F struct mw_finding_row
 static const struct mw_col finding_columns[] = {
     COL(F, id, U64, 1, KEY),
@@ -200,8 +207,8 @@ static const struct mw_col finding_columns[] = {
     COL(F, proc_id, U64, 1, KEEP | HIDDEN),
     COL(F, pid, U32, 1, KEEP),
     COL(F, tid, U32, 1, 0),
-    COL(F, key, U32, 1, KEEP),
-    COL(F, generation, U32, 1, KEEP),
+    COL(F, key, U32, 1, KEEP, .has = finding_has_key),
+    COL(F, generation, U32, 1, KEEP, .has = finding_has_key),
     COL(F, addr, U64, 1, HEX, .label = "address"),
     COL(F, size, U64, 1, 0),
     COL(F, site, U64, 1, MW_COL_SITE),

@@ -323,7 +323,11 @@ enum mw_col_type {
 enum mw_col_flags {
 	MW_COL_KEY = 0x01,     /* the table's key: an upsert's conflict target */
 	MW_COL_KEEP = 0x02,    /* written by the first insert; upserts keep it */
-	MW_COL_TIME = 0x04,    /* ns since the Unix epoch, 0: not yet */
+	/* ns since the Unix epoch, 0: not yet. Shown as two fields: LABEL,
+	 * an RFC 3339 string in UTC to the ns, and LABEL_ns, the number as a
+	 * string (JSON readers such as jq 1.6 round integers past 2^53);
+	 * both null (CSV: empty) when 0. */
+	MW_COL_TIME = 0x04,
 	MW_COL_HIDDEN = 0x08,  /* stored, never shown (JSON, CSV) */
 	MW_COL_NULL0 = 0x10,   /* shown as null (CSV: empty) when 0 */
 	MW_COL_HEX = 0x20,     /* shown as "0x..." (an address) */
@@ -347,6 +351,9 @@ struct mw_col {
 	const char *(*derive)(const void *row, char *buf, size_t len);
 	/* MW_COL_FRAMES: offsetof the uint32_t count of frames. */
 	uint16_t count;
+	/* NULL, or whether row has a value here: shown as null (CSV: empty)
+	 * when not (a finding's key when it is about no key). */
+	int (*has)(const void *row);
 };
 
 enum mw_row_flags {

@@ -33,9 +33,9 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		else
 			snprintf(key, sizeof(key), "-");
 		snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
-		snprintf(size, sizeof(size), "%" PRIu64, r->size);
+		output__size(size, sizeof(size), r->size);
 		snprintf(count, sizeof(count), "%" PRIu64, r->count);
-		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->bytes);
+		output__size(bytes, sizeof(bytes), r->bytes);
 		output__time(when, sizeof(when), r->last_ts);
 		output__site(where, sizeof(where), r->site, site);
 		if (opt.filter.state == STORE_FINDINGS_OPEN) {
@@ -118,7 +118,7 @@ static const char *stack_flags_text(uint32_t flags)
 static void explain_text(const struct explain *x, struct store *s)
 {
 	const struct mw_finding_row *f = &x->f;
-	char t1[32], t2[32], t3[32], where[3 * MW_SITE_STR],
+	char t1[32], t2[32], t3[32], b1[24], b2[24], where[3 * MW_SITE_STR],
 	    detail[3 * MW_NOTE_MAX];
 	struct mw_stack_row st;
 	const char *tls;
@@ -132,14 +132,16 @@ static void explain_text(const struct explain *x, struct store *s)
 		printf("  key       %u, generation %u\n", f->key,
 		       f->generation);
 	output__time(t1, sizeof(t1), f->alloc_ts);
-	printf("  block     0x%" PRIx64 ", %" PRIu64 " bytes, allocated %s\n",
-	       f->addr, f->size, t1);
+	output__size(b1, sizeof(b1), f->size);
+	output__size(b2, sizeof(b2), f->bytes);
+	printf("  block     0x%" PRIx64 ", %s bytes, allocated %s\n",
+	       f->addr, b1, t1);
 	output__time(t1, sizeof(t1), f->trigger_ts);
 	output__time(t2, sizeof(t2), f->first_ts);
 	output__time(t3, sizeof(t3), f->last_ts);
-	printf("  evidence  %" PRIu64 " block(s), %" PRIu64
+	printf("  evidence  %" PRIu64 " block(s), %s"
 	       " bytes, %u thread(s); triggered %s, first seen %s, last %s\n",
-	       f->count, f->bytes, f->threads, t1, t2, t3);
+	       f->count, b2, f->threads, t1, t2, t3);
 	if (f->detail[0]) {
 		text__safe(detail, sizeof(detail), f->detail);
 		printf("  detail    %s\n", detail);

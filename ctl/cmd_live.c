@@ -22,7 +22,7 @@ static int block_cb(void *ctx, const struct mw_block_row *r,
 		snprintf(pid, sizeof(pid), "%u", r->pid);
 		snprintf(tid, sizeof(tid), "%u", r->tid);
 		snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
-		snprintf(size, sizeof(size), "%" PRIu64, r->size);
+		output__size(size, sizeof(size), r->size);
 		output__time(ts, sizeof(ts), r->ts);
 		output__site(where, sizeof(where), r->site, site);
 		table__row(t, pid, tid, addr, size, ts, where);

@@ -1,6 +1,7 @@
 /*
  * cmd_status.c - memwatchctl status: the daemon, asked over the control
- * socket if it runs, and the processes the database holds.
+ * socket if it runs, and the processes the database holds; and
+ * memwatchctl --version, which says what the daemon found of the kernel.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +13,7 @@
 #include "proto.h"
 #include "rowfmt.h"
 #include "text.h"
+#include "version.h"
 
 struct status_ctx {
 	struct table t;
@@ -33,7 +35,7 @@ static int status_process(void *ctx, const struct mw_process_row *r)
 			   r->allocator[0] ? r->allocator : "-");
 		snprintf(thr, sizeof(thr), "%u", r->threads);
 		snprintf(blocks, sizeof(blocks), "%" PRIu64, r->live_blocks);
-		snprintf(bytes, sizeof(bytes), "%" PRIu64, r->live_bytes);
+		output__size(bytes, sizeof(bytes), r->live_bytes);
 		snprintf(find, sizeof(find), "%" PRIu64, r->findings);
 		snprintf(lost, sizeof(lost), "%" PRIu64, r->lost + r->dropped);
 		snprintf(held, sizeof(held), "%" PRIu64, r->withheld);
@@ -125,8 +127,7 @@ int cmd_status(int argc, char **argv)
 			json__open(&J, '{');
 			json__key(&J, "pid");
 			json__u64(&J, st.daemon_pid);
-			json__key(&J, "started_ts");
-			json__u64(&J, st.started_ts);
+			rowfmt__json_time(&J, "started_ts", st.started_ts);
 			json__key(&J, "events");
 			json__u64(&J, st.events);
 			json__key(&J, "lost");
@@ -190,5 +191,92 @@ int cmd_status(int argc, char **argv)
 		printf("database: %s\n\n", opt.db);
 		table__print(&c.t);
 	}
+	return 0;
+}
+
+/* --- --version --------------------------------------------------------- */
+
+/* libbpf as memwatch was built with: its headers', the same make that
+ * built memwatchd (memwatchctl itself loads no BPF). None on Windows. */
+#if defined(__has_include)
+#if __has_include(<bpf/libbpf_version.h>)
+#include <bpf/libbpf_version.h>
+#endif
+#endif
+#ifndef _WIN32
+#include <unistd.h>
+#endif
+
+static void version_libbpf(char *buf, size_t len)
+{
+#ifdef LIBBPF_MAJOR_VERSION
+	snprintf(buf, len, "%d.%d", LIBBPF_MAJOR_VERSION,
+		 LIBBPF_MINOR_VERSION);
+#else
+	snprintf(buf, len, "none");
+#endif
+}
+
+int cmd_version(void)
+{
+	struct mw_msg_status st;
+	char lib[32], msg[256], why[320];
+	int rc = -EHOSTDOWN;
+
+	/* The kernel features are the running daemon's probe's (memwatchd
+	 * --features): it alone loads BPF. Not being allowed to ask it is
+	 * no error here, only something to say. */
+#ifndef _WIN32
+	if (access(opt.socket, W_OK) && errno != ENOENT)
+		snprintf(why, sizeof(why),
+			 "memwatchd's socket %s: %s: memwatchd --features "
+			 "probes them",
+			 opt.socket, strerror(errno));
+	else
+#endif
+	{
+		rc = client__request(MW_MSG_STATUS, NULL, 0, &st, sizeof(st),
+				     msg, sizeof(msg), true);
+		if (rc == -EHOSTDOWN)
+			snprintf(why, sizeof(why),
+				 "memwatchd is not running (socket %s): "
+				 "memwatchd --features probes them",
+				 opt.socket);
+		else if (rc)
+			snprintf(why, sizeof(why), "memwatchd: %s", msg);
+	}
+	version_libbpf(lib, sizeof(lib));
+	if (opt.json) {
+		json__open(&J, '{');
+		json__key(&J, "version");
+		json__str(&J, VERSION);
+		json__key(&J, "libbpf");
+		json__str(&J, lib);
+		if (rc) {
+			json__key(&J, "kernel");
+			json__null(&J);
+			json__key(&J, "kernel_unknown");
+			json__str(&J, why);
+		} else {
+			kernel_json(&st);
+		}
+		json__close(&J, '}');
+		json__end(&J);
+		return 0;
+	}
+	printf("memwatchctl %s\n", VERSION);
+	printf("libbpf %s (memwatch built with it)\n", lib);
+	if (rc) {
+		printf("kernel features: unknown, %s\n", why);
+		return 0;
+	}
+	printf("kernel features, as memwatchd (pid %u) found them:\n",
+	       st.daemon_pid);
+	printf("  found:");
+	for (int f = 0; f < MW_KF_MAX; f++)
+		if (st.kfeatures & (1u << f))
+			printf(" %s", mw_kfeature(f)->name);
+	printf("\n");
+	kernel_text(&st);
 	return 0;
 }

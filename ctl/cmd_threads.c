@@ -33,7 +33,7 @@ static int thread_cb(void *ctx, const struct mw_thread_row *r)
 		snprintf(x, sizeof(x), "%" PRIu64, r->cross_frees);
 		snprintf(u, sizeof(u), "%" PRIu64, r->unknown_frees);
 		snprintf(lb, sizeof(lb), "%" PRIu64, r->live_blocks);
-		snprintf(lby, sizeof(lby), "%" PRIu64, r->live_bytes);
+		output__size(lby, sizeof(lby), r->live_bytes);
 		table__row(t, pid, tid, comm, mw_thread_state_name(r->state), a,
 			   f, x, u, lb, lby);
 	}
@@ -92,7 +92,7 @@ static int binding_cb(void *ctx, const struct mw_binding_row *r)
 		/* Block 0: the value points to no block memwatch saw live. */
 		if (r->block) {
 			snprintf(block, sizeof(block), "%" PRIu64, r->block);
-			snprintf(size, sizeof(size), "%" PRIu64, r->size);
+			output__size(size, sizeof(size), r->size);
 		} else {
 			snprintf(block, sizeof(block), "-");
 			snprintf(size, sizeof(size), "-");
@@ -119,7 +119,7 @@ static int thread_block_cb(void *ctx, const struct mw_block_row *r,
 		return 0;
 	}
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
-	snprintf(size, sizeof(size), "%" PRIu64, r->size);
+	output__size(size, sizeof(size), r->size);
 	output__age(age, sizeof(age), b->ref, r->ts);
 	output__site(where, sizeof(where), r->site, site);
 	table__row(&b->t, addr, size, age, where);
@@ -128,7 +128,7 @@ static int thread_block_cb(void *ctx, const struct mw_block_row *r,
 
 static void thread_text_head(const struct mw_thread_row *r)
 {
-	char comm[64], t1[32], t2[32];
+	char comm[64], t1[32], t2[32], b1[24], b2[24], b3[24];
 
 	text__safe(comm, sizeof(comm), r->comm);
 	printf("thread %u of pid %u%s%s%s: %s\n", r->tid, r->pid,
@@ -138,13 +138,15 @@ static void thread_text_head(const struct mw_thread_row *r)
 	output__time(t2, sizeof(t2), r->exit_ts);
 	printf("  started   %s\n", t1);
 	printf("  exited    %s\n", t2);
-	printf("  allocs    %" PRIu64 " (%" PRIu64 " bytes)\n", r->allocs,
-	       r->alloc_bytes);
-	printf("  frees     %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
+	output__size(b1, sizeof(b1), r->alloc_bytes);
+	output__size(b2, sizeof(b2), r->free_bytes);
+	output__size(b3, sizeof(b3), r->live_bytes);
+	printf("  allocs    %" PRIu64 " (%s bytes)\n", r->allocs, b1);
+	printf("  frees     %" PRIu64 " (%s bytes), %" PRIu64
 	       " cross-thread, %" PRIu64 " of unknown blocks\n",
-	       r->frees, r->free_bytes, r->cross_frees, r->unknown_frees);
-	printf("  live      %" PRIu64 " block(s), %" PRIu64 " bytes\n",
-	       r->live_blocks, r->live_bytes);
+	       r->frees, b2, r->cross_frees, r->unknown_frees);
+	printf("  live      %" PRIu64 " block(s), %s bytes\n",
+	       r->live_blocks, b3);
 }
 
 /* One thread: its row, its TLS bindings, its largest live blocks. */

@@ -32,8 +32,7 @@ static int top_cb(void *ctx, const struct store_site_usage *u,
 		json__u64(&J, u->blocks);
 		json__key(&J, "bytes");
 		json__u64(&J, u->bytes);
-		json__key(&J, "oldest_ts");
-		json__u64(&J, u->oldest_ts);
+		rowfmt__json_time(&J, "oldest_ts", u->oldest_ts);
 		json__key(&J, "threads");
 		json__u64(&J, u->threads);
 		json__key(&J, "new_10s");
@@ -48,11 +47,11 @@ static int top_cb(void *ctx, const struct store_site_usage *u,
 		snprintf(pid, sizeof(pid), "%u", u->pid);
 		snprintf(tid, sizeof(tid), "%u", u->tid);
 		snprintf(blocks, sizeof(blocks), "%" PRIu64, u->blocks);
-		snprintf(bytes, sizeof(bytes), "%" PRIu64, u->bytes);
+		output__size(bytes, sizeof(bytes), u->bytes);
 		output__age(age, sizeof(age), u->ref_ts, u->oldest_ts);
 		snprintf(thr, sizeof(thr), "%" PRIu64, u->threads);
-		snprintf(nw, sizeof(nw), "%" PRIu64, u->new_bytes);
-		snprintf(prev, sizeof(prev), "%" PRIu64, u->prev_bytes);
+		output__size(nw, sizeof(nw), u->new_bytes);
+		output__size(prev, sizeof(prev), u->prev_bytes);
 		output__site(where, sizeof(where), u->site, site);
 		if (opt.top.flags & STORE_TOP_PER_THREAD)
 			table__row(t, pid, tid, where, blocks, bytes, age, thr,

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #ifdef _WIN32
@@ -37,6 +39,28 @@ void die(int code, const char *fmt, ...)
 		json__end(&j);
 	}
 	exit(code);
+}
+
+void ctl__close_stdout(void)
+{
+	/* What was written but failed (a full disk, a closed pipe with
+	 * SIGPIPE ignored, /dev/full) is latched in the stream's error flag;
+	 * fclose writes what is still buffered. errno is fclose's, or the
+	 * latched error's if fclose had nothing left to write. */
+	int bad = ferror(stdout), err;
+
+	errno = 0;
+	bad |= fclose(stdout) != 0;
+	err = errno;
+	if (!bad)
+		return;
+	if (err)
+		fprintf(stderr, "memwatchctl: write error on standard output: %s\n",
+			strerror(err));
+	else
+		fprintf(stderr, "memwatchctl: write error on standard output\n");
+	/* Not exit(): this runs from it. */
+	_exit(EXIT_RUNTIME);
 }
 
 struct store *ctl__open_db(void)

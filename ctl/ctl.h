@@ -7,7 +7,8 @@
  * Calls go one way only: memwatchctl.c (main, options, the command
  * table) calls the commands; a command calls client.c, output.c, ctl.c
  * and the exports (export.h, pprof.h, outfile.h), and export json calls
- * findings' and live's own code; output.c and client.c call ctl.c.
+ * findings' and live's own code; output.c calls table.c; table.c,
+ * output.c and client.c call ctl.c.
  * Nothing calls back up.
  */
 #ifndef MEMWATCH_CTL_H
@@ -38,8 +39,14 @@ struct ctl_opt {
 	bool json_errors; /* --json: errors as JSON on stdout too */
 	bool pretty;
 	bool tls;	    /* attach: TLS only */
+	bool human;	    /* -H: sizes in tables as 1.5M */
 	const char *output; /* export: -o FILE, NULL for stdout */
 	const char *note;   /* ack: --note TEXT, NULL: none */
+	/* Tables (table.c): -o COL,... (the columns, in that order; NULL:
+	 * all), --noheadings, --raw. */
+	const char *columns;
+	bool noheadings;
+	bool raw;
 	struct store_filter filter;
 	struct store_top top; /* top: --by, --per */
 };
@@ -52,6 +59,10 @@ extern struct json J;
  * --json) and exit with code. */
 void __attribute__((noreturn, format(printf, 2, 3)))
 die(int code, const char *fmt, ...);
+/* At exit (atexit), after whatever the command printed: standard output
+ * flushed and closed, and if any write to it failed, one line on stderr
+ * and exit status 1 (as coreutils' close_stdout). */
+void ctl__close_stdout(void);
 /* The database, read-only, or die. */
 struct store *ctl__open_db(void);
 /* Die of a failed query's error. */
@@ -73,7 +84,7 @@ int client__request(uint16_t type, const void *payload, uint32_t len,
 		    void *reply, uint32_t reply_len, char *msg, size_t msglen,
 		    bool quiet_connect);
 
-/* --- output.c ------------------------------------------------------- */
+/* --- table.c -------------------------------------------------------- */
 
 #define TABLE_MAX_COLS 15
 
@@ -88,8 +99,13 @@ struct table {
 
 /* Add a row: ncols strings, copied. */
 void table__row(struct table *t, ...);
-/* Print with aligned columns, and free the rows. */
+/* Print (libsmartcols: aligned by the terminal's width of each cell;
+ * the columns of -o, --noheadings, --raw) and free the rows. Dies of a
+ * column -o names and t has not. */
 void table__print(struct table *t);
+
+/* --- output.c ------------------------------------------------------- */
+
 /*
  * A listing's output: output__list_begin before the query (a JSON array
  * opens), output__list_end after it with the query's result, the store
@@ -100,6 +116,9 @@ void output__list_end(struct table *t, int err);
 
 /* A time for people (local, to the second); "-" for 0. */
 void output__time(char *buf, size_t len, uint64_t ns);
+/* A size in bytes for a table: the number, or with -H as ls -h and du -h
+ * print it (binary units, K = 1024, rounded up: 1023, 1.0K, 1.5M, 12G). */
+void output__size(char *buf, size_t len, uint64_t bytes);
 /* How long before ref ts was: 850ms, 12.3s, 5m03s, 2h01m, 3d04h. */
 void output__age(char *buf, size_t len, uint64_t ref, uint64_t ts);
 /* A function name for people: C++ names demangled into buf. */
@@ -126,5 +145,8 @@ int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
+/* -V, --version: memwatch's version, the libbpf it was built with, and
+ * the kernel features the running memwatchd found. */
+int cmd_version(void);
 
 #endif

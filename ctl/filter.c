@@ -32,34 +32,23 @@ refuse(char *msg, size_t len, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* Seconds since the epoch, or 30s, 5m, 2h, 1d ago: in ns. */
+/* Seconds since the epoch, or a duration ago (500ms, 30s, 5m, 2h, 1d:
+ * common/parse.h, as memwatchd's durations): in ns. */
 static int parse_since(const char *s, uint64_t now, uint64_t *out)
 {
-	static const struct {
-		char unit;
-		uint64_t secs;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-	size_t len = strlen(s);
-	char num[32];
 	uint64_t v;
 
-	if (!len || len >= sizeof(num))
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (s[len - 1] != units[i].unit)
-			continue;
-		memcpy(num, s, len - 1);
-		num[len - 1] = '\0';
-		if (parse__u64(num, UINT32_MAX, &v))
+	if (!s[strspn(s, "0123456789")]) {
+		if (parse__u64(s, UINT32_MAX, &v))
 			return -EINVAL;
-		v *= units[i].secs; /* < 2^49: no overflow */
-		/* Before the epoch is every finding: 0, no bound. */
-		*out = v < now ? (now - v) * NS : 0;
+		*out = v * NS;
 		return 0;
 	}
-	if (parse__u64(s, UINT32_MAX, &v))
+	/* Not a plain number: plain_ns is never used. */
+	if (parse__duration(s, NS, UINT64_MAX, &v))
 		return -EINVAL;
-	*out = v * NS;
+	/* Before the epoch is every finding: 0, no bound. */
+	*out = v < now * NS ? now * NS - v : 0;
 	return 0;
 }
 
@@ -97,7 +86,8 @@ int filter__set(struct store_filter *f, struct store_top *top, const char *name,
 		if (parse_since(arg, now, &v))
 			return refuse(msg, len,
 				      "--since: invalid time '%s' (seconds "
-				      "since the epoch, or 30s, 5m, 2h, 1d)",
+				      "since the epoch, or 500ms, 30s, 5m, 2h, "
+				      "1d ago)",
 				      arg);
 		f->since = v;
 	} else if (!strcmp(name, "state")) {
@@ -126,6 +116,18 @@ int filter__set(struct store_filter *f, struct store_top *top, const char *name,
 				      "more, or all)",
 				      arg);
 		f->limit = v;
+	} else if (!strcmp(name, "sort")) {
+		if (!strcmp(arg, "time"))
+			f->sort = STORE_SORT_TIME;
+		else if (!strcmp(arg, "bytes"))
+			f->sort = STORE_SORT_BYTES;
+		else if (!strcmp(arg, "count"))
+			f->sort = STORE_SORT_COUNT;
+		else
+			return refuse(msg, len,
+				      "--sort: unknown value '%s' (time, "
+				      "bytes, count)",
+				      arg);
 	} else if (!strcmp(name, "by")) {
 		if (!strcmp(arg, "blocks"))
 			top->flags |= STORE_TOP_BLOCKS;

@@ -1,6 +1,6 @@
 /*
  * filter.h - memwatchctl's query options (--pid, --kind, --severity,
- * --since, --limit, --by, --per) into the store's filter and top query
+ * --since, --limit, --sort, --by, --per) into the store's filter and top query
  * (store/store.h). Apart from memwatchctl.c so that it is tested and
  * fuzzed alone (tests/fuzz/fuzz_filter.c), and portable: no OS calls,
  * the time comes from the caller.

@@ -16,15 +16,16 @@
  * cmd_*.c of its subject; ctl.h says what the pieces share.
  */
 #include <getopt.h>
+#include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ctl.h"
 #include "filter.h"
 #include "paths.h"
-#include "version.h"
 
 static void usage(FILE *f)
 {
@@ -33,6 +34,7 @@ static void usage(FILE *f)
 		"\n"
 		"Commands (read the database; work while memwatchd runs and "
 		"after):\n"
+		"  help             this help\n"
 		"  status           the daemon (if running) and traced "
 		"processes\n"
 		"  threads          per-thread counters\n"
@@ -42,7 +44,8 @@ static void usage(FILE *f)
 		"  findings         leaks found and still open, neither "
 		"suppressed nor\n                   acknowledged (--resolved:"
 		" those whose evidence\n                   went away; --state"
-		" STATE; --all: every one),\n                   newest last\n"
+		" STATE; --all: every one),\n                   the last seen"
+		" first (--sort changes it)\n"
 		"  explain ID       one finding: its evidence and symbolized "
 		"stack\n"
 		"  top              allocation sites by the live bytes or "
@@ -91,9 +94,20 @@ static void usage(FILE *f)
 		"  --socket PATH    control socket (default %s)\n"
 		"  -j, --json       JSON output, errors included\n"
 		"  -p, --pretty     indented JSON (implies --json)\n"
+		"  -H, --human-readable\n"
+		"                   sizes in tables as ls -h prints them: "
+		"1.5K, 12M,\n                   binary units (K = 1024), "
+		"rounded up\n"
 		"  --pid PID        only this process\n"
 		"  -o FILE          export: write FILE (complete or not at "
 		"all), not stdout\n"
+		"  -o COL,...       the other commands: the table's columns to "
+		"print, in\n                   that order, named as its "
+		"heading names them\n"
+		"  -n, --noheadings tables without their heading line\n"
+		"  -r, --raw        tables unaligned, one space between cells, "
+		"and blanks\n                   and unsafe bytes in a cell "
+		"escaped (\\x20), for scripts\n"
 		"  --kind KIND      findings of this kind: tls-outlived-thread,"
 		"\n                   tls-outlived-key, tls-overwritten, "
 		"thread-orphan,\n                   tls-outlived-module, "
@@ -101,9 +115,10 @@ static void usage(FILE *f)
 		"allocator-retention, bad-free, allocator-race\n"
 		"  --severity SEV   findings at least this severe (low, "
 		"medium, high)\n"
-		"  --since WHEN     findings found since a Unix time in "
-		"seconds,\n                   or a duration ago: 30s, 5m, 2h, "
-		"1d\n"
+		"  --since WHEN     findings last seen at or after WHEN (so a "
+		"finding\n                   found earlier that still grows "
+		"is kept): a Unix\n                   time in seconds, or a "
+		"duration ago: 500ms, 30s, 5m, 2h,\n                   1d\n"
 		"  --resolved       findings, export: the resolved findings "
 		"only\n"
 		"  --all            findings, export: every finding, whatever "
@@ -112,15 +127,20 @@ static void usage(FILE *f)
 		"suppressed,\n                   acknowledged, resolved or "
 		"all\n"
 		"  --note TEXT      ack: the note kept with it\n"
-		"  --limit N|all    at most N rows (live: 100 unless "
-		"--limit)\n"
+		"  --limit N|all    at most N rows, the first N in the order "
+		"shown (live:\n                   100 unless --limit)\n"
+		"  --sort WHAT      findings, export: time (last seen, the "
+		"default),\n                   bytes or count, the largest "
+		"first\n"
 		"  --by WHAT        top: rank sites by live bytes or blocks "
 		"(bytes,\n                   blocks; default bytes)\n"
 		"  --per WHAT       top: one row per site of each process or "
 		"of each\n                   thread (process, thread; "
 		"default process)\n"
-		"  -V, --version    print the version\n"
-		"  -h, --help       this help\n",
+		"  -V, --version    print the version, the libbpf memwatch "
+		"was built with,\n                   and the kernel features "
+		"the running memwatchd found\n"
+		"  -h, --help       this help (also: memwatchctl help)\n",
 		MW_DEFAULT_DB, MW_DEFAULT_SOCKET);
 }
 
@@ -154,8 +174,8 @@ static const struct cmd cmds[] = {
 int main(int argc, char **argv)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_KIND, OPT_SINCE,
-	       OPT_LIMIT, OPT_SEVERITY, OPT_BY, OPT_PER, OPT_TLS, OPT_RESOLVED,
-	       OPT_ALL, OPT_STATE, OPT_NOTE };
+	       OPT_LIMIT, OPT_SEVERITY, OPT_SORT, OPT_BY, OPT_PER, OPT_TLS,
+	       OPT_RESOLVED, OPT_ALL, OPT_STATE, OPT_NOTE };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
@@ -171,14 +191,19 @@ int main(int argc, char **argv)
 		{"state", required_argument, NULL, OPT_STATE},
 		{"note", required_argument, NULL, OPT_NOTE},
 		{"tls", no_argument, NULL, OPT_TLS},
+		{"sort", required_argument, NULL, OPT_SORT},
 		{"by", required_argument, NULL, OPT_BY},
 		{"per", required_argument, NULL, OPT_PER},
 		{"output", required_argument, NULL, 'o'},
+		{"noheadings", no_argument, NULL, 'n'},
+		{"raw", no_argument, NULL, 'r'},
+		{"human-readable", no_argument, NULL, 'H'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *kind = NULL, *since = NULL;
+	bool version = false;
 	int c;
 
 #ifdef _WIN32
@@ -186,17 +211,26 @@ int main(int argc, char **argv)
 	 * what a script reads does not depend on where memwatchctl ran. */
 	_setmode(_fileno(stdout), _O_BINARY);
 #endif
+	/* Output that did not all reach its file is an error, whatever the
+	 * command: memwatchctl -j live > /dev/full must not exit 0. */
+	atexit(ctl__close_stdout);
+	/* The terminal's characters: libsmartcols measures a cell by their
+	 * width (a CJK character takes two columns), in the user's locale.
+	 * LC_CTYPE alone: numbers and times keep one format everywhere. */
+	setlocale(LC_CTYPE, "");
 	opt.db = MW_DEFAULT_DB;
 	opt.socket = MW_DEFAULT_SOCKET;
-	/* findings and export list the open ones unless told otherwise. */
+	/* findings and export list the open ones unless told otherwise,
+	 * the last seen first: with --limit N, the N newest. */
 	opt.filter.state = STORE_FINDINGS_OPEN;
+	opt.filter.sort = STORE_SORT_TIME;
 	/* --json is honoured for errors even in the option parsing below. */
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j") ||
 		    !strcmp(argv[i], "--pretty") || !strcmp(argv[i], "-p"))
 			opt.json = opt.json_errors = true;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jpVho:", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "jpHnrVho:", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case OPT_DB:
@@ -244,15 +278,28 @@ int main(int argc, char **argv)
 		case OPT_LIMIT:
 			set_filter("limit", optarg);
 			break;
+		case OPT_SORT:
+			set_filter("sort", optarg);
+			break;
 		case OPT_BY:
 			set_filter("by", optarg);
 			break;
 		case OPT_PER:
 			set_filter("per", optarg);
 			break;
+		case 'H':
+			opt.human = true;
+			break;
+		case 'n':
+			opt.noheadings = true;
+			break;
+		case 'r':
+			opt.raw = true;
+			break;
 		case 'V':
-			printf("memwatchctl %s\n", VERSION);
-			return 0;
+			/* After every option: --socket and --json count. */
+			version = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -273,10 +320,36 @@ int main(int argc, char **argv)
 	if (since)
 		set_filter("since", since);
 	json__init(&J, stdout, opt.pretty);
+	if (version)
+		return cmd_version();
 	if (optind >= argc)
 		die(EXIT_USAGE, "no command given (try 'memwatchctl --help')");
-	if (opt.output && strcmp(argv[optind], "export"))
-		die(EXIT_USAGE, "-o: only for export");
+	/* As git help and ip help: the help as a command too. */
+	if (!strcmp(argv[optind], "help")) {
+		ctl__no_args("help", argc - optind - 1);
+		usage(stdout);
+		return 0;
+	}
+	/* -o is export's file, and the other commands' columns, as
+	 * lsblk's -o. */
+	if (opt.output && strcmp(argv[optind], "export")) {
+		static const char *const tables[] = {"status", "threads",
+						     "live",   "keys",
+						     "findings", "top"};
+		bool table = false;
+
+		for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+			table |= !strcmp(argv[optind], tables[i]);
+		if (!table)
+			die(EXIT_USAGE,
+			    "-o: for export's file, or the columns of "
+			    "status, threads, live, keys, findings, top");
+		if (opt.json)
+			die(EXIT_USAGE, "-o: columns of a table, not of "
+					"--json (which prints every field)");
+		opt.columns = opt.output;
+		opt.output = NULL;
+	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[optind], cmds[i].name))
 			return cmds[i].func(argc - optind - 1,

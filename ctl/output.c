@@ -1,6 +1,7 @@
 /*
  * output.c - memwatchctl's output for people, and what its commands
- * share of it for machines: aligned tables, times and ages, call sites
+ * share of it for machines: listings (a table or a JSON array; the
+ * tables themselves are table.c's), times, ages and sizes, call sites
  * (demangled, file names short, made safe for a terminal); see ctl.h.
  */
 #include <inttypes.h>
@@ -69,61 +70,6 @@ void output__site(char *buf, size_t len, uint64_t ip,
 	text__safe(buf, len, raw);
 }
 
-void table__row(struct table *t, ...)
-{
-	va_list ap;
-
-	if (t->nrows == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->cells = realloc(t->cells,
-				   t->cap * (size_t)t->ncols * sizeof(char *));
-		if (!t->cells)
-			die(EXIT_RUNTIME, "out of memory");
-	}
-	va_start(ap, t);
-	for (int i = 0; i < t->ncols; i++) {
-		char *c = strdup(va_arg(ap, const char *));
-
-		if (!c)
-			die(EXIT_RUNTIME, "out of memory");
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = c;
-	}
-	va_end(ap);
-	t->nrows++;
-}
-
-/* Print with aligned columns; the last column is not padded. */
-void table__print(struct table *t)
-{
-	size_t w[TABLE_MAX_COLS];
-
-	for (int c = 0; c < t->ncols; c++) {
-		w[c] = strlen(t->head[c]);
-		for (size_t r = 0; r < t->nrows; r++) {
-			size_t l =
-			    strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
-
-			if (l > w[c])
-				w[c] = l;
-		}
-	}
-	for (size_t r = 0; r <= t->nrows; r++) {
-		for (int c = 0; c < t->ncols; c++) {
-			const char *s =
-			    r ? t->cells[(r - 1) * (size_t)t->ncols + (size_t)c]
-			      : t->head[c];
-
-			if (c == t->ncols - 1)
-				printf("%s\n", s);
-			else
-				printf("%-*s  ", (int)w[c], s);
-		}
-	}
-	for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-}
-
 void output__list_begin(void)
 {
 	if (opt.json)
@@ -140,6 +86,37 @@ void output__list_end(struct table *t, int err)
 	} else {
 		table__print(t);
 	}
+}
+
+void output__size(char *buf, size_t len, uint64_t v)
+{
+	static const char units[] = "KMGTPE";
+	uint64_t scale = 1024, whole, rem, tenths;
+	int u = 0;
+
+	if (!opt.human || v < 1024) {
+		snprintf(buf, len, "%" PRIu64, v);
+		return;
+	}
+	while (u < 5 && v / scale >= 1024) {
+		scale *= 1024;
+		u++;
+	}
+	whole = v / scale;
+	rem = v % scale;
+	/* Rounded up, as ls -h: never less than it is. rem * 10 < 2^64 as
+	 * scale <= 2^60. */
+	tenths = whole * 10 + (rem * 10 + scale - 1) / scale;
+	if (tenths < 100) {
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "%c", tenths / 10,
+			 tenths % 10, units[u]);
+		return;
+	}
+	whole += rem != 0;
+	if (whole >= 1024 && u < 5)
+		snprintf(buf, len, "1.0%c", units[u + 1]);
+	else
+		snprintf(buf, len, "%" PRIu64 "%c", whole, units[u]);
 }
 
 /* How long before ref ts was: 850ms, 12.3s, 5m03s, 2h01m, 3d04h. */

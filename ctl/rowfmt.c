@@ -67,6 +67,58 @@ static const struct mw_site_row *site_of(const struct mw_col *c,
 	return none;
 }
 
+void rowfmt__rfc3339(char *buf, size_t len, uint64_t ns)
+{
+	const uint64_t sec = 1000000000ull;
+	uint64_t s = ns / sec, days = s / 86400, sod = s % 86400;
+	/* The civil date of a day count, by eras of 400 years (146097
+	 * days) counted from 0000-03-01, so that the leap day ends a year:
+	 * no table, no time zone, the same on every OS. */
+	uint64_t z = days + 719468, era = z / 146097, doe = z % 146097;
+	uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	uint64_t mp = (5 * doy + 2) / 153;
+	uint64_t d = doy - (153 * mp + 2) / 5 + 1;
+	uint64_t m = mp < 10 ? mp + 3 : mp - 9;
+	uint64_t y = era * 400 + yoe + (m <= 2);
+
+	snprintf(buf, len,
+		 "%04" PRIu64 "-%02" PRIu64 "-%02" PRIu64 "T%02" PRIu64
+		 ":%02" PRIu64 ":%02" PRIu64 ".%09" PRIu64 "Z",
+		 y, m, d, sod / 3600, sod / 60 % 60, sod % 60, ns % sec);
+}
+
+void rowfmt__json_time(struct json *j, const char *label, uint64_t ns)
+{
+	char key[64], t[ROWFMT_TIME_LEN], n[24];
+
+	snprintf(key, sizeof(key), "%s_ns", label);
+	json__key(j, label);
+	if (ns) {
+		rowfmt__rfc3339(t, sizeof(t), ns);
+		json__str(j, t);
+	} else {
+		json__null(j);
+	}
+	json__key(j, key);
+	if (ns) {
+		snprintf(n, sizeof(n), "%" PRIu64, ns);
+		json__str(j, n);
+	} else {
+		json__null(j);
+	}
+}
+
+/* Shown as null (CSV: an empty field): a value the row has not (has), or
+ * a number 0 meaning none (MW_COL_NULL0). */
+static bool shown_null(const struct mw_col *c, const void *row)
+{
+	if (c->has && !c->has(row))
+		return true;
+	return (c->flags & MW_COL_NULL0) && c->type != MW_COL_TEXT &&
+	       c->type != MW_COL_FRAMES && !c->name_of && !number(c, row);
+}
+
 static void json_frames(struct json *j, const struct mw_col *c, const void *row)
 {
 	uint32_t n;
@@ -88,16 +140,20 @@ void rowfmt__json_fields(struct json *j, const struct mw_row_desc *d,
 
 		if (c->flags & MW_COL_HIDDEN)
 			continue;
+		if (c->flags & MW_COL_TIME) {
+			rowfmt__json_time(j, label(c), number(c, row));
+			continue;
+		}
 		json__key(j, label(c));
-		if (c->flags & MW_COL_SITE)
+		if (shown_null(c, row))
+			json__null(j);
+		else if (c->flags & MW_COL_SITE)
 			rowfmt__json(j, &mw_site_desc,
 				     site_of(c, row, site, &none), NULL);
 		else if (c->type == MW_COL_FRAMES)
 			json_frames(j, c, row);
 		else if (c->type == MW_COL_TEXT || c->name_of)
 			json__str(j, text_of(c, row, buf, sizeof(buf)));
-		else if ((c->flags & MW_COL_NULL0) && !number(c, row))
-			json__null(j);
 		else if (c->flags & MW_COL_HEX)
 			json__hex(j, number(c, row));
 		else if (c->type == MW_COL_I32)
@@ -183,7 +239,20 @@ static void csv_fields(FILE *f, const struct mw_row_desc *d, const void *row,
 		if (!*first)
 			fputc(',', f);
 		*first = false;
-		if (c->type == MW_COL_FRAMES) {
+		if (c->flags & MW_COL_TIME) {
+			char t[ROWFMT_TIME_LEN];
+			uint64_t ns = number(c, row);
+
+			/* As in JSON: the time, then its number; empty if 0. */
+			if (ns) {
+				rowfmt__rfc3339(t, sizeof(t), ns);
+				fprintf(f, "%s,%" PRIu64, t, ns);
+			} else {
+				fputc(',', f);
+			}
+		} else if (shown_null(c, row)) {
+			continue; /* an empty field */
+		} else if (c->type == MW_COL_FRAMES) {
 			uint32_t n;
 			const uint64_t *v = frames(c, row, &n);
 
@@ -191,8 +260,6 @@ static void csv_fields(FILE *f, const struct mw_row_desc *d, const void *row,
 				fprintf(f, "%s0x%" PRIx64, k ? " " : "", v[k]);
 		} else if (c->type == MW_COL_TEXT || c->name_of) {
 			csv_str(f, text_of(c, row, buf, sizeof(buf)));
-		} else if ((c->flags & MW_COL_NULL0) && !number(c, row)) {
-			continue; /* an empty field */
 		} else if (c->flags & MW_COL_HEX) {
 			fprintf(f, "0x%" PRIx64, number(c, row));
 		} else if (c->type == MW_COL_I32) {
@@ -219,6 +286,8 @@ static void csv_labels(FILE *f, const struct mw_row_desc *d, const char *prefix,
 			continue;
 		}
 		fprintf(f, "%s%s%s", *first ? "" : ",", prefix, label(c));
+		if (c->flags & MW_COL_TIME)
+			fprintf(f, ",%s%s_ns", prefix, label(c));
 		*first = false;
 	}
 }

@@ -29,6 +29,15 @@ void rowfmt__json(struct json *j, const struct mw_row_desc *d, const void *row,
 void rowfmt__json_site(struct json *j, uint64_t ip,
 		       const struct mw_site_row *site);
 
+/* ns since the epoch as RFC 3339 in UTC, to the ns:
+ * "2026-12-07T21:34:25.123456789Z" (31 bytes with its NUL). Fixed
+ * width, so such strings sort as the times do. */
+#define ROWFMT_TIME_LEN 32
+void rowfmt__rfc3339(char *buf, size_t len, uint64_t ns);
+/* The two keys and values of a time, as a row's time columns have them:
+ * label as RFC 3339, label_ns as a string of the number; null both if 0. */
+void rowfmt__json_time(struct json *j, const char *label, uint64_t ns);
+
 /* The header record: the labels, comma-separated, CRLF-terminated. */
 void rowfmt__csv_header(FILE *f, const struct mw_row_desc *d);
 /* The record of row, CRLF-terminated (RFC 4180). */

@@ -104,6 +104,7 @@ static void ranges_drop(struct collector *c, uint32_t pid)
 {
 	free(hmap__del(&c->uranges, pid));
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.exec_ranges), &pid);
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.exec_young), &pid);
 }
 
 /* The ranges of a process as last written, and when they were read. */
@@ -172,6 +173,9 @@ void collector_unwind__ranges(struct collector *c, uint32_t pid)
 	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.exec_ranges), &pid,
 				x, BPF_ANY))
 		ranges_drop(c, pid);
+	else /* its stacks keyed again: no more copies alone */
+		bpf_map_delete_elem(bpf_map__fd(c->skel->maps.exec_young),
+				    &pid);
 	free(r);
 }
 

@@ -152,6 +152,10 @@ static void usage(FILE *f)
 	    "eBPF and report\nmemory that outlives its thread, key or "
 	    "module, grows, or is freed twice.\n"
 	    "\n"
+	    "Durations (MS) take a unit: 250ms, 5s, 2m, 1h; sizes (N bytes, "
+	    "KB, MB)\nK, M or G, binary (K = 1024). A plain number is in "
+	    "the option's unit.\n"
+	    "\n"
 	    "  --pid PID          attach to a running process (repeatable)\n"
 	    "  --tls-pid PID      the same, watching TLS only: malloc and "
 	    "free\n                     stay untouched (repeatable)\n"
@@ -387,6 +391,40 @@ static uint64_t num_opt(const char *name, const char *arg, uint64_t min,
 	return v;
 }
 
+/* The duration arg gives for setting name, in ns: a number of ms, or
+ * with a unit (common/parse.h), from min_ms to max_ms. */
+static uint64_t ms_opt(const char *name, const char *arg, uint64_t min_ms,
+		       uint64_t max_ms)
+{
+	uint64_t v;
+
+	if (parse__duration(arg, MS, max_ms * MS, &v) || v < min_ms * MS)
+		opt_error(name,
+			  "invalid value '%s' (%llu to %llu ms; units ms, s, "
+			  "m, h)",
+			  arg, (unsigned long long)min_ms,
+			  (unsigned long long)max_ms);
+	return v;
+}
+
+/* The size arg gives for setting name, in bytes: a number of units
+ * bytes (1024: KiB, 1 << 20: MiB), or with a unit (K, M, G: binary),
+ * from min to max units. */
+static uint64_t size_opt(const char *name, const char *arg, uint64_t unit,
+			 uint64_t min, uint64_t max)
+{
+	uint64_t v;
+
+	if (parse__size(arg, unit, max * unit, &v) || v < min * unit)
+		opt_error(name,
+			  "invalid value '%s' (%llu to %llu %s; units K, M, "
+			  "G)",
+			  arg, (unsigned long long)min,
+			  (unsigned long long)max,
+			  unit == 1 ? "bytes" : unit == 1024 ? "KiB" : "MiB");
+	return v;
+}
+
 /* An argument number of a --alloc/--realloc/--free spec: "1" to "6". */
 static unsigned arg_number(const char *name, const char *spec, const char **p)
 {
@@ -581,23 +619,23 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		o->comms[o->ncomms++] = arg;
 		break;
 	case OPT_GRACE:
-		o->ecfg.grace_ns = num_opt(name, arg, 0, 3600000) * MS;
+		o->ecfg.grace_ns = ms_opt(name, arg, 0, 3600000);
 		break;
 	case OPT_AGE:
-		o->ecfg.persist_age_ns = num_opt(name, arg, 0, 3600000) * MS;
+		o->ecfg.persist_age_ns = ms_opt(name, arg, 0, 3600000);
 		break;
 	case OPT_STACK_FRAMES:
 		o->stack_frames = (uint32_t)num_opt(name, arg, 0, MW_EV_MAX_FRAMES);
 		break;
 	case OPT_UNWIND_BYTES:
-		o->unwind_bytes = (uint32_t)num_opt(name, arg, 0, 8192);
+		o->unwind_bytes = (uint32_t)size_opt(name, arg, 1, 0, 8192);
 		break;
 	case OPT_FLUSH_ROWS:
 		o->ecfg.flush_max_rows =
 		    (uint32_t)num_opt(name, arg, 0, 100000000);
 		break;
 	case OPT_ORPHAN_AGE:
-		o->ecfg.orphan_age_ns = num_opt(name, arg, 1, 3600000) * MS;
+		o->ecfg.orphan_age_ns = ms_opt(name, arg, 1, 3600000);
 		break;
 	case OPT_ORPHAN_THREADS:
 		o->ecfg.orphan_min_threads =
@@ -611,7 +649,7 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		    (uint32_t)num_opt(name, arg, 1, 100);
 		break;
 	case OPT_SAMPLE:
-		o->ecfg.sample_ns = num_opt(name, arg, 10, 3600000) * MS;
+		o->ecfg.sample_ns = ms_opt(name, arg, 10, 3600000);
 		break;
 	case OPT_GROWTH_SAMPLES:
 		o->ecfg.growth_samples =
@@ -619,17 +657,17 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		break;
 	case OPT_GROWTH_MIN:
 		o->ecfg.growth_min_bytes =
-		    num_opt(name, arg, 1, 1ull << 30) * 1024;
+		    size_opt(name, arg, 1024, 1, 1ull << 30);
 		break;
 	case OPT_GROWTH_HORIZON:
 		/* 0: at once, as soon as the window sees growth. */
-		o->ecfg.growth_horizon_ns = num_opt(name, arg, 0, 86400000) * MS;
+		o->ecfg.growth_horizon_ns = ms_opt(name, arg, 0, 86400000);
 		if (!o->ecfg.growth_horizon_ns)
 			o->ecfg.growth_horizon_ns = ENGINE_GROWTH_AT_ONCE;
 		break;
 	case OPT_RETENTION_MIN:
-		o->ecfg.retention_min_bytes = num_opt(name, arg, 1, 1ull << 20)
-					      << 20;
+		o->ecfg.retention_min_bytes =
+		    size_opt(name, arg, 1ull << 20, 1, 1ull << 20);
 		break;
 	case OPT_ALLOC:
 	case OPT_REALLOC:
@@ -712,19 +750,22 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		    (uint32_t)num_opt(name, arg, 0, RETENTION_MAX_DAYS);
 		break;
 	case OPT_MAX_DB_MB:
-		if (parse__u64(arg, RETENTION_MAX_DB_MB, &v) ||
-		    (v && v < RETENTION_MIN_DB_MB))
-			opt_error(name, "invalid value '%s' (0, or %u to %u)",
+		if (parse__size(arg, 1ull << 20,
+				(uint64_t)RETENTION_MAX_DB_MB << 20, &v) ||
+		    (v && v < (uint64_t)RETENTION_MIN_DB_MB << 20))
+			opt_error(name,
+				  "invalid value '%s' (0, or %u to %u MiB; "
+				  "units K, M, G)",
 				  arg, RETENTION_MIN_DB_MB,
 				  RETENTION_MAX_DB_MB);
-		o->retention.max_db_mb = (uint32_t)v;
+		o->retention.max_db_mb = (uint32_t)(v >> 20);
 		break;
 	case OPT_RINGBUF_MB:
-		v = num_opt(name, arg, 1, 1024);
+		v = size_opt(name, arg, 1ull << 20, 1, 1024) >> 20;
 		if (v & (v - 1))
 			opt_error(name,
 				  "invalid value '%s' (a power of two, "
-				  "1 to 1024)",
+				  "1 to 1024 MiB)",
 				  arg);
 		o->ringbuf_mb = (uint32_t)v;
 		break;
@@ -744,7 +785,8 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		o->ecfg.max_keys = (uint32_t)num_opt(name, arg, 1, 1u << 20);
 		break;
 	case OPT_MAX_MEMORY_MB:
-		o->max_memory_mb = (uint32_t)num_opt(name, arg, 0, 1u << 24);
+		o->max_memory_mb =
+		    (uint32_t)(size_opt(name, arg, 1ull << 20, 0, 1u << 24) >> 20);
 		break;
 	case OPT_EVENTS_JSON: {
 		const char *slash = strrchr(arg, '/');

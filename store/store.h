@@ -149,11 +149,23 @@ int store__make_incremental(struct store *s);
 struct store_filter {
 	uint32_t pid;
 	uint32_t kind;		/* findings: 0 = all kinds */
-	uint64_t since;		/* findings: last seen >= since, 0 = all */
+	uint64_t since;		/* findings: last seen (last_ts) >= since, 0 = all */
 	uint64_t limit;		/* 0 = no limit */
 	uint64_t id;		/* findings: this one only, 0 = all */
 	uint32_t severity;	/* findings: at least this, 0 = all */
 	uint32_t state;		/* findings: enum store_finding_state */
+	uint32_t sort;		/* findings: enum store_finding_sort */
+};
+
+/* The order findings are read in: by id (the order they were found in),
+ * or the largest first by last seen, bytes or count (ties: the newest id
+ * first), so that with a limit the rows kept are the N newest or
+ * largest. */
+enum store_finding_sort {
+	STORE_SORT_ID = 0,
+	STORE_SORT_TIME = 1,	/* last_ts, newest first */
+	STORE_SORT_BYTES = 2,
+	STORE_SORT_COUNT = 3,
 };
 
 /* Which findings a filter selects by their state (mw_finding_state). */

@@ -218,26 +218,30 @@ static int finding_row(sqlite3_stmt *st, void *arg)
  * [3] none (resolved, suppressed or acknowledged ones asked of a
  * database too old to have them), [4] open in a database older than
  * schema/011 (which has no suppressed or acknowledged one), [5]
- * suppressed, [6] acknowledged. Written out, not bound, so that the
- * open ones are read in id order from their index (schema/009). */
+ * suppressed, [6] acknowledged; then its order. Written out, not bound,
+ * so that the open ones in id order are read from their index
+ * (schema/009). */
 #define FINDINGS_FROM                                                          \
 	" FROM findings f"                                                     \
 	" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"        \
 	" WHERE (:pid = 0 OR f.pid = :pid)"                                    \
 	" AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"           \
 	" AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
-#define FINDINGS_ORDER " ORDER BY f.id LIMIT :limit"
-static const char *const finding_tails[] = {
-	FINDINGS_FROM FINDINGS_ORDER,
-	FINDINGS_FROM " AND f.resolved_ts = 0 AND f.suppressed = ''"
-		      " AND f.ack_ts = 0" FINDINGS_ORDER,
-	FINDINGS_FROM " AND f.resolved_ts != 0" FINDINGS_ORDER,
-	FINDINGS_FROM " AND 0" FINDINGS_ORDER,
-	FINDINGS_FROM " AND f.resolved_ts = 0" FINDINGS_ORDER,
-	FINDINGS_FROM " AND f.resolved_ts = 0 AND f.suppressed != ''"
-		      " AND f.ack_ts = 0" FINDINGS_ORDER,
-	FINDINGS_FROM " AND f.resolved_ts = 0 AND f.ack_ts != 0"
-		      FINDINGS_ORDER,
+static const char *const finding_states[] = {
+	"",
+	" AND f.resolved_ts = 0 AND f.suppressed = '' AND f.ack_ts = 0",
+	" AND f.resolved_ts != 0",
+	" AND 0",
+	" AND f.resolved_ts = 0",
+	" AND f.resolved_ts = 0 AND f.suppressed != '' AND f.ack_ts = 0",
+	" AND f.resolved_ts = 0 AND f.ack_ts != 0",
+};
+/* By enum store_finding_sort. */
+static const char *const finding_orders[] = {
+	" ORDER BY f.id",
+	" ORDER BY f.last_ts DESC, f.id DESC",
+	" ORDER BY f.bytes DESC, f.id DESC",
+	" ORDER BY f.count DESC, f.id DESC",
 };
 
 /* The query for state f->state of a database at version v. */
@@ -265,9 +269,16 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 {
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
-	int err = prepare_rows(s, finding_tails[finding_query(f, s->version)],
-			       &mw_finding_desc, "f", true, f, &st);
+	char tail[512];
+	int err;
+	uint32_t sort = f ? f->sort : STORE_SORT_ID;
 
+	if (sort >= sizeof(finding_orders) / sizeof(finding_orders[0]))
+		return -EINVAL;
+	snprintf(tail, sizeof(tail), "%s%s%s LIMIT :limit", FINDINGS_FROM,
+		 finding_states[finding_query(f, s->version)],
+		 finding_orders[sort]);
+	err = prepare_rows(s, tail, &mw_finding_desc, "f", true, f, &st);
 	return err ? err : walk(st, finding_row, &w);
 }
 

@@ -135,7 +135,7 @@ elif query thread "$TMP/thread.json" thread "$tid"; then
 		'.[0].thread | [.pid, .tid, .state, .comm, .live_blocks, .live_bytes, .allocs, .alloc_bytes]' \
 		"[$pid,$tid,\"exited\",\"tls_nodtor\",1,4096,1,4096]"
 	expect thread/times "$TMP/thread.json" \
-		'.[0].thread | .start_ts > 0 and .exit_ts >= .start_ts' true
+		'.[0].thread | (.start_ts | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[.][0-9]{9}Z$")) and .exit_ts >= .start_ts' true
 	# glibc cleared the slot as the thread exited: no binding is left.
 	expect thread/bindings "$TMP/thread.json" '.[0].bindings' '[]'
 	expect thread/blocks "$TMP/thread.json" \

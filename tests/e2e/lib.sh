@@ -531,7 +531,7 @@ check_tls_findings() {
 	expect "$p/address" "$f" \
 		'[.[].address | select(test("^0x[0-9a-f]+$"))] | unique | length' "$n"
 	expect "$p/grace" "$f" \
-		'[.[] | select(.found_ts - .trigger_ts < 490000000)] | length' 0
+		'[.[] | select((.found_ts_ns | tonumber) - (.trigger_ts_ns | tonumber) < 490000000)] | length' 0
 }
 
 # run_case NAME CMD...: trace CMD into a fresh database, check its exit

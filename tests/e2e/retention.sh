@@ -394,7 +394,7 @@ fi
 # --- settings ---------------------------------------------------------------
 rc=0
 out=$("$MEMWATCHD" --max-db-mb 8 --check-config 2>&1) || rc=$?
-if [[ $rc == 2 && $out == *"--max-db-mb: invalid value '8' (0, or 16 to 16777216)" ]]; then
+if [[ $rc == 2 && $out == *"--max-db-mb: invalid value '8' (0, or 16 to 16777216 MiB; units K, M, G)" ]]; then
 	pass settings/max_db_mb_small
 else
 	fail settings/max_db_mb_small "exit $rc: $out"

@@ -204,7 +204,7 @@ if query reload/second_findings "$TMP/second.json" findings --pid "$second"; the
 	# nothing found this would hold vacuously).
 	if ((EXPECT_OK)); then
 		expect reload/new_grace "$TMP/second.json" \
-			'[.[] | select(.found_ts - .trigger_ts < 990000000)] | length' 0
+			'[.[] | select((.found_ts_ns | tonumber) - (.trigger_ts_ns | tonumber) < 990000000)] | length' 0
 	fi
 fi
 # Dropped from the file: started again, it is not traced.
@@ -227,7 +227,7 @@ kill -HUP "$DAEMON_PID"
 wait_until 10 grep -q 'cannot reload' "$DAEMON_LOG.err" || true
 sleep 0.3
 got=$(new_lines "$DAEMON_LOG.err" "$lines")
-want="memwatchd: cannot reload: $CONF:3: grace: invalid value 'banana' (0 to 3600000)"
+want="memwatchd: cannot reload: $CONF:3: grace: invalid value 'banana' (0 to 3600000 ms; units ms, s, m, h)"
 if [[ $got == "$want" ]]; then
 	pass reload/bad_one_line
 else
@@ -247,7 +247,7 @@ if query reload/old_kept "$TMP/old_kept.json" findings --pid "$second2"; then
 	expect reload/old_target_kept "$TMP/old_kept.json" length 4
 	if ((EXPECT_OK)); then
 		expect reload/old_grace_kept "$TMP/old_kept.json" \
-			'[.[] | select(.found_ts - .trigger_ts < 990000000)] | length' 0
+			'[.[] | select((.found_ts_ns | tonumber) - (.trigger_ts_ns | tonumber) < 990000000)] | length' 0
 	fi
 fi
 query reload/status2 "$TMP/reload_status2.json" status &&

@@ -4,7 +4,7 @@
  * --per, as memwatchctl's command line hands them to filter__set.
  *
  * The input is argv-like: strings separated by NUL bytes. A string's
- * first byte picks the option (one of the seven, or the rest of the
+ * first byte picks the option (one of the eight, or the rest of the
  * string taken as an option name), the rest is its value; all of them
  * apply, in order, to one filter. Never a crash (ASan, UBSan: an
  * overflow in a value's arithmetic is one), and:
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const names[] = {
-	    "pid", "kind", "severity", "since", "limit", "by", "per"};
+	    "pid", "kind", "severity", "since", "limit", "by", "per", "sort"};
 	struct store_filter f = {0}, was;
 	struct store_top top = {0}, top_was;
 	char *buf = malloc(size + 1), msg[512];
@@ -74,8 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		next = s + strlen(s) + 1;
 		if (!*s)
 			continue;
-		if ((unsigned char)s[0] % 8 < 7) {
-			name = names[(unsigned char)s[0] % 8];
+		if ((unsigned char)s[0] % 9 < 8) {
+			name = names[(unsigned char)s[0] % 9];
 			arg = s + 1;
 		} else { /* "name=value" */
 			n = strcspn(s + 1, "=");

@@ -19,7 +19,7 @@
 #   - the completion, sourced in a plain bash and driven through
 #     COMP_WORDS/COMP_CWORD, completes `memwatchctl fi` to findings,
 #     offers exactly the commands of `memwatchctl --help`, every long
-#     option and no unknown one, the finding kinds, severities, --by/--per
+#     option and no unknown one, the finding kinds, severities, --sort/--by/--per
 #     values, attach targets and export formats memwatchctl accepts (read
 #     from its errors), file names for --db, --socket and -o, and the
 #     finding ids of a real trace for explain.
@@ -246,7 +246,7 @@ for page in "${PAGES[@]}"; do
 	fi
 	version=$(grep -m1 '^\.TH' "$MAN/$page" | grep -oE 'memwatch [0-9][0-9.]*' || true)
 	want="memwatch $("$MEMWATCHD" --version | awk '{ print $2 }')"
-	if [[ $version == "$want" && "memwatch $("$MEMWATCHCTL" --version | awk '{ print $2 }')" == "$want" ]]; then
+	if [[ $version == "$want" && "memwatch $("$MEMWATCHCTL" --version | awk 'NR == 1 { print $2 }')" == "$want" ]]; then
 		pass "version/$page"
 	else
 		fail "version/$page" ".TH says '$version', the programs '$want'"
@@ -379,6 +379,8 @@ error_list --by nonsense top >"$TMP/by"
 completes completion/by "$TMP/by" memwatchctl top --by ""
 error_list --per nonsense top >"$TMP/per"
 completes completion/per "$TMP/per" memwatchctl top --per ""
+error_list --sort nonsense findings >"$TMP/sort"
+completes completion/sort "$TMP/sort" memwatchctl findings --sort ""
 error_list attach nonsense 1 >"$TMP/targets"
 completes completion/attach "$TMP/targets" memwatchctl attach ""
 completes completion/detach "$TMP/targets" memwatchctl --json detach ""

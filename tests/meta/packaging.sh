@@ -247,7 +247,8 @@ else
 	fail install/files "not installed: ${missing[*]}"
 fi
 
-got="$(/usr/bin/memwatchctl --version 2>&1 || true); $(/usr/sbin/memwatchd --version 2>&1 || true)"
+# memwatchctl's first line; the others say what libbpf and kernel.
+got="$(/usr/bin/memwatchctl --version 2>&1 | awk 'NR == 1' || true); $(/usr/sbin/memwatchd --version 2>&1 || true)"
 if [[ $got == "memwatchctl $VERSION; memwatchd $VERSION" ]]; then
 	pass installed/version
 else

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "json.h"
 #include "outfile.h"
@@ -83,6 +84,35 @@ static void csv_hex(struct csv *c, uint64_t v)
 	fprintf(c->f, "0x%" PRIx64, v);
 }
 
+/* A time as RFC 3339 in UTC to the ns, by the C library's calendar
+ * (gmtime_r), not rowfmt.c's own. */
+static void ref_rfc3339(char *buf, size_t len, uint64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+	char day[32];
+
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%.20s.%09" PRIu64 "Z", day,
+		 (uint64_t)(ns % 1000000000ull));
+}
+
+/* A time's two fields, the time and its number; both empty when 0. */
+static void csv_time(struct csv *c, uint64_t ns)
+{
+	char t[40];
+
+	if (!ns) {
+		csv_str(c, "");
+		csv_str(c, "");
+		return;
+	}
+	ref_rfc3339(t, sizeof(t), ns);
+	csv_str(c, t);
+	csv_u64(c, ns);
+}
+
 /* RFC 4180 ends records with CRLF. */
 static int csv_end(struct csv *c)
 {
@@ -115,9 +145,10 @@ static void csv_site(struct csv *c, uint64_t ip, const struct mw_site_row *site)
 /* The names of json_finding_fields in cmd_findings.c, in its order. */
 static const char finding_head[] =
     "id,kind,severity,state,pid,tid,key,generation,address,size," CSV_SITE_HEAD
-    ",stack_id,alloc_tid,alloc_ts,trigger_ts,found_ts,count,bytes,threads,"
-    "first_ts,last_ts,detail,resolved_ts,resolved_reason,suppressed,ack_ts,"
-    "ack_note";
+    ",stack_id,alloc_tid,alloc_ts,alloc_ts_ns,trigger_ts,trigger_ts_ns,"
+    "found_ts,found_ts_ns,count,bytes,threads,first_ts,first_ts_ns,last_ts,"
+    "last_ts_ns,detail,resolved_ts,resolved_ts_ns,resolved_reason,"
+    "suppressed,ack_ts,ack_ts_ns,ack_note";
 
 static int finding_row(void *ctx, const struct mw_finding_row *r,
 		       const struct mw_site_row *site)
@@ -133,40 +164,39 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 				      : "open");
 	csv_u64(c, r->pid);
 	csv_u64(c, r->tid);
-	csv_u64(c, r->key);
-	csv_u64(c, r->generation);
+	if (r->generation) {
+		csv_u64(c, r->key);
+		csv_u64(c, r->generation);
+	} else {
+		csv_str(c, "");
+		csv_str(c, "");
+	}
 	csv_hex(c, r->addr);
 	csv_u64(c, r->size);
 	csv_site(c, r->site, site);
 	csv_u64(c, r->stack_id);
 	csv_u64(c, r->alloc_tid);
-	csv_u64(c, r->alloc_ts);
-	csv_u64(c, r->trigger_ts);
-	csv_u64(c, r->found_ts);
+	csv_time(c, r->alloc_ts);
+	csv_time(c, r->trigger_ts);
+	csv_time(c, r->found_ts);
 	csv_u64(c, r->count);
 	csv_u64(c, r->bytes);
 	csv_u64(c, r->threads);
-	csv_u64(c, r->first_ts);
-	csv_u64(c, r->last_ts);
+	csv_time(c, r->first_ts);
+	csv_time(c, r->last_ts);
 	csv_str(c, r->detail);
-	/* null while open: an empty field */
-	if (r->resolved_ts)
-		csv_u64(c, r->resolved_ts);
-	else
-		csv_str(c, "");
+	/* null while open: empty fields */
+	csv_time(c, r->resolved_ts);
 	csv_str(c, r->resolved_reason);
 	csv_str(c, r->suppressed);
-	if (r->ack_ts)
-		csv_u64(c, r->ack_ts);
-	else
-		csv_str(c, "");
+	csv_time(c, r->ack_ts);
 	csv_str(c, r->ack_note);
 	return csv_end(c);
 }
 
 /* The names of output__json_block in output.c, in its order. */
 static const char block_head[] =
-    "serial,pid,tid,address,size,ts," CSV_SITE_HEAD;
+    "serial,pid,tid,address,size,ts,ts_ns," CSV_SITE_HEAD;
 
 static int block_row(void *ctx, const struct mw_block_row *r,
 		     const struct mw_site_row *site)
@@ -178,7 +208,7 @@ static int block_row(void *ctx, const struct mw_block_row *r,
 	csv_u64(c, r->tid);
 	csv_hex(c, r->addr);
 	csv_u64(c, r->size);
-	csv_u64(c, r->ts);
+	csv_time(c, r->ts);
 	csv_site(c, r->site, site);
 	return csv_end(c);
 }
@@ -203,6 +233,27 @@ static const char *ref_container_id(const char *cgroup, char *buf, size_t len)
 /* --- the oracle: memwatchctl's JSON of each row (cmd_*.c, output.c) as
  * it was before rowfmt.c, copied verbatim (J a pointer here), so that
  * rowfmt.c is held to it byte for byte. --- */
+
+/* A time: "KEY": RFC 3339, "KEY_ns": its number as a string; null both
+ * when 0. */
+static void ref_time(struct json *J, const char *key, uint64_t ns)
+{
+	char k[64], t[40], n[24];
+
+	snprintf(k, sizeof(k), "%s_ns", key);
+	ref_rfc3339(t, sizeof(t), ns);
+	snprintf(n, sizeof(n), "%" PRIu64, ns);
+	json__key(J, key);
+	if (ns)
+		json__str(J, t);
+	else
+		json__null(J);
+	json__key(J, k);
+	if (ns)
+		json__str(J, n);
+	else
+		json__null(J);
+}
 
 static void ref_process(struct json *J, const struct mw_process_row *r)
 {
@@ -245,18 +296,14 @@ static void ref_process(struct json *J, const struct mw_process_row *r)
 	json__u64(J, r->lost);
 	json__key(J, "dropped");
 	json__u64(J, r->dropped);
-	json__key(J, "incomplete_from_ts");
-	json__u64(J, r->incomplete_from);
-	json__key(J, "incomplete_to_ts");
-	json__u64(J, r->incomplete_to);
+	ref_time(J, "incomplete_from_ts", r->incomplete_from);
+	ref_time(J, "incomplete_to_ts", r->incomplete_to);
 	json__key(J, "withheld");
 	json__u64(J, r->withheld);
 	json__key(J, "exit_code");
 	json__i64(J, r->exit_code);
-	json__key(J, "start_ts");
-	json__u64(J, r->start_ts);
-	json__key(J, "end_ts");
-	json__u64(J, r->end_ts);
+	ref_time(J, "start_ts", r->start_ts);
+	ref_time(J, "end_ts", r->end_ts);
 	json__close(J, '}');
 }
 
@@ -287,10 +334,8 @@ static void ref_thread(struct json *J, const struct mw_thread_row *r)
 	json__u64(J, r->live_blocks);
 	json__key(J, "live_bytes");
 	json__u64(J, r->live_bytes);
-	json__key(J, "start_ts");
-	json__u64(J, r->start_ts);
-	json__key(J, "exit_ts");
-	json__u64(J, r->exit_ts);
+	ref_time(J, "start_ts", r->start_ts);
+	ref_time(J, "exit_ts", r->exit_ts);
 	json__close(J, '}');
 }
 
@@ -327,8 +372,7 @@ static void ref_block(struct json *J, const struct mw_block_row *r,
 	json__hex(J, r->addr);
 	json__key(J, "size");
 	json__u64(J, r->size);
-	json__key(J, "ts");
-	json__u64(J, r->ts);
+	ref_time(J, "ts", r->ts);
 	json__key(J, "site");
 	json_site(J, r->site, site);
 	json__close(J, '}');
@@ -354,10 +398,8 @@ static void ref_key(struct json *J, const struct mw_key_row *r)
 	json__u64(J, r->create_tid);
 	json__key(J, "bindings");
 	json__u64(J, r->bindings);
-	json__key(J, "create_ts");
-	json__u64(J, r->create_ts);
-	json__key(J, "delete_ts");
-	json__u64(J, r->delete_ts);
+	ref_time(J, "create_ts", r->create_ts);
+	ref_time(J, "delete_ts", r->delete_ts);
 	json__close(J, '}');
 }
 
@@ -379,10 +421,17 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	json__u64(J, r->pid);
 	json__key(J, "tid");
 	json__u64(J, r->tid);
+	/* No key: null, as key 0 is a real one. */
 	json__key(J, "key");
-	json__u64(J, r->key);
+	if (r->generation)
+		json__u64(J, r->key);
+	else
+		json__null(J);
 	json__key(J, "generation");
-	json__u64(J, r->generation);
+	if (r->generation)
+		json__u64(J, r->generation);
+	else
+		json__null(J);
 	json__key(J, "address");
 	json__hex(J, r->addr);
 	json__key(J, "size");
@@ -393,38 +442,25 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	json__u64(J, r->stack_id);
 	json__key(J, "alloc_tid");
 	json__u64(J, r->alloc_tid);
-	json__key(J, "alloc_ts");
-	json__u64(J, r->alloc_ts);
-	json__key(J, "trigger_ts");
-	json__u64(J, r->trigger_ts);
-	json__key(J, "found_ts");
-	json__u64(J, r->found_ts);
+	ref_time(J, "alloc_ts", r->alloc_ts);
+	ref_time(J, "trigger_ts", r->trigger_ts);
+	ref_time(J, "found_ts", r->found_ts);
 	json__key(J, "count");
 	json__u64(J, r->count);
 	json__key(J, "bytes");
 	json__u64(J, r->bytes);
 	json__key(J, "threads");
 	json__u64(J, r->threads);
-	json__key(J, "first_ts");
-	json__u64(J, r->first_ts);
-	json__key(J, "last_ts");
-	json__u64(J, r->last_ts);
+	ref_time(J, "first_ts", r->first_ts);
+	ref_time(J, "last_ts", r->last_ts);
 	json__key(J, "detail");
 	json__str(J, r->detail);
-	json__key(J, "resolved_ts");
-	if (r->resolved_ts)
-		json__u64(J, r->resolved_ts);
-	else
-		json__null(J);
+	ref_time(J, "resolved_ts", r->resolved_ts);
 	json__key(J, "resolved_reason");
 	json__str(J, r->resolved_reason);
 	json__key(J, "suppressed");
 	json__str(J, r->suppressed);
-	json__key(J, "ack_ts");
-	if (r->ack_ts)
-		json__u64(J, r->ack_ts);
-	else
-		json__null(J);
+	ref_time(J, "ack_ts", r->ack_ts);
 	json__key(J, "ack_note");
 	json__str(J, r->ack_note);
 }
@@ -450,8 +486,7 @@ static void ref_binding(struct json *J, const struct mw_binding_row *r)
 	json__u64(J, r->block);
 	json__key(J, "size");
 	json__u64(J, r->size);
-	json__key(J, "set_ts");
-	json__u64(J, r->set_ts);
+	ref_time(J, "set_ts", r->set_ts);
 	json__close(J, '}');
 }
 
@@ -877,9 +912,58 @@ static void test_csv_others(void)
 	rowfmt__csv(f, &mw_key_desc, &k, NULL);
 	got = done(f);
 	CHECK_STR(got, "pid,key,generation,state,destructor,create_tid,"
-		       "bindings,create_ts,delete_ts\r\n"
-		       "100,3,1,live,,0,2,0,0\r\n");
+		       "bindings,create_ts,create_ts_ns,delete_ts,delete_ts_ns\r\n"
+		       "100,3,1,live,,0,2,,,,\r\n");
 	free(got);
+}
+
+/*
+ * Times as RFC 3339 against the C library's calendar (gmtime_r): the
+ * epoch, leap days (2000, 2024, not 2100), the ends of years and months,
+ * 2038 and later, the last ns a uint64_t holds (2554), and random ones.
+ */
+static void test_rfc3339(void)
+{
+	static const uint64_t fixed[] = {
+	    1,
+	    999999999,
+	    951782400ull * 1000000000ull,	      /* 2000-02-29 */
+	    1709164799ull * 1000000000ull + 123,      /* 2024-02-28 23:59:59 */
+	    1709251199ull * 1000000000ull + 999999999, /* 2024-02-29 end */
+	    1735689599ull * 1000000000ull,	      /* 2024-12-31 23:59:59 */
+	    2147483648ull * 1000000000ull,	      /* 2038-01-19 */
+	    4107542400ull * 1000000000ull,	      /* 2100-03-01 */
+	    UINT64_MAX,
+	};
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) + 100000; i++) {
+		char got[ROWFMT_TIME_LEN], want[40];
+		uint64_t ns;
+
+		if (i < sizeof(fixed) / sizeof(fixed[0])) {
+			ns = fixed[i];
+		} else {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			ns = x;
+		}
+		rowfmt__rfc3339(got, sizeof(got), ns);
+		ref_rfc3339(want, sizeof(want), ns);
+		if (strcmp(got, want) && bad++ < 5)
+			printf("  %" PRIu64 ": got %s, want %s\n", ns, got, want);
+		if (strlen(got) != 30 && bad++ < 5)
+			printf("  %" PRIu64 ": %s is not 30 bytes\n", ns, got);
+	}
+	CHECK(bad == 0);
+	{
+		char t[ROWFMT_TIME_LEN];
+
+		rowfmt__rfc3339(t, sizeof(t), 1796679368502727351ull);
+		CHECK_STR(t, "2026-12-07T21:36:08.502727351Z");
+	}
 }
 
 /*
@@ -935,6 +1019,7 @@ int main(void)
 	RUN(test_csv_block);
 	RUN(test_csv_others);
 	RUN(test_escaping);
+	RUN(test_rfc3339);
 	free(buf);
 	UNIT_EXIT();
 }

@@ -170,13 +170,40 @@ suites() {
 	done <<<"$list"
 }
 
-# accel: KVM where the host offers it, else QEMU's own translator (TCG).
+# kvm_boots: does KVM run this kernel? Some hosts offer /dev/kvm and
+# their guests stop at once ("emulation failure", "KVM internal error":
+# nested virtualization without the CPU's features), which cost each
+# guest its whole MW_VM_TIMEOUT. A probe boots $KERNEL under KVM with no
+# root and no init, for 30 s at most: it works if the kernel got as far
+# as its panic for want of a root. The verdict is kept for the run's
+# other guest ($VM_DIR/kvm.KERNEL), one probe at a time (flock).
+kvm_boots() {
+	local verdict=$VM_DIR/kvm.$(basename "$KERNEL") log
+	[[ -r /dev/kvm && -w /dev/kvm ]] || return 1
+	(
+		flock 9
+		[[ -s $verdict ]] && exit 0
+		log=$(mktemp) || exit 1
+		timeout -k 5 30 "$QEMU" -accel kvm -cpu host -smp 1 -m 256 \
+			-nographic -no-reboot -nic none -kernel "$KERNEL/vmlinuz" \
+			-append "console=ttyS0 panic=-1 root=/dev/mw-none" \
+			</dev/null >"$log" 2>&1
+		if grep -q 'Kernel panic' "$log"; then
+			echo ok >"$verdict"
+		else
+			echo "broken: $(grep -m 1 -E 'emulation failure|internal error' "$log" ||
+				echo 'no panic within 30 s')" >"$verdict"
+		fi
+		rm -f "$log"
+	) 9>"$VM_DIR/kvm.lock"
+	[[ $(cat "$verdict" 2>/dev/null) == ok ]]
+}
+
+# accel: KVM where the host offers it and it boots the kernel, else
+# QEMU's own translator (TCG). Set once, after the kernel is known.
+ACCEL=
 accel() {
-	if [[ -r /dev/kvm && -w /dev/kvm ]]; then
-		echo "-accel kvm -cpu host"
-	else
-		echo "-accel tcg,thread=multi -cpu ${MW_VM_CPU:-max}"
-	fi
+	echo "$ACCEL"
 }
 
 # QEMU_PID is timeout's, which passes the signal on to QEMU.
@@ -262,6 +289,13 @@ if ! KERNEL=$(MW_VM_DIR=$VM_DIR tests/vm/kernels.sh "$SERIES" 2>"$VM_DIR/kernels
 	finish
 fi
 echo "# vm: $NAME: $(cat "$KERNEL/ready") ready after $(($(date +%s) - start)) s"
+if kvm_boots; then
+	ACCEL="-accel kvm -cpu host"
+else
+	ACCEL="-accel tcg,thread=multi -cpu ${MW_VM_CPU:-max}"
+	[[ -r /dev/kvm ]] &&
+		echo "# vm: $NAME: /dev/kvm is here but does not boot the kernel ($(cat "$VM_DIR/kvm.$(basename "$KERNEL")" 2>/dev/null)): QEMU's translator instead"
+fi
 
 rm -rf "$RUN_DIR"
 # test-logs: the guest mounts a tmpfs there for tests/run.sh's logs.
