@@ -173,12 +173,17 @@ query ack/open "$TMP/a_open.json" findings &&
 		"[length, ([.[].id] | index($id))]" '[7,null]'
 if query ack/list "$TMP/a_ack.json" findings --state acknowledged; then
 	expect ack/kept "$TMP/a_ack.json" \
-		'[.[] | [.id, .state, .ack_note, (.ack_ts > .found_ts)]]' \
-		"[[$id,\"acknowledged\",\"known: per-thread cache\",true]]"
+		'[.[] | [.id, .state, .ack_note,
+		  (.ack_ts | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{9}Z$")),
+		  ((.ack_ts_ns | tonumber) > (.found_ts_ns | tonumber))]]' \
+		"[[$id,\"acknowledged\",\"known: per-thread cache\",true,true]]"
 fi
+# The time of an ack is a time as the others: null until acknowledged.
 query ack/all "$TMP/a_all.json" findings --all &&
-	expect ack/all "$TMP/a_all.json" '[.[] | .state] | group_by(.) | map([.[0], length])' \
-		'[["acknowledged",1],["open",7]]'
+	expect ack/all "$TMP/a_all.json" \
+		'[.[] | [.state, .ack_ts, .ack_ts_ns]] | group_by(.[0]) |
+		 map([.[0][0], length, (map(.[1] == null and .[2] == null) | unique)])' \
+		'[["acknowledged",1,[false]],["open",7,[true]]]'
 # prom_is OPEN SUPPRESSED ACKNOWLEDGED: the textfile's gauges for
 # tls-outlived-thread, high, the 4 findings of the process that exited
 # (no longer held by the metrics) moved as the others.
