@@ -38,12 +38,6 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		output__size(bytes, sizeof(bytes), r->bytes);
 		output__time(when, sizeof(when), r->last_ts);
 		output__site(where, sizeof(where), r->site, site);
-		if (opt.filter.state == STORE_FINDINGS_OPEN) {
-			table__row(t, id, mw_finding_kind_name(r->kind),
-				   mw_severity_name(r->severity), pid, tid, key,
-				   addr, size, count, bytes, when, where);
-			return 0;
-		}
 		output__time(resolved, sizeof(resolved), r->resolved_ts);
 		text__safe(reason, sizeof(reason),
 			   r->resolved_ts ? r->resolved_reason : "-");
@@ -57,22 +51,18 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 
 int cmd_findings(int argc, char **argv)
 {
-	struct table t = {.ncols = 12,
+	/* Every column for -o; shown, the state, when and why resolved
+	 * (last: it is the longest) unless only open ones are listed. */
+	struct table t = {.ncols = 15,
 			  .head = {"ID", "KIND", "SEV", "PID", "TID", "KEY/GEN",
 				   "ADDRESS", "SIZE", "COUNT", "BYTES", "LAST",
-				   "SITE"}};
-	/* With resolved ones: their state, when and why (last: it is the
-	 * longest). */
-	struct table all = {.ncols = 15,
-			    .head = {"ID", "KIND", "SEV", "PID", "TID",
-				     "KEY/GEN", "ADDRESS", "SIZE", "COUNT",
-				     "BYTES", "LAST", "STATE", "RESOLVED",
-				     "SITE", "REASON"}};
+				   "STATE", "RESOLVED", "SITE", "REASON"}};
 	struct store *s;
 	int err;
 
-	if (opt.filter.state != STORE_FINDINGS_OPEN)
-		t = all;
+	if (opt.filter.state == STORE_FINDINGS_OPEN)
+		t.shown = "ID,KIND,SEV,PID,TID,KEY/GEN,ADDRESS,SIZE,COUNT,"
+			  "BYTES,LAST,SITE";
 	ctl__no_args("findings", argc);
 	s = ctl__open_db();
 	output__list_begin();

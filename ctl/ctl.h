@@ -88,11 +88,14 @@ int client__request(uint16_t type, const void *payload, uint32_t len,
 
 #define TABLE_MAX_COLS 15
 
-/* Rows of ncols cells, head their names; zero-initialised but ncols and
- * head. */
+/* Rows of ncols cells, head their names; zero-initialised but ncols,
+ * head and perhaps shown. */
 struct table {
 	int ncols;
 	const char *head[TABLE_MAX_COLS];
+	/* The columns printed unless -o names others, as -o would name
+	 * them; NULL: every one. The others are there for -o to ask. */
+	const char *shown;
 	char **cells;
 	size_t nrows, cap;
 };
