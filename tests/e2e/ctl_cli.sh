@@ -331,8 +331,10 @@ if [[ $(awk 'NF != 3' "$TMP/raw.txt" | wc -l) == 0 && $(wc -l <"$TMP/raw.txt") =
 else
 	fail tables/raw "$(head -n 2 "$TMP/raw.txt")"
 fi
+# Those it has: the open list's, and STATE, RESOLVED, REASON it shows
+# with --all.
 ctl_error tables/unknown_column 2 \
-	"-o: unknown column 'SIZES' (ID, KIND, SEV, PID, TID, KEY/GEN, ADDRESS, SIZE, COUNT, BYTES, LAST, SITE)" \
+	"-o: unknown column 'SIZES' (ID, KIND, SEV, PID, TID, KEY/GEN, ADDRESS, SIZE, COUNT, BYTES, LAST, STATE, RESOLVED, SITE, REASON)" \
 	findings -o ID,SIZES
 ctl_error tables/not_a_table 2 \
 	"-o: for export's file, or the columns of status, threads, live, keys, findings, top" \
