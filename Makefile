@@ -293,6 +293,11 @@ $(OUT)/tests/test_symindex: $(OUT)/daemon/symindex.o
 $(OUT)/tests/test_symworker: UNIT_EXTRA := $(OUT)/daemon/symworker.o \
 	$(OUT)/daemon/symindex.o -ldw -lelf
 $(OUT)/tests/test_symworker: $(OUT)/daemon/symworker.o $(OUT)/daemon/symindex.o
+# Findings as events, on a real store and engine; the journal's
+# sd_journal_send linked, never called (journal off).
+$(OUT)/tests/test_emitter: UNIT_EXTRA := $(OUT)/daemon/emitter.o \
+	$(OUT)/daemon/log.o -lsystemd
+$(OUT)/tests/test_emitter: $(OUT)/daemon/emitter.o $(OUT)/daemon/log.o
 $(OUT)/tests/test_parallel: UNIT_EXTRA := $(OUT)/daemon/parallel.o
 $(OUT)/tests/test_parallel: $(OUT)/daemon/parallel.o
 # wrapper.c demangles C++ names for --wrapper with libstdc++'s demangler.

@@ -28,6 +28,9 @@ enum mw_msg_type {
 	/* Read the configuration again, as SIGHUP does; a bad one is
 	 * refused with its one-line error and the old one stays. */
 	MW_MSG_RELOAD = 6,	/* request: no payload; reply: none */
+	/* Acknowledge a finding (memwatchctl ack): kept, never shown as
+	 * open; -ENOENT for an unknown id. */
+	MW_MSG_ACK = 7,		/* request: mw_msg_ack; reply: none */
 };
 
 enum mw_watch_kind {
@@ -43,6 +46,13 @@ struct mw_msg_watch {
 	uint32_t kind; /* enum mw_watch_kind */
 	uint32_t mode; /* watch: enum mw_trace_mode, 0 = full */
 	char name[MW_WATCH_NAME_MAX]; /* NUL-terminated, not empty */
+};
+
+#define MW_ACK_NOTE_MAX 256 /* rows.h's MW_NOTE_MAX */
+
+struct mw_msg_ack {
+	uint64_t id;
+	char note[MW_ACK_NOTE_MAX]; /* NUL-terminated, may be empty */
 };
 
 struct mw_msg_hdr {

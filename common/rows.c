@@ -170,7 +170,13 @@ static const struct mw_col block_columns[] = {
 
 const char *mw_finding_state(const struct mw_finding_row *f)
 {
-	return f->resolved_ts ? "resolved" : "open";
+	if (f->resolved_ts)
+		return "resolved";
+	if (f->ack_ts)
+		return "acknowledged";
+	if (f->suppressed[0])
+		return "suppressed";
+	return "open";
 }
 
 static const char *finding_state(const void *row, char *buf, size_t len)
@@ -192,7 +198,8 @@ static const struct mw_col finding_columns[] = {
     COL(F, id, U64, 1, KEY),
     COL(F, kind, U32, 1, 0, .name_of = mw_finding_kind_name),
     COL(F, severity, U32, 2, 0, .name_of = mw_severity_name),
-    /* Not stored: open or resolved, from resolved_ts. */
+    /* Not stored: open, suppressed, acknowledged or resolved
+     * (mw_finding_state). */
     {.name = "state",
      .type = MW_COL_TEXT,
      .flags = MW_COL_VIRTUAL,
@@ -219,6 +226,12 @@ static const struct mw_col finding_columns[] = {
     /* null while open. */
     COL(F, resolved_ts, U64, 9, TIME | MW_COL_NULL0),
     COL(F, resolved_reason, MW_COL_TEXT, 9, 0),
+    /* The suppression rule that matched, "FILE:LINE"; "" none. */
+    COL(F, suppressed, MW_COL_TEXT, 11, 0),
+    /* Written by an ack alone: the engine's upserts keep them. null
+     * until acknowledged. */
+    COL(F, ack_ts, U64, 11, KEEP | TIME | MW_COL_NULL0),
+    COL(F, ack_note, MW_COL_TEXT, 11, KEEP),
     COL(F, block, U64, 1, HIDDEN),
 };
 #undef F

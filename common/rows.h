@@ -153,6 +153,10 @@ enum mw_severity {
 
 #define MW_DETAIL_MAX 160
 #define MW_REASON_MAX 96
+/* A suppression rule's name, "FILE:LINE" (engine/suppress.h). */
+#define MW_RULE_MAX 48
+/* An acknowledgement's note (memwatchctl ack --note). */
+#define MW_NOTE_MAX 256
 
 struct mw_finding_row {
 	uint64_t id;
@@ -186,6 +190,15 @@ struct mw_finding_row {
 	 * resolved finding never opens again (docs/RULES.md). */
 	uint64_t resolved_ts;
 	char resolved_reason[MW_REASON_MAX];
+	/* Suppressed: the rule of the suppressions file that matched it
+	 * when it was last written, "FILE:LINE"; "" none (docs/RULES.md,
+	 * "Living with findings"). Not the engine's: the daemon sets it. */
+	char suppressed[MW_RULE_MAX];
+	/* Acknowledged by people (memwatchctl ack) at ack_ts, 0: not, with
+	 * a note, may be empty. Written by the daemon's ack request alone:
+	 * the engine's rows leave them as they are stored. */
+	uint64_t ack_ts;
+	char ack_note[MW_NOTE_MAX];
 };
 
 /* What the stack classifier saw in an allocating stack. */
@@ -280,7 +293,8 @@ const char *mw_thread_state_name(uint32_t state);
 const char *mw_key_state_name(uint32_t state);
 const char *mw_severity_name(uint32_t sev);
 const char *mw_mode_name(uint32_t mode);
-/* "open" or "resolved": a finding's state, from its resolved_ts. */
+/* A finding's state: "resolved" (resolved_ts), else "acknowledged"
+ * (ack_ts), else "suppressed" (suppressed), else "open". */
 const char *mw_finding_state(const struct mw_finding_row *f);
 int mw_severity_parse(const char *name); /* -EINVAL if unknown */
 

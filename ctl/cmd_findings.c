@@ -38,12 +38,6 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 		output__size(bytes, sizeof(bytes), r->bytes);
 		output__time(when, sizeof(when), r->last_ts);
 		output__site(where, sizeof(where), r->site, site);
-		if (opt.filter.state == STORE_FINDINGS_OPEN) {
-			table__row(t, id, mw_finding_kind_name(r->kind),
-				   mw_severity_name(r->severity), pid, tid, key,
-				   addr, size, count, bytes, when, where);
-			return 0;
-		}
 		output__time(resolved, sizeof(resolved), r->resolved_ts);
 		text__safe(reason, sizeof(reason),
 			   r->resolved_ts ? r->resolved_reason : "-");
@@ -57,22 +51,18 @@ static int finding_cb(void *ctx, const struct mw_finding_row *r,
 
 int cmd_findings(int argc, char **argv)
 {
-	struct table t = {.ncols = 12,
+	/* Every column for -o; shown, the state, when and why resolved
+	 * (last: it is the longest) unless only open ones are listed. */
+	struct table t = {.ncols = 15,
 			  .head = {"ID", "KIND", "SEV", "PID", "TID", "KEY/GEN",
 				   "ADDRESS", "SIZE", "COUNT", "BYTES", "LAST",
-				   "SITE"}};
-	/* With resolved ones: their state, when and why (last: it is the
-	 * longest). */
-	struct table all = {.ncols = 15,
-			    .head = {"ID", "KIND", "SEV", "PID", "TID",
-				     "KEY/GEN", "ADDRESS", "SIZE", "COUNT",
-				     "BYTES", "LAST", "STATE", "RESOLVED",
-				     "SITE", "REASON"}};
+				   "STATE", "RESOLVED", "SITE", "REASON"}};
 	struct store *s;
 	int err;
 
-	if (opt.filter.state != STORE_FINDINGS_OPEN)
-		t = all;
+	if (opt.filter.state == STORE_FINDINGS_OPEN)
+		t.shown = "ID,KIND,SEV,PID,TID,KEY/GEN,ADDRESS,SIZE,COUNT,"
+			  "BYTES,LAST,SITE";
 	ctl__no_args("findings", argc);
 	s = ctl__open_db();
 	output__list_begin();
@@ -119,7 +109,7 @@ static void explain_text(const struct explain *x, struct store *s)
 {
 	const struct mw_finding_row *f = &x->f;
 	char t1[32], t2[32], t3[32], b1[24], b2[24], where[3 * MW_SITE_STR],
-	    detail[3 * MW_DETAIL_MAX];
+	    detail[3 * MW_NOTE_MAX];
 	struct mw_stack_row st;
 	const char *tls;
 	uint32_t culprit;
@@ -151,7 +141,17 @@ static void explain_text(const struct explain *x, struct store *s)
 		text__safe(detail, sizeof(detail), f->resolved_reason);
 		printf("  state     resolved %s: %s\n", t1, detail);
 	} else {
-		printf("  state     open\n");
+		printf("  state     %s\n", mw_finding_state(f));
+	}
+	if (f->suppressed[0]) {
+		text__safe(detail, sizeof(detail), f->suppressed);
+		printf("  suppressed by the rule at %s\n", detail);
+	}
+	if (f->ack_ts) {
+		output__time(t1, sizeof(t1), f->ack_ts);
+		text__safe(detail, sizeof(detail), f->ack_note);
+		printf("  acknowledged %s%s%s\n", t1, detail[0] ? ": " : "",
+		       detail);
 	}
 	output__site(where, sizeof(where), f->site,
 		     x->has_site ? &x->site : NULL);

@@ -42,6 +42,7 @@ int cmd_live(int argc, char **argv)
 	    .head = {"PID", "TID", "ADDRESS", "SIZE", "ALLOCATED", "SITE"}};
 	struct store_filter f = opt.filter;
 	struct store *s;
+	size_t shown;
 	int err;
 
 	ctl__no_args("live", argc);
@@ -53,8 +54,10 @@ int cmd_live(int argc, char **argv)
 	output__list_begin();
 	err = store__each_block(s, &f, block_cb, &t);
 	store__close(s);
+	/* Counted before the table is printed: printing frees its rows. */
+	shown = t.nrows;
 	output__list_end(&t, err);
-	if (!opt.json && !opt.filter.limit && t.nrows == LIVE_DEFAULT_LIMIT)
+	if (!opt.json && !opt.filter.limit && shown == LIVE_DEFAULT_LIMIT)
 		printf("(the %d largest; --limit N or --limit all for more)\n",
 		       LIVE_DEFAULT_LIMIT);
 	return 0;

@@ -41,6 +41,7 @@ struct ctl_opt {
 	bool tls;	    /* attach: TLS only */
 	bool human;	    /* -H: sizes in tables as 1.5M */
 	const char *output; /* export: -o FILE, NULL for stdout */
+	const char *note;   /* ack: --note TEXT, NULL: none */
 	/* Tables (table.c): -o COL,... (the columns, in that order; NULL:
 	 * all), --noheadings, --raw. */
 	const char *columns;
@@ -87,11 +88,14 @@ int client__request(uint16_t type, const void *payload, uint32_t len,
 
 #define TABLE_MAX_COLS 15
 
-/* Rows of ncols cells, head their names; zero-initialised but ncols and
- * head. */
+/* Rows of ncols cells, head their names; zero-initialised but ncols,
+ * head and perhaps shown. */
 struct table {
 	int ncols;
 	const char *head[TABLE_MAX_COLS];
+	/* The columns printed unless -o names others, as -o would name
+	 * them; NULL: every one. The others are there for -o to ask. */
+	const char *shown;
 	char **cells;
 	size_t nrows, cap;
 };
@@ -143,6 +147,7 @@ int cmd_export(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
+int cmd_ack(int argc, char **argv);
 /* -V, --version: memwatch's version, the libbpf it was built with, and
  * the kernel features the running memwatchd found. */
 int cmd_version(void);

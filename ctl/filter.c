@@ -95,12 +95,17 @@ int filter__set(struct store_filter *f, struct store_top *top, const char *name,
 			f->state = STORE_FINDINGS_OPEN;
 		else if (!strcmp(arg, "resolved"))
 			f->state = STORE_FINDINGS_RESOLVED;
+		else if (!strcmp(arg, "suppressed"))
+			f->state = STORE_FINDINGS_SUPPRESSED;
+		else if (!strcmp(arg, "acknowledged"))
+			f->state = STORE_FINDINGS_ACKNOWLEDGED;
 		else if (!strcmp(arg, "all"))
 			f->state = STORE_FINDINGS_ALL;
 		else
 			return refuse(msg, len,
 				      "--state: unknown state '%s' (open, "
-				      "resolved, all)",
+				      "suppressed, acknowledged, resolved, "
+				      "all)",
 				      arg);
 	} else if (!strcmp(name, "limit")) {
 		if (!strcmp(arg, "all"))

@@ -6,7 +6,7 @@
  * Queries (status, threads, live, keys, findings, explain, top, thread)
  * and export read the database read-only, so they work while the daemon
  * runs and after it stopped.
- * attach, detach, reload and the daemon part of status go through the
+ * attach, detach, reload, ack and the daemon part of status go through the
  * control socket. Tables for people; -j/--json for machines, errors
  * included: with --json an error is also printed as {"error": "..."} on
  * stdout.
@@ -41,10 +41,11 @@ static void usage(FILE *f)
 		"  live             live blocks older than the persist age,"
 		"\n                   largest first (100 unless --limit)\n"
 		"  keys             pthread keys and their bindings\n"
-		"  findings         leaks found and still open (--resolved: "
-		"those whose\n                   evidence went away; --all:"
-		" both), the last seen\n                   first (--sort "
-		"changes it)\n"
+		"  findings         leaks found and still open, neither "
+		"suppressed nor\n                   acknowledged (--resolved:"
+		" those whose evidence\n                   went away; --state"
+		" STATE; --all: every one),\n                   the last seen"
+		" first (--sort changes it)\n"
 		"  explain ID       one finding: its evidence and symbolized "
 		"stack\n"
 		"  top              allocation sites by the live bytes or "
@@ -84,6 +85,9 @@ static void usage(FILE *f)
 		"its processes\n"
 		"  reload           memwatchd reads its configuration again "
 		"(as on SIGHUP)\n"
+		"  ack ID           acknowledge finding ID: kept, never "
+		"listed as open\n                   again (--note TEXT: "
+		"why)\n"
 		"\n"
 		"Options:\n"
 		"  --db PATH        database (default %s)\n"
@@ -117,8 +121,12 @@ static void usage(FILE *f)
 		"duration ago: 500ms, 30s, 5m, 2h,\n                   1d\n"
 		"  --resolved       findings, export: the resolved findings "
 		"only\n"
-		"  --all            findings, export: open and resolved "
-		"findings\n"
+		"  --all            findings, export: every finding, whatever "
+		"its state\n"
+		"  --state STATE    findings, export: those in STATE: open, "
+		"suppressed,\n                   acknowledged, resolved or "
+		"all\n"
+		"  --note TEXT      ack: the note kept with it\n"
 		"  --limit N|all    at most N rows, the first N in the order "
 		"shown (live:\n                   100 unless --limit)\n"
 		"  --sort WHAT      findings, export: time (last seen, the "
@@ -160,13 +168,14 @@ static const struct cmd cmds[] = {
 	{"attach", cmd_attach},
 	{"detach", cmd_detach},
 	{"reload", cmd_reload},
+	{"ack", cmd_ack},
 };
 
 int main(int argc, char **argv)
 {
 	enum { OPT_DB = 256, OPT_SOCKET, OPT_PID, OPT_KIND, OPT_SINCE,
-	       OPT_LIMIT, OPT_SEVERITY, OPT_SORT, OPT_BY, OPT_PER, OPT_TLS, OPT_RESOLVED,
-	       OPT_ALL };
+	       OPT_LIMIT, OPT_SEVERITY, OPT_SORT, OPT_BY, OPT_PER, OPT_TLS,
+	       OPT_RESOLVED, OPT_ALL, OPT_STATE, OPT_NOTE };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, OPT_DB},
 		{"socket", required_argument, NULL, OPT_SOCKET},
@@ -179,6 +188,8 @@ int main(int argc, char **argv)
 		{"severity", required_argument, NULL, OPT_SEVERITY},
 		{"resolved", no_argument, NULL, OPT_RESOLVED},
 		{"all", no_argument, NULL, OPT_ALL},
+		{"state", required_argument, NULL, OPT_STATE},
+		{"note", required_argument, NULL, OPT_NOTE},
 		{"tls", no_argument, NULL, OPT_TLS},
 		{"sort", required_argument, NULL, OPT_SORT},
 		{"by", required_argument, NULL, OPT_BY},
@@ -257,6 +268,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ALL:
 			set_filter("state", "all");
+			break;
+		case OPT_STATE:
+			set_filter("state", optarg);
+			break;
+		case OPT_NOTE:
+			opt.note = optarg;
 			break;
 		case OPT_LIMIT:
 			set_filter("limit", optarg);

@@ -47,9 +47,9 @@ void table__row(struct table *t, ...)
 
 /*
  * The columns to print, as indexes into t's, in cols; returns how many.
- * Every column unless -o named some: those, in its order, by their
- * heads, any case (as lsblk). A name t has not is a usage error listing
- * those it has.
+ * Those -o named, in its order, by their heads, any case (as lsblk);
+ * without -o, those t->shown names, or every one. A name t has not is a
+ * usage error listing those it has.
  */
 /* a and the first len bytes of b are the same name, any case (ASCII:
  * heads are). */
@@ -73,9 +73,10 @@ static bool same_name(const char *a, const char *b, size_t len)
 static int table_columns(const struct table *t, int *cols)
 {
 	char heads[TABLE_MAX_COLS * 24] = "";
+	const char *names = opt.columns ? opt.columns : t->shown;
 	int n = 0;
 
-	if (!opt.columns) {
+	if (!names) {
 		for (int c = 0; c < t->ncols; c++)
 			cols[n++] = c;
 		return n;
@@ -83,7 +84,7 @@ static int table_columns(const struct table *t, int *cols)
 	for (int c = 0; c < t->ncols; c++)
 		snprintf(heads + strlen(heads), sizeof(heads) - strlen(heads),
 			 "%s%s", c ? ", " : "", t->head[c]);
-	for (const char *name = opt.columns, *end; *name; name = end) {
+	for (const char *name = names, *end; *name; name = end) {
 		size_t len = strcspn(name, ",");
 		int c = 0;
 

@@ -28,6 +28,8 @@
 #define OPT_DEFAULT_WRAPPER_CALLERS 8u
 
 /* A string the settings own: a value from a file, a function name. */
+struct suppressions;
+
 struct opt_str {
 	struct opt_str *next;
 	char s[];
@@ -121,6 +123,13 @@ struct options {
 	uint32_t max_memory_mb;
 	struct metrics_config metrics; /* --metrics-*; its db is db */
 	struct retention_config retention; /* --keep-*, --max-db-mb */
+	/* --suppressions: the file, and its rules (engine/suppress.h);
+	 * NULL: none. */
+	const char *suppressions;
+	struct suppressions *supp;
+	/* --events-json: findings as JSON lines, "-" standard output;
+	 * NULL: none. Read at start-up only. */
+	const char *events_json;
 	char **cmd;
 	int argc; /* the command line, read again by options__reload */
 	char **argv;

@@ -135,6 +135,8 @@ static uint32_t expected_len(uint16_t type)
 	case MW_MSG_WATCH:
 	case MW_MSG_UNWATCH:
 		return sizeof(struct mw_msg_watch);
+	case MW_MSG_ACK:
+		return sizeof(struct mw_msg_ack);
 	}
 	return UINT32_MAX;
 }
@@ -145,6 +147,7 @@ static const char *const type_names[] = {
 	[MW_MSG_WATCH] = "attach",
 	[MW_MSG_UNWATCH] = "detach",
 	[MW_MSG_RELOAD] = "reload",
+	[MW_MSG_ACK] = "ack",
 };
 
 /*

@@ -8,17 +8,20 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "access.h"
+#include "emitter.h"
 #include "log.h"
 #include "memwatchd.h"
 #include "metrics.h"
 #include "paths.h"
 #include "store.h"
+#include "suppress.h"
 #include "symbolizer.h"
 
 /* --- the file -------------------------------------------------------- */
@@ -151,14 +154,49 @@ static void resolve_site(void *ctx, uint32_t pid, uint64_t ip,
 	symbolizer__resolve(((struct daemon *)ctx)->sym, pid, ip, row);
 }
 
-static void tell_finding(void *ctx, const struct mw_finding_row *r)
+/* The rule of the suppressions in force that matches finding r at site
+ * (its names), or NULL. */
+static const char *match_rule(const struct daemon *d,
+			      const struct mw_finding_row *r,
+			      const struct mw_site_row *site)
 {
-	metrics__finding(((struct daemon *)ctx)->metrics, r);
+	struct suppress_subject subj = {.kind = r->kind, .key = r->key};
+
+	if (site) {
+		subj.function = site->function;
+		subj.module = site->module;
+	}
+	return suppressions__match(d->opts->supp, &subj);
+}
+
+/*
+ * A finding about to be written: suppressed when a rule of the
+ * suppressions file matches it (its site named from the symbol tables,
+ * as the rules name functions and modules), then counted. Decided at
+ * each write, so a finding written again after a reload follows the
+ * rules in force.
+ */
+static void tell_finding(void *ctx, struct mw_finding_row *r)
+{
+	struct daemon *d = ctx;
+	const char *rule = NULL;
+
+	if (d->opts->supp) {
+		struct mw_site_row site = {0};
+
+		if (r->site)
+			symbolizer__names(d->sym, r->pid, r->site, &site);
+		rule = match_rule(d, r, r->site ? &site : NULL);
+	}
+	snprintf(r->suppressed, sizeof(r->suppressed), "%s", rule ? rule : "");
+	metrics__finding(d->metrics, r);
+	emitter__finding(d->events, r);
 }
 
 static void flush_begin(void *ctx)
 {
 	metrics__flush_begin(((struct daemon *)ctx)->metrics);
+	emitter__flush_begin(((struct daemon *)ctx)->events);
 }
 
 static void flush_end(void *ctx, int err)
@@ -166,6 +204,7 @@ static void flush_end(void *ctx, int err)
 	struct daemon *d = ctx;
 
 	metrics__flush_end(d->metrics, err);
+	emitter__flush_end(d->events, err, d->engine, d->store);
 	if (err)
 		return;
 	/* A process that exited may have more rows waiting than a flush
@@ -192,6 +231,93 @@ static void flush_changed(void *ctx, int err)
 		log_warnx("cannot write to database '%s': %s; keeping "
 			  "its rows in memory, trying again",
 			  d->opts->db, store__strerror(err));
+}
+
+/* A finding whose rule changed with the reloaded suppressions: as it
+ * was stored, and its new rule. */
+struct rematch {
+	struct mw_finding_row was;
+	char rule[MW_RULE_MAX];
+};
+
+struct rematch_walk {
+	const struct daemon *d;
+	struct rematch *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static int rematch_one(void *ctx, const struct mw_finding_row *r,
+		       const struct mw_site_row *site)
+{
+	struct rematch_walk *w = ctx;
+	const char *rule = match_rule(w->d, r, site);
+
+	if (!strcmp(rule ? rule : "", r->suppressed))
+		return 0;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		struct rematch *p = realloc(w->v, cap * sizeof(*p));
+
+		if (!p) {
+			w->oom = true;
+			return 1;
+		}
+		w->v = p;
+		w->cap = cap;
+	}
+	w->v[w->n].was = *r;
+	snprintf(w->v[w->n].rule, sizeof(w->v[w->n].rule), "%s",
+		 rule ? rule : "");
+	w->n++;
+	return 0;
+}
+
+/*
+ * The suppressions were reloaded: the findings open or suppressed in the
+ * database are matched again (by the names their site rows hold, as
+ * memwatchctl shows them), in one transaction, and counted again. An
+ * acknowledged finding keeps its state, a resolved one its history.
+ */
+void daemon__suppress_again(struct daemon *d)
+{
+	struct rematch_walk w = {.d = d};
+	struct store_filter f = {.state = STORE_FINDINGS_OPEN};
+	size_t now_quiet = 0;
+	int err;
+
+	err = store__each_finding(d->store, &f, rematch_one, &w);
+	f.state = STORE_FINDINGS_SUPPRESSED;
+	if (err >= 0 && !w.oom)
+		err = store__each_finding(d->store, &f, rematch_one, &w);
+	if (err >= 0 && w.oom)
+		err = -ENOMEM;
+	if (!err && w.n && !(err = store__begin(d->store))) {
+		for (size_t i = 0; i < w.n && !err; i++)
+			err = store__set_suppressed(d->store, w.v[i].was.id,
+						    w.v[i].rule);
+		if (!err)
+			err = store__commit(d->store);
+		if (err)
+			store__rollback(d->store);
+	}
+	if (err) {
+		log_warnx("reload: cannot match the stored findings against "
+			  "the suppressions again: %s",
+			  store__strerror(err));
+	} else {
+		for (size_t i = 0; i < w.n; i++) {
+			metrics__suppress(d->metrics, &w.v[i].was,
+					  w.v[i].rule[0] != '\0',
+					  w.v[i].was.found_ts >= d->started);
+			now_quiet += w.v[i].rule[0] != '\0';
+		}
+		if (w.n)
+			log_info("reload: %zu stored finding(s) suppressed, "
+				 "%zu no longer",
+				 now_quiet, w.n - now_quiet);
+	}
+	free(w.v);
 }
 
 /* The flusher, once the store is open; resolve_site and tell_finding

@@ -60,6 +60,13 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+bool log_to_journal(void)
+{
+	if (journal < 0)
+		journal = stderr_is_journal();
+	return journal;
+}
+
 const char *log_priority(int level)
 {
 	if (journal < 0)

@@ -14,6 +14,7 @@
 #ifndef MEMWATCH_LOG_H
 #define MEMWATCH_LOG_H
 
+#include <stdbool.h>
 #include <syslog.h>
 
 /* level: LOG_ERR, LOG_WARNING, LOG_INFO or LOG_DEBUG. May be called again
@@ -25,6 +26,8 @@ int log_level_parse(const char *name);
 /* "<N>" for level when stderr is the journal, else "": for the lines
  * written to stderr without log_* (options.c's usage errors). */
 const char *log_priority(int level);
+/* Is stderr the journal (JOURNAL_STREAM names it)? */
+bool log_to_journal(void);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -26,6 +26,7 @@
 #include "collector.h"
 #include "control.h"
 #include "engine.h"
+#include "emitter.h"
 #include "guard.h"
 #include "kfeature.h"
 #include "log.h"
@@ -359,6 +360,11 @@ int main(int argc, char **argv)
 	metrics__overload(d.metrics, d.col, &d.shed);
 	metrics__kernel(d.metrics, &d.kernel);
 	metrics__symbolizer(d.metrics, d.sym);
+	/* Findings as events: to the journal when we log there, and as
+	 * JSON lines on request. Opened before privileges go. */
+	d.events = emitter__new(o.events_json, log_to_journal());
+	if (!d.events)
+		fatal("--events-json: cannot open '%s'", o.events_json);
 
 	daemon__loop_init(&d);
 
@@ -387,6 +393,7 @@ int main(int argc, char **argv)
 	control__close(d.ctl);
 	guard__stop(d.guard);
 	metrics__free(d.metrics);
+	emitter__free(d.events);
 	retention__free(d.retention);
 	collector__free(d.col);
 	engine__free(d.engine);

@@ -16,7 +16,8 @@
  *   reload.c     reload; the check of the targets the settings name
  *   watch.c      targets by name: executables, commands, groups, units
  *   targets.c    processes: attach, detach, spawn, the collector's events
- *   dbfile.c     the database file, and flushing the engine to it
+ *   dbfile.c     the database file, flushing the engine to it, and the
+ *                stored findings matched against reloaded suppressions
  *   classify.c   the engine's stack and call-site classifiers
  */
 #ifndef MEMWATCH_MEMWATCHD_H
@@ -44,6 +45,7 @@ struct daemon {
 	struct wrappers *wrappers; /* allocation wrappers (wrapper.h) */
 	struct control *ctl;
 	struct metrics *metrics; /* Prometheus export */
+	struct emitter *events;	 /* findings as events (emitter.h) */
 	struct guard *guard;	 /* resumes held processes if we die */
 	struct retention *retention; /* pruning by age and size */
 	struct options *opts;	 /* the settings in force */
@@ -134,6 +136,9 @@ void dbfile__make_default_dir(const char *path, const char *deflt);
 void daemon__check_db(struct daemon *d);
 void daemon__flush_init(struct daemon *d);
 int daemon__flush(struct daemon *d, uint64_t now);
+/* After a reload: the stored findings matched against the suppressions
+ * again. */
+void daemon__suppress_again(struct daemon *d);
 
 /* classify.c: engine_config's classify and internal; ctx is the
  * daemon. */

@@ -708,10 +708,20 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 			 "severity (a finding over time counts once).",
 			 m->findings);
 	by_kind_severity(b, "memwatch_findings_open", "gauge",
-			 "Findings open now (their evidence still there), of "
-			 "those made since the daemon started, by kind and "
-			 "severity.",
-			 m->open_n);
+			 "Findings open now (their evidence still there), "
+			 "neither suppressed nor acknowledged, of those made "
+			 "since the daemon started, by kind and severity.",
+			 m->open_n[Q_OPEN]);
+	by_kind_severity(b, "memwatch_findings_suppressed", "gauge",
+			 "Findings open now that a rule of the suppressions "
+			 "file matched, of those made since the daemon "
+			 "started, by kind and severity.",
+			 m->open_n[Q_SUPPRESSED]);
+	by_kind_severity(b, "memwatch_findings_acknowledged", "gauge",
+			 "Findings open now that people acknowledged "
+			 "(memwatchctl ack), of those made since the daemon "
+			 "started, by kind and severity.",
+			 m->open_n[Q_ACKED]);
 	family(b, "memwatch_findings_resolved_total", "counter",
 	       "Findings resolved since the daemon started (their blocks "
 	       "freed, their growth given back), by kind.");

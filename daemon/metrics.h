@@ -46,6 +46,15 @@ void metrics__serve(struct metrics *m);
 void metrics__flush_begin(struct metrics *m);
 void metrics__finding(struct metrics *m, const struct mw_finding_row *r);
 void metrics__flush_end(struct metrics *m, int err);
+/* Finding r, as it was stored, was acknowledged (memwatchctl ack):
+ * counted as such while open, if it was counted (made since the start:
+ * counted true). */
+void metrics__ack(struct metrics *m, const struct mw_finding_row *r,
+		  bool counted);
+/* The same for r suppressed now, or no longer (the rules reloaded),
+ * unless acknowledged. */
+void metrics__suppress(struct metrics *m, const struct mw_finding_row *r,
+		       bool suppressed, bool counted);
 
 /* What retention did, rendered at each scrape from st (which must outlive
  * the metrics); NULL: nothing. */

@@ -137,6 +137,7 @@ void metrics__finding(struct metrics *m, const struct mw_finding_row *r)
 	    .kind = r->kind,
 	    .severity = r->severity,
 	    .resolved = r->resolved_ts != 0,
+	    .suppressed = r->suppressed[0] != '\0',
 	};
 }
 
@@ -151,19 +152,22 @@ void metrics__finding(struct metrics *m, const struct mw_finding_row *r)
 static bool count_open(struct metrics *m, const struct staged_finding *f)
 {
 	struct open_finding *o = hmap__get(&m->open, f->id);
+	uint32_t quiet = f->suppressed ? Q_SUPPRESSED : Q_OPEN;
 
 	if (f->resolved) {
 		m->resolved[f->kind]++;
 		if (!o)
 			return false;
-		m->open_n[o->kind][o->severity]--;
+		m->open_n[o->quiet][o->kind][o->severity]--;
 		free(hmap__del(&m->open, f->id));
 		return true;
 	}
 	if (o) {
-		m->open_n[o->kind][o->severity]--;
+		m->open_n[o->quiet][o->kind][o->severity]--;
 		o->severity = f->severity;
-		m->open_n[o->kind][o->severity]++;
+		if (o->quiet != Q_ACKED)
+			o->quiet = quiet;
+		m->open_n[o->quiet][o->kind][o->severity]++;
 		return true;
 	}
 	o = malloc(sizeof(*o));
@@ -171,9 +175,54 @@ static bool count_open(struct metrics *m, const struct staged_finding *f)
 		free(o); /* not held: undercounted when it resolves */
 		return false;
 	}
-	*o = (struct open_finding){f->proc_id, f->kind, f->severity};
-	m->open_n[f->kind][f->severity]++;
+	*o = (struct open_finding){f->proc_id, f->kind, f->severity, quiet};
+	m->open_n[quiet][f->kind][f->severity]++;
 	return false;
+}
+
+/*
+ * Finding r, as stored, now counted as quiet (enum quiet). Held in open:
+ * moved there. A finding of a process gone is no longer held, but still
+ * counted where it was last (a process gone leaves its findings open):
+ * moved from what r says it was, when counted says it was counted (made
+ * since the start, still open).
+ */
+static void requiet(struct metrics *m, const struct mw_finding_row *r,
+		    uint32_t quiet, bool counted)
+{
+	struct open_finding *o = hmap__get(&m->open, r->id);
+	uint32_t was;
+
+	if (o) {
+		if (o->quiet == Q_ACKED)
+			return;
+		m->open_n[o->quiet][o->kind][o->severity]--;
+		o->quiet = quiet;
+		m->open_n[o->quiet][o->kind][o->severity]++;
+		return;
+	}
+	if (!counted || r->resolved_ts || r->ack_ts ||
+	    r->kind >= MW_FIND_KIND_MAX || r->severity >= NSEV)
+		return;
+	was = r->suppressed[0] ? Q_SUPPRESSED : Q_OPEN;
+	if (was == quiet || !m->open_n[was][r->kind][r->severity])
+		return;
+	m->open_n[was][r->kind][r->severity]--;
+	m->open_n[quiet][r->kind][r->severity]++;
+}
+
+void metrics__ack(struct metrics *m, const struct mw_finding_row *r,
+		  bool counted)
+{
+	if (m)
+		requiet(m, r, Q_ACKED, counted);
+}
+
+void metrics__suppress(struct metrics *m, const struct mw_finding_row *r,
+		       bool suppressed, bool counted)
+{
+	if (m)
+		requiet(m, r, suppressed ? Q_SUPPRESSED : Q_OPEN, counted);
 }
 
 /* The flush committed: count what it handed over for the first time. */

@@ -27,17 +27,28 @@ static const double flush_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 #define NSEV (MW_SEV_HIGH + 1)
 #define NSTATE (MW_PROC_DETACHED + 1)
 
+/* How an open finding is counted: open, or quiet (docs/RULES.md,
+ * "Living with findings"). */
+enum quiet {
+	Q_OPEN = 0,
+	Q_SUPPRESSED = 1, /* a suppression rule matched it */
+	Q_ACKED = 2,	  /* acknowledged (memwatchctl ack): it stays so */
+	NQUIET,
+};
+
 /* A finding handed in the flush under way. */
 struct staged_finding {
 	uint64_t id, proc_id;
 	uint32_t kind, severity;
 	bool resolved;
+	bool suppressed;
 };
 
 /* An open finding counted in metrics.open: what it was counted as. */
 struct open_finding {
 	uint64_t proc_id;
 	uint32_t kind, severity;
+	uint32_t quiet; /* enum quiet */
 };
 
 struct target {
@@ -62,7 +73,7 @@ struct metrics {
 	 * open finding is held in open (id -> struct open_finding) while
 	 * its process is, to move it when its severity changes or it
 	 * resolves; a process gone leaves its findings open. */
-	uint64_t open_n[MW_FIND_KIND_MAX][NSEV];
+	uint64_t open_n[NQUIET][MW_FIND_KIND_MAX][NSEV]; /* by enum quiet */
 	uint64_t resolved[MW_FIND_KIND_MAX];
 	struct hmap open;
 	struct staged_finding *staged;

@@ -20,10 +20,13 @@
 #include "parse.h"
 #include "paths.h"
 #include "proto.h"
+#include "suppress.h"
 #include "version.h"
 
 #define MS 1000000ull
 #define MAX_LINE 4096
+/* A suppressions file's size at most. */
+#define MAX_SUPPRESSIONS_BYTES (4u << 20)
 
 enum {
 	OPT_DB = 256,
@@ -74,6 +77,8 @@ enum {
 	OPT_MAX_THREADS,
 	OPT_MAX_KEYS,
 	OPT_MAX_MEMORY_MB,
+	OPT_SUPPRESSIONS,
+	OPT_EVENTS_JSON,
 };
 
 static const struct option longopts[] = {
@@ -124,6 +129,8 @@ static const struct option longopts[] = {
     {"max-threads", required_argument, NULL, OPT_MAX_THREADS},
     {"max-keys", required_argument, NULL, OPT_MAX_KEYS},
     {"max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY_MB},
+    {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
+    {"events-json", required_argument, NULL, OPT_EVENTS_JSON},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verbose", no_argument, NULL, 'v'},
     {"version", no_argument, NULL, 'V'},
@@ -134,170 +141,6 @@ static const struct option longopts[] = {
 /* Where the setting being applied comes from: "FILE:LINE: " in a file,
  * empty on the command line. */
 static char where[PATH_MAX + 32];
-
-static void usage(FILE *f)
-{
-	fprintf(
-	    f,
-	    "usage: memwatchd [OPTIONS] [--pid PID]... [-- CMD [ARGS...]]\n"
-	    "\n"
-	    "Trace allocations, TLS keys and modules of processes with "
-	    "eBPF and report\nmemory that outlives its thread, key or "
-	    "module, grows, or is freed twice.\n"
-	    "\n"
-	    "Durations (MS) take a unit: 250ms, 5s, 2m, 1h; sizes (N bytes, "
-	    "KB, MB)\nK, M or G, binary (K = 1024). A plain number is in "
-	    "the option's unit.\n"
-	    "\n"
-	    "  --pid PID          attach to a running process (repeatable)\n"
-	    "  --tls-pid PID      the same, watching TLS only: malloc and "
-	    "free\n                     stay untouched (repeatable)\n"
-	    "  --exe PATH         trace every process running PATH, now "
-	    "or\n                     started later (repeatable)\n"
-	    "  --comm NAME        the same by command name (repeatable)\n"
-	    "  --cgroup PATH      the same for a cgroup v2 group and "
-	    "below it\n                     (path, or relative to the "
-	    "cgroup2 mount)\n"
-	    "  --unit NAME        the same for a systemd unit's group\n"
-	    "  --tls              watch TLS only in CMD and the exe, comm,\n"
-	    "                     cgroup and unit targets\n"
-	    "  -- CMD ARGS...     run CMD traced from its first allocation;"
-	    "\n                     exit with its status when it exits\n"
-	    "  --no-follow        trace CMD and the --pid processes alone: "
-	    "by default\n                     their children (forked, and "
-	    "what they exec) are\n                     traced too, held "
-	    "before they run\n"
-	    "  --db PATH          database (default %s)\n"
-	    "  --socket PATH      control socket (default %s)\n"
-	    "  --grace MS         time a program has to free a TLS block "
-	    "after\n                     its thread or key died (default "
-	    "%llu)\n"
-	    "  --persist-age MS   write blocks to the database once they "
-	    "lived\n                     this long (default %llu)\n"
-	    "  --stack-frames N   user stack frames kept per allocation, "
-	    "0 to %d;\n                     0: the call site alone, "
-	    "cheaper (default %d)\n"
-	    "  --unwind-bytes N   user stack copied to unwind code without "
-	    "frame\n                     pointers, once per distinct stack "
-	    "(default 8192;\n                     0: frame pointers alone)\n"
-	    "  --flush-rows N     block rows written per flush at most, "
-	    "so a burst\n                     of long-lived blocks never "
-	    "stalls tracing\n                     (default %u; 0: no "
-	    "limit)\n"
-	    "  --orphan-age MS    a block still live this long after its "
-	    "thread\n                     exited was left behind "
-	    "(default %llu)\n"
-	    "  --orphan-threads N flag a site once it left blocks behind "
-	    "in N\n                     exited threads (default %d)\n"
-	    "  --orphan-share PCT ... and in PCT%% of the exited threads "
-	    "that\n                     allocated at it (default %d)\n"
-	    "  --orphan-share-medium PCT\n"
-	    "                     severity medium from this share on, "
-	    "low below\n                     (default %d)\n"
-	    "  --sample MS        live bytes sampled this often for the "
-	    "growth\n                     rules (default %llu)\n"
-	    "  --growth-samples N growth is N samples in a row growing "
-	    "(default %d)\n"
-	    "  --growth-min KB    ... by at least this much (default "
-	    "%llu)\n"
-	    "  --growth-horizon MS growth seen is a finding once it went on "
-	    "this\n                     long without levelling off (default "
-	    "%llu; 0: at once)\n"
-	    "  --retention-min MB allocator-retention: anonymous memory "
-	    "grown\n                     this much per growth window, "
-	    "twice in a row\n                     (default %llu)\n"
-	    "  --alloc FUNC[:SIZE[*COUNT]]\n"
-	    "                     also trace FUNC, a function of the "
-	    "program that\n                     returns a new block of "
-	    "argument SIZE's bytes\n                     (times argument "
-	    "COUNT's); arguments by number,\n                     1 to "
-	    "6 (default 1) (repeatable)\n"
-	    "  --realloc FUNC[:PTR:SIZE[*COUNT]]\n"
-	    "                     the same for a function moving block "
-	    "PTR to a\n                     new one (default 1:2)\n"
-	    "  --free FUNC[:PTR]  the same for a function freeing block "
-	    "PTR\n                     (default 1)\n"
-	    "  --wrapper REGEX    functions matching REGEX (POSIX extended, "
-	    "C++ as\n                     written or mangled) allocate "
-	    "for their caller:\n                     sites name the "
-	    "first frame past them (repeatable)\n"
-	    "  --wrapper-callers N\n"
-	    "                     a small function whose allocations return "
-	    "to N\n                     distinct call sites is a wrapper "
-	    "(default %u;\n                     0: only the built-in list "
-	    "and --wrapper)\n"
-	    "  --config FILE      read settings from FILE: one per line, "
-	    "named as\n                     the long options without "
-	    "their dashes\n"
-	    "  --check-config     check the settings and targets, and that "
-	    "the\n                     kernel has what they need, then "
-	    "exit\n"
-	    "  --features         print the kernel features memwatch uses, "
-	    "found\n                     or missing, and what is "
-	    "degraded without each\n"
-	    "  --keep-days N      remove the raw rows (threads, keys, "
-	    "blocks) of\n                     processes that ended N "
-	    "days ago (default %d;\n                     0: keep them)\n"
-	    "  --keep-findings-days N\n"
-	    "                     remove their findings and everything "
-	    "else N\n                     days after they ended "
-	    "(default %d; 0: keep)\n"
-	    "  --max-db-mb N      keep the database file and its log "
-	    "under N MiB,\n                     %d or more, removing "
-	    "rows of ended processes,\n                     oldest "
-	    "first (default 0: no limit)\n"
-	    "  --ringbuf-mb N     the ring buffer's size, a power of two "
-	    "(default\n                     %d); a full one loses events, "
-	    "counted\n"
-	    "  --max-targets N    processes traced at once (default %d)\n"
-	    "  --max-pending N    threads inside a probed call at once "
-	    "(default\n                     %d); more lose events, "
-	    "counted\n"
-	    "  --max-blocks N     live blocks kept per process (default "
-	    "%u); more\n                     are dropped, counted, and "
-	    "the process marked\n                     incomplete\n"
-	    "  --max-threads N    threads kept per process (default %u), "
-	    "the same\n"
-	    "  --max-keys N       TLS keys kept per process (default %u), "
-	    "the same\n"
-	    "  --max-memory-mb N  past this estimate of the daemon's "
-	    "tables, detach\n                     the process holding the "
-	    "most (default 0: no\n                     limit)\n"
-	    "  --metrics-listen ADDR:PORT\n"
-	    "                     serve Prometheus metrics on "
-	    "http://ADDR:PORT/metrics\n                     (default %s; "
-	    "none: do not)\n"
-	    "  --metrics-textfile PATH\n"
-	    "                     also write them to PATH at every flush, "
-	    "for\n                     node_exporter's textfile collector\n"
-	    "  --metrics-threads N per-thread series for the N threads "
-	    "holding the\n                     most live bytes (default "
-	    "%d)\n"
-	    "  --bench-floor      benchmarks only: empty programs at every "
-	"probe, to\n                     measure the cost of the traps alone\n"
-	"  --bench-at-entry   benchmarks only: entry probes at function "
-	"entries\n"
-	    "  --log-level LEVEL  error, warning (default), info or debug\n"
-	    "  -v, --verbose      log one level more (twice: two more)\n"
-	    "  -V, --version      print the version\n"
-	    "  -h, --help         this help\n",
-	    MW_DEFAULT_DB, MW_DEFAULT_SOCKET, ENGINE_DEFAULT_GRACE_NS / MS,
-	    ENGINE_DEFAULT_PERSIST_AGE_NS / MS, MW_EV_MAX_FRAMES, MW_EV_MAX_FRAMES,
-	    ENGINE_DEFAULT_FLUSH_ROWS,
-	    ENGINE_DEFAULT_ORPHAN_AGE_NS / MS,
-	    ENGINE_DEFAULT_ORPHAN_MIN_THREADS, ENGINE_DEFAULT_ORPHAN_SHARE,
-	    ENGINE_DEFAULT_ORPHAN_SHARE_MEDIUM, ENGINE_DEFAULT_SAMPLE_NS / MS,
-	    ENGINE_DEFAULT_GROWTH_SAMPLES,
-	    ENGINE_DEFAULT_GROWTH_MIN_BYTES / 1024,
-	    ENGINE_DEFAULT_GROWTH_HORIZON_NS / MS,
-	    ENGINE_DEFAULT_RETENTION_MIN_BYTES >> 20,
-	    OPT_DEFAULT_WRAPPER_CALLERS, RETENTION_DEFAULT_KEEP_DAYS, RETENTION_DEFAULT_KEEP_FINDINGS_DAYS,
-	    RETENTION_MIN_DB_MB, OPT_DEFAULT_RINGBUF_MB,
-	    OPT_DEFAULT_MAX_TARGETS, OPT_DEFAULT_MAX_PENDING,
-	    ENGINE_DEFAULT_MAX_BLOCKS, ENGINE_DEFAULT_MAX_THREADS,
-	    ENGINE_DEFAULT_MAX_KEYS, METRICS_DEFAULT_LISTEN,
-	    METRICS_DEFAULT_THREADS);
-}
 
 /*
  * While options__reload runs, a bad setting must not end the daemon:
@@ -505,6 +348,49 @@ static int regex_check(const char *regex, char *err, size_t len)
 }
 
 static void read_config(struct options *o, const char *path);
+
+/*
+ * The suppressions file at path, parsed (engine/suppress.h) into o->supp
+ * in place of any read before. A bad line is reported as the parser
+ * names it, "FILE:LINE: problem", as a compiler would.
+ */
+static void read_suppressions(struct options *o, const char *name,
+			      const char *path)
+{
+	char msg[sizeof(where)], *text = NULL;
+	struct suppressions *s = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err = 0;
+
+	f = fopen(path, "re");
+	if (!f)
+		opt_error(name, "cannot read '%s': %s", path, strerror(errno));
+	text = malloc(MAX_SUPPRESSIONS_BYTES + 1);
+	if (text)
+		len = fread(text, 1, MAX_SUPPRESSIONS_BYTES + 1, f);
+	if (!text)
+		err = -ENOMEM;
+	else if (ferror(f))
+		err = -EIO;
+	else if (len > MAX_SUPPRESSIONS_BYTES)
+		err = -EFBIG;
+	else
+		err = suppressions__parse(path, text, len, &s, msg, sizeof(msg));
+	fclose(f);
+	free(text);
+	if (err == -EINVAL) {
+		/* The parser's line is the whole message. */
+		snprintf(where, sizeof(where), "%s", msg);
+		opt_error(NULL, "%s", "");
+	}
+	if (err)
+		opt_error(name, "cannot read '%s': %s", path,
+			  err == -EFBIG ? "larger than 4 MiB" : strerror(-err));
+	suppressions__free(o->supp);
+	o->supp = s;
+	o->suppressions = path;
+}
 
 /* Apply one setting, from the command line or a file. */
 static void apply(struct options *o, int id, const char *name, const char *arg)
@@ -729,6 +615,26 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		o->max_memory_mb =
 		    (uint32_t)(size_opt(name, arg, 1ull << 20, 0, 1u << 24) >> 20);
 		break;
+	case OPT_EVENTS_JSON: {
+		const char *slash = strrchr(arg, '/');
+		char dir[PATH_MAX];
+		struct stat st;
+
+		if (!arg[0] || (slash && !slash[1]))
+			opt_error(name, "invalid file name '%s'", arg);
+		/* As for the textfile: a wrong directory is reported now. */
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash ? (int)(slash - arg) + 1 : 1, slash ? arg : ".");
+		if (strcmp(arg, "-") && (stat(dir, &st) || !S_ISDIR(st.st_mode)))
+			opt_error(name, "no directory '%s'", dir);
+		o->events_json = arg;
+		break;
+	}
+	case OPT_SUPPRESSIONS:
+		if (!arg[0])
+			opt_error(name, "empty path");
+		read_suppressions(o, name, arg);
+		break;
 	case OPT_LOG_LEVEL:
 		o->log_level = log_level_parse(arg);
 		if (o->log_level < 0)
@@ -854,7 +760,7 @@ void options__parse(struct options *o, int argc, char **argv)
 			printf("memwatchd %s\n", VERSION);
 			exit(0);
 		case 'h':
-			usage(stdout);
+			options__usage(stdout);
 			exit(0);
 		case 'v':
 			apply(o, c, "verbose", NULL);
@@ -918,12 +824,18 @@ void options__replace(struct options *cur, struct options *next)
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = cur->strs;
+	/* Nothing points into the rules: a match copies the rule's name. */
+	suppressions__free(cur->supp);
 	*cur = *next;
 	memset(next, 0, sizeof(*next));
 }
 
 void options__free(struct options *o)
 {
+	if (o) {
+		suppressions__free(o->supp);
+		o->supp = NULL;
+	}
 	while (o && o->strs) {
 		struct opt_str *c = o->strs;
 

@@ -19,9 +19,12 @@
 #define MEMWATCH_OPTIONS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 
+/* memwatchd --help, on f (options_usage.c). */
+void options__usage(FILE *f);
 /* Fill o from the command line (and the files it names with --config).
  * A bad setting prints one line naming it and exits 2. */
 void options__parse(struct options *o, int argc, char **argv);

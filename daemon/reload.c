@@ -121,13 +121,15 @@ static void warn_restart(const struct options *o, const struct options *n)
 	    o->unwind_bytes != n->unwind_bytes ||
 	    !same_str(o->metrics.listen, n->metrics.listen) ||
 	    !same_str(o->metrics.textfile, n->metrics.textfile) ||
+	    !same_str(o->events_json, n->events_json) ||
 	    o->metrics.top_threads != n->metrics.top_threads ||
 	    o->ringbuf_mb != n->ringbuf_mb ||
 	    o->max_targets != n->max_targets ||
 	    o->max_pending != n->max_pending)
 		log_warnx("reload: 'db', 'socket', 'alloc', 'realloc', 'free', "
 			  "'wrapper', 'wrapper-callers', 'stack-frames', "
-			  "'unwind-bytes', 'metrics-*', 'ringbuf-mb', "
+			  "'unwind-bytes', 'metrics-*', 'events-json', "
+			  "'ringbuf-mb', "
 			  "'max-targets' and 'max-pending' changes take effect "
 			  "at restart");
 }
@@ -201,6 +203,7 @@ int daemon__reload(struct daemon *d, char *msg, size_t len)
 			daemon__follow(d, o->pids[i]);
 	}
 	retention__configure(d->retention, &o->retention);
+	daemon__suppress_again(d);
 	log_info("configuration reloaded");
 	notify__ready("%s", "configuration reloaded");
 	return 0;

@@ -1,6 +1,6 @@
 /*
  * request.c - memwatchctl's requests over the control socket: status,
- * attach, detach, watch, unwatch and reload.
+ * attach, detach, watch, unwatch, reload and ack.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "log.h"
 #include "memwatchd.h"
+#include "metrics.h"
 #include "proto.h"
 #include "retention.h"
 #include "store.h"
@@ -37,6 +38,53 @@ static int on_watch_request(struct daemon *d, uint16_t type,
 		     : w->mode == MW_MODE_TLS ? COLLECTOR_WATCH_TLS
 					      : COLLECTOR_WATCH,
 		     msg, len);
+}
+
+/* memwatchctl ack: the finding acknowledged in the database (the
+ * daemon is its one writer), then counted so in the metrics. */
+static int copy_finding(void *ctx, const struct mw_finding_row *r,
+			const struct mw_site_row *site)
+{
+	(void)site;
+	*(struct mw_finding_row *)ctx = *r;
+	return 1;
+}
+
+static int on_ack(struct daemon *d, const struct mw_msg_ack *a, char *msg,
+		  size_t len)
+{
+	struct store_filter one = {.id = a->id};
+	struct mw_finding_row was = {0};
+	bool have;
+	int err;
+
+	if (!a->id || a->id > INT64_MAX) {
+		snprintf(msg, len, "invalid finding id '%llu'",
+			 (unsigned long long)a->id);
+		return -EINVAL;
+	}
+	if (!memchr(a->note, '\0', sizeof(a->note))) {
+		snprintf(msg, len, "invalid note: not terminated");
+		return -EINVAL;
+	}
+	/* As it was: what the metrics counted it as. */
+	have = store__each_finding(d->store, &one, copy_finding, &was) == 1;
+	err = store__ack_finding(d->store, a->id, collector__now(d->col),
+				 a->note);
+	if (err == -ENOENT) {
+		snprintf(msg, len, "no finding with id '%llu'",
+			 (unsigned long long)a->id);
+		return err;
+	}
+	if (err) {
+		snprintf(msg, len, "cannot write to database '%s': %s",
+			 d->opts->db, store__strerror(err));
+		return err;
+	}
+	if (have)
+		metrics__ack(d->metrics, &was, was.found_ts >= d->started);
+	log_info("finding %llu acknowledged", (unsigned long long)a->id);
+	return 0;
 }
 
 int daemon__on_request(void *ctx, uint16_t type, const void *req,
@@ -93,6 +141,8 @@ int daemon__on_request(void *ctx, uint16_t type, const void *req,
 		if (err)
 			log_warnx("cannot reload: %s", msg);
 		return err;
+	case MW_MSG_ACK:
+		return on_ack(d, req, msg, msglen);
 	default:
 		snprintf(msg, msglen, "unknown request type %u", type);
 		return -EOPNOTSUPP;

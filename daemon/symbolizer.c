@@ -813,8 +813,11 @@ static void ask_worker(struct symbolizer *s, struct fsym *f, uint64_t addr,
 	}
 }
 
-void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
-			 struct mw_site_row *row)
+/* Fill row's module and function for ip from the symbol tables; the
+ * file and address the worker would take, or NULL. */
+static struct fsym *resolve_names(struct symbolizer *s, uint32_t pid,
+				  uint64_t ip, struct mw_site_row *row,
+				  uint64_t *addr)
 {
 	struct pmap *m = pmap_get(s, pid, 1);
 	struct range *r;
@@ -822,28 +825,46 @@ void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 	uint64_t off = 0, size;
 	const char *name;
 	/* ip is a return address: the call is just before it. */
-	uint64_t pc = ip ? ip - 1 : 0, addr;
+	uint64_t pc = ip ? ip - 1 : 0;
 
 	row->ip = ip;
 	if (!m)
-		return;
+		return NULL;
 	if (!(r = range_find(m, pc))) {
 		pmap_reload(s, m);
 		r = range_find(m, pc);
 	}
 	if (!r)
-		return;
+		return NULL;
 	copy_str(row->module, r->path);
-	if (!(f = range_file(s, r, pc, &addr)))
-		return;
-	name = fsym_name(f, addr, &off, &size);
+	if (!(f = range_file(s, r, pc, addr)))
+		return NULL;
+	name = fsym_name(f, *addr, &off, &size);
 	if (name) {
 		copy_str(row->function, name);
 		row->offset = off + 1; /* relative to ip, not pc */
 	}
+	return f;
+}
+
+void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
+			 struct mw_site_row *row)
+{
+	uint64_t addr;
+	struct fsym *f = resolve_names(s, pid, ip, row, &addr);
+
 	/* The source line, and names a debug file elsewhere has: the
 	 * worker's. */
-	ask_worker(s, f, addr, row, row);
+	if (f)
+		ask_worker(s, f, addr, row, row);
+}
+
+void symbolizer__names(struct symbolizer *s, uint32_t pid, uint64_t ip,
+		       struct mw_site_row *row)
+{
+	uint64_t addr;
+
+	resolve_names(s, pid, ip, row, &addr);
 }
 
 static void symres_free(struct symres *sr)

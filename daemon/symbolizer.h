@@ -44,6 +44,10 @@ void symbolizer__note(struct symbolizer *s, uint32_t pid, uint64_t ip);
 /* Fill row's strings for ip; fields stay empty where unknown. */
 void symbolizer__resolve(struct symbolizer *s, uint32_t pid, uint64_t ip,
 			 struct mw_site_row *row);
+/* The same from the symbol tables alone (module, function, offset), the
+ * worker not asked for the source line: to match suppressions. */
+void symbolizer__names(struct symbolizer *s, uint32_t pid, uint64_t ip,
+		       struct mw_site_row *row);
 /* The program loaded the ELF file path at load bias base, spanning
  * [start, end): known from dlopen, so that it symbolizes even when the
  * module was unloaded before its maps could be read. */

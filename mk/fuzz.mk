@@ -31,9 +31,11 @@ FUZZ_OBJS_engine := $(FUZZ_LIB) $(FUZZ_OUT)/obj/engine/engine_check.o \
 	$(FUZZ_OUT)/obj/tests/support/recsink.o
 # The settings alone: options.c reads the plain values of config.h and no
 # part of the daemon, checks addresses with listen.c, and logs with log.c,
-# which takes sd-daemon.h's SD_* prefixes only (no libsystemd to link).
+# which takes sd-daemon.h's SD_* prefixes only (no libsystemd to link);
+# options_usage.c is its --help text.
 FUZZ_OBJS_config := $(patsubst %,$(FUZZ_OUT)/obj/%.o,daemon/options \
-	daemon/listen daemon/log common/parse common/text)
+	daemon/options_usage daemon/listen daemon/log common/parse common/text common/names \
+	engine/suppress)
 FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
 	$(FUZZ_OUT)/obj/common/frame.o \
 	$(FUZZ_OUT)/obj/daemon/access.o

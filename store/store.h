@@ -50,6 +50,14 @@ int store__put_binding(struct store *s, const struct mw_binding_row *r);
 int store__add_block(struct store *s, const struct mw_block_row *r);
 int store__del_block(struct store *s, uint64_t serial);
 int store__put_finding(struct store *s, const struct mw_finding_row *r);
+/* Finding id acknowledged at ts with note (may be ""); written again
+ * over an earlier acknowledgement. 0, -ENOENT (no such finding) or
+ * -errno. */
+int store__ack_finding(struct store *s, uint64_t id, uint64_t ts,
+		       const char *note);
+/* Finding id's suppression rule ("" none), matched again after a reload
+ * of the rules. 0, -ENOENT or -errno. */
+int store__set_suppressed(struct store *s, uint64_t id, const char *rule);
 int store__put_site(struct store *s, const struct mw_site_row *r);
 int store__has_site(struct store *s, uint64_t proc_id, uint64_t ip);
 int store__put_stack(struct store *s, const struct mw_stack_row *r);
@@ -163,8 +171,13 @@ enum store_finding_sort {
 /* Which findings a filter selects by their state (mw_finding_state). */
 enum store_finding_state {
 	STORE_FINDINGS_ALL = 0,
-	STORE_FINDINGS_OPEN = 1,	/* resolved_ts 0 */
+	/* resolved_ts 0, neither suppressed nor acknowledged */
+	STORE_FINDINGS_OPEN = 1,
 	STORE_FINDINGS_RESOLVED = 2,
+	/* resolved_ts 0, suppressed, not acknowledged */
+	STORE_FINDINGS_SUPPRESSED = 3,
+	/* resolved_ts 0, acknowledged */
+	STORE_FINDINGS_ACKNOWLEDGED = 4,
 };
 
 int store__each_process(struct store *s, const struct store_filter *f,

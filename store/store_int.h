@@ -19,6 +19,8 @@
 #define SCHEMA_SITE_USAGE 5
 /* The schema version that brought resolved findings (schema/009). */
 #define SCHEMA_RESOLVED 9
+/* ... that brought suppressed and acknowledged findings (schema/011). */
+#define SCHEMA_QUIET 11
 /* How long a writer waits for a lock (readers never block it in WAL
  * mode; another process opening the file may, briefly). */
 #define BUSY_TIMEOUT_MS 2000

@@ -215,9 +215,12 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 }
 
 /* The findings' query, by state: [0] every one, [1] open, [2] resolved,
- * [3] none (resolved ones asked of a database older than schema/009,
- * which has none); then its order. Written out, not bound, so that the
- * open ones in id order are read from their index (schema/009). */
+ * [3] none (resolved, suppressed or acknowledged ones asked of a
+ * database too old to have them), [4] open in a database older than
+ * schema/011 (which has no suppressed or acknowledged one), [5]
+ * suppressed, [6] acknowledged; then its order. Written out, not bound,
+ * so that the open ones in id order are read from their index
+ * (schema/009). */
 #define FINDINGS_FROM                                                          \
 	" FROM findings f"                                                     \
 	" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"        \
@@ -226,9 +229,12 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 	" AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
 static const char *const finding_states[] = {
 	"",
-	" AND f.resolved_ts = 0",
+	" AND f.resolved_ts = 0 AND f.suppressed = '' AND f.ack_ts = 0",
 	" AND f.resolved_ts != 0",
 	" AND 0",
+	" AND f.resolved_ts = 0",
+	" AND f.resolved_ts = 0 AND f.suppressed != '' AND f.ack_ts = 0",
+	" AND f.resolved_ts = 0 AND f.ack_ts != 0",
 };
 /* By enum store_finding_sort. */
 static const char *const finding_orders[] = {
@@ -238,6 +244,24 @@ static const char *const finding_orders[] = {
 	" ORDER BY f.count DESC, f.id DESC",
 };
 
+/* The query for state f->state of a database at version v. */
+static int finding_query(const struct store_filter *f, int64_t v)
+{
+	switch (f ? f->state : STORE_FINDINGS_ALL) {
+	case STORE_FINDINGS_OPEN:
+		/* Older than schema/009: every finding is open. */
+		return v >= SCHEMA_QUIET ? 1 : v >= SCHEMA_RESOLVED ? 4 : 0;
+	case STORE_FINDINGS_RESOLVED:
+		return v >= SCHEMA_RESOLVED ? 2 : 3;
+	case STORE_FINDINGS_SUPPRESSED:
+		return v >= SCHEMA_QUIET ? 5 : 3;
+	case STORE_FINDINGS_ACKNOWLEDGED:
+		return v >= SCHEMA_QUIET ? 6 : 3;
+	default:
+		return 0;
+	}
+}
+
 int store__each_finding(struct store *s, const struct store_filter *f,
 			int (*cb)(void *ctx, const struct mw_finding_row *r,
 				  const struct mw_site_row *site),
@@ -246,20 +270,14 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 	struct walk_ctx w = {(void *)cb, ctx};
 	sqlite3_stmt *st;
 	char tail[512];
-	int err, which = 0;
+	int err;
 	uint32_t sort = f ? f->sort : STORE_SORT_ID;
 
 	if (sort >= sizeof(finding_orders) / sizeof(finding_orders[0]))
 		return -EINVAL;
-	/* A database older than schema/009 has no resolved finding: every
-	 * one is open. */
-	if (f && f->state == STORE_FINDINGS_OPEN &&
-	    s->version >= SCHEMA_RESOLVED)
-		which = 1;
-	else if (f && f->state == STORE_FINDINGS_RESOLVED)
-		which = s->version >= SCHEMA_RESOLVED ? 2 : 3;
 	snprintf(tail, sizeof(tail), "%s%s%s LIMIT :limit", FINDINGS_FROM,
-		 finding_states[which], finding_orders[sort]);
+		 finding_states[finding_query(f, s->version)],
+		 finding_orders[sort]);
 	err = prepare_rows(s, tail, &mw_finding_desc, "f", true, f, &st);
 	return err ? err : walk(st, finding_row, &w);
 }

@@ -56,10 +56,13 @@ static int sink_block_del(void *ctx, uint64_t serial)
 static int sink_finding(void *ctx, const struct mw_finding_row *r)
 {
 	struct store_sink_ctx *c = ctx;
+	struct mw_finding_row copy;
 
-	if (c->on_finding)
-		c->on_finding(c->ctx, r);
-	return store__put_finding(c->store, r);
+	if (!c->on_finding)
+		return store__put_finding(c->store, r);
+	copy = *r;
+	c->on_finding(c->ctx, &copy);
+	return store__put_finding(c->store, &copy);
 }
 
 /* A site is symbolized once per process: the first time a row names it. */

@@ -20,8 +20,10 @@ struct store_sink_ctx {
 	 * proc_id and ip. NULL: the address alone. */
 	void (*resolve)(void *ctx, uint32_t pid, uint64_t ip,
 			struct mw_site_row *row);
-	/* Told of each finding handed to the store; may be NULL. */
-	void (*on_finding)(void *ctx, const struct mw_finding_row *r);
+	/* Told of each finding before the store writes it, in a copy it
+	 * may add to what the engine does not know (suppressed); may be
+	 * NULL. */
+	void (*on_finding)(void *ctx, struct mw_finding_row *r);
 	void *ctx; /* for both */
 };
 

@@ -163,6 +163,55 @@ int store__put_finding(struct store *s, const struct mw_finding_row *r)
 	return put_row(s, ST_FINDING, r);
 }
 
+/* An acknowledgement: the one write no row of the engine's makes. The
+ * upserts keep its columns (KEEP in common/rows.c). */
+int store__ack_finding(struct store *s, uint64_t id, uint64_t ts,
+		       const char *note)
+{
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (s->version < SCHEMA_QUIET)
+		return -EROFS; /* never: the writer migrates at open */
+	rc = sqlite3_prepare_v2(s->db,
+				"UPDATE findings SET ack_ts = ?1, ack_note = ?2"
+				" WHERE id = ?3",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	sqlite3_bind_int64(st, 1, (int64_t)ts);
+	sqlite3_bind_text(st, 2, note, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, (int64_t)id);
+	rc = sqlite3_step(st);
+	err = rc == SQLITE_DONE ? 0 : errno_of(rc);
+	if (!err && !sqlite3_changes64(s->db))
+		err = -ENOENT;
+	sqlite3_finalize(st);
+	return err;
+}
+
+int store__set_suppressed(struct store *s, uint64_t id, const char *rule)
+{
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (s->version < SCHEMA_QUIET)
+		return -EROFS; /* never: the writer migrates at open */
+	rc = sqlite3_prepare_v2(s->db,
+				"UPDATE findings SET suppressed = ?1 WHERE id = ?2",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return errno_of(rc);
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (int64_t)id);
+	rc = sqlite3_step(st);
+	err = rc == SQLITE_DONE ? 0 : errno_of(rc);
+	if (!err && !sqlite3_changes64(s->db))
+		err = -ENOENT;
+	sqlite3_finalize(st);
+	return err;
+}
+
 int store__put_stack(struct store *s, const struct mw_stack_row *r)
 {
 	struct mw_stack_row c = *r;

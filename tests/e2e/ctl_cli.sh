@@ -217,14 +217,14 @@ DB=$TMP/cli.db
 RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{9}Z$'
 # Every *_ts of every finding with its *_ts_ns: both null, or the time
 # its number says (the seconds as jq's own todate writes them, then the
-# ns). Six times a finding.
+# ns). Seven times a finding (ack_ts too).
 expect json/times "$TMP/all.json" \
 	'[.[] | . as $f | keys[] | select(endswith("_ts")) | . as $k |
 	  [$f[$k], $f[$k + "_ns"]] | . as [$v, $n] |
 	  ($v == null and $n == null) or
 	  (($v | test($re)) and ($n | test("^[0-9]{19}$")) and
 	   $v[0:19] + "Z" == ($n[0:10] | tonumber | todate) and $v[20:29] == $n[10:19])
-	  ] | (length == 300 * 6) and all' true --arg re "$RFC3339"
+	  ] | (length == 300 * 7) and all' true --arg re "$RFC3339"
 # Exactly the database's numbers, which jq 1.6 could not hold as numbers.
 sqlite3 "$DB" "SELECT id || ' ' || last_ts || ' ' || found_ts FROM findings ORDER BY id" \
 	>"$TMP/db.ts"
@@ -331,8 +331,10 @@ if [[ $(awk 'NF != 3' "$TMP/raw.txt" | wc -l) == 0 && $(wc -l <"$TMP/raw.txt") =
 else
 	fail tables/raw "$(head -n 2 "$TMP/raw.txt")"
 fi
+# Those it has: the open list's, and STATE, RESOLVED, REASON it shows
+# with --all.
 ctl_error tables/unknown_column 2 \
-	"-o: unknown column 'SIZES' (ID, KIND, SEV, PID, TID, KEY/GEN, ADDRESS, SIZE, COUNT, BYTES, LAST, SITE)" \
+	"-o: unknown column 'SIZES' (ID, KIND, SEV, PID, TID, KEY/GEN, ADDRESS, SIZE, COUNT, BYTES, LAST, STATE, RESOLVED, SITE, REASON)" \
 	findings -o ID,SIZES
 ctl_error tables/not_a_table 2 \
 	"-o: for export's file, or the columns of status, threads, live, keys, findings, top" \

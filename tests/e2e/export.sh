@@ -356,7 +356,11 @@ ctl_error err/pprof_arg 2 "export pprof: unexpected argument 'live'" \
 	export pprof live -o "$out/f"
 ctl_error err/pprof_limit 2 "export folded: only --pid selects what it exports" \
 	export folded --limit 5 -o "$out/f"
-ctl_error err/o_elsewhere 2 "-o: only for export" top -o "$out/f"
+# Elsewhere -o names a table's columns (as lsblk's): a path is no
+# column, and no file is written.
+ctl_error err/o_elsewhere 2 \
+	"-o: unknown column '$out/f' (PID, SITE, BLOCKS, BYTES, OLDEST, THREADS, NEW_10S, PREV_10S)" \
+	top -o "$out/f"
 no_files err/usage_no_file "$out"
 
 for fmt in pprof folded "csv live" "json findings"; do

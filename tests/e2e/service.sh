@@ -395,6 +395,8 @@ refused perm/member_detach "memwatchctl: permission denied: detach needs root" \
 	member detach "$victim"
 refused perm/member_reload "memwatchctl: permission denied: reload needs root" \
 	member reload
+refused perm/member_ack "memwatchctl: permission denied: ack needs root" \
+	member ack 1 --note "not theirs to say"
 query perm/still_untraced "$TMP/perm_status.json" status &&
 	expect perm/still_untraced "$TMP/perm_status.json" '.daemon.targets | length' 0
 # Not in the group: the socket's mode refuses the connection...

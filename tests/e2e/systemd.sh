@@ -8,7 +8,8 @@
 # `systemctl reload`, read the findings with memwatchctl. On the way it
 # checks that systemd saw READY (Type=notify) and applied the sandbox
 # (capability bounding set, seccomp, no_new_privs) and the daemon lives in
-# it; that a reload applies a good file and fails, logged at warning, on a
+# it; that each finding opened is a journal entry with MEMWATCH_* fields
+# (journalctl -o json); that a reload applies a good file and fails, logged at warning, on a
 # bad one; that /metrics answers inside; that log lines carry journal
 # priorities; that a stripped service's call site is named from its
 # debug file by a debuginfod on the container's loopback, set up as the
@@ -380,6 +381,31 @@ if [[ ! -s $TMP/findings.json ]]; then
 fi
 check_tls_findings findings "$TMP/findings.json" 4 tls-outlived-thread 4096 \
 	tls_nodtor_alloc
+
+# Findings as events (memwatchd(8), EVENTS): each one opened is a journal
+# entry of the daemon's, MESSAGE_ID 3294de6c..., with MEMWATCH_* fields
+# a log shipper reads as they are. A field journalctl cannot print as text
+# would be an array of bytes: read as text either way.
+# shellcheck disable=SC2317  # called through wait_until
+journal_events() {
+	in_ct journalctl -u memwatchd MESSAGE_ID=3294de6cb34443acb787781ea68ffe52 \
+		MEMWATCH_EVENT=opened -o json --no-pager 2>/dev/null |
+		jq -c 'with_entries(.value |= (if type == "array" then implode else . end))
+			| select(.MEMWATCH_PID == $p)' --arg p "$leaky" >"$TMP/events.json" 2>&1 &&
+		[[ $(wc -l <"$TMP/events.json") -ge 4 ]]
+}
+wait_until 10 journal_events || true
+expect journal/events "$TMP/events.json" \
+	'[.[] | [.MEMWATCH_KIND, .MEMWATCH_SEVERITY, .MEMWATCH_STATE, .MEMWATCH_COMM, .MEMWATCH_UNIT, .MEMWATCH_BYTES, .MEMWATCH_COUNT, .PRIORITY]] | unique' \
+	'[["tls-outlived-thread","high","open","tls_nodtor","leaky.service","4096","1","4"]]' -s
+expect journal/event_count "$TMP/events.json" 'length' 4 -s
+expect journal/event_ids "$TMP/events.json" '[.[].MEMWATCH_FINDING_ID | tonumber] | sort' \
+	"$(jqv "$TMP/findings.json" '[.[].id] | sort')" -s
+expect journal/event_site_stack "$TMP/events.json" \
+	'[.[] | . as $e | ($e.MEMWATCH_SITE | startswith("tls_nodtor_alloc+0x")) and
+	  ($e.MEMWATCH_STACK | split("\n") | (.[0] | startswith("#0 tls_nodtor_alloc+0x")) and length >= 3)
+	  and ($e.MESSAGE | startswith("finding " + $e.MEMWATCH_FINDING_ID + " opened: tls-outlived-thread, severity high"))] | unique' \
+	'[true]' -s
 
 # --- (f) reload with a bad file, levels in the journal -----------------------------
 

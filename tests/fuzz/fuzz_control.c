@@ -131,6 +131,8 @@ static uint32_t expected_len(uint16_t type)
 	case MW_MSG_WATCH:
 	case MW_MSG_UNWATCH:
 		return sizeof(struct mw_msg_watch);
+	case MW_MSG_ACK:
+		return sizeof(struct mw_msg_ack);
 	}
 	return UINT32_MAX;
 }

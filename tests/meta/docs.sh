@@ -373,6 +373,8 @@ completes completion/option_after_command "$TMP/want.sev" \
 	memwatchctl findings --sev
 error_list --severity nonsense findings >"$TMP/severities"
 completes completion/severities "$TMP/severities" memwatchctl --severity ""
+error_list --state nonsense findings >"$TMP/states"
+completes completion/states "$TMP/states" memwatchctl --state ""
 error_list --by nonsense top >"$TMP/by"
 completes completion/by "$TMP/by" memwatchctl top --by ""
 error_list --per nonsense top >"$TMP/per"

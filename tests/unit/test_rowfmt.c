@@ -147,7 +147,8 @@ static const char finding_head[] =
     "id,kind,severity,state,pid,tid,key,generation,address,size," CSV_SITE_HEAD
     ",stack_id,alloc_tid,alloc_ts,alloc_ts_ns,trigger_ts,trigger_ts_ns,"
     "found_ts,found_ts_ns,count,bytes,threads,first_ts,first_ts_ns,last_ts,"
-    "last_ts_ns,detail,resolved_ts,resolved_ts_ns,resolved_reason";
+    "last_ts_ns,detail,resolved_ts,resolved_ts_ns,resolved_reason,"
+    "suppressed,ack_ts,ack_ts_ns,ack_note";
 
 static int finding_row(void *ctx, const struct mw_finding_row *r,
 		       const struct mw_site_row *site)
@@ -157,7 +158,10 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 	csv_u64(c, r->id);
 	csv_str(c, mw_finding_kind_name(r->kind));
 	csv_str(c, mw_severity_name(r->severity));
-	csv_str(c, r->resolved_ts ? "resolved" : "open");
+	csv_str(c, r->resolved_ts	? "resolved"
+		   : r->ack_ts	      ? "acknowledged"
+		   : r->suppressed[0] ? "suppressed"
+				      : "open");
 	csv_u64(c, r->pid);
 	csv_u64(c, r->tid);
 	if (r->generation) {
@@ -184,6 +188,9 @@ static int finding_row(void *ctx, const struct mw_finding_row *r,
 	/* null while open: empty fields */
 	csv_time(c, r->resolved_ts);
 	csv_str(c, r->resolved_reason);
+	csv_str(c, r->suppressed);
+	csv_time(c, r->ack_ts);
+	csv_str(c, r->ack_note);
 	return csv_end(c);
 }
 
@@ -406,7 +413,10 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	json__key(J, "severity");
 	json__str(J, mw_severity_name(r->severity));
 	json__key(J, "state");
-	json__str(J, r->resolved_ts ? "resolved" : "open");
+	json__str(J, r->resolved_ts	   ? "resolved"
+		     : r->ack_ts	? "acknowledged"
+		     : r->suppressed[0] ? "suppressed"
+					: "open");
 	json__key(J, "pid");
 	json__u64(J, r->pid);
 	json__key(J, "tid");
@@ -448,6 +458,11 @@ static void ref_finding_fields(struct json *J, const struct mw_finding_row *r,
 	ref_time(J, "resolved_ts", r->resolved_ts);
 	json__key(J, "resolved_reason");
 	json__str(J, r->resolved_reason);
+	json__key(J, "suppressed");
+	json__str(J, r->suppressed);
+	ref_time(J, "ack_ts", r->ack_ts);
+	json__key(J, "ack_note");
+	json__str(J, r->ack_note);
 }
 
 static void ref_finding(struct json *J, const struct mw_finding_row *r,
@@ -721,10 +736,13 @@ static void test_json_finding(void)
 				   .bytes = 48,
 				   .first_ts = 3,
 				   .last_ts = 3};
-	struct mw_finding_row b = {.id = 5, .kind = 0, .severity = 77};
+	struct mw_finding_row b = {.id = 5, .kind = 0, .severity = 77,
+				   .suppressed = "s:1"};
 	struct mw_site_row site;
 
 	snprintf(a.detail, sizeof(a.detail), "left by %s", hostile);
+	a.ack_ts = 12;
+	snprintf(a.ack_note, sizeof(a.ack_note), "known: %s", hostile);
 	fill_site(&site);
 	CHECK_JSON(mw_finding_desc, ref_finding(J, &a, &site),
 		   ref_finding(J, &b, NULL),
@@ -848,7 +866,9 @@ static void test_csv_finding(void)
 				   .first_ts = 3,
 				   .last_ts = 8,
 				   .resolved_ts = 9};
-	struct mw_finding_row b = {.id = 5, .site = 0xbeef};
+	struct mw_finding_row b = {.id = 5, .site = 0xbeef,
+				   .suppressed = "/etc/memwatch/s.supp:3",
+				   .ack_ts = 11, .ack_note = "known, \"a,b\""};
 	struct mw_site_row site;
 
 	snprintf(a.detail, sizeof(a.detail), "%s", hostile);

@@ -345,6 +345,66 @@ static void test_stacks_and_evidence(void)
 	store__close(s);
 }
 
+/* Findings by state (schema/011): open, suppressed, acknowledged and
+ * resolved apart; an acknowledgement kept through the engine's upserts;
+ * an unknown id -ENOENT. */
+static void test_ack_and_states(void)
+{
+	struct mw_finding_row f = {.kind = MW_FIND_THREAD_ORPHAN, .pid = 100,
+				   .proc_id = 1, .severity = MW_SEV_LOW,
+				   .count = 1, .last_ts = 5};
+	static const struct {
+		uint32_t state;
+		int n;
+	} want[] = {{STORE_FINDINGS_OPEN, 1},	    {STORE_FINDINGS_SUPPRESSED, 1},
+		    {STORE_FINDINGS_ACKNOWLEDGED, 2}, {STORE_FINDINGS_RESOLVED, 1},
+		    {STORE_FINDINGS_ALL, 5}};
+	struct store_filter one = {.id = 1};
+	struct store *s = open_fresh("ack.db");
+	int n;
+
+	if (!s)
+		return;
+	CHECK(store__begin(s) == 0);
+	for (uint64_t id = 1; id <= 5; id++) {
+		f.id = id;
+		snprintf(f.suppressed, sizeof(f.suppressed), "%s",
+			 id == 2 || id == 4 ? "s.supp:1" : "");
+		f.resolved_ts = id == 5 ? 9 : 0;
+		CHECK(store__put_finding(s, &f) == 0);
+	}
+	CHECK(store__commit(s) == 0);
+	/* 3 acknowledged, and 4 (suppressed too): acknowledged wins. */
+	CHECK(store__ack_finding(s, 3, 77, "known cache") == 0);
+	CHECK(store__ack_finding(s, 4, 78, "") == 0);
+	CHECK(store__ack_finding(s, 6, 79, "x") == -ENOENT);
+	/* The engine writes 3 again, knowing nothing of the ack. */
+	f.id = 3;
+	f.suppressed[0] = '\0';
+	f.resolved_ts = 0;
+	f.count = 2;
+	CHECK(store__put_finding(s, &f) == 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct store_filter by = {.state = want[i].state};
+
+		n = 0;
+		CHECK(store__each_finding(s, &by, keep_finding, &n) == 0);
+		CHECK_U64(n, want[i].n);
+	}
+	one.id = 3;
+	n = 0;
+	CHECK(store__each_finding(s, &one, keep_finding, &n) == 0);
+	CHECK_U64(last_finding.ack_ts, 77);
+	CHECK_STR(last_finding.ack_note, "known cache");
+	CHECK_U64(last_finding.count, 2);
+	CHECK_STR(mw_finding_state(&last_finding), "acknowledged");
+	one.id = 2;
+	CHECK(store__each_finding(s, &one, keep_finding, &n) == 0);
+	CHECK_STR(mw_finding_state(&last_finding), "suppressed");
+	CHECK_STR(last_finding.suppressed, "s.supp:1");
+	store__close(s);
+}
+
 /* A database a previous memwatch wrote at version 1 is migrated in place
  * and its findings read with their evidence filled in. */
 static void test_migrate_from_v1(void)
@@ -1912,7 +1972,8 @@ static void test_top_per_thread(void)
 
 static const struct unit_case cases[] = {
     UNIT_CASE(test_create_and_migrate),	 UNIT_CASE(test_rows_roundtrip),
-    UNIT_CASE(test_stacks_and_evidence), UNIT_CASE(test_migrate_from_v1),
+    UNIT_CASE(test_stacks_and_evidence), UNIT_CASE(test_ack_and_states),
+    UNIT_CASE(test_migrate_from_v1),
     UNIT_CASE(test_rdonly_missing),	 UNIT_CASE(test_garbage_untouched),
     UNIT_CASE(test_foreign_sqlite),	 UNIT_CASE(test_newer_version),
     UNIT_CASE(test_locked_writer),	 UNIT_CASE(test_site_usage),
