@@ -252,6 +252,26 @@ static uint64_t size_opt(const char *name, const char *arg, uint64_t unit,
 	return v;
 }
 
+/* A file memwatchd writes again and again (the textfile, the events'
+ * JSON lines): a wrong directory is a mistake to report now, not a
+ * warning in the log later. "-" is standard output where dash allows. */
+static const char *out_path(const char *name, const char *arg, bool dash)
+{
+	const char *slash = strrchr(arg, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (!arg[0] || (slash && !slash[1]))
+		opt_error(name, "invalid file name '%s'", arg);
+	if (dash && !strcmp(arg, "-"))
+		return arg;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - arg) + 1 : 1,
+		 slash ? arg : ".");
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		opt_error(name, "no directory '%s'", dir);
+	return arg;
+}
+
 /* An argument number of a --alloc/--realloc/--free spec: "1" to "6". */
 static unsigned arg_number(const char *name, const char *spec, const char **p)
 {
@@ -548,22 +568,9 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		o->metrics.listen = arg;
 		break;
 	}
-	case OPT_METRICS_TEXTFILE: {
-		const char *slash = strrchr(arg, '/');
-		char dir[PATH_MAX];
-		struct stat st;
-
-		if (!arg[0] || (slash && !slash[1]))
-			opt_error(name, "invalid file name '%s'", arg);
-		/* Written at every flush: a wrong directory is a mistake to
-		 * report now, not a warning in the log later. */
-		snprintf(dir, sizeof(dir), "%.*s",
-			 slash ? (int)(slash - arg) + 1 : 1, slash ? arg : ".");
-		if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-			opt_error(name, "no directory '%s'", dir);
-		o->metrics.textfile = arg;
+	case OPT_METRICS_TEXTFILE:
+		o->metrics.textfile = out_path(name, arg, false);
 		break;
-	}
 	case OPT_METRICS_THREADS:
 		o->metrics.top_threads =
 		    (unsigned)num_opt(name, arg, 0, METRICS_MAX_THREADS);
@@ -615,21 +622,9 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		o->max_memory_mb =
 		    (uint32_t)(size_opt(name, arg, 1ull << 20, 0, 1u << 24) >> 20);
 		break;
-	case OPT_EVENTS_JSON: {
-		const char *slash = strrchr(arg, '/');
-		char dir[PATH_MAX];
-		struct stat st;
-
-		if (!arg[0] || (slash && !slash[1]))
-			opt_error(name, "invalid file name '%s'", arg);
-		/* As for the textfile: a wrong directory is reported now. */
-		snprintf(dir, sizeof(dir), "%.*s",
-			 slash ? (int)(slash - arg) + 1 : 1, slash ? arg : ".");
-		if (strcmp(arg, "-") && (stat(dir, &st) || !S_ISDIR(st.st_mode)))
-			opt_error(name, "no directory '%s'", dir);
-		o->events_json = arg;
+	case OPT_EVENTS_JSON:
+		o->events_json = out_path(name, arg, true);
 		break;
-	}
 	case OPT_SUPPRESSIONS:
 		if (!arg[0])
 			opt_error(name, "empty path");
