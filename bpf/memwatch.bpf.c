@@ -542,43 +542,6 @@ struct {
  * Only the frames walked travel: most stacks are short (code without frame
  * pointers ends the walk), and the ring buffer holds that many more.
  */
-/* Walk the user stack into s (from_entry: at a function's first
- * instruction, where the walk misses our caller: put it back from the
- * return address in r.site), then send the record at its real length. */
-static __always_inline void submit_with_stack(struct pt_regs *ctx,
-					      struct mw_stack_record *s,
-					      bool walk, bool from_entry)
-{
-	__u32 bytes = stack_frames * sizeof(__u64);
-	long n = 0;
-	__u64 len;
-
-	if (bytes > sizeof(s->frames))
-		bytes = sizeof(s->frames);
-	if (walk && bytes) {
-		n = bpf_get_stack(ctx, s->frames, bytes, BPF_F_USER_STACK);
-		if (n < 0) {
-			count(MW_CNT_NO_STACK);
-			n = 0;
-		}
-	}
-	if (from_entry && n > 0)
-		s->frames[0] = s->r.site;
-	/* At a return the walk starts at the real call site; the return
-	 * address seen at entry is the uretprobe trampoline when the call
-	 * was tail-called from another probed function. */
-	if (!from_entry && n > 0 && !(s->r.flags & MW_RECF_WRAPPED))
-		s->r.site = s->frames[0];
-	s->r.nframes = n / sizeof(__u64);
-	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
-	if (len > sizeof(*s))
-		len = sizeof(*s);
-	if (bpf_ringbuf_output(&events, s, len, rb_flags())) {
-		lose(s->r.pid, MW_CNT_DROPPED);
-		return;
-	}
-	count(MW_CNT_EMITTED);
-}
 
 /* Set by the collector before load: bytes of user stack copied for
  * unwinding (MW_STACK_COPY at most, a power of 2), 0 for none. */
@@ -659,6 +622,127 @@ static __always_inline bool in_exec(const struct mw_exec_ranges *x, __u64 v)
 	return lo > 0 && v < x->end[(lo - 1) & (MW_EXEC_RANGES - 1)];
 }
 
+/*
+ * The frame-pointer walk where a process's executable ranges are known,
+ * in place of the kernel's (bpf_get_stack, x86's perf_callchain_user):
+ * the same frames, from the frame record at rbp, the return address
+ * and then the caller's record, but it stops where a saved frame
+ * pointer leaves the stack (0 at _start and clone3; junk where a
+ * function without frame pointers, glibc's __libc_start_call_main or
+ * start_thread, used rbp) instead of reading there: the kernel reads
+ * and takes the fault, 12% of a traced malloc+free loop's time on a
+ * machine whose trap costs 1 us (docs/PERFORMANCE.md), and what it
+ * reads there is junk. A return address in no file (a pending
+ * uretprobe's trampoline, which kernels from 6.13 replace with the real
+ * one; JIT code) gives -1: the kernel's walk is taken for that record.
+ * Copies' records and plain ones both take this walk, so a site's
+ * stacks are one (fp_sites is decided on the copies' frames).
+ */
+struct fp_ctx {
+	__u64 *frames;	    /* MW_MAX_FRAMES of them, in a map's value */
+	struct mw_record *r; /* r->nframes: the count, kept in the map */
+	struct mw_exec_ranges *x;
+	__u64 bp, lo, hi;
+	__u32 max;
+	int done; /* 1: the stack ends here; -1: the kernel's walk instead */
+};
+
+static long fp_frame(__u32 i, void *arg)
+{
+	struct fp_ctx *w = arg;
+	__u64 rec[2], idx;
+	__u32 n = w->r->nframes;
+
+	if (n >= w->max || n >= MW_MAX_FRAMES || w->bp < w->lo ||
+	    w->bp > w->hi - sizeof(rec) || (w->bp & 7) ||
+	    bpf_probe_read_user(rec, sizeof(rec), (void *)w->bp)) {
+		w->done = 1;
+		return 1;
+	}
+	if (!in_exec(w->x, rec[1])) {
+		w->done = -1;
+		return 1;
+	}
+	idx = n;
+	asm volatile("" : "+r"(idx));
+	w->frames[idx & (MW_MAX_FRAMES - 1)] = rec[1];
+	w->r->nframes = n + 1;
+	w->lo = w->bp + sizeof(rec);
+	w->bp = rec[0];
+	return 0;
+}
+
+/* frames and r->nframes by the walk above from ctx, at most max frames;
+ * bytes of frames as bpf_get_stack returns them, or the kernel's walk's
+ * where the walk above cannot go (x NULL: no ranges). */
+static __always_inline long fp_stack(struct pt_regs *ctx, __u64 *frames,
+				     struct mw_record *r,
+				     struct mw_exec_ranges *x, __u32 max)
+{
+	struct fp_ctx w = {};
+
+	if (max > MW_MAX_FRAMES)
+		max = MW_MAX_FRAMES;
+	if (!max)
+		return 0;
+	if (x) {
+		w.frames = frames;
+		w.r = r;
+		w.x = x;
+		w.bp = PT_REGS_FP(ctx);
+		w.lo = PT_REGS_SP(ctx);
+		w.hi = w.lo + MW_WALK_SPAN;
+		w.max = max;
+		frames[0] = PT_REGS_IP(ctx);
+		r->nframes = 1;
+		bpf_loop(MW_MAX_FRAMES, fp_frame, &w, 0);
+		if (w.done > 0)
+			return (long)r->nframes * sizeof(__u64);
+	}
+	return bpf_get_stack(ctx, frames, max * sizeof(__u64),
+			     BPF_F_USER_STACK);
+}
+
+/* Walk the user stack into s (from_entry: at a function's first
+ * instruction, where the walk misses our caller: put it back from the
+ * return address in r.site), then send the record at its real length.
+ * x: the process's executable ranges, for fp_stack, or NULL. */
+static __always_inline void submit_with_stack(struct pt_regs *ctx,
+					      struct mw_stack_record *s,
+					      bool walk, bool from_entry,
+					      struct mw_exec_ranges *x)
+{
+	__u32 bytes = stack_frames * sizeof(__u64);
+	long n = 0;
+	__u64 len;
+
+	if (bytes > sizeof(s->frames))
+		bytes = sizeof(s->frames);
+	if (walk && bytes) {
+		n = fp_stack(ctx, s->frames, &s->r, x, bytes / sizeof(__u64));
+		if (n < 0) {
+			count(MW_CNT_NO_STACK);
+			n = 0;
+		}
+	}
+	if (from_entry && n > 0)
+		s->frames[0] = s->r.site;
+	/* At a return the walk starts at the real call site; the return
+	 * address seen at entry is the uretprobe trampoline when the call
+	 * was tail-called from another probed function. */
+	if (!from_entry && n > 0 && !(s->r.flags & MW_RECF_WRAPPED))
+		s->r.site = s->frames[0];
+	s->r.nframes = n / sizeof(__u64);
+	len = sizeof(s->r) + (__u64)s->r.nframes * sizeof(__u64);
+	if (len > sizeof(*s))
+		len = sizeof(*s);
+	if (bpf_ringbuf_output(&events, s, len, rb_flags())) {
+		lose(s->r.pid, MW_CNT_DROPPED);
+		return;
+	}
+	count(MW_CNT_EMITTED);
+}
+
 /* bpf_loop's body: word i of the copy into the key if it looks like code. */
 static long scan_word(__u32 i, void *arg)
 {
@@ -715,7 +799,7 @@ static __always_inline int emit_alloc_unwind(struct pt_regs *ctx, struct alloc_a
 		u->r.flags |= MW_RECF_WRAPPED;
 	if (bytes > sizeof(u->frames))
 		bytes = sizeof(u->frames);
-	n = bytes ? bpf_get_stack(ctx, u->frames, bytes, BPF_F_USER_STACK) : 0;
+	n = fp_stack(ctx, u->frames, &u->r, x, bytes / sizeof(__u64));
 	if (n < 0) {
 		count(MW_CNT_NO_STACK);
 		n = 0;
@@ -953,6 +1037,7 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 				       __u64 addr, __u64 old_addr,
 				       const struct pending *p)
 {
+	struct mw_exec_ranges *fx = NULL; /* for the frame-pointer walk */
 	__u32 zero = 0;
 	struct mw_stack_record *s;
 
@@ -977,6 +1062,9 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 		 * between an exec and the new ranges, copies alone. */
 		__u32 *left = x ? NULL : bpf_map_lookup_elem(&exec_young, &pid);
 
+		if (x && x->n)
+			fx = x;
+
 		if (!(how && *how == MW_SITE_FP) &&
 		    ((x && x->n) ||
 		     (left && *left && *left <= EXEC_YOUNG_COPIES)) &&
@@ -998,7 +1086,7 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 type,
 	s->r.site = p->site;
 	if (p->wrapped)
 		s->r.flags |= MW_RECF_WRAPPED;
-	submit_with_stack(ctx, s, true, false);
+	submit_with_stack(ctx, s, true, false, fx);
 }
 
 static __always_inline int alloc_ret(struct pt_regs *ctx, __u64 ret)
@@ -1442,7 +1530,7 @@ static __always_inline void emit_tls_set_sized(struct pt_regs *ctx, __u64 id,
 	s->r.site = return_address(ctx);
 	s->r.flags = MW_RECF_SIZED;
 	s->r.size = value ? glibc_usable_size(value) : 0;
-	submit_with_stack(ctx, s, value != 0, true);
+	submit_with_stack(ctx, s, value != 0, true, NULL);
 }
 
 /*
