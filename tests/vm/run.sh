@@ -191,8 +191,8 @@ kvm_boots() {
 		if grep -q 'Kernel panic' "$log"; then
 			echo ok >"$verdict"
 		else
-			echo "broken: $(grep -m 1 -E 'emulation failure|internal error' "$log" ||
-				echo 'no panic within 30 s')" >"$verdict"
+			echo "broken: $(grep -m 1 -oE '(emulation failure|KVM internal error).*' "$log" |
+				tr -cd '[:print:]' || echo 'no panic within 30 s')" >"$verdict"
 		fi
 		rm -f "$log"
 	) 9>"$VM_DIR/kvm.lock"
