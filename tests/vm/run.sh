@@ -178,7 +178,7 @@ suites() {
 # as its panic for want of a root. The verdict is kept for the run's
 # other guest ($VM_DIR/kvm.KERNEL), one probe at a time (flock).
 kvm_boots() {
-	local verdict=$VM_DIR/kvm.$(basename "$KERNEL") log
+	local verdict=$VM_DIR/kvm.$(basename "$KERNEL") log why
 	[[ -r /dev/kvm && -w /dev/kvm ]] || return 1
 	(
 		flock 9
@@ -191,8 +191,9 @@ kvm_boots() {
 		if grep -q 'Kernel panic' "$log"; then
 			echo ok >"$verdict"
 		else
-			echo "broken: $(grep -m 1 -oE '(emulation failure|KVM internal error).*' "$log" |
-				tr -cd '[:print:]' || echo 'no panic within 30 s')" >"$verdict"
+			why=$(grep -m 1 -oE '(emulation failure|KVM internal error).*' "$log" |
+				tr -cd '[:print:]')
+			echo "broken: ${why:-no panic within 30 s}" >"$verdict"
 		fi
 		rm -f "$log"
 	) 9>"$VM_DIR/kvm.lock"
