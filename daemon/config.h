@@ -58,7 +58,7 @@ struct opt_function {
 };
 
 /* --metrics-*: the Prometheus export (metrics.h). */
-#define METRICS_DEFAULT_LISTEN "127.0.0.1:9464"
+#define METRICS_DEFAULT_LISTEN "127.0.0.1:19464"
 #define METRICS_DEFAULT_THREADS 20
 #define METRICS_MAX_THREADS 10000
 

@@ -5,12 +5,18 @@
 #   - dashboards/alerts.yml passes `promtool check rules`, and
 #     dashboards/alerts_test.yml `promtool test rules`; the example
 #     Prometheus configuration passes `promtool check config`;
-#   - a real memwatchd serves /metrics on a free port and watches three
-#     programs by name; Prometheus scrapes it every second while they run:
+#   - every alert has a runbook_url naming a document of docs/ under
+#     /usr/share/doc/memwatch, and a case of alerts_test.yml where it
+#     fires; the default metrics address is the one the packaged
+#     configuration, the example and the manual pages name, not 9464;
+#   - a real memwatchd serves /metrics on a free port and watches five
+#     programs by name; Prometheus scrapes it (and a second target where
+#     nothing listens: a daemon down) every second while they run:
 #     thread_churn leaking one TLS block per thread, queue_retain growing
 #     for the whole suite, alloc_pairs flooding the ring buffer while the
 #     daemon is stopped (SIGSTOP), so events are really lost, and then
-#     detached with memwatchctl;
+#     detached with memwatchctl, custom_pool freeing 8 blocks twice
+#     (a bad-free finding);
 #   - the values are real: the findings counters of every kind equal what
 #     `memwatchctl findings` lists (--all: made; open; --resolved), lost events equal the daemon's status,
 #     threads started equal `memwatchctl status`, per-thread series are the
@@ -61,6 +67,20 @@ if promtool check config "$TMP/example.yml" >"$TMP/check_config.out" 2>&1; then
 else
 	fail provisioning/prometheus_config "$(cat "$TMP/check_config.out")"
 fi
+# The default address, as memwatchd --help prints it (config.h), is the
+# one the packaged configuration, the example Prometheus configuration
+# and the manual pages name, and not 9464: the OpenTelemetry Prometheus
+# exporter's default, which a traced program may hold.
+def=$("$MEMWATCHD" --help 2>&1 | tr -s ' \n' ' ' | sed -n 's/.*--metrics-listen ADDR:PORT .*(default \([^;]*\);.*/\1/p')
+conf=$(sed -n 's/^#metrics-listen //p' "$ROOT/packaging/memwatchd.conf")
+scrape=$(sed -n 's/.*targets: \["\(.*\)"\].*/\1/p' "$ROOT/dashboards/provisioning/prometheus.yml")
+man8=$(grep -c "default $def)" "$ROOT/docs/man/memwatchd.8" || true)
+man5=$(grep -c "^Default: $def " "$ROOT/docs/man/memwatchd.conf.5" || true)
+if [[ -n $def && $def != *:9464 && $conf == "$def" && $scrape == "$def" && $man8 == 1 && $man5 == 1 ]]; then
+	pass port/default
+else
+	fail port/default "--help '$def', memwatchd.conf '$conf', prometheus.yml '$scrape', man pages $man8 $man5"
+fi
 # Provisioning needs a fixed uid and a data source it can resolve without
 # an import form: the `datasource` variable, used by every panel.
 expect dashboard/model "$DASH" \
@@ -75,6 +95,9 @@ PPORT=$(free_port)
 while [[ $PPORT == "$MPORT" ]]; do
 	PPORT=$(free_port)
 done
+# A second target of the job where nothing listens: a memwatchd down, for
+# MemwatchDown.
+DEADPORT=$(free_port)
 PROM=http://127.0.0.1:$PPORT
 PAGE=http://127.0.0.1:$MPORT/metrics
 TEXTFILE=$TMP/memwatch.prom
@@ -84,7 +107,7 @@ TOP=3
 # start the programs in $WL, which this daemon must not trace.
 BIN=$TMP/bin
 mkdir "$BIN"
-cp "$WL/thread_churn" "$WL/queue_retain" "$WL/alloc_pairs" "$BIN/"
+cp "$WL/thread_churn" "$WL/queue_retain" "$WL/alloc_pairs" "$WL/custom_pool" "$BIN/"
 # A program whose name (so its comm) has a quote, a backslash and a byte
 # that is not UTF-8: label values must still parse.
 ODD=$'odd"na\\me\xff'
@@ -92,7 +115,7 @@ cp "$WL/tls_nodtor" "$BIN/$ODD"
 # --growth-horizon 0: queue_retain's growth is found within its run.
 watch daemon --metrics-listen "127.0.0.1:$MPORT" --metrics-textfile "$TEXTFILE" \
 	--growth-horizon 0 --metrics-threads "$TOP" --exe "$BIN/thread_churn" --exe "$BIN/queue_retain" \
-	--exe "$BIN/alloc_pairs" --exe "$BIN/$ODD"
+	--exe "$BIN/alloc_pairs" --exe "$BIN/custom_pool" --exe "$BIN/$ODD"
 
 # The endpoint itself: the page, an index, nothing else, GET and HEAD only.
 http_code() {
@@ -121,7 +144,7 @@ rule_files:
 scrape_configs:
   - job_name: memwatch
     static_configs:
-      - targets: ["127.0.0.1:$MPORT"]
+      - targets: ["127.0.0.1:$MPORT", "127.0.0.1:$DEADPORT"]
 EOF
 prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
 	--web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
@@ -227,6 +250,16 @@ if [[ $n_series == "$TOP" && -n $top_tid && $top_tid == "$ctl_tid" && $not_expor
 	pass threads/top_n
 else
 	fail threads/top_n "$n_series series (want $TOP), top tid '$top_tid' (memwatchctl '$ctl_tid'), not exported '$not_exported' (want 2)"
+fi
+
+# Two threads trimming a pool without its lock free the same 8 objects:
+# a bad-free finding (a double free), for MemwatchBadFree.
+run_bg pool "$BIN/custom_pool" 8 48
+if wait_until 20 findings_at_least 1 --kind bad-free &&
+	wait_until 15 prom_is 'sum(memwatch_findings_open{kind="bad-free"})' 1; then
+	pass findings/bad_free
+else
+	fail findings/bad_free "open bad-free findings: Prometheus '$(prom_value 'sum(memwatch_findings_open{kind="bad-free"})')', want 1"
 fi
 
 # Lose events for real: flood the ring buffer while the daemon is stopped.
@@ -373,6 +406,29 @@ expect rules/healthy "$TMP/rules.json" '[.data.groups[].rules[] | select(.health
 jq -r '.data.groups[].rules[] | "\(.name)\t\(.query)"' "$TMP/rules.json" >"$TMP/rules.tsv"
 while IFS=$'\t' read -r name query; do
 	ok "rule/$name/data" "$query" prom_nonempty "$query"
+done <"$TMP/rules.tsv"
+# Each alert has a runbook: a document the package installs under
+# /usr/share/doc/memwatch, from docs/ here.
+jq -r '.data.groups[].rules[] | "\(.name)\t\(.annotations.runbook_url // "")"' \
+	"$TMP/rules.json" >"$TMP/runbooks.tsv"
+while IFS=$'\t' read -r name url; do
+	doc=${url#file:///usr/share/doc/memwatch/}
+	if [[ $url == file:///usr/share/doc/memwatch/* && -f $ROOT/docs/$doc ]]; then
+		pass "rule/$name/runbook"
+	else
+		fail "rule/$name/runbook" "runbook_url '$url' is no file:///usr/share/doc/memwatch/ document of docs/"
+	fi
+done <"$TMP/runbooks.tsv"
+# Each alert has a case in alerts_test.yml where it fires (promtool
+# passes a test of an alert it never fires, and one of no alert at all).
+while IFS=$'\t' read -r name query; do
+	if awk -v n="$name" '$1 == "alertname:" { cur = $2 }
+		$1 == "exp_alerts:" && $2 != "[]" && cur == n { found = 1 }
+		END { exit !found }' "$ROOT/dashboards/alerts_test.yml"; then
+		pass "rule/$name/unit_tested"
+	else
+		fail "rule/$name/unit_tested" "dashboards/alerts_test.yml never expects $name to fire"
+	fi
 done <"$TMP/rules.tsv"
 alert_active() {
 	curl -sf "$PROM/api/v1/alerts" |

@@ -455,9 +455,9 @@ fi
 
 # --- (g) /metrics ---------------------------------------------------------------------
 
-# The default address, 127.0.0.1:9464, in the container's network
+# The default address, 127.0.0.1:19464, in the container's network
 # namespace (the host's curl, entered there).
-if nsenter -t "$LEADER" -n curl -sf --max-time 10 http://127.0.0.1:9464/metrics \
+if nsenter -t "$LEADER" -n curl -sf --max-time 10 http://127.0.0.1:19464/metrics \
 	>"$TMP/metrics.txt" 2>"$TMP/metrics.err" &&
 	grep -q '^memwatch_build_info{' "$TMP/metrics.txt"; then
 	pass metrics/scrape
