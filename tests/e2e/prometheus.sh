@@ -21,6 +21,9 @@
 #     `memwatchctl findings` lists (--all: made; open; --resolved), lost events equal the daemon's status,
 #     threads started equal `memwatchctl status`, per-thread series are the
 #     top N only and the largest is the thread memwatchctl names;
+#     per-site series are the top N sites of each process only, labelled
+#     with the unit (queue_retain runs in a cgroup named as a service)
+#     and the function memwatchctl top names first;
 #   - every query of every panel of dashboards/memwatch.json (its template
 #     variables set to their "All" values) and every template variable
 #     query returns data from Prometheus' HTTP API; so does every rule of
@@ -71,7 +74,7 @@ fi
 # one the packaged configuration, the example Prometheus configuration
 # and the manual pages name, and not 9464: the OpenTelemetry Prometheus
 # exporter's default, which a traced program may hold.
-def=$("$MEMWATCHD" --help 2>&1 | tr -s ' \n' ' ' | sed -n 's/.*--metrics-listen ADDR:PORT .*(default \([^;]*\);.*/\1/p')
+def=$("$MEMWATCHD" --help 2>&1 | tr -s ' \n' ' ' | sed -n 's/.*--metrics-listen ADDR:PORT [^(]*(default \([^;]*\);.*/\1/p')
 conf=$(sed -n 's/^#metrics-listen //p' "$ROOT/packaging/memwatchd.conf")
 scrape=$(sed -n 's/.*targets: \["\(.*\)"\].*/\1/p' "$ROOT/dashboards/provisioning/prometheus.yml")
 man8=$(grep -c "default $def)" "$ROOT/docs/man/memwatchd.8" || true)
@@ -102,6 +105,7 @@ PROM=http://127.0.0.1:$PPORT
 PAGE=http://127.0.0.1:$MPORT/metrics
 TEXTFILE=$TMP/memwatch.prom
 TOP=3
+TOPS=2
 
 # Private copies to watch: a watch is by inode, and other runs (benchmarks)
 # start the programs in $WL, which this daemon must not trace.
@@ -114,7 +118,7 @@ ODD=$'odd"na\\me\xff'
 cp "$WL/tls_nodtor" "$BIN/$ODD"
 # --growth-horizon 0: queue_retain's growth is found within its run.
 watch daemon --metrics-listen "127.0.0.1:$MPORT" --metrics-textfile "$TEXTFILE" \
-	--growth-horizon 0 --metrics-threads "$TOP" --exe "$BIN/thread_churn" --exe "$BIN/queue_retain" \
+	--growth-horizon 0 --metrics-threads "$TOP" --metrics-sites "$TOPS" --exe "$BIN/thread_churn" --exe "$BIN/queue_retain" \
 	--exe "$BIN/alloc_pairs" --exe "$BIN/custom_pool" --exe "$BIN/$ODD"
 
 # The endpoint itself: the page, an index, nothing else, GET and HEAD only.
@@ -201,8 +205,17 @@ fi
 
 # --- the workloads ----------------------------------------------------------------
 
-# Growing for longer than the suite runs; killed at the end.
-"$BIN/queue_retain" 3 30000 150 1024 >"$TMP/queue.out" 2>&1 &
+# Growing for longer than the suite runs; killed at the end. In a cgroup
+# named as systemd names a service's, so that its series have a unit.
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+UNIT=mw-prom-$$.service
+if [[ -n $CG2 ]] && mkdir "$CG2/$UNIT"; then
+	pass unit/setup
+else
+	fail unit/setup "no cgroup2 file system to make $UNIT in"
+fi
+sh -c 'echo $$ > "$0/cgroup.procs"; exec "$@"' "$CG2/$UNIT" \
+	"$BIN/queue_retain" 3 30000 150 1024 >"$TMP/queue.out" 2>&1 &
 queue=$!
 BG_PIDS+=("$queue")
 ok queue/attached "queue_retain not traced" wait_for_target "$queue"
@@ -260,6 +273,36 @@ if wait_until 20 findings_at_least 1 --kind bad-free &&
 	pass findings/bad_free
 else
 	fail findings/bad_free "open bad-free findings: Prometheus '$(prom_value 'sum(memwatch_findings_open{kind="bad-free"})')', want 1"
+fi
+
+# Per-site series: the top $TOPS of each process only, labelled with the
+# process, its unit and the site; queue_retain's largest is the function
+# memwatchctl top names first for it, the others counted as not exported.
+series_of() { # METRIC PID: its series of that process
+	grep "^$1{pid=\"$2\"," "$TMP/page.txt" || true
+}
+sites_ok() {
+	curl -sf "$PAGE" >"$TMP/page.txt" || return 1
+	n_sites=$(series_of memwatch_site_live_bytes "$queue" | grep -c . || true)
+	top_fn=$(series_of memwatch_site_live_bytes "$queue" | sort -t' ' -k2,2nr |
+		head -n 1 | sed -n 's/.*,function="\([^"]*\)",module="\([^"]*\)"}.*/\1 \2/p')
+	ctl_fn=$(ctl --json top --limit all 2>/dev/null | jq -r --argjson p "$queue" \
+		'[.[] | select(.pid == $p)] | max_by(.bytes) | "\(.site.function) \(.site.module | split("/") | last)"' || true)
+	units=$(series_of memwatch_site_live_bytes "$queue" | sed -n 's/.*,unit="\([^"]*\)",.*/\1/p' | sort -u)
+	most=$(grep '^memwatch_site_live_bytes{' "$TMP/page.txt" | sed 's/,.*//' | sort | uniq -c | sort -nr |
+		awk 'NR == 1 { print $1 }')
+	blocks=$(series_of memwatch_site_live_blocks "$queue" | grep -c . || true)
+	not_exported=$(sed -n 's/^memwatch_sites_not_exported \([0-9]*\)$/\1/p' "$TMP/page.txt")
+	WHY="$n_sites series of queue_retain (want $TOPS, $blocks of blocks), top '$top_fn' (memwatchctl '$ctl_fn'), units '$units' (want $UNIT), at most $most a process, not exported '$not_exported'"
+	[[ $n_sites == "$TOPS" && $blocks == "$TOPS" && -n $top_fn && $top_fn == "$ctl_fn" &&
+		$units == "$UNIT" && $most == "$TOPS" && ${not_exported:-0} -gt 0 ]]
+}
+ok sites/top_n "per-site series" wait_until 10 sites_ok
+# The dashboard's unit variable and per-process series have the unit too.
+if wait_until 10 prom_is "count(memwatch_process_live_bytes{pid=\"$queue\",unit=\"$UNIT\"})" 1; then
+	pass unit/process_series
+else
+	fail unit/process_series "no memwatch_process_live_bytes{unit=\"$UNIT\"} of pid $queue"
 fi
 
 # Lose events for real: flood the ring buffer while the daemon is stopped.
@@ -492,6 +535,7 @@ ok daemon/stop "memwatchd did not stop cleanly" stop_daemon
 	kill -KILL "$queue"
 	wait "$queue"
 } 2>/dev/null || true
+[[ -z $CG2 ]] || rmdir "$CG2/$UNIT" 2>/dev/null || true
 
 # A textfile and no HTTP server: a traced command's TLS leak.
 DB=$TMP/textfile.db
