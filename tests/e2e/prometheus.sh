@@ -540,7 +540,7 @@ ok daemon/stop "memwatchd did not stop cleanly" stop_daemon
 # A textfile and no HTTP server: a traced command's TLS leak.
 DB=$TMP/textfile.db
 SOCK=$TMP/textfile.sock
-trace --metrics-listen none --metrics-textfile "$TMP/only.prom" -- "$WL/tls_nodtor" 8 4096
+trace --metrics-listen none --metrics-textfile "$TMP/only.prom" --metrics-sites 0 -- "$WL/tls_nodtor" 8 4096
 n=$(ctl --json findings --kind tls-outlived-thread 2>/dev/null | jq 'length' || echo 0)
 got=$(sed -n 's/^memwatch_findings_total{kind="tls-outlived-thread",severity="high"} //p' "$TMP/only.prom" 2>/dev/null || true)
 if [[ $TRACE_RC == 0 && $n == 8 && $got == 8 ]] && ! grep -q 'serving metrics' "$TRACE_LOG.err"; then
@@ -552,6 +552,20 @@ if promtool check metrics <"$TMP/only.prom" >"$TMP/lint_only.out" 2>&1; then
 	pass textfile_only/format
 else
 	fail textfile_only/format "$(cat "$TMP/lint_only.out")"
+fi
+# --metrics-sites 0: no per-site family at all (the page above had them).
+if [[ -s $TMP/only.prom ]] && ! grep -q '^# TYPE memwatch_site' "$TMP/only.prom" &&
+	grep -q '^# TYPE memwatch_site_live_bytes gauge' "$TMP/page.txt"; then
+	pass sites/zero_disables
+else
+	fail sites/zero_disables "$(grep -m 2 'memwatch_site' "$TMP/only.prom")"
+fi
+rc=0
+"$MEMWATCHD" --metrics-sites 1001 --check-config >"$TMP/sites_bad.out" 2>&1 || rc=$?
+if [[ $rc == 2 && $(cat "$TMP/sites_bad.out") == "memwatchd: --metrics-sites: invalid value '1001' (0 to 1000)" ]]; then
+	pass sites/bad_value
+else
+	fail sites/bad_value "exit $rc: $(cat "$TMP/sites_bad.out")"
 fi
 
 finish
