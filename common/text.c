@@ -1,4 +1,5 @@
 /* text.c - strings from traced processes made safe; see text.h. */
+#include <stdio.h>
 #include <string.h>
 
 #include "text.h"
@@ -65,4 +66,28 @@ const char *text__base_name(const char *path)
 	if (!s)
 		s = strrchr(path, '\\');
 	return s ? s + 1 : path;
+}
+
+void text__cgroup_unit(const char *cgroup, char *buf, size_t len)
+{
+	static const char *const kinds[] = {".service", ".scope"};
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < 2 && !buf[0]; k++) {
+		const char *p = cgroup, *best = NULL;
+		size_t best_len = 0, kl = strlen(kinds[k]);
+
+		while (*p) {
+			size_t n = strcspn(p, "/");
+
+			if (n > kl && !memcmp(p + n - kl, kinds[k], kl)) {
+				best = p;
+				best_len = n;
+			}
+			p += n;
+			p += *p == '/';
+		}
+		if (best)
+			snprintf(buf, len, "%.*s", (int)best_len, best);
+	}
 }

@@ -34,5 +34,11 @@ size_t text__safe(char *dst, size_t len, const char *src);
  * after its last '/' or, in a path recorded on Windows, its last '\\'.
  */
 const char *text__base_name(const char *path);
+/*
+ * The systemd unit a cgroup v2 path names, into buf (len > 0 bytes): its
+ * last component ending in ".service", else its last ending in ".scope";
+ * "" for none.
+ */
+void text__cgroup_unit(const char *cgroup, char *buf, size_t len);
 
 #endif

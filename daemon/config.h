@@ -58,9 +58,12 @@ struct opt_function {
 };
 
 /* --metrics-*: the Prometheus export (metrics.h). */
-#define METRICS_DEFAULT_LISTEN "127.0.0.1:9464"
+#define METRICS_DEFAULT_LISTEN "127.0.0.1:19464"
 #define METRICS_DEFAULT_THREADS 20
 #define METRICS_MAX_THREADS 10000
+/* --metrics-sites: per process, so at most this many series each. */
+#define METRICS_DEFAULT_SITES 10
+#define METRICS_MAX_SITES 1000
 
 struct metrics_config {
 	const char *listen;   /* ADDR:PORT; NULL: no HTTP server */
@@ -68,6 +71,7 @@ struct metrics_config {
 				 (the default address only warns) */
 	const char *textfile; /* NULL: none */
 	unsigned top_threads; /* per-thread series, at most */
+	unsigned top_sites;   /* per-site series of each process, at most */
 	const char *db;	      /* the database, whose size is exported */
 };
 

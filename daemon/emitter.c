@@ -147,32 +147,6 @@ static void site_text(char *buf, size_t len, uint64_t ip,
 	text__safe(buf, len, raw);
 }
 
-/* The systemd unit of a cgroup path: its last .service component, else
- * its last .scope one; "" for none. */
-static void unit_of(const char *cgroup, char *buf, size_t len)
-{
-	static const char *const kinds[] = {".service", ".scope"};
-
-	buf[0] = '\0';
-	for (size_t k = 0; k < 2 && !buf[0]; k++) {
-		const char *p = cgroup, *best = NULL;
-		size_t best_len = 0, kl = strlen(kinds[k]);
-
-		while (*p) {
-			size_t n = strcspn(p, "/");
-
-			if (n > kl && !memcmp(p + n - kl, kinds[k], kl)) {
-				best = p;
-				best_len = n;
-			}
-			p += n;
-			p += *p == '/';
-		}
-		if (best)
-			snprintf(buf, len, "%.*s", (int)best_len, best);
-	}
-}
-
 /* Everything one event says, read back from the database. */
 struct event {
 	const char *what; /* opened, updated, resolved */
@@ -239,7 +213,8 @@ static int read_event(struct event *e, struct store *st, uint64_t id)
 	e->has_proc = !store__get_process(st, e->f.proc_id, &e->proc);
 	site_text(e->site_text, sizeof(e->site_text), e->f.site,
 		  e->has_site ? &e->site : NULL);
-	unit_of(e->has_proc ? e->proc.cgroup : "", e->unit, sizeof(e->unit));
+	text__cgroup_unit(e->has_proc ? e->proc.cgroup : "", e->unit,
+			  sizeof(e->unit));
 	e->stack = stack_text(st, &e->f);
 	e->ts = !strcmp(e->what, "resolved") ? e->f.resolved_ts
 		: !strcmp(e->what, "opened") ? e->f.found_ts

@@ -10,7 +10,7 @@
 
 /*
  * ADDR:PORT, ADDR an IPv4 literal, "localhost" or a bracketed IPv6
- * literal ("[::1]:9464"), PORT 1 to 65535. Fills ss and len; 0 or
+ * literal ("[::1]:19464"), PORT 1 to 65535. Fills ss and len; 0 or
  * -EINVAL.
  */
 int listen__parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);

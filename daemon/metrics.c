@@ -25,50 +25,9 @@
 #include "metrics_http.h"
 #include "metrics_int.h"
 #include "symbolizer.h"
-#include "text.h"
 #include "version.h"
 
-/* --- the exposition format ---------------------------------------------- */
-
-/*
- * A label value: backslash, double quote and newline escaped as the
- * exposition format wants; other control characters (C1 too) and bytes
- * that are not UTF-8 (common/text.c: a comm or a cgroup path is whatever
- * bytes the program chose, and the kernel cuts a comm at 15 bytes,
- * mid-character maybe) become '?', so the page always parses.
- */
-static void buf_label(struct strbuf *b, const char *s)
-{
-	const unsigned char *u = (const unsigned char *)s;
-
-	while (*u) {
-		unsigned n;
-
-		if (*u == '\\' || *u == '"') {
-			strbuf__printf(b, "\\%c", *u++);
-		} else if (*u == '\n') {
-			strbuf__printf(b, "\\n");
-			u++;
-		} else if ((n = text__utf8_len(u)) && text__is_control(u, n)) {
-			strbuf__printf(b, "?");
-			u += n;
-		} else if (n) {
-			strbuf__printf(b, "%.*s", (int)n, (const char *)u);
-			u += n;
-		} else {
-			strbuf__printf(b, "?");
-			u++;
-		}
-	}
-}
-
-/* "# HELP" and "# TYPE" of a family. */
-static void family(struct strbuf *b, const char *name, const char *type,
-		   const char *help)
-{
-	strbuf__printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-		       type);
-}
+/* --- the exposition format (metrics_format.c) ---------------------------- */
 
 /* Family name, one sample for every kind and severity, from the start at
  * 0: a counter that first appears at 3 would hide its first increase. */
@@ -76,7 +35,7 @@ static void by_kind_severity(struct strbuf *b, const char *name,
 			     const char *type, const char *help,
 			     const uint64_t (*v)[NSEV])
 {
-	family(b, name, type, help);
+	metrics__family(b, name, type, help);
 	for (uint32_t k = 1; k < MW_FIND_KIND_MAX; k++)
 		for (uint32_t s = MW_SEV_LOW; s <= MW_SEV_HIGH; s++)
 			strbuf__printf(b, "%s{kind=\"%s\",severity=\"%s\"} %llu\n",
@@ -125,9 +84,9 @@ static int collect_proc(void *ctx, const struct engine_proc_view *pv)
 
 static void proc_labels(struct strbuf *b, const struct mw_process_row *r)
 {
-	strbuf__printf(b, "{pid=\"%u\",comm=\"", r->pid);
-	buf_label(b, r->comm);
-	strbuf__printf(b, "\"}");
+	strbuf__printf(b, "{");
+	metrics__proc_labels(b, r);
+	strbuf__printf(b, "}");
 }
 
 /* The per-process families, each a value of each traced process. */
@@ -224,25 +183,24 @@ static void render_processes(struct strbuf *b, const struct proc_list *l)
 {
 	uint64_t modes[3] = {0};
 
-	family(b, "memwatch_process_info", "gauge",
+	metrics__family(b, "memwatch_process_info", "gauge",
 	       "Traced processes: 1 each, labelled with what the daemon "
 	       "knows of them.");
 	for (size_t i = 0; i < l->n; i++) {
 		const struct mw_process_row *r = &l->p[i].row;
 
-		strbuf__printf(b, "memwatch_process_info{pid=\"%u\",comm=\"",
-			       r->pid);
-		buf_label(b, r->comm);
-		strbuf__printf(b, "\",allocator=\"");
-		buf_label(b, r->allocator[0] ? r->allocator : "unknown");
+		strbuf__printf(b, "memwatch_process_info{");
+		metrics__proc_labels(b, r);
+		strbuf__printf(b, ",allocator=\"");
+		metrics__label(b, r->allocator[0] ? r->allocator : "unknown");
 		strbuf__printf(b, "\",mode=\"%s\",nspid=\"%u\",cgroup=\"",
 			       mw_mode_name(r->mode), r->nspid);
-		buf_label(b, r->cgroup);
+		metrics__label(b, r->cgroup);
 		strbuf__printf(b, "\"} 1\n");
 		if (r->mode == MW_MODE_FULL || r->mode == MW_MODE_TLS)
 			modes[r->mode]++;
 	}
-	family(b, "memwatch_processes_attached", "gauge",
+	metrics__family(b, "memwatch_processes_attached", "gauge",
 	       "Processes the daemon is attached to, by trace mode.");
 	strbuf__printf(b, "memwatch_processes_attached{mode=\"full\"} %llu\n",
 		       (unsigned long long)modes[MW_MODE_FULL]);
@@ -253,7 +211,7 @@ static void render_processes(struct strbuf *b, const struct proc_list *l)
 	     f++) {
 		const struct proc_family *pf = &proc_families[f];
 
-		family(b, pf->name, pf->type, pf->help);
+		metrics__family(b, pf->name, pf->type, pf->help);
 		for (size_t i = 0; i < l->n; i++) {
 			strbuf__printf(b, "%s", pf->name);
 			proc_labels(b, &l->p[i].row);
@@ -376,20 +334,20 @@ static void render_threads(struct strbuf *b, const struct metrics *m)
 	if (t.n)
 		qsort(t.h, t.n, sizeof(*t.h), cmp_thread_desc);
 	for (int f = 0; f < 2; f++) {
-		family(b, names[f], "gauge", helps[f]);
+		metrics__family(b, names[f], "gauge", helps[f]);
 		for (size_t i = 0; i < t.n; i++) {
 			const struct thread_sample *s = &t.h[i];
 
 			strbuf__printf(b, "%s{pid=\"%u\",tid=\"%u\",comm=\"",
 				       names[f], s->pid, s->tid);
-			buf_label(b, s->comm);
+			metrics__label(b, s->comm);
 			strbuf__printf(b, "\",state=\"%s\"} %llu\n",
 				       mw_thread_state_name(s->state),
 				       (unsigned long long)(f ? s->live_blocks
 							      : s->live_bytes));
 		}
 	}
-	family(b, "memwatch_threads_not_exported", "gauge",
+	metrics__family(b, "memwatch_threads_not_exported", "gauge",
 	       "Threads holding memory or running that have no "
 	       "memwatch_thread_* series: beyond the top N by live bytes.");
 	strbuf__printf(b, "memwatch_threads_not_exported %llu\n",
@@ -437,7 +395,7 @@ static void render_retention(struct strbuf *b, const struct retention_stats *r)
 		{"findings", r->rows.findings},	   {"processes", r->rows.processes},
 	};
 
-	family(b, "memwatch_database_pruned_rows_total", "counter",
+	metrics__family(b, "memwatch_database_pruned_rows_total", "counter",
 	       "Rows retention removed from the database, by table "
 	       "(--keep-days, --keep-findings-days, --max-db-mb).");
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -446,7 +404,7 @@ static void render_retention(struct strbuf *b, const struct retention_stats *r)
 		    "memwatch_database_pruned_rows_total{table=\"%s\"} "
 		    "%llu\n",
 		    t[i].table, (unsigned long long)t[i].n);
-	family(b, "memwatch_database_pruned_processes_total", "counter",
+	metrics__family(b, "memwatch_database_pruned_processes_total", "counter",
 	       "Ended processes retention removed: their raw rows (threads, "
 	       "keys, bindings, blocks), or all their rows.");
 	strbuf__printf(b,
@@ -456,11 +414,11 @@ static void render_retention(struct strbuf *b, const struct retention_stats *r)
 		       "%llu\n",
 		       (unsigned long long)r->raw_processes,
 		       (unsigned long long)r->rows.processes);
-	family(b, "memwatch_database_prune_seconds_total", "counter",
+	metrics__family(b, "memwatch_database_prune_seconds_total", "counter",
 	       "Time retention's steps took, all of them.");
 	strbuf__printf(b, "memwatch_database_prune_seconds_total %.6f\n",
 		       (double)r->step_ns / NS);
-	family(b, "memwatch_database_prune_step_max_seconds", "gauge",
+	metrics__family(b, "memwatch_database_prune_step_max_seconds", "gauge",
 	       "The longest time one retention step held the daemon's loop.");
 	strbuf__printf(b, "memwatch_database_prune_step_max_seconds %.6f\n",
 		       (double)r->step_max_ns / NS);
@@ -474,7 +432,7 @@ static void render_symbolizer(struct strbuf *b, const struct metrics *m)
 
 	if (m->sym)
 		symbolizer__get_stats(m->sym, &st);
-	family(b, "memwatch_symbolize_requests_total", "counter",
+	metrics__family(b, "memwatch_symbolize_requests_total", "counter",
 	       "Call sites' source lines asked of the symbolizer's worker "
 	       "thread, by result: queued, answered, or dropped (its queue "
 	       "was full: the site keeps the name the loop found).");
@@ -488,7 +446,7 @@ static void render_symbolizer(struct strbuf *b, const struct metrics *m)
 		       (unsigned long long)st.asked,
 		       (unsigned long long)st.answered,
 		       (unsigned long long)st.dropped);
-	family(b, "memwatch_symbolize_sites_rewritten_total", "counter",
+	metrics__family(b, "memwatch_symbolize_sites_rewritten_total", "counter",
 	       "Site rows written again with the worker's answer.");
 	strbuf__printf(b, "memwatch_symbolize_sites_rewritten_total %llu\n",
 		       (unsigned long long)st.rewritten);
@@ -503,16 +461,16 @@ static void render_daemon(struct strbuf *b, const struct metrics *m)
 	if (!getrusage(RUSAGE_SELF, &ru))
 		cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 		      (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-	family(b, "memwatch_build_info", "gauge",
+	metrics__family(b, "memwatch_build_info", "gauge",
 	       "The memwatchd version running: always 1.");
 	strbuf__printf(b, "memwatch_build_info{version=\"%s\"} 1\n", VERSION);
 	if (m->kernel) {
-		family(b, "memwatch_kernel_info", "gauge",
+		metrics__family(b, "memwatch_kernel_info", "gauge",
 		       "The kernel memwatchd runs on: always 1.");
 		strbuf__printf(b, "memwatch_kernel_info{release=\"");
-		buf_label(b, m->kernel->release);
+		metrics__label(b, m->kernel->release);
 		strbuf__printf(b, "\"} 1\n");
-		family(b, "memwatch_kernel_feature", "gauge",
+		metrics__family(b, "memwatch_kernel_feature", "gauge",
 		       "1 if the kernel has the feature, 0 if memwatch does "
 		       "without it (memwatchd --features says how).");
 		for (int f = 0; f < MW_KF_MAX; f++)
@@ -523,23 +481,23 @@ static void render_daemon(struct strbuf *b, const struct metrics *m)
 				       mw_kfeature(f)->required ? "yes" : "no",
 				       !!(m->kernel->found & (1u << f)));
 	}
-	family(b, "memwatch_daemon_start_time_seconds", "gauge",
+	metrics__family(b, "memwatch_daemon_start_time_seconds", "gauge",
 	       "When the daemon started, in seconds since the Unix epoch.");
 	strbuf__printf(b, "memwatch_daemon_start_time_seconds %.3f\n",
 		       m->start_time);
-	family(b, "memwatch_daemon_cpu_seconds_total", "counter",
+	metrics__family(b, "memwatch_daemon_cpu_seconds_total", "counter",
 	       "CPU time the daemon used, user and system.");
 	strbuf__printf(b, "memwatch_daemon_cpu_seconds_total %.6f\n", cpu);
-	family(b, "memwatch_daemon_resident_memory_bytes", "gauge",
+	metrics__family(b, "memwatch_daemon_resident_memory_bytes", "gauge",
 	       "The daemon's resident memory.");
 	strbuf__printf(b, "memwatch_daemon_resident_memory_bytes %llu\n",
 		       (unsigned long long)rss_bytes());
-	family(b, "memwatch_database_size_bytes", "gauge",
+	metrics__family(b, "memwatch_database_size_bytes", "gauge",
 	       "Size of the database file and its write-ahead log.");
 	strbuf__printf(b, "memwatch_database_size_bytes %llu\n",
 		       (unsigned long long)file_size(m->cfg.db, "") +
 			   file_size(m->cfg.db, "-wal"));
-	family(b, "memwatch_flush_duration_seconds", "histogram",
+	metrics__family(b, "memwatch_flush_duration_seconds", "histogram",
 	       "Time one flush of the engine's changes to the database "
 	       "took.");
 	for (size_t i = 0; i < NBUCKETS; i++) {
@@ -557,7 +515,7 @@ static void render_daemon(struct strbuf *b, const struct metrics *m)
 	    "memwatch_flush_duration_seconds_count %llu\n",
 	    (unsigned long long)m->flushes, m->flush_seconds,
 	    (unsigned long long)m->flushes);
-	family(b, "memwatch_flush_errors_total", "counter",
+	metrics__family(b, "memwatch_flush_errors_total", "counter",
 	       "Flushes the database refused; the engine keeps the changes "
 	       "and hands them over again.");
 	strbuf__printf(b, "memwatch_flush_errors_total %llu\n",
@@ -580,7 +538,7 @@ static void render_unwind(struct strbuf *b, const struct metrics *m)
 
 	if (m->col)
 		collector__unwind_stats(m->col, &u);
-	family(b, "memwatch_unwind_stacks_total", "counter",
+	metrics__family(b, "memwatch_unwind_stacks_total", "counter",
 	       "Stacks of code without frame pointers, by result: ok, failed "
 	       "(a copy unwound from .eh_frame, or no frame), missed (the "
 	       "key's copy never came: the frame-pointer walk was kept), "
@@ -597,12 +555,12 @@ static void render_unwind(struct strbuf *b, const struct metrics *m)
 		       (unsigned long long)u.missed,
 		       (unsigned long long)u.skipped,
 		       (unsigned long long)u.walked);
-	family(b, "memwatch_unwind_rules_total", "counter",
+	metrics__family(b, "memwatch_unwind_rules_total", "counter",
 	       "Unwinding rules of code addresses given to the kernel's walk, "
 	       "learned from stack copies.");
 	strbuf__printf(b, "memwatch_unwind_rules_total %llu\n",
 		       (unsigned long long)u.rules);
-	family(b, "memwatch_unwind_seconds_total", "counter",
+	metrics__family(b, "memwatch_unwind_seconds_total", "counter",
 	       "Time the daemon's loop spent unwinding stack copies.");
 	strbuf__printf(b, "memwatch_unwind_seconds_total %.6f\n",
 		       (double)u.spent_ns / 1e9);
@@ -622,11 +580,11 @@ static void render_overload(struct strbuf *b, const struct metrics *m,
 
 	if (m->col)
 		collector__counters(m->col, cnt);
-	family(b, "memwatch_bpf_records_total", "counter",
+	metrics__family(b, "memwatch_bpf_records_total", "counter",
 	       "Records the kernel side put in the ring buffer.");
 	strbuf__printf(b, "memwatch_bpf_records_total %llu\n",
 		       (unsigned long long)cnt[MW_CNT_EMITTED]);
-	family(b, "memwatch_bpf_records_lost_total", "counter",
+	metrics__family(b, "memwatch_bpf_records_lost_total", "counter",
 	       "Records the kernel side lost, counted in the kernel, by "
 	       "reason.");
 	for (int i = 0; i < MW_COLLECTOR_COUNTERS; i++)
@@ -635,33 +593,33 @@ static void render_overload(struct strbuf *b, const struct metrics *m,
 				       "memwatch_bpf_records_lost_total{reason="
 				       "\"%s\"} %llu\n",
 				       reason[i], (unsigned long long)cnt[i]);
-	family(b, "memwatch_bpf_stack_walks_failed_total", "counter",
+	metrics__family(b, "memwatch_bpf_stack_walks_failed_total", "counter",
 	       "Allocations reported without their stack (walk failed).");
 	strbuf__printf(b, "memwatch_bpf_stack_walks_failed_total %llu\n",
 		       (unsigned long long)cnt[MW_CNT_NO_STACK]);
 	render_unwind(b, m);
-	family(b, "memwatch_bpf_pool_state_lost_total", "counter",
+	metrics__family(b, "memwatch_bpf_pool_state_lost_total", "counter",
 	       "Calls of --alloc/--free pairs whose state found its map full: "
 	       "an overlap they were part of went unseen.");
 	strbuf__printf(b, "memwatch_bpf_pool_state_lost_total %llu\n",
 		       (unsigned long long)cnt[MW_CNT_POOL_FULL]);
-	family(b, "memwatch_events_dropped_total", "counter",
+	metrics__family(b, "memwatch_events_dropped_total", "counter",
 	       "Events the daemon refused at --max-blocks, --max-threads or "
 	       "--max-keys.");
 	strbuf__printf(b, "memwatch_events_dropped_total %llu\n",
 		       (unsigned long long)st->dropped);
-	family(b, "memwatch_findings_withheld_total", "counter",
+	metrics__family(b, "memwatch_findings_withheld_total", "counter",
 	       "Findings not reported because events they need were lost "
 	       "or dropped.");
 	strbuf__printf(b, "memwatch_findings_withheld_total %llu\n",
 		       (unsigned long long)st->withheld);
-	family(b, "memwatch_engine_memory_bytes", "gauge",
+	metrics__family(b, "memwatch_engine_memory_bytes", "gauge",
 	       "The daemon's tables for the traced processes, estimated "
 	       "(--max-memory-mb applies to it).");
 	strbuf__printf(
 	    b, "memwatch_engine_memory_bytes %llu\n",
 	    (unsigned long long)engine__memory(m->engine, &pid, &bytes));
-	family(b, "memwatch_processes_shed_total", "counter",
+	metrics__family(b, "memwatch_processes_shed_total", "counter",
 	       "Processes detached because the daemon passed "
 	       "--max-memory-mb.");
 	strbuf__printf(b, "memwatch_processes_shed_total %llu\n",
@@ -678,27 +636,27 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 	engine__stats(m->engine, &st);
 	render_daemon(b, m);
 
-	family(b, "memwatch_events_total", "counter",
+	metrics__family(b, "memwatch_events_total", "counter",
 	       "Events the engine was fed.");
 	strbuf__printf(b, "memwatch_events_total %llu\n",
 		       (unsigned long long)st.events);
-	family(b, "memwatch_events_lost_total", "counter",
+	metrics__family(b, "memwatch_events_lost_total", "counter",
 	       "Events the kernel could not deliver (ring buffer or BPF map "
 	       "full), as the daemon took them: equal to the sum of "
 	       "memwatch_bpf_records_lost_total once quiet.");
 	strbuf__printf(b, "memwatch_events_lost_total %llu\n",
 		       (unsigned long long)st.lost);
 	render_overload(b, m, &st);
-	family(b, "memwatch_live_blocks", "gauge",
+	metrics__family(b, "memwatch_live_blocks", "gauge",
 	       "Live blocks across the traced processes.");
 	strbuf__printf(b, "memwatch_live_blocks %llu\n",
 		       (unsigned long long)st.live_blocks);
-	family(b, "memwatch_tls_candidates_pending", "gauge",
+	metrics__family(b, "memwatch_tls_candidates_pending", "gauge",
 	       "TLS blocks whose thread or key died, waiting out the grace "
 	       "period.");
 	strbuf__printf(b, "memwatch_tls_candidates_pending %llu\n",
 		       (unsigned long long)st.pending);
-	family(b, "memwatch_stacks", "gauge",
+	metrics__family(b, "memwatch_stacks", "gauge",
 	       "Distinct allocating stacks held.");
 	strbuf__printf(b, "memwatch_stacks %llu\n",
 		       (unsigned long long)st.stacks);
@@ -722,7 +680,7 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 			 "(memwatchctl ack), of those made since the daemon "
 			 "started, by kind and severity.",
 			 m->open_n[Q_ACKED]);
-	family(b, "memwatch_findings_resolved_total", "counter",
+	metrics__family(b, "memwatch_findings_resolved_total", "counter",
 	       "Findings resolved since the daemon started (their blocks "
 	       "freed, their growth given back), by kind.");
 	for (uint32_t k = 1; k < MW_FIND_KIND_MAX; k++)
@@ -731,7 +689,7 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 			       "%llu\n",
 			       mw_finding_kind_name(k),
 			       (unsigned long long)m->resolved[k]);
-	family(b, "memwatch_process_ends_total", "counter",
+	metrics__family(b, "memwatch_process_ends_total", "counter",
 	       "Processes no longer traced: they exited, or the daemon "
 	       "detached from them while they ran.");
 	strbuf__printf(b,
@@ -740,14 +698,14 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 	strbuf__printf(
 	    b, "memwatch_process_ends_total{reason=\"detached\"} %llu\n",
 	    (unsigned long long)m->ended[MW_PROC_DETACHED]);
-	family(b, "memwatch_target_watched", "gauge",
+	metrics__family(b, "memwatch_target_watched", "gauge",
 	       "Targets watched by name: 1 each (processes running them are "
 	       "attached as they start).");
 	for (int i = 0; i < m->ntargets; i++) {
 		strbuf__printf(b,
 			       "memwatch_target_watched{kind=\"%s\",target=\"",
 			       m->targets[i].kind);
-		buf_label(b, m->targets[i].name);
+		metrics__label(b, m->targets[i].name);
 		strbuf__printf(b, "\",mode=\"%s\"} 1\n",
 			       m->targets[i].tls ? "tls" : "full");
 	}
@@ -758,6 +716,7 @@ void metrics__render(const struct metrics *m, struct strbuf *b)
 		render_processes(b, &procs);
 	free(procs.p);
 	render_threads(b, m);
+	metrics__render_sites(m, b);
 }
 
 /* The HTTP server's page: the same as the textfile's. */
@@ -819,7 +778,7 @@ void metrics__retention(struct metrics *m, const struct retention_stats *st)
 	m->retention = st;
 }
 
-void metrics__symbolizer(struct metrics *m, const struct symbolizer *s)
+void metrics__symbolizer(struct metrics *m, struct symbolizer *s)
 {
 	m->sym = s;
 }

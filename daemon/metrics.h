@@ -8,8 +8,9 @@
  * reads the engine from the thread that feeds it, without locks.
  *
  * Label cardinality is bounded: one series per traced process (and per
- * watched target), and per-thread series for the top_threads threads
- * holding the most live bytes only.
+ * watched target), per-thread series for the top_threads threads
+ * holding the most live bytes only, and per-site series for the
+ * top_sites call sites of each process holding the most.
  */
 #ifndef MEMWATCH_METRICS_H
 #define MEMWATCH_METRICS_H
@@ -61,8 +62,9 @@ void metrics__suppress(struct metrics *m, const struct mw_finding_row *r,
 void metrics__retention(struct metrics *m, const struct retention_stats *st);
 struct symbolizer;
 /* The symbolizer's worker requests, rendered at each scrape from s
- * (which must outlive m). */
-void metrics__symbolizer(struct metrics *m, const struct symbolizer *s);
+ * (which must outlive m), which also names the per-site series' call
+ * sites. */
+void metrics__symbolizer(struct metrics *m, struct symbolizer *s);
 
 /* The kernel's release and features to render from k (which must outlive
  * the metrics). */

@@ -91,14 +91,28 @@ struct metrics {
 	double flush_seconds;
 	int textfile_err; /* last error writing it, so it is logged once */
 	const struct retention_stats *retention; /* NULL: none */
-	const struct symbolizer *sym;		 /* NULL: none */
+	/* NULL: none. Not const: the per-site series name their call
+	 * sites with it (metrics_site.c). */
+	struct symbolizer *sym;
 	const struct collector *col;		 /* NULL: none */
 	const uint64_t *shed; /* processes detached at --max-memory-mb */
 	const struct kernel *kernel; /* NULL: none */
 };
 
+/* "# HELP" and "# TYPE" of a family (metrics_format.c). */
+void metrics__family(struct strbuf *b, const char *name, const char *type,
+		     const char *help);
+/* s as a label value, escaped (metrics_format.c). */
+void metrics__label(struct strbuf *b, const char *s);
+/* A process's labels, without braces: pid, comm and its systemd unit
+ * (its cgroup's; "" outside one), which follows from the process and so
+ * adds no series (metrics_format.c). */
+void metrics__proc_labels(struct strbuf *b, const struct mw_process_row *r);
 /* Render the whole page into b, from what the engine holds now and the
  * counters above (metrics.c); b->oom says it failed. */
 void metrics__render(const struct metrics *m, struct strbuf *b);
+/* The per-site families: the top_sites call sites of each traced process
+ * holding the most live bytes (metrics_site.c). */
+void metrics__render_sites(const struct metrics *m, struct strbuf *b);
 
 #endif

@@ -67,6 +67,7 @@ enum {
 	OPT_METRICS_LISTEN,
 	OPT_METRICS_TEXTFILE,
 	OPT_METRICS_THREADS,
+	OPT_METRICS_SITES,
 	OPT_KEEP_DAYS,
 	OPT_KEEP_FINDINGS_DAYS,
 	OPT_MAX_DB_MB,
@@ -119,6 +120,7 @@ static const struct option longopts[] = {
     {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
     {"metrics-textfile", required_argument, NULL, OPT_METRICS_TEXTFILE},
     {"metrics-threads", required_argument, NULL, OPT_METRICS_THREADS},
+    {"metrics-sites", required_argument, NULL, OPT_METRICS_SITES},
     {"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
     {"keep-findings-days", required_argument, NULL, OPT_KEEP_FINDINGS_DAYS},
     {"max-db-mb", required_argument, NULL, OPT_MAX_DB_MB},
@@ -575,6 +577,10 @@ static void apply(struct options *o, int id, const char *name, const char *arg)
 		o->metrics.top_threads =
 		    (unsigned)num_opt(name, arg, 0, METRICS_MAX_THREADS);
 		break;
+	case OPT_METRICS_SITES:
+		o->metrics.top_sites =
+		    (unsigned)num_opt(name, arg, 0, METRICS_MAX_SITES);
+		break;
 	case OPT_KEEP_DAYS:
 		o->retention.keep_days =
 		    (uint32_t)num_opt(name, arg, 0, RETENTION_MAX_DAYS);
@@ -746,6 +752,7 @@ void options__parse(struct options *o, int argc, char **argv)
 	o->ecfg.max_keys = ENGINE_DEFAULT_MAX_KEYS;
 	o->metrics.listen = METRICS_DEFAULT_LISTEN;
 	o->metrics.top_threads = METRICS_DEFAULT_THREADS;
+	o->metrics.top_sites = METRICS_DEFAULT_SITES;
 	o->retention.keep_days = RETENTION_DEFAULT_KEEP_DAYS;
 	o->retention.keep_findings_days = RETENTION_DEFAULT_KEEP_FINDINGS_DAYS;
 	opterr = 0;

@@ -159,6 +159,9 @@ void options__usage(FILE *f)
 	    "  --metrics-threads N per-thread series for the N threads "
 	    "holding the\n                     most live bytes (default "
 	    "%d)\n"
+	    "  --metrics-sites N  per-site series for the N call sites "
+	    "holding the\n                     most live bytes in each "
+	    "process (default %d;\n                     0: none)\n"
 	    "  --bench-floor      benchmarks only: empty programs at every "
 	"probe, to\n                     measure the cost of the traps alone\n"
 	"  --bench-at-entry   benchmarks only: entry probes at function "
@@ -182,5 +185,5 @@ void options__usage(FILE *f)
 	    OPT_DEFAULT_MAX_TARGETS, OPT_DEFAULT_MAX_PENDING,
 	    ENGINE_DEFAULT_MAX_BLOCKS, ENGINE_DEFAULT_MAX_THREADS,
 	    ENGINE_DEFAULT_MAX_KEYS, METRICS_DEFAULT_LISTEN,
-	    METRICS_DEFAULT_THREADS);
+	    METRICS_DEFAULT_THREADS, METRICS_DEFAULT_SITES);
 }

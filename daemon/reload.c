@@ -123,6 +123,7 @@ static void warn_restart(const struct options *o, const struct options *n)
 	    !same_str(o->metrics.textfile, n->metrics.textfile) ||
 	    !same_str(o->events_json, n->events_json) ||
 	    o->metrics.top_threads != n->metrics.top_threads ||
+	    o->metrics.top_sites != n->metrics.top_sites ||
 	    o->ringbuf_mb != n->ringbuf_mb ||
 	    o->max_targets != n->max_targets ||
 	    o->max_pending != n->max_pending)

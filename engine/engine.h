@@ -263,4 +263,19 @@ int engine__each_thread(const struct engine *e,
 				  const struct mw_thread_row *t),
 			void *ctx);
 
+/* An allocation site of a traced process that holds live blocks: its
+ * call site, the culprit past allocation wrappers once its stack is
+ * classified (as flushed rows name it; a stack younger than its first
+ * flush is not yet, and counts at its first frame), and what its live
+ * blocks hold. Several sites (stacks) may share one ip. */
+struct engine_site_view {
+	uint64_t ip;
+	uint64_t live_bytes, live_blocks;
+};
+
+int engine__each_site(const struct engine *e,
+		      int (*fn)(void *ctx, const struct mw_process_row *proc,
+				const struct engine_site_view *sv),
+		      void *ctx);
+
 #endif

@@ -1,7 +1,7 @@
 /*
  * engine_export.c - read-only views of the engine's state for exporters
- * (the daemon's Prometheus metrics): processes and threads as the engine
- * holds them, without copying its tables. Kept apart from engine.c so
+ * (the daemon's Prometheus metrics): processes, threads and allocation
+ * sites as the engine holds them, without copying its tables. Kept apart from engine.c so
  * that exporting never touches the code that changes state.
  */
 #include "engine_int.h"
@@ -57,6 +57,50 @@ int engine__each_thread(const struct engine *e,
 		     t = t->all_next)
 			if ((err = fn(ctx, &p->row, &t->row)))
 				return err;
+	}
+	return 0;
+}
+
+/* ss's call site as a flushed row names it, without classifying (a walk
+ * changes nothing): site__culprit's answer for a classified stack. */
+static uint64_t site_ip(const struct site_stat *ss)
+{
+	const struct mw_stack *st = ss->stack;
+	uint32_t c;
+
+	if (!st || !st->classified || !st->nframes ||
+	    st->frames[0] != ss->site)
+		return ss->site;
+	c = mw_stack_culprit(st->flags);
+	return c < st->nframes ? st->frames[c] : ss->site;
+}
+
+int engine__each_site(const struct engine *e,
+		      int (*fn)(void *ctx, const struct mw_process_row *proc,
+				const struct engine_site_view *sv),
+		      void *ctx)
+{
+	size_t pos = 0;
+	uint64_t k;
+	void *v;
+	int err;
+
+	while (hmap__next(&e->procs, &pos, &k, &v)) {
+		const struct proc *p = v;
+
+		/* [0] is no site. */
+		for (size_t i = 1; i < p->site_at.len; i++) {
+			const struct site_stat *ss = p->site_at.items[i];
+			struct engine_site_view sv;
+
+			if (!ss || !ss->live_blocks)
+				continue;
+			sv.ip = site_ip(ss);
+			sv.live_bytes = ss->live_bytes;
+			sv.live_blocks = ss->live_blocks;
+			if ((err = fn(ctx, &p->row, &sv)))
+				return err;
+		}
 	}
 	return 0;
 }

@@ -5,16 +5,25 @@
 #   - dashboards/alerts.yml passes `promtool check rules`, and
 #     dashboards/alerts_test.yml `promtool test rules`; the example
 #     Prometheus configuration passes `promtool check config`;
-#   - a real memwatchd serves /metrics on a free port and watches three
-#     programs by name; Prometheus scrapes it every second while they run:
+#   - every alert has a runbook_url naming a document of docs/ under
+#     /usr/share/doc/memwatch, and a case of alerts_test.yml where it
+#     fires; the default metrics address is the one the packaged
+#     configuration, the example and the manual pages name, not 9464;
+#   - a real memwatchd serves /metrics on a free port and watches five
+#     programs by name; Prometheus scrapes it (and a second target where
+#     nothing listens: a daemon down) every second while they run:
 #     thread_churn leaking one TLS block per thread, queue_retain growing
 #     for the whole suite, alloc_pairs flooding the ring buffer while the
 #     daemon is stopped (SIGSTOP), so events are really lost, and then
-#     detached with memwatchctl;
+#     detached with memwatchctl, custom_pool freeing 8 blocks twice
+#     (a bad-free finding);
 #   - the values are real: the findings counters of every kind equal what
 #     `memwatchctl findings` lists (--all: made; open; --resolved), lost events equal the daemon's status,
 #     threads started equal `memwatchctl status`, per-thread series are the
 #     top N only and the largest is the thread memwatchctl names;
+#     per-site series are the top N sites of each process only, labelled
+#     with the unit (queue_retain runs in a cgroup named as a service)
+#     and the function memwatchctl top names first;
 #   - every query of every panel of dashboards/memwatch.json (its template
 #     variables set to their "All" values) and every template variable
 #     query returns data from Prometheus' HTTP API; so does every rule of
@@ -61,6 +70,20 @@ if promtool check config "$TMP/example.yml" >"$TMP/check_config.out" 2>&1; then
 else
 	fail provisioning/prometheus_config "$(cat "$TMP/check_config.out")"
 fi
+# The default address, as memwatchd --help prints it (config.h), is the
+# one the packaged configuration, the example Prometheus configuration
+# and the manual pages name, and not 9464: the OpenTelemetry Prometheus
+# exporter's default, which a traced program may hold.
+def=$("$MEMWATCHD" --help 2>&1 | tr -s ' \n' ' ' | sed -n 's/.*--metrics-listen ADDR:PORT [^(]*(default \([^;]*\);.*/\1/p')
+conf=$(sed -n 's/^#metrics-listen //p' "$ROOT/packaging/memwatchd.conf")
+scrape=$(sed -n 's/.*targets: \["\(.*\)"\].*/\1/p' "$ROOT/dashboards/provisioning/prometheus.yml")
+man8=$(grep -c "default $def)" "$ROOT/docs/man/memwatchd.8" || true)
+man5=$(grep -c "^Default: $def " "$ROOT/docs/man/memwatchd.conf.5" || true)
+if [[ -n $def && $def != *:9464 && $conf == "$def" && $scrape == "$def" && $man8 == 1 && $man5 == 1 ]]; then
+	pass port/default
+else
+	fail port/default "--help '$def', memwatchd.conf '$conf', prometheus.yml '$scrape', man pages $man8 $man5"
+fi
 # Provisioning needs a fixed uid and a data source it can resolve without
 # an import form: the `datasource` variable, used by every panel.
 expect dashboard/model "$DASH" \
@@ -75,24 +98,28 @@ PPORT=$(free_port)
 while [[ $PPORT == "$MPORT" ]]; do
 	PPORT=$(free_port)
 done
+# A second target of the job where nothing listens: a memwatchd down, for
+# MemwatchDown.
+DEADPORT=$(free_port)
 PROM=http://127.0.0.1:$PPORT
 PAGE=http://127.0.0.1:$MPORT/metrics
 TEXTFILE=$TMP/memwatch.prom
 TOP=3
+TOPS=2
 
 # Private copies to watch: a watch is by inode, and other runs (benchmarks)
 # start the programs in $WL, which this daemon must not trace.
 BIN=$TMP/bin
 mkdir "$BIN"
-cp "$WL/thread_churn" "$WL/queue_retain" "$WL/alloc_pairs" "$BIN/"
+cp "$WL/thread_churn" "$WL/queue_retain" "$WL/alloc_pairs" "$WL/custom_pool" "$BIN/"
 # A program whose name (so its comm) has a quote, a backslash and a byte
 # that is not UTF-8: label values must still parse.
 ODD=$'odd"na\\me\xff'
 cp "$WL/tls_nodtor" "$BIN/$ODD"
 # --growth-horizon 0: queue_retain's growth is found within its run.
 watch daemon --metrics-listen "127.0.0.1:$MPORT" --metrics-textfile "$TEXTFILE" \
-	--growth-horizon 0 --metrics-threads "$TOP" --exe "$BIN/thread_churn" --exe "$BIN/queue_retain" \
-	--exe "$BIN/alloc_pairs" --exe "$BIN/$ODD"
+	--growth-horizon 0 --metrics-threads "$TOP" --metrics-sites "$TOPS" --exe "$BIN/thread_churn" --exe "$BIN/queue_retain" \
+	--exe "$BIN/alloc_pairs" --exe "$BIN/custom_pool" --exe "$BIN/$ODD"
 
 # The endpoint itself: the page, an index, nothing else, GET and HEAD only.
 http_code() {
@@ -121,7 +148,7 @@ rule_files:
 scrape_configs:
   - job_name: memwatch
     static_configs:
-      - targets: ["127.0.0.1:$MPORT"]
+      - targets: ["127.0.0.1:$MPORT", "127.0.0.1:$DEADPORT"]
 EOF
 prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
 	--web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
@@ -178,8 +205,17 @@ fi
 
 # --- the workloads ----------------------------------------------------------------
 
-# Growing for longer than the suite runs; killed at the end.
-"$BIN/queue_retain" 3 30000 150 1024 >"$TMP/queue.out" 2>&1 &
+# Growing for longer than the suite runs; killed at the end. In a cgroup
+# named as systemd names a service's, so that its series have a unit.
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+UNIT=mw-prom-$$.service
+if [[ -n $CG2 ]] && mkdir "$CG2/$UNIT"; then
+	pass unit/setup
+else
+	fail unit/setup "no cgroup2 file system to make $UNIT in"
+fi
+sh -c 'echo $$ > "$0/cgroup.procs"; exec "$@"' "$CG2/$UNIT" \
+	"$BIN/queue_retain" 3 30000 150 1024 >"$TMP/queue.out" 2>&1 &
 queue=$!
 BG_PIDS+=("$queue")
 ok queue/attached "queue_retain not traced" wait_for_target "$queue"
@@ -227,6 +263,46 @@ if [[ $n_series == "$TOP" && -n $top_tid && $top_tid == "$ctl_tid" && $not_expor
 	pass threads/top_n
 else
 	fail threads/top_n "$n_series series (want $TOP), top tid '$top_tid' (memwatchctl '$ctl_tid'), not exported '$not_exported' (want 2)"
+fi
+
+# Two threads trimming a pool without its lock free the same 8 objects:
+# a bad-free finding (a double free), for MemwatchBadFree.
+run_bg pool "$BIN/custom_pool" 8 48
+if wait_until 20 findings_at_least 1 --kind bad-free &&
+	wait_until 15 prom_is 'sum(memwatch_findings_open{kind="bad-free"})' 1; then
+	pass findings/bad_free
+else
+	fail findings/bad_free "open bad-free findings: Prometheus '$(prom_value 'sum(memwatch_findings_open{kind="bad-free"})')', want 1"
+fi
+
+# Per-site series: the top $TOPS of each process only, labelled with the
+# process, its unit and the site; queue_retain's largest is the function
+# memwatchctl top names first for it, the others counted as not exported.
+series_of() { # METRIC PID: its series of that process
+	grep "^$1{pid=\"$2\"," "$TMP/page.txt" || true
+}
+sites_ok() {
+	curl -sf "$PAGE" >"$TMP/page.txt" || return 1
+	n_sites=$(series_of memwatch_site_live_bytes "$queue" | grep -c . || true)
+	top_fn=$(series_of memwatch_site_live_bytes "$queue" | sort -t' ' -k2,2nr |
+		head -n 1 | sed -n 's/.*,function="\([^"]*\)",module="\([^"]*\)"}.*/\1 \2/p')
+	ctl_fn=$(ctl --json top --limit all 2>/dev/null | jq -r --argjson p "$queue" \
+		'[.[] | select(.pid == $p)] | max_by(.bytes) | "\(.site.function) \(.site.module | split("/") | last)"' || true)
+	units=$(series_of memwatch_site_live_bytes "$queue" | sed -n 's/.*,unit="\([^"]*\)",.*/\1/p' | sort -u)
+	most=$(grep '^memwatch_site_live_bytes{' "$TMP/page.txt" | sed 's/,.*//' | sort | uniq -c | sort -nr |
+		awk 'NR == 1 { print $1 }')
+	blocks=$(series_of memwatch_site_live_blocks "$queue" | grep -c . || true)
+	not_exported=$(sed -n 's/^memwatch_sites_not_exported \([0-9]*\)$/\1/p' "$TMP/page.txt")
+	WHY="$n_sites series of queue_retain (want $TOPS, $blocks of blocks), top '$top_fn' (memwatchctl '$ctl_fn'), units '$units' (want $UNIT), at most $most a process, not exported '$not_exported'"
+	[[ $n_sites == "$TOPS" && $blocks == "$TOPS" && -n $top_fn && $top_fn == "$ctl_fn" &&
+		$units == "$UNIT" && $most == "$TOPS" && ${not_exported:-0} -gt 0 ]]
+}
+ok sites/top_n "per-site series" wait_until 10 sites_ok
+# The dashboard's unit variable and per-process series have the unit too.
+if wait_until 10 prom_is "count(memwatch_process_live_bytes{pid=\"$queue\",unit=\"$UNIT\"})" 1; then
+	pass unit/process_series
+else
+	fail unit/process_series "no memwatch_process_live_bytes{unit=\"$UNIT\"} of pid $queue"
 fi
 
 # Lose events for real: flood the ring buffer while the daemon is stopped.
@@ -374,6 +450,29 @@ jq -r '.data.groups[].rules[] | "\(.name)\t\(.query)"' "$TMP/rules.json" >"$TMP/
 while IFS=$'\t' read -r name query; do
 	ok "rule/$name/data" "$query" prom_nonempty "$query"
 done <"$TMP/rules.tsv"
+# Each alert has a runbook: a document the package installs under
+# /usr/share/doc/memwatch, from docs/ here.
+jq -r '.data.groups[].rules[] | "\(.name)\t\(.annotations.runbook_url // "")"' \
+	"$TMP/rules.json" >"$TMP/runbooks.tsv"
+while IFS=$'\t' read -r name url; do
+	doc=${url#file:///usr/share/doc/memwatch/}
+	if [[ $url == file:///usr/share/doc/memwatch/* && -f $ROOT/docs/$doc ]]; then
+		pass "rule/$name/runbook"
+	else
+		fail "rule/$name/runbook" "runbook_url '$url' is no file:///usr/share/doc/memwatch/ document of docs/"
+	fi
+done <"$TMP/runbooks.tsv"
+# Each alert has a case in alerts_test.yml where it fires (promtool
+# passes a test of an alert it never fires, and one of no alert at all).
+while IFS=$'\t' read -r name query; do
+	if awk -v n="$name" '$1 == "alertname:" { cur = $2 }
+		$1 == "exp_alerts:" && $2 != "[]" && cur == n { found = 1 }
+		END { exit !found }' "$ROOT/dashboards/alerts_test.yml"; then
+		pass "rule/$name/unit_tested"
+	else
+		fail "rule/$name/unit_tested" "dashboards/alerts_test.yml never expects $name to fire"
+	fi
+done <"$TMP/rules.tsv"
 alert_active() {
 	curl -sf "$PROM/api/v1/alerts" |
 		jq -e --arg n "$1" 'any(.data.alerts[]; .labels.alertname == $n)' >/dev/null
@@ -436,11 +535,12 @@ ok daemon/stop "memwatchd did not stop cleanly" stop_daemon
 	kill -KILL "$queue"
 	wait "$queue"
 } 2>/dev/null || true
+[[ -z $CG2 ]] || rmdir "$CG2/$UNIT" 2>/dev/null || true
 
 # A textfile and no HTTP server: a traced command's TLS leak.
 DB=$TMP/textfile.db
 SOCK=$TMP/textfile.sock
-trace --metrics-listen none --metrics-textfile "$TMP/only.prom" -- "$WL/tls_nodtor" 8 4096
+trace --metrics-listen none --metrics-textfile "$TMP/only.prom" --metrics-sites 0 -- "$WL/tls_nodtor" 8 4096
 n=$(ctl --json findings --kind tls-outlived-thread 2>/dev/null | jq 'length' || echo 0)
 got=$(sed -n 's/^memwatch_findings_total{kind="tls-outlived-thread",severity="high"} //p' "$TMP/only.prom" 2>/dev/null || true)
 if [[ $TRACE_RC == 0 && $n == 8 && $got == 8 ]] && ! grep -q 'serving metrics' "$TRACE_LOG.err"; then
@@ -452,6 +552,20 @@ if promtool check metrics <"$TMP/only.prom" >"$TMP/lint_only.out" 2>&1; then
 	pass textfile_only/format
 else
 	fail textfile_only/format "$(cat "$TMP/lint_only.out")"
+fi
+# --metrics-sites 0: no per-site family at all (the page above had them).
+if [[ -s $TMP/only.prom ]] && ! grep -q '^# TYPE memwatch_site' "$TMP/only.prom" &&
+	grep -q '^# TYPE memwatch_site_live_bytes gauge' "$TMP/page.txt"; then
+	pass sites/zero_disables
+else
+	fail sites/zero_disables "$(grep -m 2 'memwatch_site' "$TMP/only.prom")"
+fi
+rc=0
+"$MEMWATCHD" --metrics-sites 1001 --check-config >"$TMP/sites_bad.out" 2>&1 || rc=$?
+if [[ $rc == 2 && $(cat "$TMP/sites_bad.out") == "memwatchd: --metrics-sites: invalid value '1001' (0 to 1000)" ]]; then
+	pass sites/bad_value
+else
+	fail sites/bad_value "exit $rc: $(cat "$TMP/sites_bad.out")"
 fi
 
 finish

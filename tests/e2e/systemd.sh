@@ -10,7 +10,11 @@
 # (capability bounding set, seccomp, no_new_privs) and the daemon lives in
 # it; that each finding opened is a journal entry with MEMWATCH_* fields
 # (journalctl -o json); that a reload applies a good file and fails, logged at warning, on a
-# bad one; that /metrics answers inside; that log lines carry journal
+# bad one; that /metrics answers inside on the default address; that the
+# package's example drop-in for a remote Prometheus passes
+# `systemd-analyze verify` and lets a Prometheus in another network
+# namespace scrape the daemon through the unit's IPAddressDeny=any, and
+# nobody else; that log lines carry journal
 # priorities; that a stripped service's call site is named from its
 # debug file by a debuginfod on the container's loopback, set up as the
 # manual page says (a drop-in with DEBUGINFOD_URLS, restart), and the
@@ -42,6 +46,9 @@ NSPAWN_PID=
 LEADER=
 CGROUPS=()
 NEW_ROOTFS=
+# (g3): the remote Prometheus's network namespace and the veth pair to it.
+PROMNS=
+VETH=mwv$$
 
 # --- cleanup ------------------------------------------------------------------------
 
@@ -94,6 +101,8 @@ systemd_exit() {
 	trap - ERR
 	set +e
 	stop_container
+	[[ -z $PROMNS ]] || ip netns del "$PROMNS" 2>/dev/null
+	ip link del "$VETH" 2>/dev/null
 	if [[ -n $NEW_ROOTFS ]]; then
 		while read -r m; do
 			umount -l "$m"
@@ -455,16 +464,15 @@ fi
 
 # --- (g) /metrics ---------------------------------------------------------------------
 
-# The default address, 127.0.0.1:9464, in the container's network
+# The default address, 127.0.0.1:19464, in the container's network
 # namespace (the host's curl, entered there).
-if nsenter -t "$LEADER" -n curl -sf --max-time 10 http://127.0.0.1:9464/metrics \
+if nsenter -t "$LEADER" -n curl -sf --max-time 10 http://127.0.0.1:19464/metrics \
 	>"$TMP/metrics.txt" 2>"$TMP/metrics.err" &&
 	grep -q '^memwatch_build_info{' "$TMP/metrics.txt"; then
 	pass metrics/scrape
 else
 	fail metrics/scrape "$(cat "$TMP/metrics.err") $(head -c 200 "$TMP/metrics.txt")"
 fi
-
 # --- (g2) debuginfod, as the manual page says to set it up ------------------------
 
 # The server: Debian's debuginfod on the container's loopback (the host's
@@ -528,6 +536,121 @@ if in_ct test -s "/var/lib/memwatch/debuginfod/$BUILD_ID/debuginfo"; then
 	pass debuginfod/cache_in_state_dir
 else
 	fail debuginfod/cache_in_state_dir "no /var/lib/memwatch/debuginfod/$BUILD_ID/debuginfo: $(in_ct ls -R /var/lib/memwatch 2>&1 | head -c 300)"
+fi
+
+# The watched service's process and its sites carry their unit on the
+# page (split_prog's 16 blocks: stripped, the site's function is what the
+# symbol tables say, which is none).
+# shellcheck disable=SC2317  # called through wait_until
+unit_series() {
+	nsenter -t "$LEADER" -n curl -sf --max-time 10 http://127.0.0.1:19464/metrics \
+		>"$TMP/metrics-split.txt" 2>&1 || return 1
+	split=$(sed -n 's/^memwatch_process_live_bytes{pid="\([0-9]*\)",comm="split_prog",unit="split.service"} [0-9]*$/\1/p' \
+		"$TMP/metrics-split.txt")
+	[[ -n $split ]] && grep -q "^memwatch_site_live_bytes{pid=\"$split\",comm=\"split_prog\",unit=\"split.service\",function=\"[^\"]*\",module=\"split_prog\"} 1144$" \
+		"$TMP/metrics-split.txt"
+}
+if wait_until 10 unit_series; then
+	pass metrics/unit_label
+else
+	fail metrics/unit_label "no series of split_prog (its site 1144 bytes) with unit=\"split.service\": $(grep -m 3 'split' "$TMP/metrics-split.txt")"
+fi
+
+# --- (g3) a remote Prometheus, through the example drop-in ---------------------------
+
+# Another host's Prometheus: a network namespace of its own, joined to the
+# container's by a veth pair (the container 10.213.0.1; the Prometheus
+# 10.213.0.2, and 10.213.0.3 a host not allowed). The package's example
+# drop-in, its IPAddressAllow= set to the Prometheus's address, makes the
+# daemon listen on 0.0.0.0 and lets that address through the unit's
+# IPAddressDeny=any.
+PROMNS=mw-e2e-prom-$$
+PEER=mwp$$
+CT_ADDR=10.213.0.1
+DROPIN=/usr/share/doc/memwatch/examples/memwatchd-remote-scrape.conf
+ip netns add "$PROMNS"
+ip link add "$VETH" type veth peer name "$PEER"
+ip link set "$PEER" netns "$PROMNS"
+ip link set "$VETH" netns "$LEADER"
+nsenter -t "$LEADER" -n ip addr add "$CT_ADDR/24" dev "$VETH"
+nsenter -t "$LEADER" -n ip link set "$VETH" up
+ip -n "$PROMNS" addr add 10.213.0.2/24 dev "$PEER"
+ip -n "$PROMNS" addr add 10.213.0.3/24 dev "$PEER"
+ip -n "$PROMNS" link set "$PEER" up
+ip -n "$PROMNS" link set lo up
+# scrape_from ADDR: GET /metrics from the Prometheus's namespace, from ADDR.
+scrape_from() {
+	ip netns exec "$PROMNS" curl -sf --max-time 3 --interface "$1" \
+		"http://$CT_ADDR:19464/metrics" 2>/dev/null | grep -q '^memwatch_build_info{'
+}
+# The packaged unit alone listens on its loopback: nothing from outside.
+if ! scrape_from 10.213.0.2 && nsenter -t "$LEADER" -n ss -Hltn 'sport = :19464' |
+	grep -q '127.0.0.1:19464'; then
+	pass remote/blocked_without_dropin
+else
+	fail remote/blocked_without_dropin "a scrape from 10.213.0.2 answered, or nothing on 127.0.0.1:19464: $(nsenter -t "$LEADER" -n ss -Hltn 2>&1 | head -n 5)"
+fi
+in_ct sh -c "sed 's/^IPAddressAllow=.*/IPAddressAllow=10.213.0.2/' $DROPIN \
+	>/etc/systemd/system/memwatchd.service.d/remote-scrape.conf" 2>"$TMP/dropin.err" || true
+if [[ $(in_ct grep -c '^IPAddressAllow=10.213.0.2$' /etc/systemd/system/memwatchd.service.d/remote-scrape.conf 2>&1) == 1 ]]; then
+	pass remote/dropin_installed
+else
+	fail remote/dropin_installed "no $DROPIN in the package, or no IPAddressAllow= line in it: $(cat "$TMP/dropin.err")"
+fi
+# systemd's own check of the unit with its drop-ins (--man=no: minbase has
+# no man to look the Documentation= pages up with).
+if in_ct systemd-analyze verify --man=no memwatchd.service >"$TMP/verify.out" 2>&1 &&
+	[[ ! -s $TMP/verify.out ]]; then
+	pass remote/verify
+else
+	fail remote/verify "$(head -n 5 "$TMP/verify.out")"
+fi
+in_ct systemctl daemon-reload
+in_ct systemctl restart memwatchd
+wait_until 20 memwatchd_active || true
+got=$(show IPAddressAllow)
+if [[ $(show ActiveState) == active && $got == *10.213.0.2* ]] &&
+	nsenter -t "$LEADER" -n ss -Hltn 'sport = :19464' | grep -q '0.0.0.0:19464'; then
+	pass remote/listening
+else
+	fail remote/listening "ActiveState '$(show ActiveState)', IPAddressAllow '$got': $(nsenter -t "$LEADER" -n ss -Hltn 2>&1 | head -n 5)"
+fi
+# The Prometheus scrapes through it, every second.
+PPORT=9090
+cat >"$TMP/prometheus-remote.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: memwatch
+    static_configs:
+      - targets: ["$CT_ADDR:19464"]
+EOF
+ip netns exec "$PROMNS" prometheus --config.file="$TMP/prometheus-remote.yml" \
+	--storage.tsdb.path="$TMP/tsdb-remote" --web.listen-address="127.0.0.1:$PPORT" \
+	--log.level=warn >"$TMP/prometheus-remote.out" 2>&1 &
+BG_PIDS+=("$!")
+# prom_remote EXPR: the first value of an instant query, empty if none.
+prom_remote() {
+	ip netns exec "$PROMNS" curl -sfG --data-urlencode "query=$1" \
+		"http://127.0.0.1:$PPORT/api/v1/query" 2>/dev/null |
+		jq -r '.data.result[0].value[1] // empty' 2>/dev/null || true
+}
+# shellcheck disable=SC2317  # called through wait_until
+remote_scraped() {
+	[[ $(prom_remote "up{job=\"memwatch\",instance=\"$CT_ADDR:19464\"}") == 1 &&
+		$(prom_remote 'count(memwatch_build_info{job="memwatch"})') == 1 ]]
+}
+if wait_until 60 remote_scraped; then
+	pass remote/prometheus_scrapes
+else
+	fail remote/prometheus_scrapes "up '$(prom_remote 'up')': $(tail -n 3 "$TMP/prometheus-remote.out")"
+fi
+# IPAddressDeny=any still holds for every other address.
+if scrape_from 10.213.0.2 && ! scrape_from 10.213.0.3; then
+	pass remote/others_denied
+else
+	fail remote/others_denied "from 10.213.0.3 a scrape answered, or none from 10.213.0.2"
 fi
 
 # --- (h) stop ------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def config():
     put("config", "bad-lines", b"\0  # comment\r\n\nbogus 1\n")
     put("config", "argv", b"\x01--db\0/tmp/x.db\0--pid\0123\0"
         b"--tls-pid\0456\0--log-level\0debug\0-v\0--\0/bin/true\0")
-    put("config", "argv-metrics", b"\x01--metrics-listen\0127.0.0.1:9464"
+    put("config", "argv-metrics", b"\x01--metrics-listen\0127.0.0.1:19464"
         b"\0--keep-days\07\0--max-db-mb\0100\0--grace=10\0")
 
 

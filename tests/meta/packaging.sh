@@ -40,7 +40,8 @@ FILES=(/usr/sbin/memwatchd /usr/bin/memwatchctl
 	/lib/systemd/system/memwatchd.service /etc/memwatch/memwatchd.conf
 	/usr/share/man/man8/memwatchd.8.gz /usr/share/man/man1/memwatchctl.1.gz
 	/usr/share/man/man5/memwatchd.conf.5.gz
-	/usr/share/bash-completion/completions/memwatchctl)
+	/usr/share/bash-completion/completions/memwatchctl
+	/usr/share/doc/memwatch/examples/memwatchd-remote-scrape.conf)
 while IFS= read -r f; do
 	FILES+=("/usr/share/memwatch/$f")
 done < <(cd "$ROOT" && find dashboards -type f | sort)

@@ -2,7 +2,8 @@
  * test_engine_site.c - unit tests of allocation sites and stacks
  * (engine/engine_site.c): each site handed to the sink once per process,
  * the site of a finding on a young block, and stacks interned, classified
- * when first needed and handed over once.
+ * when first needed and handed over once; the exporters' walk of the
+ * sites holding live blocks (engine__each_site).
  *
  * The engine is fed hand-made events and flushed into the recording sink
  * through the fixture the engine's tests share
@@ -252,11 +253,99 @@ static void test_culprit_past_wrappers(void)
 	teardown();
 }
 
+
+/* --- the exporters' walk (engine/engine_export.c) --------------------------- */
+
+static struct {
+	uint64_t ip, bytes, blocks;
+	uint32_t pid;
+} walked[16];
+static size_t nwalked;
+
+static int walk_site(void *ctx, const struct mw_process_row *p,
+		     const struct engine_site_view *sv)
+{
+	(void)ctx;
+	if (nwalked < sizeof(walked) / sizeof(walked[0]))
+		walked[nwalked++] = (typeof(walked[0])){
+		    .ip = sv->ip,
+		    .bytes = sv->live_bytes,
+		    .blocks = sv->live_blocks,
+		    .pid = p->pid,
+		};
+	return 0;
+}
+
+/* What the walk says of ip: bytes, blocks (summed over its stacks) and
+ * how many sites have it. */
+static uint64_t walked_at(uint64_t ip, uint64_t *blocks, unsigned *n)
+{
+	uint64_t bytes = 0;
+
+	*blocks = 0;
+	*n = 0;
+	nwalked = 0;
+	CHECK(engine__each_site(E, walk_site, NULL) == 0);
+	for (size_t i = 0; i < nwalked; i++) {
+		if (walked[i].ip != ip)
+			continue;
+		CHECK_U64(walked[i].pid, PID);
+		bytes += walked[i].bytes;
+		*blocks += walked[i].blocks;
+		(*n)++;
+	}
+	return bytes;
+}
+
+static void test_each_site(void)
+{
+	struct engine_config cfg = {
+	    .grace_ns = MS(500),
+	    .persist_age_ns = 0,
+	    .classify = classify_wrap,
+	};
+	static const uint64_t a[] = {WRAP_IN, WRAP_OUT, 0x401000, 0x409000};
+	static const uint64_t b[] = {WRAP_IN, WRAP_OUT, 0x402000, 0x409000};
+	static const uint64_t plain[] = {0x403000, 0x409000};
+	uint64_t blocks;
+	unsigned n;
+
+	rec_reset();
+	E = engine__new(&cfg, 1000);
+	attach(PID, 0);
+	tstart(101, 0);
+	al_stack(101, 1, 0x1000, 16, a, 4);
+	al_stack(101, 2, 0x2000, 32, b, 4);
+	al_stack(101, 3, 0x3000, 8, plain, 2);
+	al_stack(101, 4, 0x4000, 8, plain, 2);
+	fr(101, 5, 0x4000);
+	/* Not yet classified: each stack at its first frame, the wrapper;
+	 * live blocks only. */
+	CHECK_U64(walked_at(WRAP_IN, &blocks, &n), 48);
+	CHECK_U64(blocks, 2);
+	CHECK_U64(n, 2);
+	CHECK_U64(walked_at(0x403000, &blocks, &n), 8);
+	CHECK_U64(blocks, 1);
+	CHECK_U64(nwalked, 3);
+	/* Classified at the flush: at the culprit, as the rows say. */
+	CHECK(flush_at(10) == 0);
+	CHECK_U64(walked_at(WRAP_IN, &blocks, &n), 0);
+	CHECK_U64(walked_at(0x401000, &blocks, &n), 16);
+	CHECK_U64(walked_at(0x402000, &blocks, &n), 32);
+	/* A site whose blocks are all freed is left out. */
+	fr(101, 11, 0x3000);
+	CHECK_U64(walked_at(0x403000, &blocks, &n), 0);
+	CHECK_U64(n, 0);
+	CHECK_U64(nwalked, 2);
+	teardown();
+}
+
 static const struct unit_case cases[] = {
     UNIT_CASE(test_site_once_per_process),
     UNIT_CASE(test_stacks_dedup_and_flush),
     UNIT_CASE(test_culprit_past_wrappers),
     UNIT_CASE(test_site_of_young_finding),
+    UNIT_CASE(test_each_site),
 };
 
 int main(int argc, char **argv)
