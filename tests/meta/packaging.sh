@@ -12,7 +12,9 @@
 # findings. `dpkg --purge` must then leave nothing behind: no file, no
 # /etc/memwatch, no /var/lib/memwatch, no group, no unit enablement.
 # Last, `make rpm` and the rpm's files, config file, scriptlets and
-# dependencies (rpm -qp).
+# dependencies (rpm -qp). In both packages, every document the packaged
+# manual pages name (/usr/share/doc/memwatch/NAME) is in the package,
+# and no page names a path of the source tree (docs/NAME.md) instead.
 #
 # The host is left as it was, even if the suite fails half-way: the exit
 # trap purges the package. A memwatch package already installed stops the
@@ -172,6 +174,35 @@ if ((${#missing[@]} == 0)); then
 else
 	fail deb/contents "not in the .deb (or not root's): ${missing[*]}"
 fi
+# man_docs ROOT: the documents the manual pages under ROOT (a package's
+# files, unpacked) name, one a line; a source path (docs/X.md) as
+# "source:docs/X.md", which no installed page should name.
+man_docs() {
+	local pages=("$1"/usr/share/man/man*/*)
+	((${#pages[@]} == 3)) || echo "pages:${#pages[@]}"
+	zcat -f "${pages[@]}" | grep -oE '/usr/share/doc/memwatch/[A-Za-z0-9_.-]+' | sort -u
+	zcat -f "${pages[@]}" | grep -oE '(^|[^/A-Za-z])docs/[A-Za-z0-9_.-]+' |
+		sed 's/^[^d]*/source:/' | sort -u
+}
+# check_man_docs CASE ROOT LIST: every document ROOT's pages name is a
+# line of LIST (the package's files).
+check_man_docs() {
+	local d docs bad=()
+	docs=$(man_docs "$2" || true)
+	for d in $docs; do
+		[[ $d == /* ]] && grep -qxF -- "$d" "$3" || bad+=("$d")
+	done
+	if [[ -n $docs && ${#bad[@]} == 0 ]]; then
+		pass "$1"
+	else
+		fail "$1" "named by the manual pages, not in the package: ${bad[*]:-the pages name no document}"
+	fi
+}
+mkdir "$TMP/deb-root"
+dpkg-deb -x "$DEB" "$TMP/deb-root"
+# The package's regular files, without dpkg-deb -c's leading dot.
+awk '$1 ~ /^-/ { print substr($6, 2) }' "$TMP/deb-contents.txt" >"$TMP/deb-files.txt"
+check_man_docs deb/man_docs "$TMP/deb-root" "$TMP/deb-files.txt"
 if in_deb /usr/sbin/memwatchd -rwxr-xr-x && in_deb /usr/bin/memwatchctl -rwxr-xr-x &&
 	in_deb /etc/memwatch/memwatchd.conf -rw-r--r--; then
 	pass deb/modes
@@ -418,6 +449,12 @@ if ((${#missing[@]} == 0)); then
 else
 	fail rpm/files "not in the rpm: ${missing[*]}"
 fi
+# The pages as the rpm has them (rpm2cpio: rpm's own tool), and the
+# documents they name among its files.
+mkdir "$TMP/rpm-root"
+(cd "$TMP/rpm-root" && rpm2cpio "$RPM" | cpio -idm --quiet 2>/dev/null) || true
+rpm -qlp "$RPM" >"$TMP/rpm-all-files.txt" 2>&1 || true
+check_man_docs rpm/man_docs "$TMP/rpm-root" "$TMP/rpm-all-files.txt"
 got=$(rpm -qp --configfiles "$RPM" 2>&1 || true)
 if [[ $got == /etc/memwatch/memwatchd.conf ]]; then
 	pass rpm/config
