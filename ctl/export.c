@@ -27,14 +27,15 @@
  * locations alone; the build id is then the file's as it is now, only
  * if the segment checked out.
  */
-enum { MOD_TRIES = 8, PAGE = 4096 };
+/* MOD_ID_MAX: a build id in hex (64 bytes at most) and its NUL. */
+enum { MOD_TRIES = 8, PAGE = 4096, MOD_ID_MAX = 129 };
 
 struct module {
 	uint64_t proc_id;
 	char path[MW_SITE_STR];
 	unsigned tries; /* sites tried for the bias, up to MOD_TRIES */
 	bool done;
-	char build_id[2 * 64 + 1];
+	char build_id[MOD_ID_MAX];
 	uint64_t start, limit, offset;
 };
 
@@ -78,7 +79,7 @@ static struct module *module_of(struct profile_ctx *c, uint64_t proc_id,
 static int symbol_value(struct elffile *e, const char *id, const char *name,
 			uint64_t *value)
 {
-	char path[sizeof("/usr/lib/debug/.build-id//.debug") + 2 * 64 + 1];
+	char path[sizeof("/usr/lib/debug/.build-id//.debug") + MOD_ID_MAX];
 	struct elffile *d;
 	int err = elffile__symbol(e, name, value);
 
@@ -160,7 +161,7 @@ static int frame_location(struct profile_ctx *c, uint64_t proc_id, uint64_t ip,
 /* The command name of process proc_id, "" if not stored. */
 static const char *proc_comm(struct profile_ctx *c, uint64_t proc_id)
 {
-	struct mw_process_row r;
+	struct mw_process_row r = {0};
 
 	if (c->comm_proc != proc_id) {
 		c->comm_proc = proc_id;
