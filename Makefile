@@ -17,22 +17,28 @@ CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= bpftool
 
-# Debian packages the build and tests need; `make deps` installs missing ones.
-DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
-	libsqlite3-dev libdw-dev sqlite3 make gcc g++ procps jq python3 memcached \
+# Debian packages `make demo` needs, and no more (`make demo-deps` installs
+# the missing ones): what builds memwatchd, memwatchctl and the demo's
+# program, and jq, which tests/demo.sh reads the findings with. The
+# libraries the programs link: libbpf, libelf, zlib, libdw, SQLite,
+# libmicrohttpd (/metrics), libsystemd (sd_notify, the journal),
+# libsmartcols (memwatchctl's tables); g++ for libstdc++'s demangler.
+# tests/meta/deps.sh holds it to a strict subset of DEPS_PKGS without
+# the tests' tools, and to the libraries the demo's build links.
+DEMO_PKGS := clang libbpf-dev bpftool libelf-dev zlib1g-dev libsqlite3-dev \
+	libdw-dev libmicrohttpd-dev libsystemd-dev libsmartcols-dev make gcc g++ jq
+# Debian packages the build and every test need; `make deps` installs
+# missing ones: the demo's and the tests' tools, workloads and references.
+DEPS_PKGS := $(DEMO_PKGS) llvm sqlite3 procps python3 memcached \
 	nginx-light redis-server redis-tools apache2-utils postgresql \
 	openjdk-17-jdk-headless nodejs \
 	libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev \
 	bpftrace heaptrack
-# libmicrohttpd: memwatchd's /metrics; prometheus: the real Prometheus and
-# promtool tests/e2e/prometheus.sh runs the dashboards and alert rules on.
-DEPS_PKGS += libmicrohttpd-dev prometheus
+# prometheus: the real Prometheus and promtool tests/e2e/prometheus.sh
+# runs the dashboards and alert rules on.
+DEPS_PKGS += prometheus
 # golang-go: go tool pprof reads memwatchctl's pprof export in tests/e2e/export.sh.
 DEPS_PKGS += golang-go
-# libsmartcols: memwatchctl's tables, as lsblk and findmnt print theirs.
-DEPS_PKGS += libsmartcols-dev
-# libsystemd: sd_notify, memwatchd's Type=notify readiness, reload, watchdog.
-DEPS_PKGS += libsystemd-dev
 # curl: tests/e2e/prometheus.sh reads /metrics and Prometheus' HTTP API.
 DEPS_PKGS += curl
 # debuginfod: tests/e2e/debuginfod.sh serves a stripped program's debug file
@@ -161,12 +167,15 @@ BINS := $(OUT)/memwatchd $(OUT)/memwatchctl
 # makefiles (mk/*.mk) add theirs.
 TEST_BINS := $(OUT)/mwreplay $(UNIT_BINS) $(WORKLOADS) $(OUT)/gen_db
 
-.PHONY: all tests deps demo check check-kernels test clean bench bench-kernels
+.PHONY: all tests deps demo-deps print-deps demo check check-kernels test clean bench bench-kernels
 all: $(BINS)
 tests: $(TEST_BINS)
 
-deps:
-	@missing=$$(for p in $(DEPS_PKGS); do \
+# deps: every package (DEPS_PKGS); demo-deps: the demo's (DEMO_PKGS).
+deps: PKGS = $(DEPS_PKGS)
+demo-deps: PKGS = $(DEMO_PKGS)
+deps demo-deps:
+	@missing=$$(for p in $(PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -175,8 +184,15 @@ deps:
 			apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
 
-demo: deps
-	$(MAKE) all tests
+# The two sets, one a line, for tests/meta/deps.sh.
+print-deps:
+	@echo "demo: $(DEMO_PKGS)"
+	@echo "check: $(DEPS_PKGS)"
+
+# The product and the demo's program only: the other workloads and the
+# tests want packages the demo does not install.
+demo: demo-deps
+	$(MAKE) all $(OUT)/workloads/demo_leaky
 	tests/demo.sh
 
 # tests/run.sh takes suite names and -k PATTERN: make check T="unit golden"

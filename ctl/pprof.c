@@ -40,12 +40,14 @@ enum {
 };
 enum { VALUE_TYPE_TYPE = 1, VALUE_TYPE_UNIT = 2 };
 enum { SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3 };
-enum { LABEL_KEY = 1, LABEL_NUM = 3 };
+enum { LABEL_KEY = 1, LABEL_STR = 2, LABEL_NUM = 3 };
 enum {
 	MAPPING_ID = 1,
 	MAPPING_MEMORY_START = 2,
 	MAPPING_MEMORY_LIMIT = 3,
+	MAPPING_FILE_OFFSET = 4,
 	MAPPING_FILENAME = 5,
+	MAPPING_BUILD_ID = 6,
 	MAPPING_HAS_FUNCTIONS = 7,
 	MAPPING_HAS_FILENAMES = 8,
 	MAPPING_HAS_LINE_NUMBERS = 9,
@@ -184,6 +186,11 @@ struct mapping {
 	int64_t file;	       /* string index of the module's path */
 	uint64_t start, limit; /* [lowest, highest + 1) of its locations */
 	bool has_files, has_lines;
+	/* As the process mapped it, when known (real): [map_start,
+	 * map_limit) from file offset map_offset. */
+	bool real;
+	uint64_t map_start, map_limit, map_offset;
+	int64_t build_id; /* string index, 0: unknown */
 };
 
 struct function {
@@ -204,6 +211,7 @@ struct sample {
 	uint64_t bytes;
 	uint32_t pid;
 	uint32_t nlocs;
+	int64_t comm; /* string index, 0: none */
 	size_t first; /* its location ids: p->stack[first...] */
 };
 
@@ -237,7 +245,7 @@ struct pprof {
 	size_t nstack, cap_stack;
 	/* String indices of the fixed names. */
 	int64_t s_inuse_objects, s_count, s_inuse_space, s_bytes, s_space,
-	    s_pid;
+	    s_pid, s_comm;
 };
 
 /* Room for n + 1 elements of size `size` in *v. */
@@ -353,11 +361,11 @@ static bool map_eq(const struct pprof *p, uint64_t id, const void *key)
 }
 
 /*
- * The mapping of fr's module in this address space. The store keeps a
- * module's path but not where it was loaded, so the range is that of
- * the module's locations in this profile: enough for pprof to show the
- * module, and has_functions tells it not to symbolize them again (it
- * would need the real load address).
+ * The mapping of fr's module in this address space: the range its code
+ * had in the process and its build id when the frame brings them (the
+ * first frame of the module that does), else the range of the module's
+ * locations in this profile, enough for pprof to show the module;
+ * has_functions says they are symbolized already.
  */
 static int add_mapping(struct pprof *p, uint64_t space,
 		       const struct pprof_frame *fr, uint64_t *id)
@@ -393,6 +401,19 @@ static int add_mapping(struct pprof *p, uint64_t space,
 		m->limit = fr->addr + 1;
 	m->has_files |= fr->file && fr->file[0];
 	m->has_lines |= fr->line != 0;
+	if (!m->real && fr->map_limit > fr->map_start) {
+		m->real = true;
+		m->map_start = fr->map_start;
+		m->map_limit = fr->map_limit;
+		m->map_offset = fr->map_offset;
+	}
+	if (!m->build_id && fr->build_id && fr->build_id[0]) {
+		int64_t b;
+
+		if ((err = intern(p, fr->build_id, &b)))
+			return err;
+		p->maps[mid - 1].build_id = b;
+	}
 	*id = mid;
 	return 0;
 }
@@ -474,8 +495,10 @@ int pprof__add_location(struct pprof *p, uint64_t space,
 }
 
 int pprof__add_sample(struct pprof *p, const uint64_t *locs, uint32_t n,
-		      uint64_t objects, uint64_t bytes, uint32_t pid)
+		      uint64_t objects, uint64_t bytes, uint32_t pid,
+		      const char *comm)
 {
+	int64_t c = 0;
 	int err;
 
 	if (!n)
@@ -483,6 +506,8 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, uint32_t n,
 	for (uint32_t i = 0; i < n; i++)
 		if (!locs[i] || locs[i] > p->nlocs)
 			return -EINVAL;
+	if (comm && comm[0] && (err = intern(p, comm, &c)))
+		return err;
 	if ((err = vec_grow(&p->samples, &p->cap_samples, p->nsamples,
 			    sizeof(*p->samples))))
 		return err;
@@ -496,6 +521,7 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, uint32_t n,
 	    .bytes = bytes,
 	    .pid = pid,
 	    .nlocs = n,
+	    .comm = c,
 	    .first = p->nstack,
 	};
 	p->nstack += n;
@@ -518,7 +544,8 @@ struct pprof *pprof__new(uint64_t time_ns)
 	    intern(p, "count", &p->s_count) ||
 	    intern(p, "inuse_space", &p->s_inuse_space) ||
 	    intern(p, "bytes", &p->s_bytes) ||
-	    intern(p, "space", &p->s_space) || intern(p, "pid", &p->s_pid)) {
+	    intern(p, "space", &p->s_space) || intern(p, "pid", &p->s_pid) ||
+	    intern(p, "comm", &p->s_comm)) {
 		pprof__free(p);
 		errno = ENOMEM;
 		return NULL;
@@ -574,15 +601,29 @@ static void encode_profile(const struct pprof *p, struct pb *b, struct pb *m,
 		pb__uint(sub, LABEL_KEY, (uint64_t)p->s_pid);
 		pb__uint(sub, LABEL_NUM, s->pid);
 		pb__message(m, SAMPLE_LABEL, sub);
+		if (s->comm) {
+			pb__uint(sub, LABEL_KEY, (uint64_t)p->s_comm);
+			pb__uint(sub, LABEL_STR, (uint64_t)s->comm);
+			pb__message(m, SAMPLE_LABEL, sub);
+		}
 		pb__message(b, PROFILE_SAMPLE, m);
 	}
 	for (size_t i = 0; i < p->nmaps; i++) {
 		const struct mapping *mp = &p->maps[i];
+		/* The real mapping if it holds every location of the
+		 * module: a reader then turns an address into a file
+		 * offset (address - start + offset) and symbolizes it. */
+		bool real = mp->real && mp->map_start <= mp->start &&
+			    mp->limit <= mp->map_limit;
 
 		pb__uint(m, MAPPING_ID, i + 1);
-		pb__uint(m, MAPPING_MEMORY_START, mp->start);
-		pb__uint(m, MAPPING_MEMORY_LIMIT, mp->limit);
+		pb__uint(m, MAPPING_MEMORY_START,
+			 real ? mp->map_start : mp->start);
+		pb__uint(m, MAPPING_MEMORY_LIMIT,
+			 real ? mp->map_limit : mp->limit);
+		pb__uint(m, MAPPING_FILE_OFFSET, real ? mp->map_offset : 0);
 		pb__uint(m, MAPPING_FILENAME, (uint64_t)mp->file);
+		pb__uint(m, MAPPING_BUILD_ID, (uint64_t)mp->build_id);
 		pb__uint(m, MAPPING_HAS_FUNCTIONS, 1);
 		pb__uint(m, MAPPING_HAS_FILENAMES, mp->has_files);
 		pb__uint(m, MAPPING_HAS_LINE_NUMBERS, mp->has_lines);

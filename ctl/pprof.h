@@ -23,13 +23,19 @@ struct pprof;
 
 /* What is known of one return address. Strings are copied; "" and 0 are
  * unknown. A location without a function has no line: pprof shows its
- * address (and module). */
+ * address (and module). The module's mapping as the process had it
+ * (map_*: where its code segment was loaded, from which file offset)
+ * and its build id, when known, let profile readers symbolize the
+ * address again from the file; without them the mapping spans the
+ * module's locations from offset 0. */
 struct pprof_frame {
 	uint64_t addr;
 	const char *module;   /* path of the executable or library */
 	const char *function; /* symbol as the binary has it */
 	const char *file;     /* source file */
 	uint32_t line;
+	const char *build_id; /* the module's GNU build id, hex */
+	uint64_t map_start, map_limit, map_offset; /* map_limit 0: unknown */
 };
 
 /* time_ns: when the profile was taken (ns since the Unix epoch).
@@ -47,9 +53,11 @@ int pprof__add_location(struct pprof *p, uint64_t space,
 			const struct pprof_frame *fr, uint64_t *id);
 
 /* One sample: n location ids, innermost (the allocation site) first,
- * labelled with the pid. */
+ * labelled with the pid (a number label, "pid") and the command name
+ * (a string label, "comm", unless comm is NULL or ""). */
 int pprof__add_sample(struct pprof *p, const uint64_t *locs, uint32_t n,
-		      uint64_t objects, uint64_t bytes, uint32_t pid);
+		      uint64_t objects, uint64_t bytes, uint32_t pid,
+		      const char *comm);
 
 /* The profile as gzip-compressed profile.proto. Does not flush f. */
 int pprof__write(const struct pprof *p, FILE *f);

@@ -12,8 +12,9 @@
 # touched, so the package never holds a stale or hand-built object.
 #
 # deb: the copy is PACKAGE's directory/memwatch-VERSION, with
-# packaging/debian/ as its debian/ and a debian/changelog written here
-# for VERSION; dpkg-buildpackage -b puts the packages in its parent.
+# packaging/debian/ as its debian/, whose changelog's newest entry must
+# be VERSION's (a release adds its entry there, saying what changed);
+# dpkg-buildpackage -b puts the packages in its parent.
 # rpm: a tarball of the files, memwatch-VERSION.tar.gz with everything
 # in memwatch-VERSION/, in a private rpmbuild _topdir, built with
 # packaging/memwatch.spec. On Debian the rpm database knows none of the
@@ -47,11 +48,14 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 package=$out/$(basename "$package")
 cd "$(dirname "$0")/.."
-# The changelog's date, which dpkg-buildpackage turns into
-# SOURCE_DATE_EPOCH: the last commit's, so that two builds of the same
-# commit are alike; now, outside a git work tree.
-when=$(git log -1 --format=%aD 2>/dev/null || true)
-[[ -n $when ]] || when=$(date -R)
+# The changelog's newest entry is this version's: its date is the
+# package's (dpkg-buildpackage's SOURCE_DATE_EPOCH), so that two builds
+# of the same tree are alike.
+logged=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version 2>/dev/null || true)
+if [[ $logged != "$version" ]]; then
+	echo "$0: packaging/debian/changelog's newest entry is '$logged', not $version: add an entry for $version saying what changed" >&2
+	exit 1
+fi
 
 # copy_tree DIR FILE...: the files, and only them, into a new DIR.
 copy_tree() {
@@ -68,13 +72,6 @@ build_deb() {
 	rm -f "$out"/memwatch_"$version"_* "$out"/memwatch-dbgsym_"$version"_*
 	copy_tree "$src" "$@"
 	cp -R "$src/packaging/debian" "$src/debian"
-	cat >"$src/debian/changelog" <<-EOF
-		memwatch ($version) unstable; urgency=medium
-
-		  * memwatch $version.
-
-		 -- memwatch developers <dev@memwatch.invalid>  $when
-	EOF
 	# -J: the make jobs of DEB_BUILD_OPTIONS=parallel=, one a core.
 	(cd "$src" && dpkg-buildpackage -b -us -uc -Jauto)
 	rm -rf "$src"

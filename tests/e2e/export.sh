@@ -8,7 +8,14 @@
 #   - pprof: `go tool pprof -top` (Debian golang-go) must show
 #     tls_nodtor_alloc with the bytes and blocks `top --json` gives its
 #     site, the same totals as every live block, the callers above it,
-#     and with --pid only that process;
+#     and with --pid only that process; each sample labelled with its
+#     pid and comm; the mappings carry the modules' build ids and the
+#     ranges and file offsets the processes had, so that an address
+#     turned into a file offset is, by addr2line on the workload's file,
+#     in the function the profile names, and `go tool pprof
+#     -symbolize=local:force` symbolizes the profile again from the
+#     files; the profile exported between the two runs, as
+#     -diff_base, leaves what the second run added ("what grew");
 #   - folded: well-formed lines, outermost frame first, summing to the
 #     same bytes;
 #   - json: byte for byte what `--json findings` and `--json live --limit
@@ -31,6 +38,8 @@ unset GOFLAGS
 
 trace -- "$WL/tls_nodtor" 8 4096
 rc1=$TRACE_RC
+# The profile as it was before the second run: the diff's base.
+ctl export pprof -o "$TMP/base.pb.gz" 2>"$TMP/base.err" || true
 trace -- "$WL/tls_nodtor" 150 64
 if [[ $rc1 == 0 && $TRACE_RC == 0 ]]; then
 	pass trace/exit_status
@@ -170,6 +179,85 @@ if go tool pprof -raw "$TMP/all.pb.gz" >"$TMP/all.raw" 2>&1; then
 	fi
 else
 	fail pprof/pid_labels "go tool pprof -raw failed: $(head -c 300 "$TMP/all.raw")"
+fi
+
+# Each sample's comm as a string label beside its pid.
+got=$(grep -o 'comm:\[[^]]*\]' "$TMP/all.raw" | sort -u | tr '\n' ' ' || true)
+if [[ $got == "comm:[tls_nodtor] " ]]; then
+	pass pprof/comm_labels
+else
+	fail pprof/comm_labels "labels '$got', want 'comm:[tls_nodtor] '"
+fi
+
+# The mappings (-raw: "N: 0xSTART/0xLIMIT/0xOFFSET PATH BUILDID"): the
+# workload's and libc's with their files' build ids.
+# raw_mapping PATH: "START LIMIT OFFSET BUILDID" of PATH's first mapping.
+raw_mapping() {
+	awk -v p="$1" '/^Mappings/ { m = 1; next } m && $3 == p {
+		split($2, a, "/"); print a[1], a[2], a[3], $4; exit }' "$TMP/all.raw"
+}
+build_id() {
+	readelf -n "$1" 2>/dev/null | awk '/Build ID:/ { print $3; exit }'
+}
+wl_path=$(readlink -f "$WL/tls_nodtor")
+libc=$(awk '$3 ~ /\/libc\.so\.6$/ { print $3; exit }' \
+	<(sed -n '/^Mappings/,$p' "$TMP/all.raw"))
+read -r m_start m_limit m_off m_id <<<"$(raw_mapping "$wl_path")" || true
+read -r _ _ _ l_id <<<"$(raw_mapping "$libc")" || true
+want_id=$(build_id "$wl_path")
+want_libc=$(build_id "$libc")
+if [[ -n $want_id && $m_id == "$want_id" && -n $want_libc && $l_id == "$want_libc" ]]; then
+	pass pprof/build_ids
+else
+	fail pprof/build_ids "tls_nodtor's mapping has build id '$m_id' (file: '$want_id'), libc's ('$libc') '$l_id' (file: '$want_libc')"
+fi
+# tls_nodtor_alloc's location: its address, through the mapping, is a
+# file offset; the loadable segment holding that offset gives the
+# link-time address, which addr2line finds in tls_nodtor_alloc.
+addr=$(awk '/^Locations/ { l = 1; next } /^Mappings/ { l = 0 }
+	l && $4 == "tls_nodtor_alloc" { print $2; exit }' "$TMP/all.raw")
+fn=
+if [[ -n $addr && -n $m_start ]]; then
+	fileoff=$((addr - m_start + m_off))
+	vaddr=
+	while read -r _ off va _ sz _; do
+		if ((fileoff >= off && fileoff < off + sz)); then
+			vaddr=$(printf '0x%x' $((fileoff - off + va)))
+			break
+		fi
+	done < <(readelf -lW "$wl_path" | awk '$1 == "LOAD"')
+	[[ -z $vaddr ]] || fn=$(addr2line -f -e "$wl_path" "$vaddr" | head -n 1)
+fi
+if [[ $fn == tls_nodtor_alloc ]] && ((addr >= m_start && addr < m_limit)); then
+	pass pprof/file_offsets
+else
+	fail pprof/file_offsets "location '$addr' in mapping '$m_start/$m_limit/$m_off' is file address '${vaddr:-?}', in '$fn', want tls_nodtor_alloc"
+fi
+# pprof symbolizing every location again from the files the mappings
+# name (force: even those with functions), checking their build ids:
+# the same functions and bytes, with no failure reported.
+if pprof_top "$TMP/all.pb.gz" -unit=B -symbolize=local:force &&
+	! grep -qiE 'fail|mismatch|error' "$TMP/all.pb.gz.top.err" &&
+	[[ $(top_row "$TMP/all.pb.gz.top" tls_nodtor_alloc) == "$want_bytes $want_bytes" ]] &&
+	top_row "$TMP/all.pb.gz.top" worker | grep -q .; then
+	pass pprof/resymbolized
+else
+	fail pprof/resymbolized "go tool pprof -symbolize=local:force: $(head -c 300 "$TMP/all.pb.gz.top.err") $(grep -E 'tls_nodtor_alloc|worker' "$TMP/all.pb.gz.top" | head -n 3)"
+fi
+
+# What grew between two exports: pprof's -diff_base subtracts the
+# profile taken after the first run; what is left is the second run's
+# 150 blocks of 64 bytes, all at tls_nodtor_alloc.
+if [[ -s $TMP/base.pb.gz ]] &&
+	pprof_top "$TMP/all.pb.gz" -unit=B -diff_base="$TMP/base.pb.gz"; then
+	got=$(top_row "$TMP/all.pb.gz.top" tls_nodtor_alloc)
+	if [[ $got == "$((150 * 64)) $((150 * 64))" ]]; then
+		pass pprof/diff_base
+	else
+		fail pprof/diff_base "tls_nodtor_alloc grew by '$got', want $((150 * 64)) flat and cum: $(head -n 12 "$TMP/all.pb.gz.top")"
+	fi
+else
+	fail pprof/diff_base "no base profile or go tool pprof -diff_base failed: $(cat "$TMP/base.err" "$TMP/all.pb.gz.top.err" 2>/dev/null | head -c 300)"
 fi
 
 # --pid: that process only.

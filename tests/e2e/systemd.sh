@@ -2,8 +2,10 @@
 # shellcheck source-path=SCRIPTDIR disable=SC2016  # jq filters use $vars
 # tests/e2e/systemd.sh - the package's unit under a real systemd: a Debian
 # (this host's release, debootstrap --variant=minbase) is booted with
-# systemd-nspawn, the .deb `make deb` builds is installed in it with dpkg,
-# and what a new user does is done there: point memwatchd at a leaking
+# systemd-nspawn, the .deb `make deb` builds is installed in it as the
+# README says, `apt install ./memwatch_*.deb`, which must bring the
+# libraries it depends on from the archive (none is in the container
+# before), and what a new user does is done there: point memwatchd at a leaking
 # service (`unit leaky.service` in /etc/memwatch/memwatchd.conf),
 # `systemctl reload`, read the findings with memwatchctl. On the way it
 # checks that systemd saw READY (Type=notify) and applied the sandbox
@@ -37,9 +39,14 @@
 source "$(dirname "$0")/lib.sh"
 
 CACHE=$OUT/systemd-e2e
-# What the container needs beyond minbase: systemd as PID 1, and the
-# libraries the package depends on (dpkg -i fetches nothing).
-INCLUDE=systemd,systemd-sysv,dbus,libbpf1,libsqlite3-0,libdw1,libelf1,libmicrohttpd12,libsystemd0,adduser,libdebuginfod1
+# What the container needs beyond minbase: systemd as PID 1. The
+# libraries the package depends on are left out: apt must bring them.
+INCLUDE=systemd,systemd-sysv,dbus
+# Libraries memwatch links that minbase and systemd do not bring: each
+# must be missing before the install and installed by apt after it, as
+# an automatic (dependency) install; libdebuginfod1 is a Recommends,
+# which apt installs too.
+DEP_LIBS=(libbpf1 libmicrohttpd12 libsqlite3-0 libdw1 libdebuginfod1)
 MACHINE=memwatch-e2e-$$
 SHARE=/mnt/memwatch-e2e
 NSPAWN_PID=
@@ -165,7 +172,7 @@ else
 fi
 echo "# make deb: $((SECONDS - start)) s"
 mkdir "$TMP/share"
-cp "$DEB" "$TMP/share/memwatch.deb"
+cp "$DEB" "$TMP/share/"
 cp "$WL/tls_nodtor" "$TMP/share/"
 
 # A program whose call site only a debug file names (for (g2)): built
@@ -270,12 +277,56 @@ fi
 
 # --- (d) install, as a new user would ----------------------------------------------
 
-# debhelper's postinst enables the unit and starts it, systemd being up.
-if in_ct dpkg -i "$SHARE/memwatch.deb" >"$TMP/install.out" 2>&1; then
-	pass install/dpkg
+# dpkg_state PKG: its status in the container ("install ok installed"),
+# empty if dpkg does not know it.
+dpkg_state() {
+	in_ct dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true
+}
+
+# in_ct_net CMD...: as in_ct, but in the host's network namespace: apt
+# reaches the host's mirror (the container's own network is private),
+# with the host's resolver copied in (the container writes to a tmpfs).
+in_ct_net() {
+	nsenter -t "$LEADER" -m -u -i -p -C -r -w "$@"
+}
+
+before=()
+for p in "${DEP_LIBS[@]}"; do
+	[[ $(dpkg_state "$p") != "install ok installed" ]] || before+=("$p")
+done
+if ((${#before[@]} == 0)); then
+	pass install/deps_absent
 else
-	fail install/dpkg "$(tail -n 3 "$TMP/install.out")"
+	fail install/deps_absent "already in the container, so the install proves nothing for them: ${before[*]}"
+fi
+
+# As the README says: apt with the file's path. debhelper's postinst
+# enables the unit and starts it, systemd being up.
+in_ct sh -c 'rm -f /etc/resolv.conf && cat >/etc/resolv.conf' </etc/resolv.conf
+start=$SECONDS
+if in_ct_net apt-get update -qq >"$TMP/apt-update.out" 2>&1 &&
+	in_ct_net sh -c "cd $SHARE && DEBIAN_FRONTEND=noninteractive apt install -y ./memwatch_*.deb" \
+		>"$TMP/install.out" 2>&1; then
+	pass install/apt
+else
+	fail install/apt "$(tail -n 3 "$TMP/apt-update.out" "$TMP/install.out")"
 	exit 1
+fi
+echo "# apt-get update, apt install: $((SECONDS - start)) s"
+# Each library came with the package, marked as installed automatically
+# (apt-mark showauto): a dependency's install, not a user's.
+auto=$(in_ct apt-mark showauto 2>&1 || true)
+missing=()
+for p in "${DEP_LIBS[@]}"; do
+	if [[ $(dpkg_state "$p") != "install ok installed" ]] ||
+		! grep -qx "$p" <<<"$auto"; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]} == 0)); then
+	pass install/deps_pulled
+else
+	fail install/deps_pulled "not installed as dependencies by apt: ${missing[*]}"
 fi
 got=$(in_ct systemctl is-enabled memwatchd 2>&1 || true)
 if [[ $got == enabled ]]; then

@@ -9,10 +9,16 @@
 # made, the manual pages man finds, the unit systemd-analyze verifies and
 # debhelper enabled, the bash completion, and memwatchd tracing a leaking
 # workload into its default database with memwatchctl reading the
-# findings. `dpkg --purge` must then leave nothing behind: no file, no
-# /etc/memwatch, no /var/lib/memwatch, no group, no unit enablement.
+# findings. `dpkg --purge` must then leave nothing behind (no file, no
+# /etc/memwatch, no /var/lib/memwatch, no unit enablement) but the group,
+# which Debian keeps; the postinst's addgroup, where systemd-sysusers is
+# missing, makes the same group as the sysusers.d file does. The
+# changelog is a real one: the newest entry is this version's, each
+# entry says what changed, lintian has nothing to say about it.
 # Last, `make rpm` and the rpm's files, config file, scriptlets and
-# dependencies (rpm -qp).
+# dependencies (rpm -qp). In both packages, every document the packaged
+# manual pages name (/usr/share/doc/memwatch/NAME) is in the package,
+# and no page names a path of the source tree (docs/NAME.md) instead.
 #
 # The host is left as it was, even if the suite fails half-way: the exit
 # trap purges the package. A memwatch package already installed stops the
@@ -41,7 +47,8 @@ FILES=(/usr/sbin/memwatchd /usr/bin/memwatchctl
 	/usr/share/man/man8/memwatchd.8.gz /usr/share/man/man1/memwatchctl.1.gz
 	/usr/share/man/man5/memwatchd.conf.5.gz
 	/usr/share/bash-completion/completions/memwatchctl
-	/usr/share/doc/memwatch/examples/memwatchd-remote-scrape.conf)
+	/usr/share/doc/memwatch/examples/memwatchd-remote-scrape.conf
+	/usr/lib/sysusers.d/memwatch.conf)
 while IFS= read -r f; do
 	FILES+=("/usr/share/memwatch/$f")
 done < <(cd "$ROOT" && find dashboards -type f | sort)
@@ -173,6 +180,35 @@ if ((${#missing[@]} == 0)); then
 else
 	fail deb/contents "not in the .deb (or not root's): ${missing[*]}"
 fi
+# man_docs ROOT: the documents the manual pages under ROOT (a package's
+# files, unpacked) name, one a line; a source path (docs/X.md) as
+# "source:docs/X.md", which no installed page should name.
+man_docs() {
+	local pages=("$1"/usr/share/man/man*/*)
+	((${#pages[@]} == 3)) || echo "pages:${#pages[@]}"
+	zcat -f "${pages[@]}" | grep -oE '/usr/share/doc/memwatch/[A-Za-z0-9_.-]+' | sort -u
+	zcat -f "${pages[@]}" | grep -oE '(^|[^/A-Za-z])docs/[A-Za-z0-9_.-]+' |
+		sed 's/^[^d]*/source:/' | sort -u
+}
+# check_man_docs CASE ROOT LIST: every document ROOT's pages name is a
+# line of LIST (the package's files).
+check_man_docs() {
+	local d docs bad=()
+	docs=$(man_docs "$2" || true)
+	for d in $docs; do
+		[[ $d == /* ]] && grep -qxF -- "$d" "$3" || bad+=("$d")
+	done
+	if [[ -n $docs && ${#bad[@]} == 0 ]]; then
+		pass "$1"
+	else
+		fail "$1" "named by the manual pages, not in the package: ${bad[*]:-the pages name no document}"
+	fi
+}
+mkdir "$TMP/deb-root"
+dpkg-deb -x "$DEB" "$TMP/deb-root"
+# The package's regular files, without dpkg-deb -c's leading dot.
+awk '$1 ~ /^-/ { print substr($6, 2) }' "$TMP/deb-contents.txt" >"$TMP/deb-files.txt"
+check_man_docs deb/man_docs "$TMP/deb-root" "$TMP/deb-files.txt"
 if in_deb /usr/sbin/memwatchd -rwxr-xr-x && in_deb /usr/bin/memwatchctl -rwxr-xr-x &&
 	in_deb /etc/memwatch/memwatchd.conf -rw-r--r--; then
 	pass deb/modes
@@ -212,10 +248,53 @@ else
 fi
 
 # Debian's own checks of a package: no error, no warning.
-if lintian --fail-on error,warning "$DEB" >"$TMP/lintian.out" 2>&1; then
+# --display-info: the changelog's tags of every level, checked below.
+if lintian --fail-on error,warning --display-info "$DEB" >"$TMP/lintian.out" 2>&1; then
 	pass deb/lintian
 else
 	fail deb/lintian "$(head -n 5 "$TMP/lintian.out")"
+fi
+
+# The changelog the package ships (usr/share/doc/memwatch/changelog.gz,
+# a native package's): a real one. Its newest entry is this version's;
+# every entry lists at least two changes and none is a bare "memwatch
+# VERSION."; the versions go down the file; lintian tags nothing in it.
+clog=$TMP/deb-root/usr/share/doc/memwatch/changelog.gz
+if [[ -f $clog ]]; then
+	zcat "$clog" >"$TMP/changelog"
+	top=$(dpkg-parsechangelog -l "$TMP/changelog" -S Version 2>&1 || true)
+	dpkg-parsechangelog -l "$TMP/changelog" --all -S Version >"$TMP/clog-versions" 2>&1 || true
+	# Changes per entry: "  * " items between a header and its trailer.
+	thin=$(awk '/^[a-z0-9]/ { v = $2; n = 0 } /^  \* / { n++; if ($0 ~ /^  \* memwatch [^ ]*\.$/) bare = bare " " v }
+		/^ -- / { if (n < 2) thin = thin " " v } END { print thin bare }' "$TMP/changelog")
+	order=ok
+	prev=
+	while read -r v; do
+		if [[ -n $prev ]] && ! dpkg --compare-versions "$prev" gt "$v"; then
+			order="$prev then $v"
+		fi
+		prev=$v
+	done <"$TMP/clog-versions"
+	tags=$(grep -iE '^[EWIP]: memwatch[^:]*: [a-z0-9-]*changelog' "$TMP/lintian.out" || true)
+	if [[ $top == "$VERSION" && -z $thin && $order == ok && -z $tags ]]; then
+		pass deb/changelog
+	else
+		fail deb/changelog "newest '$top' (want $VERSION); thin or placeholder entries:${thin:- none}; order: $order; lintian: ${tags:-none}"
+	fi
+else
+	fail deb/changelog "the package has no usr/share/doc/memwatch/changelog.gz"
+fi
+
+# The sysusers.d file, as systemd-sysusers reads it, makes a system group
+# memwatch (in a root of its own: this host's /etc/group is not touched).
+mkdir -p "$TMP/sysroot/etc"
+if systemd-sysusers --root="$TMP/sysroot" - \
+	<"$TMP/deb-root/usr/lib/sysusers.d/memwatch.conf" >"$TMP/sysusers.out" 2>&1 &&
+	gid=$(awk -F: '$1 == "memwatch" { print $3 }' "$TMP/sysroot/etc/group") &&
+	[[ -n $gid ]] && ((gid < 1000)); then
+	pass deb/sysusers
+else
+	fail deb/sysusers "systemd-sysusers made no system group memwatch: $(cat "$TMP/sysusers.out" "$TMP/sysroot/etc/group" 2>&1 | head -c 300)"
 fi
 
 # --- (b) dpkg -i -------------------------------------------------------------------
@@ -378,10 +457,31 @@ if ((${#left[@]} == 0)); then
 else
 	fail purge/files "still there: ${left[*]}"
 fi
+# Kept, as Debian keeps the groups packages made (the postrm says why).
 if getent group memwatch >/dev/null; then
-	fail purge/group "group memwatch is still there"
+	pass purge/group_kept
 else
-	pass purge/group
+	fail purge/group_kept "group memwatch went with the purge"
+fi
+# The postinst's fallback where systemd-sysusers is missing: its own part
+# (before debhelper's) run with a PATH that has every command but that
+# one, on a host without the group: addgroup makes a system group.
+groupdel memwatch 2>/dev/null || true
+mkdir "$TMP/path"
+for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+	for f in "$d"/*; do
+		[[ ${f##*/} != systemd-sysusers && ! -e $TMP/path/${f##*/} ]] || continue
+		ln -s "$f" "$TMP/path/${f##*/}"
+	done
+done
+dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./postinst |
+	sed '/^# Automatically added by/,$d' >"$TMP/postinst-own.sh"
+if grep -q addgroup "$TMP/postinst-own.sh" &&
+	PATH=$TMP/path sh "$TMP/postinst-own.sh" configure >"$TMP/fallback.out" 2>&1 &&
+	gid=$(getent group memwatch | cut -d: -f3) && ((gid >= 100 && gid < 1000)); then
+	pass purge/postinst_addgroup
+else
+	fail purge/postinst_addgroup "no system group memwatch from the postinst without systemd-sysusers: $(head -c 300 "$TMP/fallback.out")"
 fi
 snapshot >"$TMP/after.txt"
 if diff "$TMP/before.txt" "$TMP/after.txt" >"$TMP/snapshot.diff"; then
@@ -419,6 +519,12 @@ if ((${#missing[@]} == 0)); then
 else
 	fail rpm/files "not in the rpm: ${missing[*]}"
 fi
+# The pages as the rpm has them (rpm2cpio: rpm's own tool), and the
+# documents they name among its files.
+mkdir "$TMP/rpm-root"
+(cd "$TMP/rpm-root" && rpm2cpio "$RPM" | cpio -idm --quiet 2>/dev/null) || true
+rpm -qlp "$RPM" >"$TMP/rpm-all-files.txt" 2>&1 || true
+check_man_docs rpm/man_docs "$TMP/rpm-root" "$TMP/rpm-all-files.txt"
 got=$(rpm -qp --configfiles "$RPM" 2>&1 || true)
 if [[ $got == /etc/memwatch/memwatchd.conf ]]; then
 	pass rpm/config
@@ -433,11 +539,25 @@ else
 fi
 rpm -qp --scripts "$RPM" >"$TMP/rpm-scripts.txt" 2>&1 || true
 if awk '/^preinstall scriptlet/ { pre = 1; next } /scriptlet/ { pre = 0 }
-	pre && /groupadd -r memwatch/ { found = 1 } END { exit !found }' \
+	pre && /systemd-sysusers --replace=\/usr\/lib\/sysusers.d\/memwatch.conf/ { s = 1 }
+	pre && /groupadd -r memwatch/ { g = 1 } END { exit !(s && g) }' \
 	"$TMP/rpm-scripts.txt"; then
 	pass rpm/pre_group
 else
-	fail rpm/pre_group "no groupadd -r memwatch in %pre: $(head -c 300 "$TMP/rpm-scripts.txt")"
+	fail rpm/pre_group "no systemd-sysusers on memwatch.conf and groupadd -r memwatch in %pre: $(head -c 300 "$TMP/rpm-scripts.txt")"
+fi
+# No removal of the group in any scriptlet.
+if grep -qE 'groupdel|delgroup' "$TMP/rpm-scripts.txt"; then
+	fail rpm/group_kept "a scriptlet removes the group: $(grep -E 'groupdel|delgroup' "$TMP/rpm-scripts.txt")"
+else
+	pass rpm/group_kept
+fi
+# The newest %changelog entry is this version's, in step with Debian's.
+got=$(rpm -qp --changelog "$RPM" 2>&1 | head -n 1 || true)
+if [[ $got == *" - $VERSION-1" ]]; then
+	pass rpm/changelog
+else
+	fail rpm/changelog "newest %changelog entry '$got', want one for $VERSION-1"
 fi
 # rpm's dependency generator read the programs' libraries too.
 rpm -qpR "$RPM" >"$TMP/rpm-requires.txt" 2>&1 || true
