@@ -186,7 +186,7 @@ fi
 man_docs() {
 	local pages=("$1"/usr/share/man/man*/*)
 	((${#pages[@]} == 3)) || echo "pages:${#pages[@]}"
-	zcat -f "${pages[@]}" | grep -oE '/usr/share/doc/memwatch/[A-Za-z0-9_.-]+' | sort -u
+	zcat -f "${pages[@]}" | grep -oE '/usr/share/doc/memwatch/[A-Za-z0-9_./-]+[A-Za-z0-9_-]' | sort -u
 	zcat -f "${pages[@]}" | grep -oE '(^|[^/A-Za-z])docs/[A-Za-z0-9_.-]+' |
 		sed 's/^[^d]*/source:/' | sort -u
 }
