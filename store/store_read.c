@@ -268,17 +268,21 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 			void *ctx)
 {
 	struct walk_ctx w = {(void *)cb, ctx};
+	struct sql_text tail = {0};
 	sqlite3_stmt *st;
-	char tail[512];
 	int err;
 	uint32_t sort = f ? f->sort : STORE_SORT_ID;
 
 	if (sort >= sizeof(finding_orders) / sizeof(finding_orders[0]))
 		return -EINVAL;
-	snprintf(tail, sizeof(tail), "%s%s%s LIMIT :limit", FINDINGS_FROM,
-		 finding_states[finding_query(f, s->version)],
-		 finding_orders[sort]);
-	err = prepare_rows(s, tail, &mw_finding_desc, "f", true, f, &st);
+	/* Literals only (the table's), the values bound: sql_bound.awk. */
+	sql_text__lit(&tail, FINDINGS_FROM);
+	sql_text__lit(&tail, finding_states[finding_query(f, s->version)]);
+	sql_text__lit(&tail, finding_orders[sort]);
+	sql_text__lit(&tail, " LIMIT :limit");
+	if (tail.bad)
+		return -EINVAL;
+	err = prepare_rows(s, tail.text, &mw_finding_desc, "f", true, f, &st);
 	return err ? err : walk(st, finding_row, &w);
 }
 
