@@ -25,8 +25,13 @@
  * of the blocks the next thread allocated (from pool_race_drain: frees
  * from a thread other than the allocating one), a barrier. All threads
  * are in pool_alloc, and then in pool_free, at the same time: the pair's
- * calls overlap from the first round. Main joins them, sleeps 1.5 s and
- * exits 0.
+ * calls overlap from the first round. (In the unlocked pool, each
+ * thread's first pool_alloc of a round also spins inside, 2 s at most,
+ * until every worker is inside: on a machine whose CPUs are busy elsewhere, the
+ * workers ran one after another and no call overlapped another, in CI.
+ * A spin, not sched_yield: a call that gives up its CPU looks like one
+ * waiting for a lock, which the rule rightly excuses.)
+ * Main joins them, sleeps 1.5 s and exits 0.
  *
  * memwatchd --alloc pool_alloc --free pool_free must report an
  * allocator-race finding for pool_race (MODE pool) naming pool_alloc or
@@ -71,6 +76,12 @@ static struct {
 
 static int use_malloc;
 static long nthreads, rounds;
+#ifndef MW_CLEAN
+/* The rendezvous in pool_alloc: the worker's round, the round it last
+ * met the others in, and how many arrivals there have been in all. */
+static __thread long round_now, met_round = -1;
+static long arrived;
+#endif
 static void *rows[MAX_THREADS][BATCH];
 static pthread_barrier_t step;
 
@@ -97,6 +108,18 @@ __attribute__((noinline, used)) void *pool_alloc(size_t size)
 		return malloc(size);
 	if (size > SLOT)
 		return NULL;
+#ifndef MW_CLEAN
+	if (met_round != round_now) {
+		uint64_t t0 = wl_now_ns();
+		long want = (round_now + 1) * nthreads;
+
+		met_round = round_now;
+		__atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&arrived, __ATOMIC_SEQ_CST) < want &&
+		       wl_now_ns() - t0 < 2000000000ull)
+			__builtin_ia32_pause();
+	}
+#endif
 	pool_lock();
 	if (pool.free_list) {
 		p = pool.free_list;
@@ -148,6 +171,9 @@ static void *worker(void *arg)
 	long me = (long)(intptr_t)arg;
 
 	for (long r = 0; r < rounds; r++) {
+#ifndef MW_CLEAN
+		round_now = r;
+#endif
 		pool_race_fill(rows[me]);
 		pthread_barrier_wait(&step);
 		pool_race_drain(rows[(me + 1) % nthreads]);
