@@ -163,25 +163,33 @@ int store__put_finding(struct store *s, const struct mw_finding_row *r)
 	return put_row(s, ST_FINDING, r);
 }
 
-/* An acknowledgement: the one write no row of the engine's makes. The
- * upserts keep its columns (KEEP in common/rows.c). */
-int store__ack_finding(struct store *s, uint64_t id, uint64_t ts,
-		       const char *note)
+/* One finding's columns the engine's rows never write (their upserts
+ * keep them: KEEP in common/rows.c). Each binds ?1 text, ?2 id, and the
+ * acknowledgement ?3 its time. */
+enum { UPDATE_ACK, UPDATE_SUPPRESSED };
+static const char *const finding_updates[] = {
+	[UPDATE_ACK] = "UPDATE findings SET ack_note = ?1, ack_ts = ?3"
+		       " WHERE id = ?2",
+	[UPDATE_SUPPRESSED] = "UPDATE findings SET suppressed = ?1"
+			      " WHERE id = ?2",
+};
+
+/* -ENOENT when no finding has that id. */
+static int update_finding(struct store *s, int which, uint64_t id,
+			  const char *text, uint64_t ts)
 {
 	sqlite3_stmt *st;
 	int rc, err;
 
 	if (s->version < SCHEMA_QUIET)
 		return -EROFS; /* never: the writer migrates at open */
-	rc = sqlite3_prepare_v2(s->db,
-				"UPDATE findings SET ack_ts = ?1, ack_note = ?2"
-				" WHERE id = ?3",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(s->db, finding_updates[which], -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return errno_of(rc);
-	sqlite3_bind_int64(st, 1, (int64_t)ts);
-	sqlite3_bind_text(st, 2, note, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, (int64_t)id);
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (int64_t)id);
+	if (which == UPDATE_ACK)
+		sqlite3_bind_int64(st, 3, (int64_t)ts);
 	rc = sqlite3_step(st);
 	err = rc == SQLITE_DONE ? 0 : errno_of(rc);
 	if (!err && !sqlite3_changes64(s->db))
@@ -190,26 +198,16 @@ int store__ack_finding(struct store *s, uint64_t id, uint64_t ts,
 	return err;
 }
 
+/* An acknowledgement: the one write no row of the engine's makes. */
+int store__ack_finding(struct store *s, uint64_t id, uint64_t ts,
+		       const char *note)
+{
+	return update_finding(s, UPDATE_ACK, id, note, ts);
+}
+
 int store__set_suppressed(struct store *s, uint64_t id, const char *rule)
 {
-	sqlite3_stmt *st;
-	int rc, err;
-
-	if (s->version < SCHEMA_QUIET)
-		return -EROFS; /* never: the writer migrates at open */
-	rc = sqlite3_prepare_v2(s->db,
-				"UPDATE findings SET suppressed = ?1 WHERE id = ?2",
-				-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return errno_of(rc);
-	sqlite3_bind_text(st, 1, rule, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, (int64_t)id);
-	rc = sqlite3_step(st);
-	err = rc == SQLITE_DONE ? 0 : errno_of(rc);
-	if (!err && !sqlite3_changes64(s->db))
-		err = -ENOENT;
-	sqlite3_finalize(st);
-	return err;
+	return update_finding(s, UPDATE_SUPPRESSED, id, rule, 0);
 }
 
 int store__put_stack(struct store *s, const struct mw_stack_row *r)
