@@ -222,6 +222,7 @@ void store__close(struct store *s)
 	for (int i = 0; i < PR_MAX; i++)
 		sqlite3_finalize(s->prune[i]);
 	usage__fini(s);
+	read_cache__fini(s);
 	sqlite3_close(s->db);
 	free(s);
 }

@@ -93,6 +93,8 @@ struct usage_table {
 	size_t cap, n;
 };
 
+#define READ_CACHE_MAX 16
+
 struct store {
 	sqlite3 *db;
 	int rdonly;
@@ -103,6 +105,15 @@ struct store {
 	/* What this transaction changed of the summaries, not written yet. */
 	struct usage_table threads, sites;
 	sqlite3_stmt *prune[PR_MAX]; /* retention's, prepared on first use */
+	/* Readers' statements kept prepared, by their SQL (prepare_read):
+	 * the daemon reads a finding back for each event it emits, and
+	 * preparing a statement costs more than running it. */
+	struct read_cache {
+		char *sql;
+		sqlite3_stmt *st;
+		bool busy; /* handed out, not yet given back (read_done) */
+	} rcache[READ_CACHE_MAX];
+	unsigned rcache_next; /* the entry replaced next, round robin */
 	dev_t dev;		     /* the writer's file, to notice it gone */
 	ino_t ino;
 };
@@ -115,9 +126,14 @@ int query_int(sqlite3 *db, const char *sql, int64_t *out);
 int run(sqlite3_stmt *st);
 uint64_t col_u64(sqlite3_stmt *st, int i);
 void col_str(sqlite3_stmt *st, int i, char *dst, size_t len);
+/* A reader's statement for sql, f's values bound to its named
+ * parameters; given back with read_done (walk does it). */
 int prepare_read(struct store *s, const char *sql, const struct store_filter *f,
 		 sqlite3_stmt **out);
-int walk(sqlite3_stmt *st, int (*row_cb)(sqlite3_stmt *, void *), void *arg);
+void read_done(struct store *s, sqlite3_stmt *st);
+void read_cache__fini(struct store *s);
+int walk(struct store *s, sqlite3_stmt *st,
+	 int (*row_cb)(sqlite3_stmt *, void *), void *arg);
 
 /* A reader's callback and its ctx, for walk's row_cb. */
 struct walk_ctx {

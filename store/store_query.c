@@ -201,7 +201,7 @@ int store__each_site_usage(struct store *s, const struct store_filter *f,
 	bind_named(st, ":by_blocks", !!(q->flags & STORE_TOP_BLOCKS));
 	bind_named(st, ":now", (int64_t)q->now);
 	bind_named(st, ":window", (int64_t)q->window);
-	return walk(st, site_usage_row, &w);
+	return walk(s, st, site_usage_row, &w);
 }
 
 int store__each_thread_tid(struct store *s, const struct store_filter *f,
@@ -220,7 +220,7 @@ int store__each_thread_tid(struct store *s, const struct store_filter *f,
 	if (err)
 		return err;
 	bind_named(st, ":tid", tid);
-	return walk(st, thread_row, &w);
+	return walk(s, st, thread_row, &w);
 }
 
 /*
@@ -271,7 +271,7 @@ int store__each_thread_binding(struct store *s, const struct mw_thread_row *t,
 	if (err)
 		return err;
 	bind_thread(st, t);
-	return walk(st, binding_row, &w);
+	return walk(s, st, binding_row, &w);
 }
 
 int store__each_thread_block(struct store *s, const struct store_filter *f,
@@ -292,7 +292,7 @@ int store__each_thread_block(struct store *s, const struct store_filter *f,
 	if (err)
 		return err;
 	bind_thread(st, t);
-	return walk(st, block_row, &w);
+	return walk(s, st, block_row, &w);
 }
 
 /* --- queries for memwatchctl export ------------------------------------- */
@@ -360,5 +360,5 @@ int store__each_stack_usage(struct store *s, const struct store_filter *f,
 						 " pid = :pid) AND pid = :pid")
 			      : STACK_USAGE_FROM(""));
 	err = t.bad ? -EINVAL : prepare_read(s, t.text, f, &st);
-	return err ? err : walk(st, stack_usage_row, &w);
+	return err ? err : walk(s, st, stack_usage_row, &w);
 }

@@ -51,7 +51,7 @@ int store__each_process(struct store *s, const struct store_filter *f,
 			       " ORDER BY id LIMIT :limit",
 			       &mw_process_desc, NULL, false, f, &st);
 
-	return err ? err : walk(st, process_row, &w);
+	return err ? err : walk(s, st, process_row, &w);
 }
 
 int thread_row(sqlite3_stmt *st, void *arg)
@@ -75,7 +75,7 @@ int store__each_thread(struct store *s, const struct store_filter *f,
 			       " ORDER BY proc_id, tid, start_ts LIMIT :limit",
 			       &mw_thread_desc, NULL, false, f, &st);
 
-	return err ? err : walk(st, thread_row, &w);
+	return err ? err : walk(s, st, thread_row, &w);
 }
 
 static int key_row(sqlite3_stmt *st, void *arg)
@@ -99,7 +99,7 @@ int store__each_key(struct store *s, const struct store_filter *f,
 			 " ORDER BY proc_id, key, generation LIMIT :limit",
 			 &mw_key_desc, NULL, false, f, &st);
 
-	return err ? err : walk(st, key_row, &w);
+	return err ? err : walk(s, st, key_row, &w);
 }
 
 int block_row(sqlite3_stmt *st, void *arg)
@@ -155,7 +155,7 @@ int store__each_block(struct store *s, const struct store_filter *f,
 				 " AND s.ip = b.site"
 				 " ORDER BY b.size DESC, b.serial LIMIT :limit",
 				 &mw_block_desc, "b", true, f, &st);
-		return err ? err : walk(st, block_row, &c.w);
+		return err ? err : walk(s, st, block_row, &c.w);
 	}
 	err = prepare_read(s,
 			   "SELECT id FROM processes WHERE pid = :pid"
@@ -179,7 +179,7 @@ int store__each_block(struct store *s, const struct store_filter *f,
 	}
 	if (!err && rc != SQLITE_DONE)
 		err = errno_of(rc);
-	sqlite3_finalize(st);
+	read_done(s, st);
 	for (size_t i = 0; !err && i < n; i++) {
 		one = *f;
 		one.id = ids[i];
@@ -196,7 +196,7 @@ int store__each_block(struct store *s, const struct store_filter *f,
 				 " ORDER BY b.size DESC, b.serial LIMIT :limit",
 				 &mw_block_desc, "b", true, &one, &st);
 		if (!err)
-			err = walk(st, block_row_counted, &c);
+			err = walk(s, st, block_row_counted, &c);
 	}
 	free(ids);
 	return err;
@@ -226,7 +226,12 @@ static int finding_row(sqlite3_stmt *st, void *arg)
 	" LEFT JOIN sites s ON s.proc_id = f.proc_id AND s.ip = f.site"        \
 	" WHERE (:pid = 0 OR f.pid = :pid)"                                    \
 	" AND (:kind = 0 OR f.kind = :kind) AND f.last_ts >= :since"           \
-	" AND f.severity >= :severity AND (:id = 0 OR f.id = :id)"
+	" AND f.severity >= :severity"
+/* One finding by id, as its own term: "(:id = 0 OR f.id = :id)" keeps
+ * SQLite from the primary key and scans the table, once per finding the
+ * daemon's emitter reads back (100,000 findings: the epoll loop stalled
+ * for seconds and the ring buffer overflowed). */
+#define FINDINGS_ONE " AND f.id = :id"
 static const char *const finding_states[] = {
 	"",
 	" AND f.resolved_ts = 0 AND f.suppressed = '' AND f.ack_ts = 0",
@@ -277,13 +282,15 @@ int store__each_finding(struct store *s, const struct store_filter *f,
 		return -EINVAL;
 	/* Literals only (the table's), the values bound: sql_bound.awk. */
 	sql_text__lit(&tail, FINDINGS_FROM);
+	if (f && f->id)
+		sql_text__lit(&tail, FINDINGS_ONE);
 	sql_text__lit(&tail, finding_states[finding_query(f, s->version)]);
 	sql_text__lit(&tail, finding_orders[sort]);
 	sql_text__lit(&tail, " LIMIT :limit");
 	if (tail.bad)
 		return -EINVAL;
 	err = prepare_rows(s, tail.text, &mw_finding_desc, "f", true, f, &st);
-	return err ? err : walk(st, finding_row, &w);
+	return err ? err : walk(s, st, finding_row, &w);
 }
 
 /* Copy the one row asked for; 1 stops the walk there. */
@@ -303,7 +310,7 @@ int store__get_stack(struct store *s, uint64_t id, struct mw_stack_row *r)
 
 	if (err)
 		return err;
-	err = walk(st, copy_stack, r);
+	err = walk(s, st, copy_stack, r);
 	if (err == 1)
 		return 0;
 	return err ? err : -ENOENT;
@@ -327,7 +334,7 @@ int store__get_site(struct store *s, uint64_t proc_id, uint64_t ip,
 		return err;
 	sqlite3_bind_int64(st, 1, (int64_t)proc_id);
 	sqlite3_bind_int64(st, 2, (int64_t)ip);
-	err = walk(st, copy_site, r);
+	err = walk(s, st, copy_site, r);
 	if (err == 1)
 		return 0;
 	return err ? err : -ENOENT;
@@ -350,7 +357,7 @@ int store__get_process(struct store *s, uint64_t proc_id,
 
 	if (err)
 		return err;
-	err = walk(st, process_row, &w);
+	err = walk(s, st, process_row, &w);
 	if (err == 1)
 		return 0;
 	return err ? err : -ENOENT;

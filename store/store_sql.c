@@ -4,6 +4,8 @@
  * the readers' preparing, stepping and column reads. See store_int.h.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "store_int.h"
@@ -91,6 +93,66 @@ void col_str(sqlite3_stmt *st, int i, char *dst, size_t len)
  * Prepare a reader. Filters are bound by name (:pid, :kind, :since,
  * :limit) so each query writes "(:pid = 0 OR pid = :pid)" once.
  */
+/* sql's statement from the cache, handed out; NULL if it has none free. */
+static sqlite3_stmt *cache_take(struct store *s, const char *sql)
+{
+	for (unsigned i = 0; i < READ_CACHE_MAX; i++) {
+		struct read_cache *c = &s->rcache[i];
+
+		if (c->sql && !c->busy && !strcmp(c->sql, sql)) {
+			c->busy = true;
+			return c->st;
+		}
+	}
+	return NULL;
+}
+
+/* Keep st, just prepared from sql, handed out, in place of the next
+ * entry not handed out; if every one is, st stays uncached. */
+static void cache_put(struct store *s, const char *sql, sqlite3_stmt *st)
+{
+	for (unsigned n = 0; n < READ_CACHE_MAX; n++) {
+		struct read_cache *c = &s->rcache[s->rcache_next];
+		char *copy;
+
+		s->rcache_next = (s->rcache_next + 1) % READ_CACHE_MAX;
+		if (c->busy)
+			continue;
+		if (!(copy = strdup(sql)))
+			return;
+		free(c->sql);
+		sqlite3_finalize(c->st);
+		*c = (struct read_cache){copy, st, true};
+		return;
+	}
+}
+
+void read_done(struct store *s, sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	for (unsigned i = 0; i < READ_CACHE_MAX; i++) {
+		struct read_cache *c = &s->rcache[i];
+
+		if (c->st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			c->busy = false;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+void read_cache__fini(struct store *s)
+{
+	for (unsigned i = 0; i < READ_CACHE_MAX; i++) {
+		sqlite3_finalize(s->rcache[i].st);
+		free(s->rcache[i].sql);
+		s->rcache[i] = (struct read_cache){0};
+	}
+}
+
 int prepare_read(struct store *s, const char *sql, const struct store_filter *f,
 		 sqlite3_stmt **out)
 {
@@ -98,12 +160,16 @@ int prepare_read(struct store *s, const char *sql, const struct store_filter *f,
 	sqlite3_stmt *st;
 	int rc, i;
 
-	/* Written on every path: NULL, which sqlite3_finalize takes, if
-	 * there is no statement. */
+	/* Written on every path: NULL, which read_done takes, if there is
+	 * no statement. */
 	*out = NULL;
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return errno_of(rc);
+	if (!(st = cache_take(s, sql))) {
+		rc = sqlite3_prepare_v3(s->db, sql, -1,
+					SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (rc != SQLITE_OK)
+			return errno_of(rc);
+		cache_put(s, sql, st);
+	}
 	if (!f)
 		f = &none;
 	if ((i = sqlite3_bind_parameter_index(st, ":pid")))
@@ -125,7 +191,8 @@ int prepare_read(struct store *s, const char *sql, const struct store_filter *f,
 /* Step a reader to its end; row_cb turns the current row into a
  * callback. A callback's non-zero return stops the walk and is
  * returned. */
-int walk(sqlite3_stmt *st, int (*row_cb)(sqlite3_stmt *, void *), void *arg)
+int walk(struct store *s, sqlite3_stmt *st,
+	 int (*row_cb)(sqlite3_stmt *, void *), void *arg)
 {
 	int rc, ret = 0;
 
@@ -134,6 +201,6 @@ int walk(sqlite3_stmt *st, int (*row_cb)(sqlite3_stmt *, void *), void *arg)
 			break;
 	if (!ret && rc != SQLITE_DONE)
 		ret = errno_of(rc);
-	sqlite3_finalize(st);
+	read_done(s, st);
 	return ret;
 }
