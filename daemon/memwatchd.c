@@ -361,10 +361,16 @@ int main(int argc, char **argv)
 	metrics__kernel(d.metrics, &d.kernel);
 	metrics__symbolizer(d.metrics, d.sym);
 	/* Findings as events: to the journal when we log there, and as
-	 * JSON lines on request. Opened before privileges go. */
-	d.events = emitter__new(o.events_json, log_to_journal());
-	if (!d.events)
-		fatal("--events-json: cannot open '%s'", o.events_json);
+	 * JSON lines on request. Opened before privileges go. With
+	 * neither, no emitter: each event reads its finding back from the
+	 * store, work for nobody on the loop. */
+	if (o.events_json || log_to_journal()) {
+		d.events = emitter__new(o.events_json, log_to_journal());
+		if (!d.events && o.events_json)
+			fatal("--events-json: cannot open '%s'", o.events_json);
+		if (!d.events)
+			fatal("out of memory");
+	}
 
 	daemon__loop_init(&d);
 
