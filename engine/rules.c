@@ -274,7 +274,14 @@ static uint32_t growth_judge(const struct engine *e, struct growth_watch *w,
 		return grow || found ? MW_SEV_MEDIUM : 0;
 	el = now - w->since_ts;
 	if (!w->mid && el >= h / 2) {
-		w->mid_bytes = live;
+		/* The sample at the half-way point, or the first after it:
+		 * the one just taken unless the watch began further back
+		 * than h / 2, among the samples that showed the growth
+		 * (s[n - 1] is now's, one sample_ns apart). */
+		uint64_t back = el / e->cfg.sample_ns;
+		uint64_t k = (h / 2 + e->cfg.sample_ns - 1) / e->cfg.sample_ns;
+
+		w->mid_bytes = back < n && k < back ? s[n - 1 - back + k] : live;
 		w->mid = true;
 	}
 	if (el < h)

@@ -9,6 +9,10 @@
 #   - handoff_late's thread-orphan finding, resolved once its blocks are
 #     freed: "opened" then "resolved" for one id, with its reason, on
 #     standard output (--events-json -);
+#   - queue_retain's site-growth finding, low at first, medium once it
+#     grew for twice the horizon: "opened", "updated" (with the previous
+#     severity), "resolved", for one id;
+#   - 30,000 findings at once: an event each, no record lost;
 #   - a suppressed finding makes no event;
 #   - a file in a directory that does not exist: one line, exit 2.
 # The journal's side (MEMWATCH_* fields) is tests/e2e/systemd.sh's.
@@ -68,6 +72,51 @@ expect resolved/reason "$OUT" \
 expect resolved/after_opened "$OUT" \
 	'[.[] | select(.kind == "thread-orphan") | .ts | tonumber] | .[1] >= .[0]' true -s
 expect resolved/comm "$OUT" '[.[].comm] | unique' '["handoff_late"]' -s
+
+# Updated: a queue that keeps every finished task grows for its whole
+# window, so its site-growth finding opens at low once the growth went on
+# for the horizon (1.5 s here), turns medium once it went on for twice
+# that and grew again (engine/rules.c, growth_judge), and is resolved
+# when the queue is drained at the end: opened, updated, resolved, for
+# one id. (A horizon shorter than the 3 s of samples that show growth
+# found nothing before engine/rules.c took the half-way sample from
+# among them.)
+DB=$TMP/grow.db
+trace --growth-horizon 1500ms --events-json "$TMP/grow.jsonl" \
+	-- "$WL/queue_retain" 3 6000 6 1024
+ok updated/exit_status "memwatchd exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")" \
+	test "$TRACE_RC" = 0
+expect updated/sequence "$TMP/grow.jsonl" \
+	'[.[] | select(.kind == "site-growth") | [.event, .previous_severity]]' \
+	'[["opened",null],["updated","low"],["resolved",null]]' -s
+expect updated/severities "$TMP/grow.jsonl" \
+	'[.[] | select(.kind == "site-growth" and .event != "resolved") | .severity]' \
+	'["low","medium"]' -s
+expect updated/one_id "$TMP/grow.jsonl" \
+	'[.[] | select(.kind == "site-growth") | .id] | unique | length' 1 -s
+expect updated/site "$TMP/grow.jsonl" \
+	'[.[] | select(.kind == "site-growth") | .function] | unique' '["queue_payload_alloc"]' -s
+# The database agrees: one site-growth finding, resolved.
+if query updated/findings "$TMP/grow.json" findings --all; then
+	expect updated/stored "$TMP/grow.json" \
+		'[.[] | select(.kind == "site-growth") | .state]' '["resolved"]'
+fi
+
+# Many at once: 30,000 threads each leak their TLS value, 30,000 events
+# in a few flushes. Each event reads its finding back from the store:
+# by the primary key, with statements kept prepared. When that read
+# scanned the findings table (30,000 rows for each of 30,000 events),
+# the epoll loop stalled and the ring buffer overflowed: events lost,
+# findings withheld.
+DB=$TMP/many.db
+trace --events-json "$TMP/many.jsonl" -- "$WL/thread_churn" 30000 8 1
+ok many/exit_status "memwatchd exited $TRACE_RC: $(tail -n 1 "$TRACE_LOG.err")" \
+	test "$TRACE_RC" = 0
+if query many/status "$TMP/many.json" status; then
+	expect many/lost "$TMP/many.json" '[.processes[].lost] | add // 0' 0
+fi
+expect many/opened "$TMP/many.jsonl" \
+	'[.[] | select(.event == "opened" and .kind == "tls-outlived-thread")] | length' 30000 -s
 
 # Suppressed: kept in the database, no event.
 DB=$TMP/supp.db

@@ -591,6 +591,29 @@ static void test_growth_horizon(void)
 	horizon_ns = ENGINE_GROWTH_AT_ONCE;
 }
 
+/* A horizon shorter than the samples that show growth (1 s against
+ * 4 samples 500 ms apart): the watch starts 1.5 s back, at the first of
+ * them, and its half-way point is the sample there, not the one just
+ * taken, which made every steady growth look levelled off (no finding
+ * ever). Low, then medium. */
+static void test_growth_short_horizon(void)
+{
+	const struct mw_finding_row *s;
+	uint64_t t;
+
+	horizon_ns = MS(1000);
+	setup();
+	tstart(201, 0);
+	t = grow_for(201, 0, 2500, 64 * 1024);
+	s = of_kind(MW_FIND_SITE_GROWTH, 0);
+	CHECK(s && s->severity == MW_SEV_LOW);
+	t = grow_for(201, t, 2500, 64 * 1024);
+	s = of_kind(MW_FIND_SITE_GROWTH, 0);
+	CHECK(s && s->severity == MW_SEV_MEDIUM);
+	teardown();
+	horizon_ns = ENGINE_GROWTH_AT_ONCE;
+}
+
 /* Growth that stops, or stays under the minimum, is no finding. */
 static void test_no_growth(void)
 {
@@ -812,6 +835,7 @@ static const struct unit_case cases[] = {
     UNIT_CASE(test_one_block_resolves),
     UNIT_CASE(test_growth),
     UNIT_CASE(test_growth_horizon),
+    UNIT_CASE(test_growth_short_horizon),
     UNIT_CASE(test_no_growth),
     UNIT_CASE(test_bad_free),
     UNIT_CASE(test_bad_free_bounded),
