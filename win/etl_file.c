@@ -689,6 +689,19 @@ static void resolve_stack(struct etl_file *f, struct etl_event *ev, uint32_t s)
 	}
 }
 
+/* Whole seconds and the rest apart, so that no product overflows; a time
+ * too far for int64_t nanoseconds (a damaged time stamp) saturates. */
+static int64_t ticks_to_ns(uint64_t d, uint64_t freq)
+{
+	const uint64_t giga = 1000000000u;
+	uint64_t secs = d / freq, rem = d % freq;
+
+	if (secs > (uint64_t)INT64_MAX / giga - 1)
+		return INT64_MAX;
+	uint64_t frac = freq <= UINT64_MAX / giga ? rem * giga / freq : rem / (freq / giga);
+	return (int64_t)(secs * giga + frac);
+}
+
 int etl_file__next(struct etl_file *f, struct etl_event *ev)
 {
 	uint32_t size;
@@ -703,9 +716,7 @@ int etl_file__next(struct etl_file *f, struct etl_event *ev)
 	int neg = ev->timestamp < f->t0;
 	if (neg)
 		d = f->t0 - ev->timestamp;
-	/* whole seconds and the rest, so that no product overflows */
-	uint64_t ns = d / f->freq * 1000000000u + d % f->freq * 1000000000u / f->freq;
-	ev->time_ns = neg ? -(int64_t)ns : (int64_t)ns;
+	ev->time_ns = neg ? -ticks_to_ns(d, f->freq) : ticks_to_ns(d, f->freq);
 	if (r->stack != NONE)
 		resolve_stack(f, ev, r->stack);
 	return 1;
