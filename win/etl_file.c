@@ -345,6 +345,8 @@ static int read_logfile_header(struct etl_file *f)
 	if (!f->freq)
 		return FAIL(f, "the logfile header gives no clock frequency (clock type %u)",
 			    in->clock_type);
+	in->start_ticks = f->t0;
+	in->clock_freq = f->freq;
 	return 0;
 }
 

@@ -91,6 +91,8 @@ struct etl_info {
 	uint32_t buffers_written, pointer_size, events_lost, cpu_mhz;
 	uint32_t clock_type, buffers_lost;
 	uint64_t end_time, boot_time, perf_freq, start_time; /* FILETIMEs, Hz */
+	uint64_t start_ticks; /* the header event's time stamp: start_time */
+	uint64_t clock_freq;  /* time stamp ticks a second, by clock_type */
 	/* what reading found */
 	uint64_t buffers, buffers_compressed;
 	uint64_t buffers_events_lost; /* ETW_BUFFER_FLAG_EVENTS_LOST */

@@ -17,6 +17,9 @@
 #     header's fields, PerfView's counts of kernel events; every StackWalk
 #     record (inline, cached keys, extended data) given with its event,
 #     every key resolved, and the frames where the trace's modules are;
+#     fed to the collector's decoder (etl_dump --decode, win/etl_feed.c),
+#     its Kernel-Process ProcessStop is a process exit with PerfView's
+#     pid, exit code and exit time;
 #   - damaged files (truncated, a corrupted record, a damaged LZ77 stream,
 #     no ETW at all, empty, missing) give a one-line error and exit 1.
 # Each case prints PASS: meta/etl/NAME or FAIL: meta/etl/NAME: why.
@@ -112,6 +115,14 @@ if "$DUMP" --hex --stacks "$NET" >"$TMP/net.out" 2>"$TMP/net.err"; then
 	checks baseline "$DATA/net.4.5.2.x64.baseline.txt" "$TMP/net.out"
 else
 	fail net_read "$(cat "$TMP/net.err")"
+fi
+# The same trace through the Windows collector's decoder (win/etl_feed.c).
+if "$DUMP" --decode "$NET" >"$TMP/dec.out" 2>"$TMP/dec.err"; then
+	pass net_decode
+	grep '^info' "$TMP/dec.out" | sed 's/^/# /'
+	checks decoded "$DATA/net.4.5.2.x64.baseline.txt" "$TMP/dec.out"
+else
+	fail net_decode "$(cat "$TMP/dec.err")"
 fi
 
 # --- damaged input -----------------------------------------------------------

@@ -5,6 +5,7 @@
 #
 #   etl_check.py shutdown FILE.etl DUMP   (DUMP: etl_dump --hex output)
 #   etl_check.py baseline BASELINE.txt DUMP
+#   etl_check.py decoded BASELINE.txt DUMP  (DUMP: etl_dump --decode output)
 #
 # Prints one "ok NAME" or "bad NAME: why" line per check.
 import re
@@ -262,7 +263,35 @@ def baseline(base, dump):
     # 0) nor those with a stack give exactly.
 
 
+def decoded(base, dump):
+    """The trace through the collector's decoder: of what it decodes
+    (heap, StackWalk, Microsoft-Windows-Kernel-Process), this trace has
+    Kernel-Process' ProcessStart and ProcessStop; the decoder makes a
+    process exit of each ProcessStop, with PerfView's pid, exit code and
+    exit time (to the 10 ms PerfView prints)."""
+    stops = [l for l in open(base, encoding='utf-8')
+             if l.startswith('EVENT ') and 'Kernel-Process/ProcessStop/Stop' in l]
+    got = [l.split() for l in open(dump, encoding='utf-8') if l.startswith('D ')]
+    info = {}
+    for l in open(dump, encoding='utf-8'):
+        if l.startswith('info decoded'):
+            info = dict(w.split('=') for w in l.split()[2:])
+    want = []
+    for l in stops:
+        f = dict(kv.split('=', 1) for kv in l.split('; ') if '=' in kv)
+        m = re.search(r'ProcessID=([\d,]+)', l)
+        t = re.match(r'(\d\d)/(\d\d)/(\d\d) (\d\d:\d\d:\d\d\.\d\d)', f['ExitTime'])
+        want.append(('proc_exit', 'pid=%d' % num(m.group(1)), 'code=%d' % num(f['ExitCode']),
+                     '20%s-%s-%s %s' % (t.group(1), t.group(2), t.group(3), t.group(4))))
+    have = [(g[1], g[2], g[6], (g[4][4:] + ' ' + g[5])[:22]) for g in got]
+    result('decoded_proc_exit', want and have == want,
+           'decoded %s, PerfView says %s' % (have, want))
+    result('decoded_no_bad', info.get('bad') == '0' and int(info.get('records', 0)) > 0,
+           'the decoder found payloads too short: %s' % info)
+
+
 if __name__ == '__main__':
-    if len(sys.argv) != 4 or sys.argv[1] not in ('shutdown', 'baseline'):
-        sys.exit('usage: etl_check.py shutdown|baseline FILE DUMP')
-    (shutdown if sys.argv[1] == 'shutdown' else baseline)(sys.argv[2], sys.argv[3])
+    modes = {'shutdown': shutdown, 'baseline': baseline, 'decoded': decoded}
+    if len(sys.argv) != 4 or sys.argv[1] not in modes:
+        sys.exit('usage: etl_check.py shutdown|baseline|decoded FILE DUMP')
+    modes[sys.argv[1]](sys.argv[2], sys.argv[3])

@@ -4,6 +4,7 @@
  * tests/win/etl.sh to check against what others decoded.
  *
  *   etl_dump [--hex] [--stacks] [--counts] FILE.etl
+ *   etl_dump --decode FILE.etl
  *
  * One line per event:
  *   E <ms since start> cpu=N pid=N tid=N sys hook=0xGGTT v=N len=N
@@ -12,6 +13,11 @@
  * then " stack=inline|cached|ext depth=N" (and " unresolved"), then with
  * --hex " data=HEX", with --stacks " frames=0x..,0x..". Then one "count"
  * line per hook id or provider and event, and "info" lines.
+ *
+ * --decode feeds the events to the Windows collector's decoder instead
+ * (win/etl_feed.h, win/etw_decode.h) and prints the normalized events it
+ * makes, one a line: "D TYPE pid=N tid=N utc=YYYY-MM-DD HH:MM:SS.mmm
+ * code=N frames=N path=..", then the decoder's counts.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
+#include "etl_feed.h"
 #include "etl_file.h"
 
 struct count {
@@ -64,9 +73,64 @@ static const char *src_name(enum etl_stack_src s)
 	}
 }
 
+static void print_decoded(const struct mw_event *e)
+{
+	time_t secs = (time_t)(e->ts / 1000000000u);
+	struct tm tm;
+	char when[32] = "?";
+
+	if (gmtime_r(&secs, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	printf("D %s pid=%u tid=%u utc=%s.%03u code=%d frames=%u path=%s\n",
+	       mw_event_type_name(e->type), e->pid, e->tid, when,
+	       (unsigned)(e->ts / 1000000u % 1000u), e->code, e->nframes,
+	       e->path ? e->path : "");
+}
+
+/* The trace through the decoder, each normalized event printed as it is
+ * due: the decoder holds some (stacks, thread stops) for a while. */
+static int decode(struct etl_file *f)
+{
+	const struct etl_info *in = etl_file__info(f);
+	struct etw_decoder_config cfg = { .clock = etl_feed__clock(in) };
+	struct etw_decoder *d = etw_decoder__new(&cfg);
+	static uint8_t stack[16 + ETL_STACK_MAX * 8];
+	struct etw_decoder_stats st;
+	struct etl_event ev;
+	struct etw_record r;
+	struct mw_event out;
+	uint64_t n = 0;
+	int err;
+
+	if (!d)
+		return -ENOMEM;
+	while ((err = etl_file__next(f, &ev)) > 0) {
+		etl_feed__record(&ev, &r);
+		if ((err = etw_decoder__push(d, &r)) && err != -EBADMSG)
+			break;
+		if (etl_feed__stack(&ev, stack, sizeof(stack), &r) &&
+		    (err = etw_decoder__push(d, &r)) && err != -EBADMSG)
+			break;
+		while (etw_decoder__pop(d, etw_clock__ns(&cfg.clock, ev.timestamp), &out) > 0) {
+			print_decoded(&out);
+			n++;
+		}
+	}
+	while (err >= 0 && etw_decoder__pop(d, UINT64_MAX, &out) > 0) {
+		print_decoded(&out);
+		n++;
+	}
+	etw_decoder__stats(d, &st);
+	printf("info decoded events=%" PRIu64 " records=%" PRIu64 " ignored=%" PRIu64
+	       " bad=%" PRIu64 " stacks=%" PRIu64 " stackless=%" PRIu64 " stray_stacks=%" PRIu64 "\n",
+	       n, st.records, st.ignored, st.bad, st.stacks, st.stackless, st.stray_stacks);
+	etw_decoder__free(d);
+	return err < 0 ? err : 0;
+}
+
 int main(int argc, char **argv)
 {
-	int hex = 0, stacks = 0, only_counts = 0, i, err;
+	int hex = 0, stacks = 0, only_counts = 0, decoding = 0, i, err;
 	const char *path = NULL;
 	struct etl_event ev;
 	char key[80], g[40];
@@ -78,20 +142,30 @@ int main(int argc, char **argv)
 			stacks = 1;
 		else if (!strcmp(argv[i], "--counts"))
 			only_counts = 1;
+		else if (!strcmp(argv[i], "--decode"))
+			decoding = 1;
 		else if (argv[i][0] == '-' || path) {
-			fprintf(stderr, "usage: etl_dump [--hex] [--stacks] [--counts] FILE.etl\n");
+			fprintf(stderr, "usage: etl_dump [--hex] [--stacks] [--counts] [--decode] FILE.etl\n");
 			return 2;
 		} else
 			path = argv[i];
 	}
 	if (!path) {
-		fprintf(stderr, "usage: etl_dump [--hex] [--stacks] [--counts] FILE.etl\n");
+		fprintf(stderr, "usage: etl_dump [--hex] [--stacks] [--counts] [--decode] FILE.etl\n");
 		return 2;
 	}
 	struct etl_file *f = etl_file__open(path);
 	if (!f) {
 		fprintf(stderr, "etl_dump: %s: %s\n", path, etl_file__last_error(NULL));
 		return 1;
+	}
+	if (decoding) {
+		err = decode(f);
+		if (err < 0)
+			fprintf(stderr, "etl_dump: %s: %s\n", path,
+				err == -ENOMEM ? "out of memory" : etl_file__last_error(f));
+		etl_file__close(f);
+		return err < 0;
 	}
 	while ((err = etl_file__next(f, &ev)) > 0) {
 		if (ev.kind == ETL_KIND_SYSTEM)
