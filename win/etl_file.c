@@ -3,7 +3,7 @@
  *
  * Layouts, from the public descriptions of the format (phnt's ntwmi.h,
  * Geoff Chappell's pages on WMI_BUFFER_HEADER and the trace headers) and
- * checked byte by byte against real traces (tests/win/etl.sh):
+ * checked byte by byte against real traces (tests/meta/etl.sh):
  *
  *   WMI_BUFFER_HEADER, 0x48 bytes at the start of every buffer:
  *     0x00 BufferSize (bytes in the file)   0x04 SavedOffset (bytes used,
@@ -420,6 +420,8 @@ static int read_buffers(struct etl_file *f)
 static int add_rec(struct etl_file *f, uint64_t ts, uint32_t bi, uint32_t off,
 		   uint32_t tid, uint16_t cpu)
 {
+	if (f->nrecs >= NONE - 1)
+		return FAIL(f, "more than %u records", NONE - 1);
 	if (grow((void **)&f->recs, &f->caprecs, f->nrecs + 1, sizeof(*f->recs)))
 		return -ENOMEM;
 	f->recs[f->nrecs] = (struct rec){ ts, bi, off, (uint32_t)f->nrecs, NONE, tid, cpu };
@@ -456,6 +458,8 @@ static int attach_stack(struct etl_file *f, const struct pend *p, size_t nsorted
 		return add_rec(f, p->ts, p->buf, p->off, p->tid, p->cpu);
 	}
 	struct rec *e = &f->recs[pick];
+	if (f->nsrefs >= NONE - 1)
+		return FAIL(f, "more than %u stack records", NONE - 1);
 	if (grow((void **)&f->srefs, &f->capsrefs, f->nsrefs + 1, sizeof(*f->srefs)))
 		return -ENOMEM;
 	f->srefs[f->nsrefs] = (struct sref){ p->buf, p->off, NONE };

@@ -5,16 +5,17 @@
  * field read little-endian at a checked offset.
  *
  * The file is a sequence of WMI buffers, one processor's events each;
- * etl_file__open reads them all (decompressing MS-XCA buffers, xca.h),
- * checks every record's header, indexes the records and sorts them by
- * time stamp, so that etl_file__next gives the events of all processors
- * merged in time order. Stack walks are given with the event they belong
- * to: inline (StackWalk events, extended-data stack traces) or cached
- * (StackWalk key references resolved through the key definitions the
- * trace holds, wherever they are in the file). What the trace says it
- * lost (the header's counts, buffers flagged as having lost events) is
- * in etl_info; nothing the reader cannot decode is passed over silently:
- * a record it cannot read is an error naming the buffer and offset.
+ * etl_file__open reads the whole file into memory, decompresses its
+ * MS-XCA buffers (xca.h), checks every record's header, indexes the
+ * records and sorts them by time stamp, so that etl_file__next gives the
+ * events of all processors merged in time order. Stack walks are given
+ * with the event they belong to: inline (StackWalk events, extended-data
+ * stack traces) or cached (StackWalk key references resolved through the
+ * key definitions the trace holds, wherever they are in the file). What
+ * the trace says it lost (the header's counts, buffers flagged as having
+ * lost events) is in etl_info; nothing the reader cannot decode is passed
+ * over silently: a record it cannot read is an error naming the buffer
+ * and offset.
  */
 #ifndef MW_WIN_ETL_FILE_H
 #define MW_WIN_ETL_FILE_H
