@@ -462,16 +462,17 @@ deb: $(DEB)
 rpm: $(RPM)
 
 # --- windows: the ETW collector, cross-compiled (docs/WINDOWS.md) -----------
-# win/etw_decode.c and win/wintls.c are portable: built natively too, for
-# .output/tests/test_etw. Everything else in win/ is Windows-only. SQLite
-# comes from the host: winsqlite3.dll (Windows 10 and later), through an
-# import library made from win/winsqlite3.def, delay-loaded so that
-# memwatchw can say it is missing instead of failing to start.
+# win/etw_decode.c, win/wintls.c, win/etl_file.c, win/etl_feed.c and
+# win/xca.c are portable: built natively too, for .output/tests/test_etw and etl_dump.
+# Everything else in win/ is Windows-only. SQLite comes from the host:
+# winsqlite3.dll (Windows 10 and later), through an import library made
+# from win/winsqlite3.def, delay-loaded so that memwatchw can say it is
+# missing instead of failing to start.
 WIN_CC ?= x86_64-w64-mingw32-gcc
 WIN_DLLTOOL ?= x86_64-w64-mingw32-dlltool
 WIN_OUT := $(OUT)/mingw
 WIN_PORT_SRCS := win/etw_decode.c win/etw_merge.c win/etw_session_port.c \
-	win/wintls.c
+	win/wintls.c win/etl_file.c win/xca.c win/etl_feed.c
 WIN_PORT_OBJS := $(call obj,$(WIN_PORT_SRCS))
 WIN_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D__USE_MINGW_ANSI_STDIO=1 \
 	-D_WIN32_WINNT=0x0A00 -DUNICODE -D_UNICODE -MMD -MP \
@@ -491,7 +492,7 @@ WIN_BINS := $(WIN_OUT)/test_etw.exe $(WIN_OUT)/memwatchw.exe \
 .PHONY: windows
 windows: $(WIN_BINS)
 
-tests: $(OUT)/tests/test_etw
+tests: $(OUT)/tests/test_etw $(OUT)/tests/etl_dump
 
 $(OUT)/win/%.o: win/%.c | $(OUT)/win/.dir
 	$(call msg,CC,$@)
@@ -502,6 +503,13 @@ $(OUT)/tests/test_etw: tests/win/test_etw.c tests/unit/unit.h $(WIN_PORT_OBJS) \
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(INC_tests) -Iwin $< $(WIN_PORT_OBJS) \
 		$(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) -o $@ -lsqlite3
+
+# The .etl reader's test tool (tests/meta/etl.sh): the reader, and the
+# decoder it feeds with --decode.
+$(OUT)/tests/etl_dump: tests/win/etl_dump.c $(WIN_PORT_OBJS) $(LIB_OBJS) \
+		| $(OUT)/tests/.dir
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Iwin $< $(WIN_PORT_OBJS) $(LIB_OBJS) -o $@
 
 # Debian's sqlite3.h (libsqlite3-dev) declares the same API on Windows.
 $(WIN_OUT)/inc/sqlite3.h: /usr/include/sqlite3.h | $(WIN_OUT)/inc/.dir

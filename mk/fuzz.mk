@@ -1,7 +1,7 @@
 # mk/fuzz.mk - libFuzzer harnesses (tests/fuzz/fuzz_*.c) for what reads
 # bad input: the collector's decoding of BPF records, the engine fed
-# arbitrary event sequences, the configuration file, the control socket
-# and memwatchctl's filters. docs/RELIABILITY.md says what each checks.
+# arbitrary event sequences, the configuration file, the control socket,
+# memwatchctl's filters and ETW trace files (win/etl_file.c). docs/RELIABILITY.md says what each checks.
 #
 #   make fuzz                    run each harness FUZZ_SECONDS (300) on a
 #                                copy of its seed corpus; fails on a crash,
@@ -15,7 +15,7 @@
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
-FUZZ_NAMES := decode engine config control filter
+FUZZ_NAMES := decode engine config control filter etl
 FUZZ ?= $(FUZZ_NAMES)
 FUZZ_OUT := $(OUT)/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -40,6 +40,9 @@ FUZZ_OBJS_control := $(FUZZ_OUT)/obj/daemon/control.o \
 	$(FUZZ_OUT)/obj/common/frame.o \
 	$(FUZZ_OUT)/obj/daemon/access.o
 FUZZ_OBJS_filter := $(FUZZ_OUT)/obj/ctl/filter.o $(FUZZ_LIB)
+# The .etl reader alone, with its LZ77; the harness includes win/.
+FUZZ_OBJS_etl := $(FUZZ_OUT)/obj/win/etl_file.o $(FUZZ_OUT)/obj/win/xca.o
+$(FUZZ_OUT)/obj/tests/fuzz_etl.o: FUZZ_CFLAGS += -Iwin
 
 .PHONY: fuzz
 tests: $(FUZZ_BINS)

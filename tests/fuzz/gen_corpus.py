@@ -182,7 +182,141 @@ def filter_():
     put("filter", "named", b"\x07limit=10\0\x07kind=bad-free\0\x07x=1\0")
 
 
+# --- etl: whole ETW trace files (win/etl_file.c's layouts), small: a
+# logfile-header buffer, then per-processor buffers of kernel, manifest and
+# classic events with inline, cached and extended-data stacks, plain or
+# compressed with MS-XCA plain LZ77 (xca_compress, literals and matches).
+def pad8(b):
+    return b + b"\0" * (-len(b) % 8)
+
+
+def sys_rec(htype, hook, ts, payload, pid=0, tid=0, version=2):
+    n = {1: 32, 2: 32, 3: 24, 4: 24, 16: 16, 17: 16}[htype]
+    head = struct.pack("<HBBHH", version, htype, 0xC0, n + len(payload), hook)
+    if n == 16:
+        head += struct.pack("<Q", ts)
+    else:
+        head += struct.pack("<IIQ", tid, pid, ts) + b"\0" * (n - 24)
+    return pad8(head + payload)
+
+
+GUID = bytes(range(16))
+
+
+def event_rec(ts, payload, pid=10, tid=11, ext=b"", flags=0x40):
+    head = struct.pack("<HBBHHIIQ", 80 + len(ext) + len(payload), 19, 0xC0,
+                       flags | (1 if ext else 0), 0, tid, pid, ts) + GUID
+    head += struct.pack("<HBBBBHQQ", 7, 1, 0, 4, 1, 2, 0x10, 0) + b"\0" * 16
+    return pad8(head + ext + payload)
+
+
+def classic_rec(ts, payload, pid=10, tid=11):
+    return pad8(struct.pack("<HBBBBHIIQ", 48 + len(payload), 20, 0xC0, 3, 4,
+                            2, tid, pid, ts) + GUID + b"\0" * 8 + payload)
+
+
+def logfile_header(ptr=8, lost=0):
+    p = struct.pack("<IIIIQIIIIIIII", 0x400, 0x20206, 9200, 2, 0, 156250, 1,
+                    0x10001, 3, 1, ptr, lost, 3000)
+    p += b"\0" * (2 * ptr) + b"\0" * 176
+    p += struct.pack("<QQQII", 0, 10000000, 132404548206236167, 1, 0)
+    p += "Relogger\0".encode("utf-16-le")
+    return sys_rec(2 if ptr == 8 else 1, 0x0000, 1000, p, 4, 8)
+
+
+def xca_compress(data):
+    out, flags, nflags, flag_at, half = bytearray(), 0, 0, 0, None
+    i = 0
+    while i < len(data):
+        if nflags == 32:
+            struct.pack_into("<I", out, flag_at, flags)
+            nflags, flags = 0, 0
+        if nflags == 0:
+            flag_at = len(out)
+            out += b"\0\0\0\0"
+        best, off = 0, 0
+        for j in range(max(0, i - 8192), i):
+            n = 0
+            while i + n < len(data) and data[j + n] == data[i + n]:
+                n += 1
+            if n > best:
+                best, off = n, i - j
+        if best < 3:
+            out.append(data[i])
+            i += 1
+        else:
+            flags |= 1 << (31 - nflags)
+            n = best - 3
+            out += struct.pack("<H", (off - 1) << 3 | min(n, 7))
+            if n >= 7:
+                n -= 7
+                if half is None:
+                    half = len(out)
+                    out.append(min(n, 15))
+                else:
+                    out[half] |= min(n, 15) << 4
+                    half = None
+                if n >= 15:
+                    if best - 25 < 255:
+                        out.append(best - 25)
+                    else:
+                        out += b"\xff" + struct.pack("<H", best - 3)
+            i += best
+        nflags += 1
+    struct.pack_into("<I", out, flag_at, flags)
+    return bytes(out)
+
+
+def etl_buffer(records, cpu, seq, compress=False, flags=0x20, size=0x400):
+    used = 0x48 + len(records)
+    body = xca_compress(records) if compress else records
+    flags |= 0x40 if compress else 0
+    bsize = 0x48 + len(body) if compress else max(size, used)
+    head = struct.pack("<IIIiqqQHHIIHH", bsize, used, used, 0, 0, seq, 0,
+                       cpu, 1, 3, used, flags, 0) + b"\0" * 16
+    data = head + body
+    return data + b"\xff" * (bsize - len(data))
+
+
+def etl_trace(compress=False, ptr=8, lost=0):
+    w = "<Q" if ptr == 8 else "<I"
+    sysh, perf = (2, 17) if ptr == 8 else (1, 16)
+    mask = (1 << (8 * ptr)) - 1
+    addr = lambda *a: b"".join(struct.pack(w, x & mask) for x in a)
+    key = 0xFFFFFA80033EDB10 if ptr == 8 else 0x833EDB10
+    thread = struct.pack("<II", 10, 12) + addr(0x1000, 0x2000, 0, 0, 0, 0x401000, 0)
+    image = addr(0x7FF600000000 if ptr == 8 else 0x400000, 0x10000) + \
+        struct.pack("<IIIBBH", 10, 0, 0, 0, 0, 0) + addr(0) + b"\0" * 16 + \
+        "C:\\x.exe\0".encode("utf-16-le")
+    cpu0 = sys_rec(sysh, 0x0501, 1100, thread, 10, 11, 3) + \
+        sys_rec(perf, 0x1820, 1100, struct.pack("<QII", 1100, 10, 11) +
+                addr(0x401100, 0x401200, 0x401300)) + \
+        sys_rec(perf, 0x030A, 1150, image) + \
+        sys_rec(perf, 0x1825, 1150, struct.pack("<QII", 1150, 10, 11) + addr(key))
+    ext = struct.pack("<HHHH", 8 + 8 + 2 * ptr, 6 if ptr == 8 else 5, 0, 8 + 2 * ptr) + \
+        struct.pack("<Q", 0) + addr(0x401500, 0x401600)
+    cpu1 = event_rec(1120, b"hello\0", ext=ext, flags=0x40 if ptr == 8 else 0x20) + \
+        classic_rec(1130, struct.pack("<I", 42)) + \
+        sys_rec(perf, 0x1826, 1200, struct.pack("<QII", 1150, 10, 11) + addr(key + 0x100)) + \
+        sys_rec(perf, 0x1823, 1300, addr(key, 0xFFFFF80021489100, 0xFFFFF80021489200)) + \
+        sys_rec(perf, 0x1824, 1300, addr(key + 0x100, 0x401700))
+    head = etl_buffer(logfile_header(ptr, lost) + sys_rec(perf, 0x0005, 1000, b"\0" * 36),
+                      0, 0, flags=0x21, size=0x200)
+    return head + etl_buffer(cpu0, 0, 1, compress, 0x20 | (2 if lost else 0)) + \
+        etl_buffer(cpu1, 1, 2, compress)
+
+
+def etl():
+    put("etl", "kernel-64", etl_trace())
+    put("etl", "compressed-64", etl_trace(compress=True))
+    put("etl", "pointer-32", etl_trace(ptr=4))
+    put("etl", "lost-events", etl_trace(lost=3))
+    put("etl", "compressed-cut", etl_trace(compress=True)[:0x280])
+    put("etl", "lz77-long-match", etl_buffer(logfile_header(), 0, 0, flags=0x21) +
+        etl_buffer(sys_rec(17, 0x0F2E, 2000, b"\x5a" * 600), 0, 1, True))
+
+
 if __name__ == "__main__":
-    for gen in (decode, engine, config, control, filter_):
+    for gen in (decode, engine, config, control, filter_, etl):
         gen()
     sys.exit(0)

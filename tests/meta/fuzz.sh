@@ -2,7 +2,7 @@
 # shellcheck source-path=SCRIPTDIR
 # tests/meta/fuzz.sh - the short pass of the fuzz harnesses (mk/fuzz.mk,
 # tests/fuzz/) that make check runs; `make fuzz` is the long one. Per
-# harness (decode, engine, config, control, filter):
+# harness (decode, engine, config, control, filter, etl):
 #   - replay: every seed of tests/fuzz/corpus/NAME, the regression inputs
 #     of the bugs the fuzzers found among them (regress-*.bin), runs
 #     through the harness without a crash, and the harness says it ran
@@ -16,7 +16,7 @@
 source "$(dirname "$0")/../e2e/lib.sh"
 
 FUZZ_SHORT=${FUZZ_SHORT:-8}
-NAMES=(decode engine config control filter)
+NAMES=(decode engine config control filter etl)
 
 # replay NAME: every seed through the harness, each one reported run.
 # shellcheck disable=SC2317  # called through ok
