@@ -148,6 +148,7 @@ int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 /* -V, --version: memwatch's version, the libbpf it was built with, and
  * the kernel features the running memwatchd found. */
 int cmd_version(void);

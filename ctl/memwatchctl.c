@@ -67,6 +67,13 @@ static void usage(FILE *f)
 		"                   findings or every live block (unless "
 		"--limit), as CSV\n                   or as --json prints "
 		"them\n"
+		"\n"
+		"Commands (write a new database):\n"
+		"  import FILE.etl  an ETW trace recorded on Windows into the "
+		"database --db\n                   names (new, or an empty "
+		"file): its heap, thread\n                   and process "
+		"events through memwatchw's decoder\n"
+		"\n"
 #ifdef _WIN32
 		"Commands (talk to memwatchd; Linux only, as memwatchw has\n"
 		"no control socket):\n"
@@ -169,6 +176,7 @@ static const struct cmd cmds[] = {
 	{"detach", cmd_detach},
 	{"reload", cmd_reload},
 	{"ack", cmd_ack},
+	{"import", cmd_import},
 };
 
 int main(int argc, char **argv)
