@@ -286,7 +286,9 @@ static int finish(struct import *im, uint64_t end)
 	for (uint32_t *p = pids; p < at; p++)
 		engine__detach(im->eng, *p, end);
 	free(pids);
-	err = flusher__flush_all(&im->fl, end);
+	/* A nanosecond on, so that blocks allocated at the very end are
+	 * past the (1 ns) persist age and written too. */
+	err = flusher__flush_all(&im->fl, end + 1);
 	im->st->flushes++;
 	engine__stats(im->eng, &es);
 	im->st->findings = es.findings;
