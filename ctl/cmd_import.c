@@ -19,11 +19,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #ifdef _WIN32
+#include <io.h>
 #include <process.h>
 #include <windows.h>
 
 #include "winsqlite.h"
 #define getpid _getpid
+#define unlink _unlink
 #else
 #include <unistd.h>
 #endif
@@ -32,21 +34,30 @@
 #include "etl_import.h"
 #include "paths.h"
 
-/* The temporary database and the files SQLite keeps beside it. */
-static char tmp_db[4096];
+/* The temporary database and the files SQLite keeps beside it, named
+ * before any is made, so that a signal handler only unlinks. */
+#define NTMP 4
+static char tmp_db[NTMP][4096];
 
 static void remove_tmp(void)
 {
-	static const char *const ext[] = {"", "-journal", "-wal", "-shm"};
-	char p[sizeof(tmp_db) + 16];
+	for (int i = 0; i < NTMP; i++)
+		if (tmp_db[i][0])
+			unlink(tmp_db[i]);
+}
 
-	if (!tmp_db[0])
-		return;
-	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", tmp_db, ext[i]);
-		remove(p);
-	}
-	tmp_db[0] = '\0';
+static int name_tmp(const char *db)
+{
+	static const char *const ext[NTMP] = {"", "-journal", "-wal", "-shm"};
+
+	for (int i = 0; i < NTMP; i++)
+		if ((size_t)snprintf(tmp_db[i], sizeof(tmp_db[i]),
+				     "%s.import-%d%s", db, (int)getpid(),
+				     ext[i]) >= sizeof(tmp_db[i])) {
+			memset(tmp_db, 0, sizeof(tmp_db));
+			return -ENAMETOOLONG;
+		}
+	return 0;
 }
 
 static void on_signal(int sig)
@@ -134,16 +145,13 @@ int cmd_import(int argc, char **argv)
 	if (winsqlite__check(why, sizeof(why)))
 		die(EXIT_RUNTIME, "%s", why);
 #endif
-	if ((size_t)snprintf(tmp_db, sizeof(tmp_db), "%s.import-%d", opt.db,
-			     (int)getpid()) >= sizeof(tmp_db)) {
-		tmp_db[0] = '\0';
+	if (name_tmp(opt.db))
 		die(EXIT_USAGE, "import: --db '%s': too long", opt.db);
-	}
 	atexit(remove_tmp);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	remove(tmp_db);
-	s = store__open(tmp_db, 0);
+	remove_tmp(); /* a crashed import's, of this pid */
+	s = store__open(tmp_db[0], 0);
 	if (!s)
 		die(EXIT_RUNTIME, "import: database '%s': %s", opt.db,
 		    store__strerror(-errno));
@@ -151,10 +159,10 @@ int cmd_import(int argc, char **argv)
 	store__close(s);
 	if (err)
 		die(EXIT_RUNTIME, "import: %s: %s", argv[0], why);
-	if (rename_over(tmp_db, opt.db))
+	if (rename_over(tmp_db[0], opt.db))
 		die(EXIT_RUNTIME, "import: database '%s': %s", opt.db,
 		    strerror(errno));
-	tmp_db[0] = '\0';
+	tmp_db[0][0] = '\0';
 	summary(argv[0], &stats);
 	return 0;
 }

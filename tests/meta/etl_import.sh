@@ -223,8 +223,10 @@ existing() {
 	local before rc=0
 	before=$(cksum <"$TMP/heap.db")
 	"$CTL" import "$TMP/lossy.etl" --db "$TMP/heap.db" >/dev/null 2>"$TMP/ex.err" || rc=$?
-	[[ $rc -eq 1 && $(wc -l <"$TMP/ex.err") -eq 1 ]] && grep -q 'exists' "$TMP/ex.err" ||
-		{ WHY="exit $rc: $(cat "$TMP/ex.err")"; return 1; }
+	if ! [[ $rc -eq 1 && $(wc -l <"$TMP/ex.err") -eq 1 ]] || ! grep -q 'exists' "$TMP/ex.err"; then
+		WHY="exit $rc: $(cat "$TMP/ex.err")"
+		return 1
+	fi
 	[[ $(cksum <"$TMP/heap.db") == "$before" ]] || { WHY="the database changed"; return 1; }
 	: >"$TMP/empty.db"
 	"$CTL" import "$TMP/heap.etl" --db "$TMP/empty.db" >/dev/null 2>"$TMP/ex.err" ||
@@ -235,8 +237,10 @@ ok existing_db "an existing database is not refused, or an empty file not used" 
 no_db() {
 	local rc=0
 	"$CTL" import "$TMP/heap.etl" >/dev/null 2>"$TMP/nodb.err" || rc=$?
-	[[ $rc -eq 2 && $(wc -l <"$TMP/nodb.err") -eq 1 ]] && grep -q -- '--db' "$TMP/nodb.err" ||
-		{ WHY="exit $rc: $(cat "$TMP/nodb.err")"; return 1; }
+	if ! [[ $rc -eq 2 && $(wc -l <"$TMP/nodb.err") -eq 1 ]] || ! grep -q -- '--db' "$TMP/nodb.err"; then
+		WHY="exit $rc: $(cat "$TMP/nodb.err")"
+		return 1
+	fi
 }
 ok no_db "import without --db is not refused" no_db
 
