@@ -7,7 +7,8 @@
  * and export read the database read-only, so they work while the daemon
  * runs and after it stopped.
  * attach, detach, reload, ack and the daemon part of status go through the
- * control socket. Tables for people; -j/--json for machines, errors
+ * control socket. import writes a new database from an ETW trace file
+ * (cmd_import.c). Tables for people; -j/--json for machines, errors
  * included: with --json an error is also printed as {"error": "..."} on
  * stdout.
  * Exit status: 0 ok, 1 runtime error, 2 usage error.
