@@ -96,7 +96,8 @@ INC_common := -Icommon
 INC_engine := $(INC_common) -Iengine
 INC_store := $(INC_engine) -Istore
 INC_daemon := $(INC_store) -Idaemon -Ibpf -I$(OUT)/bpf
-INC_ctl := -Icommon -Istore -Ictl
+# ctl reaches win/ for import's one call (win/etl_import.h, no engine type).
+INC_ctl := -Icommon -Istore -Ictl -Iwin
 INC_tests := $(INC_daemon) -Ictl -Itests/unit -Itests/support
 
 COMMON_SRCS := $(wildcard common/*.c)
@@ -275,7 +276,10 @@ $(OUT)/memwatchd: $(DAEMON_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 
 # libstdc++ for its C++ demangler, to show C++ sites as people write them;
 # zlib to gzip the pprof export; libsmartcols for the tables.
-$(OUT)/memwatchctl: $(CTL_OBJS) $(LIB_OBJS) $(STORE_OBJS)
+# memwatchctl import: an ETW trace through win/'s portable decoding.
+IMPORT_OBJS := $(call obj,win/etl_import.c win/etl_feed.c win/etl_file.c \
+	win/xca.c win/etw_decode.c)
+$(OUT)/memwatchctl: $(CTL_OBJS) $(IMPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lsqlite3 -lstdc++ -lz -lsmartcols
 
@@ -496,7 +500,7 @@ tests: $(OUT)/tests/test_etw $(OUT)/tests/etl_dump
 
 $(OUT)/win/%.o: win/%.c | $(OUT)/win/.dir
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(INC_engine) -Iwin -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(INC_store) -Iwin -c $< -o $@
 
 $(OUT)/tests/test_etw: tests/win/test_etw.c tests/unit/unit.h $(WIN_PORT_OBJS) \
 		$(SUPPORT_OBJS) $(LIB_OBJS) $(STORE_OBJS) | $(OUT)/tests/.dir
@@ -564,7 +568,8 @@ $(WIN_OUT)/memwatchw.exe: $(WIN_OUT)/win/memwatchw.o $(WIN_OBJS) $(WIN_LIB_OBJS)
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) $^ -o $@ -ladvapi32 -ldbghelp -lpsapi
 
-$(WIN_OUT)/memwatchctl.exe: $(WIN_CTL_OBJS) $(WIN_OUT)/win/winsqlite.o \
+$(WIN_OUT)/memwatchctl.exe: $(WIN_CTL_OBJS) $(call wobj,$(patsubst $(OUT)/%.o,%.c,$(IMPORT_OBJS))) \
+		$(WIN_OUT)/win/winsqlite.o \
 		$(WIN_LIB_OBJS) $(WIN_STORE_OBJS) $(WIN_OUT)/libwinsqlite3.a
 	$(call msg,WINLINK,$@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) $^ -o $@ -static-libgcc \

@@ -6,7 +6,8 @@
  *
  * Calls go one way only: memwatchctl.c (main, options, the command
  * table) calls the commands; a command calls client.c, output.c, ctl.c
- * and the exports (export.h, pprof.h, outfile.h), and export json calls
+ * and the exports (export.h, pprof.h, outfile.h), import calls
+ * win/etl_import.h (the trace through engine and store), and export json calls
  * findings' and live's own code; output.c calls table.c; table.c,
  * output.c and client.c call ctl.c.
  * Nothing calls back up.
@@ -148,6 +149,7 @@ int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 /* -V, --version: memwatch's version, the libbpf it was built with, and
  * the kernel features the running memwatchd found. */
 int cmd_version(void);

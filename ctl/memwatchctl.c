@@ -7,7 +7,8 @@
  * and export read the database read-only, so they work while the daemon
  * runs and after it stopped.
  * attach, detach, reload, ack and the daemon part of status go through the
- * control socket. Tables for people; -j/--json for machines, errors
+ * control socket. import writes a new database from an ETW trace file
+ * (cmd_import.c). Tables for people; -j/--json for machines, errors
  * included: with --json an error is also printed as {"error": "..."} on
  * stdout.
  * Exit status: 0 ok, 1 runtime error, 2 usage error.
@@ -67,6 +68,13 @@ static void usage(FILE *f)
 		"                   findings or every live block (unless "
 		"--limit), as CSV\n                   or as --json prints "
 		"them\n"
+		"\n"
+		"Commands (write a new database):\n"
+		"  import FILE.etl  an ETW trace recorded on Windows into the "
+		"database --db\n                   names (new, or an empty "
+		"file): its heap, thread\n                   and process "
+		"events through memwatchw's decoder\n"
+		"\n"
 #ifdef _WIN32
 		"Commands (talk to memwatchd; Linux only, as memwatchw has\n"
 		"no control socket):\n"
@@ -169,6 +177,7 @@ static const struct cmd cmds[] = {
 	{"detach", cmd_detach},
 	{"reload", cmd_reload},
 	{"ack", cmd_ack},
+	{"import", cmd_import},
 };
 
 int main(int argc, char **argv)

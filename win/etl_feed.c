@@ -9,6 +9,12 @@
 #define FILETIME_UNIX_EPOCH 116444736000000000ull /* 1970 in 100 ns since 1601 */
 #define GROUP_HEAP 0x10
 #define GROUP_STACKWALK 0x18
+#define GROUP_PROCESS 0x03
+#define GROUP_THREAD 0x05
+/* Types of the kernel's Process and Thread groups. */
+#define KERNEL_START 0x01
+#define KERNEL_END 0x02
+#define KERNEL_DCSTART 0x03
 
 struct etw_clock etl_feed__clock(const struct etl_info *info)
 {
@@ -70,6 +76,48 @@ void etl_feed__record(const struct etl_event *ev, struct etw_record *r)
 	r->ts = ev->timestamp;
 	r->data = ev->data;
 	r->len = ev->len;
+}
+
+int etl_feed__kernel(const struct etl_event *ev, uint8_t *buf, size_t cap,
+		     struct etw_record *r)
+{
+	static const struct etw_guid kproc = MW_ETW_KPROC_GUID;
+	unsigned ptr = ev->ptr_size == 4 ? 4 : 8;
+	uint8_t group = (uint8_t)(ev->hook_id >> 8), type = (uint8_t)ev->hook_id;
+	uint16_t id;
+
+	if (ev->kind != ETL_KIND_SYSTEM)
+		return 0;
+	if (group == GROUP_THREAD && (type == KERNEL_START || type == KERNEL_DCSTART))
+		id = MW_ETW_KPROC_THREAD_START;
+	else if (group == GROUP_THREAD && type == KERNEL_END)
+		id = MW_ETW_KPROC_THREAD_STOP;
+	else if (group == GROUP_PROCESS && type == KERNEL_END)
+		id = MW_ETW_KPROC_PROCESS_STOP;
+	else
+		return 0;
+	etl_feed__record(ev, r);
+	r->provider = kproc;
+	r->flags &= (uint16_t)~MW_ETW_HDR_CLASSIC;
+	r->id = id;
+	r->opcode = 0;
+	r->version = 0;
+	if (id != MW_ETW_KPROC_PROCESS_STOP)
+		return 1;
+	/* ProcessStop v0: ProcessID, CreateTime, ExitTime, ExitCode; the
+	 * MOF event has its key, then ProcessId, ParentId, SessionId and
+	 * ExitStatus. A payload too short stays one, for the decoder to
+	 * count as bad. */
+	if (ev->len < ptr + 16 || cap < 24) {
+		r->len = ev->len < 4 ? ev->len : 3;
+		return 1;
+	}
+	memset(buf, 0, 24);
+	memcpy(buf, ev->data + ptr, 4);
+	memcpy(buf + 20, ev->data + ptr + 12, 4);
+	r->data = buf;
+	r->len = 24;
+	return 1;
 }
 
 int etl_feed__stack(const struct etl_event *ev, uint8_t *buf, size_t cap,

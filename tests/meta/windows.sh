@@ -16,6 +16,9 @@
 #     threads, a DLL unloaded under live threads) into a database, which
 #     holds the same findings as the native build's and which the Linux
 #     memwatchctl reads;
+#   - memwatchctl.exe import writes the database the Linux one writes from
+#     a heap trace (tests/win/etl_heap.py), and refuses a file that is no
+#     trace in one line;
 #   - memwatchctl.exe prints what the Linux memwatchctl prints, byte for
 #     byte (pprof: but the export's time), for every query and export, on
 #     that database and on a
@@ -392,5 +395,33 @@ export_file() {
 	fi
 }
 ok ctl_export_file "export -o FILE" export_file
+
+# memwatchctl.exe import: the heap trace tests/win/etl_heap.py writes,
+# imported by the Windows build under wine and by the Linux one: the same
+# rows (-j, as status and threads print them; the findings' and blocks'
+# own), and a file that is no trace one line, exit 1, no database.
+import_same() {
+	python3 "$ROOT/tests/win/etl_heap.py" "$TMP/heap.etl" >/dev/null || return 1
+	"$OUT/memwatchctl" import "$TMP/heap.etl" --db "$TMP/heap-lin.db" >/dev/null 2>"$TMP/imp.err" || {
+		WHY="linux: $(cat "$TMP/imp.err")"
+		return 1
+	}
+	ctl_exe import "$TMP/heap.etl" --db "$TMP/heap-win.db" || {
+		WHY="wine: $(head -1 "$TMP/ctl.err")"
+		return 1
+	}
+	for q in "-j status" "-j threads --limit all" "-j findings --all" "-j live --limit all"; do
+		# shellcheck disable=SC2086  # the query's words
+		cmp -s <("$OUT/memwatchctl" --db "$TMP/heap-lin.db" $q | grep -v '"daemon"') \
+			<("$OUT/memwatchctl" --db "$TMP/heap-win.db" $q | grep -v '"daemon"') || {
+			WHY="$q differs"
+			return 1
+		}
+	done
+}
+ok ctl_import "memwatchctl.exe import" import_same
+printf 'no trace at all %.0s' {1..40} >"$TMP/text.etl"
+ok ctl_import_bad "import of a file that is no trace" \
+	ctl_fails 1 "text.etl: buffer 0" import "$TMP/text.etl" --db "$TMP/text.db"
 
 finish

@@ -6,6 +6,8 @@
 #   etl_check.py shutdown FILE.etl DUMP   (DUMP: etl_dump --hex output)
 #   etl_check.py baseline BASELINE.txt DUMP
 #   etl_check.py decoded BASELINE.txt DUMP  (DUMP: etl_dump --decode output)
+#   etl_check.py rows STATUS.json DUMP      (memwatchctl status --json of
+#                                           an import; DUMP: etl_dump --hex)
 #
 # Prints one "ok NAME" or "bad NAME: why" line per check.
 import re
@@ -265,10 +267,12 @@ def baseline(base, dump):
 
 def decoded(base, dump):
     """The trace through the collector's decoder: of what it decodes
-    (heap, StackWalk, Microsoft-Windows-Kernel-Process), this trace has
-    Kernel-Process' ProcessStart and ProcessStop; the decoder makes a
-    process exit of each ProcessStop, with PerfView's pid, exit code and
-    exit time (to the 10 ms PerfView prints)."""
+    (heap, StackWalk, Microsoft-Windows-Kernel-Process, and the kernel's
+    Thread and Process events fed as Kernel-Process ones), this trace has
+    Kernel-Process' ProcessStart and ProcessStop and the kernel's Process
+    End of the same process; the decoder makes a process exit of each,
+    with PerfView's pid, exit code and exit time (to the 10 ms PerfView
+    prints)."""
     stops = [l for l in open(base, encoding='utf-8')
              if l.startswith('EVENT ') and 'Kernel-Process/ProcessStop/Stop' in l]
     got = [l.split() for l in open(dump, encoding='utf-8') if l.startswith('D ')]
@@ -283,15 +287,66 @@ def decoded(base, dump):
         t = re.match(r'(\d\d)/(\d\d)/(\d\d) (\d\d:\d\d:\d\d\.\d\d)', f['ExitTime'])
         want.append(('proc_exit', 'pid=%d' % num(m.group(1)), 'code=%d' % num(f['ExitCode']),
                      '20%s-%s-%s %s' % (t.group(1), t.group(2), t.group(3), t.group(4))))
-    have = [(g[1], g[2], g[6], (g[4][4:] + ' ' + g[5])[:22]) for g in got]
+    have = sorted(set((g[1], g[2], g[6], (g[4][4:] + ' ' + g[5])[:22]) for g in got
+                      if g[1] == 'proc_exit'))
     result('decoded_proc_exit', want and have == want,
            'decoded %s, PerfView says %s' % (have, want))
     result('decoded_no_bad', info.get('bad') == '0' and int(info.get('records', 0)) > 0,
            'the decoder found payloads too short: %s' % info)
 
 
+def rows(status, dump):
+    """What memwatchctl import made of a trace (status, its --json
+    output) against this walk of the reader's events (DUMP: etl_dump
+    --hex): the processes a Process Start or DCStart names (pid not 0),
+    each counted from its first Process Start/DCStart or Thread event in
+    the trace (again after its Process End: a reused pid), and its threads,
+    one per Thread Start or DCStart, and one per Thread End of a thread
+    not running then."""
+    evs = []
+    for e in parse_dump(dump)[0]:
+        if e['kind'] != 'sys':
+            continue
+        hook = int(e['hook'], 16)
+        if hook >> 8 not in (3, 5) or not 1 <= hook & 0xff <= 4:
+            continue
+        p = bytes.fromhex(e['data'])
+        evs.append((hook, struct.unpack_from('<I', p, 8 if hook >> 8 == 3 else 0)[0], p))
+    shown = {pid for hook, pid, _ in evs if hook in (0x0301, 0x0303) and pid}
+    alive, running, procs = set(), set(), []
+    for hook, pid, p in evs:
+        if pid not in shown:
+            continue
+        if pid not in alive:
+            if hook in (0x0302, 0x0304):
+                continue
+            alive.add(pid)
+            procs.append([pid, 0])
+        cur = [x for x in procs if x[0] == pid][-1]
+        if hook >> 8 == 5:
+            tid = struct.unpack_from('<I', p, 4)[0]
+            if hook in (0x0501, 0x0503) or (hook == 0x0502 and (pid, tid) not in running):
+                cur[1] += 1
+            if hook in (0x0501, 0x0503):
+                running.add((pid, tid))
+            elif hook == 0x0502:
+                running.discard((pid, tid))
+        elif hook == 0x0302:
+            alive.discard(pid)
+            running = {t for t in running if t[0] != pid}
+    want = sorted(tuple(x) for x in procs)
+    import json
+    got = sorted((r['pid'], r['threads']) for r in json.load(open(status))['processes'])
+    print('figure rows processes=%d threads=%d imported=%d/%d' %
+          (len(want), sum(n for _, n in want), len(got), sum(n for _, n in got)))
+    result('rows_processes', [p for p, _ in got] == [p for p, _ in want],
+           'imported %d processes, the trace shows %d' % (len(got), len(want)))
+    result('rows_threads', got == want, 'threads per process differ: %s' %
+           sorted(set(got) ^ set(want))[:6])
+
+
 if __name__ == '__main__':
-    modes = {'shutdown': shutdown, 'baseline': baseline, 'decoded': decoded}
+    modes = {'shutdown': shutdown, 'baseline': baseline, 'decoded': decoded, 'rows': rows}
     if len(sys.argv) != 4 or sys.argv[1] not in modes:
-        sys.exit('usage: etl_check.py shutdown|baseline|decoded FILE DUMP')
+        sys.exit('usage: etl_check.py shutdown|baseline|decoded|rows FILE DUMP')
     modes[sys.argv[1]](sys.argv[2], sys.argv[3])

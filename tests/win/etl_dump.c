@@ -105,7 +105,8 @@ static int decode(struct etl_file *f)
 	if (!d)
 		return -ENOMEM;
 	while ((err = etl_file__next(f, &ev)) > 0) {
-		etl_feed__record(&ev, &r);
+		if (!etl_feed__kernel(&ev, stack, sizeof(stack), &r))
+			etl_feed__record(&ev, &r);
 		if ((err = etw_decoder__push(d, &r)) && err != -EBADMSG)
 			break;
 		if (etl_feed__stack(&ev, stack, sizeof(stack), &r) &&
