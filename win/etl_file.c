@@ -364,6 +364,12 @@ static int read_buffers(struct etl_file *f)
 				    off, room);
 		uint32_t bsize = rd32(h), saved = rd32(h + 4);
 		uint16_t flags = rd16(h + 0x34);
+		/* The first buffer says whether this is a trace at all: a
+		 * size no buffer has is text or another format; a likely one
+		 * past the end, a trace cut short (below). */
+		if (!f->nbufs && (bsize < BUF_HDR || bsize > MAX_BUFFER))
+			return FAIL(f, "not an ETW trace file: no WMI buffer at its start (a buffer size of %u bytes, in a file of %zu)",
+				    bsize, f->len);
 		if (bsize < BUF_HDR || bsize > room)
 			return FAIL(f, "buffer %zu at file offset 0x%zx: size %u %s",
 				    f->nbufs, off, bsize,

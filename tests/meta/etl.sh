@@ -169,7 +169,7 @@ patch "$TMP/lz.etl" $((0x248)) fffffffff8ff
 ok corrupt_lz77 "a damaged compressed buffer is not reported" \
 	bad corrupt_lz77 "$TMP/lz.etl" 'buffer 1 at file offset 0x200: its LZ77 data is damaged'
 printf 'this is no trace file at all, just text. %.0s' {1..10} >"$TMP/text.etl"
-ok not_etl "a text file is not reported" bad not_etl "$TMP/text.etl" 'buffer'
+ok not_etl "a text file is not reported" bad not_etl "$TMP/text.etl" 'not an ETW trace file'
 : >"$TMP/empty.etl"
 ok empty "an empty file is not reported" bad empty "$TMP/empty.etl" 'no buffer'
 ok missing "a missing file is not reported" bad missing "$TMP/none.etl" 'No such file'

@@ -210,7 +210,7 @@ bad() {
 }
 ok missing "a missing file is not reported" bad missing "$TMP/none.etl" 'No such file'
 printf 'this is no trace file at all, just text. %.0s' {1..10} >"$TMP/text.etl"
-ok not_etl "a text file is not reported" bad not_etl "$TMP/text.etl" 'buffer'
+ok not_etl "a text file is not reported" bad not_etl "$TMP/text.etl" 'not an ETW trace file'
 : >"$TMP/empty.etl"
 ok empty "an empty file is not reported" bad empty "$TMP/empty.etl" 'no buffer'
 head -c 1000000 "$TMP/net.4.5.2.x64.etl" >"$TMP/cut.etl"
