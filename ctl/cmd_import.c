@@ -32,6 +32,7 @@
 
 #include "ctl.h"
 #include "etl_import.h"
+#include "outfile.h"
 #include "paths.h"
 
 /* The temporary database and the files SQLite keeps beside it, named
@@ -65,19 +66,6 @@ static void on_signal(int sig)
 	remove_tmp();
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static int rename_over(const char *from, const char *to)
-{
-#ifdef _WIN32
-	if (MoveFileExA(from, to,
-			MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
-		return 0;
-	errno = GetLastError() == ERROR_ACCESS_DENIED ? EACCES : EIO;
-	return -1;
-#else
-	return rename(from, to);
-#endif
 }
 
 static void summary(const char *file, const struct etl_import_stats *s)
@@ -159,7 +147,7 @@ int cmd_import(int argc, char **argv)
 	store__close(s);
 	if (err)
 		die(EXIT_RUNTIME, "import: %s: %s", argv[0], why);
-	if (rename_over(tmp_db[0], opt.db))
+	if (outfile__rename(tmp_db[0], opt.db))
 		die(EXIT_RUNTIME, "import: database '%s': %s", opt.db,
 		    strerror(errno));
 	tmp_db[0][0] = '\0';

@@ -120,7 +120,7 @@ static int out_mkstemp(char *tmp)
 		     _S_IREAD | _S_IWRITE);
 }
 
-static int out_rename(const char *from, const char *to)
+int outfile__rename(const char *from, const char *to)
 {
 	if (MoveFileExA(from, to,
 			MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
@@ -180,7 +180,7 @@ static int out_mkstemp(char *tmp)
 	return mkostemp(tmp, O_CLOEXEC);
 }
 
-static int out_rename(const char *from, const char *to)
+int outfile__rename(const char *from, const char *to)
 {
 	return rename(from, to);
 }
@@ -312,7 +312,7 @@ int outfile__commit(void)
 	out.f = NULL;
 	if (out.direct)
 		return err;
-	if (!err && out_rename(out.tmp, out.path))
+	if (!err && outfile__rename(out.tmp, out.path))
 		err = -errno;
 	if (err)
 		remove_tmp();

@@ -21,6 +21,10 @@ int outfile__open(const char *path, FILE **out);
 /* Flush and close it, and rename it into place (stdout: flush only).
  * On error the temporary file is removed. */
 int outfile__commit(void);
+
+/* rename(2) from over to, as on POSIX also on Windows (MoveFileEx,
+ * replacing to): 0, or -1 and errno. */
+int outfile__rename(const char *from, const char *to);
 /* Remove the temporary file, if any. Also runs at exit. */
 void outfile__abort(void);
 /* The error writing the output met so far, or 0: tells a failed write

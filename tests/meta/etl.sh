@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317  # the cases are functions called through ok
+# shellcheck source-path=SCRIPTDIR disable=SC2317  # the cases are functions called through ok
 # tests/meta/etl.sh - the offline reader of ETW trace files
 # (win/etl_file.c, win/xca.c) on traces recorded on real Windows
 # machines (the folder $MW_ETL_DATA, /work/shared/data/etl by default;
@@ -22,44 +22,13 @@
 #     pid, exit code and exit time;
 #   - damaged files (truncated, a corrupted record, a damaged LZ77 stream,
 #     no ETW at all, empty, missing) give a one-line error and exit 1.
-# Each case prints PASS: meta/etl/NAME or FAIL: meta/etl/NAME: why.
-set -uo pipefail
-
-SUITE=meta/etl
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=${MW_OUT:-.output}
-[[ $OUT == /* ]] || OUT=$ROOT/$OUT
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
+# Each case checks its own steps' status: no exit at the first failure.
+set +e
 DATA=${MW_ETL_DATA:-/work/shared/data/etl}
 DUMP=$OUT/tests/etl_dump
 CHECK=$ROOT/tests/win/etl_check.py
-NPASS=0
-NFAIL=0
-WHY=
-
-shown() {
-	# shellcheck disable=SC2053  # a glob on purpose
-	[[ -z ${MW_CASE_FILTER:-} || $1 == *$MW_CASE_FILTER* ]]
-}
-pass() {
-	NPASS=$((NPASS + 1))
-	shown "$1" && printf 'PASS: %s/%s\n' "$SUITE" "$1"
-	return 0
-}
-fail() {
-	local why=${2//$'\n'/ | }
-	NFAIL=$((NFAIL + 1))
-	shown "$1" && printf 'FAIL: %s/%s: %s\n' "$SUITE" "$1" "${why:0:400}"
-	return 0
-}
-ok() {
-	local name=$1 reason=$2
-	shift 2
-	WHY=
-	if "$@"; then pass "$name"; else fail "$name" "$reason${WHY:+ ($WHY)}"; fi
-}
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/mw-etl.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
 
 for need in "$DUMP:built by make tests" "$DATA/ShutdownPerfDiagLogger.etl:the test data" \
 	"$DATA/net.4.5.2.x64.etl.zip:the test data" "$DATA/net.4.5.2.x64.baseline.txt:the test data"; do
@@ -174,5 +143,4 @@ ok not_etl "a text file is not reported" bad not_etl "$TMP/text.etl" 'not an ETW
 ok empty "an empty file is not reported" bad empty "$TMP/empty.etl" 'no buffer'
 ok missing "a missing file is not reported" bad missing "$TMP/none.etl" 'No such file'
 
-echo "# $NPASS passed, $NFAIL failed"
-exit $((NFAIL > 0))
+finish

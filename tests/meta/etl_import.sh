@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317  # the cases are functions called through ok
+# shellcheck source-path=SCRIPTDIR disable=SC2317  # the cases are functions called through ok
 # tests/meta/etl_import.sh - memwatchctl import FILE.etl --db OUT.db
 # (ctl/cmd_import.c, win/etl_import.c): ETW trace files through the
 # Windows decoder, the engine and the store, read back with the usual
@@ -18,46 +18,15 @@
 #   - bad input (missing, not ETW, empty, truncated): one line naming the
 #     file, exit 1, no database left; an existing database refused and
 #     left as it was; no --db refused.
-# Each case prints PASS: meta/etl_import/NAME or FAIL: ...: why.
-set -uo pipefail
-
-SUITE=meta/etl_import
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=${MW_OUT:-.output}
-[[ $OUT == /* ]] || OUT=$ROOT/$OUT
+# shellcheck source=../e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
+# Each case checks its own steps' status: no exit at the first failure.
+set +e
 DATA=${MW_ETL_DATA:-/work/shared/data/etl}
 CTL=$OUT/memwatchctl
 DUMP=$OUT/tests/etl_dump
 CHECK=$ROOT/tests/win/etl_check.py
 HEAP=$ROOT/tests/win/etl_heap.py
-NPASS=0
-NFAIL=0
-WHY=
-
-shown() {
-	# shellcheck disable=SC2053  # a glob on purpose
-	[[ -z ${MW_CASE_FILTER:-} || $1 == *$MW_CASE_FILTER* ]]
-}
-pass() {
-	NPASS=$((NPASS + 1))
-	shown "$1" && printf 'PASS: %s/%s\n' "$SUITE" "$1"
-	return 0
-}
-fail() {
-	local why=${2//$'\n'/ | }
-	NFAIL=$((NFAIL + 1))
-	shown "$1" && printf 'FAIL: %s/%s: %s\n' "$SUITE" "$1" "${why:0:400}"
-	return 0
-}
-ok() {
-	local name=$1 reason=$2
-	shift 2
-	WHY=
-	if "$@"; then pass "$name"; else fail "$name" "$reason${WHY:+ ($WHY)}"; fi
-}
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/mw-etl-import.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
 
 for need in "$CTL:built by make" "$DUMP:built by make tests" \
 	"$DATA/ShutdownPerfDiagLogger.etl:the test data" "$DATA/net.4.5.2.x64.etl.zip:the test data"; do
@@ -244,5 +213,4 @@ no_db() {
 }
 ok no_db "import without --db is not refused" no_db
 
-echo "# $NPASS passed, $NFAIL failed"
-exit $((NFAIL > 0))
+finish
