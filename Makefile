@@ -441,7 +441,7 @@ $(OUT)/workloads/tls_nodtor_static: tests/workloads/tls_nodtor.c | $(OUT)/worklo
 # The version is the one memwatchd --version prints. Nothing here runs a
 # command unless a package is asked for.
 .PHONY: deb rpm
-PKG_TREE := Makefile README.md LICENSE bpf common engine store ctl daemon schema docs packaging dashboards
+PKG_TREE := Makefile README.md LICENSE bpf common engine store ctl win daemon schema docs packaging dashboards
 ifneq ($(filter deb rpm %.deb %.rpm,$(MAKECMDGOALS)),)
 MW_VERSION := $(shell sed -n 's/^.define VERSION "\(.*\)"$$/\1/p' common/version.h)
 # The tree's files but what .gitignore leaves out (databases), with the

@@ -422,6 +422,6 @@ import_same() {
 ok ctl_import "memwatchctl.exe import" import_same
 printf 'no trace at all %.0s' {1..40} >"$TMP/text.etl"
 ok ctl_import_bad "import of a file that is no trace" \
-	ctl_fails 1 "text.etl: buffer 0" import "$TMP/text.etl" --db "$TMP/text.db"
+	ctl_fails 1 "text.etl: not an ETW trace file" import "$TMP/text.etl" --db "$TMP/text.db"
 
 finish
