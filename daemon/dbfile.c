@@ -81,6 +81,7 @@ void dbfile__make_default_dir(const char *path, const char *deflt)
 	char dir[PATH_MAX];
 	char *slash;
 	gid_t gid = 0;
+	bool have_group;
 	int err;
 
 	if (strcmp(path, deflt))
@@ -95,7 +96,11 @@ void dbfile__make_default_dir(const char *path, const char *deflt)
 			fatal("cannot create '%s'", dir);
 		return;
 	}
-	err = access__restrict(dir, !access__group(&gid), gid, 0750);
+	/* Its own statement: as two arguments of one call, gid could be
+	 * read before access__group set it (the order is unspecified, and
+	 * gcc's gave the directories to group 0). */
+	have_group = !access__group(&gid);
+	err = access__restrict(dir, have_group, gid, 0750);
 	if (err)
 		fatalx("cannot give '%s' to root and group '%s': %s", dir,
 		       MW_GROUP, strerror(-err));

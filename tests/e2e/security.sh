@@ -196,7 +196,11 @@ done
 DB=$TMP/unit.db
 DAEMON_N=$((DAEMON_N + 1))
 DAEMON_LOG=$TMP/daemon$DAEMON_N
-setpriv --bounding-set "$bset" -- "$MEMWATCHD" --db "$DB" --socket "$SOCK" \
+# The unit's SupplementaryGroups= too, where the group exists: without
+# CAP_CHOWN, root gives its files to a group only as a member of it.
+unit_groups=()
+getent group memwatch >/dev/null && unit_groups=(--groups memwatch)
+setpriv "${unit_groups[@]}" --bounding-set "$bset" -- "$MEMWATCHD" --db "$DB" --socket "$SOCK" \
 	--metrics-listen none >"$DAEMON_LOG.out" 2>"$DAEMON_LOG.err" &
 DAEMON_PID=$!
 wait_until 20 daemon_answers || true
