@@ -2,7 +2,7 @@
 # shellcheck source-path=SCRIPTDIR disable=SC2317  # the cases are functions called through ok
 # tests/meta/etl.sh - the offline reader of ETW trace files
 # (win/etl_file.c, win/xca.c) on traces recorded on real Windows
-# machines (the folder $MW_ETL_DATA, /work/shared/data/etl by default;
+# machines (the folder $MW_ETL_DATA, ../shared/data/etl beside the project by default;
 # its README.md says where each file comes from):
 #   - ShutdownPerfDiagLogger.etl, a Windows 10 kernel logger trace: the
 #     counts its README gives (350 thread starts, 1,032 thread ends, 72
@@ -26,7 +26,7 @@
 source "$(dirname "$0")/../e2e/lib.sh"
 # Each case checks its own steps' status: no exit at the first failure.
 set +e
-DATA=${MW_ETL_DATA:-/work/shared/data/etl}
+DATA=${MW_ETL_DATA:-$ROOT/../shared/data/etl}
 DUMP=$OUT/tests/etl_dump
 CHECK=$ROOT/tests/win/etl_check.py
 

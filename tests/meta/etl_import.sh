@@ -4,7 +4,7 @@
 # (ctl/cmd_import.c, win/etl_import.c): ETW trace files through the
 # Windows decoder, the engine and the store, read back with the usual
 # queries.
-#   - the two real traces of $MW_ETL_DATA (/work/shared/data/etl, see
+#   - the two real traces of $MW_ETL_DATA (../shared/data/etl beside the project, see
 #     tests/meta/etl.sh): the processes and threads of the database
 #     against tests/win/etl_check.py's own walk of the reader's events
 #     (etl_dump --hex), per process;
@@ -22,7 +22,7 @@
 source "$(dirname "$0")/../e2e/lib.sh"
 # Each case checks its own steps' status: no exit at the first failure.
 set +e
-DATA=${MW_ETL_DATA:-/work/shared/data/etl}
+DATA=${MW_ETL_DATA:-$ROOT/../shared/data/etl}
 CTL=$OUT/memwatchctl
 DUMP=$OUT/tests/etl_dump
 CHECK=$ROOT/tests/win/etl_check.py
